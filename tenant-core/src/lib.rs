@@ -1,0 +1,29 @@
+//! Runtime of the [`tenant`](https://docs.rs/tenant) crate. Use it through the `tenant` facade,
+//! which re-exports everything here together with the `#[tenant_scoped]` macro.
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod ctx;
+mod error;
+mod id;
+mod plan;
+pub mod repo;
+mod system;
+
+pub use ctx::{SchemaName, TenantCtx};
+pub use error::Error;
+pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
+pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
+pub use repo::{Backend, Col, Conn, Entity, Filter, Repo};
+pub use system::{AUDIT_TARGET, SystemCtx};
+
+/// Re-exports for the code `#[tenant_scoped]` generates. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::repo::{
+        ColumnMeta, ColumnRole, ColumnValue, Dialect, EntityIo, EntityMeta, Query, SqlType,
+        Statements,
+    };
+    pub use sea_query::ColumnType;
+    pub use sqlx;
+}
