@@ -1,4 +1,23 @@
-//! stub
+//! Procedural macros of the [`tenant`](https://docs.rs/tenant) crate. Use them through the
+//! facade: `#[tenant::tenant_scoped]`. Each macro parses the input into a typed AST that borrows
+//! the user's tokens (`ast`, `attr`), validates it and collects every error (`valid`, `ctxt`),
+//! then expands it (`expand`).
+
+#![warn(missing_docs, unreachable_pub)]
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+mod valid;
+
 use proc_macro::TokenStream;
+
+/// Makes a struct a row of a tenant-owned table and generates its repository.
+///
+/// See the `tenant` crate's documentation for the generated items and the accepted attributes.
 #[proc_macro_attribute]
-pub fn tenant_scoped(_a: TokenStream, i: TokenStream) -> TokenStream { i }
+pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
+    let item = syn::parse_macro_input!(input as syn::DeriveInput);
+    expand::tenant_scoped(args.into(), &item).into()
+}
