@@ -221,7 +221,10 @@ mod tests {
             r#"{"tenant_id":"acme","schema_name":"tenant_acme","system":true}"#,
             r#"{"tenant_id":42,"schema_name":"tenant_acme"}"#,
         ] {
-            assert!(serde_json::from_str::<TenantCtx>(bad).is_err(), "{bad} was accepted");
+            assert!(
+                serde_json::from_str::<TenantCtx>(bad).is_err(),
+                "{bad} was accepted"
+            );
         }
     }
 

@@ -19,7 +19,9 @@ pub enum Error {
     #[error("invalid plan name: expected 1 to 64 printable ASCII bytes")]
     InvalidPlan,
     /// A plan weight override could not be parsed.
-    #[error("invalid plan weight {entry:?}: expected `free|pro|enterprise|other=<positive number>`")]
+    #[error(
+        "invalid plan weight {entry:?}: expected `free|pro|enterprise|other=<positive number>`"
+    )]
     InvalidPlanWeights {
         /// The offending entry (truncated).
         entry: String,

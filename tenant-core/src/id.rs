@@ -199,7 +199,13 @@ mod tests {
 
     #[test]
     fn accepts_slugs_and_uuid_text() {
-        for ok in ["a", "acme", "acme-eu-2", "0", "0b9a4c1e-3f5d-4a51-9d55-0f6f1c9c2a10"] {
+        for ok in [
+            "a",
+            "acme",
+            "acme-eu-2",
+            "0",
+            "0b9a4c1e-3f5d-4a51-9d55-0f6f1c9c2a10",
+        ] {
             assert_eq!(TenantId::parse(ok).unwrap().as_str(), ok);
         }
         let longest = "a".repeat(TENANT_ID_MAX_LEN);
@@ -215,19 +221,30 @@ mod tests {
         );
         assert_eq!(
             TenantId::parse("Acme"),
-            Err(TenantIdError::InvalidChar { found: 'A', position: 0 })
+            Err(TenantIdError::InvalidChar {
+                found: 'A',
+                position: 0
+            })
         );
         assert_eq!(
             TenantId::parse("acme' OR '1'='1"),
-            Err(TenantIdError::InvalidChar { found: '\'', position: 4 })
+            Err(TenantIdError::InvalidChar {
+                found: '\'',
+                position: 4
+            })
         );
         assert_eq!(
             TenantId::parse("ac\u{e9}me"),
-            Err(TenantIdError::InvalidChar { found: '\u{e9}', position: 2 })
+            Err(TenantIdError::InvalidChar {
+                found: '\u{e9}',
+                position: 2
+            })
         );
         assert_eq!(TenantId::parse("-acme"), Err(TenantIdError::EdgeHyphen));
         assert_eq!(TenantId::parse("acme-"), Err(TenantIdError::EdgeHyphen));
-        for bad in ["acme\0", "acme\n", " acme", "acme;", "acme%", "a/b", "a.b", "a_b", "*"] {
+        for bad in [
+            "acme\0", "acme\n", " acme", "acme;", "acme%", "a/b", "a.b", "a_b", "*",
+        ] {
             assert!(TenantId::parse(bad).is_err(), "{bad:?} was accepted");
         }
     }

@@ -176,14 +176,19 @@ mod tests {
         assert_eq!(w.weight(&Plan::Free), 2.0);
         assert_eq!(w.weight(&Plan::Other("x".into())), 0.5);
         assert_eq!(w.weight(&Plan::Enterprise), 10.0);
-        for bad in ["pro", "pro=", "pro=abc", "pro=-1", "pro=0", "pro=inf", "gold=3", "=3"] {
+        for bad in [
+            "pro", "pro=", "pro=abc", "pro=-1", "pro=0", "pro=inf", "gold=3", "=3",
+        ] {
             assert!(bad.parse::<PlanWeights>().is_err(), "{bad:?} was accepted");
         }
     }
 
     #[test]
     fn plan_names() {
-        assert_eq!(serde_json::to_string(&Plan::Enterprise).unwrap(), "\"enterprise\"");
+        assert_eq!(
+            serde_json::to_string(&Plan::Enterprise).unwrap(),
+            "\"enterprise\""
+        );
         assert_eq!(serde_json::from_str::<Plan>("\"pro\"").unwrap(), Plan::Pro);
         assert_eq!(
             serde_json::from_str::<Plan>("\"gold\"").unwrap(),

@@ -55,6 +55,8 @@ impl SystemCtx {
 
 impl fmt::Debug for SystemCtx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SystemCtx").field("reason", &self.reason).finish()
+        f.debug_struct("SystemCtx")
+            .field("reason", &self.reason)
+            .finish()
     }
 }

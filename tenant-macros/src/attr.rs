@@ -21,7 +21,11 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
         if meta.path.is_ident("table") {
             let value: LitStr = meta.value()?.parse()?;
             if table.is_some() {
-                cx.error_with_help(&meta.path, "duplicate argument `table`", "give `table` once");
+                cx.error_with_help(
+                    &meta.path,
+                    "duplicate argument `table`",
+                    "give `table` once",
+                );
             } else {
                 table = Some(value);
             }
@@ -96,18 +100,24 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
             );
         }
         if slot.is_some() {
-            cx.error_with_help(attr, format!("duplicate `#[{name}]`"), format!("keep one `#[{name}]`"));
+            cx.error_with_help(
+                attr,
+                format!("duplicate `#[{name}]`"),
+                format!("keep one `#[{name}]`"),
+            );
         }
         *slot = Some(attr);
     }
     parsed
 }
 
-/// Whether an attribute is one of ours and must not reach the compiler.
+/// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach
+/// the compiler (which would only repeat "cannot find attribute").
 pub(crate) fn is_ours(attr: &Attribute) -> bool {
-    attr.path()
-        .get_ident()
-        .is_some_and(|ident| FIELD_ATTRIBUTES.iter().any(|ours| ident == ours))
+    attr.path().get_ident().is_some_and(|ident| {
+        let name = ident.to_string();
+        FIELD_ATTRIBUTES.contains(&name.as_str()) || near_miss(&name).is_some()
+    })
 }
 
 fn path_name(path: &syn::Path) -> String {

@@ -20,13 +20,18 @@ impl Ctxt {
     ) {
         self.push(syn::Error::new_spanned(
             tokens,
-            format!("{message}\n\nhelp: {help}"),
+            format!("{message}\nhelp: {help}"),
         ));
     }
 
     /// Records an error at a span, with a `help:` line.
-    pub(crate) fn error_at(&mut self, span: proc_macro2::Span, message: impl Display, help: impl Display) {
-        self.push(syn::Error::new(span, format!("{message}\n\nhelp: {help}")));
+    pub(crate) fn error_at(
+        &mut self,
+        span: proc_macro2::Span,
+        message: impl Display,
+        help: impl Display,
+    ) {
+        self.push(syn::Error::new(span, format!("{message}\nhelp: {help}")));
     }
 
     pub(crate) fn push(&mut self, error: syn::Error) {

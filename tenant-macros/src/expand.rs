@@ -30,7 +30,9 @@ pub(crate) fn tenant_scoped(args: TokenStream, input: &DeriveInput) -> TokenStre
     let mut cx = Ctxt::default();
     let args = attr::parse_arguments(&mut cx, args);
     let entity = Entity::from_syn(&mut cx, args, input);
-    let valid = entity.as_ref().and_then(|entity| valid::check(&mut cx, entity));
+    let valid = entity
+        .as_ref()
+        .and_then(|entity| valid::check(&mut cx, entity));
     match (cx.check(), entity, valid) {
         (Ok(()), Some(entity), Some(valid)) => expand(&entity, &valid),
         (result, ..) => {
@@ -215,7 +217,8 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         "Changes to a [`{name}`]: each `Some` field is written, each `None` left alone. The key \
          and the tenant column cannot be changed."
     );
-    let columns_doc = format!("The filterable columns of [`{name}`], for `{repo_name}::list_where`.");
+    let columns_doc =
+        format!("The filterable columns of [`{name}`], for `{repo_name}::list_where`.");
     let repo_doc = format!(
         "The repository of [`{name}`] (table `{table}`): every call takes a `&TenantCtx` and \
          only reaches that tenant's rows."

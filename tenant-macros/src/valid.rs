@@ -46,7 +46,10 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
             cx.error_at(
                 proc_macro2::Span::call_site(),
                 "#[tenant_scoped] needs the table name",
-                format!("write `#[tenant_scoped(table = \"{}\")]`", snake_plural(&name.to_string())),
+                format!(
+                    "write `#[tenant_scoped(table = \"{}\")]`",
+                    snake_plural(&name.to_string())
+                ),
             );
             None
         }
@@ -75,7 +78,10 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                     field.ident,
                     field.ty.to_token_stream()
                 ),
-                format!("declare it as `#[tenant] {}: tenant::TenantId`", field.ident),
+                format!(
+                    "declare it as `#[tenant] {}: tenant::TenantId`",
+                    field.ident
+                ),
             );
         }
         if let Some(attr) = field.attrs.key {
@@ -85,7 +91,10 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "the key identifies a row within its tenant: put #[key] on another field",
             );
         }
-        for attr in [field.attrs.unique, field.attrs.index].into_iter().flatten() {
+        for attr in [field.attrs.unique, field.attrs.index]
+            .into_iter()
+            .flatten()
+        {
             cx.error_with_help(
                 attr,
                 "the #[tenant] field is already the first column of every index",
@@ -103,7 +112,10 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "use the inner type",
             );
         }
-        for attr in [field.attrs.unique, field.attrs.index].into_iter().flatten() {
+        for attr in [field.attrs.unique, field.attrs.index]
+            .into_iter()
+            .flatten()
+        {
             cx.error_with_help(
                 attr,
                 "the #[key] field is already unique per tenant and indexed",

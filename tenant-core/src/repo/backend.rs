@@ -23,7 +23,10 @@ impl Dialect {
         }
     }
 
-    pub(crate) fn render_schema(self, statement: &impl sea_query::SchemaStatementBuilder) -> String {
+    pub(crate) fn render_schema(
+        self,
+        statement: &impl sea_query::SchemaStatementBuilder,
+    ) -> String {
         match self {
             Dialect::Sqlite => statement.build(sea_query::SqliteQueryBuilder),
             Dialect::Postgres => statement.build(sea_query::PostgresQueryBuilder),
@@ -37,9 +40,7 @@ mod sealed {
 
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
-pub trait Backend:
-    sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed
-{
+pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed {
     #[doc(hidden)]
     const DIALECT: Dialect;
 
@@ -180,5 +181,15 @@ macro_rules! backend {
     };
 }
 
-backend!("sqlite", sqlx::Sqlite, sqlx::SqliteConnection, Dialect::Sqlite);
-backend!("postgres", sqlx::Postgres, sqlx::PgConnection, Dialect::Postgres);
+backend!(
+    "sqlite",
+    sqlx::Sqlite,
+    sqlx::SqliteConnection,
+    Dialect::Sqlite
+);
+backend!(
+    "postgres",
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    Dialect::Postgres
+);

@@ -174,7 +174,11 @@ where
     }
 
     /// The rows of `ctx`'s tenant that satisfy `filter`, ordered by key.
-    pub async fn list_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<Vec<E>, Error> {
+    pub async fn list_where(
+        &mut self,
+        ctx: &TenantCtx,
+        filter: Filter<E>,
+    ) -> Result<Vec<E>, Error> {
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().list_where(E::META, dialect, &filter.shape);
         let mut values = Vec::with_capacity(filter.values.len() + 1);
@@ -195,7 +199,12 @@ where
 
     /// Applies the fields `patch` sets to the row with `key` of `ctx`'s tenant. Returns the number
     /// of rows changed: 0 when the tenant owns no such row, whoever else does.
-    pub async fn update(&mut self, ctx: &TenantCtx, key: E::Key, patch: E::Patch) -> Result<u64, Error> {
+    pub async fn update(
+        &mut self,
+        ctx: &TenantCtx,
+        key: E::Key,
+        patch: E::Patch,
+    ) -> Result<u64, Error> {
         let mask = E::patch_mask(&patch);
         if mask == 0 {
             return Err(Error::EmptyPatch);
@@ -203,7 +212,9 @@ where
         let sql = E::statements().update(E::META, <X::Database as Backend>::DIALECT, mask);
         let query = E::bind_patch(sqlx::query(AssertSqlSafe(sql)), patch);
         let query = <X::Database as Backend>::bind_tenant(query, ctx.tenant_id());
-        let done = E::bind_key(query, key).execute(self.conn.executor()).await?;
+        let done = E::bind_key(query, key)
+            .execute(self.conn.executor())
+            .await?;
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 
@@ -211,7 +222,9 @@ where
     /// the tenant owns no such row, whoever else does.
     pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {
         let query = Self::tenant_query(Fixed::Delete, ctx);
-        let done = E::bind_key(query, key).execute(self.conn.executor()).await?;
+        let done = E::bind_key(query, key)
+            .execute(self.conn.executor())
+            .await?;
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 
@@ -227,7 +240,8 @@ where
     /// How many rows all tenants own together. Audited.
     pub async fn system_count(&mut self, sys: &SystemCtx) -> Result<u64, Error> {
         sys.audit("count", E::META.table);
-        self.fetch_count(sqlx::query(Self::fixed(Fixed::SystemCount))).await
+        self.fetch_count(sqlx::query(Self::fixed(Fixed::SystemCount)))
+            .await
     }
 
     /// The tenants that own at least one row, in order. Audited.

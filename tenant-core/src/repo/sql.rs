@@ -36,7 +36,11 @@ pub(crate) fn list(meta: &EntityMeta, dialect: Dialect) -> String {
 }
 
 /// Binds: tenant, then one value per predicate in order.
-pub(crate) fn list_where(meta: &EntityMeta, dialect: Dialect, predicates: &[(usize, Op)]) -> String {
+pub(crate) fn list_where(
+    meta: &EntityMeta,
+    dialect: Dialect,
+    predicates: &[(usize, Op)],
+) -> String {
     let mut select = select_columns(meta);
     select.and_where(Expr::col(meta.tenant_column()).eq(slot()));
     for &(column, op) in predicates {
@@ -237,8 +241,16 @@ mod tests {
     #[test]
     fn ddl_leads_with_the_tenant() {
         let ddl = ddl(&META, Dialect::Postgres);
-        assert!(ddl[0].contains(r#""tenant_id" text NOT NULL"#), "{}", ddl[0]);
-        assert!(ddl[0].contains(r#"PRIMARY KEY ("tenant_id", "id")"#), "{}", ddl[0]);
+        assert!(
+            ddl[0].contains(r#""tenant_id" text NOT NULL"#),
+            "{}",
+            ddl[0]
+        );
+        assert!(
+            ddl[0].contains(r#"PRIMARY KEY ("tenant_id", "id")"#),
+            "{}",
+            ddl[0]
+        );
         assert_eq!(
             ddl[1],
             r#"CREATE UNIQUE INDEX IF NOT EXISTS "invoices_customer_key" ON "invoices" ("tenant_id", "customer")"#
