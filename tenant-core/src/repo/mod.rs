@@ -135,10 +135,16 @@ where
         <X::Database as Backend>::bind_tenant(sqlx::query(Self::fixed(which)), ctx.tenant_id())
     }
 
+    /// The statements [`create_table`](Self::create_table) runs, for migration files: CREATE
+    /// TABLE with the tenant column NOT NULL and leading the primary key, then one CREATE INDEX
+    /// per `#[unique]` or `#[index]` field, each led by the tenant column.
+    pub fn ddl(&self) -> &'static [String] {
+        E::statements().ddl(E::META, <X::Database as Backend>::DIALECT)
+    }
+
     /// Creates the table and its indexes if they do not exist. Schema, not data: no context.
     pub async fn create_table(&mut self) -> Result<(), Error> {
-        let statements = E::statements().ddl(E::META, <X::Database as Backend>::DIALECT);
-        for statement in statements {
+        for statement in self.ddl() {
             sqlx::query::<X::Database>(statement.as_str())
                 .execute(self.conn.executor())
                 .await?;
