@@ -2,7 +2,7 @@
 //!
 //! Run it with `cargo run --example quickstart`.
 
-use tenant::{tenant_scoped, Plan, SystemCtx, TenantCtx, TenantId};
+use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 
 /// An invoice, owned by exactly one tenant.
 #[tenant_scoped(table = "invoices")]
@@ -64,19 +64,41 @@ async fn main() -> Result<(), tenant::Error> {
     invoices.create_table().await?;
 
     println!("\n2. Both tenants insert invoices with the SAME ids and numbers:");
-    for (id, customer, cents) in [(1, "road-runner", 1200), (2, "road-runner", 9900), (3, "bugs", 450)] {
+    for (id, customer, cents) in [
+        (1, "road-runner", 1200),
+        (2, "road-runner", 9900),
+        (3, "bugs", 450),
+    ] {
         let number = format!("INV-{id:04}");
         invoices
-            .insert(&acme, NewInvoice { id, number, customer: customer.into(), amount_cents: cents })
+            .insert(
+                &acme,
+                NewInvoice {
+                    id,
+                    number,
+                    customer: customer.into(),
+                    amount_cents: cents,
+                },
+            )
             .await?;
     }
     for (id, customer, cents) in [(1, "coyote", 150_000), (2, "coyote", 75)] {
         let number = format!("INV-{id:04}");
         invoices
-            .insert(&globex, NewInvoice { id, number, customer: customer.into(), amount_cents: cents })
+            .insert(
+                &globex,
+                NewInvoice {
+                    id,
+                    number,
+                    customer: customer.into(),
+                    amount_cents: cents,
+                },
+            )
             .await?;
     }
-    println!("  acme inserted 3, globex inserted 2 (NewInvoice has no tenant_id field to get wrong)");
+    println!(
+        "  acme inserted 3, globex inserted 2 (NewInvoice has no tenant_id field to get wrong)"
+    );
 
     println!("\n3. Each tenant sees only its own rows:");
     show(&acme, &invoices.list(&acme).await?);
@@ -88,17 +110,32 @@ async fn main() -> Result<(), tenant::Error> {
     );
 
     println!("\n4. globex aims at acme's invoice #3:");
-    println!("  get    -> {:?}", invoices.get(&globex, 3).await?.map(|i| i.number));
-    let patch = InvoicePatch { amount_cents: Some(0), ..Default::default() };
-    println!("  update -> {} row(s) changed", invoices.update(&globex, 3, patch).await?);
-    println!("  delete -> {} row(s) deleted", invoices.delete(&globex, 3).await?);
+    println!(
+        "  get    -> {:?}",
+        invoices.get(&globex, 3).await?.map(|i| i.number)
+    );
+    let patch = InvoicePatch {
+        amount_cents: Some(0),
+        ..Default::default()
+    };
+    println!(
+        "  update -> {} row(s) changed",
+        invoices.update(&globex, 3, patch).await?
+    );
+    println!(
+        "  delete -> {} row(s) deleted",
+        invoices.delete(&globex, 3).await?
+    );
     let still_there = invoices.get(&acme, 3).await?.map(|i| money(i.amount_cents));
     println!("  acme's #3 is untouched: {still_there:?}");
 
     println!("\n5. A typed filter, still scoped to the caller's tenant:");
     let c = Invoice::columns();
     let big = invoices
-        .list_where(&acme, c.amount_cents.ge(1000).and(c.customer.eq("road-runner")))
+        .list_where(
+            &acme,
+            c.amount_cents.ge(1000).and(c.customer.eq("road-runner")),
+        )
         .await?;
     show(&acme, &big);
 
@@ -115,6 +152,9 @@ async fn main() -> Result<(), tenant::Error> {
     let total = invoices.system_count(&sys).await?;
     let owners = invoices.system_tenant_ids(&sys).await?;
     let owners: Vec<&str> = owners.iter().map(TenantId::as_str).collect();
-    println!("  all tenants together own {total} invoices; owners: {}", owners.join(", "));
+    println!(
+        "  all tenants together own {total} invoices; owners: {}",
+        owners.join(", ")
+    );
     Ok(())
 }
