@@ -227,15 +227,32 @@ macro_rules! isolation_suite {
                 // Within one tenant, both are rejected.
                 assert!(matches!(
                     repo.insert(&acme, new_invoice(1, "dup-key", 1)).await,
-                    Err(Error::Database(_))
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
                 ));
                 let mut same_number = new_invoice(9, "dup-number", 1);
                 same_number.number = "INV-2".into();
                 assert!(matches!(
                     repo.insert(&globex, same_number).await,
-                    Err(Error::Database(_))
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
                 ));
                 assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                // An update into another row's unique value of the same tenant conflicts too,
+                // while the same value held by another tenant does not.
+                let to_inv_2 = || InvoicePatch {
+                    number: Some("INV-2".into()),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    repo.update(&acme, 1, to_inv_2()).await,
+                    Err(Error::Conflict { .. })
+                ));
+                assert_eq!(repo.update(&initech, 1, to_inv_2()).await.unwrap(), 1);
             }
 
             #[tokio::test]

@@ -36,6 +36,14 @@ pub async fn postgres(test: &str) -> Option<PgPool> {
         );
         return None;
     };
+    static ANNOUNCE: std::sync::Once = std::sync::Once::new();
+    ANNOUNCE.call_once(|| {
+        let host = url.rsplit('@').next().unwrap_or("?");
+        let _ = writeln!(
+            std::io::stderr(),
+            "notice: PostgreSQL tests run against {host}"
+        );
+    });
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let schema = format!(
         "t_{}_{}_{}",

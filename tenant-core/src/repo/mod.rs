@@ -153,12 +153,14 @@ where
     }
 
     /// Inserts a row owned by `ctx`'s tenant and returns it. The tenant column is taken from
-    /// `ctx`; [`New`](Entity::New) has no field for it.
+    /// `ctx`; [`New`](Entity::New) has no field for it. A row of the same tenant with the same
+    /// key or `#[unique]` value is an [`Error::Conflict`].
     pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
         let query = Self::tenant_query(Fixed::Insert, ctx);
         E::bind_new(query, &new)
             .execute(self.conn.executor())
-            .await?;
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
         Ok(E::from_new(new, ctx.tenant_id().clone()))
     }
 
@@ -220,7 +222,8 @@ where
         let query = <X::Database as Backend>::bind_tenant(query, ctx.tenant_id());
         let done = E::bind_key(query, key)
             .execute(self.conn.executor())
-            .await?;
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 
