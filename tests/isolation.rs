@@ -308,6 +308,43 @@ macro_rules! isolation_suite {
                 }
             }
 
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_tenants_on_spawned_tasks_stay_apart() {
+                let (pool, acme, globex, _) = setup!("concurrent");
+                // tokio::spawn needs the repository futures to be Send.
+                let mut tasks = Vec::new();
+                for id in 100..140 {
+                    let (pool, ctx) = (
+                        pool.clone(),
+                        if id % 2 == 0 {
+                            acme.clone()
+                        } else {
+                            globex.clone()
+                        },
+                    );
+                    tasks.push(tokio::spawn(async move {
+                        let mut repo = InvoiceRepo::new(&pool);
+                        repo.insert(&ctx, new_invoice(id, ctx.tenant_id().as_str(), id))
+                            .await?;
+                        let mine = repo.list(&ctx).await?;
+                        assert!(mine.iter().all(|i| i.tenant_id == *ctx.tenant_id()));
+                        Ok::<_, Error>(())
+                    }));
+                }
+                for task in tasks {
+                    task.await.unwrap().unwrap();
+                }
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.count(&acme).await.unwrap(), 3 + 20);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2 + 20);
+                let c = Invoice::columns();
+                let wrong = repo
+                    .list_where(&acme, c.customer.eq("globex"))
+                    .await
+                    .unwrap();
+                assert!(wrong.is_empty());
+            }
+
             #[tokio::test]
             async fn transaction_rollback_discards_tenant_writes() {
                 let (pool, acme, _, _) = setup!("transaction");
