@@ -1,0 +1,12 @@
+use tenant::{tenant_scoped, TenantId};
+
+#[tenant_scoped(tabel = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub amount_cents: i64,
+}
+
+fn main() {}
