@@ -22,7 +22,7 @@ pub use system::{AUDIT_TARGET, SystemCtx};
 pub mod __private {
     pub use crate::repo::{
         ColumnMeta, ColumnRole, ColumnValue, Dialect, EntityIo, EntityMeta, Query, SqlType,
-        Statements,
+        Statements, TenantColumn,
     };
     pub use sea_query::ColumnType;
     pub use sqlx;

@@ -9,6 +9,8 @@ use crate::ctxt::Ctxt;
 pub(crate) struct Entity<'a> {
     pub(crate) input: &'a DeriveInput,
     pub(crate) table: Option<LitStr>,
+    /// The macro's arguments already had an error.
+    pub(crate) arguments_reported: bool,
     pub(crate) fields: Vec<Field<'a>>,
 }
 
@@ -80,6 +82,7 @@ impl<'a> Entity<'a> {
         Some(Entity {
             input,
             table: args.table,
+            arguments_reported: args.reported,
             fields,
         })
     }

@@ -13,13 +13,30 @@ pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index
 /// Parsed `#[tenant_scoped(table = "...")]`.
 pub(crate) struct Arguments {
     pub(crate) table: Option<LitStr>,
+    /// An argument was already reported (unknown, misspelled, malformed): a missing `table` is
+    /// then a consequence, not news.
+    pub(crate) reported: bool,
 }
 
 pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> Arguments {
     let mut table: Option<LitStr> = None;
+    let mut reported = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("table") {
-            let value: LitStr = meta.value()?.parse()?;
+            let value: syn::Expr = meta.value()?.parse()?;
+            let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(value),
+                ..
+            }) = value
+            else {
+                reported = true;
+                cx.error_with_help(
+                    &value,
+                    "`table` takes a string literal",
+                    "write `table = \"invoices\"`",
+                );
+                return Ok(());
+            };
             if table.is_some() {
                 cx.error_with_help(
                     &meta.path,
@@ -31,6 +48,7 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
             }
             return Ok(());
         }
+        reported = true;
         let name = path_name(&meta.path);
         let hint = suggestion(&name, ARGUMENTS);
         cx.error_with_help(
@@ -47,9 +65,10 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
         Ok(())
     });
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
+        reported = true;
         cx.push(error);
     }
-    Arguments { table }
+    Arguments { table, reported }
 }
 
 /// Which of our field attributes a field carries.
@@ -59,7 +78,24 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) tenant: Option<&'a Attribute>,
     pub(crate) unique: Option<&'a Attribute>,
     pub(crate) index: Option<&'a Attribute>,
+    /// A misspelling of `#[key]` was reported on this field.
+    pub(crate) near_key: bool,
+    /// A misspelling of `#[tenant]` was reported on this field.
+    pub(crate) near_tenant: bool,
 }
+
+/// Attributes the compiler owns on fields; never mistaken for a typo of ours.
+const BUILTIN_ATTRIBUTES: &[&str] = &[
+    "allow",
+    "cfg",
+    "cfg_attr",
+    "deny",
+    "deprecated",
+    "doc",
+    "expect",
+    "forbid",
+    "warn",
+];
 
 /// Reads our attributes off a field, and reports near-misses (`#[tenent]`, `#[Key]`) that would
 /// otherwise drop tenant filtering or keys silently.
@@ -74,8 +110,18 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
             "tenant" => &mut parsed.tenant,
             "unique" => &mut parsed.unique,
             "index" => &mut parsed.index,
+            "cfg" | "cfg_attr" => {
+                cx.error_with_help(
+                    attr,
+                    "#[tenant_scoped] fields cannot be conditional: the table's columns must not depend on cfg",
+                    "put the `cfg` on the whole struct, or make the field an `Option`",
+                );
+                continue;
+            }
             other => {
                 if let Some(intended) = near_miss(other) {
+                    parsed.near_key |= intended == "key";
+                    parsed.near_tenant |= intended == "tenant";
                     cx.error_with_help(
                         attr.path(),
                         format!("unknown field attribute `#[{other}]`"),
@@ -135,18 +181,23 @@ fn suggestion(name: &str, candidates: &[&str]) -> String {
         .unwrap_or_default()
 }
 
+/// The candidate within typo distance of `name`, ignoring case: one edit for names of up to
+/// four letters (so `deny`, `get` or `new` are not taken for `key`), two for longer ones.
 fn closest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let lower = name.to_ascii_lowercase();
     candidates
         .iter()
         .map(|&c| (c, edit_distance(&lower, c)))
-        .filter(|&(_, d)| d <= 2)
+        .filter(|&(c, d)| d <= if c.len() <= 4 { 1 } else { 2 })
         .min_by_key(|&(_, d)| d)
         .map(|(c, _)| c)
 }
 
 /// An attribute that looks like one of ours but is not: a typo, other case, or a longer name.
 fn near_miss(name: &str) -> Option<&'static str> {
+    if BUILTIN_ATTRIBUTES.contains(&name) {
+        return None;
+    }
     let lower = name.to_ascii_lowercase();
     closest(name, FIELD_ATTRIBUTES).or_else(|| {
         FIELD_ATTRIBUTES
@@ -156,16 +207,53 @@ fn near_miss(name: &str) -> Option<&'static str> {
     })
 }
 
+/// Edit distance where swapping two adjacent letters (`kye`) is one edit.
 fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut previous: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut current = vec![i + 1];
-        for (j, &cb) in b.iter().enumerate() {
-            let substitution = previous[j] + usize::from(ca != cb);
-            current.push(substitution.min(previous[j + 1] + 1).min(current[j] + 1));
-        }
-        previous = current;
+    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+    for (i, row) in d.iter_mut().enumerate() {
+        row[0] = i;
     }
-    previous[b.len()]
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            d[i][j] = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
+            }
+        }
+    }
+    d[a.len()][b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::near_miss;
+
+    #[test]
+    fn typos_of_ours_are_caught_and_other_attributes_are_not() {
+        for (typo, ours) in [
+            ("tenent", "tenant"),
+            ("Tenant", "tenant"),
+            ("tenants", "tenant"),
+            ("tenant_id", "tenant"),
+            ("kye", "key"),
+            ("Key", "key"),
+            ("keys", "key"),
+            ("uniqe", "unique"),
+            ("indx", "index"),
+        ] {
+            assert_eq!(near_miss(typo), Some(ours), "{typo}");
+        }
+        for other in [
+            "deny", "allow", "doc", "get", "set", "new", "serde", "sqlx", "builder", "id",
+        ] {
+            assert_eq!(near_miss(other), None, "{other}");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //! user who shadows `Option`, `Result`, `Ok` or `Some`.
 
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
 use syn::{Attribute, DeriveInput};
 
 use crate::ast::{Entity, Field};
@@ -172,7 +173,10 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
     let from_new = fields.iter().enumerate().map(|(i, f)| {
         let ident = f.ident;
         if i == valid.tenant {
-            quote!(#ident: tenant_id)
+            let ty = f.ty;
+            quote_spanned!(ty.span()=>
+                #ident: <#ty as ::tenant::__private::TenantColumn>::from_tenant_id(tenant_id)
+            )
         } else {
             quote!(#ident: new.#ident)
         }
@@ -201,12 +205,19 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             }
         }
     });
-    let mut bounded_types: Vec<&syn::Type> = Vec::new();
-    for field in fields {
-        if !bounded_types.contains(&field.ty) {
-            bounded_types.push(field.ty);
-        }
-    }
+    // One bound per distinct type, compared as text: syn's `PartialEq` needs a feature we
+    // do not otherwise enable.
+    let mut seen = Vec::new();
+    let bounded_types: Vec<&syn::Type> = fields
+        .iter()
+        .map(|f| f.ty)
+        .filter(|ty| {
+            let text = quote!(#ty).to_string();
+            let new = !seen.contains(&text);
+            seen.push(text);
+            new
+        })
+        .collect();
 
     let new_doc = format!(
         "A new [`{name}`]: every field but the tenant column `{}`, which the repository takes \

@@ -42,6 +42,7 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 None
             }
         }
+        None if entity.arguments_reported => None,
         None => {
             cx.error_at(
                 proc_macro2::Span::call_site(),
@@ -157,8 +158,23 @@ fn single(
         .filter(|&i| has_role(&entity.fields[i]))
         .collect();
     let name = &entity.input.ident;
+    let misspelled = entity.fields.iter().any(|f| match role {
+        Role::Tenant => f.attrs.near_tenant,
+        Role::Key => f.attrs.near_key,
+    });
+    let unmarked_tenant_id = entity.fields.iter().find(|f| is_tenant_id(f.ty));
     match (marked.as_slice(), role) {
         ([one], _) => return Some(*one),
+        // The misspelling was reported with a suggestion; "missing" would only repeat it.
+        ([], _) if misspelled => {}
+        ([], Role::Tenant) if unmarked_tenant_id.is_some() => {
+            let field = unmarked_tenant_id.map(|f| f.ident);
+            cx.error_with_help(
+                field,
+                format!("`{name}` has no #[tenant] field, so its rows could not be scoped to a tenant"),
+                format!("mark `{}` with #[tenant]", field.map(ToString::to_string).unwrap_or_default()),
+            );
+        }
         ([], Role::Tenant) => cx.error_with_help(
             name,
             format!("`{name}` has no #[tenant] field, so its rows could not be scoped to a tenant"),

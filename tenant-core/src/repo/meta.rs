@@ -102,3 +102,21 @@ impl<T: SqlType> SqlType for Option<T> {
         T::column_type()
     }
 }
+
+/// Implemented by [`TenantId`] alone: the generated code builds the `#[tenant]` field through it,
+/// so a field whose type only looks like `TenantId` (an alias, a same-named struct) is rejected.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "the #[tenant] field must have type `tenant::TenantId`, not `{Self}`",
+    label = "not `tenant::TenantId`",
+    note = "only `tenant::TenantId` is validated on every path into and out of the database"
+)]
+pub trait TenantColumn {
+    fn from_tenant_id(tenant_id: TenantId) -> Self;
+}
+
+impl TenantColumn for TenantId {
+    fn from_tenant_id(tenant_id: TenantId) -> Self {
+        tenant_id
+    }
+}

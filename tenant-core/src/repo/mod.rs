@@ -13,7 +13,7 @@ use sqlx::AssertSqlSafe;
 pub use backend::{Backend, Conn, Dialect};
 pub use cache::Statements;
 pub use filter::{Col, Filter};
-pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType};
+pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
 
 use crate::{Error, SystemCtx, TenantCtx, TenantId};
 use cache::Fixed;
