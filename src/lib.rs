@@ -2,4 +2,73 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub use tenant_core::*;
+
+/// Makes a struct a row of a tenant-owned table and generates its tenant-scoped repository.
+///
+/// ```
+/// use tenant::{tenant_scoped, TenantId};
+///
+/// #[tenant_scoped(table = "invoices")]
+/// #[derive(Debug, Clone, PartialEq)]
+/// pub struct Invoice {
+///     #[key]
+///     pub id: i64,
+///     #[tenant]
+///     pub tenant_id: TenantId,
+///     #[unique]
+///     pub number: String,
+///     #[index]
+///     pub customer: String,
+///     pub amount_cents: i64,
+///     pub memo: Option<String>,
+/// }
+///
+/// // Generated next to it:
+/// let new = NewInvoice {
+///     id: 1,
+///     number: "A-1".into(),
+///     customer: "acme".into(),
+///     amount_cents: 100,
+///     memo: None,
+/// };
+/// let patch = InvoicePatch { memo: Some(None), ..Default::default() };
+/// let filter = Invoice::columns().amount_cents.gt(50);
+/// fn repo(pool: &sqlx::SqlitePool) -> InvoiceRepo<&sqlx::SqlitePool> {
+///     InvoiceRepo::new(pool)
+/// }
+/// # let _ = (new, patch, filter, repo);
+/// ```
+///
+/// # Arguments
+///
+/// - `table = "name"` (required): the table, a plain SQL identifier.
+///
+/// # Field attributes
+///
+/// | attribute | meaning |
+/// |---|---|
+/// | `#[tenant]` | exactly one field, of type [`TenantId`]: the owning tenant. Set from the [`TenantCtx`] on insert, never by the caller; the first column of the primary key and of every index. |
+/// | `#[key]` | exactly one field, not an `Option`: identifies a row within its tenant. Primary key `(tenant, key)`. |
+/// | `#[unique]` | the column is unique per tenant: two tenants may hold the same value. |
+/// | `#[index]` | an index on `(tenant, column)`. |
+///
+/// Other attributes (`#[doc]`, `#[serde(..)]`, lints) pass through; one that looks like a typo
+/// of ours (`#[tenent]`, `#[Key]`, `#[tenant_id]`) is an error rather than silently ignored.
+///
+/// # Generated items
+///
+/// For `struct Invoice`, with the struct's visibility:
+/// - `NewInvoice`: every field but the tenant's. Argument of `insert`.
+/// - `InvoicePatch`: `Option<T>` of every field but key and tenant, `Default`. Argument of
+///   `update`; `None` leaves a column alone.
+/// - `InvoiceColumns` and `Invoice::columns()`: a typed [`Col`] per non-tenant column, for
+///   [`Repo::list_where`] filters.
+/// - `InvoiceRepo<X>`: an alias of [`Repo<Invoice, X>`](Repo), the repository over a pool,
+///   connection or transaction `X`.
+/// - impls of [`Entity`] and of the hidden traits the repository runs through.
+///
+/// The std and serde derives of the entity that also hold for a subset of its fields (`Debug`,
+/// `Clone`, `Copy`, `PartialEq`, `Eq`, `Hash`, `PartialOrd`, `Ord`, `Serialize`,
+/// `Deserialize`) are repeated on `NewInvoice` and `InvoicePatch` when written below
+/// `#[tenant_scoped]`.
 pub use tenant_macros::tenant_scoped;
