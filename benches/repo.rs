@@ -10,11 +10,12 @@
 //! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. `benches/report.py` turns
 //! criterion's estimates into ratios to the floor (BENCHMARKS.md).
 
+use std::hint::black_box;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use criterion::measurement::WallTime;
-use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use criterion::Criterion;
 use sea_query::{Expr, ExprTrait, Func, Order, Query};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{AssertSqlSafe, Row};
@@ -43,6 +44,7 @@ struct Sql {
     insert: &'static str,
     update: &'static str,
     list_where: &'static str,
+    reset: &'static str,
 }
 
 const SQLITE: Sql = Sql {
@@ -52,6 +54,7 @@ const SQLITE: Sql = Sql {
     insert: r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount_cents", "paid") VALUES (?, ?, ?, ?, ?)"#,
     update: r#"UPDATE "invoices" SET "amount_cents" = ? WHERE "tenant_id" = ? AND "id" = ?"#,
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = ? AND "amount_cents" >= ? AND "customer" = ? ORDER BY "id" ASC"#,
+    reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
 
 const POSTGRES: Sql = Sql {
@@ -61,6 +64,7 @@ const POSTGRES: Sql = Sql {
     insert: r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount_cents", "paid") VALUES ($1, $2, $3, $4, $5)"#,
     update: r#"UPDATE "invoices" SET "amount_cents" = $1 WHERE "tenant_id" = $2 AND "id" = $3"#,
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = $1 AND "amount_cents" >= $2 AND "customer" = $3 ORDER BY "id" ASC"#,
+    reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
 
 fn ctx() -> TenantCtx {
@@ -127,35 +131,33 @@ macro_rules! backend_benches {
             let sql: Sql = $sql;
             let pool = fresh();
             let ctx = ctx();
-            let group_name = |op: &str| format!("{label}/{op}");
+            let tenant = ctx.tenant_id().as_str();
+            let name = |op: &str| format!("{label}/{op}");
 
-            let mut group = c.benchmark_group(group_name("get"));
-            configure(&mut group);
-            group.bench_function("generated", |b| {
-                b.to_async(rt).iter(|| async {
+            compare(
+                c,
+                rt,
+                &name("get"),
+                async || {
                     InvoiceRepo::new(&pool)
                         .get(&ctx, 42)
                         .await
                         .unwrap()
                         .unwrap()
-                })
-            });
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
+                },
+                async || {
                     sqlx::query(sql.get)
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .bind(42_i64)
                         .try_map(|row| decode(&row))
                         .fetch_optional(&pool)
                         .await
                         .unwrap()
                         .unwrap()
-                })
-            });
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
+                },
+                async || {
                     let (sql, values) = select()
-                        .and_where(Expr::col("tenant_id").eq(ctx.tenant_id().as_str()))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
                         .and_where(Expr::col("id").eq(42_i64))
                         .build_sqlx($builder);
                     sqlx::query_with(AssertSqlSafe(sql), values)
@@ -164,35 +166,27 @@ macro_rules! backend_benches {
                         .await
                         .unwrap()
                         .unwrap()
-                })
-            });
-            group.finish();
+                },
+                &|| (),
+            );
 
-            let mut group = c.benchmark_group(group_name("list_100"));
-            configure(&mut group);
-            group.bench_function("generated", |b| {
-                b.to_async(rt).iter(|| async {
-                    let rows = InvoiceRepo::new(&pool).list(&ctx).await.unwrap();
-                    assert_eq!(rows.len(), 100);
-                    rows
-                })
-            });
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
+            compare(
+                c,
+                rt,
+                &name("list_100"),
+                async || checked_len(InvoiceRepo::new(&pool).list(&ctx).await.unwrap(), 100),
+                async || {
                     let rows = sqlx::query(sql.list)
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .try_map(|row| decode(&row))
                         .fetch_all(&pool)
                         .await
                         .unwrap();
-                    assert_eq!(rows.len(), 100);
-                    rows
-                })
-            });
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
+                    checked_len(rows, 100)
+                },
+                async || {
                     let (sql, values) = select()
-                        .and_where(Expr::col("tenant_id").eq(ctx.tenant_id().as_str()))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
                         .order_by("id", Order::Asc)
                         .build_sqlx($builder);
                     let rows = sqlx::query_with(AssertSqlSafe(sql), values)
@@ -200,76 +194,68 @@ macro_rules! backend_benches {
                         .fetch_all(&pool)
                         .await
                         .unwrap();
-                    assert_eq!(rows.len(), 100);
-                    rows
-                })
-            });
-            group.finish();
+                    checked_len(rows, 100)
+                },
+                &|| (),
+            );
 
-            let mut group = c.benchmark_group(group_name("count"));
-            configure(&mut group);
-            group.bench_function("generated", |b| {
-                b.to_async(rt)
-                    .iter(|| async { InvoiceRepo::new(&pool).count(&ctx).await.unwrap() })
-            });
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
+            compare(
+                c,
+                rt,
+                &name("count"),
+                async || InvoiceRepo::new(&pool).count(&ctx).await.unwrap(),
+                async || {
                     sqlx::query(sql.count)
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .try_map(|row: <$db as sqlx::Database>::Row| row.try_get::<i64, _>(0))
                         .fetch_one(&pool)
                         .await
                         .unwrap()
-                })
-            });
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
+                },
+                async || {
                     let (sql, values) = Query::select()
                         .expr(Func::count(Expr::col("id")))
                         .from("invoices")
-                        .and_where(Expr::col("tenant_id").eq(ctx.tenant_id().as_str()))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
                         .build_sqlx($builder);
                     sqlx::query_with(AssertSqlSafe(sql), values)
                         .try_map(|row: <$db as sqlx::Database>::Row| row.try_get::<i64, _>(0))
                         .fetch_one(&pool)
                         .await
                         .unwrap()
-                })
-            });
-            group.finish();
+                },
+                &|| (),
+            );
 
-            let mut group = c.benchmark_group(group_name("list_where_2"));
-            configure(&mut group);
             let columns = Invoice::columns();
-            group.bench_function("generated", |b| {
-                b.to_async(rt).iter(|| async {
+            compare(
+                c,
+                rt,
+                &name("list_where_2"),
+                async || {
                     let filter = columns.amount_cents.ge(5000).and(columns.customer.eq("c3"));
-                    let rows = InvoiceRepo::new(&pool)
-                        .list_where(&ctx, filter)
-                        .await
-                        .unwrap();
-                    assert_eq!(rows.len(), 5);
-                    rows
-                })
-            });
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
+                    checked_len(
+                        InvoiceRepo::new(&pool)
+                            .list_where(&ctx, filter)
+                            .await
+                            .unwrap(),
+                        5,
+                    )
+                },
+                async || {
                     let rows = sqlx::query(sql.list_where)
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .bind(5000_i64)
                         .bind("c3")
                         .try_map(|row| decode(&row))
                         .fetch_all(&pool)
                         .await
                         .unwrap();
-                    assert_eq!(rows.len(), 5);
-                    rows
-                })
-            });
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
+                    checked_len(rows, 5)
+                },
+                async || {
                     let (sql, values) = select()
-                        .and_where(Expr::col("tenant_id").eq(ctx.tenant_id().as_str()))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
                         .and_where(Expr::col("amount_cents").gte(5000_i64))
                         .and_where(Expr::col("customer").eq("c3"))
                         .order_by("id", Order::Asc)
@@ -279,18 +265,18 @@ macro_rules! backend_benches {
                         .fetch_all(&pool)
                         .await
                         .unwrap();
-                    assert_eq!(rows.len(), 5);
-                    rows
-                })
-            });
-            group.finish();
+                    checked_len(rows, 5)
+                },
+                &|| (),
+            );
 
-            let mut group = c.benchmark_group(group_name("update"));
-            configure(&mut group);
             let amount = AtomicI64::new(0);
             let next = || amount.fetch_add(1, Ordering::Relaxed);
-            group.bench_function("generated", |b| {
-                b.to_async(rt).iter(|| async {
+            compare(
+                c,
+                rt,
+                &name("update"),
+                async || {
                     let patch = InvoicePatch {
                         amount_cents: Some(next()),
                         ..Default::default()
@@ -299,26 +285,22 @@ macro_rules! backend_benches {
                         .update(&ctx, 42, patch)
                         .await
                         .unwrap()
-                })
-            });
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
+                },
+                async || {
                     let done = sqlx::query(sql.update)
                         .bind(next())
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .bind(42_i64)
                         .execute(&pool)
                         .await
                         .unwrap();
                     done.rows_affected()
-                })
-            });
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
+                },
+                async || {
                     let (sql, values) = Query::update()
                         .table("invoices")
                         .value("amount_cents", next())
-                        .and_where(Expr::col("tenant_id").eq(ctx.tenant_id().as_str()))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
                         .and_where(Expr::col("id").eq(42_i64))
                         .build_sqlx($builder);
                     let done = sqlx::query_with(AssertSqlSafe(sql), values)
@@ -326,38 +308,31 @@ macro_rules! backend_benches {
                         .await
                         .unwrap();
                     done.rows_affected()
-                })
-            });
-            group.finish();
+                },
+                &|| (),
+            );
 
-            // Inserts grow the table: each version gets a database of its own, seeded alike.
-            let mut group = c.benchmark_group(group_name("insert"));
-            configure(&mut group);
             let id = AtomicI64::new(1_000);
-            let next_id = || id.fetch_add(1, Ordering::Relaxed);
-            let pool = fresh();
-            group.bench_function("generated", |b| {
-                b.to_async(rt).iter(|| async {
-                    let new = NewInvoice {
-                        id: next_id(),
-                        customer: "c1".into(),
-                        amount_cents: 1,
-                        paid: false,
-                    };
-                    InvoiceRepo::new(&pool).insert(&ctx, new).await.unwrap()
-                })
-            });
-            let pool = fresh();
-            group.bench_function("handwritten", |b| {
-                b.to_async(rt).iter(|| async {
-                    let new = NewInvoice {
-                        id: next_id(),
-                        customer: "c1".into(),
-                        amount_cents: 1,
-                        paid: false,
-                    };
+            let new = || NewInvoice {
+                id: id.fetch_add(1, Ordering::Relaxed),
+                customer: "c1".into(),
+                amount_cents: 1,
+                paid: false,
+            };
+            // Every batch of inserts is deleted again (untimed), so all three versions insert
+            // into the same 200-row table.
+            let reset_inserts = || {
+                rt.block_on(sqlx::query(sql.reset).execute(&pool)).unwrap();
+            };
+            compare(
+                c,
+                rt,
+                &name("insert"),
+                async || InvoiceRepo::new(&pool).insert(&ctx, new()).await.unwrap(),
+                async || {
+                    let new = new();
                     sqlx::query(sql.insert)
-                        .bind(ctx.tenant_id().as_str())
+                        .bind(tenant)
                         .bind(new.id)
                         .bind(&new.customer)
                         .bind(new.amount_cents)
@@ -365,29 +340,15 @@ macro_rules! backend_benches {
                         .execute(&pool)
                         .await
                         .unwrap();
-                    Invoice {
-                        id: new.id,
-                        tenant_id: ctx.tenant_id().clone(),
-                        customer: new.customer,
-                        amount_cents: new.amount_cents,
-                        paid: new.paid,
-                    }
-                })
-            });
-            let pool = fresh();
-            group.bench_function("sea_query_per_call", |b| {
-                b.to_async(rt).iter(|| async {
-                    let new = NewInvoice {
-                        id: next_id(),
-                        customer: "c1".into(),
-                        amount_cents: 1,
-                        paid: false,
-                    };
+                    inserted(&ctx, new)
+                },
+                async || {
+                    let new = new();
                     let (sql, values) = Query::insert()
                         .into_table("invoices")
                         .columns(["tenant_id", "id", "customer", "amount_cents", "paid"])
                         .values_panic([
-                            ctx.tenant_id().as_str().into(),
+                            tenant.into(),
                             new.id.into(),
                             new.customer.as_str().into(),
                             new.amount_cents.into(),
@@ -398,25 +359,171 @@ macro_rules! backend_benches {
                         .execute(&pool)
                         .await
                         .unwrap();
-                    Invoice {
-                        id: new.id,
-                        tenant_id: ctx.tenant_id().clone(),
-                        customer: new.customer,
-                        amount_cents: new.amount_cents,
-                        paid: new.paid,
-                    }
-                })
-            });
-            group.finish();
+                    inserted(&ctx, new)
+                },
+                &reset_inserts,
+            );
         }
     };
 }
 
-fn configure(group: &mut BenchmarkGroup<'_, WallTime>) {
-    group
+fn checked_len(rows: Vec<Invoice>, expected: usize) -> Vec<Invoice> {
+    assert_eq!(rows.len(), expected);
+    rows
+}
+
+/// What the hand-written versions return, like `insert` does.
+fn inserted(ctx: &TenantCtx, new: NewInvoice) -> Invoice {
+    Invoice {
+        id: new.id,
+        tenant_id: ctx.tenant_id().clone(),
+        customer: new.customer,
+        amount_cents: new.amount_cents,
+        paid: new.paid,
+    }
+}
+
+/// One operation's ratios to the floor, from interleaved rounds.
+struct Ratios {
+    group: String,
+    floor_us: f64,
+    generated: Summary,
+    sea_query: Summary,
+}
+
+struct Summary {
+    median: f64,
+    p25: f64,
+    p75: f64,
+}
+
+impl Summary {
+    fn of(mut values: Vec<f64>) -> Summary {
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        Summary {
+            median: at(0.5),
+            p25: at(0.25),
+            p75: at(0.75),
+        }
+    }
+}
+
+static RATIOS: Mutex<Vec<Ratios>> = Mutex::new(Vec::new());
+
+fn rounds() -> usize {
+    std::env::var("TENANT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(41)
+}
+
+/// Criterion's group of the three versions, then the same three in interleaved rounds: each
+/// round times a batch of each version back to back, in a rotating order, so drift of the
+/// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
+/// is a version's batch time over the floor's; the median over rounds is what we report.
+fn compare<G, H, S, O1, O2, O3>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    group: &str,
+    generated: G,
+    handwritten: H,
+    sea_query: S,
+    reset: &dyn Fn(),
+) where
+    G: AsyncFn() -> O1,
+    H: AsyncFn() -> O2,
+    S: AsyncFn() -> O3,
+{
+    // `TENANT_BENCH_ONLY=postgres/list_where` reruns one group without the rest.
+    if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
+        return;
+    }
+    let mut criterion_group = c.benchmark_group(group);
+    criterion_group
         .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(3))
-        .sample_size(60);
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40);
+    criterion_group.bench_function("generated", |b| b.to_async(rt).iter(|| generated()));
+    criterion_group.bench_function("handwritten", |b| b.to_async(rt).iter(|| handwritten()));
+    criterion_group.bench_function("sea_query_per_call", |b| {
+        b.to_async(rt).iter(|| sea_query())
+    });
+    criterion_group.finish();
+
+    let batch = |version: usize, iterations: u32| -> f64 {
+        let elapsed = rt.block_on(async {
+            let started = Instant::now();
+            for _ in 0..iterations {
+                match version {
+                    0 => drop(black_box(generated().await)),
+                    1 => drop(black_box(handwritten().await)),
+                    _ => drop(black_box(sea_query().await)),
+                }
+            }
+            started.elapsed().as_secs_f64()
+        });
+        reset();
+        elapsed
+    };
+    // Batches of about 20 ms.
+    let probe = batch(1, 20) / 20.0;
+    let iterations = ((0.02 / probe) as u32).clamp(5, 5_000);
+    let (mut generated_ratios, mut sea_query_ratios, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds() {
+        let mut times = [0.0; 3];
+        for k in 0..3 {
+            let version = (round + k) % 3;
+            times[version] = batch(version, iterations);
+        }
+        generated_ratios.push(times[0] / times[1]);
+        sea_query_ratios.push(times[2] / times[1]);
+        floor.push(times[1] / f64::from(iterations) * 1e6);
+    }
+    let ratios = Ratios {
+        group: group.to_owned(),
+        floor_us: Summary::of(floor).median,
+        generated: Summary::of(generated_ratios),
+        sea_query: Summary::of(sea_query_ratios),
+    };
+    eprintln!(
+        "{group}: generated/floor = {:.3} [{:.3}, {:.3}], sea-query/floor = {:.3} ({} rounds of {iterations})",
+        ratios.generated.median,
+        ratios.generated.p25,
+        ratios.generated.p75,
+        ratios.sea_query.median,
+        rounds()
+    );
+    RATIOS.lock().unwrap().push(ratios);
+}
+
+fn report() {
+    let ratios = RATIOS.lock().unwrap();
+    let mut table = String::from(
+        "| operation | floor (hand-written sqlx) | generated / floor (median [p25, p75]) | sea-query per call / floor |\n|---|---:|---:|---:|\n",
+    );
+    for r in ratios.iter() {
+        table += &format!(
+            "| {} | {:.1} µs | **{:.3}** [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |\n",
+            r.group,
+            r.floor_us,
+            r.generated.median,
+            r.generated.p25,
+            r.generated.p75,
+            r.sea_query.median,
+            r.sea_query.p25,
+            r.sea_query.p75
+        );
+    }
+    println!(
+        "\nRatios to the floor, {} interleaved rounds per operation:\n\n{table}",
+        rounds()
+    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-ratios.md");
+    if std::fs::write(path, &table).is_ok() {
+        println!("(also written to {path})");
+    }
 }
 
 mod sqlite {
@@ -483,5 +590,9 @@ fn benches(c: &mut Criterion) {
     }
 }
 
-criterion_group!(repo, benches);
-criterion_main!(repo);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    benches(&mut c);
+    c.final_summary();
+    report();
+}

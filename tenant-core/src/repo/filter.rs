@@ -65,11 +65,7 @@ macro_rules! comparisons {
             $(
                 $(#[$doc])*
                 pub fn $name(self, value: impl Into<T>) -> Filter<E> {
-                    Filter {
-                        shape: vec![(self.index, Op::$op)],
-                        values: vec![value.into().into()],
-                        entity: PhantomData,
-                    }
+                                        Filter::predicate(self.index, Op::$op, value.into().into())
                 }
             )*
         }
@@ -101,7 +97,22 @@ pub struct Filter<E> {
     entity: PhantomData<fn() -> E>,
 }
 
+/// Predicates a filter holds without reallocating; most filters have fewer.
+const INLINE_PREDICATES: usize = 4;
+
 impl<E> Filter<E> {
+    fn predicate(column: usize, op: Op, value: Value) -> Self {
+        let mut shape = Vec::with_capacity(INLINE_PREDICATES);
+        let mut values = Vec::with_capacity(INLINE_PREDICATES);
+        shape.push((column, op));
+        values.push(value);
+        Filter {
+            shape,
+            values,
+            entity: PhantomData,
+        }
+    }
+
     /// Both filters must hold.
     pub fn and(mut self, other: Filter<E>) -> Filter<E> {
         self.shape.extend(other.shape);

@@ -189,14 +189,14 @@ where
     ) -> Result<Vec<E>, Error> {
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().list_where(E::META, dialect, &filter.shape);
-        let mut values = Vec::with_capacity(filter.values.len() + 1);
-        values.push(sea_query::Value::from(ctx.tenant_id().as_str()));
-        values.extend(filter.values);
-        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(values));
-        Ok(sqlx::query_with(AssertSqlSafe(sql), arguments)
-            .try_map(|row| E::decode_row(&row))
-            .fetch_all(self.conn.executor())
-            .await?)
+        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
+        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
+        Ok(
+            <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
+                .try_map(|row| E::decode_row(&row))
+                .fetch_all(self.conn.executor())
+                .await?,
+        )
     }
 
     /// How many rows `ctx`'s tenant owns.

@@ -35,14 +35,14 @@ pub(crate) fn list(meta: &EntityMeta, dialect: Dialect) -> String {
     list_where(meta, dialect, &[])
 }
 
-/// Binds: tenant, then one value per predicate in order.
+/// Binds: one value per predicate in order, then tenant. (The tenant comes last so the filter's
+/// values convert into arguments in one go and the tenant id is bound by reference after them.)
 pub(crate) fn list_where(
     meta: &EntityMeta,
     dialect: Dialect,
     predicates: &[(usize, Op)],
 ) -> String {
     let mut select = select_columns(meta);
-    select.and_where(Expr::col(meta.tenant_column()).eq(slot()));
     for &(column, op) in predicates {
         let column = Expr::col(meta.columns[column].name);
         select.and_where(match op {
@@ -54,6 +54,7 @@ pub(crate) fn list_where(
             Op::Ge => column.gte(slot()),
         });
     }
+    select.and_where(Expr::col(meta.tenant_column()).eq(slot()));
     select.order_by(meta.key_column(), Order::Asc);
     dialect.render(&select)
 }
@@ -213,7 +214,8 @@ mod tests {
                 update(&META, dialect, 0b11),
                 delete(&META, dialect),
             ] {
-                assert!(sql.contains(r#"WHERE "tenant_id" = "#), "{sql}");
+                assert!(sql.contains(r#""tenant_id" = "#), "{sql}");
+                assert!(sql.contains("WHERE"), "{sql}");
             }
         }
     }
@@ -234,7 +236,7 @@ mod tests {
         );
         assert_eq!(
             list_where(&META, Dialect::Postgres, &[(3, Op::Ge), (2, Op::Eq)]),
-            r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "tenant_id" = $1 AND "amount" >= $2 AND "customer" = $3 ORDER BY "id" ASC"#
+            r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "amount" >= $1 AND "customer" = $2 AND "tenant_id" = $3 ORDER BY "id" ASC"#
         );
     }
 
