@@ -66,7 +66,9 @@ impl Hasher for Fnv {
 
 /// Statements whose text depends on a runtime shape (which fields a patch sets, which predicates
 /// a filter has). Shapes come from the program's own call sites, so the map stays small.
-struct ShapeCache<K>(OnceLock<RwLock<HashMap<K, Arc<str>, BuildHasherDefault<Fnv>>>>);
+struct ShapeCache<K>(OnceLock<RwLock<ShapeMap<K>>>);
+
+type ShapeMap<K> = HashMap<K, Arc<str>, BuildHasherDefault<Fnv>>;
 
 impl<K: Hash + Eq> ShapeCache<K> {
     const fn new() -> Self {
