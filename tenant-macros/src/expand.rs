@@ -157,14 +157,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         let unique = f.attrs.unique.is_some();
         let indexed = f.attrs.index.is_some();
         quote! {
-            ::tenant::__private::ColumnMeta {
-                name: #column,
-                role: ::tenant::__private::ColumnRole::#role,
-                column_type: <#ty as ::tenant::__private::SqlType>::column_type,
-                nullable: <#ty as ::tenant::__private::SqlType>::NULLABLE,
-                unique: #unique,
-                indexed: #indexed,
-            }
+            __tenant::ColumnMeta::of::<#ty>(#column, __tenant::ColumnRole::#role, #unique, #indexed)
         }
     });
     let key_index = valid.key;
@@ -175,7 +168,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         if i == valid.tenant {
             let ty = f.ty;
             quote_spanned!(ty.span()=>
-                #ident: <#ty as ::tenant::__private::TenantColumn>::from_tenant_id(tenant_id)
+                                #ident: <#ty as __tenant::TenantColumn>::from_tenant_id(tenant_id)
             )
         } else {
             quote!(#ident: new.#ident)
@@ -191,7 +184,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
     });
     let decode_fields = fields.iter().enumerate().map(|(i, f)| {
         let ident = f.ident;
-        quote!(#ident: <DB as ::tenant::Backend>::decode_column(row, #i)?)
+        quote!(#ident: DB::decode_column(row, #i)?)
     });
     let bind_new = not_tenant.iter().map(|f| {
         let ident = f.ident;
@@ -205,19 +198,9 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             }
         }
     });
-    // One bound per distinct type, compared as text: syn's `PartialEq` needs a feature we
-    // do not otherwise enable.
-    let mut seen = Vec::new();
-    let bounded_types: Vec<&syn::Type> = fields
-        .iter()
-        .map(|f| f.ty)
-        .filter(|ty| {
-            let text = quote!(#ty).to_string();
-            let new = !seen.contains(&text);
-            seen.push(text);
-            new
-        })
-        .collect();
+    // Repeated types give repeated bounds, which cost the compiler less than deduplicating
+    // them as text costs the macro.
+    let bounded_types = fields.iter().map(|f| f.ty);
 
     let new_doc = format!(
         "A new [`{name}`]: every field but the tenant column `{}`, which the repository takes \
@@ -234,7 +217,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         "The repository of [`{name}`] (table `{table}`): every call takes a `&TenantCtx` and \
          only reaches that tenant's rows."
     );
-    let private = quote!(::tenant::__private);
+    let private = quote!(__tenant);
 
     quote! {
         #item
@@ -278,6 +261,8 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         }
 
         const _: () = {
+            use ::tenant::__private as __tenant;
+
             static STATEMENTS: #private::Statements = #private::Statements::new();
 
             #[automatically_derived]

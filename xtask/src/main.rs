@@ -32,7 +32,8 @@ fn main() {
                 .map(|n| n.trim().parse().expect("--sizes takes numbers"))
                 .collect();
             let runs: usize = flag("--runs", "5").parse().expect("--runs takes a number");
-            build_bench(&root, &sizes, runs);
+            let optimized_macros = args.iter().any(|a| a == "--optimized-macros");
+            build_bench(&root, &sizes, runs, optimized_macros);
         }
         Some("clean-build") => clean_build(&root),
         _ => {
@@ -94,12 +95,18 @@ fn expanded_source(n: usize) -> String {
     )
 }
 
-fn write_crate(dir: &Path, name: &str, root: &Path, source: &str) {
+fn write_crate(dir: &Path, name: &str, root: &Path, source: &str, optimized_macros: bool) {
     std::fs::create_dir_all(dir.join("src")).unwrap();
     let manifest = format!(
         "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
-         [workspace]\n\n[dependencies]\ntenant = {{ path = {:?} }}\n",
-        root.display().to_string()
+                  [workspace]\n\n[dependencies]\ntenant = {{ path = {:?} }}\n{}",
+        root.display().to_string(),
+        if optimized_macros {
+            // What sqlx recommends for its macros: build proc macros optimized in dev builds.
+            "\n[profile.dev.build-override]\nopt-level = 3\n"
+        } else {
+            ""
+        }
     );
     std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
     std::fs::write(dir.join("src/lib.rs"), source).unwrap();
@@ -111,6 +118,9 @@ fn cargo_build(dir: &Path, target: &Path) -> Duration {
         .args(["build", "--quiet"])
         .current_dir(dir)
         .env("CARGO_TARGET_DIR", target)
+        // A full compile of the crate each time: incremental reuse would hide the cost of the
+        // expanded code and leave mostly the macro's own run to compare.
+        .env("CARGO_INCREMENTAL", "0")
         .status()
         .expect("cargo runs");
     assert!(status.success(), "cargo build failed in {}", dir.display());
@@ -128,8 +138,12 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
-fn build_bench(root: &Path, sizes: &[usize], runs: usize) {
-    let out = root.join("target/build-bench");
+fn build_bench(root: &Path, sizes: &[usize], runs: usize, optimized_macros: bool) {
+    let out = root.join(if optimized_macros {
+        "target/build-bench-optimized-macros"
+    } else {
+        "target/build-bench"
+    });
     let target = out.join("target");
     println!(
         "| N entities | #[tenant_scoped] (median) | expanded by hand (median) | ratio | runs | expanded lines |"
@@ -139,8 +153,21 @@ fn build_bench(root: &Path, sizes: &[usize], runs: usize) {
         let macro_dir = out.join(format!("macro-{n}"));
         let expanded_dir = out.join(format!("expanded-{n}"));
         let expanded = expanded_source(n);
-        write_crate(&macro_dir, &format!("macro_{n}"), root, &macro_source(n));
-        write_crate(&expanded_dir, &format!("expanded_{n}"), root, &expanded);
+        let name = |kind: &str| format!("{kind}_{n}");
+        write_crate(
+            &macro_dir,
+            &name("macro"),
+            root,
+            &macro_source(n),
+            optimized_macros,
+        );
+        write_crate(
+            &expanded_dir,
+            &name("expanded"),
+            root,
+            &expanded,
+            optimized_macros,
+        );
         // Dependencies (and a first build of each crate) outside the measurement.
         cargo_build(&macro_dir, &target);
         cargo_build(&expanded_dir, &target);

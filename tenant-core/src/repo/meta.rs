@@ -30,6 +30,25 @@ pub struct ColumnMeta {
     pub indexed: bool,
 }
 
+impl ColumnMeta {
+    /// The metadata of a column of Rust type `T`: one short call per field in the expansion.
+    pub const fn of<T: SqlType>(
+        name: &'static str,
+        role: ColumnRole,
+        unique: bool,
+        indexed: bool,
+    ) -> ColumnMeta {
+        ColumnMeta {
+            name,
+            role,
+            column_type: T::column_type,
+            nullable: T::NULLABLE,
+            unique,
+            indexed,
+        }
+    }
+}
+
 /// The table behind an entity. Built by `#[tenant_scoped]` as a constant.
 #[doc(hidden)]
 #[derive(Debug)]
