@@ -3,6 +3,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod boundary;
 mod ctx;
 mod error;
 mod id;
