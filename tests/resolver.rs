@@ -113,7 +113,15 @@ async fn each_source_resolves_alone_and_together() {
 
 #[tokio::test]
 async fn every_error_class_has_its_status_and_a_problem_body_without_tenant_data() {
-    let cases: &[(Option<&str>, Option<&str>, &str, &str, u16)] = &[
+    // (header, host, path, expected class, expected status)
+    type Case = (
+        Option<&'static str>,
+        Option<&'static str>,
+        &'static str,
+        &'static str,
+        u16,
+    );
+    let cases: &[Case] = &[
         (None, None, "/invoices", "missing-tenant", 400),
         (Some("ACME"), None, "/", "malformed-tenant", 400),
         (Some("acme' OR 1=1 --"), None, "/", "malformed-tenant", 400),
@@ -432,7 +440,7 @@ async fn random_bytes_in_every_source_give_typed_errors_never_a_panic() {
             0 => request = request.uri("/").header("x-tenant-id", bytes.as_slice()),
             1 => {
                 let mut host = bytes.clone();
-                if rng.next() % 2 == 0 {
+                if rng.next().is_multiple_of(2) {
                     host.extend(b".example.com");
                 }
                 request = request.uri("/").header("host", host.as_slice());

@@ -42,6 +42,14 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A registry was given two tenants with the same id, or with the same slug.
+    #[error("two tenants have the same {field} `{value}`")]
+    DuplicateTenant {
+        /// Which field collides: `"id"` or `"slug"`.
+        field: &'static str,
+        /// The value both tenants have.
+        value: crate::TenantId,
+    },
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

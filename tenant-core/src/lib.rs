@@ -16,7 +16,9 @@ pub use ctx::{SchemaName, TenantCtx};
 pub use error::Error;
 pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
 pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
-pub use registry::{Tenant, TenantRegistry};
+pub use registry::{
+    CachedRegistry, InMemoryRegistry, NewTenant, SqlRegistry, Tenant, TenantRegistry,
+};
 pub use repo::{Backend, Col, Conn, Entity, Filter, Repo};
 pub use system::{AUDIT_TARGET, SystemCtx};
 

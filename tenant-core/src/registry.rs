@@ -1,10 +1,48 @@
 //! The tenant registry: which tenants exist, their plan and schema, and whether they are active.
 //! The request boundary looks tenants up here before it builds a [`TenantCtx`].
+//!
+//! | type | what it is |
+//! |---|---|
+//! | [`Tenant`] | one tenant's record |
+//! | [`TenantRegistry`] | the lookup trait: by id and by slug |
+//! | [`InMemoryRegistry`] | a fixed set of tenants, from configuration |
+//! | [`SqlRegistry`] | the `tenants` table on SQLite or PostgreSQL: [`migrate`](SqlRegistry::migrate), [`create`](SqlRegistry::create), [`deactivate`](SqlRegistry::deactivate) |
+//! | [`CachedRegistry`] | wraps any registry; caches hits and misses for a bounded time, in bounded memory |
+//!
+//! A registry lookup returns the tenant whether it is active or not; refusing inactive tenants
+//! is the caller's decision (the request boundary refuses them).
+//!
+//! ```
+//! use std::time::Duration;
+//! use tenant::registry::{CachedRegistry, InMemoryRegistry};
+//! use tenant::{TenantId, TenantRegistry};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), tenant::Error> {
+//! let ids: Vec<TenantId> = vec!["acme".parse()?, "globex".parse()?];
+//! let configured = InMemoryRegistry::from_ids(ids)?;
+//! let registry = CachedRegistry::new(configured, Duration::from_secs(30), 10_000);
+//!
+//! let acme = registry.find_by_slug(&"acme".parse()?).await?.expect("configured");
+//! assert_eq!(acme.schema_name.as_str(), "tenant_acme");
+//! assert!(registry.find_by_id(&"initech".parse()?).await?.is_none());
+//! # Ok(())
+//! # }
+//! ```
+
+mod cache;
+mod memory;
+mod sql;
 
 use std::future::Future;
-use std::time::SystemTime;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{Error, Plan, SchemaName, TenantCtx, TenantId};
+
+pub use cache::CachedRegistry;
+pub use memory::InMemoryRegistry;
+pub use sql::{NewTenant, RegistryBackend, SqlRegistry};
 
 /// One tenant, as the registry stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,4 +89,105 @@ pub trait TenantRegistry: Send + Sync {
         &self,
         slug: &TenantId,
     ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
+}
+
+impl<R: TenantRegistry> TenantRegistry for &R {
+    fn find_by_id(
+        &self,
+        id: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        (**self).find_by_id(id)
+    }
+
+    fn find_by_slug(
+        &self,
+        slug: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        (**self).find_by_slug(slug)
+    }
+}
+
+/// A registry shared between tasks (say, in an axum state) is a registry.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenant::registry::InMemoryRegistry;
+/// use tenant::TenantRegistry;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), tenant::Error> {
+/// let shared = Arc::new(InMemoryRegistry::from_ids(["acme".parse()?])?);
+/// let handle = Arc::clone(&shared);
+/// let found = tokio::spawn(async move { handle.find_by_id(&"acme".parse().unwrap()).await })
+///     .await
+///     .unwrap()?;
+/// assert!(found.is_some());
+/// # Ok(())
+/// # }
+/// ```
+impl<R: TenantRegistry> TenantRegistry for Arc<R> {
+    fn find_by_id(
+        &self,
+        id: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        (**self).find_by_id(id)
+    }
+
+    fn find_by_slug(
+        &self,
+        slug: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+        (**self).find_by_slug(slug)
+    }
+}
+
+/// `time` as whole milliseconds since the Unix epoch (negative before it), saturating at the
+/// ends of `i64`: the registry's timestamp columns.
+fn to_millis(time: SystemTime) -> i64 {
+    match time.duration_since(UNIX_EPOCH) {
+        Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+        Err(before) => i64::try_from(before.duration().as_millis())
+            .map(i64::wrapping_neg)
+            .unwrap_or(i64::MIN),
+    }
+}
+
+/// The instant `millis` milliseconds after the Unix epoch (before it if negative), or `None` if
+/// the platform's `SystemTime` cannot represent it.
+fn from_millis(millis: i64) -> Option<SystemTime> {
+    let magnitude = Duration::from_millis(millis.unsigned_abs());
+    if millis >= 0 {
+        UNIX_EPOCH.checked_add(magnitude)
+    } else {
+        UNIX_EPOCH.checked_sub(magnitude)
+    }
+}
+
+/// Now, truncated to the millisecond, so that a record written and read back compares equal.
+fn now_millis() -> (i64, SystemTime) {
+    let millis = to_millis(SystemTime::now());
+    (millis, from_millis(millis).unwrap_or(UNIX_EPOCH))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_round_trip() {
+        for millis in [
+            0,
+            1,
+            -1,
+            1_700_000_000_123,
+            -86_400_000,
+            i64::MAX / 4,
+            i64::MIN / 4,
+        ] {
+            assert_eq!(from_millis(millis).map(to_millis), Some(millis), "{millis}");
+        }
+        let (millis, time) = now_millis();
+        assert_eq!(to_millis(time), millis);
+        assert!(millis > 1_600_000_000_000);
+    }
 }

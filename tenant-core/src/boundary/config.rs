@@ -134,10 +134,10 @@ impl TenancyConfig {
         if !self.multi_tenancy_enabled && self.default_tenant.is_none() {
             return Err(ConfigError::MissingDefaultTenant);
         }
-        if let Some(default) = &self.default_tenant {
-            if !self.is_allowed(default) {
-                return Err(ConfigError::DefaultNotAllowed);
-            }
+        if let Some(default) = &self.default_tenant
+            && !self.is_allowed(default)
+        {
+            return Err(ConfigError::DefaultNotAllowed);
         }
         Ok(())
     }

@@ -188,10 +188,10 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
                 .ok_or(ResolveError::Unknown(source))?;
             named.push((source, tenant));
         }
-        if let Some((first_source, first)) = named.first() {
-            if let Some((other_source, _)) = named.iter().find(|(_, t)| t.id != first.id) {
-                return Err(ResolveError::Conflicting(*first_source, *other_source));
-            }
+        if let Some((first_source, first)) = named.first()
+            && let Some((other_source, _)) = named.iter().find(|(_, t)| t.id != first.id)
+        {
+            return Err(ResolveError::Conflicting(*first_source, *other_source));
         }
 
         let tenant = if self.config.multi_tenancy_enabled() {

@@ -1,0 +1,140 @@
+//! The HTTP API of `examples/service.rs`, shared with `tests/http.rs`: invoices of the tenant the
+//! request resolves to, over SQLite. The tenant is never a parameter of a handler's body or
+//! path: handlers receive a `TenantCtx` from the one resolver, or never run.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sqlx::SqlitePool;
+use tenant::boundary::{SharedResolver, TenancyConfig, TenantLayer, TenantResolver};
+use tenant::registry::{CachedRegistry, NewTenant, SqlRegistry};
+use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
+
+/// An invoice, owned by one tenant.
+#[tenant_scoped(table = "invoices")]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pool: SqlitePool,
+    resolver: SharedResolver,
+}
+
+impl axum::extract::FromRef<AppState> for SharedResolver {
+    fn from_ref(state: &AppState) -> Self {
+        state.resolver.clone()
+    }
+}
+
+/// Errors of the handlers (tenant errors are answered by the extractor before a handler runs).
+pub struct ApiError(StatusCode, String);
+
+impl From<tenant::Error> for ApiError {
+    fn from(error: tenant::Error) -> Self {
+        match error {
+            tenant::Error::Conflict { .. } => {
+                ApiError(StatusCode::CONFLICT, "already exists".into())
+            }
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+) -> Result<Json<Vec<Invoice>>, ApiError> {
+    Ok(Json(InvoiceRepo::new(&state.pool).list(&ctx).await?))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    Path(id): Path<i64>,
+) -> Result<Json<Invoice>, ApiError> {
+    match InvoiceRepo::new(&state.pool).get(&ctx, id).await? {
+        Some(invoice) => Ok(Json(invoice)),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such invoice".into())),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    Json(new): Json<NewInvoice>,
+) -> Result<(StatusCode, Json<Invoice>), ApiError> {
+    let invoice = InvoiceRepo::new(&state.pool).insert(&ctx, new).await?;
+    Ok((StatusCode::CREATED, Json(invoice)))
+}
+
+/// Handlers that run inside the tenant span of [`TenantLayer`].
+async fn whoami(ctx: TenantCtx) -> String {
+    format!("{} ({})", ctx.tenant_id(), ctx.plan())
+}
+
+/// The base domain of subdomain resolution: `acme.localhost` is tenant slug `acme`.
+pub const BASE_DOMAIN: &str = "localhost";
+
+/// Creates the schema and three tenants (acme: pro, globex: free, dormant: deactivated), and
+/// returns the router. `ALLOWED_TENANTS` and friends come from `config`.
+pub async fn app(pool: SqlitePool, config: TenancyConfig) -> Result<Router, tenant::Error> {
+    let registry = SqlRegistry::new(pool.clone());
+    registry.migrate().await?;
+    for (id, plan) in [
+        ("acme", Plan::Pro),
+        ("globex", Plan::Free),
+        ("dormant", Plan::Free),
+    ] {
+        let id: TenantId = id.parse()?;
+        registry
+            .create(NewTenant {
+                slug: id.clone(),
+                name: id.to_string(),
+                plan,
+                schema_name: format!("tenant_{id}").parse()?,
+                id,
+            })
+            .await?;
+    }
+    registry.deactivate(&"dormant".parse()?).await?;
+    InvoiceRepo::new(&pool).create_table().await?;
+
+    let registry = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
+    let resolver =
+        SharedResolver::new(TenantResolver::new(registry, config).base_domain(BASE_DOMAIN));
+    let state = AppState {
+        pool,
+        resolver: resolver.clone(),
+    };
+    let api = Router::new()
+        .route("/invoices", get(list).post(create))
+        .route("/invoices/{id}", get(get_one))
+        .route("/t/{slug}/invoices", get(list).post(create))
+        .route("/t/{slug}/invoices/{id}", get(get_one))
+        .with_state(state);
+    // The middleware form: the layer resolves, answers rejections, and runs the handler in a
+    // `tenant` span; the extractor then finds the context the layer stored.
+    let traced = Router::new()
+        .route("/whoami", get(whoami))
+        .layer(TenantLayer::new(resolver.clone()))
+        .with_state(resolver);
+    Ok(api.merge(traced))
+}
