@@ -1,4 +1,5 @@
-//! A small HTTP API over `#[tenant_scoped]` entities, on SQLite.
+//! A small HTTP API over `#[tenant_scoped]` entities: on in-memory SQLite, or on PostgreSQL when
+//! `DATABASE_URL` is set.
 //!
 //! `cargo run --example service` serves on 127.0.0.1:3000 (`PORT` to change). See the README for
 //! curl calls. Tenancy comes from `MULTI_TENANCY_ENABLED`, `DEFAULT_TENANT_ID` and
@@ -16,8 +17,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(false)
         .init();
     let config = TenancyConfig::from_env()?;
-    let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-    let router = app::app(pool, config).await?;
+    let db = match std::env::var("DATABASE_URL") {
+        Ok(url) => app::Db::Postgres(sqlx::PgPool::connect(&url).await?),
+        Err(_) => app::Db::Sqlite(sqlx::SqlitePool::connect("sqlite::memory:").await?),
+    };
+    let router = app::app(db, config).await?;
     let port: u16 = std::env::var("PORT")
         .ok()
         .and_then(|p| p.parse().ok())

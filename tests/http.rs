@@ -6,6 +6,7 @@
 
 #[path = "../examples/support/service_app.rs"]
 mod app;
+mod support;
 
 use std::net::SocketAddr;
 
@@ -25,9 +26,8 @@ impl Reply {
 }
 
 /// Serves the example app on an ephemeral port of 127.0.0.1.
-async fn serve(config: TenancyConfig) -> SocketAddr {
-    let pool = sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap();
-    let router = app::app(pool, config).await.unwrap();
+async fn serve(db: app::Db, config: TenancyConfig) -> SocketAddr {
+    let router = app::app(db, config).await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
@@ -116,192 +116,209 @@ fn ids(reply: &Reply) -> Vec<(i64, String)> {
         .collect()
 }
 
-#[tokio::test]
-async fn two_tenants_cannot_see_each_others_data_over_http() {
-    let addr = serve(TenancyConfig::default()).await;
-    let acme = [("X-Tenant-ID", "acme")];
-    let globex = [("X-Tenant-ID", "globex")];
-    let created = call(
-        addr,
-        "POST",
-        "/invoices",
-        &acme,
-        Some(r#"{"id":1,"customer":"road-runner","amount_cents":990}"#),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(created.json()["tenant_id"], "acme");
-    // The same id for globex, and a body that tries to choose the tenant: the field is not
-    // part of NewInvoice, so the tenant still comes from the request's resolution.
-    let created = call(
-        addr,
-        "POST",
-        "/invoices",
-        &globex,
-        Some(r#"{"id":1,"customer":"coyote","amount_cents":5,"tenant_id":"acme"}"#),
-    )
-    .await;
-    assert_eq!(created.status, 201, "{}", created.body);
-    assert_eq!(created.json()["tenant_id"], "globex");
-    call(
-        addr,
-        "POST",
-        "/invoices",
-        &acme,
-        Some(r#"{"id":2,"customer":"bugs","amount_cents":1}"#),
-    )
-    .await;
+macro_rules! http_suite {
+    ($backend:ident, $db:expr) => {
+        mod $backend {
+            use super::*;
 
-    let list = call(addr, "GET", "/invoices", &acme, None).await;
-    assert_eq!(ids(&list), [(1, "acme".to_owned()), (2, "acme".to_owned())]);
-    let list = call(addr, "GET", "/invoices", &globex, None).await;
-    assert_eq!(ids(&list), [(1, "globex".to_owned())]);
-    // acme's invoice 2 does not exist for globex.
-    assert_eq!(
-        call(addr, "GET", "/invoices/2", &globex, None).await.status,
-        404
-    );
-    assert_eq!(
-        call(addr, "GET", "/invoices/1", &globex, None).await.json()["customer"],
-        "coyote"
-    );
-    // The same answers through a subdomain and through a path segment.
-    let host = [("Host", "acme.localhost")];
-    assert_eq!(
-        ids(&call(addr, "GET", "/invoices", &host, None).await).len(),
-        2
-    );
-    assert_eq!(
-        ids(&call(addr, "GET", "/t/globex/invoices", &[], None).await),
-        [(1, "globex".to_owned())]
-    );
-    // A duplicate key within one tenant is a conflict, not a silent overwrite.
-    let dup = call(
-        addr,
-        "POST",
-        "/t/globex/invoices",
-        &[],
-        Some(r#"{"id":1,"customer":"x","amount_cents":1}"#),
-    )
-    .await;
-    assert_eq!(dup.status, 409);
-    // The middleware form answers the same way and sees the same tenant.
-    assert_eq!(
-        call(addr, "GET", "/whoami", &globex, None).await.body,
-        "globex (free)"
-    );
-}
+            #[tokio::test]
+            async fn two_tenants_cannot_see_each_others_data_over_http() {
+                let Some(db) = $db else { return };
+                let addr = serve(db, TenancyConfig::default()).await;
+                let acme = [("X-Tenant-ID", "acme")];
+                let globex = [("X-Tenant-ID", "globex")];
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &acme,
+                    Some(r#"{"id":1,"customer":"road-runner","amount_cents":990}"#),
+                )
+                .await;
+                assert_eq!(created.status, 201, "{}", created.body);
+                assert_eq!(created.json()["tenant_id"], "acme");
+                // The same id for globex, and a body that tries to choose the tenant: the field is not
+                // part of NewInvoice, so the tenant still comes from the request's resolution.
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &globex,
+                    Some(r#"{"id":1,"customer":"coyote","amount_cents":5,"tenant_id":"acme"}"#),
+                )
+                .await;
+                assert_eq!(created.status, 201, "{}", created.body);
+                assert_eq!(created.json()["tenant_id"], "globex");
+                call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &acme,
+                    Some(r#"{"id":2,"customer":"bugs","amount_cents":1}"#),
+                )
+                .await;
 
-#[tokio::test]
-async fn every_error_class_answers_with_its_status_and_a_problem() {
-    let config =
-        TenancyConfig::default().with_allowed(["acme", "dormant"].map(|id| id.parse().unwrap()));
-    let addr = serve(config).await;
-    // (request headers, path, expected status, expected problem class)
-    type Case = (
-        &'static [(&'static str, &'static str)],
-        &'static str,
-        u16,
-        &'static str,
-    );
-    let cases: &[Case] = &[
-        (&[], "/invoices", 400, "missing-tenant"),
-        (
-            &[("X-Tenant-ID", "ACME")],
-            "/invoices",
-            400,
-            "malformed-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "acme'; DROP TABLE invoices; --")],
-            "/invoices",
-            400,
-            "malformed-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "acme"), ("Host", "globex.localhost")],
-            "/invoices",
-            400,
-            "conflicting-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "acme")],
-            "/t/globex/invoices",
-            400,
-            "conflicting-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "nobody")],
-            "/invoices",
-            404,
-            "unknown-tenant",
-        ),
-        (
-            &[("Host", "nobody.localhost")],
-            "/invoices",
-            404,
-            "unknown-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "dormant")],
-            "/invoices",
-            403,
-            "inactive-tenant",
-        ),
-        (
-            &[("X-Tenant-ID", "globex")],
-            "/invoices",
-            403,
-            "tenant-not-allowed",
-        ),
-        (
-            &[("X-Tenant-ID", "globex")],
-            "/whoami",
-            403,
-            "tenant-not-allowed",
-        ),
-        (&[], "/whoami", 400, "missing-tenant"),
-    ];
-    for &(headers, path, status, class) in cases {
-        let reply = call(addr, "GET", path, headers, None).await;
-        assert_eq!(reply.status, status, "{headers:?} {path}: {}", reply.body);
-        assert_eq!(
-            reply.content_type, "application/problem+json",
-            "{headers:?} {path}"
-        );
-        let problem = reply.json();
-        assert_eq!(problem["type"], format!("urn:tenant:problem:{class}"));
-        assert_eq!(problem["status"], status);
-        for tenant in ["acme", "globex", "dormant", "nobody"] {
-            assert!(
-                !reply.body.contains(tenant),
-                "{path} leaks {tenant}: {}",
-                reply.body
-            );
+                let list = call(addr, "GET", "/invoices", &acme, None).await;
+                assert_eq!(ids(&list), [(1, "acme".to_owned()), (2, "acme".to_owned())]);
+                let list = call(addr, "GET", "/invoices", &globex, None).await;
+                assert_eq!(ids(&list), [(1, "globex".to_owned())]);
+                // acme's invoice 2 does not exist for globex.
+                assert_eq!(
+                    call(addr, "GET", "/invoices/2", &globex, None).await.status,
+                    404
+                );
+                assert_eq!(
+                    call(addr, "GET", "/invoices/1", &globex, None).await.json()["customer"],
+                    "coyote"
+                );
+                // The same answers through a subdomain and through a path segment.
+                let host = [("Host", "acme.localhost")];
+                assert_eq!(
+                    ids(&call(addr, "GET", "/invoices", &host, None).await).len(),
+                    2
+                );
+                assert_eq!(
+                    ids(&call(addr, "GET", "/t/globex/invoices", &[], None).await),
+                    [(1, "globex".to_owned())]
+                );
+                // A duplicate key within one tenant is a conflict, not a silent overwrite.
+                let dup = call(
+                    addr,
+                    "POST",
+                    "/t/globex/invoices",
+                    &[],
+                    Some(r#"{"id":1,"customer":"x","amount_cents":1}"#),
+                )
+                .await;
+                assert_eq!(dup.status, 409);
+                // The middleware form answers the same way and sees the same tenant.
+                assert_eq!(
+                    call(addr, "GET", "/whoami", &globex, None).await.body,
+                    "globex (free)"
+                );
+            }
+
+            #[tokio::test]
+            async fn every_error_class_answers_with_its_status_and_a_problem() {
+                let config = TenancyConfig::default()
+                    .with_allowed(["acme", "dormant"].map(|id| id.parse().unwrap()));
+                let Some(db) = $db else { return };
+                let addr = serve(db, config).await;
+                // (request headers, path, expected status, expected problem class)
+                type Case = (
+                    &'static [(&'static str, &'static str)],
+                    &'static str,
+                    u16,
+                    &'static str,
+                );
+                let cases: &[Case] = &[
+                    (&[], "/invoices", 400, "missing-tenant"),
+                    (
+                        &[("X-Tenant-ID", "ACME")],
+                        "/invoices",
+                        400,
+                        "malformed-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme'; DROP TABLE invoices; --")],
+                        "/invoices",
+                        400,
+                        "malformed-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme"), ("Host", "globex.localhost")],
+                        "/invoices",
+                        400,
+                        "conflicting-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme")],
+                        "/t/globex/invoices",
+                        400,
+                        "conflicting-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "nobody")],
+                        "/invoices",
+                        404,
+                        "unknown-tenant",
+                    ),
+                    (
+                        &[("Host", "nobody.localhost")],
+                        "/invoices",
+                        404,
+                        "unknown-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "dormant")],
+                        "/invoices",
+                        403,
+                        "inactive-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "globex")],
+                        "/invoices",
+                        403,
+                        "tenant-not-allowed",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "globex")],
+                        "/whoami",
+                        403,
+                        "tenant-not-allowed",
+                    ),
+                    (&[], "/whoami", 400, "missing-tenant"),
+                ];
+                for &(headers, path, status, class) in cases {
+                    let reply = call(addr, "GET", path, headers, None).await;
+                    assert_eq!(reply.status, status, "{headers:?} {path}: {}", reply.body);
+                    assert_eq!(
+                        reply.content_type, "application/problem+json",
+                        "{headers:?} {path}"
+                    );
+                    let problem = reply.json();
+                    assert_eq!(problem["type"], format!("urn:tenant:problem:{class}"));
+                    assert_eq!(problem["status"], status);
+                    for tenant in ["acme", "globex", "dormant", "nobody"] {
+                        assert!(
+                            !reply.body.contains(tenant),
+                            "{path} leaks {tenant}: {}",
+                            reply.body
+                        );
+                    }
+                }
+                // No data was written or read by any of them.
+                let list = call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None).await;
+                assert_eq!(list.status, 200);
+                assert!(ids(&list).is_empty());
+            }
+
+            #[tokio::test]
+            async fn single_tenant_mode_serves_the_default_tenant_only() {
+                let Some(db) = $db else { return };
+                let addr = serve(db, TenancyConfig::single_tenant("globex".parse().unwrap())).await;
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &[],
+                    Some(r#"{"id":7,"customer":"c","amount_cents":1}"#),
+                )
+                .await;
+                assert_eq!(created.json()["tenant_id"], "globex");
+                assert_eq!(
+                    call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None)
+                        .await
+                        .status,
+                    403
+                );
+            }
         }
-    }
-    // No data was written or read by any of them.
-    let list = call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None).await;
-    assert_eq!(list.status, 200);
-    assert!(ids(&list).is_empty());
+    };
 }
 
-#[tokio::test]
-async fn single_tenant_mode_serves_the_default_tenant_only() {
-    let addr = serve(TenancyConfig::single_tenant("globex".parse().unwrap())).await;
-    let created = call(
-        addr,
-        "POST",
-        "/invoices",
-        &[],
-        Some(r#"{"id":7,"customer":"c","amount_cents":1}"#),
-    )
-    .await;
-    assert_eq!(created.json()["tenant_id"], "globex");
-    assert_eq!(
-        call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None)
-            .await
-            .status,
-        403
-    );
-}
+http_suite!(sqlite, Some(app::Db::Sqlite(support::sqlite().await)));
+http_suite!(
+    postgres,
+    support::postgres("http").await.map(app::Db::Postgres)
+);

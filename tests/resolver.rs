@@ -2,6 +2,8 @@
 //! tenant mode, the allow-list, the user hook, a property test of the resolution order against a
 //! model of the documented rules, and random bytes in every source.
 
+mod support;
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::time::SystemTime;
@@ -472,4 +474,44 @@ async fn random_bytes_in_every_source_give_typed_errors_never_a_panic() {
         std::io::stderr(),
         "fuzz: {tried} requests reached the resolver, {rejected} rejected"
     );
+}
+
+#[tokio::test]
+async fn every_resolution_and_rejection_is_audited_without_naming_other_tenants() {
+    let (log, _guard) = support::capture_audit();
+    resolver()
+        .resolve(&parts(Some("acme"), None, "/"))
+        .await
+        .unwrap();
+    resolver()
+        .resolve(&parts(Some("acme"), Some("globex.example.com"), "/"))
+        .await
+        .unwrap_err();
+    resolver()
+        .resolve(&parts(Some("dormant"), None, "/"))
+        .await
+        .unwrap_err();
+    let log = support::text(&log);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 3, "{log}");
+    assert!(
+        lines[0].contains("tenant resolved") && lines[0].contains("tenant_id=acme"),
+        "{log}"
+    );
+    assert!(
+        lines[1].contains("tenant rejected") && lines[1].contains("conflicting-tenant"),
+        "{log}"
+    );
+    assert!(
+        lines[2].contains("tenant rejected") && lines[2].contains("inactive-tenant"),
+        "{log}"
+    );
+    for rejected in &lines[1..] {
+        for tenant in ["acme", "globex", "dormant"] {
+            assert!(
+                !rejected.contains(tenant),
+                "a rejection names {tenant}: {rejected}"
+            );
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! The HTTP API of `examples/service.rs`, shared with `tests/http.rs`: invoices of the tenant the
-//! request resolves to, over SQLite. The tenant is never a parameter of a handler's body or
-//! path: handlers receive a `TenantCtx` from the one resolver, or never run.
+//! request resolves to, over SQLite or PostgreSQL. The tenant is never a parameter of a
+//! handler's body or path: handlers receive a `TenantCtx` from the one resolver, or never run.
 
 use std::time::Duration;
 
@@ -9,7 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 use tenant::boundary::{SharedResolver, TenancyConfig, TenantLayer, TenantResolver};
 use tenant::registry::{CachedRegistry, NewTenant, SqlRegistry};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
@@ -26,9 +26,32 @@ pub struct Invoice {
     pub amount_cents: i64,
 }
 
+/// The database the service runs on.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$repo` bound to an `InvoiceRepo` over whichever pool `$db` holds.
+macro_rules! with_repo {
+    ($db:expr, |$repo:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let mut $repo = InvoiceRepo::new(pool);
+                $body
+            }
+            Db::Postgres(pool) => {
+                let mut $repo = InvoiceRepo::new(pool);
+                $body
+            }
+        }
+    };
+}
+
 #[derive(Clone)]
 pub struct AppState {
-    pool: SqlitePool,
+    db: Db,
     resolver: SharedResolver,
 }
 
@@ -62,7 +85,7 @@ async fn list(
     State(state): State<AppState>,
     ctx: TenantCtx,
 ) -> Result<Json<Vec<Invoice>>, ApiError> {
-    Ok(Json(InvoiceRepo::new(&state.pool).list(&ctx).await?))
+    Ok(Json(with_repo!(&state.db, |repo| repo.list(&ctx).await?)))
 }
 
 async fn get_one(
@@ -70,7 +93,7 @@ async fn get_one(
     ctx: TenantCtx,
     Path(id): Path<i64>,
 ) -> Result<Json<Invoice>, ApiError> {
-    match InvoiceRepo::new(&state.pool).get(&ctx, id).await? {
+    match with_repo!(&state.db, |repo| repo.get(&ctx, id).await?) {
         Some(invoice) => Ok(Json(invoice)),
         None => Err(ApiError(StatusCode::NOT_FOUND, "no such invoice".into())),
     }
@@ -81,7 +104,7 @@ async fn create(
     ctx: TenantCtx,
     Json(new): Json<NewInvoice>,
 ) -> Result<(StatusCode, Json<Invoice>), ApiError> {
-    let invoice = InvoiceRepo::new(&state.pool).insert(&ctx, new).await?;
+    let invoice = with_repo!(&state.db, |repo| repo.insert(&ctx, new).await?);
     Ok((StatusCode::CREATED, Json(invoice)))
 }
 
@@ -95,33 +118,21 @@ pub const BASE_DOMAIN: &str = "localhost";
 
 /// Creates the schema and three tenants (acme: pro, globex: free, dormant: deactivated), and
 /// returns the router. `ALLOWED_TENANTS` and friends come from `config`.
-pub async fn app(pool: SqlitePool, config: TenancyConfig) -> Result<Router, tenant::Error> {
-    let registry = SqlRegistry::new(pool.clone());
-    registry.migrate().await?;
-    for (id, plan) in [
-        ("acme", Plan::Pro),
-        ("globex", Plan::Free),
-        ("dormant", Plan::Free),
-    ] {
-        let id: TenantId = id.parse()?;
-        registry
-            .create(NewTenant {
-                slug: id.clone(),
-                name: id.to_string(),
-                plan,
-                schema_name: format!("tenant_{id}").parse()?,
-                id,
-            })
-            .await?;
-    }
-    registry.deactivate(&"dormant".parse()?).await?;
-    InvoiceRepo::new(&pool).create_table().await?;
-
-    let registry = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
-    let resolver =
-        SharedResolver::new(TenantResolver::new(registry, config).base_domain(BASE_DOMAIN));
+pub async fn app(db: Db, config: TenancyConfig) -> Result<Router, tenant::Error> {
+    let resolver = match &db {
+        Db::Sqlite(pool) => {
+            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+            InvoiceRepo::new(pool).create_table().await?;
+            shared(registry, config)
+        }
+        Db::Postgres(pool) => {
+            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+            InvoiceRepo::new(pool).create_table().await?;
+            shared(registry, config)
+        }
+    };
     let state = AppState {
-        pool,
+        db,
         resolver: resolver.clone(),
     };
     let api = Router::new()
@@ -137,4 +148,44 @@ pub async fn app(pool: SqlitePool, config: TenancyConfig) -> Result<Router, tena
         .layer(TenantLayer::new(resolver.clone()))
         .with_state(resolver);
     Ok(api.merge(traced))
+}
+
+async fn seeded_registry<DB>(registry: SqlRegistry<DB>) -> Result<SqlRegistry<DB>, tenant::Error>
+where
+    DB: tenant::registry::RegistryBackend,
+{
+    registry.migrate().await?;
+    for (id, plan) in [
+        ("acme", Plan::Pro),
+        ("globex", Plan::Free),
+        ("dormant", Plan::Free),
+    ] {
+        let id: TenantId = id.parse()?;
+        // Idempotent, so the service can restart on a persistent PostgreSQL database.
+        if tenant::TenantRegistry::find_by_id(&registry, &id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        registry
+            .create(NewTenant {
+                slug: id.clone(),
+                name: id.to_string(),
+                plan,
+                schema_name: format!("tenant_{id}").parse()?,
+                id,
+            })
+            .await?;
+    }
+    registry.deactivate(&"dormant".parse()?).await?;
+    Ok(registry)
+}
+
+fn shared<R: tenant::TenantRegistry + 'static>(
+    registry: R,
+    config: TenancyConfig,
+) -> SharedResolver {
+    let cached = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
+    SharedResolver::new(TenantResolver::new(cached, config).base_domain(BASE_DOMAIN))
 }
