@@ -38,7 +38,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{Error, Plan, SchemaName, TenantCtx, TenantId};
+use crate::{Error, Plan, SchemaName, TenantId};
 
 pub use cache::CachedRegistry;
 pub use memory::InMemoryRegistry;
@@ -69,9 +69,9 @@ pub struct Tenant {
 impl Tenant {
     /// The context of this tenant. Crate-private: only the resolver, after its checks, turns a
     /// registry record into a context.
-    #[allow(dead_code)]
-    pub(crate) fn context(&self) -> TenantCtx {
-        TenantCtx::trusted(self.id.clone(), self.schema_name.clone(), self.plan.clone())
+    #[cfg(feature = "http")]
+    pub(crate) fn context(&self) -> crate::TenantCtx {
+        crate::TenantCtx::trusted(self.id.clone(), self.schema_name.clone(), self.plan.clone())
     }
 }
 

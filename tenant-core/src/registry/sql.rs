@@ -1,5 +1,8 @@
 //! [`SqlRegistry`]: the `tenants` table on SQLite or PostgreSQL.
 
+// Without a driver feature only the shared parts are compiled.
+#![cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(dead_code))]
+
 use std::fmt;
 use std::future::Future;
 
