@@ -50,6 +50,15 @@ pub enum Error {
         /// The value both tenants have.
         value: crate::TenantId,
     },
+    /// A fairness key was empty or longer than Temporal's 64 bytes.
+    #[error("a fairness key must be 1 to 64 bytes, not {len}")]
+    InvalidFairnessKey {
+        /// Length of the rejected key.
+        len: usize,
+    },
+    /// A fairness weight was outside Temporal's range [0.001, 1000].
+    #[error("a fairness weight must be within [0.001, 1000]")]
+    InvalidFairnessWeight,
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -10,6 +10,7 @@ mod id;
 mod plan;
 pub mod registry;
 pub mod repo;
+pub mod routing;
 mod system;
 
 pub use ctx::{SchemaName, TenantCtx};

@@ -1,0 +1,251 @@
+//! Routing work for a tenant to a task queue shard, with Temporal fairness priority.
+//!
+//! The shard of a tenant is `jump(fnv1a64(tenant_id), shards)`:
+//!
+//! - `fnv1a64`: 64-bit FNV-1a over the UTF-8 bytes of the tenant id (offset basis
+//!   `0xcbf29ce484222325`, prime `0x100000001b3`);
+//! - `jump`: Lamping and Veach's jump consistent hash ("A Fast, Minimal Memory, Consistent Hash
+//!   Algorithm", 2014), exactly as published, with 64-bit wrapping arithmetic and the LCG
+//!   constant `2862933555777941757`.
+//!
+//! Both are fixed here for good: the same tenant lands on the same shard in every process, on
+//! every machine and in every release, and a port in another language can check itself against
+//! `tests/data/shard_vectors.tsv`. Going from N to N+1 shards moves about 1/(N+1) of the tenants,
+//! all of them to the new shard.
+
+use std::fmt;
+use std::num::NonZeroU32;
+
+use crate::{Error, Plan, PlanWeights, TenantCtx, TenantId};
+
+/// The shard of `tenant` among `shards`, in `0..shards`.
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use tenant::routing::shard_for;
+///
+/// let shards = NonZeroU32::new(16).unwrap();
+/// let shard = shard_for(&"acme".parse()?, shards);
+/// assert!(shard < 16);
+/// assert_eq!(shard, shard_for(&"acme".parse()?, shards)); // stable
+/// # Ok::<(), tenant::TenantIdError>(())
+/// ```
+pub fn shard_for(tenant: &TenantId, shards: NonZeroU32) -> u32 {
+    jump_consistent_hash(fnv1a64(tenant.as_str().as_bytes()), shards.get())
+}
+
+fn fnv1a64(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
+        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {
+    let (mut b, mut j): (i64, i64) = (-1, 0);
+    while j < i64::from(buckets) {
+        b = j;
+        key = key.wrapping_mul(2_862_933_555_777_941_757).wrapping_add(1);
+        j = ((b + 1) as f64 * ((1u64 << 31) as f64 / ((key >> 33) + 1) as f64)) as i64;
+    }
+    // 0 <= b < buckets, so it fits.
+    b as u32
+}
+
+/// What kind of work a task queue carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum QueueKind {
+    /// Workflow tasks.
+    Workflow,
+    /// Activity tasks.
+    Activity,
+}
+
+impl QueueKind {
+    /// The name used in task queue names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            QueueKind::Workflow => "workflow",
+            QueueKind::Activity => "activity",
+        }
+    }
+}
+
+/// The task queue `{prefix}-{kind}-{shard}`.
+///
+/// ```
+/// use tenant::routing::{task_queue_name, QueueKind};
+///
+/// assert_eq!(task_queue_name("tenants", QueueKind::Activity, 3), "tenants-activity-3");
+/// ```
+pub fn task_queue_name(prefix: &str, kind: QueueKind, shard: u32) -> String {
+    format!("{prefix}-{}-{shard}", kind.as_str())
+}
+
+/// Temporal's fairness key: at most 64 bytes, enforced when built.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct FairnessKey(String);
+
+/// The longest fairness key Temporal accepts, in bytes.
+pub const FAIRNESS_KEY_MAX_LEN: usize = 64;
+
+impl FairnessKey {
+    /// A key for arbitrary text; longer than [`FAIRNESS_KEY_MAX_LEN`] bytes or empty is an error.
+    pub fn new(key: impl Into<String>) -> Result<Self, Error> {
+        let key = key.into();
+        if key.is_empty() || key.len() > FAIRNESS_KEY_MAX_LEN {
+            return Err(Error::InvalidFairnessKey { len: key.len() });
+        }
+        Ok(FairnessKey(key))
+    }
+
+    /// The key of a tenant: its id, which always fits (at most 63 bytes).
+    pub fn for_tenant(tenant: &TenantId) -> Self {
+        FairnessKey(tenant.as_str().to_owned())
+    }
+
+    /// The key as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for FairnessKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Temporal's fairness weight, inside its accepted range [0.001, 1000] by construction.
+#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
+pub struct FairnessWeight(f64);
+
+impl FairnessWeight {
+    /// The smallest weight Temporal accepts.
+    pub const MIN: f64 = 0.001;
+    /// The largest weight Temporal accepts.
+    pub const MAX: f64 = 1000.0;
+
+    /// A weight; outside the range, or not a number, is an error.
+    pub fn new(weight: f64) -> Result<Self, Error> {
+        if (Self::MIN..=Self::MAX).contains(&weight) {
+            Ok(FairnessWeight(weight))
+        } else {
+            Err(Error::InvalidFairnessWeight)
+        }
+    }
+
+    /// The weight of `plan` under `weights`, clamped into the accepted range (configured weights
+    /// are positive and finite, but may be larger than Temporal allows).
+    pub fn for_plan(plan: &Plan, weights: &PlanWeights) -> Self {
+        FairnessWeight(weights.weight(plan).clamp(Self::MIN, Self::MAX))
+    }
+
+    /// The weight as a number.
+    pub fn get(self) -> f64 {
+        self.0
+    }
+}
+
+/// Temporal priority fields for a tenant's work.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Priority {
+    /// Tasks with the same key share one fair slice of the queue: the tenant.
+    pub fairness_key: FairnessKey,
+    /// The tenant's share relative to other keys: its plan's weight.
+    pub fairness_weight: FairnessWeight,
+}
+
+/// Where and how a tenant's work runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// The Temporal namespace.
+    pub namespace: String,
+    /// The sharded task queue.
+    pub task_queue: String,
+    /// Fairness by tenant, weighted by plan.
+    pub priority: Priority,
+}
+
+/// The route of `ctx`'s work of `kind`: the task queue of its shard among `shards`, and priority
+/// with `fairness_key = tenant_id` and `fairness_weight = ` the plan's default weight.
+///
+/// ```
+/// use std::num::NonZeroU32;
+/// use tenant::routing::{route_for_tenant, QueueKind};
+/// use tenant::{Plan, TenantCtx};
+///
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Enterprise);
+/// let route = route_for_tenant(&ctx, "default", "tenants", NonZeroU32::new(8).unwrap(), QueueKind::Activity);
+/// assert!(route.task_queue.starts_with("tenants-activity-"));
+/// assert_eq!(route.priority.fairness_key.as_str(), "acme");
+/// assert_eq!(route.priority.fairness_weight.get(), 10.0);
+/// # Ok::<(), tenant::Error>(())
+/// ```
+pub fn route_for_tenant(
+    ctx: &TenantCtx,
+    namespace: &str,
+    prefix: &str,
+    shards: NonZeroU32,
+    kind: QueueKind,
+) -> Route {
+    route_with_weights(
+        ctx,
+        namespace,
+        prefix,
+        shards,
+        kind,
+        &PlanWeights::default(),
+    )
+}
+
+/// [`route_for_tenant`] with configured plan weights.
+pub fn route_with_weights(
+    ctx: &TenantCtx,
+    namespace: &str,
+    prefix: &str,
+    shards: NonZeroU32,
+    kind: QueueKind,
+    weights: &PlanWeights,
+) -> Route {
+    let shard = shard_for(ctx.tenant_id(), shards);
+    Route {
+        namespace: namespace.to_owned(),
+        task_queue: task_queue_name(prefix, kind, shard),
+        priority: Priority {
+            fairness_key: FairnessKey::for_tenant(ctx.tenant_id()),
+            fairness_weight: FairnessWeight::for_plan(ctx.plan(), weights),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv_matches_the_published_vectors() {
+        assert_eq!(fnv1a64(b""), 0xcbf2_9ce4_8422_2325);
+        assert_eq!(fnv1a64(b"a"), 0xaf63_dc4c_8601_ec8c);
+        assert_eq!(fnv1a64(b"foobar"), 0x8594_4171_f739_67e8);
+    }
+
+    #[test]
+    fn fairness_bounds() {
+        assert!(FairnessKey::new("x".repeat(64)).is_ok());
+        assert!(FairnessKey::new("x".repeat(65)).is_err());
+        assert!(FairnessKey::new("").is_err());
+        assert!(FairnessWeight::new(0.0005).is_err());
+        assert!(FairnessWeight::new(1000.5).is_err());
+        assert!(FairnessWeight::new(f64::NAN).is_err());
+        assert_eq!(FairnessWeight::new(0.001).unwrap().get(), 0.001);
+        let huge: PlanWeights = "enterprise=5000".parse().unwrap();
+        assert_eq!(
+            FairnessWeight::for_plan(&Plan::Enterprise, &huge).get(),
+            1000.0
+        );
+        assert_eq!(
+            FairnessWeight::for_plan(&Plan::Pro, &PlanWeights::default()).get(),
+            3.0
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The shard function against the published vectors (made by an independent Python reference,
+//! tests/data/shard_reference.py), and the fraction of tenants that move when shards grow.
+
+use std::num::NonZeroU32;
+
+use tenant::routing::{QueueKind, route_for_tenant, shard_for};
+use tenant::{Plan, TenantCtx, TenantId};
+
+fn shards(n: u32) -> NonZeroU32 {
+    NonZeroU32::new(n).unwrap()
+}
+
+#[test]
+fn matches_the_published_test_vectors() {
+    let vectors = include_str!("data/shard_vectors.tsv");
+    let mut checked = 0;
+    for line in vectors.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [tenant, count, expected] = fields[..] else {
+            panic!("bad line {line:?}")
+        };
+        let tenant: TenantId = tenant.parse().unwrap();
+        let got = shard_for(&tenant, shards(count.parse().unwrap()));
+        assert_eq!(got.to_string(), expected, "{tenant} over {count} shards");
+        checked += 1;
+    }
+    assert_eq!(checked, 550);
+}
+
+#[test]
+fn growing_from_n_to_n_plus_1_moves_about_one_in_n_plus_1_all_to_the_new_shard() {
+    let tenants: Vec<TenantId> = (0..20_000)
+        .map(|i| format!("tenant-{i}").parse().unwrap())
+        .collect();
+    for n in [4u32, 16, 64] {
+        let mut moved = 0;
+        for tenant in &tenants {
+            let (before, after) = (
+                shard_for(tenant, shards(n)),
+                shard_for(tenant, shards(n + 1)),
+            );
+            if before != after {
+                assert_eq!(after, n, "{tenant} moved between old shards");
+                moved += 1;
+            }
+        }
+        let fraction = f64::from(moved) / tenants.len() as f64;
+        let ideal = 1.0 / f64::from(n + 1);
+        assert!(
+            (fraction - ideal).abs() < ideal * 0.15,
+            "N={n}: moved {fraction:.4}, ideal {ideal:.4}"
+        );
+    }
+}
+
+#[test]
+fn routes_carry_the_shard_queue_and_the_plan_weight() {
+    let ctx = TenantCtx::trusted(
+        "globex".parse().unwrap(),
+        "tenant_globex".parse().unwrap(),
+        Plan::Pro,
+    );
+    let route = route_for_tenant(&ctx, "prod", "tenants", shards(8), QueueKind::Workflow);
+    let shard = shard_for(ctx.tenant_id(), shards(8));
+    assert_eq!(route.namespace, "prod");
+    assert_eq!(route.task_queue, format!("tenants-workflow-{shard}"));
+    assert_eq!(route.priority.fairness_key.as_str(), "globex");
+    assert_eq!(route.priority.fairness_weight.get(), 3.0);
+}
