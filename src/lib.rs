@@ -72,3 +72,38 @@ pub use tenant_core::*;
 /// `Deserialize`) are repeated on `NewInvoice` and `InvoicePatch` when written below
 /// `#[tenant_scoped]`.
 pub use tenant_macros::tenant_scoped;
+
+/// Makes an async fn an activity that cannot run without its tenant.
+///
+/// ```
+/// use tenant::{activity, Plan, TenantCtx};
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// pub struct MigrationPlan { pub version: u32 }
+///
+/// #[activity]
+/// pub async fn run_tenant_migrations(ctx: TenantCtx, plan: MigrationPlan) -> Result<String, String> {
+///     Ok(format!("{} migrated to v{}", ctx.tenant_id(), plan.version))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // The payload that crosses the workflow engine carries the context, typed:
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+/// let input = RunTenantMigrationsInput { ctx, plan: MigrationPlan { version: 7 } };
+/// let json = serde_json::to_string(&input)?;
+/// let received: RunTenantMigrationsInput = serde_json::from_str(&json)?;
+/// assert_eq!(received.run().await?, "acme migrated to v7");
+///
+/// // A payload with a tampered or missing context never becomes an input.
+/// let tampered = json.replace("\"acme\"", "\"ACME\"");
+/// assert!(serde_json::from_str::<RunTenantMigrationsInput>(&tampered).is_err());
+/// assert!(serde_json::from_str::<RunTenantMigrationsInput>(r#"{"plan":{"version":7}}"#).is_err());
+/// # Ok(())
+/// # }
+/// ```
+///
+/// An activity without a `TenantCtx` first parameter does not compile, unless it is marked
+/// `#[activity(system = "reason")]` and takes a [`SystemCtx`] instead, which the worker builds,
+/// audited, with that reason. Registration with the Temporal Rust SDK is not generated yet.
+pub use tenant_macros::activity;

@@ -31,5 +31,11 @@ pub mod __private {
         Statements, TenantColumn,
     };
     pub use sea_query::ColumnType;
+    pub use serde;
+
+    /// The `SystemCtx` of an `#[activity(system = "..")]`, whose reason the macro checked.
+    pub fn system_ctx_for_activity(reason: &'static str) -> crate::SystemCtx {
+        crate::SystemCtx::for_activity(reason)
+    }
     pub use sqlx;
 }

@@ -36,6 +36,12 @@ impl SystemCtx {
         Ok(SystemCtx { reason })
     }
 
+    /// For `#[activity(system = "..")]`, whose reason the macro already checked is not blank.
+    pub(crate) fn for_activity(reason: &'static str) -> Self {
+        tracing::info!(target: AUDIT_TARGET, reason, "system context created for an activity");
+        SystemCtx { reason }
+    }
+
     /// Why this context exists.
     pub fn reason(&self) -> &'static str {
         self.reason

@@ -5,6 +5,7 @@
 
 #![warn(missing_docs, unreachable_pub)]
 
+mod activity;
 mod ast;
 mod attr;
 mod ctxt;
@@ -20,4 +21,12 @@ use proc_macro::TokenStream;
 pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(input as syn::DeriveInput);
     expand::tenant_scoped(args.into(), &item).into()
+}
+
+/// Makes an async fn a tenant-carrying activity: its first parameter must be `ctx: TenantCtx`
+/// (or, with `#[activity(system = "reason")]`, a `SystemCtx`), and `<FnName>Input` is generated:
+/// the serde payload that crosses the workflow engine, with `run`.
+#[proc_macro_attribute]
+pub fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
+    activity::expand::activity(args.into(), input.into()).into()
 }
