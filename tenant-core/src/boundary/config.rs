@@ -152,6 +152,26 @@ impl TenancyConfig {
         self.default_tenant.as_ref()
     }
 
+    /// The allow-list, if one is configured: with [`InMemoryRegistry::from_ids`] it is a
+    /// registry built from configuration alone.
+    ///
+    /// ```
+    /// use tenant::boundary::TenancyConfig;
+    /// use tenant::InMemoryRegistry;
+    ///
+    /// let config = TenancyConfig::from_lookup(|name| {
+    ///     (name == "ALLOWED_TENANTS").then(|| "acme,globex".to_owned())
+    /// })?;
+    /// let registry = InMemoryRegistry::from_ids(config.allowed_tenants().into_iter().flatten().cloned())?;
+    /// assert_eq!(registry.len(), 2);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`InMemoryRegistry::from_ids`]: crate::InMemoryRegistry::from_ids
+    pub fn allowed_tenants(&self) -> Option<impl Iterator<Item = &TenantId> + '_> {
+        self.allowed.as_ref().map(|allowed| allowed.iter())
+    }
+
     /// Whether the allow-list (if any) admits `tenant`.
     pub fn is_allowed(&self, tenant: &TenantId) -> bool {
         self.allowed
