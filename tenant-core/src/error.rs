@@ -62,6 +62,26 @@ pub enum Error {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A key-value key relative to the tenant was empty.
+    #[error("a cache key relative to the tenant must not be empty")]
+    EmptyCacheKey,
+    /// A collection name failed validation or would not fit the store's limits.
+    #[error("invalid collection name: {0}")]
+    InvalidCollectionName(#[from] crate::keys::CollectionNameError),
+    /// A cache namespace was not 1 to 64 bytes of ASCII letters, digits, `_`, `-` and `.`.
+    #[cfg(feature = "redis")]
+    #[error(
+        "invalid cache namespace: expected 1 to 64 bytes of ASCII letters, digits, '_', '-' and '.'"
+    )]
+    InvalidNamespace,
+    /// Redis reported an error.
+    #[cfg(feature = "redis")]
+    #[error("redis error: {0}")]
+    Redis(#[from] redis::RedisError),
+    /// An event payload could not be encoded as JSON.
+    #[cfg(feature = "redis")]
+    #[error("could not encode the event: {0}")]
+    EventEncoding(#[source] serde_json::Error),
 }
 
 impl Error {

@@ -4,18 +4,28 @@
 #![warn(missing_docs, unreachable_pub)]
 
 pub mod boundary;
+#[cfg(feature = "redis")]
+pub mod cache;
 mod ctx;
 mod error;
+#[cfg(feature = "redis")]
+pub mod events;
 mod id;
+pub mod keys;
 mod plan;
 pub mod registry;
 pub mod repo;
 pub mod routing;
 mod system;
 
+#[cfg(feature = "redis")]
+pub use cache::TenantCache;
 pub use ctx::{SchemaName, TenantCtx};
 pub use error::Error;
+#[cfg(feature = "redis")]
+pub use events::{EventConsumer, EventStream, TenantEvent};
 pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
+pub use keys::{CollectionName, ScopedKey};
 pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
 pub use registry::{
     CachedRegistry, InMemoryRegistry, NewTenant, SqlRegistry, Tenant, TenantRegistry,
