@@ -105,5 +105,72 @@ pub use tenant_macros::tenant_scoped;
 ///
 /// An activity without a `TenantCtx` first parameter does not compile, unless it is marked
 /// `#[activity(system = "reason")]` and takes a [`SystemCtx`] instead, which the worker builds,
-/// audited, with that reason. Registration with the Temporal Rust SDK is not generated yet.
+/// audited, with that reason. To register activities with the Temporal Rust SDK, write them as
+/// methods of a [`#[tenant::activities]`](macro@activities) block.
 pub use tenant_macros::activity;
+
+/// Makes the `#[activity]` methods of an impl block activities of the Temporal Rust SDK that
+/// cannot run without their tenant (feature `temporal`).
+///
+/// It wraps the SDK's own `#[activities]`: each method takes the SDK's `ActivityContext`, then
+/// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`] the worker
+/// builds), then its parameters. `<Method>Input { ctx, .. }` is generated; it is what workflows
+/// pass to `execute_activity`, and what crosses the engine. Before the body runs, the worker
+/// decodes it and checks that the task's fairness key, when set, is the context's tenant. A
+/// payload with a missing, malformed or tampered context fails the activity with a
+/// **non-retryable** failure of type [`temporal::INPUT_REJECTED`]; it never runs under a default
+/// or system context. `#[activity(name = "..")]` is handed to the SDK.
+///
+/// The SDK's macros expand to `::temporalio_sdk`, `::temporalio_common` and `::futures`, so a
+/// crate that uses this has those as direct dependencies.
+///
+/// ```
+/// use std::sync::Arc;
+/// use temporalio_sdk::activities::{ActivityContext, ActivityError};
+/// use tenant::{Plan, SystemCtx, TenantCtx};
+///
+/// pub struct Provisioning;
+///
+/// #[tenant::activities]
+/// impl Provisioning {
+///     #[activity]
+///     pub async fn run_migrations(
+///         self: Arc<Self>,
+///         _actx: ActivityContext,
+///         ctx: TenantCtx,
+///         version: u32,
+///     ) -> Result<String, ActivityError> {
+///         Ok(format!("{} at v{version}", ctx.schema_name()))
+///     }
+///
+///     #[activity(system = "nightly cleanup of soft-deleted tenants")]
+///     pub async fn cleanup(
+///         _actx: ActivityContext,
+///         sys: SystemCtx,
+///         older_than_days: u32,
+///     ) -> Result<String, ActivityError> {
+///         Ok(format!("{}: {older_than_days} days", sys.reason()))
+///     }
+/// }
+///
+/// // Registered with a worker the SDK's way:
+/// let options = temporalio_sdk::WorkerOptions::new("provisioning")
+///     .register_activities(Provisioning)
+///     .build();
+/// # let _ = options;
+///
+/// // What a workflow passes, and what crosses the engine:
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+/// let input = RunMigrationsInput { ctx, version: 7 };
+/// let json = serde_json::to_string(&input)?;
+/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&json)?;
+/// assert!(received.rejection().is_none());
+///
+/// // A tampered context arrives as a rejection the worker fails without retrying.
+/// let tampered = json.replace("\"acme\"", "\"acme/../beta\"");
+/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&tampered)?;
+/// assert!(received.rejection().is_some());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[cfg(feature = "temporal")]
+pub use tenant_macros::activities;

@@ -17,6 +17,8 @@ pub mod registry;
 pub mod repo;
 pub mod routing;
 mod system;
+#[cfg(feature = "temporal")]
+pub mod temporal;
 
 #[cfg(feature = "redis")]
 pub use cache::TenantCache;
@@ -48,4 +50,12 @@ pub mod __private {
         crate::SystemCtx::for_activity(reason)
     }
     pub use sqlx;
+
+    /// What `#[tenant::activities]` expands to: the SDK's own impl-block macro, and the glue that
+    /// opens each input before the method body runs.
+    #[cfg(feature = "temporal")]
+    pub mod temporal {
+        pub use crate::temporal::{CarriesTenant, open_system_input, open_tenant_input};
+        pub use temporalio_macros::activities;
+    }
 }

@@ -30,3 +30,11 @@ pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
 pub fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
     activity::expand::activity(args.into(), input.into()).into()
 }
+
+/// Makes the `#[activity]` methods of an impl block tenant-carrying activities of the Temporal Rust
+/// SDK: wraps the SDK's `#[activities]`, generates `<Method>Input { ctx: TenantCtx, .. }` for each
+/// and opens it (typed decode, route check) before the body runs.
+#[proc_macro_attribute]
+pub fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
+    activity::expand::activities(args.into(), input.into()).into()
+}

@@ -16,6 +16,11 @@ pub(crate) struct Param {
     pub(crate) ty: Type,
 }
 
+pub(crate) struct Receiver {
+    pub(crate) span: Span,
+    pub(crate) tokens: TokenStream,
+}
+
 pub(crate) struct ActivityFn {
     pub(crate) attrs: Vec<Attribute>,
     pub(crate) vis: Visibility,
@@ -23,8 +28,9 @@ pub(crate) struct ActivityFn {
     pub(crate) fn_token: Token![fn],
     pub(crate) ident: Ident,
     pub(crate) generics: Generics,
-    /// The span of a `self` receiver, which activities cannot have.
-    pub(crate) receiver: Option<Span>,
+    /// A `self` receiver, as written: free activities cannot have one, methods in
+    /// `#[tenant::activities]` hand it to the SDK (which wants `self: Arc<Self>`).
+    pub(crate) receiver: Option<Receiver>,
     pub(crate) params: Vec<Param>,
     pub(crate) output: ReturnType,
     pub(crate) body: TokenStream,
@@ -48,11 +54,12 @@ impl Parse for ActivityFn {
                     && (content.peek2(Token![self]) || content.peek2(syn::Lifetime)))
                 || (content.peek(Token![mut]) && content.peek2(Token![self]))
             {
-                let start = content.span();
+                let span = content.span();
+                let mut tokens = TokenStream::new();
                 while !content.is_empty() && !content.peek(Token![,]) {
-                    content.parse::<proc_macro2::TokenTree>()?;
+                    tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
                 }
-                receiver = Some(start);
+                receiver = Some(Receiver { span, tokens });
             } else {
                 let mutability = content.parse()?;
                 let ident = content.parse()?;
@@ -92,16 +99,39 @@ impl Parse for ActivityFn {
     }
 }
 
-/// `#[activity]` or `#[activity(system = "reason")]`.
+/// `#[activity]`, `#[activity(system = "reason")]`, and in `#[tenant::activities]` also the
+/// SDK's `#[activity(name = "..")]`, handed on to it.
 pub(crate) struct Arguments {
     pub(crate) system: Option<LitStr>,
+    pub(crate) name: Option<syn::Expr>,
 }
 
-pub(crate) const ARGUMENTS: &[&str] = &["system"];
+/// Where an `#[activity]` is written.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Site {
+    /// `#[tenant::activity]` on a free function.
+    Function,
+    /// `#[activity]` on a method of a `#[tenant::activities]` impl block.
+    Method,
+}
 
-pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
+impl Site {
+    fn arguments(self) -> &'static [&'static str] {
+        match self {
+            Site::Function => &["system"],
+            Site::Method => &["system", "name"],
+        }
+    }
+}
+
+pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream, site: Site) -> Arguments {
     let mut system = None;
+    let mut name = None;
     let parser = syn::meta::parser(|meta| {
+        if site == Site::Method && meta.path.is_ident("name") {
+            name = Some(meta.value()?.parse()?);
+            return Ok(());
+        }
         if meta.path.is_ident("system") {
             let reason: syn::Expr = meta.value()?.parse()?;
             match reason {
@@ -125,7 +155,7 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
         cx.error_with_help(
             &meta.path,
             format!("unknown #[activity] argument `{name}`"),
-            format!("the arguments are: {}", ARGUMENTS.join(", ")),
+            format!("the arguments are: {}", site.arguments().join(", ")),
         );
         if meta.input.peek(Token![=]) {
             meta.value()?.parse::<syn::Expr>()?;
@@ -135,5 +165,5 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
         cx.push(error);
     }
-    Arguments { system }
+    Arguments { system, name }
 }

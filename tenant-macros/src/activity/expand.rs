@@ -1,10 +1,12 @@
 //! Generates `<FnName>Input`: the payload that crosses the workflow engine, carrying the tenant
-//! context as a typed field, and its `run`.
+//! context as a typed field; for a free function its `run`, and for the methods of a
+//! `#[tenant::activities]` block the SDK-facing method that opens the input before the body.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
-use super::ast::{ActivityFn, Arguments, parse_arguments};
+use super::ast::{ActivityFn, Arguments, Param, Site, parse_arguments};
+use super::block::{ActivitiesBlock, Item};
 use super::valid::{self, Context};
 use crate::ctxt::Ctxt;
 
@@ -17,8 +19,8 @@ pub(crate) fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
         }
     };
     let mut cx = Ctxt::default();
-    let args: Arguments = parse_arguments(&mut cx, args);
-    let context = valid::check(&mut cx, &item, args);
+    let args: Arguments = parse_arguments(&mut cx, args, Site::Function);
+    let context = valid::check(&mut cx, &item, args, Site::Function);
     let function = function(&item);
     match (cx.check(), context) {
         (Ok(()), Some(context)) => {
@@ -69,47 +71,91 @@ fn pascal_case(snake: &str) -> String {
         .collect()
 }
 
-fn expand(item: &ActivityFn, context: &Context) -> TokenStream {
-    let vis = &item.vis;
-    let function = &item.ident;
-    let input = format_ident!(
+fn input_ident(function: &syn::Ident) -> syn::Ident {
+    format_ident!(
         "{}Input",
         pascal_case(&function.to_string()),
         span = function.span()
-    );
+    )
+}
+
+/// `<FnName>Input`. `ctx` is the context parameter (carried only for a tenant activity, as
+/// `ctx_ty`) and `rest` the parameters after it; `target` is what its doc links to.
+fn input_struct(
+    item: &ActivityFn,
+    context: &Context,
+    (ctx, ctx_ty): (&Param, TokenStream),
+    rest: &[Param],
+    target: &str,
+) -> TokenStream {
+    let vis = &item.vis;
+    let input = input_ident(&item.ident);
+    let fields = rest.iter().map(|p| {
+        let (ident, ty) = (&p.ident, &p.ty);
+        quote!(#[allow(missing_docs)] pub #ident: #ty,)
+    });
+    let private = quote!(::tenant::__private);
+    let (doc, ctx_field) = match context {
+        Context::Tenant => {
+            let ctx = &ctx.ident;
+            (
+                format!(
+                    "The input of the activity [`{target}`]: the payload that crosses the \
+                     workflow engine. The tenant context travels in it as a typed field; a \
+                     payload whose `{ctx}` is missing or invalid does not deserialise, so the \
+                     activity never runs without a tenant."
+                ),
+                quote! {
+                    /// The tenant the activity runs for.
+                    pub #ctx: #ctx_ty,
+                },
+            )
+        }
+        Context::System(reason) => (
+            format!(
+                "The input of the system activity [`{target}`]. It carries no tenant: the \
+                 worker builds the `SystemCtx` (reason: {:?}), audited at every use.",
+                reason.value()
+            ),
+            TokenStream::new(),
+        ),
+    };
+    quote! {
+        #[doc = #doc]
+        #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+        #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
+        #vis struct #input {
+            #ctx_field
+            #(#fields)*
+        }
+    }
+}
+
+fn expand(item: &ActivityFn, context: &Context) -> TokenStream {
+    let vis = &item.vis;
+    let function = &item.ident;
+    let input = input_ident(function);
     let output = match &item.output {
         syn::ReturnType::Default => quote!(()),
         syn::ReturnType::Type(_, ty) => quote!(#ty),
     };
     let rest = &item.params[1..];
-    let fields = rest.iter().map(|p| {
-        let (ident, ty) = (&p.ident, &p.ty);
-        quote!(pub #ident: #ty)
-    });
+    let definition = input_struct(
+        item,
+        context,
+        (&item.params[0], quote!(::tenant::TenantCtx)),
+        rest,
+        &function.to_string(),
+    );
     let arguments = rest.iter().map(|p| {
         let ident = &p.ident;
         quote!(self.#ident)
     });
     let private = quote!(::tenant::__private);
-    match context {
+    let run = match context {
         Context::Tenant => {
             let ctx = &item.params[0].ident;
-            let doc = format!(
-                "The input of the activity [`{function}`]: the payload that crosses the workflow \
-                 engine. The tenant context travels in it as a typed field; a payload whose `{ctx}` \
-                 is missing or invalid does not deserialise, so the activity never runs without a \
-                 tenant."
-            );
             quote! {
-                #[doc = #doc]
-                #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
-                #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
-                #vis struct #input {
-                    /// The tenant the activity runs for.
-                    pub #ctx: ::tenant::TenantCtx,
-                    #(#[allow(missing_docs)] #fields,)*
-                }
-
                 impl #input {
                     /// Runs the activity with this input.
                     #[allow(dead_code)]
@@ -119,32 +165,244 @@ fn expand(item: &ActivityFn, context: &Context) -> TokenStream {
                 }
             }
         }
-        Context::System(reason) => {
-            let doc = format!(
-                "The input of the system activity [`{function}`]. It carries no tenant: the \
-                 worker builds the `SystemCtx` (reason: {:?}), audited at every use.",
-                reason.value()
-            );
-            quote! {
-                #[doc = #doc]
-                #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
-                #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
-                #vis struct #input {
-                    #(#[allow(missing_docs)] #fields,)*
+        Context::System(reason) => quote! {
+            impl #input {
+                /// The reason recorded with every use of this activity's `SystemCtx`.
+                #[allow(dead_code)]
+                #vis const REASON: &'static str = #reason;
+
+                /// Runs the activity with this input, under a fresh audited `SystemCtx`.
+                #[allow(dead_code)]
+                #vis async fn run(self) -> #output {
+                    #function(#private::system_ctx_for_activity(#reason), #(#arguments),*).await
                 }
+            }
+        },
+    };
+    quote!(#definition #run)
+}
 
-                impl #input {
-                    /// The reason recorded with every use of this activity's `SystemCtx`.
-                    #[allow(dead_code)]
-                    #vis const REASON: &'static str = #reason;
-
-                    /// Runs the activity with this input, under a fresh audited `SystemCtx`.
-                    #[allow(dead_code)]
-                    #vis async fn run(self) -> #output {
-                        #function(#private::system_ctx_for_activity(#reason), #(#arguments),*).await
+/// `#[tenant::activities]`: the SDK's `#[activities]` over the same block, each `#[activity]`
+/// method taking `ActivityInput<<Method>Input>` in place of its context and parameters, which it
+/// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
+pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
+    let block: ActivitiesBlock = match syn::parse2(input.clone()) {
+        Ok(block) => block,
+        Err(error) => {
+            let error = error.to_compile_error();
+            return quote!(#input #error);
+        }
+    };
+    let mut cx = Ctxt::default();
+    if !args.is_empty() {
+        cx.error_with_help(
+            &args,
+            "#[tenant::activities] takes no arguments",
+            "put `name = \"..\"` or `system = \"..\"` on the `#[activity]` of a method",
+        );
+    }
+    let mut activities = 0;
+    let mut companions = Vec::new();
+    let mut items = Vec::new();
+    // What the block becomes if anything is wrong: the methods as written, without markers.
+    let mut plain_items = Vec::new();
+    for item in &block.items {
+        match item {
+            Item::Verbatim(tokens) => {
+                items.push(tokens.clone());
+                plain_items.push(tokens.clone());
+            }
+            Item::Activity { marker, function } => {
+                activities += 1;
+                plain_items.push(function_tokens(function));
+                let args = match &marker.meta {
+                    syn::Meta::Path(_) => TokenStream::new(),
+                    syn::Meta::List(list) => list.tokens.clone(),
+                    syn::Meta::NameValue(meta) => {
+                        cx.error_with_help(
+                            meta,
+                            "write `#[activity]` or `#[activity(system = \"..\")]`",
+                            "the arguments are: system, name",
+                        );
+                        TokenStream::new()
                     }
+                };
+                let args = parse_arguments(&mut cx, args, Site::Method);
+                let name = args.name.clone();
+                if let Some(context) = valid::check(&mut cx, function, args, Site::Method) {
+                    let (companion, method) = expand_method(&block, function, &context, name);
+                    companions.push(companion);
+                    items.push(method);
                 }
             }
         }
     }
+    if activities == 0 {
+        cx.error_with_help(
+            &block.self_ty,
+            "this #[tenant::activities] block has no `#[activity]` method",
+            "mark each activity method with `#[activity]`, or use the SDK's `#[activities]` for \
+             a block without tenant activities",
+        );
+    }
+    let ActivitiesBlock {
+        attrs,
+        impl_token,
+        generics,
+        self_ty,
+        ..
+    } = &block;
+    let where_clause = &generics.where_clause;
+    let braced = |items: &[TokenStream]| {
+        let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#items)*));
+        group.set_span(block.brace.span.join());
+        proc_macro2::TokenTree::Group(group)
+    };
+    match cx.check() {
+        // The SDK sees the block only when every activity in it is sound; otherwise the methods
+        // stay plain methods, so the user reads our errors and not a cascade of the SDK's.
+        Ok(()) => {
+            let body = braced(&items);
+            quote! {
+                #(#companions)*
+                #(#attrs)*
+                #[::tenant::__private::temporal::activities]
+                #impl_token #generics #self_ty #where_clause #body
+            }
+        }
+        Err(error) => {
+            let error = error.to_compile_error();
+            let body = braced(&plain_items);
+            quote! {
+                #(#attrs)*
+                #impl_token #generics #self_ty #where_clause #body
+                #error
+            }
+        }
+    }
+}
+
+/// The method as written, without its marker.
+fn function_tokens(item: &ActivityFn) -> TokenStream {
+    let ActivityFn {
+        attrs,
+        vis,
+        asyncness,
+        fn_token,
+        ident,
+        generics,
+        receiver,
+        params,
+        output,
+        body,
+    } = item;
+    let where_clause = &generics.where_clause;
+    let receiver = receiver.as_ref().map(|r| {
+        let tokens = &r.tokens;
+        quote!(#tokens,)
+    });
+    let params = params.iter().map(|p| {
+        let (mutability, ident, ty) = (&p.mutability, &p.ident, &p.ty);
+        quote!(#mutability #ident: #ty)
+    });
+    quote!(#(#attrs)* #vis #asyncness #fn_token #ident #generics (#receiver #(#params),*) #output #where_clause #body)
+}
+
+fn expand_method(
+    block: &ActivitiesBlock,
+    item: &ActivityFn,
+    context: &Context,
+    name: Option<syn::Expr>,
+) -> (TokenStream, TokenStream) {
+    let ActivityFn {
+        attrs,
+        vis,
+        asyncness,
+        fn_token,
+        ident,
+        receiver,
+        params,
+        output,
+        body,
+        ..
+    } = item;
+    let self_ty = &block.self_ty;
+    let target = format!("{}::{ident}", quote!(#self_ty));
+    let (actx, ctx, rest) = (&params[0], &params[1], &params[2..]);
+    // The user's own spelling of the type: their import stays in use, and a lookalike type
+    // fails `CarriesTenant` below.
+    let ctx_ty = &ctx.ty;
+    let companion = input_struct(item, context, (ctx, quote!(#ctx_ty)), rest, &target);
+    let input = input_ident(ident);
+    let private = quote!(::tenant::__private);
+    let carrier = match context {
+        Context::Tenant => {
+            let ctx = &ctx.ident;
+            quote! {
+                impl #private::temporal::CarriesTenant for #input {
+                    fn tenant_ctx(&self) -> &::tenant::TenantCtx {
+                        &self.#ctx
+                    }
+                }
+            }
+        }
+        Context::System(_) => TokenStream::new(),
+    };
+    let binding = |p: &Param| {
+        let (mutability, ident) = (&p.mutability, &p.ident);
+        quote!(#mutability #ident)
+    };
+    let rest_bindings = rest.iter().map(binding);
+    // Mixed-site: the body cannot name the raw input by accident.
+    let raw = syn::Ident::new("__tenant_input", Span::mixed_site());
+    let (actx_binding, actx_ident, actx_ty) = (binding(actx), &actx.ident, &actx.ty);
+    let open = match context {
+        Context::Tenant => {
+            let ctx_binding = binding(ctx);
+            quote! {
+                let #input { #ctx_binding, #(#rest_bindings),* } =
+                    match #private::temporal::open_tenant_input(#raw, &#actx_ident) {
+                        ::core::result::Result::Ok(input) => input,
+                        ::core::result::Result::Err(error) => {
+                            return ::core::result::Result::Err(error);
+                        }
+                    };
+            }
+        }
+        Context::System(reason) => {
+            let (sys_binding, sys_ty) = (binding(ctx), &ctx.ty);
+            quote! {
+                let #input { #(#rest_bindings),* } =
+                    match #private::temporal::open_system_input(#raw, &#actx_ident) {
+                        ::core::result::Result::Ok(input) => input,
+                        ::core::result::Result::Err(error) => {
+                            return ::core::result::Result::Err(error);
+                        }
+                    };
+                // The user's own type: their `SystemCtx` import stays in use.
+                let #sys_binding: #sys_ty = #private::system_ctx_for_activity(#reason);
+            }
+        }
+    };
+    let marker = match name {
+        Some(name) => quote!(#[activity(name = #name)]),
+        None => quote!(#[activity]),
+    };
+    let receiver = receiver.as_ref().map(|r| {
+        let tokens = &r.tokens;
+        quote!(#tokens,)
+    });
+    let method = quote! {
+        #(#attrs)*
+        #marker
+        #vis #asyncness #fn_token #ident(
+            #receiver
+            #actx_binding: #actx_ty,
+            #raw: ::tenant::temporal::ActivityInput<#input>,
+        ) #output {
+            #open
+            #body
+        }
+    };
+    (quote!(#companion #carrier), method)
 }

@@ -1,5 +1,7 @@
-//! `#[activity]`: parse (`ast`) → validate (`valid`) → expand (`expand`).
+//! `#[activity]` and `#[tenant::activities]`: parse (`ast`, `block`) → validate (`valid`) →
+//! expand (`expand`).
 
 pub(crate) mod ast;
+pub(crate) mod block;
 pub(crate) mod expand;
 pub(crate) mod valid;

@@ -1,10 +1,11 @@
-//! Checks an `#[activity]`: async, no receiver, no generics, and a tenant (or, marked, system)
-//! context as its first parameter. Every problem is recorded.
+//! Checks an `#[activity]`: async, no generics, and a tenant (or, marked, system) context as its
+//! first parameter; in `#[tenant::activities]`, right after the SDK's `ActivityContext`, and a
+//! free function takes no receiver. Every problem is recorded.
 
 use quote::ToTokens;
 use syn::Type;
 
-use super::ast::{ActivityFn, Arguments};
+use super::ast::{ActivityFn, Arguments, Param, Site};
 use crate::ctxt::Ctxt;
 
 /// Which context the activity runs under.
@@ -15,7 +16,12 @@ pub(crate) enum Context {
     System(syn::LitStr),
 }
 
-pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option<Context> {
+pub(crate) fn check(
+    cx: &mut Ctxt,
+    item: &ActivityFn,
+    args: Arguments,
+    site: Site,
+) -> Option<Context> {
     if item.asyncness.is_none() {
         cx.error_with_help(
             item.fn_token,
@@ -23,9 +29,9 @@ pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option
             "write `async fn`",
         );
     }
-    if let Some(span) = item.receiver {
+    if let (Some(receiver), Site::Function) = (&item.receiver, site) {
         cx.error_at(
-            span,
+            receiver.span,
             "an #[activity] cannot take `self`",
             "make it a free function; its input is what crosses the workflow engine",
         );
@@ -52,7 +58,30 @@ pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option
     } else {
         "TenantCtx"
     };
-    let first = item.params.first();
+    let first = match site {
+        Site::Function => item.params.first(),
+        Site::Method => match item.params.first() {
+            Some(param) if last_ident_is(&param.ty, "ActivityContext") => item.params.get(1),
+            other => {
+                let help = "write `actx: ActivityContext` first (after `self: Arc<Self>`), then \
+                            the tenant context: the SDK hands every activity its context first";
+                let message = "an activity method takes the SDK's `ActivityContext` first";
+                match other {
+                    Some(Param { ty, .. }) => cx.error_with_help(ty, message, help),
+                    None => cx.error_with_help(&item.ident, message, help),
+                }
+                return None;
+            }
+        },
+    };
+    // Free functions keep their established wording; methods name the slot after the SDK's.
+    let (slot, slot_help) = match site {
+        Site::Function => ("the first parameter", "as the first parameter"),
+        Site::Method => (
+            "the parameter after `ActivityContext`",
+            "right after the `ActivityContext`",
+        ),
+    };
     let first_ok = match first {
         Some(param) => match &param.ty {
             Type::Reference(reference) if last_ident_is(&reference.elem, expected) => {
@@ -71,21 +100,25 @@ pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option
                 let (message, help) = if args.system.is_some() {
                     (
                         format!(
-                            "the first parameter of a system activity must be a `SystemCtx`, not `{}`",
+                            "{slot} of a system activity must be a `SystemCtx`, not `{}`",
                             ty.to_token_stream()
                         ),
-                        "write `sys: tenant::SystemCtx` first".to_owned(),
+                        match site {
+                            Site::Function => "write `sys: tenant::SystemCtx` first".to_owned(),
+                            Site::Method => format!("write `sys: tenant::SystemCtx` {slot_help}"),
+                        },
                     )
                 } else {
                     (
                         format!(
-                            "the first parameter of an #[activity] must be the tenant context, not `{}`",
+                            "{slot} of an #[activity] must be the tenant context, not `{}`",
                             ty.to_token_stream()
                         ),
-                        "add `ctx: tenant::TenantCtx` as the first parameter; an activity that \
-                         really works across tenants is `#[activity(system = \"reason\")]` and \
-                         takes a `SystemCtx`"
-                            .to_owned(),
+                        format!(
+                            "add `ctx: tenant::TenantCtx` {slot_help}; an activity that really \
+                             works across tenants is `#[activity(system = \"reason\")]` and takes \
+                             a `SystemCtx`"
+                        ),
                     )
                 };
                 cx.error_with_help(ty, message, help);
@@ -97,11 +130,13 @@ pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option
                 &item.ident,
                 format!("the activity `{}` takes no tenant context", item.ident),
                 if args.system.is_some() {
-                    "add `sys: tenant::SystemCtx` as the first parameter"
+                    format!("add `sys: tenant::SystemCtx` {slot_help}")
                 } else {
-                    "add `ctx: tenant::TenantCtx` as the first parameter; an activity that \
-                     really works across tenants is `#[activity(system = \"reason\")]` and \
-                     takes a `SystemCtx`"
+                    format!(
+                        "add `ctx: tenant::TenantCtx` {slot_help}; an activity that really works \
+                         across tenants is `#[activity(system = \"reason\")]` and takes a \
+                         `SystemCtx`"
+                    )
                 },
             );
             false

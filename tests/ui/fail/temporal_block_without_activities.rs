@@ -1,0 +1,19 @@
+// A #[tenant::activities] block whose activities were not marked registers nothing.
+use std::sync::Arc;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tenant::TenantCtx;
+
+pub struct Provisioning;
+
+#[tenant::activities]
+impl Provisioning {
+    pub async fn get_tenant_info(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+    ) -> Result<String, ActivityError> {
+        Ok(ctx.tenant_id().to_string())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,27 @@
+// Workflow code cannot build an activity input without the tenant context.
+use std::sync::Arc;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tenant::TenantCtx;
+
+pub struct Provisioning;
+
+#[tenant::activities]
+impl Provisioning {
+    #[activity]
+    pub async fn run_migrations(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+        version: u32,
+    ) -> Result<u32, ActivityError> {
+        let _ = ctx;
+        Ok(version)
+    }
+}
+
+#[allow(dead_code)]
+fn schedule() -> RunMigrationsInput {
+    RunMigrationsInput { version: 3 }
+}
+
+fn main() {}

@@ -1,0 +1,20 @@
+// Activities are async: the worker awaits them.
+use std::sync::Arc;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tenant::TenantCtx;
+
+pub struct Provisioning;
+
+#[tenant::activities]
+impl Provisioning {
+    #[activity]
+    pub fn get_tenant_info(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+    ) -> Result<String, ActivityError> {
+        Ok(ctx.tenant_id().to_string())
+    }
+}
+
+fn main() {}

@@ -1,0 +1,67 @@
+// A #[tenant::activities] block as services write it: state behind `Arc<Self>`, a static
+// activity, a system activity, the SDK's `name` argument handed on, `mut` bindings, and items
+// that are not activities kept as written.
+#![deny(warnings)]
+
+use std::sync::Arc;
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tenant::{Plan, SystemCtx, TenantCtx};
+
+pub struct Provisioning {
+    greeting: String,
+}
+
+#[tenant::activities]
+impl Provisioning {
+    /// Not an activity.
+    pub const LIMIT: u32 = 10;
+
+    fn helper(&self) -> &str {
+        &self.greeting
+    }
+
+    /// Greets the tenant.
+    #[activity]
+    pub async fn greet(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+        mut name: String,
+    ) -> Result<String, ActivityError> {
+        name.push('!');
+        Ok(format!("{} {name} ({})", self.helper(), ctx.tenant_id()))
+    }
+
+    #[activity(name = "tenant-info")]
+    pub async fn get_tenant_info(
+        _actx: ActivityContext,
+        ctx: tenant::TenantCtx,
+    ) -> Result<String, ActivityError> {
+        Ok(ctx.plan().to_string())
+    }
+
+    #[activity(system = "count tenants for the billing report")]
+    pub async fn count_tenants(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        sys: SystemCtx,
+        limit: u32,
+    ) -> Result<u32, ActivityError> {
+        let _ = sys.reason();
+        Ok(limit.min(Self::LIMIT))
+    }
+}
+
+fn main() {
+    let ctx = TenantCtx::trusted("acme".parse().unwrap(), "tenant_acme".parse().unwrap(), Plan::Pro);
+    let greet = GreetInput { ctx: ctx.clone(), name: "world".into() };
+    let info = GetTenantInfoInput { ctx };
+    let count = CountTenantsInput { limit: 3 };
+    let _: [tenant::temporal::ActivityInput<_>; 1] = [greet.into()];
+    let _: tenant::temporal::ActivityInput<_> = info.into();
+    let _: tenant::temporal::ActivityInput<_> = count.into();
+    assert_eq!(Provisioning::get_tenant_info.name(), "tenant-info");
+    let _options = temporalio_sdk::WorkerOptions::new("q")
+        .register_activities(Provisioning { greeting: "hello".into() })
+        .build();
+}
