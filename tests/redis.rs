@@ -237,6 +237,37 @@ async fn tenants_cannot_reach_each_others_keys() {
     assert!(raw_exists(&conn, &format!("{ns}:t:4:acme:-corp:secretcounter")).await);
 }
 
+/// Without a namespace the Redis key is exactly `ScopedKey::as_str`, and a `ScopedKey` is an
+/// argument for raw commands.
+#[tokio::test]
+async fn scoped_keys_are_the_redis_keys_without_a_namespace() {
+    let Some(conn) = redis("scoped_keys_are_the_redis_keys_without_a_namespace").await else {
+        return;
+    };
+    // A tenant of its own, as there is no namespace to keep parallel tests apart.
+    let tenant = ctx(&unique("t"));
+    let key = tenant.key("raw:1").unwrap();
+    let mut raw = conn.clone();
+    redis::cmd("SET")
+        .arg(&key)
+        .arg("v")
+        .query_async::<()>(&mut raw)
+        .await
+        .unwrap();
+    let cache = TenantCache::new(conn.clone());
+    assert_eq!(cache.redis_key(&tenant, "raw:1").unwrap(), key.as_str());
+    assert_eq!(
+        cache
+            .get::<String>(&tenant, "raw:1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("v")
+    );
+    assert_eq!(cache.scan(&tenant, "").await.unwrap(), ["raw:1"]);
+    assert!(cache.del(&tenant, "raw:1").await.unwrap());
+}
+
 #[tokio::test]
 async fn namespaces_separate_caches() {
     let Some(conn) = redis("namespaces_separate_caches").await else {
