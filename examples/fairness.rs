@@ -139,6 +139,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
     Ok(())
 }
 
+/// `join_all` over more futures than this switches to `FuturesOrdered`, whose own waker the
+/// SDK's determinism check rejects; larger floods are spread over several workflows.
+const JOBS_PER_WORKFLOW: u32 = 30;
+
 /// Floods a fresh queue and returns the tenants in completion order.
 async fn flood(
     client: &Client,
@@ -162,24 +166,27 @@ async fn flood(
     // Enqueue everything before any activity worker polls, so every tenant has a backlog.
     let mut handles = Vec::new();
     for ctx in tenants {
-        let flood = Flood {
-            ctx: ctx.clone(),
-            prefix: prefix.clone(),
-            jobs,
-            fair,
-        };
         let route = route_for_tenant(ctx, "default", &prefix, 1.try_into()?, QueueKind::Workflow);
-        let mut options = route.workflow_start_options(format!("flood-{}-{run}", ctx.tenant_id()));
-        options.task_queue = workflow_queue.clone();
-        if !fair {
-            // Activities inherit their workflow's priority: the baseline has none anywhere.
-            options.priority = Default::default();
+        for part in 0..jobs.div_ceil(JOBS_PER_WORKFLOW) {
+            let flood = Flood {
+                ctx: ctx.clone(),
+                prefix: prefix.clone(),
+                jobs: JOBS_PER_WORKFLOW.min(jobs - part * JOBS_PER_WORKFLOW),
+                fair,
+            };
+            let mut options =
+                route.workflow_start_options(format!("flood-{}-{part}-{run}", ctx.tenant_id()));
+            options.task_queue = workflow_queue.clone();
+            if !fair {
+                // Activities inherit their workflow's priority: the baseline has none anywhere.
+                options.priority = Default::default();
+            }
+            handles.push(
+                client
+                    .start_workflow(FloodQueue::run, flood, options)
+                    .await?,
+            );
         }
-        handles.push(
-            client
-                .start_workflow(FloodQueue::run, flood, options)
-                .await?,
-        );
     }
     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
     let completions = Arc::new(Mutex::new(Vec::new()));

@@ -18,13 +18,15 @@ pub(crate) struct ActivitiesBlock {
 }
 
 pub(crate) enum Item {
-    /// A method marked `#[activity]` or `#[activity(..)]`; the marker is taken off `function`.
-    Activity {
-        marker: Attribute,
-        function: ActivityFn,
-    },
+    /// A method marked `#[activity]` or `#[activity(..)]`; the marker is taken off the function.
+    Activity(Box<ActivityItem>),
     /// Anything else, as written.
     Verbatim(TokenStream),
+}
+
+pub(crate) struct ActivityItem {
+    pub(crate) marker: Attribute,
+    pub(crate) function: ActivityFn,
 }
 
 impl Parse for ActivitiesBlock {
@@ -47,7 +49,7 @@ impl Parse for ActivitiesBlock {
                     .position(is_marker)
                     .expect("the fork saw the marker");
                 let marker = function.attrs.remove(position);
-                items.push(Item::Activity { marker, function });
+                items.push(Item::Activity(Box::new(ActivityItem { marker, function })));
             } else {
                 items.push(Item::Verbatim(verbatim_item(&content)?));
             }

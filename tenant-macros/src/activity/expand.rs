@@ -212,7 +212,8 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
                 items.push(tokens.clone());
                 plain_items.push(tokens.clone());
             }
-            Item::Activity { marker, function } => {
+            Item::Activity(activity) => {
+                let (marker, function) = (&activity.marker, &activity.function);
                 activities += 1;
                 plain_items.push(function_tokens(function));
                 let args = match &marker.meta {
