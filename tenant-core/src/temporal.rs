@@ -67,13 +67,24 @@ pub fn system_activity_options(
     task_queue: impl Into<String>,
     start_to_close: Duration,
 ) -> temporalio_sdk::ActivityOptions {
+    activity_options(
+        task_queue.into(),
+        temporalio_common::Priority::builder()
+            .fairness_key(SYSTEM_FAIRNESS_KEY)
+            .build(),
+        start_to_close,
+    )
+}
+
+/// Options on `task_queue` with `priority`, both explicit.
+fn activity_options(
+    task_queue: String,
+    priority: temporalio_common::Priority,
+    start_to_close: Duration,
+) -> temporalio_sdk::ActivityOptions {
     temporalio_sdk::ActivityOptions::with_start_to_close_timeout(start_to_close)
-        .task_queue(task_queue.into())
-        .priority(
-            temporalio_common::Priority::builder()
-                .fairness_key(SYSTEM_FAIRNESS_KEY)
-                .build(),
-        )
+        .task_queue(task_queue)
+        .priority(priority)
         .build()
 }
 
@@ -257,10 +268,11 @@ impl Route {
     /// Activity options that schedule on this route's task queue with its priority, both set
     /// explicitly: an activity that merely inherits its workflow's priority carries none.
     pub fn activity_options(&self, start_to_close: Duration) -> temporalio_sdk::ActivityOptions {
-        temporalio_sdk::ActivityOptions::with_start_to_close_timeout(start_to_close)
-            .task_queue(self.task_queue.clone())
-            .priority((&self.priority).into())
-            .build()
+        activity_options(
+            self.task_queue.clone(),
+            (&self.priority).into(),
+            start_to_close,
+        )
     }
 
     /// Options that start a workflow on this route's task queue with its priority.

@@ -11,17 +11,14 @@ use super::valid::{self, Context};
 use crate::ctxt::Ctxt;
 
 pub(crate) fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: ActivityFn = match syn::parse2(input.clone()) {
+    let item: ActivityFn = match parse_or_echo(input) {
         Ok(item) => item,
-        Err(error) => {
-            let error = error.to_compile_error();
-            return quote!(#input #error);
-        }
+        Err(echo) => return echo,
     };
     let mut cx = Ctxt::default();
     let args: Arguments = parse_arguments(&mut cx, args, Site::Function);
     let context = valid::check(&mut cx, &item, args, Site::Function);
-    let function = function(&item);
+    let function = function_tokens(&item, Site::Function);
     match (cx.check(), context) {
         (Ok(()), Some(context)) => {
             let companion = expand(&item, &context);
@@ -34,26 +31,12 @@ pub(crate) fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
     }
 }
 
-/// The user's function, as written.
-fn function(item: &ActivityFn) -> TokenStream {
-    let ActivityFn {
-        attrs,
-        vis,
-        asyncness,
-        fn_token,
-        ident,
-        generics,
-        params,
-        output,
-        body,
-        ..
-    } = item;
-    let where_clause = &generics.where_clause;
-    let params = params.iter().map(|p| {
-        let (mutability, ident, ty) = (&p.mutability, &p.ident, &p.ty);
-        quote!(#mutability #ident: #ty)
-    });
-    quote!(#(#attrs)* #vis #asyncness #fn_token #ident #generics (#(#params),*) #output #where_clause #body)
+/// The parsed input, or the input as written followed by the parse error.
+fn parse_or_echo<T: syn::parse::Parse>(input: TokenStream) -> Result<T, TokenStream> {
+    syn::parse2(input.clone()).map_err(|error| {
+        let error = error.to_compile_error();
+        quote!(#input #error)
+    })
 }
 
 fn pascal_case(snake: &str) -> String {
@@ -186,12 +169,9 @@ fn expand(item: &ActivityFn, context: &Context) -> TokenStream {
 /// method taking `ActivityInput<<Method>Input>` in place of its context and parameters, which it
 /// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
 pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
-    let block: ActivitiesBlock = match syn::parse2(input.clone()) {
+    let block: ActivitiesBlock = match parse_or_echo(input) {
         Ok(block) => block,
-        Err(error) => {
-            let error = error.to_compile_error();
-            return quote!(#input #error);
-        }
+        Err(echo) => return echo,
     };
     let mut cx = Ctxt::default();
     if !args.is_empty() {
@@ -215,7 +195,7 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
             Item::Activity(activity) => {
                 let (marker, function) = (&activity.marker, &activity.function);
                 activities += 1;
-                plain_items.push(function_tokens(function));
+                plain_items.push(function_tokens(function, Site::Method));
                 let args = match &marker.meta {
                     syn::Meta::Path(_) => TokenStream::new(),
                     syn::Meta::List(list) => list.tokens.clone(),
@@ -283,8 +263,9 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
     }
 }
 
-/// The method as written, without its marker.
-fn function_tokens(item: &ActivityFn) -> TokenStream {
+/// The function as written, without its `#[activity]` marker. A free function's receiver, which
+/// `valid` has already reported, is left out so that rustc does not report it a second time.
+fn function_tokens(item: &ActivityFn, site: Site) -> TokenStream {
     let ActivityFn {
         attrs,
         vis,
@@ -298,7 +279,7 @@ fn function_tokens(item: &ActivityFn) -> TokenStream {
         body,
     } = item;
     let where_clause = &generics.where_clause;
-    let receiver = receiver.as_ref().map(|r| {
+    let receiver = receiver.as_ref().filter(|_| site == Site::Method).map(|r| {
         let tokens = &r.tokens;
         quote!(#tokens,)
     });
