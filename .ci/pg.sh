@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Throwaway PostgreSQL cluster for CI and local test runs.
-# Sourced by .ci/run; defines pg_install, pg_start and pg_stop.
+# Sourced by .ci/run after .ci/lib.sh; defines pg_install, pg_start and pg_stop.
 #
 # Why a private cluster instead of the Debian one: CI has no systemd, the
 # Debian cluster may or may not exist (or already listen on 5432) depending on
@@ -44,10 +44,7 @@ pg_install() {
   # never use (and, where no policy-rc.d blocks it, starts it on 5432).
   mkdir -p /etc/postgresql-common/createcluster.d
   echo "create_main_cluster = off" > /etc/postgresql-common/createcluster.d/zz-ci-no-main.conf
-  # A fresh machine may have empty package lists, so update is not optional.
-  DEBIAN_FRONTEND=noninteractive apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    postgresql postgresql-contrib >/dev/null
+  ci_apt_install postgresql postgresql-contrib
   rm -f /etc/postgresql-common/createcluster.d/zz-ci-no-main.conf
   rmdir --ignore-fail-on-non-empty /etc/postgresql-common/createcluster.d
   PG_BIN=$(_pg_find_bin) || {
@@ -64,10 +61,26 @@ _pg_as_user() {
   (cd "$PG_TMP" && runuser -u "$PG_OS_USER" -- "$@")
 }
 
-# Is something already listening on 127.0.0.1:$1? Uses bash's /dev/tcp so we
-# need neither ss nor python on the machine.
-_pg_port_busy() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+# One start attempt on port $1, for ci_start_on_free_port (0 up, 2 port lost).
+_pg_try_start() {
+  local port=$1
+  # Fresh log per attempt, so the check below only sees this attempt. Only
+  # truncate: pg_ctl creates it as $PG_OS_USER, and a root-owned one would
+  # not be writable by the server.
+  if [ -f "$PG_TMP/server.log" ]; then : >"$PG_TMP/server.log"; fi
+  if _pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_TMP/server.log" \
+       -o "-p $port" -w -t "$PG_READY_TIMEOUT" start >/dev/null; then
+    PG_PORT=$port
+    return 0
+  fi
+  # A postmaster that came up but missed the -t deadline must not linger.
+  _pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
+  if grep -q 'already in use' "$PG_TMP/server.log" 2>/dev/null; then
+    return 2
+  fi
+  tail -n 20 "$PG_TMP/server.log" >&2 || true
+  echo "ERROR: PostgreSQL failed to start (see server log above)" >&2
+  return 1
 }
 
 pg_start() {
@@ -113,45 +126,14 @@ full_page_writes = off
 max_connections = 200
 EOF
 
-  # Probing then binding is racy (another job could grab the port in
-  # between), so on a failed start just move on to the next port.
-  local port=$PG_FIRST_PORT last=$((PG_FIRST_PORT + PG_PORT_TRIES))
-  while [ "$port" -lt "$last" ]; do
-    if ! _pg_port_busy "$port"; then
-      # Fresh log per attempt, so the check below only sees this attempt.
-      if [ -f "$PG_TMP/server.log" ]; then : >"$PG_TMP/server.log"; fi
-      if _pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -l "$PG_TMP/server.log" \
-           -o "-p $port" -w -t "$PG_READY_TIMEOUT" start >/dev/null; then
-        PG_PORT=$port
-        break
-      fi
-      # A postmaster that came up but missed the -t deadline must not linger.
-      _pg_as_user "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate stop >/dev/null 2>&1 || true
-      if ! grep -q 'already in use' "$PG_TMP/server.log" 2>/dev/null; then
-        tail -n 20 "$PG_TMP/server.log" >&2 || true
-        echo "ERROR: PostgreSQL failed to start (see server log above)" >&2
-        return 1
-      fi
-      echo "port $port was taken meanwhile, trying the next one" >&2
-    fi
-    port=$((port + 1))
-  done
-  if [ -z "$PG_PORT" ]; then
-    echo "ERROR: could not start PostgreSQL on any port in $PG_FIRST_PORT..$((last - 1))" >&2
-    return 1
-  fi
+  ci_start_on_free_port PostgreSQL "$PG_FIRST_PORT" "$PG_PORT_TRIES" _pg_try_start || return
 
   # pg_ctl -w checks via the socket; make sure TCP (what the tests use) answers too.
-  local waited=0
-  until "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1; do
-    waited=$((waited + 1))
-    if [ "$waited" -ge "$PG_READY_TIMEOUT" ]; then
+  ci_wait_until "$PG_READY_TIMEOUT" "PostgreSQL on 127.0.0.1:$PG_PORT" \
+    "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" -t 1 || {
       tail -n 20 "$PG_TMP/server.log" >&2 || true
-      echo "ERROR: PostgreSQL on 127.0.0.1:$PG_PORT not ready after ${PG_READY_TIMEOUT}s" >&2
       return 1
-    fi
-    sleep 1
-  done
+    }
 
   # Not a superuser: tests should see the permissions an application role has.
   # CREATEDB for per-test databases (sqlx::test); owning the database lets it

