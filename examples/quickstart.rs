@@ -8,15 +8,19 @@ use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 #[tenant_scoped(table = "invoices")]
 #[derive(Debug, Clone)]
 pub struct Invoice {
+    /// Identifies the invoice within its tenant: two tenants may both have invoice 1.
     #[key]
     pub id: i64,
+    /// The owner, set from the context on insert and never by the caller.
     #[tenant]
     pub tenant_id: TenantId,
     /// Human-facing number, unique within a tenant.
     #[unique]
     pub number: String,
+    /// Who is billed; indexed as `(tenant_id, customer)`.
     #[index]
     pub customer: String,
+    /// The amount, in cents.
     pub amount_cents: i64,
 }
 
@@ -39,7 +43,7 @@ fn show(who: &TenantCtx, invoices: &[Invoice]) {
 }
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), tenant::Error> {
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Audit events (target "tenant::audit") go to stdout, so the system context is visible.
     tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)

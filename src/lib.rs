@@ -1,7 +1,50 @@
 #![doc = include_str!("../README.md")]
-#![warn(missing_docs, unreachable_pub)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 
-pub use tenant_core::*;
+pub use tenant_core::{
+    AUDIT_TARGET, CachedRegistry, CollectionName, ConfigError, Error, InMemoryRegistry,
+    PLAN_NAME_MAX_LEN, Plan, PlanWeights, SchemaName, ScopedKey, SystemCtx, TENANT_ID_MAX_LEN,
+    TenancyConfig, Tenant, TenantCtx, TenantId, TenantIdError, TenantRegistry, config, names,
+    registry, routing,
+};
+
+/// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
+pub use tenant_sqlx as sqlx;
+
+/// The request boundary: the crate `tenant-http` (feature `axum` for the extractor and layer).
+#[cfg(feature = "http")]
+#[cfg_attr(docsrs, doc(cfg(feature = "http")))]
+pub use tenant_http as http;
+
+/// The tenant cache and tenant events on Redis: the crate `tenant-redis`.
+#[cfg(feature = "redis")]
+#[cfg_attr(docsrs, doc(cfg(feature = "redis")))]
+pub use tenant_redis as redis;
+
+/// Tenant activities of the Temporal Rust SDK: the crate `tenant-temporal`.
+#[cfg(feature = "temporal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "temporal")))]
+pub use tenant_temporal as temporal;
+
+#[cfg(feature = "temporal")]
+#[cfg_attr(docsrs, doc(cfg(feature = "temporal")))]
+#[doc(inline)]
+pub use tenant_temporal::activities;
+
+/// Re-exports for the code the macros generate. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use serde;
+    #[cfg(feature = "sqlx")]
+    pub use tenant_sqlx::__private::*;
+    /// What `#[tenant::activities]` expands to.
+    #[cfg(feature = "temporal")]
+    pub mod temporal {
+        pub use tenant_temporal::__private::*;
+    }
+}
 
 /// Makes a struct a row of a tenant-owned table and generates its tenant-scoped repository.
 ///
@@ -61,116 +104,16 @@ pub use tenant_core::*;
 /// - `NewInvoice`: every field but the tenant's. Argument of `insert`.
 /// - `InvoicePatch`: `Option<T>` of every field but key and tenant, `Default`. Argument of
 ///   `update`; `None` leaves a column alone.
-/// - `InvoiceColumns` and `Invoice::columns()`: a typed [`Col`] per non-tenant column, for
-///   [`Repo::list_where`] filters.
-/// - `InvoiceRepo<X>`: an alias of [`Repo<Invoice, X>`](Repo), the repository over a pool,
+/// - `InvoiceColumns` and `Invoice::columns()`: a typed [`Col`](crate::sqlx::Col) per non-tenant column, for
+///   [`Repo::list_where`](crate::sqlx::Repo::list_where) filters.
+/// - `InvoiceRepo<X>`: an alias of [`Repo<Invoice, X>`](crate::sqlx::Repo), the repository over a pool,
 ///   connection or transaction `X`.
-/// - impls of [`Entity`] and of the hidden traits the repository runs through.
+/// - impls of [`Entity`](crate::sqlx::Entity) and of the hidden traits the repository runs through.
 ///
 /// The std and serde derives of the entity that also hold for a subset of its fields (`Debug`,
 /// `Clone`, `Copy`, `PartialEq`, `Eq`, `Hash`, `PartialOrd`, `Ord`, `Serialize`,
 /// `Deserialize`) are repeated on `NewInvoice` and `InvoicePatch` when written below
 /// `#[tenant_scoped]`.
+#[cfg(feature = "sqlx")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub use tenant_macros::tenant_scoped;
-
-/// Makes an async fn an activity that cannot run without its tenant.
-///
-/// ```
-/// use tenant::{activity, Plan, TenantCtx};
-///
-/// #[derive(serde::Serialize, serde::Deserialize)]
-/// pub struct MigrationPlan { pub version: u32 }
-///
-/// #[activity]
-/// pub async fn run_tenant_migrations(ctx: TenantCtx, plan: MigrationPlan) -> Result<String, String> {
-///     Ok(format!("{} migrated to v{}", ctx.tenant_id(), plan.version))
-/// }
-///
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// // The payload that crosses the workflow engine carries the context, typed:
-/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let input = RunTenantMigrationsInput { ctx, plan: MigrationPlan { version: 7 } };
-/// let json = serde_json::to_string(&input)?;
-/// let received: RunTenantMigrationsInput = serde_json::from_str(&json)?;
-/// assert_eq!(received.run().await?, "acme migrated to v7");
-///
-/// // A payload with a tampered or missing context never becomes an input.
-/// let tampered = json.replace("\"acme\"", "\"ACME\"");
-/// assert!(serde_json::from_str::<RunTenantMigrationsInput>(&tampered).is_err());
-/// assert!(serde_json::from_str::<RunTenantMigrationsInput>(r#"{"plan":{"version":7}}"#).is_err());
-/// # Ok(())
-/// # }
-/// ```
-///
-/// An activity without a `TenantCtx` first parameter does not compile, unless it is marked
-/// `#[activity(system = "reason")]` and takes a [`SystemCtx`] instead, which the worker builds,
-/// audited, with that reason. To register activities with the Temporal Rust SDK, write them as
-/// methods of a [`#[tenant::activities]`](macro@activities) block.
-pub use tenant_macros::activity;
-
-/// Makes the `#[activity]` methods of an impl block activities of the Temporal Rust SDK that
-/// cannot run without their tenant (feature `temporal`).
-///
-/// It wraps the SDK's own `#[activities]`: each method takes the SDK's `ActivityContext`, then
-/// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`] the worker
-/// builds), then its parameters. `<Method>Input { ctx, .. }` is generated; it is what workflows
-/// pass to `execute_activity`, and what crosses the engine. Before the body runs, the worker
-/// decodes it and checks that the task's fairness key, when set, is the context's tenant. A
-/// payload with a missing, malformed or tampered context fails the activity with a
-/// **non-retryable** failure of type [`temporal::INPUT_REJECTED`]; it never runs under a default
-/// or system context. `#[activity(name = "..")]` is handed to the SDK.
-///
-/// The SDK's macros expand to `::temporalio_sdk`, `::temporalio_common` and `::futures`, so a
-/// crate that uses this has those as direct dependencies.
-///
-/// ```
-/// use std::sync::Arc;
-/// use temporalio_sdk::activities::{ActivityContext, ActivityError};
-/// use tenant::{Plan, SystemCtx, TenantCtx};
-///
-/// pub struct Provisioning;
-///
-/// #[tenant::activities]
-/// impl Provisioning {
-///     #[activity]
-///     pub async fn run_migrations(
-///         self: Arc<Self>,
-///         _actx: ActivityContext,
-///         ctx: TenantCtx,
-///         version: u32,
-///     ) -> Result<String, ActivityError> {
-///         Ok(format!("{} at v{version}", ctx.schema_name()))
-///     }
-///
-///     #[activity(system = "nightly cleanup of soft-deleted tenants")]
-///     pub async fn cleanup(
-///         _actx: ActivityContext,
-///         sys: SystemCtx,
-///         older_than_days: u32,
-///     ) -> Result<String, ActivityError> {
-///         Ok(format!("{}: {older_than_days} days", sys.reason()))
-///     }
-/// }
-///
-/// // Registered with a worker the SDK's way:
-/// let options = temporalio_sdk::WorkerOptions::new("provisioning")
-///     .register_activities(Provisioning)
-///     .build();
-/// # let _ = options;
-///
-/// // What a workflow passes, and what crosses the engine:
-/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let input = RunMigrationsInput { ctx, version: 7 };
-/// let json = serde_json::to_string(&input)?;
-/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&json)?;
-/// assert!(received.rejection().is_none());
-///
-/// // A tampered context arrives as a rejection the worker fails without retrying.
-/// let tampered = json.replace("\"acme\"", "\"acme/../beta\"");
-/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&tampered)?;
-/// assert!(received.rejection().is_some());
-/// # Ok::<(), Box<dyn std::error::Error>>(())
-/// ```
-#[cfg(feature = "temporal")]
-pub use tenant_macros::activities;

@@ -16,16 +16,14 @@
 
 #![warn(missing_docs)]
 
-#[path = "../../tenant-macros/src/ast.rs"]
-mod ast;
-#[path = "../../tenant-macros/src/attr.rs"]
-mod attr;
 #[path = "../../tenant-macros/src/ctxt.rs"]
 mod ctxt;
-#[path = "../../tenant-macros/src/expand.rs"]
-mod expand;
-#[path = "../../tenant-macros/src/valid.rs"]
-mod valid;
+// Also serves `#[tenant::activities]`, which this library does not expand.
+#[allow(dead_code)]
+#[path = "../../tenant-macros/src/fallback.rs"]
+mod fallback;
+#[path = "../../tenant-macros/src/tenant_scoped/mod.rs"]
+mod tenant_scoped;
 
 use proc_macro2::TokenStream;
 
@@ -34,5 +32,5 @@ use proc_macro2::TokenStream;
 /// union at all is an `Err`.
 pub fn tenant_scoped(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let input: syn::DeriveInput = syn::parse2(item)?;
-    Ok(expand::tenant_scoped(args, &input))
+    Ok(tenant_scoped::expand::tenant_scoped(args, &input))
 }

@@ -156,6 +156,7 @@ impl<'de> serde::Deserialize<'de> for TenantId {
 
 // A tenant id is stored as text. Decoding validates again: a row whose tenant column was
 // written around this crate must not become a `TenantId` that the constructors would refuse.
+#[cfg(feature = "sqlx")]
 impl<DB: sqlx::Database> sqlx::Type<DB> for TenantId
 where
     str: sqlx::Type<DB>,
@@ -169,6 +170,7 @@ where
     }
 }
 
+#[cfg(feature = "sqlx")]
 impl<'q, DB: sqlx::Database> sqlx::Encode<'q, DB> for TenantId
 where
     for<'a> &'a str: sqlx::Encode<'q, DB>,
@@ -181,6 +183,7 @@ where
     }
 }
 
+#[cfg(feature = "sqlx")]
 impl<'r, DB: sqlx::Database> sqlx::Decode<'r, DB> for TenantId
 where
     &'r str: sqlx::Decode<'r, DB>,

@@ -6,7 +6,7 @@
 //! | [`Tenant`] | one tenant's record |
 //! | [`TenantRegistry`] | the lookup trait: by id and by slug |
 //! | [`InMemoryRegistry`] | a fixed set of tenants, from configuration |
-//! | [`SqlRegistry`] | the `tenants` table on SQLite or PostgreSQL: [`migrate`](SqlRegistry::migrate), [`create`](SqlRegistry::create), [`deactivate`](SqlRegistry::deactivate) |
+//! | `SqlRegistry` (crate `tenant-sqlx`, feature `sqlx` of the facade) | the `tenants` table on SQLite or PostgreSQL |
 //! | [`CachedRegistry`] | wraps any registry; caches hits and misses for a bounded time, in bounded memory |
 //!
 //! A registry lookup returns the tenant whether it is active or not; refusing inactive tenants
@@ -18,7 +18,7 @@
 //! use tenant::{TenantId, TenantRegistry};
 //!
 //! # #[tokio::main(flavor = "current_thread")]
-//! # async fn main() -> Result<(), tenant::Error> {
+//! # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! let ids: Vec<TenantId> = vec!["acme".parse()?, "globex".parse()?];
 //! let configured = InMemoryRegistry::from_ids(ids)?;
 //! let registry = CachedRegistry::new(configured, Duration::from_secs(30), 10_000);
@@ -30,19 +30,17 @@
 //! # }
 //! ```
 
-mod cache;
+mod cached;
 mod memory;
-mod sql;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{Error, Plan, SchemaName, TenantId};
+use crate::{Plan, SchemaName, TenantId};
 
-pub use cache::CachedRegistry;
+pub use cached::CachedRegistry;
 pub use memory::InMemoryRegistry;
-pub use sql::{NewTenant, RegistryBackend, SqlRegistry};
 
 /// One tenant, as the registry stores it.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,43 +64,43 @@ pub struct Tenant {
     pub updated_at: SystemTime,
 }
 
-impl Tenant {
-    /// The context of this tenant. Crate-private: only the resolver, after its checks, turns a
-    /// registry record into a context.
-    #[cfg(feature = "http")]
-    pub(crate) fn context(&self) -> crate::TenantCtx {
-        crate::TenantCtx::trusted(self.id.clone(), self.schema_name.clone(), self.plan.clone())
-    }
-}
-
 /// Where tenants are looked up. Implemented by the in-memory registry built from configuration,
 /// by the sqlx-backed store, and by the caching wrapper around either.
+///
+/// A lookup that fails (the store is down, a row is corrupt) is the registry's own `Error`, which
+/// callers pass on and never read as "no such tenant".
 pub trait TenantRegistry: Send + Sync {
+    /// Why a lookup failed: [`Infallible`](std::convert::Infallible) for a registry in memory,
+    /// the store's error otherwise.
+    type Error: std::error::Error + Send + Sync + 'static;
+
     /// The tenant with this id, active or not.
     fn find_by_id(
         &self,
         id: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send;
 
     /// The tenant with this slug, active or not.
     fn find_by_slug(
         &self,
         slug: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send;
 }
 
 impl<R: TenantRegistry> TenantRegistry for &R {
+    type Error = R::Error;
+
     fn find_by_id(
         &self,
         id: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
         (**self).find_by_id(id)
     }
 
     fn find_by_slug(
         &self,
         slug: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
         (**self).find_by_slug(slug)
     }
 }
@@ -115,7 +113,7 @@ impl<R: TenantRegistry> TenantRegistry for &R {
 /// use tenant::TenantRegistry;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tenant::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let shared = Arc::new(InMemoryRegistry::from_ids(["acme".parse()?])?);
 /// let handle = Arc::clone(&shared);
 /// let found = tokio::spawn(async move { handle.find_by_id(&"acme".parse().unwrap()).await })
@@ -126,24 +124,35 @@ impl<R: TenantRegistry> TenantRegistry for &R {
 /// # }
 /// ```
 impl<R: TenantRegistry> TenantRegistry for Arc<R> {
+    type Error = R::Error;
+
     fn find_by_id(
         &self,
         id: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
         (**self).find_by_id(id)
     }
 
     fn find_by_slug(
         &self,
         slug: &TenantId,
-    ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send {
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
         (**self).find_by_slug(slug)
     }
 }
 
 /// `time` as whole milliseconds since the Unix epoch (negative before it), saturating at the
-/// ends of `i64`: the registry's timestamp columns.
-fn to_millis(time: SystemTime) -> i64 {
+/// ends of `i64`: how registries and event envelopes store an instant.
+///
+/// ```
+/// use std::time::{Duration, UNIX_EPOCH};
+/// use tenant::registry::{from_unix_millis, to_unix_millis};
+///
+/// let t = UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
+/// assert_eq!(to_unix_millis(t), 1_700_000_000_123);
+/// assert_eq!(from_unix_millis(-1).map(to_unix_millis), Some(-1));
+/// ```
+pub fn to_unix_millis(time: SystemTime) -> i64 {
     match time.duration_since(UNIX_EPOCH) {
         Ok(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
         Err(before) => i64::try_from(before.duration().as_millis())
@@ -153,8 +162,8 @@ fn to_millis(time: SystemTime) -> i64 {
 }
 
 /// The instant `millis` milliseconds after the Unix epoch (before it if negative), or `None` if
-/// the platform's `SystemTime` cannot represent it.
-fn from_millis(millis: i64) -> Option<SystemTime> {
+/// the platform's `SystemTime` cannot represent it. The inverse of [`to_unix_millis`].
+pub fn from_unix_millis(millis: i64) -> Option<SystemTime> {
     let magnitude = Duration::from_millis(millis.unsigned_abs());
     if millis >= 0 {
         UNIX_EPOCH.checked_add(magnitude)
@@ -163,10 +172,11 @@ fn from_millis(millis: i64) -> Option<SystemTime> {
     }
 }
 
-/// Now, truncated to the millisecond, so that a record written and read back compares equal.
-fn now_millis() -> (i64, SystemTime) {
-    let millis = to_millis(SystemTime::now());
-    (millis, from_millis(millis).unwrap_or(UNIX_EPOCH))
+/// Now, truncated to the millisecond (so that a record written and read back compares equal):
+/// as milliseconds since the Unix epoch and as the instant they stand for.
+pub fn now_unix_millis() -> (i64, SystemTime) {
+    let millis = to_unix_millis(SystemTime::now());
+    (millis, from_unix_millis(millis).unwrap_or(UNIX_EPOCH))
 }
 
 #[cfg(test)]
@@ -184,10 +194,14 @@ mod tests {
             i64::MAX / 4,
             i64::MIN / 4,
         ] {
-            assert_eq!(from_millis(millis).map(to_millis), Some(millis), "{millis}");
+            assert_eq!(
+                from_unix_millis(millis).map(to_unix_millis),
+                Some(millis),
+                "{millis}"
+            );
         }
-        let (millis, time) = now_millis();
-        assert_eq!(to_millis(time), millis);
+        let (millis, time) = now_unix_millis();
+        assert_eq!(to_unix_millis(time), millis);
         assert!(millis > 1_600_000_000_000);
     }
 }

@@ -35,9 +35,11 @@ pub fn shard_for(tenant: &TenantId, shards: NonZeroU32) -> u32 {
 }
 
 fn fnv1a64(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &byte| {
-        (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
+    use std::hash::Hasher;
+    // The `fnv` crate's hasher is 64-bit FNV-1a over the bytes written, nothing added.
+    let mut hasher = fnv::FnvHasher::default();
+    hasher.write(bytes);
+    hasher.finish()
 }
 
 fn jump_consistent_hash(mut key: u64, buckets: u32) -> u32 {

@@ -36,19 +36,21 @@ impl SystemCtx {
         Ok(SystemCtx { reason })
     }
 
-    /// For `#[activity(system = "..")]`, whose reason the macro already checked is not blank.
-    pub(crate) fn for_activity(reason: &'static str) -> Self {
-        tracing::info!(target: AUDIT_TARGET, reason, "system context created for an activity");
-        SystemCtx { reason }
-    }
-
     /// Why this context exists.
     pub fn reason(&self) -> &'static str {
         self.reason
     }
 
-    /// Records one cross-tenant operation in the audit trail.
-    pub(crate) fn audit(&self, operation: &'static str, table: &'static str) {
+    /// Records one cross-tenant operation in the audit trail: an `INFO` event on
+    /// [`AUDIT_TARGET`] with the reason, the operation and what it touched. Every integration
+    /// calls it at each use; call it too where your own code reads across tenants with it.
+    ///
+    /// ```
+    /// let sys = tenant::SystemCtx::new("monthly billing export")?;
+    /// sys.audit("export", "invoices");
+    /// # Ok::<(), tenant::Error>(())
+    /// ```
+    pub fn audit(&self, operation: &'static str, table: &'static str) {
         tracing::info!(
             target: AUDIT_TARGET,
             reason = self.reason,

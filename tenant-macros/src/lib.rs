@@ -1,16 +1,15 @@
 //! Procedural macros of the [`tenant`](https://docs.rs/tenant) crate. Use them through the
-//! facade: `#[tenant::tenant_scoped]`. Each macro parses the input into a typed AST that borrows
-//! the user's tokens (`ast`, `attr`), validates it and collects every error (`valid`, `ctxt`),
-//! then expands it (`expand`).
+//! facade: `#[tenant::tenant_scoped]`, `#[tenant::activities]`. One folder per macro; each parses
+//! its input into a typed AST that borrows the user's tokens (`ast`, `attr`), validates it and
+//! collects every error (`valid`, with the shared `ctxt`), then expands it (`expand`). On any
+//! error the user's item is still emitted (`fallback`), so only our errors are reported.
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod activity;
-mod ast;
-mod attr;
 mod ctxt;
-mod expand;
-mod valid;
+mod fallback;
+mod tenant_scoped;
 
 use proc_macro::TokenStream;
 
@@ -20,15 +19,7 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(input as syn::DeriveInput);
-    expand::tenant_scoped(args.into(), &item).into()
-}
-
-/// Makes an async fn a tenant-carrying activity: its first parameter must be `ctx: TenantCtx`
-/// (or, with `#[activity(system = "reason")]`, a `SystemCtx`), and `<FnName>Input` is generated:
-/// the serde payload that crosses the workflow engine, with `run`.
-#[proc_macro_attribute]
-pub fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
-    activity::expand::activity(args.into(), input.into()).into()
+    tenant_scoped::expand::tenant_scoped(args.into(), &item).into()
 }
 
 /// Makes the `#[activity]` methods of an impl block tenant-carrying activities of the Temporal Rust

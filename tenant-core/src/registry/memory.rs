@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 
-use super::{Tenant, TenantRegistry, now_millis};
+use super::{Tenant, TenantRegistry, now_unix_millis};
 use crate::{Error, Plan, SchemaName, TenantId};
 
 /// A registry holding a fixed set of tenants in memory: the registry of a single-tenant or
@@ -17,7 +17,7 @@ use crate::{Error, Plan, SchemaName, TenantId};
 /// use tenant::{Plan, Tenant, TenantRegistry};
 ///
 /// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() -> Result<(), tenant::Error> {
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let now = SystemTime::now();
 /// let acme = Tenant {
 ///     id: "0b9a4c1e-3f5d-4a51-9d55-0f6f1c9c2a10".parse()?,
@@ -111,7 +111,7 @@ impl InMemoryRegistry {
     /// use tenant::{Plan, TenantId, TenantRegistry};
     ///
     /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() -> Result<(), tenant::Error> {
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// let registry = InMemoryRegistry::from_ids(["acme-eu".parse::<TenantId>()?])?;
     /// let acme = registry.find_by_slug(&"acme-eu".parse()?).await?.unwrap();
     /// assert_eq!(acme.id.as_str(), "acme-eu");
@@ -121,7 +121,7 @@ impl InMemoryRegistry {
     /// # }
     /// ```
     pub fn from_ids(ids: impl IntoIterator<Item = TenantId>) -> Result<Self, Error> {
-        let (_, now) = now_millis();
+        let (_, now) = now_unix_millis();
         let tenants = ids
             .into_iter()
             .map(|id| {
@@ -166,11 +166,13 @@ impl InMemoryRegistry {
 }
 
 impl TenantRegistry for InMemoryRegistry {
-    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Error> {
+    type Error = std::convert::Infallible;
+
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
         Ok(self.by_id.get(id).cloned())
     }
 
-    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Error> {
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
         Ok(self.get_by_slug(slug))
     }
 }

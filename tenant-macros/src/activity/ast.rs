@@ -1,7 +1,7 @@
 //! The typed view of an `#[activity]` function. Only the signature is parsed; the body stays a
 //! token tree, so syn needs no "full" feature.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::TokenStream;
 use syn::parse::{Parse, ParseStream};
 use syn::{
     Attribute, Generics, Ident, LitStr, ReturnType, Token, Type, Visibility, braced, parenthesized,
@@ -16,8 +16,8 @@ pub(crate) struct Param {
     pub(crate) ty: Type,
 }
 
+/// `self`, `&self`, `self: Arc<Self>`, ..., kept as written.
 pub(crate) struct Receiver {
-    pub(crate) span: Span,
     pub(crate) tokens: TokenStream,
 }
 
@@ -54,12 +54,11 @@ impl Parse for ActivityFn {
                     && (content.peek2(Token![self]) || content.peek2(syn::Lifetime)))
                 || (content.peek(Token![mut]) && content.peek2(Token![self]))
             {
-                let span = content.span();
                 let mut tokens = TokenStream::new();
                 while !content.is_empty() && !content.peek(Token![,]) {
                     tokens.extend([content.parse::<proc_macro2::TokenTree>()?]);
                 }
-                receiver = Some(Receiver { span, tokens });
+                receiver = Some(Receiver { tokens });
             } else {
                 let mutability = content.parse()?;
                 let ident = content.parse()?;
@@ -106,29 +105,14 @@ pub(crate) struct Arguments {
     pub(crate) name: Option<syn::Expr>,
 }
 
-/// Where an `#[activity]` is written.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Site {
-    /// `#[tenant::activity]` on a free function.
-    Function,
-    /// `#[activity]` on a method of a `#[tenant::activities]` impl block.
-    Method,
-}
+/// The arguments an `#[activity]` takes.
+const ARGUMENTS: &[&str] = &["system", "name"];
 
-impl Site {
-    fn arguments(self) -> &'static [&'static str] {
-        match self {
-            Site::Function => &["system"],
-            Site::Method => &["system", "name"],
-        }
-    }
-}
-
-pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream, site: Site) -> Arguments {
+pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
     let mut system = None;
     let mut name = None;
     let parser = syn::meta::parser(|meta| {
-        if site == Site::Method && meta.path.is_ident("name") {
+        if meta.path.is_ident("name") {
             name = Some(meta.value()?.parse()?);
             return Ok(());
         }
@@ -155,7 +139,7 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream, site: Site) -> A
         cx.error_with_help(
             &meta.path,
             format!("unknown #[activity] argument `{name}`"),
-            format!("the arguments are: {}", site.arguments().join(", ")),
+            format!("the arguments are: {}", ARGUMENTS.join(", ")),
         );
         if meta.input.peek(Token![=]) {
             meta.value()?.parse::<syn::Expr>()?;

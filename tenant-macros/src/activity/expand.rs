@@ -5,39 +5,11 @@
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 
-use super::ast::{ActivityFn, Arguments, Param, Site, parse_arguments};
+use super::ast::{ActivityFn, Param, parse_arguments};
 use super::block::{ActivitiesBlock, Item};
 use super::valid::{self, Context};
 use crate::ctxt::Ctxt;
-
-pub(crate) fn activity(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item: ActivityFn = match parse_or_echo(input) {
-        Ok(item) => item,
-        Err(echo) => return echo,
-    };
-    let mut cx = Ctxt::default();
-    let args: Arguments = parse_arguments(&mut cx, args, Site::Function);
-    let context = valid::check(&mut cx, &item, args, Site::Function);
-    let function = function_tokens(&item, Site::Function);
-    match (cx.check(), context) {
-        (Ok(()), Some(context)) => {
-            let companion = expand(&item, &context);
-            quote!(#function #companion)
-        }
-        (result, _) => {
-            let error = result.err().map(|e| e.to_compile_error());
-            quote!(#function #error)
-        }
-    }
-}
-
-/// The parsed input, or the input as written followed by the parse error.
-fn parse_or_echo<T: syn::parse::Parse>(input: TokenStream) -> Result<T, TokenStream> {
-    syn::parse2(input.clone()).map_err(|error| {
-        let error = error.to_compile_error();
-        quote!(#input #error)
-    })
-}
+use crate::fallback::{parse_or_echo, with_error};
 
 fn pascal_case(snake: &str) -> String {
     snake
@@ -114,57 +86,6 @@ fn input_struct(
     }
 }
 
-fn expand(item: &ActivityFn, context: &Context) -> TokenStream {
-    let vis = &item.vis;
-    let function = &item.ident;
-    let input = input_ident(function);
-    let output = match &item.output {
-        syn::ReturnType::Default => quote!(()),
-        syn::ReturnType::Type(_, ty) => quote!(#ty),
-    };
-    let rest = &item.params[1..];
-    let definition = input_struct(
-        item,
-        context,
-        (&item.params[0], quote!(::tenant::TenantCtx)),
-        rest,
-        &function.to_string(),
-    );
-    let arguments = rest.iter().map(|p| {
-        let ident = &p.ident;
-        quote!(self.#ident)
-    });
-    let private = quote!(::tenant::__private);
-    let run = match context {
-        Context::Tenant => {
-            let ctx = &item.params[0].ident;
-            quote! {
-                impl #input {
-                    /// Runs the activity with this input.
-                    #[allow(dead_code)]
-                    #vis async fn run(self) -> #output {
-                        #function(self.#ctx, #(#arguments),*).await
-                    }
-                }
-            }
-        }
-        Context::System(reason) => quote! {
-            impl #input {
-                /// The reason recorded with every use of this activity's `SystemCtx`.
-                #[allow(dead_code)]
-                #vis const REASON: &'static str = #reason;
-
-                /// Runs the activity with this input, under a fresh audited `SystemCtx`.
-                #[allow(dead_code)]
-                #vis async fn run(self) -> #output {
-                    #function(#private::system_ctx_for_activity(#reason), #(#arguments),*).await
-                }
-            }
-        },
-    };
-    quote!(#definition #run)
-}
-
 /// `#[tenant::activities]`: the SDK's `#[activities]` over the same block, each `#[activity]`
 /// method taking `ActivityInput<<Method>Input>` in place of its context and parameters, which it
 /// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
@@ -195,7 +116,7 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
             Item::Activity(activity) => {
                 let (marker, function) = (&activity.marker, &activity.function);
                 activities += 1;
-                plain_items.push(function_tokens(function, Site::Method));
+                plain_items.push(function_tokens(function));
                 let args = match &marker.meta {
                     syn::Meta::Path(_) => TokenStream::new(),
                     syn::Meta::List(list) => list.tokens.clone(),
@@ -208,9 +129,9 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
                         TokenStream::new()
                     }
                 };
-                let args = parse_arguments(&mut cx, args, Site::Method);
+                let args = parse_arguments(&mut cx, args);
                 let name = args.name.clone();
-                if let Some(context) = valid::check(&mut cx, function, args, Site::Method) {
+                if let Some(context) = valid::check(&mut cx, function, args) {
                     let (companion, method) = expand_method(&block, function, &context, name);
                     companions.push(companion);
                     items.push(method);
@@ -252,20 +173,15 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
             }
         }
         Err(error) => {
-            let error = error.to_compile_error();
             let body = braced(&plain_items);
-            quote! {
-                #(#attrs)*
-                #impl_token #generics #self_ty #where_clause #body
-                #error
-            }
+            let block = quote!(#(#attrs)* #impl_token #generics #self_ty #where_clause #body);
+            with_error(&block, error)
         }
     }
 }
 
-/// The function as written, without its `#[activity]` marker. A free function's receiver, which
-/// `valid` has already reported, is left out so that rustc does not report it a second time.
-fn function_tokens(item: &ActivityFn, site: Site) -> TokenStream {
+/// The method as written, without its `#[activity]` marker.
+fn function_tokens(item: &ActivityFn) -> TokenStream {
     let ActivityFn {
         attrs,
         vis,
@@ -279,7 +195,7 @@ fn function_tokens(item: &ActivityFn, site: Site) -> TokenStream {
         body,
     } = item;
     let where_clause = &generics.where_clause;
-    let receiver = receiver.as_ref().filter(|_| site == Site::Method).map(|r| {
+    let receiver = receiver.as_ref().map(|r| {
         let tokens = &r.tokens;
         quote!(#tokens,)
     });
@@ -353,16 +269,17 @@ fn expand_method(
         }
         Context::System(reason) => {
             let (sys_binding, sys_ty) = (binding(ctx), &ctx.ty);
+            let sys = syn::Ident::new("__tenant_sys", Span::mixed_site());
             quote! {
-                let #input { #(#rest_bindings),* } =
-                    match #private::temporal::open_system_input(#raw, &#actx_ident) {
-                        ::core::result::Result::Ok(input) => input,
+                let (#input { #(#rest_bindings),* }, #sys) =
+                    match #private::temporal::open_system_input(#raw, &#actx_ident, #reason) {
+                        ::core::result::Result::Ok(opened) => opened,
                         ::core::result::Result::Err(error) => {
                             return ::core::result::Result::Err(error);
                         }
                     };
                 // The user's own type: their `SystemCtx` import stays in use.
-                let #sys_binding: #sys_ty = #private::system_ctx_for_activity(#reason);
+                let #sys_binding: #sys_ty = #sys;
             }
         }
     };

@@ -5,7 +5,7 @@
 use quote::ToTokens;
 use syn::Type;
 
-use super::ast::{ActivityFn, Arguments, Param, Site};
+use super::ast::{ActivityFn, Arguments, Param};
 use crate::ctxt::Ctxt;
 
 /// Which context the activity runs under.
@@ -16,24 +16,12 @@ pub(crate) enum Context {
     System(syn::LitStr),
 }
 
-pub(crate) fn check(
-    cx: &mut Ctxt,
-    item: &ActivityFn,
-    args: Arguments,
-    site: Site,
-) -> Option<Context> {
+pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option<Context> {
     if item.asyncness.is_none() {
         cx.error_with_help(
             item.fn_token,
             "an #[activity] must be an `async fn`",
             "write `async fn`",
-        );
-    }
-    if let (Some(receiver), Site::Function) = (&item.receiver, site) {
-        cx.error_at(
-            receiver.span,
-            "an #[activity] cannot take `self`",
-            "make it a free function; its input is what crosses the workflow engine",
         );
     }
     if !item.generics.params.is_empty() || item.generics.where_clause.is_some() {
@@ -58,30 +46,23 @@ pub(crate) fn check(
     } else {
         "TenantCtx"
     };
-    let first = match site {
-        Site::Function => item.params.first(),
-        Site::Method => match item.params.first() {
-            Some(param) if last_ident_is(&param.ty, "ActivityContext") => item.params.get(1),
-            other => {
-                let help = "write `actx: ActivityContext` first (after `self: Arc<Self>`), then \
+    let first = match item.params.first() {
+        Some(param) if last_ident_is(&param.ty, "ActivityContext") => item.params.get(1),
+        other => {
+            let help = "write `actx: ActivityContext` first (after `self: Arc<Self>`), then \
                             the tenant context: the SDK hands every activity its context first";
-                let message = "an activity method takes the SDK's `ActivityContext` first";
-                match other {
-                    Some(Param { ty, .. }) => cx.error_with_help(ty, message, help),
-                    None => cx.error_with_help(&item.ident, message, help),
-                }
-                return None;
+            let message = "an activity method takes the SDK's `ActivityContext` first";
+            match other {
+                Some(Param { ty, .. }) => cx.error_with_help(ty, message, help),
+                None => cx.error_with_help(&item.ident, message, help),
             }
-        },
+            return None;
+        }
     };
-    // Free functions keep their established wording; methods name the slot after the SDK's.
-    let (slot, slot_help) = match site {
-        Site::Function => ("the first parameter", "as the first parameter"),
-        Site::Method => (
-            "the parameter after `ActivityContext`",
-            "right after the `ActivityContext`",
-        ),
-    };
+    let (slot, slot_help) = (
+        "the parameter after `ActivityContext`",
+        "right after the `ActivityContext`",
+    );
     let first_ok = match first {
         Some(param) => match &param.ty {
             Type::Reference(reference) if last_ident_is(&reference.elem, expected) => {
@@ -103,10 +84,7 @@ pub(crate) fn check(
                             "{slot} of a system activity must be a `SystemCtx`, not `{}`",
                             ty.to_token_stream()
                         ),
-                        match site {
-                            Site::Function => "write `sys: tenant::SystemCtx` first".to_owned(),
-                            Site::Method => format!("write `sys: tenant::SystemCtx` {slot_help}"),
-                        },
+                        format!("write `sys: tenant::SystemCtx` {slot_help}"),
                     )
                 } else {
                     (

@@ -1,0 +1,194 @@
+//! The HTTP API of `examples/service.rs`, shared with `tests/http.rs`: invoices of the tenant the
+//! request resolves to, over SQLite or PostgreSQL. The tenant is never a parameter of a
+//! handler's body or path: handlers receive a `TenantCtx` from the one resolver, or never run.
+
+use std::time::Duration;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use sqlx::{PgPool, SqlitePool};
+use tenant::CachedRegistry;
+use tenant::TenancyConfig;
+use tenant::http::{SharedResolver, TenantLayer, TenantResolver};
+use tenant::sqlx::{NewTenant, SqlRegistry};
+use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
+
+/// An invoice, owned by one tenant.
+#[tenant_scoped(table = "invoices")]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer: String,
+    pub amount_cents: i64,
+}
+
+/// The database the service runs on.
+#[derive(Clone)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$repo` bound to an `InvoiceRepo` over whichever pool `$db` holds.
+macro_rules! with_repo {
+    ($db:expr, |$repo:ident| $body:expr) => {
+        match $db {
+            Db::Sqlite(pool) => {
+                let mut $repo = InvoiceRepo::new(pool);
+                $body
+            }
+            Db::Postgres(pool) => {
+                let mut $repo = InvoiceRepo::new(pool);
+                $body
+            }
+        }
+    };
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    db: Db,
+    resolver: SharedResolver,
+}
+
+impl axum::extract::FromRef<AppState> for SharedResolver {
+    fn from_ref(state: &AppState) -> Self {
+        state.resolver.clone()
+    }
+}
+
+/// Errors of the handlers (tenant errors are answered by the extractor before a handler runs).
+pub struct ApiError(StatusCode, String);
+
+impl From<tenant::sqlx::Error> for ApiError {
+    fn from(error: tenant::sqlx::Error) -> Self {
+        match error {
+            tenant::sqlx::Error::Conflict { .. } => {
+                ApiError(StatusCode::CONFLICT, "already exists".into())
+            }
+            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+    }
+}
+
+async fn list(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+) -> Result<Json<Vec<Invoice>>, ApiError> {
+    Ok(Json(with_repo!(&state.db, |repo| repo.list(&ctx).await?)))
+}
+
+async fn get_one(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    Path(id): Path<i64>,
+) -> Result<Json<Invoice>, ApiError> {
+    match with_repo!(&state.db, |repo| repo.get(&ctx, id).await?) {
+        Some(invoice) => Ok(Json(invoice)),
+        None => Err(ApiError(StatusCode::NOT_FOUND, "no such invoice".into())),
+    }
+}
+
+async fn create(
+    State(state): State<AppState>,
+    ctx: TenantCtx,
+    Json(new): Json<NewInvoice>,
+) -> Result<(StatusCode, Json<Invoice>), ApiError> {
+    let invoice = with_repo!(&state.db, |repo| repo.insert(&ctx, new).await?);
+    Ok((StatusCode::CREATED, Json(invoice)))
+}
+
+async fn whoami(ctx: TenantCtx) -> String {
+    format!("{} ({})", ctx.tenant_id(), ctx.plan())
+}
+
+/// The base domain of subdomain resolution: `acme.localhost` is tenant slug `acme`.
+pub const BASE_DOMAIN: &str = "localhost";
+
+/// Creates the schema and three tenants (acme: pro, globex: free, dormant: deactivated), and
+/// returns the router. `ALLOWED_TENANTS` and friends come from `config`.
+pub async fn app(db: Db, config: TenancyConfig) -> Result<Router, tenant::sqlx::Error> {
+    let resolver = match &db {
+        Db::Sqlite(pool) => {
+            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+            InvoiceRepo::new(pool).create_table().await?;
+            shared(registry, config)
+        }
+        Db::Postgres(pool) => {
+            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+            InvoiceRepo::new(pool).create_table().await?;
+            shared(registry, config)
+        }
+    };
+    let state = AppState {
+        db,
+        resolver: resolver.clone(),
+    };
+    // Handlers extract `TenantCtx`; the layer around them resolves each request once, answers
+    // rejections, and runs the handler in a `tenant` span carrying `tenant_id`. (Without the
+    // layer, the extractor alone resolves and rejects the same way, without the span.)
+    Ok(Router::new()
+        .route("/invoices", get(list).post(create))
+        .route("/invoices/{id}", get(get_one))
+        .route("/t/{slug}/invoices", get(list).post(create))
+        .route("/t/{slug}/invoices/{id}", get(get_one))
+        .route("/whoami", get(whoami))
+        .with_state(state)
+        .layer(TenantLayer::new(resolver)))
+}
+
+async fn seeded_registry<DB>(
+    registry: SqlRegistry<DB>,
+) -> Result<SqlRegistry<DB>, tenant::sqlx::Error>
+where
+    DB: tenant::sqlx::RegistryBackend,
+{
+    registry.migrate().await?;
+    for (id, plan) in [
+        ("acme", Plan::Pro),
+        ("globex", Plan::Free),
+        ("dormant", Plan::Free),
+    ] {
+        let id: TenantId = id.parse()?;
+        // Idempotent, so the service can restart on a persistent PostgreSQL database.
+        if tenant::TenantRegistry::find_by_id(&registry, &id)
+            .await?
+            .is_some()
+        {
+            continue;
+        }
+        registry
+            .create(NewTenant {
+                slug: id.clone(),
+                name: id.to_string(),
+                plan,
+                schema_name: format!("tenant_{id}").parse()?,
+                id,
+            })
+            .await?;
+    }
+    registry.deactivate(&"dormant".parse()?).await?;
+    Ok(registry)
+}
+
+fn shared<R: tenant::TenantRegistry + 'static>(
+    registry: R,
+    config: TenancyConfig,
+) -> SharedResolver {
+    let cached = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
+    TenantResolver::new(cached, config)
+        .base_domain(BASE_DOMAIN)
+        .shared()
+}

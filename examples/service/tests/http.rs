@@ -1,0 +1,321 @@
+//! The request boundary over real HTTP: the example service bound to 127.0.0.1, spoken to over
+//! TCP. Two tenants cannot see each other's data through the API, and every error class answers
+//! with its status and an `application/problem+json` body.
+
+use example_service as app;
+use tenant_test_support as support;
+
+use std::net::SocketAddr;
+
+use tenant::TenancyConfig;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+struct Reply {
+    status: u16,
+    content_type: String,
+    body: String,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("{e}: {}", self.body))
+    }
+}
+
+/// Serves the example app on an ephemeral port of 127.0.0.1.
+async fn serve(db: app::Db, config: TenancyConfig) -> SocketAddr {
+    let router = app::app(db, config).await.unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// One HTTP/1.1 request on its own connection; `host` defaults to the server's address.
+async fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+) -> Reply {
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        request += &format!("Host: {addr}\r\n");
+    }
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    if let Some(body) = body {
+        request += &format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+    } else {
+        request += "\r\n";
+    }
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let raw = String::from_utf8(raw).unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let status = head[9..12].parse().unwrap();
+    let header = |name: &str| {
+        head.lines()
+            .find_map(|l| {
+                l.split_once(':')
+                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.trim().to_owned())
+            })
+            .unwrap_or_default()
+    };
+    let body = if header("transfer-encoding") == "chunked" {
+        dechunk(body)
+    } else {
+        body.to_owned()
+    };
+    Reply {
+        status,
+        content_type: header("content-type"),
+        body,
+    }
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = body.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            break;
+        }
+        out += &rest[..size];
+        body = &rest[size + 2..];
+    }
+    out
+}
+
+fn ids(reply: &Reply) -> Vec<(i64, String)> {
+    reply
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            (
+                i["id"].as_i64().unwrap(),
+                i["tenant_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+macro_rules! http_suite {
+    ($backend:ident, $db:expr) => {
+        mod $backend {
+            use super::*;
+
+            #[tokio::test]
+            async fn two_tenants_cannot_see_each_others_data_over_http() {
+                let Some(db) = $db else { return };
+                let addr = serve(db, TenancyConfig::default()).await;
+                let acme = [("X-Tenant-ID", "acme")];
+                let globex = [("X-Tenant-ID", "globex")];
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &acme,
+                    Some(r#"{"id":1,"customer":"road-runner","amount_cents":990}"#),
+                )
+                .await;
+                assert_eq!(created.status, 201, "{}", created.body);
+                assert_eq!(created.json()["tenant_id"], "acme");
+                // The same id for globex, and a body that tries to choose the tenant: the field is not
+                // part of NewInvoice, so the tenant still comes from the request's resolution.
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &globex,
+                    Some(r#"{"id":1,"customer":"coyote","amount_cents":5,"tenant_id":"acme"}"#),
+                )
+                .await;
+                assert_eq!(created.status, 201, "{}", created.body);
+                assert_eq!(created.json()["tenant_id"], "globex");
+                call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &acme,
+                    Some(r#"{"id":2,"customer":"bugs","amount_cents":1}"#),
+                )
+                .await;
+
+                let list = call(addr, "GET", "/invoices", &acme, None).await;
+                assert_eq!(ids(&list), [(1, "acme".to_owned()), (2, "acme".to_owned())]);
+                let list = call(addr, "GET", "/invoices", &globex, None).await;
+                assert_eq!(ids(&list), [(1, "globex".to_owned())]);
+                // acme's invoice 2 does not exist for globex.
+                assert_eq!(
+                    call(addr, "GET", "/invoices/2", &globex, None).await.status,
+                    404
+                );
+                assert_eq!(
+                    call(addr, "GET", "/invoices/1", &globex, None).await.json()["customer"],
+                    "coyote"
+                );
+                // The same answers through a subdomain and through a path segment.
+                let host = [("Host", "acme.localhost")];
+                assert_eq!(
+                    ids(&call(addr, "GET", "/invoices", &host, None).await).len(),
+                    2
+                );
+                assert_eq!(
+                    ids(&call(addr, "GET", "/t/globex/invoices", &[], None).await),
+                    [(1, "globex".to_owned())]
+                );
+                // A duplicate key within one tenant is a conflict, not a silent overwrite.
+                let dup = call(
+                    addr,
+                    "POST",
+                    "/t/globex/invoices",
+                    &[],
+                    Some(r#"{"id":1,"customer":"x","amount_cents":1}"#),
+                )
+                .await;
+                assert_eq!(dup.status, 409);
+                // The middleware form answers the same way and sees the same tenant.
+                assert_eq!(
+                    call(addr, "GET", "/whoami", &globex, None).await.body,
+                    "globex (free)"
+                );
+            }
+
+            #[tokio::test]
+            async fn every_error_class_answers_with_its_status_and_a_problem() {
+                let config = TenancyConfig::default()
+                    .with_allowed(["acme", "dormant"].map(|id| id.parse().unwrap()));
+                let Some(db) = $db else { return };
+                let addr = serve(db, config).await;
+                // (request headers, path, expected status, expected problem class)
+                type Case = (
+                    &'static [(&'static str, &'static str)],
+                    &'static str,
+                    u16,
+                    &'static str,
+                );
+                let cases: &[Case] = &[
+                    (&[], "/invoices", 400, "missing-tenant"),
+                    (
+                        &[("X-Tenant-ID", "ACME")],
+                        "/invoices",
+                        400,
+                        "malformed-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme'; DROP TABLE invoices; --")],
+                        "/invoices",
+                        400,
+                        "malformed-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme"), ("Host", "globex.localhost")],
+                        "/invoices",
+                        400,
+                        "conflicting-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "acme")],
+                        "/t/globex/invoices",
+                        400,
+                        "conflicting-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "nobody")],
+                        "/invoices",
+                        404,
+                        "unknown-tenant",
+                    ),
+                    (
+                        &[("Host", "nobody.localhost")],
+                        "/invoices",
+                        404,
+                        "unknown-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "dormant")],
+                        "/invoices",
+                        403,
+                        "inactive-tenant",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "globex")],
+                        "/invoices",
+                        403,
+                        "tenant-not-allowed",
+                    ),
+                    (
+                        &[("X-Tenant-ID", "globex")],
+                        "/whoami",
+                        403,
+                        "tenant-not-allowed",
+                    ),
+                    (&[], "/whoami", 400, "missing-tenant"),
+                ];
+                for &(headers, path, status, class) in cases {
+                    let reply = call(addr, "GET", path, headers, None).await;
+                    assert_eq!(reply.status, status, "{headers:?} {path}: {}", reply.body);
+                    assert_eq!(
+                        reply.content_type, "application/problem+json",
+                        "{headers:?} {path}"
+                    );
+                    let problem = reply.json();
+                    assert_eq!(problem["type"], format!("urn:tenant:problem:{class}"));
+                    assert_eq!(problem["status"], status);
+                    for tenant in ["acme", "globex", "dormant", "nobody"] {
+                        assert!(
+                            !reply.body.contains(tenant),
+                            "{path} leaks {tenant}: {}",
+                            reply.body
+                        );
+                    }
+                }
+                // No data was written or read by any of them.
+                let list = call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None).await;
+                assert_eq!(list.status, 200);
+                assert!(ids(&list).is_empty());
+            }
+
+            #[tokio::test]
+            async fn single_tenant_mode_serves_the_default_tenant_only() {
+                let Some(db) = $db else { return };
+                let addr = serve(db, TenancyConfig::single_tenant("globex".parse().unwrap())).await;
+                let created = call(
+                    addr,
+                    "POST",
+                    "/invoices",
+                    &[],
+                    Some(r#"{"id":7,"customer":"c","amount_cents":1}"#),
+                )
+                .await;
+                assert_eq!(created.json()["tenant_id"], "globex");
+                assert_eq!(
+                    call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None)
+                        .await
+                        .status,
+                    403
+                );
+            }
+        }
+    };
+}
+
+http_suite!(sqlite, Some(app::Db::Sqlite(support::sqlite().await)));
+http_suite!(
+    postgres,
+    support::postgres("http").await.map(app::Db::Postgres)
+);

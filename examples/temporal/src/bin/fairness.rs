@@ -1,0 +1,284 @@
+//! Fairness by plan, measured on a real Temporal server: three tenants of weights 10, 3 and 1
+//! flood one activity task queue, a worker with a single activity slot drains it slowly, and the
+//! share of completions each tenant got is printed next to the ideal 10:3:1. The same flood
+//! without fairness keys runs first, as the baseline.
+//!
+//! ```text
+//! temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
+//!     --dynamic-config-value matching.enableFairness=true \
+//!     --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
+//!     --dynamic-config-value matching.numTaskqueueWritePartitions=1
+//! cargo run --release --example fairness --features temporal
+//! ```
+//!
+//! `TEMPORAL_ADDRESS` names the server (default `127.0.0.1:7233`); `FAIRNESS_JOBS` the jobs per
+//! tenant (default 120) and `FAIRNESS_JOB_MS` how long each takes (default 15).
+
+use std::collections::BTreeMap;
+use std::error::Error;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use temporalio_client::{
+    Client, ClientOptions, Connection, ConnectionOptions, WorkflowGetResultOptions,
+};
+use temporalio_macros::{workflow, workflow_methods};
+use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
+use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
+use tenant::routing::{QueueKind, route_for_tenant};
+use tenant::temporal::RouteExt;
+use tenant::{Plan, TenantCtx};
+
+/// The slow worker's one activity.
+#[derive(Clone)]
+pub struct Drain {
+    completions: Arc<Mutex<Vec<String>>>,
+    job_time: Duration,
+}
+
+#[tenant::activities]
+impl Drain {
+    #[activity]
+    pub async fn slow_job(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+        job: u32,
+    ) -> Result<u32, ActivityError> {
+        tokio::time::sleep(self.job_time).await;
+        self.completions
+            .lock()
+            .expect("completions lock")
+            .push(ctx.tenant_id().to_string());
+        Ok(job)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Flood {
+    ctx: TenantCtx,
+    prefix: String,
+    jobs: u32,
+    fair: bool,
+}
+
+#[workflow]
+#[derive(Default)]
+pub struct FloodQueue;
+
+#[workflow_methods]
+impl FloodQueue {
+    /// Schedules every job at once, so the queue holds a backlog from all tenants.
+    #[run]
+    pub async fn run(wf: &mut WorkflowContext<Self>, flood: Flood) -> WorkflowResult<u32> {
+        let route = route_for_tenant(
+            &flood.ctx,
+            "default",
+            &flood.prefix,
+            1.try_into().expect("one shard"),
+            QueueKind::Activity,
+        );
+        let mut options = route.activity_options(Duration::from_secs(600));
+        if !flood.fair {
+            options.priority = None;
+        }
+        let jobs = (0..flood.jobs).map(|job| {
+            wf.execute_activity(
+                Drain::slow_job,
+                SlowJobInput {
+                    ctx: flood.ctx.clone(),
+                    job,
+                },
+                options.clone(),
+            )
+        });
+        let mut done = 0;
+        for result in futures::future::join_all(jobs).await {
+            result?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn Error>> {
+    let address = std::env::var("TEMPORAL_ADDRESS").unwrap_or_else(|_| "127.0.0.1:7233".to_owned());
+    let jobs = env_number("FAIRNESS_JOBS", 120) as u32;
+    let job_time = Duration::from_millis(env_number("FAIRNESS_JOB_MS", 15));
+    let url: temporalio_client::Url = format!("http://{address}").parse()?;
+    let connection = Connection::connect(
+        ConnectionOptions::new(url)
+            .identity("fairness".to_owned())
+            .build(),
+    )
+    .await?;
+    let client = Client::new(connection, ClientOptions::new("default").build())?;
+    let tenants = [
+        TenantCtx::trusted("big".parse()?, "tenant_big".parse()?, Plan::Enterprise),
+        TenantCtx::trusted("mid".parse()?, "tenant_mid".parse()?, Plan::Pro),
+        TenantCtx::trusted("small".parse()?, "tenant_small".parse()?, Plan::Free),
+    ];
+    println!(
+        "{} tenants x {jobs} jobs of {} ms on one queue, one activity slot",
+        tenants.len(),
+        job_time.as_millis()
+    );
+    for fair in [false, true] {
+        let order = flood(&client, &tenants, jobs, job_time, fair).await?;
+        report(&tenants, &order, jobs, fair);
+    }
+    Ok(())
+}
+
+/// `join_all` over more futures than this switches to `FuturesOrdered`, whose own waker the
+/// SDK's determinism check rejects; larger floods are spread over several workflows.
+const JOBS_PER_WORKFLOW: u32 = 30;
+
+/// Floods a fresh queue and returns the tenants in completion order.
+async fn flood(
+    client: &Client,
+    tenants: &[TenantCtx],
+    jobs: u32,
+    job_time: Duration,
+    fair: bool,
+) -> Result<Vec<String>, Box<dyn Error>> {
+    let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
+    let prefix = format!("fairness-{run}");
+    let activity_queue = route_for_tenant(
+        &tenants[0],
+        "default",
+        &prefix,
+        1.try_into()?,
+        QueueKind::Activity,
+    )
+    .task_queue;
+    let workflow_queue = format!("{prefix}-flood");
+
+    // Enqueue everything before any activity worker polls, so every tenant has a backlog.
+    let mut handles = Vec::new();
+    for ctx in tenants {
+        let route = route_for_tenant(ctx, "default", &prefix, 1.try_into()?, QueueKind::Workflow);
+        for part in 0..jobs.div_ceil(JOBS_PER_WORKFLOW) {
+            let flood = Flood {
+                ctx: ctx.clone(),
+                prefix: prefix.clone(),
+                jobs: JOBS_PER_WORKFLOW.min(jobs - part * JOBS_PER_WORKFLOW),
+                fair,
+            };
+            let mut options =
+                route.workflow_start_options(format!("flood-{}-{part}-{run}", ctx.tenant_id()));
+            options.task_queue = workflow_queue.clone();
+            if !fair {
+                // Activities inherit their workflow's priority: the baseline has none anywhere.
+                options.priority = Default::default();
+            }
+            handles.push(
+                client
+                    .start_workflow(FloodQueue::run, flood, options)
+                    .await?,
+            );
+        }
+    }
+    let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
+    let completions = Arc::new(Mutex::new(Vec::new()));
+    let drain = Drain {
+        completions: Arc::clone(&completions),
+        job_time,
+    };
+    let mut scheduler = Worker::new(
+        &runtime,
+        client.clone(),
+        WorkerOptions::new(workflow_queue.as_str())
+            .register_workflow::<FloodQueue>()?
+            .build(),
+    )?;
+    // The scheduler must have scheduled every job before the drain starts.
+    let scheduler_stop = scheduler.shutdown_handle();
+    let wait_for_backlog = async {
+        // Give the workflow tasks time to schedule all activities before the slow worker polls.
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let mut drainer = Worker::new(
+            &runtime,
+            client.clone(),
+            WorkerOptions::new(activity_queue.as_str())
+                .register_activities(drain)
+                .tuner(
+                    TunerHolder::builder()
+                        .workflow_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .local_activity_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .nexus_task_slot_supplier(FixedSizeSlotSupplier::new(1))
+                        .build(),
+                )
+                .build(),
+        )?;
+        let drainer_stop = drainer.shutdown_handle();
+        let results = async {
+            for handle in &handles {
+                handle
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await?;
+            }
+            drainer_stop();
+            scheduler_stop();
+            Ok::<_, Box<dyn Error>>(())
+        };
+        let (drained, results) = tokio::join!(drainer.run(), results);
+        drained?;
+        results
+    };
+    let (scheduled, drained) = tokio::join!(scheduler.run(), wait_for_backlog);
+    scheduled?;
+    drained?;
+    let order = completions.lock().expect("completions lock").clone();
+    Ok(order)
+}
+
+fn report(tenants: &[TenantCtx], order: &[String], jobs: u32, fair: bool) {
+    let weights: Vec<f64> = tenants
+        .iter()
+        .map(|ctx| tenant::routing::FairnessWeight::for_plan(ctx.plan(), &Default::default()).get())
+        .collect();
+    let total_weight: f64 = weights.iter().sum();
+    // While every tenant still has a backlog: the heaviest runs out first, after about
+    // jobs * total / heaviest completions.
+    let window = ((f64::from(jobs) * total_weight / weights[0]) as usize).min(order.len());
+    let window = window * 7 / 10;
+    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+    for tenant in &order[..window] {
+        *counts.entry(tenant.as_str()).or_default() += 1;
+    }
+    println!(
+        "\n{} — share of the first {window} of {} completions:",
+        if fair {
+            "fairness_key = tenant, fairness_weight = plan weight"
+        } else {
+            "baseline, no fairness keys"
+        },
+        order.len()
+    );
+    println!(
+        "  {:<8} {:>6} {:>8} {:>8}",
+        "tenant", "weight", "share", "ideal"
+    );
+    for (ctx, weight) in tenants.iter().zip(&weights) {
+        let got = counts.get(ctx.tenant_id().as_str()).copied().unwrap_or(0);
+        println!(
+            "  {:<8} {:>6} {:>7.1}% {:>7.1}%",
+            ctx.tenant_id().as_str(),
+            weight,
+            100.0 * got as f64 / window as f64,
+            100.0 * weight / total_weight,
+        );
+    }
+}

@@ -1,0 +1,335 @@
+//! [`CachedRegistry`]: a bounded, time-limited cache in front of any registry.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::{Tenant, TenantRegistry};
+use crate::TenantId;
+
+/// Which lookup an entry answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum By {
+    Id,
+    Slug,
+}
+
+struct Entry {
+    /// `None` caches "no such tenant".
+    tenant: Option<Tenant>,
+    stored: Instant,
+    /// Position in [`State::order`].
+    seq: u64,
+}
+
+#[derive(Default)]
+struct State {
+    /// Keyed by attacker-chosen ids, so hashed with the default (randomly keyed) hasher.
+    entries: HashMap<(By, TenantId), Entry>,
+    /// Every entry's key by insertion sequence, oldest first. The TTL is the same for every
+    /// entry, so this is also expiry order: the expired entries are always a prefix.
+    order: BTreeMap<u64, (By, TenantId)>,
+    next_seq: u64,
+    /// Bumped by every invalidation, so that a lookup that started before one does not store
+    /// what it read from the inner registry after it.
+    generation: u64,
+}
+
+impl State {
+    fn remove_entries(&mut self, mut doomed: impl FnMut(&(By, TenantId), &Entry) -> bool) {
+        let order = &mut self.order;
+        self.entries.retain(|key, entry| {
+            let remove = doomed(key, entry);
+            if remove {
+                order.remove(&entry.seq);
+            }
+            !remove
+        });
+    }
+
+    /// Drops the oldest entry. Returns `false` if there is none.
+    fn pop_oldest(&mut self) -> bool {
+        match self.order.pop_first() {
+            Some((_, key)) => {
+                self.entries.remove(&key);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn oldest_is_expired(&self, now: Instant, ttl: Duration) -> bool {
+        self.order
+            .first_key_value()
+            .and_then(|(_, key)| self.entries.get(key))
+            .is_some_and(|entry| now.saturating_duration_since(entry.stored) >= ttl)
+    }
+}
+
+/// A cache in front of any [`TenantRegistry`], for lookups on the request path.
+///
+/// Both lookups are cached under their own key for the time-to-live given at construction,
+/// found or not: a flood of requests for an unknown tenant reaches the inner registry once per
+/// TTL, not once per request. The cache holds at most `capacity` entries (an id lookup and a
+/// slug lookup are one entry each); when it is full, expired entries go first, then the oldest.
+/// A flood of distinct unknown ids therefore costs bounded memory, and each miss costs
+/// *O*(log `capacity`).
+///
+/// Errors of the inner registry are passed through and never cached. Entries are not refreshed
+/// by hits: a change to the inner registry shows at most one TTL later, or at once after
+/// [`invalidate`](Self::invalidate), [`invalidate_slug`](Self::invalidate_slug) or
+/// [`clear`](Self::clear). Concurrent misses on the same key each ask the inner registry.
+///
+/// ```
+/// use std::time::Duration;
+/// use tenant::registry::{CachedRegistry, InMemoryRegistry};
+/// use tenant::{TenantId, TenantRegistry};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let inner = InMemoryRegistry::from_ids(["acme".parse::<TenantId>()?])?;
+/// let registry = CachedRegistry::new(inner, Duration::from_secs(30), 10_000);
+///
+/// let acme: TenantId = "acme".parse()?;
+/// assert!(registry.find_by_id(&acme).await?.is_some()); // asks the inner registry
+/// assert!(registry.find_by_id(&acme).await?.is_some()); // answered from the cache
+/// assert!(registry.find_by_slug(&"nobody".parse()?).await?.is_none()); // cached too
+/// assert_eq!(registry.len(), 2);
+/// # Ok(())
+/// # }
+/// ```
+pub struct CachedRegistry<R> {
+    inner: R,
+    ttl: Duration,
+    capacity: usize,
+    state: Mutex<State>,
+}
+
+impl<R> CachedRegistry<R> {
+    /// Caches the lookups of `inner` for `ttl`, holding at most `capacity` entries. A zero `ttl`
+    /// or `capacity` caches nothing.
+    pub fn new(inner: R, ttl: Duration, capacity: usize) -> Self {
+        CachedRegistry {
+            inner,
+            ttl,
+            capacity,
+            state: Mutex::new(State::default()),
+        }
+    }
+
+    /// The registry behind the cache: write through it, then [`invalidate`](Self::invalidate).
+    pub fn inner(&self) -> &R {
+        &self.inner
+    }
+
+    /// How long an entry is served.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The most entries the cache holds.
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// How many entries the cache holds, found and not found, expired ones included until
+    /// they are evicted. Never more than [`capacity`](Self::capacity).
+    pub fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+
+    /// Whether the cache holds no entry.
+    pub fn is_empty(&self) -> bool {
+        self.lock().entries.is_empty()
+    }
+
+    /// Forgets what the cache knows about the tenant with `id`: the result of looking up `id`
+    /// (found or not), and every slug lookup that found this tenant. Call it after changing the
+    /// tenant in the inner registry (deactivating it, changing its plan or slug).
+    ///
+    /// A lookup already running when this is called does not store its result.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant::registry::CachedRegistry;
+    /// use tenant::sqlx::{NewTenant, SqlRegistry};
+    /// use tenant::{Plan, TenantRegistry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let sql = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// sql.migrate().await?;
+    /// let registry = CachedRegistry::new(sql, Duration::from_secs(60), 1_000);
+    /// let acme = registry.inner().create(NewTenant {
+    ///     id: "acme".parse()?,
+    ///     slug: "acme-corp".parse()?,
+    ///     name: "Acme".into(),
+    ///     plan: Plan::Pro,
+    ///     schema_name: "tenant_acme".parse()?,
+    /// }).await?;
+    /// assert!(registry.find_by_slug(&acme.slug).await?.unwrap().is_active);
+    ///
+    /// registry.inner().deactivate(&acme.id).await?;
+    /// assert!(registry.find_by_slug(&acme.slug).await?.unwrap().is_active); // still cached
+    /// registry.invalidate(&acme.id);
+    /// assert!(!registry.find_by_slug(&acme.slug).await?.unwrap().is_active);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn invalidate(&self, id: &TenantId) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.remove_entries(|(by, key), entry| {
+            (*by == By::Id && key == id) || entry.tenant.as_ref().is_some_and(|t| &t.id == id)
+        });
+    }
+
+    /// Forgets what the cache knows about `slug`: the result of looking it up (found or not),
+    /// and every id lookup that found a tenant with this slug. Call it after creating a tenant,
+    /// so that a cached "not found" for its slug does not outlive its creation (and
+    /// [`invalidate`](Self::invalidate) for its id).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tenant::registry::CachedRegistry;
+    /// use tenant::sqlx::{NewTenant, SqlRegistry};
+    /// # use tenant::{Plan, TenantRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sql = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// # sql.migrate().await?;
+    /// let registry = CachedRegistry::new(sql, Duration::from_secs(60), 1_000);
+    /// let slug = "globex".parse()?;
+    /// assert!(registry.find_by_slug(&slug).await?.is_none()); // cached: not found
+    ///
+    /// let globex = registry.inner().create(NewTenant { id: "g-1".parse()?, slug: slug.clone(),
+    ///     name: "Globex".into(), plan: Plan::Free, schema_name: "tenant_g_1".parse()? }).await?;
+    /// registry.invalidate_slug(&globex.slug);
+    /// registry.invalidate(&globex.id);
+    /// assert_eq!(registry.find_by_slug(&slug).await?, Some(globex));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn invalidate_slug(&self, slug: &TenantId) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.remove_entries(|(by, key), entry| {
+            (*by == By::Slug && key == slug)
+                || entry.tenant.as_ref().is_some_and(|t| &t.slug == slug)
+        });
+    }
+
+    /// Forgets everything.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tenant::registry::{CachedRegistry, InMemoryRegistry};
+    /// # use tenant::TenantRegistry;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let registry = CachedRegistry::new(InMemoryRegistry::default(), Duration::from_secs(5), 99);
+    /// registry.find_by_id(&"acme".parse()?).await?;
+    /// assert_eq!(registry.len(), 1);
+    /// registry.clear();
+    /// assert!(registry.is_empty());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn clear(&self) {
+        let mut state = self.lock();
+        state.generation += 1;
+        state.entries.clear();
+        state.order.clear();
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The cached answer for `key`, if there is a fresh one; else the generation to store the
+    /// inner registry's answer under.
+    fn cached(&self, by: By, key: &TenantId) -> Result<Option<Tenant>, u64> {
+        let mut state = self.lock();
+        let now = Instant::now();
+        let lookup = (by, key.clone());
+        match state.entries.get(&lookup) {
+            Some(entry) if now.saturating_duration_since(entry.stored) < self.ttl => {
+                Ok(entry.tenant.clone())
+            }
+            Some(entry) => {
+                let seq = entry.seq;
+                state.entries.remove(&lookup);
+                state.order.remove(&seq);
+                Err(state.generation)
+            }
+            None => Err(state.generation),
+        }
+    }
+
+    fn store(&self, by: By, key: &TenantId, tenant: Option<Tenant>, generation: u64) {
+        if self.capacity == 0 || self.ttl.is_zero() {
+            return;
+        }
+        let mut state = self.lock();
+        if state.generation != generation {
+            return;
+        }
+        let now = Instant::now();
+        let lookup = (by, key.clone());
+        if let Some(previous) = state.entries.remove(&lookup) {
+            state.order.remove(&previous.seq);
+        }
+        while state.oldest_is_expired(now, self.ttl) && state.pop_oldest() {}
+        while state.entries.len() >= self.capacity && state.pop_oldest() {}
+        let seq = state.next_seq;
+        state.next_seq += 1;
+        state.order.insert(seq, lookup.clone());
+        state.entries.insert(
+            lookup,
+            Entry {
+                tenant,
+                stored: now,
+                seq,
+            },
+        );
+    }
+}
+
+impl<R: TenantRegistry> CachedRegistry<R> {
+    async fn lookup(&self, by: By, key: &TenantId) -> Result<Option<Tenant>, R::Error> {
+        let generation = match self.cached(by, key) {
+            Ok(hit) => return Ok(hit),
+            Err(generation) => generation,
+        };
+        let found = match by {
+            By::Id => self.inner.find_by_id(key).await?,
+            By::Slug => self.inner.find_by_slug(key).await?,
+        };
+        self.store(by, key, found.clone(), generation);
+        Ok(found)
+    }
+}
+
+impl<R: TenantRegistry> TenantRegistry for CachedRegistry<R> {
+    type Error = R::Error;
+
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, R::Error> {
+        self.lookup(By::Id, id).await
+    }
+
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, R::Error> {
+        self.lookup(By::Slug, slug).await
+    }
+}
+
+impl<R: fmt::Debug> fmt::Debug for CachedRegistry<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CachedRegistry")
+            .field("inner", &self.inner)
+            .field("ttl", &self.ttl)
+            .field("capacity", &self.capacity)
+            .field("len", &self.len())
+            .finish()
+    }
+}

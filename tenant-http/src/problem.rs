@@ -1,0 +1,152 @@
+//! Why a request has no tenant context, as a typed error and as an RFC 9457 problem.
+
+use std::fmt;
+
+/// Where in a request a tenant was named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Source {
+    /// The `X-Tenant-ID` header (a tenant id).
+    Header,
+    /// The first label of the host under the configured base domain (a slug).
+    Subdomain,
+    /// The segment after `/t/` at the start of the path (a slug).
+    Path,
+}
+
+impl Source {
+    /// The name used in problem bodies and audit events.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Header => "header",
+            Source::Subdomain => "subdomain",
+            Source::Path => "path",
+        }
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a request could not be given a tenant context. Every variant is a rejection: there is no
+/// fallback tenant and no privileged context behind any of them.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// No source named a tenant.
+    #[error("the request names no tenant")]
+    Missing,
+    /// A source named a tenant in a form that is not a tenant id (or sent the header twice).
+    #[error("the tenant named by the {0} is malformed")]
+    Malformed(Source),
+    /// Two sources named different tenants.
+    #[error("the {0} and the {1} name different tenants")]
+    Conflicting(Source, Source),
+    /// No such tenant is registered.
+    #[error("the tenant named by the {0} does not exist")]
+    Unknown(Source),
+    /// The tenant exists but is deactivated.
+    #[error("the tenant is not active")]
+    Inactive,
+    /// The tenant is not on this deployment's allow-list.
+    #[error("the tenant is not allowed here")]
+    NotAllowed,
+    /// The authenticated user is not a member of the tenant.
+    #[error("the user is not a member of the tenant")]
+    NotMember,
+    /// The registry could not be read: its own error, boxed.
+    #[error("the tenant registry is unavailable")]
+    Registry(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+/// An RFC 9457 problem document, served as `application/problem+json`. It names the error class,
+/// never a tenant: a caller learns nothing about tenants it does not belong to.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Problem {
+    /// A URI naming the error class: `urn:tenant:problem:<class>`.
+    #[serde(rename = "type")]
+    pub type_uri: &'static str,
+    /// Short, fixed summary of the class.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// What went wrong in this request, without tenant data.
+    pub detail: String,
+}
+
+/// The media type of [`Problem`] bodies.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+impl ResolveError {
+    /// The HTTP status: 400 for a request that names no tenant or names one badly, 404 for an
+    /// unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503 when the
+    /// registry is down.
+    pub fn status(&self) -> u16 {
+        match self {
+            ResolveError::Missing | ResolveError::Malformed(_) | ResolveError::Conflicting(..) => {
+                400
+            }
+            ResolveError::Unknown(_) => 404,
+            ResolveError::Inactive | ResolveError::NotAllowed | ResolveError::NotMember => 403,
+            ResolveError::Registry(_) => 503,
+        }
+    }
+
+    /// The error class, stable for clients: `missing-tenant`, `malformed-tenant`,
+    /// `conflicting-tenant`, `unknown-tenant`, `inactive-tenant`, `tenant-not-allowed`,
+    /// `not-a-member`, `registry-unavailable`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ResolveError::Missing => "missing-tenant",
+            ResolveError::Malformed(_) => "malformed-tenant",
+            ResolveError::Conflicting(..) => "conflicting-tenant",
+            ResolveError::Unknown(_) => "unknown-tenant",
+            ResolveError::Inactive => "inactive-tenant",
+            ResolveError::NotAllowed => "tenant-not-allowed",
+            ResolveError::NotMember => "not-a-member",
+            ResolveError::Registry(_) => "registry-unavailable",
+        }
+    }
+
+    /// The problem document for this error.
+    ///
+    /// ```
+    /// use tenant::http::{ResolveError, Source};
+    ///
+    /// let problem = ResolveError::Malformed(Source::Header).problem();
+    /// assert_eq!(problem.status, 400);
+    /// assert_eq!(problem.type_uri, "urn:tenant:problem:malformed-tenant");
+    /// assert_eq!(problem.detail, "the tenant named by the header is malformed");
+    /// ```
+    pub fn problem(&self) -> Problem {
+        let (type_uri, title) = match self {
+            ResolveError::Missing => ("urn:tenant:problem:missing-tenant", "Missing tenant"),
+            ResolveError::Malformed(_) => {
+                ("urn:tenant:problem:malformed-tenant", "Malformed tenant")
+            }
+            ResolveError::Conflicting(..) => (
+                "urn:tenant:problem:conflicting-tenant",
+                "Conflicting tenant",
+            ),
+            ResolveError::Unknown(_) => ("urn:tenant:problem:unknown-tenant", "Unknown tenant"),
+            ResolveError::Inactive => ("urn:tenant:problem:inactive-tenant", "Inactive tenant"),
+            ResolveError::NotAllowed => (
+                "urn:tenant:problem:tenant-not-allowed",
+                "Tenant not allowed",
+            ),
+            ResolveError::NotMember => ("urn:tenant:problem:not-a-member", "Not a member"),
+            ResolveError::Registry(_) => (
+                "urn:tenant:problem:registry-unavailable",
+                "Tenant registry unavailable",
+            ),
+        };
+        Problem {
+            type_uri,
+            title,
+            status: self.status(),
+            detail: self.to_string(),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! The typed view of a `#[tenant_scoped]` struct. It borrows the user's syntax nodes, so every
+//! later error can point at the user's own tokens.
+
+use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+
+use super::attr::{self, Arguments, FieldAttrs};
+use crate::ctxt::Ctxt;
+
+pub(crate) struct Entity<'a> {
+    pub(crate) input: &'a DeriveInput,
+    pub(crate) table: Option<LitStr>,
+    /// The macro's arguments already had an error.
+    pub(crate) arguments_reported: bool,
+    pub(crate) fields: Vec<Field<'a>>,
+}
+
+pub(crate) struct Field<'a> {
+    pub(crate) original: &'a syn::Field,
+    pub(crate) ident: &'a Ident,
+    /// The column name: the field name without a raw-identifier prefix.
+    pub(crate) column: String,
+    pub(crate) ty: &'a Type,
+    pub(crate) attrs: FieldAttrs<'a>,
+}
+
+const SHAPE_HELP: &str = "write a struct with named fields, e.g. `struct Invoice { #[key] id: i64, #[tenant] tenant_id: TenantId, .. }`";
+
+impl<'a> Entity<'a> {
+    /// `None` (with the error recorded) unless `input` is a struct with named fields.
+    pub(crate) fn from_syn(cx: &mut Ctxt, args: Arguments, input: &'a DeriveInput) -> Option<Self> {
+        let named = match &input.data {
+            Data::Struct(data) => match &data.fields {
+                Fields::Named(named) => named,
+                Fields::Unnamed(fields) => {
+                    cx.error_with_help(
+                        fields,
+                        "#[tenant_scoped] needs named fields; a tuple struct has no column names",
+                        SHAPE_HELP,
+                    );
+                    return None;
+                }
+                Fields::Unit => {
+                    cx.error_with_help(
+                        &input.ident,
+                        "#[tenant_scoped] needs named fields; a unit struct has no columns",
+                        SHAPE_HELP,
+                    );
+                    return None;
+                }
+            },
+            Data::Enum(data) => {
+                cx.error_with_help(
+                    data.enum_token,
+                    "#[tenant_scoped] applies to structs, not enums",
+                    SHAPE_HELP,
+                );
+                return None;
+            }
+            Data::Union(data) => {
+                cx.error_with_help(
+                    data.union_token,
+                    "#[tenant_scoped] applies to structs, not unions",
+                    SHAPE_HELP,
+                );
+                return None;
+            }
+        };
+        let fields = named
+            .named
+            .iter()
+            .filter_map(|field| {
+                let ident = field.ident.as_ref()?;
+                Some(Field {
+                    original: field,
+                    ident,
+                    column: ident.to_string().trim_start_matches("r#").to_owned(),
+                    ty: &field.ty,
+                    attrs: attr::parse_field_attrs(cx, &field.attrs),
+                })
+            })
+            .collect();
+        Some(Entity {
+            input,
+            table: args.table,
+            arguments_reported: args.reported,
+            fields,
+        })
+    }
+}

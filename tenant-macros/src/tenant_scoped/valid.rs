@@ -1,0 +1,255 @@
+//! Checks a parsed entity. Every problem is recorded, none stops the others from being found.
+
+use quote::ToTokens;
+use syn::{GenericArgument, PathArguments, Type};
+
+use super::ast::{Entity, Field};
+use crate::ctxt::Ctxt;
+
+/// The most fields a patch can carry: its set fields are a bit mask in a `u64`.
+const MAX_PATCHABLE: usize = 64;
+
+/// What the expansion needs beyond the AST, known to be valid.
+pub(crate) struct Valid {
+    pub(crate) table: String,
+    pub(crate) key: usize,
+    pub(crate) tenant: usize,
+}
+
+pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
+    let input = entity.input;
+    let name = &input.ident;
+
+    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+        cx.error_with_help(
+            &input.generics,
+            "#[tenant_scoped] does not support generic structs",
+            "a table has one row type: remove the generic parameters",
+        );
+    }
+
+    let table = match &entity.table {
+        Some(table) => {
+            let value = table.value();
+            if is_sql_identifier(&value) {
+                Some(value)
+            } else {
+                cx.error_with_help(
+                    table,
+                    format!("table name {value:?} is not a plain SQL identifier"),
+                    "use ASCII letters, digits and '_', not starting with a digit, at most 63 bytes",
+                );
+                None
+            }
+        }
+        None if entity.arguments_reported => None,
+        None => {
+            cx.error_at(
+                proc_macro2::Span::call_site(),
+                "#[tenant_scoped] needs the table name",
+                format!(
+                    "write `#[tenant_scoped(table = \"{}\")]`",
+                    snake_plural(&name.to_string())
+                ),
+            );
+            None
+        }
+    };
+
+    for field in &entity.fields {
+        if !is_sql_identifier(&field.column) {
+            cx.error_with_help(
+                field.ident,
+                format!("field `{}` is not a plain SQL identifier", field.column),
+                "use ASCII letters, digits and '_' in field names",
+            );
+        }
+    }
+
+    let tenant = single(cx, entity, |f| f.attrs.tenant.is_some(), Role::Tenant);
+    let key = single(cx, entity, |f| f.attrs.key.is_some(), Role::Key);
+
+    if let Some(tenant) = tenant {
+        let field = &entity.fields[tenant];
+        if !is_tenant_id(field.ty) {
+            cx.error_with_help(
+                field.ty,
+                format!(
+                    "the #[tenant] field `{}` must have type `TenantId`, not `{}`",
+                    field.ident,
+                    field.ty.to_token_stream()
+                ),
+                format!(
+                    "declare it as `#[tenant] {}: tenant::TenantId`",
+                    field.ident
+                ),
+            );
+        }
+        if let Some(attr) = field.attrs.key {
+            cx.error_with_help(
+                attr,
+                "the #[tenant] field cannot also be the #[key]",
+                "the key identifies a row within its tenant: put #[key] on another field",
+            );
+        }
+        for attr in [field.attrs.unique, field.attrs.index]
+            .into_iter()
+            .flatten()
+        {
+            cx.error_with_help(
+                attr,
+                "the #[tenant] field is already the first column of every index",
+                "remove this attribute",
+            );
+        }
+    }
+
+    if let Some(key) = key {
+        let field = &entity.fields[key];
+        if option_inner(field.ty).is_some() {
+            cx.error_with_help(
+                field.ty,
+                "the #[key] field cannot be an `Option`: primary key columns are NOT NULL",
+                "use the inner type",
+            );
+        }
+        for attr in [field.attrs.unique, field.attrs.index]
+            .into_iter()
+            .flatten()
+        {
+            cx.error_with_help(
+                attr,
+                "the #[key] field is already unique per tenant and indexed",
+                "remove this attribute",
+            );
+        }
+    }
+
+    let patchable = entity.fields.len().saturating_sub(2);
+    if patchable > MAX_PATCHABLE {
+        cx.error_with_help(
+            name,
+            format!("{patchable} data fields; #[tenant_scoped] supports at most {MAX_PATCHABLE}"),
+            "split the table",
+        );
+    }
+
+    Some(Valid {
+        table: table?,
+        key: key?,
+        tenant: tenant?,
+    })
+}
+
+#[derive(Clone, Copy)]
+enum Role {
+    Tenant,
+    Key,
+}
+
+/// The one field that has `role`, reporting none or several.
+fn single(
+    cx: &mut Ctxt,
+    entity: &Entity<'_>,
+    has_role: impl Fn(&Field<'_>) -> bool,
+    role: Role,
+) -> Option<usize> {
+    let marked: Vec<usize> = (0..entity.fields.len())
+        .filter(|&i| has_role(&entity.fields[i]))
+        .collect();
+    let name = &entity.input.ident;
+    let misspelled = entity.fields.iter().any(|f| match role {
+        Role::Tenant => f.attrs.near_tenant,
+        Role::Key => f.attrs.near_key,
+    });
+    let unmarked_tenant_id = entity.fields.iter().find(|f| is_tenant_id(f.ty));
+    match (marked.as_slice(), role) {
+        ([one], _) => return Some(*one),
+        // The misspelling was reported with a suggestion; "missing" would only repeat it.
+        ([], _) if misspelled => {}
+        ([], Role::Tenant) if unmarked_tenant_id.is_some() => {
+            let field = unmarked_tenant_id.map(|f| f.ident);
+            cx.error_with_help(
+                field,
+                format!("`{name}` has no #[tenant] field, so its rows could not be scoped to a tenant"),
+                format!("mark `{}` with #[tenant]", field.map(ToString::to_string).unwrap_or_default()),
+            );
+        }
+        ([], Role::Tenant) => cx.error_with_help(
+            name,
+            format!("`{name}` has no #[tenant] field, so its rows could not be scoped to a tenant"),
+            "add a field `#[tenant] tenant_id: tenant::TenantId`",
+        ),
+        ([], Role::Key) => cx.error_with_help(
+            name,
+            format!("`{name}` has no #[key] field"),
+            "mark the field that identifies a row within its tenant with #[key], e.g. `#[key] id: i64`",
+        ),
+        ([_, rest @ ..], Role::Tenant) => {
+            for &extra in rest {
+                cx.error_with_help(
+                    entity.fields[extra].attrs.tenant,
+                    "a second #[tenant] field: a row belongs to exactly one tenant",
+                    "keep #[tenant] on one field",
+                );
+            }
+        }
+        ([_, rest @ ..], Role::Key) => {
+            for &extra in rest {
+                cx.error_with_help(
+                    entity.fields[extra].attrs.key,
+                    "a second #[key] field: composite keys are not supported",
+                    "keep #[key] on one field; mark other identifying columns #[unique]",
+                );
+            }
+        }
+    }
+    None
+}
+
+fn is_sql_identifier(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    let first_ok = bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
+    first_ok && name.len() <= 63 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+}
+
+/// Whether `ty` names `TenantId` (any path ending in it, without generic arguments).
+fn is_tenant_id(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.qself.is_none()
+        && path
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "TenantId" && s.arguments.is_none())
+}
+
+/// `T` if `ty` is `Option<T>` (by its last path segment).
+pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
+    let Type::Path(path) = ty else { return None };
+    let segment = path.path.segments.last()?;
+    if segment.ident != "Option" {
+        return None;
+    }
+    let PathArguments::AngleBracketed(args) = &segment.arguments else {
+        return None;
+    };
+    match args.args.first()? {
+        GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
+        _ => None,
+    }
+}
+
+fn snake_plural(name: &str) -> String {
+    let mut snake = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            snake.push('_');
+        }
+        snake.push(c.to_ascii_lowercase());
+    }
+    snake.push('s');
+    snake
+}

@@ -1,0 +1,241 @@
+//! [`TenantCache`]: a Redis connection that only reads and writes the keys of the tenant it is
+//! handed, named by [`TenantCtx::scoped_key`] (scheme in [`names`](tenant_core::names)).
+
+use std::time::Duration;
+
+use redis::aio::ConnectionLike;
+use redis::{FromRedisValue, ToRedisArgs};
+
+use tenant_core::{ScopedKey, TenantCtx};
+
+use crate::Error;
+
+/// The longest cache namespace, in bytes.
+pub const NAMESPACE_MAX_LEN: usize = 64;
+
+/// How many keys one `SCAN` step asks for.
+const SCAN_COUNT: usize = 256;
+
+/// Tenant-scoped Redis commands over any async connection: a
+/// [`MultiplexedConnection`](redis::aio::MultiplexedConnection) or a `ConnectionManager`
+/// (cloned per command, which is cheap for both).
+///
+/// Every method takes the tenant's `&TenantCtx` and a key relative to the tenant, and touches
+/// only the Redis key `ctx.scoped_key(key)`, optionally behind a namespace shared by all tenants
+/// ([`with_namespace`](Self::with_namespace)). A tenant cannot name another tenant's key: the
+/// relative key is rendered inside the tenant's prefix whatever it contains. In single-tenant
+/// mode the context of the default tenant works like any other.
+///
+/// ```no_run
+/// use std::time::Duration;
+/// use tenant::redis::TenantCache;
+/// use tenant::{Plan, TenantCtx};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let client = redis::Client::open("redis://127.0.0.1/")?;
+/// let cache = TenantCache::new(client.get_multiplexed_async_connection().await?);
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+///
+/// cache.set_ex(&acme, "sessions:42", "alice", Duration::from_secs(60)).await?;
+/// let user: Option<String> = cache.get(&acme, "sessions:42").await?;
+/// assert_eq!(user.as_deref(), Some("alice"));
+/// assert_eq!(cache.scan(&acme, "sessions:").await?, ["sessions:42"]);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TenantCache<C> {
+    conn: C,
+    /// `""` or `{namespace}:`.
+    namespace: String,
+}
+
+impl<C> std::fmt::Debug for TenantCache<C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TenantCache")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
+    /// Tenant-scoped commands over `conn`, keys rendered exactly as [`ScopedKey::as_str`].
+    pub fn new(conn: C) -> Self {
+        TenantCache {
+            conn,
+            namespace: String::new(),
+        }
+    }
+
+    /// The same cache with every key behind `{namespace}:` (say, one namespace per service
+    /// sharing a Redis). A namespace is 1 to [`NAMESPACE_MAX_LEN`] bytes of ASCII letters,
+    /// digits, `_`, `-` and `.`; it holds no `:`, so keys of different namespaces never collide
+    /// either. Anything else is [`Error::InvalidNamespace`].
+    ///
+    /// ```
+    /// # async fn f(conn: redis::aio::MultiplexedConnection) {
+    /// use tenant::redis::TenantCache;
+    ///
+    /// assert!(TenantCache::new(conn.clone()).with_namespace("billing-v2").is_ok());
+    /// assert!(TenantCache::new(conn).with_namespace("a:b").is_err());
+    /// # }
+    /// ```
+    pub fn with_namespace(mut self, namespace: &str) -> Result<Self, Error> {
+        let valid = !namespace.is_empty()
+            && namespace.len() <= NAMESPACE_MAX_LEN
+            && namespace
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid {
+            return Err(Error::InvalidNamespace);
+        }
+        self.namespace = format!("{namespace}:");
+        Ok(self)
+    }
+
+    /// The Redis key of `key` for this tenant: the namespace, then [`TenantCtx::key`].
+    pub fn redis_key(&self, ctx: &TenantCtx, key: &str) -> Result<String, Error> {
+        let scoped: ScopedKey = ctx.scoped_key(key)?;
+        Ok(format!("{}{}", self.namespace, scoped.as_str()))
+    }
+
+    async fn query<T: FromRedisValue>(&self, cmd: &redis::Cmd) -> Result<T, Error> {
+        let mut conn = self.conn.clone();
+        Ok(cmd.query_async(&mut conn).await?)
+    }
+
+    /// `GET`: the value, or `None` when the tenant has no such key.
+    pub async fn get<T: FromRedisValue>(
+        &self,
+        ctx: &TenantCtx,
+        key: &str,
+    ) -> Result<Option<T>, Error> {
+        let key = self.redis_key(ctx, key)?;
+        self.query(redis::cmd("GET").arg(key)).await
+    }
+
+    /// `SET` without expiry.
+    pub async fn set<V: ToRedisArgs + Send + Sync>(
+        &self,
+        ctx: &TenantCtx,
+        key: &str,
+        value: V,
+    ) -> Result<(), Error> {
+        let key = self.redis_key(ctx, key)?;
+        self.query(redis::cmd("SET").arg(key).arg(value)).await
+    }
+
+    /// `SET .. PX`: the key expires after `ttl` (millisecond precision; a `ttl` under one
+    /// millisecond is refused by Redis with an error).
+    pub async fn set_ex<V: ToRedisArgs + Send + Sync>(
+        &self,
+        ctx: &TenantCtx,
+        key: &str,
+        value: V,
+        ttl: Duration,
+    ) -> Result<(), Error> {
+        let key = self.redis_key(ctx, key)?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        self.query(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(millis))
+            .await
+    }
+
+    /// `DEL`: whether the tenant had the key.
+    pub async fn del(&self, ctx: &TenantCtx, key: &str) -> Result<bool, Error> {
+        let key = self.redis_key(ctx, key)?;
+        let removed: u64 = self.query(redis::cmd("DEL").arg(key)).await?;
+        Ok(removed > 0)
+    }
+
+    /// `PEXPIRE`: whether the tenant had the key (and it now expires after `ttl`).
+    pub async fn expire(&self, ctx: &TenantCtx, key: &str, ttl: Duration) -> Result<bool, Error> {
+        let key = self.redis_key(ctx, key)?;
+        let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
+        let set: u64 = self
+            .query(redis::cmd("PEXPIRE").arg(key).arg(millis))
+            .await?;
+        Ok(set > 0)
+    }
+
+    /// `INCRBY`: the value after adding `by` (a missing key counts as 0).
+    pub async fn incr(&self, ctx: &TenantCtx, key: &str, by: i64) -> Result<i64, Error> {
+        let key = self.redis_key(ctx, key)?;
+        self.query(redis::cmd("INCRBY").arg(key).arg(by)).await
+    }
+
+    /// `EXISTS`: whether the tenant has the key.
+    pub async fn exists(&self, ctx: &TenantCtx, key: &str) -> Result<bool, Error> {
+        let key = self.redis_key(ctx, key)?;
+        let found: u64 = self.query(redis::cmd("EXISTS").arg(key)).await?;
+        Ok(found > 0)
+    }
+
+    /// The tenant's keys that start with `prefix` (relative, as given to the other methods),
+    /// sorted and without duplicates. `""` lists all of the tenant's keys.
+    ///
+    /// Runs `SCAN` with `MATCH` on the tenant's prefix followed by `prefix`, with every glob
+    /// metacharacter (`*`, `?`, `[`, `]`, `\`) escaped, so `prefix` is taken literally; then keeps
+    /// only the keys that really start with the tenant's prefix, so a pattern surprise can never
+    /// return another tenant's key. Walks the whole keyspace (as `SCAN` does), in steps of
+    /// a few hundred keys.
+    pub async fn scan(&self, ctx: &TenantCtx, prefix: &str) -> Result<Vec<String>, Error> {
+        let tenant_prefix = format!("{}{}", self.namespace, ctx.scoped_key_prefix());
+        let full_prefix = format!("{tenant_prefix}{prefix}");
+        let mut pattern = escape_glob(&full_prefix);
+        pattern.push('*');
+
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut found = Vec::new();
+        loop {
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            found.extend(batch.into_iter().filter_map(|key| {
+                let relative = key.strip_prefix(tenant_prefix.as_bytes())?;
+                if !relative.starts_with(prefix.as_bytes()) {
+                    return None;
+                }
+                // Keys written through this API are UTF-8; anything else is not ours.
+                String::from_utf8(relative.to_vec()).ok()
+            }));
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+}
+
+/// `text` as a Redis glob pattern that matches exactly `text`.
+pub(crate) fn escape_glob(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::escape_glob;
+
+    #[test]
+    fn glob_metacharacters_are_escaped() {
+        assert_eq!(escape_glob("t:4:acme:"), "t:4:acme:");
+        assert_eq!(escape_glob("a*b?c[d]e\\f"), "a\\*b\\?c\\[d\\]e\\\\f");
+        assert_eq!(escape_glob("^-!"), "^-!");
+    }
+}

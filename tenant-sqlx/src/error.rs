@@ -1,0 +1,46 @@
+//! What a repository or the SQL registry can fail with.
+
+/// What a repository or the SQL registry can fail with: a typed variant, never a panic and never
+/// a silent fallback to another tenant.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// An update was asked to change nothing.
+    #[error("the patch sets no field; nothing to update")]
+    EmptyPatch,
+    /// A write collided with an existing row of the same tenant: same `#[key]` or same
+    /// `#[unique]` value. Another tenant's rows never collide.
+    #[error("{table}: a row of this tenant already has this key or unique value")]
+    Conflict {
+        /// The entity's table.
+        table: &'static str,
+        /// The database's report.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// The database reported an error.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// A core value was invalid (a tenant id, a schema name, a reason...).
+    #[error(transparent)]
+    Core(#[from] tenant_core::Error),
+}
+
+impl Error {
+    /// Classifies a database error of a write to `table`.
+    pub(crate) fn from_write(table: &'static str, source: sqlx::Error) -> Self {
+        let unique = matches!(&source, sqlx::Error::Database(db) if db.is_unique_violation());
+        if unique {
+            Error::Conflict { table, source }
+        } else {
+            Error::Database(source)
+        }
+    }
+}
+
+/// So that `"acme".parse()?` works where this error is returned.
+impl From<tenant_core::TenantIdError> for Error {
+    fn from(error: tenant_core::TenantIdError) -> Self {
+        Error::Core(error.into())
+    }
+}

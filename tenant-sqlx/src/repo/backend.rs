@@ -1,0 +1,195 @@
+//! The databases a repository runs on, and the handles it runs through.
+
+use sea_query::Values;
+
+use super::Query;
+use tenant_core::TenantId;
+
+/// The SQL dialect a statement is rendered for.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite = 0,
+    Postgres = 1,
+}
+
+pub(crate) const DIALECTS: usize = 2;
+
+impl Dialect {
+    pub(crate) fn render(self, statement: &impl sea_query::QueryStatementBuilder) -> String {
+        match self {
+            Dialect::Sqlite => statement.build_any(&sea_query::SqliteQueryBuilder).0,
+            Dialect::Postgres => statement.build_any(&sea_query::PostgresQueryBuilder).0,
+        }
+    }
+
+    pub(crate) fn render_schema(
+        self,
+        statement: &impl sea_query::SchemaStatementBuilder,
+    ) -> String {
+        match self {
+            Dialect::Sqlite => statement.build(sea_query::SqliteQueryBuilder),
+            Dialect::Postgres => statement.build(sea_query::PostgresQueryBuilder),
+        }
+    }
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
+/// `sqlx::Postgres` (feature `postgres`).
+pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed {
+    #[doc(hidden)]
+    const DIALECT: Dialect;
+
+    #[doc(hidden)]
+    fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self>;
+
+    #[doc(hidden)]
+    fn decode_count(row: &Self::Row) -> Result<i64, sqlx::Error>;
+
+    #[doc(hidden)]
+    fn decode_tenant(row: &Self::Row) -> Result<TenantId, sqlx::Error>;
+
+    #[doc(hidden)]
+    fn rows_affected(result: &Self::QueryResult) -> u64;
+
+    #[doc(hidden)]
+    fn arguments_from(values: Values) -> Self::Arguments;
+
+    #[doc(hidden)]
+    fn decode_column<T>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>
+    where
+        T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>;
+}
+
+/// A pool, connection or transaction that a repository runs its statements through.
+///
+/// Implemented for `&Pool`, `Pool`, `&mut Transaction`, `&mut PoolConnection` and
+/// `&mut <Connection>` of each enabled backend, so one repository type serves plain calls and
+/// transactions alike:
+///
+/// ```
+/// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+/// # #[tenant_scoped(table = "notes")]
+/// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// # let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// NoteRepo::new(&pool).create_table().await?;
+///
+/// let mut tx = pool.begin().await?;
+/// NoteRepo::new(&mut tx).insert(&ctx, NewNote { id: 1, body: "draft".into() }).await?;
+/// tx.rollback().await?;
+///
+/// assert_eq!(NoteRepo::new(&pool).count(&ctx).await?, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub trait Conn: Send {
+    /// The database behind the handle.
+    type Database: Backend;
+
+    #[doc(hidden)]
+    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Self::Database>;
+}
+
+macro_rules! backend {
+    ($feature:literal, $db:ty, $connection:ty, $dialect:expr) => {
+        #[cfg(feature = $feature)]
+        impl sealed::Sealed for $db {}
+
+        #[cfg(feature = $feature)]
+        impl Backend for $db {
+            const DIALECT: Dialect = $dialect;
+
+            fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self> {
+                query.bind(tenant_id.as_str())
+            }
+
+            fn decode_count(row: &Self::Row) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
+            }
+
+            fn decode_tenant(row: &Self::Row) -> Result<TenantId, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
+            }
+
+            fn rows_affected(result: &Self::QueryResult) -> u64 {
+                result.rows_affected()
+            }
+
+            fn arguments_from(values: Values) -> Self::Arguments {
+                sqlx::IntoArguments::<$db>::into_arguments(sea_query_sqlx::SqlxValues(values))
+            }
+
+            fn decode_column<T>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>
+            where
+                T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>,
+            {
+                sqlx::Row::try_get(row, index)
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl Conn for &sqlx::Pool<$db> {
+            type Database = $db;
+
+            fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
+                *self
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl Conn for sqlx::Pool<$db> {
+            type Database = $db;
+
+            fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
+                &*self
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl Conn for &mut sqlx::Transaction<'_, $db> {
+            type Database = $db;
+
+            fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
+                &mut ***self
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl Conn for &mut sqlx::pool::PoolConnection<$db> {
+            type Database = $db;
+
+            fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
+                &mut ***self
+            }
+        }
+
+        #[cfg(feature = $feature)]
+        impl Conn for &mut $connection {
+            type Database = $db;
+
+            fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
+                &mut **self
+            }
+        }
+    };
+}
+
+backend!(
+    "sqlite",
+    sqlx::Sqlite,
+    sqlx::SqliteConnection,
+    Dialect::Sqlite
+);
+backend!(
+    "postgres",
+    sqlx::Postgres,
+    sqlx::PgConnection,
+    Dialect::Postgres
+);

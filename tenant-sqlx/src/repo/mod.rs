@@ -1,0 +1,273 @@
+//! Tenant-scoped repositories: the runtime behind `#[tenant_scoped]`.
+
+mod backend;
+mod filter;
+mod meta;
+mod sql;
+mod statements;
+
+use std::marker::PhantomData;
+
+use sqlx::AssertSqlSafe;
+
+pub use backend::{Backend, Conn, Dialect};
+pub use filter::{Col, Filter};
+pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
+pub use statements::Statements;
+
+use crate::Error;
+use statements::Fixed;
+use tenant_core::{SystemCtx, TenantCtx, TenantId};
+
+/// A query whose arguments are bound one by one.
+#[doc(hidden)]
+pub type Query<'q, DB> = sqlx::query::Query<'q, DB, <DB as sqlx::Database>::Arguments>;
+
+/// A type that can be bound to and decoded from a column of `DB`.
+#[doc(hidden)]
+pub trait ColumnValue<DB: sqlx::Database>:
+    for<'r> sqlx::Decode<'r, DB> + for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Send
+{
+}
+
+impl<DB: sqlx::Database, T> ColumnValue<DB> for T where
+    T: for<'r> sqlx::Decode<'r, DB> + for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Send
+{
+}
+
+/// A struct annotated with `#[tenant_scoped]`: a row of a tenant-owned table.
+///
+/// Implemented by the macro only; its hidden items are not a stable API.
+pub trait Entity: Sized + Send + Unpin + 'static {
+    /// The type of the `#[key]` field.
+    type Key: Send;
+    /// `New<Entity>`: every field but the tenant.
+    type New: Send;
+    /// `<Entity>Patch`: an `Option` of every field but the key and the tenant.
+    type Patch: Send;
+
+    #[doc(hidden)]
+    const META: &'static EntityMeta;
+
+    #[doc(hidden)]
+    fn statements() -> &'static Statements;
+
+    #[doc(hidden)]
+    fn from_new(new: Self::New, tenant_id: TenantId) -> Self;
+
+    #[doc(hidden)]
+    fn patch_mask(patch: &Self::Patch) -> u64;
+}
+
+/// How an [`Entity`] is bound to and decoded from statements of `DB`. Implemented by the macro.
+#[doc(hidden)]
+pub trait EntityIo<DB: Backend>: Entity {
+    fn decode_row(row: &DB::Row) -> Result<Self, sqlx::Error>;
+    fn bind_key(query: Query<'_, DB>, key: Self::Key) -> Query<'_, DB>;
+    fn bind_new<'q>(query: Query<'q, DB>, new: &Self::New) -> Query<'q, DB>;
+    fn bind_patch(query: Query<'_, DB>, patch: Self::Patch) -> Query<'_, DB>;
+}
+
+/// The repository of entity `E` over the pool, connection or transaction `X`.
+///
+/// `#[tenant_scoped]` names it `<Entity>Repo<X>`. Every data method takes `&TenantCtx` first
+/// and adds `tenant = ctx.tenant_id()` to its statement (to the WHERE of SELECT, UPDATE and
+/// DELETE, and to the VALUES of INSERT), so a call cannot reach another tenant's rows. The only
+/// cross-tenant methods take a [`SystemCtx`] and are reads.
+///
+/// ```
+/// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+/// #[tenant_scoped(table = "invoices")]
+/// pub struct Invoice {
+///     #[key] pub id: i64,
+///     #[tenant] pub tenant_id: TenantId,
+///     pub customer: String,
+///     pub amount_cents: i64,
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+/// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
+///
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let mut invoices = InvoiceRepo::new(&pool);
+/// invoices.create_table().await?;
+/// invoices.insert(&acme, NewInvoice { id: 1, customer: "Wile E.".into(), amount_cents: 990 }).await?;
+///
+/// assert_eq!(invoices.get(&acme, 1).await?.map(|i| i.amount_cents), Some(990));
+/// assert!(invoices.get(&globex, 1).await?.is_none());
+/// let patch = InvoicePatch { amount_cents: Some(1), ..Default::default() };
+/// assert_eq!(invoices.update(&globex, 1, patch).await?, 0);
+/// # Ok(())
+/// # }
+/// ```
+pub struct Repo<E, X> {
+    conn: X,
+    entity: PhantomData<fn() -> E>,
+}
+
+impl<E: Entity, X> Repo<E, X> {
+    /// A repository running its statements through `conn`.
+    pub fn new(conn: X) -> Self {
+        Repo {
+            conn,
+            entity: PhantomData,
+        }
+    }
+
+    /// Gives the pool, connection or transaction back.
+    pub fn into_inner(self) -> X {
+        self.conn
+    }
+}
+
+impl<E, X> Repo<E, X>
+where
+    X: Conn,
+    E: EntityIo<X::Database>,
+{
+    fn fixed(which: Fixed) -> &'static str {
+        E::statements().fixed(E::META, <X::Database as Backend>::DIALECT, which)
+    }
+
+    /// A cached statement whose first placeholder is bound to `ctx`'s tenant.
+    fn tenant_query(which: Fixed, ctx: &TenantCtx) -> Query<'static, X::Database> {
+        <X::Database as Backend>::bind_tenant(sqlx::query(Self::fixed(which)), ctx.tenant_id())
+    }
+
+    /// The statements [`create_table`](Self::create_table) runs, for migration files: CREATE
+    /// TABLE with the tenant column NOT NULL and leading the primary key, then one CREATE INDEX
+    /// per `#[unique]` or `#[index]` field, each led by the tenant column.
+    pub fn ddl(&self) -> &'static [String] {
+        E::statements().ddl(E::META, <X::Database as Backend>::DIALECT)
+    }
+
+    /// Creates the table and its indexes if they do not exist. Schema, not data: no context.
+    pub async fn create_table(&mut self) -> Result<(), Error> {
+        for statement in self.ddl() {
+            sqlx::query::<X::Database>(statement.as_str())
+                .execute(self.conn.executor())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Inserts a row owned by `ctx`'s tenant and returns it. The tenant column is taken from
+    /// `ctx`; [`New`](Entity::New) has no field for it. A row of the same tenant with the same
+    /// key or `#[unique]` value is an [`Error::Conflict`].
+    pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
+        let query = Self::tenant_query(Fixed::Insert, ctx);
+        E::bind_new(query, &new)
+            .execute(self.conn.executor())
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
+        Ok(E::from_new(new, ctx.tenant_id().clone()))
+    }
+
+    /// The row with `key` if `ctx`'s tenant owns one.
+    pub async fn get(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<Option<E>, Error> {
+        let query = Self::tenant_query(Fixed::Get, ctx);
+        Ok(E::bind_key(query, key)
+            .try_map(|row| E::decode_row(&row))
+            .fetch_optional(self.conn.executor())
+            .await?)
+    }
+
+    /// Every row of `ctx`'s tenant, ordered by key.
+    pub async fn list(&mut self, ctx: &TenantCtx) -> Result<Vec<E>, Error> {
+        Ok(Self::tenant_query(Fixed::List, ctx)
+            .try_map(|row| E::decode_row(&row))
+            .fetch_all(self.conn.executor())
+            .await?)
+    }
+
+    /// The rows of `ctx`'s tenant that satisfy `filter`, ordered by key.
+    pub async fn list_where(
+        &mut self,
+        ctx: &TenantCtx,
+        filter: Filter<E>,
+    ) -> Result<Vec<E>, Error> {
+        let dialect = <X::Database as Backend>::DIALECT;
+        let sql = E::statements().list_where(E::META, dialect, &filter.shape);
+        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
+        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
+        Ok(
+            <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
+                .try_map(|row| E::decode_row(&row))
+                .fetch_all(self.conn.executor())
+                .await?,
+        )
+    }
+
+    /// How many rows `ctx`'s tenant owns.
+    pub async fn count(&mut self, ctx: &TenantCtx) -> Result<u64, Error> {
+        let query = Self::tenant_query(Fixed::Count, ctx);
+        self.fetch_count(query).await
+    }
+
+    /// Applies the fields `patch` sets to the row with `key` of `ctx`'s tenant. Returns the number
+    /// of rows changed: 0 when the tenant owns no such row, whoever else does.
+    pub async fn update(
+        &mut self,
+        ctx: &TenantCtx,
+        key: E::Key,
+        patch: E::Patch,
+    ) -> Result<u64, Error> {
+        let mask = E::patch_mask(&patch);
+        if mask == 0 {
+            return Err(Error::EmptyPatch);
+        }
+        let sql = E::statements().update(E::META, <X::Database as Backend>::DIALECT, mask);
+        let query = E::bind_patch(sqlx::query(AssertSqlSafe(sql)), patch);
+        let query = <X::Database as Backend>::bind_tenant(query, ctx.tenant_id());
+        let done = E::bind_key(query, key)
+            .execute(self.conn.executor())
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
+        Ok(<X::Database as Backend>::rows_affected(&done))
+    }
+
+    /// Deletes the row with `key` of `ctx`'s tenant. Returns the number of rows deleted: 0 when
+    /// the tenant owns no such row, whoever else does.
+    pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {
+        let query = Self::tenant_query(Fixed::Delete, ctx);
+        let done = E::bind_key(query, key)
+            .execute(self.conn.executor())
+            .await?;
+        Ok(<X::Database as Backend>::rows_affected(&done))
+    }
+
+    /// Every tenant's rows, ordered by tenant and key. Audited.
+    pub async fn system_list(&mut self, sys: &SystemCtx) -> Result<Vec<E>, Error> {
+        sys.audit("list", E::META.table);
+        Ok(sqlx::query(Self::fixed(Fixed::SystemList))
+            .try_map(|row| E::decode_row(&row))
+            .fetch_all(self.conn.executor())
+            .await?)
+    }
+
+    /// How many rows all tenants own together. Audited.
+    pub async fn system_count(&mut self, sys: &SystemCtx) -> Result<u64, Error> {
+        sys.audit("count", E::META.table);
+        self.fetch_count(sqlx::query(Self::fixed(Fixed::SystemCount)))
+            .await
+    }
+
+    /// The tenants that own at least one row, in order. Audited.
+    pub async fn system_tenant_ids(&mut self, sys: &SystemCtx) -> Result<Vec<TenantId>, Error> {
+        sys.audit("tenant_ids", E::META.table);
+        Ok(sqlx::query(Self::fixed(Fixed::SystemTenantIds))
+            .try_map(|row| <X::Database as Backend>::decode_tenant(&row))
+            .fetch_all(self.conn.executor())
+            .await?)
+    }
+
+    async fn fetch_count(&mut self, query: Query<'_, X::Database>) -> Result<u64, Error> {
+        let count = query
+            .try_map(|row| <X::Database as Backend>::decode_count(&row))
+            .fetch_one(self.conn.executor())
+            .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+}

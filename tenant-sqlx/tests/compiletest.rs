@@ -1,0 +1,12 @@
+//! Compile-fail and compile-pass cases of `#[tenant_scoped]` (`tests/ui/tenant_scoped`) and of
+//! the repositories it generates (`tests/ui/repo`), one misuse per file. The `.stderr` files are
+//! the output of the toolchain CI runs; regenerate with `TRYBUILD=overwrite cargo test -p
+//! tenant-sqlx --all-features --test compiletest` and review the diff.
+
+#[test]
+fn ui() {
+    let t = trybuild::TestCases::new();
+    t.compile_fail("tests/ui/tenant_scoped/fail/*.rs");
+    t.pass("tests/ui/tenant_scoped/pass/*.rs");
+    t.compile_fail("tests/ui/repo/fail/*.rs");
+}

@@ -1,0 +1,416 @@
+//! Tries to break tenant isolation through every repository method, on SQLite always and on
+//! PostgreSQL when `DATABASE_URL` is set (`.ci/run` starts one). Both tenants hold rows with the
+//! same keys and the same unique values, so a missing tenant filter would show.
+
+#![allow(missing_docs)] // test entities
+
+use tenant_test_support as support;
+
+use support::ctx;
+use tenant::sqlx::Error;
+use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
+
+#[tenant_scoped(table = "invoices")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    #[unique]
+    pub number: String,
+    #[index]
+    pub customer: String,
+    pub amount_cents: i64,
+    pub paid: bool,
+    pub note: Option<String>,
+}
+
+fn new_invoice(id: i64, customer: &str, amount_cents: i64) -> NewInvoice {
+    NewInvoice {
+        id,
+        number: format!("INV-{id}"),
+        customer: customer.to_owned(),
+        amount_cents,
+        paid: false,
+        note: None,
+    }
+}
+
+fn tenants() -> (TenantCtx, TenantCtx, TenantCtx) {
+    (
+        ctx("acme", Plan::Pro),
+        ctx("globex", Plan::Free),
+        ctx("initech", Plan::Enterprise),
+    )
+}
+
+macro_rules! isolation_suite {
+    ($backend:ident, $pool_type:ty, |$test:ident| $pool:expr) => {
+        mod $backend {
+            use super::*;
+
+            /// acme owns ids 1..=3, globex owns ids 1..=2 with different customers and amounts,
+            /// initech owns nothing.
+            async fn seeded($test: &str) -> Option<($pool_type, TenantCtx, TenantCtx, TenantCtx)> {
+                let pool = $pool?;
+                let (acme, globex, initech) = tenants();
+                let mut repo = InvoiceRepo::new(&pool);
+                repo.create_table().await.unwrap();
+                for id in 1..=3 {
+                    repo.insert(&acme, new_invoice(id, "road-runner", 100 * id))
+                        .await
+                        .unwrap();
+                }
+                for id in 1..=2 {
+                    repo.insert(&globex, new_invoice(id, "coyote", 1000 * id))
+                        .await
+                        .unwrap();
+                }
+                Some((pool, acme, globex, initech))
+            }
+
+            macro_rules! setup {
+                ($name:literal) => {{
+                    let Some((pool, acme, globex, initech)) = seeded($name).await else {
+                        return;
+                    };
+                    (pool, acme, globex, initech)
+                }};
+            }
+
+            #[tokio::test]
+            async fn get_sees_only_own_rows_under_shared_keys() {
+                let (pool, acme, globex, initech) = setup!("get");
+                let mut repo = InvoiceRepo::new(&pool);
+                let a = repo.get(&acme, 1).await.unwrap().unwrap();
+                let g = repo.get(&globex, 1).await.unwrap().unwrap();
+                assert_eq!((a.customer.as_str(), a.amount_cents), ("road-runner", 100));
+                assert_eq!((g.customer.as_str(), g.amount_cents), ("coyote", 1000));
+                assert_eq!(a.tenant_id.as_str(), "acme");
+                assert_eq!(g.tenant_id.as_str(), "globex");
+                // Key 3 exists, but only for acme.
+                assert!(repo.get(&globex, 3).await.unwrap().is_none());
+                assert!(repo.get(&initech, 1).await.unwrap().is_none());
+            }
+
+            #[tokio::test]
+            async fn list_and_count_see_only_own_rows() {
+                let (pool, acme, globex, initech) = setup!("list");
+                let mut repo = InvoiceRepo::new(&pool);
+                let listed = repo.list(&acme).await.unwrap();
+                assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 2, 3]);
+                assert!(listed.iter().all(|i| i.tenant_id.as_str() == "acme"));
+                assert!(
+                    repo.list(&globex)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|i| i.customer == "coyote")
+                );
+                assert!(repo.list(&initech).await.unwrap().is_empty());
+                assert_eq!(repo.count(&acme).await.unwrap(), 3);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                assert_eq!(repo.count(&initech).await.unwrap(), 0);
+            }
+
+            #[tokio::test]
+            async fn list_where_cannot_match_another_tenants_rows() {
+                let (pool, acme, globex, _) = setup!("list_where");
+                let mut repo = InvoiceRepo::new(&pool);
+                let c = Invoice::columns();
+                // Predicates that only globex's rows satisfy.
+                assert!(
+                    repo.list_where(&acme, c.customer.eq("coyote"))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert!(
+                    repo.list_where(&acme, c.amount_cents.ge(1000))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                let mine = repo
+                    .list_where(
+                        &globex,
+                        c.amount_cents.gt(1000).and(c.customer.eq("coyote")),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    mine.iter()
+                        .map(|i| (i.id, i.amount_cents))
+                        .collect::<Vec<_>>(),
+                    [(2, 2000)]
+                );
+                let both = repo
+                    .list_where(
+                        &acme,
+                        c.id.ne(2).and(c.amount_cents.le(300)).and(c.paid.eq(false)),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(both.iter().map(|i| i.id).collect::<Vec<_>>(), [1, 3]);
+                assert_eq!(
+                    repo.list_where(&acme, c.amount_cents.lt(200))
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
+            }
+
+            #[tokio::test]
+            async fn update_aimed_at_another_tenants_key_changes_nothing() {
+                let (pool, acme, globex, initech) = setup!("update");
+                let mut repo = InvoiceRepo::new(&pool);
+                let patch = || InvoicePatch {
+                    amount_cents: Some(7),
+                    paid: Some(true),
+                    ..Default::default()
+                };
+                // Key 3 belongs to acme only.
+                assert_eq!(repo.update(&globex, 3, patch()).await.unwrap(), 0);
+                assert_eq!(repo.update(&initech, 1, patch()).await.unwrap(), 0);
+                assert_eq!(repo.get(&acme, 3).await.unwrap().unwrap().amount_cents, 300);
+                // Key 1 belongs to both: only the caller's row changes.
+                assert_eq!(repo.update(&globex, 1, patch()).await.unwrap(), 1);
+                let g = repo.get(&globex, 1).await.unwrap().unwrap();
+                assert_eq!((g.amount_cents, g.paid), (7, true));
+                let a = repo.get(&acme, 1).await.unwrap().unwrap();
+                assert_eq!((a.amount_cents, a.paid), (100, false));
+                // A nullable column can be set and cleared.
+                let note = InvoicePatch {
+                    note: Some(Some("late".into())),
+                    ..Default::default()
+                };
+                assert_eq!(repo.update(&acme, 1, note).await.unwrap(), 1);
+                assert_eq!(
+                    repo.get(&acme, 1).await.unwrap().unwrap().note.as_deref(),
+                    Some("late")
+                );
+                let clear = InvoicePatch {
+                    note: Some(None),
+                    ..Default::default()
+                };
+                assert_eq!(repo.update(&acme, 1, clear).await.unwrap(), 1);
+                assert_eq!(repo.get(&acme, 1).await.unwrap().unwrap().note, None);
+                assert!(matches!(
+                    repo.update(&acme, 1, InvoicePatch::default()).await,
+                    Err(Error::EmptyPatch)
+                ));
+            }
+
+            #[tokio::test]
+            async fn delete_aimed_at_another_tenants_key_deletes_nothing() {
+                let (pool, acme, globex, initech) = setup!("delete");
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.delete(&globex, 3).await.unwrap(), 0);
+                assert_eq!(repo.delete(&initech, 1).await.unwrap(), 0);
+                assert_eq!(repo.count(&acme).await.unwrap(), 3);
+                assert_eq!(repo.delete(&acme, 1).await.unwrap(), 1);
+                assert!(repo.get(&acme, 1).await.unwrap().is_none());
+                assert!(repo.get(&globex, 1).await.unwrap().is_some());
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+            }
+
+            #[tokio::test]
+            async fn keys_and_unique_columns_are_unique_per_tenant() {
+                let (pool, acme, globex, initech) = setup!("unique");
+                let mut repo = InvoiceRepo::new(&pool);
+                // Same key and same unique number as acme's row 1, in a third tenant: accepted.
+                let inserted = repo
+                    .insert(&initech, new_invoice(1, "wile", 5))
+                    .await
+                    .unwrap();
+                assert_eq!(inserted.tenant_id.as_str(), "initech");
+                assert_eq!(inserted.number, "INV-1");
+                // Within one tenant, both are rejected.
+                assert!(matches!(
+                    repo.insert(&acme, new_invoice(1, "dup-key", 1)).await,
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
+                ));
+                let mut same_number = new_invoice(9, "dup-number", 1);
+                same_number.number = "INV-2".into();
+                assert!(matches!(
+                    repo.insert(&globex, same_number).await,
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
+                ));
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                // An update into another row's unique value of the same tenant conflicts too,
+                // while the same value held by another tenant does not.
+                let to_inv_2 = || InvoicePatch {
+                    number: Some("INV-2".into()),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    repo.update(&acme, 1, to_inv_2()).await,
+                    Err(Error::Conflict { .. })
+                ));
+                assert_eq!(repo.update(&initech, 1, to_inv_2()).await.unwrap(), 1);
+            }
+
+            #[tokio::test]
+            async fn injection_strings_are_data_not_sql() {
+                let (pool, acme, globex, _) = setup!("injection");
+                let mut repo = InvoiceRepo::new(&pool);
+                let evil = "x' OR '1'='1' --";
+                let mut row = new_invoice(50, evil, 1);
+                row.note = Some("'); DROP TABLE invoices; --".into());
+                repo.insert(&acme, row).await.unwrap();
+                let c = Invoice::columns();
+                assert_eq!(
+                    repo.list_where(&acme, c.customer.eq(evil))
+                        .await
+                        .unwrap()
+                        .len(),
+                    1
+                );
+                assert!(
+                    repo.list_where(&globex, c.customer.eq(evil))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert!(
+                    repo.list_where(&globex, c.customer.ne(evil))
+                        .await
+                        .unwrap()
+                        .len()
+                        == 2
+                );
+                assert_eq!(repo.count(&acme).await.unwrap(), 4);
+                for bad in [
+                    evil,
+                    "acme' --",
+                    "ACME",
+                    "",
+                    "acme;",
+                    "acme\0",
+                    "ac me",
+                    &"a".repeat(64),
+                ] {
+                    assert!(
+                        matches!(
+                            bad.parse::<TenantId>(),
+                            Err(tenant::TenantIdError::Empty
+                                | tenant::TenantIdError::TooLong { .. }
+                                | tenant::TenantIdError::InvalidChar { .. }
+                                | tenant::TenantIdError::EdgeHyphen)
+                        ),
+                        "{bad:?}"
+                    );
+                }
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn concurrent_tenants_on_spawned_tasks_stay_apart() {
+                let (pool, acme, globex, _) = setup!("concurrent");
+                // tokio::spawn needs the repository futures to be Send.
+                let mut tasks = Vec::new();
+                for id in 100..140 {
+                    let (pool, ctx) = (
+                        pool.clone(),
+                        if id % 2 == 0 {
+                            acme.clone()
+                        } else {
+                            globex.clone()
+                        },
+                    );
+                    tasks.push(tokio::spawn(async move {
+                        let mut repo = InvoiceRepo::new(&pool);
+                        repo.insert(&ctx, new_invoice(id, ctx.tenant_id().as_str(), id))
+                            .await?;
+                        let mine = repo.list(&ctx).await?;
+                        assert!(mine.iter().all(|i| i.tenant_id == *ctx.tenant_id()));
+                        Ok::<_, Error>(())
+                    }));
+                }
+                for task in tasks {
+                    task.await.unwrap().unwrap();
+                }
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.count(&acme).await.unwrap(), 3 + 20);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2 + 20);
+                let c = Invoice::columns();
+                let wrong = repo
+                    .list_where(&acme, c.customer.eq("globex"))
+                    .await
+                    .unwrap();
+                assert!(wrong.is_empty());
+            }
+
+            #[tokio::test]
+            async fn transaction_rollback_discards_tenant_writes() {
+                let (pool, acme, _, _) = setup!("transaction");
+                let mut tx = pool.begin().await.unwrap();
+                let mut repo = InvoiceRepo::new(&mut tx);
+                repo.insert(&acme, new_invoice(10, "tx", 1)).await.unwrap();
+                assert_eq!(repo.count(&acme).await.unwrap(), 4);
+                assert_eq!(repo.delete(&acme, 1).await.unwrap(), 1);
+                tx.rollback().await.unwrap();
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.count(&acme).await.unwrap(), 3);
+                assert!(repo.get(&acme, 1).await.unwrap().is_some());
+            }
+
+            #[tokio::test]
+            async fn system_context_reads_across_tenants_and_is_audited() {
+                let (pool, _, _, _) = setup!("system");
+                let (log, _guard) = support::capture_audit();
+                let sys = SystemCtx::new("test: count invoices of every tenant").unwrap();
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.system_count(&sys).await.unwrap(), 5);
+                let ids = repo.system_tenant_ids(&sys).await.unwrap();
+                assert_eq!(
+                    ids.iter().map(TenantId::as_str).collect::<Vec<_>>(),
+                    ["acme", "globex"]
+                );
+                let all = repo.system_list(&sys).await.unwrap();
+                assert_eq!(all.len(), 5);
+                let log = support::text(&log);
+                assert_eq!(log.matches("system context used").count(), 3, "{log}");
+                assert!(
+                    log.contains("test: count invoices of every tenant"),
+                    "{log}"
+                );
+                assert!(
+                    log.contains("operation=\"tenant_ids\"")
+                        || log.contains("operation=tenant_ids"),
+                    "{log}"
+                );
+            }
+
+            #[tokio::test]
+            async fn a_corrupt_tenant_column_is_a_typed_error() {
+                let (pool, _, _, _) = setup!("corrupt");
+                sqlx::query(
+                    "INSERT INTO invoices (tenant_id, id, number, customer, amount_cents, paid) \
+                     VALUES ('NOT A TENANT', 99, 'X', 'x', 1, false)",
+                )
+                .execute(&pool)
+                .await
+                .unwrap();
+                let sys = SystemCtx::new("test: read a corrupt row").unwrap();
+                let result = InvoiceRepo::new(&pool).system_list(&sys).await;
+                let Err(Error::Database(error)) = result else {
+                    panic!("expected a decode error, got {result:?}");
+                };
+                assert!(error.to_string().contains("tenant id"), "{error}");
+            }
+        }
+    };
+}
+
+isolation_suite!(sqlite, sqlx::SqlitePool, |_test| Some(
+    support::sqlite().await
+));
+isolation_suite!(postgres, sqlx::PgPool, |test| support::postgres(test).await);

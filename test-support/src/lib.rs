@@ -1,0 +1,145 @@
+//! Shared by the workspace's integration tests: the servers' variables (skip locally, fail on
+//! CI), databases, contexts and an audit-log capture.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+
+use tenant::{Plan, TenantCtx};
+
+/// The value of the server variable `var` (`DATABASE_URL`, `REDIS_URL`, `TEMPORAL_ADDRESS`), or
+/// `None` with a notice on stderr (which the test harness does not swallow) when it is unset.
+/// On CI (`CI` set) an unset variable is a failure, never a silent pass: `.ci/run` sets them all.
+pub fn server_var(var: &str, test: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI is set but {var} is not: {test} must run on CI (.ci/run starts its server)"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "notice: {test} skipped: {var} is not set (.ci/run sets it)"
+            );
+            None
+        }
+    }
+}
+
+/// A context of `tenant`, with the schema `tenant_<id>`.
+pub fn ctx(tenant: &str, plan: Plan) -> TenantCtx {
+    let schema = format!("tenant_{}", tenant.replace('-', "_"));
+    TenantCtx::trusted(tenant.parse().unwrap(), schema.parse().unwrap(), plan)
+}
+
+/// A fresh in-memory SQLite database.
+#[cfg(feature = "sqlx")]
+pub async fn sqlite() -> sqlx::SqlitePool {
+    sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap()
+}
+
+/// A pool on a fresh schema of the PostgreSQL database at `DATABASE_URL`, or `None` when it is
+/// not set (see [`server_var`]).
+#[cfg(feature = "sqlx")]
+pub async fn postgres(test: &str) -> Option<sqlx::PgPool> {
+    use std::str::FromStr;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use sqlx::PgPool;
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let url = server_var("DATABASE_URL", &format!("{test} on PostgreSQL"))?;
+    static ANNOUNCE: std::sync::Once = std::sync::Once::new();
+    ANNOUNCE.call_once(|| {
+        let host = url.rsplit('@').next().unwrap_or("?");
+        let _ = writeln!(
+            std::io::stderr(),
+            "notice: PostgreSQL tests run against {host}"
+        );
+    });
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let schema = format!(
+        "t_{}_{}_{}",
+        test.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let admin = PgPool::connect(&url)
+        .await
+        .expect("connect to DATABASE_URL");
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {schema} CASCADE"
+    )))
+    .execute(&admin)
+    .await
+    .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&admin)
+        .await
+        .unwrap();
+    admin.close().await;
+    let options = PgConnectOptions::from_str(&url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    Some(
+        PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .unwrap(),
+    )
+}
+
+thread_local! {
+    static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Writes to the capture buffer of the current thread, if a test set one.
+struct ThreadCapture;
+
+impl Write for ThreadCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        CAPTURE.with(|capture| {
+            if let Some(buffer) = &*capture.borrow() {
+                buffer.lock().unwrap().extend_from_slice(buf);
+            }
+        });
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Stops the capture of the current thread when dropped.
+pub struct CaptureGuard;
+
+impl Drop for CaptureGuard {
+    fn drop(&mut self) {
+        CAPTURE.with(|capture| capture.borrow_mut().take());
+    }
+}
+
+/// Collects the events emitted on the current thread while the returned guard lives. One
+/// global subscriber serves every test (thread-local "default" subscribers race in tracing's
+/// global interest cache when tests run in parallel); it writes to the buffer of the thread
+/// that emitted the event.
+pub fn capture_audit() -> (Arc<Mutex<Vec<u8>>>, CaptureGuard) {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(|| ThreadCapture)
+            .with_ansi(false)
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("no other global subscriber");
+    });
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    CAPTURE.with(|capture| *capture.borrow_mut() = Some(buffer.clone()));
+    (buffer, CaptureGuard)
+}
+
+/// What a capture collected, as text.
+pub fn text(buffer: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8(buffer.lock().unwrap().clone()).unwrap()
+}
