@@ -1,5 +1,6 @@
 // `TenantEvent` cannot be built from a struct literal: its fields are private, so an event names only the tenant of the context that made it.
-use tenant::{TenantEvent, TenantId};
+use tenant::redis::TenantEvent;
+use tenant::TenantId;
 
 fn main() {
     let tenant_id: TenantId = "acme-corp".parse().unwrap();

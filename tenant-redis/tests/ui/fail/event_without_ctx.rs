@@ -1,5 +1,6 @@
 // `TenantEvent::new` takes the tenant's `&TenantCtx`: a bare `TenantId` does not attribute an event.
-use tenant::{TenantEvent, TenantId};
+use tenant::redis::TenantEvent;
+use tenant::TenantId;
 
 fn main() {
     let tenant: TenantId = "acme-corp".parse().unwrap();

@@ -19,7 +19,7 @@ pub struct Payment {
     pub amount_cents: i64,
 }
 
-async fn big_invoices(pool: &sqlx::SqlitePool, ctx: &TenantCtx) -> Result<(), tenant::Error> {
+async fn big_invoices(pool: &sqlx::SqlitePool, ctx: &TenantCtx) -> Result<(), tenant::sqlx::Error> {
     let mut repo = InvoiceRepo::new(pool);
     let _rows = repo.list_where(ctx, Payment::columns().amount_cents.gt(5)).await?;
     Ok(())

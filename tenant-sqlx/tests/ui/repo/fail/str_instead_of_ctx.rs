@@ -10,7 +10,7 @@ pub struct Invoice {
     pub amount_cents: i64,
 }
 
-async fn lookup(pool: &sqlx::SqlitePool) -> Result<(), tenant::Error> {
+async fn lookup(pool: &sqlx::SqlitePool) -> Result<(), tenant::sqlx::Error> {
     let mut repo = InvoiceRepo::new(pool);
     let _invoices = repo.list("acme").await?;
     Ok(())

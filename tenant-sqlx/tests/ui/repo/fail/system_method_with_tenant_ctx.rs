@@ -10,7 +10,7 @@ pub struct Invoice {
     pub amount_cents: i64,
 }
 
-async fn export(pool: &sqlx::SqlitePool, ctx: &tenant::TenantCtx) -> Result<(), tenant::Error> {
+async fn export(pool: &sqlx::SqlitePool, ctx: &tenant::TenantCtx) -> Result<(), tenant::sqlx::Error> {
     let mut repo = InvoiceRepo::new(pool);
     let _all = repo.system_list(ctx).await?;
     Ok(())

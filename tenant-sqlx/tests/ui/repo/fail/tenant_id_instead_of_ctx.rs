@@ -10,7 +10,7 @@ pub struct Invoice {
     pub amount_cents: i64,
 }
 
-async fn lookup(pool: &sqlx::SqlitePool, tenant_id: TenantId) -> Result<(), tenant::Error> {
+async fn lookup(pool: &sqlx::SqlitePool, tenant_id: TenantId) -> Result<(), tenant::sqlx::Error> {
     let mut repo = InvoiceRepo::new(pool);
     let _count = repo.count(&tenant_id).await?;
     let _invoices = repo.list(tenant_id).await?;

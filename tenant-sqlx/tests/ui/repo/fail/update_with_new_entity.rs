@@ -10,7 +10,7 @@ pub struct Invoice {
     pub amount_cents: i64,
 }
 
-async fn reprice(pool: &sqlx::SqlitePool, ctx: &TenantCtx) -> Result<(), tenant::Error> {
+async fn reprice(pool: &sqlx::SqlitePool, ctx: &TenantCtx) -> Result<(), tenant::sqlx::Error> {
     let mut repo = InvoiceRepo::new(pool);
     let _changed = repo.update(ctx, 1, NewInvoice { id: 2, amount_cents: 5 }).await?;
     Ok(())

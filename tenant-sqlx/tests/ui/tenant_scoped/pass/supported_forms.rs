@@ -79,7 +79,7 @@ macro_rules! every_method {
     }};
 }
 
-async fn on_sqlite(pool: &sqlx::SqlitePool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::Error> {
+async fn on_sqlite(pool: &sqlx::SqlitePool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::sqlx::Error> {
     let mut repo = DocumentRepo::new(pool);
     every_method!(repo, ctx, sys);
 
@@ -97,7 +97,7 @@ async fn on_sqlite(pool: &sqlx::SqlitePool, ctx: &TenantCtx, sys: &SystemCtx) ->
     Ok(())
 }
 
-async fn on_postgres(pool: &sqlx::PgPool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::Error> {
+async fn on_postgres(pool: &sqlx::PgPool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::sqlx::Error> {
     let mut repo = DocumentRepo::new(pool);
     every_method!(repo, ctx, sys);
 
