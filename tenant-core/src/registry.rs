@@ -1,5 +1,5 @@
 //! The tenant registry: which tenants exist, their plan and schema, and whether they are active.
-//! The request boundary looks tenants up here before it builds a [`TenantCtx`].
+//! The request boundary looks tenants up here before it builds a [`TenantCtx`](crate::TenantCtx).
 //!
 //! | type | what it is |
 //! |---|---|

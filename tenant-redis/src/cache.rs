@@ -94,7 +94,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
         Ok(self)
     }
 
-    /// The Redis key of `key` for this tenant: the namespace, then [`TenantCtx::key`].
+    /// The Redis key of `key` for this tenant: the namespace, then [`TenantCtx::scoped_key`].
     pub fn redis_key(&self, ctx: &TenantCtx, key: &str) -> Result<String, Error> {
         let scoped: ScopedKey = ctx.scoped_key(key)?;
         Ok(format!("{}{}", self.namespace, scoped.as_str()))

@@ -58,7 +58,7 @@ pub mod __private {
 /// cannot run without their tenant (feature `temporal`).
 ///
 /// It wraps the SDK's own `#[activities]`: each method takes the SDK's `ActivityContext`, then
-/// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`](tenant_core::SystemCtx) the worker
+/// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`] the worker
 /// builds), then its parameters. `<Method>Input { ctx, .. }` is generated; it is what workflows
 /// pass to `execute_activity`, and what crosses the engine. Before the body runs, the worker
 /// decodes it and checks that the task's fairness key, when set, is the context's tenant. A

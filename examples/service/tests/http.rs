@@ -1,5 +1,5 @@
 //! The request boundary over real HTTP: the example service bound to 127.0.0.1, spoken to over
-//! TCP. Two tenants cannot see each other's data through the API, and every error class answers
+//! TCP with hyper's HTTP/1.1 client. Two tenants cannot see each other's data through the API, and every error class answers
 //! with its status and an `application/problem+json` body.
 
 use example_service as app;
@@ -8,7 +8,6 @@ use tenant_test_support as support;
 use std::net::SocketAddr;
 
 use tenant::TenancyConfig;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 struct Reply {
     status: u16,
@@ -31,7 +30,8 @@ async fn serve(db: app::Db, config: TenancyConfig) -> SocketAddr {
     addr
 }
 
-/// One HTTP/1.1 request on its own connection; `host` defaults to the server's address.
+/// One HTTP/1.1 request on its own connection, sent with hyper's client; `host` defaults to the
+/// server's address.
 async fn call(
     addr: SocketAddr,
     method: &str,
@@ -39,63 +39,48 @@ async fn call(
     headers: &[(&str, &str)],
     body: Option<&str>,
 ) -> Reply {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
+    use http_body_util::{BodyExt, Full};
+    use hyper::body::Bytes;
+
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(connection);
+    let mut request = http::Request::builder().method(method).uri(path);
     if !headers
         .iter()
         .any(|(name, _)| name.eq_ignore_ascii_case("host"))
     {
-        request += &format!("Host: {addr}\r\n");
+        request = request.header(http::header::HOST, addr.to_string());
     }
     for (name, value) in headers {
-        request += &format!("{name}: {value}\r\n");
+        request = request.header(*name, *value);
     }
-    if let Some(body) = body {
-        request += &format!(
-            "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-    } else {
-        request += "\r\n";
-    }
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    stream.read_to_end(&mut raw).await.unwrap();
-    let raw = String::from_utf8(raw).unwrap();
-    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
-    let status = head[9..12].parse().unwrap();
-    let header = |name: &str| {
-        head.lines()
-            .find_map(|l| {
-                l.split_once(':')
-                    .filter(|(n, _)| n.eq_ignore_ascii_case(name))
-                    .map(|(_, v)| v.trim().to_owned())
-            })
-            .unwrap_or_default()
+    let body = match body {
+        Some(body) => {
+            request = request.header(http::header::CONTENT_TYPE, "application/json");
+            Full::new(Bytes::from(body.to_owned()))
+        }
+        None => Full::new(Bytes::new()),
     };
-    let body = if header("transfer-encoding") == "chunked" {
-        dechunk(body)
-    } else {
-        body.to_owned()
-    };
+    let response = sender
+        .send_request(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = response.into_body().collect().await.unwrap().to_bytes();
     Reply {
         status,
-        content_type: header("content-type"),
-        body,
+        content_type,
+        body: String::from_utf8(body.to_vec()).unwrap(),
     }
-}
-
-fn dechunk(mut body: &str) -> String {
-    let mut out = String::new();
-    while let Some((size, rest)) = body.split_once("\r\n") {
-        let size = usize::from_str_radix(size.trim(), 16).unwrap();
-        if size == 0 {
-            break;
-        }
-        out += &rest[..size];
-        body = &rest[size + 2..];
-    }
-    out
 }
 
 fn ids(reply: &Reply) -> Vec<(i64, String)> {

@@ -1,4 +1,4 @@
-// `ScopedKey` has no conversion from text: only `TenantCtx::key` renders one, so a key of another tenant cannot be forged.
+// `ScopedKey` has no conversion from text: only `TenantCtx::scoped_key` renders one, so a key of another tenant cannot be forged.
 use tenant::ScopedKey;
 
 fn main() {
