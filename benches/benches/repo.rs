@@ -7,8 +7,8 @@
 //! - `sea_query_per_call`: the statement built with sea-query on every call and bound through
 //!   sea-query-sqlx (what users write otherwise).
 //!
-//! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. `benches/report.py` turns
-//! criterion's estimates into ratios to the floor (BENCHMARKS.md).
+//! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. The interleaved rounds at
+//! the end print the ratios to the floor that BENCHMARKS.md reports.
 
 use std::hint::black_box;
 use std::sync::Mutex;

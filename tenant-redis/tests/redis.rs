@@ -5,7 +5,6 @@
 
 use tenant_test_support as support;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
@@ -18,17 +17,7 @@ use tenant::{Plan, SchemaName, TenantCtx, TenantId, TenantRegistry};
 
 /// A connection to `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
 async fn redis(test: &str) -> Option<MultiplexedConnection> {
-    let Ok(url) = std::env::var("REDIS_URL") else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI is set but REDIS_URL is not: the Redis tests must run on CI (.ci/redis.sh starts a server)"
-        );
-        let _ = writeln!(
-            std::io::stderr(),
-            "notice: {test} skipped: REDIS_URL is not set (source .ci/redis.sh and run redis_start)"
-        );
-        return None;
-    };
+    let url = support::server_var("REDIS_URL", test)?;
     let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
     Some(
         client

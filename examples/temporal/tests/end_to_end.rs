@@ -9,7 +9,6 @@
 use example_temporal as provisioning;
 
 use std::error::Error;
-use std::io::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provisioning::{
@@ -25,20 +24,7 @@ use tenant::temporal::INPUT_REJECTED;
 use tenant::temporal::RouteExt;
 
 fn temporal_address() -> Option<String> {
-    match std::env::var("TEMPORAL_ADDRESS") {
-        Ok(address) => Some(address),
-        Err(_) => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "CI is set but TEMPORAL_ADDRESS is not: the Temporal tests must run on CI"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "notice: Temporal tests skipped: TEMPORAL_ADDRESS is not set (.ci/run sets it)"
-            );
-            None
-        }
-    }
+    tenant_test_support::server_var("TEMPORAL_ADDRESS", "the Temporal end-to-end test")
 }
 
 fn unique() -> u128 {

@@ -6,7 +6,7 @@ consistent hash with 64-bit wrapping arithmetic. A port in any language should r
 shard_vectors.tsv (tenant_id, shards, shard), which tests/routing.rs checks the Rust side
 against.
 
-    python3 tests/data/shard_reference.py > tests/data/shard_vectors.tsv
+    cd tenant-core && python3 tests/data/shard_reference.py > tests/data/shard_vectors.tsv
 """
 
 MASK = (1 << 64) - 1
