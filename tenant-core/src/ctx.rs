@@ -63,13 +63,18 @@ impl fmt::Debug for SchemaName {
 ///
 /// Its fields are private and it has no `Default` and no conversion from a [`TenantId`] or a
 /// string, so code cannot conjure a context for an arbitrary tenant by accident. A context comes
-/// from exactly three places:
-/// - the request boundary's resolver, after it checked the tenant exists and is active;
-/// - deserialising a payload that carries one (an activity input), which validates every field;
+/// from:
+/// - [`TenantClaim::verify`](crate::TenantClaim::verify), the one path from a wire (a request,
+///   a workflow payload, an event) to a context: the registry says the tenant exists, is active
+///   and is allowed, and gives its schema and plan;
 /// - [`TenantCtx::trusted`], the explicit constructor for code that has already done those
-///   checks (tests, migrations, a worker that read the tenant from its own registry).
+///   checks (tests, migrations, a tool run by an operator). Grep for it in review; the
+///   `tenant-audit` inventory lists every call.
 ///
-/// Its JSON shape is the contract with other services and the workflow engine:
+/// It serialises (a context goes on the wire as a claim) but does not deserialise: a
+/// `#[derive(Deserialize)]` type holding a `TenantCtx` would let a client pick its tenant. Read
+/// a [`TenantClaim`](crate::TenantClaim) instead. Its JSON shape is the contract with other
+/// services and the workflow engine:
 ///
 /// ```
 /// use tenant::{Plan, TenantCtx};
@@ -78,22 +83,21 @@ impl fmt::Debug for SchemaName {
 /// let json = serde_json::to_string(&ctx).unwrap();
 /// assert_eq!(json, r#"{"tenant_id":"acme","schema_name":"tenant_acme","plan":"pro"}"#);
 ///
-/// let back: TenantCtx = serde_json::from_str(&json).unwrap();
-/// assert_eq!(back, ctx);
-/// // A tampered payload is an error, not a context.
-/// assert!(serde_json::from_str::<TenantCtx>(r#"{"tenant_id":"ACME","schema_name":"s"}"#).is_err());
+/// // What a receiver reads: a claim, which names the tenant and proves nothing yet.
+/// let claim: tenant::TenantClaim = serde_json::from_str(&json).unwrap();
+/// assert_eq!(claim, tenant::TenantClaim::of(&ctx));
+/// // A tampered payload is an error, not even a claim.
+/// assert!(serde_json::from_str::<tenant::TenantClaim>(r#"{"tenant_id":"ACME"}"#).is_err());
 /// # Ok::<(), tenant::Error>(())
 /// ```
-#[derive(Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TenantCtx {
     tenant_id: TenantId,
     schema_name: SchemaName,
-    #[serde(default)]
     plan: Plan,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none")]
     user_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
 }
 
@@ -199,11 +203,25 @@ mod tests {
     }
 
     #[test]
-    fn absent_plan_means_free() {
-        let ctx: TenantCtx =
-            serde_json::from_str(r#"{"tenant_id":"acme","schema_name":"tenant_acme"}"#).unwrap();
-        assert_eq!(ctx.plan(), &Plan::Free);
-        assert_eq!(ctx.plan().weight(), 1.0);
+    fn a_serialised_context_reads_back_as_its_claim() {
+        let ctx = ctx().with_user("u1", ["admin"]);
+        let claim: crate::TenantClaim =
+            serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
+        assert_eq!(claim, crate::TenantClaim::of(&ctx));
+    }
+
+    #[test]
+    fn the_seeds_null_and_absent_fields_are_a_claim() {
+        for seeds in [
+            r#"{"plan":null,"schema_name":"tenant_acme","tenant_id":"acme"}"#,
+            r#"{"tenant_id":"acme","schema_name":null,"plan":null}"#,
+            r#"{"tenant_id":"acme"}"#,
+            r#"{"tenant_id":"acme","plan":"platinum"}"#,
+        ] {
+            let claim: crate::TenantClaim = serde_json::from_str(seeds).unwrap();
+            assert_eq!(claim.tenant_id().as_str(), "acme", "{seeds}");
+            assert!(claim.plan().is_none_or(|plan| plan.weight() == 1.0), "{seeds}");
+        }
     }
 
     #[test]
@@ -212,7 +230,6 @@ mod tests {
             "",
             "null",
             "{}",
-            r#"{"tenant_id":"acme"}"#,
             r#"{"schema_name":"tenant_acme"}"#,
             r#"{"tenant_id":"","schema_name":"tenant_acme"}"#,
             r#"{"tenant_id":"acme'--","schema_name":"tenant_acme"}"#,
@@ -222,7 +239,7 @@ mod tests {
             r#"{"tenant_id":42,"schema_name":"tenant_acme"}"#,
         ] {
             assert!(
-                serde_json::from_str::<TenantCtx>(bad).is_err(),
+                serde_json::from_str::<crate::TenantClaim>(bad).is_err(),
                 "{bad} was accepted"
             );
         }

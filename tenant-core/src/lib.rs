@@ -8,6 +8,7 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+pub mod claim;
 pub mod config;
 mod ctx;
 mod error;
@@ -18,6 +19,7 @@ pub mod registry;
 pub mod routing;
 mod system;
 
+pub use claim::{ClaimError, TenantClaim};
 pub use config::{ConfigError, TenancyConfig};
 pub use ctx::{SchemaName, TenantCtx};
 pub use error::Error;
