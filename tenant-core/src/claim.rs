@@ -158,7 +158,10 @@ impl fmt::Debug for TenantClaim {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantClaim")
             .field("tenant_id", &self.tenant_id.as_str())
-            .field("schema_name", &self.schema_name.as_ref().map(SchemaName::as_str))
+            .field(
+                "schema_name",
+                &self.schema_name.as_ref().map(SchemaName::as_str),
+            )
             .field("plan", &self.plan.as_ref().map(Plan::as_str))
             .finish()
     }

@@ -220,7 +220,10 @@ mod tests {
         ] {
             let claim: crate::TenantClaim = serde_json::from_str(seeds).unwrap();
             assert_eq!(claim.tenant_id().as_str(), "acme", "{seeds}");
-            assert!(claim.plan().is_none_or(|plan| plan.weight() == 1.0), "{seeds}");
+            assert!(
+                claim.plan().is_none_or(|plan| plan.weight() == 1.0),
+                "{seeds}"
+            );
         }
     }
 

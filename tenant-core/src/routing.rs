@@ -16,7 +16,7 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use crate::{Error, Plan, PlanWeights, TenantCtx, TenantId};
+use crate::{Error, Plan, PlanWeights, TenantClaim, TenantCtx, TenantId};
 
 /// The shard of `tenant` among `shards`, in `0..shards`.
 ///
@@ -209,13 +209,69 @@ pub fn route_with_weights(
     kind: QueueKind,
     weights: &PlanWeights,
 ) -> Route {
-    let shard = shard_for(ctx.tenant_id(), shards);
+    route(
+        ctx.tenant_id(),
+        ctx.plan(),
+        namespace,
+        prefix,
+        shards,
+        kind,
+        weights,
+    )
+}
+
+/// The route of a claimed tenant's work, for code that holds a [`TenantClaim`] and no context
+/// (workflow code, which must stay deterministic and cannot ask the registry). The plan is the
+/// claim's, or free when it names none. Routing by a claim is safe: the worker verifies the
+/// claim and that the task arrived on that tenant's queue with its fairness key.
+///
+/// ```
+/// use tenant::routing::{route_for_claim, route_for_tenant, QueueKind};
+/// use tenant::{Plan, TenantClaim, TenantCtx};
+///
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+/// let shards = 4.try_into()?;
+/// assert_eq!(
+///     route_for_claim(&TenantClaim::of(&ctx), "default", "jobs", shards, QueueKind::Activity),
+///     route_for_tenant(&ctx, "default", "jobs", shards, QueueKind::Activity),
+/// );
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn route_for_claim(
+    claim: &TenantClaim,
+    namespace: &str,
+    prefix: &str,
+    shards: NonZeroU32,
+    kind: QueueKind,
+) -> Route {
+    let plan = claim.plan().cloned().unwrap_or_default();
+    route(
+        claim.tenant_id(),
+        &plan,
+        namespace,
+        prefix,
+        shards,
+        kind,
+        &PlanWeights::default(),
+    )
+}
+
+fn route(
+    tenant: &TenantId,
+    plan: &Plan,
+    namespace: &str,
+    prefix: &str,
+    shards: NonZeroU32,
+    kind: QueueKind,
+    weights: &PlanWeights,
+) -> Route {
+    let shard = shard_for(tenant, shards);
     Route {
         namespace: namespace.to_owned(),
         task_queue: task_queue_name(prefix, kind, shard),
         priority: Priority {
-            fairness_key: FairnessKey::for_tenant(ctx.tenant_id()),
-            fairness_weight: FairnessWeight::for_plan(ctx.plan(), weights),
+            fairness_key: FairnessKey::for_tenant(tenant),
+            fairness_weight: FairnessWeight::for_plan(plan, weights),
         },
     }
 }

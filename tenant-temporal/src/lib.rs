@@ -39,18 +39,24 @@ use std::fmt;
 use std::time::Duration;
 
 use serde::de::{DeserializeOwned, Deserializer};
-use serde::ser::{Error as _, Serializer};
+use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use tenant_core::routing::{Priority, Route};
-use tenant_core::{AUDIT_TARGET, SystemCtx, TenantCtx};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+
+use tenant_core::routing::{Priority, QueueKind, Route, route_with_weights};
+use tenant_core::{
+    AUDIT_TARGET, ClaimError, PlanWeights, SystemCtx, TenancyConfig, TenantClaim, TenantCtx,
+    TenantRegistry,
+};
 
 /// What `#[tenant::activities]` expands to. Not a public API.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{CarriesTenant, open_system_input, open_tenant_input};
+    pub use crate::{TenantActivities, TenantInput, open_system_input, open_tenant_input};
     pub use temporalio_macros::activities;
 }
 
@@ -60,11 +66,17 @@ pub mod __private {
 /// It wraps the SDK's own `#[activities]`: each method takes the SDK's `ActivityContext`, then
 /// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`] the worker
 /// builds), then its parameters. `<Method>Input { ctx, .. }` is generated; it is what workflows
-/// pass to `execute_activity`, and what crosses the engine. Before the body runs, the worker
-/// decodes it and checks that the task's fairness key, when set, is the context's tenant. A
-/// payload with a missing, malformed or tampered context fails the activity with a
-/// **non-retryable** failure of type [`INPUT_REJECTED`]; it never runs under a default
-/// or system context. `#[activity(name = "..")]` is handed to the SDK.
+/// pass to `execute_activity`. On the wire its context is a [`TenantClaim`]. Before the body
+/// runs, the worker decodes the input and checks it with the block's [`InputVerifier`] (the
+/// block implements [`TenantActivities`], and a tenant activity takes `self: Arc<Self>`):
+/// - the task's fairness key is present and is the claimed tenant;
+/// - the registry vouches for the claim ([`TenantClaim::verify`]), which gives the context;
+/// - with a routed verifier, the task queue is that tenant's shard.
+///
+/// A system activity's task must carry the [`SYSTEM_FAIRNESS_KEY`]. A refusal fails the
+/// activity with a **non-retryable** failure of type [`INPUT_REJECTED`] (retryable only when
+/// the registry could not be read); the body never runs under a default or system context.
+/// `#[activity(name = "..")]` is handed to the SDK.
 ///
 /// The SDK's macros expand to `::temporalio_sdk`, `::temporalio_common` and `::futures`, so a
 /// crate that uses this has those as direct dependencies.
@@ -72,9 +84,18 @@ pub mod __private {
 /// ```
 /// use std::sync::Arc;
 /// use temporalio_sdk::activities::{ActivityContext, ActivityError};
-/// use tenant::{Plan, SystemCtx, TenantCtx};
+/// use tenant::temporal::{InputVerifier, TenantActivities};
+/// use tenant::{InMemoryRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx};
 ///
-/// pub struct Provisioning;
+/// pub struct Provisioning {
+///     verifier: InputVerifier,
+/// }
+///
+/// impl TenantActivities for Provisioning {
+///     fn input_verifier(&self) -> &InputVerifier {
+///         &self.verifier
+///     }
+/// }
 ///
 /// #[tenant::activities]
 /// impl Provisioning {
@@ -98,23 +119,20 @@ pub mod __private {
 ///     }
 /// }
 ///
-/// // Registered with a worker the SDK's way:
+/// // Registered with a worker the SDK's way, with the registry that verifies its inputs:
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
+/// let verifier = InputVerifier::new(Arc::new(registry), TenancyConfig::default())
+///     .routed("default", "provisioning", 4.try_into()?);
 /// let options = temporalio_sdk::WorkerOptions::new("provisioning")
-///     .register_activities(Provisioning)
+///     .register_activities(Provisioning { verifier })
 ///     .build();
 /// # let _ = options;
 ///
-/// // What a workflow passes, and what crosses the engine:
+/// // What a workflow passes: the context as a claim, which the worker verifies.
 /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let input = RunMigrationsInput { ctx, version: 7 };
-/// let json = serde_json::to_string(&input)?;
-/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&json)?;
-/// assert!(received.rejection().is_none());
-///
-/// // A tampered context arrives as a rejection the worker fails without retrying.
-/// let tampered = json.replace("\"acme\"", "\"acme/../beta\"");
-/// let received: tenant::temporal::ActivityInput<RunMigrationsInput> = serde_json::from_str(&tampered)?;
-/// assert!(received.rejection().is_some());
+/// let input = RunMigrationsInput { ctx: TenantClaim::of(&ctx), version: 7 };
+/// let json = serde_json::to_value(&input)?;
+/// assert_eq!(json["ctx"]["tenant_id"], "acme");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use tenant_macros::activities;
@@ -167,76 +185,77 @@ fn activity_options(
 ///
 /// Built from the generated `<Method>Input` (`execute_activity` takes anything that converts into
 /// it, so workflow code passes the input itself). Decoding never fails at the SDK's payload
-/// conversion, whose errors are retryable; a payload that does not decode is kept as a rejection
-/// and the worker turns it into a non-retryable [`INPUT_REJECTED`] failure.
+/// conversion, whose errors are retryable: any JSON value is accepted there and kept, and the
+/// worker decodes it when it opens the input, turning a payload that does not decode into a
+/// non-retryable [`INPUT_REJECTED`] failure.
 ///
 /// ```
 /// use tenant::temporal::ActivityInput;
 ///
-/// #[derive(serde::Serialize, serde::Deserialize)]
-/// #[serde(deny_unknown_fields)]
-/// struct Resize {
-///     ctx: tenant::TenantCtx,
-///     pixels: u32,
+/// struct Resize;
+///
+/// // Garbage and a tampered claim get past the SDK's converter; the worker refuses them.
+/// for payload in [r#"[1,2]"#, r#"{"ctx":{"tenant_id":"acme'; --"},"pixels":3}"#, "null"] {
+///     assert!(serde_json::from_str::<ActivityInput<Resize>>(payload).is_ok());
 /// }
-///
-/// // A tampered context decodes into a rejection, not into an error of the SDK's converter.
-/// let tampered = r#"{"ctx":{"tenant_id":"acme'; --","schema_name":"s","plan":"free"},"pixels":3}"#;
-/// let input: ActivityInput<Resize> = serde_json::from_str(tampered)?;
-/// assert!(input.rejection().unwrap().contains("tenant id"));
-///
-/// let missing: ActivityInput<Resize> = serde_json::from_str(r#"{"pixels":3}"#)?;
-/// assert!(missing.rejection().unwrap().contains("missing field `ctx`"));
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 pub struct ActivityInput<T> {
-    decoded: Result<T, String>,
+    inner: Inner<T>,
+}
+
+enum Inner<T> {
+    /// Built by a workflow from the typed input.
+    Outgoing(T),
+    /// Received by a worker: kept as JSON until the worker opens it, so that a payload that does
+    /// not decode is a typed, non-retryable refusal and not a payload-conversion error the SDK
+    /// would retry.
+    Incoming(serde_json::Value),
 }
 
 impl<T> ActivityInput<T> {
-    /// Why this payload was refused, if it was.
-    pub fn rejection(&self) -> Option<&str> {
-        self.decoded.as_ref().err().map(String::as_str)
+    /// Decodes a received payload as `W` (the input's wire form), or says why it does not.
+    #[doc(hidden)]
+    pub fn decode<W: DeserializeOwned>(self) -> Result<W, String>
+    where
+        T: Serialize,
+    {
+        let value = match self.inner {
+            Inner::Incoming(value) => value,
+            Inner::Outgoing(input) => serde_json::to_value(input).map_err(|e| e.to_string())?,
+        };
+        serde_json::from_value(value).map_err(|e| e.to_string())
     }
 }
 
 impl<T> From<T> for ActivityInput<T> {
     fn from(input: T) -> Self {
-        ActivityInput { decoded: Ok(input) }
+        ActivityInput {
+            inner: Inner::Outgoing(input),
+        }
     }
 }
 
 impl<T> fmt::Debug for ActivityInput<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // The payload may hold anything; the tenant shows up in the activity's own span.
-        match &self.decoded {
-            Ok(_) => f.write_str("ActivityInput(..)"),
-            Err(reason) => f
-                .debug_tuple("ActivityInput::Rejected")
-                .field(reason)
-                .finish(),
-        }
+        f.write_str("ActivityInput(..)")
     }
 }
 
 impl<T: Serialize> Serialize for ActivityInput<T> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match &self.decoded {
-            Ok(input) => input.serialize(serializer),
-            Err(_) => Err(S::Error::custom(
-                "a rejected activity input is never sent on",
-            )),
+        match &self.inner {
+            Inner::Outgoing(input) => input.serialize(serializer),
+            Inner::Incoming(value) => value.serialize(serializer),
         }
     }
 }
 
-impl<'de, T: DeserializeOwned> Deserialize<'de> for ActivityInput<T> {
+impl<'de, T> Deserialize<'de> for ActivityInput<T> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // Buffer first: a typed decode error must reach the worker as a value, not as a failed
-        // payload conversion that the SDK would report as retryable.
-        let value = serde_json::Value::deserialize(deserializer)?;
         Ok(ActivityInput {
-            decoded: serde_json::from_value(value).map_err(|e| e.to_string()),
+            inner: Inner::Incoming(serde_json::Value::deserialize(deserializer)?),
         })
     }
 }
@@ -245,8 +264,8 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for ActivityInput<T> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ActivityInputError {
-    /// The payload did not decode into the activity's input: its tenant context is missing,
-    /// malformed or has fields no context has.
+    /// The payload did not decode into the activity's input: its tenant claim is missing,
+    /// malformed or has fields no claim has.
     #[error("activity `{activity}`: input rejected: {reason}")]
     Malformed {
         /// The activity type.
@@ -254,37 +273,175 @@ pub enum ActivityInputError {
         /// The decode error.
         reason: String,
     },
-    /// The task's fairness key is not the tenant of the context it carries.
-    #[error(
-        "activity `{activity}`: the task was routed with another tenant's fairness key than the \
-         tenant context it carries"
-    )]
+    /// The registry did not vouch for the claimed tenant.
+    #[error("activity `{activity}`: {source}")]
+    Claim {
+        /// The activity type.
+        activity: String,
+        /// Why the claim was refused.
+        #[source]
+        source: ClaimError,
+    },
+    /// The task did not travel on the claimed tenant's route: no fairness key or another one,
+    /// or another task queue than the tenant's shard.
+    #[error("activity `{activity}`: the task's {what} is not the claimed tenant's route")]
     RouteMismatch {
         /// The activity type.
         activity: String,
+        /// What differed: `"fairness key"` or `"task queue"`.
+        what: &'static str,
     },
 }
 
 impl ActivityInputError {
     fn into_activity_error(self) -> ActivityError {
         tracing::warn!(target: AUDIT_TARGET, error = %self, "activity input rejected");
+        // A registry that could not be read may answer on the next attempt; every other refusal
+        // is about the payload or its route, which a retry cannot change.
+        let retryable = matches!(
+            self,
+            ActivityInputError::Claim {
+                source: ClaimError::Registry(_),
+                ..
+            }
+        );
         ActivityError::application(
             ApplicationFailure::builder(self)
                 .type_name(INPUT_REJECTED.to_owned())
-                .non_retryable(true)
+                .non_retryable(!retryable)
                 .build(),
         )
     }
 }
 
-/// Generated inputs that carry a tenant context. Not a public API.
+/// A generated `<Method>Input` of a tenant activity: the claim it carries. Not a public API.
 #[doc(hidden)]
-pub trait CarriesTenant {
-    fn tenant_ctx(&self) -> &TenantCtx;
+pub trait TenantInput {
+    /// The claim the payload makes.
+    fn claim(&self) -> &TenantClaim;
 }
 
-fn decoded<T>(input: ActivityInput<T>, actx: &ActivityContext) -> Result<T, ActivityError> {
-    input.decoded.map_err(|reason| {
+/// What a worker checks every tenant activity input against: the registry and tenancy
+/// configuration that turn a claim into a [`TenantCtx`], and the routing its workflows schedule
+/// with, so that a task on another tenant's route, or on none, is refused.
+///
+/// ```
+/// use std::sync::Arc;
+/// use tenant::routing::QueueKind;
+/// use tenant::temporal::{InputVerifier, TenantActivities};
+/// use tenant::{InMemoryRegistry, TenancyConfig};
+///
+/// pub struct Provisioning {
+///     verifier: InputVerifier,
+/// }
+///
+/// impl TenantActivities for Provisioning {
+///     fn input_verifier(&self) -> &InputVerifier {
+///         &self.verifier
+///     }
+/// }
+///
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?, "globex".parse()?])?;
+/// let verifier = InputVerifier::new(Arc::new(registry), TenancyConfig::default())
+///     .routed("default", "provisioning", 4.try_into()?);
+/// let _activities = Provisioning { verifier };
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct InputVerifier {
+    registry: Arc<dyn VerifyClaims>,
+    config: TenancyConfig,
+    routing: Option<Routing>,
+}
+
+#[derive(Clone)]
+struct Routing {
+    namespace: String,
+    prefix: String,
+    shards: NonZeroU32,
+    weights: PlanWeights,
+}
+
+impl InputVerifier {
+    /// Verifies claims against `registry` and `config` (its allow-list). Without
+    /// [`routed`](Self::routed), the task queue is not checked; the fairness key always is.
+    pub fn new<R: TenantRegistry + 'static>(registry: Arc<R>, config: TenancyConfig) -> Self {
+        InputVerifier {
+            registry: registry as Arc<dyn VerifyClaims>,
+            config,
+            routing: None,
+        }
+    }
+
+    /// Also checks that each task arrived on the activity queue that
+    /// [`route_for_tenant`](tenant_core::routing::route_for_tenant)`(ctx, namespace, prefix,
+    /// shards, QueueKind::Activity)` gives the claimed tenant.
+    pub fn routed(mut self, namespace: &str, prefix: &str, shards: NonZeroU32) -> Self {
+        self.routing = Some(Routing {
+            namespace: namespace.to_owned(),
+            prefix: prefix.to_owned(),
+            shards,
+            weights: PlanWeights::default(),
+        });
+        self
+    }
+
+    /// The plan weights the workflows route with (the default is free=1, pro=3, enterprise=10).
+    pub fn with_weights(mut self, weights: PlanWeights) -> Self {
+        if let Some(routing) = &mut self.routing {
+            routing.weights = weights;
+        }
+        self
+    }
+}
+
+impl fmt::Debug for InputVerifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InputVerifier")
+            .field("config", &self.config)
+            .field("routed", &self.routing.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
+
+/// A registry behind a pointer: `TenantRegistry`'s futures are not object safe.
+trait VerifyClaims: Send + Sync {
+    fn verify<'a>(
+        &'a self,
+        claim: &'a TenantClaim,
+        config: &'a TenancyConfig,
+    ) -> BoxFuture<'a, Result<TenantCtx, ClaimError>>;
+}
+
+impl<R: TenantRegistry> VerifyClaims for R {
+    fn verify<'a>(
+        &'a self,
+        claim: &'a TenantClaim,
+        config: &'a TenancyConfig,
+    ) -> BoxFuture<'a, Result<TenantCtx, ClaimError>> {
+        Box::pin(claim.verify(self, config))
+    }
+}
+
+/// The activities of a `#[tenant::activities]` block: where their worker's [`InputVerifier`]
+/// is. A tenant activity takes `self: Arc<Self>` so that its input is verified with it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has tenant activities but no `InputVerifier` to check their inputs with",
+    label = "the worker verifies this activity's tenant claim with `{Self}`'s `InputVerifier`",
+    note = "implement `tenant::temporal::TenantActivities` for `{Self}`, returning the verifier built from the worker's registry and routing"
+)]
+pub trait TenantActivities: Send + Sync + 'static {
+    /// The verifier of this worker's inputs.
+    fn input_verifier(&self) -> &InputVerifier;
+}
+
+fn decoded<W: DeserializeOwned, T: Serialize>(
+    input: ActivityInput<T>,
+    actx: &ActivityContext,
+) -> Result<W, ActivityError> {
+    input.decode().map_err(|reason| {
         ActivityInputError::Malformed {
             activity: actx.info().activity_type.clone(),
             reason,
@@ -293,45 +450,80 @@ fn decoded<T>(input: ActivityInput<T>, actx: &ActivityContext) -> Result<T, Acti
     })
 }
 
-/// Opens the input of a tenant activity: decoded, and routed for the tenant it carries.
+/// Opens the input of a tenant activity: decoded, its claim verified by the registry, and its
+/// task routed for that tenant (fairness key, and task queue when the verifier is routed).
 #[doc(hidden)]
-pub fn open_tenant_input<T: CarriesTenant>(
+pub async fn open_tenant_input<T: TenantInput + Serialize + DeserializeOwned>(
     input: ActivityInput<T>,
     actx: &ActivityContext,
-) -> Result<T, ActivityError> {
-    let input = decoded(input, actx)?;
+    verifier: &InputVerifier,
+) -> Result<(T, TenantCtx), ActivityError> {
+    let input: T = decoded(input, actx)?;
     let info = actx.info();
-    let tenant = input.tenant_ctx().tenant_id().as_str();
-    if let Some(key) = info.priority.fairness_key.as_deref()
-        && !key.is_empty()
-        && key != tenant
-    {
-        return Err(ActivityInputError::RouteMismatch {
+    let refuse = |error: ActivityInputError| Err(error.into_activity_error());
+    let claim = input.claim();
+    // The route first: it needs no registry round trip, and a misrouted task says nothing more.
+    if info.priority.fairness_key.as_deref() != Some(claim.tenant_id().as_str()) {
+        return refuse(ActivityInputError::RouteMismatch {
             activity: info.activity_type.clone(),
+            what: "fairness key",
+        });
+    }
+    let ctx = match verifier.registry.verify(claim, &verifier.config).await {
+        Ok(ctx) => ctx,
+        Err(source) => {
+            return refuse(ActivityInputError::Claim {
+                activity: info.activity_type.clone(),
+                source,
+            });
         }
-        .into_activity_error());
+    };
+    if let Some(routing) = &verifier.routing {
+        let route = route_with_weights(
+            &ctx,
+            &routing.namespace,
+            &routing.prefix,
+            routing.shards,
+            QueueKind::Activity,
+            &routing.weights,
+        );
+        if info.task_queue != route.task_queue {
+            return refuse(ActivityInputError::RouteMismatch {
+                activity: info.activity_type.clone(),
+                what: "task queue",
+            });
+        }
     }
     tracing::debug!(
         target: AUDIT_TARGET,
-        tenant_id = tenant,
+        tenant_id = ctx.tenant_id().as_str(),
         activity = %info.activity_type,
         "tenant activity started"
     );
-    Ok(input)
+    Ok((input, ctx))
 }
 
-/// Opens the input of a system activity, which carries no tenant, and builds its audited
-/// [`SystemCtx`] with the reason the macro checked.
+/// Opens the input of a system activity, which carries no tenant and must arrive with the
+/// [`SYSTEM_FAIRNESS_KEY`], and builds its audited [`SystemCtx`] with the reason the macro
+/// checked.
 #[doc(hidden)]
-pub fn open_system_input<T>(
+pub fn open_system_input<T: DeserializeOwned + Serialize>(
     input: ActivityInput<T>,
     actx: &ActivityContext,
     reason: &'static str,
 ) -> Result<(T, SystemCtx), ActivityError> {
-    let input = decoded(input, actx)?;
+    let input: T = decoded(input, actx)?;
+    let info = actx.info();
+    if info.priority.fairness_key.as_deref() != Some(SYSTEM_FAIRNESS_KEY) {
+        return Err(ActivityInputError::RouteMismatch {
+            activity: info.activity_type.clone(),
+            what: "fairness key",
+        }
+        .into_activity_error());
+    }
     let sys = SystemCtx::new(reason).map_err(|error| {
         ActivityInputError::Malformed {
-            activity: actx.info().activity_type.clone(),
+            activity: info.activity_type.clone(),
             reason: error.to_string(),
         }
         .into_activity_error()

@@ -21,10 +21,11 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
-use tenant::routing::{QueueKind, Route, route_for_tenant, task_queue_name};
+use tenant::TenancyConfig;
+use tenant::routing::{QueueKind, Route, route_for_claim, route_for_tenant, task_queue_name};
 use tenant::sqlx::{NewTenant, SqlRegistry};
-use tenant::temporal::RouteExt;
-use tenant::{Plan, SystemCtx, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
+use tenant::temporal::{InputVerifier, RouteExt, TenantActivities};
+use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
 pub const NAMESPACE: &str = "default";
 pub const QUEUE_PREFIX: &str = "provisioning";
@@ -38,9 +39,9 @@ pub fn workflow_route(ctx: &TenantCtx) -> Route {
     route_for_tenant(ctx, NAMESPACE, QUEUE_PREFIX, SHARDS, QueueKind::Workflow)
 }
 
-/// Where the activities of `ctx` run.
-pub fn activity_route(ctx: &TenantCtx) -> Route {
-    route_for_tenant(ctx, NAMESPACE, QUEUE_PREFIX, SHARDS, QueueKind::Activity)
+/// Where the activities of a claimed tenant run: workflow code holds claims, never contexts.
+pub fn activity_route(claim: &TenantClaim) -> Route {
+    route_for_claim(claim, NAMESPACE, QUEUE_PREFIX, SHARDS, QueueKind::Activity)
 }
 
 /// The queue of cross-tenant (system) work, which has no tenant to route by.
@@ -135,12 +136,20 @@ fn transient(error: tenant::sqlx::Error) -> ActivityError {
     ActivityError::application(ApplicationFailure::new(error))
 }
 
-/// The activities' shared state: the database and the tenant registry.
+/// The activities' shared state: the database, the tenant registry, and the verifier that checks
+/// every tenant activity's input against that registry and this example's routing.
 #[derive(Clone)]
 pub struct Provisioning {
     pool: SqlitePool,
     registry: SqlRegistry<Sqlite>,
+    verifier: InputVerifier,
     journal: Journal,
+}
+
+impl TenantActivities for Provisioning {
+    fn input_verifier(&self) -> &InputVerifier {
+        &self.verifier
+    }
 }
 
 impl Provisioning {
@@ -148,9 +157,12 @@ impl Provisioning {
     pub async fn new(pool: SqlitePool, journal: Journal) -> Result<Self, tenant::sqlx::Error> {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
+        let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
+            .routed(NAMESPACE, QUEUE_PREFIX, SHARDS);
         Ok(Provisioning {
             pool,
             registry,
+            verifier,
             journal,
         })
     }
@@ -287,15 +299,30 @@ impl Provisioning {
             .map_err(transient)
     }
 
-    /// Deletes the tenant's rows. Tables here are shared and keyed by tenant, so this is what
-    /// dropping the tenant's schema means; the rows of other tenants are out of its reach.
-    #[activity]
+    /// Deletes the rows of a tenant the registry has deactivated. Tables here are shared and
+    /// keyed by tenant, so this is what dropping the tenant's schema means. A system activity:
+    /// no claim of a deactivated tenant is ever verified, so the offboarding job acts for it
+    /// with an audited reason, after the registry confirmed it is deactivated.
+    #[activity(system = "offboarding: delete the rows of a deactivated tenant")]
     pub async fn drop_tenant_data(
         self: Arc<Self>,
         actx: ActivityContext,
-        ctx: TenantCtx,
+        sys: SystemCtx,
+        tenant_id: TenantId,
     ) -> Result<u64, ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.journal.record(&actx, None);
+        let tenant = self
+            .registry
+            .find_by_id(&tenant_id)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| permanent("no such tenant"))?;
+        if tenant.is_active {
+            return Err(permanent("refusing to drop the data of an active tenant"));
+        }
+        sys.audit("drop_tenant_data", "memberships");
+        // The registry's record of a deactivated tenant, for this audited system job only.
+        let ctx = TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan);
         let mut memberships = MembershipRepo::new(&self.pool);
         let mut deleted = 0;
         for membership in memberships.list(&ctx).await.map_err(transient)? {
@@ -334,10 +361,11 @@ impl Provisioning {
     }
 }
 
-/// The provisioning workflow's input: the tenant, and its first user.
+/// The provisioning workflow's input: the tenant, as a claim each activity's worker verifies,
+/// and its first user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProvisionRequest {
-    pub ctx: TenantCtx,
+    pub ctx: TenantClaim,
     pub owner: String,
 }
 
@@ -426,7 +454,7 @@ impl OffboardTenant {
     #[run]
     pub async fn run(
         wf: &mut WorkflowContext<Self>,
-        ctx: TenantCtx,
+        ctx: TenantClaim,
     ) -> WorkflowResult<OffboardReport> {
         let options = activity_route(&ctx).activity_options(ACTIVITY_TIMEOUT);
         let deactivated = wf
@@ -442,14 +470,16 @@ impl OffboardTenant {
             .execute_activity(
                 Provisioning::system_cleanup,
                 SystemCleanupInput {},
-                system_options,
+                system_options.clone(),
             )
             .await?;
         let rows_deleted = wf
             .execute_activity(
                 Provisioning::drop_tenant_data,
-                DropTenantDataInput { ctx },
-                options,
+                DropTenantDataInput {
+                    tenant_id: ctx.tenant_id().clone(),
+                },
+                system_options,
             )
             .await?;
         Ok(OffboardReport {
@@ -460,13 +490,15 @@ impl OffboardTenant {
     }
 }
 
-/// A call the typed API cannot express: `payload` handed to `activity` as it is, routed for
-/// `route_for`. The test uses it to play a buggy or hostile workflow.
+/// A call the typed API cannot express: `payload` handed to `activity` as it is, on
+/// `task_queue` with `fairness_key` (none: the task carries no priority of its own). The test
+/// uses it to play a buggy or hostile workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RawCall {
     pub activity: String,
     pub payload: serde_json::Value,
-    pub route_for: TenantCtx,
+    pub task_queue: String,
+    pub fairness_key: Option<String>,
 }
 
 /// How a [`RawCall`] ended.
@@ -488,7 +520,17 @@ impl ForwardRaw {
     pub async fn run(wf: &mut WorkflowContext<Self>, call: RawCall) -> WorkflowResult<RawOutcome> {
         use temporalio_common::data_converters::{PayloadConverter, RawValue};
         let input = RawValue::from_value(&call.payload, &PayloadConverter::default());
-        let options = activity_route(&call.route_for).activity_options(ACTIVITY_TIMEOUT);
+        let priority = match call.fairness_key {
+            Some(key) => temporalio_common::Priority::builder()
+                .fairness_key(key)
+                .build(),
+            None => temporalio_common::Priority::default(),
+        };
+        let options =
+            temporalio_sdk::ActivityOptions::with_start_to_close_timeout(ACTIVITY_TIMEOUT)
+                .task_queue(call.task_queue)
+                .priority(priority)
+                .build();
         let activity = temporalio_common::UntypedActivity::new(call.activity);
         Ok(match wf.execute_activity(activity, input, options).await {
             Ok(_) => RawOutcome {

@@ -18,10 +18,11 @@ use provisioning::{
 };
 use serde_json::json;
 use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowGetResultOptions};
+use tenant::TenantClaim;
 use tenant::TenantCtx;
 use tenant::routing::{FairnessWeight, QueueKind};
-use tenant::temporal::INPUT_REJECTED;
 use tenant::temporal::RouteExt;
+use tenant::temporal::{INPUT_REJECTED, SYSTEM_FAIRNESS_KEY};
 
 fn temporal_address() -> Option<String> {
     tenant_test_support::server_var("TEMPORAL_ADDRESS", "the Temporal end-to-end test")
@@ -78,7 +79,7 @@ async fn scenario(
         let id = format!("provision-{}-{run}", ctx.tenant_id());
         let options = workflow_route(ctx).workflow_start_options(id.clone());
         let request = ProvisionRequest {
-            ctx: ctx.clone(),
+            ctx: TenantClaim::of(ctx),
             owner: format!("owner-of-{}", ctx.tenant_id()),
         };
         let handle = client
@@ -128,7 +129,7 @@ async fn scenario(
             ],
             "{id}"
         );
-        let activity_queue = activity_route(ctx).task_queue;
+        let activity_queue = activity_route(&TenantClaim::of(ctx)).task_queue;
         for record in &records {
             assert_eq!(record.tenant.as_deref(), Some(ctx.tenant_id().as_str()));
             assert_eq!(record.task_queue, activity_queue, "{record:?}");
@@ -139,9 +140,10 @@ async fn scenario(
             assert_eq!(record.fairness_weight, Some(expected_weight(ctx)));
         }
     }
+    let acme_queue = activity_route(&TenantClaim::of(&acme)).task_queue;
+    let globex_queue = activity_route(&TenantClaim::of(&globex)).task_queue;
     assert_ne!(
-        activity_route(&acme).task_queue,
-        activity_route(&globex).task_queue,
+        acme_queue, globex_queue,
         "the fixture tenants are meant to land on different shards"
     );
 
@@ -153,51 +155,115 @@ async fn scenario(
         assert_eq!(rows[0].user_id, format!("owner-of-{}", ctx.tenant_id()));
     }
 
-    // 2. Payloads the typed API cannot produce: each refused, non-retryable, body never run.
-    let good_ctx = serde_json::to_value(&acme)?;
+    // 2. Payloads and routes the typed API cannot produce: each refused, non-retryable, the body
+    //    never run.
+    let migrate = Provisioning::run_tenant_migrations.name();
+    let good_ctx = serde_json::to_value(TenantClaim::of(&acme))?;
     let mut injected = good_ctx.clone();
     injected["tenant_id"] = json!("acme'; DROP TABLE memberships; --");
     let mut extra_field = good_ctx.clone();
     extra_field["is_admin"] = json!(true);
     let mut no_tenant = good_ctx.clone();
     no_tenant.as_object_mut().unwrap().remove("tenant_id");
+    let mut other_schema = good_ctx.clone();
+    other_schema["schema_name"] = json!("tenant_globex");
+    let initech =
+        json!({ "tenant_id": "initech", "schema_name": "tenant_initech", "plan": "enterprise" });
+    let initech_queue = activity_route(&serde_json::from_value(initech.clone())?).task_queue;
+    let acme_route = || (acme_queue.clone(), Some("acme".to_owned()));
     let refused = [
-        ("missing ctx", json!({ "target_version": 3 }), &acme),
+        (
+            "missing ctx",
+            migrate,
+            json!({ "target_version": 3 }),
+            acme_route(),
+        ),
         (
             "null ctx",
+            migrate,
             json!({ "ctx": null, "target_version": 3 }),
-            &acme,
+            acme_route(),
         ),
         (
             "ctx without tenant",
+            migrate,
             json!({ "ctx": no_tenant, "target_version": 3 }),
-            &acme,
+            acme_route(),
         ),
         (
             "injected tenant id",
+            migrate,
             json!({ "ctx": injected, "target_version": 3 }),
-            &acme,
+            acme_route(),
         ),
         (
             "ctx with an extra field",
+            migrate,
             json!({ "ctx": extra_field, "target_version": 3 }),
-            &acme,
+            acme_route(),
         ),
         (
             "unknown input field",
+            migrate,
             json!({ "ctx": good_ctx, "target_version": 3, "tenant": "globex" }),
-            &acme,
+            acme_route(),
         ),
-        ("garbage payload", json!(["not", "an", "input"]), &acme),
-        // A valid context on another tenant's route: the fairness key and the tenant disagree.
+        (
+            "garbage payload",
+            migrate,
+            json!(["not", "an", "input"]),
+            acme_route(),
+        ),
+        // A valid claim on another tenant's route: the fairness key and the tenant disagree.
         (
             "misrouted ctx",
+            migrate,
             json!({ "ctx": good_ctx, "target_version": 3 }),
-            &globex,
+            (globex_queue.clone(), Some("globex".to_owned())),
+        ),
+        // The tenant's own key, but another shard's queue.
+        (
+            "another shard's queue",
+            migrate,
+            json!({ "ctx": good_ctx, "target_version": 3 }),
+            (globex_queue.clone(), Some("acme".to_owned())),
+        ),
+        // No fairness key at all (the workflow has none either, so nothing is inherited).
+        (
+            "no fairness key",
+            migrate,
+            json!({ "ctx": good_ctx, "target_version": 3 }),
+            (acme_queue.clone(), None),
+        ),
+        (
+            "system key on a tenant activity",
+            migrate,
+            json!({ "ctx": good_ctx, "target_version": 3 }),
+            (acme_queue.clone(), Some(SYSTEM_FAIRNESS_KEY.to_owned())),
+        ),
+        // Well-formed and well-routed, but the registry does not vouch for it.
+        (
+            "unknown tenant",
+            migrate,
+            json!({ "ctx": initech, "target_version": 3 }),
+            (initech_queue, Some("initech".to_owned())),
+        ),
+        (
+            "schema of another tenant",
+            migrate,
+            json!({ "ctx": other_schema, "target_version": 3 }),
+            acme_route(),
+        ),
+        // A system activity on a tenant's key would be counted against, and routed as, it.
+        (
+            "system activity with a tenant key",
+            Provisioning::system_cleanup.name(),
+            json!({}),
+            (system_queue(), Some("acme".to_owned())),
         ),
     ];
-    for (case, payload, route_for) in refused {
-        let outcome = forward(client, run, case, payload, route_for).await?;
+    for (case, activity, payload, (queue, key)) in refused {
+        let outcome = forward(client, run, case, activity, payload, queue, key).await?;
         assert!(!outcome.completed, "{case}: {outcome:?}");
         assert_eq!(
             outcome.failure_type.as_deref(),
@@ -219,8 +285,10 @@ async fn scenario(
         client,
         run,
         "misrouted-message",
+        migrate,
         json!({ "ctx": good_ctx, "target_version": 3 }),
-        &globex,
+        globex_queue.clone(),
+        Some("globex".to_owned()),
     )
     .await?;
     assert!(misrouted.message.contains("fairness key"), "{misrouted:?}");
@@ -229,8 +297,10 @@ async fn scenario(
         client,
         run,
         "control",
+        migrate,
         json!({ "ctx": good_ctx, "target_version": 3 }),
-        &acme,
+        acme_queue.clone(),
+        Some("acme".to_owned()),
     )
     .await?;
     assert!(control.completed, "{control:?}");
@@ -239,7 +309,7 @@ async fn scenario(
     // 3. Offboarding globex: its rows go, the system activity sees it as stale first, acme stays.
     let options = workflow_route(&globex).workflow_start_options(format!("offboard-globex-{run}"));
     let report = client
-        .start_workflow(OffboardTenant::run, globex.clone(), options)
+        .start_workflow(OffboardTenant::run, TenantClaim::of(&globex), options)
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await?;
@@ -261,6 +331,27 @@ async fn scenario(
     );
     assert_eq!(memberships.list(&globex).await?.len(), 0);
     assert_eq!(memberships.list(&acme).await?.len(), 1);
+
+    // 4. Offboarded, globex is inactive: a claim for it, on its own route, is refused.
+    let inactive = forward(
+        client,
+        run,
+        "inactive tenant",
+        Provisioning::run_tenant_migrations.name(),
+        json!({ "ctx": TenantClaim::of(&globex), "target_version": 3 }),
+        globex_queue,
+        Some("globex".to_owned()),
+    )
+    .await?;
+    assert!(!inactive.completed, "{inactive:?}");
+    assert_eq!(
+        inactive.failure_type.as_deref(),
+        Some(INPUT_REJECTED),
+        "{inactive:?}"
+    );
+    assert!(inactive.non_retryable, "{inactive:?}");
+    assert!(inactive.message.contains("not active"), "{inactive:?}");
+    assert_eq!(journal_entries(journal, "inactive tenant", run), 0);
     Ok(())
 }
 
@@ -272,15 +363,25 @@ async fn forward(
     client: &Client,
     run: u128,
     case: &str,
+    activity: &str,
     payload: serde_json::Value,
-    route_for: &TenantCtx,
+    task_queue: String,
+    fairness_key: Option<String>,
 ) -> Result<RawOutcome, Box<dyn Error>> {
+    let mut options = temporalio_client::WorkflowStartOptions::new(
+        provisioning::all_task_queues()[0].clone(),
+        raw_workflow_id(case, run),
+    )
+    .build();
+    // Without a priority of its own the activity would inherit the workflow's: give the
+    // workflow none, so a case without a key really has none.
+    options.priority = Default::default();
     let call = RawCall {
-        activity: Provisioning::run_tenant_migrations.name().into(),
+        activity: activity.into(),
         payload,
-        route_for: route_for.clone(),
+        task_queue,
+        fairness_key,
     };
-    let options = workflow_route(route_for).workflow_start_options(raw_workflow_id(case, run));
     Ok(client
         .start_workflow(ForwardRaw::run, call, options)
         .await?

@@ -34,12 +34,12 @@ fn input_ident(function: &syn::Ident) -> syn::Ident {
     )
 }
 
-/// `<FnName>Input`. `ctx` is the context parameter (carried only for a tenant activity, as
-/// `ctx_ty`) and `rest` the parameters after it; `target` is what its doc links to.
+/// `<FnName>Input`. `ctx` is the context parameter (carried, as a claim, only for a tenant
+/// activity) and `rest` the parameters after it; `target` is what its doc links to.
 fn input_struct(
     item: &ActivityFn,
     context: &Context,
-    (ctx, ctx_ty): (&Param, TokenStream),
+    ctx: &Param,
     rest: &[Param],
     target: &str,
 ) -> TokenStream {
@@ -50,38 +50,48 @@ fn input_struct(
         quote!(#[allow(missing_docs)] pub #ident: #ty,)
     });
     let private = quote!(::tenant::__private);
-    let (doc, ctx_field) = match context {
+    match context {
         Context::Tenant => {
             let ctx = &ctx.ident;
-            (
-                format!(
-                    "The input of the activity [`{target}`]: the payload that crosses the \
-                     workflow engine. The tenant context travels in it as a typed field; a \
-                     payload whose `{ctx}` is missing or invalid does not deserialise, so the \
-                     activity never runs without a tenant."
-                ),
-                quote! {
-                    /// The tenant the activity runs for.
-                    pub #ctx: #ctx_ty,
-                },
-            )
+            let doc = format!(
+                "The input of the activity [`{target}`]: what a workflow passes and what \
+                 crosses the engine. The tenant travels as a `TenantClaim` \
+                 (`TenantClaim::of(&ctx)`, or the claim the workflow was started with); the \
+                 worker verifies it with the registry and the task's route, and the activity \
+                 receives the `TenantCtx` the registry gave. A payload whose `{ctx}` is missing, \
+                 invalid or not vouched for never runs."
+            );
+            quote! {
+                #[doc = #doc]
+                #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+                #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
+                #vis struct #input {
+                    /// The tenant the activity runs for, as a claim the worker verifies.
+                    pub #ctx: ::tenant::TenantClaim,
+                    #(#fields)*
+                }
+
+                impl #private::temporal::TenantInput for #input {
+                    fn claim(&self) -> &::tenant::TenantClaim {
+                        &self.#ctx
+                    }
+                }
+            }
         }
-        Context::System(reason) => (
-            format!(
+        Context::System(reason) => {
+            let doc = format!(
                 "The input of the system activity [`{target}`]. It carries no tenant: the \
                  worker builds the `SystemCtx` (reason: {:?}), audited at every use.",
                 reason.value()
-            ),
-            TokenStream::new(),
-        ),
-    };
-    quote! {
-        #[doc = #doc]
-        #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
-        #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
-        #vis struct #input {
-            #ctx_field
-            #(#fields)*
+            );
+            quote! {
+                #[doc = #doc]
+                #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
+                #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
+                #vis struct #input {
+                    #(#fields)*
+                }
+            }
         }
     }
 }
@@ -227,25 +237,9 @@ fn expand_method(
     let self_ty = &block.self_ty;
     let target = format!("{}::{ident}", quote!(#self_ty));
     let (actx, ctx, rest) = (&params[0], &params[1], &params[2..]);
-    // The user's own spelling of the type: their import stays in use, and a lookalike type
-    // fails `CarriesTenant` below.
-    let ctx_ty = &ctx.ty;
-    let companion = input_struct(item, context, (ctx, quote!(#ctx_ty)), rest, &target);
+    let companion = input_struct(item, context, ctx, rest, &target);
     let input = input_ident(ident);
     let private = quote!(::tenant::__private);
-    let carrier = match context {
-        Context::Tenant => {
-            let ctx = &ctx.ident;
-            quote! {
-                impl #private::temporal::CarriesTenant for #input {
-                    fn tenant_ctx(&self) -> &::tenant::TenantCtx {
-                        &self.#ctx
-                    }
-                }
-            }
-        }
-        Context::System(_) => TokenStream::new(),
-    };
     let binding = |p: &Param| {
         let (mutability, ident) = (&p.mutability, &p.ident);
         quote!(#mutability #ident)
@@ -256,15 +250,25 @@ fn expand_method(
     let (actx_binding, actx_ident, actx_ty) = (binding(actx), &actx.ident, &actx.ty);
     let open = match context {
         Context::Tenant => {
-            let ctx_binding = binding(ctx);
+            let (ctx_binding, ctx_ty) = (binding(ctx), &ctx.ty);
+            let verified = syn::Ident::new("__tenant_ctx", Span::mixed_site());
             quote! {
-                let #input { #ctx_binding, #(#rest_bindings),* } =
-                    match #private::temporal::open_tenant_input(#raw, &#actx_ident) {
-                        ::core::result::Result::Ok(input) => input,
+                let (#input { #(#rest_bindings,)* .. }, #verified) =
+                    match #private::temporal::open_tenant_input(
+                        #raw,
+                        &#actx_ident,
+                        #private::temporal::TenantActivities::input_verifier(&*self),
+                    )
+                    .await
+                    {
+                        ::core::result::Result::Ok(opened) => opened,
                         ::core::result::Result::Err(error) => {
                             return ::core::result::Result::Err(error);
                         }
                     };
+                // The user's own spelling of the type: their import stays in use, and a
+                // lookalike of `TenantCtx` does not compile here.
+                let #ctx_binding: #ctx_ty = #verified;
             }
         }
         Context::System(reason) => {
@@ -303,5 +307,5 @@ fn expand_method(
             #body
         }
     };
-    (quote!(#companion #carrier), method)
+    (companion, method)
 }

@@ -120,6 +120,16 @@ pub(crate) fn check(cx: &mut Ctxt, item: &ActivityFn, args: Arguments) -> Option
             false
         }
     };
+    if args.system.is_none() && item.receiver.is_none() {
+        cx.error_with_help(
+            &item.ident,
+            "a tenant activity takes `self: Arc<Self>`: the worker verifies its input with the \
+             `InputVerifier` of the block's type",
+            "write `self: Arc<Self>` first, and implement `tenant::temporal::TenantActivities` \
+             for the block's type",
+        );
+        return None;
+    }
     first_ok.then_some(match args.system {
         Some(reason) => Context::System(reason),
         None => Context::Tenant,

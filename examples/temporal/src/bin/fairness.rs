@@ -1,7 +1,8 @@
 //! Fairness by plan, measured on a real Temporal server: three tenants of weights 10, 3 and 1
 //! flood one activity task queue, a worker with a single activity slot drains it slowly, and the
 //! share of completions each tenant got is printed next to the ideal 10:3:1. The same flood
-//! without fairness keys runs first, as the baseline.
+//! with every weight 1 runs first, as the baseline (every task still carries its tenant's
+//! fairness key: the worker refuses one that does not).
 //!
 //! ```text
 //! temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
@@ -27,15 +28,22 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
-use tenant::routing::{QueueKind, route_for_tenant};
-use tenant::temporal::RouteExt;
-use tenant::{Plan, TenantCtx};
+use tenant::routing::{QueueKind, route_for_claim, route_for_tenant};
+use tenant::temporal::{InputVerifier, RouteExt, TenantActivities};
+use tenant::{InMemoryRegistry, Plan, TenancyConfig, TenantClaim, TenantCtx};
 
 /// The slow worker's one activity.
 #[derive(Clone)]
 pub struct Drain {
     completions: Arc<Mutex<Vec<String>>>,
     job_time: Duration,
+    verifier: InputVerifier,
+}
+
+impl TenantActivities for Drain {
+    fn input_verifier(&self) -> &InputVerifier {
+        &self.verifier
+    }
 }
 
 #[tenant::activities]
@@ -58,7 +66,7 @@ impl Drain {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flood {
-    ctx: TenantCtx,
+    ctx: TenantClaim,
     prefix: String,
     jobs: u32,
     fair: bool,
@@ -73,7 +81,7 @@ impl FloodQueue {
     /// Schedules every job at once, so the queue holds a backlog from all tenants.
     #[run]
     pub async fn run(wf: &mut WorkflowContext<Self>, flood: Flood) -> WorkflowResult<u32> {
-        let route = route_for_tenant(
+        let route = route_for_claim(
             &flood.ctx,
             "default",
             &flood.prefix,
@@ -82,7 +90,14 @@ impl FloodQueue {
         );
         let mut options = route.activity_options(Duration::from_secs(600));
         if !flood.fair {
-            options.priority = None;
+            // The baseline: every tenant keyed (the worker refuses a task without its tenant's
+            // key), all with the same weight.
+            options.priority = Some(
+                temporalio_common::Priority::builder()
+                    .fairness_key(route.priority.fairness_key.as_str())
+                    .fairness_weight(1.0)
+                    .build(),
+            );
         }
         let jobs = (0..flood.jobs).map(|job| {
             wf.execute_activity(
@@ -170,7 +185,7 @@ async fn flood(
         let route = route_for_tenant(ctx, "default", &prefix, 1.try_into()?, QueueKind::Workflow);
         for part in 0..jobs.div_ceil(JOBS_PER_WORKFLOW) {
             let flood = Flood {
-                ctx: ctx.clone(),
+                ctx: TenantClaim::of(ctx),
                 prefix: prefix.clone(),
                 jobs: JOBS_PER_WORKFLOW.min(jobs - part * JOBS_PER_WORKFLOW),
                 fair,
@@ -178,10 +193,6 @@ async fn flood(
             let mut options =
                 route.workflow_start_options(format!("flood-{}-{part}-{run}", ctx.tenant_id()));
             options.task_queue = workflow_queue.clone();
-            if !fair {
-                // Activities inherit their workflow's priority: the baseline has none anywhere.
-                options.priority = Default::default();
-            }
             handles.push(
                 client
                     .start_workflow(FloodQueue::run, flood, options)
@@ -191,9 +202,15 @@ async fn flood(
     }
     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
     let completions = Arc::new(Mutex::new(Vec::new()));
+    let registry = InMemoryRegistry::from_ids(tenants.iter().map(|t| t.tenant_id().clone()))?;
     let drain = Drain {
         completions: Arc::clone(&completions),
         job_time,
+        verifier: InputVerifier::new(Arc::new(registry), TenancyConfig::default()).routed(
+            "default",
+            &prefix,
+            1.try_into()?,
+        ),
     };
     let mut scheduler = Worker::new(
         &runtime,
@@ -263,7 +280,7 @@ fn report(tenants: &[TenantCtx], order: &[String], jobs: u32, fair: bool) {
         if fair {
             "fairness_key = tenant, fairness_weight = plan weight"
         } else {
-            "baseline, no fairness keys"
+            "baseline, every weight 1"
         },
         order.len()
     );

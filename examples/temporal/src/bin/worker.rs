@@ -21,6 +21,7 @@ use provisioning::{
     workflow_route,
 };
 use temporalio_client::{Client, WorkflowGetResultOptions};
+use tenant::TenantClaim;
 use tenant::temporal::RouteExt;
 
 #[tokio::main]
@@ -85,11 +86,11 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
             ctx.tenant_id(),
             ctx.plan(),
             route.task_queue,
-            activity_route(ctx).task_queue,
+            activity_route(&TenantClaim::of(ctx)).task_queue,
             route.priority.fairness_weight.get(),
         );
         let request = ProvisionRequest {
-            ctx: ctx.clone(),
+            ctx: TenantClaim::of(ctx),
             owner: format!("owner@{}.example", ctx.tenant_id()),
         };
         let options = route.workflow_start_options(format!("provision-{}-{run}", ctx.tenant_id()));
@@ -110,7 +111,7 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
     let options = workflow_route(leaving)
         .workflow_start_options(format!("offboard-{}-{run}", leaving.tenant_id()));
     let report = client
-        .start_workflow(OffboardTenant::run, leaving.clone(), options)
+        .start_workflow(OffboardTenant::run, TenantClaim::of(leaving), options)
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await?;

@@ -1,9 +1,18 @@
-// Workflow code cannot build an activity input without the tenant context.
+// Workflow code cannot build an activity input without the tenant's claim.
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tenant::TenantCtx;
+use tenant::temporal::{InputVerifier, TenantActivities};
 
-pub struct Provisioning;
+pub struct Provisioning {
+    verifier: InputVerifier,
+}
+
+impl TenantActivities for Provisioning {
+    fn input_verifier(&self) -> &InputVerifier {
+        &self.verifier
+    }
+}
 
 #[tenant::activities]
 impl Provisioning {

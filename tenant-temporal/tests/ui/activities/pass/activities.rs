@@ -1,14 +1,22 @@
-// A #[tenant::activities] block as services write it: state behind `Arc<Self>`, a static
-// activity, a system activity, the SDK's `name` argument handed on, `mut` bindings, and items
-// that are not activities kept as written.
+// A #[tenant::activities] block as services write it: state behind `Arc<Self>` with the
+// worker's input verifier, a static system activity, the SDK's `name` argument handed on, `mut`
+// bindings, and items that are not activities kept as written.
 #![deny(warnings)]
 
 use std::sync::Arc;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use tenant::{Plan, SystemCtx, TenantCtx};
+use tenant::temporal::{InputVerifier, TenantActivities};
+use tenant::{InMemoryRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx};
 
 pub struct Provisioning {
     greeting: String,
+    verifier: InputVerifier,
+}
+
+impl TenantActivities for Provisioning {
+    fn input_verifier(&self) -> &InputVerifier {
+        &self.verifier
+    }
 }
 
 #[tenant::activities]
@@ -34,6 +42,7 @@ impl Provisioning {
 
     #[activity(name = "tenant-info")]
     pub async fn get_tenant_info(
+        self: Arc<Self>,
         _actx: ActivityContext,
         ctx: tenant::TenantCtx,
     ) -> Result<String, ActivityError> {
@@ -42,7 +51,6 @@ impl Provisioning {
 
     #[activity(system = "count tenants for the billing report")]
     pub async fn count_tenants(
-        self: Arc<Self>,
         _actx: ActivityContext,
         sys: SystemCtx,
         limit: u32,
@@ -54,14 +62,20 @@ impl Provisioning {
 
 fn main() {
     let ctx = TenantCtx::trusted("acme".parse().unwrap(), "tenant_acme".parse().unwrap(), Plan::Pro);
-    let greet = GreetInput { ctx: ctx.clone(), name: "world".into() };
-    let info = GetTenantInfoInput { ctx };
+    let greet = GreetInput { ctx: TenantClaim::of(&ctx), name: "world".into() };
+    let info = GetTenantInfoInput { ctx: TenantClaim::of(&ctx) };
     let count = CountTenantsInput { limit: 3 };
     let _: [tenant::temporal::ActivityInput<_>; 1] = [greet.into()];
     let _: tenant::temporal::ActivityInput<_> = info.into();
     let _: tenant::temporal::ActivityInput<_> = count.into();
     assert_eq!(Provisioning::get_tenant_info.name(), "tenant-info");
     let _options = temporalio_sdk::WorkerOptions::new("q")
-        .register_activities(Provisioning { greeting: "hello".into() })
+        .register_activities(Provisioning {
+            greeting: "hello".into(),
+            verifier: InputVerifier::new(
+                Arc::new(InMemoryRegistry::from_ids(["acme".parse().unwrap()]).unwrap()),
+                TenancyConfig::default(),
+            ),
+        })
         .build();
 }
