@@ -648,7 +648,53 @@ mod cache {
         tokio::time::sleep(TTL + Duration::from_millis(30)).await;
         assert!(registry.len() <= 50); // expired, not yet evicted
         registry.find_by_id(&id("acme")).await.unwrap();
-        assert_eq!(registry.len(), 1);
+        assert_eq!(registry.len(), 51); // a found tenant evicts no "not found" entry
+        registry.find_by_id(&id("unknown-new")).await.unwrap();
+        assert_eq!(registry.len(), 2);
+    }
+
+    // Regression (issue 11, hole 6): found and not-found entries shared one capacity with
+    // oldest-first eviction, so a flood of random ids evicted every live tenant.
+    #[tokio::test]
+    async fn a_flood_of_unknown_ids_never_evicts_a_live_tenant() {
+        let registry = cached(MINUTE, 100);
+        registry.find_by_id(&id("acme")).await.unwrap();
+        registry.find_by_slug(&id("acme-corp")).await.unwrap();
+        for n in 0..10_000 {
+            registry
+                .find_by_id(&id(&format!("unknown-{n}")))
+                .await
+                .unwrap();
+        }
+        let before = registry.inner().lookups();
+        assert!(registry.find_by_id(&id("acme")).await.unwrap().is_some());
+        assert!(
+            registry
+                .find_by_slug(&id("acme-corp"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert_eq!(registry.inner().lookups(), before, "the flood evicted acme");
+    }
+
+    #[tokio::test]
+    async fn not_found_answers_are_short_lived() {
+        let registry = cached(MINUTE, 100).not_found(Duration::from_millis(40), 100);
+        registry.find_by_id(&id("acme")).await.unwrap();
+        registry.find_by_id(&id("initech")).await.unwrap();
+        assert_eq!(registry.inner().lookups(), (2, 0));
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        registry.find_by_id(&id("acme")).await.unwrap(); // still fresh
+        registry.find_by_id(&id("initech")).await.unwrap(); // asked again
+        assert_eq!(registry.inner().lookups(), (3, 0));
+        // By default a "not found" lives at most DEFAULT_NOT_FOUND_TTL, even under a long TTL.
+        let default = cached(Duration::from_secs(3600), 100);
+        assert_eq!(default.ttl(), Duration::from_secs(3600));
+        assert_eq!(
+            default.not_found_ttl(),
+            tenant::registry::DEFAULT_NOT_FOUND_TTL
+        );
     }
 
     #[tokio::test]

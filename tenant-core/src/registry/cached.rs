@@ -23,20 +23,19 @@ struct Entry {
     seq: u64,
 }
 
+/// One kind of entry: found tenants, or "no such tenant". Each has its own capacity and TTL, so
+/// a flood of unknown ids evicts only other unknown ids, never a live tenant.
 #[derive(Default)]
-struct State {
+struct Tier {
     /// Keyed by attacker-chosen ids, so hashed with the default (randomly keyed) hasher.
     entries: HashMap<(By, TenantId), Entry>,
     /// Every entry's key by insertion sequence, oldest first. The TTL is the same for every
-    /// entry, so this is also expiry order: the expired entries are always a prefix.
+    /// entry of a tier, so this is also expiry order: the expired entries are always a prefix.
     order: BTreeMap<u64, (By, TenantId)>,
     next_seq: u64,
-    /// Bumped by every invalidation, so that a lookup that started before one does not store
-    /// what it read from the inner registry after it.
-    generation: u64,
 }
 
-impl State {
+impl Tier {
     fn remove_entries(&mut self, mut doomed: impl FnMut(&(By, TenantId), &Entry) -> bool) {
         let order = &mut self.order;
         self.entries.retain(|key, entry| {
@@ -65,7 +64,66 @@ impl State {
             .and_then(|(_, key)| self.entries.get(key))
             .is_some_and(|entry| now.saturating_duration_since(entry.stored) >= ttl)
     }
+
+    fn remove(&mut self, lookup: &(By, TenantId)) {
+        if let Some(previous) = self.entries.remove(lookup) {
+            self.order.remove(&previous.seq);
+        }
+    }
+
+    fn insert(
+        &mut self,
+        lookup: (By, TenantId),
+        tenant: Option<Tenant>,
+        now: Instant,
+        limits: Limits,
+    ) {
+        while self.oldest_is_expired(now, limits.ttl) && self.pop_oldest() {}
+        while self.entries.len() >= limits.capacity && self.pop_oldest() {}
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.order.insert(seq, lookup.clone());
+        self.entries.insert(
+            lookup,
+            Entry {
+                tenant,
+                stored: now,
+                seq,
+            },
+        );
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.order.clear();
+    }
 }
+
+#[derive(Default)]
+struct State {
+    found: Tier,
+    missing: Tier,
+    /// Bumped by every invalidation, so that a lookup that started before one does not store
+    /// what it read from the inner registry after it.
+    generation: u64,
+}
+
+/// How long entries of a tier are served, and how many it holds.
+#[derive(Debug, Clone, Copy)]
+struct Limits {
+    ttl: Duration,
+    capacity: usize,
+}
+
+impl Limits {
+    fn caches(self) -> bool {
+        self.capacity > 0 && !self.ttl.is_zero()
+    }
+}
+
+/// The longest a "no such tenant" answer is served by default: a tenant created meanwhile is
+/// found again within this time, even without [`CachedRegistry::invalidate_slug`].
+pub const DEFAULT_NOT_FOUND_TTL: Duration = Duration::from_secs(5);
 
 /// A cache in front of any [`TenantRegistry`], for lookups on the request path.
 ///
@@ -101,21 +159,54 @@ impl State {
 /// ```
 pub struct CachedRegistry<R> {
     inner: R,
-    ttl: Duration,
-    capacity: usize,
+    found: Limits,
+    missing: Limits,
     state: Mutex<State>,
 }
 
 impl<R> CachedRegistry<R> {
-    /// Caches the lookups of `inner` for `ttl`, holding at most `capacity` entries. A zero `ttl`
-    /// or `capacity` caches nothing.
+    /// Caches the tenants `inner` finds for `ttl`, holding at most `capacity` of them. "No such
+    /// tenant" answers are kept apart, at most `capacity` of them too, for the shorter of `ttl`
+    /// and [`DEFAULT_NOT_FOUND_TTL`] (see [`not_found`](Self::not_found)). A zero `ttl` or
+    /// `capacity` caches nothing.
     pub fn new(inner: R, ttl: Duration, capacity: usize) -> Self {
         CachedRegistry {
             inner,
-            ttl,
-            capacity,
+            found: Limits { ttl, capacity },
+            missing: Limits {
+                ttl: ttl.min(DEFAULT_NOT_FOUND_TTL),
+                capacity,
+            },
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// Serves "no such tenant" answers for `ttl`, holding at most `capacity` of them, apart from
+    /// the found tenants: however many unknown ids arrive, they evict only each other.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant::registry::{CachedRegistry, InMemoryRegistry};
+    /// use tenant::{TenantId, TenantRegistry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let inner = InMemoryRegistry::from_ids(["acme".parse::<TenantId>()?])?;
+    /// let registry = CachedRegistry::new(inner, Duration::from_secs(60), 100)
+    ///     .not_found(Duration::from_secs(1), 10);
+    /// let acme: TenantId = "acme".parse()?;
+    /// registry.find_by_id(&acme).await?;
+    /// for n in 0..1_000 {
+    ///     registry.find_by_id(&format!("unknown-{n}").parse()?).await?;
+    /// }
+    /// assert!(registry.is_cached_by_id(&acme)); // the flood evicted only unknown ids
+    /// assert_eq!(registry.len(), 1 + 10);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn not_found(mut self, ttl: Duration, capacity: usize) -> Self {
+        self.missing = Limits { ttl, capacity };
+        self
     }
 
     /// The registry behind the cache: write through it, then [`invalidate`](Self::invalidate).
@@ -123,25 +214,40 @@ impl<R> CachedRegistry<R> {
         &self.inner
     }
 
-    /// How long an entry is served.
+    /// How long a found tenant is served.
     pub fn ttl(&self) -> Duration {
-        self.ttl
+        self.found.ttl
     }
 
-    /// The most entries the cache holds.
+    /// How long a "no such tenant" answer is served.
+    pub fn not_found_ttl(&self) -> Duration {
+        self.missing.ttl
+    }
+
+    /// The most found tenants the cache holds (and, apart, the most "no such tenant" answers
+    /// unless [`not_found`](Self::not_found) said otherwise).
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.found.capacity
     }
 
     /// How many entries the cache holds, found and not found, expired ones included until
-    /// they are evicted. Never more than [`capacity`](Self::capacity).
+    /// they are evicted.
     pub fn len(&self) -> usize {
-        self.lock().entries.len()
+        let state = self.lock();
+        state.found.entries.len() + state.missing.entries.len()
     }
 
     /// Whether the cache holds no entry.
     pub fn is_empty(&self) -> bool {
-        self.lock().entries.is_empty()
+        self.len() == 0
+    }
+
+    /// Whether a found tenant with this id is cached (fresh or not yet evicted).
+    pub fn is_cached_by_id(&self, id: &TenantId) -> bool {
+        self.lock()
+            .found
+            .entries
+            .contains_key(&(By::Id, id.clone()))
     }
 
     /// Forgets what the cache knows about the tenant with `id`: the result of looking up `id`
@@ -180,9 +286,11 @@ impl<R> CachedRegistry<R> {
     pub fn invalidate(&self, id: &TenantId) {
         let mut state = self.lock();
         state.generation += 1;
-        state.remove_entries(|(by, key), entry| {
+        let doomed = |(by, key): &(By, TenantId), entry: &Entry| {
             (*by == By::Id && key == id) || entry.tenant.as_ref().is_some_and(|t| &t.id == id)
-        });
+        };
+        state.found.remove_entries(doomed);
+        state.missing.remove_entries(doomed);
     }
 
     /// Forgets what the cache knows about `slug`: the result of looking it up (found or not),
@@ -214,10 +322,12 @@ impl<R> CachedRegistry<R> {
     pub fn invalidate_slug(&self, slug: &TenantId) {
         let mut state = self.lock();
         state.generation += 1;
-        state.remove_entries(|(by, key), entry| {
+        let doomed = |(by, key): &(By, TenantId), entry: &Entry| {
             (*by == By::Slug && key == slug)
                 || entry.tenant.as_ref().is_some_and(|t| &t.slug == slug)
-        });
+        };
+        state.found.remove_entries(doomed);
+        state.missing.remove_entries(doomed);
     }
 
     /// Forgets everything.
@@ -239,8 +349,8 @@ impl<R> CachedRegistry<R> {
     pub fn clear(&self) {
         let mut state = self.lock();
         state.generation += 1;
-        state.entries.clear();
-        state.order.clear();
+        state.found.clear();
+        state.missing.clear();
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -250,49 +360,41 @@ impl<R> CachedRegistry<R> {
     /// The cached answer for `key`, if there is a fresh one; else the generation to store the
     /// inner registry's answer under.
     fn cached(&self, by: By, key: &TenantId) -> Result<Option<Tenant>, u64> {
-        let mut state = self.lock();
+        let mut guard = self.lock();
+        let state = &mut *guard;
         let now = Instant::now();
         let lookup = (by, key.clone());
-        match state.entries.get(&lookup) {
-            Some(entry) if now.saturating_duration_since(entry.stored) < self.ttl => {
-                Ok(entry.tenant.clone())
+        for (tier, limits) in [
+            (&mut state.found, self.found),
+            (&mut state.missing, self.missing),
+        ] {
+            match tier.entries.get(&lookup) {
+                Some(entry) if now.saturating_duration_since(entry.stored) < limits.ttl => {
+                    return Ok(entry.tenant.clone());
+                }
+                Some(_) => tier.remove(&lookup),
+                None => {}
             }
-            Some(entry) => {
-                let seq = entry.seq;
-                state.entries.remove(&lookup);
-                state.order.remove(&seq);
-                Err(state.generation)
-            }
-            None => Err(state.generation),
         }
+        Err(state.generation)
     }
 
     fn store(&self, by: By, key: &TenantId, tenant: Option<Tenant>, generation: u64) {
-        if self.capacity == 0 || self.ttl.is_zero() {
-            return;
-        }
         let mut state = self.lock();
         if state.generation != generation {
             return;
         }
         let now = Instant::now();
         let lookup = (by, key.clone());
-        if let Some(previous) = state.entries.remove(&lookup) {
-            state.order.remove(&previous.seq);
+        state.found.remove(&lookup);
+        state.missing.remove(&lookup);
+        match tenant {
+            Some(_) if self.found.caches() => state.found.insert(lookup, tenant, now, self.found),
+            None if self.missing.caches() => {
+                state.missing.insert(lookup, None, now, self.missing);
+            }
+            _ => {}
         }
-        while state.oldest_is_expired(now, self.ttl) && state.pop_oldest() {}
-        while state.entries.len() >= self.capacity && state.pop_oldest() {}
-        let seq = state.next_seq;
-        state.next_seq += 1;
-        state.order.insert(seq, lookup.clone());
-        state.entries.insert(
-            lookup,
-            Entry {
-                tenant,
-                stored: now,
-                seq,
-            },
-        );
     }
 }
 
@@ -327,8 +429,8 @@ impl<R: fmt::Debug> fmt::Debug for CachedRegistry<R> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CachedRegistry")
             .field("inner", &self.inner)
-            .field("ttl", &self.ttl)
-            .field("capacity", &self.capacity)
+            .field("found", &self.found)
+            .field("not_found", &self.missing)
             .field("len", &self.len())
             .finish()
     }

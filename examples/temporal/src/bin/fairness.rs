@@ -9,7 +9,7 @@
 //!     --dynamic-config-value matching.enableFairness=true \
 //!     --dynamic-config-value matching.numTaskqueueReadPartitions=1 \
 //!     --dynamic-config-value matching.numTaskqueueWritePartitions=1
-//! cargo run --release --example fairness --features temporal
+//! cargo run --release -p example-temporal --bin fairness
 //! ```
 //!
 //! `TEMPORAL_ADDRESS` names the server (default `127.0.0.1:7233`); `FAIRNESS_JOBS` the jobs per

@@ -3,7 +3,7 @@
 //! ```text
 //! temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
 //!     --dynamic-config-value matching.enableFairness=true
-//! cargo run --example worker --features temporal
+//! cargo run -p example-temporal --bin worker
 //! ```
 //!
 //! `TEMPORAL_ADDRESS` (`host:port`, default `127.0.0.1:7233`) names the server. The example runs
