@@ -107,7 +107,7 @@ impl TenantClaim {
     /// let ctx: TenantCtx = claim.verify(&registry, &config).await?;
     /// assert_eq!(ctx.plan(), &Plan::Free); // the registry's plan, not the payload's
     ///
-    /// let forged: TenantClaim = serde_json::from_str(r#"{"tenant_id":"acme","schema_name":"public"}"#)?;
+    /// let forged: TenantClaim = serde_json::from_str(r#"{"tenant_id":"acme","schema_name":"tenant_globex"}"#)?;
     /// assert!(matches!(forged.verify(&registry, &config).await, Err(ClaimError::SchemaMismatch)));
     /// let unknown: TenantClaim = serde_json::from_str(r#"{"tenant_id":"initech"}"#)?;
     /// assert!(matches!(unknown.verify(&registry, &config).await, Err(ClaimError::Unknown)));

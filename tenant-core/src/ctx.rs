@@ -36,8 +36,99 @@ impl FromStr for SchemaName {
         if name.is_empty() || name.len() > 63 || !valid_chars || starts_with_digit {
             return Err(Error::InvalidSchemaName);
         }
+        if is_reserved_schema(name) {
+            return Err(Error::ReservedSchemaName);
+        }
         Ok(SchemaName(name.to_owned()))
     }
+}
+
+/// Schemas a tenant must never be given: PostgreSQL's own (`pg_*`, `information_schema`), the
+/// shared `public`, and PostgreSQL's reserved key words, which are not valid unquoted names.
+fn is_reserved_schema(name: &str) -> bool {
+    const SHARED: &[&str] = &["public", "information_schema"];
+    // PostgreSQL 15, Appendix C: the key words reserved in PostgreSQL.
+    const RESERVED_KEY_WORDS: &[&str] = &[
+        "all",
+        "analyse",
+        "analyze",
+        "and",
+        "any",
+        "array",
+        "as",
+        "asc",
+        "asymmetric",
+        "both",
+        "case",
+        "cast",
+        "check",
+        "collate",
+        "column",
+        "constraint",
+        "create",
+        "current_catalog",
+        "current_date",
+        "current_role",
+        "current_time",
+        "current_timestamp",
+        "current_user",
+        "default",
+        "deferrable",
+        "desc",
+        "distinct",
+        "do",
+        "else",
+        "end",
+        "except",
+        "false",
+        "fetch",
+        "for",
+        "foreign",
+        "from",
+        "grant",
+        "group",
+        "having",
+        "in",
+        "initially",
+        "intersect",
+        "into",
+        "lateral",
+        "leading",
+        "limit",
+        "localtime",
+        "localtimestamp",
+        "not",
+        "null",
+        "offset",
+        "on",
+        "only",
+        "or",
+        "order",
+        "placing",
+        "primary",
+        "references",
+        "returning",
+        "select",
+        "session_user",
+        "some",
+        "symmetric",
+        "system_user",
+        "table",
+        "then",
+        "to",
+        "trailing",
+        "true",
+        "union",
+        "unique",
+        "user",
+        "using",
+        "variadic",
+        "when",
+        "where",
+        "window",
+        "with",
+    ];
+    name.starts_with("pg_") || SHARED.contains(&name) || RESERVED_KEY_WORDS.contains(&name)
 }
 
 impl<'de> serde::Deserialize<'de> for SchemaName {
@@ -255,6 +346,23 @@ mod tests {
         }
         for bad in ["", "1t", "Tenant", "a-b", "a b", "a;b", "\"a\""] {
             assert!(bad.parse::<SchemaName>().is_err(), "{bad}");
+        }
+        // Regression (issue 11, hole 5): shared and system schemas, and key words, were valid.
+        for reserved in [
+            "public",
+            "pg_catalog",
+            "pg_toast",
+            "information_schema",
+            "select",
+            "user",
+        ] {
+            assert!(
+                matches!(
+                    reserved.parse::<SchemaName>(),
+                    Err(Error::ReservedSchemaName)
+                ),
+                "{reserved}"
+            );
         }
         assert!("a".repeat(64).parse::<SchemaName>().is_err());
     }

@@ -15,6 +15,18 @@ pub enum Error {
         "invalid schema name: expected 1 to 63 bytes of lowercase ASCII letters, digits and '_', not starting with a digit"
     )]
     InvalidSchemaName,
+    /// A schema name is valid but never a tenant's: a shared or system schema (`public`,
+    /// `pg_*`, `information_schema`) or a reserved SQL key word.
+    #[error(
+        "reserved schema name: a tenant's schema cannot be shared, a system schema or a key word"
+    )]
+    ReservedSchemaName,
+    /// Two tenants were given the same schema.
+    #[error("two tenants have the same schema `{schema}`")]
+    DuplicateSchema {
+        /// The schema both tenants have.
+        schema: crate::SchemaName,
+    },
     /// A plan name failed validation.
     #[error("invalid plan name: expected 1 to 64 printable ASCII bytes")]
     InvalidPlan,

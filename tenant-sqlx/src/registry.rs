@@ -17,9 +17,10 @@ use crate::{Backend, Error};
 /// The registry's table.
 const TABLE: &str = "tenants";
 
-/// The table and its slug index. Identical on SQLite and PostgreSQL; timestamps are milliseconds
-/// since the Unix epoch, so both databases store and compare them the same way.
-const DDL: [&str; 2] = [
+/// The table, and the unique indexes of slugs and schemas (a schema is where one tenant's data
+/// lives: two tenants must never share one). Identical on SQLite and PostgreSQL; timestamps are
+/// milliseconds since the Unix epoch, so both databases store and compare them the same way.
+const DDL: [&str; 3] = [
     "CREATE TABLE IF NOT EXISTS tenants (\
      id TEXT NOT NULL PRIMARY KEY, \
      slug TEXT NOT NULL, \
@@ -30,6 +31,7 @@ const DDL: [&str; 2] = [
      created_at BIGINT NOT NULL, \
      updated_at BIGINT NOT NULL)",
     "CREATE UNIQUE INDEX IF NOT EXISTS tenants_slug_key ON tenants (slug)",
+    "CREATE UNIQUE INDEX IF NOT EXISTS tenants_schema_name_key ON tenants (schema_name)",
 ];
 
 /// What [`SqlRegistry::create`] needs to register a tenant. The registry sets the rest: the
@@ -138,6 +140,7 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// let ddl = SqlRegistry::<sqlx::Postgres>::ddl();
     /// assert!(ddl[0].starts_with("CREATE TABLE IF NOT EXISTS tenants ("));
     /// assert_eq!(ddl[1], "CREATE UNIQUE INDEX IF NOT EXISTS tenants_slug_key ON tenants (slug)");
+    /// assert!(ddl[2].ends_with("ON tenants (schema_name)"));
     /// ```
     pub fn ddl() -> &'static [&'static str] {
         DB::DDL
@@ -164,8 +167,9 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// Registers a tenant, active, created and updated now (to the millisecond), and returns
     /// its record: the same record [`find_by_id`](TenantRegistry::find_by_id) will return.
     ///
-    /// A tenant with the same id or the same slug is an [`Error::Conflict`] on table
-    /// `"tenants"`, whichever of the two collides.
+    /// A tenant with the same id, the same slug or the same schema is an [`Error::Conflict`] on
+    /// table `"tenants"`. Ids and slugs are one namespace: an id that is another tenant's slug,
+    /// or a slug that is another tenant's id, is a `DuplicateTenant` (in [`Error::Core`]).
     ///
     /// ```
     /// use tenant::sqlx::{NewTenant, SqlRegistry};
@@ -181,7 +185,7 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     ///     slug: slug.parse().unwrap(),
     ///     name: id.into(),
     ///     plan: Plan::Free,
-    ///     schema_name: format!("tenant_{id}").parse().unwrap(),
+    ///     schema_name: format!("tenant_{}", id.replace('-', "_")).parse().unwrap(),
     /// };
     ///
     /// let acme = registry.create(new("acme", "acme")).await?;
@@ -190,6 +194,13 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     ///
     /// let taken = registry.create(new("globex", "acme")).await.unwrap_err();
     /// assert!(matches!(taken, Error::Conflict { table: "tenants", .. }));
+    /// // `/t/acme-corp/` and `X-Tenant-ID: acme-corp` must not name two tenants.
+    /// registry.create(new("initech", "acme-corp")).await?;
+    /// let shadow = registry.create(new("acme-corp", "acme-corp-2")).await.unwrap_err();
+    /// assert!(matches!(
+    ///     shadow,
+    ///     Error::Core(tenant::Error::DuplicateTenant { field: "id", .. })
+    /// ));
     /// # Ok(())
     /// # }
     /// ```
@@ -347,9 +358,11 @@ macro_rules! registry_backend {
     (
         $feature:literal,
         $db:ty,
+        begin_write: $begin_write:literal,
         lock: $lock:expr,
         by_id: $by_id:literal,
         by_slug: $by_slug:literal,
+        taken: $taken:literal,
         insert: $insert:literal,
         deactivate: $deactivate:literal $(,)?
     ) => {
@@ -390,6 +403,27 @@ macro_rules! registry_backend {
             }
 
             async fn insert(pool: &Pool<Self>, new: &NewTenant, millis: i64) -> Result<(), Error> {
+                let mut tx = pool.begin_with($begin_write).await?;
+                let lock: Option<&'static str> = $lock;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                // Ids and slugs are one namespace: a request names a tenant by either, so a name
+                // may belong to one tenant only. Same-id and same-slug collisions are left to the
+                // primary key and the slug index (a `Conflict`).
+                let taken: Option<(String, String)> = sqlx::query_as($taken)
+                    .bind(new.id.as_str())
+                    .bind(new.slug.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((_, slug)) = taken {
+                    let (field, value) = if slug == new.id.as_str() {
+                        ("id", new.id.clone())
+                    } else {
+                        ("slug", new.slug.clone())
+                    };
+                    return Err(tenant_core::Error::DuplicateTenant { field, value }.into());
+                }
                 sqlx::query($insert)
                     .bind(new.id.as_str())
                     .bind(new.slug.as_str())
@@ -399,9 +433,10 @@ macro_rules! registry_backend {
                     .bind(true)
                     .bind(millis)
                     .bind(millis)
-                    .execute(pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(|e| Error::from_write(TABLE, e))?;
+                tx.commit().await?;
                 Ok(())
             }
 
@@ -425,11 +460,16 @@ macro_rules! registry_backend {
 registry_backend!(
     "sqlite",
     sqlx::Sqlite,
+    // Take the write lock before the check, so a check and its insert are one step: a deferred
+    // transaction that reads, then writes, deadlocks against another one doing the same.
+    begin_write: "BEGIN IMMEDIATE",
     lock: None,
     by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
             FROM tenants WHERE id = ?",
     by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
               FROM tenants WHERE slug = ?",
+    taken: "SELECT id, slug FROM tenants \
+            WHERE (slug = ?1 AND id <> ?1) OR (id = ?2 AND slug <> ?2) LIMIT 1",
     insert: "INSERT INTO tenants \
              (id, slug, name, plan, schema_name, is_active, created_at, updated_at) \
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -440,6 +480,8 @@ registry_backend!(
 registry_backend!(
     "postgres",
     sqlx::Postgres,
+    // The advisory lock below serialises creates instead.
+    begin_write: "BEGIN",
     // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; serialise them.
     // The key is "tenant" in ASCII.
     lock: Some("SELECT pg_advisory_xact_lock(127978457247348)"),
@@ -447,6 +489,8 @@ registry_backend!(
             FROM tenants WHERE id = $1",
     by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
               FROM tenants WHERE slug = $1",
+    taken: "SELECT id, slug FROM tenants \
+            WHERE (slug = $1 AND id <> $1) OR (id = $2 AND slug <> $2) LIMIT 1",
     insert: "INSERT INTO tenants \
              (id, slug, name, plan, schema_name, is_active, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",

@@ -128,7 +128,7 @@ macro_rules! sql_suite {
                 registry.migrate().await.unwrap();
                 registry.migrate().await.unwrap();
                 assert_eq!(registry.find_by_id(&acme.id).await.unwrap(), Some(acme));
-                assert_eq!(SqlRegistry::<$db>::ddl().len(), 2);
+                assert_eq!(SqlRegistry::<$db>::ddl().len(), 3);
             }
 
             #[tokio::test]
@@ -142,7 +142,66 @@ macro_rules! sql_suite {
                 assert_eq!(registry.find_by_slug(&id("initech")).await.unwrap(), None);
             }
 
+            // Regression (issue 11, hole 5): a new tenant could be registered with another
+            // tenant's schema, or with a slug that is another tenant's id.
             #[tokio::test]
+            async fn schemas_are_unique_and_ids_and_slugs_are_one_namespace() {
+                let registry = setup!("namespace");
+                registry
+                    .create(new_tenant("acme", "acme-corp", Plan::Pro))
+                    .await
+                    .unwrap();
+                let mut twin = new_tenant("globex", "globex", Plan::Free);
+                twin.schema_name = "tenant_acme".parse().unwrap();
+                let same_schema = registry.create(twin).await;
+                assert!(
+                    matches!(
+                        same_schema,
+                        Err(Error::Conflict {
+                            table: "tenants",
+                            ..
+                        })
+                    ),
+                    "{same_schema:?}"
+                );
+                let slug_is_an_id = registry
+                    .create(new_tenant("initech", "acme", Plan::Free))
+                    .await;
+                assert!(
+                    matches!(
+                        &slug_is_an_id,
+                        Err(Error::Core(tenant::Error::DuplicateTenant {
+                            field: "slug",
+                            ..
+                        }))
+                    ),
+                    "{slug_is_an_id:?}"
+                );
+                let id_is_a_slug = registry
+                    .create(new_tenant("acme-corp", "acme-corp-2", Plan::Free))
+                    .await;
+                assert!(
+                    matches!(
+                        &id_is_a_slug,
+                        Err(Error::Core(tenant::Error::DuplicateTenant {
+                            field: "id",
+                            ..
+                        }))
+                    ),
+                    "{id_is_a_slug:?}"
+                );
+                // None of them was written; a tenant whose slug is its own id is fine.
+                for refused in ["globex", "initech", "acme-corp"] {
+                    assert_eq!(registry.find_by_id(&id(refused)).await.unwrap(), None);
+                }
+                registry
+                    .create(new_tenant("globex", "globex", Plan::Free))
+                    .await
+                    .unwrap();
+            }
+
+            #[tokio::test]
+
             async fn duplicate_id_or_slug_is_a_conflict() {
                 let registry = setup!("duplicates");
                 let acme = registry
@@ -448,9 +507,17 @@ mod in_memory {
             "{err:?}"
         );
 
-        // One tenant's slug may be another's id: they are separate namespaces.
+        // Regression (issue 11, hole 5): ids and slugs are one namespace. A slug equal to another
+        // tenant's id made `X-Tenant-ID: globex` and `/t/globex/` name two different tenants.
+        let err = InMemoryRegistry::new([tenant("acme", "globex"), tenant("globex", "acme")])
+            .unwrap_err();
         assert!(
-            InMemoryRegistry::new([tenant("acme", "globex"), tenant("globex", "acme")]).is_ok()
+            matches!(&err, tenant::Error::DuplicateTenant { field: "id", value } if value == &id("globex")),
+            "{err:?}"
+        );
+        // Its own id as its slug is fine.
+        assert!(
+            InMemoryRegistry::new([tenant("acme", "acme"), tenant("globex", "globex")]).is_ok()
         );
     }
 

@@ -45,8 +45,10 @@ pub struct InMemoryRegistry {
 }
 
 impl InMemoryRegistry {
-    /// A registry of `tenants`. Two tenants with the same id, or with the same slug, are an
-    /// [`Error::DuplicateTenant`]: configuration that names a tenant twice is refused, not
+    /// A registry of `tenants`. Ids and slugs are one namespace (a request names a tenant by
+    /// either), so two tenants with the same id, the same slug, or one's slug equal to the
+    /// other's id are an [`Error::DuplicateTenant`]; two with the same schema are an
+    /// [`Error::DuplicateSchema`]. Configuration that names a tenant twice is refused, not
     /// resolved by whichever entry came last.
     ///
     /// ```
@@ -70,6 +72,15 @@ impl InMemoryRegistry {
     /// assert!(matches!(err, Error::DuplicateTenant { field: "slug", .. }));
     /// let err = InMemoryRegistry::new([tenant("acme", "a"), tenant("acme", "b")]).unwrap_err();
     /// assert!(matches!(err, Error::DuplicateTenant { field: "id", .. }));
+    /// // A slug that is another tenant's id would make `X-Tenant-ID: acme` and `/t/acme/` differ.
+    /// let err = InMemoryRegistry::new([tenant("acme", "acme"), tenant("globex", "acme-x")]);
+    /// assert!(err.is_ok());
+    /// let err = InMemoryRegistry::new([tenant("acme", "a"), tenant("globex", "acme")]).unwrap_err();
+    /// assert!(matches!(err, Error::DuplicateTenant { field: "slug", .. }));
+    /// let mut twin = tenant("globex", "globex");
+    /// twin.schema_name = "tenant_acme".parse().unwrap();
+    /// let err = InMemoryRegistry::new([tenant("acme", "acme"), twin]).unwrap_err();
+    /// assert!(matches!(err, Error::DuplicateSchema { .. }));
     /// ```
     pub fn new(tenants: impl IntoIterator<Item = Tenant>) -> Result<Self, Error> {
         let tenants = tenants.into_iter();
@@ -77,17 +88,31 @@ impl InMemoryRegistry {
             by_id: HashMap::with_capacity(tenants.size_hint().0),
             by_slug: HashMap::with_capacity(tenants.size_hint().0),
         };
+        let mut schemas = std::collections::HashSet::new();
         for tenant in tenants {
-            if registry.by_id.contains_key(&tenant.id) {
+            // Ids and slugs are one namespace: a name may belong to one tenant only.
+            let id_taken = registry.by_id.contains_key(&tenant.id)
+                || registry
+                    .by_slug
+                    .get(&tenant.id)
+                    .is_some_and(|owner| *owner != tenant.id);
+            if id_taken {
                 return Err(Error::DuplicateTenant {
                     field: "id",
                     value: tenant.id,
                 });
             }
-            if registry.by_slug.contains_key(&tenant.slug) {
+            let slug_taken = registry.by_slug.contains_key(&tenant.slug)
+                || (tenant.slug != tenant.id && registry.by_id.contains_key(&tenant.slug));
+            if slug_taken {
                 return Err(Error::DuplicateTenant {
                     field: "slug",
                     value: tenant.slug,
+                });
+            }
+            if !schemas.insert(tenant.schema_name.clone()) {
+                return Err(Error::DuplicateSchema {
+                    schema: tenant.schema_name,
                 });
             }
             registry
