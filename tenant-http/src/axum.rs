@@ -58,7 +58,9 @@ where
     ///     ctx.tenant_id().to_string()
     /// }
     ///
-    /// let resolver = TenantResolver::new(NoTenants, TenancyConfig::default()).shared();
+    /// let resolver = TenantResolver::new(NoTenants, TenancyConfig::default())
+    ///     .anonymous() // or .users(hook): without either choice there is no `shared`
+    ///     .shared();
     /// let app: Router = Router::new().route("/whoami", get(whoami)).with_state(resolver);
     /// ```
     pub fn shared(self) -> SharedResolver {

@@ -1,8 +1,10 @@
 //! The request boundary of the [`tenant`](https://docs.rs/tenant) crate: the resolver that turns
 //! an HTTP request into a [`TenantCtx`](tenant_core::TenantCtx) after the registry and the
 //! application's user hook have vouched for it, and the RFC 9457 problems it answers with
-//! otherwise. Feature `axum`: the extractor and [`TenantLayer`]. Use it through the `tenant`
-//! facade (features `http`, `axum`), which re-exports it as `tenant::http`.
+//! otherwise. A resolver is usable only once the application chose how it authenticates: a
+//! [`UserHook`], or a deliberate [`anonymous`](TenantResolverBuilder::anonymous). Feature
+//! `axum`: the extractor and [`TenantLayer`]. Use it through the `tenant` facade (features
+//! `http`, `axum`), which re-exports it as `tenant::http`.
 
 #![warn(missing_docs, unreachable_pub)]
 
@@ -15,5 +17,6 @@ mod resolver;
 pub use axum::{SharedResolver, TenantLayer, TenantService};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{
-    AuthenticatedUser, NoUsers, PATH_PREFIX, TENANT_HEADER, TenantResolver, UserHook,
+    Anonymous, AuthenticatedUser, PATH_PREFIX, TENANT_HEADER, TenantResolver,
+    TenantResolverBuilder, UserHook,
 };

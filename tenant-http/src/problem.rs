@@ -32,25 +32,71 @@ impl fmt::Display for Source {
 
 /// Why a request could not be given a tenant context. Every variant is a rejection: there is no
 /// fallback tenant and no privileged context behind any of them.
+///
+/// # What a caller learns
+///
+/// Whether a named tenant is registered, active and allowed here is the registry's business,
+/// told only to the tenant's members. [`TenantResolver::resolve`](crate::TenantResolver::resolve)
+/// returns:
+///
+/// - [`Missing`](Self::Missing), [`Malformed`](Self::Malformed) and
+///   [`Conflicting`](Self::Conflicting) (400) to anyone: they are about the request's own
+///   text, and a conflict is only reported between tenants the caller could resolve one at a
+///   time.
+/// - [`Unavailable`](Self::Unavailable) (404, one problem body) for a tenant that is unknown,
+///   inactive or not allowed, whichever source named it, to every caller the
+///   [`UserHook`](crate::UserHook) does not vouch for as a member of that tenant: every caller
+///   of an [`anonymous`](crate::TenantResolverBuilder::anonymous) resolver, every caller for
+///   whom the hook finds no authenticated user (`Ok(None)`) or returns an error, and every
+///   caller naming an unknown tenant (nobody is a member of one).
+/// - [`Inactive`](Self::Inactive) or [`NotAllowed`](Self::NotAllowed) (403) only to a member:
+///   a caller for whom the hook returns a user.
+/// - Whatever the hook returns for an available tenant, such as [`NotMember`](Self::NotMember)
+///   (403).
+/// - [`Registry`](Self::Registry) (503) when the registry fails.
+///
+/// It never returns [`Unknown`](Self::Unknown). The precise class (`unknown-tenant`,
+/// `inactive-tenant`, `tenant-not-allowed`) is always in the rejection's audit event on
+/// `tenant::audit`, beside the class the caller was answered with.
+///
+/// ```
+/// use tenant::http::{ResolveError, Source};
+///
+/// // Unknown, inactive and not allowed, as an unauthenticated caller sees each of them.
+/// let unavailable = ResolveError::Unavailable.problem();
+/// assert_eq!(unavailable.status, 404);
+/// assert_eq!(unavailable.type_uri, "urn:tenant:problem:tenant-unavailable");
+/// // What a member of an inactive tenant is told instead.
+/// assert_eq!(ResolveError::Inactive.problem().status, 403);
+/// assert_eq!(ResolveError::Unknown(Source::Path).class(), "unknown-tenant");
+/// ```
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ResolveError {
     /// No source named a tenant.
     #[error("the request names no tenant")]
     Missing,
-    /// A source named a tenant in a form that is not a tenant id (or sent the header twice).
+    /// A source named a tenant in a form that is not a tenant id, sent it twice, or can be read
+    /// differently by a proxy (see [`TenantResolver`](crate::TenantResolver)).
     #[error("the tenant named by the {0} is malformed")]
     Malformed(Source),
     /// Two sources named different tenants.
     #[error("the {0} and the {1} name different tenants")]
     Conflicting(Source, Source),
-    /// No such tenant is registered.
+    /// No tenant available to this caller by that name: unknown, inactive or not allowed, and
+    /// the caller is not an authenticated member who may learn which. One status and one
+    /// problem body for all three.
+    #[error("no tenant by that name is available to this request")]
+    Unavailable,
+    /// No such tenant is registered. The class of the audit event; callers are answered
+    /// [`Unavailable`](Self::Unavailable).
     #[error("the tenant named by the {0} does not exist")]
     Unknown(Source),
-    /// The tenant exists but is deactivated.
+    /// The tenant exists but is deactivated (told to its members only).
     #[error("the tenant is not active")]
     Inactive,
-    /// The tenant is not on this deployment's allow-list.
+    /// The tenant is not on this deployment's allow-list, or is not the tenant of a
+    /// single-tenant deployment (told to its members only).
     #[error("the tenant is not allowed here")]
     NotAllowed,
     /// The authenticated user is not a member of the tenant.
@@ -81,27 +127,28 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl ResolveError {
     /// The HTTP status: 400 for a request that names no tenant or names one badly, 404 for an
-    /// unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503 when the
-    /// registry is down.
+    /// unavailable or unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503
+    /// when the registry is down.
     pub fn status(&self) -> u16 {
         match self {
             ResolveError::Missing | ResolveError::Malformed(_) | ResolveError::Conflicting(..) => {
                 400
             }
-            ResolveError::Unknown(_) => 404,
+            ResolveError::Unavailable | ResolveError::Unknown(_) => 404,
             ResolveError::Inactive | ResolveError::NotAllowed | ResolveError::NotMember => 403,
             ResolveError::Registry(_) => 503,
         }
     }
 
     /// The error class, stable for clients: `missing-tenant`, `malformed-tenant`,
-    /// `conflicting-tenant`, `unknown-tenant`, `inactive-tenant`, `tenant-not-allowed`,
-    /// `not-a-member`, `registry-unavailable`.
+    /// `conflicting-tenant`, `tenant-unavailable`, `unknown-tenant`, `inactive-tenant`,
+    /// `tenant-not-allowed`, `not-a-member`, `registry-unavailable`.
     pub fn class(&self) -> &'static str {
         match self {
             ResolveError::Missing => "missing-tenant",
             ResolveError::Malformed(_) => "malformed-tenant",
             ResolveError::Conflicting(..) => "conflicting-tenant",
+            ResolveError::Unavailable => "tenant-unavailable",
             ResolveError::Unknown(_) => "unknown-tenant",
             ResolveError::Inactive => "inactive-tenant",
             ResolveError::NotAllowed => "tenant-not-allowed",
@@ -129,6 +176,10 @@ impl ResolveError {
             ResolveError::Conflicting(..) => (
                 "urn:tenant:problem:conflicting-tenant",
                 "Conflicting tenant",
+            ),
+            ResolveError::Unavailable => (
+                "urn:tenant:problem:tenant-unavailable",
+                "Tenant unavailable",
             ),
             ResolveError::Unknown(_) => ("urn:tenant:problem:unknown-tenant", "Unknown tenant"),
             ResolveError::Inactive => ("urn:tenant:problem:inactive-tenant", "Inactive tenant"),

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use http::request::Parts;
+use http::uri::Authority;
 
 use tenant_core::{AUDIT_TARGET, TenancyConfig, Tenant, TenantCtx, TenantId, TenantRegistry};
 
@@ -23,9 +24,66 @@ pub struct AuthenticatedUser {
     pub roles: Vec<String>,
 }
 
-/// The application's authentication, asked once per request after the tenant is known. It
-/// returns the user acting in the request (`None` for anonymous requests the application allows)
-/// or [`ResolveError::NotMember`] when the user does not belong to `tenant`.
+/// The application's authentication, given to a resolver with
+/// [`TenantResolverBuilder::users`]. It is asked once per request, after the registry named the
+/// tenant, and answers:
+///
+/// - `Ok(Some(user))`: `user` is authenticated and a member of `tenant`. The context carries
+///   them, and if the tenant is refused (inactive, not allowed) they are told why.
+/// - `Ok(None)`: the request has no authenticated user. The context carries no user (handlers
+///   that need one check [`TenantCtx::user_id`]); if the tenant is refused, the caller gets
+///   [`ResolveError::Unavailable`], the answer an unknown tenant gets.
+/// - `Err(ResolveError::NotMember)`: the user is authenticated but not a member of `tenant`.
+///   This tells the caller that `tenant` exists and is available; a hook that wants
+///   non-members not to learn even that returns [`ResolveError::Unavailable`] instead.
+///
+/// A refused tenant is shown to the hook only to decide whether the caller may learn why:
+/// unless the hook returns a user, the answer is [`ResolveError::Unavailable`], whatever error
+/// the hook returned. Return `Ok(None)`, never an error, for a request without credentials.
+///
+/// ```
+/// use http::request::Parts;
+/// use tenant::http::{AuthenticatedUser, ResolveError, TenantResolver, UserHook};
+/// use tenant::registry::InMemoryRegistry;
+/// use tenant::{TenancyConfig, Tenant};
+///
+/// /// `X-User: alice` is a member of acme (a stand-in for real session checks).
+/// struct Sessions;
+///
+/// impl UserHook for Sessions {
+///     async fn user(
+///         &self,
+///         parts: &Parts,
+///         tenant: &Tenant,
+///     ) -> Result<Option<AuthenticatedUser>, ResolveError> {
+///         let Some(user) = parts.headers.get("x-user") else {
+///             return Ok(None); // no credentials: anonymous, never an error
+///         };
+///         match (user.to_str(), tenant.id.as_str()) {
+///             (Ok("alice"), "acme") => Ok(Some(AuthenticatedUser {
+///                 user_id: "alice".into(),
+///                 roles: vec!["admin".into()],
+///             })),
+///             _ => Err(ResolveError::NotMember),
+///         }
+///     }
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?, "globex".parse()?])?;
+/// let resolver = TenantResolver::new(registry, TenancyConfig::default()).users(Sessions);
+///
+/// let request = http::Request::get("/t/acme/").header("x-user", "alice").body(())?;
+/// let ctx = resolver.resolve(&request.into_parts().0).await?;
+/// assert_eq!(ctx.user_id(), Some("alice"));
+///
+/// let request = http::Request::get("/t/globex/").header("x-user", "alice").body(())?;
+/// let error = resolver.resolve(&request.into_parts().0).await.unwrap_err();
+/// assert!(matches!(error, ResolveError::NotMember));
+/// # Ok(())
+/// # }
+/// ```
 pub trait UserHook: Send + Sync {
     /// The authenticated user of the request, checked for membership of `tenant`.
     fn user(
@@ -35,11 +93,14 @@ pub trait UserHook: Send + Sync {
     ) -> impl Future<Output = Result<Option<AuthenticatedUser>, ResolveError>> + Send;
 }
 
-/// No authentication: contexts carry no user.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct NoUsers;
+/// The user hook of a resolver that authenticates nobody: the deliberate choice made with
+/// [`TenantResolverBuilder::anonymous`], the only way to get one. Its contexts carry no user,
+/// and every caller is unauthenticated, so a refused tenant is always answered with
+/// [`ResolveError::Unavailable`].
+#[derive(Debug, Clone, Copy)]
+pub struct Anonymous(());
 
-impl UserHook for NoUsers {
+impl UserHook for Anonymous {
     async fn user(&self, _: &Parts, _: &Tenant) -> Result<Option<AuthenticatedUser>, ResolveError> {
         Ok(None)
     }
@@ -47,48 +108,60 @@ impl UserHook for NoUsers {
 
 /// Turns a request into a [`TenantCtx`], in one documented, deterministic order.
 ///
-/// 1. In single-tenant mode (`MULTI_TENANCY_ENABLED=false`) the tenant is `DEFAULT_TENANT_ID`;
-///    a request that names any other tenant is rejected as not allowed.
-/// 2. Otherwise every configured source is read, in the configured order (default: the
-///    `X-Tenant-ID` header, then the subdomain of the base domain, then the `/t/{slug}/` path
-///    segment). A malformed source is an error; each named tenant is looked up (the header by
-///    id, the others by slug); an unknown one is an error; two sources that name different
-///    tenants are [`ResolveError::Conflicting`], never a pick. Errors are reported for the
-///    first source, in order, that has one.
-/// 3. No source at all is [`ResolveError::Missing`].
-/// 4. The tenant must be active, then on the allow-list, then the [`UserHook`] must accept
-///    the user.
+/// Built in two steps: [`TenantResolver::new`] gives a [`TenantResolverBuilder`], which resolves
+/// nothing until the application says how it authenticates, with
+/// [`users(hook)`](TenantResolverBuilder::users) or, deliberately,
+/// [`anonymous()`](TenantResolverBuilder::anonymous). Only the finished resolver has
+/// [`resolve`](Self::resolve) (and, with feature `axum`, `shared`), so a resolver that
+/// silently authenticates nobody does not compile.
+///
+/// 1. Every configured source is read, in the configured order (default: the `X-Tenant-ID`
+///    header, then the subdomain of the base domain, then the `/t/{slug}/` path segment). A
+///    malformed source is [`ResolveError::Malformed`]; each named tenant is looked up (the
+///    header by id, the others by slug) and must be available: registered, active, on the
+///    allow-list and, in single-tenant mode (`MULTI_TENANCY_ENABLED=false`), the
+///    `DEFAULT_TENANT_ID`. Errors are reported for the first source, in order, that has one.
+/// 2. Two sources that name different tenants are [`ResolveError::Conflicting`], never a pick.
+/// 3. No source at all is [`ResolveError::Missing`], except in single-tenant mode, where the
+///    tenant is the default one (which must be available too).
+/// 4. The [`UserHook`] adds the user, or refuses them.
+///
+/// A tenant that is not available is answered with [`ResolveError::Unavailable`] (one status,
+/// one problem body, whether it is unknown, inactive or not allowed, and whichever source named
+/// it), unless the user hook vouches for the caller as a member of that tenant, who is told
+/// [`ResolveError::Inactive`] or [`ResolveError::NotAllowed`]. An unauthenticated caller cannot
+/// tell an unknown tenant from a deactivated or disallowed one. See [`ResolveError`].
+///
+/// What counts as malformed, where a proxy in front of the service could read the request
+/// differently:
+/// - the header twice, or a value that is not a tenant id;
+/// - the host: a `Host` header twice, a `Host` that differs from the authority of an
+///   absolute-form request target (or of HTTP/2's `:authority`; RFC 9112 §3.2.2, RFC 9113
+///   §8.3.1), a host name with an empty label (`acme..example.com`, or more than one trailing
+///   dot), or a label under the base domain that is not a slug or is more than one label.
+///   One trailing dot is the absolute form of the same name and is accepted:
+///   `acme.example.com.` is `acme`;
+/// - the path: any dot segment anywhere in it (`.` or `..`, also written `%2e`/`%2E`, also
+///   followed by `;parameters`), or a path that names a tenant differently once repeated `/`
+///   are merged (`//t/acme/`), as normalising proxies do.
 ///
 /// Every resolution and rejection is an audit event on [`AUDIT_TARGET`]: a resolution names the
-/// tenant, a rejection only its class and source.
+/// tenant; a rejection only its precise class (`class`, e.g. `inactive-tenant`), the class it
+/// was answered with (`answer`, e.g. `tenant-unavailable`) and the status.
 ///
 /// ```
-/// # use std::time::SystemTime;
 /// use tenant::http::{ResolveError, TenantResolver};
+/// use tenant::registry::InMemoryRegistry;
 /// use tenant::TenancyConfig;
-/// use tenant::{Plan, Tenant, TenantId, TenantRegistry};
-///
-/// struct OneTenant(Tenant);
-/// impl TenantRegistry for OneTenant {
-///     type Error = std::convert::Infallible;
-///
-///     async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
-///         Ok((self.0.id == *id).then(|| self.0.clone()))
-///     }
-///     async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
-///         Ok((self.0.slug == *slug).then(|| self.0.clone()))
-///     }
-/// }
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// let acme = Tenant {
-///     id: "acme".parse()?, slug: "acme".parse()?, name: "Acme".into(), plan: Plan::Pro,
-///     schema_name: "tenant_acme".parse()?, is_active: true,
-///     created_at: SystemTime::now(), updated_at: SystemTime::now(),
-/// };
-/// let resolver = TenantResolver::new(OneTenant(acme), TenancyConfig::default())
-///     .base_domain("example.com");
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?, "globex".parse()?])?;
+/// let config = TenancyConfig::default().with_allowed(["acme".parse()?]);
+/// // This service has no users: every request is anonymous, by choice.
+/// let resolver = TenantResolver::new(registry, config)
+///     .base_domain("example.com")
+///     .anonymous();
 ///
 /// let request = http::Request::get("/t/acme/invoices").header("host", "acme.example.com").body(())?;
 /// let ctx = resolver.resolve(&request.into_parts().0).await?;
@@ -97,10 +170,18 @@ impl UserHook for NoUsers {
 /// let request = http::Request::get("/invoices").header("x-tenant-id", "ACME").body(())?;
 /// let error = resolver.resolve(&request.into_parts().0).await.unwrap_err();
 /// assert_eq!((error.status(), error.class()), (400, "malformed-tenant"));
+///
+/// // globex exists but is not allowed here; nobody does not exist: the same answer.
+/// for tenant in ["globex", "nobody"] {
+///     let request = http::Request::get("/invoices").header("x-tenant-id", tenant).body(())?;
+///     let error = resolver.resolve(&request.into_parts().0).await.unwrap_err();
+///     assert!(matches!(error, ResolveError::Unavailable));
+///     assert_eq!((error.status(), error.class()), (404, "tenant-unavailable"));
+/// }
 /// # Ok(())
 /// # }
 /// ```
-pub struct TenantResolver<R, U = NoUsers> {
+pub struct TenantResolver<R, U> {
     registry: R,
     config: TenancyConfig,
     order: Vec<Source>,
@@ -108,21 +189,56 @@ pub struct TenantResolver<R, U = NoUsers> {
     users: U,
 }
 
-impl<R: TenantRegistry> TenantResolver<R, NoUsers> {
-    /// A resolver over `registry` with the default order (header, subdomain, path) and no
-    /// subdomain resolution until [`base_domain`](Self::base_domain) is set.
-    pub fn new(registry: R, config: TenancyConfig) -> Self {
-        TenantResolver {
+/// A [`TenantResolver`] being configured. It resolves nothing: finish it with
+/// [`users`](Self::users) (the application's authentication) or [`anonymous`](Self::anonymous)
+/// (a deliberate "no authentication").
+///
+/// ```
+/// use tenant::http::{Source, TenantResolver};
+/// use tenant::registry::InMemoryRegistry;
+/// use tenant::TenancyConfig;
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
+/// let resolver = TenantResolver::new(registry, TenancyConfig::default())
+///     .order([Source::Path, Source::Header])
+///     .base_domain("example.com") // unused: the subdomain is not in the order
+///     .anonymous();
+/// assert!(resolver.config().multi_tenancy_enabled());
+/// # Ok(())
+/// # }
+/// ```
+#[must_use = "a resolver builder resolves nothing: finish it with `.users(hook)` or `.anonymous()`"]
+pub struct TenantResolverBuilder<R> {
+    registry: R,
+    config: TenancyConfig,
+    order: Vec<Source>,
+    base_domain: Option<String>,
+}
+
+/// `new` is declared for `U = ()` only so that `TenantResolver::new(..)` needs no annotation: it
+/// returns a builder, never a resolver, and `()` is no [`UserHook`].
+impl<R: TenantRegistry> TenantResolver<R, ()> {
+    /// A builder of a resolver over `registry`, with the default order (header, subdomain,
+    /// path) and no subdomain resolution until
+    /// [`base_domain`](TenantResolverBuilder::base_domain) is set. It resolves nothing until
+    /// [`users`](TenantResolverBuilder::users) or [`anonymous`](TenantResolverBuilder::anonymous)
+    /// finishes it; see [`TenantResolver`] for an example.
+    #[expect(
+        clippy::new_ret_no_self,
+        reason = "the builder is the only way to a resolver: the user choice cannot be skipped"
+    )]
+    pub fn new(registry: R, config: TenancyConfig) -> TenantResolverBuilder<R> {
+        TenantResolverBuilder {
             registry,
             config,
             order: vec![Source::Header, Source::Subdomain, Source::Path],
             base_domain: None,
-            users: NoUsers,
         }
     }
 }
 
-impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
+impl<R: TenantRegistry> TenantResolverBuilder<R> {
     /// Reads only these sources, in this order. Duplicates are ignored.
     pub fn order(mut self, sources: impl IntoIterator<Item = Source>) -> Self {
         self.order.clear();
@@ -141,8 +257,8 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         self
     }
 
-    /// Authenticates users with `users`.
-    pub fn users<V: UserHook>(self, users: V) -> TenantResolver<R, V> {
+    /// The resolver, authenticating users with `users`: see [`UserHook`], which has an example.
+    pub fn users<U: UserHook>(self, users: U) -> TenantResolver<R, U> {
         TenantResolver {
             registry: self.registry,
             config: self.config,
@@ -152,32 +268,69 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         }
     }
 
+    /// The resolver, authenticating nobody: a deliberate choice for services without users (or
+    /// that authenticate elsewhere, after the tenant is known). Its contexts carry no user, and
+    /// a tenant that is unknown, inactive or not allowed always gets the one answer
+    /// [`ResolveError::Unavailable`]. See [`TenantResolver`] for an example.
+    pub fn anonymous(self) -> TenantResolver<R, Anonymous> {
+        self.users(Anonymous(()))
+    }
+}
+
+/// A rejection as the audit sees it: the precise cause, and whether the caller is told only
+/// [`ResolveError::Unavailable`].
+struct Rejection {
+    cause: ResolveError,
+    concealed: bool,
+}
+
+impl From<ResolveError> for Rejection {
+    fn from(cause: ResolveError) -> Self {
+        Rejection {
+            cause,
+            concealed: false,
+        }
+    }
+}
+
+impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
     /// The configuration in force.
     pub fn config(&self) -> &TenancyConfig {
         &self.config
     }
 
-    /// The tenant context of the request, or why there is none.
+    /// The tenant context of the request, or why there is none (as much of why as the caller
+    /// may learn: see [`ResolveError`]).
     pub async fn resolve(&self, parts: &Parts) -> Result<TenantCtx, ResolveError> {
-        let resolved = self.resolve_unaudited(parts).await;
-        match &resolved {
-            Ok(ctx) => tracing::info!(
-                target: AUDIT_TARGET,
-                tenant_id = %ctx.tenant_id(),
-                user_id = ctx.user_id(),
-                "tenant resolved"
-            ),
-            Err(error) => tracing::warn!(
-                target: AUDIT_TARGET,
-                class = error.class(),
-                status = error.status(),
-                "tenant rejected"
-            ),
+        match self.resolve_unaudited(parts).await {
+            Ok(ctx) => {
+                tracing::info!(
+                    target: AUDIT_TARGET,
+                    tenant_id = %ctx.tenant_id(),
+                    user_id = ctx.user_id(),
+                    "tenant resolved"
+                );
+                Ok(ctx)
+            }
+            Err(Rejection { cause, concealed }) => {
+                let class = cause.class();
+                let answer = match concealed {
+                    true => ResolveError::Unavailable,
+                    false => cause,
+                };
+                tracing::warn!(
+                    target: AUDIT_TARGET,
+                    class,
+                    answer = answer.class(),
+                    status = answer.status(),
+                    "tenant rejected"
+                );
+                Err(answer)
+            }
         }
-        resolved
     }
 
-    async fn resolve_unaudited(&self, parts: &Parts) -> Result<TenantCtx, ResolveError> {
+    async fn resolve_unaudited(&self, parts: &Parts) -> Result<TenantCtx, Rejection> {
         let mut named: Vec<(Source, Tenant)> = Vec::with_capacity(self.order.len());
         for &source in &self.order {
             let Some(key) = self.named(source, parts)? else {
@@ -187,37 +340,27 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
                 Source::Header => self.registry.find_by_id(&key).await,
                 Source::Subdomain | Source::Path => self.registry.find_by_slug(&key).await,
             };
-            let tenant = found
-                .map_err(|error| ResolveError::Registry(Box::new(error)))?
-                .ok_or(ResolveError::Unknown(source))?;
+            let tenant = self.available(parts, found, source).await?;
             named.push((source, tenant));
         }
+        // Only available tenants get here: a conflict tells the caller nothing it could not
+        // learn by naming each tenant on its own.
         if let Some((first_source, first)) = named.first()
             && let Some((other_source, _)) = named.iter().find(|(_, t)| t.id != first.id)
         {
-            return Err(ResolveError::Conflicting(*first_source, *other_source));
+            return Err(ResolveError::Conflicting(*first_source, *other_source).into());
         }
 
-        let tenant = if self.config.multi_tenancy_enabled() {
-            named.into_iter().next().ok_or(ResolveError::Missing)?.1
-        } else {
-            let default = self.config.default_tenant().ok_or(ResolveError::Missing)?;
-            if named.iter().any(|(_, t)| t.id != *default) {
-                return Err(ResolveError::NotAllowed);
+        let tenant = match named.into_iter().next() {
+            Some((_, tenant)) => tenant,
+            None if self.config.multi_tenancy_enabled() => return Err(ResolveError::Missing.into()),
+            None => {
+                let default = self.config.default_tenant().ok_or(ResolveError::Missing)?;
+                let found = self.registry.find_by_id(default).await;
+                self.available(parts, found, Source::Header).await?
             }
-            self.registry
-                .find_by_id(default)
-                .await
-                .map_err(|error| ResolveError::Registry(Box::new(error)))?
-                .ok_or(ResolveError::Unknown(Source::Header))?
         };
 
-        if !tenant.is_active {
-            return Err(ResolveError::Inactive);
-        }
-        if !self.config.is_allowed(&tenant.id) {
-            return Err(ResolveError::NotAllowed);
-        }
         // The registry vouched for the tenant (exists, active, allowed): schema and plan come
         // from its record, never from the request.
         let ctx = TenantCtx::trusted(
@@ -228,6 +371,42 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         Ok(match self.users.user(parts, &tenant).await? {
             Some(user) => ctx.with_user(user.user_id, user.roles),
             None => ctx,
+        })
+    }
+
+    /// The tenant the registry `found` for `source`, if it is available here. Why it is not is
+    /// concealed unless the user hook vouches for the caller as one of its members.
+    async fn available<E>(
+        &self,
+        parts: &Parts,
+        found: Result<Option<Tenant>, E>,
+        source: Source,
+    ) -> Result<Tenant, Rejection>
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let found = found.map_err(|error| ResolveError::Registry(Box::new(error)))?;
+        let Some(tenant) = found else {
+            // Nobody is a member of a tenant that does not exist.
+            return Err(Rejection {
+                cause: ResolveError::Unknown(source),
+                concealed: true,
+            });
+        };
+        let refused = if !tenant.is_active {
+            ResolveError::Inactive
+        } else if !self.config.is_allowed(&tenant.id)
+            || (!self.config.multi_tenancy_enabled()
+                && self.config.default_tenant() != Some(&tenant.id))
+        {
+            ResolveError::NotAllowed
+        } else {
+            return Ok(tenant);
+        };
+        let member = matches!(self.users.user(parts, &tenant).await, Ok(Some(_)));
+        Err(Rejection {
+            cause: refused,
+            concealed: !member,
         })
     }
 
@@ -250,18 +429,17 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
                 let Some(base) = &self.base_domain else {
                     return Ok(None);
                 };
-                let mut hosts = parts.headers.get_all(http::header::HOST).iter();
-                let host = match (hosts.next(), hosts.next()) {
-                    (Some(host), None) => host.to_str().map_err(|_| malformed())?.to_owned(),
-                    (Some(_), Some(_)) => return Err(malformed()),
-                    (None, _) => match parts.uri.host() {
-                        Some(host) => host.to_owned(),
-                        None => return Ok(None),
-                    },
+                let Some(host) = request_host(parts).ok_or_else(malformed)? else {
+                    return Ok(None);
                 };
                 let host = host.to_ascii_lowercase();
-                let host = strip_port(&host).trim_end_matches('.');
-                let Some(label) = host
+                // One trailing dot is the absolute form of the same name; more than one, or
+                // any other empty label, is not a host name.
+                let name = host.strip_suffix('.').unwrap_or(&host);
+                if name.split('.').any(str::is_empty) {
+                    return Err(malformed());
+                }
+                let Some(label) = name
                     .strip_suffix(base.as_str())
                     .and_then(|rest| rest.strip_suffix('.'))
                 else {
@@ -274,20 +452,95 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
                 label.to_owned()
             }
             Source::Path => {
-                let Some(rest) = parts.uri.path().strip_prefix(PATH_PREFIX) else {
+                let path = parts.uri.path();
+                // A proxy that normalises the path would route `/t/acme/../globex/` to globex,
+                // and one that merges slashes would route `//t/globex/` to globex.
+                if path.split('/').any(is_dot_segment) {
+                    return Err(malformed());
+                }
+                let slug = tenant_segment(path);
+                if path.contains("//") && tenant_segment(&merge_slashes(path)) != slug {
+                    return Err(malformed());
+                }
+                let Some(slug) = slug else {
                     return Ok(None);
                 };
-                rest.split('/').next().unwrap_or_default().to_owned()
+                slug.to_owned()
             }
         };
         text.parse().map(Some).map_err(|_| malformed())
     }
 }
 
-/// `host` without a trailing `:port` (IPv6 literals keep their brackets).
-fn strip_port(host: &str) -> &str {
-    match host.rfind(':') {
-        Some(colon) if !host[colon..].contains(']') => &host[..colon],
-        _ => host,
+/// The host the request targets, without its port: the authority of an absolute-form target
+/// (HTTP/1.1) or `:authority` (HTTP/2) when there is one, else the `Host` header. `None` inside
+/// when neither names a host; `None` outside when they are malformed or disagree.
+fn request_host(parts: &Parts) -> Option<Option<String>> {
+    let mut hosts = parts.headers.get_all(http::header::HOST).iter();
+    let header = match (hosts.next(), hosts.next()) {
+        (Some(_), Some(_)) => return None,
+        (Some(value), None) => match value.to_str().ok()? {
+            "" => None,
+            text if text.contains('@') => return None,
+            text => Some(text.parse::<Authority>().ok()?),
+        },
+        (None, _) => None,
+    };
+    let Some(target) = parts.uri.authority() else {
+        return Some(header.map(|host| host.host().to_owned()));
+    };
+    // RFC 9112 §3.2.2: the target's authority wins and Host is to be ignored; a Host naming
+    // another one is a client or proxy disagreeing with the target, so it is refused instead.
+    let default_port = match parts.uri.scheme_str() {
+        Some(scheme) if scheme.eq_ignore_ascii_case("https") => Some(443),
+        Some(scheme) if scheme.eq_ignore_ascii_case("http") => Some(80),
+        _ => None,
+    };
+    let port = |authority: &Authority| authority.port_u16().or(default_port);
+    if let Some(header) = &header
+        && !(header.host().eq_ignore_ascii_case(target.host()) && port(header) == port(target))
+    {
+        return None;
     }
+    Some(Some(target.host().to_owned()))
+}
+
+/// Whether a path segment is `.` or `..`, dots written as `.`, `%2e` or `%2E`, ignoring any
+/// `;parameters` (which some servers strip before normalising).
+fn is_dot_segment(segment: &str) -> bool {
+    let mut rest = segment.split(';').next().unwrap_or_default();
+    let mut dots = 0;
+    while !rest.is_empty() {
+        rest = if let Some(after) = rest.strip_prefix('.') {
+            after
+        } else if rest
+            .as_bytes()
+            .get(..3)
+            .is_some_and(|unit| unit.eq_ignore_ascii_case(b"%2e"))
+        {
+            // The first three bytes are ASCII, so byte 3 is a character boundary.
+            &rest[3..]
+        } else {
+            return false;
+        };
+        dots += 1;
+    }
+    matches!(dots, 1 | 2)
+}
+
+/// The segment after [`PATH_PREFIX`], if `path` starts with it.
+fn tenant_segment(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix(PATH_PREFIX)?;
+    rest.split('/').next()
+}
+
+/// `path` with every run of `/` merged into one.
+fn merge_slashes(path: &str) -> String {
+    let mut merged = String::with_capacity(path.len());
+    for c in path.chars() {
+        if !(c == '/' && merged.ends_with('/')) {
+            merged.push(c);
+        }
+    }
+    merged
 }

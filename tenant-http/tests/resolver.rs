@@ -1,16 +1,21 @@
 //! The request boundary: every error class with its status and problem body, conflicts, single-
-//! tenant mode, the allow-list, the user hook, a property test of the resolution order against a
-//! model of the documented rules, and random bytes in every source.
+//! tenant mode, the allow-list, the user hook, one answer for unavailable tenants to whoever is
+//! not their member, hosts and paths a proxy could read differently, a property test of the
+//! resolution order against a model of the documented rules, and random bytes in every source.
 
 use tenant_test_support as support;
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::io::Write;
 use std::time::SystemTime;
 
 use http::request::Parts;
 use tenant::TenancyConfig;
-use tenant::http::{AuthenticatedUser, ResolveError, Source, TenantResolver, UserHook};
+use tenant::http::{
+    Anonymous, AuthenticatedUser, ResolveError, Source, TenantResolver, TenantResolverBuilder,
+    UserHook,
+};
 use tenant::{Plan, Tenant, TenantId, TenantRegistry};
 
 /// Tenants by id: `acme` (slug `acme-co`), `globex`, `dormant` (inactive), `banned` (active,
@@ -60,8 +65,13 @@ fn allowed() -> TenancyConfig {
         .with_allowed(["acme", "globex", "dormant"].map(|id| id.parse().unwrap()))
 }
 
-fn resolver() -> TenantResolver<Registry> {
+fn builder() -> TenantResolverBuilder<Registry> {
     TenantResolver::new(Registry::new(), allowed()).base_domain("example.com")
+}
+
+/// The resolver of a service without users.
+fn resolver() -> TenantResolver<Registry, Anonymous> {
+    builder().anonymous()
 }
 
 fn parts(header: Option<&str>, host: Option<&str>, path: &str) -> Parts {
@@ -146,11 +156,26 @@ async fn every_error_class_has_its_status_and_a_problem_body_without_tenant_data
             400,
         ),
         (Some("acme"), None, "/t/globex/", "conflicting-tenant", 400),
-        (Some("nobody"), None, "/", "unknown-tenant", 404),
-        (None, Some("nobody.example.com"), "/", "unknown-tenant", 404),
-        (None, None, "/t/nobody/", "unknown-tenant", 404),
-        (Some("dormant"), None, "/", "inactive-tenant", 403),
-        (Some("banned"), None, "/", "tenant-not-allowed", 403),
+        (None, None, "/t/acme-co/../globex/", "malformed-tenant", 400),
+        (
+            None,
+            Some("acme-co.example.com.."),
+            "/",
+            "malformed-tenant",
+            400,
+        ),
+        // Unknown, inactive and not allowed: one answer to an unauthenticated caller.
+        (Some("nobody"), None, "/", "tenant-unavailable", 404),
+        (
+            None,
+            Some("nobody.example.com"),
+            "/",
+            "tenant-unavailable",
+            404,
+        ),
+        (None, None, "/t/nobody/", "tenant-unavailable", 404),
+        (Some("dormant"), None, "/", "tenant-unavailable", 404),
+        (Some("banned"), None, "/", "tenant-unavailable", 404),
     ];
     for &(header, host, path, class, status) in cases {
         let error = resolver()
@@ -201,7 +226,8 @@ async fn single_tenant_mode_resolves_the_default_and_rejects_others() {
     let resolver = TenantResolver::new(
         Registry::new(),
         TenancyConfig::single_tenant("globex".parse().unwrap()),
-    );
+    )
+    .anonymous();
     let ctx = resolver.resolve(&parts(None, None, "/")).await.unwrap();
     assert_eq!(ctx.tenant_id().as_str(), "globex");
     assert_eq!(ctx.schema_name().as_str(), "tenant_globex");
@@ -215,12 +241,28 @@ async fn single_tenant_mode_resolves_the_default_and_rejects_others() {
         .resolve(&parts(Some("acme"), None, "/"))
         .await
         .unwrap_err();
-    assert_eq!(error.class(), "tenant-not-allowed");
+    assert_eq!(error.class(), "tenant-unavailable");
+    // A member of the other tenant is told why.
+    let request = http::Request::get("/")
+        .header("x-tenant-id", "acme")
+        .header("x-user", "root")
+        .body(())
+        .unwrap();
+    let error = TenantResolver::new(
+        Registry::new(),
+        TenancyConfig::single_tenant("globex".parse().unwrap()),
+    )
+    .users(Members)
+    .resolve(&request.into_parts().0)
+    .await
+    .unwrap_err();
+    assert_eq!((error.class(), error.status()), ("tenant-not-allowed", 403));
     // A default tenant that is not registered is an error, not an empty context.
     let missing = TenantResolver::new(
         Registry::new(),
         TenancyConfig::single_tenant("ghost".parse().unwrap()),
-    );
+    )
+    .anonymous();
     assert_eq!(
         missing
             .resolve(&parts(None, None, "/"))
@@ -242,10 +284,10 @@ impl UserHook for Members {
         let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok()) else {
             return Ok(None);
         };
-        // alice belongs to acme only.
+        // alice belongs to acme only, root to every tenant.
         match (user, tenant.id.as_str()) {
-            ("alice", "acme") => Ok(Some(AuthenticatedUser {
-                user_id: "alice".into(),
+            ("alice", "acme") | ("root", _) => Ok(Some(AuthenticatedUser {
+                user_id: user.into(),
                 roles: vec!["admin".into()],
             })),
             _ => Err(ResolveError::NotMember),
@@ -255,7 +297,7 @@ impl UserHook for Members {
 
 #[tokio::test]
 async fn the_user_hook_adds_the_user_and_checks_membership() {
-    let resolver = resolver().users(Members);
+    let resolver = builder().users(Members);
     let request = |tenant: &str| {
         http::Request::get("/")
             .header("x-tenant-id", tenant)
@@ -288,8 +330,8 @@ impl Rng {
     }
 }
 
-/// The documented rules, written independently of the resolver: what a request should resolve
-/// to given what each source names.
+/// The documented rules, written independently of the resolver: what a request of an
+/// unauthenticated caller should resolve to given what each source names.
 fn model(
     order: &[Source],
     header: Option<&str>,
@@ -314,6 +356,10 @@ fn model(
             }),
             Source::Subdomain => host.and_then(|h| {
                 let h = h.to_ascii_lowercase();
+                let h = h.strip_suffix('.').unwrap_or(&h);
+                if h.split('.').any(str::is_empty) {
+                    return Some(Err(()));
+                }
                 let label = h.strip_suffix(".example.com")?;
                 Some(if label.contains('.') {
                     Err(())
@@ -324,6 +370,15 @@ fn model(
                         .map(|slug| by_slug(slug.as_str()))
                 })
             }),
+            Source::Path
+                if path.starts_with("//")
+                    || path.split('/').any(|segment| {
+                        [".", "..", "%2e", "%2e%2e", ".%2e", "%2e."]
+                            .contains(&segment.to_ascii_lowercase().as_str())
+                    }) =>
+            {
+                Some(Err(()))
+            }
             Source::Path => path.strip_prefix("/t/").map(|rest| {
                 let slug = rest.split('/').next().unwrap();
                 slug.parse::<TenantId>()
@@ -334,7 +389,11 @@ fn model(
         match named {
             None => {}
             Some(Err(())) => return Err("malformed-tenant".into()),
-            Some(Ok(None)) => return Err("unknown-tenant".into()),
+            // Unknown, inactive or not allowed: one answer, before any conflict.
+            Some(Ok(None)) => return Err("tenant-unavailable".into()),
+            Some(Ok(Some(id))) if ["dormant", "banned"].contains(&id.as_str()) => {
+                return Err("tenant-unavailable".into());
+            }
             Some(Ok(Some(id))) => found.push(id),
         }
     }
@@ -344,11 +403,7 @@ fn model(
     if found.iter().any(|id| id != first) {
         return Err("conflicting-tenant".into());
     }
-    match first.as_str() {
-        "dormant" => Err("inactive-tenant".into()),
-        "banned" => Err("tenant-not-allowed".into()),
-        id => Ok(id.to_owned()),
-    }
+    Ok(first.clone())
 }
 
 #[tokio::test]
@@ -373,6 +428,9 @@ async fn resolution_follows_the_documented_order_on_random_requests() {
         Some("x.y.example.com"),
         Some("ACME-CO.EXAMPLE.COM"),
         Some("other.org"),
+        Some("acme-co.example.com."),
+        Some("globex.example.com.."),
+        Some("example.com.."),
     ];
     let paths = [
         "/",
@@ -383,6 +441,9 @@ async fn resolution_follows_the_documented_order_on_random_requests() {
         "/t/Acme/",
         "/tx/acme-co",
         "/t/banned/z",
+        "/t/acme-co/../globex/",
+        "/t/globex/%2E/x",
+        "//t/globex/",
     ];
     let orders = [
         vec![Source::Header, Source::Subdomain, Source::Path],
@@ -396,7 +457,7 @@ async fn resolution_follows_the_documented_order_on_random_requests() {
     for _ in 0..4_000 {
         let order = rng.pick(&orders).clone();
         let (header, host, path) = (*rng.pick(&headers), *rng.pick(&hosts), *rng.pick(&paths));
-        let resolver = resolver().order(order.clone());
+        let resolver = builder().order(order.clone()).anonymous();
         let request = parts(header, host, path);
         let got = resolver
             .resolve(&request)
@@ -430,7 +491,7 @@ async fn random_bytes_in_every_source_give_typed_errors_never_a_panic() {
     for _ in 0..20_000 {
         // Half arbitrary bytes, half bytes that matter to the parsers (separators, case,
         // percent, quotes, whitespace), so most inputs get past `http` and reach the resolver.
-        const NEAR: &[u8] = b"acmeglobxz019-._/:%AZ @'\";#\\";
+        const NEAR: &[u8] = b"acmeglobxz0129-._/:%AEZ @'\";#\\";
         let len = (rng.next() % 24) as usize;
         let bytes: Vec<u8> = (0..len)
             .map(|_| match rng.next() % 2 {
@@ -439,7 +500,7 @@ async fn random_bytes_in_every_source_give_typed_errors_never_a_panic() {
             })
             .collect();
         let mut request = http::Request::builder();
-        match rng.next() % 3 {
+        match rng.next() % 4 {
             0 => request = request.uri("/").header("x-tenant-id", bytes.as_slice()),
             1 => {
                 let mut host = bytes.clone();
@@ -448,10 +509,21 @@ async fn random_bytes_in_every_source_give_typed_errors_never_a_panic() {
                 }
                 request = request.uri("/").header("host", host.as_slice());
             }
-            _ => {
+            2 => {
                 let mut path = b"/t/".to_vec();
                 path.extend(&bytes);
                 request = request.uri(path.as_slice());
+            }
+            _ => {
+                // An absolute-form target beside a Host header, the bytes in either.
+                let mut uri = b"http://".to_vec();
+                uri.extend(&bytes);
+                uri.extend(b".example.com/");
+                let host: &[u8] = match rng.next() % 2 {
+                    0 => &bytes,
+                    _ => b"acme-co.example.com",
+                };
+                request = request.uri(uri.as_slice()).header("host", host);
             }
         }
         // Bytes that http itself refuses never reach a server; skip them.
@@ -503,8 +575,12 @@ async fn every_resolution_and_rejection_is_audited_without_naming_other_tenants(
         lines[1].contains("tenant rejected") && lines[1].contains("conflicting-tenant"),
         "{log}"
     );
+    // The precise class for the audit, beside the one answer the caller got.
     assert!(
-        lines[2].contains("tenant rejected") && lines[2].contains("inactive-tenant"),
+        lines[2].contains("tenant rejected")
+            && lines[2].contains("inactive-tenant")
+            && lines[2].contains("tenant-unavailable")
+            && lines[2].contains("404"),
         "{log}"
     );
     for rejected in &lines[1..] {
@@ -515,4 +591,254 @@ async fn every_resolution_and_rejection_is_audited_without_naming_other_tenants(
             );
         }
     }
+}
+
+#[tokio::test]
+async fn unauthenticated_callers_cannot_tell_unknown_inactive_and_not_allowed_apart() {
+    // A service without users, and one whose hook finds no user in these requests.
+    let anonymous = resolver();
+    let no_user = builder().users(Members);
+    let mut answers = Vec::new();
+    for tenant in ["nobody", "dormant", "banned"] {
+        let host = format!("{tenant}.example.com");
+        let path = format!("/t/{tenant}/x");
+        for request in [
+            parts(Some(tenant), None, "/"),
+            parts(None, Some(&host), "/"),
+            parts(None, None, &path),
+            // Paired with a tenant the caller can resolve: no conflict oracle.
+            parts(Some("globex"), None, &path),
+        ] {
+            for resolver in [&anonymous as &dyn Resolve, &no_user] {
+                let error = resolver.resolve_dyn(&request).await.unwrap_err();
+                let body = serde_json::to_string(&error.problem()).unwrap();
+                answers.push((error.status(), body, tenant));
+            }
+        }
+    }
+    // Single-tenant mode: another tenant is as unavailable as an unknown one.
+    let single = TenantResolver::new(
+        Registry::new(),
+        TenancyConfig::single_tenant("globex".parse().unwrap()),
+    )
+    .anonymous();
+    for tenant in ["nobody", "acme", "dormant"] {
+        let error = single
+            .resolve(&parts(Some(tenant), None, "/"))
+            .await
+            .unwrap_err();
+        let body = serde_json::to_string(&error.problem()).unwrap();
+        answers.push((error.status(), body, tenant));
+    }
+    let (status, body, _) = answers[0].clone();
+    for (other_status, other_body, tenant) in &answers {
+        assert_eq!(
+            (*other_status, other_body),
+            (status, &body),
+            "{tenant} answers differently"
+        );
+    }
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(
+        body,
+        serde_json::to_string(&ResolveError::Unavailable.problem()).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn only_members_learn_why_their_tenant_is_refused_and_the_audit_keeps_the_class() {
+    let resolver = builder().users(Members);
+    let request = |tenant: &str, user: &str| {
+        http::Request::get("/")
+            .header("x-tenant-id", tenant)
+            .header("x-user", user)
+            .body(())
+            .unwrap()
+            .into_parts()
+            .0
+    };
+    let (log, _guard) = support::capture_audit();
+    // (tenant, user, class answered, precise class in the audit)
+    let cases = [
+        ("dormant", "root", "inactive-tenant", "inactive-tenant"),
+        ("banned", "root", "tenant-not-allowed", "tenant-not-allowed"),
+        // Nobody is a member of an unknown tenant.
+        ("nobody", "root", "tenant-unavailable", "unknown-tenant"),
+        // An authenticated non-member learns no more than an anonymous caller.
+        ("dormant", "alice", "tenant-unavailable", "inactive-tenant"),
+        (
+            "banned",
+            "alice",
+            "tenant-unavailable",
+            "tenant-not-allowed",
+        ),
+        // An available tenant: the hook's own answer.
+        ("globex", "alice", "not-a-member", "not-a-member"),
+    ];
+    for (tenant, user, answered, _) in cases {
+        let error = resolver.resolve(&request(tenant, user)).await.unwrap_err();
+        assert_eq!(error.class(), answered, "{tenant} as {user}");
+    }
+    let log = support::text(&log);
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), cases.len(), "{log}");
+    for ((tenant, user, answered, precise), line) in cases.iter().zip(&lines) {
+        assert!(
+            line.contains(&format!("class=\"{precise}\""))
+                && line.contains(&format!("answer=\"{answered}\"")),
+            "{tenant} as {user}: {line}"
+        );
+    }
+}
+
+/// Resolvers with different user hooks behind one type, for tests that ask both.
+trait Resolve {
+    fn resolve_dyn<'a>(
+        &'a self,
+        parts: &'a Parts,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<tenant::TenantCtx, ResolveError>> + 'a>>;
+}
+
+impl<U: UserHook> Resolve for TenantResolver<Registry, U> {
+    fn resolve_dyn<'a>(
+        &'a self,
+        parts: &'a Parts,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<tenant::TenantCtx, ResolveError>> + 'a>> {
+        Box::pin(self.resolve(parts))
+    }
+}
+
+/// A request with an absolute-form target (as sent to a proxy, or HTTP/2's `:authority`).
+fn absolute(uri: &str, host: Option<&str>) -> Parts {
+    let mut request = http::Request::get(uri);
+    if let Some(host) = host {
+        request = request.header("host", host);
+    }
+    request.body(()).unwrap().into_parts().0
+}
+
+#[tokio::test]
+async fn a_host_header_that_differs_from_the_absolute_uri_authority_is_malformed() {
+    for (uri, host) in [
+        ("http://globex.example.com/x", "acme-co.example.com"),
+        ("http://acme-co.example.com/x", "globex.example.com"),
+        ("http://acme-co.example.com/x", "example.com"),
+        ("http://example.com/x", "acme-co.example.com"),
+        (
+            "http://acme-co.example.com:8080/x",
+            "acme-co.example.com:8081",
+        ),
+    ] {
+        let result = resolver().resolve(&absolute(uri, Some(host))).await;
+        assert!(
+            matches!(result, Err(ResolveError::Malformed(Source::Subdomain))),
+            "{uri} with Host {host}: {result:?}"
+        );
+    }
+    // The same authority (case and the scheme's default port aside) resolves.
+    for (uri, host) in [
+        ("http://acme-co.example.com/x", Some("acme-co.example.com")),
+        ("http://ACME-CO.example.com/x", Some("acme-co.EXAMPLE.com")),
+        (
+            "http://acme-co.example.com/x",
+            Some("acme-co.example.com:80"),
+        ),
+        (
+            "https://acme-co.example.com:443/x",
+            Some("acme-co.example.com"),
+        ),
+        ("http://acme-co.example.com/x", None),
+    ] {
+        let ctx = resolver().resolve(&absolute(uri, host)).await.unwrap();
+        assert_eq!(ctx.tenant_id().as_str(), "acme", "{uri} {host:?}");
+    }
+}
+
+#[tokio::test]
+async fn dot_segments_anywhere_in_the_path_are_malformed() {
+    for path in [
+        "/t/acme-co/../globex/x",
+        "/t/acme-co/./x",
+        "/t/acme-co/%2e%2e/globex/x",
+        "/t/acme-co/%2E%2E/globex/x",
+        "/t/acme-co/.%2e/globex",
+        "/t/acme-co/%2e",
+        "/t/acme-co/..",
+        "/t/acme-co/..;/globex/x",
+        "/x/../t/globex/x",
+        "/./t/acme-co/x",
+    ] {
+        let result = resolver().resolve(&parts(None, None, path)).await;
+        assert!(
+            matches!(result, Err(ResolveError::Malformed(Source::Path))),
+            "{path}: {result:?}"
+        );
+        // Also when another source names the tenant the proxy did not see.
+        let result = resolver().resolve(&parts(Some("acme"), None, path)).await;
+        assert!(
+            matches!(result, Err(ResolveError::Malformed(Source::Path))),
+            "{path} with a header: {result:?}"
+        );
+    }
+    // Dots inside a segment are not dot segments.
+    for path in [
+        "/t/acme-co/a.b",
+        "/t/acme-co/...",
+        "/t/acme-co/.well-known",
+        "/t/acme-co/x/%2e%2ex",
+    ] {
+        let ctx = resolver().resolve(&parts(None, None, path)).await.unwrap();
+        assert_eq!(ctx.tenant_id().as_str(), "acme", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn a_path_that_names_a_tenant_once_slashes_are_merged_is_malformed() {
+    for path in ["//t/globex/x", "/t//globex/x", "///t/globex"] {
+        let result = resolver().resolve(&parts(Some("acme"), None, path)).await;
+        assert!(
+            matches!(result, Err(ResolveError::Malformed(Source::Path))),
+            "{path}: {result:?}"
+        );
+    }
+    let ctx = resolver()
+        .resolve(&parts(None, None, "/t/acme-co//x"))
+        .await
+        .unwrap();
+    assert_eq!(ctx.tenant_id().as_str(), "acme");
+}
+
+#[tokio::test]
+async fn hosts_with_repeated_trailing_dots_or_empty_labels_are_malformed() {
+    for host in [
+        "acme-co.example.com..",
+        "acme-co.example.com...",
+        "acme-co.example.com..:8080",
+        "example.com..",
+        "acme-co..example.com",
+        ".acme-co.example.com",
+        "other..org",
+        ".",
+    ] {
+        let result = resolver()
+            .resolve(&parts(Some("globex"), Some(host), "/"))
+            .await;
+        assert!(
+            matches!(result, Err(ResolveError::Malformed(Source::Subdomain))),
+            "{host}: {result:?}"
+        );
+    }
+    // One trailing dot is the absolute form of the same name.
+    for host in ["acme-co.example.com.", "ACME-CO.example.com.:443"] {
+        let ctx = resolver()
+            .resolve(&parts(None, Some(host), "/"))
+            .await
+            .unwrap();
+        assert_eq!(ctx.tenant_id().as_str(), "acme", "{host}");
+    }
+    let ctx = resolver()
+        .resolve(&parts(Some("globex"), Some("example.com."), "/"))
+        .await
+        .unwrap();
+    assert_eq!(ctx.tenant_id().as_str(), "globex");
 }

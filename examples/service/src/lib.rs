@@ -190,5 +190,11 @@ fn shared<R: tenant::TenantRegistry + 'static>(
     let cached = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
     TenantResolver::new(cached, config)
         .base_domain(BASE_DOMAIN)
+        // This example has no users or sessions: every request is anonymous, a deliberate
+        // choice. A service with logins passes its `UserHook` to `.users(..)` instead, so that
+        // contexts carry the user and members are told why their tenant is refused. Anonymous
+        // callers get one answer (404 `tenant-unavailable`) for unknown, inactive and
+        // disallowed tenants alike.
+        .anonymous()
         .shared()
 }

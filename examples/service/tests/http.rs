@@ -163,6 +163,21 @@ macro_rules! http_suite {
                     ids(&call(addr, "GET", "/t/globex/invoices", &[], None).await),
                     [(1, "globex".to_owned())]
                 );
+                // Two sources naming different tenants are a conflict, never a pick.
+                for (headers, path) in [
+                    (
+                        &[("X-Tenant-ID", "acme"), ("Host", "globex.localhost")][..],
+                        "/invoices",
+                    ),
+                    (&[("X-Tenant-ID", "acme")][..], "/t/globex/invoices"),
+                ] {
+                    let reply = call(addr, "GET", path, headers, None).await;
+                    assert_eq!(reply.status, 400, "{headers:?} {path}");
+                    assert_eq!(
+                        reply.json()["type"],
+                        "urn:tenant:problem:conflicting-tenant"
+                    );
+                }
                 // A duplicate key within one tenant is a conflict, not a silent overwrite.
                 let dup = call(
                     addr,
@@ -207,50 +222,69 @@ macro_rules! http_suite {
                         400,
                         "malformed-tenant",
                     ),
+                    // globex is not allowed here: a conflict with it would tell that it exists.
                     (
                         &[("X-Tenant-ID", "acme"), ("Host", "globex.localhost")],
                         "/invoices",
-                        400,
-                        "conflicting-tenant",
+                        404,
+                        "tenant-unavailable",
                     ),
                     (
                         &[("X-Tenant-ID", "acme")],
                         "/t/globex/invoices",
-                        400,
-                        "conflicting-tenant",
+                        404,
+                        "tenant-unavailable",
                     ),
+                    // Unknown, inactive and not allowed: the service is anonymous, so one answer.
                     (
                         &[("X-Tenant-ID", "nobody")],
                         "/invoices",
                         404,
-                        "unknown-tenant",
+                        "tenant-unavailable",
                     ),
                     (
                         &[("Host", "nobody.localhost")],
                         "/invoices",
                         404,
-                        "unknown-tenant",
+                        "tenant-unavailable",
                     ),
                     (
                         &[("X-Tenant-ID", "dormant")],
                         "/invoices",
-                        403,
-                        "inactive-tenant",
+                        404,
+                        "tenant-unavailable",
                     ),
                     (
                         &[("X-Tenant-ID", "globex")],
                         "/invoices",
-                        403,
-                        "tenant-not-allowed",
+                        404,
+                        "tenant-unavailable",
                     ),
                     (
                         &[("X-Tenant-ID", "globex")],
                         "/whoami",
-                        403,
-                        "tenant-not-allowed",
+                        404,
+                        "tenant-unavailable",
+                    ),
+                    (&[], "/t/dormant/invoices", 404, "tenant-unavailable"),
+                    // A path a normalising proxy would read as another tenant's.
+                    (&[], "/t/acme/../globex/invoices", 400, "malformed-tenant"),
+                    (
+                        &[],
+                        "/t/acme/%2e%2e/globex/invoices",
+                        400,
+                        "malformed-tenant",
+                    ),
+                    // A host with repeated trailing dots.
+                    (
+                        &[("Host", "acme.localhost..")],
+                        "/invoices",
+                        400,
+                        "malformed-tenant",
                     ),
                     (&[], "/whoami", 400, "missing-tenant"),
                 ];
+                let mut unavailable = Vec::new();
                 for &(headers, path, status, class) in cases {
                     let reply = call(addr, "GET", path, headers, None).await;
                     assert_eq!(reply.status, status, "{headers:?} {path}: {}", reply.body);
@@ -260,6 +294,9 @@ macro_rules! http_suite {
                     );
                     let problem = reply.json();
                     assert_eq!(problem["type"], format!("urn:tenant:problem:{class}"));
+                    if class == "tenant-unavailable" {
+                        unavailable.push(reply.body.clone());
+                    }
                     assert_eq!(problem["status"], status);
                     for tenant in ["acme", "globex", "dormant", "nobody"] {
                         assert!(
@@ -269,6 +306,12 @@ macro_rules! http_suite {
                         );
                     }
                 }
+                // One identical body, whichever tenant was unavailable and why.
+                assert!(unavailable.len() >= 5);
+                assert!(
+                    unavailable.iter().all(|body| *body == unavailable[0]),
+                    "{unavailable:?}"
+                );
                 // No data was written or read by any of them.
                 let list = call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None).await;
                 assert_eq!(list.status, 200);
@@ -292,7 +335,7 @@ macro_rules! http_suite {
                     call(addr, "GET", "/invoices", &[("X-Tenant-ID", "acme")], None)
                         .await
                         .status,
-                    403
+                    404
                 );
             }
         }
