@@ -138,7 +138,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         .filter(|&(i, _)| i != valid.tenant)
         .map(|(i, f)| {
             let ident = f.ident;
-            quote!(#ident: ::tenant::sqlx::Col::new(#i))
+            quote!(#ident: ::tenant::sqlx::Col::new::<#i>())
         });
 
     let column_metas = fields.iter().enumerate().map(|(i, f)| {

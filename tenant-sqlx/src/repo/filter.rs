@@ -35,11 +35,25 @@ pub struct Col<E, T> {
     entity: PhantomData<fn() -> (E, T)>,
 }
 
-impl<E, T> Col<E, T> {
+impl<E: super::Entity, T> Col<E, T> {
+    /// The column at index `I` of `E`'s table, for the code `#[tenant_scoped]` generates. Not a
+    /// public API: an index past the table's columns, or the tenant's own, does not compile (it
+    /// is checked when the constant is evaluated), so a hand-made column can neither panic nor
+    /// filter by the tenant.
     #[doc(hidden)]
-    pub const fn new(index: usize) -> Self {
+    pub const fn new<const I: usize>() -> Self {
+        const {
+            assert!(
+                I < E::META.columns.len(),
+                "no such column: take columns from `<Entity>::columns()`"
+            );
+            assert!(
+                I != E::META.tenant,
+                "the tenant column cannot be filtered on: the repository already does"
+            );
+        }
         Col {
-            index,
+            index: I,
             entity: PhantomData,
         }
     }

@@ -138,6 +138,24 @@ pub(crate) fn system_tenant_ids(meta: &EntityMeta, dialect: Dialect) -> String {
     dialect.render(&select)
 }
 
+/// The name of the index of `column` of `table`: `t{len}_{table}_{column}_{suffix}`. The table's
+/// length comes first, so two (table, column) pairs never render the same name (`invoice` with
+/// `line_number` and `invoice_line` with `number` did, and `IF NOT EXISTS` then skipped the
+/// second index, and its uniqueness with it). A name past PostgreSQL's 63 bytes ends in an
+/// FNV-1a hash of the whole name rather than being cut where PostgreSQL would cut it.
+pub(crate) fn index_name(table: &str, column: &str, suffix: &str) -> String {
+    const MAX: usize = 63;
+    let full = format!("t{}_{table}_{column}_{suffix}", table.len());
+    if full.len() <= MAX {
+        return full;
+    }
+    let mut hasher = fnv::FnvHasher::default();
+    std::hash::Hasher::write(&mut hasher, full.as_bytes());
+    let hash = std::hash::Hasher::finish(&hasher);
+    // Identifiers are ASCII (the macro checks them), so any byte offset is a char boundary.
+    format!("{}_{hash:016x}", &full[..MAX - 17])
+}
+
 /// CREATE TABLE and CREATE INDEX statements. The tenant column is NOT NULL and leads the primary
 /// key and every index, so each tenant's rows are contiguous in every index and the table shards
 /// by tenant on distributed PostgreSQL.
@@ -162,7 +180,7 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
         let mut index = Index::create();
         index
             .if_not_exists()
-            .name(format!("{}_{}_{}", meta.table, column.name, suffix))
+            .name(index_name(meta.table, column.name, suffix))
             .table(meta.table)
             .col(tenant)
             .col(column.name);
@@ -241,6 +259,19 @@ mod tests {
     }
 
     #[test]
+    // Regression (issue 11, hole 7): `{table}_{column}_key` collided across tables.
+    fn index_names_cannot_collide_or_be_cut() {
+        assert_ne!(
+            index_name("invoice", "line_number", "key"),
+            index_name("invoice_line", "number", "key")
+        );
+        let long = "x".repeat(60);
+        let (a, b) = (index_name(&long, "a", "key"), index_name(&long, "b", "key"));
+        assert!(a.len() <= 63 && b.len() <= 63, "{a} {b}");
+        assert_ne!(a, b);
+    }
+
+    #[test]
     fn ddl_leads_with_the_tenant() {
         let ddl = ddl(&META, Dialect::Postgres);
         assert!(
@@ -255,7 +286,7 @@ mod tests {
         );
         assert_eq!(
             ddl[1],
-            r#"CREATE UNIQUE INDEX IF NOT EXISTS "invoices_customer_key" ON "invoices" ("tenant_id", "customer")"#
+            r#"CREATE UNIQUE INDEX IF NOT EXISTS "t8_invoices_customer_key" ON "invoices" ("tenant_id", "customer")"#
         );
     }
 }
