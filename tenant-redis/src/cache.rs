@@ -13,6 +13,10 @@ use crate::Error;
 /// The longest cache namespace, in bytes.
 pub const NAMESPACE_MAX_LEN: usize = 64;
 
+/// The most keys [`TenantCache::scan`] collects unless
+/// [`with_scan_limit`](TenantCache::with_scan_limit) says otherwise.
+pub const DEFAULT_SCAN_LIMIT: usize = 10_000;
+
 /// How many keys one `SCAN` step asks for.
 const SCAN_COUNT: usize = 256;
 
@@ -49,12 +53,15 @@ pub struct TenantCache<C> {
     conn: C,
     /// `""` or `{namespace}:`.
     namespace: String,
+    /// The most keys one `scan` collects.
+    scan_limit: usize,
 }
 
 impl<C> std::fmt::Debug for TenantCache<C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TenantCache")
             .field("namespace", &self.namespace)
+            .field("scan_limit", &self.scan_limit)
             .finish_non_exhaustive()
     }
 }
@@ -65,7 +72,30 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
         TenantCache {
             conn,
             namespace: String::new(),
+            scan_limit: DEFAULT_SCAN_LIMIT,
         }
+    }
+
+    /// The same cache with [`scan`](Self::scan) collecting at most `max_keys` keys
+    /// ([`DEFAULT_SCAN_LIMIT`] by default); a scan that finds more is
+    /// [`Error::ScanLimitExceeded`].
+    ///
+    /// ```
+    /// # async fn f(conn: redis::aio::MultiplexedConnection) {
+    /// use tenant::redis::{DEFAULT_SCAN_LIMIT, TenantCache};
+    ///
+    /// assert_eq!(TenantCache::new(conn.clone()).scan_limit(), DEFAULT_SCAN_LIMIT);
+    /// assert_eq!(TenantCache::new(conn).with_scan_limit(100).scan_limit(), 100);
+    /// # }
+    /// ```
+    pub fn with_scan_limit(mut self, max_keys: usize) -> Self {
+        self.scan_limit = max_keys;
+        self
+    }
+
+    /// The most keys [`scan`](Self::scan) collects.
+    pub fn scan_limit(&self) -> usize {
+        self.scan_limit
     }
 
     /// The same cache with every key behind `{namespace}:` (say, one namespace per service
@@ -179,6 +209,34 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
     /// only the keys that really start with the tenant's prefix, so a pattern surprise can never
     /// return another tenant's key. Walks the whole keyspace (as `SCAN` does), in steps of
     /// a few hundred keys.
+    ///
+    /// Bounded: once more than [`scan_limit`](Self::scan_limit) distinct keys match, the scan
+    /// stops and returns [`Error::ScanLimitExceeded`], not a truncated list, which a caller
+    /// could take for the whole (a cleanup that misses keys, a lookup that says "none"). Narrow
+    /// the prefix, or raise the limit with [`with_scan_limit`](Self::with_scan_limit). Other
+    /// tenants' keys never count towards the limit.
+    ///
+    /// ```no_run
+    /// use tenant::redis::{Error, TenantCache};
+    /// use tenant::{Plan, TenantCtx};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let cache = TenantCache::new(client.get_multiplexed_async_connection().await?)
+    ///     .with_scan_limit(2);
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// for key in ["sessions:1", "sessions:2", "users:1"] {
+    ///     cache.set(&acme, key, 1).await?;
+    /// }
+    /// assert_eq!(cache.scan(&acme, "sessions:").await?, ["sessions:1", "sessions:2"]);
+    /// assert!(matches!(
+    ///     cache.scan(&acme, "").await,
+    ///     Err(Error::ScanLimitExceeded { limit: 2 })
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn scan(&self, ctx: &TenantCtx, prefix: &str) -> Result<Vec<String>, Error> {
         let tenant_prefix = format!("{}{}", self.namespace, ctx.scoped_key_prefix());
         let full_prefix = format!("{tenant_prefix}{prefix}");
@@ -187,7 +245,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
 
         let mut conn = self.conn.clone();
         let mut cursor: u64 = 0;
-        let mut found = Vec::new();
+        let mut found = std::collections::BTreeSet::new();
         loop {
             let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("SCAN")
                 .arg(cursor)
@@ -197,22 +255,30 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
                 .arg(SCAN_COUNT)
                 .query_async(&mut conn)
                 .await?;
-            found.extend(batch.into_iter().filter_map(|key| {
-                let relative = key.strip_prefix(tenant_prefix.as_bytes())?;
+            for key in batch {
+                let Some(relative) = key.strip_prefix(tenant_prefix.as_bytes()) else {
+                    continue;
+                };
                 if !relative.starts_with(prefix.as_bytes()) {
-                    return None;
+                    continue;
                 }
                 // Keys written through this API are UTF-8; anything else is not ours.
-                String::from_utf8(relative.to_vec()).ok()
-            }));
+                if let Ok(relative) = String::from_utf8(relative.to_vec()) {
+                    // A set: `SCAN` may return a key twice, which must not count twice.
+                    found.insert(relative);
+                    if found.len() > self.scan_limit {
+                        return Err(Error::ScanLimitExceeded {
+                            limit: self.scan_limit,
+                        });
+                    }
+                }
+            }
             if next == 0 {
                 break;
             }
             cursor = next;
         }
-        found.sort_unstable();
-        found.dedup();
-        Ok(found)
+        Ok(found.into_iter().collect())
     }
 }
 

@@ -15,6 +15,16 @@ pub enum Error {
     /// An event payload could not be encoded as JSON.
     #[error("could not encode the event: {0}")]
     EventEncoding(#[source] serde_json::Error),
+    /// [`TenantCache::scan`](crate::TenantCache::scan) found more keys than its limit
+    /// ([`TenantCache::with_scan_limit`](crate::TenantCache::with_scan_limit)) and returned none.
+    #[error("the scan found more than {limit} keys: narrow the prefix or raise the scan limit")]
+    ScanLimitExceeded {
+        /// The limit that was exceeded.
+        limit: usize,
+    },
+    /// Signing keys were refused (see [`SigningKeys::parse`](crate::SigningKeys::parse)).
+    #[error(transparent)]
+    SigningKeys(#[from] crate::SigningKeysError),
     /// A core value was invalid (an empty key relative to the tenant, ...).
     #[error(transparent)]
     Core(#[from] tenant_core::Error),

@@ -1,34 +1,82 @@
 //! Events that carry their tenant: [`TenantEvent`], an envelope only a [`TenantCtx`] produces,
-//! published to a Redis stream by [`EventStream`] and consumed by an [`EventConsumer`] that checks
-//! the tenant against a [`TenantRegistry`] before a handler sees the event.
+//! signed and published to a Redis stream by [`EventStream`], and consumed by an
+//! [`EventConsumer`] that verifies the signature, then checks the tenant against a
+//! [`TenantRegistry`], before a handler sees the event.
 //!
 //! # Wire format
 //!
-//! Each stream entry has one field, `envelope`, holding JSON:
+//! Each stream entry has exactly three fields:
 //!
-//! ```json
-//! {"tenant_id":"acme","event_id":"<uuid v4>","occurred_at_ms":1764100000000,"payload":{..}}
+//! | field | value |
+//! |---|---|
+//! | `envelope` | JSON: `{"tenant_id":"acme","event_id":"<uuid v4>","occurred_at_ms":1764100000000,"payload":{..}}` |
+//! | `kid` | the id of the key that signed it (see [`SigningKeys`]) |
+//! | `sig` | standard, padded base64 of the HMAC-SHA256 tag, under that key, of the MAC input below |
+//!
+//! `occurred_at_ms` is milliseconds since the Unix epoch. Unknown JSON fields are refused. The
+//! MAC input is, byte for byte:
+//!
+//! ```text
+//! "tenant-redis/event/v1" 0x00
+//! u64 big-endian length of the stream key ‖ the stream key
+//! u64 big-endian length of the kid        ‖ the kid
+//! the envelope, exactly as stored in the entry
 //! ```
 //!
-//! `occurred_at_ms` is milliseconds since the Unix epoch. Unknown fields are refused.
+//! so the tag covers the tenant id, event id, time and payload as they were written, the key id,
+//! and the stream: an envelope is refused in any other stream, under any other key id, or with a
+//! single byte changed.
 //!
 //! # Delivery
 //!
 //! The consumer reads with `XREADGROUP` in a consumer group (created idempotently, with
-//! `MKSTREAM`). For each entry it parses the envelope, looks the tenant up, and:
-//! - hands a valid event of an active tenant to the handler as `(TenantCtx, payload)`, and
-//!   acknowledges it (`XACK`) only once the handler succeeded. A failing handler leaves the
-//!   entry pending; a consumer that starts (or [`rewind`](EventConsumer::rewind)s) first reads
-//!   its own pending entries (`XREADGROUP .. 0`), then new ones (`>`), so nothing is lost.
-//! - moves anything else — no or malformed envelope, a payload of another shape, an unknown or
-//!   inactive tenant — to the dead-letter stream `<stream>:dead` with a `reason` field, and
-//!   acknowledges it, with a `tracing` warning carrying the reason. Such an entry never reaches
-//!   the handler and is never given a default tenant.
-//! - leaves the entry pending when the registry itself fails (a transient error).
+//! `MKSTREAM`). For each entry it checks, in this order:
+//! 1. the fields: `envelope`, `kid` and `sig`, each at most once, and nothing else;
+//! 2. the signature: the key id among the accepted keys, the tag the envelope's MAC (compared in
+//!    constant time). Nothing of an entry that fails here is parsed or looked up;
+//! 3. the envelope: valid JSON of the expected shape, with a payload of the handler's type;
+//! 4. the tenant: known to the registry, and active;
+//! 5. the delivery count: at most [`max_deliveries`](EventConsumer::max_deliveries).
+//!
+//! Then it hands the event to the handler as `(TenantCtx, payload)`, the context built from the
+//! registry's record, and acknowledges it (`XACK`) only once the handler succeeded.
+//!
+//! What fails a check goes to the dead-letter stream `<stream>:dead` with a
+//! [`reason`](DeadLetterReason) field, and is acknowledged, with a `tracing` warning carrying the
+//! reason. It never reaches the handler and is never given a default tenant. Except:
+//! - a tenant the registry does not know is given a grace period
+//!   ([`unknown_tenant_grace`](EventConsumer::unknown_tenant_grace)): the registry may not know
+//!   yet a tenant created a moment ago, or may have cached its absence. The entry stays pending
+//!   and is looked up again when it is next read; it is dead-lettered once the grace has run out,
+//!   counted from when the event occurred or entered the stream, whichever is earlier;
+//! - a registry that fails (a transient error) leaves the entry pending;
+//! - a handler that fails leaves the entry pending, until its delivery count reaches
+//!   `max_deliveries`: then it is dead-lettered (a poison event).
+//!
+//! # Retries and consumers that stopped
+//!
+//! A consumer that starts (or [`rewind`](EventConsumer::rewind)s) first reads its own pending
+//! entries (`XREADGROUP .. 0`). After that, each poll first runs `XAUTOCLAIM`, which takes over
+//! entries pending on any consumer of the group — one that died, or this one — for longer than
+//! [`claim_idle`](EventConsumer::claim_idle), then reads new entries (`>`). Entries left pending
+//! are retried that way, and nothing is lost with a consumer that does not come back.
+//!
+//! Redis counts each delivery of an entry (`XPENDING`). A delivery that ended with the entry left
+//! pending for the grace period or for a registry failure is given back (`XCLAIM .. RETRYCOUNT`),
+//! so the count is the number of times a handler was started, or may have been (a consumer that
+//! stopped mid-handler). An entry read with a count above `max_deliveries` is dead-lettered
+//! without running the handler again: an event that crashes its consumer does not crash every
+//! consumer in turn.
+//!
+//! Delivery is at least once: a handler still running after `claim_idle` may see its event
+//! handled a second time by another consumer, and a verbatim copy of a signed entry added to the
+//! stream again verifies (the signature proves who wrote an event, not that it is new). Handlers
+//! must be idempotent.
 
 use std::fmt;
 use std::future::Future;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use redis::Value;
 use redis::aio::ConnectionLike;
@@ -39,15 +87,38 @@ use tenant_core::registry::{from_unix_millis, to_unix_millis};
 use tenant_core::{TenantCtx, TenantId, TenantRegistry};
 
 use crate::Error;
+use crate::signing::{SigningKeys, VerifyError, encode_tag};
 
 /// The stream field holding the JSON envelope.
 pub const ENVELOPE_FIELD: &str = "envelope";
 
+/// The stream field holding the id of the key that signed the envelope.
+pub const KEY_ID_FIELD: &str = "kid";
+
+/// The stream field holding the envelope's signature (base64 of the HMAC-SHA256 tag).
+pub const SIGNATURE_FIELD: &str = "sig";
+
 /// The suffix of the dead-letter stream: `<stream>:dead`.
 pub const DEAD_LETTER_SUFFIX: &str = ":dead";
 
+/// How long an event of a tenant the registry does not know stays pending before it is
+/// dead-lettered, unless [`EventConsumer::unknown_tenant_grace`] says otherwise: one minute.
+pub const DEFAULT_UNKNOWN_TENANT_GRACE: Duration = Duration::from_secs(60);
+
+/// How long an entry stays pending before any consumer takes it over, unless
+/// [`EventConsumer::claim_idle`] says otherwise: one minute.
+pub const DEFAULT_CLAIM_IDLE: Duration = Duration::from_secs(60);
+
+/// How many times a handler is given an event before it is dead-lettered, unless
+/// [`EventConsumer::max_deliveries`] says otherwise.
+pub const DEFAULT_MAX_DELIVERIES: u32 = 5;
+
 /// How many entries one read asks for, unless [`EventConsumer::batch`] says otherwise.
 const DEFAULT_BATCH: usize = 64;
+
+/// The `XAUTOCLAIM` cursor of a scan that starts, or has finished, at the start of the group's
+/// pending entries.
+const CLAIM_START: &str = "0-0";
 
 /// An event of one tenant: tenant id, event id (UUID v4), time, payload.
 ///
@@ -123,7 +194,6 @@ struct ReceivedEnvelope<T> {
     tenant_id: TenantId,
     #[allow(dead_code)]
     event_id: uuid::Uuid,
-    #[allow(dead_code)]
     occurred_at_ms: u64,
     payload: T,
 }
@@ -132,21 +202,50 @@ struct ReceivedEnvelope<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum DeadLetterReason {
-    /// No `envelope` field, not JSON, a missing or invalid field, or a payload of another shape.
+    /// A signed envelope that is not JSON, has a missing or invalid field, or a payload of another
+    /// shape; an entry with no `envelope` field, or with a field other than `envelope`, `kid` and
+    /// `sig`; an entry deleted from the stream while pending.
     MalformedEnvelope,
-    /// The registry does not know the envelope's tenant.
+    /// A field (`envelope`, `kid` or `sig`) given more than once: which one counts would be a
+    /// guess.
+    DuplicateField,
+    /// No `kid` or no `sig` field: an unsigned envelope.
+    MissingSignature,
+    /// The `kid` field names no accepted key.
+    UnknownKeyId,
+    /// The `sig` field is not base64 of a 32-byte tag, or not the MAC of this envelope, key id
+    /// and stream under the named key: forged or altered.
+    BadSignature,
+    /// The registry does not know the envelope's tenant, and the grace period has run out.
     UnknownTenant,
     /// The envelope's tenant exists but is not active.
     InactiveTenant,
+    /// The handler was given the event [`max_deliveries`](EventConsumer::max_deliveries) times
+    /// and never succeeded (or its consumer stopped while handling it).
+    TooManyDeliveries,
 }
 
 impl DeadLetterReason {
-    /// The `reason` field's value: `malformed_envelope`, `unknown_tenant`, `inactive_tenant`.
+    /// The `reason` field's value: `malformed_envelope`, `duplicate_field`,
+    /// `missing_signature`, `unknown_key_id`, `bad_signature`, `unknown_tenant`,
+    /// `inactive_tenant`, `too_many_deliveries`.
+    ///
+    /// ```
+    /// use tenant::redis::events::DeadLetterReason;
+    ///
+    /// assert_eq!(DeadLetterReason::BadSignature.as_str(), "bad_signature");
+    /// assert_eq!(DeadLetterReason::TooManyDeliveries.to_string(), "too_many_deliveries");
+    /// ```
     pub fn as_str(self) -> &'static str {
         match self {
             DeadLetterReason::MalformedEnvelope => "malformed_envelope",
+            DeadLetterReason::DuplicateField => "duplicate_field",
+            DeadLetterReason::MissingSignature => "missing_signature",
+            DeadLetterReason::UnknownKeyId => "unknown_key_id",
+            DeadLetterReason::BadSignature => "bad_signature",
             DeadLetterReason::UnknownTenant => "unknown_tenant",
             DeadLetterReason::InactiveTenant => "inactive_tenant",
+            DeadLetterReason::TooManyDeliveries => "too_many_deliveries",
         }
     }
 }
@@ -157,11 +256,14 @@ impl fmt::Display for DeadLetterReason {
     }
 }
 
-/// A Redis stream of [`TenantEvent`]s: publishes them and makes consumers for it.
+/// A Redis stream of [`TenantEvent`]s: signs and publishes them, and makes consumers for it.
+///
+/// There is no unsigned mode: a stream needs its [`SigningKeys`], and its consumers refuse
+/// every entry that does not carry a valid signature by one of them.
 ///
 /// ```no_run
 /// use tenant::InMemoryRegistry;
-/// use tenant::redis::{EventStream, TenantEvent};
+/// use tenant::redis::{EventStream, SigningKeys, TenantEvent};
 /// use tenant::{Plan, TenantCtx};
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
@@ -169,8 +271,11 @@ impl fmt::Display for DeadLetterReason {
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// // From configuration, say `EVENT_SIGNING_KEYS=kid1:<base64 of 32 random bytes>`.
+/// let keys: SigningKeys = "kid1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=".parse()?;
 /// let client = redis::Client::open("redis://127.0.0.1/")?;
-/// let stream = EventStream::new(client.get_multiplexed_async_connection().await?, "invoices");
+/// let conn = client.get_multiplexed_async_connection().await?;
+/// let stream = EventStream::new(conn, "invoices", keys);
 /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
 /// stream.publish(&TenantEvent::new(&acme, InvoicePaid { invoice: 7 })).await?;
 ///
@@ -191,22 +296,26 @@ impl fmt::Display for DeadLetterReason {
 pub struct EventStream<C> {
     conn: C,
     stream: String,
+    keys: Arc<SigningKeys>,
 }
 
 impl<C> fmt::Debug for EventStream<C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("EventStream")
             .field("stream", &self.stream)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> EventStream<C> {
-    /// The stream `stream` over `conn`.
-    pub fn new(conn: C, stream: impl Into<String>) -> Self {
+    /// The stream `stream` over `conn`, its envelopes signed with the current key of `keys` and
+    /// verified against all of them (a `SigningKeys`, or an `Arc` of one shared by streams).
+    pub fn new(conn: C, stream: impl Into<String>, keys: impl Into<Arc<SigningKeys>>) -> Self {
         EventStream {
             conn,
             stream: stream.into(),
+            keys: keys.into(),
         }
     }
 
@@ -220,22 +329,29 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventStream<C> {
         format!("{}{DEAD_LETTER_SUFFIX}", self.stream)
     }
 
-    /// Appends `event` (`XADD <stream> * envelope <json>`) and returns the entry id.
+    /// Signs `event` with the current key and appends it
+    /// (`XADD <stream> * envelope <json> kid <key id> sig <tag>`); returns the entry id.
     pub async fn publish<T: Serialize>(&self, event: &TenantEvent<T>) -> Result<String, Error> {
-        let json = serde_json::to_string(event).map_err(Error::EventEncoding)?;
+        let envelope = serde_json::to_vec(event).map_err(Error::EventEncoding)?;
+        let (key_id, tag) = self.keys.sign(&self.stream, &envelope);
         let mut conn = self.conn.clone();
         Ok(redis::cmd("XADD")
             .arg(&self.stream)
             .arg("*")
             .arg(ENVELOPE_FIELD)
-            .arg(json)
+            .arg(envelope)
+            .arg(KEY_ID_FIELD)
+            .arg(key_id)
+            .arg(SIGNATURE_FIELD)
+            .arg(encode_tag(&tag))
             .query_async(&mut conn)
             .await?)
     }
 
-    /// A consumer named `consumer` in the consumer group `group`. It starts by reading its own
-    /// pending entries. Give a consumer that [blocks](EventConsumer::block) a connection of its
-    /// own: a blocking read holds a multiplexed connection for its duration.
+    /// A consumer named `consumer` in the consumer group `group`, verifying with this stream's
+    /// keys. It starts by reading its own pending entries. Give a consumer that
+    /// [blocks](EventConsumer::block) a connection of its own: a blocking read holds a
+    /// multiplexed connection for its duration.
     pub fn consumer(
         &self,
         group: impl Into<String>,
@@ -247,9 +363,15 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventStream<C> {
             dead: self.dead_letter_name(),
             group: group.into(),
             consumer: consumer.into(),
+            keys: Arc::clone(&self.keys),
             batch: DEFAULT_BATCH,
             block: None,
+            grace: DEFAULT_UNKNOWN_TENANT_GRACE,
+            claim_idle: DEFAULT_CLAIM_IDLE,
+            max_deliveries: DEFAULT_MAX_DELIVERIES,
             pending_cursor: Some("0".to_owned()),
+            claim_cursor: CLAIM_START.to_owned(),
+            next_claim: None,
         }
     }
 }
@@ -264,27 +386,54 @@ pub struct PollReport {
     pub dead_lettered: usize,
     /// Entries left pending: the handler or the registry failed.
     pub failed: usize,
+    /// Entries left pending because the registry does not know their tenant, within the grace
+    /// period.
+    pub deferred: usize,
+    /// Of the entries above, those this poll took over with `XAUTOCLAIM` (from a consumer that
+    /// stopped, or this consumer's own, pending for longer than the claim idle time).
+    pub claimed: usize,
 }
 
 impl PollReport {
     /// Whether the read returned no entry at all.
     pub fn is_empty(&self) -> bool {
-        self.handled + self.dead_lettered + self.failed == 0
+        self.handled + self.dead_lettered + self.failed + self.deferred == 0
     }
 }
 
 /// A member of a consumer group of an [`EventStream`]; see the [module documentation](self) for
 /// what happens to each entry.
+///
+/// ```
+/// # async fn f(stream: tenant::redis::EventStream<redis::aio::MultiplexedConnection>) {
+/// use std::time::Duration;
+///
+/// let consumer = stream
+///     .consumer("mailer", "mailer-1")
+///     .batch(16)
+///     .unknown_tenant_grace(Duration::from_secs(120))
+///     .claim_idle(Duration::from_secs(300))
+///     .max_deliveries(3);
+/// # }
+/// ```
 pub struct EventConsumer<C> {
     conn: C,
     stream: String,
     dead: String,
     group: String,
     consumer: String,
+    keys: Arc<SigningKeys>,
     batch: usize,
     block: Option<Duration>,
-    /// `Some(id)`: reading this consumer's pending entries after `id`; `None`: reading new ones.
+    grace: Duration,
+    claim_idle: Duration,
+    max_deliveries: u32,
+    /// `Some(id)`: reading this consumer's pending entries after `id`; `None`: done with them.
     pending_cursor: Option<String>,
+    /// Where the next `XAUTOCLAIM` continues; [`CLAIM_START`] between scans.
+    claim_cursor: String,
+    /// When the next scan of the pending entries is due, after one that finished; `None`: now.
+    next_claim: Option<Instant>,
 }
 
 impl<C> fmt::Debug for EventConsumer<C> {
@@ -293,8 +442,12 @@ impl<C> fmt::Debug for EventConsumer<C> {
             .field("stream", &self.stream)
             .field("group", &self.group)
             .field("consumer", &self.consumer)
+            .field("keys", &self.keys)
             .field("batch", &self.batch)
             .field("block", &self.block)
+            .field("unknown_tenant_grace", &self.grace)
+            .field("claim_idle", &self.claim_idle)
+            .field("max_deliveries", &self.max_deliveries)
             .field("pending_cursor", &self.pending_cursor)
             .finish_non_exhaustive()
     }
@@ -302,6 +455,17 @@ impl<C> fmt::Debug for EventConsumer<C> {
 
 /// One entry as read: its id and fields (`None` when the entry was deleted while pending).
 type Entry = (String, Option<Vec<(Vec<u8>, Vec<u8>)>>);
+
+/// Where a batch came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Source {
+    /// This consumer's pending entries, read again.
+    Pending,
+    /// Taken over by `XAUTOCLAIM`.
+    Claimed,
+    /// Never delivered before.
+    New,
+}
 
 impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
     /// At most `count` entries per read (at least 1; 64 by default).
@@ -318,8 +482,43 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         self
     }
 
+    /// How long an event whose tenant the registry does not know stays pending, looked up again
+    /// each time it is read, before it is dead-lettered as `unknown_tenant`
+    /// ([`DEFAULT_UNKNOWN_TENANT_GRACE`] by default; [`Duration::ZERO`] dead-letters it at once).
+    /// Counted from when the event occurred or entered the stream, whichever is earlier. Make it
+    /// longer than the registry's cache of misses
+    /// ([`CachedRegistry`](tenant_core::CachedRegistry)'s time to live) and than the time a new
+    /// tenant takes to reach the registry. The entry is read again after
+    /// [`claim_idle`](Self::claim_idle), so it leaves the stream at the first read after the
+    /// grace.
+    pub fn unknown_tenant_grace(mut self, grace: Duration) -> Self {
+        self.grace = grace;
+        self
+    }
+
+    /// How long an entry stays pending on a consumer before this one takes it over with
+    /// `XAUTOCLAIM` ([`DEFAULT_CLAIM_IDLE`] by default): entries of a consumer that stopped, and
+    /// this consumer's own entries left pending (a failed handler, an unknown tenant), which are
+    /// retried that way. Make it longer than a handler ever runs: a handler still running then
+    /// sees its event handled by another consumer too. After a scan of the pending entries
+    /// finds nothing more to claim, the next starts half of this time later.
+    pub fn claim_idle(mut self, idle: Duration) -> Self {
+        self.claim_idle = idle;
+        self
+    }
+
+    /// How many times the handler is given an event before it is dead-lettered as
+    /// `too_many_deliveries` (at least 1; [`DEFAULT_MAX_DELIVERIES`] by default): after the
+    /// handler failed on the last of them, or when the entry is read with a higher count (its
+    /// consumer stopped while handling it).
+    pub fn max_deliveries(mut self, count: u32) -> Self {
+        self.max_deliveries = count.max(1);
+        self
+    }
+
     /// Reads this consumer's pending entries again from the start, before new ones: what a
-    /// restarted consumer does, and a way to retry failed entries without restarting.
+    /// restarted consumer does, and a way to retry failed entries without waiting for
+    /// [`claim_idle`](Self::claim_idle).
     pub fn rewind(&mut self) {
         self.pending_cursor = Some("0".to_owned());
     }
@@ -342,11 +541,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         }
     }
 
-    /// Reads one batch — this consumer's pending entries first, then new ones — and processes
-    /// every entry in it. An empty report means there was nothing to read.
+    /// Reads one batch — this consumer's pending entries first (after a start or a
+    /// [`rewind`](Self::rewind)), then entries pending on any consumer for longer than
+    /// [`claim_idle`](Self::claim_idle), then new ones — and processes every entry in it. An empty
+    /// report means there was nothing to read.
     ///
     /// `handler` receives the checked tenant's context and the payload; an `Err` leaves the
-    /// entry pending for a retry and is logged with `tracing`.
+    /// entry pending for a retry (or dead-letters it after
+    /// [`max_deliveries`](Self::max_deliveries)) and is logged with `tracing`.
     pub async fn poll<R, T, H, Fut, E>(
         &mut self,
         registry: &R,
@@ -360,51 +562,141 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         E: fmt::Display,
     {
         let mut report = PollReport::default();
-        let entries = loop {
-            let reading_pending = self.pending_cursor.is_some();
-            let entries = self.read().await?;
-            match (&mut self.pending_cursor, entries.last()) {
-                // Pending entries come in id order: continue after the last one next time.
-                (Some(cursor), Some((last, _))) => cursor.clone_from(last),
-                // No pending entry left: from now on, new ones.
-                (Some(_), None) => self.pending_cursor = None,
-                (None, _) => {}
-            }
-            if !entries.is_empty() || !reading_pending {
-                break entries;
-            }
+        let (entries, source) = self.next_batch().await?;
+        // Entries read for the first time were delivered once; others have been counted.
+        let counts = match source {
+            Source::New => vec![Some(1); entries.len()],
+            Source::Pending | Source::Claimed => self.delivery_counts(&entries).await?,
         };
-        for (id, fields) in entries {
-            match self.process(registry, &mut handler, &id, fields).await? {
+        for ((id, fields), count) in entries.into_iter().zip(counts) {
+            let deliveries = match count {
+                Some(count) => count,
+                // Deleted while pending: no longer counted, dead-lettered below all the same.
+                None if fields.is_none() => 1,
+                None => {
+                    // Acknowledged or taken over by another consumer since it was read.
+                    tracing::debug!(
+                        stream = %self.stream,
+                        entry_id = %id,
+                        "entry no longer pending on this consumer; skipped"
+                    );
+                    continue;
+                }
+            };
+            if source == Source::Claimed {
+                report.claimed += 1;
+            }
+            match self
+                .process(registry, &mut handler, &id, fields, deliveries)
+                .await?
+            {
                 Outcome::Handled => report.handled += 1,
                 Outcome::DeadLettered => report.dead_lettered += 1,
                 Outcome::Failed => report.failed += 1,
+                Outcome::Deferred => report.deferred += 1,
             }
         }
         Ok(report)
     }
 
-    async fn read(&self) -> Result<Vec<Entry>, Error> {
+    /// This consumer's pending entries while there are any, else claimable ones, else new ones.
+    async fn next_batch(&mut self) -> Result<(Vec<Entry>, Source), Error> {
+        while let Some(cursor) = &self.pending_cursor {
+            let entries = self.read(cursor).await?;
+            // Pending entries come in id order: continue after the last one next time. None
+            // left: done with them.
+            match entries.last() {
+                Some((last, _)) => {
+                    self.pending_cursor = Some(last.clone());
+                    return Ok((entries, Source::Pending));
+                }
+                None => self.pending_cursor = None,
+            }
+        }
+        let due = self.claim_cursor != CLAIM_START
+            || self.next_claim.is_none_or(|at| Instant::now() >= at);
+        if due {
+            let entries = self.autoclaim().await?;
+            if !entries.is_empty() {
+                return Ok((entries, Source::Claimed));
+            }
+        }
+        Ok((self.read(">").await?, Source::New))
+    }
+
+    /// `XREADGROUP` after `id`: `>` for new entries, else this consumer's pending ones.
+    async fn read(&self, id: &str) -> Result<Vec<Entry>, Error> {
         let mut cmd = redis::cmd("XREADGROUP");
         cmd.arg("GROUP")
             .arg(&self.group)
             .arg(&self.consumer)
             .arg("COUNT")
             .arg(self.batch);
-        let id = match &self.pending_cursor {
-            Some(cursor) => cursor.as_str(),
-            None => {
-                if let Some(wait) = self.block {
-                    cmd.arg("BLOCK")
-                        .arg(u64::try_from(wait.as_millis()).unwrap_or(u64::MAX));
-                }
-                ">"
-            }
-        };
+        if id == ">"
+            && let Some(wait) = self.block
+        {
+            cmd.arg("BLOCK").arg(millis(wait));
+        }
         cmd.arg("STREAMS").arg(&self.stream).arg(id);
         let mut conn = self.conn.clone();
         let reply: Value = cmd.query_async(&mut conn).await?;
         parse_read_reply(reply)
+    }
+
+    /// One `XAUTOCLAIM` step from the claim cursor. Entries deleted from the stream while pending
+    /// (which Redis drops from the pending list) come back without fields.
+    async fn autoclaim(&mut self) -> Result<Vec<Entry>, Error> {
+        let mut conn = self.conn.clone();
+        let reply: Value = redis::cmd("XAUTOCLAIM")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(millis(self.claim_idle))
+            .arg(&self.claim_cursor)
+            .arg("COUNT")
+            .arg(self.batch)
+            .query_async(&mut conn)
+            .await?;
+        let (next, entries) = parse_autoclaim_reply(reply)?;
+        if next == CLAIM_START {
+            self.next_claim = Some(Instant::now() + self.claim_idle / 2);
+        }
+        self.claim_cursor = next;
+        Ok(entries)
+    }
+
+    /// Each entry's delivery count, from `XPENDING` (one pipelined round trip), or `None` when
+    /// it is no longer pending on this consumer.
+    async fn delivery_counts(&self, entries: &[Entry]) -> Result<Vec<Option<u64>>, Error> {
+        if entries.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for (id, _) in entries {
+            pipe.cmd("XPENDING")
+                .arg(&self.stream)
+                .arg(&self.group)
+                .arg(id)
+                .arg(id)
+                .arg(1);
+        }
+        let mut conn = self.conn.clone();
+        let replies: Vec<Vec<(String, String, u64, u64)>> = pipe.query_async(&mut conn).await?;
+        if replies.len() != entries.len() {
+            return Err(Error::Redis(redis::RedisError::from((
+                redis::ErrorKind::UnexpectedReturnType,
+                "XPENDING: expected one reply per entry",
+            ))));
+        }
+        Ok(replies
+            .into_iter()
+            .map(|pending| {
+                pending
+                    .into_iter()
+                    .find(|(_, consumer, _, _)| *consumer == self.consumer)
+                    .map(|(_, _, _, count)| count)
+            })
+            .collect())
     }
 
     async fn process<R, T, H, Fut, E>(
@@ -413,6 +705,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         handler: &mut H,
         id: &str,
         fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
+        deliveries: u64,
     ) -> Result<Outcome, Error>
     where
         R: TenantRegistry,
@@ -421,83 +714,158 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         Fut: Future<Output = Result<(), E>>,
         E: fmt::Display,
     {
-        let raw = fields.as_ref().and_then(|fields| {
-            fields
-                .iter()
-                .find(|(name, _)| name == ENVELOPE_FIELD.as_bytes())
-                .map(|(_, value)| value.as_slice())
-        });
-        let Some(raw) = raw else {
-            let detail = if fields.is_none() {
-                "the entry was deleted while pending"
-            } else {
-                "no envelope field"
-            };
+        use DeadLetterReason as Reason;
+
+        let Some(fields) = fields else {
+            let detail = "the entry was deleted while pending";
             return self
-                .dead_letter(id, raw, DeadLetterReason::MalformedEnvelope, detail, None)
+                .dead_letter(
+                    id,
+                    Signed::default(),
+                    Reason::MalformedEnvelope,
+                    detail,
+                    None,
+                )
                 .await;
         };
+        // 1. The fields.
+        let signed = match read_fields(&fields) {
+            Ok(signed) => signed,
+            Err((reason, detail)) => {
+                return self
+                    .dead_letter(id, Signed::default(), reason, &detail, None)
+                    .await;
+            }
+        };
+        let Some(raw) = signed.envelope else {
+            let detail = "no envelope field";
+            return self
+                .dead_letter(id, signed, Reason::MalformedEnvelope, detail, None)
+                .await;
+        };
+        // 2. The signature, before anything of the envelope is read.
+        let (Some(key_id), Some(tag)) = (signed.key_id, signed.tag) else {
+            let detail = "no kid or no sig field";
+            return self
+                .dead_letter(id, signed, Reason::MissingSignature, detail, None)
+                .await;
+        };
+        if let Err(error) = self.keys.verify(&self.stream, key_id, raw, tag) {
+            let (reason, detail) = match error {
+                VerifyError::UnknownKeyId => (
+                    Reason::UnknownKeyId,
+                    format!("no accepted key has the id {:?}", printable(key_id)),
+                ),
+                VerifyError::BadSignature => (
+                    Reason::BadSignature,
+                    "the signature is not this envelope's under the named key".to_owned(),
+                ),
+            };
+            return self.dead_letter(id, signed, reason, &detail, None).await;
+        }
+        // 3. The envelope.
         let envelope: ReceivedEnvelope<T> = match serde_json::from_slice(raw) {
             Ok(envelope) => envelope,
             Err(error) => {
                 let detail = error.to_string();
                 return self
-                    .dead_letter(
-                        id,
-                        Some(raw),
-                        DeadLetterReason::MalformedEnvelope,
-                        &detail,
-                        None,
-                    )
+                    .dead_letter(id, signed, Reason::MalformedEnvelope, &detail, None)
                     .await;
             }
         };
-        let tenant = match registry.find_by_id(&envelope.tenant_id).await {
+        let tenant_id = &envelope.tenant_id;
+        // 4. The tenant.
+        let tenant = match registry.find_by_id(tenant_id).await {
             Ok(Some(tenant)) => tenant,
             Ok(None) => {
+                let since = entry_millis(id).map_or(envelope.occurred_at_ms, |added| {
+                    added.min(envelope.occurred_at_ms)
+                });
+                let now = u64::try_from(to_unix_millis(SystemTime::now())).unwrap_or(0);
+                let age = Duration::from_millis(now.saturating_sub(since));
+                if age < self.grace {
+                    tracing::info!(
+                        stream = %self.stream,
+                        entry_id = %id,
+                        claimed_tenant_id = %tenant_id,
+                        age_ms = millis(age),
+                        "tenant not in the registry; event left pending within the grace period"
+                    );
+                    self.give_back(id, deliveries).await?;
+                    return Ok(Outcome::Deferred);
+                }
+                let detail = format!(
+                    "no such tenant in the registry after the grace period of {} ms",
+                    millis(self.grace)
+                );
                 return self
-                    .dead_letter(
-                        id,
-                        Some(raw),
-                        DeadLetterReason::UnknownTenant,
-                        "no such tenant in the registry",
-                        Some(&envelope.tenant_id),
-                    )
+                    .dead_letter(id, signed, Reason::UnknownTenant, &detail, Some(tenant_id))
                     .await;
             }
             Err(error) => {
                 tracing::warn!(
                     stream = %self.stream,
                     entry_id = %id,
-                    tenant_id = %envelope.tenant_id,
+                    tenant_id = %tenant_id,
                     error = %error,
                     "tenant lookup failed; event left pending for a retry"
                 );
+                self.give_back(id, deliveries).await?;
                 return Ok(Outcome::Failed);
             }
         };
         if !tenant.is_active {
+            let detail = "the tenant is not active";
+            return self
+                .dead_letter(id, signed, Reason::InactiveTenant, detail, Some(tenant_id))
+                .await;
+        }
+        // 5. The delivery count.
+        let max = u64::from(self.max_deliveries);
+        if deliveries > max {
+            let detail = format!(
+                "delivery {deliveries} of at most {max}: the handler never finished \
+                 (its consumer stopped while handling the event?)"
+            );
             return self
                 .dead_letter(
                     id,
-                    Some(raw),
-                    DeadLetterReason::InactiveTenant,
-                    "the tenant is not active",
-                    Some(&envelope.tenant_id),
+                    signed,
+                    Reason::TooManyDeliveries,
+                    &detail,
+                    Some(tenant_id),
                 )
                 .await;
         }
+        // The one place events mint authority. The envelope's signature was verified above, so
+        // this tenant id is what a holder of the signing key published; the registry says the
+        // tenant exists and is active, and the schema and plan are the registry's. `trusted`
+        // until this goes through the verifier (DESIGN.md, rule 2).
         let ctx = TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan);
         match handler(ctx, envelope.payload).await {
             Ok(()) => {
                 self.ack(id).await?;
                 Ok(Outcome::Handled)
             }
+            Err(error) if deliveries >= max => {
+                let detail =
+                    format!("the handler failed on delivery {deliveries} of {max}: {error}");
+                self.dead_letter(
+                    id,
+                    signed,
+                    Reason::TooManyDeliveries,
+                    &detail,
+                    Some(tenant_id),
+                )
+                .await
+            }
             Err(error) => {
                 tracing::warn!(
                     stream = %self.stream,
                     entry_id = %id,
-                    tenant_id = %envelope.tenant_id,
+                    tenant_id = %tenant_id,
+                    delivery = deliveries,
+                    max_deliveries = max,
                     error = %error,
                     "event handler failed; event left pending for a retry"
                 );
@@ -517,12 +885,30 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         Ok(())
     }
 
+    /// Undoes the delivery count of a delivery that never reached the handler (the entry stays
+    /// pending on this consumer, its idle time restarting): `XCLAIM .. RETRYCOUNT .. JUSTID`.
+    async fn give_back(&self, id: &str, deliveries: u64) -> Result<(), Error> {
+        let mut conn = self.conn.clone();
+        let _: Value = redis::cmd("XCLAIM")
+            .arg(&self.stream)
+            .arg(&self.group)
+            .arg(&self.consumer)
+            .arg(0)
+            .arg(id)
+            .arg("RETRYCOUNT")
+            .arg(deliveries.saturating_sub(1))
+            .arg("JUSTID")
+            .query_async(&mut conn)
+            .await?;
+        Ok(())
+    }
+
     /// Copies the entry to the dead-letter stream with its reason and acknowledges it, in one
     /// `MULTI`/`EXEC`, so it is neither lost nor left pending.
     async fn dead_letter(
         &self,
         id: &str,
-        raw: Option<&[u8]>,
+        copy: Signed<'_>,
         reason: DeadLetterReason,
         detail: &str,
         tenant: Option<&TenantId>,
@@ -548,8 +934,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             .arg(id)
             .arg("group")
             .arg(&self.group);
-        if let Some(raw) = raw {
-            xadd.arg(ENVELOPE_FIELD).arg(raw);
+        for (field, value) in [
+            (ENVELOPE_FIELD, copy.envelope),
+            (KEY_ID_FIELD, copy.key_id),
+            (SIGNATURE_FIELD, copy.tag),
+        ] {
+            if let Some(value) = value {
+                xadd.arg(field).arg(value);
+            }
         }
         let mut pipe = redis::pipe();
         pipe.atomic()
@@ -570,6 +962,56 @@ enum Outcome {
     Handled,
     DeadLettered,
     Failed,
+    Deferred,
+}
+
+/// The fields of an entry that the consumer reads, each found exactly once (or not at all).
+#[derive(Clone, Copy, Default)]
+struct Signed<'a> {
+    envelope: Option<&'a [u8]>,
+    key_id: Option<&'a [u8]>,
+    tag: Option<&'a [u8]>,
+}
+
+/// The entry's `envelope`, `kid` and `sig`; a field given twice, or any other field, is refused
+/// with its dead-letter reason and detail.
+fn read_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Signed<'_>, (DeadLetterReason, String)> {
+    let mut signed = Signed::default();
+    let mut unexpected = None;
+    for (name, value) in fields {
+        let slot = match name.as_slice() {
+            n if n == ENVELOPE_FIELD.as_bytes() => &mut signed.envelope,
+            n if n == KEY_ID_FIELD.as_bytes() => &mut signed.key_id,
+            n if n == SIGNATURE_FIELD.as_bytes() => &mut signed.tag,
+            _ => {
+                unexpected.get_or_insert(name);
+                continue;
+            }
+        };
+        if slot.replace(value).is_some() {
+            let detail = format!("the field {:?} appears more than once", printable(name));
+            return Err((DeadLetterReason::DuplicateField, detail));
+        }
+    }
+    if let Some(name) = unexpected {
+        let detail = format!("unexpected field {:?}", printable(name));
+        return Err((DeadLetterReason::MalformedEnvelope, detail));
+    }
+    Ok(signed)
+}
+
+/// At most 64 bytes of `bytes`, as text, for a detail.
+fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
+}
+
+/// The milliseconds part of an entry id (`<ms>-<seq>`): when Redis appended the entry.
+fn entry_millis(id: &str) -> Option<u64> {
+    id.split_once('-')?.0.parse().ok()
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 /// Parses an `XREADGROUP` reply of one stream, RESP2 (arrays) or RESP3 (maps): `nil`, or
@@ -589,38 +1031,73 @@ fn parse_read_reply(reply: Value) -> Result<Vec<Entry>, Error> {
     };
     let mut out = Vec::new();
     for entries in streams {
-        let Value::Array(entries) = entries else {
-            return Err(unexpected("entries", &entries));
+        out.extend(parse_entries(entries)?);
+    }
+    Ok(out)
+}
+
+/// Parses an `XAUTOCLAIM` reply: `[next cursor, [[id, fields | nil] | nil, ..], [deleted id, ..]]`
+/// (the third element since Redis 7). Deleted entries come back without fields.
+fn parse_autoclaim_reply(reply: Value) -> Result<(String, Vec<Entry>), Error> {
+    let Value::Array(parts) = reply else {
+        return Err(unexpected("XAUTOCLAIM reply", &reply));
+    };
+    if !(2..=3).contains(&parts.len()) {
+        return Err(unexpected("XAUTOCLAIM reply", &Value::Array(parts)));
+    }
+    let mut parts = parts.into_iter();
+    let next: String = parts
+        .next()
+        .map(redis::from_redis_value)
+        .transpose()
+        .map_err(|e| Error::Redis(e.into()))?
+        .unwrap_or_else(|| CLAIM_START.to_owned());
+    let mut entries = match parts.next() {
+        Some(entries) => parse_entries(entries)?,
+        None => Vec::new(),
+    };
+    if let Some(deleted) = parts.next() {
+        let deleted: Vec<String> =
+            redis::from_redis_value(deleted).map_err(|e| Error::Redis(e.into()))?;
+        entries.extend(deleted.into_iter().map(|id| (id, None)));
+    }
+    Ok((next, entries))
+}
+
+/// Parses a list of entries: `[[id, [field, value, ..] | {field: value} | nil] | nil, ..]`.
+fn parse_entries(entries: Value) -> Result<Vec<Entry>, Error> {
+    let Value::Array(entries) = entries else {
+        return Err(unexpected("entries", &entries));
+    };
+    let mut out = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let mut parts = match entry {
+            // Redis 6.2's XAUTOCLAIM: an entry deleted while pending.
+            Value::Nil => continue,
+            Value::Array(parts) if parts.len() >= 2 => parts,
+            other => return Err(unexpected("entry", &other)),
         };
-        for entry in entries {
-            let Value::Array(mut parts) = entry else {
-                return Err(unexpected("entry", &entry));
-            };
-            if parts.len() < 2 {
-                return Err(unexpected("entry", &Value::Array(parts)));
-            }
-            let fields = parts.swap_remove(1);
-            let id: String = redis::from_redis_value(parts.swap_remove(0))
-                .map_err(|e| Error::Redis(e.into()))?;
-            let fields = match fields {
-                Value::Nil => None,
-                Value::Array(flat) => {
-                    let mut pairs = Vec::with_capacity(flat.len() / 2);
-                    let mut flat = flat.into_iter();
-                    while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
-                        pairs.push((bytes(name)?, bytes(value)?));
-                    }
-                    Some(pairs)
+        let fields = parts.swap_remove(1);
+        let id: String =
+            redis::from_redis_value(parts.swap_remove(0)).map_err(|e| Error::Redis(e.into()))?;
+        let fields = match fields {
+            Value::Nil => None,
+            Value::Array(flat) => {
+                let mut pairs = Vec::with_capacity(flat.len() / 2);
+                let mut flat = flat.into_iter();
+                while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+                    pairs.push((bytes(name)?, bytes(value)?));
                 }
-                Value::Map(map) => Some(
-                    map.into_iter()
-                        .map(|(name, value)| Ok((bytes(name)?, bytes(value)?)))
-                        .collect::<Result<_, Error>>()?,
-                ),
-                other => return Err(unexpected("fields", &other)),
-            };
-            out.push((id, fields));
-        }
+                Some(pairs)
+            }
+            Value::Map(map) => Some(
+                map.into_iter()
+                    .map(|(name, value)| Ok((bytes(name)?, bytes(value)?)))
+                    .collect::<Result<_, Error>>()?,
+            ),
+            other => return Err(unexpected("fields", &other)),
+        };
+        out.push((id, fields));
     }
     Ok(out)
 }
@@ -633,7 +1110,101 @@ fn unexpected(what: &'static str, value: &Value) -> Error {
     let detail = format!("{value:?}").chars().take(100).collect::<String>();
     Error::Redis(redis::RedisError::from((
         redis::ErrorKind::UnexpectedReturnType,
-        "unexpected XREADGROUP reply",
+        "unexpected stream reply",
         format!("{what}: {detail}"),
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(list: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
+        list.iter()
+            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn fields_are_read_once_each_and_nothing_else() {
+        let ok = fields(&[("envelope", "{}"), ("kid", "k"), ("sig", "s")]);
+        let signed = read_fields(&ok).unwrap();
+        assert_eq!(signed.envelope, Some(&b"{}"[..]));
+        assert_eq!(signed.key_id, Some(&b"k"[..]));
+        assert_eq!(signed.tag, Some(&b"s"[..]));
+        let only_envelope = fields(&[("envelope", "{}")]);
+        let partial = read_fields(&only_envelope).unwrap();
+        assert_eq!((partial.key_id, partial.tag), (None, None));
+
+        for name in ["envelope", "kid", "sig"] {
+            let mut twice = ok.clone();
+            twice.push((name.as_bytes().to_vec(), b"again".to_vec()));
+            let (reason, detail) = read_fields(&twice).err().unwrap();
+            assert_eq!(reason, DeadLetterReason::DuplicateField);
+            assert!(detail.contains(name), "{detail}");
+        }
+        let mut extra = ok.clone();
+        extra.insert(0, (b"tenant_id".to_vec(), b"globex".to_vec()));
+        let (reason, _) = read_fields(&extra).err().unwrap();
+        assert_eq!(reason, DeadLetterReason::MalformedEnvelope);
+        // A duplicate wins over an unexpected field; hostile names stay short.
+        let mut both = extra.clone();
+        both.push((b"sig".to_vec(), b"x".to_vec()));
+        assert_eq!(
+            read_fields(&both).err().unwrap().0,
+            DeadLetterReason::DuplicateField
+        );
+        let long = vec![(vec![0xff; 10_000], vec![])];
+        assert!(read_fields(&long).err().unwrap().1.len() < 300);
+    }
+
+    #[test]
+    fn entry_ids_give_their_time() {
+        assert_eq!(entry_millis("1764100000000-3"), Some(1_764_100_000_000));
+        assert_eq!(entry_millis("garbage"), None);
+        assert_eq!(entry_millis("-1"), None);
+    }
+
+    #[test]
+    fn replies_of_every_shape_parse_or_fail_without_panicking() {
+        let bulk = |s: &str| Value::BulkString(s.as_bytes().to_vec());
+        let entry = Value::Array(vec![
+            bulk("1-1"),
+            Value::Array(vec![bulk("envelope"), bulk("{}"), bulk("odd")]),
+        ]);
+        let reply = Value::Array(vec![
+            bulk("0-0"),
+            Value::Array(vec![
+                entry,
+                Value::Nil,
+                Value::Array(vec![bulk("2-1"), Value::Nil]),
+            ]),
+            Value::Array(vec![bulk("3-1")]),
+        ]);
+        let (next, entries) = parse_autoclaim_reply(reply).unwrap();
+        assert_eq!(next, "0-0");
+        assert_eq!(entries.len(), 3);
+        assert_eq!(entries[0].1.as_ref().unwrap().len(), 1);
+        assert!(entries[1].1.is_none() && entries[2].1.is_none());
+
+        for garbage in [
+            Value::Nil,
+            Value::Int(1),
+            Value::Array(vec![]),
+            Value::Array(vec![bulk("0-0")]),
+            Value::Array(vec![bulk("0-0"), Value::Int(3)]),
+            Value::Array(vec![bulk("0-0"), Value::Array(vec![Value::Int(3)])]),
+            Value::Array(vec![bulk("0-0"), Value::Array(vec![]), Value::Int(1)]),
+        ] {
+            assert!(parse_autoclaim_reply(garbage).is_err());
+        }
+        for garbage in [
+            Value::Int(1),
+            Value::Array(vec![Value::Int(1)]),
+            Value::Array(vec![Value::Array(vec![bulk("s"), Value::Int(2)])]),
+        ] {
+            assert!(parse_read_reply(garbage).is_err());
+        }
+        assert!(parse_read_reply(Value::Nil).unwrap().is_empty());
+    }
 }

@@ -1,15 +1,17 @@
 //! Redis for the [`tenant`](https://docs.rs/tenant) crate: [`TenantCache`], whose every call takes
 //! the tenant's context and touches only that tenant's keys, and tenant events on Redis Streams
-//! ([`EventStream`], [`EventConsumer`]) whose tenant is checked against the registry before a
-//! handler runs. Use it through the `tenant` facade (feature `redis`), which re-exports it as
-//! `tenant::redis`.
+//! ([`EventStream`], [`EventConsumer`]) whose envelopes are signed ([`SigningKeys`]) and whose
+//! tenant is checked against the registry before a handler runs. Use it through the `tenant`
+//! facade (feature `redis`), which re-exports it as `tenant::redis`.
 
 #![warn(missing_docs, unreachable_pub)]
 
 mod cache;
 mod error;
 pub mod events;
+pub mod signing;
 
-pub use cache::{NAMESPACE_MAX_LEN, TenantCache};
+pub use cache::{DEFAULT_SCAN_LIMIT, NAMESPACE_MAX_LEN, TenantCache};
 pub use error::Error;
 pub use events::{EventConsumer, EventStream, TenantEvent};
+pub use signing::{SigningKeys, SigningKeysError};

@@ -5,14 +5,22 @@
 
 use tenant_test_support as support;
 
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::{Future, ready};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use hmac::{Hmac, KeyInit, Mac};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
-use tenant::InMemoryRegistry;
 use tenant::TenancyConfig;
-use tenant::redis::{EventStream, TenantCache, TenantEvent};
+use tenant::redis::{EventStream, SigningKeys, TenantCache, TenantEvent};
+use tenant::registry::CachedRegistry;
+use tenant::{InMemoryRegistry, Tenant};
 use tenant::{Plan, SchemaName, TenantCtx, TenantId, TenantRegistry};
 
 /// A connection to `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
@@ -302,7 +310,7 @@ async fn single_tenant_mode_uses_the_default_tenant() {
     assert_eq!(main.collection("docs").unwrap().as_str(), "t4_main_docs");
 
     // Events of the default tenant flow like any other's.
-    let stream = EventStream::new(conn.clone(), unique("events"));
+    let stream = events(&conn);
     stream
         .publish(&TenantEvent::new(&main, Paid { invoice: 1 }))
         .await
@@ -316,6 +324,153 @@ async fn single_tenant_mode_uses_the_default_tenant() {
 }
 
 // --- events -------------------------------------------------------------------------------
+
+/// The current signing key of the tests' streams, and an older one.
+const KEY1: &str = "tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=";
+const KEY0: &str = "CHVy3WLS7Q2X4MTqpt0wM8KN9SCtiAT2Oly1I8umyJI=";
+
+fn keys() -> SigningKeys {
+    format!("kid1:{KEY1}").parse().unwrap()
+}
+
+/// A stream of its own, signed with `kid1`.
+fn events(conn: &MultiplexedConnection) -> EventStream<MultiplexedConnection> {
+    EventStream::new(conn.clone(), unique("events"), keys())
+}
+
+/// The `sig` of `envelope` in `stream` under `key` named `kid`, computed here from the wire
+/// format's description rather than by the crate.
+fn sign(stream: &str, kid: &str, key: &str, envelope: &[u8]) -> String {
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&BASE64.decode(key).unwrap()).unwrap();
+    mac.update(b"tenant-redis/event/v1\0");
+    mac.update(&(stream.len() as u64).to_be_bytes());
+    mac.update(stream.as_bytes());
+    mac.update(&(kid.len() as u64).to_be_bytes());
+    mac.update(kid.as_bytes());
+    mac.update(envelope);
+    BASE64.encode(mac.finalize().into_bytes())
+}
+
+/// `XADD <stream> * <fields>` by hand, as anyone with write access to the stream can.
+async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &[u8])]) -> String {
+    let mut xadd = redis::cmd("XADD");
+    xadd.arg(stream).arg("*");
+    for (name, value) in fields {
+        xadd.arg(*name).arg(*value);
+    }
+    xadd.query_async(&mut conn.clone()).await.unwrap()
+}
+
+/// `envelope` as the crate's producer would add it: signed with `kid1`.
+async fn xadd_signed(conn: &MultiplexedConnection, stream: &str, envelope: &str) -> String {
+    let sig = sign(stream, "kid1", KEY1, envelope.as_bytes());
+    xadd(
+        conn,
+        stream,
+        &[
+            ("envelope", envelope.as_bytes()),
+            ("kid", b"kid1"),
+            ("sig", sig.as_bytes()),
+        ],
+    )
+    .await
+}
+
+/// The dead-letter entries of `stream`: source entry id -> (reason, detail).
+async fn dead_letters(
+    conn: &MultiplexedConnection,
+    stream: &EventStream<MultiplexedConnection>,
+) -> HashMap<String, (String, String)> {
+    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(stream.dead_letter_name())
+        .arg("-")
+        .arg("+")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+    dead.ids
+        .iter()
+        .map(|entry| {
+            let source: String = entry.get("source_id").unwrap();
+            let reason: String = entry.get("reason").unwrap();
+            let detail: String = entry.get("detail").unwrap();
+            (source, (reason, detail))
+        })
+        .collect()
+}
+
+/// A registry that counts its lookups.
+struct Counting<R>(R, AtomicUsize);
+
+impl<R: TenantRegistry> TenantRegistry for Counting<R> {
+    type Error = R::Error;
+
+    fn find_by_id(
+        &self,
+        id: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.find_by_id(id)
+    }
+
+    fn find_by_slug(
+        &self,
+        slug: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Self::Error>> + Send {
+        self.1.fetch_add(1, Ordering::SeqCst);
+        self.0.find_by_slug(slug)
+    }
+}
+
+/// A registry that tenants can be added to while the consumer runs.
+#[derive(Clone, Default)]
+struct Growing(Arc<Mutex<Vec<Tenant>>>);
+
+impl Growing {
+    fn add(&self, id: &str) {
+        let now = SystemTime::now();
+        self.0.lock().unwrap().push(Tenant {
+            id: id.parse().unwrap(),
+            slug: id.parse().unwrap(),
+            name: id.to_owned(),
+            plan: Plan::Free,
+            schema_name: format!("tenant_{id}").parse().unwrap(),
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        });
+    }
+}
+
+impl TenantRegistry for Growing {
+    type Error = Infallible;
+
+    fn find_by_id(
+        &self,
+        id: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Infallible>> + Send {
+        ready(Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|t| &t.id == id)
+            .cloned()))
+    }
+
+    fn find_by_slug(
+        &self,
+        slug: &TenantId,
+    ) -> impl Future<Output = Result<Option<Tenant>, Infallible>> + Send {
+        ready(Ok(self
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|t| &t.slug == slug)
+            .cloned()))
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct Paid {
@@ -387,7 +542,7 @@ async fn events_reach_the_handler_with_their_tenant_and_are_acked() {
     let Some(conn) = redis("events_reach_the_handler_with_their_tenant_and_are_acked").await else {
         return;
     };
-    let stream = EventStream::new(conn.clone(), unique("events"));
+    let stream = events(&conn);
     let mut consumer = stream.consumer("billing", "worker-1").batch(2);
     consumer.ensure_group().await.unwrap();
     consumer.ensure_group().await.unwrap(); // idempotent
@@ -438,14 +593,19 @@ async fn events_reach_the_handler_with_their_tenant_and_are_acked() {
     assert_eq!(*plans.lock().unwrap(), [Plan::Pro]);
 }
 
+/// Envelopes of the wrong content, signed with a valid key (as a buggy producer could write
+/// them), are dead-lettered with a reason.
 #[tokio::test]
 async fn tampered_envelopes_are_dead_lettered_with_a_reason() {
     let Some(conn) = redis("tampered_envelopes_are_dead_lettered_with_a_reason").await else {
         return;
     };
     let (logs, _guard) = support::capture_audit();
-    let stream = EventStream::new(conn.clone(), unique("events"));
-    let mut consumer = stream.consumer("billing", "worker-1");
+    let stream = events(&conn);
+    // Unknown tenants are dead-lettered at once here; the grace period has its own test.
+    let mut consumer = stream
+        .consumer("billing", "worker-1")
+        .unknown_tenant_grace(Duration::ZERO);
     consumer.ensure_group().await.unwrap();
 
     // A genuine envelope, to tamper with.
@@ -528,18 +688,23 @@ async fn tampered_envelopes_are_dead_lettered_with_a_reason() {
             "malformed_envelope",
         ),
         ("empty", Some(String::new()), "malformed_envelope"),
+        (
+            "tenant id twice",
+            Some(format!(
+                "{{\"tenant_id\":\"globex\",{}",
+                &genuine.to_string()[1..]
+            )),
+            "malformed_envelope",
+        ),
         ("no envelope field", None, "malformed_envelope"),
     ];
     let mut expected = std::collections::HashMap::new();
     let mut raw = conn.clone();
     for (name, envelope, reason) in &cases {
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(stream.name()).arg("*");
-        match envelope {
-            Some(json) => xadd.arg("envelope").arg(json),
-            None => xadd.arg("tenant_id").arg("acme"),
+        let id = match envelope {
+            Some(json) => xadd_signed(&conn, stream.name(), json).await,
+            None => xadd(&conn, stream.name(), &[("tenant_id", b"acme")]).await,
         };
-        let id: String = xadd.query_async(&mut raw).await.unwrap();
         expected.insert(id, (*name, *reason));
     }
     // One genuine event among them still goes through.
@@ -595,7 +760,7 @@ async fn a_failed_handler_leaves_the_event_pending_until_a_restart_succeeds() {
     else {
         return;
     };
-    let stream = EventStream::new(conn.clone(), unique("events"));
+    let stream = events(&conn);
     let registry = registry();
     let seen: Seen = Arc::default();
     for invoice in [1, 2, 3] {
@@ -718,4 +883,614 @@ fn event_ids_are_unique_and_tenant_bound() {
     let id: &TenantId = a.tenant_id();
     assert_eq!(id, acme.tenant_id());
     assert!(a.occurred_at() <= SystemTime::now());
+}
+
+// --- signatures, duplicate fields, grace, claims, poison events, scan bound -----------------
+
+/// Entries anyone with write access to the stream can add by hand. None reaches the handler,
+/// each is dead-lettered with its own reason, and none is looked up in the registry.
+#[tokio::test]
+async fn forged_envelopes_are_never_handled_nor_looked_up() {
+    let Some(conn) = redis("forged_envelopes_are_never_handled_nor_looked_up").await else {
+        return;
+    };
+    let stream = events(&conn);
+    let name = stream.name().to_owned();
+    let mut consumer = stream.consumer("billing", "worker-1");
+    consumer.ensure_group().await.unwrap();
+
+    // What the attacker has seen: a genuine, signed entry of acme.
+    let acme = serde_json::to_string(&TenantEvent::new(&ctx("acme"), Paid { invoice: 1 })).unwrap();
+    let acme_sig = sign(&name, "kid1", KEY1, acme.as_bytes());
+    // What the attacker wants handled: an event of globex.
+    let globex =
+        serde_json::to_string(&TenantEvent::new(&ctx("globex"), Paid { invoice: 666 })).unwrap();
+    let other_key = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+    let other_stream_sig = sign("elsewhere", "kid1", KEY1, globex.as_bytes());
+    let kid0_sig_as_kid1 = sign(&name, "kid0", KEY0, globex.as_bytes());
+    let short_sig = BASE64.encode(&BASE64.decode(&acme_sig).unwrap()[..16]);
+    let foreign_key_sig = sign(&name, "kid1", other_key, globex.as_bytes());
+    let unknown_kid_sig = sign(&name, "kid9", other_key, globex.as_bytes());
+    let g = globex.as_bytes();
+
+    type Fields<'a> = Vec<(&'a str, &'a [u8])>;
+    let cases: Vec<(&str, Fields, &str)> = vec![
+        ("no signature", vec![("envelope", g)], "missing_signature"),
+        (
+            "a key id but no signature",
+            vec![("envelope", g), ("kid", b"kid1")],
+            "missing_signature",
+        ),
+        (
+            "a signature but no key id",
+            vec![("envelope", g), ("sig", acme_sig.as_bytes())],
+            "missing_signature",
+        ),
+        (
+            "another tenant's envelope under a valid signature of a different envelope",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", acme_sig.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "a random signature",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="),
+            ],
+            "bad_signature",
+        ),
+        (
+            "a signature by a key the consumer does not have, under its key id",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", foreign_key_sig.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "a valid signature for another stream",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", other_stream_sig.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "signed as kid0, labelled kid1",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", kid0_sig_as_kid1.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "a truncated signature",
+            vec![
+                ("envelope", acme.as_bytes()),
+                ("kid", b"kid1"),
+                ("sig", short_sig.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "a signature that is not base64",
+            vec![("envelope", g), ("kid", b"kid1"), ("sig", b"%%%")],
+            "bad_signature",
+        ),
+        (
+            "garbage under a signature",
+            vec![
+                ("envelope", b"\xff\x00{"),
+                ("kid", b"kid1"),
+                ("sig", acme_sig.as_bytes()),
+            ],
+            "bad_signature",
+        ),
+        (
+            "an unknown key id",
+            vec![
+                ("envelope", g),
+                ("kid", b"kid9"),
+                ("sig", unknown_kid_sig.as_bytes()),
+            ],
+            "unknown_key_id",
+        ),
+        (
+            "a key id that is not text",
+            vec![
+                ("envelope", g),
+                ("kid", b"\xff\xfe"),
+                ("sig", acme_sig.as_bytes()),
+            ],
+            "unknown_key_id",
+        ),
+    ];
+    let mut expected = HashMap::new();
+    for (what, fields, reason) in &cases {
+        let id = xadd(&conn, &name, fields).await;
+        expected.insert(id, (*what, *reason));
+    }
+    // The genuine entry, verbatim, still goes through.
+    xadd(
+        &conn,
+        &name,
+        &[
+            ("envelope", acme.as_bytes()),
+            ("kid", b"kid1"),
+            ("sig", acme_sig.as_bytes()),
+        ],
+    )
+    .await;
+
+    let registry = Counting(registry(), AtomicUsize::new(0));
+    let seen: Seen = Arc::default();
+    let report = consumer.poll(&registry, record(&seen, None)).await.unwrap();
+    assert_eq!(
+        (report.handled, report.dead_lettered, report.failed),
+        (1, cases.len(), 0)
+    );
+    assert_eq!(*seen.lock().unwrap(), [("acme".to_owned(), 1)]);
+    assert_eq!(
+        registry.1.load(Ordering::SeqCst),
+        1,
+        "only the genuine entry is looked up"
+    );
+    assert_eq!(pending(&conn, &name, "billing").await, 0);
+    let dead = dead_letters(&conn, &stream).await;
+    assert_eq!(dead.len(), cases.len());
+    for (source, (reason, _)) in &dead {
+        let (what, want) = expected[source];
+        assert_eq!(reason, want, "{what}");
+    }
+}
+
+/// Keys rotate by key id: a consumer accepts every configured key, and only those.
+#[tokio::test]
+async fn signing_keys_rotate_by_key_id() {
+    let Some(conn) = redis("signing_keys_rotate_by_key_id").await else {
+        return;
+    };
+    let name = unique("events");
+    let old: SigningKeys = format!("kid0:{KEY0}").parse().unwrap();
+    let rotated: SigningKeys = format!("kid1:{KEY1},kid0:{KEY0}").parse().unwrap();
+    let producer = EventStream::new(conn.clone(), name.clone(), old);
+    let id = producer
+        .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice: 1 }))
+        .await
+        .unwrap();
+    let entry: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
+        .arg(&name)
+        .arg(&id)
+        .arg(&id)
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+    let fields = &entry.ids[0];
+    assert_eq!(fields.get::<String>("kid").as_deref(), Some("kid0"));
+    let envelope: String = fields.get("envelope").unwrap();
+    assert_eq!(
+        fields.get::<String>("sig").unwrap(),
+        sign(&name, "kid0", KEY0, envelope.as_bytes()),
+        "the wire format is the documented one"
+    );
+    assert_eq!(fields.map.len(), 3);
+
+    // A consumer that signs with kid1 and still accepts kid0.
+    let seen: Seen = Arc::default();
+    let rotated = EventStream::new(conn.clone(), name.clone(), rotated);
+    let mut consumer = rotated.consumer("rotated", "c1");
+    consumer.ensure_group().await.unwrap();
+    let report = consumer
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!(report.handled, 1);
+    // ... and whose own events are signed with kid1.
+    rotated
+        .publish(&TenantEvent::new(&ctx("globex"), Paid { invoice: 2 }))
+        .await
+        .unwrap();
+    let report = consumer
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!(report.handled, 1);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [("acme".to_owned(), 1), ("globex".to_owned(), 2)]
+    );
+
+    // A consumer that dropped kid0: the old entry has an unknown key id, the new one passes.
+    let current = EventStream::new(conn.clone(), name.clone(), keys());
+    let mut consumer = current.consumer("current", "c1");
+    consumer.ensure_group().await.unwrap();
+    let report = consumer
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!((report.handled, report.dead_lettered), (1, 1));
+    let dead = dead_letters(&conn, &current).await;
+    assert_eq!(dead[&id].0, "unknown_key_id");
+}
+
+/// An entry that gives a field twice is dead-lettered, not read by its first (or last) copy.
+#[tokio::test]
+async fn entries_with_a_field_twice_are_dead_lettered() {
+    let Some(conn) = redis("entries_with_a_field_twice_are_dead_lettered").await else {
+        return;
+    };
+    let stream = events(&conn);
+    let name = stream.name().to_owned();
+    let mut consumer = stream.consumer("billing", "worker-1");
+    consumer.ensure_group().await.unwrap();
+
+    let acme = serde_json::to_string(&TenantEvent::new(&ctx("acme"), Paid { invoice: 1 })).unwrap();
+    let globex =
+        serde_json::to_string(&TenantEvent::new(&ctx("globex"), Paid { invoice: 2 })).unwrap();
+    let acme_sig = sign(&name, "kid1", KEY1, acme.as_bytes());
+    let globex_sig = sign(&name, "kid1", KEY1, globex.as_bytes());
+    let (a, g) = (acme.as_bytes(), globex.as_bytes());
+    let (sa, sg) = (acme_sig.as_bytes(), globex_sig.as_bytes());
+
+    type Fields<'a> = Vec<(&'a str, &'a [u8])>;
+    let cases: Vec<(&str, Fields, &str)> = vec![
+        (
+            "two envelopes, the first one signed",
+            vec![
+                ("envelope", a),
+                ("envelope", g),
+                ("kid", b"kid1"),
+                ("sig", sa),
+            ],
+            "duplicate_field",
+        ),
+        (
+            "two envelopes, the second one signed",
+            vec![
+                ("envelope", a),
+                ("kid", b"kid1"),
+                ("sig", sg),
+                ("envelope", g),
+            ],
+            "duplicate_field",
+        ),
+        (
+            "two key ids",
+            vec![
+                ("envelope", a),
+                ("kid", b"kid1"),
+                ("kid", b"kid0"),
+                ("sig", sa),
+            ],
+            "duplicate_field",
+        ),
+        (
+            "two signatures",
+            vec![("envelope", a), ("kid", b"kid1"), ("sig", sa), ("sig", sa)],
+            "duplicate_field",
+        ),
+        (
+            "a genuine entry and a second tenant",
+            vec![
+                ("envelope", a),
+                ("kid", b"kid1"),
+                ("sig", sa),
+                ("tenant_id", b"globex"),
+            ],
+            "malformed_envelope",
+        ),
+    ];
+    let mut expected = HashMap::new();
+    for (what, fields, reason) in &cases {
+        let id = xadd(&conn, &name, fields).await;
+        expected.insert(id, (*what, *reason));
+    }
+    let seen: Seen = Arc::default();
+    let report = consumer
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!((report.handled, report.dead_lettered), (0, cases.len()));
+    assert!(seen.lock().unwrap().is_empty());
+    for (source, (reason, detail)) in dead_letters(&conn, &stream).await {
+        let (what, want) = expected[&source];
+        assert_eq!(reason, want, "{what}");
+        assert!(!detail.is_empty(), "{what}");
+    }
+}
+
+/// Polls until `done` says so or `within` runs out, sleeping `step` between polls.
+async fn poll_until(
+    consumer: &mut tenant::redis::EventConsumer<MultiplexedConnection>,
+    registry: &impl TenantRegistry,
+    seen: &Seen,
+    within: Duration,
+    step: Duration,
+    mut done: impl FnMut(&tenant::redis::events::PollReport) -> bool,
+) -> Option<tenant::redis::events::PollReport> {
+    let deadline = Instant::now() + within;
+    while Instant::now() < deadline {
+        let report = consumer.poll(registry, record(seen, None)).await.unwrap();
+        if done(&report) {
+            return Some(report);
+        }
+        tokio::time::sleep(step).await;
+    }
+    None
+}
+
+/// A tenant the registry does not know yet (just created, or a cached "not found") is given a
+/// grace period: its events stay pending and are handled once it is known; a tenant that never
+/// appears has its events dead-lettered after the grace, not before.
+#[tokio::test]
+async fn unknown_tenants_get_a_grace_period() {
+    let Some(conn) = redis("unknown_tenants_get_a_grace_period").await else {
+        return;
+    };
+    let stream = events(&conn);
+    let growing = Growing::default();
+    growing.add("acme");
+    // The registry caches misses for 300 ms.
+    let registry = CachedRegistry::new(growing.clone(), Duration::from_millis(300), 100);
+    let seen: Seen = Arc::default();
+    // max_deliveries(1): the lookups during the grace do not use up deliveries.
+    let mut consumer = stream
+        .consumer("billing", "worker-1")
+        .unknown_tenant_grace(Duration::from_secs(30))
+        .claim_idle(Duration::from_millis(100))
+        .max_deliveries(1);
+    consumer.ensure_group().await.unwrap();
+
+    // Registered within the grace.
+    stream
+        .publish(&TenantEvent::new(&ctx("newco"), Paid { invoice: 1 }))
+        .await
+        .unwrap();
+    let report = consumer.poll(&registry, record(&seen, None)).await.unwrap();
+    assert_eq!((report.deferred, report.dead_lettered), (1, 0));
+    assert_eq!(pending(&conn, stream.name(), "billing").await, 1);
+    growing.add("newco");
+    let report = poll_until(
+        &mut consumer,
+        &registry,
+        &seen,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        |r| r.handled > 0 || r.dead_lettered > 0,
+    )
+    .await
+    .expect("handled within the deadline");
+    assert_eq!(
+        (report.handled, report.dead_lettered, report.claimed),
+        (1, 0, 1)
+    );
+    assert_eq!(*seen.lock().unwrap(), [("newco".to_owned(), 1)]);
+    assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
+    assert!(dead_letters(&conn, &stream).await.is_empty());
+
+    // Never registered: dead-lettered after the grace, not before.
+    let grace = Duration::from_millis(1500);
+    let mut consumer = stream
+        .consumer("billing", "worker-2")
+        .unknown_tenant_grace(grace)
+        .claim_idle(Duration::from_millis(100));
+    let published = Instant::now();
+    let id = stream
+        .publish(&TenantEvent::new(&ctx("ghost"), Paid { invoice: 2 }))
+        .await
+        .unwrap();
+    let mut deferrals = 0;
+    let report = poll_until(
+        &mut consumer,
+        &registry,
+        &seen,
+        Duration::from_secs(10),
+        Duration::from_millis(50),
+        |r| {
+            deferrals += r.deferred;
+            r.dead_lettered > 0 || r.handled > 0
+        },
+    )
+    .await
+    .expect("dead-lettered within the deadline");
+    assert!(published.elapsed() >= grace, "{:?}", published.elapsed());
+    assert!(
+        deferrals >= 2,
+        "looked up again during the grace: {deferrals}"
+    );
+    assert_eq!((report.dead_lettered, report.handled), (1, 0));
+    let dead = dead_letters(&conn, &stream).await;
+    assert_eq!(dead[&id].0, "unknown_tenant");
+    assert_eq!(seen.lock().unwrap().len(), 1);
+    assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
+}
+
+/// A consumer that dies with entries pending: another consumer of the group takes them over once
+/// they have been idle for the claim time, and not before.
+#[tokio::test]
+async fn a_dead_consumers_entries_are_claimed_by_another() {
+    let Some(conn) = redis("a_dead_consumers_entries_are_claimed_by_another").await else {
+        return;
+    };
+    let stream = events(&conn);
+    let name = stream.name().to_owned();
+    let mut survivor = stream
+        .consumer("billing", "survivor")
+        .claim_idle(Duration::from_millis(400));
+    survivor.ensure_group().await.unwrap();
+    for invoice in [1, 2, 3] {
+        stream
+            .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice }))
+            .await
+            .unwrap();
+    }
+    // The dying consumer reads the three entries, then its process is gone.
+    let _: redis::Value = redis::cmd("XREADGROUP")
+        .arg("GROUP")
+        .arg("billing")
+        .arg("dying")
+        .arg("COUNT")
+        .arg(10)
+        .arg("STREAMS")
+        .arg(&name)
+        .arg(">")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+    assert_eq!(pending(&conn, &name, "billing").await, 3);
+
+    // Not idle for long enough yet: a consumer that may still be working keeps them.
+    let seen: Seen = Arc::default();
+    let report = survivor
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert!(report.is_empty(), "{report:?}");
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let report = survivor
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!((report.claimed, report.handled), (3, 3));
+    let invoices: Vec<u64> = seen.lock().unwrap().iter().map(|(_, n)| *n).collect();
+    assert_eq!(invoices, [1, 2, 3]);
+    assert_eq!(pending(&conn, &name, "billing").await, 0);
+    assert!(
+        survivor
+            .poll(&registry(), record(&seen, None))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+/// An event whose handler always fails is dead-lettered after `max_deliveries` attempts; one whose
+/// consumer kept dying while handling it is dead-lettered without running the handler again.
+#[tokio::test]
+async fn a_poison_event_is_dead_lettered_after_max_deliveries() {
+    let Some(conn) = redis("a_poison_event_is_dead_lettered_after_max_deliveries").await else {
+        return;
+    };
+    let stream = events(&conn);
+    let name = stream.name().to_owned();
+    let mut consumer = stream
+        .consumer("billing", "worker-1")
+        .max_deliveries(3)
+        .claim_idle(Duration::from_secs(3600));
+    consumer.ensure_group().await.unwrap();
+    let poison = stream
+        .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice: 13 }))
+        .await
+        .unwrap();
+
+    let attempts = Arc::new(AtomicUsize::new(0));
+    let failing = |attempts: &Arc<AtomicUsize>| {
+        let attempts = Arc::clone(attempts);
+        move |_: TenantCtx, _: Paid| {
+            attempts.fetch_add(1, Ordering::SeqCst);
+            ready(Err::<(), _>("always fails"))
+        }
+    };
+    let mut outcomes = Vec::new();
+    for _ in 0..6 {
+        let report = consumer
+            .poll(&registry(), failing(&attempts))
+            .await
+            .unwrap();
+        outcomes.push((report.failed, report.dead_lettered));
+        consumer.rewind();
+    }
+    assert_eq!(outcomes, [(1, 0), (1, 0), (0, 1), (0, 0), (0, 0), (0, 0)]);
+    assert_eq!(attempts.load(Ordering::SeqCst), 3);
+    let dead = dead_letters(&conn, &stream).await;
+    assert_eq!(dead[&poison].0, "too_many_deliveries");
+    assert!(
+        dead[&poison].1.contains("always fails"),
+        "{}",
+        dead[&poison].1
+    );
+    assert_eq!(pending(&conn, &name, "billing").await, 0);
+
+    // A consumer that crashes on the event every time it reads it: four deliveries, no ack.
+    let crashing = stream
+        .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice: 14 }))
+        .await
+        .unwrap();
+    for start in [">", "0", "0", "0"] {
+        let _: redis::Value = redis::cmd("XREADGROUP")
+            .arg("GROUP")
+            .arg("billing")
+            .arg("crashing")
+            .arg("STREAMS")
+            .arg(&name)
+            .arg(start)
+            .query_async(&mut conn.clone())
+            .await
+            .unwrap();
+    }
+    let mut other = stream
+        .consumer("billing", "worker-2")
+        .max_deliveries(3)
+        .claim_idle(Duration::from_millis(100));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let report = other.poll(&registry(), failing(&attempts)).await.unwrap();
+    assert_eq!((report.claimed, report.dead_lettered), (1, 1));
+    assert_eq!(
+        attempts.load(Ordering::SeqCst),
+        3,
+        "the handler did not run again"
+    );
+    let dead = dead_letters(&conn, &stream).await;
+    assert_eq!(dead[&crashing].0, "too_many_deliveries");
+    assert_eq!(pending(&conn, &name, "billing").await, 0);
+}
+
+/// A scan collects at most its limit of keys, and says so rather than return part of them.
+#[tokio::test]
+async fn scans_are_bounded() {
+    let Some(conn) = redis("scans_are_bounded").await else {
+        return;
+    };
+    let (cache, _) = cache(&conn).await;
+    let cache = cache.with_scan_limit(10);
+    let acme = ctx("acme");
+    let globex = ctx("globex");
+    for i in 0..10 {
+        cache.set(&acme, &format!("a:{i}"), 1).await.unwrap();
+    }
+    // Another tenant's keys do not count towards acme's limit.
+    for i in 0..50 {
+        cache.set(&globex, &format!("a:{i}"), 1).await.unwrap();
+    }
+    assert_eq!(cache.scan(&acme, "").await.unwrap().len(), 10);
+    cache.set(&acme, "b:1", 1).await.unwrap();
+    assert!(matches!(
+        cache.scan(&acme, "").await,
+        Err(tenant::redis::Error::ScanLimitExceeded { limit: 10 })
+    ));
+    assert_eq!(cache.scan(&acme, "a:").await.unwrap().len(), 10);
+    assert_eq!(cache.scan(&acme, "b:").await.unwrap(), ["b:1"]);
+    assert!(matches!(
+        cache.scan(&globex, "a:").await,
+        Err(tenant::redis::Error::ScanLimitExceeded { limit: 10 })
+    ));
+    let all = cache.with_scan_limit(50);
+    assert_eq!(all.scan(&globex, "").await.unwrap().len(), 50);
+    assert!(
+        TenantCache::new(conn.clone())
+            .with_scan_limit(0)
+            .scan(&acme, "")
+            .await
+            .is_ok(),
+        "no namespace: nothing of this acme there"
+    );
 }

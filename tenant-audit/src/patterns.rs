@@ -1,0 +1,111 @@
+//! The table of what mints authority: [`PATTERNS`].
+
+use crate::Kind;
+
+/// One thing the scanner looks for: a token [`Shape`] and the [`Kind`] a match is reported as.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pattern {
+    /// What a match is reported as.
+    pub kind: Kind,
+    /// The tokens that match.
+    pub shape: Shape,
+}
+
+/// The token shapes the scanner knows. They match token trees, never text: a comment, a string
+/// literal or a doc comment (a `#[doc = ".."]` attribute once lexed) never matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// A path whose last segments are `segments`: `["TenantCtx", "trusted"]` matches
+    /// `TenantCtx::trusted(..)`, `tenant::TenantCtx::trusted(..)`,
+    /// `::tenant::TenantCtx::trusted::<..>(..)`, and the function passed as a value
+    /// (`.map(TenantCtx::trusted)`), which mints as surely as a call.
+    ///
+    /// With `reason`, a call whose one argument is a string literal is reported with that
+    /// string; any other match with its source.
+    Path {
+        /// The path's last segments, in order.
+        segments: &'static [&'static str],
+        /// Report a call's string-literal argument instead of its source.
+        reason: bool,
+    },
+    /// A call of a function or method named `name`, however it is reached: `name(..)`,
+    /// `x.name(..)`, `Type::name(..)`, with or without a turbofish. Its definition (`fn name`)
+    /// is not a call, and neither is a macro `name!(..)`.
+    Call {
+        /// The function's or method's name.
+        name: &'static str,
+    },
+    /// A method call `receiver.name(..)` whose receiver is named (case-insensitively) with one
+    /// of `receiver_contains`: `claim.verify(..)`, `input.tenant_claim.verify(..)`,
+    /// `self.claim()?.verify(..)`. The receiver's name is the identifier before the dot, or
+    /// before the `()` or `()?` of a call there.
+    Method {
+        /// The method's name.
+        name: &'static str,
+        /// Lower-case fragments, one of which the receiver's name must contain.
+        receiver_contains: &'static [&'static str],
+    },
+    /// An attribute `#[path(.., key = value, ..)]` (or `#![..]`) whose path ends in `name`,
+    /// reported with `value` when it is a string literal and with the attribute's source
+    /// otherwise. An attribute without `key = ..` does not match.
+    AttributeKey {
+        /// The attribute path's last segment.
+        name: &'static str,
+        /// The key whose presence makes the match.
+        key: &'static str,
+    },
+}
+
+/// Every place that mints authority, as the scanner knows it (DESIGN.md, rule 2: only a verifier
+/// mints a `TenantCtx`; `TenantCtx::trusted` is the loud exception; cross-tenant work is a
+/// `SystemCtx` with a reason).
+///
+/// Extend it here: a new way to mint is one more row, and its unit test.
+pub const PATTERNS: &[Pattern] = &[
+    // A context from code that says it has checked everything itself.
+    Pattern {
+        kind: Kind::Trusted,
+        shape: Shape::Path {
+            segments: &["TenantCtx", "trusted"],
+            reason: false,
+        },
+    },
+    // Cross-tenant authority, with its `&'static str` reason.
+    Pattern {
+        kind: Kind::System,
+        shape: Shape::Path {
+            segments: &["SystemCtx", "new"],
+            reason: true,
+        },
+    },
+    // A system activity: the worker makes its `SystemCtx` from this reason.
+    Pattern {
+        kind: Kind::Activity,
+        shape: Shape::AttributeKey {
+            name: "activity",
+            key: "system",
+        },
+    },
+    // A claim becoming a context through the registry: `TenantClaim::verify(&claim, ..)`,
+    // `claim.verify(..)`, and `verify_claim(..)` however it is reached.
+    Pattern {
+        kind: Kind::Verify,
+        shape: Shape::Path {
+            segments: &["TenantClaim", "verify"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Verify,
+        shape: Shape::Method {
+            name: "verify",
+            receiver_contains: &["claim", "registry"],
+        },
+    },
+    Pattern {
+        kind: Kind::Verify,
+        shape: Shape::Call {
+            name: "verify_claim",
+        },
+    },
+];

@@ -1,0 +1,781 @@
+//! The scanner: one source text in, the [`Site`]s where it mints authority out.
+
+use std::fmt;
+use std::ops::Range;
+use std::str::FromStr;
+
+use proc_macro2::{Delimiter, Literal, Spacing, TokenStream, TokenTree};
+
+use crate::Site;
+use crate::patterns::{PATTERNS, Pattern, Shape};
+
+/// Longest snippet printed, in characters; a longer one is cut and ends in `...`.
+const SNIPPET_MAX_CHARS: usize = 120;
+
+/// Source text that does not lex as Rust tokens (an unterminated string or block comment, an
+/// unbalanced delimiter, a stray character).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LexFailure {
+    /// Line of the failure, from 1.
+    pub line: usize,
+    /// Column of the failure in characters, from 1.
+    pub column: usize,
+    /// What the lexer said.
+    pub message: String,
+}
+
+impl fmt::Display for LexFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.line, self.column, self.message)
+    }
+}
+
+impl std::error::Error for LexFailure {}
+
+/// Every place in `source` that mints authority according to [`PATTERNS`], in source order.
+///
+/// The text is lexed into token trees, so comments, string literals and doc comments never
+/// match, while calls inside macro bodies (`macro_rules!`, `vec![..]`, `format!(..)`
+/// arguments) do: they are tokens.
+///
+/// ```
+/// use tenant_audit::{Kind, scan_source};
+///
+/// let source = r#"
+///     /// Docs may say `TenantCtx::trusted(..)`; only code counts.
+///     fn job() -> Result<(), tenant::Error> {
+///         let log = "TenantCtx::trusted(..) in a string is no mint"; // nor in TenantCtx::trusted(a comment)
+///         let ctx = tenant::TenantCtx::trusted(id, schema, Plan::Free);
+///         let sys = SystemCtx::new("nightly purge")?;
+///         Ok(())
+///     }
+/// "#;
+/// let sites = scan_source(source)?;
+/// let lines: Vec<String> = sites.iter().map(|s| format!("{}: {}: {}", s.line, s.kind, s.detail)).collect();
+/// assert_eq!(lines, [
+///     r#"5: trusted: tenant::TenantCtx::trusted(id, schema, Plan::Free)"#,
+///     r#"6: system: "nightly purge""#,
+/// ]);
+/// assert_eq!(sites[0].kind, Kind::Trusted);
+/// # Ok::<(), tenant_audit::LexFailure>(())
+/// ```
+///
+/// A text that does not lex is an error, with its place:
+///
+/// ```
+/// let err = tenant_audit::scan_source("fn f() { let s = \"unterminated; }").unwrap_err();
+/// assert_eq!(err.line, 1);
+/// ```
+pub fn scan_source(source: &str) -> Result<Vec<Site>, LexFailure> {
+    scan_source_with(source, PATTERNS)
+}
+
+/// [`scan_source`] with another table than [`PATTERNS`] (a subset, or rows of your own).
+///
+/// ```
+/// use tenant_audit::{Kind, Pattern, Shape, scan_source_with};
+///
+/// let mine = [Pattern { kind: Kind::Trusted, shape: Shape::Call { name: "impersonate" } }];
+/// let sites = scan_source_with("fn f() { admin.impersonate(tenant) }", &mine)?;
+/// assert_eq!(sites[0].detail, "admin.impersonate(tenant)");
+/// # Ok::<(), tenant_audit::LexFailure>(())
+/// ```
+pub fn scan_source_with(source: &str, patterns: &[Pattern]) -> Result<Vec<Site>, LexFailure> {
+    let text = without_shebang(source.strip_prefix('\u{feff}').unwrap_or(source));
+    let stream = TokenStream::from_str(&text).map_err(|error| {
+        let start = error.span().start();
+        LexFailure {
+            line: start.line,
+            column: start.column + 1,
+            message: error.to_string(),
+        }
+    })?;
+    let mut scanner = Scanner {
+        text: &text,
+        patterns,
+        sites: Vec::new(),
+    };
+    scanner.stream(stream);
+    let mut sites = scanner.sites;
+    sites.sort_by_key(|site| (site.line, site.column, site.kind));
+    sites.dedup();
+    Ok(sites)
+}
+
+/// Like rustc: a first line `#!..` is a shebang unless it opens an inner attribute (`#![..]`).
+/// It is blanked (its newline kept, so lines keep their numbers).
+fn without_shebang(source: &str) -> std::borrow::Cow<'_, str> {
+    match source.strip_prefix("#!") {
+        Some(rest) if !rest.trim_start().starts_with('[') => {
+            let end = source.find('\n').unwrap_or(source.len());
+            std::borrow::Cow::Owned(source[end..].to_owned())
+        }
+        _ => std::borrow::Cow::Borrowed(source),
+    }
+}
+
+struct Scanner<'a> {
+    /// The text that was lexed: spans' byte ranges index into it.
+    text: &'a str,
+    patterns: &'a [Pattern],
+    sites: Vec<Site>,
+}
+
+impl Scanner<'_> {
+    /// Matches every pattern at every position of one delimiter level, then goes down into
+    /// each group (macro bodies included: they are token trees like any other).
+    fn stream(&mut self, stream: TokenStream) {
+        let tokens: Vec<TokenTree> = stream.into_iter().collect();
+        for at in 0..tokens.len() {
+            for pattern in self.patterns {
+                if let Some(site) = self.match_at(&tokens, at, pattern) {
+                    self.sites.push(site);
+                }
+            }
+        }
+        for token in &tokens {
+            if let TokenTree::Group(group) = token {
+                self.stream(group.stream());
+            }
+        }
+    }
+
+    fn match_at(&self, tokens: &[TokenTree], at: usize, pattern: &Pattern) -> Option<Site> {
+        let (start, end, detail) = match pattern.shape {
+            Shape::Path { segments, reason } => {
+                let start = path_ending_at(tokens, at, segments)?;
+                let after = skip_turbofish(tokens, at + 1);
+                let call = tokens.get(after).and_then(paren_group);
+                let end = if call.is_some() { after } else { after - 1 };
+                let literal = call.filter(|_| reason).and_then(|args| {
+                    match args.stream().into_iter().collect::<Vec<_>>().as_slice() {
+                        [TokenTree::Literal(lit)] => string_value(lit),
+                        _ => None,
+                    }
+                });
+                (start, end, literal.map(|s| format!("{s:?}")))
+            }
+            Shape::Call { name } => {
+                if !ident_is(&tokens[at], name) || (at > 0 && ident_is(&tokens[at - 1], "fn")) {
+                    return None;
+                }
+                let end = skip_turbofish(tokens, at + 1);
+                tokens.get(end).and_then(paren_group)?;
+                let start = if is_method_dot(tokens, at) {
+                    receiver(tokens, at - 1).map_or(at, |(start, _)| start)
+                } else {
+                    path_start(tokens, at)
+                };
+                (start, end, None)
+            }
+            Shape::Method {
+                name,
+                receiver_contains,
+            } => {
+                if !ident_is(&tokens[at], name) || !is_method_dot(tokens, at) {
+                    return None;
+                }
+                let (start, receiver) = receiver(tokens, at - 1)?;
+                let receiver = receiver.to_lowercase();
+                if !receiver_contains.iter().any(|part| receiver.contains(part)) {
+                    return None;
+                }
+                let end = skip_turbofish(tokens, at + 1);
+                tokens.get(end).and_then(paren_group)?;
+                (start, end, None)
+            }
+            Shape::AttributeKey { name, key } => {
+                let (end, value) = attribute_value(tokens, at, name, key)?;
+                let literal = match value.as_slice() {
+                    [TokenTree::Literal(lit)] => string_value(lit),
+                    _ => None,
+                };
+                (at, end, literal.map(|s| format!("{s:?}")))
+            }
+        };
+        let first = span_of(&tokens[start]);
+        Some(Site {
+            line: first.start().line,
+            column: first.start().column + 1,
+            kind: pattern.kind,
+            detail: detail.unwrap_or_else(|| self.snippet(&tokens[start..=end])),
+        })
+    }
+
+    /// The tokens as written, on one line: whitespace and comments between two tokens become one
+    /// space (none inside parentheses and brackets, before a comma or around a method's dot), a
+    /// trailing comma before a closing delimiter on its own line goes, and a long snippet is cut.
+    fn snippet(&self, tokens: &[TokenTree]) -> String {
+        let mut out = String::new();
+        let mut prev_end = None;
+        self.render(tokens, &mut out, &mut prev_end);
+        let one_line = out.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one_line.chars().count() <= SNIPPET_MAX_CHARS {
+            one_line
+        } else {
+            let cut: String = one_line.chars().take(SNIPPET_MAX_CHARS - 3).collect();
+            format!("{}...", cut.trim_end())
+        }
+    }
+
+    fn render(&self, tokens: &[TokenTree], out: &mut String, prev_end: &mut Option<usize>) {
+        for token in tokens {
+            match token {
+                TokenTree::Group(group) => {
+                    let (open, close) = match group.delimiter() {
+                        Delimiter::Parenthesis => ("(", ")"),
+                        Delimiter::Bracket => ("[", "]"),
+                        Delimiter::Brace => ("{", "}"),
+                        Delimiter::None => ("", ""),
+                    };
+                    self.piece(out, prev_end, group.span_open().byte_range(), open);
+                    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+                    self.render(&inner, out, prev_end);
+                    let close_range = group.span_close().byte_range();
+                    if let Some(end) = *prev_end
+                        && out.ends_with(',')
+                        && self
+                            .text
+                            .get(end..close_range.start)
+                            .is_some_and(|gap| gap.contains('\n'))
+                    {
+                        out.pop();
+                    }
+                    self.piece(out, prev_end, close_range, close);
+                }
+                TokenTree::Ident(ident) => {
+                    self.piece(out, prev_end, ident.span().byte_range(), &ident.to_string());
+                }
+                TokenTree::Punct(punct) => {
+                    let text = punct.as_char().to_string();
+                    self.piece(out, prev_end, punct.span().byte_range(), &text);
+                }
+                TokenTree::Literal(lit) => {
+                    self.piece(out, prev_end, lit.span().byte_range(), &lit.to_string());
+                }
+            }
+        }
+    }
+
+    fn piece(
+        &self,
+        out: &mut String,
+        prev_end: &mut Option<usize>,
+        range: Range<usize>,
+        text: &str,
+    ) {
+        if text.is_empty() {
+            return;
+        }
+        let gap = prev_end.is_some_and(|end| end != range.start);
+        // A line break or a comment inside `(..)`, before `,` or in a method chain is no space.
+        let hugging =
+            out.ends_with(['(', '[', '.']) || text.starts_with([')', ']', ',', ';', '.', '?']);
+        if gap && !hugging {
+            out.push(' ');
+        }
+        out.push_str(text);
+        *prev_end = Some(range.end);
+    }
+}
+
+fn span_of(token: &TokenTree) -> proc_macro2::Span {
+    match token {
+        TokenTree::Group(group) => group.span_open(),
+        other => other.span(),
+    }
+}
+
+fn ident_is(token: &TokenTree, name: &str) -> bool {
+    matches!(token, TokenTree::Ident(ident) if ident == name)
+}
+
+fn punct_is(token: Option<&TokenTree>, ch: char) -> bool {
+    matches!(token, Some(TokenTree::Punct(punct)) if punct.as_char() == ch)
+}
+
+fn paren_group(token: &TokenTree) -> Option<&proc_macro2::Group> {
+    match token {
+        TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis => Some(group),
+        _ => None,
+    }
+}
+
+/// `::` starting at `at`.
+fn is_path_sep(tokens: &[TokenTree], at: usize) -> bool {
+    matches!(tokens.get(at), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
+        && punct_is(tokens.get(at + 1), ':')
+}
+
+/// If the identifier at `at` ends a path whose last segments are `segments` (and the path does
+/// not go on: `TenantCtx::trusted::x` is another path), the index where the whole path starts.
+fn path_ending_at(tokens: &[TokenTree], at: usize, segments: &[&str]) -> Option<usize> {
+    let mut k = at;
+    for (n, segment) in segments.iter().rev().enumerate() {
+        if n > 0 {
+            if k < 3 || !is_path_sep(tokens, k - 2) {
+                return None;
+            }
+            k -= 3;
+        }
+        if !ident_is(&tokens[k], segment) {
+            return None;
+        }
+    }
+    if is_path_sep(tokens, at + 1) && matches!(tokens.get(at + 3), Some(TokenTree::Ident(_))) {
+        return None;
+    }
+    Some(path_start(tokens, k))
+}
+
+/// Walks back from the identifier at `at` over `segment ::` pairs and a leading `::` (or the
+/// `$` of a macro's `$crate`).
+fn path_start(tokens: &[TokenTree], mut at: usize) -> usize {
+    while at >= 2 && is_path_sep(tokens, at - 2) {
+        if at >= 3 && matches!(tokens[at - 3], TokenTree::Ident(_)) {
+            at -= 3;
+        } else {
+            return at - 2;
+        }
+    }
+    if at >= 1 && ident_is(&tokens[at], "crate") && punct_is(tokens.get(at - 1), '$') {
+        at -= 1;
+    }
+    at
+}
+
+/// Past a turbofish `::<..>` starting at `at`, or `at` itself.
+fn skip_turbofish(tokens: &[TokenTree], at: usize) -> usize {
+    if !is_path_sep(tokens, at) || !punct_is(tokens.get(at + 2), '<') {
+        return at;
+    }
+    let mut depth = 0usize;
+    for (k, token) in tokens.iter().enumerate().skip(at + 2) {
+        match token {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            // The `>` of `->` closes nothing.
+            TokenTree::Punct(p) if p.as_char() == '>' && !punct_is(tokens.get(k - 1), '-') => {
+                depth -= 1;
+                if depth == 0 {
+                    return k + 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    at
+}
+
+/// The identifier at `at` follows a single `.` (a method call, not a range `..`).
+fn is_method_dot(tokens: &[TokenTree], at: usize) -> bool {
+    at >= 1 && punct_is(tokens.get(at - 1), '.') && !(at >= 2 && punct_is(tokens.get(at - 2), '.'))
+}
+
+/// The receiver before the dot at `dot`: its first index and its name, the identifier just
+/// before (`claim.`), or before a call there (`claim().`, `claim()?.`).
+fn receiver(tokens: &[TokenTree], dot: usize) -> Option<(usize, String)> {
+    let mut k = dot.checked_sub(1)?;
+    if punct_is(tokens.get(k), '?') {
+        k = k.checked_sub(1)?;
+    }
+    if paren_group(&tokens[k]).is_some() {
+        k = k.checked_sub(1)?;
+    }
+    match &tokens[k] {
+        TokenTree::Ident(ident) => Some((k, ident.to_string())),
+        _ => None,
+    }
+}
+
+/// At `at`, an attribute `#[..name(.., key = value, ..)]` or `#![..]`: the index of its
+/// bracket group and the value's tokens.
+fn attribute_value(
+    tokens: &[TokenTree],
+    at: usize,
+    name: &str,
+    key: &str,
+) -> Option<(usize, Vec<TokenTree>)> {
+    if !punct_is(tokens.get(at), '#') {
+        return None;
+    }
+    let mut bracket = at + 1;
+    if punct_is(tokens.get(bracket), '!') {
+        bracket += 1;
+    }
+    let TokenTree::Group(group) = tokens.get(bracket)? else {
+        return None;
+    };
+    if group.delimiter() != Delimiter::Bracket {
+        return None;
+    }
+    let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+    // `path(args)` and nothing else, the path ending in `name`.
+    let [path @ .., TokenTree::Group(args)] = inner.as_slice() else {
+        return None;
+    };
+    let last = path.len().checked_sub(1)?;
+    if args.delimiter() != Delimiter::Parenthesis
+        || !ident_is(&path[last], name)
+        || path_start(path, last) != 0
+    {
+        return None;
+    }
+    let args: Vec<TokenTree> = args.stream().into_iter().collect();
+    let mut k = 0;
+    while k < args.len() {
+        let is_key = ident_is(&args[k], key)
+            && (k == 0 || punct_is(args.get(k - 1), ','))
+            && matches!(args.get(k + 1), Some(TokenTree::Punct(p)) if p.as_char() == '=' && p.spacing() == Spacing::Alone);
+        if is_key {
+            let value = args[k + 2..]
+                .iter()
+                .take_while(|token| !punct_is(Some(token), ','))
+                .cloned()
+                .collect();
+            return Some((bracket, value));
+        }
+        k += 1;
+    }
+    None
+}
+
+/// The value of a string literal (`".."` with its escapes, or raw `r#".."#`); `None` for any
+/// other literal, a byte or C string, or a literal with a suffix.
+fn string_value(lit: &Literal) -> Option<String> {
+    let repr = lit.to_string();
+    if let Some(rest) = repr.strip_prefix('r') {
+        let hashes = rest.len() - rest.trim_start_matches('#').len();
+        let body = rest[hashes..].strip_prefix('"')?;
+        let body = body.strip_suffix(&"#".repeat(hashes))?.strip_suffix('"')?;
+        return Some(body.to_owned());
+    }
+    let body = repr.strip_prefix('"')?.strip_suffix('"')?;
+    unescape(body)
+}
+
+fn unescape(body: &str) -> Option<String> {
+    let mut out = String::with_capacity(body.len());
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next()? {
+            'n' => out.push('\n'),
+            'r' => out.push('\r'),
+            't' => out.push('\t'),
+            '0' => out.push('\0'),
+            '\\' => out.push('\\'),
+            '\'' => out.push('\''),
+            '"' => out.push('"'),
+            'x' => {
+                let hex: String = [chars.next()?, chars.next()?].iter().collect();
+                let byte = u8::from_str_radix(&hex, 16).ok().filter(u8::is_ascii)?;
+                out.push(char::from(byte));
+            }
+            'u' => {
+                if chars.next()? != '{' {
+                    return None;
+                }
+                let mut hex = String::new();
+                loop {
+                    match chars.next()? {
+                        '}' => break,
+                        '_' => {}
+                        digit => hex.push(digit),
+                    }
+                }
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
+            }
+            // A line continuation: the newline and the next line's leading whitespace go.
+            '\n' | '\r' => while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {},
+            _ => return None,
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `line: kind: detail` for each site, the inventory's format without the path.
+    fn scan(source: &str) -> Vec<String> {
+        scan_source(source)
+            .unwrap()
+            .iter()
+            .map(|site| format!("{}: {}: {}", site.line, site.kind, site.detail))
+            .collect()
+    }
+
+    #[test]
+    fn trusted_calls_by_any_path() {
+        let source = r#"
+use tenant::{Plan, TenantCtx};
+fn a() { TenantCtx::trusted(id, schema, Plan::Free); }
+fn b() { tenant::TenantCtx::trusted(id, schema, Plan::Free); }
+fn c() { ::tenant::TenantCtx::trusted(
+    id,
+    schema,
+    Plan::Free,
+); }
+fn d() { ids.map(TenantCtx::trusted) }
+fn e() { crate::TenantCtx::trusted::<>(x) }
+"#;
+        assert_eq!(
+            scan(source),
+            [
+                "3: trusted: TenantCtx::trusted(id, schema, Plan::Free)",
+                "4: trusted: tenant::TenantCtx::trusted(id, schema, Plan::Free)",
+                "5: trusted: ::tenant::TenantCtx::trusted(id, schema, Plan::Free)",
+                "10: trusted: TenantCtx::trusted",
+                "11: trusted: crate::TenantCtx::trusted::<>(x)",
+            ]
+        );
+    }
+
+    #[test]
+    fn other_paths_and_names_are_not_trusted() {
+        let source = r#"
+fn a() {
+    MyTenantCtx::trusted(x);          // another type
+    TenantCtx::trusted_soon(x);       // another function
+    TenantCtx::trusted::inner(x);     // a longer path
+    trusted(x);                       // a bare function of that name
+    ctx.trusted();                    // a method of that name
+}
+impl TenantCtx {
+    pub fn trusted(tenant_id: TenantId) -> Self { todo!() }   // the definition
+}
+"#;
+        assert!(scan(source).is_empty(), "{:?}", scan(source));
+    }
+
+    #[test]
+    fn system_ctx_with_its_reason() {
+        let source = r##"
+fn a() -> Result<(), Error> {
+    let s1 = SystemCtx::new("nightly purge of expired invoices")?;
+    let s2 = tenant::SystemCtx::new(r#"a "raw" reason"#)?;
+    let s3 = SystemCtx::new("two \
+                             lines, a \"quote\" and \u{e9}")?;
+    let s4 = SystemCtx::new(reason)?;
+    let s5 = SystemCtx::new(REASONS[0])?;
+    let s6 = SystemCtx::new("x"
+        .trim())?;
+    Ok(())
+}
+"##;
+        assert_eq!(
+            scan(source),
+            [
+                r#"3: system: "nightly purge of expired invoices""#,
+                r#"4: system: "a \"raw\" reason""#,
+                r#"5: system: "two lines, a \"quote\" and é""#,
+                "7: system: SystemCtx::new(reason)",
+                "8: system: SystemCtx::new(REASONS[0])",
+                r#"9: system: SystemCtx::new("x".trim())"#,
+            ]
+        );
+    }
+
+    #[test]
+    fn system_activities_with_their_reason() {
+        let source = r#"
+#[tenant::activities]
+impl Jobs {
+    #[activity]
+    async fn tenant_job(_: ActivityContext, ctx: TenantCtx) {}
+
+    #[activity(system = "nightly cleanup of soft-deleted tenants")]
+    async fn cleanup(_: ActivityContext, sys: SystemCtx) {}
+
+    #[activity(name = "export", system = "monthly billing export")]
+    async fn export(_: ActivityContext, sys: SystemCtx) {}
+
+    #[tenant::activity(system = REASON)]
+    async fn other(_: ActivityContext, sys: SystemCtx) {}
+
+    #[activity(name = "system")]
+    #[other(system = "not an activity")]
+    #[activity::helper(system = "not the activity attribute")]
+    async fn not_system(_: ActivityContext, ctx: TenantCtx) {}
+}
+"#;
+        assert_eq!(
+            scan(source),
+            [
+                r#"7: activity: "nightly cleanup of soft-deleted tenants""#,
+                r#"10: activity: "monthly billing export""#,
+                "13: activity: #[tenant::activity(system = REASON)]",
+            ]
+        );
+    }
+
+    #[test]
+    fn claim_verification() {
+        let source = r#"
+async fn a(claim: TenantClaim, input: Input, registry: &R) -> Result<(), E> {
+    let c1 = claim.verify(&registry, &config).await?;
+    let c2 = input.tenant_claim.verify(&registry, &config).await?;
+    let c3 = input.claim()?.verify(&registry, &config).await?;
+    let c4 = TenantClaim::verify(&claim, &registry, &config).await?;
+    let c5 = verify_claim(&registry, claim).await?;
+    let c6 = registry.verify_claim(claim).await?;
+    let c7 = Registry::verify_claim::<Sql>(&registry, claim).await?;
+    let c8 = registry.verify(claim).await?;
+    let no1 = signature.verify(&key)?;         // not a claim
+    let no2 = claim.verify;                   // not a call
+    let no3 = verify_claim!(claim);           // a macro, not the function
+    Ok(())
+}
+trait Verifier { fn verify_claim(&self, claim: TenantClaim) -> Ctx; }
+"#;
+        assert_eq!(
+            scan(source),
+            [
+                "3: verify: claim.verify(&registry, &config)",
+                "4: verify: tenant_claim.verify(&registry, &config)",
+                "5: verify: claim()?.verify(&registry, &config)",
+                "6: verify: TenantClaim::verify(&claim, &registry, &config)",
+                "7: verify: verify_claim(&registry, claim)",
+                "8: verify: registry.verify_claim(claim)",
+                "9: verify: Registry::verify_claim::<Sql>(&registry, claim)",
+                "10: verify: registry.verify(claim)",
+            ]
+        );
+    }
+
+    #[test]
+    fn comments_strings_and_doc_comments_do_not_mint() {
+        let source = r####"
+//! Crate docs: `TenantCtx::trusted(id, schema, plan)` and `#[activity(system = "x")]`.
+#![doc = "TenantCtx::trusted(x)"]
+
+/// Use `SystemCtx::new("reason")` or `claim.verify(&registry)`.
+/// ```
+/// let ctx = TenantCtx::trusted(id, schema, Plan::Free);
+/// ```
+#[doc = "#[activity(system = \"in a doc attribute\")]"]
+fn f() {
+    // TenantCtx::trusted(id, schema, Plan::Free);
+    /* SystemCtx::new("block comment") /* nested: verify_claim(x) */ */
+    /** TenantCtx::trusted(outer block doc) */
+    let a = "TenantCtx::trusted(id, schema, Plan::Free)";
+    let b = r#"SystemCtx::new("raw")"#;
+    let c = r###"claim.verify(&registry) "## still raw"###;
+    let d = b"verify_claim(x)";
+    let e = c"TenantCtx::trusted(x)";
+    let f = 'T';
+    println!("TenantCtx::trusted({})", x);
+}
+"####;
+        assert!(scan(source).is_empty(), "{:?}", scan(source));
+    }
+
+    #[test]
+    fn macro_bodies_are_tokens() {
+        let source = r#"
+macro_rules! ctx {
+    ($id:expr) => {
+        $crate::TenantCtx::trusted($id, "s".parse().unwrap(), Plan::Free)
+    };
+}
+fn f() {
+    let all = vec![TenantCtx::trusted(a, s, p), TenantCtx::trusted(b, s, p)];
+    println!("{:?}", SystemCtx::new("in format args"));
+    tokio::spawn(async move { claim.verify(&registry).await });
+}
+"#;
+        assert_eq!(
+            scan(source),
+            [
+                r#"4: trusted: $crate::TenantCtx::trusted($id, "s".parse().unwrap(), Plan::Free)"#,
+                "8: trusted: TenantCtx::trusted(a, s, p)",
+                "8: trusted: TenantCtx::trusted(b, s, p)",
+                r#"9: system: "in format args""#,
+                "10: verify: claim.verify(&registry)",
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_modules_and_items() {
+        let source = r#"
+mod outer {
+    mod inner {
+        #[cfg(test)]
+        mod tests {
+            fn ctx() -> TenantCtx {
+                TenantCtx::trusted(id(), schema(), Plan::Pro)
+            }
+        }
+        impl Jobs {
+            #[activity(system = "deep")]
+            async fn deep(_: ActivityContext, sys: SystemCtx) {
+                let _ = [|| SystemCtx::new("in a closure in an array")];
+            }
+        }
+    }
+}
+"#;
+        assert_eq!(
+            scan(source),
+            [
+                "7: trusted: TenantCtx::trusted(id(), schema(), Plan::Pro)",
+                r#"11: activity: "deep""#,
+                r#"13: system: "in a closure in an array""#,
+            ]
+        );
+    }
+
+    #[test]
+    fn snippets_drop_comments_and_get_cut() {
+        let long = "x".repeat(200);
+        let source = format!(
+            "fn f() {{ TenantCtx::trusted(id /* checked above */, schema, // why\n plan) ; TenantCtx::trusted({long}) }}"
+        );
+        let found = scan(&source);
+        assert_eq!(found[0], "1: trusted: TenantCtx::trusted(id, schema, plan)");
+        let cut = found[1].strip_prefix("2: trusted: ").unwrap();
+        assert_eq!(cut.chars().count(), SNIPPET_MAX_CHARS);
+        assert!(cut.ends_with("..."), "{cut}");
+    }
+
+    #[test]
+    fn shebang_and_byte_order_mark() {
+        let source =
+            "\u{feff}#!/usr/bin/env run-cargo-script\nfn main() { TenantCtx::trusted(a, b, c); }\n";
+        assert_eq!(scan(source), ["2: trusted: TenantCtx::trusted(a, b, c)"]);
+        // `#![..]` on the first line is an attribute, not a shebang.
+        let source = "#![allow(unused)]\nfn main() { TenantCtx::trusted(a, b, c); }\n";
+        assert_eq!(scan(source), ["2: trusted: TenantCtx::trusted(a, b, c)"]);
+    }
+
+    #[test]
+    fn what_does_not_lex_is_an_error_with_its_place() {
+        let place = |source: &str| {
+            let err = scan_source(source).unwrap_err();
+            (err.line, err.column)
+        };
+        assert_eq!(place("fn f() {\n    let s = \"never closed;\n}\n"), (2, 13));
+        assert_eq!(place("fn f() {\n    let x = (1, 2];\n}\n"), (2, 18));
+        assert_eq!(place("fn f() {}\n/* never closed\n"), (2, 1));
+    }
+
+    #[test]
+    fn string_values() {
+        let value = |src: &str| string_value(&Literal::from_str(src).unwrap());
+        assert_eq!(
+            value(r#""a\tb\x41\u{1F600}\\""#).as_deref(),
+            Some("a\tbA\u{1F600}\\")
+        );
+        assert_eq!(value(r##"r#"x"y"#"##).as_deref(), Some("x\"y"));
+        assert_eq!(value(r#"r"plain""#).as_deref(), Some("plain"));
+        assert_eq!(value(r#"b"bytes""#), None);
+        assert_eq!(value("'c'"), None);
+        assert_eq!(value("42"), None);
+        assert_eq!(value(r#""suffixed"s"#), None);
+    }
+}

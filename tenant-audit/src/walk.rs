@@ -1,0 +1,446 @@
+//! Walking directories: which files are scanned, and how their findings are named and ordered.
+
+use std::fmt;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::{Kind, Site, scan_source};
+
+/// One finding of an [`inventory`]: a [`Site`] in a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Finding {
+    /// The file, relative to the root it was found under, with `/` separators (prefixed by the
+    /// root when [`inventory`] was given several).
+    pub path: String,
+    /// Line, from 1.
+    pub line: usize,
+    /// Column in characters, from 1; orders two findings on one line, not printed.
+    pub column: usize,
+    /// What it mints.
+    pub kind: Kind,
+    /// Reason or snippet, as in [`Site::detail`].
+    pub detail: String,
+}
+
+impl fmt::Display for Finding {
+    /// `path:line: kind: detail`, one line of the inventory.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.path, self.line, self.kind, self.detail
+        )
+    }
+}
+
+/// A file or root that could not be scanned: unreadable, not UTF-8, or not lexing as Rust.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FileError {
+    /// The file, named like a [`Finding`]'s path (a root that cannot be read: as given).
+    pub path: String,
+    /// Line and column of a lexing error.
+    pub position: Option<(usize, usize)>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.position {
+            Some((line, column)) => write!(f, "{}:{line}:{column}: {}", self.path, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// What [`inventory`] found, each list sorted (findings by path, line, column).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inventory {
+    /// Every place that mints authority.
+    pub findings: Vec<Finding>,
+    /// Every file that could not be scanned. Not empty means the inventory is incomplete.
+    pub errors: Vec<FileError>,
+}
+
+/// A path pattern whose files and directories [`inventory`] skips.
+///
+/// - Without a `/`, it names an entry at any depth: `tests` skips `tests/`,
+///   `tenant-core/tests/` and `examples/temporal/tests/`.
+/// - With a `/`, it is a path from the root: `examples/temporal/tests`. A leading `/` or `./`
+///   and a trailing `/` change nothing.
+/// - In a segment, `*` stands for any characters; a segment `**` for any number of segments:
+///   `examples/*/tests`, `**/ui`.
+///
+/// Skipping a directory skips everything under it.
+///
+/// ```
+/// use tenant_audit::Exclude;
+///
+/// let tests: Exclude = "tests".parse()?;
+/// assert!(tests.matches("tests") && tests.matches("tenant-core/tests"));
+/// assert!(!tests.matches("tenant-core/src/tests.rs"));
+///
+/// let example_tests: Exclude = "examples/*/tests".parse()?;
+/// assert!(example_tests.matches("examples/temporal/tests"));
+/// assert!(!example_tests.matches("tenant-core/tests"));
+///
+/// let generated: Exclude = "**/*_generated.rs".parse()?;
+/// assert!(generated.matches("a/b/schema_generated.rs") && generated.matches("x_generated.rs"));
+///
+/// assert!("../elsewhere".parse::<Exclude>().is_err());
+/// # Ok::<(), tenant_audit::ExcludeError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exclude {
+    segments: Vec<String>,
+    anchored: bool,
+}
+
+/// An [`Exclude`] pattern that is empty or climbs out of the root (`..`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExcludeError(pub String);
+
+impl fmt::Display for ExcludeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid exclude pattern `{}`: write a name (`tests`) or a path from the root \
+             (`examples/*/tests`), without `..`",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for ExcludeError {}
+
+impl FromStr for Exclude {
+    type Err = ExcludeError;
+
+    fn from_str(pattern: &str) -> Result<Self, Self::Err> {
+        let normalized = pattern.replace('\\', "/");
+        let mut trimmed = normalized.trim_end_matches('/');
+        let mut anchored = false;
+        loop {
+            if let Some(rest) = trimmed.strip_prefix("./") {
+                trimmed = rest;
+                anchored = true;
+            } else if let Some(rest) = trimmed.strip_prefix('/') {
+                trimmed = rest;
+                anchored = true;
+            } else {
+                break;
+            }
+        }
+        let segments: Vec<String> = trimmed
+            .split('/')
+            .filter(|segment| !segment.is_empty() && *segment != ".")
+            .map(str::to_owned)
+            .collect();
+        if segments.is_empty() || segments.iter().any(|segment| segment == "..") {
+            return Err(ExcludeError(pattern.to_owned()));
+        }
+        anchored |= segments.len() > 1;
+        Ok(Exclude { segments, anchored })
+    }
+}
+
+impl Exclude {
+    /// Whether the pattern names `path`: relative to the root, `/`-separated.
+    pub fn matches(&self, path: &str) -> bool {
+        let parts: Vec<&str> = path.split('/').filter(|part| !part.is_empty()).collect();
+        if self.anchored {
+            segments_match(&self.segments, &parts)
+        } else {
+            parts
+                .last()
+                .is_some_and(|name| glob_match(self.segments[0].as_bytes(), name.as_bytes()))
+        }
+    }
+}
+
+fn segments_match(pattern: &[String], parts: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => parts.is_empty(),
+        Some((first, rest)) if first == "**" => {
+            (0..=parts.len()).any(|skip| segments_match(rest, &parts[skip..]))
+        }
+        Some((first, rest)) => parts.split_first().is_some_and(|(part, parts)| {
+            glob_match(first.as_bytes(), part.as_bytes()) && segments_match(rest, parts)
+        }),
+    }
+}
+
+/// `*` for any run of bytes, everything else literally.
+fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((b'*', rest)) => (0..=name.len()).any(|skip| glob_match(rest, &name[skip..])),
+        Some((first, rest)) => name
+            .split_first()
+            .is_some_and(|(byte, name)| byte == first && glob_match(rest, name)),
+    }
+}
+
+/// What [`inventory`] skips and reports.
+///
+/// ```
+/// use tenant_audit::{Kind, Options};
+///
+/// let options = Options::new()
+///     .exclude("tests".parse()?)
+///     .exclude("benches".parse()?)
+///     .kinds([Kind::Trusted, Kind::System]);
+/// assert!(options.wants(Kind::System) && !options.wants(Kind::Verify));
+/// assert!(Options::new().wants(Kind::Verify));
+/// # Ok::<(), tenant_audit::ExcludeError>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    excludes: Vec<Exclude>,
+    kinds: Option<Vec<Kind>>,
+}
+
+impl Options {
+    /// Every kind, nothing excluded beyond `target/`, `.git/` and hidden entries.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Also skip what `pattern` names.
+    pub fn exclude(mut self, pattern: Exclude) -> Self {
+        self.excludes.push(pattern);
+        self
+    }
+
+    /// Report only these kinds (called twice: the union).
+    pub fn kinds(mut self, kinds: impl IntoIterator<Item = Kind>) -> Self {
+        self.kinds.get_or_insert_with(Vec::new).extend(kinds);
+        self
+    }
+
+    /// Whether findings of `kind` are reported.
+    pub fn wants(&self, kind: Kind) -> bool {
+        self.kinds
+            .as_ref()
+            .is_none_or(|kinds| kinds.contains(&kind))
+    }
+
+    fn excluded(&self, relative: &str) -> bool {
+        self.excludes
+            .iter()
+            .any(|exclude| exclude.matches(relative))
+    }
+}
+
+/// Scans every `.rs` file under `roots` (directories, or files named directly).
+///
+/// Under a directory, entries named `target`, hidden entries (`.git/`, `.cargo/`, editors'
+/// `.#file.rs`), symbolic links and whatever `options` excludes are skipped. A file named
+/// directly as a root is scanned whatever its name, under the path as given.
+///
+/// Findings are named relative to their root (prefixed by the root as given when there are
+/// several roots, so that they stay apart), sorted by path, line and column, and deduplicated.
+///
+/// ```
+/// use tenant_audit::{Options, inventory};
+///
+/// // This crate's own sources name the patterns in strings and docs only: it mints nothing.
+/// let found = inventory(&[concat!(env!("CARGO_MANIFEST_DIR"), "/src")], &Options::new());
+/// assert_eq!(found.errors, []);
+/// assert_eq!(found.findings, []);
+/// ```
+pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
+    let mut found = Inventory::default();
+    for root in roots {
+        let root = root.as_ref();
+        let shown = display_path(root);
+        let prefix = match shown.as_str() {
+            _ if roots.len() == 1 => String::new(),
+            "" | "." => String::new(),
+            other => format!("{other}/"),
+        };
+        let mut files = Vec::new();
+        match fs::metadata(root) {
+            Ok(meta) if meta.is_dir() => {
+                collect(root, "", options, &mut files, &mut found.errors, &prefix)
+            }
+            Ok(_) => files.push((root.to_path_buf(), shown)),
+            Err(error) => found.errors.push(FileError {
+                path: shown,
+                position: None,
+                message: error.to_string(),
+            }),
+        }
+        for (file, name) in files {
+            scan_file(&file, name, options, &mut found);
+        }
+    }
+    found.findings.sort();
+    found.findings.dedup();
+    found.errors.sort();
+    found.errors.dedup();
+    found
+}
+
+/// A root as given, with `/` separators, without a leading `./` or a trailing `/`.
+fn display_path(path: &Path) -> String {
+    let mut shown = path
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, "/");
+    while let Some(rest) = shown.strip_prefix("./") {
+        shown = rest.to_owned();
+    }
+    while shown.len() > 1 && shown.ends_with('/') {
+        shown.pop();
+    }
+    if shown.is_empty() {
+        ".".to_owned()
+    } else {
+        shown
+    }
+}
+
+/// The `.rs` files under `dir` (`relative` to the root), as (path on disk, path shown).
+fn collect(
+    dir: &Path,
+    relative: &str,
+    options: &Options,
+    files: &mut Vec<(PathBuf, String)>,
+    errors: &mut Vec<FileError>,
+    prefix: &str,
+) {
+    let shown_dir = |relative: &str| {
+        if relative.is_empty() {
+            prefix.trim_end_matches('/').to_owned()
+        } else {
+            format!("{prefix}{relative}")
+        }
+    };
+    let entries = match fs::read_dir(dir).and_then(|entries| entries.collect::<Result<Vec<_>, _>>())
+    {
+        Ok(entries) => entries,
+        Err(error) => {
+            let path = shown_dir(relative);
+            errors.push(FileError {
+                path: if path.is_empty() {
+                    ".".to_owned()
+                } else {
+                    path
+                },
+                position: None,
+                message: error.to_string(),
+            });
+            return;
+        }
+    };
+    let mut entries: Vec<_> = entries
+        .into_iter()
+        .map(|entry| (entry.file_name(), entry))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, entry) in entries {
+        let name = name.to_string_lossy();
+        if name.starts_with('.') {
+            continue;
+        }
+        let child = if relative.is_empty() {
+            name.to_string()
+        } else {
+            format!("{relative}/{name}")
+        };
+        if options.excluded(&child) {
+            continue;
+        }
+        // `file_type` does not follow symbolic links: a link is neither, and is skipped.
+        let Ok(file_type) = entry.file_type() else {
+            continue;
+        };
+        if file_type.is_dir() {
+            if name != "target" {
+                collect(&entry.path(), &child, options, files, errors, prefix);
+            }
+        } else if file_type.is_file() && name.ends_with(".rs") {
+            files.push((entry.path(), format!("{prefix}{child}")));
+        }
+    }
+}
+
+fn scan_file(file: &Path, name: String, options: &Options, found: &mut Inventory) {
+    let source = match fs::read(file).map(String::from_utf8) {
+        Ok(Ok(source)) => source,
+        Ok(Err(_)) => {
+            return found.errors.push(FileError {
+                path: name,
+                position: None,
+                message: "not UTF-8, so not Rust source".to_owned(),
+            });
+        }
+        Err(error) => {
+            return found.errors.push(FileError {
+                path: name,
+                position: None,
+                message: error.to_string(),
+            });
+        }
+    };
+    // proc-macro2 keeps every text it lexes in a thread-local source map for the thread's
+    // lifetime; a thread per file keeps a large tree from growing it without bound.
+    let scanned = std::thread::scope(|scope| {
+        scope
+            .spawn(|| scan_source(&source))
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    match scanned {
+        Ok(sites) => found.findings.extend(
+            sites
+                .into_iter()
+                .filter(|site| options.wants(site.kind))
+                .map(|site: Site| Finding {
+                    path: name.clone(),
+                    line: site.line,
+                    column: site.column,
+                    kind: site.kind,
+                    detail: site.detail,
+                }),
+        ),
+        Err(failure) => found.errors.push(FileError {
+            path: name,
+            position: Some((failure.line, failure.column)),
+            message: format!("does not lex: {}", failure.message),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exclude_patterns() {
+        let exclude = |pattern: &str| pattern.parse::<Exclude>().unwrap();
+        assert!(exclude("tests/").matches("a/b/tests"));
+        assert!(exclude("./tests").matches("tests"));
+        assert!(!exclude("./tests").matches("a/tests"));
+        assert!(exclude("/benches").matches("benches"));
+        assert!(exclude("*/tests").matches("tenant-core/tests"));
+        assert!(!exclude("*/tests").matches("examples/temporal/tests"));
+        assert!(exclude("*/tests/*").matches("tenant-core/tests/isolation.rs"));
+        assert!(exclude("**/tests").matches("tests"));
+        assert!(exclude("**/tests").matches("examples/temporal/tests"));
+        assert!(exclude("test-*").matches("test-support"));
+        assert!(!exclude("test-*").matches("tests"));
+        for bad in ["", "/", "..", "a/../b", "./"] {
+            assert!(bad.parse::<Exclude>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn shown_roots() {
+        assert_eq!(display_path(Path::new("./")), ".");
+        assert_eq!(display_path(Path::new("./tenant-core/")), "tenant-core");
+        assert_eq!(display_path(Path::new("/")), "/");
+        assert_eq!(display_path(Path::new(".")), ".");
+    }
+}

@@ -1,0 +1,261 @@
+//! The `tenant-audit` binary on a throwaway tree: what it prints, what it skips, its exit status.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A fresh directory under the system's temporary directory, removed on drop.
+struct TempTree(PathBuf);
+
+impl TempTree {
+    fn new(files: &[(&str, &str)]) -> Self {
+        static NEXT: AtomicUsize = AtomicUsize::new(0);
+        let root = std::env::temp_dir().join(format!(
+            "tenant-audit-cli-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let path = root.join(path);
+            fs::create_dir_all(path.parent().unwrap()).unwrap();
+            fs::write(path, text).unwrap();
+        }
+        TempTree(root)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempTree {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn audit(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tenant-audit"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).unwrap()
+}
+
+const LIB: &str = r#"//! Docs: `TenantCtx::trusted(id, schema, plan)` is not a mint here.
+
+use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx};
+
+/// `SystemCtx::new("docs")` is not one either.
+pub fn ctx() -> TenantCtx {
+    let note = "TenantCtx::trusted(in a string)"; // TenantCtx::trusted(in a comment)
+    TenantCtx::trusted("acme".parse().unwrap(), "tenant_acme".parse().unwrap(), Plan::Pro)
+}
+
+pub async fn job(claim: TenantClaim) -> Result<(), Box<dyn std::error::Error>> {
+    let sys = SystemCtx::new("nightly purge")?;
+    let ctx = claim.verify(&registry, &config).await?;
+    Ok(())
+}
+"#;
+
+const JOBS: &str = r#"
+#[tenant::activities]
+impl Jobs {
+    #[activity(system = "cleanup of deactivated tenants")]
+    async fn cleanup(_: ActivityContext, sys: SystemCtx) {}
+}
+"#;
+
+const MINT: &str = "fn f() { TenantCtx::trusted(a, b, c); }\n";
+
+fn tree() -> TempTree {
+    TempTree::new(&[
+        ("src/lib.rs", LIB),
+        ("src/jobs/mod.rs", JOBS),
+        ("tests/it.rs", MINT),
+        ("examples/demo/tests/it.rs", MINT),
+        ("target/debug/build/generated.rs", MINT),
+        (".hidden/x.rs", MINT),
+        ("src/.#lib.rs", MINT),
+        ("notes.txt", MINT),
+        ("README.md", MINT),
+    ])
+}
+
+const ALL: &str = "\
+examples/demo/tests/it.rs:1: trusted: TenantCtx::trusted(a, b, c)
+src/jobs/mod.rs:4: activity: \"cleanup of deactivated tenants\"
+src/lib.rs:8: trusted: TenantCtx::trusted(\"acme\".parse().unwrap(), \"tenant_acme\".parse().unwrap(), Plan::Pro)
+src/lib.rs:12: system: \"nightly purge\"
+src/lib.rs:13: verify: claim.verify(&registry, &config)
+tests/it.rs:1: trusted: TenantCtx::trusted(a, b, c)
+";
+
+#[test]
+fn lists_every_mint_sorted_and_skips_target_hidden_and_non_rust() {
+    let tree = tree();
+    let output = audit(tree.path(), &["."]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), ALL);
+
+    // The same from elsewhere, by an absolute root, and on a second run: nothing depends on the
+    // working directory, the root's spelling, time or directory order.
+    let output = audit(&std::env::temp_dir(), &[tree.path().to_str().unwrap()]);
+    assert_eq!(stdout(&output), ALL);
+    let output = audit(tree.path(), &["./"]);
+    assert_eq!(stdout(&output), ALL);
+}
+
+#[test]
+fn excludes_by_name_at_any_depth_or_by_path() {
+    let tree = tree();
+    let only_src = "\
+src/jobs/mod.rs:4: activity: \"cleanup of deactivated tenants\"
+src/lib.rs:8: trusted: TenantCtx::trusted(\"acme\".parse().unwrap(), \"tenant_acme\".parse().unwrap(), Plan::Pro)
+src/lib.rs:12: system: \"nightly purge\"
+src/lib.rs:13: verify: claim.verify(&registry, &config)
+";
+    let output = audit(tree.path(), &[".", "--exclude", "tests"]);
+    assert_eq!(stdout(&output), only_src);
+    let output = audit(
+        tree.path(),
+        &["--exclude=tests/", "--exclude", "examples/*/tests", "."],
+    );
+    assert_eq!(stdout(&output), only_src);
+    // With a `/`, from the root: `*/*/tests` is `examples/demo/tests`, not `tests`.
+    let output = audit(tree.path(), &[".", "--exclude", "*/*/tests"]);
+    assert!(
+        stdout(&output).contains("\ntests/it.rs:1"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        !stdout(&output).contains("examples/"),
+        "{}",
+        stdout(&output)
+    );
+    let output = audit(
+        tree.path(),
+        &[".", "--exclude", "src/jobs", "--exclude", "examples"],
+    );
+    assert!(!stdout(&output).contains("src/jobs"));
+    assert!(stdout(&output).contains("src/lib.rs:8"));
+}
+
+#[test]
+fn kinds_filter() {
+    let tree = tree();
+    let output = audit(tree.path(), &[".", "--kinds", "system,activity"]);
+    assert_eq!(
+        stdout(&output),
+        "src/jobs/mod.rs:4: activity: \"cleanup of deactivated tenants\"\n\
+         src/lib.rs:12: system: \"nightly purge\"\n"
+    );
+    let output = audit(tree.path(), &[".", "--kinds=verify", "--kinds", "system"]);
+    assert_eq!(
+        stdout(&output),
+        "src/lib.rs:12: system: \"nightly purge\"\n\
+         src/lib.rs:13: verify: claim.verify(&registry, &config)\n"
+    );
+}
+
+#[test]
+fn several_roots_and_files_keep_their_prefix() {
+    let tree = tree();
+    let output = audit(tree.path(), &["src/jobs", "tests/", "src/jobs/mod.rs"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(
+        stdout(&output),
+        "src/jobs/mod.rs:4: activity: \"cleanup of deactivated tenants\"\n\
+         tests/it.rs:1: trusted: TenantCtx::trusted(a, b, c)\n"
+    );
+    // One root: relative to it.
+    let output = audit(tree.path(), &["src"]);
+    assert!(
+        stdout(&output).starts_with("jobs/mod.rs:4: activity:"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[test]
+fn a_file_that_does_not_lex_is_on_stderr_and_exits_2() {
+    let tree = TempTree::new(&[
+        ("src/lib.rs", MINT),
+        (
+            "src/broken.rs",
+            "fn f() {\n    let s = \"never closed;\n}\n",
+        ),
+    ]);
+    let output = audit(tree.path(), &["."]);
+    assert_eq!(output.status.code(), Some(2));
+    // The other files' findings are still printed; the broken one is named on stderr only.
+    assert_eq!(
+        stdout(&output),
+        "src/lib.rs:1: trusted: TenantCtx::trusted(a, b, c)\n"
+    );
+    let err = stderr(&output);
+    assert!(err.starts_with("tenant-audit: src/broken.rs:"), "{err}");
+    assert!(err.contains("does not lex"), "{err}");
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let tree = tree();
+    let output = audit(tree.path(), &[]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("no path given"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(tree.path(), &[".", "--kinds", "trusted,sytem"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output)
+            .contains("unknown kind `sytem`; expected one of: trusted, system, activity, verify"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(tree.path(), &[".", "--exclud", "tests"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("unknown option `--exclud`"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(tree.path(), &[".", "--exclude"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("--exclude needs a value"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(tree.path(), &["no-such-dir"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).starts_with("tenant-audit: no-such-dir: "),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = audit(tree.path(), &["--help"]);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(stdout(&output).starts_with("usage: tenant-audit"));
+}
