@@ -84,7 +84,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use tenant_core::registry::{from_unix_millis, to_unix_millis};
-use tenant_core::{TenantCtx, TenantId, TenantRegistry};
+use tenant_core::{ClaimError, TenancyConfig, TenantClaim, TenantCtx, TenantId, TenantRegistry};
 
 use crate::Error;
 use crate::signing::{SigningKeys, VerifyError, encode_tag};
@@ -220,6 +220,9 @@ pub enum DeadLetterReason {
     UnknownTenant,
     /// The envelope's tenant exists but is not active.
     InactiveTenant,
+    /// The envelope's tenant is not on this consumer's allow-list
+    /// ([`EventConsumer::tenancy`]).
+    TenantNotAllowed,
     /// The handler was given the event [`max_deliveries`](EventConsumer::max_deliveries) times
     /// and never succeeded (or its consumer stopped while handling it).
     TooManyDeliveries,
@@ -228,7 +231,7 @@ pub enum DeadLetterReason {
 impl DeadLetterReason {
     /// The `reason` field's value: `malformed_envelope`, `duplicate_field`,
     /// `missing_signature`, `unknown_key_id`, `bad_signature`, `unknown_tenant`,
-    /// `inactive_tenant`, `too_many_deliveries`.
+    /// `inactive_tenant`, `tenant_not_allowed`, `too_many_deliveries`.
     ///
     /// ```
     /// use tenant::redis::events::DeadLetterReason;
@@ -245,6 +248,7 @@ impl DeadLetterReason {
             DeadLetterReason::BadSignature => "bad_signature",
             DeadLetterReason::UnknownTenant => "unknown_tenant",
             DeadLetterReason::InactiveTenant => "inactive_tenant",
+            DeadLetterReason::TenantNotAllowed => "tenant_not_allowed",
             DeadLetterReason::TooManyDeliveries => "too_many_deliveries",
         }
     }
@@ -369,6 +373,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventStream<C> {
             grace: DEFAULT_UNKNOWN_TENANT_GRACE,
             claim_idle: DEFAULT_CLAIM_IDLE,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
+            tenancy: TenancyConfig::default(),
             pending_cursor: Some("0".to_owned()),
             claim_cursor: CLAIM_START.to_owned(),
             next_claim: None,
@@ -428,6 +433,7 @@ pub struct EventConsumer<C> {
     grace: Duration,
     claim_idle: Duration,
     max_deliveries: u32,
+    tenancy: TenancyConfig,
     /// `Some(id)`: reading this consumer's pending entries after `id`; `None`: done with them.
     pending_cursor: Option<String>,
     /// Where the next `XAUTOCLAIM` continues; [`CLAIM_START`] between scans.
@@ -513,6 +519,14 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
     /// consumer stopped while handling it).
     pub fn max_deliveries(mut self, count: u32) -> Self {
         self.max_deliveries = count.max(1);
+        self
+    }
+
+    /// The tenancy configuration whose allow-list an event's tenant must be on (every tenant by
+    /// default): the same check the request boundary and the activity worker make, through
+    /// [`TenantClaim::verify`].
+    pub fn tenancy(mut self, config: TenancyConfig) -> Self {
+        self.tenancy = config;
         self
     }
 
@@ -774,10 +788,12 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             }
         };
         let tenant_id = &envelope.tenant_id;
-        // 4. The tenant.
-        let tenant = match registry.find_by_id(tenant_id).await {
-            Ok(Some(tenant)) => tenant,
-            Ok(None) => {
+        // 4. The tenant: the envelope's tenant id is a claim, verified like every claim (exists,
+        // active, allowed; schema and plan from the registry).
+        let claim = TenantClaim::new(tenant_id.clone());
+        let ctx = match claim.verify(registry, &self.tenancy).await {
+            Ok(ctx) => ctx,
+            Err(ClaimError::Unknown) => {
                 let since = entry_millis(id).map_or(envelope.occurred_at_ms, |added| {
                     added.min(envelope.occurred_at_ms)
                 });
@@ -802,7 +818,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                     .dead_letter(id, signed, Reason::UnknownTenant, &detail, Some(tenant_id))
                     .await;
             }
-            Err(error) => {
+            Err(ClaimError::Registry(error)) => {
                 tracing::warn!(
                     stream = %self.stream,
                     entry_id = %id,
@@ -813,13 +829,17 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                 self.give_back(id, deliveries).await?;
                 return Ok(Outcome::Failed);
             }
+            Err(refused) => {
+                let reason = match refused {
+                    ClaimError::NotAllowed => Reason::TenantNotAllowed,
+                    _ => Reason::InactiveTenant,
+                };
+                let detail = refused.to_string();
+                return self
+                    .dead_letter(id, signed, reason, &detail, Some(tenant_id))
+                    .await;
+            }
         };
-        if !tenant.is_active {
-            let detail = "the tenant is not active";
-            return self
-                .dead_letter(id, signed, Reason::InactiveTenant, detail, Some(tenant_id))
-                .await;
-        }
         // 5. The delivery count.
         let max = u64::from(self.max_deliveries);
         if deliveries > max {
@@ -837,11 +857,6 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                 )
                 .await;
         }
-        // The one place events mint authority. The envelope's signature was verified above, so
-        // this tenant id is what a holder of the signing key published; the registry says the
-        // tenant exists and is active, and the schema and plan are the registry's. `trusted`
-        // until this goes through the verifier (DESIGN.md, rule 2).
-        let ctx = TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan);
         match handler(ctx, envelope.payload).await {
             Ok(()) => {
                 self.ack(id).await?;

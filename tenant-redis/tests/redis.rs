@@ -1494,3 +1494,36 @@ async fn scans_are_bounded() {
         "no namespace: nothing of this acme there"
     );
 }
+
+/// The consumer verifies an event's tenant the way every claim is verified: a tenant outside
+/// the consumer's allow-list is dead-lettered, never handled.
+#[tokio::test]
+async fn events_of_tenants_outside_the_allow_list_are_dead_lettered() {
+    let Some(conn) = redis("events_of_tenants_outside_the_allow_list_are_dead_lettered").await
+    else {
+        return;
+    };
+    let stream = events(&conn);
+    let only_acme = TenancyConfig::default().with_allowed(["acme".parse().unwrap()]);
+    let mut consumer = stream.consumer("billing", "worker-1").tenancy(only_acme);
+    consumer.ensure_group().await.unwrap();
+    let acme = stream
+        .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice: 1 }))
+        .await
+        .unwrap();
+    let globex = stream
+        .publish(&TenantEvent::new(&ctx("globex"), Paid { invoice: 2 }))
+        .await
+        .unwrap();
+    let seen: Seen = Arc::default();
+    let report = consumer
+        .poll(&registry(), record(&seen, None))
+        .await
+        .unwrap();
+    assert_eq!((report.handled, report.dead_lettered), (1, 1), "{report:?}");
+    assert_eq!(*seen.lock().unwrap(), [("acme".to_owned(), 1)]);
+    let dead = dead_letters(&conn, &stream).await;
+    assert!(!dead.contains_key(&acme));
+    assert_eq!(dead[&globex].0, "tenant_not_allowed");
+    assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
+}

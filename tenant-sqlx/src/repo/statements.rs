@@ -41,8 +41,13 @@ impl Fixed {
 }
 
 /// Statements whose text depends on a runtime shape (which fields a patch sets, which predicates
-/// a filter has). Shapes come from the program's own call sites, so the map stays small.
+/// a filter has). Shapes usually come from the program's own call sites, but a filter built from
+/// request data (a search form ANDing what the user picked) can take any number of shapes, so
+/// the cache holds at most [`SHAPES_MAX`] of them and renders the rest on each call.
 struct ShapeCache<K>(OnceLock<RwLock<ShapeMap<K>>>);
+
+/// The most shapes one cache keeps, per entity and dialect.
+const SHAPES_MAX: usize = 1024;
 
 /// FNV-1a: the keys are a few machine words from the program's own call sites, not attacker
 /// input, and SipHash showed up in the `update` and `list_where` benchmarks.
@@ -68,11 +73,37 @@ impl<K: Hash + Eq> ShapeCache<K> {
             return sql;
         }
         let (key, sql) = render();
-        map.write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .entry(key)
-            .or_insert_with(|| Arc::from(sql))
-            .clone()
+        let mut map = map.write().unwrap_or_else(PoisonError::into_inner);
+        if map.len() >= SHAPES_MAX && !map.contains_key(key.borrow()) {
+            return Arc::from(sql);
+        }
+        map.entry(key).or_insert_with(|| Arc::from(sql)).clone()
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.0.get().map_or(0, |map| {
+            map.read().unwrap_or_else(PoisonError::into_inner).len()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression (issue 11, hole 8): every shape ever seen was kept.
+    #[test]
+    fn the_shape_cache_is_bounded_and_still_answers() {
+        let cache: ShapeCache<u64> = ShapeCache::new();
+        for shape in 0..(SHAPES_MAX as u64 * 3) {
+            let sql = cache.get_or_render(&shape, || (shape, format!("SELECT {shape}")));
+            assert_eq!(&*sql, format!("SELECT {shape}"));
+        }
+        assert_eq!(cache.len(), SHAPES_MAX);
+        // A cached shape is still served from the cache.
+        let sql = cache.get_or_render(&0, || unreachable!("shape 0 is cached"));
+        assert_eq!(&*sql, "SELECT 0");
     }
 }
 
