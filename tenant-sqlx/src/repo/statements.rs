@@ -88,25 +88,6 @@ impl<K: Hash + Eq> ShapeCache<K> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    // Regression (issue 11, hole 8): every shape ever seen was kept.
-    #[test]
-    fn the_shape_cache_is_bounded_and_still_answers() {
-        let cache: ShapeCache<u64> = ShapeCache::new();
-        for shape in 0..(SHAPES_MAX as u64 * 3) {
-            let sql = cache.get_or_render(&shape, || (shape, format!("SELECT {shape}")));
-            assert_eq!(&*sql, format!("SELECT {shape}"));
-        }
-        assert_eq!(cache.len(), SHAPES_MAX);
-        // A cached shape is still served from the cache.
-        let sql = cache.get_or_render(&0, || unreachable!("shape 0 is cached"));
-        assert_eq!(&*sql, "SELECT 0");
-    }
-}
-
 struct DialectStatements {
     fixed: [OnceLock<String>; FIXED],
     ddl: OnceLock<Vec<String>>,
@@ -174,5 +155,24 @@ impl Statements {
             .get_or_render(shape, || {
                 (shape.into(), sql::list_where(meta, dialect, shape))
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Regression (issue 11, hole 8): every shape ever seen was kept.
+    #[test]
+    fn the_shape_cache_is_bounded_and_still_answers() {
+        let cache: ShapeCache<u64> = ShapeCache::new();
+        for shape in 0..(SHAPES_MAX as u64 * 3) {
+            let sql = cache.get_or_render(&shape, || (shape, format!("SELECT {shape}")));
+            assert_eq!(&*sql, format!("SELECT {shape}"));
+        }
+        assert_eq!(cache.len(), SHAPES_MAX);
+        // A cached shape is still served from the cache.
+        let sql = cache.get_or_render(&0, || unreachable!("shape 0 is cached"));
+        assert_eq!(&*sql, "SELECT 0");
     }
 }
