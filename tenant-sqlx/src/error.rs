@@ -18,6 +18,14 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// An index this entity needs has a name that already belongs to another table.
+    #[error("index `{index}` already exists on table `{table}`")]
+    IndexNameTaken {
+        /// The index name.
+        index: String,
+        /// The table that has it.
+        table: String,
+    },
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

@@ -78,6 +78,36 @@ macro_rules! ddl_suite {
                     "{twin:?}"
                 );
             }
+
+            // Regression (issue 11, hole 7): an index of the same name on another table made
+            // `IF NOT EXISTS` skip ours silently; now it is a typed error.
+            #[tokio::test]
+            async fn an_index_name_taken_by_another_table_is_an_error() {
+                let Some(pool) = $pool else { return };
+                sqlx::query("CREATE TABLE legacy (id BIGINT, line_number TEXT)")
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query(
+                    "CREATE INDEX t7_invoice_line_number_key ON legacy (line_number)",
+                )
+                .execute(&pool)
+                .await
+                .unwrap();
+                let taken = InvoiceRepo::new(&pool).create_table().await;
+                assert!(
+                    matches!(
+                        &taken,
+                        Err(Error::IndexNameTaken { index, table })
+                            if index == "t7_invoice_line_number_key" && table == "legacy"
+                    ),
+                    "{taken:?}"
+                );
+                // Creating it again once the table is ours is idempotent.
+                let mut lines = InvoiceLineRepo::new(&pool);
+                lines.create_table().await.unwrap();
+                lines.create_table().await.unwrap();
+            }
         }
     };
 }

@@ -53,6 +53,13 @@ pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed
     #[doc(hidden)]
     fn decode_tenant(row: &Self::Row) -> Result<TenantId, sqlx::Error>;
 
+    /// The table that owns the index `name` in the current schema, if any.
+    #[doc(hidden)]
+    fn index_owner(name: &str) -> Query<'_, Self>;
+
+    #[doc(hidden)]
+    fn decode_text(row: &Self::Row) -> Result<String, sqlx::Error>;
+
     #[doc(hidden)]
     fn rows_affected(result: &Self::QueryResult) -> u64;
 
@@ -98,7 +105,7 @@ pub trait Conn: Send {
 }
 
 macro_rules! backend {
-    ($feature:literal, $db:ty, $connection:ty, $dialect:expr) => {
+    ($feature:literal, $db:ty, $connection:ty, $dialect:expr, index_owner: $index_owner:literal) => {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $db {}
 
@@ -111,6 +118,14 @@ macro_rules! backend {
             }
 
             fn decode_count(row: &Self::Row) -> Result<i64, sqlx::Error> {
+                sqlx::Row::try_get(row, 0)
+            }
+
+            fn index_owner(name: &str) -> Query<'_, Self> {
+                sqlx::query($index_owner).bind(name)
+            }
+
+            fn decode_text(row: &Self::Row) -> Result<String, sqlx::Error> {
                 sqlx::Row::try_get(row, 0)
             }
 
@@ -185,11 +200,14 @@ backend!(
     "sqlite",
     sqlx::Sqlite,
     sqlx::SqliteConnection,
-    Dialect::Sqlite
+    Dialect::Sqlite,
+    index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?"
 );
 backend!(
     "postgres",
     sqlx::Postgres,
     sqlx::PgConnection,
-    Dialect::Postgres
+    Dialect::Postgres,
+    index_owner: "SELECT tablename::text FROM pg_indexes \
+                  WHERE schemaname = current_schema() AND indexname = $1"
 );

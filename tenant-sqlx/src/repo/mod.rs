@@ -144,7 +144,20 @@ where
     }
 
     /// Creates the table and its indexes if they do not exist. Schema, not data: no context.
+    ///
+    /// An index name of this entity that already belongs to another table is an
+    /// [`Error::IndexNameTaken`]: `IF NOT EXISTS` would otherwise skip the index, and with it the
+    /// per-tenant uniqueness it enforces.
     pub async fn create_table(&mut self) -> Result<(), Error> {
+        for index in sql::index_names(E::META) {
+            let owner = <X::Database as Backend>::index_owner(&index)
+                .try_map(|row| <X::Database as Backend>::decode_text(&row))
+                .fetch_optional(self.conn.executor())
+                .await?;
+            if let Some(table) = owner.filter(|table| table != E::META.table) {
+                return Err(Error::IndexNameTaken { index, table });
+            }
+        }
         for statement in self.ddl() {
             sqlx::query::<X::Database>(statement.as_str())
                 .execute(self.conn.executor())

@@ -6,7 +6,7 @@ use sea_query::{ColumnDef, Expr, ExprTrait, Func, Index, Order, Query, Table};
 
 use super::backend::Dialect;
 use super::filter::Op;
-use super::meta::{ColumnRole, EntityMeta};
+use super::meta::{ColumnMeta, ColumnRole, EntityMeta};
 
 /// Placeholder value: only the rendered SQL text is kept, the values are bound at call time.
 fn slot() -> Expr {
@@ -156,6 +156,19 @@ pub(crate) fn index_name(table: &str, column: &str, suffix: &str) -> String {
     format!("{}_{hash:016x}", &full[..MAX - 17])
 }
 
+fn index_suffix(column: &ColumnMeta) -> &'static str {
+    if column.unique { "key" } else { "idx" }
+}
+
+/// The names of the entity's indexes, in the order [`ddl`] creates them.
+pub(crate) fn index_names(meta: &EntityMeta) -> Vec<String> {
+    meta.columns
+        .iter()
+        .filter(|c| c.unique || c.indexed)
+        .map(|column| index_name(meta.table, column.name, index_suffix(column)))
+        .collect()
+}
+
 /// CREATE TABLE and CREATE INDEX statements. The tenant column is NOT NULL and leads the primary
 /// key and every index, so each tenant's rows are contiguous in every index and the table shards
 /// by tenant on distributed PostgreSQL.
@@ -176,7 +189,7 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
 
     let mut statements = vec![dialect.render_schema(&table)];
     for column in meta.columns.iter().filter(|c| c.unique || c.indexed) {
-        let suffix = if column.unique { "key" } else { "idx" };
+        let suffix = index_suffix(column);
         let mut index = Index::create();
         index
             .if_not_exists()
