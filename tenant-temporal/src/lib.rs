@@ -260,6 +260,82 @@ impl<'de, T> Deserialize<'de> for ActivityInput<T> {
     }
 }
 
+/// A workflow's input as it crosses the engine, opened by the workflow itself.
+///
+/// The SDK decodes a workflow's input before the workflow runs, and a payload that does not
+/// decode fails the workflow *task*, which the server retries for ever. Taking a
+/// `WorkflowInput<T>` instead accepts any JSON there; [`open`](Self::open) then decodes it inside
+/// the workflow, and a payload that does not decode (a missing or malformed tenant claim, an
+/// unknown field) fails the workflow with a **non-retryable** [`INPUT_REJECTED`] failure. The
+/// claim it carries is verified by the first activity the workflow schedules.
+///
+/// ```
+/// use tenant::temporal::WorkflowInput;
+/// use tenant::TenantClaim;
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// #[serde(deny_unknown_fields)]
+/// struct Provision {
+///     ctx: TenantClaim,
+///     owner: String,
+/// }
+///
+/// let sent = WorkflowInput::from(Provision { ctx: TenantClaim::new("acme".parse()?), owner: "o".into() });
+/// let json = serde_json::to_string(&sent)?;
+/// let received: WorkflowInput<Provision> = serde_json::from_str(&json)?;
+/// assert_eq!(received.open()?.owner, "o");
+///
+/// let forged: WorkflowInput<Provision> = serde_json::from_str(r#"{"ctx":{"tenant_id":"ACME"},"owner":"o"}"#)?;
+/// let Err(failure) = forged.open() else { panic!("a forged claim was opened") };
+/// assert!(failure.is_non_retryable());
+/// assert_eq!(failure.type_name(), Some(tenant::temporal::INPUT_REJECTED));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct WorkflowInput<T>(ActivityInput<T>);
+
+impl<T: Serialize + DeserializeOwned> WorkflowInput<T> {
+    /// The decoded input, or the non-retryable failure that ends the workflow (`?` converts it
+    /// into the SDK's workflow termination).
+    pub fn open(self) -> Result<T, ApplicationFailure> {
+        self.0.decode().map_err(|reason| {
+            tracing::warn!(target: AUDIT_TARGET, %reason, "workflow input rejected");
+            ApplicationFailure::builder(WorkflowInputRejected(reason))
+                .type_name(INPUT_REJECTED.to_owned())
+                .non_retryable(true)
+                .build()
+        })
+    }
+}
+
+/// Why a workflow input was refused: its decode error.
+#[derive(Debug, thiserror::Error)]
+#[error("workflow input rejected: {0}")]
+struct WorkflowInputRejected(String);
+
+impl<T> From<T> for WorkflowInput<T> {
+    fn from(input: T) -> Self {
+        WorkflowInput(ActivityInput::from(input))
+    }
+}
+
+impl<T> fmt::Debug for WorkflowInput<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("WorkflowInput(..)")
+    }
+}
+
+impl<T: Serialize> Serialize for WorkflowInput<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de, T> Deserialize<'de> for WorkflowInput<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ActivityInput::deserialize(deserializer).map(WorkflowInput)
+    }
+}
+
 /// Why the worker refused an activity input.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -24,7 +24,7 @@ use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::TenancyConfig;
 use tenant::routing::{QueueKind, Route, route_for_claim, route_for_tenant, task_queue_name};
 use tenant::sqlx::{NewTenant, SqlRegistry};
-use tenant::temporal::{InputVerifier, RouteExt, TenantActivities};
+use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
 pub const NAMESPACE: &str = "default";
@@ -364,6 +364,7 @@ impl Provisioning {
 /// The provisioning workflow's input: the tenant, as a claim each activity's worker verifies,
 /// and its first user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ProvisionRequest {
     pub ctx: TenantClaim,
     pub owner: String,
@@ -386,9 +387,11 @@ impl ProvisionTenant {
     #[run]
     pub async fn run(
         wf: &mut WorkflowContext<Self>,
-        request: ProvisionRequest,
+        request: WorkflowInput<ProvisionRequest>,
     ) -> WorkflowResult<ProvisionReport> {
-        let ProvisionRequest { ctx, owner } = request;
+        // A payload that does not decode ends the workflow with a typed, non-retryable failure
+        // instead of a workflow task the server retries for ever.
+        let ProvisionRequest { ctx, owner } = request.open()?;
         // Routing is a pure function of the context, so replay computes the same options.
         let options = activity_route(&ctx).activity_options(ACTIVITY_TIMEOUT);
         let info = wf

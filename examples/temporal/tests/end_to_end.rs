@@ -17,12 +17,14 @@ use provisioning::{
     workflow_route,
 };
 use serde_json::json;
+use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowGetResultOptions};
+use temporalio_common::error::IncomingError;
 use tenant::TenantClaim;
 use tenant::TenantCtx;
 use tenant::routing::{FairnessWeight, QueueKind};
 use tenant::temporal::RouteExt;
-use tenant::temporal::{INPUT_REJECTED, SYSTEM_FAIRNESS_KEY};
+use tenant::temporal::{INPUT_REJECTED, SYSTEM_FAIRNESS_KEY, WorkflowInput};
 
 fn temporal_address() -> Option<String> {
     tenant_test_support::server_var("TEMPORAL_ADDRESS", "the Temporal end-to-end test")
@@ -83,7 +85,7 @@ async fn scenario(
             owner: format!("owner-of-{}", ctx.tenant_id()),
         };
         let handle = client
-            .start_workflow(ProvisionTenant::run, request, options)
+            .start_workflow(ProvisionTenant::run, request.into(), options)
             .await?;
         started.push((ctx.clone(), id, handle));
     }
@@ -305,6 +307,41 @@ async fn scenario(
     .await?;
     assert!(control.completed, "{control:?}");
     assert_eq!(journal_entries(journal, "control", run), 1);
+
+    // 2b. Workflow inputs the typed API cannot produce: the workflow fails, typed and
+    //     non-retryable, instead of its task being retried for ever.
+    let forged_inputs = [
+        (
+            "forged claim",
+            json!({ "ctx": { "tenant_id": "ACME" }, "owner": "x" }),
+        ),
+        ("no claim", json!({ "owner": "x" })),
+        (
+            "unknown field",
+            json!({ "ctx": TenantClaim::of(&acme), "owner": "x", "admin": true }),
+        ),
+        ("garbage", json!(["not", "a", "request"])),
+    ];
+    for (case, payload) in forged_inputs {
+        let input: WorkflowInput<ProvisionRequest> = serde_json::from_value(payload)?;
+        let options = workflow_route(&acme)
+            .workflow_start_options(format!("forged-{}-{run}", case.replace(' ', "-")));
+        let result = client
+            .start_workflow(ProvisionTenant::run, input, options)
+            .await?
+            .get_result(WorkflowGetResultOptions::default())
+            .await;
+        match result {
+            Err(WorkflowGetResultError::Failed(error)) => match *error {
+                IncomingError::Application(failure) => {
+                    assert_eq!(failure.type_name(), Some(INPUT_REJECTED), "{case}");
+                    assert!(failure.is_non_retryable(), "{case}");
+                }
+                other => panic!("{case}: {other:?}"),
+            },
+            other => panic!("{case}: {other:?}"),
+        }
+    }
 
     // 3. Offboarding globex: its rows go, the system activity sees it as stale first, acme stays.
     let options = workflow_route(&globex).workflow_start_options(format!("offboard-globex-{run}"));

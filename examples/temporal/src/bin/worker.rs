@@ -96,7 +96,7 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         let options = route.workflow_start_options(format!("provision-{}-{run}", ctx.tenant_id()));
         handles.push(
             client
-                .start_workflow(ProvisionTenant::run, request, options)
+                .start_workflow(ProvisionTenant::run, request.into(), options)
                 .await?,
         );
     }
