@@ -5,7 +5,10 @@ use std::future::Future;
 use http::request::Parts;
 use http::uri::Authority;
 
-use tenant_core::{AUDIT_TARGET, TenancyConfig, Tenant, TenantCtx, TenantId, TenantRegistry};
+use tenant_core::{
+    AUDIT_TARGET, ClaimError, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId,
+    TenantRegistry,
+};
 
 use crate::{ResolveError, Source};
 
@@ -361,13 +364,18 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
             }
         };
 
-        // The registry vouched for the tenant (exists, active, allowed): schema and plan come
-        // from its record, never from the request.
-        let ctx = TenantCtx::trusted(
-            tenant.id.clone(),
-            tenant.schema_name.clone(),
-            tenant.plan.clone(),
-        );
+        // The one path from a name to a context, as for activity inputs and events: the claim of
+        // the tenant found above, verified by the registry, whose record gives schema and plan
+        // (never the request). A tenant that changed since the lookup above is refused here.
+        let claim = TenantClaim::new(tenant.id.clone());
+        let ctx =
+            claim
+                .verify(&self.registry, &self.config)
+                .await
+                .map_err(|error| match error {
+                    ClaimError::Registry(source) => ResolveError::Registry(source),
+                    _ => ResolveError::Unavailable,
+                })?;
         Ok(match self.users.user(parts, &tenant).await? {
             Some(user) => ctx.with_user(user.user_id, user.roles),
             None => ctx,
