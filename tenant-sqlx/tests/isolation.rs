@@ -114,6 +114,132 @@ macro_rules! isolation_suite {
                 assert_eq!(repo.count(&initech).await.unwrap(), 0);
             }
 
+            // Issue 12: `or`, `not`, `in`, `not in`, null tests, `like`/`starts_with`,
+            // `count_where` and `exists` — each tried with a filter only globex's rows satisfy,
+            // and with filters that would match everything if the tenant predicate were
+            // inside the `or` or under the `not`.
+            #[tokio::test]
+            async fn richer_filters_cannot_reach_another_tenants_rows() {
+                let (pool, acme, globex, initech) = setup!("richer_filters");
+                let mut repo = InvoiceRepo::new(&pool);
+                let c = Invoice::columns();
+                let ids = |rows: Vec<Invoice>| {
+                    assert!(rows.iter().all(|i| i.tenant_id.as_str() == "acme"));
+                    rows.iter().map(|i| i.id).collect::<Vec<_>>()
+                };
+                repo.update(
+                    &acme,
+                    2,
+                    InvoicePatch {
+                        note: Some(Some("50%_off\\x".into())),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+
+                // Match-everything shapes stay within acme.
+                let everything = c.customer.eq("coyote").or(c.customer.ne("coyote"));
+                assert_eq!(
+                    ids(repo.list_where(&acme, everything.clone()).await.unwrap()),
+                    [1, 2, 3]
+                );
+                assert_eq!(
+                    repo.count_where(&acme, everything.clone()).await.unwrap(),
+                    3
+                );
+                assert_eq!(repo.count_where(&initech, everything).await.unwrap(), 0);
+                let not_globex = c.customer.eq("coyote").not();
+                assert_eq!(repo.count_where(&acme, not_globex).await.unwrap(), 3);
+                assert_eq!(
+                    repo.count_where(&acme, c.id.not_in(Vec::<i64>::new()))
+                        .await
+                        .unwrap(),
+                    3
+                );
+                assert_eq!(
+                    repo.count_where(&acme, c.id.not_in([1, 2])).await.unwrap(),
+                    1
+                );
+
+                // Filters only globex's rows satisfy match nothing for acme.
+                for only_globex in [
+                    c.customer.eq("coyote"),
+                    c.customer.is_in(["coyote"]),
+                    c.customer.starts_with("coy"),
+                    c.customer.like("%yot%"),
+                    c.amount_cents.ge(1000).or(c.customer.eq("coyote")),
+                    c.customer.ne("road-runner").and(c.note.is_null()),
+                ] {
+                    assert_eq!(
+                        repo.count_where(&acme, only_globex.clone()).await.unwrap(),
+                        0
+                    );
+                    assert!(!repo.exists(&acme, only_globex.clone()).await.unwrap());
+                    assert!(
+                        repo.list_where(&acme, only_globex.clone())
+                            .await
+                            .unwrap()
+                            .is_empty()
+                    );
+                    assert!(repo.exists(&globex, only_globex).await.unwrap());
+                }
+
+                // In, null tests and literal prefixes, within acme.
+                assert_eq!(
+                    ids(repo
+                        .list_where(&acme, c.id.is_in([1, 3, 99]))
+                        .await
+                        .unwrap()),
+                    [1, 3]
+                );
+                assert!(
+                    repo.list_where(&acme, c.id.is_in(Vec::<i64>::new()))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert_eq!(
+                    ids(repo.list_where(&acme, c.note.is_not_null()).await.unwrap()),
+                    [2]
+                );
+                assert_eq!(
+                    ids(repo.list_where(&acme, c.note.is_null()).await.unwrap()),
+                    [1, 3]
+                );
+                // `%`, `_` and `\` in a prefix are literal: "50%" does not match "50x…".
+                assert_eq!(
+                    ids(repo
+                        .list_where(&acme, c.note.starts_with("50%_off\\"))
+                        .await
+                        .unwrap()),
+                    [2]
+                );
+                assert!(
+                    repo.list_where(&acme, c.note.starts_with("50%x"))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert!(
+                    repo.list_where(&acme, c.note.starts_with("5_%"))
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+                assert!(
+                    repo.exists(&acme, c.customer.starts_with("road"))
+                        .await
+                        .unwrap()
+                );
+                assert!(
+                    !repo
+                        .exists(&initech, c.customer.starts_with(""))
+                        .await
+                        .unwrap()
+                );
+            }
+
             #[tokio::test]
             async fn list_where_cannot_match_another_tenants_rows() {
                 let (pool, acme, globex, _) = setup!("list_where");

@@ -296,6 +296,9 @@ pub struct WorkflowInput<T>(ActivityInput<T>);
 impl<T: Serialize + DeserializeOwned> WorkflowInput<T> {
     /// The decoded input, or the non-retryable failure that ends the workflow (`?` converts it
     /// into the SDK's workflow termination).
+    // The SDK converts an `ApplicationFailure` (not a box of one) into a workflow termination,
+    // and this runs once per workflow: its size does not matter.
+    #[allow(clippy::result_large_err)]
     pub fn open(self) -> Result<T, ApplicationFailure> {
         self.0.decode().map_err(|reason| {
             tracing::warn!(target: AUDIT_TARGET, %reason, "workflow input rejected");

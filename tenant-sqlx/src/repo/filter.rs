@@ -1,4 +1,6 @@
-//! The typed filter of `list_where`: predicates on an entity's columns, combined with AND.
+//! The typed filter of `list_where`, `count_where` and `exists`: predicates on an entity's
+//! columns, combined with `and`, `or` and `not`. Every statement also carries the tenant
+//! predicate, ANDed outside whatever the filter says.
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -14,6 +16,23 @@ pub(crate) enum Op {
     Le,
     Gt,
     Ge,
+    /// `LIKE ? ESCAPE '\'`.
+    Like,
+}
+
+/// One node of a filter in postfix order: leaves take their values in order, and `And`, `Or`
+/// and `Not` combine the nodes before them. The sequence is the statement cache's key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Node {
+    /// `column <op> ?`: one value.
+    Cmp(usize, Op),
+    /// `column IN (?, ..)` with this many values (none: matches nothing).
+    In(usize, usize),
+    /// `column IS NULL`: no value.
+    IsNull(usize),
+    And,
+    Or,
+    Not,
 }
 
 /// A column of entity `E` holding values of type `T`, for building a [`Filter<E>`].
@@ -79,7 +98,7 @@ macro_rules! comparisons {
             $(
                 $(#[$doc])*
                 pub fn $name(self, value: impl Into<T>) -> Filter<E> {
-                                        Filter::predicate(self.index, Op::$op, value.into().into())
+                    Filter::leaf(Node::Cmp(self.index, Op::$op), [value.into().into()])
                 }
             )*
         }
@@ -87,9 +106,10 @@ macro_rules! comparisons {
 }
 
 comparisons! {
-    /// `column = value`.
+    /// `column = value`. A null never equals anything in SQL: for an `Option` column, match
+    /// `None` with [`is_null`](Col::is_null).
     eq => Eq,
-    /// `column <> value`.
+    /// `column <> value` (false for a null column: see [`is_not_null`](Col::is_not_null)).
     ne => Ne,
     /// `column < value`.
     lt => Lt,
@@ -101,36 +121,131 @@ comparisons! {
     ge => Ge,
 }
 
-/// Predicates on the columns of entity `E`, all of which a row must satisfy, on top of the
-/// tenant filter that every repository call adds.
+impl<E, T: Into<Value>> Col<E, T> {
+    /// `column IN (values..)`. No values match nothing.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, TenantId};
+    /// # #[tenant_scoped(table = "invoices")]
+    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub customer: String, pub note: Option<String> }
+    /// let c = Invoice::columns();
+    /// let some = c.id.is_in([1, 2, 3]).or(c.customer.starts_with("acme"));
+    /// let none_of = c.id.not_in([4, 5]).and(c.note.is_null().not());
+    /// # let _ = (some, none_of);
+    /// ```
+    pub fn is_in<V: Into<T>>(self, values: impl IntoIterator<Item = V>) -> Filter<E> {
+        let values: Vec<Value> = values.into_iter().map(|v| v.into().into()).collect();
+        Filter::leaf(Node::In(self.index, values.len()), values)
+    }
+
+    /// `column NOT IN (values..)`. No values match every row of the tenant.
+    pub fn not_in<V: Into<T>>(self, values: impl IntoIterator<Item = V>) -> Filter<E> {
+        self.is_in(values).not()
+    }
+
+    /// `column IS NULL`.
+    pub fn is_null(self) -> Filter<E> {
+        Filter::leaf(Node::IsNull(self.index), [])
+    }
+
+    /// `column IS NOT NULL`.
+    pub fn is_not_null(self) -> Filter<E> {
+        self.is_null().not()
+    }
+}
+
+/// Pattern matching, on text columns only.
+pub trait TextColumn {}
+impl TextColumn for String {}
+impl TextColumn for Option<String> {}
+
+impl<E, T: TextColumn> Col<E, T> {
+    /// `column LIKE pattern ESCAPE '\'`: `%` matches any run of characters and `_` any one;
+    /// write `\%`, `\_` and `\\` for the characters themselves. Case follows the database
+    /// (PostgreSQL: case-sensitive; SQLite: case-insensitive for ASCII).
+    pub fn like(self, pattern: impl Into<String>) -> Filter<E> {
+        Filter::leaf(
+            Node::Cmp(self.index, Op::Like),
+            [Value::from(pattern.into())],
+        )
+    }
+
+    /// Values that start with `prefix`, taken literally: `%`, `_` and `\` in it are escaped.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, TenantId};
+    /// # #[tenant_scoped(table = "invoices")]
+    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub number: String }
+    /// // Matches `50%-off…`, not `50 percent…`.
+    /// let promo = Invoice::columns().number.starts_with("50%");
+    /// # let _ = promo;
+    /// ```
+    pub fn starts_with(self, prefix: &str) -> Filter<E> {
+        let mut pattern = escape_like(prefix);
+        pattern.push('%');
+        self.like(pattern)
+    }
+}
+
+/// `text` as a LIKE pattern (escape character `\`) that matches exactly `text`.
+pub(crate) fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len() + 4);
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// Predicates on the columns of entity `E` that a row must satisfy, on top of the tenant filter
+/// that every repository call adds (ANDed outside the filter, so no `or` can escape it).
 pub struct Filter<E> {
-    /// Column and operator of each predicate: the statement cache's key.
-    pub(crate) shape: Vec<(usize, Op)>,
-    /// The values, bound in predicate order.
+    /// The nodes in postfix order: the statement cache's key.
+    pub(crate) shape: Vec<Node>,
+    /// The values, bound in the order of the leaves.
     pub(crate) values: Vec<Value>,
     entity: PhantomData<fn() -> E>,
 }
 
-/// Predicates a filter holds without reallocating; most filters have fewer.
+/// Nodes and values a filter holds without reallocating; most filters have fewer.
 const INLINE_PREDICATES: usize = 4;
 
 impl<E> Filter<E> {
-    fn predicate(column: usize, op: Op, value: Value) -> Self {
+    fn leaf(node: Node, values: impl IntoIterator<Item = Value>) -> Self {
         let mut shape = Vec::with_capacity(INLINE_PREDICATES);
-        let mut values = Vec::with_capacity(INLINE_PREDICATES);
-        shape.push((column, op));
-        values.push(value);
+        let mut values_vec = Vec::with_capacity(INLINE_PREDICATES);
+        shape.push(node);
+        values_vec.extend(values);
         Filter {
             shape,
-            values,
+            values: values_vec,
             entity: PhantomData,
         }
     }
 
-    /// Both filters must hold.
-    pub fn and(mut self, other: Filter<E>) -> Filter<E> {
+    fn combine(mut self, other: Filter<E>, node: Node) -> Filter<E> {
         self.shape.extend(other.shape);
+        self.shape.push(node);
         self.values.extend(other.values);
+        self
+    }
+
+    /// Both filters must hold.
+    pub fn and(self, other: Filter<E>) -> Filter<E> {
+        self.combine(other, Node::And)
+    }
+
+    /// Either filter must hold (still within the caller's tenant).
+    pub fn or(self, other: Filter<E>) -> Filter<E> {
+        self.combine(other, Node::Or)
+    }
+
+    /// The filter must not hold (still within the caller's tenant).
+    #[allow(clippy::should_implement_trait)]
+    pub fn not(mut self) -> Filter<E> {
+        self.shape.push(Node::Not);
         self
     }
 }

@@ -11,7 +11,7 @@ use std::marker::PhantomData;
 use sqlx::AssertSqlSafe;
 
 pub use backend::{Backend, Conn, Dialect};
-pub use filter::{Col, Filter};
+pub use filter::{Col, Filter, TextColumn};
 pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
 pub use statements::Statements;
 
@@ -195,22 +195,65 @@ where
             .await?)
     }
 
-    /// The rows of `ctx`'s tenant that satisfy `filter`, ordered by key.
+    /// The statement of `kind` for `filter`, its values bound and then the tenant.
+    fn filtered_query(
+        kind: sql::Filtered,
+        ctx: &TenantCtx,
+        filter: Filter<E>,
+    ) -> Query<'static, X::Database> {
+        let dialect = <X::Database as Backend>::DIALECT;
+        let sql = E::statements().filtered(E::META, dialect, kind, &filter.shape);
+        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
+        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
+        <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
+    }
+
+    /// The rows of `ctx`'s tenant that satisfy `filter`, ordered by key. The tenant predicate is
+    /// ANDed outside the filter: no `or` or `not` in it reaches another tenant's rows.
     pub async fn list_where(
         &mut self,
         ctx: &TenantCtx,
         filter: Filter<E>,
     ) -> Result<Vec<E>, Error> {
-        let dialect = <X::Database as Backend>::DIALECT;
-        let sql = E::statements().list_where(E::META, dialect, &filter.shape);
-        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
-        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
-        Ok(
-            <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
-                .try_map(|row| E::decode_row(&row))
-                .fetch_all(self.conn.executor())
-                .await?,
-        )
+        Ok(Self::filtered_query(sql::Filtered::Rows, ctx, filter)
+            .try_map(|row| E::decode_row(&row))
+            .fetch_all(self.conn.executor())
+            .await?)
+    }
+
+    /// How many rows of `ctx`'s tenant satisfy `filter`.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// # #[tenant_scoped(table = "invoices")]
+    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub customer: String, pub paid: bool }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let mut invoices = InvoiceRepo::new(&pool);
+    /// invoices.create_table().await?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// for (id, customer) in [(1, "road-runner"), (2, "coyote"), (3, "road-works")] {
+    ///     invoices.insert(&acme, NewInvoice { id, customer: customer.into(), paid: id == 2 }).await?;
+    /// }
+    /// let c = Invoice::columns();
+    /// assert_eq!(invoices.count_where(&acme, c.customer.starts_with("road")).await?, 2);
+    /// assert!(invoices.exists(&acme, c.paid.eq(true)).await?);
+    /// assert!(!invoices.exists(&acme, c.id.is_in([7, 8])).await?);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn count_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
+        let query = Self::filtered_query(sql::Filtered::Count, ctx, filter);
+        self.fetch_count(query).await
+    }
+
+    /// Whether any row of `ctx`'s tenant satisfies `filter` (`SELECT 1 .. LIMIT 1`).
+    pub async fn exists(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<bool, Error> {
+        Ok(Self::filtered_query(sql::Filtered::Exists, ctx, filter)
+            .fetch_optional(self.conn.executor())
+            .await?
+            .is_some())
     }
 
     /// How many rows `ctx`'s tenant owns.

@@ -5,7 +5,7 @@
 use sea_query::{ColumnDef, Expr, ExprTrait, Func, Index, Order, Query, Table};
 
 use super::backend::Dialect;
-use super::filter::Op;
+use super::filter::{Node, Op};
 use super::meta::{ColumnMeta, ColumnRole, EntityMeta};
 
 /// Placeholder value: only the rendered SQL text is kept, the values are bound at call time.
@@ -32,31 +32,97 @@ pub(crate) fn get(meta: &EntityMeta, dialect: Dialect) -> String {
 
 /// Binds: tenant.
 pub(crate) fn list(meta: &EntityMeta, dialect: Dialect) -> String {
-    list_where(meta, dialect, &[])
+    filtered(meta, dialect, Filtered::Rows, &[])
 }
 
-/// Binds: one value per predicate in order, then tenant. (The tenant comes last so the filter's
-/// values convert into arguments in one go and the tenant id is bound by reference after them.)
-pub(crate) fn list_where(
+/// What a filtered statement returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Filtered {
+    /// Every column of the matching rows, ordered by key.
+    Rows,
+    /// How many rows match.
+    Count,
+    /// One row (`SELECT 1 .. LIMIT 1`) if any matches.
+    Exists,
+}
+
+/// Binds: the filter's values in the order of its leaves, then tenant. (The tenant comes last so
+/// the filter's values convert into arguments in one go and the tenant id is bound by reference
+/// after them.) The tenant predicate is ANDed outside the filter: no `or` in it can reach
+/// another tenant's rows.
+pub(crate) fn filtered(
     meta: &EntityMeta,
     dialect: Dialect,
-    predicates: &[(usize, Op)],
+    kind: Filtered,
+    shape: &[Node],
 ) -> String {
-    let mut select = select_columns(meta);
-    for &(column, op) in predicates {
-        let column = Expr::col(meta.columns[column].name);
-        select.and_where(match op {
-            Op::Eq => column.eq(slot()),
-            Op::Ne => column.ne(slot()),
-            Op::Lt => column.lt(slot()),
-            Op::Le => column.lte(slot()),
-            Op::Gt => column.gt(slot()),
-            Op::Ge => column.gte(slot()),
-        });
+    let mut select = match kind {
+        Filtered::Rows => select_columns(meta),
+        Filtered::Count => {
+            let mut select = Query::select();
+            select
+                .expr(Func::count(Expr::col(meta.key_column())))
+                .from(meta.table);
+            select
+        }
+        Filtered::Exists => {
+            let mut select = Query::select();
+            // A constant, not a value: a value would be a placeholder nobody binds.
+            select.expr(Expr::cust("1")).from(meta.table);
+            select
+        }
+    };
+    if let Some(condition) = condition(meta, shape) {
+        select.and_where(condition);
     }
     select.and_where(Expr::col(meta.tenant_column()).eq(slot()));
-    select.order_by(meta.key_column(), Order::Asc);
-    dialect.render(&select)
+    match kind {
+        Filtered::Rows => {
+            select.order_by(meta.key_column(), Order::Asc);
+            dialect.render(&select)
+        }
+        Filtered::Count => dialect.render(&select),
+        // sea-query renders a limit as a placeholder; this one is a constant.
+        Filtered::Exists => format!("{} LIMIT 1", dialect.render(&select)),
+    }
+}
+
+/// The filter's condition, built from its postfix nodes; `None` for an empty filter.
+fn condition(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
+    let mut stack: Vec<Expr> = Vec::with_capacity(shape.len());
+    for &node in shape {
+        let expr = match node {
+            Node::Cmp(column, op) => {
+                let column = Expr::col(meta.columns[column].name);
+                match op {
+                    Op::Eq => column.eq(slot()),
+                    Op::Ne => column.ne(slot()),
+                    Op::Lt => column.lt(slot()),
+                    Op::Le => column.lte(slot()),
+                    Op::Gt => column.gt(slot()),
+                    Op::Ge => column.gte(slot()),
+                    Op::Like => column.like(sea_query::LikeExpr::new("").escape('\\')),
+                }
+            }
+            // `IN ()` is not SQL; no values match nothing.
+            Node::In(_, 0) => Expr::cust("1 = 0"),
+            Node::In(column, n) => Expr::col(meta.columns[column].name).is_in((0..n).map(|_| 0i64)),
+            Node::IsNull(column) => Expr::col(meta.columns[column].name).is_null(),
+            Node::And | Node::Or => {
+                // Built by `Filter`'s own combinators: two operands are always there.
+                let right = stack.pop()?;
+                let left = stack.pop()?;
+                if node == Node::And {
+                    left.and(right)
+                } else {
+                    left.or(right)
+                }
+            }
+            Node::Not => stack.pop()?.not(),
+        };
+        stack.push(expr);
+    }
+    stack.pop()
 }
 
 /// Binds: tenant.
@@ -240,7 +306,14 @@ mod tests {
             for sql in [
                 get(&META, dialect),
                 list(&META, dialect),
-                list_where(&META, dialect, &[(3, Op::Gt)]),
+                filtered(&META, dialect, Filtered::Rows, &[Node::Cmp(3, Op::Gt)]),
+                filtered(
+                    &META,
+                    dialect,
+                    Filtered::Count,
+                    &[Node::IsNull(2), Node::Not],
+                ),
+                filtered(&META, dialect, Filtered::Exists, &[Node::In(0, 2)]),
                 count(&META, dialect),
                 update(&META, dialect, 0b11),
                 delete(&META, dialect),
@@ -266,8 +339,33 @@ mod tests {
             r#"UPDATE "invoices" SET "amount" = $1 WHERE "tenant_id" = $2 AND "id" = $3"#
         );
         assert_eq!(
-            list_where(&META, Dialect::Postgres, &[(3, Op::Ge), (2, Op::Eq)]),
+            filtered(
+                &META,
+                Dialect::Postgres,
+                Filtered::Rows,
+                &[Node::Cmp(3, Op::Ge), Node::Cmp(2, Op::Eq), Node::And]
+            ),
             r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "amount" >= $1 AND "customer" = $2 AND "tenant_id" = $3 ORDER BY "id" ASC"#
+        );
+    }
+
+    #[test]
+    fn richer_filters_render_with_the_tenant_outside() {
+        let shape = [
+            Node::Cmp(2, Op::Eq),
+            Node::Cmp(2, Op::Like),
+            Node::Or,
+            Node::In(0, 2),
+            Node::Not,
+            Node::And,
+        ];
+        assert_eq!(
+            filtered(&META, Dialect::Postgres, Filtered::Count, &shape),
+            r#"SELECT COUNT("id") FROM "invoices" WHERE ("customer" = $1 OR "customer" LIKE $2 ESCAPE E'\\') AND (NOT "id" IN ($3, $4)) AND "tenant_id" = $5"#
+        );
+        assert_eq!(
+            filtered(&META, Dialect::Sqlite, Filtered::Exists, &[Node::In(0, 0)]),
+            r#"SELECT 1 FROM "invoices" WHERE (1 = 0) AND "tenant_id" = ? LIMIT 1"#
         );
     }
 

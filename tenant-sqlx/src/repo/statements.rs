@@ -6,9 +6,9 @@ use std::hash::Hash;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
 use super::backend::{DIALECTS, Dialect};
-use super::filter::Op;
+use super::filter::Node;
 use super::meta::EntityMeta;
-use super::sql;
+use super::sql::{self, Filtered};
 
 /// The statements whose text depends only on the entity.
 #[derive(Debug, Clone, Copy)]
@@ -92,7 +92,9 @@ struct DialectStatements {
     fixed: [OnceLock<String>; FIXED],
     ddl: OnceLock<Vec<String>>,
     updates: ShapeCache<u64>,
-    filters: ShapeCache<Box<[(usize, Op)]>>,
+    rows: ShapeCache<Box<[Node]>>,
+    counts: ShapeCache<Box<[Node]>>,
+    exists: ShapeCache<Box<[Node]>>,
 }
 
 /// The statement cache of one entity. `#[tenant_scoped]` puts one in a `static`.
@@ -116,7 +118,9 @@ impl Statements {
                     fixed: [const { OnceLock::new() }; FIXED],
                     ddl: OnceLock::new(),
                     updates: ShapeCache::new(),
-                    filters: ShapeCache::new(),
+                    rows: ShapeCache::new(),
+                    counts: ShapeCache::new(),
+                    exists: ShapeCache::new(),
                 }
             }; DIALECTS],
         }
@@ -144,17 +148,22 @@ impl Statements {
             .get_or_render(&mask, || (mask, sql::update(meta, dialect, mask)))
     }
 
-    pub(crate) fn list_where(
+    pub(crate) fn filtered(
         &self,
         meta: &EntityMeta,
         dialect: Dialect,
-        shape: &[(usize, Op)],
+        kind: Filtered,
+        shape: &[Node],
     ) -> Arc<str> {
-        self.dialects[dialect as usize]
-            .filters
-            .get_or_render(shape, || {
-                (shape.into(), sql::list_where(meta, dialect, shape))
-            })
+        let statements = &self.dialects[dialect as usize];
+        let cache = match kind {
+            Filtered::Rows => &statements.rows,
+            Filtered::Count => &statements.counts,
+            Filtered::Exists => &statements.exists,
+        };
+        cache.get_or_render(shape, || {
+            (shape.into(), sql::filtered(meta, dialect, kind, shape))
+        })
     }
 }
 
