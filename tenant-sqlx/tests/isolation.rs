@@ -240,6 +240,39 @@ macro_rules! isolation_suite {
                 );
             }
 
+            // Issue 12: a bulk delete by filter, with filters that match everything, match only
+            // another tenant's rows, or match nothing.
+            #[tokio::test]
+            async fn delete_where_deletes_only_own_rows() {
+                let (pool, acme, globex, initech) = setup!("delete_where");
+                let mut repo = InvoiceRepo::new(&pool);
+                let c = Invoice::columns();
+                assert_eq!(
+                    repo.delete_where(&acme, c.customer.eq("coyote"))
+                        .await
+                        .unwrap(),
+                    0
+                );
+                assert_eq!(repo.delete_where(&initech, c.id.ge(0)).await.unwrap(), 0);
+                assert_eq!(
+                    repo.delete_where(&acme, c.id.is_in([2, 9])).await.unwrap(),
+                    1
+                );
+                let everything = c.paid.eq(true).or(c.paid.eq(false));
+                assert_eq!(repo.delete_where(&acme, everything).await.unwrap(), 2);
+                assert_eq!(repo.count(&acme).await.unwrap(), 0);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                assert_eq!(
+                    repo.list(&globex)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .map(|i| i.id)
+                        .collect::<Vec<_>>(),
+                    [1, 2]
+                );
+            }
+
             #[tokio::test]
             async fn list_where_cannot_match_another_tenants_rows() {
                 let (pool, acme, globex, _) = setup!("list_where");

@@ -284,6 +284,42 @@ where
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 
+    /// Deletes the rows of `ctx`'s tenant that satisfy `filter`, in one statement, and returns
+    /// how many. The tenant predicate is ANDed outside the filter: a filter that matches
+    /// everything deletes everything of this tenant and nothing of another's.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// # #[tenant_scoped(table = "sessions")]
+    /// # pub struct Session { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub expires_at: i64 }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let mut sessions = SessionRepo::new(&pool);
+    /// sessions.create_table().await?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
+    /// for id in 1..=4 {
+    ///     sessions.insert(&acme, NewSession { id, expires_at: id * 100 }).await?;
+    ///     sessions.insert(&globex, NewSession { id, expires_at: id * 100 }).await?;
+    /// }
+    /// let expired = Session::columns().expires_at.lt(250);
+    /// assert_eq!(sessions.delete_where(&acme, expired).await?, 2);
+    /// assert_eq!((sessions.count(&acme).await?, sessions.count(&globex).await?), (2, 4));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn delete_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
+        let dialect = <X::Database as Backend>::DIALECT;
+        let sql = E::statements().delete_where(E::META, dialect, &filter.shape);
+        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
+        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
+        let done = <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
+            .execute(self.conn.executor())
+            .await?;
+        Ok(<X::Database as Backend>::rows_affected(&done))
+    }
+
     /// Deletes the row with `key` of `ctx`'s tenant. Returns the number of rows deleted: 0 when
     /// the tenant owns no such row, whoever else does.
     pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {

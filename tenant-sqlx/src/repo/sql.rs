@@ -175,6 +175,18 @@ pub(crate) fn delete(meta: &EntityMeta, dialect: Dialect) -> String {
     dialect.render(&delete)
 }
 
+/// Binds: the filter's values in the order of its leaves, then tenant. The tenant predicate is
+/// ANDed outside the filter, as in [`filtered`].
+pub(crate) fn delete_where(meta: &EntityMeta, dialect: Dialect, shape: &[Node]) -> String {
+    let mut delete = Query::delete();
+    delete.from_table(meta.table);
+    if let Some(condition) = condition(meta, shape) {
+        delete.and_where(condition);
+    }
+    delete.and_where(Expr::col(meta.tenant_column()).eq(slot()));
+    dialect.render(&delete)
+}
+
 /// Binds nothing: every tenant's rows, for a `SystemCtx`.
 pub(crate) fn system_list(meta: &EntityMeta, dialect: Dialect) -> String {
     let mut select = select_columns(meta);
@@ -317,6 +329,7 @@ mod tests {
                 count(&META, dialect),
                 update(&META, dialect, 0b11),
                 delete(&META, dialect),
+                delete_where(&META, dialect, &[Node::Cmp(2, Op::Eq), Node::Not]),
             ] {
                 assert!(sql.contains(r#""tenant_id" = "#), "{sql}");
                 assert!(sql.contains("WHERE"), "{sql}");

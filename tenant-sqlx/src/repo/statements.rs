@@ -95,6 +95,7 @@ struct DialectStatements {
     rows: ShapeCache<Box<[Node]>>,
     counts: ShapeCache<Box<[Node]>>,
     exists: ShapeCache<Box<[Node]>>,
+    deletes: ShapeCache<Box<[Node]>>,
 }
 
 /// The statement cache of one entity. `#[tenant_scoped]` puts one in a `static`.
@@ -121,6 +122,7 @@ impl Statements {
                     rows: ShapeCache::new(),
                     counts: ShapeCache::new(),
                     exists: ShapeCache::new(),
+                    deletes: ShapeCache::new(),
                 }
             }; DIALECTS],
         }
@@ -146,6 +148,19 @@ impl Statements {
         self.dialects[dialect as usize]
             .updates
             .get_or_render(&mask, || (mask, sql::update(meta, dialect, mask)))
+    }
+
+    pub(crate) fn delete_where(
+        &self,
+        meta: &EntityMeta,
+        dialect: Dialect,
+        shape: &[Node],
+    ) -> Arc<str> {
+        self.dialects[dialect as usize]
+            .deletes
+            .get_or_render(shape, || {
+                (shape.into(), sql::delete_where(meta, dialect, shape))
+            })
     }
 
     pub(crate) fn filtered(
