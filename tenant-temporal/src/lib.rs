@@ -302,10 +302,7 @@ impl<T: Serialize + DeserializeOwned> WorkflowInput<T> {
     pub fn open(self) -> Result<T, ApplicationFailure> {
         self.0.decode().map_err(|reason| {
             tracing::warn!(target: AUDIT_TARGET, %reason, "workflow input rejected");
-            ApplicationFailure::builder(WorkflowInputRejected(reason))
-                .type_name(INPUT_REJECTED.to_owned())
-                .non_retryable(true)
-                .build()
+            input_rejected(WorkflowInputRejected(reason), false)
         })
     }
 }
@@ -384,13 +381,20 @@ impl ActivityInputError {
                 ..
             }
         );
-        ActivityError::application(
-            ApplicationFailure::builder(self)
-                .type_name(INPUT_REJECTED.to_owned())
-                .non_retryable(!retryable)
-                .build(),
-        )
+        ActivityError::application(input_rejected(self, retryable))
     }
+}
+
+/// The failure of an input the worker or the workflow refused: type [`INPUT_REJECTED`],
+/// retryable only when `retryable` says a retry could change the answer.
+fn input_rejected(
+    error: impl std::error::Error + Send + Sync + 'static,
+    retryable: bool,
+) -> ApplicationFailure {
+    ApplicationFailure::builder(error)
+        .type_name(INPUT_REJECTED.to_owned())
+        .non_retryable(!retryable)
+        .build()
 }
 
 /// A generated `<Method>Input` of a tenant activity: the claim it carries. Not a public API.

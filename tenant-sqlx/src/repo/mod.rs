@@ -203,6 +203,16 @@ where
     ) -> Query<'static, X::Database> {
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().filtered(E::META, dialect, kind, &filter.shape);
+        Self::bind_filter(sql, ctx, filter)
+    }
+
+    /// `sql`, a statement rendered for `filter`'s shape, with the filter's values bound and then
+    /// the tenant, in the order every filtered statement takes them.
+    fn bind_filter(
+        sql: std::sync::Arc<str>,
+        ctx: &TenantCtx,
+        filter: Filter<E>,
+    ) -> Query<'static, X::Database> {
         let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
         let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
         <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
@@ -312,9 +322,7 @@ where
     pub async fn delete_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().delete_where(E::META, dialect, &filter.shape);
-        let arguments = <X::Database as Backend>::arguments_from(sea_query::Values(filter.values));
-        let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
-        let done = <X::Database as Backend>::bind_tenant(query, ctx.tenant_id())
+        let done = Self::bind_filter(sql, ctx, filter)
             .execute(self.conn.executor())
             .await?;
         Ok(<X::Database as Backend>::rows_affected(&done))
