@@ -19,6 +19,30 @@ pub use error::Error;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
 
+/// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
+/// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,
+/// [`Nullable`] too (`is_null` needs neither).
+///
+/// ```
+/// use tenant::sqlx::{Nullable, Value};
+///
+/// #[derive(Clone, Copy)]
+/// pub enum Status { Open, Paid }
+///
+/// impl From<Status> for Value {
+///     fn from(status: Status) -> Value {
+///         Value::from(match status { Status::Open => "open", Status::Paid => "paid" })
+///     }
+/// }
+///
+/// impl Nullable for Status {
+///     fn null() -> Value {
+///         Value::String(None)
+///     }
+/// }
+/// ```
+pub use sea_query::{Nullable, Value};
+
 /// Re-exports for the code `#[tenant_scoped]` generates. Not a public API.
 #[doc(hidden)]
 pub mod __private {

@@ -8,7 +8,17 @@ use crate::ctxt::Ctxt;
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
 
 /// The field attributes `#[tenant_scoped]` owns and strips.
-pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index"];
+pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index", "column"];
+
+/// The arguments `#[column(..)]` accepts.
+pub(crate) const COLUMN_ARGUMENTS: &[&str] = &["type"];
+
+/// Parsed `#[column(type = "..")]`.
+pub(crate) struct ColumnArgs<'a> {
+    pub(crate) attr: &'a Attribute,
+    /// The DDL type, checked to be a plain type name.
+    pub(crate) ddl_type: Option<LitStr>,
+}
 
 /// Parsed `#[tenant_scoped(table = "...")]`.
 pub(crate) struct Arguments {
@@ -78,6 +88,7 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) tenant: Option<&'a Attribute>,
     pub(crate) unique: Option<&'a Attribute>,
     pub(crate) index: Option<&'a Attribute>,
+    pub(crate) column: Option<ColumnArgs<'a>>,
     /// A misspelling of `#[key]` was reported on this field.
     pub(crate) near_key: bool,
     /// A misspelling of `#[tenant]` was reported on this field.
@@ -110,6 +121,17 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
             "tenant" => &mut parsed.tenant,
             "unique" => &mut parsed.unique,
             "index" => &mut parsed.index,
+            "column" => {
+                if parsed.column.is_some() {
+                    cx.error_with_help(
+                        attr,
+                        "duplicate `#[column]`",
+                        "give every argument in one `#[column(..)]`",
+                    );
+                }
+                parsed.column = Some(parse_column(cx, attr));
+                continue;
+            }
             "cfg" | "cfg_attr" => {
                 cx.error_with_help(
                     attr,
@@ -155,6 +177,70 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
         *slot = Some(attr);
     }
     parsed
+}
+
+fn parse_column<'a>(cx: &mut Ctxt, attr: &'a Attribute) -> ColumnArgs<'a> {
+    let mut ddl_type: Option<LitStr> = None;
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("type") {
+            let value: syn::Expr = meta.value()?.parse()?;
+            let syn::Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(value),
+                ..
+            }) = value
+            else {
+                cx.error_with_help(
+                    &value,
+                    "`type` takes the column's SQL type as a string literal",
+                    "write `#[column(type = \"TEXT\")]`",
+                );
+                return Ok(());
+            };
+            if !is_sql_type(&value.value()) {
+                cx.error_with_help(
+                    &value,
+                    format!("{:?} is not a plain SQL type name", value.value()),
+                    "write a type such as \"TEXT\", \"NUMERIC(12, 2)\" or \"TIMESTAMP WITH TIME ZONE\": letters, digits, '_', spaces, parentheses and commas",
+                );
+            } else if ddl_type.is_some() {
+                cx.error_with_help(&meta.path, "duplicate argument `type`", "give `type` once");
+            } else {
+                ddl_type = Some(value);
+            }
+            return Ok(());
+        }
+        let name = path_name(&meta.path);
+        let hint = suggestion(&name, COLUMN_ARGUMENTS);
+        cx.error_with_help(
+            &meta.path,
+            format!("unknown #[column] argument `{name}`"),
+            format!("{hint}the arguments are: {}", COLUMN_ARGUMENTS.join(", ")),
+        );
+        if meta.input.peek(syn::Token![=]) {
+            meta.value()?.parse::<syn::Expr>()?;
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        cx.error_with_help(
+            attr,
+            format!("malformed #[column]: {error}"),
+            "write `#[column(type = \"TEXT\")]`",
+        );
+    }
+    ColumnArgs { attr, ddl_type }
+}
+
+/// A type name for DDL: the text lands in `CREATE TABLE` as written, so only the characters
+/// type names use are allowed (no quotes, semicolons or comments).
+fn is_sql_type(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty()
+        && text.len() <= 63
+        && text.starts_with(|c: char| c.is_ascii_alphabetic())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '(' | ')' | ','))
 }
 
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach

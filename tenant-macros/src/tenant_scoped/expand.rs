@@ -153,8 +153,18 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         };
         let unique = f.attrs.unique.is_some();
         let indexed = f.attrs.index.is_some();
-        quote! {
-            __tenant::ColumnMeta::of::<#ty>(#column, __tenant::ColumnRole::#role, #unique, #indexed)
+        match f.attrs.column.as_ref().and_then(|c| c.ddl_type.as_ref()) {
+            Some(ddl_type) => {
+                let nullable = valid::option_inner(ty).is_some();
+                quote! {
+                    __tenant::ColumnMeta::declared(
+                        #column, __tenant::ColumnRole::#role, #ddl_type, #nullable, #unique, #indexed,
+                    )
+                }
+            }
+            None => quote! {
+                __tenant::ColumnMeta::of::<#ty>(#column, __tenant::ColumnRole::#role, #unique, #indexed)
+            },
         }
     });
     let key_index = valid.key;

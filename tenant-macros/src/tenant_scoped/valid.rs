@@ -102,6 +102,13 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "remove this attribute",
             );
         }
+        if let Some(column) = &field.attrs.column {
+            cx.error_with_help(
+                column.attr,
+                "the #[tenant] column's type is fixed: it is the validated `TenantId`, stored as text",
+                "remove this attribute",
+            );
+        }
     }
 
     if let Some(key) = key {

@@ -142,7 +142,10 @@ impl<E, T: Into<Value>> Col<E, T> {
     pub fn not_in<V: Into<T>>(self, values: impl IntoIterator<Item = V>) -> Filter<E> {
         self.is_in(values).not()
     }
+}
 
+// No value is bound, so any column type will do, a user type without `Into<Value>` included.
+impl<E, T> Col<E, T> {
     /// `column IS NULL`.
     pub fn is_null(self) -> Filter<E> {
         Filter::leaf(Node::IsNull(self.index), [])

@@ -22,7 +22,10 @@ pub enum ColumnRole {
 pub struct ColumnMeta {
     pub name: &'static str,
     pub role: ColumnRole,
+    /// The type in DDL: from the Rust type's [`SqlType`], or declared by `#[column(type = ..)]`.
     pub column_type: fn() -> ColumnType,
+    /// `#[column(type = "..")]`: the DDL type as written, used instead of `column_type`.
+    pub declared_type: Option<&'static str>,
     pub nullable: bool,
     /// `#[unique]`: unique per tenant.
     pub unique: bool,
@@ -42,9 +45,40 @@ impl ColumnMeta {
             name,
             role,
             column_type: T::column_type,
+            declared_type: None,
             nullable: T::NULLABLE,
             unique,
             indexed,
+        }
+    }
+
+    /// The metadata of a column whose DDL type is declared with `#[column(type = "..")]`: its
+    /// Rust type needs sqlx's traits but no [`SqlType`]. `nullable` is whether the field's type
+    /// is written `Option<..>`.
+    pub const fn declared(
+        name: &'static str,
+        role: ColumnRole,
+        ddl_type: &'static str,
+        nullable: bool,
+        unique: bool,
+        indexed: bool,
+    ) -> ColumnMeta {
+        ColumnMeta {
+            name,
+            role,
+            column_type: || ColumnType::Text,
+            declared_type: Some(ddl_type),
+            nullable,
+            unique,
+            indexed,
+        }
+    }
+
+    /// The column's type in DDL.
+    pub(crate) fn ddl_type(&self) -> ColumnType {
+        match self.declared_type {
+            Some(declared) => ColumnType::custom(declared),
+            None => (self.column_type)(),
         }
     }
 }
@@ -76,11 +110,62 @@ impl EntityMeta {
     }
 }
 
-/// How a Rust type is declared as a column. Implemented for the types the backends share.
+/// How a Rust type is declared as a column: its type in `CREATE TABLE`.
+///
+/// Implemented for the types both backends store, and for the optional ones behind features:
+///
+/// | Rust type | PostgreSQL | SQLite | feature |
+/// |---|---|---|---|
+/// | `bool`, `i16`, `i32`, `i64`, `f32`, `f64` | `bool`, `smallint`, `integer`, `bigint`, `real`, `double precision` | integer, real | |
+/// | `String`, `TenantId`, `Vec<u8>` | `text`, `bytea` | text, blob | |
+/// | `time::OffsetDateTime`, `PrimitiveDateTime`, `Date`, `Time` | `timestamptz`, `timestamp`, `date`, `time` | text | |
+/// | `chrono::DateTime<Utc>`, `NaiveDateTime`, `NaiveDate`, `NaiveTime` | the same | text | `chrono` |
+/// | `sqlx::types::Json<T>` | `jsonb` | text | `json` |
+/// | `rust_decimal::Decimal` | `numeric` | (none) | `decimal` |
+/// | `uuid::Uuid` | `uuid` | blob | `uuid` |
+///
+/// `time` is the default timestamp crate because the SQL registry needs one whichever features
+/// are on, and its `OffsetDateTime` carries its offset, so a stored instant is never read back
+/// in the server's local zone. `chrono`'s types are there for code that already uses them.
+///
+/// SQLite has no date or time types: sqlx stores these as text, which sorts in time order only
+/// when every value has the same offset and precision. Compare instants on SQLite in UTC, or
+/// store them as integers.
+///
+/// For a type of your own (an enum stored as text, a newtype over `i64`), implement sqlx's
+/// `Type`, `Encode` and `Decode` for it and declare the column with `#[column(type = "TEXT")]`
+/// rather than implementing this trait:
+///
+/// ```
+/// # use tenant::{tenant_scoped, TenantId};
+/// #[derive(Debug, Clone, Copy, PartialEq)]
+/// pub enum Status { Open, Paid }
+/// # impl sqlx::Type<sqlx::Sqlite> for Status { fn type_info() -> sqlx::sqlite::SqliteTypeInfo { <String as sqlx::Type<sqlx::Sqlite>>::type_info() } }
+/// # impl<'q> sqlx::Encode<'q, sqlx::Sqlite> for Status {
+/// #     fn encode_by_ref(&self, buf: &mut <sqlx::Sqlite as sqlx::Database>::ArgumentBuffer) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+/// #         sqlx::Encode::<sqlx::Sqlite>::encode(if *self == Status::Open { "open" } else { "paid" }, buf)
+/// #     }
+/// # }
+/// # impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for Status {
+/// #     fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
+/// #         match <&str as sqlx::Decode<sqlx::Sqlite>>::decode(value)? { "open" => Ok(Status::Open), "paid" => Ok(Status::Paid), other => Err(format!("unknown status {other:?}").into()) }
+/// #     }
+/// # }
+/// // ... with sqlx's Type, Encode and Decode implemented for `Status` (by hand or derived).
+///
+/// #[tenant_scoped(table = "orders")]
+/// pub struct Order {
+///     #[key] pub id: i64,
+///     #[tenant] pub tenant_id: TenantId,
+///     #[column(type = "TEXT")]
+///     pub status: Status,
+/// }
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be a column of a #[tenant_scoped] entity",
     label = "no SQL column type for `{Self}`",
-    note = "supported: bool, i16, i32, i64, f32, f64, String, Vec<u8>, TenantId, uuid::Uuid (feature `uuid`), and Option of any of these"
+    note = "supported: bool, i16, i32, i64, f32, f64, String, Vec<u8>, TenantId, time's date and time types, chrono's (feature `chrono`), sqlx::types::Json<T> (feature `json`), rust_decimal::Decimal (feature `decimal`), uuid::Uuid (feature `uuid`), and Option of any of these",
+    note = "for a type of your own that implements sqlx's Type, Encode and Decode, declare the column's type: `#[column(type = \"TEXT\")]`"
 )]
 pub trait SqlType {
     /// Whether the column accepts NULL.
@@ -111,8 +196,33 @@ sql_types! {
     TenantId => ColumnType::Text,
 }
 
+sql_types! {
+    time::OffsetDateTime => ColumnType::TimestampWithTimeZone,
+    time::PrimitiveDateTime => ColumnType::Timestamp,
+    time::Date => ColumnType::Date,
+    time::Time => ColumnType::Time,
+}
+
 #[cfg(feature = "uuid")]
 sql_types! { uuid::Uuid => ColumnType::Uuid }
+
+#[cfg(feature = "chrono")]
+sql_types! {
+    chrono::DateTime<chrono::Utc> => ColumnType::TimestampWithTimeZone,
+    chrono::NaiveDateTime => ColumnType::Timestamp,
+    chrono::NaiveDate => ColumnType::Date,
+    chrono::NaiveTime => ColumnType::Time,
+}
+
+#[cfg(feature = "decimal")]
+sql_types! { rust_decimal::Decimal => ColumnType::Decimal(None) }
+
+#[cfg(feature = "json")]
+impl<T> SqlType for sqlx::types::Json<T> {
+    fn column_type() -> ColumnType {
+        ColumnType::JsonBinary
+    }
+}
 
 impl<T: SqlType> SqlType for Option<T> {
     const NULLABLE: bool = true;

@@ -255,7 +255,7 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
     let mut table = Table::create();
     table.table(meta.table).if_not_exists();
     for column in meta.columns {
-        let mut def = ColumnDef::new_with_type(column.name, (column.column_type)());
+        let mut def = ColumnDef::new_with_type(column.name, column.ddl_type());
         if column.nullable && column.role == ColumnRole::Data {
             def.null();
         } else {
@@ -294,6 +294,7 @@ mod tests {
             name,
             role,
             column_type: || ColumnType::Text,
+            declared_type: None,
             nullable: false,
             unique,
             indexed: false,
