@@ -9,7 +9,8 @@ use std::future::Future;
 use sqlx::Pool;
 use sqlx::error::BoxDynError;
 
-use tenant_core::registry::{from_unix_millis, now_unix_millis};
+use time::OffsetDateTime;
+
 use tenant_core::{Plan, SchemaName, Tenant, TenantId, TenantRegistry};
 
 use crate::{Backend, Error};
@@ -18,21 +19,104 @@ use crate::{Backend, Error};
 const TABLE: &str = "tenants";
 
 /// The table, and the unique indexes of slugs and schemas (a schema is where one tenant's data
-/// lives: two tenants must never share one). Identical on SQLite and PostgreSQL; timestamps are
-/// milliseconds since the Unix epoch, so both databases store and compare them the same way.
-const DDL: [&str; 3] = [
-    "CREATE TABLE IF NOT EXISTS tenants (\
-     id TEXT NOT NULL PRIMARY KEY, \
-     slug TEXT NOT NULL, \
-     name TEXT NOT NULL, \
-     plan TEXT NOT NULL, \
-     schema_name TEXT NOT NULL, \
-     is_active BOOLEAN NOT NULL, \
-     created_at BIGINT NOT NULL, \
-     updated_at BIGINT NOT NULL)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS tenants_slug_key ON tenants (slug)",
-    "CREATE UNIQUE INDEX IF NOT EXISTS tenants_schema_name_key ON tenants (schema_name)",
-];
+/// lives: two tenants must never share one), with the type of the two timestamps.
+macro_rules! ddl {
+    ($timestamp:literal, $check:literal) => {
+        [
+            concat!(
+                "CREATE TABLE IF NOT EXISTS tenants (\
+                 id TEXT NOT NULL PRIMARY KEY, \
+                 slug TEXT NOT NULL, \
+                 name TEXT NOT NULL, \
+                 plan TEXT NOT NULL, \
+                 schema_name TEXT NOT NULL, \
+                 is_active BOOLEAN NOT NULL, \
+                 created_at ",
+                $timestamp,
+                " NOT NULL, updated_at ",
+                $timestamp,
+                " NOT NULL",
+                $check,
+                ")"
+            ),
+            "CREATE UNIQUE INDEX IF NOT EXISTS tenants_slug_key ON tenants (slug)",
+            "CREATE UNIQUE INDEX IF NOT EXISTS tenants_schema_name_key ON tenants (schema_name)",
+        ]
+    };
+}
+
+/// Now, to the millisecond: what both databases store exactly, so the record `create` returns
+/// equals the one read back.
+fn now() -> OffsetDateTime {
+    let now = OffsetDateTime::now_utc();
+    now.replace_nanosecond(now.nanosecond() / 1_000_000 * 1_000_000)
+        .unwrap_or(now)
+}
+
+/// An instant of the registry, read back. On PostgreSQL it is decoded here rather than by sqlx,
+/// whose `OffsetDateTime` decoding panics on `'infinity'` (an out-of-range addition); a row
+/// written around the table's CHECK is then a typed error like any other corrupt column.
+struct Stamp(OffsetDateTime);
+
+#[cfg(feature = "sqlite")]
+impl sqlx::Type<sqlx::Sqlite> for Stamp {
+    fn type_info() -> sqlx::sqlite::SqliteTypeInfo {
+        <OffsetDateTime as sqlx::Type<sqlx::Sqlite>>::type_info()
+    }
+
+    fn compatible(ty: &sqlx::sqlite::SqliteTypeInfo) -> bool {
+        <OffsetDateTime as sqlx::Type<sqlx::Sqlite>>::compatible(ty)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl<'r> sqlx::Decode<'r, sqlx::Sqlite> for Stamp {
+    fn decode(value: sqlx::sqlite::SqliteValueRef<'r>) -> Result<Self, BoxDynError> {
+        <OffsetDateTime as sqlx::Decode<'r, sqlx::Sqlite>>::decode(value).map(Stamp)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl sqlx::Type<sqlx::Postgres> for Stamp {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <OffsetDateTime as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl<'r> sqlx::Decode<'r, sqlx::Postgres> for Stamp {
+    fn decode(value: sqlx::postgres::PgValueRef<'r>) -> Result<Self, BoxDynError> {
+        if value.format() == sqlx::postgres::PgValueFormat::Text {
+            // Text parsing fails on `infinity` rather than panicking.
+            return <OffsetDateTime as sqlx::Decode<'r, sqlx::Postgres>>::decode(value).map(Stamp);
+        }
+        // Binary: microseconds since 2000-01-01 00:00 UTC.
+        let micros = <i64 as sqlx::Decode<'r, sqlx::Postgres>>::decode(value)?;
+        OffsetDateTime::from_unix_timestamp(946_684_800)
+            .ok()
+            .and_then(|epoch| epoch.checked_add(time::Duration::microseconds(micros)))
+            .map(Stamp)
+            .ok_or_else(|| format!("{micros} µs from 2000-01-01 is not a finite instant").into())
+    }
+}
+
+/// An instant as SQLite stores the registry's: RFC 3339 in UTC with exactly three fractional
+/// digits, so text order is time order (`MAX(updated_at, ?)` compares text) and sqlx and
+/// SQLite's date functions both read it.
+#[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+fn sqlite_timestamp(time: OffsetDateTime) -> String {
+    let utc = time.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        utc.year(),
+        u8::from(utc.month()),
+        utc.day(),
+        utc.hour(),
+        utc.minute(),
+        utc.second(),
+        utc.millisecond()
+    )
+}
 
 /// What [`SqlRegistry::create`] needs to register a tenant. The registry sets the rest: the
 /// tenant starts active, and both timestamps are the time of creation.
@@ -59,7 +143,7 @@ pub struct NewTenant {
 /// | `slug` | `TEXT NOT NULL` | unique index `tenants_slug_key` |
 /// | `name`, `plan`, `schema_name` | `TEXT NOT NULL` | |
 /// | `is_active` | `BOOLEAN NOT NULL` | |
-/// | `created_at`, `updated_at` | `BIGINT NOT NULL` | milliseconds since the Unix epoch |
+/// | `created_at`, `updated_at` | `TIMESTAMPTZ NOT NULL` (PostgreSQL), `TEXT NOT NULL` (SQLite: RFC 3339 in UTC, to the millisecond, so text order is time order) | |
 ///
 /// Every value read back is validated as it would be from any other input: a row whose id,
 /// slug, plan or schema name was written around this type (by hand, by another program) and
@@ -205,8 +289,8 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// # }
     /// ```
     pub async fn create(&self, new: NewTenant) -> Result<Tenant, Error> {
-        let (millis, now) = now_unix_millis();
-        DB::insert(&self.pool, &new, millis).await?;
+        let now = now();
+        DB::insert(&self.pool, &new, now).await?;
         Ok(Tenant {
             id: new.id,
             slug: new.slug,
@@ -214,8 +298,8 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
             plan: new.plan,
             schema_name: new.schema_name,
             is_active: true,
-            created_at: now,
-            updated_at: now,
+            created_at: now.into(),
+            updated_at: now.into(),
         })
     }
 
@@ -247,8 +331,7 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// # }
     /// ```
     pub async fn deactivate(&self, id: &TenantId) -> Result<bool, Error> {
-        let (millis, _) = now_unix_millis();
-        DB::deactivate(&self.pool, id, millis).await
+        DB::deactivate(&self.pool, id, now()).await
     }
 }
 
@@ -295,14 +378,14 @@ pub trait RegistryBackend: Backend {
     fn insert(
         pool: &Pool<Self>,
         new: &NewTenant,
-        millis: i64,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     #[doc(hidden)]
     fn deactivate(
         pool: &Pool<Self>,
         id: &TenantId,
-        millis: i64,
+        now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
@@ -321,7 +404,7 @@ where
     R: sqlx::Row,
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    i64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Stamp: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
     let text = |column: &str| row.try_get::<String, _>(column);
@@ -329,15 +412,7 @@ where
         TenantId::parse(&text(column)?)
             .map_err(|e| corrupt(column, tenant_core::Error::InvalidTenantId(e)))
     };
-    let time = |column: &str| {
-        let millis: i64 = row.try_get(column)?;
-        from_unix_millis(millis).ok_or_else(|| {
-            corrupt(
-                column,
-                format!("{millis} ms from the Unix epoch is out of range"),
-            )
-        })
-    };
+    let time = |column: &str| row.try_get::<Stamp, _>(column).map(|stamp| stamp.0.into());
     Ok(Tenant {
         id: tenant_id("id")?,
         slug: tenant_id("slug")?,
@@ -358,6 +433,8 @@ macro_rules! registry_backend {
     (
         $feature:literal,
         $db:ty,
+        ddl: $ddl:expr,
+        timestamp: $timestamp:expr,
         begin_write: $begin_write:literal,
         lock: $lock:expr,
         by_id: $by_id:literal,
@@ -368,12 +445,12 @@ macro_rules! registry_backend {
     ) => {
         #[cfg(feature = $feature)]
         impl RegistryBackend for $db {
-            const DDL: &'static [&'static str] = &DDL;
+            const DDL: &'static [&'static str] = &$ddl;
 
             async fn migrate(pool: &Pool<Self>) -> Result<(), Error> {
                 let mut tx = pool.begin().await?;
                 let lock: Option<&'static str> = $lock;
-                for statement in lock.iter().chain(DDL.iter()) {
+                for statement in lock.iter().chain(Self::DDL.iter()) {
                     sqlx::query(*statement).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
@@ -402,7 +479,11 @@ macro_rules! registry_backend {
                     .await?)
             }
 
-            async fn insert(pool: &Pool<Self>, new: &NewTenant, millis: i64) -> Result<(), Error> {
+            async fn insert(
+                pool: &Pool<Self>,
+                new: &NewTenant,
+                now: OffsetDateTime,
+            ) -> Result<(), Error> {
                 let mut tx = pool.begin_with($begin_write).await?;
                 let lock: Option<&'static str> = $lock;
                 if let Some(lock) = lock {
@@ -431,8 +512,8 @@ macro_rules! registry_backend {
                     .bind(new.plan.as_str())
                     .bind(new.schema_name.as_str())
                     .bind(true)
-                    .bind(millis)
-                    .bind(millis)
+                    .bind($timestamp(now))
+                    .bind($timestamp(now))
                     .execute(&mut *tx)
                     .await
                     .map_err(|e| Error::from_write(TABLE, e))?;
@@ -443,10 +524,10 @@ macro_rules! registry_backend {
             async fn deactivate(
                 pool: &Pool<Self>,
                 id: &TenantId,
-                millis: i64,
+                now: OffsetDateTime,
             ) -> Result<bool, Error> {
                 let done = sqlx::query($deactivate)
-                    .bind(millis)
+                    .bind($timestamp(now))
                     .bind(id.as_str())
                     .execute(pool)
                     .await
@@ -460,6 +541,8 @@ macro_rules! registry_backend {
 registry_backend!(
     "sqlite",
     sqlx::Sqlite,
+    ddl: ddl!("TEXT", ""),
+    timestamp: sqlite_timestamp,
     // Take the write lock before the check, so a check and its insert are one step: a deferred
     // transaction that reads, then writes, deadlocks against another one doing the same.
     begin_write: "BEGIN IMMEDIATE",
@@ -480,6 +563,12 @@ registry_backend!(
 registry_backend!(
     "postgres",
     sqlx::Postgres,
+    // `infinity` is a timestamp to PostgreSQL, not an instant a tenant was created at.
+    ddl: ddl!(
+        "TIMESTAMPTZ",
+        ", CHECK (isfinite(created_at) AND isfinite(updated_at))"
+    ),
+    timestamp: std::convert::identity,
     // The advisory lock below serialises creates instead.
     begin_write: "BEGIN",
     // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; serialise them.

@@ -316,6 +316,48 @@ macro_rules! sql_suite {
             }
 
             #[tokio::test]
+            async fn timestamps_are_stored_as_timestamps() {
+                let registry = setup!("timestamps");
+                let acme = registry
+                    .create(new_tenant("acme", "acme", Plan::Pro))
+                    .await
+                    .unwrap();
+                // The database reads them as instants with its own date functions, and text
+                // order (SQLite) is time order, fractional seconds included.
+                let sql = if <$db as sqlx::Database>::NAME == "SQLite" {
+                    "SELECT COUNT(*) FROM tenants WHERE julianday(created_at) <= julianday('now') \
+                     AND julianday(created_at) > julianday('now', '-1 minute') \
+                     AND '2000-01-01T00:00:00.999Z' < created_at \
+                     AND '2000-01-01T00:00:00.1Z' < '2000-01-01T00:00:00.999Z'"
+                } else {
+                    "SELECT COUNT(*) FROM tenants WHERE created_at <= now() \
+                     AND created_at > now() - interval '1 minute' \
+                     AND pg_typeof(created_at) = 'timestamp with time zone'::regtype"
+                };
+                let fresh: i64 = sqlx::query_scalar(sql)
+                    .fetch_one(registry.pool())
+                    .await
+                    .unwrap();
+                assert_eq!(fresh, 1);
+                assert_eq!(registry.find_by_id(&acme.id).await.unwrap(), Some(acme));
+
+                // A timestamp nobody could have meant is a typed error naming the column.
+                let garbage = if <$db as sqlx::Database>::NAME == "SQLite" {
+                    "UPDATE tenants SET updated_at = 'yesterday-ish'"
+                } else {
+                    // Past the table's CHECK, as a row restored from elsewhere could be.
+                    "ALTER TABLE tenants DROP CONSTRAINT tenants_check; \
+                     UPDATE tenants SET updated_at = 'infinity'"
+                };
+                sqlx::raw_sql(garbage)
+                    .execute(registry.pool())
+                    .await
+                    .unwrap();
+                let read = registry.find_by_id(&id("acme")).await;
+                assert!(is_corrupt_column(&read, "updated_at"), "{read:?}");
+            }
+
+            #[tokio::test]
             async fn corrupt_rows_are_typed_errors() {
                 let registry = setup!("corrupt");
                 // Written around the registry, as a hand-edited row or another program would.

@@ -390,3 +390,38 @@ async fn postgres_decimals_round_trip_and_filter_per_tenant() {
         0
     );
 }
+
+// sqlx panics decoding PostgreSQL's `infinity` into `time` or `chrono` values, so the DDL
+// refuses it: writing one is a database error, reading never meets one.
+#[tokio::test]
+async fn postgres_refuses_infinite_timestamps_and_dates() {
+    let Some(pool) = support::postgres("postgres_refuses_infinite_timestamps_and_dates").await
+    else {
+        return;
+    };
+    let (acme, _) = tenants();
+    let mut repo = EventRepo::new(&pool);
+    repo.create_table().await.unwrap();
+    repo.insert(
+        &acme,
+        new_event(2, datetime!(2026-11-26 08:00 UTC), Status::Open),
+    )
+    .await
+    .unwrap();
+    for column in ["at", "local", "seen", "day"] {
+        let sql = format!("UPDATE events SET {column} = 'infinity'");
+        let refused = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&pool)
+            .await
+            .unwrap_err();
+        let refused = refused
+            .as_database_error()
+            .map(|e| e.code().unwrap_or_default().into_owned());
+        assert_eq!(
+            refused.as_deref(),
+            Some("23514"),
+            "{column}: check_violation"
+        );
+    }
+    assert!(repo.get(&acme, 2).await.unwrap().is_some());
+}

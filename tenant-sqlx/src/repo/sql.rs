@@ -2,7 +2,7 @@
 //! and cached (see `cache.rs`); the placeholders are bound by the caller in the order the
 //! functions here document.
 
-use sea_query::{ColumnDef, Expr, ExprTrait, Func, Index, Order, Query, Table};
+use sea_query::{ColumnDef, ColumnType, Expr, ExprTrait, Func, Index, Order, Query, Table};
 
 use super::backend::Dialect;
 use super::filter::{Node, Op};
@@ -261,6 +261,15 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
         } else {
             def.not_null();
         }
+        // PostgreSQL's `infinity` is a timestamp and a date, but no `time` or `chrono` value:
+        // sqlx panics decoding it. Refuse it where it would be written instead.
+        let infinite = matches!(
+            column.ddl_type(),
+            ColumnType::Timestamp | ColumnType::TimestampWithTimeZone | ColumnType::Date
+        );
+        if infinite && column.declared_type.is_none() && dialect == Dialect::Postgres {
+            def.check(Expr::cust(format!("isfinite(\"{}\")", column.name)));
+        }
         table.col(def);
     }
     table.primary_key(Index::create().col(tenant).col(meta.key_column()));
@@ -287,7 +296,6 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::repo::meta::ColumnMeta;
-    use sea_query::ColumnType;
 
     const fn column(name: &'static str, role: ColumnRole, unique: bool) -> ColumnMeta {
         ColumnMeta {
