@@ -44,6 +44,9 @@ struct Sql {
     insert: &'static str,
     update: &'static str,
     list_where: &'static str,
+    count_where: &'static str,
+    exists: &'static str,
+    delete_where: &'static str,
     reset: &'static str,
 }
 
@@ -54,6 +57,9 @@ const SQLITE: Sql = Sql {
     insert: r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount_cents", "paid") VALUES (?, ?, ?, ?, ?)"#,
     update: r#"UPDATE "invoices" SET "amount_cents" = ? WHERE "tenant_id" = ? AND "id" = ?"#,
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = ? AND "amount_cents" >= ? AND "customer" = ? ORDER BY "id" ASC"#,
+    count_where: r#"SELECT COUNT("id") FROM "invoices" WHERE ("customer" = ? OR "amount_cents" >= ?) AND "tenant_id" = ?"#,
+    exists: r#"SELECT 1 FROM "invoices" WHERE "customer" = ? AND "tenant_id" = ? LIMIT 1"#,
+    delete_where: r#"DELETE FROM "invoices" WHERE "customer" = ? AND "amount_cents" < ? AND "tenant_id" = ?"#,
     reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
 
@@ -64,6 +70,9 @@ const POSTGRES: Sql = Sql {
     insert: r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount_cents", "paid") VALUES ($1, $2, $3, $4, $5)"#,
     update: r#"UPDATE "invoices" SET "amount_cents" = $1 WHERE "tenant_id" = $2 AND "id" = $3"#,
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = $1 AND "amount_cents" >= $2 AND "customer" = $3 ORDER BY "id" ASC"#,
+    count_where: r#"SELECT COUNT("id") FROM "invoices" WHERE ("customer" = $1 OR "amount_cents" >= $2) AND "tenant_id" = $3"#,
+    exists: r#"SELECT 1 FROM "invoices" WHERE "customer" = $1 AND "tenant_id" = $2 LIMIT 1"#,
+    delete_where: r#"DELETE FROM "invoices" WHERE "customer" = $1 AND "amount_cents" < $2 AND "tenant_id" = $3"#,
     reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
 
@@ -266,6 +275,119 @@ macro_rules! backend_benches {
                         .await
                         .unwrap();
                     checked_len(rows, 5)
+                },
+                &|| (),
+            );
+
+            // `customer = 'c3' OR amount_cents >= 9000`: 10 + 10 - 1 = 19 rows.
+            let count_row = |row: <$db as sqlx::Database>::Row| row.try_get::<i64, _>(0);
+            compare(
+                c,
+                rt,
+                &name("count_where_or"),
+                async || {
+                    let filter = columns.customer.eq("c3").or(columns.amount_cents.ge(9000));
+                    InvoiceRepo::new(&pool).count_where(&ctx, filter).await.unwrap()
+                },
+                async || {
+                    sqlx::query(sql.count_where)
+                        .bind("c3")
+                        .bind(9000_i64)
+                        .bind(tenant)
+                        .try_map(count_row)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                },
+                async || {
+                    let (sql, values) = Query::select()
+                        .expr(Func::count(Expr::col("id")))
+                        .from("invoices")
+                        .and_where(
+                            Expr::col("customer")
+                                .eq("c3")
+                                .or(Expr::col("amount_cents").gte(9000_i64)),
+                        )
+                        .and_where(Expr::col("tenant_id").eq(tenant))
+                        .build_sqlx($builder);
+                    sqlx::query_with(AssertSqlSafe(sql), values)
+                        .try_map(count_row)
+                        .fetch_one(&pool)
+                        .await
+                        .unwrap()
+                },
+                &|| (),
+            );
+
+            compare(
+                c,
+                rt,
+                &name("exists"),
+                async || {
+                    let filter = columns.customer.eq("c3");
+                    assert!(InvoiceRepo::new(&pool).exists(&ctx, filter).await.unwrap());
+                },
+                async || {
+                    let row = sqlx::query(sql.exists)
+                        .bind("c3")
+                        .bind(tenant)
+                        .fetch_optional(&pool)
+                        .await
+                        .unwrap();
+                    assert!(row.is_some());
+                },
+                async || {
+                    let (sql, values) = Query::select()
+                        .expr(Expr::cust("1"))
+                        .from("invoices")
+                        .and_where(Expr::col("customer").eq("c3"))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
+                        .limit(1)
+                        .build_sqlx($builder);
+                    let row = sqlx::query_with(AssertSqlSafe(sql), values)
+                        .fetch_optional(&pool)
+                        .await
+                        .unwrap();
+                    assert!(row.is_some());
+                },
+                &|| (),
+            );
+
+            // Matches no row (amounts are never negative): the statement's cost, not a
+            // shrinking table's.
+            compare(
+                c,
+                rt,
+                &name("delete_where"),
+                async || {
+                    let filter = columns.customer.eq("c3").and(columns.amount_cents.lt(0));
+                    InvoiceRepo::new(&pool).delete_where(&ctx, filter).await.unwrap()
+                },
+                async || {
+                    let done = sqlx::query(sql.delete_where)
+                        .bind("c3")
+                        .bind(0_i64)
+                        .bind(tenant)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    done.rows_affected()
+                },
+                async || {
+                    let (sql, values) = Query::delete()
+                        .from_table("invoices")
+                        .and_where(
+                            Expr::col("customer")
+                                .eq("c3")
+                                .and(Expr::col("amount_cents").lt(0_i64)),
+                        )
+                        .and_where(Expr::col("tenant_id").eq(tenant))
+                        .build_sqlx($builder);
+                    let done = sqlx::query_with(AssertSqlSafe(sql), values)
+                        .execute(&pool)
+                        .await
+                        .unwrap();
+                    done.rows_affected()
                 },
                 &|| (),
             );
