@@ -287,7 +287,10 @@ macro_rules! backend_benches {
                 &name("count_where_or"),
                 async || {
                     let filter = columns.customer.eq("c3").or(columns.amount_cents.ge(9000));
-                    InvoiceRepo::new(&pool).count_where(&ctx, filter).await.unwrap()
+                    InvoiceRepo::new(&pool)
+                        .count_where(&ctx, filter)
+                        .await
+                        .unwrap()
                 },
                 async || {
                     sqlx::query(sql.count_where)
@@ -361,7 +364,10 @@ macro_rules! backend_benches {
                 &name("delete_where"),
                 async || {
                     let filter = columns.customer.eq("c3").and(columns.amount_cents.lt(0));
-                    InvoiceRepo::new(&pool).delete_where(&ctx, filter).await.unwrap()
+                    InvoiceRepo::new(&pool)
+                        .delete_where(&ctx, filter)
+                        .await
+                        .unwrap()
                 },
                 async || {
                     let done = sqlx::query(sql.delete_where)

@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`Repo`] | an entity's repository over a pool, connection or transaction: every statement carries the tenant |
 //! | [`Col`], [`Filter`] | typed columns and the filters built from them |
+//! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
@@ -14,10 +15,14 @@
 mod error;
 mod registry;
 mod repo;
+mod tenant_tx;
 
 pub use error::Error;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
+#[cfg(feature = "postgres")]
+pub use repo::TENANT_POLICY;
 pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
+pub use tenant_tx::{TENANT_SETTING, TenantTx};
 
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,

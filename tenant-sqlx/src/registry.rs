@@ -20,7 +20,10 @@ const TABLE: &str = "tenants";
 
 /// The table, and the unique indexes of slugs and schemas (a schema is where one tenant's data
 /// lives: two tenants must never share one), with the type of the two timestamps.
-#[cfg_attr(not(any(feature = "sqlite", feature = "postgres")), allow(unused_macros))]
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres")),
+    allow(unused_macros)
+)]
 macro_rules! ddl {
     ($timestamp:literal, $check:literal) => {
         [

@@ -90,6 +90,56 @@ pub async fn postgres(test: &str) -> Option<sqlx::PgPool> {
     )
 }
 
+/// Two pools on one fresh schema: the owner's (`DATABASE_URL`, which creates the tables) and
+/// the application role's (`APP_DATABASE_URL`: no superuser, no BYPASSRLS, owns nothing, may
+/// only read and write the schema's tables), so row-level security applies to the second as
+/// in production. `None` when either variable is unset (see [`server_var`]). The application
+/// pool has `app_connections` connections.
+#[cfg(feature = "sqlx")]
+pub async fn postgres_app_role(
+    test: &str,
+    app_connections: u32,
+) -> Option<(sqlx::PgPool, sqlx::PgPool)> {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let app_url = server_var(
+        "APP_DATABASE_URL",
+        &format!("{test} as the application role"),
+    )?;
+    let owner = postgres(test).await?;
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let app_user = PgConnectOptions::from_str(&app_url)
+        .unwrap()
+        .get_username()
+        .to_owned();
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA {schema} TO {app_user}"),
+        format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app_user}"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&owner)
+            .await
+            .unwrap();
+    }
+    let options = PgConnectOptions::from_str(&app_url)
+        .unwrap()
+        .options([("search_path", schema.as_str())]);
+    let app = PgPoolOptions::new()
+        .max_connections(app_connections)
+        .connect_with(options)
+        .await
+        .unwrap();
+    Some((owner, app))
+}
+
 thread_local! {
     static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
 }

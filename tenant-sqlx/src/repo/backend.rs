@@ -70,6 +70,10 @@ pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed
     fn decode_column<T>(row: &Self::Row, index: usize) -> Result<T, sqlx::Error>
     where
         T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>;
+
+    /// The statement that begins a transaction bound to `tenant` (see `TenantTx`).
+    #[doc(hidden)]
+    fn begin_tenant(tenant: &TenantId) -> String;
 }
 
 /// A pool, connection or transaction that a repository runs its statements through.
@@ -105,7 +109,14 @@ pub trait Conn: Send {
 }
 
 macro_rules! backend {
-    ($feature:literal, $db:ty, $connection:ty, $dialect:expr, index_owner: $index_owner:literal) => {
+    (
+        $feature:literal,
+        $db:ty,
+        $connection:ty,
+        $dialect:expr,
+        index_owner: $index_owner:literal,
+        begin_tenant: $begin_tenant:expr $(,)?
+    ) => {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $db {}
 
@@ -146,6 +157,10 @@ macro_rules! backend {
                 T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>,
             {
                 sqlx::Row::try_get(row, index)
+            }
+
+            fn begin_tenant(tenant: &TenantId) -> String {
+                $begin_tenant(tenant)
             }
         }
 
@@ -201,7 +216,10 @@ backend!(
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     Dialect::Sqlite,
-    index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?"
+    index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?",
+    // SQLite has no session settings and no row-level security: the transaction carries the
+    // context for the repositories that run in it.
+    begin_tenant: |_: &TenantId| String::from("BEGIN"),
 );
 backend!(
     "postgres",
@@ -209,5 +227,13 @@ backend!(
     sqlx::PgConnection,
     Dialect::Postgres,
     index_owner: "SELECT tablename::text FROM pg_indexes \
-                  WHERE schemaname = current_schema() AND indexname = $1"
+                  WHERE schemaname = current_schema() AND indexname = $1",
+    // One round trip: BEGIN and the setting go as one simple query. The id is written into the
+    // text rather than bound (a simple query binds nothing); a `TenantId` is `[a-z0-9-]` only,
+    // validated on every path that makes one, so it cannot end the literal.
+    begin_tenant: |tenant: &TenantId| format!(
+        "BEGIN; SELECT set_config('{}', '{}', true)",
+        crate::TENANT_SETTING,
+        tenant.as_str()
+    ),
 );

@@ -3,6 +3,8 @@
 mod backend;
 mod filter;
 mod meta;
+#[cfg(feature = "postgres")]
+mod rls;
 mod sql;
 mod statements;
 
@@ -13,6 +15,8 @@ use sqlx::AssertSqlSafe;
 pub use backend::{Backend, Conn, Dialect};
 pub use filter::{Col, Filter, TextColumn};
 pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
+#[cfg(feature = "postgres")]
+pub use rls::TENANT_POLICY;
 pub use statements::Statements;
 
 use crate::Error;
