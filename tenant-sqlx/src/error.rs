@@ -26,6 +26,10 @@ pub enum Error {
         /// The table that has it.
         table: String,
     },
+    /// The database does not enforce tenant isolation (see `IsolationAudit`): every finding.
+    #[cfg(feature = "postgres")]
+    #[error("{0}")]
+    Isolation(crate::audit::Findings),
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

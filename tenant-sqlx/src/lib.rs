@@ -7,16 +7,21 @@
 //! | [`Repo`] | an entity's repository over a pool, connection or transaction: every statement carries the tenant |
 //! | [`Col`], [`Filter`] | typed columns and the filters built from them |
 //! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
+//! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
 #![warn(missing_docs, unreachable_pub)]
 
+#[cfg(feature = "postgres")]
+mod audit;
 mod error;
 mod registry;
 mod repo;
 mod tenant_tx;
 
+#[cfg(feature = "postgres")]
+pub use audit::{Finding, Findings, IsolationAudit};
 pub use error::Error;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 #[cfg(feature = "postgres")]

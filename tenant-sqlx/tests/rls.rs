@@ -7,7 +7,7 @@
 
 use sqlx::PgPool;
 
-use tenant::sqlx::{Error, TenantTx};
+use tenant::sqlx::{Error, Finding, IsolationAudit, TenantTx};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
@@ -289,4 +289,115 @@ async fn sqlite_tenant_tx_is_a_transaction_that_carries_the_context() {
     );
     tx.rollback().await.unwrap();
     assert_eq!(InvoiceRepo::new(&pool).count(&acme).await.unwrap(), 0);
+}
+
+#[tenant_scoped(table = "never_created")]
+pub struct NeverCreated {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+}
+
+/// The audit passes on a protected table, then each invariant is broken once, by the owner, and
+/// the audit names it, as the application role and as the owner.
+#[tokio::test]
+async fn the_isolation_audit_catches_each_broken_invariant() {
+    let Some((owner, app, _, _)) =
+        seeded("the_isolation_audit_catches_each_broken_invariant", 2).await
+    else {
+        return;
+    };
+    let audit = IsolationAudit::new().entity::<Invoice>();
+    audit.ensure(&app).await.unwrap();
+    audit.ensure(&owner).await.unwrap();
+
+    let run = |sql: &'static str| {
+        let owner = owner.clone();
+        async move { sqlx::raw_sql(sql).execute(&owner).await.unwrap() }
+    };
+    let restore = "ALTER TABLE invoices ENABLE ROW LEVEL SECURITY; \
+                   ALTER TABLE invoices FORCE ROW LEVEL SECURITY; \
+                   DROP POLICY IF EXISTS support_sees_all ON invoices; \
+                   DROP POLICY IF EXISTS tenant_isolation ON invoices; \
+                   CREATE POLICY tenant_isolation ON invoices \
+                     USING (tenant_id = current_setting('app.tenant_id', true)) \
+                     WITH CHECK (tenant_id = current_setting('app.tenant_id', true))";
+    let expected = "(tenant_id = current_setting('app.tenant_id'::text, true))".to_owned();
+    let cases: [(&str, Vec<Finding>, Vec<Finding>); 5] = [
+        (
+            "ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY",
+            vec![Finding::RlsNotForced { table: "invoices" }],
+            vec![Finding::OwnerBypasses { table: "invoices" }],
+        ),
+        (
+            "ALTER TABLE invoices DISABLE ROW LEVEL SECURITY",
+            vec![Finding::RlsDisabled { table: "invoices" }],
+            vec![Finding::RlsDisabled { table: "invoices" }],
+        ),
+        (
+            "DROP POLICY tenant_isolation ON invoices",
+            vec![Finding::PolicyMissing {
+                table: "invoices",
+                expected: expected.clone(),
+            }],
+            vec![Finding::PolicyMissing {
+                table: "invoices",
+                expected: expected.clone(),
+            }],
+        ),
+        (
+            "DROP POLICY tenant_isolation ON invoices; \
+             CREATE POLICY tenant_isolation ON invoices \
+               USING (tenant_id = current_setting('app.tenant_id', true))",
+            vec![Finding::PolicyMissing {
+                table: "invoices",
+                expected: expected.clone(),
+            }],
+            vec![Finding::PolicyMissing {
+                table: "invoices",
+                expected: expected.clone(),
+            }],
+        ),
+        (
+            "CREATE POLICY support_sees_all ON invoices FOR SELECT USING (true)",
+            vec![Finding::ExtraPermissivePolicy {
+                table: "invoices",
+                policy: "support_sees_all".into(),
+            }],
+            vec![Finding::ExtraPermissivePolicy {
+                table: "invoices",
+                policy: "support_sees_all".into(),
+            }],
+        ),
+    ];
+    for (break_it, as_app, as_owner) in cases {
+        run(break_it).await;
+        assert_eq!(audit.findings(&app).await.unwrap(), as_app, "{break_it}");
+        assert_eq!(
+            audit.findings(&owner).await.unwrap(),
+            as_owner,
+            "{break_it}"
+        );
+        let refused = audit.ensure(&app).await.unwrap_err();
+        assert!(matches!(refused, Error::Isolation(_)), "{refused:?}");
+        run(restore).await;
+        audit.ensure(&app).await.unwrap();
+    }
+
+    // The extra permissive policy is no formality: it opens every tenant's rows.
+    run("CREATE POLICY support_sees_all ON invoices FOR SELECT USING (true)").await;
+    assert_eq!(raw_count(&app).await, 5);
+    run(restore).await;
+    assert_eq!(raw_count(&app).await, 0);
+
+    let missing = IsolationAudit::new()
+        .entity::<Invoice>()
+        .entity::<NeverCreated>();
+    assert_eq!(
+        missing.findings(&app).await.unwrap(),
+        [Finding::TableMissing {
+            table: "never_created"
+        }]
+    );
 }
