@@ -8,6 +8,7 @@
 //! | [`Col`], [`Filter`] | typed columns and the filters built from them |
 //! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
+//! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
@@ -18,6 +19,8 @@ mod audit;
 mod error;
 mod registry;
 mod repo;
+#[cfg(feature = "postgres")]
+mod schema;
 mod tenant_tx;
 
 #[cfg(feature = "postgres")]
@@ -27,6 +30,8 @@ pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 #[cfg(feature = "postgres")]
 pub use repo::TENANT_POLICY;
 pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
+#[cfg(feature = "postgres")]
+pub use schema::TenantSchema;
 pub use tenant_tx::{TENANT_SETTING, TenantTx};
 
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs

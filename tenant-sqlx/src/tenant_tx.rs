@@ -25,6 +25,9 @@ pub const TENANT_SETTING: &str = "app.tenant_id";
 /// On SQLite, which has neither settings nor row-level security, it is a plain transaction that
 /// carries the context.
 ///
+/// On PostgreSQL, [`begin_in_schema`](TenantTx::begin_in_schema) also sets the search path
+/// to the tenant's own schema, for a schema per tenant.
+///
 /// Repositories run over it with [`repo`](Self::repo) (or `Repo::new(&mut tx)`); raw sqlx
 /// queries run on `&mut *tx`, as on a `sqlx::Transaction`:
 ///
@@ -64,6 +67,8 @@ impl<DB: Backend> TenantTx<DB> {
     }
 
     /// The tenant the transaction is bound to.
+    ///
+    /// (On PostgreSQL, see also [`begin_in_schema`](TenantTx::begin_in_schema).)
     pub fn ctx(&self) -> &TenantCtx {
         &self.ctx
     }
@@ -114,5 +119,36 @@ where
 
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = DB> {
         &mut *self.tx
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl TenantTx<sqlx::Postgres> {
+    /// Begins a transaction bound to `ctx`'s tenant whose search path is the tenant's schema
+    /// alone (`ctx.schema_name()`, which the registry gave and [`SchemaName`] validated), set
+    /// transaction-locally in the same round trip as BEGIN. Unqualified table names, those of
+    /// every repository among them, then resolve in the tenant's schema.
+    ///
+    /// The path holds nothing else, not even `public`: a table missing from the tenant's
+    /// schema is an error, never a shared table of the same name that other tenants write to.
+    /// Create the schema and its tables with [`TenantSchema`](crate::TenantSchema).
+    ///
+    /// [`SchemaName`]: tenant_core::SchemaName
+    pub async fn begin_in_schema(
+        pool: &Pool<sqlx::Postgres>,
+        ctx: &TenantCtx,
+    ) -> Result<Self, Error> {
+        // Both values are validated types of `[a-z0-9_-]`: they cannot end the literal.
+        let begin = format!(
+            "BEGIN; SELECT set_config('{}', '{}', true), set_config('search_path', '{}', true)",
+            TENANT_SETTING,
+            ctx.tenant_id().as_str(),
+            ctx.schema_name().as_str()
+        );
+        let tx = pool.begin_with(AssertSqlSafe(begin)).await?;
+        Ok(TenantTx {
+            tx,
+            ctx: ctx.clone(),
+        })
     }
 }
