@@ -30,6 +30,17 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error("{0}")]
     Isolation(crate::audit::Findings),
+    /// The backend cannot do what was asked (row-level security on SQLite).
+    #[error("{what} is not supported on {backend}")]
+    Unsupported {
+        /// What was asked.
+        what: &'static str,
+        /// The backend's name.
+        backend: &'static str,
+    },
+    /// Writing a file failed (a migration).
+    #[error("i/o error: {0}")]
+    Io(#[source] std::io::Error),
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),

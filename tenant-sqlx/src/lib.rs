@@ -9,6 +9,7 @@
 //! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
+//! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
@@ -17,6 +18,7 @@
 #[cfg(feature = "postgres")]
 mod audit;
 mod error;
+mod migration;
 mod registry;
 mod repo;
 #[cfg(feature = "postgres")]
@@ -26,6 +28,7 @@ mod tenant_tx;
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
 pub use error::Error;
+pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 #[cfg(feature = "postgres")]
 pub use repo::TENANT_POLICY;

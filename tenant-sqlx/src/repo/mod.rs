@@ -17,6 +17,8 @@ pub use filter::{Col, Filter, TextColumn};
 pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
 #[cfg(feature = "postgres")]
 pub use rls::TENANT_POLICY;
+#[cfg(feature = "postgres")]
+pub(crate) use rls::statements as rls_statements;
 pub use statements::Statements;
 
 use crate::Error;
