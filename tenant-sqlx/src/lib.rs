@@ -5,7 +5,9 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Repo`] | an entity's repository over a pool, connection or transaction: every statement carries the tenant |
-//! | [`Col`], [`Filter`] | typed columns and the filters built from them |
+//! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
+//! | [`PageRequest`], [`Page`], [`Cursor`], [`CursorKey`] | keyset pages and their tamper-evident cursors ([`Repo::page`]) |
+//! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
@@ -17,7 +19,10 @@ mod repo;
 
 pub use error::Error;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
-pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
+pub use repo::{
+    Backend, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order, Orderable, Page,
+    PageRequest, Repo, Select, SqlType, TenantColumn, TextColumn,
+};
 
 /// Re-exports for the code `#[tenant_scoped]` generates. Not a public API.
 #[doc(hidden)]
