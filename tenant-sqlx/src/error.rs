@@ -44,6 +44,10 @@ pub enum Error {
     /// The database reported an error.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// A page cursor was refused (altered, or minted for another tenant, order or filter, or
+    /// under another key), or a cursor key could not be made.
+    #[error(transparent)]
+    Cursor(#[from] crate::CursorError),
     /// A core value was invalid (a tenant id, a schema name, a reason...).
     #[error(transparent)]
     Core(#[from] tenant_core::Error),

@@ -5,11 +5,13 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Repo`] | an entity's repository over a pool, connection or transaction: every statement carries the tenant |
-//! | [`Col`], [`Filter`] | typed columns and the filters built from them |
 //! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
 //! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
+//! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
+//! | [`PageRequest`], [`Page`], [`Cursor`], [`CursorKey`] | keyset pages and their tamper-evident cursors ([`Repo::page`]) |
+//! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 
@@ -32,11 +34,14 @@ pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 #[cfg(feature = "postgres")]
 pub use repo::TENANT_POLICY;
-pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
 #[cfg(feature = "postgres")]
 pub use schema::TenantSchema;
 pub use tenant_tx::{TENANT_SETTING, TenantTx};
 
+pub use repo::{
+    Backend, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order, Orderable, Page,
+    PageRequest, Repo, Select, SqlType, TenantColumn, TextColumn,
+};
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,
 /// [`Nullable`] too (`is_null` needs neither).

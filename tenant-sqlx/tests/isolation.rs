@@ -6,8 +6,11 @@
 
 use tenant_test_support as support;
 
+use std::cmp::Ordering;
+
+use futures::TryStreamExt as _;
 use support::ctx;
-use tenant::sqlx::Error;
+use tenant::sqlx::{Cursor, CursorError, CursorKey, Error, Filter, Order, Page, PageRequest};
 use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 
 #[tenant_scoped(table = "invoices")]
@@ -35,6 +38,51 @@ fn new_invoice(id: i64, customer: &str, amount_cents: i64) -> NewInvoice {
         paid: false,
         note: None,
     }
+}
+
+/// An order as the repository sees it, and as a comparison of rows to check it against.
+type OrderCase = (Order<Invoice>, fn(&Invoice, &Invoice) -> Ordering);
+
+fn order_cases() -> Vec<OrderCase> {
+    let c = Invoice::columns();
+    vec![
+        (c.amount_cents.asc(), |a, b| {
+            (a.amount_cents, a.id).cmp(&(b.amount_cents, b.id))
+        }),
+        (c.amount_cents.desc(), |a, b| {
+            b.amount_cents.cmp(&a.amount_cents).then(a.id.cmp(&b.id))
+        }),
+        (c.customer.desc().then(c.amount_cents.asc()), |a, b| {
+            (b.customer.as_str(), a.amount_cents, a.id).cmp(&(
+                a.customer.as_str(),
+                b.amount_cents,
+                b.id,
+            ))
+        }),
+        (c.paid.asc().then(c.id.desc()), |a, b| {
+            a.paid.cmp(&b.paid).then(b.id.cmp(&a.id))
+        }),
+        (c.id.desc(), |a, b| b.id.cmp(&a.id)),
+    ]
+}
+
+/// Filters as the repository sees them, and as predicates on rows.
+type FilterCase = (Option<Filter<Invoice>>, fn(&Invoice) -> bool);
+
+fn filter_cases() -> Vec<FilterCase> {
+    let c = Invoice::columns();
+    vec![
+        (None, |_| true),
+        // Would match every tenant's rows if the tenant predicate were inside the OR.
+        (Some(c.paid.eq(true).or(c.paid.eq(false))), |_| true),
+        (
+            Some(c.amount_cents.ge(200).and(c.customer.ne("bugs"))),
+            |i| i.amount_cents >= 200 && i.customer != "bugs",
+        ),
+        (Some(c.customer.eq("coyote").not()), |i| {
+            i.customer != "coyote"
+        }),
+    ]
 }
 
 fn tenants() -> (TenantCtx, TenantCtx, TenantCtx) {
@@ -319,6 +367,269 @@ macro_rules! isolation_suite {
                         .len(),
                     1
                 );
+            }
+
+            /// Adds ids 10..=29 to acme and globex alike (same keys, same numbers), with amounts that tie
+            /// in fours and customers that tie in halves, and marks every third row paid.
+            async fn seed_many(repo: &mut InvoiceRepo<&$pool_type>, tenants: [&TenantCtx; 2]) {
+                for (t, ctx) in tenants.into_iter().enumerate() {
+                    for id in 10..=29 {
+                        let mut row = new_invoice(
+                            id,
+                            if id % 2 == 0 { "bugs" } else { "daffy" },
+                            (id % 5) * 100 + i64::try_from(t).unwrap(),
+                        );
+                        row.paid = id % 3 == 0;
+                        repo.insert(ctx, row).await.unwrap();
+                    }
+                }
+            }
+
+            /// Walks every page of `request` for `ctx`, checking each page's size.
+            async fn walk(
+                repo: &mut InvoiceRepo<&$pool_type>,
+                ctx: &TenantCtx,
+                request: PageRequest<Invoice>,
+                limit: usize,
+            ) -> Vec<Invoice> {
+                let mut rows = Vec::new();
+                let mut after = None;
+                for _ in 0..100 {
+                    let Page { items, next, .. } =
+                        repo.page(ctx, request.clone().after(after)).await.unwrap();
+                    assert!(items.len() <= limit);
+                    if next.is_some() {
+                        assert_eq!(items.len(), limit);
+                    }
+                    rows.extend(items);
+                    match next {
+                        // Through its text, as a client hands it back.
+                        Some(next) => after = Some(next.to_string().parse().unwrap()),
+                        None => return rows,
+                    }
+                }
+                panic!("more than 100 pages");
+            }
+
+            // Issue 12: keyset pages, select and streams, for every order (ties included, so
+            // the key tie-breaker matters; descending too) and filter, and several page sizes:
+            // each of the tenant's matching rows exactly once, in order, and no other tenant's.
+            #[tokio::test]
+            async fn pages_and_streams_walk_exactly_own_rows_in_order() {
+                let (pool, acme, globex, initech) = setup!("pages");
+                let mut repo = InvoiceRepo::new(&pool);
+                seed_many(&mut repo, [&acme, &globex]).await;
+                for (ctx, rows) in [(&acme, 23), (&globex, 22), (&initech, 0)] {
+                    let own = repo.list(ctx).await.unwrap();
+                    assert_eq!(own.len(), rows);
+                    for (order, cmp) in order_cases() {
+                        for (filter, keep) in filter_cases() {
+                            let mut expected: Vec<Invoice> =
+                                own.iter().filter(|i| keep(i)).cloned().collect();
+                            expected.sort_by(cmp);
+                            let mut request = PageRequest::new(order.clone(), 1);
+                            let mut select = repo.select(ctx).order(order.clone());
+                            if let Some(filter) = filter.clone() {
+                                request = request.filter(filter.clone());
+                                select = select.filter(filter);
+                            }
+                            assert_eq!(select.all().await.unwrap(), expected, "{order:?}");
+                            for limit in [1, 3, 7, 50] {
+                                let request = PageRequest::new(order.clone(), limit);
+                                let request = match filter.clone() {
+                                    Some(filter) => request.filter(filter),
+                                    None => request,
+                                };
+                                let limit = usize::try_from(limit).unwrap();
+                                let paged = walk(&mut repo, ctx, request, limit).await;
+                                assert_eq!(paged, expected, "{order:?} {filter:?} {limit}");
+                            }
+                            let mut streamed = Vec::new();
+                            let mut select = repo.select(ctx).order(order.clone());
+                            if let Some(filter) = filter.clone() {
+                                select = select.filter(filter);
+                            }
+                            let mut stream = select.stream();
+                            while let Some(row) = stream.try_next().await.unwrap() {
+                                streamed.push(row);
+                            }
+                            assert_eq!(streamed, expected, "{order:?} {filter:?}");
+                        }
+                    }
+                }
+                // A filter only globex's rows satisfy pages and streams nothing for acme.
+                let c = Invoice::columns();
+                let only_globex = c.customer.eq("coyote");
+                let page = repo
+                    .page(
+                        &acme,
+                        PageRequest::new(c.id.asc(), 5).filter(only_globex.clone()),
+                    )
+                    .await
+                    .unwrap();
+                assert!(page.items.is_empty() && page.next.is_none());
+                let streamed: Vec<Invoice> = repo
+                    .select(&acme)
+                    .filter(only_globex)
+                    .stream()
+                    .try_collect()
+                    .await
+                    .unwrap();
+                assert!(streamed.is_empty());
+            }
+
+            // Issue 12: limit/offset pages stay within the tenant.
+            #[tokio::test]
+            async fn offset_pages_see_only_own_rows() {
+                let (pool, acme, globex, initech) = setup!("offset_pages");
+                let mut repo = InvoiceRepo::new(&pool);
+                seed_many(&mut repo, [&acme, &globex]).await;
+                let c = Invoice::columns();
+                let ids = |rows: Vec<Invoice>| {
+                    assert!(rows.iter().all(|i| i.tenant_id.as_str() == "acme"));
+                    rows.iter().map(|i| i.id).collect::<Vec<_>>()
+                };
+                for (limit, offset, expected) in [
+                    (3, 0, &[29, 28, 27][..]),
+                    (3, 3, &[26, 25, 24]),
+                    (5, 21, &[2, 1]),
+                    (5, 23, &[]),
+                    (0, 0, &[]),
+                ] {
+                    let rows = repo
+                        .select(&acme)
+                        .order(c.id.desc())
+                        .limit(limit)
+                        .offset(offset)
+                        .all()
+                        .await
+                        .unwrap();
+                    assert_eq!(ids(rows), expected);
+                }
+                // An offset without a limit, and a limit past i64.
+                let rest = repo.select(&acme).offset(20).all().await.unwrap();
+                assert_eq!(ids(rest), [27, 28, 29]);
+                let all = repo.select(&acme).limit(u64::MAX).all().await.unwrap();
+                assert_eq!(all.len(), 23);
+                let everything = c.paid.eq(true).or(c.paid.eq(false));
+                let filtered = repo
+                    .select(&acme)
+                    .filter(everything.clone())
+                    .filter(c.amount_cents.lt(1000))
+                    .order(c.amount_cents.desc())
+                    .order(c.customer.asc())
+                    .limit(4)
+                    .offset(2)
+                    .all()
+                    .await
+                    .unwrap();
+                // 400: bugs 14, 24, daffy 19, 29; 300: bugs 18, 28, daffy 13, 23, road-runner 3.
+                assert_eq!(ids(filtered), [19, 29, 18, 28]);
+                assert!(
+                    repo.select(&initech)
+                        .filter(everything)
+                        .all()
+                        .await
+                        .unwrap()
+                        .is_empty()
+                );
+            }
+
+            // Issue 12: a cursor comes back only to the tenant, order, filter and key it was
+            // minted for; anything else, altered or not a cursor, is a typed error.
+            #[tokio::test]
+            async fn cursors_are_refused_outside_their_context() {
+                let (pool, acme, globex, _) = setup!("cursors");
+                let mut repo = InvoiceRepo::new(&pool);
+                seed_many(&mut repo, [&acme, &globex]).await;
+                let c = Invoice::columns();
+                let request = || PageRequest::new(c.amount_cents.asc(), 2);
+                let first = repo.page(&acme, request()).await.unwrap();
+                let cursor = first.next.unwrap();
+                // Accepted where it was minted.
+                let second = repo
+                    .page(&acme, request().after(Some(cursor.clone())))
+                    .await;
+                assert_eq!(second.unwrap().items.len(), 2);
+
+                let refused = |result: Result<Page<Invoice>, Error>| {
+                    assert!(
+                        matches!(result, Err(Error::Cursor(CursorError::Invalid))),
+                        "{result:?}"
+                    );
+                };
+                // Another tenant: same table, same order, same keys.
+                refused(
+                    repo.page(&globex, request().after(Some(cursor.clone())))
+                        .await,
+                );
+                // Another order, direction or filter, or the same filter with other values.
+                for other in [
+                    PageRequest::new(c.amount_cents.desc(), 2),
+                    PageRequest::new(c.amount_cents.asc().then(c.customer.asc()), 2),
+                    PageRequest::new(c.id.asc(), 2),
+                    request().filter(c.paid.eq(false)),
+                ] {
+                    refused(repo.page(&acme, other.after(Some(cursor.clone()))).await);
+                }
+                let filtered = || request().filter(c.customer.eq("bugs"));
+                let bugs = repo.page(&acme, filtered()).await.unwrap().next.unwrap();
+                assert!(
+                    repo.page(&acme, filtered().after(Some(bugs.clone())))
+                        .await
+                        .is_ok()
+                );
+                let daffy = request().filter(c.customer.eq("daffy"));
+                refused(repo.page(&acme, daffy.after(Some(bugs))).await);
+                // Another key: a configured key refuses the process key's cursors, and two
+                // repositories (replicas) with the same key accept each other's.
+                let key = || CursorKey::from_bytes(&[42; 32]).unwrap();
+                let mut keyed = InvoiceRepo::new(&pool).with_cursor_key(key());
+                refused(
+                    keyed
+                        .page(&acme, request().after(Some(cursor.clone())))
+                        .await,
+                );
+                let minted = keyed.page(&acme, request()).await.unwrap().next.unwrap();
+                let mut replica = InvoiceRepo::new(&pool).with_cursor_key(key());
+                assert!(
+                    replica
+                        .page(&acme, request().after(Some(minted.clone())))
+                        .await
+                        .is_ok()
+                );
+                refused(repo.page(&acme, request().after(Some(minted))).await);
+
+                // Altered anywhere, truncated, garbage or empty: typed errors, never a panic.
+                let text = cursor.to_string();
+                let mut texts: Vec<String> = (0..text.len())
+                    .map(|i| {
+                        let mut altered = text.clone().into_bytes();
+                        altered[i] = if altered[i] == b'A' { b'B' } else { b'A' };
+                        String::from_utf8(altered).unwrap()
+                    })
+                    .collect();
+                texts.extend([
+                    text[..text.len() - 1].to_owned(),
+                    text[..text.len() / 2].to_owned(),
+                    format!("{text}A"),
+                    String::new(),
+                    "garbage".into(),
+                    "%%%".into(),
+                    "A".into(),
+                    "QUFB".repeat(20),
+                    "Z".repeat(10_000),
+                ]);
+                for text in texts {
+                    let result = match text.parse::<Cursor<Invoice>>() {
+                        Ok(cursor) => repo.page(&acme, request().after(Some(cursor))).await,
+                        Err(error) => Err(Error::from(error)),
+                    };
+                    assert!(
+                        matches!(result, Err(Error::Cursor(_))),
+                        "{text}: {result:?}"
+                    );
+                }
             }
 
             #[tokio::test]

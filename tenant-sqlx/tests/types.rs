@@ -254,6 +254,40 @@ macro_rules! types_suite {
             }
 
             #[tokio::test]
+            async fn keyset_pages_by_timestamp_stay_in_the_tenant() {
+                let Some((pool, acme, globex, _)) =
+                    seeded("keyset_pages_by_timestamp_stay_in_the_tenant").await
+                else {
+                    return;
+                };
+                let mut repo = EventRepo::new(&pool);
+                let c = Event::columns();
+                for (ctx, order, expected) in [
+                    (&acme, c.at.desc(), [4, 3, 2, 1]),
+                    (&globex, c.at.asc(), [1, 2, 3, 4]),
+                    (&acme, c.local.desc().then(c.id.asc()), [4, 3, 2, 1]),
+                ] {
+                    let mut seen = Vec::new();
+                    let mut after = None;
+                    loop {
+                        let request =
+                            tenant::sqlx::PageRequest::new(order.clone(), 1).after(after);
+                        let page = repo.page(ctx, request).await.unwrap();
+                        seen.extend(page.items.iter().map(|e| {
+                            assert_eq!(&e.tenant_id, ctx.tenant_id());
+                            e.id
+                        }));
+                        // Through the cursor's text, as a client would send it back.
+                        after = match page.next {
+                            Some(cursor) => Some(cursor.to_string().parse().unwrap()),
+                            None => break,
+                        };
+                    }
+                    assert_eq!(seen, expected);
+                }
+            }
+
+            #[tokio::test]
             async fn patches_write_the_new_types() {
                 let Some((pool, acme, globex, _)) = seeded("patches_write_the_new_types").await
                 else {

@@ -40,7 +40,9 @@ mod sealed {
 
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
-pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed {
+pub trait Backend:
+    sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed + super::page::RowValues
+{
     #[doc(hidden)]
     const DIALECT: Dialect;
 

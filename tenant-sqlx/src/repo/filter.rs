@@ -50,7 +50,7 @@ pub(crate) enum Node {
 /// # let _ = big_acme_invoices;
 /// ```
 pub struct Col<E, T> {
-    index: usize,
+    pub(super) index: usize,
     entity: PhantomData<fn() -> (E, T)>,
 }
 

@@ -1,8 +1,11 @@
 //! Tenant-scoped repositories: the runtime behind `#[tenant_scoped]`.
 
 mod backend;
+mod cursor;
 mod filter;
 mod meta;
+mod order;
+mod page;
 #[cfg(feature = "postgres")]
 mod rls;
 mod sql;
@@ -13,8 +16,11 @@ use std::marker::PhantomData;
 use sqlx::AssertSqlSafe;
 
 pub use backend::{Backend, Conn, Dialect};
+pub use cursor::{Cursor, CursorError, CursorKey};
 pub use filter::{Col, Filter, TextColumn};
 pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
+pub use order::{Order, Orderable};
+pub use page::{Page, PageRequest, Select};
 #[cfg(feature = "postgres")]
 pub use rls::TENANT_POLICY;
 #[cfg(feature = "postgres")]
@@ -110,6 +116,8 @@ pub trait EntityIo<DB: Backend>: Entity {
 /// ```
 pub struct Repo<E, X> {
     conn: X,
+    /// Tags page cursors; the process's random key when `None`.
+    cursor_key: Option<CursorKey>,
     entity: PhantomData<fn() -> E>,
 }
 
@@ -118,6 +126,7 @@ impl<E: Entity, X> Repo<E, X> {
     pub fn new(conn: X) -> Self {
         Repo {
             conn,
+            cursor_key: None,
             entity: PhantomData,
         }
     }

@@ -7,6 +7,7 @@ use sea_query::{ColumnDef, ColumnType, Expr, ExprTrait, Func, Index, Order, Quer
 use super::backend::Dialect;
 use super::filter::{Node, Op};
 use super::meta::{ColumnMeta, ColumnRole, EntityMeta};
+use super::order::{Dir, Term};
 
 /// Placeholder value: only the rendered SQL text is kept, the values are bound at call time.
 fn slot() -> Expr {
@@ -123,6 +124,94 @@ fn condition(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
         stack.push(expr);
     }
     stack.pop()
+}
+
+/// What an ordered statement returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) enum Ordered {
+    /// The matching rows in order, with `LIMIT ?` and `OFFSET ?` if asked. An offset comes with
+    /// a limit (SQLite has no OFFSET without LIMIT): bind `i64::MAX` for none.
+    Rows { limit: bool, offset: bool },
+    /// A keyset page: the matching rows in order, `LIMIT ?`, and if `after`, only the rows after
+    /// a cursor's values.
+    Keyset { after: bool },
+}
+
+/// Binds: the filter's values in the order of its leaves; for a keyset page after a cursor,
+/// the cursor's values as [`keyset`] takes them; then tenant; then the limit and the offset
+/// when the statement has them. Every predicate, the keyset's included, is ANDed with the
+/// tenant's, which stays outside the keyset's OR chain like it stays outside the filter.
+pub(crate) fn ordered(
+    meta: &EntityMeta,
+    dialect: Dialect,
+    kind: Ordered,
+    order: &[Term],
+    shape: &[Node],
+) -> String {
+    let mut select = select_columns(meta);
+    if let Some(condition) = condition(meta, shape) {
+        select.and_where(condition);
+    }
+    if kind == (Ordered::Keyset { after: true }) {
+        keyset(meta, order, &mut select);
+    }
+    select.and_where(Expr::col(meta.tenant_column()).eq(slot()));
+    for term in order {
+        let dir = match term.dir {
+            Dir::Asc => Order::Asc,
+            Dir::Desc => Order::Desc,
+        };
+        select.order_by(meta.columns[term.column].name, dir);
+    }
+    // The numbers are placeholders: sea-query renders a limit and an offset as values.
+    match kind {
+        Ordered::Rows { limit, offset } => {
+            if limit || offset {
+                select.limit(0);
+            }
+            if offset {
+                select.offset(0);
+            }
+        }
+        Ordered::Keyset { .. } => {
+            select.limit(0);
+        }
+    }
+    dialect.render(&select)
+}
+
+/// The rows after a cursor's values `v1..vn` in `order` (c1, .., cn; the key last), in the
+/// row-value-free form both dialects plan alike: `(c1 > v1) OR (c1 = v1 AND c2 > v2) OR ..`,
+/// with `<` for descending columns. With more than one column it is preceded by `c1 >= v1`
+/// (`<=` descending), implied by the chain but a range an index on (tenant, c1) can seek to,
+/// where the OR chain alone would scan the tenant's rows from the start.
+///
+/// Binds: with more than one column, v1; then, for each column i in order, v1..vi.
+fn keyset(meta: &EntityMeta, order: &[Term], select: &mut sea_query::SelectStatement) {
+    let column = |term: &Term| Expr::col(meta.columns[term.column].name);
+    let after = |term: &Term| match term.dir {
+        Dir::Asc => column(term).gt(slot()),
+        Dir::Desc => column(term).lt(slot()),
+    };
+    if let [first, _, ..] = order {
+        select.and_where(match first.dir {
+            Dir::Asc => column(first).gte(slot()),
+            Dir::Desc => column(first).lte(slot()),
+        });
+    }
+    // Expressions, not `Condition`s: sea-query panics when `cond_where` and `and_where` mix.
+    let chain = (0..order.len())
+        .map(|i| {
+            order[..i]
+                .iter()
+                .map(|term| column(term).eq(slot()))
+                .chain(std::iter::once(after(&order[i])))
+                .reduce(|left, right| left.and(right))
+        })
+        .reduce(|left, right| Some(left?.or(right?)));
+    if let Some(Some(chain)) = chain {
+        select.and_where(chain);
+    }
 }
 
 /// Binds: tenant.
@@ -388,6 +477,81 @@ mod tests {
         assert_eq!(
             filtered(&META, Dialect::Sqlite, Filtered::Exists, &[Node::In(0, 0)]),
             r#"SELECT 1 FROM "invoices" WHERE (1 = 0) AND "tenant_id" = ? LIMIT 1"#
+        );
+    }
+
+    fn term(column: usize, dir: Dir) -> Term {
+        Term { column, dir }
+    }
+
+    #[test]
+    fn keyset_pages_render_with_the_tenant_outside_the_or_chain() {
+        let order = [term(3, Dir::Desc), term(2, Dir::Asc), term(0, Dir::Asc)];
+        let filter = [Node::Cmp(2, Op::Eq), Node::Cmp(2, Op::Ne), Node::Or];
+        let after = Ordered::Keyset { after: true };
+        assert_eq!(
+            ordered(&META, Dialect::Postgres, after, &order, &filter),
+            r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE ("customer" = $1 OR "customer" <> $2) AND "amount" <= $3 AND ("amount" < $4 OR ("amount" = $5 AND "customer" > $6) OR ("amount" = $7 AND "customer" = $8 AND "id" > $9)) AND "tenant_id" = $10 ORDER BY "amount" DESC, "customer" ASC, "id" ASC LIMIT $11"#
+        );
+        // The key alone: no leading bound, the chain is one comparison.
+        assert_eq!(
+            ordered(&META, Dialect::Sqlite, after, &[term(0, Dir::Desc)], &[]),
+            r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "id" < ? AND "tenant_id" = ? ORDER BY "id" DESC LIMIT ?"#
+        );
+        // The first page: no keyset condition, the tenant's still there.
+        assert_eq!(
+            ordered(
+                &META,
+                Dialect::Sqlite,
+                Ordered::Keyset { after: false },
+                &order,
+                &[]
+            ),
+            r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "tenant_id" = ? ORDER BY "amount" DESC, "customer" ASC, "id" ASC LIMIT ?"#
+        );
+        // Whatever the shape, the tenant predicate is a top-level conjunct: after the last
+        // `AND` at depth 0, never inside parentheses.
+        for dialect in [Dialect::Sqlite, Dialect::Postgres] {
+            for order in [&order[..], &order[1..], &order[2..]] {
+                let sql = ordered(&META, dialect, after, order, &filter);
+                let (head, tail) = sql.rsplit_once(r#" AND "tenant_id" = "#).unwrap();
+                assert_eq!(
+                    head.matches('(').count(),
+                    head.matches(')').count(),
+                    "{sql}"
+                );
+                assert!(!tail.contains(" OR ") && !tail.contains(')'), "{sql}");
+            }
+        }
+    }
+
+    #[test]
+    fn ordered_rows_render_limit_and_offset_after_the_tenant() {
+        let order = [term(3, Dir::Desc), term(0, Dir::Asc)];
+        let head = r#"SELECT "id", "tenant_id", "customer", "amount" FROM "invoices" WHERE "customer" IS NULL AND "tenant_id" = $1 ORDER BY "amount" DESC, "id" ASC"#;
+        for (limit, offset, tail) in [
+            (false, false, ""),
+            (true, false, " LIMIT $2"),
+            // SQLite has no OFFSET without LIMIT: the caller binds i64::MAX.
+            (false, true, " LIMIT $2 OFFSET $3"),
+            (true, true, " LIMIT $2 OFFSET $3"),
+        ] {
+            let kind = Ordered::Rows { limit, offset };
+            let sql = ordered(&META, Dialect::Postgres, kind, &order, &[Node::IsNull(2)]);
+            assert_eq!(sql, format!("{head}{tail}"));
+        }
+        assert_eq!(
+            ordered(
+                &META,
+                Dialect::Sqlite,
+                Ordered::Rows {
+                    limit: false,
+                    offset: false
+                },
+                &[term(0, Dir::Asc)],
+                &[]
+            ),
+            list(&META, Dialect::Sqlite)
         );
     }
 

@@ -8,7 +8,8 @@ use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 use super::backend::{DIALECTS, Dialect};
 use super::filter::Node;
 use super::meta::EntityMeta;
-use super::sql::{self, Filtered};
+use super::order::Term;
+use super::sql::{self, Filtered, Ordered};
 
 /// The statements whose text depends only on the entity.
 #[derive(Debug, Clone, Copy)]
@@ -96,6 +97,7 @@ struct DialectStatements {
     counts: ShapeCache<Box<[Node]>>,
     exists: ShapeCache<Box<[Node]>>,
     deletes: ShapeCache<Box<[Node]>>,
+    ordered: ShapeCache<OrderedKey>,
 }
 
 /// The statement cache of one entity. `#[tenant_scoped]` puts one in a `static`.
@@ -123,6 +125,7 @@ impl Statements {
                     counts: ShapeCache::new(),
                     exists: ShapeCache::new(),
                     deletes: ShapeCache::new(),
+                    ordered: ShapeCache::new(),
                 }
             }; DIALECTS],
         }
@@ -182,6 +185,89 @@ impl Statements {
     }
 }
 
+/// The cache key of an ordered statement: what it returns, its order and its filter's shape.
+struct OrderedKey {
+    kind: Ordered,
+    order: Box<[Term]>,
+    shape: Box<[Node]>,
+}
+
+/// An ordered statement's key, owned or borrowed from the call, so a lookup needs no
+/// allocation: the map's keys borrow as `dyn OrderedShape`, hashed and compared through
+/// [`parts`](OrderedShape::parts) alike.
+trait OrderedShape {
+    fn parts(&self) -> (Ordered, &[Term], &[Node]);
+}
+
+impl OrderedShape for OrderedKey {
+    fn parts(&self) -> (Ordered, &[Term], &[Node]) {
+        (self.kind, &self.order, &self.shape)
+    }
+}
+
+impl OrderedShape for (Ordered, &[Term], &[Node]) {
+    fn parts(&self) -> (Ordered, &[Term], &[Node]) {
+        *self
+    }
+}
+
+impl<'a> Borrow<dyn OrderedShape + 'a> for OrderedKey {
+    fn borrow(&self) -> &(dyn OrderedShape + 'a) {
+        self
+    }
+}
+
+impl Hash for dyn OrderedShape + '_ {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for dyn OrderedShape + '_ {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for dyn OrderedShape + '_ {}
+
+impl Hash for OrderedKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.parts().hash(state);
+    }
+}
+
+impl PartialEq for OrderedKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.parts() == other.parts()
+    }
+}
+
+impl Eq for OrderedKey {}
+
+impl Statements {
+    pub(crate) fn ordered(
+        &self,
+        meta: &EntityMeta,
+        dialect: Dialect,
+        kind: Ordered,
+        order: &[Term],
+        shape: &[Node],
+    ) -> Arc<str> {
+        let lookup: &dyn OrderedShape = &(kind, order, shape);
+        self.dialects[dialect as usize]
+            .ordered
+            .get_or_render(lookup, || {
+                let key = OrderedKey {
+                    kind,
+                    order: order.into(),
+                    shape: shape.into(),
+                };
+                (key, sql::ordered(meta, dialect, kind, order, shape))
+            })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -198,5 +284,44 @@ mod tests {
         // A cached shape is still served from the cache.
         let sql = cache.get_or_render(&0, || unreachable!("shape 0 is cached"));
         assert_eq!(&*sql, "SELECT 0");
+    }
+
+    #[test]
+    fn ordered_statements_are_cached_by_kind_order_and_filter() {
+        use crate::repo::meta::{ColumnMeta, ColumnRole};
+        use crate::repo::order::Dir;
+        const META: EntityMeta = EntityMeta {
+            table: "t",
+            columns: &[
+                ColumnMeta::of::<i64>("id", ColumnRole::Key, false, false),
+                ColumnMeta::of::<String>("tenant_id", ColumnRole::Tenant, false, false),
+            ],
+            key: 0,
+            tenant: 1,
+        };
+        let statements = Statements::new();
+        let asc = [Term {
+            column: 0,
+            dir: Dir::Asc,
+        }];
+        let desc = [Term {
+            column: 0,
+            dir: Dir::Desc,
+        }];
+        let page = Ordered::Keyset { after: true };
+        let rows = Ordered::Rows {
+            limit: true,
+            offset: false,
+        };
+        let a = statements.ordered(&META, Dialect::Sqlite, page, &asc, &[]);
+        let b = statements.ordered(&META, Dialect::Sqlite, page, &asc, &[]);
+        assert!(Arc::ptr_eq(&a, &b));
+        for (kind, order) in [(page, &desc), (rows, &asc)] {
+            let other = statements.ordered(&META, Dialect::Sqlite, kind, order, &[]);
+            assert_ne!(a, other);
+        }
+        let filtered = statements.ordered(&META, Dialect::Sqlite, page, &asc, &[Node::IsNull(0)]);
+        assert_ne!(a, filtered);
+        assert_eq!(statements.dialects[0].ordered.len(), 4);
     }
 }
