@@ -10,16 +10,14 @@
 //! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. The interleaved rounds at
 //! the end print the ratios to the floor that BENCHMARKS.md reports.
 
-use std::hint::black_box;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::{Duration, Instant};
 
 use criterion::Criterion;
 use sea_query::{Expr, ExprTrait, Func, Order, Query};
 use sea_query_sqlx::SqlxBinder;
 use sqlx::{AssertSqlSafe, Row};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
+use tenant_benches::{REPO, compare};
 
 #[tenant_scoped(table = "invoices")]
 #[derive(Debug, Clone, PartialEq)]
@@ -146,6 +144,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("get"),
                 async || {
                     InvoiceRepo::new(&pool)
@@ -182,6 +181,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("list_100"),
                 async || checked_len(InvoiceRepo::new(&pool).list(&ctx).await.unwrap(), 100),
                 async || {
@@ -211,6 +211,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("count"),
                 async || InvoiceRepo::new(&pool).count(&ctx).await.unwrap(),
                 async || {
@@ -240,6 +241,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("list_where_2"),
                 async || {
                     let filter = columns.amount_cents.ge(5000).and(columns.customer.eq("c3"));
@@ -284,6 +286,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("count_where_or"),
                 async || {
                     let filter = columns.customer.eq("c3").or(columns.amount_cents.ge(9000));
@@ -325,6 +328,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("exists"),
                 async || {
                     let filter = columns.customer.eq("c3");
@@ -361,6 +365,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("delete_where"),
                 async || {
                     let filter = columns.customer.eq("c3").and(columns.amount_cents.lt(0));
@@ -403,6 +408,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("update"),
                 async || {
                     let patch = InvoicePatch {
@@ -455,6 +461,7 @@ macro_rules! backend_benches {
             compare(
                 c,
                 rt,
+                &REPO,
                 &name("insert"),
                 async || InvoiceRepo::new(&pool).insert(&ctx, new()).await.unwrap(),
                 async || {
@@ -508,149 +515,6 @@ fn inserted(ctx: &TenantCtx, new: NewInvoice) -> Invoice {
         customer: new.customer,
         amount_cents: new.amount_cents,
         paid: new.paid,
-    }
-}
-
-/// One operation's ratios to the floor, from interleaved rounds.
-struct Ratios {
-    group: String,
-    floor_us: f64,
-    generated: Summary,
-    sea_query: Summary,
-}
-
-struct Summary {
-    median: f64,
-    p25: f64,
-    p75: f64,
-}
-
-impl Summary {
-    fn of(mut values: Vec<f64>) -> Summary {
-        values.sort_by(f64::total_cmp);
-        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
-        Summary {
-            median: at(0.5),
-            p25: at(0.25),
-            p75: at(0.75),
-        }
-    }
-}
-
-static RATIOS: Mutex<Vec<Ratios>> = Mutex::new(Vec::new());
-
-fn rounds() -> usize {
-    std::env::var("TENANT_BENCH_ROUNDS")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(41)
-}
-
-/// Criterion's group of the three versions, then the same three in interleaved rounds: each
-/// round times a batch of each version back to back, in a rotating order, so drift of the
-/// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
-/// is a version's batch time over the floor's; the median over rounds is what we report.
-fn compare<G, H, S, O1, O2, O3>(
-    c: &mut Criterion,
-    rt: &tokio::runtime::Runtime,
-    group: &str,
-    generated: G,
-    handwritten: H,
-    sea_query: S,
-    reset: &dyn Fn(),
-) where
-    G: AsyncFn() -> O1,
-    H: AsyncFn() -> O2,
-    S: AsyncFn() -> O3,
-{
-    // `TENANT_BENCH_ONLY=postgres/list_where` reruns one group without the rest.
-    if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
-        return;
-    }
-    let mut criterion_group = c.benchmark_group(group);
-    criterion_group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40);
-    criterion_group.bench_function("generated", |b| b.to_async(rt).iter(|| generated()));
-    criterion_group.bench_function("handwritten", |b| b.to_async(rt).iter(|| handwritten()));
-    criterion_group.bench_function("sea_query_per_call", |b| {
-        b.to_async(rt).iter(|| sea_query())
-    });
-    criterion_group.finish();
-
-    let batch = |version: usize, iterations: u32| -> f64 {
-        let elapsed = rt.block_on(async {
-            let started = Instant::now();
-            for _ in 0..iterations {
-                match version {
-                    0 => drop(black_box(generated().await)),
-                    1 => drop(black_box(handwritten().await)),
-                    _ => drop(black_box(sea_query().await)),
-                }
-            }
-            started.elapsed().as_secs_f64()
-        });
-        reset();
-        elapsed
-    };
-    // Batches of about 20 ms.
-    let probe = batch(1, 20) / 20.0;
-    let iterations = ((0.02 / probe) as u32).clamp(5, 5_000);
-    let (mut generated_ratios, mut sea_query_ratios, mut floor) =
-        (Vec::new(), Vec::new(), Vec::new());
-    for round in 0..rounds() {
-        let mut times = [0.0; 3];
-        for k in 0..3 {
-            let version = (round + k) % 3;
-            times[version] = batch(version, iterations);
-        }
-        generated_ratios.push(times[0] / times[1]);
-        sea_query_ratios.push(times[2] / times[1]);
-        floor.push(times[1] / f64::from(iterations) * 1e6);
-    }
-    let ratios = Ratios {
-        group: group.to_owned(),
-        floor_us: Summary::of(floor).median,
-        generated: Summary::of(generated_ratios),
-        sea_query: Summary::of(sea_query_ratios),
-    };
-    eprintln!(
-        "{group}: generated/floor = {:.3} [{:.3}, {:.3}], sea-query/floor = {:.3} ({} rounds of {iterations})",
-        ratios.generated.median,
-        ratios.generated.p25,
-        ratios.generated.p75,
-        ratios.sea_query.median,
-        rounds()
-    );
-    RATIOS.lock().unwrap().push(ratios);
-}
-
-fn report() {
-    let ratios = RATIOS.lock().unwrap();
-    let mut table = String::from(
-        "| operation | floor (hand-written sqlx) | generated / floor (median [p25, p75]) | sea-query per call / floor |\n|---|---:|---:|---:|\n",
-    );
-    for r in ratios.iter() {
-        table += &format!(
-            "| {} | {:.1} µs | **{:.3}** [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |\n",
-            r.group,
-            r.floor_us,
-            r.generated.median,
-            r.generated.p25,
-            r.generated.p75,
-            r.sea_query.median,
-            r.sea_query.p25,
-            r.sea_query.p75
-        );
-    }
-    println!(
-        "\nRatios to the floor, {} interleaved rounds per operation:\n\n{table}",
-        rounds()
-    );
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/target/bench-ratios.md");
-    if std::fs::write(path, &table).is_ok() {
-        println!("(also written to {path})");
     }
 }
 
@@ -722,5 +586,5 @@ fn main() {
     let mut c = Criterion::default().configure_from_args();
     benches(&mut c);
     c.final_summary();
-    report();
+    tenant_benches::report("bench-ratios.md");
 }

@@ -1,1 +1,177 @@
-//! Benchmarks only: see `benches/`.
+//! The measuring harness the benchmarks in `benches/` share: each operation is timed as three
+//! versions side by side, by criterion and in interleaved rounds whose per-round ratios to the
+//! floor are what BENCHMARKS.md reports.
+
+#![allow(missing_docs)]
+
+use std::hint::black_box;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use criterion::Criterion;
+
+/// The names of the three versions of a group, as criterion and the report show them.
+pub struct Versions {
+    /// The version under test.
+    pub subject: &'static str,
+    /// What it is measured against (ratios are to this one).
+    pub floor: &'static str,
+    /// A third version, for scale.
+    pub other: &'static str,
+}
+
+/// The repository benchmarks: the generated call against hand-written sqlx, and sea-query built
+/// on every call.
+pub const REPO: Versions = Versions {
+    subject: "generated",
+    floor: "handwritten",
+    other: "sea_query_per_call",
+};
+
+/// One operation's ratios to the floor, from interleaved rounds.
+struct Ratios {
+    group: String,
+    floor_us: f64,
+    generated: Summary,
+    sea_query: Summary,
+}
+
+struct Summary {
+    median: f64,
+    p25: f64,
+    p75: f64,
+}
+
+impl Summary {
+    fn of(mut values: Vec<f64>) -> Summary {
+        values.sort_by(f64::total_cmp);
+        let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+        Summary {
+            median: at(0.5),
+            p25: at(0.25),
+            p75: at(0.75),
+        }
+    }
+}
+
+static RATIOS: Mutex<Vec<Ratios>> = Mutex::new(Vec::new());
+
+pub fn rounds() -> usize {
+    std::env::var("TENANT_BENCH_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(41)
+}
+
+/// Criterion's group of the three versions, then the same three in interleaved rounds: each
+/// round times a batch of each version back to back, in a rotating order, so drift of the
+/// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
+/// is a version's batch time over the floor's; the median over rounds is what we report.
+#[allow(clippy::too_many_arguments)]
+pub fn compare<G, H, S, O1, O2, O3>(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    versions: &Versions,
+    group: &str,
+    generated: G,
+    handwritten: H,
+    sea_query: S,
+    reset: &dyn Fn(),
+) where
+    G: AsyncFn() -> O1,
+    H: AsyncFn() -> O2,
+    S: AsyncFn() -> O3,
+{
+    // `TENANT_BENCH_ONLY=postgres/list_where` reruns one group without the rest.
+    if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
+        return;
+    }
+    let mut criterion_group = c.benchmark_group(group);
+    criterion_group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40);
+    criterion_group.bench_function(versions.subject, |b| b.to_async(rt).iter(|| generated()));
+    criterion_group.bench_function(versions.floor, |b| b.to_async(rt).iter(|| handwritten()));
+    criterion_group.bench_function(versions.other, |b| b.to_async(rt).iter(|| sea_query()));
+    criterion_group.finish();
+
+    let batch = |version: usize, iterations: u32| -> f64 {
+        let elapsed = rt.block_on(async {
+            let started = Instant::now();
+            for _ in 0..iterations {
+                match version {
+                    0 => drop(black_box(generated().await)),
+                    1 => drop(black_box(handwritten().await)),
+                    _ => drop(black_box(sea_query().await)),
+                }
+            }
+            started.elapsed().as_secs_f64()
+        });
+        reset();
+        elapsed
+    };
+    // Batches of about 20 ms.
+    let probe = batch(1, 20) / 20.0;
+    let iterations = ((0.02 / probe) as u32).clamp(5, 5_000);
+    let (mut generated_ratios, mut sea_query_ratios, mut floor) =
+        (Vec::new(), Vec::new(), Vec::new());
+    for round in 0..rounds() {
+        let mut times = [0.0; 3];
+        for k in 0..3 {
+            let version = (round + k) % 3;
+            times[version] = batch(version, iterations);
+        }
+        generated_ratios.push(times[0] / times[1]);
+        sea_query_ratios.push(times[2] / times[1]);
+        floor.push(times[1] / f64::from(iterations) * 1e6);
+    }
+    let ratios = Ratios {
+        group: group.to_owned(),
+        floor_us: Summary::of(floor).median,
+        generated: Summary::of(generated_ratios),
+        sea_query: Summary::of(sea_query_ratios),
+    };
+    eprintln!(
+        "{group}: {}/{} = {:.3} [{:.3}, {:.3}], {}/{} = {:.3} ({} rounds of {iterations})",
+        versions.subject,
+        versions.floor,
+        ratios.generated.median,
+        ratios.generated.p25,
+        ratios.generated.p75,
+        versions.other,
+        versions.floor,
+        ratios.sea_query.median,
+        rounds()
+    );
+    RATIOS.lock().unwrap().push(ratios);
+}
+
+/// Prints the table of every group compared so far, and writes it to `target/<file>`.
+pub fn report(file: &str) {
+    let ratios = RATIOS.lock().unwrap();
+    let mut table = String::from(
+        "| operation | floor | subject / floor (median [p25, p75]) | other / floor |\n|---|---:|---:|---:|\n",
+    );
+    for r in ratios.iter() {
+        table += &format!(
+            "| {} | {:.1} µs | **{:.3}** [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |\n",
+            r.group,
+            r.floor_us,
+            r.generated.median,
+            r.generated.p25,
+            r.generated.p75,
+            r.sea_query.median,
+            r.sea_query.p25,
+            r.sea_query.p75
+        );
+    }
+    println!(
+        "\nRatios to the floor, {} interleaved rounds per operation:\n\n{table}",
+        rounds()
+    );
+    let path = format!("{}/target/{file}", env!("CARGO_MANIFEST_DIR"));
+    if std::fs::write(&path, &table).is_ok() {
+        println!("(also written to {path})");
+    }
+}
