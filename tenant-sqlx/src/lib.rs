@@ -17,7 +17,9 @@ mod repo;
 
 pub use error::Error;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
-pub use repo::{Backend, Col, Conn, Entity, Filter, Repo, SqlType, TenantColumn, TextColumn};
+pub use repo::{
+    Backend, Col, Conn, Entity, Filter, Repo, SqlType, SuppliedKey, TenantColumn, TextColumn,
+};
 
 /// Re-exports for the code `#[tenant_scoped]` generates. Not a public API.
 #[doc(hidden)]

@@ -8,7 +8,13 @@ use crate::ctxt::Ctxt;
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
 
 /// The field attributes `#[tenant_scoped]` owns and strips.
-pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index"];
+pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index", "column"];
+
+/// The arguments of `#[key(..)]`.
+const KEY_ARGUMENTS: &[&str] = &["generated"];
+
+/// The arguments of `#[column(..)]`.
+const COLUMN_ARGUMENTS: &[&str] = &["default"];
 
 /// Parsed `#[tenant_scoped(table = "...")]`.
 pub(crate) struct Arguments {
@@ -78,10 +84,23 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) tenant: Option<&'a Attribute>,
     pub(crate) unique: Option<&'a Attribute>,
     pub(crate) index: Option<&'a Attribute>,
+    /// `generated` in `#[key(generated)]`: the database generates the key.
+    pub(crate) generated: Option<syn::Path>,
+    /// `#[column(..)]`.
+    pub(crate) column: Option<&'a Attribute>,
+    /// The arguments of `#[column(..)]`.
+    pub(crate) column_args: ColumnArgs,
     /// A misspelling of `#[key]` was reported on this field.
     pub(crate) near_key: bool,
     /// A misspelling of `#[tenant]` was reported on this field.
     pub(crate) near_tenant: bool,
+}
+
+/// The arguments of `#[column(..)]`. Each is the user's literal, for spans.
+#[derive(Default)]
+pub(crate) struct ColumnArgs {
+    /// `default = ".."`: an SQL expression the database fills the column with on insert.
+    pub(crate) default: Option<LitStr>,
 }
 
 /// Attributes the compiler owns on fields; never mistaken for a typo of ours.
@@ -110,6 +129,18 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
             "tenant" => &mut parsed.tenant,
             "unique" => &mut parsed.unique,
             "index" => &mut parsed.index,
+            "column" => {
+                if parsed.column.is_some() {
+                    cx.error_with_help(
+                        attr,
+                        "duplicate `#[column(..)]`",
+                        "put every argument in one `#[column(..)]`",
+                    );
+                }
+                parsed.column = Some(attr);
+                parse_column(cx, attr, &mut parsed.column_args);
+                continue;
+            }
             "cfg" | "cfg_attr" => {
                 cx.error_with_help(
                     attr,
@@ -138,7 +169,17 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 continue;
             }
         };
-        if !matches!(attr.meta, Meta::Path(_)) {
+        if name == "key" && matches!(attr.meta, Meta::List(_)) {
+            if let Some(generated) = parse_key(cx, attr) {
+                parsed.generated = Some(generated);
+            }
+        } else if name == "key" && !matches!(attr.meta, Meta::Path(_)) {
+            cx.error_with_help(
+                &attr.meta,
+                "`#[key]` takes no value",
+                "write `#[key]`, or `#[key(generated)]` for a key the database generates",
+            );
+        } else if !matches!(attr.meta, Meta::Path(_)) {
             cx.error_with_help(
                 &attr.meta,
                 format!("`#[{name}]` takes no arguments"),
@@ -155,6 +196,116 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
         *slot = Some(attr);
     }
     parsed
+}
+
+/// The arguments of `#[key(..)]`: `generated` alone. Returns its path.
+fn parse_key(cx: &mut Ctxt, attr: &Attribute) -> Option<syn::Path> {
+    let mut generated: Option<syn::Path> = None;
+    let result = attr.parse_nested_meta(|meta| {
+        if meta.path.is_ident("generated") {
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+                cx.error_with_help(
+                    &meta.path,
+                    "`generated` takes no value",
+                    "write `#[key(generated)]`",
+                );
+                skip_value(&meta)?;
+            } else if generated.is_some() {
+                cx.error_with_help(&meta.path, "duplicate `generated`", "give `generated` once");
+            } else {
+                generated = Some(meta.path.clone());
+            }
+            return Ok(());
+        }
+        let name = path_name(&meta.path);
+        let hint = suggestion(&name, KEY_ARGUMENTS);
+        cx.error_with_help(
+            &meta.path,
+            format!("unknown #[key] argument `{name}`"),
+            format!(
+                "{hint}write `#[key]` for a key the caller supplies, or `#[key(generated)]` for \
+                 one the database generates"
+            ),
+        );
+        skip_value(&meta)
+    });
+    if let Err(error) = result {
+        cx.push(error);
+    }
+    generated
+}
+
+/// The arguments of `#[column(..)]`, into `args`. Each argument is `name = <string literal>`;
+/// adding one is an arm here and a field of [`ColumnArgs`].
+fn parse_column(cx: &mut Ctxt, attr: &Attribute, args: &mut ColumnArgs) {
+    if !matches!(attr.meta, Meta::List(_)) {
+        cx.error_with_help(
+            &attr.meta,
+            "`#[column]` needs arguments",
+            format!(
+                "write e.g. `#[column(default = \"CURRENT_TIMESTAMP\")]`; the arguments are: {}",
+                COLUMN_ARGUMENTS.join(", ")
+            ),
+        );
+        return;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let slot = if meta.path.is_ident("default") {
+            &mut args.default
+        } else {
+            let name = path_name(&meta.path);
+            let hint = suggestion(&name, COLUMN_ARGUMENTS);
+            cx.error_with_help(
+                &meta.path,
+                format!("unknown #[column] argument `{name}`"),
+                format!("{hint}the arguments are: {}", COLUMN_ARGUMENTS.join(", ")),
+            );
+            return skip_value(&meta);
+        };
+        let name = path_name(&meta.path);
+        let value: syn::Expr = meta.value()?.parse()?;
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(value),
+            ..
+        }) = value
+        else {
+            cx.error_with_help(
+                &value,
+                format!("`{name}` takes a string literal"),
+                format!("write `{name} = \"CURRENT_TIMESTAMP\"`: the SQL expression, quoted"),
+            );
+            return Ok(());
+        };
+        if value.value().trim().is_empty() {
+            cx.error_with_help(
+                &value,
+                format!("`{name}` is empty"),
+                format!("write the SQL expression, e.g. `{name} = \"CURRENT_TIMESTAMP\"`"),
+            );
+        } else if slot.is_some() {
+            cx.error_with_help(
+                &meta.path,
+                format!("duplicate `{name}`"),
+                format!("give `{name}` once"),
+            );
+        } else {
+            *slot = Some(value);
+        }
+        Ok(())
+    });
+    if let Err(error) = result {
+        cx.push(error);
+    }
+}
+
+/// Skips an argument's value (`= expr` or `(..)`) so the remaining arguments are still checked.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
+    }
+    Ok(())
 }
 
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach
@@ -247,6 +398,9 @@ mod tests {
             ("keys", "key"),
             ("uniqe", "unique"),
             ("indx", "index"),
+            ("colum", "column"),
+            ("Column", "column"),
+            ("columns", "column"),
         ] {
             assert_eq!(near_miss(typo), Some(ours), "{typo}");
         }

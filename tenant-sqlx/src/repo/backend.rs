@@ -1,6 +1,6 @@
 //! The databases a repository runs on, and the handles it runs through.
 
-use sea_query::Values;
+use sea_query::{Value, Values};
 
 use super::Query;
 use tenant_core::TenantId;
@@ -43,6 +43,26 @@ mod sealed {
 pub trait Backend: sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed {
     #[doc(hidden)]
     const DIALECT: Dialect;
+
+    /// The most placeholders one statement may have: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` of
+    /// the bundled build (32766), PostgreSQL's protocol limit (65535).
+    #[doc(hidden)]
+    const MAX_BINDS: usize;
+
+    /// Binds one filter value after those already bound. The values a [`Filter`] holds come
+    /// from the column types of [`SqlType`]; any other is an encoding error of the statement,
+    /// never a panic.
+    ///
+    /// [`Filter`]: super::Filter
+    /// [`SqlType`]: super::SqlType
+    #[doc(hidden)]
+    fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value>;
+
+    /// The executor of a transaction begun by [`Conn::begin`].
+    #[doc(hidden)]
+    fn in_transaction<'c>(
+        tx: &'c mut sqlx::Transaction<'_, Self>,
+    ) -> impl sqlx::Executor<'c, Database = Self>;
 
     #[doc(hidden)]
     fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self>;
@@ -102,16 +122,46 @@ pub trait Conn: Send {
 
     #[doc(hidden)]
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Self::Database>;
+
+    /// Begins a transaction on the handle: on a pool, on a connection it acquires; on a
+    /// transaction, a savepoint inside it.
+    #[doc(hidden)]
+    fn begin(
+        &mut self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self::Database>, sqlx::Error>> + Send;
 }
 
 macro_rules! backend {
-    ($feature:literal, $db:ty, $connection:ty, $dialect:expr, index_owner: $index_owner:literal) => {
+    ($feature:literal, $db:ty, $connection:ty, $dialect:expr, max_binds: $max_binds:literal, index_owner: $index_owner:literal) => {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for $db {}
 
         #[cfg(feature = $feature)]
         impl Backend for $db {
             const DIALECT: Dialect = $dialect;
+            const MAX_BINDS: usize = $max_binds;
+
+            fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value> {
+                Ok(match value {
+                    Value::Bool(v) => query.bind(v),
+                    Value::SmallInt(v) => query.bind(v),
+                    Value::Int(v) => query.bind(v),
+                    Value::BigInt(v) => query.bind(v),
+                    Value::Float(v) => query.bind(v),
+                    Value::Double(v) => query.bind(v),
+                    Value::String(v) => query.bind(v),
+                    Value::Bytes(v) => query.bind(v),
+                    #[cfg(feature = "uuid")]
+                    Value::Uuid(v) => query.bind(v),
+                    other => return Err(other),
+                })
+            }
+
+            fn in_transaction<'c>(
+                tx: &'c mut sqlx::Transaction<'_, Self>,
+            ) -> impl sqlx::Executor<'c, Database = Self> {
+                &mut **tx
+            }
 
             fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self> {
                 query.bind(tenant_id.as_str())
@@ -156,6 +206,17 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 *self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                let pool = *self;
+                // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
+                async move {
+                    let tx: sqlx::Transaction<'_, $db> = pool.begin().await?;
+                    Ok(tx)
+                }
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -164,6 +225,17 @@ macro_rules! backend {
 
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &*self
+            }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                let pool = &*self;
+                // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
+                async move {
+                    let tx: sqlx::Transaction<'_, $db> = pool.begin().await?;
+                    Ok(tx)
+                }
             }
         }
 
@@ -174,6 +246,12 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut ***self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut ***self)
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -182,6 +260,12 @@ macro_rules! backend {
 
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut ***self
+            }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut ***self)
             }
         }
 
@@ -192,6 +276,12 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut **self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut **self)
+            }
         }
     };
 }
@@ -201,6 +291,7 @@ backend!(
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     Dialect::Sqlite,
+    max_binds: 32766,
     index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?"
 );
 backend!(
@@ -208,6 +299,7 @@ backend!(
     sqlx::Postgres,
     sqlx::PgConnection,
     Dialect::Postgres,
+    max_binds: 65535,
     index_owner: "SELECT tablename::text FROM pg_indexes \
                   WHERE schemaname = current_schema() AND indexname = $1"
 );
