@@ -92,6 +92,8 @@ pub mod __private {
 /// |---|---|
 /// | `#[tenant]` | exactly one field, of type [`TenantId`]: the owning tenant. Set from the [`TenantCtx`] on insert, never by the caller; the first column of the primary key and of every index. |
 /// | `#[key]` | exactly one field, not an `Option`: identifies a row within its tenant. Primary key `(tenant, key)`. |
+/// | `#[key(generated)]` | the database generates the key (`i16`, `i32` or `i64`): not a field of `NewInvoice`, returned by `insert`. PostgreSQL: an identity column, primary key `(tenant, key)`; SQLite: `INTEGER PRIMARY KEY AUTOINCREMENT` plus a unique index on `(tenant, key)` (keys unique across tenants). Such an entity has no `upsert`. |
+/// | `#[column(default = "SQL")]` | the column's DDL `DEFAULT`, an SQL expression: not a field of `NewInvoice`, filled by the database and returned by `insert`; still patchable. |
 /// | `#[unique]` | the column is unique per tenant: two tenants may hold the same value. |
 /// | `#[index]` | an index on `(tenant, column)`. |
 ///
@@ -101,9 +103,10 @@ pub mod __private {
 /// # Generated items
 ///
 /// For `struct Invoice`, with the struct's visibility:
-/// - `NewInvoice`: every field but the tenant's. Argument of `insert`.
+/// - `NewInvoice`: every field but the tenant's, a generated key's and those with a default.
+///   Argument of `insert`, `insert_many` and `upsert`.
 /// - `InvoicePatch`: `Option<T>` of every field but key and tenant, `Default`. Argument of
-///   `update`; `None` leaves a column alone.
+///   `update`, `update_where` and `upsert`; `None` leaves a column alone.
 /// - `InvoiceColumns` and `Invoice::columns()`: a typed [`Col`](crate::sqlx::Col) per non-tenant column, for
 ///   [`Repo::list_where`](crate::sqlx::Repo::list_where) filters.
 /// - `InvoiceRepo<X>`: an alias of [`Repo<Invoice, X>`](crate::sqlx::Repo), the repository over a pool,

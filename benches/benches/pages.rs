@@ -45,7 +45,11 @@ const STATEMENT_VERSIONS: Versions = Versions {
 };
 
 fn big() -> TenantCtx {
-    TenantCtx::trusted("big".parse().unwrap(), "tenant_big".parse().unwrap(), Plan::Pro)
+    TenantCtx::trusted(
+        "big".parse().unwrap(),
+        "tenant_big".parse().unwrap(),
+        Plan::Pro,
+    )
 }
 
 /// Hand-written keyset statements (what `Repo::page` renders) and the seeding statement.
@@ -104,7 +108,11 @@ macro_rules! backend_benches {
                 .await
                 .unwrap();
             assert_eq!(total, BIG_ROWS + OTHER_TENANTS * OTHER_ROWS);
-            eprintln!("{}: seeded {total} rows of {} tenants", stringify!($name), OTHER_TENANTS + 1);
+            eprintln!(
+                "{}: seeded {total} rows of {} tenants",
+                stringify!($name),
+                OTHER_TENANTS + 1
+            );
         }
 
         /// The cursor after the first `DEPTH` rows in `order`, and the last row before it.
@@ -127,7 +135,12 @@ macro_rules! backend_benches {
             (after.unwrap(), last.unwrap())
         }
 
-        pub(crate) fn run(c: &mut Criterion, label: &str, rt: &tokio::runtime::Runtime, pool: &$pool) {
+        pub(crate) fn run(
+            c: &mut Criterion,
+            label: &str,
+            rt: &tokio::runtime::Runtime,
+            pool: &$pool,
+        ) {
             let sql: Sql = $sql;
             let ctx = big();
             let tenant = ctx.tenant_id().as_str();
@@ -174,7 +187,10 @@ macro_rules! backend_benches {
                     async || checked(repo().page(&ctx, deep()).await.unwrap().items),
                     async || {
                         let query = if order_name == "by_key" {
-                            sqlx::query(sql.after_key).bind(last.id).bind(tenant).bind(limit)
+                            sqlx::query(sql.after_key)
+                                .bind(last.id)
+                                .bind(tenant)
+                                .bind(limit)
                         } else {
                             sqlx::query(sql.after_amount)
                                 .bind(last.amount)

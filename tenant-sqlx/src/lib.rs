@@ -40,7 +40,7 @@ pub use tenant_tx::{TENANT_SETTING, TenantTx};
 
 pub use repo::{
     Backend, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order, Orderable, Page,
-    PageRequest, Repo, Select, SqlType, TenantColumn, TextColumn,
+    PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn, TextColumn,
 };
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,

@@ -120,6 +120,13 @@ where
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = DB> {
         &mut *self.tx
     }
+
+    fn begin(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Transaction<'_, DB>, sqlx::Error>> + Send {
+        // A savepoint: the tenant setting of the enclosing transaction still holds inside it.
+        sqlx::Connection::begin(&mut *self.tx)
+    }
 }
 
 #[cfg(feature = "postgres")]

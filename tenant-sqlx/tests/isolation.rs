@@ -29,6 +29,21 @@ pub struct Invoice {
     pub note: Option<String>,
 }
 
+/// A database-generated key and columns with database defaults.
+#[tenant_scoped(table = "tickets")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ticket {
+    #[key(generated)]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub title: String,
+    #[column(default = "'open'")]
+    pub status: String,
+    #[column(default = "CURRENT_TIMESTAMP")]
+    pub opened_at: String,
+}
+
 fn new_invoice(id: i64, customer: &str, amount_cents: i64) -> NewInvoice {
     NewInvoice {
         id,
@@ -671,6 +686,229 @@ macro_rules! isolation_suite {
                     repo.update(&acme, 1, InvoicePatch::default()).await,
                     Err(Error::EmptyPatch)
                 ));
+            }
+
+            // Issue 12: a bulk update by filter, with filters that match everything (`or`,
+            // `not`, no predicate on a real column), only another tenant's rows, or nothing.
+            #[tokio::test]
+            async fn update_where_changes_only_own_rows() {
+                let (pool, acme, globex, initech) = setup!("update_where");
+                let mut repo = InvoiceRepo::new(&pool);
+                let c = Invoice::columns();
+                let patch = || InvoicePatch {
+                    amount_cents: Some(7),
+                    note: Some(Some("bulk".into())),
+                    ..Default::default()
+                };
+                let globex_before = repo.list(&globex).await.unwrap();
+                // Only globex's rows satisfy these: nothing of acme's changes.
+                for only_globex in [
+                    c.customer.eq("coyote"),
+                    c.amount_cents.ge(1000).or(c.customer.starts_with("coy")),
+                    c.customer.eq("road-runner").not(),
+                ] {
+                    assert_eq!(
+                        repo.update_where(&acme, only_globex, patch())
+                            .await
+                            .unwrap(),
+                        0
+                    );
+                }
+                assert_eq!(
+                    repo.update_where(&initech, c.id.ge(0), patch())
+                        .await
+                        .unwrap(),
+                    0
+                );
+                assert_eq!(
+                    repo.update_where(&acme, c.id.is_in([2, 9]), patch())
+                        .await
+                        .unwrap(),
+                    1
+                );
+                let everything = c.paid.eq(true).or(c.paid.eq(false));
+                assert_eq!(
+                    repo.update_where(&acme, everything, patch()).await.unwrap(),
+                    3
+                );
+                let not_nothing = c.id.is_in(Vec::<i64>::new()).not();
+                assert_eq!(
+                    repo.update_where(&acme, not_nothing, patch())
+                        .await
+                        .unwrap(),
+                    3
+                );
+                assert!(
+                    repo.list(&acme)
+                        .await
+                        .unwrap()
+                        .iter()
+                        .all(|i| i.amount_cents == 7 && i.note.as_deref() == Some("bulk"))
+                );
+                assert_eq!(repo.list(&globex).await.unwrap(), globex_before);
+                assert!(matches!(
+                    repo.update_where(&acme, c.id.ge(0), InvoicePatch::default())
+                        .await,
+                    Err(Error::EmptyPatch)
+                ));
+                // Two rows of acme onto one unique number: a typed conflict, nothing changed.
+                let same_number = InvoicePatch {
+                    number: Some("INV-X".into()),
+                    ..Default::default()
+                };
+                assert!(matches!(
+                    repo.update_where(&acme, c.id.le(2), same_number).await,
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
+                ));
+                assert_eq!(
+                    repo.count_where(&acme, c.number.eq("INV-X")).await.unwrap(),
+                    0
+                );
+            }
+
+            // Issue 12: a batch goes to the caller's tenant only, across chunks (20,000 rows
+            // of 7 placeholders cross SQLite's 32766 and PostgreSQL's 65535), all or nothing.
+            #[tokio::test]
+            async fn insert_many_writes_only_own_rows() {
+                let (pool, acme, globex, initech) = setup!("insert_many");
+                let mut repo = InvoiceRepo::new(&pool);
+                assert_eq!(repo.insert_many(&acme, Vec::new()).await.unwrap(), 0);
+                let batch = (100..20_100).map(|id| new_invoice(id, "batch", id));
+                assert_eq!(repo.insert_many(&acme, batch).await.unwrap(), 20_000);
+                assert_eq!(repo.count(&acme).await.unwrap(), 3 + 20_000);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                assert_eq!(repo.count(&initech).await.unwrap(), 0);
+                let row = repo.get(&acme, 12_345).await.unwrap().unwrap();
+                assert_eq!((row.tenant_id.as_str(), row.amount_cents), ("acme", 12_345));
+                // Keys and numbers acme holds are free for initech.
+                let shared = (1..=3).map(|id| new_invoice(id, "wile", 1));
+                assert_eq!(repo.insert_many(&initech, shared).await.unwrap(), 3);
+                // A duplicate key in a one-statement batch, in a batch of several statements
+                // (the clash in the last one) and inside the batch: typed, nothing inserted.
+                for clash in [
+                    vec![new_invoice(50_000, "x", 1), new_invoice(1, "x", 1)],
+                    (50_000..60_000)
+                        .map(|id| new_invoice(id, "x", 1))
+                        .chain([new_invoice(2, "x", 1)])
+                        .collect(),
+                    vec![new_invoice(60_000, "x", 1), new_invoice(60_000, "x", 1)],
+                ] {
+                    assert!(matches!(
+                        repo.insert_many(&globex, clash).await,
+                        Err(Error::Conflict {
+                            table: "invoices",
+                            ..
+                        })
+                    ));
+                    assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                }
+                // Inside a caller's transaction (a savepoint): rolled back with it.
+                let mut tx = pool.begin().await.unwrap();
+                let mut in_tx = InvoiceRepo::new(&mut tx);
+                let batch = (100..10_100).map(|id| new_invoice(id, "tx", id));
+                assert_eq!(in_tx.insert_many(&globex, batch).await.unwrap(), 10_000);
+                assert_eq!(in_tx.count(&globex).await.unwrap(), 10_002);
+                tx.rollback().await.unwrap();
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+            }
+
+            // Issue 12: the tenant leads the conflict target, so another tenant's key is never
+            // a conflict, and an update on conflict touches the caller's row only.
+            #[tokio::test]
+            async fn upsert_inserts_or_updates_only_own_rows() {
+                let (pool, acme, globex, _) = setup!("upsert");
+                let mut repo = InvoiceRepo::new(&pool);
+                let patch = || InvoicePatch {
+                    amount_cents: Some(42),
+                    ..Default::default()
+                };
+                // Key 3 is acme's only: globex's upsert inserts globex's own row.
+                let mine = repo
+                    .upsert(&globex, new_invoice(3, "coyote", 3000), patch())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (mine.tenant_id.as_str(), mine.amount_cents),
+                    ("globex", 3000)
+                );
+                assert_eq!(repo.get(&acme, 3).await.unwrap().unwrap().amount_cents, 300);
+                assert_eq!(repo.count(&globex).await.unwrap(), 3);
+                // Key 1 belongs to both: only acme's row is updated.
+                let updated = repo
+                    .upsert(&acme, new_invoice(1, "ignored", 1), patch())
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    (
+                        updated.tenant_id.as_str(),
+                        updated.customer.as_str(),
+                        updated.amount_cents
+                    ),
+                    ("acme", "road-runner", 42)
+                );
+                assert_eq!(
+                    repo.get(&globex, 1).await.unwrap().unwrap().amount_cents,
+                    1000
+                );
+                // An empty patch keeps the stored row and returns it.
+                let kept = repo
+                    .upsert(&acme, new_invoice(1, "ignored", 1), InvoicePatch::default())
+                    .await
+                    .unwrap();
+                assert_eq!(kept, repo.get(&acme, 1).await.unwrap().unwrap());
+                assert_eq!(kept.amount_cents, 42);
+                // A new key whose unique number another row of acme holds: a typed conflict.
+                let mut twin = new_invoice(9, "twin", 1);
+                twin.number = "INV-2".into();
+                assert!(matches!(
+                    repo.upsert(&acme, twin, patch()).await,
+                    Err(Error::Conflict {
+                        table: "invoices",
+                        ..
+                    })
+                ));
+                assert_eq!(repo.count(&acme).await.unwrap(), 3);
+            }
+
+            // Issue 12: a database-generated key and defaults come back from insert; the key is
+            // still scoped to its tenant.
+            #[tokio::test]
+            async fn generated_keys_and_defaults_come_back_and_stay_scoped() {
+                let (pool, acme, globex, _) = setup!("generated");
+                let mut tickets = TicketRepo::new(&pool);
+                tickets.create_table().await.unwrap();
+                let new = |title: &str| NewTicket {
+                    title: title.into(),
+                };
+                let a = tickets.insert(&acme, new("a")).await.unwrap();
+                let g = tickets.insert(&globex, new("g")).await.unwrap();
+                assert_ne!(a.id, g.id);
+                assert_eq!((a.tenant_id.as_str(), a.status.as_str()), ("acme", "open"));
+                assert_eq!((g.tenant_id.as_str(), g.title.as_str()), ("globex", "g"));
+                assert!(a.opened_at.starts_with("20"), "{}", a.opened_at);
+                assert_eq!(tickets.get(&acme, a.id).await.unwrap(), Some(a.clone()));
+                assert_eq!(tickets.get(&globex, g.id).await.unwrap(), Some(g.clone()));
+                assert!(tickets.get(&globex, a.id).await.unwrap().is_none());
+                assert!(tickets.get(&acme, g.id).await.unwrap().is_none());
+                // Defaulted columns stay patchable; another tenant's key changes nothing.
+                let close = || TicketPatch {
+                    status: Some("closed".into()),
+                    ..Default::default()
+                };
+                assert_eq!(tickets.update(&globex, a.id, close()).await.unwrap(), 0);
+                assert_eq!(tickets.update(&acme, a.id, close()).await.unwrap(), 1);
+                assert_eq!(
+                    tickets.get(&acme, a.id).await.unwrap().unwrap().status,
+                    "closed"
+                );
+                // A batch: every row of the caller's tenant, each with its own key.
+                let batch = (0..50).map(|i| new(&format!("t{i}")));
+                assert_eq!(tickets.insert_many(&acme, batch).await.unwrap(), 50);
+                assert_eq!(tickets.count(&acme).await.unwrap(), 51);
+                assert_eq!(tickets.count(&globex).await.unwrap(), 1);
             }
 
             #[tokio::test]

@@ -288,6 +288,40 @@ macro_rules! types_suite {
             }
 
             #[tokio::test]
+            async fn bulk_writes_filter_on_the_new_types() {
+                let Some((pool, acme, globex, _)) =
+                    seeded("bulk_writes_filter_on_the_new_types").await
+                else {
+                    return;
+                };
+                let mut repo = EventRepo::new(&pool);
+                let c = Event::columns();
+                let cutoff = datetime!(2026-11-26 08:02:30 UTC);
+                let patch = EventPatch { amount: Some(Cents(0)), ..Default::default() };
+                let changed = repo.update_where(&acme, c.at.lt(cutoff), patch).await.unwrap();
+                assert_eq!(changed, 2);
+                let zeroed = repo.count_where(&acme, c.amount.eq(Cents(0))).await.unwrap();
+                assert_eq!(zeroed, 2);
+                assert_eq!(repo.count_where(&globex, c.amount.eq(Cents(0))).await.unwrap(), 0);
+                let gone = repo.delete_where(&acme, c.status.eq(Status::Open)).await.unwrap();
+                assert_eq!(gone, 2);
+                assert_eq!((repo.count(&acme).await.unwrap(), repo.count(&globex).await.unwrap()), (2, 4));
+                let base = datetime!(2030-01-01 00:00 UTC);
+                let batch = (10..15).map(|id| new_event(id, base + time::Duration::hours(id), Status::Open));
+                assert_eq!(repo.insert_many(&acme, batch).await.unwrap(), 5);
+                let upserted = repo
+                    .upsert(
+                        &acme,
+                        new_event(10, base, Status::Open),
+                        EventPatch { status: Some(Status::Paid), ..Default::default() },
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!((upserted.id, upserted.status), (10, Status::Paid));
+                assert_eq!(repo.count(&globex).await.unwrap(), 4);
+            }
+
+            #[tokio::test]
             async fn patches_write_the_new_types() {
                 let Some((pool, acme, globex, _)) = seeded("patches_write_the_new_types").await
                 else {
@@ -458,4 +492,38 @@ async fn postgres_refuses_infinite_timestamps_and_dates() {
         );
     }
     assert!(repo.get(&acme, 2).await.unwrap().is_some());
+}
+
+#[tokio::test]
+async fn postgres_decimal_filters_bind_after_a_patch() {
+    let Some(pool) = support::postgres("postgres_decimal_filters_bind_after_a_patch").await else {
+        return;
+    };
+    let (acme, globex) = tenants();
+    let mut repo = PriceRepo::new(&pool);
+    repo.create_table().await.unwrap();
+    for ctx in [&acme, &globex] {
+        repo.insert(
+            ctx,
+            NewPrice {
+                id: 1,
+                exact: Decimal::TEN,
+                rounded: None,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    let c = Price::columns();
+    let patch = PricePatch {
+        rounded: Some(Some(Decimal::ONE)),
+        ..Default::default()
+    };
+    assert_eq!(
+        repo.update_where(&acme, c.exact.ge(Decimal::TEN), patch)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(repo.get(&globex, 1).await.unwrap().unwrap().rounded, None);
 }

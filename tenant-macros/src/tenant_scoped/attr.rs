@@ -10,15 +10,11 @@ pub(crate) const ARGUMENTS: &[&str] = &["table"];
 /// The field attributes `#[tenant_scoped]` owns and strips.
 pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index", "column"];
 
-/// The arguments `#[column(..)]` accepts.
-pub(crate) const COLUMN_ARGUMENTS: &[&str] = &["type"];
+/// The arguments of `#[key(..)]`.
+const KEY_ARGUMENTS: &[&str] = &["generated"];
 
-/// Parsed `#[column(type = "..")]`.
-pub(crate) struct ColumnArgs<'a> {
-    pub(crate) attr: &'a Attribute,
-    /// The DDL type, checked to be a plain type name.
-    pub(crate) ddl_type: Option<LitStr>,
-}
+/// The arguments of `#[column(..)]`.
+const COLUMN_ARGUMENTS: &[&str] = &["type", "default"];
 
 /// Parsed `#[tenant_scoped(table = "...")]`.
 pub(crate) struct Arguments {
@@ -88,11 +84,26 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) tenant: Option<&'a Attribute>,
     pub(crate) unique: Option<&'a Attribute>,
     pub(crate) index: Option<&'a Attribute>,
-    pub(crate) column: Option<ColumnArgs<'a>>,
+    /// `generated` in `#[key(generated)]`: the database generates the key.
+    pub(crate) generated: Option<syn::Path>,
+    /// `#[column(..)]`.
+    pub(crate) column: Option<&'a Attribute>,
+    /// The arguments of `#[column(..)]`.
+    pub(crate) column_args: ColumnArgs,
     /// A misspelling of `#[key]` was reported on this field.
     pub(crate) near_key: bool,
     /// A misspelling of `#[tenant]` was reported on this field.
     pub(crate) near_tenant: bool,
+}
+
+/// The arguments of `#[column(..)]`. Each is the user's literal, for spans.
+#[derive(Default)]
+pub(crate) struct ColumnArgs {
+    /// `type = ".."`: the column's DDL type, for a type of the user's own; checked to be a
+    /// plain type name.
+    pub(crate) ddl_type: Option<LitStr>,
+    /// `default = ".."`: an SQL expression the database fills the column with on insert.
+    pub(crate) default: Option<LitStr>,
 }
 
 /// Attributes the compiler owns on fields; never mistaken for a typo of ours.
@@ -125,11 +136,12 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 if parsed.column.is_some() {
                     cx.error_with_help(
                         attr,
-                        "duplicate `#[column]`",
-                        "give every argument in one `#[column(..)]`",
+                        "duplicate `#[column(..)]`",
+                        "put every argument in one `#[column(..)]`",
                     );
                 }
-                parsed.column = Some(parse_column(cx, attr));
+                parsed.column = Some(attr);
+                parse_column(cx, attr, &mut parsed.column_args);
                 continue;
             }
             "cfg" | "cfg_attr" => {
@@ -160,7 +172,17 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 continue;
             }
         };
-        if !matches!(attr.meta, Meta::Path(_)) {
+        if name == "key" && matches!(attr.meta, Meta::List(_)) {
+            if let Some(generated) = parse_key(cx, attr) {
+                parsed.generated = Some(generated);
+            }
+        } else if name == "key" && !matches!(attr.meta, Meta::Path(_)) {
+            cx.error_with_help(
+                &attr.meta,
+                "`#[key]` takes no value",
+                "write `#[key]`, or `#[key(generated)]` for a key the database generates",
+            );
+        } else if !matches!(attr.meta, Meta::Path(_)) {
             cx.error_with_help(
                 &attr.meta,
                 format!("`#[{name}]` takes no arguments"),
@@ -179,56 +201,121 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
     parsed
 }
 
-fn parse_column<'a>(cx: &mut Ctxt, attr: &'a Attribute) -> ColumnArgs<'a> {
-    let mut ddl_type: Option<LitStr> = None;
+/// The arguments of `#[key(..)]`: `generated` alone. Returns its path.
+fn parse_key(cx: &mut Ctxt, attr: &Attribute) -> Option<syn::Path> {
+    let mut generated: Option<syn::Path> = None;
     let result = attr.parse_nested_meta(|meta| {
-        if meta.path.is_ident("type") {
-            let value: syn::Expr = meta.value()?.parse()?;
-            let syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(value),
-                ..
-            }) = value
-            else {
+        if meta.path.is_ident("generated") {
+            if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
                 cx.error_with_help(
-                    &value,
-                    "`type` takes the column's SQL type as a string literal",
-                    "write `#[column(type = \"TEXT\")]`",
+                    &meta.path,
+                    "`generated` takes no value",
+                    "write `#[key(generated)]`",
                 );
-                return Ok(());
-            };
-            if !is_sql_type(&value.value()) {
-                cx.error_with_help(
-                    &value,
-                    format!("{:?} is not a plain SQL type name", value.value()),
-                    "write a type such as \"TEXT\", \"NUMERIC(12, 2)\" or \"TIMESTAMP WITH TIME ZONE\": letters, digits, '_', spaces, parentheses and commas",
-                );
-            } else if ddl_type.is_some() {
-                cx.error_with_help(&meta.path, "duplicate argument `type`", "give `type` once");
+                skip_value(&meta)?;
+            } else if generated.is_some() {
+                cx.error_with_help(&meta.path, "duplicate `generated`", "give `generated` once");
             } else {
-                ddl_type = Some(value);
+                generated = Some(meta.path.clone());
             }
             return Ok(());
         }
         let name = path_name(&meta.path);
-        let hint = suggestion(&name, COLUMN_ARGUMENTS);
+        let hint = suggestion(&name, KEY_ARGUMENTS);
         cx.error_with_help(
             &meta.path,
-            format!("unknown #[column] argument `{name}`"),
-            format!("{hint}the arguments are: {}", COLUMN_ARGUMENTS.join(", ")),
+            format!("unknown #[key] argument `{name}`"),
+            format!(
+                "{hint}write `#[key]` for a key the caller supplies, or `#[key(generated)]` for \
+                 one the database generates"
+            ),
         );
-        if meta.input.peek(syn::Token![=]) {
-            meta.value()?.parse::<syn::Expr>()?;
+        skip_value(&meta)
+    });
+    if let Err(error) = result {
+        cx.push(error);
+    }
+    generated
+}
+
+/// The arguments of `#[column(..)]`, into `args`. Each argument is `name = <string literal>`;
+/// adding one is an arm here and a field of [`ColumnArgs`].
+fn parse_column(cx: &mut Ctxt, attr: &Attribute, args: &mut ColumnArgs) {
+    if !matches!(attr.meta, Meta::List(_)) {
+        cx.error_with_help(
+            &attr.meta,
+            "`#[column]` needs arguments",
+            format!(
+                "write e.g. `#[column(type = \"TEXT\")]` or `#[column(default = \"CURRENT_TIMESTAMP\")]`; the arguments are: {}",
+                COLUMN_ARGUMENTS.join(", ")
+            ),
+        );
+        return;
+    }
+    let result = attr.parse_nested_meta(|meta| {
+        let slot = if meta.path.is_ident("default") {
+            &mut args.default
+        } else if meta.path.is_ident("type") {
+            &mut args.ddl_type
+        } else {
+            let name = path_name(&meta.path);
+            let hint = suggestion(&name, COLUMN_ARGUMENTS);
+            cx.error_with_help(
+                &meta.path,
+                format!("unknown #[column] argument `{name}`"),
+                format!("{hint}the arguments are: {}", COLUMN_ARGUMENTS.join(", ")),
+            );
+            return skip_value(&meta);
+        };
+        let name = path_name(&meta.path);
+        let value: syn::Expr = meta.value()?.parse()?;
+        let syn::Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(value),
+            ..
+        }) = value
+        else {
+            cx.error_with_help(
+                &value,
+                format!("`{name}` takes a string literal"),
+                format!("write {}", example(&name)),
+            );
+            return Ok(());
+        };
+        if name == "type" && !is_sql_type(&value.value()) {
+            cx.error_with_help(
+                &value,
+                format!("{:?} is not a plain SQL type name", value.value()),
+                "write a type such as \"TEXT\", \"NUMERIC(12, 2)\" or \"TIMESTAMP WITH TIME ZONE\": letters, digits, '_', spaces, parentheses and commas",
+            );
+        } else if value.value().trim().is_empty() {
+            cx.error_with_help(
+                &value,
+                format!("`{name}` is empty"),
+                format!("write {}", example(&name)),
+            );
+        } else if slot.is_some() {
+            cx.error_with_help(
+                &meta.path,
+                format!("duplicate `{name}`"),
+                format!("give `{name}` once"),
+            );
+        } else {
+            *slot = Some(value);
         }
         Ok(())
     });
     if let Err(error) = result {
-        cx.error_with_help(
-            attr,
-            format!("malformed #[column]: {error}"),
-            "write `#[column(type = \"TEXT\")]`",
-        );
+        cx.push(error);
     }
-    ColumnArgs { attr, ddl_type }
+}
+
+/// How to write the `#[column]` argument `name`, for help lines.
+fn example(name: &str) -> &'static str {
+    if name == "type" {
+        "`type = \"TEXT\"`: the column's SQL type, quoted"
+    } else {
+        "`default = \"CURRENT_TIMESTAMP\"`: the SQL expression, quoted"
+    }
 }
 
 /// A type name for DDL: the text lands in `CREATE TABLE` as written, so only the characters
@@ -241,6 +328,16 @@ fn is_sql_type(text: &str) -> bool {
         && text
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '(' | ')' | ','))
+}
+
+/// Skips an argument's value (`= expr` or `(..)`) so the remaining arguments are still checked.
+fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
+    if meta.input.peek(syn::Token![=]) {
+        meta.value()?.parse::<syn::Expr>()?;
+    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
+        let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
+    }
+    Ok(())
 }
 
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach
@@ -333,6 +430,9 @@ mod tests {
             ("keys", "key"),
             ("uniqe", "unique"),
             ("indx", "index"),
+            ("colum", "column"),
+            ("Column", "column"),
+            ("columns", "column"),
         ] {
             assert_eq!(near_miss(typo), Some(ours), "{typo}");
         }

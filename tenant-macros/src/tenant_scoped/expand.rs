@@ -102,7 +102,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
     let table = &valid.table;
 
     // Field order of every list below matches the runtime's statements (see tenant-core's
-    // repo/sql.rs): SELECT in struct order; INSERT binds the tenant, then the other fields;
+    // repo/sql.rs): SELECT in struct order; INSERT binds the tenant, then the fields of New;
     // UPDATE binds the patched data fields, then tenant, then key.
     let not_tenant: Vec<&Field<'_>> = fields
         .iter()
@@ -110,6 +110,15 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         .filter(|&(i, _)| i != valid.tenant)
         .map(|(_, f)| f)
         .collect();
+    // The fields `New<Entity>` has: no tenant, no generated key, no column with a default.
+    let filled_by_database =
+        |f: &Field<'_>| f.attrs.generated.is_some() || f.attrs.column_args.default.is_some();
+    let inserted: Vec<&Field<'_>> = not_tenant
+        .iter()
+        .copied()
+        .filter(|f| !filled_by_database(f))
+        .collect();
+    let returns_on_insert = inserted.len() < not_tenant.len();
     let data: Vec<&Field<'_>> = fields
         .iter()
         .enumerate()
@@ -117,7 +126,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         .map(|(_, f)| f)
         .collect();
 
-    let new_fields = not_tenant.iter().map(|f| {
+    let new_fields = inserted.iter().map(|f| {
         let attrs = f.original.attrs.iter().filter(|a| is_doc_or_serde(a));
         let (fvis, ident, ty) = (&f.original.vis, f.ident, f.ty);
         quote!(#(#attrs)* #fvis #ident: #ty)
@@ -153,7 +162,14 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         };
         let unique = f.attrs.unique.is_some();
         let indexed = f.attrs.index.is_some();
-        match f.attrs.column.as_ref().and_then(|c| c.ddl_type.as_ref()) {
+        let generated = f.attrs.generated.as_ref().map(|_| quote!(.generated()));
+        let default = f
+            .attrs
+            .column_args
+            .default
+            .as_ref()
+            .map(|sql| quote!(.with_default(#sql)));
+        let meta = match &f.attrs.column_args.ddl_type {
             Some(ddl_type) => {
                 let nullable = valid::option_inner(ty).is_some();
                 quote! {
@@ -165,12 +181,15 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             None => quote! {
                 __tenant::ColumnMeta::of::<#ty>(#column, __tenant::ColumnRole::#role, #unique, #indexed)
             },
+        };
+        quote! {
+            #meta #generated #default
         }
     });
     let key_index = valid.key;
     let tenant_index = valid.tenant;
 
-    let from_new = fields.iter().enumerate().map(|(i, f)| {
+    let from_new_fields = fields.iter().enumerate().map(|(i, f)| {
         let ident = f.ident;
         if i == valid.tenant {
             let ty = f.ty;
@@ -179,6 +198,21 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             )
         } else {
             quote!(#ident: new.#ident)
+        }
+    });
+    // The database fills a column: the insert reads the row back instead.
+    let from_new = if returns_on_insert {
+        quote! {
+            let _ = (new, tenant_id);
+            ::core::option::Option::None
+        }
+    } else {
+        quote!(::core::option::Option::Some(#name { #(#from_new_fields,)* }))
+    };
+    let supplied_key = key.attrs.generated.is_none().then(|| {
+        quote! {
+            #[automatically_derived]
+            impl ::tenant::sqlx::SuppliedKey for #name {}
         }
     });
     let mask_bits = data.iter().enumerate().map(|(bit, f)| {
@@ -193,7 +227,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         let ident = f.ident;
         quote!(#ident: DB::decode_column(row, #i)?)
     });
-    let bind_new = not_tenant.iter().map(|f| {
+    let bind_new = inserted.iter().map(|f| {
         let ident = f.ident;
         quote!(.bind(&new.#ident))
     });
@@ -209,11 +243,20 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
     // them as text costs the macro.
     let bounded_types = fields.iter().map(|f| f.ty);
 
-    let new_doc = format!(
-        "A new [`{name}`]: every field but the tenant column `{}`, which the repository takes \
-         from the `TenantCtx`.",
-        tenant.column
-    );
+    let new_doc = if returns_on_insert {
+        format!(
+            "A new [`{name}`]: every field but the tenant column `{}`, which the repository takes \
+             from the `TenantCtx`, and the columns the database fills (a generated key, \
+             defaults), which the insert returns.",
+            tenant.column
+        )
+    } else {
+        format!(
+            "A new [`{name}`]: every field but the tenant column `{}`, which the repository takes \
+             from the `TenantCtx`.",
+            tenant.column
+        )
+    };
     let patch_doc = format!(
         "Changes to a [`{name}`]: each `Some` field is written, each `None` left alone. The key \
          and the tenant column cannot be changed."
@@ -289,10 +332,11 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
                     &STATEMENTS
                 }
 
-                fn from_new(new: #new_name, tenant_id: ::tenant::TenantId) -> Self {
-                    #name {
-                        #(#from_new,)*
-                    }
+                fn from_new(
+                    new: #new_name,
+                    tenant_id: ::tenant::TenantId,
+                ) -> ::core::option::Option<Self> {
+                    #from_new
                 }
 
                 fn patch_mask(patch: &#patch_name) -> u64 {
@@ -301,6 +345,8 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
                     mask
                 }
             }
+
+            #supplied_key
 
             #[automatically_derived]
             impl<DB: ::tenant::sqlx::Backend> #private::EntityIo<DB> for #name

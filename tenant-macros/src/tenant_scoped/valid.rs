@@ -102,11 +102,11 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "remove this attribute",
             );
         }
-        if let Some(column) = &field.attrs.column {
+        if let Some(ddl_type) = &field.attrs.column_args.ddl_type {
             cx.error_with_help(
-                column.attr,
+                ddl_type,
                 "the #[tenant] column's type is fixed: it is the validated `TenantId`, stored as text",
-                "remove this attribute",
+                "remove `type`",
             );
         }
     }
@@ -128,6 +128,43 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 attr,
                 "the #[key] field is already unique per tenant and indexed",
                 "remove this attribute",
+            );
+        }
+    }
+
+    for (i, field) in entity.fields.iter().enumerate() {
+        let Some(default) = &field.attrs.column_args.default else {
+            continue;
+        };
+        if Some(i) == tenant {
+            cx.error_with_help(
+                default,
+                "the #[tenant] field cannot have a default: its value is the `TenantCtx`'s tenant",
+                "remove `default`",
+            );
+        } else if Some(i) == key {
+            cx.error_with_help(
+                default,
+                "the #[key] field cannot have a column default",
+                "for a key the database generates, write `#[key(generated)]` instead",
+            );
+        }
+    }
+
+    if let Some(key) = key {
+        let field = &entity.fields[key];
+        if field.attrs.generated.is_some() && !is_integer(field.ty) {
+            cx.error_with_help(
+                field.ty,
+                format!(
+                    "a generated #[key] must be an integer, not `{}`",
+                    field.ty.to_token_stream()
+                ),
+                format!(
+                    "declare it as `#[key(generated)] {}: i64` (or `i32`, `i16`), or remove \
+                     `generated` and give the key in `New{}`",
+                    field.ident, name
+                ),
             );
         }
     }
@@ -231,6 +268,15 @@ fn is_tenant_id(ty: &Type) -> bool {
             .segments
             .last()
             .is_some_and(|s| s.ident == "TenantId" && s.arguments.is_none())
+}
+
+/// Whether `ty` is `i16`, `i32` or `i64`: the types a database generates keys of.
+fn is_integer(ty: &Type) -> bool {
+    let Type::Path(path) = ty else { return false };
+    path.qself.is_none()
+        && path.path.segments.last().is_some_and(|s| {
+            s.arguments.is_none() && (s.ident == "i16" || s.ident == "i32" || s.ident == "i64")
+        })
 }
 
 /// `T` if `ty` is `Option<T>` (by its last path segment).

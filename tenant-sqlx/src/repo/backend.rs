@@ -1,6 +1,6 @@
 //! The databases a repository runs on, and the handles it runs through.
 
-use sea_query::Values;
+use sea_query::{Value, Values};
 
 use super::Query;
 use tenant_core::TenantId;
@@ -45,6 +45,26 @@ pub trait Backend:
 {
     #[doc(hidden)]
     const DIALECT: Dialect;
+
+    /// The most placeholders one statement may have: SQLite's `SQLITE_MAX_VARIABLE_NUMBER` of
+    /// the bundled build (32766), PostgreSQL's protocol limit (65535).
+    #[doc(hidden)]
+    const MAX_BINDS: usize;
+
+    /// Binds one filter value after those already bound. The values a [`Filter`] holds come
+    /// from the column types of [`SqlType`]; any other is an encoding error of the statement,
+    /// never a panic.
+    ///
+    /// [`Filter`]: super::Filter
+    /// [`SqlType`]: super::SqlType
+    #[doc(hidden)]
+    fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value>;
+
+    /// The executor of a transaction begun by [`Conn::begin`].
+    #[doc(hidden)]
+    fn in_transaction<'c>(
+        tx: &'c mut sqlx::Transaction<'_, Self>,
+    ) -> impl sqlx::Executor<'c, Database = Self>;
 
     #[doc(hidden)]
     fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self>;
@@ -108,6 +128,42 @@ pub trait Conn: Send {
 
     #[doc(hidden)]
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Self::Database>;
+
+    /// Begins a transaction on the handle: on a pool, on a connection it acquires; on a
+    /// transaction, a savepoint inside it.
+    #[doc(hidden)]
+    fn begin(
+        &mut self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self::Database>, sqlx::Error>> + Send;
+}
+
+/// How a backend binds a decimal filter value.
+#[cfg(feature = "decimal")]
+trait BindDecimal: sqlx::Database {
+    fn bind_decimal(
+        query: Query<'_, Self>,
+        value: Option<rust_decimal::Decimal>,
+    ) -> Query<'_, Self>;
+}
+
+#[cfg(all(feature = "decimal", feature = "postgres"))]
+impl BindDecimal for sqlx::Postgres {
+    fn bind_decimal(
+        query: Query<'_, Self>,
+        value: Option<rust_decimal::Decimal>,
+    ) -> Query<'_, Self> {
+        query.bind(value)
+    }
+}
+
+#[cfg(all(feature = "decimal", feature = "sqlite"))]
+impl BindDecimal for sqlx::Sqlite {
+    fn bind_decimal(
+        query: Query<'_, Self>,
+        value: Option<rust_decimal::Decimal>,
+    ) -> Query<'_, Self> {
+        query.bind(value.map(|d| d.to_string()))
+    }
 }
 
 macro_rules! backend {
@@ -116,6 +172,7 @@ macro_rules! backend {
         $db:ty,
         $connection:ty,
         $dialect:expr,
+        max_binds: $max_binds:literal,
         index_owner: $index_owner:literal,
         begin_tenant: $begin_tenant:expr $(,)?
     ) => {
@@ -125,6 +182,44 @@ macro_rules! backend {
         #[cfg(feature = $feature)]
         impl Backend for $db {
             const DIALECT: Dialect = $dialect;
+            const MAX_BINDS: usize = $max_binds;
+
+            fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value> {
+                Ok(match value {
+                    Value::Bool(v) => query.bind(v),
+                    Value::SmallInt(v) => query.bind(v),
+                    Value::Int(v) => query.bind(v),
+                    Value::BigInt(v) => query.bind(v),
+                    Value::Float(v) => query.bind(v),
+                    Value::Double(v) => query.bind(v),
+                    Value::String(v) => query.bind(v),
+                    Value::Bytes(v) => query.bind(v),
+                    #[cfg(feature = "uuid")]
+                    Value::Uuid(v) => query.bind(v),
+                    Value::TimeDate(v) => query.bind(v),
+                    Value::TimeTime(v) => query.bind(v),
+                    Value::TimeDateTime(v) => query.bind(v),
+                    Value::TimeDateTimeWithTimeZone(v) => query.bind(v),
+                    #[cfg(feature = "chrono")]
+                    Value::ChronoDate(v) => query.bind(v),
+                    #[cfg(feature = "chrono")]
+                    Value::ChronoTime(v) => query.bind(v),
+                    #[cfg(feature = "chrono")]
+                    Value::ChronoDateTime(v) => query.bind(v),
+                    #[cfg(feature = "chrono")]
+                    Value::ChronoDateTimeUtc(v) => query.bind(v),
+                    // As sea-query-sqlx binds it: SQLite has no decimal type.
+                    #[cfg(feature = "decimal")]
+                    Value::Decimal(v) => <Self as BindDecimal>::bind_decimal(query, v),
+                    other => return Err(other),
+                })
+            }
+
+            fn in_transaction<'c>(
+                tx: &'c mut sqlx::Transaction<'_, Self>,
+            ) -> impl sqlx::Executor<'c, Database = Self> {
+                &mut **tx
+            }
 
             fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self> {
                 query.bind(tenant_id.as_str())
@@ -173,6 +268,17 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 *self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                let pool = *self;
+                // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
+                async move {
+                    let tx: sqlx::Transaction<'_, $db> = pool.begin().await?;
+                    Ok(tx)
+                }
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -181,6 +287,17 @@ macro_rules! backend {
 
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &*self
+            }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                let pool = &*self;
+                // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
+                async move {
+                    let tx: sqlx::Transaction<'_, $db> = pool.begin().await?;
+                    Ok(tx)
+                }
             }
         }
 
@@ -191,6 +308,12 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut ***self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut ***self)
+            }
         }
 
         #[cfg(feature = $feature)]
@@ -199,6 +322,12 @@ macro_rules! backend {
 
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut ***self
+            }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut ***self)
             }
         }
 
@@ -209,6 +338,12 @@ macro_rules! backend {
             fn executor(&mut self) -> impl sqlx::Executor<'_, Database = $db> {
                 &mut **self
             }
+
+            fn begin(
+                &mut self,
+            ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
+                sqlx::Connection::begin(&mut **self)
+            }
         }
     };
 }
@@ -218,6 +353,7 @@ backend!(
     sqlx::Sqlite,
     sqlx::SqliteConnection,
     Dialect::Sqlite,
+    max_binds: 32766,
     index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?",
     // SQLite has no session settings and no row-level security: the transaction carries the
     // context for the repositories that run in it.
@@ -228,6 +364,7 @@ backend!(
     sqlx::Postgres,
     sqlx::PgConnection,
     Dialect::Postgres,
+    max_binds: 65535,
     index_owner: "SELECT tablename::text FROM pg_indexes \
                   WHERE schemaname = current_schema() AND indexname = $1",
     // One round trip: BEGIN and the setting go as one simple query. The id is written into the

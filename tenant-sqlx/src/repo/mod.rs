@@ -10,6 +10,7 @@ mod page;
 mod rls;
 mod sql;
 mod statements;
+mod write;
 
 use std::marker::PhantomData;
 
@@ -26,6 +27,7 @@ pub use rls::TENANT_POLICY;
 #[cfg(feature = "postgres")]
 pub(crate) use rls::statements as rls_statements;
 pub use statements::Statements;
+pub use write::SuppliedKey;
 
 use crate::Error;
 use statements::Fixed;
@@ -53,7 +55,8 @@ impl<DB: sqlx::Database, T> ColumnValue<DB> for T where
 pub trait Entity: Sized + Send + Unpin + 'static {
     /// The type of the `#[key]` field.
     type Key: Send;
-    /// `New<Entity>`: every field but the tenant.
+    /// `New<Entity>`: every field but the tenant, a generated key (`#[key(generated)]`) and the
+    /// columns with a database default (`#[column(default = "..")]`).
     type New: Send;
     /// `<Entity>Patch`: an `Option` of every field but the key and the tenant.
     type Patch: Send;
@@ -64,8 +67,10 @@ pub trait Entity: Sized + Send + Unpin + 'static {
     #[doc(hidden)]
     fn statements() -> &'static Statements;
 
+    /// The row an insert of `new` stores, or `None` when the database fills a column (a
+    /// generated key, a default): the insert then reads the row back with `RETURNING`.
     #[doc(hidden)]
-    fn from_new(new: Self::New, tenant_id: TenantId) -> Self;
+    fn from_new(new: Self::New, tenant_id: TenantId) -> Option<Self>;
 
     #[doc(hidden)]
     fn patch_mask(patch: &Self::Patch) -> u64;
@@ -164,7 +169,7 @@ where
     /// [`Error::IndexNameTaken`]: `IF NOT EXISTS` would otherwise skip the index, and with it the
     /// per-tenant uniqueness it enforces.
     pub async fn create_table(&mut self) -> Result<(), Error> {
-        for index in sql::index_names(E::META) {
+        for index in sql::index_names(E::META, <X::Database as Backend>::DIALECT) {
             let owner = <X::Database as Backend>::index_owner(&index)
                 .try_map(|row| <X::Database as Backend>::decode_text(&row))
                 .fetch_optional(self.conn.executor())
@@ -181,16 +186,55 @@ where
         Ok(())
     }
 
-    /// Inserts a row owned by `ctx`'s tenant and returns it. The tenant column is taken from
-    /// `ctx`; [`New`](Entity::New) has no field for it. A row of the same tenant with the same
-    /// key or `#[unique]` value is an [`Error::Conflict`].
+    /// Inserts a row owned by `ctx`'s tenant and returns it as stored. The tenant column is taken
+    /// from `ctx`; [`New`](Entity::New) has no field for it. A row of the same tenant with the
+    /// same key or `#[unique]` value is an [`Error::Conflict`].
+    ///
+    /// When the database fills a column (`#[key(generated)]`, `#[column(default = "..")]`), the
+    /// statement ends in `RETURNING` and the row comes back from the database; otherwise it is
+    /// built from `new` and the tenant, with nothing to decode.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// #[tenant_scoped(table = "tickets")]
+    /// pub struct Ticket {
+    ///     #[key(generated)] pub id: i64,
+    ///     #[tenant] pub tenant_id: TenantId,
+    ///     pub title: String,
+    ///     #[column(default = "'open'")] pub status: String,
+    /// }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let mut tickets = TicketRepo::new(&pool);
+    /// tickets.create_table().await?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// // `NewTicket` has neither the generated key nor the defaulted status.
+    /// let ticket = tickets.insert(&acme, NewTicket { title: "printer on fire".into() }).await?;
+    /// assert_eq!(ticket.status, "open");
+    /// assert_eq!(tickets.get(&acme, ticket.id).await?.map(|t| t.title), Some("printer on fire".into()));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
-        let query = Self::tenant_query(Fixed::Insert, ctx);
-        E::bind_new(query, &new)
-            .execute(self.conn.executor())
-            .await
-            .map_err(|e| Error::from_write(E::META.table, e))?;
-        Ok(E::from_new(new, ctx.tenant_id().clone()))
+        let query = E::bind_new(Self::tenant_query(Fixed::Insert, ctx), &new);
+        match E::from_new(new, ctx.tenant_id().clone()) {
+            // Every column is known: nothing to read back.
+            Some(row) => {
+                query
+                    .execute(self.conn.executor())
+                    .await
+                    .map_err(|e| Error::from_write(E::META.table, e))?;
+                Ok(row)
+            }
+            // The database fills a column: the statement ends in RETURNING.
+            None => query
+                .try_map(|row| E::decode_row(&row))
+                .fetch_one(self.conn.executor())
+                .await
+                .map_err(|e| Error::from_write(E::META.table, e)),
+        }
     }
 
     /// The row with `key` if `ctx`'s tenant owns one.

@@ -224,33 +224,114 @@ pub(crate) fn count(meta: &EntityMeta, dialect: Dialect) -> String {
     dialect.render(&select)
 }
 
-/// Binds: tenant, then every non-tenant column in field order.
+/// The columns of an INSERT: the tenant, then those `New<Entity>` gives values to (see
+/// [`EntityMeta::inserted`]).
+fn insert_columns(meta: &EntityMeta) -> Vec<&'static str> {
+    std::iter::once(meta.tenant_column())
+        .chain(meta.inserted().map(|c| c.name))
+        .collect()
+}
+
+/// `RETURNING` every column, in the order of a SELECT.
+fn returning_all(meta: &EntityMeta) -> sea_query::ReturningClause {
+    Query::returning().columns(meta.columns.iter().map(|c| c.name))
+}
+
+/// Binds: tenant, then the columns `New<Entity>` gives values to, in field order (every
+/// non-tenant column but a generated key and the columns with a database default). When the
+/// database fills a column, the statement ends in `RETURNING` every column, so the caller gets
+/// the row as stored; otherwise the row is known without reading it back.
 pub(crate) fn insert(meta: &EntityMeta, dialect: Dialect) -> String {
-    let tenant = meta.tenant_column();
-    let others = meta.columns.iter().filter(|c| c.role != ColumnRole::Tenant);
-    let columns: Vec<&'static str> = std::iter::once(tenant)
-        .chain(others.map(|c| c.name))
-        .collect();
+    let columns = insert_columns(meta);
     let mut insert = Query::insert();
     insert
         .into_table(meta.table)
         .columns(columns.iter().copied())
         .values_panic(columns.iter().map(|_| slot()));
+    if meta.returns_on_insert() {
+        insert.returning(returning_all(meta));
+    }
     dialect.render(&insert)
+}
+
+/// Binds, for each of `rows` rows in turn: tenant, then the columns of [`insert`]. One multi-row
+/// `VALUES`; nothing is returned but the count.
+pub(crate) fn insert_many(meta: &EntityMeta, dialect: Dialect, rows: usize) -> String {
+    let columns = insert_columns(meta);
+    let mut insert = Query::insert();
+    insert
+        .into_table(meta.table)
+        .columns(columns.iter().copied());
+    for _ in 0..rows {
+        insert.values_panic(columns.iter().map(|_| slot()));
+    }
+    dialect.render(&insert)
+}
+
+/// Binds: the columns of [`insert`] (tenant first), then the patched columns (bits of `mask`, in
+/// field order). `INSERT .. ON CONFLICT (tenant, key) DO UPDATE SET <patched> = ? RETURNING *`:
+/// the tenant leads the conflict target, so only a row of the caller's tenant can be updated.
+/// An empty mask sets the key to itself (`"key" = "excluded"."key"`): the statement still
+/// returns the stored row, in one round trip and without a race between the insert and a
+/// follow-up read (at the price of a no-op row write where `DO NOTHING` would write nothing).
+pub(crate) fn upsert(meta: &EntityMeta, dialect: Dialect, mask: u64) -> String {
+    let columns = insert_columns(meta);
+    let mut on_conflict = sea_query::OnConflict::columns([meta.tenant_column(), meta.key_column()]);
+    if mask == 0 {
+        on_conflict.update_column(meta.key_column());
+    } else {
+        on_conflict.values(patched(meta, mask).map(|column| (column.name, slot())));
+    }
+    let mut insert = Query::insert();
+    insert
+        .into_table(meta.table)
+        .columns(columns.iter().copied())
+        .values_panic(columns.iter().map(|_| slot()))
+        .on_conflict(on_conflict)
+        .returning(returning_all(meta));
+    dialect.render(&insert)
+}
+
+/// The patchable columns whose bits are set in `mask`, in field order.
+fn patched(meta: &EntityMeta, mask: u64) -> impl Iterator<Item = &'static ColumnMeta> + '_ {
+    meta.patchable()
+        .enumerate()
+        .filter(move |(bit, _)| mask & (1 << bit) != 0)
+        .map(|(_, column)| column)
 }
 
 /// Binds: the patched columns (bits of `mask`, in field order), then tenant, key.
 pub(crate) fn update(meta: &EntityMeta, dialect: Dialect, mask: u64) -> String {
     let mut update = Query::update();
     update.table(meta.table);
-    for (bit, column) in meta.patchable().enumerate() {
-        if mask & (1 << bit) != 0 {
-            update.value(column.name, slot());
-        }
+    for column in patched(meta, mask) {
+        update.value(column.name, slot());
     }
     update
         .and_where(Expr::col(meta.tenant_column()).eq(slot()))
         .and_where(Expr::col(meta.key_column()).eq(slot()));
+    dialect.render(&update)
+}
+
+/// Binds: the patched columns (bits of `mask`, in field order), then the filter's values in the
+/// order of its leaves, then tenant: the order of the placeholders in `UPDATE .. SET <patch>
+/// WHERE (<filter>) AND tenant = ?`. The tenant predicate is ANDed outside the filter, as in
+/// [`filtered`].
+pub(crate) fn update_where(
+    meta: &EntityMeta,
+    dialect: Dialect,
+    mask: u64,
+    shape: &[Node],
+) -> String {
+    let mut update = Query::update();
+    update.table(meta.table);
+    for column in patched(meta, mask) {
+        update.value(column.name, slot());
+    }
+    if let Some(condition) = condition(meta, shape) {
+        update.and_where(condition);
+    }
+    update.and_where(Expr::col(meta.tenant_column()).eq(slot()));
     dialect.render(&update)
 }
 
@@ -327,24 +408,51 @@ fn index_suffix(column: &ColumnMeta) -> &'static str {
     if column.unique { "key" } else { "idx" }
 }
 
+/// Whether the table's primary key is the generated key alone, with a unique index on (tenant,
+/// key) beside it: SQLite cannot generate a column of a composite primary key.
+fn key_alone_is_primary(meta: &EntityMeta, dialect: Dialect) -> bool {
+    meta.key_generated() && dialect == Dialect::Sqlite
+}
+
 /// The names of the entity's indexes, in the order [`ddl`] creates them.
-pub(crate) fn index_names(meta: &EntityMeta) -> Vec<String> {
-    meta.columns
-        .iter()
-        .filter(|c| c.unique || c.indexed)
-        .map(|column| index_name(meta.table, column.name, index_suffix(column)))
+pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
+    let tenant_key = key_alone_is_primary(meta, dialect)
+        .then(|| index_name(meta.table, meta.key_column(), "key"));
+    tenant_key
+        .into_iter()
+        .chain(
+            meta.columns
+                .iter()
+                .filter(|c| c.unique || c.indexed)
+                .map(|column| index_name(meta.table, column.name, index_suffix(column))),
+        )
         .collect()
 }
 
 /// CREATE TABLE and CREATE INDEX statements. The tenant column is NOT NULL and leads the primary
 /// key and every index, so each tenant's rows are contiguous in every index and the table shards
 /// by tenant on distributed PostgreSQL.
+///
+/// A generated key (`#[key(generated)]`) is `GENERATED BY DEFAULT AS IDENTITY` on PostgreSQL,
+/// the primary key still (tenant, key). SQLite generates only the `INTEGER PRIMARY KEY` that
+/// aliases the rowid, never a column of a composite key, so there the key alone is the primary
+/// key (`INTEGER PRIMARY KEY AUTOINCREMENT`: never reused, even after a delete) and a unique
+/// index on (tenant, key) leads with the tenant beside it. The trade-off: on SQLite the values
+/// are unique across tenants and the table is clustered by key rather than by tenant.
 pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
     let tenant = meta.tenant_column();
+    let key_alone = key_alone_is_primary(meta, dialect);
     let mut table = Table::create();
     table.table(meta.table).if_not_exists();
     for column in meta.columns {
-        let mut def = ColumnDef::new_with_type(column.name, column.ddl_type());
+        let generated = column.generated && column.role == ColumnRole::Key;
+        let column_type = if generated && key_alone {
+            // Only the type name `INTEGER` makes the column the rowid.
+            sea_query::ColumnType::Integer
+        } else {
+            column.ddl_type()
+        };
+        let mut def = ColumnDef::new_with_type(column.name, column_type);
         if column.nullable && column.role == ColumnRole::Data {
             def.null();
         } else {
@@ -359,11 +467,34 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
         if infinite && column.declared_type.is_none() && dialect == Dialect::Postgres {
             def.check(Expr::cust(format!("isfinite(\"{}\")", column.name)));
         }
+        if generated {
+            match dialect {
+                Dialect::Sqlite => def.primary_key().auto_increment(),
+                Dialect::Postgres => def.extra("GENERATED BY DEFAULT AS IDENTITY"),
+            };
+        }
+        if let Some(default) = column.default {
+            // The developer's SQL expression, from the entity's source (a string literal).
+            def.default(Expr::cust(default));
+        }
         table.col(def);
     }
-    table.primary_key(Index::create().col(tenant).col(meta.key_column()));
+    if !key_alone {
+        table.primary_key(Index::create().col(tenant).col(meta.key_column()));
+    }
 
     let mut statements = vec![dialect.render_schema(&table)];
+    if key_alone {
+        let mut index = Index::create();
+        index
+            .if_not_exists()
+            .unique()
+            .name(index_name(meta.table, meta.key_column(), "key"))
+            .table(meta.table)
+            .col(tenant)
+            .col(meta.key_column());
+        statements.push(dialect.render_schema(&index));
+    }
     for column in meta.columns.iter().filter(|c| c.unique || c.indexed) {
         let suffix = index_suffix(column);
         let mut index = Index::create();
@@ -395,6 +526,8 @@ mod tests {
             nullable: false,
             unique,
             indexed: false,
+            generated: false,
+            default: None,
         }
     }
 
@@ -428,6 +561,13 @@ mod tests {
                 update(&META, dialect, 0b11),
                 delete(&META, dialect),
                 delete_where(&META, dialect, &[Node::Cmp(2, Op::Eq), Node::Not]),
+                update_where(
+                    &META,
+                    dialect,
+                    0b01,
+                    &[Node::Cmp(2, Op::Eq), Node::Cmp(3, Op::Lt), Node::Or],
+                ),
+                update_where(&META, dialect, 0b11, &[]),
             ] {
                 assert!(sql.contains(r#""tenant_id" = "#), "{sql}");
                 assert!(sql.contains("WHERE"), "{sql}");
@@ -553,6 +693,111 @@ mod tests {
             ),
             list(&META, Dialect::Sqlite)
         );
+    }
+
+    /// `tickets`: a generated key and a column with a default.
+    const GENERATED: EntityMeta = EntityMeta {
+        table: "tickets",
+        columns: &[
+            ColumnMeta {
+                column_type: || ColumnType::BigInteger,
+                generated: true,
+                ..column("id", ColumnRole::Key, false)
+            },
+            column("tenant_id", ColumnRole::Tenant, false),
+            column("title", ColumnRole::Data, false),
+            ColumnMeta {
+                default: Some("CURRENT_TIMESTAMP"),
+                ..column("opened_at", ColumnRole::Data, false)
+            },
+        ],
+        key: 0,
+        tenant: 1,
+    };
+
+    #[test]
+    fn update_where_binds_the_patch_then_the_filter_then_the_tenant() {
+        assert_eq!(
+            update_where(
+                &META,
+                Dialect::Postgres,
+                0b11,
+                &[Node::Cmp(2, Op::Eq), Node::Cmp(2, Op::Ne), Node::Or]
+            ),
+            r#"UPDATE "invoices" SET "customer" = $1, "amount" = $2 WHERE ("customer" = $3 OR "customer" <> $4) AND "tenant_id" = $5"#
+        );
+        assert_eq!(
+            update_where(
+                &META,
+                Dialect::Sqlite,
+                0b10,
+                &[Node::Cmp(0, Op::Gt), Node::Not]
+            ),
+            r#"UPDATE "invoices" SET "amount" = ? WHERE (NOT "id" > ?) AND "tenant_id" = ?"#
+        );
+        // An empty filter: the tenant predicate alone.
+        assert_eq!(
+            update_where(&META, Dialect::Sqlite, 0b01, &[]),
+            r#"UPDATE "invoices" SET "customer" = ? WHERE "tenant_id" = ?"#
+        );
+    }
+
+    #[test]
+    fn insert_many_repeats_the_row_with_the_tenant_first() {
+        assert_eq!(
+            insert_many(&META, Dialect::Postgres, 2),
+            r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES ($1, $2, $3, $4), ($5, $6, $7, $8)"#
+        );
+        assert_eq!(
+            insert_many(&GENERATED, Dialect::Sqlite, 3),
+            r#"INSERT INTO "tickets" ("tenant_id", "title") VALUES (?, ?), (?, ?), (?, ?)"#
+        );
+    }
+
+    #[test]
+    fn upsert_conflicts_on_tenant_and_key_and_returns_the_row() {
+        assert_eq!(
+            upsert(&META, Dialect::Postgres, 0b10),
+            r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES ($1, $2, $3, $4) ON CONFLICT ("tenant_id", "id") DO UPDATE SET "amount" = $5 RETURNING "id", "tenant_id", "customer", "amount""#
+        );
+        // An empty patch: a no-op update, so the stored row still comes back.
+        assert_eq!(
+            upsert(&META, Dialect::Sqlite, 0),
+            r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES (?, ?, ?, ?) ON CONFLICT ("tenant_id", "id") DO UPDATE SET "id" = "excluded"."id" RETURNING "id", "tenant_id", "customer", "amount""#
+        );
+    }
+
+    #[test]
+    fn insert_returns_the_row_only_when_the_database_fills_a_column() {
+        assert!(!insert(&META, Dialect::Postgres).contains("RETURNING"));
+        assert_eq!(
+            insert(&GENERATED, Dialect::Postgres),
+            r#"INSERT INTO "tickets" ("tenant_id", "title") VALUES ($1, $2) RETURNING "id", "tenant_id", "title", "opened_at""#
+        );
+    }
+
+    #[test]
+    fn generated_keys_and_defaults_in_ddl() {
+        let pg = ddl(&GENERATED, Dialect::Postgres);
+        assert_eq!(
+            pg,
+            [
+                r#"CREATE TABLE IF NOT EXISTS "tickets" ( "id" bigint NOT NULL GENERATED BY DEFAULT AS IDENTITY, "tenant_id" text NOT NULL, "title" text NOT NULL, "opened_at" text NOT NULL DEFAULT (CURRENT_TIMESTAMP), PRIMARY KEY ("tenant_id", "id") )"#
+            ]
+        );
+        let sqlite = ddl(&GENERATED, Dialect::Sqlite);
+        assert_eq!(
+            sqlite,
+            [
+                r#"CREATE TABLE IF NOT EXISTS "tickets" ( "id" integer NOT NULL PRIMARY KEY AUTOINCREMENT, "tenant_id" text NOT NULL, "title" text NOT NULL, "opened_at" text NOT NULL DEFAULT (CURRENT_TIMESTAMP) )"#,
+                r#"CREATE UNIQUE INDEX IF NOT EXISTS "t7_tickets_id_key" ON "tickets" ("tenant_id", "id")"#,
+            ]
+        );
+        assert_eq!(
+            index_names(&GENERATED, Dialect::Sqlite),
+            ["t7_tickets_id_key"]
+        );
+        assert!(index_names(&GENERATED, Dialect::Postgres).is_empty());
     }
 
     #[test]

@@ -98,6 +98,13 @@ struct DialectStatements {
     exists: ShapeCache<Box<[Node]>>,
     deletes: ShapeCache<Box<[Node]>>,
     ordered: ShapeCache<OrderedKey>,
+    /// `update_where`, by (patch mask, filter shape).
+    update_wheres: ShapeCache<(u64, Box<[Node]>)>,
+    /// `insert_many`, by row count: the full chunk and powers of two below it (see `write.rs`),
+    /// so a few dozen statements at most.
+    insert_many: ShapeCache<usize>,
+    /// `upsert`, by patch mask.
+    upserts: ShapeCache<u64>,
 }
 
 /// The statement cache of one entity. `#[tenant_scoped]` puts one in a `static`.
@@ -126,6 +133,9 @@ impl Statements {
                     exists: ShapeCache::new(),
                     deletes: ShapeCache::new(),
                     ordered: ShapeCache::new(),
+                    update_wheres: ShapeCache::new(),
+                    insert_many: ShapeCache::new(),
+                    upserts: ShapeCache::new(),
                 }
             }; DIALECTS],
         }
@@ -164,6 +174,34 @@ impl Statements {
             .get_or_render(shape, || {
                 (shape.into(), sql::delete_where(meta, dialect, shape))
             })
+    }
+
+    pub(crate) fn update_where(
+        &self,
+        meta: &EntityMeta,
+        dialect: Dialect,
+        mask: u64,
+        shape: &[Node],
+    ) -> Arc<str> {
+        let key = (mask, Box::<[Node]>::from(shape));
+        self.dialects[dialect as usize]
+            .update_wheres
+            .get_or_render(&key, || {
+                let sql = sql::update_where(meta, dialect, mask, shape);
+                (key.clone(), sql)
+            })
+    }
+
+    pub(crate) fn insert_many(&self, meta: &EntityMeta, dialect: Dialect, rows: usize) -> Arc<str> {
+        self.dialects[dialect as usize]
+            .insert_many
+            .get_or_render(&rows, || (rows, sql::insert_many(meta, dialect, rows)))
+    }
+
+    pub(crate) fn upsert(&self, meta: &EntityMeta, dialect: Dialect, mask: u64) -> Arc<str> {
+        self.dialects[dialect as usize]
+            .upserts
+            .get_or_render(&mask, || (mask, sql::upsert(meta, dialect, mask)))
     }
 
     pub(crate) fn filtered(

@@ -1,4 +1,4 @@
-// A misspelled `#[column]` argument is reported with the closest one, not ignored.
+// A misspelled `#[column]` argument is rejected with a suggestion, not ignored.
 use tenant::{tenant_scoped, TenantId};
 
 #[tenant_scoped(table = "invoices")]
@@ -7,8 +7,8 @@ pub struct Invoice {
     pub id: i64,
     #[tenant]
     pub tenant_id: TenantId,
-    #[column(tpye = "TEXT")]
-    pub status: String,
+    #[column(defualt = "0")]
+    pub amount_cents: i64,
 }
 
 fn main() {}

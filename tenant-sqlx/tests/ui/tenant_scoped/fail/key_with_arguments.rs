@@ -1,4 +1,4 @@
-// `#[key(..)]` with arguments is rejected rather than ignored: the attribute takes none.
+// `#[key(..)]` takes `generated` alone; anything else is rejected rather than ignored.
 use tenant::{tenant_scoped, TenantId};
 
 #[tenant_scoped(table = "invoices")]

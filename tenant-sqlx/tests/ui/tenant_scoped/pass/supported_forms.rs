@@ -34,6 +34,33 @@ pub struct Event {
     pub parent: Option<uuid::Uuid>,
 }
 
+/// A generated key of a narrower integer type, and columns with database defaults (one of
+/// them nullable).
+#[tenant_scoped(table = "tickets")]
+pub struct Ticket {
+    #[key(generated)]
+    pub id: i32,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub title: String,
+    #[column(default = "'open'")]
+    pub status: String,
+    #[column(default = "NULL")]
+    pub note: Option<String>,
+}
+
+async fn tickets<X: tenant::sqlx::Conn>(repo: &mut TicketRepo<X>, ctx: &TenantCtx) -> Result<(), tenant::sqlx::Error>
+where
+    Ticket: tenant::__private::EntityIo<X::Database>,
+{
+    // `NewTicket` has the title only.
+    let ticket: Ticket = repo.insert(ctx, NewTicket { title: "t".into() }).await?;
+    let _many: u64 = repo.insert_many(ctx, [NewTicket { title: "u".into() }]).await?;
+    let closed = TicketPatch { status: Some("closed".into()), note: Some(None), ..Default::default() };
+    let _changed: u64 = repo.update(ctx, ticket.id, closed).await?;
+    Ok(())
+}
+
 fn new_document(id: i64) -> NewDocument {
     NewDocument {
         title: "Quarterly report".into(),
@@ -72,6 +99,11 @@ macro_rules! every_method {
             ..Default::default()
         };
         let _changed: u64 = $repo.update($ctx, created.id, patch).await?;
+        let _bulk: u64 = $repo
+            .update_where($ctx, c.archived.eq(true), DocumentPatch { score: Some(0.0), ..Default::default() })
+            .await?;
+        let _inserted: u64 = $repo.insert_many($ctx, (2..5).map(new_document)).await?;
+        let _upserted: Document = $repo.upsert($ctx, new_document(6), DocumentPatch::default()).await?;
         let _deleted: u64 = $repo.delete($ctx, created.id).await?;
         let _every: Vec<Document> = $repo.system_list($sys).await?;
         let _total: u64 = $repo.system_count($sys).await?;
@@ -120,6 +152,8 @@ fn futures_are_send(sqlite: &sqlx::SqlitePool, pg: &sqlx::PgPool, ctx: &TenantCt
 
 fn main() {
     let _ = (on_sqlite, on_postgres, futures_are_send);
+    let _ = tickets::<&sqlx::SqlitePool>;
+    let _ = tickets::<&sqlx::PgPool>;
 
     // New/Patch mirror the entity's derives (Debug, Clone, PartialEq, Serialize, Deserialize).
     let new = new_document(7);
