@@ -2,6 +2,7 @@
 //!
 //! Run it with `cargo run --example quickstart`.
 
+use tenant::sqlx::PageRequest;
 use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 
 /// An invoice, owned by exactly one tenant.
@@ -143,7 +144,95 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .await?;
     show(&acme, &big);
 
-    println!("\n6. Bad tenant ids are typed errors, never a default tenant:");
+    println!("\n6. A bulk write: acme imports 45 invoices in one call:");
+    let imported = invoices
+        .insert_many(
+            &acme,
+            (100..145).map(|id| NewInvoice {
+                id,
+                number: format!("IMP-{id:04}"),
+                customer: if id % 3 == 0 { "bugs" } else { "daffy" }.into(),
+                amount_cents: (id * 37) % 1000,
+            }),
+        )
+        .await?;
+    println!(
+        "  inserted {imported}; acme now has {}, globex still {}",
+        invoices.count(&acme).await?,
+        invoices.count(&globex).await?
+    );
+
+    println!("\n7. Pages: acme's invoices by amount, largest first, 20 per page:");
+    let by_amount = c.amount_cents.desc(); // the key breaks ties, so every page is stable
+    let mut after = None;
+    for page_number in 1.. {
+        let request = PageRequest::new(by_amount.clone(), 20).after(after);
+        let page = invoices.page(&acme, request).await?;
+        let amounts: Vec<String> = page.items.iter().map(|i| money(i.amount_cents)).collect();
+        println!(
+            "  page {page_number}: {} rows, {} .. {}",
+            page.items.len(),
+            amounts.first().map_or("-", String::as_str),
+            amounts.last().map_or("-", String::as_str)
+        );
+        // The cursor is opaque text a client sends back; it is signed for acme and this order.
+        let Some(next) = page.next else { break };
+        if page_number == 1 {
+            let stolen = PageRequest::new(by_amount.clone(), 20).after(Some(next.clone()));
+            match invoices.page(&globex, stolen).await {
+                Ok(_) => println!("  globex replayed acme's cursor: accepted (a bug!)"),
+                Err(error) => println!("  globex replays acme's cursor -> {error}"),
+            }
+        }
+        after = Some(next);
+    }
+
+    println!("\n8. An upsert: insert or, on the same (tenant, key), apply the patch:");
+    let renamed = InvoicePatch {
+        customer: Some("road-runner inc".into()),
+        ..Default::default()
+    };
+    for id in [1, 999] {
+        let new = NewInvoice {
+            id,
+            number: format!("UPS-{id:04}"),
+            customer: "new customer".into(),
+            amount_cents: 1,
+        };
+        let stored = invoices.upsert(&acme, new, renamed.clone()).await?;
+        println!(
+            "  upsert #{id} -> {} {} ({})",
+            stored.number,
+            stored.customer,
+            if id == 1 {
+                "existed: patched"
+            } else {
+                "absent: inserted"
+            }
+        );
+    }
+    println!(
+        "  globex's #1 is untouched: {:?}",
+        invoices.get(&globex, 1).await?.map(|i| i.customer)
+    );
+
+    println!("\n9. Bulk update and delete by filter, still one tenant's rows only:");
+    let small = c.amount_cents.lt(100);
+    let patch = InvoicePatch {
+        customer: Some("small accounts".into()),
+        ..Default::default()
+    };
+    println!(
+        "  update_where amount < $1.00 -> {} row(s)",
+        invoices.update_where(&acme, small.clone(), patch).await?
+    );
+    println!(
+        "  delete_where amount < $1.00 -> {} row(s); globex's $0.75 invoice is still there: {}",
+        invoices.delete_where(&acme, small).await?,
+        invoices.exists(&globex, c.amount_cents.eq(75)).await?
+    );
+
+    println!("\n10. Bad tenant ids are typed errors, never a default tenant:");
     for input in ["ACME", "acme'; DROP TABLE invoices; --", ""] {
         match input.parse::<TenantId>() {
             Ok(id) => println!("  {input:?} -> accepted {id}"),
@@ -151,7 +240,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
 
-    println!("\n7. A cleanup job reads across tenants only through an audited SystemCtx:");
+    println!("\n11. A cleanup job reads across tenants only through an audited SystemCtx:");
     let sys = SystemCtx::new("quickstart: nightly invoice report")?;
     let total = invoices.system_count(&sys).await?;
     let owners = invoices.system_tenant_ids(&sys).await?;
