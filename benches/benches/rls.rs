@@ -1,0 +1,362 @@
+//! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL and APP_DATABASE_URL,
+//! the owner and the application role `.ci/pg.sh` creates).
+//!
+//! - Row-level security: get, list and insert in a tenant-bound transaction on a table with
+//!   RLS forced, against the same on a table without it (the policy's cost), and against a plain
+//!   pool call without a transaction (what the transaction's round trips cost).
+//! - Schema per tenant: the same operations in `TenantTx::begin_in_schema` (search path), against
+//!   a shared table in `TenantTx::begin`, and against schema-qualified names written by hand.
+//!
+//! Every table holds 20 tenants with 200 rows each (one tenant's 200 in a schema of its own).
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use criterion::Criterion;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool, Row};
+use tenant::sqlx::{TenantSchema, TenantTx};
+use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
+use tenant_benches::{Versions, compare};
+
+#[tenant_scoped(table = "items")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub amount: i64,
+    pub name: String,
+}
+
+const ROWS: i64 = 200;
+
+const RLS: Versions = Versions {
+    subject: "tenant_tx_rls",
+    floor: "tenant_tx_no_rls",
+    other: "pool_no_tx_no_rls",
+};
+
+const SCHEMAS: Versions = Versions {
+    subject: "schema_search_path",
+    floor: "shared_table",
+    other: "schema_qualified_by_hand",
+};
+
+fn ctx(tenant: &str, schema: &str) -> TenantCtx {
+    TenantCtx::trusted(tenant.parse().unwrap(), schema.parse().unwrap(), Plan::Pro)
+}
+
+async fn pool_on(url: &str, schema: &str) -> PgPool {
+    let options = PgConnectOptions::from_str(url)
+        .unwrap()
+        .options([("search_path", schema)]);
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .unwrap()
+}
+
+async fn seed(pool: &PgPool, tenants: &[&str]) {
+    for tenant in tenants {
+        sqlx::query(
+            "INSERT INTO items (tenant_id, id, amount, name) \
+             SELECT $1, i, i * 10, 'item ' || i FROM generate_series(1, $2::bigint) AS i",
+        )
+        .bind(tenant)
+        .bind(ROWS)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    sqlx::query("ANALYZE items").execute(pool).await.unwrap();
+}
+
+fn decode(row: &sqlx::postgres::PgRow) -> Result<Item, sqlx::Error> {
+    Ok(Item {
+        id: row.try_get(0)?,
+        tenant_id: row.try_get(1)?,
+        amount: row.try_get(2)?,
+        name: row.try_get(3)?,
+    })
+}
+
+fn main() {
+    let (Ok(url), Ok(app_url)) = (
+        std::env::var("DATABASE_URL"),
+        std::env::var("APP_DATABASE_URL"),
+    ) else {
+        eprintln!("notice: RLS benchmarks skipped: DATABASE_URL and APP_DATABASE_URL are not set");
+        return;
+    };
+    let mut c = Criterion::default().configure_from_args();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let run = std::process::id();
+    let (plain_schema, rls_schema) = (format!("bench_plain_{run}"), format!("bench_rls_{run}"));
+    let tenants: Vec<String> = (0..20).map(|t| format!("t{t:02}")).collect();
+    let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
+    let acme = ctx("t07", &format!("bench_tenant_{run}"));
+    let sys = SystemCtx::new("benchmark setup").unwrap();
+
+    let (plain, rls, owner) = rt.block_on(async {
+        let owner = PgPool::connect(&url).await.unwrap();
+        let app_user = PgConnectOptions::from_str(&app_url)
+            .unwrap()
+            .get_username()
+            .to_owned();
+        for schema in [&plain_schema, &rls_schema] {
+            for sql in [
+                format!("CREATE SCHEMA {schema}"),
+                format!("GRANT USAGE ON SCHEMA {schema} TO {app_user}"),
+                format!(
+                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
+                     GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app_user}"
+                ),
+            ] {
+                sqlx::query(AssertSqlSafe(sql))
+                    .execute(&owner)
+                    .await
+                    .unwrap();
+            }
+            let schema_owner = pool_on(&url, schema).await;
+            ItemRepo::new(&schema_owner).create_table().await.unwrap();
+            seed(&schema_owner, &tenants).await;
+            if schema == &rls_schema {
+                ItemRepo::new(&schema_owner)
+                    .row_level_security()
+                    .await
+                    .unwrap();
+            }
+        }
+        // The tenant's own schema: its 200 rows alone.
+        TenantSchema::new()
+            .entity::<Item>()
+            .create(&sys, &owner, acme.schema_name())
+            .await
+            .unwrap();
+        for sql in [
+            format!(
+                "GRANT USAGE ON SCHEMA {} TO {app_user}",
+                acme.schema_name().as_str()
+            ),
+            format!(
+                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {app_user}",
+                acme.schema_name().as_str()
+            ),
+        ] {
+            sqlx::query(AssertSqlSafe(sql))
+                .execute(&owner)
+                .await
+                .unwrap();
+        }
+        let tenant_schema = pool_on(&url, acme.schema_name().as_str()).await;
+        seed(&tenant_schema, &["t07"]).await;
+        tenant_schema.close().await;
+        (
+            pool_on(&app_url, &plain_schema).await,
+            pool_on(&app_url, &rls_schema).await,
+            owner,
+        )
+    });
+
+    let id = AtomicI64::new(10_000);
+    let next = || id.fetch_add(1, Ordering::Relaxed);
+    let new = || NewItem {
+        id: next(),
+        amount: 1,
+        name: "new".into(),
+    };
+    let reset = |pool: &PgPool| {
+        rt.block_on(async {
+            let mut tx = TenantTx::begin(pool, &acme).await.unwrap();
+            sqlx::query("DELETE FROM items WHERE id >= 10000")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        });
+    };
+    let reset_both = || {
+        reset(&plain);
+        reset(&rls);
+    };
+
+    macro_rules! in_tx {
+        ($begin:expr, |$tx:ident| $body:expr) => {{
+            let mut $tx = $begin.await.unwrap();
+            let out = $body;
+            $tx.commit().await.unwrap();
+            out
+        }};
+    }
+
+    compare(
+        &mut c,
+        &rt,
+        &RLS,
+        "postgres/rls/get",
+        async || {
+            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+                .repo::<Item>()
+                .get(&acme, 42)
+                .await
+                .unwrap()
+                .unwrap())
+        },
+        async || {
+            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .get(&acme, 42)
+                .await
+                .unwrap()
+                .unwrap())
+        },
+        async || ItemRepo::new(&plain).get(&acme, 42).await.unwrap().unwrap(),
+        &|| (),
+    );
+    compare(
+        &mut c,
+        &rt,
+        &RLS,
+        "postgres/rls/list_200",
+        async || {
+            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+                .repo::<Item>()
+                .list(&acme)
+                .await
+                .unwrap()
+                .len())
+        },
+        async || {
+            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .list(&acme)
+                .await
+                .unwrap()
+                .len())
+        },
+        async || ItemRepo::new(&plain).list(&acme).await.unwrap().len(),
+        &|| (),
+    );
+    compare(
+        &mut c,
+        &rt,
+        &RLS,
+        "postgres/rls/insert",
+        async || {
+            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+                .repo::<Item>()
+                .insert(&acme, new())
+                .await
+                .unwrap())
+        },
+        async || {
+            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .insert(&acme, new())
+                .await
+                .unwrap())
+        },
+        async || ItemRepo::new(&plain).insert(&acme, new()).await.unwrap(),
+        &reset_both,
+    );
+
+    let qualified = format!(
+        r#"SELECT "id", "tenant_id", "amount", "name" FROM "{}"."items" WHERE "tenant_id" = $1 AND "id" = $2"#,
+        acme.schema_name().as_str()
+    );
+    let qualified_list = format!(
+        r#"SELECT "id", "tenant_id", "amount", "name" FROM "{}"."items" WHERE "tenant_id" = $1 ORDER BY "id" ASC"#,
+        acme.schema_name().as_str()
+    );
+    compare(
+        &mut c,
+        &rt,
+        &SCHEMAS,
+        "postgres/schema/get",
+        async || {
+            in_tx!(TenantTx::begin_in_schema(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .get(&acme, 42)
+                .await
+                .unwrap()
+                .unwrap())
+        },
+        async || {
+            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .get(&acme, 42)
+                .await
+                .unwrap()
+                .unwrap())
+        },
+        async || {
+            in_tx!(plain.begin(), |tx| sqlx::query(AssertSqlSafe(
+                qualified.clone()
+            ))
+            .bind("t07")
+            .bind(42_i64)
+            .try_map(|row| decode(&row))
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap())
+        },
+        &|| (),
+    );
+    compare(
+        &mut c,
+        &rt,
+        &SCHEMAS,
+        "postgres/schema/list_200",
+        async || {
+            in_tx!(TenantTx::begin_in_schema(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .list(&acme)
+                .await
+                .unwrap()
+                .len())
+        },
+        async || {
+            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                .repo::<Item>()
+                .list(&acme)
+                .await
+                .unwrap()
+                .len())
+        },
+        async || {
+            in_tx!(plain.begin(), |tx| sqlx::query(AssertSqlSafe(
+                qualified_list.clone()
+            ))
+            .bind("t07")
+            .try_map(|row| decode(&row))
+            .fetch_all(&mut *tx)
+            .await
+            .unwrap()
+            .len())
+        },
+        &|| (),
+    );
+
+    c.final_summary();
+    tenant_benches::report("bench-rls.md");
+    rt.block_on(async {
+        plain.close().await;
+        rls.close().await;
+        for schema in [&plain_schema, &rls_schema] {
+            sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                .execute(&owner)
+                .await
+                .unwrap();
+        }
+        TenantSchema::new()
+            .drop(&sys, &owner, acme.schema_name())
+            .await
+            .unwrap();
+    });
+}
