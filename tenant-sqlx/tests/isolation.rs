@@ -306,6 +306,63 @@ macro_rules! isolation_suite {
             // Issue 12: a bulk delete by filter, with filters that match everything, match only
             // another tenant's rows, or match nothing.
             #[tokio::test]
+            async fn the_all_filter_reaches_only_own_rows_however_combined() {
+                let (pool, acme, globex, _) = setup!("the_all_filter");
+                let mut repo = InvoiceRepo::new(&pool);
+                let c = Invoice::columns();
+                let all = tenant::sqlx::Filter::<Invoice>::all;
+                assert_eq!(repo.count_where(&acme, all()).await.unwrap(), 3);
+                assert_eq!(repo.count_where(&acme, all().not()).await.unwrap(), 0);
+                assert_eq!(repo.count_where(&acme, all().not().not()).await.unwrap(), 3);
+                assert_eq!(
+                    repo.count_where(&acme, c.id.eq(1).and(all()))
+                        .await
+                        .unwrap(),
+                    1
+                );
+                assert_eq!(
+                    repo.count_where(&acme, all().and(c.id.eq(1)))
+                        .await
+                        .unwrap(),
+                    1
+                );
+                assert_eq!(
+                    repo.count_where(&acme, c.id.eq(9).or(all())).await.unwrap(),
+                    3
+                );
+                assert_eq!(
+                    repo.count_where(&acme, c.id.eq(1).and(all().not()))
+                        .await
+                        .unwrap(),
+                    0
+                );
+                assert!(!repo.exists(&acme, all().not()).await.unwrap());
+                let patch = InvoicePatch {
+                    paid: Some(true),
+                    ..Default::default()
+                };
+                assert_eq!(repo.update_where(&acme, all(), patch).await.unwrap(), 3);
+                assert_eq!(repo.count_where(&globex, c.paid.eq(true)).await.unwrap(), 0);
+                assert_eq!(
+                    repo.delete_where(&acme, c.id.eq(2).and(all()))
+                        .await
+                        .unwrap(),
+                    1
+                );
+                assert_eq!(repo.delete_where(&acme, all().not()).await.unwrap(), 0);
+                assert_eq!(repo.delete_where(&acme, all()).await.unwrap(), 2);
+                assert_eq!(repo.count(&globex).await.unwrap(), 2);
+                let listed = repo
+                    .select(&globex)
+                    .filter(all())
+                    .filter(c.id.eq(2))
+                    .all()
+                    .await
+                    .unwrap();
+                assert_eq!(listed.iter().map(|i| i.id).collect::<Vec<_>>(), [2]);
+            }
+
+            #[tokio::test]
             async fn delete_where_deletes_only_own_rows() {
                 let (pool, acme, globex, initech) = setup!("delete_where");
                 let mut repo = InvoiceRepo::new(&pool);

@@ -23,7 +23,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::TenancyConfig;
 use tenant::routing::{QueueKind, Route, route_for_claim, route_for_tenant, task_queue_name};
-use tenant::sqlx::{NewTenant, SqlRegistry};
+use tenant::sqlx::{Filter, NewTenant, SqlRegistry};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
@@ -227,18 +227,17 @@ impl Provisioning {
             .map_err(transient)?;
         let mut status = TenantStatusRepo::new(&self.pool);
         status.create_table().await.map_err(transient)?;
+        // One statement: a retry, or two workers at once, cannot both insert.
+        let new = NewTenantStatus {
+            id: 1,
+            state: "migrated".into(),
+            schema_version: i64::from(target_version),
+        };
         let patch = TenantStatusPatch {
             schema_version: Some(i64::from(target_version)),
             ..Default::default()
         };
-        if status.update(&ctx, 1, patch).await.map_err(transient)? == 0 {
-            let new = NewTenantStatus {
-                id: 1,
-                state: "migrated".into(),
-                schema_version: i64::from(target_version),
-            };
-            status.insert(&ctx, new).await.map_err(transient)?;
-        }
+        status.upsert(&ctx, new, patch).await.map_err(transient)?;
         Ok(target_version)
     }
 
@@ -323,19 +322,15 @@ impl Provisioning {
         sys.audit("drop_tenant_data", "memberships");
         // The registry's record of a deactivated tenant, for this audited system job only.
         let ctx = TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan);
-        let mut memberships = MembershipRepo::new(&self.pool);
-        let mut deleted = 0;
-        for membership in memberships.list(&ctx).await.map_err(transient)? {
-            deleted += memberships
-                .delete(&ctx, membership.user_id)
-                .await
-                .map_err(transient)?;
-        }
-        deleted += TenantStatusRepo::new(&self.pool)
-            .delete(&ctx, 1)
+        let memberships = MembershipRepo::new(&self.pool)
+            .delete_where(&ctx, Filter::all())
             .await
             .map_err(transient)?;
-        Ok(deleted)
+        let status = TenantStatusRepo::new(&self.pool)
+            .delete_where(&ctx, Filter::all())
+            .await
+            .map_err(transient)?;
+        Ok(memberships + status)
     }
 
     /// The tenants that still hold memberships although the registry has deactivated them.

@@ -228,7 +228,45 @@ impl<E> Filter<E> {
         }
     }
 
+    /// The filter every row satisfies: with it, `count_where`, `update_where` and
+    /// `delete_where` reach every row of the caller's tenant, and only those.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// # use tenant::sqlx::Filter;
+    /// # #[tenant_scoped(table = "sessions")]
+    /// # pub struct Session { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// # let mut sessions = SessionRepo::new(&pool);
+    /// # sessions.create_table().await?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
+    /// sessions.insert_many(&acme, (1..=3).map(|id| NewSession { id })).await?;
+    /// sessions.insert(&globex, NewSession { id: 1 }).await?;
+    /// assert_eq!(sessions.delete_where(&acme, Filter::all()).await?, 3);
+    /// assert_eq!(sessions.count(&globex).await?, 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn all() -> Filter<E> {
+        Filter {
+            shape: Vec::new(),
+            values: Vec::new(),
+            entity: PhantomData,
+        }
+    }
+
     fn combine(mut self, other: Filter<E>, node: Node) -> Filter<E> {
+        // `all` has no nodes: it is the identity of `and` and absorbs `or`. Appending the
+        // operator to a missing operand would leave a malformed sequence.
+        match (self.shape.is_empty(), other.shape.is_empty(), node) {
+            (true, _, Node::And) => return other,
+            (_, true, Node::And) => return self,
+            (true, _, _) | (_, true, _) => return Filter::all(),
+            _ => {}
+        }
         self.shape.extend(other.shape);
         self.shape.push(node);
         self.values.extend(other.values);
@@ -248,6 +286,10 @@ impl<E> Filter<E> {
     /// The filter must not hold (still within the caller's tenant).
     #[allow(clippy::should_implement_trait)]
     pub fn not(mut self) -> Filter<E> {
+        if self.shape.is_empty() {
+            // Not all: nothing (`IN ()` with no values renders `1 = 0`).
+            return Filter::leaf(Node::In(0, 0), []);
+        }
         self.shape.push(Node::Not);
         self
     }

@@ -90,6 +90,16 @@ pub(crate) fn filtered(
 
 /// The filter's condition, built from its postfix nodes; `None` for an empty filter.
 fn condition(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
+    if shape.is_empty() {
+        return None;
+    }
+    // `Filter`'s combinators only build well-formed sequences; were one malformed anyway, the
+    // filter matches nothing rather than being dropped (which would match everything).
+    Some(build(meta, shape).unwrap_or_else(|| Expr::cust("1 = 0")))
+}
+
+/// The condition of a non-empty postfix sequence; `None` if it is malformed.
+fn build(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
     let mut stack: Vec<Expr> = Vec::with_capacity(shape.len());
     for &node in shape {
         let expr = match node {
@@ -123,7 +133,8 @@ fn condition(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
         };
         stack.push(expr);
     }
-    stack.pop()
+    let condition = stack.pop()?;
+    stack.is_empty().then_some(condition)
 }
 
 /// What an ordered statement returns.
@@ -798,6 +809,22 @@ mod tests {
             ["t7_tickets_id_key"]
         );
         assert!(index_names(&GENERATED, Dialect::Postgres).is_empty());
+    }
+
+    #[test]
+    // Regression: a malformed sequence (an operator short of operands) dropped the whole
+    // filter, so the statement matched every row of the tenant.
+    fn a_malformed_filter_matches_nothing() {
+        for shape in [
+            &[Node::Not][..],
+            &[Node::Cmp(2, Op::Eq), Node::And],
+            &[Node::Cmp(2, Op::Eq), Node::Cmp(3, Op::Eq)],
+        ] {
+            let sql = filtered(&META, Dialect::Sqlite, Filtered::Count, shape);
+            assert!(sql.contains("(1 = 0)"), "{sql}");
+            let sql = delete_where(&META, Dialect::Sqlite, shape);
+            assert!(sql.contains("(1 = 0)"), "{sql}");
+        }
     }
 
     #[test]
