@@ -69,6 +69,20 @@ pub enum Finding {
         /// The predicate the policy should have, as PostgreSQL prints it.
         expected: String,
     },
+    /// A `#[belongs_to]` field's composite foreign key, led by the tenant column, is absent (or
+    /// not validated, or on other columns): a row could point at another tenant's row.
+    #[error(
+        "table `{table}` has no validated foreign key ({}) REFERENCES {references}: a row could point at another tenant's row",
+        columns.join(", ")
+    )]
+    ForeignKeyMissing {
+        /// The child's table.
+        table: &'static str,
+        /// The columns of the foreign key: the tenant column, then the `#[belongs_to]` field's.
+        columns: Vec<&'static str>,
+        /// The parent's table and columns, e.g. `customers (tenant_id, id)`.
+        references: String,
+    },
     /// A permissive policy other than the tenant policy: permissive policies are ORed, so it can
     /// open rows of every tenant.
     #[error(
@@ -98,7 +112,61 @@ pub(crate) struct TableFacts {
     pub(crate) owned_by_current_role: bool,
     /// (name, command, permissive, USING, WITH CHECK) of each policy.
     pub(crate) policies: Vec<PolicyFacts>,
+    /// The table's foreign keys.
+    pub(crate) foreign_keys: Vec<ForeignKeyFacts>,
 }
+
+/// One foreign key of a table, from `pg_constraint`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ForeignKeyFacts {
+    /// The referencing columns, in order.
+    pub(crate) columns: Vec<String>,
+    /// The referenced table, as `regclass` prints it.
+    pub(crate) references: String,
+    /// The referenced columns, in order.
+    pub(crate) ref_columns: Vec<String>,
+    /// Checked against every row (not added `NOT VALID`).
+    pub(crate) validated: bool,
+}
+
+/// The foreign key a `#[belongs_to]` field needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ExpectedForeignKey {
+    /// The tenant column, then the field's.
+    pub(crate) columns: Vec<&'static str>,
+    /// The parent's table.
+    pub(crate) parent: &'static str,
+    /// The parent's table as `regclass` prints it; `None` when it is not in the search path.
+    pub(crate) parent_regclass: Option<String>,
+    /// The parent's tenant and key columns.
+    pub(crate) ref_columns: Vec<&'static str>,
+}
+
+impl ExpectedForeignKey {
+    fn is_met_by(&self, fk: &ForeignKeyFacts) -> bool {
+        fk.validated
+            && self.parent_regclass.as_ref() == Some(&fk.references)
+            && fk
+                .columns
+                .iter()
+                .map(String::as_str)
+                .eq(self.columns.iter().copied())
+            && fk
+                .ref_columns
+                .iter()
+                .map(String::as_str)
+                .eq(self.ref_columns.iter().copied())
+    }
+}
+
+/// What the audit checks for one table: its name, the policy predicate as PostgreSQL prints it,
+/// its `#[belongs_to]` foreign keys, and what the catalog says (`None`: no such table).
+pub(crate) type TableAudit = (
+    &'static str,
+    String,
+    Vec<ExpectedForeignKey>,
+    Option<TableFacts>,
+);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct PolicyFacts {
@@ -112,10 +180,7 @@ pub(crate) struct PolicyFacts {
 
 /// The findings for the facts read: a pure function, so every rule has a unit test without a
 /// server that breaks it.
-pub(crate) fn findings(
-    role: &RoleFacts,
-    tables: &[(&'static str, String, Option<TableFacts>)],
-) -> Vec<Finding> {
+pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> {
     let mut found = Vec::new();
     if role.superuser {
         found.push(Finding::Superuser {
@@ -127,7 +192,7 @@ pub(crate) fn findings(
             role: role.name.clone(),
         });
     }
-    for (table, expected, facts) in tables {
+    for (table, expected, foreign_keys, facts) in tables {
         let table = *table;
         let Some(facts) = facts else {
             found.push(Finding::TableMissing { table });
@@ -165,6 +230,15 @@ pub(crate) fn findings(
                 });
             }
         }
+        for wanted in foreign_keys {
+            if !facts.foreign_keys.iter().any(|fk| wanted.is_met_by(fk)) {
+                found.push(Finding::ForeignKeyMissing {
+                    table,
+                    columns: wanted.columns.clone(),
+                    references: format!("{} ({})", wanted.parent, wanted.ref_columns.join(", ")),
+                });
+            }
+        }
     }
     found
 }
@@ -190,7 +264,9 @@ impl fmt::Display for Findings {
 /// in the search path, that it exists, has row-level security enabled and forced (an owner
 /// bypasses an unforced policy), has a policy for all commands whose USING and WITH CHECK are
 /// `tenant = current_setting('app.tenant_id', true)`, and has no other permissive policy (those
-/// are ORed, and one `USING (true)` opens every tenant's rows). All findings come back at once.
+/// are ORed, and one `USING (true)` opens every tenant's rows); and that each `#[belongs_to]`
+/// field has its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`. All
+/// findings come back at once.
 ///
 /// ```no_run
 /// # use tenant::{tenant_scoped, TenantId};
@@ -280,15 +356,58 @@ impl IsolationAudit {
                     })
                     .fetch_all(&mut *conn)
                     .await?;
+                    let foreign_keys = sqlx::query(
+                        "SELECT c.confrelid::regclass::text, c.convalidated, \
+                                ARRAY(SELECT a.attname::text \
+                                      FROM unnest(c.conkey) WITH ORDINALITY AS k(attnum, n) \
+                                      JOIN pg_attribute a \
+                                        ON a.attrelid = c.conrelid AND a.attnum = k.attnum \
+                                      ORDER BY k.n), \
+                                ARRAY(SELECT a.attname::text \
+                                      FROM unnest(c.confkey) WITH ORDINALITY AS k(attnum, n) \
+                                      JOIN pg_attribute a \
+                                        ON a.attrelid = c.confrelid AND a.attnum = k.attnum \
+                                      ORDER BY k.n) \
+                         FROM pg_constraint c \
+                         WHERE c.contype = 'f' AND c.conrelid = to_regclass($1) \
+                         ORDER BY c.conname",
+                    )
+                    .bind(&quoted)
+                    .try_map(|row: sqlx::postgres::PgRow| {
+                        use sqlx::Row;
+                        Ok(ForeignKeyFacts {
+                            references: row.try_get(0)?,
+                            validated: row.try_get(1)?,
+                            columns: row.try_get(2)?,
+                            ref_columns: row.try_get(3)?,
+                        })
+                    })
+                    .fetch_all(&mut *conn)
+                    .await?;
                     Some(TableFacts {
                         rls,
                         forced,
                         owned_by_current_role,
                         policies,
+                        foreign_keys,
                     })
                 }
             };
-            tables.push((meta.table, expected, facts));
+            let mut wanted = Vec::new();
+            for (column, parent) in meta.foreign_keys() {
+                let parent_regclass: Option<String> =
+                    sqlx::query_scalar("SELECT to_regclass($1)::text")
+                        .bind(format!("\"{}\"", parent.table))
+                        .fetch_one(&mut *conn)
+                        .await?;
+                wanted.push(ExpectedForeignKey {
+                    columns: vec![meta.tenant_column(), column.name],
+                    parent: parent.table,
+                    parent_regclass,
+                    ref_columns: vec![parent.tenant_column(), parent.key_column()],
+                });
+            }
+            tables.push((meta.table, expected, wanted, facts));
         }
         Ok(findings(&role, &tables))
     }
@@ -341,11 +460,89 @@ mod tests {
             forced: true,
             owned_by_current_role: false,
             policies: vec![policy(TENANT_POLICY, "*", true, EXPECTED, EXPECTED)],
+            foreign_keys: vec![],
         }
     }
 
     fn audit(role: &RoleFacts, table: Option<TableFacts>) -> Vec<Finding> {
-        findings(role, &[("invoices", EXPECTED.to_owned(), table)])
+        findings(role, &[("invoices", EXPECTED.to_owned(), vec![], table)])
+    }
+
+    fn customer_fk() -> ExpectedForeignKey {
+        ExpectedForeignKey {
+            columns: vec!["tenant_id", "customer_id"],
+            parent: "customers",
+            parent_regclass: Some("customers".into()),
+            ref_columns: vec!["tenant_id", "id"],
+        }
+    }
+
+    fn foreign_key(columns: &[&str], references: &str, ref_columns: &[&str]) -> ForeignKeyFacts {
+        ForeignKeyFacts {
+            columns: columns.iter().map(|c| (*c).to_owned()).collect(),
+            references: references.into(),
+            ref_columns: ref_columns.iter().map(|c| (*c).to_owned()).collect(),
+            validated: true,
+        }
+    }
+
+    #[test]
+    fn a_belongs_to_field_needs_its_tenant_led_foreign_key() {
+        let with = |foreign_keys: Vec<ForeignKeyFacts>| {
+            let facts = TableFacts {
+                foreign_keys,
+                ..good()
+            };
+            findings(
+                &role(),
+                &[(
+                    "invoices",
+                    EXPECTED.to_owned(),
+                    vec![customer_fk()],
+                    Some(facts),
+                )],
+            )
+        };
+        let composite = foreign_key(
+            &["tenant_id", "customer_id"],
+            "customers",
+            &["tenant_id", "id"],
+        );
+        assert_eq!(with(vec![composite.clone()]), []);
+        let missing = Finding::ForeignKeyMissing {
+            table: "invoices",
+            columns: vec!["tenant_id", "customer_id"],
+            references: "customers (tenant_id, id)".into(),
+        };
+        let missing = vec![missing];
+        assert_eq!(with(vec![]), missing);
+        // On the key alone: a row could point at another tenant's customer.
+        let key_alone = foreign_key(&["customer_id"], "customers", &["id"]);
+        assert_eq!(with(vec![key_alone]), missing);
+        // Another table, or columns in another order.
+        let elsewhere = foreign_key(
+            &["tenant_id", "customer_id"],
+            "other.customers",
+            &["tenant_id", "id"],
+        );
+        assert_eq!(with(vec![elsewhere]), missing);
+        let swapped = foreign_key(
+            &["customer_id", "tenant_id"],
+            "customers",
+            &["id", "tenant_id"],
+        );
+        assert_eq!(with(vec![swapped]), missing);
+        // Added NOT VALID: the rows already there were never checked.
+        let unchecked = ForeignKeyFacts {
+            validated: false,
+            ..composite
+        };
+        assert_eq!(with(vec![unchecked]), missing);
+        assert!(
+            Findings(missing)
+                .to_string()
+                .contains("(tenant_id, customer_id) REFERENCES customers (tenant_id, id)")
+        );
     }
 
     #[test]
@@ -456,6 +653,7 @@ mod tests {
             forced: false,
             owned_by_current_role: true,
             policies: vec![],
+            foreign_keys: vec![],
         };
         let found = audit(&superuser, Some(bare));
         assert_eq!(found.len(), 5, "{found:?}");

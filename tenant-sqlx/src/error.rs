@@ -18,6 +18,43 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A write broke a `#[belongs_to]` foreign key, which is led by the tenant column: the row
+    /// names a parent key that this tenant has no row with (whoever else does), or a deleted
+    /// parent still has children of this tenant (deleting them first, or pointing them
+    /// elsewhere, is the caller's choice: the foreign keys have no `ON DELETE` action).
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// # use tenant::sqlx::Error;
+    /// # #[tenant_scoped(table = "customers")]
+    /// # pub struct Customer { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub name: String }
+    /// # #[tenant_scoped(table = "orders")]
+    /// # pub struct Order { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, #[belongs_to(Customer)] pub customer_id: i64 }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// CustomerRepo::new(&pool).create_table().await?;
+    /// OrderRepo::new(&pool).create_table().await?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
+    /// CustomerRepo::new(&pool).insert(&globex, NewCustomer { id: 7, name: "Globex".into() }).await?;
+    ///
+    /// // Customer 7 exists, but it is globex's: acme's order cannot point at it.
+    /// let refused = OrderRepo::new(&pool).insert(&acme, NewOrder { id: 1, customer_id: 7 }).await;
+    /// assert!(matches!(refused, Err(Error::ForeignKey { table: "orders", .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[error(
+        "{table}: the row refers to a parent this tenant does not have, or a parent still has children"
+    )]
+    ForeignKey {
+        /// The table written to: the child's on an insert or update, the parent's on a delete.
+        table: &'static str,
+        /// The database's report.
+        #[source]
+        source: sqlx::Error,
+    },
     /// An index this entity needs has a name that already belongs to another table.
     #[error("index `{index}` already exists on table `{table}`")]
     IndexNameTaken {
@@ -56,11 +93,14 @@ pub enum Error {
 impl Error {
     /// Classifies a database error of a write to `table`.
     pub(crate) fn from_write(table: &'static str, source: sqlx::Error) -> Self {
-        let unique = matches!(&source, sqlx::Error::Database(db) if db.is_unique_violation());
-        if unique {
-            Error::Conflict { table, source }
-        } else {
-            Error::Database(source)
+        match &source {
+            sqlx::Error::Database(db) if db.is_unique_violation() => {
+                Error::Conflict { table, source }
+            }
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+                Error::ForeignKey { table, source }
+            }
+            _ => Error::Database(source),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
 //! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
+//! | [`BelongsTo`] | a `#[belongs_to(Parent)]` field: a foreign key led by the tenant, and [`Repo::with_parent`] |
 //! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
 //! | [`PageRequest`], [`Page`], [`Cursor`], [`CursorKey`] | keyset pages and their tamper-evident cursors ([`Repo::page`]) |
 //! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
@@ -39,8 +40,8 @@ pub use schema::TenantSchema;
 pub use tenant_tx::{TENANT_SETTING, TenantTx};
 
 pub use repo::{
-    Backend, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order, Orderable, Page,
-    PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn, TextColumn,
+    Backend, BelongsTo, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order,
+    Orderable, Page, PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn, TextColumn,
 };
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,
@@ -70,8 +71,8 @@ pub use sea_query::{Nullable, Value};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::repo::{
-        ColumnMeta, ColumnRole, ColumnValue, Dialect, EntityIo, EntityMeta, Query, SqlType,
-        Statements, TenantColumn,
+        ColumnMeta, ColumnRole, ColumnValue, Dialect, EntityIo, EntityMeta, ForeignKeyOf, Query,
+        SqlType, Statements, TenantColumn,
     };
     pub use sea_query::ColumnType;
     pub use sqlx;

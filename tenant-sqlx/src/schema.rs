@@ -6,7 +6,7 @@ use sqlx::{AssertSqlSafe, PgPool};
 use tenant_core::{SchemaName, SystemCtx};
 
 use crate::Error;
-use crate::repo::{Dialect, Entity};
+use crate::repo::{Dialect, Entity, EntityMeta, creation_order};
 
 /// The tables and migrations every tenant's schema holds, for a schema per tenant on
 /// PostgreSQL: [`create`](Self::create) makes a tenant's schema with all of them,
@@ -37,7 +37,7 @@ use crate::repo::{Dialect, Entity};
 /// ```
 #[derive(Debug, Default, Clone)]
 pub struct TenantSchema {
-    ddl: Vec<&'static [String]>,
+    ddl: Vec<(&'static EntityMeta, &'static [String])>,
     migrations: Vec<String>,
 }
 
@@ -47,10 +47,12 @@ impl TenantSchema {
         Self::default()
     }
 
-    /// Adds `E`'s table and indexes.
+    /// Adds `E`'s table and indexes. [`create`](Self::create) creates a `#[belongs_to]`
+    /// parent's table before its children's, whatever the order they were added in; otherwise
+    /// tables come in the order added.
     pub fn entity<E: Entity>(mut self) -> Self {
         self.ddl
-            .push(E::statements().ddl(E::META, Dialect::Postgres));
+            .push((E::META, E::statements().ddl(E::META, Dialect::Postgres)));
         self
     }
 
@@ -82,7 +84,9 @@ impl TenantSchema {
             .bind(name)
             .execute(&mut *tx)
             .await?;
-        for statement in self.ddl.iter().flat_map(|ddl| ddl.iter()) {
+        let metas: Vec<&EntityMeta> = self.ddl.iter().map(|(meta, _)| *meta).collect();
+        let ordered = creation_order(&metas).into_iter().map(|i| self.ddl[i].1);
+        for statement in ordered.flat_map(|ddl| ddl.iter()) {
             sqlx::query(AssertSqlSafe(statement.as_str()))
                 .execute(&mut *tx)
                 .await?;

@@ -1,5 +1,6 @@
 //! The arguments of `#[tenant_scoped(...)]` and the field attributes it owns.
 
+use quote::ToTokens;
 use syn::{Attribute, LitStr, Meta};
 
 use crate::ctxt::Ctxt;
@@ -8,7 +9,8 @@ use crate::ctxt::Ctxt;
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
 
 /// The field attributes `#[tenant_scoped]` owns and strips.
-pub(crate) const FIELD_ATTRIBUTES: &[&str] = &["key", "tenant", "unique", "index", "column"];
+pub(crate) const FIELD_ATTRIBUTES: &[&str] =
+    &["key", "tenant", "unique", "index", "column", "belongs_to"];
 
 /// The arguments of `#[key(..)]`.
 const KEY_ARGUMENTS: &[&str] = &["generated"];
@@ -90,6 +92,10 @@ pub(crate) struct FieldAttrs<'a> {
     pub(crate) column: Option<&'a Attribute>,
     /// The arguments of `#[column(..)]`.
     pub(crate) column_args: ColumnArgs,
+    /// `#[belongs_to(..)]`.
+    pub(crate) belongs_to: Option<&'a Attribute>,
+    /// The parent entity's type in `#[belongs_to(Parent)]`, when well formed.
+    pub(crate) parent: Option<syn::Path>,
     /// A misspelling of `#[key]` was reported on this field.
     pub(crate) near_key: bool,
     /// A misspelling of `#[tenant]` was reported on this field.
@@ -142,6 +148,19 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 }
                 parsed.column = Some(attr);
                 parse_column(cx, attr, &mut parsed.column_args);
+                continue;
+            }
+            "belongs_to" => {
+                if parsed.belongs_to.is_some() {
+                    cx.error_with_help(
+                        attr,
+                        "duplicate `#[belongs_to(..)]`",
+                        "a column refers to one parent: keep one `#[belongs_to(..)]`",
+                    );
+                    continue;
+                }
+                parsed.belongs_to = Some(attr);
+                parsed.parent = parse_belongs_to(cx, attr);
                 continue;
             }
             "cfg" | "cfg_attr" => {
@@ -199,6 +218,48 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
         *slot = Some(attr);
     }
     parsed
+}
+
+const BELONGS_TO_HELP: &str = "write `#[belongs_to(Customer)]`, naming the type of the #[tenant_scoped] struct whose key this field holds";
+
+/// The argument of `#[belongs_to(..)]`: one path, the parent entity's type.
+fn parse_belongs_to(cx: &mut Ctxt, attr: &Attribute) -> Option<syn::Path> {
+    let Meta::List(list) = &attr.meta else {
+        cx.error_with_help(
+            &attr.meta,
+            "`#[belongs_to]` needs the parent entity's type",
+            BELONGS_TO_HELP,
+        );
+        return None;
+    };
+    if let Ok(table) = syn::parse2::<LitStr>(list.tokens.clone()) {
+        cx.error_with_help(
+            &table,
+            "`#[belongs_to]` takes the parent entity's type, not a table name",
+            format!(
+                "{BELONGS_TO_HELP}; its table name comes from its own #[tenant_scoped(table = {:?})]",
+                table.value()
+            ),
+        );
+        return None;
+    }
+    match syn::parse2::<syn::Path>(list.tokens.clone()) {
+        Ok(path) => Some(path),
+        Err(_) => {
+            let tokens = &list.tokens;
+            let spanned = if tokens.is_empty() {
+                attr.meta.to_token_stream()
+            } else {
+                tokens.clone()
+            };
+            cx.error_with_help(
+                spanned,
+                "`#[belongs_to(..)]` takes one path: the parent entity's type",
+                BELONGS_TO_HELP,
+            );
+            None
+        }
+    }
 }
 
 /// The arguments of `#[key(..)]`: `generated` alone. Returns its path.
@@ -433,6 +494,9 @@ mod tests {
             ("colum", "column"),
             ("Column", "column"),
             ("columns", "column"),
+            ("belongs_too", "belongs_to"),
+            ("belong_to", "belongs_to"),
+            ("belongsto", "belongs_to"),
         ] {
             assert_eq!(near_miss(typo), Some(ours), "{typo}");
         }

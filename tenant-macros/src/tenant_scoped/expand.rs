@@ -169,6 +169,9 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             .default
             .as_ref()
             .map(|sql| quote!(.with_default(#sql)));
+        let belongs_to = f.attrs.parent.as_ref().map(|parent| {
+            quote_spanned!(parent.span()=> .belongs_to(<#name as ::tenant::sqlx::BelongsTo<#parent>>::parent_meta))
+        });
         let meta = match &f.attrs.column_args.ddl_type {
             Some(ddl_type) => {
                 let nullable = valid::option_inner(ty).is_some();
@@ -183,7 +186,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
             },
         };
         quote! {
-            #meta #generated #default
+            #meta #generated #default #belongs_to
         }
     });
     let key_index = valid.key;
@@ -225,7 +228,22 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
     });
     let decode_fields = fields.iter().enumerate().map(|(i, f)| {
         let ident = f.ident;
-        quote!(#ident: DB::decode_column(row, #i)?)
+        quote!(#ident: DB::decode_column(row, offset + #i)?)
+    });
+    // One `BelongsTo<Parent>` per `#[belongs_to(Parent)]` field: the parent must be an entity
+    // (the trait's bound) and the field must hold its key (`Field`'s bound), each checked where
+    // the user wrote it.
+    let belongs_to_impls = fields.iter().enumerate().filter_map(|(i, f)| {
+        let parent = f.attrs.parent.as_ref()?;
+        let ty = f.ty;
+        let field_ty = quote_spanned!(ty.span()=> type Field = #ty;);
+        Some(quote_spanned! {parent.span()=>
+            #[automatically_derived]
+            impl ::tenant::sqlx::BelongsTo<#parent> for #name {
+                #field_ty
+                const COLUMN: usize = #i;
+            }
+        })
     });
     let bind_new = inserted.iter().map(|f| {
         let ident = f.ident;
@@ -348,13 +366,16 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
 
             #supplied_key
 
+            #(#belongs_to_impls)*
+
             #[automatically_derived]
             impl<DB: ::tenant::sqlx::Backend> #private::EntityIo<DB> for #name
             where
                 #(#bounded_types: #private::ColumnValue<DB>,)*
             {
-                fn decode_row(
+                fn decode_row_at(
                     row: &<DB as #private::sqlx::Database>::Row,
+                    offset: usize,
                 ) -> ::core::result::Result<Self, #private::sqlx::Error> {
                     ::core::result::Result::Ok(#name {
                         #(#decode_fields,)*

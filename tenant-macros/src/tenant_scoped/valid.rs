@@ -102,6 +102,14 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "remove this attribute",
             );
         }
+        if let Some(attr) = field.attrs.belongs_to {
+            cx.error_with_help(
+                attr,
+                "the #[tenant] field cannot be a #[belongs_to] field",
+                "every #[belongs_to] foreign key already leads with the tenant column: put \
+                 #[belongs_to(..)] on the field that holds the parent's key",
+            );
+        }
         if let Some(ddl_type) = &field.attrs.column_args.ddl_type {
             cx.error_with_help(
                 ddl_type,
@@ -129,6 +137,38 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "the #[key] field is already unique per tenant and indexed",
                 "remove this attribute",
             );
+        }
+        if let Some(attr) = field.attrs.belongs_to {
+            cx.error_with_help(
+                attr,
+                "the #[key] field cannot be a #[belongs_to] field",
+                "the key identifies this row: add a separate field for the parent's key, \
+                 e.g. `#[belongs_to(Customer)] customer_id: i64`",
+            );
+        }
+    }
+
+    // `BelongsTo<Parent>` is implemented once per parent: two fields naming the same parent
+    // would leave `with_parent` no way to choose.
+    let mut parents: Vec<String> = Vec::new();
+    for (i, field) in entity.fields.iter().enumerate() {
+        let Some(parent) = &field.attrs.parent else {
+            continue;
+        };
+        if Some(i) == tenant || Some(i) == key {
+            continue;
+        }
+        let text = parent.to_token_stream().to_string();
+        if parents.contains(&text) {
+            cx.error_with_help(
+                parent,
+                format!("a second #[belongs_to({text})] field"),
+                format!(
+                    "an entity belongs to `{text}` through one field; keep #[belongs_to({text})] on one of them"
+                ),
+            );
+        } else {
+            parents.push(text);
         }
     }
 

@@ -216,6 +216,16 @@ pub struct Filter<E> {
 const INLINE_PREDICATES: usize = 4;
 
 impl<E> Filter<E> {
+    /// No predicate: only the tenant's, which every statement adds. Not public: combined with
+    /// `and`/`or`, an empty side would leave an operator without its operand.
+    pub(crate) fn empty() -> Self {
+        Filter {
+            shape: Vec::new(),
+            values: Vec::new(),
+            entity: PhantomData,
+        }
+    }
+
     fn leaf(node: Node, values: impl IntoIterator<Item = Value>) -> Self {
         let mut shape = Vec::with_capacity(INLINE_PREDICATES);
         let mut values_vec = Vec::with_capacity(INLINE_PREDICATES);

@@ -36,6 +36,10 @@ pub struct ColumnMeta {
     /// `#[column(default = "..")]`: the SQL expression the database fills the column with on
     /// insert.
     pub default: Option<&'static str>,
+    /// `#[belongs_to(Parent)]`: the parent entity's table, whose (tenant, key) this column and
+    /// the tenant column reference. A function, so that an entity can belong to itself (a tree)
+    /// without its `META` constant referring to itself.
+    pub references: Option<fn() -> &'static EntityMeta>,
 }
 
 impl ColumnMeta {
@@ -56,6 +60,7 @@ impl ColumnMeta {
             indexed,
             generated: false,
             default: None,
+            references: None,
         }
     }
 
@@ -80,6 +85,7 @@ impl ColumnMeta {
             indexed,
             generated: false,
             default: None,
+            references: None,
         }
     }
 
@@ -103,6 +109,14 @@ impl ColumnMeta {
     pub const fn with_default(self, sql: &'static str) -> ColumnMeta {
         ColumnMeta {
             default: Some(sql),
+            ..self
+        }
+    }
+
+    /// The same column, a foreign key to `parent`'s (tenant, key) (`#[belongs_to(Parent)]`).
+    pub const fn belongs_to(self, parent: fn() -> &'static EntityMeta) -> ColumnMeta {
+        ColumnMeta {
+            references: Some(parent),
             ..self
         }
     }
@@ -152,10 +166,46 @@ impl EntityMeta {
         self.columns[self.key].generated
     }
 
+    /// The `#[belongs_to]` columns with their parents' tables, in field order.
+    pub(crate) fn foreign_keys(
+        &self,
+    ) -> impl Iterator<Item = (&'static ColumnMeta, &'static EntityMeta)> + '_ {
+        self.columns
+            .iter()
+            .filter_map(|c| c.references.map(|parent| (c, parent())))
+    }
+
     /// The columns an update may set, in field order: the bits of a patch mask.
     pub(crate) fn patchable(&self) -> impl Iterator<Item = &'static ColumnMeta> + '_ {
         self.columns.iter().filter(|c| c.role == ColumnRole::Data)
     }
+}
+
+/// The order to create `tables` in: each after the parents of its `#[belongs_to]` fields that
+/// are among them (PostgreSQL refuses a foreign key to a table that does not exist yet), and
+/// otherwise in the order given. Parents not among `tables` are taken to exist already (an
+/// earlier migration). A cycle of tables referencing each other cannot be created with inline
+/// foreign keys; its tables keep the order given.
+pub(crate) fn creation_order(tables: &[&EntityMeta]) -> Vec<usize> {
+    let mut done = vec![false; tables.len()];
+    let mut order = Vec::with_capacity(tables.len());
+    let waits_for = |i: usize, done: &[bool]| {
+        tables[i].foreign_keys().any(|(_, parent)| {
+            parent.table != tables[i].table
+                && tables
+                    .iter()
+                    .zip(done)
+                    .any(|(table, &done)| !done && table.table == parent.table)
+        })
+    };
+    while let Some(next) = (0..tables.len())
+        .find(|&i| !done[i] && !waits_for(i, &done))
+        .or_else(|| done.iter().position(|&done| !done))
+    {
+        done[next] = true;
+        order.push(next);
+    }
+    order
 }
 
 /// How a Rust type is declared as a column: its type in `CREATE TABLE`.

@@ -6,6 +6,7 @@ mod filter;
 mod meta;
 mod order;
 mod page;
+mod relation;
 #[cfg(feature = "postgres")]
 mod rls;
 mod sql;
@@ -19,9 +20,11 @@ use sqlx::AssertSqlSafe;
 pub use backend::{Backend, Conn, Dialect};
 pub use cursor::{Cursor, CursorError, CursorKey};
 pub use filter::{Col, Filter, TextColumn};
+pub(crate) use meta::creation_order;
 pub use meta::{ColumnMeta, ColumnRole, EntityMeta, SqlType, TenantColumn};
 pub use order::{Order, Orderable};
 pub use page::{Page, PageRequest, Select};
+pub use relation::{BelongsTo, ForeignKeyOf};
 #[cfg(feature = "postgres")]
 pub use rls::TENANT_POLICY;
 #[cfg(feature = "postgres")]
@@ -52,6 +55,11 @@ impl<DB: sqlx::Database, T> ColumnValue<DB> for T where
 /// A struct annotated with `#[tenant_scoped]`: a row of a tenant-owned table.
 ///
 /// Implemented by the macro only; its hidden items are not a stable API.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a #[tenant_scoped] entity",
+    label = "not a #[tenant_scoped] struct",
+    note = "repositories, `#[belongs_to(..)]` and audits take the types of structs annotated with `#[tenant_scoped(table = \"..\")]`"
+)]
 pub trait Entity: Sized + Send + Unpin + 'static {
     /// The type of the `#[key]` field.
     type Key: Send;
@@ -79,7 +87,12 @@ pub trait Entity: Sized + Send + Unpin + 'static {
 /// How an [`Entity`] is bound to and decoded from statements of `DB`. Implemented by the macro.
 #[doc(hidden)]
 pub trait EntityIo<DB: Backend>: Entity {
-    fn decode_row(row: &DB::Row) -> Result<Self, sqlx::Error>;
+    /// The entity from the columns of `row` from `offset` on, in field order (a join's second
+    /// side starts after the first side's columns).
+    fn decode_row_at(row: &DB::Row, offset: usize) -> Result<Self, sqlx::Error>;
+    fn decode_row(row: &DB::Row) -> Result<Self, sqlx::Error> {
+        Self::decode_row_at(row, 0)
+    }
     fn bind_key(query: Query<'_, DB>, key: Self::Key) -> Query<'_, DB>;
     fn bind_new<'q>(query: Query<'q, DB>, new: &Self::New) -> Query<'q, DB>;
     fn bind_patch(query: Query<'_, DB>, patch: Self::Patch) -> Query<'_, DB>;
@@ -165,6 +178,11 @@ where
 
     /// Creates the table and its indexes if they do not exist. Schema, not data: no context.
     ///
+    /// The table of a `#[belongs_to(Parent)]` field's parent must be created first: PostgreSQL
+    /// refuses a foreign key to a table that does not exist (SQLite accepts it, and then refuses
+    /// every write to the child). [`Migration`](crate::Migration) and `TenantSchema` order their
+    /// tables so.
+    ///
     /// An index name of this entity that already belongs to another table is an
     /// [`Error::IndexNameTaken`]: `IF NOT EXISTS` would otherwise skip the index, and with it the
     /// per-tenant uniqueness it enforces.
@@ -188,7 +206,8 @@ where
 
     /// Inserts a row owned by `ctx`'s tenant and returns it as stored. The tenant column is taken
     /// from `ctx`; [`New`](Entity::New) has no field for it. A row of the same tenant with the
-    /// same key or `#[unique]` value is an [`Error::Conflict`].
+    /// same key or `#[unique]` value is an [`Error::Conflict`]; a `#[belongs_to]` value that
+    /// names no parent of this tenant (whoever else has one) is an [`Error::ForeignKey`].
     ///
     /// When the database fills a column (`#[key(generated)]`, `#[column(default = "..")]`), the
     /// statement ends in `RETURNING` and the row comes back from the database; otherwise it is
@@ -332,7 +351,8 @@ where
     }
 
     /// Applies the fields `patch` sets to the row with `key` of `ctx`'s tenant. Returns the number
-    /// of rows changed: 0 when the tenant owns no such row, whoever else does.
+    /// of rows changed: 0 when the tenant owns no such row, whoever else does. A `#[belongs_to]`
+    /// value that names no parent of this tenant is an [`Error::ForeignKey`].
     pub async fn update(
         &mut self,
         ctx: &TenantCtx,
@@ -355,7 +375,8 @@ where
 
     /// Deletes the rows of `ctx`'s tenant that satisfy `filter`, in one statement, and returns
     /// how many. The tenant predicate is ANDed outside the filter: a filter that matches
-    /// everything deletes everything of this tenant and nothing of another's.
+    /// everything deletes everything of this tenant and nothing of another's. If one of them is
+    /// the `#[belongs_to]` parent of rows still there, none is deleted: [`Error::ForeignKey`].
     ///
     /// ```
     /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
@@ -383,17 +404,20 @@ where
         let sql = E::statements().delete_where(E::META, dialect, &filter.shape);
         let done = Self::bind_filter(sql, ctx, filter)
             .execute(self.conn.executor())
-            .await?;
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 
     /// Deletes the row with `key` of `ctx`'s tenant. Returns the number of rows deleted: 0 when
-    /// the tenant owns no such row, whoever else does.
+    /// the tenant owns no such row, whoever else does. A row that is the `#[belongs_to]` parent
+    /// of rows still there is not deleted: [`Error::ForeignKey`].
     pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {
         let query = Self::tenant_query(Fixed::Delete, ctx);
         let done = E::bind_key(query, key)
             .execute(self.conn.executor())
-            .await?;
+            .await
+            .map_err(|e| Error::from_write(E::META.table, e))?;
         Ok(<X::Database as Backend>::rows_affected(&done))
     }
 

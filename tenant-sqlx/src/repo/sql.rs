@@ -2,7 +2,9 @@
 //! and cached (see `cache.rs`); the placeholders are bound by the caller in the order the
 //! functions here document.
 
-use sea_query::{ColumnDef, ColumnType, Expr, ExprTrait, Func, Index, Order, Query, Table};
+use sea_query::{
+    ColumnDef, ColumnType, Expr, ExprTrait, ForeignKey, Func, Index, Order, Query, Table,
+};
 
 use super::backend::Dialect;
 use super::filter::{Node, Op};
@@ -90,21 +92,35 @@ pub(crate) fn filtered(
 
 /// The filter's condition, built from its postfix nodes; `None` for an empty filter.
 fn condition(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
+    condition_of(meta, shape, None)
+}
+
+/// The column at `index` of `meta`, qualified by `alias` if given (in a join).
+fn column_of(meta: &EntityMeta, index: usize, alias: Option<&'static str>) -> Expr {
+    let name = meta.columns[index].name;
+    match alias {
+        Some(alias) => Expr::col((alias, name)),
+        None => Expr::col(name),
+    }
+}
+
+/// [`condition`], its columns qualified by `alias` if given; `None` for an empty filter.
+fn condition_of(meta: &EntityMeta, shape: &[Node], alias: Option<&'static str>) -> Option<Expr> {
     if shape.is_empty() {
         return None;
     }
     // `Filter`'s combinators only build well-formed sequences; were one malformed anyway, the
     // filter matches nothing rather than being dropped (which would match everything).
-    Some(build(meta, shape).unwrap_or_else(|| Expr::cust("1 = 0")))
+    Some(build(meta, shape, alias).unwrap_or_else(|| Expr::cust("1 = 0")))
 }
 
 /// The condition of a non-empty postfix sequence; `None` if it is malformed.
-fn build(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
+fn build(meta: &EntityMeta, shape: &[Node], alias: Option<&'static str>) -> Option<Expr> {
     let mut stack: Vec<Expr> = Vec::with_capacity(shape.len());
     for &node in shape {
         let expr = match node {
             Node::Cmp(column, op) => {
-                let column = Expr::col(meta.columns[column].name);
+                let column = column_of(meta, column, alias);
                 match op {
                     Op::Eq => column.eq(slot()),
                     Op::Ne => column.ne(slot()),
@@ -117,8 +133,8 @@ fn build(meta: &EntityMeta, shape: &[Node]) -> Option<Expr> {
             }
             // `IN ()` is not SQL; no values match nothing.
             Node::In(_, 0) => Expr::cust("1 = 0"),
-            Node::In(column, n) => Expr::col(meta.columns[column].name).is_in((0..n).map(|_| 0i64)),
-            Node::IsNull(column) => Expr::col(meta.columns[column].name).is_null(),
+            Node::In(column, n) => column_of(meta, column, alias).is_in((0..n).map(|_| 0i64)),
+            Node::IsNull(column) => column_of(meta, column, alias).is_null(),
             Node::And | Node::Or => {
                 // Built by `Filter`'s own combinators: two operands are always there.
                 let right = stack.pop()?;
@@ -232,6 +248,55 @@ pub(crate) fn count(meta: &EntityMeta, dialect: Dialect) -> String {
         .expr(Func::count(Expr::col(meta.key_column())))
         .from(meta.table)
         .and_where(Expr::col(meta.tenant_column()).eq(slot()));
+    dialect.render(&select)
+}
+
+/// The alias of the child's table in [`with_parent`].
+const CHILD: &str = "child";
+/// The alias of the parent's table in [`with_parent`].
+const PARENT: &str = "parent";
+
+/// Binds: the filter's values in the order of its leaves, then tenant, tenant. Every column of
+/// the child (`meta`), then every column of its parent, of the children of `ctx`'s tenant that
+/// satisfy the filter and have a parent through the `#[belongs_to]` column `column`, ordered by
+/// the child's key:
+///
+/// `SELECT child.*, parent.* FROM <child> AS child JOIN <parent> AS parent ON parent.tenant =
+/// child.tenant AND parent.key = child.<column> WHERE (<filter>) AND child.tenant = ? AND
+/// parent.tenant = ?`
+///
+/// Both sides carry the tenant predicate: the join condition alone would already keep a pair
+/// within one tenant, and the second predicate keeps it so even if the join were edited.
+pub(crate) fn with_parent(
+    meta: &EntityMeta,
+    parent: &EntityMeta,
+    dialect: Dialect,
+    column: usize,
+    shape: &[Node],
+) -> String {
+    let mut select = Query::select();
+    select
+        .columns(meta.columns.iter().map(|c| (CHILD, c.name)))
+        .columns(parent.columns.iter().map(|c| (PARENT, c.name)))
+        .from_as(meta.table, CHILD)
+        .join_as(
+            sea_query::JoinType::InnerJoin,
+            parent.table,
+            PARENT,
+            Expr::col((PARENT, parent.tenant_column()))
+                .equals((CHILD, meta.tenant_column()))
+                .and(
+                    Expr::col((PARENT, parent.key_column()))
+                        .equals((CHILD, meta.columns[column].name)),
+                ),
+        );
+    if let Some(condition) = condition_of(meta, shape, Some(CHILD)) {
+        select.and_where(condition);
+    }
+    select
+        .and_where(Expr::col((CHILD, meta.tenant_column())).eq(slot()))
+        .and_where(Expr::col((PARENT, parent.tenant_column())).eq(slot()))
+        .order_by((CHILD, meta.key_column()), Order::Asc);
     dialect.render(&select)
 }
 
@@ -415,6 +480,13 @@ pub(crate) fn index_name(table: &str, column: &str, suffix: &str) -> String {
     format!("{}_{hash:016x}", &full[..MAX - 17])
 }
 
+/// Whether a column has an index of its own, led by the tenant: `#[unique]`, `#[index]`, and
+/// `#[belongs_to]` (PostgreSQL does not index a foreign key's columns, and without an index
+/// every delete of a parent scans the children).
+fn has_index(column: &ColumnMeta) -> bool {
+    column.unique || column.indexed || column.references.is_some()
+}
+
 fn index_suffix(column: &ColumnMeta) -> &'static str {
     if column.unique { "key" } else { "idx" }
 }
@@ -434,7 +506,7 @@ pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
         .chain(
             meta.columns
                 .iter()
-                .filter(|c| c.unique || c.indexed)
+                .filter(|c| has_index(c))
                 .map(|column| index_name(meta.table, column.name, index_suffix(column))),
         )
         .collect()
@@ -450,6 +522,13 @@ pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
 /// key (`INTEGER PRIMARY KEY AUTOINCREMENT`: never reused, even after a delete) and a unique
 /// index on (tenant, key) leads with the tenant beside it. The trade-off: on SQLite the values
 /// are unique across tenants and the table is clustered by key rather than by tenant.
+///
+/// A `#[belongs_to(Parent)]` column is a composite foreign key led by the tenant,
+/// `FOREIGN KEY (tenant, column) REFERENCES parents (tenant, key)`, so a row can only point at a
+/// parent of its own tenant, and it gets an index led by the tenant like an `#[index]` field.
+/// The parent's (tenant, key) is its primary key, or on SQLite with a generated key the unique
+/// index beside it, which a foreign key may reference as well. No `ON DELETE` action: deleting
+/// a parent that still has children is refused (`NO ACTION`).
 pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
     let tenant = meta.tenant_column();
     let key_alone = key_alone_is_primary(meta, dialect);
@@ -493,6 +572,18 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
     if !key_alone {
         table.primary_key(Index::create().col(tenant).col(meta.key_column()));
     }
+    for (column, parent) in meta.foreign_keys() {
+        table.foreign_key(
+            ForeignKey::create()
+                .name(index_name(meta.table, column.name, "fkey"))
+                .from_tbl(meta.table)
+                .from_col(tenant)
+                .from_col(column.name)
+                .to_tbl(parent.table)
+                .to_col(parent.tenant_column())
+                .to_col(parent.key_column()),
+        );
+    }
 
     let mut statements = vec![dialect.render_schema(&table)];
     if key_alone {
@@ -506,7 +597,7 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
             .col(meta.key_column());
         statements.push(dialect.render_schema(&index));
     }
-    for column in meta.columns.iter().filter(|c| c.unique || c.indexed) {
+    for column in meta.columns.iter().filter(|c| has_index(c)) {
         let suffix = index_suffix(column);
         let mut index = Index::create();
         index
@@ -539,6 +630,7 @@ mod tests {
             indexed: false,
             generated: false,
             default: None,
+            references: None,
         }
     }
 
@@ -725,6 +817,84 @@ mod tests {
         key: 0,
         tenant: 1,
     };
+
+    /// Lines of `invoices` (META) and of `tickets` (GENERATED, a rowid key on SQLite).
+    const LINES: EntityMeta = EntityMeta {
+        table: "lines",
+        columns: &[
+            column("id", ColumnRole::Key, false),
+            column("tenant_id", ColumnRole::Tenant, false),
+            ColumnMeta {
+                references: Some(|| &META),
+                ..column("invoice", ColumnRole::Data, false)
+            },
+            ColumnMeta {
+                references: Some(|| &GENERATED),
+                nullable: true,
+                ..column("ticket", ColumnRole::Data, false)
+            },
+        ],
+        key: 0,
+        tenant: 1,
+    };
+
+    #[test]
+    fn belongs_to_is_a_foreign_key_led_by_the_tenant_and_indexed() {
+        let pg = ddl(&LINES, Dialect::Postgres);
+        assert_eq!(
+            pg[0],
+            r#"CREATE TABLE IF NOT EXISTS "lines" ( "id" text NOT NULL, "tenant_id" text NOT NULL, "invoice" text NOT NULL, "ticket" text NULL, PRIMARY KEY ("tenant_id", "id"), CONSTRAINT "t5_lines_invoice_fkey" FOREIGN KEY ("tenant_id", "invoice") REFERENCES "invoices" ("tenant_id", "id"), CONSTRAINT "t5_lines_ticket_fkey" FOREIGN KEY ("tenant_id", "ticket") REFERENCES "tickets" ("tenant_id", "id") )"#
+        );
+        assert_eq!(
+            &pg[1..],
+            [
+                r#"CREATE INDEX IF NOT EXISTS "t5_lines_invoice_idx" ON "lines" ("tenant_id", "invoice")"#,
+                r#"CREATE INDEX IF NOT EXISTS "t5_lines_ticket_idx" ON "lines" ("tenant_id", "ticket")"#,
+            ]
+        );
+        let sqlite = ddl(&LINES, Dialect::Sqlite);
+        assert!(
+            sqlite[0].contains(
+                r#"FOREIGN KEY ("tenant_id", "ticket") REFERENCES "tickets" ("tenant_id", "id")"#
+            ),
+            "{}",
+            sqlite[0]
+        );
+        assert_eq!(
+            index_names(&LINES, Dialect::Sqlite),
+            ["t5_lines_invoice_idx", "t5_lines_ticket_idx"]
+        );
+    }
+
+    #[test]
+    fn with_parent_joins_on_tenant_and_key_and_filters_both_sides() {
+        assert_eq!(
+            with_parent(&LINES, &META, Dialect::Postgres, 2, &[Node::Cmp(0, Op::Gt)]),
+            r#"SELECT "child"."id", "child"."tenant_id", "child"."invoice", "child"."ticket", "parent"."id", "parent"."tenant_id", "parent"."customer", "parent"."amount" FROM "lines" AS "child" INNER JOIN "invoices" AS "parent" ON "parent"."tenant_id" = "child"."tenant_id" AND "parent"."id" = "child"."invoice" WHERE "child"."id" > $1 AND "child"."tenant_id" = $2 AND "parent"."tenant_id" = $3 ORDER BY "child"."id" ASC"#
+        );
+        // The tenant predicates stay outside the filter's OR.
+        let sql = with_parent(
+            &LINES,
+            &GENERATED,
+            Dialect::Sqlite,
+            3,
+            &[Node::IsNull(2), Node::Cmp(0, Op::Eq), Node::Or],
+        );
+        assert!(
+            sql.ends_with(r#"WHERE ("child"."invoice" IS NULL OR "child"."id" = ?) AND "child"."tenant_id" = ? AND "parent"."tenant_id" = ? ORDER BY "child"."id" ASC"#),
+            "{sql}"
+        );
+    }
+
+    #[test]
+    fn parents_are_created_before_their_children() {
+        use crate::repo::meta::creation_order;
+        assert_eq!(creation_order(&[&LINES, &META, &GENERATED]), [1, 2, 0]);
+        assert_eq!(creation_order(&[&META, &LINES, &GENERATED]), [0, 2, 1]);
+        // A parent not in the set is taken to exist.
+        assert_eq!(creation_order(&[&LINES, &GENERATED]), [1, 0]);
+        assert_eq!(creation_order(&[&LINES]), [0]);
+    }
 
     #[test]
     fn update_where_binds_the_patch_then_the_filter_then_the_tenant() {

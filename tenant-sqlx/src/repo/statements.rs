@@ -105,6 +105,8 @@ struct DialectStatements {
     insert_many: ShapeCache<usize>,
     /// `upsert`, by patch mask.
     upserts: ShapeCache<u64>,
+    /// `with_parent`, by (foreign key column, filter shape): the column names the parent.
+    with_parents: ShapeCache<(usize, Box<[Node]>)>,
 }
 
 /// The statement cache of one entity. `#[tenant_scoped]` puts one in a `static`.
@@ -136,6 +138,7 @@ impl Statements {
                     update_wheres: ShapeCache::new(),
                     insert_many: ShapeCache::new(),
                     upserts: ShapeCache::new(),
+                    with_parents: ShapeCache::new(),
                 }
             }; DIALECTS],
         }
@@ -202,6 +205,24 @@ impl Statements {
         self.dialects[dialect as usize]
             .upserts
             .get_or_render(&mask, || (mask, sql::upsert(meta, dialect, mask)))
+    }
+
+    /// `parent` is the table of `meta`'s `#[belongs_to]` column `column`.
+    pub(crate) fn with_parent(
+        &self,
+        meta: &EntityMeta,
+        parent: &EntityMeta,
+        dialect: Dialect,
+        column: usize,
+        shape: &[Node],
+    ) -> Arc<str> {
+        let key = (column, Box::<[Node]>::from(shape));
+        self.dialects[dialect as usize]
+            .with_parents
+            .get_or_render(&key, || {
+                let sql = sql::with_parent(meta, parent, dialect, column, shape);
+                (key.clone(), sql)
+            })
     }
 
     pub(crate) fn filtered(

@@ -41,7 +41,8 @@ where
     /// in one UPDATE, and returns how many rows changed. The tenant predicate is ANDed outside
     /// the filter: a filter that matches everything updates every row of this tenant and none
     /// of another's. A patch that sets nothing is an [`Error::EmptyPatch`]; a patched `#[unique]`
-    /// value that another row of the tenant holds is an [`Error::Conflict`].
+    /// value that another row of the tenant holds is an [`Error::Conflict`]; a patched
+    /// `#[belongs_to]` value that names no parent of this tenant is an [`Error::ForeignKey`].
     ///
     /// ```
     /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
@@ -102,7 +103,8 @@ where
     /// one statement runs them in one transaction, begun on the handle (on a pool, on the
     /// connection it acquires; on a transaction, as a savepoint inside it), so a failure leaves
     /// no row of the batch behind. A row that collides with a row of the same tenant (same key
-    /// or `#[unique]` value, in the table or in the batch) is an [`Error::Conflict`]. No rows:
+    /// or `#[unique]` value, in the table or in the batch) is an [`Error::Conflict`], a row whose
+    /// `#[belongs_to]` value names no parent of this tenant an [`Error::ForeignKey`]. No rows:
     /// `Ok(0)`, without touching the database. The rows are not read back: use
     /// [`insert`](Self::insert) for generated values.
     ///
@@ -189,7 +191,9 @@ where
     ///
     /// An empty patch means "insert, or leave the existing row as it is": the row is set to its
     /// own key (a no-op write) so that the statement still returns it. A `#[unique]` value that
-    /// another row of the tenant holds is an [`Error::Conflict`]. [`Patch`](Entity::Patch) has
+    /// another row of the tenant holds is an [`Error::Conflict`], and a `#[belongs_to]` value
+    /// (inserted or patched) that names no parent of this tenant an [`Error::ForeignKey`].
+    /// [`Patch`](Entity::Patch) has
     /// no key or tenant field, so an upsert cannot move a row; entities with a generated key
     /// have no key to conflict on and do not implement [`SuppliedKey`].
     ///
