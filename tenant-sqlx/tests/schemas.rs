@@ -235,3 +235,59 @@ async fn provisioning_and_offboarding_are_audited() {
     );
     assert!(log.contains("offboard acme"), "{log}");
 }
+
+/// One connection, so every statement is prepared once and reused across tenants: PostgreSQL
+/// must resolve `items` in the search path of each execution, not of the first (it re-analyses
+/// a prepared statement when the search path changes). Were it not so, globex would read acme's
+/// rows through acme's cached statement.
+#[tokio::test]
+async fn prepared_statements_follow_the_search_path_of_each_transaction() {
+    let Some(pool) = support::postgres("prepared_statements_follow_the_search_path").await else {
+        return;
+    };
+    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    for (ctx, amount) in [(&acme, 100), (&globex, 999)] {
+        schema()
+            .create(&sys, &pool, ctx.schema_name())
+            .await
+            .unwrap();
+        let mut tx = TenantTx::begin_in_schema(&one, ctx).await.unwrap();
+        tx.repo::<Invoice>()
+            .insert(
+                ctx,
+                NewInvoice {
+                    id: 1,
+                    amount_cents: amount,
+                },
+            )
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+    }
+    for round in 0..20 {
+        let (ctx, amount) = if round % 2 == 0 {
+            (&acme, 100)
+        } else {
+            (&globex, 999)
+        };
+        let mut tx = TenantTx::begin_in_schema(&one, ctx).await.unwrap();
+        let got = tx.repo::<Invoice>().get(ctx, 1).await.unwrap().unwrap();
+        let raw: i64 = sqlx::query_scalar("SELECT amount_cents FROM invoices WHERE id = 1")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        assert_eq!((got.amount_cents, raw), (amount, amount), "round {round}");
+    }
+    one.close().await;
+    for ctx in [&acme, &globex] {
+        schema().drop(&sys, &pool, ctx.schema_name()).await.unwrap();
+    }
+}
