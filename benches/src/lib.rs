@@ -31,6 +31,7 @@ pub const REPO: Versions = Versions {
 /// One operation's ratios to the floor, from interleaved rounds.
 struct Ratios {
     group: String,
+    versions: [&'static str; 3],
     floor_us: f64,
     generated: Summary,
     sea_query: Summary,
@@ -66,7 +67,8 @@ pub fn rounds() -> usize {
 /// Criterion's group of the three versions, then the same three in interleaved rounds: each
 /// round times a batch of each version back to back, in a rotating order, so drift of the
 /// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
-/// is a version's batch time over the floor's; the median over rounds is what we report.
+/// is a version's batch time over the floor's; the median over rounds is what we report, and
+/// what this returns for the subject (`None` when `TENANT_BENCH_ONLY` skips the group).
 #[allow(clippy::too_many_arguments)]
 pub fn compare<G, H, S, O1, O2, O3>(
     c: &mut Criterion,
@@ -77,26 +79,17 @@ pub fn compare<G, H, S, O1, O2, O3>(
     handwritten: H,
     sea_query: S,
     reset: &dyn Fn(),
-) where
+) -> Option<f64>
+where
     G: AsyncFn() -> O1,
     H: AsyncFn() -> O2,
     S: AsyncFn() -> O3,
 {
     // `TENANT_BENCH_ONLY=postgres/list_where` reruns one group without the rest.
     if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
-        return;
+        return None;
     }
-    let mut criterion_group = c.benchmark_group(group);
-    criterion_group
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2))
-        .sample_size(40);
-    criterion_group.bench_function(versions.subject, |b| b.to_async(rt).iter(|| generated()));
-    criterion_group.bench_function(versions.floor, |b| b.to_async(rt).iter(|| handwritten()));
-    criterion_group.bench_function(versions.other, |b| b.to_async(rt).iter(|| sea_query()));
-    criterion_group.finish();
-
-    let batch = |version: usize, iterations: u32| -> f64 {
+    let batch = |version: usize, iterations: u64| -> f64 {
         let elapsed = rt.block_on(async {
             let started = Instant::now();
             for _ in 0..iterations {
@@ -111,9 +104,24 @@ pub fn compare<G, H, S, O1, O2, O3>(
         reset();
         elapsed
     };
+    // Criterion times the same batches, so `reset` bounds what its samples leave behind too
+    // (thousands of bulk inserts would otherwise grow the table under the later versions).
+    let mut criterion_group = c.benchmark_group(group);
+    criterion_group
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .sample_size(40);
+    let names = [versions.subject, versions.floor, versions.other];
+    for (version, name) in names.into_iter().enumerate() {
+        criterion_group.bench_function(name, |b| {
+            b.iter_custom(|iterations| Duration::from_secs_f64(batch(version, iterations)));
+        });
+    }
+    criterion_group.finish();
+
     // Batches of about 20 ms.
     let probe = batch(1, 20) / 20.0;
-    let iterations = ((0.02 / probe) as u32).clamp(5, 5_000);
+    let iterations = ((0.02 / probe) as u64).clamp(5, 5_000);
     let (mut generated_ratios, mut sea_query_ratios, mut floor) =
         (Vec::new(), Vec::new(), Vec::new());
     for round in 0..rounds() {
@@ -124,10 +132,11 @@ pub fn compare<G, H, S, O1, O2, O3>(
         }
         generated_ratios.push(times[0] / times[1]);
         sea_query_ratios.push(times[2] / times[1]);
-        floor.push(times[1] / f64::from(iterations) * 1e6);
+        floor.push(times[1] / iterations as f64 * 1e6);
     }
     let ratios = Ratios {
         group: group.to_owned(),
+        versions: [versions.subject, versions.floor, versions.other],
         floor_us: Summary::of(floor).median,
         generated: Summary::of(generated_ratios),
         sea_query: Summary::of(sea_query_ratios),
@@ -144,19 +153,23 @@ pub fn compare<G, H, S, O1, O2, O3>(
         ratios.sea_query.median,
         rounds()
     );
+    let median = ratios.generated.median;
     RATIOS.lock().unwrap().push(ratios);
+    Some(median)
 }
 
-/// Prints the table of every group compared so far, and writes it to `target/<file>`.
+/// Prints the table of every group compared so far, and writes it to `target/<file>`
+/// ([`write_target`]).
 pub fn report(file: &str) {
     let ratios = RATIOS.lock().unwrap();
     let mut table = String::from(
-        "| operation | floor | subject / floor (median [p25, p75]) | other / floor |\n|---|---:|---:|---:|\n",
+        "| operation | subject, floor, other | floor | subject / floor (median [p25, p75]) | other / floor |\n|---|---|---:|---:|---:|\n",
     );
     for r in ratios.iter() {
         table += &format!(
-            "| {} | {:.1} µs | **{:.3}** [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |\n",
+            "| {} | {} | {:.1} µs | **{:.3}** [{:.3}, {:.3}] | {:.3} [{:.3}, {:.3}] |\n",
             r.group,
+            r.versions.join(", "),
             r.floor_us,
             r.generated.median,
             r.generated.p25,
@@ -170,8 +183,22 @@ pub fn report(file: &str) {
         "\nRatios to the floor, {} interleaved rounds per operation:\n\n{table}",
         rounds()
     );
-    let path = format!("{}/target/{file}", env!("CARGO_MANIFEST_DIR"));
-    if std::fs::write(&path, &table).is_ok() {
-        println!("(also written to {path})");
+    write_target(file, &table);
+}
+
+/// Writes `text` to `<target>/<file>`: `CARGO_TARGET_DIR` when set, else the workspace's
+/// `target/` (this crate's manifest directory is one below the workspace's).
+pub fn write_target(file: &str, text: &str) {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || {
+            let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+            manifest.parent().unwrap_or(manifest).join("target")
+        },
+        std::path::PathBuf::from,
+    );
+    let path = target.join(file);
+    match std::fs::write(&path, text) {
+        Ok(()) => println!("(also written to {})", path.display()),
+        Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
 }

@@ -41,7 +41,10 @@ mod sealed {
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
 pub trait Backend:
-    sqlx::Database<Arguments: sqlx::IntoArguments<Self>> + sealed::Sealed + super::page::RowValues
+    sqlx::Database<Arguments: sqlx::IntoArguments<Self>>
+    + sqlx::database::HasStatementCache
+    + sealed::Sealed
+    + super::page::RowValues
 {
     #[doc(hidden)]
     const DIALECT: Dialect;

@@ -17,19 +17,13 @@ use tenant_core::TenantCtx;
 pub trait SuppliedKey: Entity {}
 
 /// The rows of each statement of a batch of `rows` rows, at most `chunk` per statement: full
-/// chunks, then the rest as powers of two, largest first. A batch that fits one chunk but is
-/// no power of two takes several statements; in exchange each entity caches a few dozen
-/// statements at most (not one per batch size, each up to hundreds of kilobytes of SQL), and
-/// the server's per-connection cache of prepared statements is not churned by batch sizes.
+/// chunks, then the rest in one statement of its exact size. A batch that fits one chunk is one
+/// statement: splitting it further (as powers of two, to cache fewer sizes) made SQLite 1.2 to
+/// 1.9 times slower than one statement of the batch.
 fn chunk_sizes(rows: usize, chunk: usize) -> impl Iterator<Item = usize> {
     let chunk = chunk.max(1);
     let rest = rows % chunk;
-    std::iter::repeat_n(chunk, rows / chunk).chain(
-        (0..usize::BITS)
-            .rev()
-            .map(|bit| 1usize << bit)
-            .filter(move |size| rest & size != 0),
-    )
+    std::iter::repeat_n(chunk, rows / chunk).chain((rest > 0).then_some(rest))
 }
 
 impl<E, X> Repo<E, X>
@@ -108,9 +102,14 @@ where
     /// `Ok(0)`, without touching the database. The rows are not read back: use
     /// [`insert`](Self::insert) for generated values.
     ///
-    /// Statement sizes: full chunks, then the rest of the batch in powers of two (1000 rows are
-    /// 512 + 256 + 128 + 64 + 32 + 8), so that each entity caches a few dozen statements rather
-    /// than one per batch size.
+    /// Statement sizes: full chunks, then the rest of the batch in one statement (1,000 rows
+    /// of a few columns are one statement). The statement of each size is rendered once and
+    /// cached, up to 64 sizes and 2 MiB of SQL per entity and backend; a size beyond that is
+    /// rendered for its call and prepared for that call only, so that a program sending many
+    /// different batch sizes does not push its other statements out of the connection's cache
+    /// of prepared statements. Preparing a 1,000-row statement costs about a quarter of the
+    /// insert on SQLite and nothing measurable on PostgreSQL, so a program whose batches have
+    /// a steady size should let that size be among the first it sends.
     ///
     /// ```
     /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
@@ -172,8 +171,10 @@ where
     /// One multi-row INSERT of `rows`, each bound as the tenant then its fields.
     fn insert_rows(ctx: &TenantCtx, rows: &[E::New]) -> Query<'static, X::Database> {
         let dialect = <X::Database as Backend>::DIALECT;
-        let sql = E::statements().insert_many(E::META, dialect, rows.len());
-        let mut query = sqlx::query(AssertSqlSafe(sql));
+        let (sql, cached) = E::statements().insert_many(E::META, dialect, rows.len());
+        // A size our cache does not keep would take a slot of sqlx's (an LRU of 100 per
+        // connection) and likely never be used again: prepare it for this call only.
+        let mut query = sqlx::query(AssertSqlSafe(sql)).persistent(cached);
         for new in rows {
             query = E::bind_new(
                 <X::Database as Backend>::bind_tenant(query, ctx.tenant_id()),
@@ -243,21 +244,18 @@ mod tests {
     use super::chunk_sizes;
 
     #[test]
-    fn chunks_are_full_then_powers_of_two() {
-        assert_eq!(
-            chunk_sizes(1000, 4095).collect::<Vec<_>>(),
-            [512, 256, 128, 64, 32, 8]
-        );
-        assert_eq!(chunk_sizes(1024, 4095).collect::<Vec<_>>(), [1024]);
-        assert_eq!(
-            chunk_sizes(20_000, 4095).collect::<Vec<_>>(),
-            [4095, 4095, 4095, 4095, 2048, 1024, 512, 32, 4]
-        );
-        assert_eq!(chunk_sizes(8190, 4095).collect::<Vec<_>>(), [4095, 4095]);
-        assert_eq!(chunk_sizes(0, 4095).count(), 0);
-        for rows in [1, 7, 999, 4095, 4096, 12_345] {
-            assert_eq!(chunk_sizes(rows, 4095).sum::<usize>(), rows);
-            assert!(chunk_sizes(rows, 4095).all(|size| size <= 4095));
+    fn chunks_are_full_then_one_of_the_rest() {
+        let plan = |rows| chunk_sizes(rows, 4095).collect::<Vec<_>>();
+        assert_eq!(plan(1000), [1000]);
+        assert_eq!(plan(4095), [4095]);
+        assert_eq!(plan(4096), [4095, 1]);
+        assert_eq!(plan(20_000), [4095, 4095, 4095, 4095, 3620]);
+        assert_eq!(plan(8190), [4095, 4095]);
+        assert!(plan(0).is_empty());
+        for rows in [1, 7, 999, 12_345] {
+            assert_eq!(plan(rows).iter().sum::<usize>(), rows);
         }
+        // A chunk of 0 (a row wider than the bind limit) still makes progress.
+        assert_eq!(chunk_sizes(3, 0).collect::<Vec<_>>(), [1, 1, 1]);
     }
 }
