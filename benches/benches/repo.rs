@@ -44,6 +44,7 @@ struct Sql {
     list_where: &'static str,
     count_where: &'static str,
     exists: &'static str,
+    select_top: &'static str,
     delete_where: &'static str,
     reset: &'static str,
 }
@@ -57,6 +58,7 @@ const SQLITE: Sql = Sql {
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = ? AND "amount_cents" >= ? AND "customer" = ? ORDER BY "id" ASC"#,
     count_where: r#"SELECT COUNT("id") FROM "invoices" WHERE ("customer" = ? OR "amount_cents" >= ?) AND "tenant_id" = ?"#,
     exists: r#"SELECT 1 FROM "invoices" WHERE "customer" = ? AND "tenant_id" = ? LIMIT 1"#,
+    select_top: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "customer" = ? AND "tenant_id" = ? ORDER BY "amount_cents" DESC, "id" ASC LIMIT ?"#,
     delete_where: r#"DELETE FROM "invoices" WHERE "customer" = ? AND "amount_cents" < ? AND "tenant_id" = ?"#,
     reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
@@ -70,6 +72,7 @@ const POSTGRES: Sql = Sql {
     list_where: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "tenant_id" = $1 AND "amount_cents" >= $2 AND "customer" = $3 ORDER BY "id" ASC"#,
     count_where: r#"SELECT COUNT("id") FROM "invoices" WHERE ("customer" = $1 OR "amount_cents" >= $2) AND "tenant_id" = $3"#,
     exists: r#"SELECT 1 FROM "invoices" WHERE "customer" = $1 AND "tenant_id" = $2 LIMIT 1"#,
+    select_top: r#"SELECT "id", "tenant_id", "customer", "amount_cents", "paid" FROM "invoices" WHERE "customer" = $1 AND "tenant_id" = $2 ORDER BY "amount_cents" DESC, "id" ASC LIMIT $3"#,
     delete_where: r#"DELETE FROM "invoices" WHERE "customer" = $1 AND "amount_cents" < $2 AND "tenant_id" = $3"#,
     reset: r#"DELETE FROM "invoices" WHERE "id" >= 1000"#,
 };
@@ -356,6 +359,53 @@ macro_rules! backend_benches {
                         .await
                         .unwrap();
                     assert!(row.is_some());
+                },
+                &|| (),
+            );
+
+            // `customer = 'c3'` ordered by amount, largest first, the top 5 of 10.
+            compare(
+                c,
+                rt,
+                &REPO,
+                &name("select_order_limit"),
+                async || {
+                    let mut repo = InvoiceRepo::new(&pool);
+                    let rows = repo
+                        .select(&ctx)
+                        .filter(columns.customer.eq("c3"))
+                        .order(columns.amount_cents.desc())
+                        .limit(5)
+                        .all()
+                        .await
+                        .unwrap();
+                    checked_len(rows, 5)
+                },
+                async || {
+                    let rows = sqlx::query(sql.select_top)
+                        .bind("c3")
+                        .bind(tenant)
+                        .bind(5_i64)
+                        .try_map(|row| decode(&row))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                    checked_len(rows, 5)
+                },
+                async || {
+                    let (sql, values) = select()
+                        .and_where(Expr::col("customer").eq("c3"))
+                        .and_where(Expr::col("tenant_id").eq(tenant))
+                        .order_by("amount_cents", Order::Desc)
+                        .order_by("id", Order::Asc)
+                        .limit(5)
+                        .build_sqlx($builder);
+                    let rows = sqlx::query_with(AssertSqlSafe(sql), values)
+                        .try_map(|row| decode(&row))
+                        .fetch_all(&pool)
+                        .await
+                        .unwrap();
+                    checked_len(rows, 5)
                 },
                 &|| (),
             );
