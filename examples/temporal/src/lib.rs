@@ -1,9 +1,14 @@
 //! The tenant-provisioning workflow: its activities, its workflows, and the worker wiring.
-//! Shared by `examples/worker.rs` and `tests/temporal.rs`, so the test runs what the example
+//! Shared by `src/bin/worker.rs` and `tests/end_to_end.rs`, so the test runs what the example
 //! shows.
 //!
+//! A schema per tenant, on PostgreSQL: the registry lives in the pool's default schema;
+//! provisioning creates the tenant's own schema (the schema the registry names) with its tables
+//! and the application's migration, and every tenant data activity runs in a transaction whose
+//! search path is that schema alone; offboarding drops the schema.
+//!
 //! Every activity is a method of one `#[tenant::activities]` block and receives its tenant as a
-//! typed `TenantCtx` in its input; the one that works across tenants is a system activity with an
+//! typed `TenantCtx` in its input; those that work across tenants are system activities with an
 //! audited `SystemCtx`. Workflows route every activity with `route_for_tenant`: the tenant's
 //! shard picks the task queue, and the priority carries fairness_key = tenant and
 //! fairness_weight = plan weight, set explicitly on each activity.
@@ -15,7 +20,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sqlx::{Sqlite, SqlitePool};
+use sqlx::{PgPool, Postgres};
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
@@ -23,7 +28,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::TenancyConfig;
 use tenant::routing::{QueueKind, Route, route_for_claim, route_for_tenant, task_queue_name};
-use tenant::sqlx::{Filter, NewTenant, SqlRegistry};
+use tenant::sqlx::{NewTenant, SqlRegistry, TenantSchema, TenantTx};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
@@ -82,6 +87,20 @@ pub struct TenantStatus {
     pub schema_version: i64,
 }
 
+/// The application's own migration, run in every tenant's schema after the entities' tables
+/// (unqualified names resolve there). Idempotent, as Temporal may run an activity again.
+pub const APP_MIGRATION: &str = "CREATE TABLE IF NOT EXISTS settings (\
+     key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL); \
+     INSERT INTO settings (key, value) VALUES ('locale', 'en') ON CONFLICT (key) DO NOTHING";
+
+/// What every tenant's schema holds: the tenant tables and the application's migration.
+pub fn tenant_schema() -> TenantSchema {
+    TenantSchema::new()
+        .entity::<Membership>()
+        .entity::<TenantStatus>()
+        .migration(APP_MIGRATION)
+}
+
 /// What one activity attempt saw: its tenant, and the queue and priority its task came through.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ActivityRecord {
@@ -136,12 +155,24 @@ fn transient(error: tenant::sqlx::Error) -> ActivityError {
     ActivityError::application(ApplicationFailure::new(error))
 }
 
-/// The activities' shared state: the database, the tenant registry, and the verifier that checks
-/// every tenant activity's input against that registry and this example's routing.
+/// A transaction in the tenant's own schema, bound to the tenant.
+async fn begin_in_schema(
+    pool: &PgPool,
+    ctx: &TenantCtx,
+) -> Result<TenantTx<Postgres>, ActivityError> {
+    TenantTx::begin_in_schema(pool, ctx)
+        .await
+        .map_err(transient)
+}
+
+/// The activities' shared state: the database, the tenant registry (in the pool's default
+/// schema), what a tenant's schema holds, and the verifier that checks every tenant activity's
+/// input against that registry and this example's routing.
 #[derive(Clone)]
 pub struct Provisioning {
-    pool: SqlitePool,
-    registry: SqlRegistry<Sqlite>,
+    pool: PgPool,
+    registry: SqlRegistry<Postgres>,
+    schema: TenantSchema,
     verifier: InputVerifier,
     journal: Journal,
 }
@@ -153,8 +184,8 @@ impl TenantActivities for Provisioning {
 }
 
 impl Provisioning {
-    /// Opens the registry and the tenant tables on `pool`.
-    pub async fn new(pool: SqlitePool, journal: Journal) -> Result<Self, tenant::sqlx::Error> {
+    /// Opens the registry on `pool`, in its default schema (creating its table if absent).
+    pub async fn new(pool: PgPool, journal: Journal) -> Result<Self, tenant::sqlx::Error> {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
         let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
@@ -162,6 +193,7 @@ impl Provisioning {
         Ok(Provisioning {
             pool,
             registry,
+            schema: tenant_schema(),
             verifier,
             journal,
         })
@@ -183,7 +215,7 @@ impl Provisioning {
         Ok(())
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &PgPool {
         &self.pool
     }
 }
@@ -212,7 +244,10 @@ impl Provisioning {
         })
     }
 
-    /// Creates the tenant tables (idempotent) and records the schema version for the tenant.
+    /// Creates the tenant's schema (the one the registry names, which the worker verified the
+    /// claim against) with its tables and the application's migration, then records the schema
+    /// version in it. Idempotent: a retry finds the schema and tables there and runs the
+    /// migration, written to be run again, again.
     #[activity]
     pub async fn run_tenant_migrations(
         self: Arc<Self>,
@@ -221,12 +256,15 @@ impl Provisioning {
         target_version: u32,
     ) -> Result<u32, ActivityError> {
         self.journal.record(&actx, Some(&ctx));
-        MembershipRepo::new(&self.pool)
-            .create_table()
+        // Creating a schema is DDL on the database, not a data operation of the tenant: it takes
+        // a system context, audited, minted here for the verified tenant's own schema only.
+        let sys = SystemCtx::new("provisioning: create the tenant's schema")
+            .map_err(|error| permanent(error.to_string()))?;
+        self.schema
+            .create(&sys, &self.pool, ctx.schema_name())
             .await
             .map_err(transient)?;
-        let mut status = TenantStatusRepo::new(&self.pool);
-        status.create_table().await.map_err(transient)?;
+        let mut tx = begin_in_schema(&self.pool, &ctx).await?;
         // One statement: a retry, or two workers at once, cannot both insert.
         let new = NewTenantStatus {
             id: 1,
@@ -237,11 +275,16 @@ impl Provisioning {
             schema_version: Some(i64::from(target_version)),
             ..Default::default()
         };
-        status.upsert(&ctx, new, patch).await.map_err(transient)?;
+        tx.repo::<TenantStatus>()
+            .upsert(&ctx, new, patch)
+            .await
+            .map_err(transient)?;
+        tx.commit().await.map_err(transient)?;
         Ok(target_version)
     }
 
-    /// Makes `user_id` a member of the tenant; a retry after success is not an error.
+    /// Makes `user_id` a member of the tenant, in the tenant's schema; a retry after success is
+    /// not an error.
     #[activity]
     pub async fn create_membership(
         self: Arc<Self>,
@@ -251,17 +294,20 @@ impl Provisioning {
         role: String,
     ) -> Result<(), ActivityError> {
         self.journal.record(&actx, Some(&ctx));
-        let mut memberships = MembershipRepo::new(&self.pool);
-        match memberships
+        let mut tx = begin_in_schema(&self.pool, &ctx).await?;
+        match tx
+            .repo::<Membership>()
             .insert(&ctx, NewMembership { user_id, role })
             .await
         {
-            Ok(_) | Err(tenant::sqlx::Error::Conflict { .. }) => Ok(()),
+            Ok(_) => tx.commit().await.map_err(transient),
+            // Already a member: nothing to write.
+            Err(tenant::sqlx::Error::Conflict { .. }) => tx.rollback().await.map_err(transient),
             Err(error) => Err(transient(error)),
         }
     }
 
-    /// Sets the tenant's provisioning state.
+    /// Sets the tenant's provisioning state, in the tenant's schema.
     #[activity]
     pub async fn update_tenant_status(
         self: Arc<Self>,
@@ -274,13 +320,16 @@ impl Provisioning {
             state: Some(state.clone()),
             ..Default::default()
         };
-        let updated = TenantStatusRepo::new(&self.pool)
+        let mut tx = begin_in_schema(&self.pool, &ctx).await?;
+        let updated = tx
+            .repo::<TenantStatus>()
             .update(&ctx, 1, patch)
             .await
             .map_err(transient)?;
         if updated == 0 {
             return Err(permanent("the tenant has not been migrated"));
         }
+        tx.commit().await.map_err(transient)?;
         Ok(state)
     }
 
@@ -298,17 +347,17 @@ impl Provisioning {
             .map_err(transient)
     }
 
-    /// Deletes the rows of a tenant the registry has deactivated. Tables here are shared and
-    /// keyed by tenant, so this is what dropping the tenant's schema means. A system activity:
-    /// no claim of a deactivated tenant is ever verified, so the offboarding job acts for it
-    /// with an audited reason, after the registry confirmed it is deactivated.
-    #[activity(system = "offboarding: delete the rows of a deactivated tenant")]
-    pub async fn drop_tenant_data(
+    /// Drops the schema of a tenant the registry has deactivated, with everything in it, and
+    /// returns its name. Idempotent: a retry finds it gone. A system activity: no claim of a
+    /// deactivated tenant is ever verified, so the offboarding job acts for it with an audited
+    /// reason, after the registry confirmed it is deactivated, on the schema the registry names.
+    #[activity(system = "offboarding: drop the schema of a deactivated tenant")]
+    pub async fn drop_tenant_schema(
         self: Arc<Self>,
         actx: ActivityContext,
         sys: SystemCtx,
         tenant_id: TenantId,
-    ) -> Result<u64, ActivityError> {
+    ) -> Result<String, ActivityError> {
         self.journal.record(&actx, None);
         let tenant = self
             .registry
@@ -317,42 +366,34 @@ impl Provisioning {
             .map_err(transient)?
             .ok_or_else(|| permanent("no such tenant"))?;
         if tenant.is_active {
-            return Err(permanent("refusing to drop the data of an active tenant"));
+            return Err(permanent("refusing to drop the schema of an active tenant"));
         }
-        sys.audit("drop_tenant_data", "memberships");
-        // The registry's record of a deactivated tenant, for this audited system job only.
-        let ctx = TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan);
-        let memberships = MembershipRepo::new(&self.pool)
-            .delete_where(&ctx, Filter::all())
+        self.schema
+            .drop(&sys, &self.pool, &tenant.schema_name)
             .await
             .map_err(transient)?;
-        let status = TenantStatusRepo::new(&self.pool)
-            .delete_where(&ctx, Filter::all())
-            .await
-            .map_err(transient)?;
-        Ok(memberships + status)
+        Ok(tenant.schema_name.to_string())
     }
 
-    /// The tenants that still hold memberships although the registry has deactivated them.
-    #[activity(system = "system-wide cleanup: find deactivated tenants that still hold data")]
+    /// The tenants the registry has deactivated whose schema still exists (offboarding that has
+    /// not dropped it yet, or failed to), by id.
+    #[activity(system = "system-wide cleanup: find deactivated tenants whose schema still exists")]
     pub async fn system_cleanup(
         self: Arc<Self>,
         actx: ActivityContext,
         sys: SystemCtx,
     ) -> Result<Vec<String>, ActivityError> {
         self.journal.record(&actx, None);
-        let holders = MembershipRepo::new(&self.pool)
-            .system_tenant_ids(&sys)
-            .await
-            .map_err(transient)?;
-        let mut stale = Vec::new();
-        for id in holders {
-            let active = self.registry.find_by_id(&id).await.map_err(transient)?;
-            if !active.is_some_and(|tenant| tenant.is_active) {
-                stale.push(id.to_string());
-            }
-        }
-        Ok(stale)
+        sys.audit("find_stale_schemas", "tenants");
+        // The registry's table, in the pool's default schema, against the database's schemas.
+        sqlx::query_scalar(
+            "SELECT t.id FROM tenants t \
+             JOIN pg_catalog.pg_namespace n ON n.nspname = t.schema_name \
+             WHERE NOT t.is_active ORDER BY t.id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(|error| transient(error.into()))
     }
 }
 
@@ -438,9 +479,11 @@ impl ProvisionTenant {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OffboardReport {
     pub deactivated: bool,
-    /// Deactivated tenants holding data, seen by the system cleanup before the rows went.
+    /// Deactivated tenants whose schema still exists, seen by the system cleanup before the
+    /// tenant's schema went.
     pub stale_before_drop: Vec<String>,
-    pub rows_deleted: u64,
+    /// The schema dropped.
+    pub dropped_schema: String,
 }
 
 #[workflow]
@@ -471,10 +514,10 @@ impl OffboardTenant {
                 system_options.clone(),
             )
             .await?;
-        let rows_deleted = wf
+        let dropped_schema = wf
             .execute_activity(
-                Provisioning::drop_tenant_data,
-                DropTenantDataInput {
+                Provisioning::drop_tenant_schema,
+                DropTenantSchemaInput {
                     tenant_id: ctx.tenant_id().clone(),
                 },
                 system_options,
@@ -483,7 +526,7 @@ impl OffboardTenant {
         Ok(OffboardReport {
             deactivated,
             stale_before_drop,
-            rows_deleted,
+            dropped_schema,
         })
     }
 }
@@ -590,11 +633,22 @@ pub fn workers(
     Ok(workers)
 }
 
-/// Two tenants of different plans, for the example and the test.
-pub fn tenants() -> Result<[TenantCtx; 2], tenant::Error> {
+/// Two tenants of different plans, for the worker: `acme-{run}` and `globex-{run}`, with the
+/// schemas `tenant_acme_{run}` and `tenant_globex_{run}`. Unique per run (`run` of
+/// `[a-z0-9]`), because the registry and the schemas outlive the run, and an offboarded
+/// tenant's id stays taken by its deactivated record.
+pub fn tenants(run: &str) -> Result<[TenantCtx; 2], tenant::Error> {
     Ok([
-        TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Enterprise),
-        TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free),
+        TenantCtx::trusted(
+            format!("acme-{run}").parse()?,
+            format!("tenant_acme_{run}").parse()?,
+            Plan::Enterprise,
+        ),
+        TenantCtx::trusted(
+            format!("globex-{run}").parse()?,
+            format!("tenant_globex_{run}").parse()?,
+            Plan::Free,
+        ),
     ])
 }
 

@@ -1,7 +1,9 @@
-//! The provisioning workflow of `examples/worker.rs`, for real, on the Temporal server at
-//! `TEMPORAL_ADDRESS` (`.ci/run` starts one): each activity sees its own tenant, runs on the
-//! routed task queue with the tenant's priority, and a payload with a missing, malformed or
-//! misrouted context is refused without a retry and without running the body.
+//! The provisioning workflow of `src/bin/worker.rs`, for real, on the Temporal server at
+//! `TEMPORAL_ADDRESS` and the PostgreSQL database at `DATABASE_URL` (`.ci/run` starts both): each
+//! activity sees its own tenant, runs on the routed task queue with the tenant's priority, and a
+//! payload with a missing, malformed or misrouted context is refused without a retry and without
+//! running the body. Each tenant gets a schema of its own, with its tables, the application's
+//! migration and its rows; offboarding drops it and leaves the other tenant's intact.
 //!
 //! One test function: the workers of a fleet poll fixed task queues, so two fleets in one process
 //! would take each other's tasks.
@@ -12,19 +14,20 @@ use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provisioning::{
-    ActivityRecord, ForwardRaw, Journal, MembershipRepo, OffboardTenant, ProvisionRequest,
+    ActivityRecord, ForwardRaw, Journal, Membership, OffboardTenant, ProvisionRequest,
     ProvisionTenant, Provisioning, RawCall, RawOutcome, activity_route, system_queue,
     workflow_route,
 };
 use serde_json::json;
+use sqlx::{AssertSqlSafe, PgPool};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowDescribeOptions, WorkflowGetResultOptions};
 use temporalio_common::error::IncomingError;
-use tenant::TenantClaim;
-use tenant::TenantCtx;
 use tenant::routing::{FairnessWeight, QueueKind};
+use tenant::sqlx::TenantTx;
 use tenant::temporal::RouteExt;
 use tenant::temporal::{INPUT_REJECTED, SYSTEM_FAIRNESS_KEY, WorkflowInput};
+use tenant::{Plan, TenantClaim, TenantCtx};
 
 fn temporal_address() -> Option<String> {
     tenant_test_support::server_var("TEMPORAL_ADDRESS", "the Temporal end-to-end test")
@@ -37,6 +40,50 @@ fn unique() -> u128 {
         .as_nanos()
 }
 
+/// acme and globex: fixed ids (the registry is in the test's own fresh schema, and these two
+/// land on different shards), with schemas unique per run, because schemas are database-wide.
+fn tenants(run: u128) -> Result<[TenantCtx; 2], Box<dyn Error>> {
+    Ok([
+        TenantCtx::trusted(
+            "acme".parse()?,
+            format!("tenant_acme_{run}").parse()?,
+            Plan::Enterprise,
+        ),
+        TenantCtx::trusted(
+            "globex".parse()?,
+            format!("tenant_globex_{run}").parse()?,
+            Plan::Free,
+        ),
+    ])
+}
+
+async fn schema_exists(pool: &PgPool, schema: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)")
+        .bind(schema)
+        .fetch_one(pool)
+        .await
+}
+
+/// The tables of `schema`, by name.
+async fn tables(pool: &PgPool, schema: &str) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT table_name::text FROM information_schema.tables \
+         WHERE table_schema = $1 ORDER BY table_name",
+    )
+    .bind(schema)
+    .fetch_all(pool)
+    .await
+}
+
+/// The rows of `<schema>.memberships`, read by qualified name: (tenant_id, user_id).
+async fn memberships_in(pool: &PgPool, schema: &str) -> Result<Vec<(String, String)>, sqlx::Error> {
+    sqlx::query_as(AssertSqlSafe(format!(
+        "SELECT tenant_id, user_id FROM {schema}.memberships ORDER BY user_id"
+    )))
+    .fetch_all(pool)
+    .await
+}
+
 fn expected_weight(ctx: &TenantCtx) -> f32 {
     FairnessWeight::for_plan(ctx.plan(), &Default::default()).get() as f32
 }
@@ -46,28 +93,41 @@ async fn provisioning_workflow_end_to_end() -> Result<(), Box<dyn Error>> {
     let Some(address) = temporal_address() else {
         return Ok(());
     };
+    // A fresh schema of the database: the registry's, the pool's default.
+    let Some(pool) = tenant_test_support::postgres("the Temporal end-to-end test").await else {
+        return Ok(());
+    };
     let client = provisioning::connect(&address).await?;
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await?;
+    let run = unique();
+    let tenants = tenants(run)?;
     let journal = Journal::default();
-    let activities = Provisioning::new(pool, journal.clone()).await?;
-    provisioning::with_workers(
+    let activities = Provisioning::new(pool.clone(), journal.clone()).await?;
+    let outcome = provisioning::with_workers(
         &client,
         &activities,
-        scenario(&client, &activities, &journal),
+        scenario(&client, &activities, &journal, run, tenants.clone()),
     )
-    .await
+    .await;
+    // The tenants' schemas are outside the test's own: drop what offboarding left.
+    for ctx in &tenants {
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            ctx.schema_name()
+        )))
+        .execute(&pool)
+        .await?;
+    }
+    outcome
 }
 
 async fn scenario(
     client: &Client,
     activities: &Provisioning,
     journal: &Journal,
+    run: u128,
+    [acme, globex]: [TenantCtx; 2],
 ) -> Result<(), Box<dyn Error>> {
-    let run = unique();
-    let [acme, globex] = provisioning::tenants()?;
+    let pool = activities.pool();
     assert_ne!(
         expected_weight(&acme),
         expected_weight(&globex),
@@ -149,13 +209,40 @@ async fn scenario(
         "the fixture tenants are meant to land on different shards"
     );
 
-    // Each tenant's data holds its own owner only.
-    let mut memberships = MembershipRepo::new(activities.pool());
+    // Each tenant has a schema of its own, the one the registry names, with the tenant tables
+    // and the application's migration, holding its own owner only.
+    assert_ne!(acme.schema_name(), globex.schema_name());
     for ctx in [&acme, &globex] {
-        let rows = memberships.list(ctx).await?;
+        let schema = ctx.schema_name().as_str();
+        assert!(schema_exists(pool, schema).await?, "{schema}");
+        assert_eq!(
+            tables(pool, schema).await?,
+            ["memberships", "settings", "tenant_status"],
+            "{schema}"
+        );
+        let owner = format!("owner-of-{}", ctx.tenant_id());
+        assert_eq!(
+            memberships_in(pool, schema).await?,
+            [(ctx.tenant_id().to_string(), owner.clone())]
+        );
+        let locale: String = sqlx::query_scalar(AssertSqlSafe(format!(
+            "SELECT value FROM {schema}.settings WHERE key = 'locale'"
+        )))
+        .fetch_one(pool)
+        .await?;
+        assert_eq!(locale, "en");
+        // The repository, in a transaction in the tenant's schema, sees the same.
+        let mut tx = TenantTx::begin_in_schema(pool, ctx).await?;
+        let rows = tx.repo::<Membership>().list(ctx).await?;
         assert_eq!(rows.len(), 1);
-        assert_eq!(rows[0].user_id, format!("owner-of-{}", ctx.tenant_id()));
+        assert_eq!(rows[0].user_id, owner);
+        tx.rollback().await?;
     }
+    // No tenant table in the registry's schema: nothing is shared between tenants.
+    let shared: Option<String> = sqlx::query_scalar("SELECT to_regclass('memberships')::text")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(shared, None);
 
     // 2. Payloads and routes the typed API cannot produce: each refused, non-retryable, the body
     //    never run.
@@ -168,7 +255,7 @@ async fn scenario(
     let mut no_tenant = good_ctx.clone();
     no_tenant.as_object_mut().unwrap().remove("tenant_id");
     let mut other_schema = good_ctx.clone();
-    other_schema["schema_name"] = json!("tenant_globex");
+    other_schema["schema_name"] = json!(globex.schema_name().as_str());
     let initech =
         json!({ "tenant_id": "initech", "schema_name": "tenant_initech", "plan": "enterprise" });
     let initech_queue = activity_route(&serde_json::from_value(initech.clone())?).task_queue;
@@ -343,7 +430,8 @@ async fn scenario(
         }
     }
 
-    // 3. Offboarding globex: its rows go, the system activity sees it as stale first, acme stays.
+    // 3. Offboarding globex: its schema goes, the system activity sees it as stale first, acme's
+    //    schema and rows stay.
     let options = workflow_route(&globex).workflow_start_options(format!("offboard-globex-{run}"));
     let report = client
         .start_workflow(OffboardTenant::run, TenantClaim::of(&globex), options)
@@ -352,7 +440,7 @@ async fn scenario(
         .await?;
     assert!(report.deactivated);
     assert_eq!(report.stale_before_drop, ["globex"]);
-    assert_eq!(report.rows_deleted, 2);
+    assert_eq!(report.dropped_schema, globex.schema_name().as_str());
     let system: Vec<ActivityRecord> = journal
         .records()
         .into_iter()
@@ -366,8 +454,21 @@ async fn scenario(
         system[0].fairness_key.as_deref(),
         Some(tenant::temporal::SYSTEM_FAIRNESS_KEY)
     );
-    assert_eq!(memberships.list(&globex).await?.len(), 0);
-    assert_eq!(memberships.list(&acme).await?.len(), 1);
+    assert!(!schema_exists(pool, globex.schema_name().as_str()).await?);
+    // Its tables are gone: a query in its schema fails, with no shared table to fall back to.
+    let mut tx = TenantTx::begin_in_schema(pool, &globex).await?;
+    assert!(tx.repo::<Membership>().list(&globex).await.is_err());
+    drop(tx);
+    let kept = acme.schema_name().as_str();
+    assert!(schema_exists(pool, kept).await?);
+    assert_eq!(
+        tables(pool, kept).await?,
+        ["memberships", "settings", "tenant_status"]
+    );
+    assert_eq!(
+        memberships_in(pool, kept).await?,
+        [("acme".to_owned(), "owner-of-acme".to_owned())]
+    );
 
     // 4. Offboarded, globex is inactive: a claim for it, on its own route, is refused.
     let inactive = forward(

@@ -3,13 +3,17 @@
 //! ```text
 //! temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
 //!     --dynamic-config-value matching.enableFairness=true
-//! cargo run -p example-temporal --bin worker
+//! DATABASE_URL=postgres://user:password@localhost/db cargo run -p example-temporal --bin worker
 //! ```
 //!
-//! `TEMPORAL_ADDRESS` (`host:port`, default `127.0.0.1:7233`) names the server. The example runs
-//! one worker per routed task queue, provisions two tenants of different plans (each workflow and
-//! activity routed and prioritised by `route_for_tenant`), offboards one, and prints what every
-//! activity saw.
+//! `TEMPORAL_ADDRESS` (`host:port`, default `127.0.0.1:7233`) names the server, and
+//! `DATABASE_URL` the PostgreSQL database: the tenant registry lives in the connection's default
+//! schema, and each tenant gets a schema of its own. The example runs one worker per routed task
+//! queue, provisions two tenants of different plans (each workflow and activity routed and
+//! prioritised by `route_for_tenant`; each tenant's schema created with its tables and
+//! migration), offboards one (its schema dropped, the other's intact), and prints what every
+//! activity saw. Then it offboards the other too, so a run leaves no schema behind (the
+//! registry keeps both deactivated records; the tenants' ids are unique per run).
 
 use example_temporal as provisioning;
 
@@ -21,8 +25,8 @@ use provisioning::{
     workflow_route,
 };
 use temporalio_client::{Client, WorkflowGetResultOptions};
-use tenant::TenantClaim;
 use tenant::temporal::RouteExt;
+use tenant::{TenantClaim, TenantCtx};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -39,10 +43,14 @@ async fn main() -> Result<(), Box<dyn Error>> {
             std::process::exit(2);
         }
     };
-    let pool = sqlx::sqlite::SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await?;
+    let Ok(url) = std::env::var("DATABASE_URL") else {
+        eprintln!(
+            "DATABASE_URL is not set: the example needs a PostgreSQL database, where it keeps the \
+             tenant registry and creates a schema per tenant"
+        );
+        std::process::exit(2);
+    };
+    let pool = sqlx::PgPool::connect(&url).await?;
     let journal = Journal::default();
     let activities = Provisioning::new(pool, journal.clone()).await?;
     println!("Temporal at {address}; workers on:");
@@ -53,12 +61,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
 
     println!("\nWhat each activity saw:");
     println!(
-        "  {:<36} {:<8} {:<24} {:<8} {:>6}",
+        "  {:<36} {:<20} {:<24} {:<20} {:>6}",
         "activity", "tenant", "task queue", "key", "weight"
     );
     for record in journal.records() {
         println!(
-            "  {:<36} {:<8} {:<24} {:<8} {:>6}",
+            "  {:<36} {:<20} {:<24} {:<20} {:>6}",
             record.activity,
             record.tenant.as_deref().unwrap_or("(system)"),
             record.task_queue,
@@ -72,9 +80,10 @@ async fn main() -> Result<(), Box<dyn Error>> {
 }
 
 async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn Error>> {
-    // Workflow ids unique per run, so the example can run again against the same server.
+    // Workflow ids, tenants and schemas unique per run, so the example can run again against
+    // the same server and database.
     let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
-    let tenants = provisioning::tenants()?;
+    let tenants = provisioning::tenants(&run.to_string())?;
     let mut handles = Vec::new();
     for ctx in &tenants {
         activities
@@ -107,7 +116,24 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         println!("provisioned: {report:?}");
     }
 
-    let leaving = &tenants[1];
+    offboard(client, &tenants[1], run).await?;
+    for ctx in &tenants {
+        println!(
+            "schema {} {}",
+            ctx.schema_name(),
+            if schema_exists(activities.pool(), ctx).await? {
+                "exists"
+            } else {
+                "is gone"
+            }
+        );
+    }
+    // Offboarding the other one too leaves no schema behind.
+    offboard(client, &tenants[0], run).await?;
+    Ok(())
+}
+
+async fn offboard(client: &Client, leaving: &TenantCtx, run: u128) -> Result<(), Box<dyn Error>> {
     let options = workflow_route(leaving)
         .workflow_start_options(format!("offboard-{}-{run}", leaving.tenant_id()));
     let report = client
@@ -117,4 +143,11 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         .await?;
     println!("offboarded {}: {report:?}", leaving.tenant_id());
     Ok(())
+}
+
+async fn schema_exists(pool: &sqlx::PgPool, ctx: &TenantCtx) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_namespace WHERE nspname = $1)")
+        .bind(ctx.schema_name().as_str())
+        .fetch_one(pool)
+        .await
 }
