@@ -8,7 +8,7 @@
 # from one run into the next.
 #
 # After pg_start succeeds these are set (DATABASE_URL and APP_DATABASE_URL are exported):
-#   PG_BIN  PG_TMP  PG_DATA  PG_PORT  DATABASE_URL  APP_DATABASE_URL
+#   PG_BIN  PG_TMP  PG_DATA  PG_PORT  DATABASE_URL  APP_DATABASE_URL  BYPASS_DATABASE_URL
 
 PG_DB_USER=tenant
 PG_DB_PASSWORD=tenant
@@ -16,6 +16,9 @@ PG_DB_NAME=tenant_test
 # The application role of the row-level security tests: owns nothing, bypasses nothing.
 PG_APP_USER=tenant_app
 PG_APP_PASSWORD=tenant_app
+# A role with BYPASSRLS, for the test that shows the isolation audit refuses it.
+PG_BYPASS_USER=tenant_bypass
+PG_BYPASS_PASSWORD=tenant_bypass
 PG_FIRST_PORT=54329   # away from 5432 so a running system cluster never collides
 PG_PORT_TRIES=50
 PG_READY_TIMEOUT=30   # seconds
@@ -145,10 +148,12 @@ EOF
 CREATE ROLE $PG_DB_USER LOGIN CREATEDB PASSWORD '$PG_DB_PASSWORD';
 CREATE DATABASE $PG_DB_NAME OWNER $PG_DB_USER;
 CREATE ROLE $PG_APP_USER LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '$PG_APP_PASSWORD';
+CREATE ROLE $PG_BYPASS_USER LOGIN NOSUPERUSER BYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD '$PG_BYPASS_PASSWORD';
 EOF
 
   export DATABASE_URL="postgres://$PG_DB_USER:$PG_DB_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
   export APP_DATABASE_URL="postgres://$PG_APP_USER:$PG_APP_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
+  export BYPASS_DATABASE_URL="postgres://$PG_BYPASS_USER:$PG_BYPASS_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
 }
 
 # Safe to call at any point, including when pg_start failed half-way or never ran.

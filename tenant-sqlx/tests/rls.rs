@@ -401,3 +401,48 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
         }]
     );
 }
+
+/// A role with BYPASSRLS (`BYPASS_DATABASE_URL`, made by `.ci/pg.sh`) sees every tenant's rows
+/// with no tenant set, which is why the audit refuses to pass it.
+#[tokio::test]
+async fn the_audit_refuses_a_bypassrls_role_which_sees_every_tenant() {
+    let Some((owner, app, _, _)) = seeded("the_audit_refuses_a_bypassrls_role", 1).await else {
+        return;
+    };
+    let Some(bypass_url) = support::server_var("BYPASS_DATABASE_URL", "the BYPASSRLS audit test")
+    else {
+        return;
+    };
+    let options: sqlx::postgres::PgConnectOptions = bypass_url.parse().unwrap();
+    let role = options.get_username().to_owned();
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    for grant in [
+        format!("GRANT USAGE ON SCHEMA {schema} TO {role}"),
+        format!("GRANT SELECT ON ALL TABLES IN SCHEMA {schema} TO {role}"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(grant))
+            .execute(&owner)
+            .await
+            .unwrap();
+    }
+    let bypass = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.options([("search_path", schema.as_str())]))
+        .await
+        .unwrap();
+    // No tenant set, and still both tenants' rows: the policy does not apply to this role.
+    assert_eq!(raw_count(&bypass).await, 5);
+    let audit = IsolationAudit::new().entity::<Invoice>();
+    assert_eq!(
+        audit.findings(&bypass).await.unwrap(),
+        [Finding::BypassRls { role: role.clone() }]
+    );
+    assert!(matches!(
+        audit.ensure(&bypass).await,
+        Err(Error::Isolation(_))
+    ));
+    audit.ensure(&app).await.unwrap();
+}
