@@ -449,17 +449,7 @@ fn main() {
             let schema = format!("bench_bulk_{}", std::process::id());
             let (pool, admin) = rt.block_on(async {
                 let admin = sqlx::PgPool::connect(&url).await.unwrap();
-                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-                let options = options.options([("search_path", schema.as_str())]);
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .unwrap();
+                let pool = tenant_benches::fresh_schema(&admin, &url, &schema).await;
                 (seed!(pool), admin)
             });
             postgres::run(&mut c, "postgres", &rt, &pool);

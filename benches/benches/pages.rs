@@ -256,17 +256,7 @@ fn main() {
                     SCHEMA.fetch_add(1, Ordering::Relaxed)
                 );
                 let admin = sqlx::PgPool::connect(&url).await.unwrap();
-                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
-                    .execute(&admin)
-                    .await
-                    .unwrap();
-                let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
-                let options = options.options([("search_path", schema.as_str())]);
-                let pool = sqlx::postgres::PgPoolOptions::new()
-                    .max_connections(1)
-                    .connect_with(options)
-                    .await
-                    .unwrap();
+                let pool = tenant_benches::fresh_schema(&admin, &url, &schema).await;
                 postgres::seed(&pool).await;
                 sqlx::query("ANALYZE items").execute(&pool).await.unwrap();
                 (pool, admin, schema)

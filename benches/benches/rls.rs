@@ -13,11 +13,11 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use criterion::Criterion;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tenant::sqlx::{TenantSchema, TenantTx};
 use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
-use tenant_benches::{Versions, compare};
+use tenant_benches::{Versions, compare, pool_on};
 
 #[tenant_scoped(table = "items")]
 #[derive(Debug, Clone, PartialEq)]
@@ -46,17 +46,6 @@ const SCHEMAS: Versions = Versions {
 
 fn ctx(tenant: &str, schema: &str) -> TenantCtx {
     TenantCtx::trusted(tenant.parse().unwrap(), schema.parse().unwrap(), Plan::Pro)
-}
-
-async fn pool_on(url: &str, schema: &str) -> PgPool {
-    let options = PgConnectOptions::from_str(url)
-        .unwrap()
-        .options([("search_path", schema)]);
-    PgPoolOptions::new()
-        .max_connections(1)
-        .connect_with(options)
-        .await
-        .unwrap()
 }
 
 async fn seed(pool: &PgPool, tenants: &[&str]) {

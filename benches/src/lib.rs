@@ -9,6 +9,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use criterion::Criterion;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{AssertSqlSafe, PgPool};
 
 /// The names of the three versions of a group, as criterion and the report show them.
 pub struct Versions {
@@ -201,4 +203,25 @@ pub fn write_target(file: &str, text: &str) {
         Ok(()) => println!("(also written to {})", path.display()),
         Err(e) => eprintln!("could not write {}: {e}", path.display()),
     }
+}
+
+/// A pool of one connection to the PostgreSQL database at `url`, whose search path is `schema`:
+/// every benchmark version gets a connection of its own (sharing one skews the interleaved
+/// rounds; see BENCHMARKS.md).
+pub async fn pool_on(url: &str, schema: &str) -> PgPool {
+    let options: PgConnectOptions = url.parse().unwrap();
+    PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options.options([("search_path", schema)]))
+        .await
+        .unwrap()
+}
+
+/// Creates `schema` through `admin`, then [`pool_on`] it.
+pub async fn fresh_schema(admin: &PgPool, url: &str, schema: &str) -> PgPool {
+    sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(admin)
+        .await
+        .unwrap();
+    pool_on(url, schema).await
 }
