@@ -778,10 +778,9 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             return self.dead_letter(id, signed, reason, &detail, None).await;
         }
         // 3. The envelope.
-        let envelope: ReceivedEnvelope<T> = match serde_json::from_slice(raw) {
+        let envelope: ReceivedEnvelope<T> = match parse_envelope(raw) {
             Ok(envelope) => envelope,
-            Err(error) => {
-                let detail = error.to_string();
+            Err(detail) => {
                 return self
                     .dead_letter(id, signed, Reason::MalformedEnvelope, &detail, None)
                     .await;
@@ -1013,6 +1012,15 @@ fn read_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Signed<'_>, (DeadLetterR
         return Err((DeadLetterReason::MalformedEnvelope, detail));
     }
     Ok(signed)
+}
+
+/// The envelope, which must be a JSON object: serde's derive also accepts a struct as an array of
+/// its fields in order, a second wire format that no other implementation of this one expects.
+fn parse_envelope<T: DeserializeOwned>(raw: &[u8]) -> Result<ReceivedEnvelope<T>, String> {
+    match raw.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => serde_json::from_slice(raw).map_err(|error| error.to_string()),
+        _ => Err("the envelope is not a JSON object".to_owned()),
+    }
 }
 
 /// At most 64 bytes of `bytes`, as text, for a detail.
