@@ -40,6 +40,9 @@ _pg_find_bin() {
 }
 
 pg_install() {
+  # Exported for the fault tests, which start private clusters with these binaries
+  # (test-support's PgServer); they look in the same place when it is unset.
+  export PG_BIN
   PG_BIN=$(_pg_find_bin) || true
   if [ -n "$PG_BIN" ]; then
     echo "PostgreSQL server already installed: $PG_BIN"

@@ -68,10 +68,25 @@
 //! without running the handler again: an event that crashes its consumer does not crash every
 //! consumer in turn.
 //!
+//! A poll that fails on a Redis error (a dropped connection, a restart) returns it, and the next
+//! poll reads the consumer's own pending entries again first: entries of a batch cut short are
+//! retried at once, not after `claim_idle`.
+//!
 //! Delivery is at least once: a handler still running after `claim_idle` may see its event
 //! handled a second time by another consumer, and a verbatim copy of a signed entry added to the
 //! stream again verifies (the signature proves who wrote an event, not that it is new). Handlers
 //! must be idempotent.
+//!
+//! # Restarts
+//!
+//! Streams and consumers use the connection they are given, and a
+//! `redis::aio::MultiplexedConnection` fails every call once its connection has dropped. Give a
+//! long-running publisher or consumer a connection that reconnects, such as
+//! `redis::aio::ConnectionManager` (the `redis` crate's feature `connection-manager`); calls
+//! made while Redis is away fail with [`Error::Redis`], and a publish that failed may or may not
+//! have been appended. What Redis acknowledged survives its restart only if it persists it:
+//! `appendonly yes` with `appendfsync always` keeps every acknowledged entry, acknowledgement and
+//! consumer group across a crash, of the server process or of the machine.
 
 use std::fmt;
 use std::future::Future;
@@ -563,7 +578,35 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
     /// `handler` receives the checked tenant's context and the payload; an `Err` leaves the
     /// entry pending for a retry (or dead-letters it after
     /// [`max_deliveries`](Self::max_deliveries)) and is logged with `tracing`.
+    ///
+    /// A Redis error (a dropped connection, a restart) ends the poll with that error; the next
+    /// poll starts by reading this consumer's pending entries again, as after a
+    /// [`rewind`](Self::rewind).
     pub async fn poll<R, T, H, Fut, E>(
+        &mut self,
+        registry: &R,
+        handler: H,
+    ) -> Result<PollReport, Error>
+    where
+        R: TenantRegistry,
+        T: DeserializeOwned,
+        H: FnMut(TenantCtx, T) -> Fut,
+        Fut: Future<Output = Result<(), E>>,
+        E: fmt::Display,
+    {
+        let polled = self.poll_batch(registry, handler).await;
+        if polled.is_err() {
+            // The error may have cut a batch short (entries delivered to this consumer, some
+            // never processed, one handled but not acknowledged) or lost the reply of a read
+            // that Redis did deliver. Those entries are pending on this consumer, where only
+            // XAUTOCLAIM would find them, after `claim_idle`: read them again first instead.
+            self.rewind();
+        }
+        polled
+    }
+
+    /// One [`poll`](Self::poll), without the rewind on an error.
+    async fn poll_batch<R, T, H, Fut, E>(
         &mut self,
         registry: &R,
         mut handler: H,

@@ -1,10 +1,18 @@
 //! Shared by the workspace's integration tests: the servers' variables (skip locally, fail on
-//! CI), databases, contexts and an audit-log capture.
+//! CI), databases, contexts, an audit-log capture, and private PostgreSQL and Redis servers that
+//! fault-injection tests stop and restart ([`PgServer`], [`RedisServer`]).
 
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use tenant::{Plan, TenantCtx};
+
+// Processes, signals and file ownership the Unix way (runuser, kill, chown).
+#[cfg(unix)]
+mod servers;
+
+#[cfg(unix)]
+pub use servers::{PgServer, PgStop, RedisServer};
 
 /// The value of the server variable `var` (`DATABASE_URL`, `REDIS_URL`, `TEMPORAL_ADDRESS`), or
 /// `None` with a notice on stderr (which the test harness does not swallow) when it is unset.
