@@ -38,32 +38,113 @@ pub const SHARDS: NonZeroU32 = NonZeroU32::new(2).unwrap();
 /// The schema version `run_tenant_migrations` brings a tenant to.
 pub const SCHEMA_VERSION: u32 = 3;
 const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the migrations activity may go without a heartbeat. Without it, a worker that dies
+/// mid-migration is noticed only when the start-to-close timeout runs out; with it, within
+/// seconds, and the migration is retried on another worker.
+pub const MIGRATION_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How often the migrations activity heartbeats while it works: well within the timeout.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
-/// Where the provisioning workflow of `ctx` runs.
-pub fn workflow_route(ctx: &TenantCtx) -> Route {
-    route_for_tenant(ctx, NAMESPACE, QUEUE_PREFIX, SHARDS, QueueKind::Workflow)
+/// A worker fleet: the prefix of the task queues it polls (`{prefix}-{kind}-{shard}`, and
+/// `{prefix}-system`). Two fleets on one namespace (another environment, a test) with different
+/// prefixes never take each other's tasks. Workflows find their fleet from their own task queue
+/// ([`Fleet::of_workflow_queue`]), so their activities stay in it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    prefix: String,
 }
 
-/// Where the activities of a claimed tenant run: workflow code holds claims, never contexts.
-pub fn activity_route(claim: &TenantClaim) -> Route {
-    route_for_claim(claim, NAMESPACE, QUEUE_PREFIX, SHARDS, QueueKind::Activity)
+impl Default for Fleet {
+    /// The example's fleet, on [`QUEUE_PREFIX`].
+    fn default() -> Self {
+        Fleet::new(QUEUE_PREFIX)
+    }
 }
 
-/// The queue of cross-tenant (system) work, which has no tenant to route by.
-pub fn system_queue() -> String {
-    format!("{QUEUE_PREFIX}-system")
-}
-
-/// Every task queue a worker fleet for this workflow polls.
-pub fn all_task_queues() -> Vec<String> {
-    let mut queues = Vec::new();
-    for kind in [QueueKind::Workflow, QueueKind::Activity] {
-        for shard in 0..SHARDS.get() {
-            queues.push(task_queue_name(QUEUE_PREFIX, kind, shard));
+impl Fleet {
+    pub fn new(prefix: impl Into<String>) -> Self {
+        Fleet {
+            prefix: prefix.into(),
         }
     }
-    queues.push(system_queue());
-    queues
+
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Where the provisioning workflow of `ctx` runs.
+    pub fn workflow_route(&self, ctx: &TenantCtx) -> Route {
+        route_for_tenant(ctx, NAMESPACE, &self.prefix, SHARDS, QueueKind::Workflow)
+    }
+
+    /// Where the activities of a claimed tenant run: workflow code holds claims, never contexts.
+    pub fn activity_route(&self, claim: &TenantClaim) -> Route {
+        route_for_claim(claim, NAMESPACE, &self.prefix, SHARDS, QueueKind::Activity)
+    }
+
+    /// The queue of cross-tenant (system) work, which has no tenant to route by.
+    pub fn system_queue(&self) -> String {
+        format!("{}-system", self.prefix)
+    }
+
+    /// Every task queue the fleet polls.
+    pub fn all_task_queues(&self) -> Vec<String> {
+        let mut queues = Vec::new();
+        for kind in [QueueKind::Workflow, QueueKind::Activity] {
+            for shard in 0..SHARDS.get() {
+                queues.push(task_queue_name(&self.prefix, kind, shard));
+            }
+        }
+        queues.push(self.system_queue());
+        queues
+    }
+
+    /// The fleet one of whose workflow queues is `task_queue`, or `None` when it is no fleet's.
+    pub fn of_workflow_queue(task_queue: &str) -> Option<Fleet> {
+        let (rest, shard) = task_queue.rsplit_once('-')?;
+        let prefix = rest
+            .strip_suffix(QueueKind::Workflow.as_str())?
+            .strip_suffix('-')
+            .filter(|prefix| !prefix.is_empty())?;
+        let fleet = Fleet::new(prefix);
+        // Only the exact name the fleet would give: no leading zeros, no shard out of range.
+        let shard: u32 = shard.parse().ok()?;
+        (shard < SHARDS.get() && task_queue_name(prefix, QueueKind::Workflow, shard) == task_queue)
+            .then_some(fleet)
+    }
+
+    /// The fleet running `wf`, whose activities it schedules. A workflow started on a queue
+    /// that is no fleet's fails for good: it has nowhere safe to route its tenant's work.
+    // The SDK converts an `ApplicationFailure` (not a box of one) into a workflow termination.
+    #[allow(clippy::result_large_err)]
+    fn of_workflow<W>(wf: &WorkflowContext<W>) -> Result<Fleet, ApplicationFailure> {
+        Fleet::of_workflow_queue(wf.task_queue()).ok_or_else(|| {
+            ApplicationFailure::non_retryable(format!(
+                "task queue `{}` is not a provisioning fleet's workflow queue",
+                wf.task_queue()
+            ))
+        })
+    }
+}
+
+/// Where the provisioning workflow of `ctx` runs, in the example's fleet.
+pub fn workflow_route(ctx: &TenantCtx) -> Route {
+    Fleet::default().workflow_route(ctx)
+}
+
+/// Where the activities of a claimed tenant run, in the example's fleet.
+pub fn activity_route(claim: &TenantClaim) -> Route {
+    Fleet::default().activity_route(claim)
+}
+
+/// The queue of cross-tenant (system) work of the example's fleet.
+pub fn system_queue() -> String {
+    Fleet::default().system_queue()
+}
+
+/// Every task queue the example's fleet polls.
+pub fn all_task_queues() -> Vec<String> {
+    Fleet::default().all_task_queues()
 }
 
 #[tenant_scoped(table = "memberships")]
@@ -102,7 +183,7 @@ pub fn tenant_schema() -> TenantSchema {
 }
 
 /// What one activity attempt saw: its tenant, and the queue and priority its task came through.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityRecord {
     pub activity: String,
     /// `None` for a system activity.
@@ -111,13 +192,43 @@ pub struct ActivityRecord {
     pub task_queue: String,
     pub fairness_key: Option<String>,
     pub fairness_weight: Option<f32>,
+    /// 1 for the first attempt; a retry (after a failure, or a worker that died) counts up.
+    pub attempt: u32,
+    /// The worker process that ran the attempt: [`worker_identity`].
+    pub worker: String,
+}
+
+/// This process's identity as a Temporal worker (the server records it on every task the
+/// process takes): `{pid}@tenant-provisioning`, the shape of the SDKs' default `{pid}@{host}`.
+pub fn worker_identity() -> String {
+    worker_identity_of(std::process::id())
+}
+
+/// The [`worker_identity`] of the worker process `pid`.
+pub fn worker_identity_of(pid: u32) -> String {
+    format!("{pid}@tenant-provisioning")
 }
 
 /// The records of every activity that ran, for the example's output and the test's assertions.
 #[derive(Clone, Default)]
-pub struct Journal(Arc<Mutex<Vec<ActivityRecord>>>);
+pub struct Journal {
+    records: Arc<Mutex<Vec<ActivityRecord>>>,
+    print: bool,
+}
+
+/// How a [`Journal::printing`] journal prefixes each record's line on stdout.
+pub const JOURNAL_LINE: &str = "journal ";
 
 impl Journal {
+    /// A journal that also prints each record as it is made, as one line of JSON after
+    /// [`JOURNAL_LINE`] on stdout: what a worker process that serves only shows of its work.
+    pub fn printing() -> Self {
+        Journal {
+            print: true,
+            ..Journal::default()
+        }
+    }
+
     fn record(&self, actx: &ActivityContext, tenant: Option<&TenantCtx>) {
         let info = actx.info();
         let record = ActivityRecord {
@@ -127,12 +238,18 @@ impl Journal {
             task_queue: info.task_queue.clone(),
             fairness_key: info.priority.fairness_key.clone(),
             fairness_weight: info.priority.fairness_weight,
+            attempt: info.attempt,
+            worker: worker_identity(),
         };
-        self.0.lock().expect("journal lock").push(record);
+        if self.print {
+            let line = serde_json::to_string(&record).expect("a record serializes");
+            println!("{JOURNAL_LINE}{line}");
+        }
+        self.records.lock().expect("journal lock").push(record);
     }
 
     pub fn records(&self) -> Vec<ActivityRecord> {
-        self.0.lock().expect("journal lock").clone()
+        self.records.lock().expect("journal lock").clone()
     }
 }
 
@@ -155,6 +272,12 @@ fn transient(error: tenant::sqlx::Error) -> ActivityError {
     ActivityError::application(ApplicationFailure::new(error))
 }
 
+/// Tells the server the activity is alive (the SDK throttles what it sends). A heartbeat that
+/// cannot be encoded is not a reason to fail a migration: the heartbeat timeout will say.
+async fn heartbeat(actx: &ActivityContext) {
+    let _ = actx.record_heartbeat(()).await;
+}
+
 /// A transaction in the tenant's own schema, bound to the tenant.
 async fn begin_in_schema(
     pool: &PgPool,
@@ -175,6 +298,9 @@ pub struct Provisioning {
     schema: TenantSchema,
     verifier: InputVerifier,
     journal: Journal,
+    fleet: Fleet,
+    /// How long the migration's data step takes; see [`Provisioning::with_slow_migrations`].
+    migration_work: Duration,
 }
 
 impl TenantActivities for Provisioning {
@@ -184,19 +310,44 @@ impl TenantActivities for Provisioning {
 }
 
 impl Provisioning {
-    /// Opens the registry on `pool`, in its default schema (creating its table if absent).
+    /// Opens the registry on `pool`, in its default schema (creating its table if absent), for
+    /// the example's fleet.
     pub async fn new(pool: PgPool, journal: Journal) -> Result<Self, tenant::sqlx::Error> {
+        Self::for_fleet(Fleet::default(), pool, journal).await
+    }
+
+    /// The same, for the workers of `fleet`: tenant activity inputs are verified against its
+    /// routes.
+    pub async fn for_fleet(
+        fleet: Fleet,
+        pool: PgPool,
+        journal: Journal,
+    ) -> Result<Self, tenant::sqlx::Error> {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
         let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
-            .routed(NAMESPACE, QUEUE_PREFIX, SHARDS);
+            .routed(NAMESPACE, fleet.prefix(), SHARDS);
         Ok(Provisioning {
             pool,
             registry,
             schema: tenant_schema(),
             verifier,
             journal,
+            fleet,
+            migration_work: Duration::ZERO,
         })
+    }
+
+    /// Makes the data step of every migration take `work` (heartbeating as it goes), as a
+    /// backfill of a big tenant would: the worker-kill test uses it to catch a worker in the
+    /// middle of a tenant activity.
+    pub fn with_slow_migrations(mut self, work: Duration) -> Self {
+        self.migration_work = work;
+        self
+    }
+
+    pub fn fleet(&self) -> &Fleet {
+        &self.fleet
     }
 
     /// Registers a tenant (as the sign-up form would) before its provisioning workflow starts.
@@ -256,6 +407,7 @@ impl Provisioning {
         target_version: u32,
     ) -> Result<u32, ActivityError> {
         self.journal.record(&actx, Some(&ctx));
+        heartbeat(&actx).await;
         // Creating a schema is DDL on the database, not a data operation of the tenant: it takes
         // a system context, audited, minted here for the verified tenant's own schema only.
         let sys = SystemCtx::new("provisioning: create the tenant's schema")
@@ -264,6 +416,16 @@ impl Provisioning {
             .create(&sys, &self.pool, ctx.schema_name())
             .await
             .map_err(transient)?;
+        heartbeat(&actx).await;
+        // The data step: a worker that dies here leaves the schema created and the status
+        // unwritten, which the retry, on another worker, finds and completes.
+        let mut worked = Duration::ZERO;
+        while worked < self.migration_work {
+            let step = HEARTBEAT_EVERY.min(self.migration_work - worked);
+            tokio::time::sleep(step).await;
+            worked += step;
+            heartbeat(&actx).await;
+        }
         let mut tx = begin_in_schema(&self.pool, &ctx).await?;
         // One statement: a retry, or two workers at once, cannot both insert.
         let new = NewTenantStatus {
@@ -428,8 +590,13 @@ impl ProvisionTenant {
         // A payload that does not decode ends the workflow with a typed, non-retryable failure
         // instead of a workflow task the server retries for ever.
         let ProvisionRequest { ctx, owner } = request.open()?;
-        // Routing is a pure function of the context, so replay computes the same options.
-        let options = activity_route(&ctx).activity_options(ACTIVITY_TIMEOUT);
+        // Routing is a pure function of the context and the workflow's own task queue, so
+        // replay computes the same options.
+        let options = Fleet::of_workflow(wf)?
+            .activity_route(&ctx)
+            .activity_options(ACTIVITY_TIMEOUT);
+        let mut migration_options = options.clone();
+        migration_options.heartbeat_timeout = Some(MIGRATION_HEARTBEAT_TIMEOUT);
         let info = wf
             .execute_activity(
                 Provisioning::get_tenant_info,
@@ -444,7 +611,7 @@ impl ProvisionTenant {
                     ctx: ctx.clone(),
                     target_version: SCHEMA_VERSION,
                 },
-                options.clone(),
+                migration_options,
             )
             .await?;
         wf.execute_activity(
@@ -497,7 +664,10 @@ impl OffboardTenant {
         wf: &mut WorkflowContext<Self>,
         ctx: TenantClaim,
     ) -> WorkflowResult<OffboardReport> {
-        let options = activity_route(&ctx).activity_options(ACTIVITY_TIMEOUT);
+        let fleet = Fleet::of_workflow(wf)?;
+        let options = fleet
+            .activity_route(&ctx)
+            .activity_options(ACTIVITY_TIMEOUT);
         let deactivated = wf
             .execute_activity(
                 Provisioning::soft_delete_tenant,
@@ -506,7 +676,7 @@ impl OffboardTenant {
             )
             .await?;
         let system_options =
-            tenant::temporal::system_activity_options(system_queue(), ACTIVITY_TIMEOUT);
+            tenant::temporal::system_activity_options(fleet.system_queue(), ACTIVITY_TIMEOUT);
         let stale_before_drop = wf
             .execute_activity(
                 Provisioning::system_cleanup,
@@ -603,7 +773,7 @@ pub async fn connect(address: &str) -> Result<Client, Box<dyn std::error::Error>
     let url: temporalio_client::Url = format!("http://{address}").parse()?;
     let connection = Connection::connect(
         ConnectionOptions::new(url)
-            .identity("tenant-provisioning".to_owned())
+            .identity(worker_identity())
             .build(),
     )
     .await?;
@@ -659,7 +829,8 @@ pub async fn with_workers<T>(
     body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,
 ) -> Result<T, Box<dyn std::error::Error>> {
     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
-    let mut workers = workers(&runtime, client, activities, &all_task_queues())?;
+    let queues = activities.fleet().all_task_queues();
+    let mut workers = workers(&runtime, client, activities, &queues)?;
     let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
     let body = async {
         let outcome = body.await;
@@ -676,4 +847,35 @@ pub async fn with_workers<T>(
         run?;
     }
     outcome
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_workflow_finds_its_fleet_from_its_task_queue() {
+        for prefix in ["provisioning", "wkill-123", "a-workflow-0", "x"] {
+            let fleet = Fleet::new(prefix);
+            for shard in 0..SHARDS.get() {
+                let workflows = task_queue_name(prefix, QueueKind::Workflow, shard);
+                assert_eq!(Fleet::of_workflow_queue(&workflows), Some(fleet.clone()));
+                let activities = task_queue_name(prefix, QueueKind::Activity, shard);
+                assert_eq!(Fleet::of_workflow_queue(&activities), None, "{activities}");
+            }
+            assert_eq!(Fleet::of_workflow_queue(&fleet.system_queue()), None);
+        }
+        for queue in [
+            "provisioning-activity-0",
+            "provisioning-workflow-2",
+            "provisioning-workflow-01",
+            "provisioning-workflow-",
+            "-workflow-0",
+            "workflow-0",
+            "provisioning-system",
+            "",
+        ] {
+            assert_eq!(Fleet::of_workflow_queue(queue), None, "{queue}");
+        }
+    }
 }
