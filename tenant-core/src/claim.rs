@@ -12,9 +12,18 @@ use crate::{Plan, SchemaName, TenancyConfig, TenantCtx, TenantId, TenantRegistry
 /// Its JSON is the seeds' context contract, `{"tenant_id": .., "schema_name": .., "plan": ..}`,
 /// which is also what a serialised [`TenantCtx`] looks like. `schema_name` and `plan` may be
 /// absent or `null` (a Python `TenantCtx(plan=None)`), and an unknown plan is kept as
-/// [`Plan::Other`], which weighs 1. `user_id` and `roles` are read and dropped: nothing on a wire
-/// can vouch for them. Any other field is an error, so a typo or a field of a newer contract is
-/// seen, not silently trusted.
+/// [`Plan::Other`], which weighs 1. Keys may come in any order (the Python SDK sorts them).
+///
+/// # Unknown fields: ignored, never trusted
+///
+/// Any other field (`user_id`, `roles`, or one a newer version of the seeds' context added) is
+/// read and dropped. This is safe because nothing in a claim but `tenant_id` is used, and that
+/// only once the registry vouched for it: schema and plan come from the registry's record, and
+/// no field on a wire can grant a role or a user. Refusing them instead would make every Rust
+/// activity fail for good the day the Python side adds a field to its context, before the Rust
+/// side is redeployed. The fields that matter are still checked: a missing or malformed
+/// `tenant_id`, or a malformed `schema_name` or `plan`, is an error. (The activity inputs that
+/// hold a claim are stricter: an unknown parameter there is refused, see `tenant::temporal`.)
 ///
 /// Only [`verify`](TenantClaim::verify) turns it into a context, and there the registry decides:
 /// the tenant must exist, be active and be allowed; schema and plan come from the registry's
@@ -31,23 +40,20 @@ use crate::{Plan, SchemaName, TenancyConfig, TenantCtx, TenantId, TenantRegistry
 /// // Bad ids are refused at the door, with the field that was wrong.
 /// let err = serde_json::from_str::<TenantClaim>(r#"{"tenant_id":"ACME"}"#).unwrap_err();
 /// assert!(err.to_string().contains("tenant id"), "{err}");
+///
+/// // A field of a newer context is ignored, and grants nothing.
+/// let newer = r#"{"region":"eu","roles":["admin"],"schema_name":"tenant_acme","tenant_id":"acme"}"#;
+/// assert_eq!(serde_json::from_str::<TenantClaim>(newer)?, serde_json::from_str(seeds)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
+// No `deny_unknown_fields`: see "Unknown fields" above.
 #[derive(Clone, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct TenantClaim {
     tenant_id: TenantId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     schema_name: Option<SchemaName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     plan: Option<Plan>,
-    // Accepted so that a serialised `TenantCtx` reads back as a claim; never trusted.
-    #[serde(default, skip_serializing)]
-    #[allow(dead_code)]
-    user_id: Option<serde::de::IgnoredAny>,
-    #[serde(default, skip_serializing)]
-    #[allow(dead_code)]
-    roles: Option<serde::de::IgnoredAny>,
 }
 
 impl TenantClaim {
@@ -57,8 +63,6 @@ impl TenantClaim {
             tenant_id,
             schema_name: None,
             plan: None,
-            user_id: None,
-            roles: None,
         }
     }
 
@@ -68,8 +72,6 @@ impl TenantClaim {
             tenant_id: ctx.tenant_id().clone(),
             schema_name: Some(ctx.schema_name().clone()),
             plan: Some(ctx.plan().clone()),
-            user_id: None,
-            roles: None,
         }
     }
 
@@ -146,7 +148,7 @@ impl TenantClaim {
     }
 }
 
-/// Equal when they claim the same tenant, schema and plan (the dropped user fields do not count).
+/// Equal when they claim the same tenant, schema and plan.
 impl PartialEq for TenantClaim {
     fn eq(&self, other: &Self) -> bool {
         (&self.tenant_id, &self.schema_name, &self.plan)
@@ -186,4 +188,66 @@ pub enum ClaimError {
     /// The registry could not be read: its own error, boxed. Retrying may succeed.
     #[error("the tenant registry is unavailable")]
     Registry(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::InMemoryRegistry;
+
+    fn registry() -> InMemoryRegistry {
+        InMemoryRegistry::from_ids(["acme".parse().unwrap()]).unwrap()
+    }
+
+    fn verify(claim: &TenantClaim) -> Result<TenantCtx, ClaimError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        rt.block_on(claim.verify(&registry(), &TenancyConfig::default()))
+    }
+
+    /// The compatibility policy: a field no claim has is dropped, whatever it says, and the
+    /// context still comes from the registry alone.
+    #[test]
+    fn unknown_fields_are_ignored_and_grant_nothing() {
+        let plain: TenantClaim = serde_json::from_str(r#"{"tenant_id":"acme"}"#).unwrap();
+        for newer in [
+            r#"{"tenant_id":"acme","region":"eu-west-1"}"#,
+            r#"{"tenant_id":"acme","system":true,"is_admin":true}"#,
+            r#"{"tenant_id":"acme","user_id":"root","roles":["admin"]}"#,
+            // A nested or odd-typed unknown value is skipped whole.
+            r#"{"tenant_id":"acme","settings":{"tenant_id":"globex","plan":"enterprise"}}"#,
+            r#"{"tenant_id":"acme","tenantId":"globex","shard":[1,2,null]}"#,
+        ] {
+            let claim: TenantClaim = serde_json::from_str(newer).unwrap();
+            assert_eq!(claim, plain, "{newer}");
+            let ctx = verify(&claim).unwrap();
+            assert_eq!(ctx.tenant_id().as_str(), "acme", "{newer}");
+            assert_eq!(ctx.plan(), &Plan::Free, "{newer}");
+            assert_eq!(ctx.user_id(), None, "{newer}");
+            assert!(ctx.roles().is_empty(), "{newer}");
+            // What is sent on is the claim, not the unknown fields.
+            assert_eq!(
+                serde_json::to_value(&claim).unwrap(),
+                serde_json::json!({"tenant_id": "acme"})
+            );
+        }
+    }
+
+    /// Ignoring unknown fields does not loosen the known ones.
+    #[test]
+    fn known_fields_are_still_checked() {
+        for bad in [
+            r#"{"tenant":"acme"}"#,
+            r#"{"tenant_id":"acme","tenant_id":"globex"}"#,
+            r#"{"tenant_id":"acme","schema_name":"public","extra":1}"#,
+            r#"{"tenant_id":"acme","plan":"","extra":1}"#,
+            r#"{"tenant_id":null,"extra":1}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<TenantClaim>(bad).is_err(),
+                "{bad} was accepted"
+            );
+        }
+    }
 }

@@ -329,7 +329,6 @@ mod tests {
             r#"{"tenant_id":"acme'--","schema_name":"tenant_acme"}"#,
             r#"{"tenant_id":"acme","schema_name":"x; drop schema public"}"#,
             r#"{"tenant_id":"acme","schema_name":"tenant_acme","plan":""}"#,
-            r#"{"tenant_id":"acme","schema_name":"tenant_acme","system":true}"#,
             r#"{"tenant_id":42,"schema_name":"tenant_acme"}"#,
         ] {
             assert!(

@@ -8,11 +8,23 @@
 //! SDK a method whose input is [`ActivityInput<<Method>Input>`](ActivityInput). The worker opens
 //! that input before the body runs:
 //!
-//! - a payload whose context is missing, malformed or carries unknown fields fails the activity
-//!   with a **non-retryable** application failure of type [`INPUT_REJECTED`]: retrying a
-//!   tampered payload cannot make it valid, and it never runs under a default or system context;
+//! - a payload whose context is missing or malformed, or that has a field the activity does not
+//!   take, fails the activity with a **non-retryable** application failure of type
+//!   [`INPUT_REJECTED`] whose message names the JSON path of the refused value (`ctx.tenant_id`,
+//!   `target_version`): retrying a tampered payload cannot make it valid, and it never runs under
+//!   a default or system context;
 //! - a task whose priority names a fairness key that is not the context's tenant fails the same
 //!   way: the route the task travelled on and the tenant it carries disagree.
+//!
+//! # Compatibility policy for other SDKs' payloads
+//!
+//! The wire format is JSON (the SDKs' default converter), keys in any order. Inside the context
+//! (the [`TenantClaim`]), `schema_name` and `plan` may be `null` or absent and unknown fields are
+//! **ignored without being trusted**: only `tenant_id` is used, after the registry vouched for
+//! it, so a field a newer Python context adds cannot change what runs, and refusing it would stop
+//! every Rust activity until the Rust side is redeployed. Outside the context, an unknown field
+//! of an activity's input is **refused**: it is a parameter the activity would silently not
+//! honour (a `dry_run` dropped on the floor), so the caller is told instead.
 //!
 //! On the calling side, [`RouteExt::activity_options`] and [`RouteExt::workflow_start_options`]
 //! put the task
@@ -214,18 +226,61 @@ enum Inner<T> {
 }
 
 impl<T> ActivityInput<T> {
-    /// Decodes a received payload as `W` (the input's wire form), or says why it does not.
+    /// Decodes a received payload as `W` (the input's wire form), or says why it does not and
+    /// where: the JSON path of the value that was refused.
     #[doc(hidden)]
-    pub fn decode<W: DeserializeOwned>(self) -> Result<W, String>
+    pub fn decode<W: DeserializeOwned>(self) -> Result<W, DecodeError>
     where
         T: Serialize,
     {
         let value = match self.inner {
             Inner::Incoming(value) => value,
-            Inner::Outgoing(input) => serde_json::to_value(input).map_err(|e| e.to_string())?,
+            Inner::Outgoing(input) => serde_json::to_value(input).map_err(|e| DecodeError {
+                path: ".".to_owned(),
+                reason: e.to_string(),
+            })?,
         };
-        serde_json::from_value(value).map_err(|e| e.to_string())
+        // `serde_path_to_error` tracks the keys and indexes the deserialiser is inside when it
+        // fails; serde's own message says what was wrong but not where.
+        serde_path_to_error::deserialize(value).map_err(|error| DecodeError {
+            path: error.path().to_string(),
+            reason: error.into_inner().to_string(),
+        })
     }
+}
+
+/// Why a received input did not decode, and where.
+///
+/// `path` is the JSON path of the value that was refused, as
+/// [`serde_path_to_error`](https://docs.rs/serde_path_to_error) writes it: `ctx.tenant_id`,
+/// `target_version`, `items[2]`, or `.` for the input as a whole (a missing field, or a payload
+/// that is not an object).
+///
+/// ```
+/// use tenant::temporal::ActivityInput;
+/// use tenant::TenantClaim;
+///
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct RunMigrationsInput {
+///     ctx: TenantClaim,
+///     target_version: u32,
+/// }
+///
+/// let received: ActivityInput<RunMigrationsInput> =
+///     serde_json::from_str(r#"{"ctx":{"tenant_id":"ACME"},"target_version":3}"#)?;
+/// let error = received.decode::<RunMigrationsInput>().err().unwrap();
+/// assert_eq!(error.path, "ctx.tenant_id");
+/// assert_eq!(error.to_string(), format!("at `ctx.tenant_id`: {}", error.reason));
+/// # Ok::<(), serde_json::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("at `{path}`: {reason}")]
+#[non_exhaustive]
+pub struct DecodeError {
+    /// The JSON path of the refused value.
+    pub path: String,
+    /// What was wrong with it: serde's message.
+    pub reason: String,
 }
 
 impl<T> From<T> for ActivityInput<T> {
@@ -300,17 +355,17 @@ impl<T: Serialize + DeserializeOwned> WorkflowInput<T> {
     // and this runs once per workflow: its size does not matter.
     #[allow(clippy::result_large_err)]
     pub fn open(self) -> Result<T, ApplicationFailure> {
-        self.0.decode().map_err(|reason| {
-            tracing::warn!(target: AUDIT_TARGET, %reason, "workflow input rejected");
-            input_rejected(WorkflowInputRejected(reason), false)
+        self.0.decode().map_err(|error| {
+            tracing::warn!(target: AUDIT_TARGET, %error, "workflow input rejected");
+            input_rejected(WorkflowInputRejected(error), false)
         })
     }
 }
 
-/// Why a workflow input was refused: its decode error.
+/// Why a workflow input was refused: its decode error, with the path of the refused value.
 #[derive(Debug, thiserror::Error)]
-#[error("workflow input rejected: {0}")]
-struct WorkflowInputRejected(String);
+#[error("workflow input rejected {0}")]
+struct WorkflowInputRejected(DecodeError);
 
 impl<T> From<T> for WorkflowInput<T> {
     fn from(input: T) -> Self {
@@ -340,13 +395,23 @@ impl<'de, T> Deserialize<'de> for WorkflowInput<T> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ActivityInputError {
-    /// The payload did not decode into the activity's input: its tenant claim is missing,
-    /// malformed or has fields no claim has.
-    #[error("activity `{activity}`: input rejected: {reason}")]
+    /// The payload did not decode into the activity's input: its tenant claim is missing or
+    /// malformed, or the input has a field the activity does not take. The message names the
+    /// JSON path of the refused value (`ctx.tenant_id`, `target_version`).
+    #[error("activity `{activity}`: input rejected {error}")]
     Malformed {
         /// The activity type.
         activity: String,
-        /// The decode error.
+        /// What was refused, and where.
+        error: DecodeError,
+    },
+    /// A system activity's reason is not a valid [`SystemCtx`] reason (the macro checks it at
+    /// compile time, so this is not expected).
+    #[error("activity `{activity}`: {reason}")]
+    SystemReason {
+        /// The activity type.
+        activity: String,
+        /// Why the reason was refused.
         reason: String,
     },
     /// The registry did not vouch for the claimed tenant.
@@ -524,10 +589,10 @@ fn decoded<W: DeserializeOwned, T: Serialize>(
     input: ActivityInput<T>,
     actx: &ActivityContext,
 ) -> Result<W, ActivityError> {
-    input.decode().map_err(|reason| {
+    input.decode().map_err(|error| {
         ActivityInputError::Malformed {
             activity: actx.info().activity_type.clone(),
-            reason,
+            error,
         }
         .into_activity_error()
     })
@@ -605,7 +670,7 @@ pub fn open_system_input<T: DeserializeOwned + Serialize>(
         .into_activity_error());
     }
     let sys = SystemCtx::new(reason).map_err(|error| {
-        ActivityInputError::Malformed {
+        ActivityInputError::SystemReason {
             activity: info.activity_type.clone(),
             reason: error.to_string(),
         }
@@ -679,5 +744,123 @@ impl RouteExt for Route {
         temporalio_client::WorkflowStartOptions::new(self.task_queue.clone(), workflow_id.into())
             .priority(sdk_priority(&self.priority))
             .build()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The wire form of the seeds' `RunMigrationsInput(ctx=TenantCtx(..), target_version=3)`, as
+    /// `#[tenant::activities]` generates it.
+    #[derive(Debug, Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct RunMigrationsInput {
+        ctx: TenantClaim,
+        target_version: u32,
+    }
+
+    fn decode(json: &str) -> Result<RunMigrationsInput, DecodeError> {
+        serde_json::from_str::<ActivityInput<RunMigrationsInput>>(json)
+            .expect("any JSON gets past the SDK's converter")
+            .decode()
+    }
+
+    #[test]
+    fn the_seeds_payloads_decode() {
+        for seeds in [
+            // `TenantCtx(plan=None)` through the Python SDK: sorted keys, `null` plan.
+            r#"{"ctx":{"plan":null,"schema_name":"tenant_acme","tenant_id":"acme"},"target_version":3}"#,
+            r#"{"target_version":3,"ctx":{"tenant_id":"acme"}}"#,
+            r#"{"ctx":{"plan":"platinum","schema_name":"tenant_acme","tenant_id":"acme"},"target_version":3}"#,
+            // A newer context with a field ours lacks: ignored (see the module's policy).
+            r#"{"ctx":{"plan":"pro","region":"eu","schema_name":"tenant_acme","tenant_id":"acme"},"target_version":3}"#,
+        ] {
+            let input = decode(seeds).unwrap_or_else(|e| panic!("{seeds}: {e}"));
+            assert_eq!(input.ctx.tenant_id().as_str(), "acme");
+            assert_eq!(input.target_version, 3);
+        }
+    }
+
+    #[test]
+    fn rejections_name_the_path_of_the_bad_value() {
+        for (payload, path, says) in [
+            (
+                r#"{"ctx":{"tenant_id":"ACME"},"target_version":3}"#,
+                "ctx.tenant_id",
+                "tenant id",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme'; --"},"target_version":3}"#,
+                "ctx.tenant_id",
+                "tenant id",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme","plan":42},"target_version":3}"#,
+                "ctx.plan",
+                "invalid type",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme","schema_name":"public"},"target_version":3}"#,
+                "ctx.schema_name",
+                "schema",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme"},"target_version":"three"}"#,
+                "target_version",
+                "invalid type",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme"},"target_version":-1}"#,
+                "target_version",
+                "invalid value",
+            ),
+            (
+                r#"{"ctx":{"tenant_id":"acme"},"target_version":3,"dry_run":true}"#,
+                "dry_run",
+                "unknown field `dry_run`",
+            ),
+            (r#"{"ctx":null,"target_version":3}"#, "ctx", "invalid type"),
+            (
+                r#"{"ctx":{"schema_name":"tenant_acme"},"target_version":3}"#,
+                "ctx",
+                "missing field `tenant_id`",
+            ),
+            (r#"{"target_version":3}"#, ".", "missing field `ctx`"),
+            (r#""garbage""#, ".", "invalid type"),
+            // serde reads a struct from an array too, by position: the path is the index.
+            (r#"["ACME",3]"#, "[0]", "invalid type"),
+        ] {
+            let error = decode(payload).expect_err(payload);
+            assert_eq!(error.path, path, "{payload}: {error}");
+            assert!(error.reason.contains(says), "{payload}: {error}");
+            // The failure the worker returns says where, in its message.
+            let failure = ActivityInputError::Malformed {
+                activity: "run_migrations".into(),
+                error: error.clone(),
+            };
+            let message = failure.to_string();
+            assert!(message.contains(&format!("at `{path}`")), "{message}");
+            let application = input_rejected(failure, false);
+            assert_eq!(application.type_name(), Some(INPUT_REJECTED));
+            assert!(application.is_non_retryable());
+            assert_eq!(application.source_error().to_string(), message);
+        }
+    }
+
+    #[test]
+    fn a_workflow_input_rejection_names_the_path_too() {
+        let input: WorkflowInput<RunMigrationsInput> =
+            serde_json::from_str(r#"{"ctx":{"tenant_id":"acme"},"target_version":null}"#).unwrap();
+        let failure = input.open().expect_err("a null version");
+        assert!(failure.is_non_retryable());
+        assert!(
+            failure
+                .source_error()
+                .to_string()
+                .contains("at `target_version`"),
+            "{}",
+            failure.source_error()
+        );
     }
 }

@@ -286,12 +286,6 @@ async fn scenario(
             acme_route(),
         ),
         (
-            "ctx with an extra field",
-            migrate,
-            json!({ "ctx": extra_field, "target_version": 3 }),
-            acme_route(),
-        ),
-        (
             "unknown input field",
             migrate,
             json!({ "ctx": good_ctx, "target_version": 3, "tenant": "globex" }),
@@ -394,6 +388,35 @@ async fn scenario(
     .await?;
     assert!(control.completed, "{control:?}");
     assert_eq!(journal_entries(journal, "control", run), 1);
+    // A refusal of a bad value names its JSON path.
+    let injected_message = forward(
+        client,
+        run,
+        "injected-message",
+        migrate,
+        json!({ "ctx": injected, "target_version": 3 }),
+        acme_queue.clone(),
+        Some("acme".to_owned()),
+    )
+    .await?;
+    assert!(
+        injected_message.message.contains("at `ctx.tenant_id`"),
+        "{injected_message:?}"
+    );
+    // A context with a field ours lacks (a newer seeds context) runs: the field is ignored and
+    // trusted with nothing, the tenant is still the registry's acme (the compatibility policy).
+    let extra = forward(
+        client,
+        run,
+        "ctx with an extra field",
+        migrate,
+        json!({ "ctx": extra_field, "target_version": 3 }),
+        acme_queue.clone(),
+        Some("acme".to_owned()),
+    )
+    .await?;
+    assert!(extra.completed, "{extra:?}");
+    assert_eq!(journal_entries(journal, "ctx with an extra field", run), 1);
 
     // 2b. Workflow inputs the typed API cannot produce: the workflow fails, typed and
     //     non-retryable, instead of its task being retried for ever.
