@@ -39,7 +39,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::{Plan, SchemaName, TenantId};
 
-pub use cached::{CachedRegistry, DEFAULT_NOT_FOUND_TTL};
+pub use cached::{CacheStats, CachedRegistry, DEFAULT_NOT_FOUND_TTL};
 pub use memory::InMemoryRegistry;
 
 /// One tenant, as the registry stores it.

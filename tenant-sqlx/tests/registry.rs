@@ -894,6 +894,39 @@ mod cache {
         assert_eq!(registry.inner().lookups(), (4, 0));
     }
 
+    /// The counters add up to what the inner registry was asked, and a flood of unknown ids
+    /// shows only in the negative ones: the live tenant's hit rate stays what it was.
+    #[tokio::test]
+    async fn stats_count_what_the_inner_registry_answered() {
+        let registry = cached(MINUTE, 100);
+        registry.inner().failing.store(true, Ordering::SeqCst);
+        assert!(registry.find_by_id(&id("acme")).await.is_err());
+        registry.inner().failing.store(false, Ordering::SeqCst);
+        assert_eq!(registry.stats(), tenant::registry::CacheStats::default());
+        for _ in 0..10 {
+            registry.find_by_id(&id("acme")).await.unwrap();
+        }
+        for n in 0..1_000 {
+            let unknown = id(&format!("unknown-{}", n % 500));
+            registry.find_by_id(&unknown).await.unwrap();
+        }
+        registry.find_by_id(&id("acme")).await.unwrap();
+        let stats = registry.stats();
+        assert_eq!((stats.hits, stats.misses), (10, 1));
+        assert_eq!(stats.hit_rate(), Some(10.0 / 11.0));
+        // 500 distinct ids into 100 places, oldest first: every one was evicted before it came
+        // round again.
+        assert_eq!((stats.negative_hits, stats.negative_misses), (0, 1_000));
+        let (by_id, by_slug) = registry.inner().lookups();
+        // The failed lookup is the one the counters leave out.
+        assert_eq!(
+            (by_id + by_slug) as u64,
+            stats.misses + stats.negative_misses + 1
+        );
+        registry.clear();
+        assert_eq!(registry.stats(), stats, "clear keeps the counters");
+    }
+
     #[tokio::test]
     async fn zero_capacity_or_ttl_caches_nothing() {
         for registry in [cached(MINUTE, 0), cached(Duration::ZERO, 100)] {

@@ -2,6 +2,7 @@
 //! request resolves to, over SQLite or PostgreSQL. The tenant is never a parameter of a
 //! handler's body or path: handlers receive a `TenantCtx` from the one resolver, or never run.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
@@ -13,6 +14,7 @@ use sqlx::{PgPool, SqlitePool};
 use tenant::CachedRegistry;
 use tenant::TenancyConfig;
 use tenant::http::{SharedResolver, TenantLayer, TenantResolver};
+use tenant::registry::CacheStats;
 use tenant::sqlx::{NewTenant, SqlRegistry};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 
@@ -120,33 +122,105 @@ pub const BASE_DOMAIN: &str = "localhost";
 /// Creates the schema and three tenants (acme: pro, globex: free, dormant: deactivated), and
 /// returns the router. `ALLOWED_TENANTS` and friends come from `config`.
 pub async fn app(db: Db, config: TenancyConfig) -> Result<Router, tenant::sqlx::Error> {
-    let resolver = match &db {
-        Db::Sqlite(pool) => {
-            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
-            InvoiceRepo::new(pool).create_table().await?;
-            shared(registry, config)
+    Ok(Service::new(db, config).await?.router())
+}
+
+/// The service taken apart, for the load test (`benches/benches/load.rs`) and anything else
+/// that needs to look inside: the handlers without the tenancy layer, the resolver, and the
+/// registry cache's counters. [`app`] is [`Service::new`] then [`Service::router`].
+pub struct Service {
+    handlers: Router,
+    resolver: SharedResolver,
+    cache: Cache,
+}
+
+/// The registry cache behind the resolver, kept to read its counters.
+enum Cache {
+    Sqlite(Arc<CachedRegistry<SqlRegistry<sqlx::Sqlite>>>),
+    Postgres(Arc<CachedRegistry<SqlRegistry<sqlx::Postgres>>>),
+}
+
+impl Service {
+    /// Creates the schema and the three tenants of [`app`], and the service's parts.
+    pub async fn new(db: Db, config: TenancyConfig) -> Result<Service, tenant::sqlx::Error> {
+        let (resolver, cache) = match &db {
+            Db::Sqlite(pool) => {
+                let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+                InvoiceRepo::new(pool).create_table().await?;
+                let cached = Arc::new(cached(registry));
+                (shared(cached.clone(), config), Cache::Sqlite(cached))
+            }
+            Db::Postgres(pool) => {
+                let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
+                InvoiceRepo::new(pool).create_table().await?;
+                let cached = Arc::new(cached(registry));
+                (shared(cached.clone(), config), Cache::Postgres(cached))
+            }
+        };
+        let state = AppState {
+            db,
+            resolver: resolver.clone(),
+        };
+        let handlers = Router::new()
+            .route("/invoices", get(list).post(create))
+            .route("/invoices/{id}", get(get_one))
+            .route("/t/{slug}/invoices", get(list).post(create))
+            .route("/t/{slug}/invoices/{id}", get(get_one))
+            .route("/whoami", get(whoami))
+            .with_state(state);
+        Ok(Service {
+            handlers,
+            resolver,
+            cache,
+        })
+    }
+
+    /// The service as it runs: the handlers behind [`TenantLayer`].
+    pub fn router(&self) -> Router {
+        // Handlers extract `TenantCtx`; the layer around them resolves each request once,
+        // answers rejections, and runs the handler in a `tenant` span carrying `tenant_id`.
+        // (Without the layer, the extractor alone resolves and rejects the same way, without
+        // the span.)
+        self.handlers
+            .clone()
+            .layer(TenantLayer::new(self.resolver.clone()))
+    }
+
+    /// The routes without [`TenantLayer`]. Every handler still takes a `TenantCtx`: from the
+    /// request's extensions if a layer put one there, else resolved by the extractor. The load
+    /// test puts one context there for every request, to measure the handlers without tenancy.
+    pub fn handlers(&self) -> Router {
+        self.handlers.clone()
+    }
+
+    /// The resolver of [`router`](Self::router).
+    pub fn resolver(&self) -> &SharedResolver {
+        &self.resolver
+    }
+
+    /// What the registry cache has answered so far.
+    pub fn registry_stats(&self) -> CacheStats {
+        match &self.cache {
+            Cache::Sqlite(cache) => cache.stats(),
+            Cache::Postgres(cache) => cache.stats(),
         }
-        Db::Postgres(pool) => {
-            let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
-            InvoiceRepo::new(pool).create_table().await?;
-            shared(registry, config)
+    }
+
+    /// How many entries the registry cache holds, found and not found.
+    pub fn registry_len(&self) -> usize {
+        match &self.cache {
+            Cache::Sqlite(cache) => cache.len(),
+            Cache::Postgres(cache) => cache.len(),
         }
-    };
-    let state = AppState {
-        db,
-        resolver: resolver.clone(),
-    };
-    // Handlers extract `TenantCtx`; the layer around them resolves each request once, answers
-    // rejections, and runs the handler in a `tenant` span carrying `tenant_id`. (Without the
-    // layer, the extractor alone resolves and rejects the same way, without the span.)
-    Ok(Router::new()
-        .route("/invoices", get(list).post(create))
-        .route("/invoices/{id}", get(get_one))
-        .route("/t/{slug}/invoices", get(list).post(create))
-        .route("/t/{slug}/invoices/{id}", get(get_one))
-        .route("/whoami", get(whoami))
-        .with_state(state)
-        .layer(TenantLayer::new(resolver)))
+    }
+
+    /// Whether the registry cache holds a found tenant with this id.
+    pub fn is_cached(&self, id: &TenantId) -> bool {
+        match &self.cache {
+            Cache::Sqlite(cache) => cache.is_cached_by_id(id),
+            Cache::Postgres(cache) => cache.is_cached_by_id(id),
+        }
+    }
 }
 
 async fn seeded_registry<DB>(
@@ -183,12 +257,17 @@ where
     Ok(registry)
 }
 
+/// Found tenants are served for 30 s; at most 10,000 of them, and apart at most 10,000 "no such
+/// tenant" answers, each for 5 s (`DEFAULT_NOT_FOUND_TTL`).
+fn cached<R: tenant::TenantRegistry>(registry: R) -> CachedRegistry<R> {
+    CachedRegistry::new(registry, Duration::from_secs(30), 10_000)
+}
+
 fn shared<R: tenant::TenantRegistry + 'static>(
     registry: R,
     config: TenancyConfig,
 ) -> SharedResolver {
-    let cached = CachedRegistry::new(registry, Duration::from_secs(30), 10_000);
-    TenantResolver::new(cached, config)
+    TenantResolver::new(registry, config)
         .base_domain(BASE_DOMAIN)
         // This example has no users or sessions: every request is anonymous, a deliberate
         // choice. A service with logins passes its `UserHook` to `.users(..)` instead, so that

@@ -106,6 +106,60 @@ struct State {
     /// Bumped by every invalidation, so that a lookup that started before one does not store
     /// what it read from the inner registry after it.
     generation: u64,
+    /// Counted under the lock every lookup takes anyway, so they cost no atomic of their own.
+    stats: CacheStats,
+}
+
+/// What a [`CachedRegistry`] has answered since it was built, from [`CachedRegistry::stats`]:
+/// lookups answered from the cache and lookups passed to the inner registry, each split by
+/// whether a tenant was found. A lookup the inner registry failed is not counted.
+///
+/// Found tenants and "no such tenant" answers are counted apart, so the hit rate of live
+/// tenants ([`hit_rate`](Self::hit_rate)) stays readable while unknown ids flood the cache.
+///
+/// ```
+/// use std::time::Duration;
+/// use tenant::registry::{CacheStats, CachedRegistry, InMemoryRegistry};
+/// use tenant::{TenantId, TenantRegistry};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let inner = InMemoryRegistry::from_ids(["acme".parse::<TenantId>()?])?;
+/// let registry = CachedRegistry::new(inner, Duration::from_secs(30), 10_000);
+/// let acme: TenantId = "acme".parse()?;
+/// for _ in 0..4 {
+///     registry.find_by_id(&acme).await?; // the first asks the inner registry
+/// }
+/// for _ in 0..2 {
+///     registry.find_by_id(&"nobody".parse()?).await?; // not found, then a negative hit
+/// }
+/// let stats: CacheStats = registry.stats();
+/// assert_eq!((stats.hits, stats.misses), (3, 1));
+/// assert_eq!((stats.negative_hits, stats.negative_misses), (1, 1));
+/// assert_eq!(stats.hit_rate(), Some(0.75));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CacheStats {
+    /// Lookups answered from the cache with a tenant.
+    pub hits: u64,
+    /// Lookups answered from the cache with "no such tenant".
+    pub negative_hits: u64,
+    /// Lookups the inner registry answered with a tenant.
+    pub misses: u64,
+    /// Lookups the inner registry answered with "no such tenant".
+    pub negative_misses: u64,
+}
+
+impl CacheStats {
+    /// The share of lookups of existing tenants answered from the cache: `hits / (hits +
+    /// misses)`, or `None` before the first one.
+    pub fn hit_rate(&self) -> Option<f64> {
+        let lookups = self.hits + self.misses;
+        (lookups > 0).then(|| self.hits as f64 / lookups as f64)
+    }
 }
 
 /// How long entries of a tier are served, and how many it holds.
@@ -235,6 +289,12 @@ impl<R> CachedRegistry<R> {
     pub fn len(&self) -> usize {
         let state = self.lock();
         state.found.entries.len() + state.missing.entries.len()
+    }
+
+    /// What the cache has answered so far: see [`CacheStats`], which has an example. The
+    /// counters are not reset by [`clear`](Self::clear).
+    pub fn stats(&self) -> CacheStats {
+        self.lock().stats
     }
 
     /// Whether the cache holds no entry.
@@ -370,6 +430,10 @@ impl<R> CachedRegistry<R> {
         ] {
             match tier.entries.get(&lookup) {
                 Some(entry) if now.saturating_duration_since(entry.stored) < limits.ttl => {
+                    match entry.tenant {
+                        Some(_) => state.stats.hits += 1,
+                        None => state.stats.negative_hits += 1,
+                    }
                     return Ok(entry.tenant.clone());
                 }
                 Some(_) => tier.remove(&lookup),
@@ -381,6 +445,10 @@ impl<R> CachedRegistry<R> {
 
     fn store(&self, by: By, key: &TenantId, tenant: Option<Tenant>, generation: u64) {
         let mut state = self.lock();
+        match tenant {
+            Some(_) => state.stats.misses += 1,
+            None => state.stats.negative_misses += 1,
+        }
         if state.generation != generation {
             return;
         }

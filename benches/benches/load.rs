@@ -1,0 +1,683 @@
+//! A load test of the request boundary: the example service (`examples/service`) over real HTTP
+//! on 127.0.0.1, with `TenantLayer` + `CachedRegistry` against the same handlers without
+//! tenancy, then the same load while a second client floods unknown `X-Tenant-ID`s.
+//!
+//! ```sh
+//! cargo bench -p tenant-benches --bench load                          # SQLite, ~1-2 min
+//! DATABASE_URL=postgres://... cargo bench -p tenant-benches --bench load   # and PostgreSQL
+//! TENANT_LOAD_REQUESTS=50000 TENANT_BENCH_ROUNDS=11 cargo bench -p tenant-benches --bench load
+//! ```
+//!
+//! Bounded: every run sends a fixed number of live requests (`TENANT_LOAD_REQUESTS`, default
+//! 20,000) over `TENANT_LOAD_CONNECTIONS` keep-alive connections (default 16); the flood runs
+//! only while a live run does (and never sends more than ten times as many requests). Runs are
+//! interleaved in rounds (`TENANT_BENCH_ROUNDS`, default 9), in a rotating order, so that the
+//! drift of a shared machine hits every variant alike; the report gives medians over rounds and
+//! the median of per-round ratios. `TENANT_BENCH_ONLY=sqlite` (or `postgres`) runs one backend.
+//!
+//! The variants, all served by one process from one database (the same rows):
+//! - **plain**: the example's handlers with no tenancy layer; one `TenantCtx`, resolved once at
+//!   start, is put in every request's extensions (`axum::Extension`), where the handlers'
+//!   extractor finds it. The handlers do the same work as in the service, minus tenancy.
+//! - **tenant**: the example's router as it runs: `TenantLayer` resolving `X-Tenant-ID` through
+//!   `CachedRegistry` over the SQL registry, on every request.
+//! - **tenant + flood**: the same, while a second client sends unknown ids (random, valid
+//!   grammar) and malformed ones (one in eight) as fast as `TENANT_LOAD_FLOOD_CONNECTIONS`
+//!   connections (default 8) allow.
+//!
+//! Two workloads: `GET /invoices/{id}` (a point query by key, the common case), and
+//! `GET /whoami` (no database at all: the worst case for the boundary's share of the time).
+//! Live requests alternate between tenants acme and globex, which hold 100 invoices each.
+//!
+//! No tracing subscriber is installed: the audit events and spans cost their disabled-callsite
+//! check only, as in a service whose subscriber filters them out. Client and server share the
+//! machine (two runtimes of two threads each), as a load generator on the same host does.
+//! Written to `target/bench-load.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use example_service::{Db, Service};
+use hdrhistogram::Histogram;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Bytes;
+use hyper::client::conn::http1::SendRequest;
+use hyper_util::rt::TokioIo;
+use sqlx::AssertSqlSafe;
+use tenant::TenancyConfig;
+use tenant::registry::CacheStats;
+
+const TENANTS: [&str; 2] = ["acme", "globex"];
+const INVOICES: usize = 100;
+
+fn env_or(var: &str, default: usize) -> usize {
+    std::env::var(var)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+struct Settings {
+    requests: usize,
+    connections: usize,
+    flood_connections: usize,
+    rounds: usize,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Workload {
+    Get,
+    Whoami,
+}
+
+impl Workload {
+    fn name(self) -> &'static str {
+        match self {
+            Workload::Get => "GET /invoices/{id}",
+            Workload::Whoami => "GET /whoami",
+        }
+    }
+
+    /// The path and tenant of the `n`th live request.
+    fn request(self, n: usize) -> (String, &'static str) {
+        let tenant = TENANTS[n % 2];
+        match self {
+            Workload::Get => (format!("/invoices/{}", 1 + (n / 2) % INVOICES), tenant),
+            Workload::Whoami => ("/whoami".to_owned(), tenant),
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Variant {
+    Plain,
+    Tenant,
+    TenantFlood,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Plain => "plain",
+            Variant::Tenant => "tenant",
+            Variant::TenantFlood => "tenant + flood",
+        }
+    }
+}
+
+/// The runs of a round, in the order of the first round (later rounds rotate it).
+const RUNS: [(Workload, Variant); 5] = [
+    (Workload::Get, Variant::Plain),
+    (Workload::Get, Variant::Tenant),
+    (Workload::Get, Variant::TenantFlood),
+    (Workload::Whoami, Variant::Plain),
+    (Workload::Whoami, Variant::Tenant),
+];
+
+/// One run's live side.
+struct Live {
+    elapsed: Duration,
+    /// Microseconds, from sending a request to the last byte of its response.
+    latency: Histogram<u64>,
+}
+
+/// What the flood got back, by kind of id and status.
+#[derive(Default)]
+struct Flood {
+    /// (`"unknown"` or `"malformed"`, status) → count.
+    statuses: BTreeMap<(&'static str, u16), u64>,
+    /// Responses without `application/problem+json`.
+    not_problem: u64,
+    sent: u64,
+}
+
+/// Nanoseconds on a CPU of this process's server threads (the server runtime's, named
+/// `server`, and SQLite's workers), summed from `/proc/self/task/*/schedstat`; `None` off Linux.
+/// Unlike requests per second, this hardly moves when other processes take the CPU away, so it
+/// measures what the boundary costs on a shared machine.
+fn server_cpu_ns() -> Option<u64> {
+    let mut total = 0;
+    for task in std::fs::read_dir("/proc/self/task").ok()? {
+        let path = task.ok()?.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        if !(name.starts_with("server") || name.starts_with("sqlx-sqlite")) {
+            continue;
+        }
+        let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
+        total += schedstat
+            .split_whitespace()
+            .next()
+            .and_then(|ns| ns.parse::<u64>().ok())
+            .unwrap_or(0);
+    }
+    Some(total)
+}
+
+/// Everything measured in one run.
+struct Sample {
+    rps: f64,
+    /// Server CPU per live request, µs (flood included in flood runs); NaN where unknown.
+    cpu_us: f64,
+    p50: f64,
+    p99: f64,
+    stats: CacheStats,
+    flood: Option<Flood>,
+    flood_rps: f64,
+}
+
+async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.set_nodelay(true).unwrap();
+    let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    sender
+}
+
+/// Sends one request on `sender`, reads the whole response; its status, content type, body.
+async fn send(
+    sender: &mut SendRequest<Full<Bytes>>,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    tenant: hyper::header::HeaderValue,
+    body: Option<String>,
+) -> (u16, Option<hyper::header::HeaderValue>, Bytes) {
+    let mut request = hyper::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(hyper::header::HOST, addr.to_string())
+        .header("x-tenant-id", tenant);
+    if body.is_some() {
+        request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+    }
+    let body = Full::new(body.map(Bytes::from).unwrap_or_default());
+    sender.ready().await.unwrap();
+    let response = sender
+        .send_request(request.body(body).unwrap())
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let content_type = response.headers().get(hyper::header::CONTENT_TYPE).cloned();
+    let bytes = response.into_body().collect().await.unwrap().to_bytes();
+    (status, content_type, bytes)
+}
+
+/// `requests` live requests over `connections` connections to `addr`, each answered 200.
+async fn live(addr: SocketAddr, workload: Workload, requests: usize, connections: usize) -> Live {
+    let mut senders = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        senders.push(connect(addr).await);
+    }
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let workers: Vec<_> = senders
+        .into_iter()
+        .map(|mut sender| {
+            let next = next.clone();
+            tokio::spawn(async move {
+                let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= requests {
+                        break;
+                    }
+                    let (path, tenant) = workload.request(n);
+                    let tenant = hyper::header::HeaderValue::from_static(tenant);
+                    let sent = Instant::now();
+                    let (status, _, body) =
+                        send(&mut sender, addr, "GET", &path, tenant, None).await;
+                    latency.saturating_record(sent.elapsed().as_micros() as u64);
+                    // A load test that measured failures would report nonsense.
+                    assert_eq!(status, 200, "{path}: {}", String::from_utf8_lossy(&body));
+                }
+                latency
+            })
+        })
+        .collect();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap();
+    for worker in workers {
+        latency.add(worker.await.unwrap()).unwrap();
+    }
+    Live {
+        elapsed: started.elapsed(),
+        latency,
+    }
+}
+
+/// SplitMix64: distinct, well-spread ids from a counter, without a random number crate.
+fn splitmix64(n: u64) -> u64 {
+    let mut z = n.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Header values that are no tenant id: upper case, `_`, a leading `-`, 64 bytes, a space,
+/// empty, percent-encoded, non-ASCII.
+fn malformed(n: u64) -> hyper::header::HeaderValue {
+    const BAD: [&[u8]; 8] = [
+        b"ACME",
+        b"acme_corp",
+        b"-acme",
+        b"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+        b"acme corp",
+        b"",
+        b"%61cme",
+        b"\xc3\xa4cme",
+    ];
+    hyper::header::HeaderValue::from_bytes(BAD[(n % BAD.len() as u64) as usize]).unwrap()
+}
+
+/// Every flood id ever sent is new (the counter is never reset), so none is answered from the
+/// negative cache: the worst case, every unknown id costs a registry query.
+static FLOOD_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// Floods `addr` with unknown and malformed `X-Tenant-ID`s until `stop`, or `cap` requests.
+async fn flood(addr: SocketAddr, connections: usize, stop: Arc<AtomicBool>, cap: u64) -> Flood {
+    let sent = Arc::new(AtomicU64::new(0));
+    let mut workers = Vec::new();
+    for _ in 0..connections {
+        let mut sender = connect(addr).await;
+        let (stop, sent) = (stop.clone(), sent.clone());
+        workers.push(tokio::spawn(async move {
+            let mut flood = Flood::default();
+            while !stop.load(Ordering::Relaxed) && sent.fetch_add(1, Ordering::Relaxed) < cap {
+                let n = FLOOD_SEQ.fetch_add(1, Ordering::Relaxed);
+                let (kind, tenant) = match n % 8 {
+                    7 => ("malformed", malformed(n / 8)),
+                    _ => {
+                        let id = format!("u{:016x}", splitmix64(n));
+                        (
+                            "unknown",
+                            hyper::header::HeaderValue::from_str(&id).unwrap(),
+                        )
+                    }
+                };
+                let (status, content_type, _) =
+                    send(&mut sender, addr, "GET", "/invoices/1", tenant, None).await;
+                *flood.statuses.entry((kind, status)).or_default() += 1;
+                if content_type.as_ref().and_then(|v| v.to_str().ok())
+                    != Some("application/problem+json")
+                {
+                    flood.not_problem += 1;
+                }
+                flood.sent += 1;
+            }
+            flood
+        }));
+    }
+    let mut total = Flood::default();
+    for worker in workers {
+        let flood = worker.await.unwrap();
+        for (key, count) in flood.statuses {
+            *total.statuses.entry(key).or_default() += count;
+        }
+        total.not_problem += flood.not_problem;
+        total.sent += flood.sent;
+    }
+    total
+}
+
+fn minus(after: CacheStats, before: CacheStats) -> CacheStats {
+    let mut stats = CacheStats::default();
+    stats.hits = after.hits - before.hits;
+    stats.negative_hits = after.negative_hits - before.negative_hits;
+    stats.misses = after.misses - before.misses;
+    stats.negative_misses = after.negative_misses - before.negative_misses;
+    stats
+}
+
+struct Servers {
+    service: Service,
+    plain: SocketAddr,
+    tenant: SocketAddr,
+    /// One `SharedResolver::resolve` of a live tenant's request, in-process: µs.
+    resolve_us: f64,
+}
+
+const RESOLVE_CALLS: usize = 100_000;
+
+async fn serve(router: axum::Router) -> SocketAddr {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+    addr
+}
+
+/// Both variants over `db`, served on the server runtime, with every tenant's invoices
+/// created through the tenant variant.
+fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db: Db) -> Servers {
+    let (service, plain, tenant, resolve_us) = server.block_on(async {
+        let service = Service::new(db, TenancyConfig::default()).await.unwrap();
+        // The plain variant's one context comes from the resolver, like any other: no
+        // `TenantCtx::trusted` in a load test.
+        let request = http::Request::get("/").header("x-tenant-id", "acme");
+        let (parts, ()) = request.body(()).unwrap().into_parts();
+        let ctx = service.resolver().resolve(&parts).await.unwrap();
+        // The resolver alone, without HTTP: what the boundary's own code costs per request
+        // (best of five batches, the rest of the machine being busy).
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let started = Instant::now();
+            for _ in 0..RESOLVE_CALLS {
+                std::hint::black_box(service.resolver().resolve(&parts).await.unwrap());
+            }
+            best = best.min(started.elapsed().as_secs_f64() / RESOLVE_CALLS as f64);
+        }
+        let plain = serve(service.handlers().layer(axum::Extension(ctx))).await;
+        let tenant = serve(service.router()).await;
+        (service, plain, tenant, best * 1e6)
+    });
+    client.block_on(async {
+        let mut sender = connect(tenant).await;
+        for tenant_id in TENANTS {
+            for id in 1..=INVOICES {
+                let body = format!(r#"{{"id":{id},"customer":"c{id}","amount_cents":{id}00}}"#);
+                let tenant_id = hyper::header::HeaderValue::from_static(tenant_id);
+                let (status, _, body) = send(
+                    &mut sender,
+                    tenant,
+                    "POST",
+                    "/invoices",
+                    tenant_id,
+                    Some(body),
+                )
+                .await;
+                assert_eq!(status, 201, "{}", String::from_utf8_lossy(&body));
+            }
+        }
+    });
+    Servers {
+        service,
+        plain,
+        tenant,
+        resolve_us,
+    }
+}
+
+fn run(
+    client: &tokio::runtime::Runtime,
+    servers: &Servers,
+    settings: &Settings,
+    (workload, variant): (Workload, Variant),
+    requests: usize,
+) -> Sample {
+    let addr = match variant {
+        Variant::Plain => servers.plain,
+        Variant::Tenant | Variant::TenantFlood => servers.tenant,
+    };
+    let before = servers.service.registry_stats();
+    let cpu_before = server_cpu_ns();
+    let (live, flood) = client.block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flood = (variant == Variant::TenantFlood).then(|| {
+            tokio::spawn(flood(
+                servers.tenant,
+                settings.flood_connections,
+                stop.clone(),
+                10 * requests as u64,
+            ))
+        });
+        let live = live(addr, workload, requests, settings.connections).await;
+        stop.store(true, Ordering::Relaxed);
+        let flood = match flood {
+            Some(flood) => Some(flood.await.unwrap()),
+            None => None,
+        };
+        (live, flood)
+    });
+    let stats = minus(servers.service.registry_stats(), before);
+    let cpu_ns = match (cpu_before, server_cpu_ns()) {
+        (Some(before), Some(after)) => (after - before) as f64,
+        _ => f64::NAN,
+    };
+    let seconds = live.elapsed.as_secs_f64();
+    Sample {
+        rps: requests as f64 / seconds,
+        cpu_us: cpu_ns / 1e3 / requests as f64,
+        p50: live.latency.value_at_quantile(0.50) as f64,
+        p99: live.latency.value_at_quantile(0.99) as f64,
+        stats,
+        flood_rps: flood.as_ref().map_or(0.0, |f| f.sent as f64 / seconds),
+        flood,
+    }
+}
+
+/// Median, 25th and 75th percentiles.
+fn quartiles(mut values: Vec<f64>) -> [f64; 3] {
+    values.sort_by(f64::total_cmp);
+    let at = |q: f64| values[((values.len() - 1) as f64 * q).round() as usize];
+    [at(0.5), at(0.25), at(0.75)]
+}
+
+fn backend(
+    name: &str,
+    server: &tokio::runtime::Runtime,
+    client: &tokio::runtime::Runtime,
+    settings: &Settings,
+    db: Db,
+) -> String {
+    let servers = start(server, client, db);
+    // Warm-up: connections, caches, SQLite's statement caches, the allocator.
+    for &which in &RUNS {
+        run(client, &servers, settings, which, settings.requests / 10);
+    }
+    let mut samples: Vec<Vec<Sample>> = RUNS.iter().map(|_| Vec::new()).collect();
+    let mut max_len = 0;
+    let mut evicted = false;
+    for round in 0..settings.rounds {
+        for k in 0..RUNS.len() {
+            let index = (round + k) % RUNS.len();
+            let sample = run(client, &servers, settings, RUNS[index], settings.requests);
+            if RUNS[index].1 == Variant::TenantFlood {
+                max_len = max_len.max(servers.service.registry_len());
+                evicted |= !TENANTS
+                    .iter()
+                    .all(|t| servers.service.is_cached(&t.parse().unwrap()));
+            }
+            eprintln!(
+                "{name} round {round}: {} {}: {:.0} req/s, server CPU {:.1} µs/req, p50 {} µs, p99 {} µs{}",
+                RUNS[index].0.name(),
+                RUNS[index].1.name(),
+                sample.rps,
+                sample.cpu_us,
+                sample.p50,
+                sample.p99,
+                match &sample.flood {
+                    Some(f) => format!(
+                        ", flood {:.0} req/s",
+                        f.sent as f64 / (settings.requests as f64 / sample.rps)
+                    ),
+                    None => String::new(),
+                }
+            );
+            samples[index].push(sample);
+        }
+    }
+    report(
+        name,
+        settings,
+        &samples,
+        max_len,
+        evicted,
+        servers.resolve_us,
+    )
+}
+
+fn report(
+    name: &str,
+    settings: &Settings,
+    samples: &[Vec<Sample>],
+    max_len: usize,
+    evicted: bool,
+    resolve_us: f64,
+) -> String {
+    let median = |index: usize, f: &dyn Fn(&Sample) -> f64| {
+        quartiles(samples[index].iter().map(f).collect())[0]
+    };
+    let ratio = |subject: usize, floor: usize, f: &dyn Fn(&Sample) -> f64| {
+        quartiles(
+            samples[subject]
+                .iter()
+                .zip(&samples[floor])
+                .map(|(s, p)| f(s) / f(p))
+                .collect(),
+        )
+    };
+    let mut out = format!(
+        "## {name}\n\n{} live requests per run over {} keep-alive connections, {} interleaved \
+         rounds; the flood over {} more connections. Medians over rounds; ratios are medians of \
+         per-round ratios [p25, p75].\n\n\
+         | workload | variant | req/s | server CPU / req | p50 | p99 | req/s / plain | CPU / plain | p50 / plain | p99 / plain |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        settings.requests, settings.connections, settings.rounds, settings.flood_connections
+    );
+    for (index, (workload, variant)) in RUNS.iter().enumerate() {
+        let plain = RUNS
+            .iter()
+            .position(|r| *r == (*workload, Variant::Plain))
+            .unwrap();
+        let cell = |f: &dyn Fn(&Sample) -> f64, bold: &str| match index == plain {
+            true => "—".to_owned(),
+            false => {
+                let [m, lo, hi] = ratio(index, plain, f);
+                format!("{bold}{m:.3}{bold} [{lo:.3}, {hi:.3}]")
+            }
+        };
+        out += &format!(
+            "| {} | {} | {:.0} | {:.1} µs | {:.0} µs | {:.0} µs | {} | {} | {} | {} |\n",
+            workload.name(),
+            variant.name(),
+            median(index, &|s| s.rps),
+            median(index, &|s| s.cpu_us),
+            median(index, &|s| s.p50),
+            median(index, &|s| s.p99),
+            cell(&|s| s.rps, "**"),
+            cell(&|s| s.cpu_us, "**"),
+            cell(&|s| s.p50, ""),
+            cell(&|s| s.p99, ""),
+        );
+    }
+
+    out += &format!(
+        "\nThe resolver alone (`SharedResolver::resolve` of a cached live tenant, in-process, \
+         no HTTP): {resolve_us:.2} µs per call.\n"
+    );
+    let [tenant, flooded] = [1, 2];
+    let [p50, p50_lo, p50_hi] = ratio(flooded, tenant, &|s| s.p50);
+    let [p99, p99_lo, p99_hi] = ratio(flooded, tenant, &|s| s.p99);
+    let mut statuses: BTreeMap<(&str, u16), u64> = BTreeMap::new();
+    let (mut not_problem, mut sent) = (0, 0);
+    let mut live = CacheStats::default();
+    for sample in &samples[flooded] {
+        let flood = sample.flood.as_ref().unwrap();
+        for (key, count) in &flood.statuses {
+            *statuses.entry(*key).or_default() += count;
+        }
+        not_problem += flood.not_problem;
+        sent += flood.sent;
+        live.hits += sample.stats.hits;
+        live.misses += sample.stats.misses;
+        live.negative_hits += sample.stats.negative_hits;
+        live.negative_misses += sample.stats.negative_misses;
+    }
+    let lookups_per_request =
+        (live.hits + live.misses) as f64 / (settings.requests * samples[flooded].len()) as f64;
+    out += &format!(
+        "\nFlood (GET /invoices/{{id}}, tenant variant): live p50 × {p50:.3} [{p50_lo:.3}, \
+         {p50_hi:.3}] and p99 × {p99:.3} [{p99_lo:.3}, {p99_hi:.3}] of the same load without \
+         flood; the flood sent {sent} requests, {:.0} req/s (median).\n\n\
+         | flood id | status | count |\n|---|---:|---:|\n",
+        median(flooded, &|s| s.flood_rps)
+    );
+    for ((kind, status), count) in &statuses {
+        out += &format!("| {kind} | {status} | {count} |\n");
+    }
+    out += &format!(
+        "\nResponses to the flood without `application/problem+json`: {not_problem}.\n\
+         Registry cache during the flood runs: live tenants' hit rate {:.5} ({} hits, {} misses; \
+         {lookups_per_request:.2} lookups per live request), unknown ids {} negative misses, {} \
+         negative hits; at most {max_len} entries after a flood run (capacity 10,000 found + \
+         10,000 not found); live tenants evicted by the flood: {}.\n\n",
+        live.hit_rate().unwrap_or(f64::NAN),
+        live.hits,
+        live.misses,
+        live.negative_misses,
+        live.negative_hits,
+        if evicted { "YES" } else { "never" },
+    );
+    println!("{out}");
+    // What must hold whatever the timings: the flood is answered with the typed 4xx problems
+    // (404 for unknown ids, 400 for malformed ones), and evicts no live tenant.
+    for ((kind, status), count) in &statuses {
+        let expected = if *kind == "unknown" { 404 } else { 400 };
+        assert_eq!(*status, expected, "{count} {kind} ids answered {status}");
+    }
+    assert_eq!(not_problem, 0, "flood responses without a problem body");
+    assert!(!evicted, "the flood evicted a live tenant");
+    out
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; this harness takes its settings from the environment.
+    let settings = Settings {
+        requests: env_or("TENANT_LOAD_REQUESTS", 20_000),
+        connections: env_or("TENANT_LOAD_CONNECTIONS", 16),
+        flood_connections: env_or("TENANT_LOAD_FLOOD_CONNECTIONS", 8),
+        rounds: env_or("TENANT_BENCH_ROUNDS", 9),
+    };
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name(name)
+            .enable_all()
+            .build()
+            .unwrap()
+    };
+    // Named, so that `server_cpu_ns` tells the server's threads from the client's.
+    let (server, client) = (runtime("server"), runtime("client"));
+    let only = std::env::var("TENANT_BENCH_ONLY").unwrap_or_default();
+    let mut out = String::from("# Load test of the request boundary\n\n");
+
+    if "sqlite".contains(&only) {
+        let pool =
+            server.block_on(async { sqlx::SqlitePool::connect("sqlite::memory:").await.unwrap() });
+        out += &backend("sqlite", &server, &client, &settings, Db::Sqlite(pool));
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) if "postgres".contains(&only) => {
+            let schema = format!("bench_load_{}", std::process::id());
+            let (admin, pool) = server.block_on(async {
+                let admin = sqlx::PgPool::connect(&url).await.unwrap();
+                sqlx::query(AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+                // As many connections as sqlx gives a pool by default: the registry's lookups
+                // and the handlers' queries share them, as in the example.
+                let options: sqlx::postgres::PgConnectOptions = url.parse().unwrap();
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(10)
+                    .connect_with(options.options([("search_path", schema.as_str())]))
+                    .await
+                    .unwrap();
+                (admin, pool)
+            });
+            out += &backend("postgres", &server, &client, &settings, Db::Postgres(pool));
+            server.block_on(async {
+                sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+                    .execute(&admin)
+                    .await
+                    .unwrap();
+            });
+        }
+        Ok(_) => {}
+        Err(_) => eprintln!("notice: PostgreSQL skipped: DATABASE_URL is not set"),
+    }
+    tenant_benches::write_target("bench-load.md", &out);
+}
