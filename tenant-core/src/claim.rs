@@ -46,14 +46,53 @@ use crate::{Plan, SchemaName, TenancyConfig, TenantCtx, TenantId, TenantRegistry
 /// assert_eq!(serde_json::from_str::<TenantClaim>(newer)?, serde_json::from_str(seeds)?);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-// No `deny_unknown_fields`: see "Unknown fields" above.
-#[derive(Clone, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, serde::Serialize)]
 pub struct TenantClaim {
     tenant_id: TenantId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     schema_name: Option<SchemaName>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     plan: Option<Plan>,
+}
+
+/// A claim as it is read. No `deny_unknown_fields`: see "Unknown fields" on [`TenantClaim`].
+#[derive(serde::Deserialize)]
+struct WireClaim {
+    tenant_id: TenantId,
+    #[serde(default)]
+    schema_name: Option<SchemaName>,
+    #[serde(default)]
+    plan: Option<Plan>,
+}
+
+impl<'de> serde::Deserialize<'de> for TenantClaim {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        // serde's derive also reads a struct from a sequence of its fields in order
+        // (`["acme", null, null]`), a second wire format that no other implementation of the
+        // seeds' contract writes or reads: a claim is read from an object only.
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = TenantClaim;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a tenant claim: an object with a tenant_id")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<TenantClaim, A::Error> {
+                let map = serde::de::value::MapAccessDeserializer::new(map);
+                let wire = <WireClaim as serde::Deserialize>::deserialize(map)?;
+                Ok(TenantClaim {
+                    tenant_id: wire.tenant_id,
+                    schema_name: wire.schema_name,
+                    plan: wire.plan,
+                })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 impl TenantClaim {
@@ -197,6 +236,24 @@ mod tests {
 
     fn registry() -> InMemoryRegistry {
         InMemoryRegistry::from_ids(["acme".parse().unwrap()]).unwrap()
+    }
+
+    /// Found by fuzzing: serde's derive read a claim from an array of its fields in order.
+    #[test]
+    fn a_claim_is_read_from_an_object_only() {
+        for payload in [
+            r#"["acme"]"#,
+            r#"["acme",null,null]"#,
+            r#"["acme","tenant_acme","pro"]"#,
+        ] {
+            let error = serde_json::from_str::<TenantClaim>(payload).expect_err(payload);
+            assert!(
+                error.to_string().contains("an object with a tenant_id"),
+                "{error}"
+            );
+        }
+        let claim: TenantClaim = serde_json::from_str(r#"{"tenant_id":"acme"}"#).unwrap();
+        assert_eq!(claim, TenantClaim::new("acme".parse().unwrap()));
     }
 
     fn verify(claim: &TenantClaim) -> Result<TenantCtx, ClaimError> {

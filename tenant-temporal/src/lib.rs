@@ -240,12 +240,32 @@ impl<T> ActivityInput<T> {
                 reason: e.to_string(),
             })?,
         };
+        // An input is its fields by name. serde's derive would also read a struct from an array
+        // of its fields in order, a second wire format that no other SDK writes.
+        if !value.is_object() {
+            return Err(DecodeError {
+                path: ".".to_owned(),
+                reason: format!("expected an object of named fields, found {}", kind(&value)),
+            });
+        }
         // `serde_path_to_error` tracks the keys and indexes the deserialiser is inside when it
         // fails; serde's own message says what was wrong but not where.
         serde_path_to_error::deserialize(value).map_err(|error| DecodeError {
             path: error.path().to_string(),
             reason: error.into_inner().to_string(),
         })
+    }
+}
+
+/// The JSON type of `value`, for a refusal.
+fn kind(value: &serde_json::Value) -> &'static str {
+    match value {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
     }
 }
 
@@ -827,9 +847,9 @@ mod tests {
                 "missing field `tenant_id`",
             ),
             (r#"{"target_version":3}"#, ".", "missing field `ctx`"),
-            (r#""garbage""#, ".", "invalid type"),
-            // serde reads a struct from an array too, by position: the path is the index.
-            (r#"["ACME",3]"#, "[0]", "invalid type"),
+            (r#""garbage""#, ".", "found a string"),
+            // Not the fields by position either, as serde's derive alone would read them.
+            (r#"["ACME",3]"#, ".", "found an array"),
         ] {
             let error = decode(payload).expect_err(payload);
             assert_eq!(error.path, path, "{payload}: {error}");
@@ -845,6 +865,22 @@ mod tests {
             assert_eq!(application.type_name(), Some(INPUT_REJECTED));
             assert!(application.is_non_retryable());
             assert_eq!(application.source_error().to_string(), message);
+        }
+    }
+
+    /// Found by fuzzing: serde's derive read the input, and the claim in it, from arrays of
+    /// their fields in order (`[["acme", null, null], 3]`).
+    #[test]
+    fn inputs_and_claims_written_as_arrays_are_refused() {
+        for (payload, path) in [
+            (r#"[{"tenant_id":"acme"},3]"#, "."),
+            (r#"{"ctx":["acme",null,null],"target_version":3}"#, "ctx"),
+            (r#"[["acme",null,null],3]"#, "."),
+        ] {
+            let input: ActivityInput<RunMigrationsInput> = serde_json::from_str(payload).unwrap();
+            let error = input.decode::<RunMigrationsInput>().expect_err(payload);
+            assert_eq!(error.path, path, "{payload}: {error}");
+            assert!(error.reason.contains("object"), "{payload}: {error}");
         }
     }
 
