@@ -6,11 +6,15 @@
 //! by delta debugging, each candidate on a fresh database, and the seed and the shortest
 //! failing sequence are printed.
 //!
-//! Three backends: SQLite (a temporary file with several pooled connections), PostgreSQL (a
-//! fresh schema, the repositories' own tenant predicates alone), and PostgreSQL with
-//! row-level security (the application role, every operation inside a `TenantTx`, raw
-//! `SELECT * FROM leak_items` seeing only the tenant's rows). The PostgreSQL runs need
-//! `DATABASE_URL` and `APP_DATABASE_URL` (`.ci/run` sets them; on CI they are required).
+//! Four backends: SQLite (a temporary file with several pooled connections), PostgreSQL (a
+//! fresh schema, the repositories' own tenant predicates alone), PostgreSQL with row-level
+//! security (the application role, every operation inside a `TenantTx`, raw
+//! `SELECT * FROM leak_items` seeing only the tenant's rows), and PostgreSQL with a schema per
+//! tenant (each tenant's own schema made by `TenantSchema`, every operation inside
+//! `TenantTx::begin_in_schema`, so the search path alone decides which rows raw
+//! `SELECT * FROM leak_items` sees; the run's schemas are dropped when it ends). The PostgreSQL
+//! runs need `DATABASE_URL` and `APP_DATABASE_URL` (`.ci/run` sets them; on CI they are
+//! required).
 //!
 //! Concurrency without losing exact predictions: `TASKS` tokio tasks on a multi-thread runtime
 //! share one pool, and task `k` alone runs the ops of tenants `t % TASKS == k`, in program
@@ -42,8 +46,8 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt as _;
-use tenant::sqlx::{Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantTx};
-use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
+use tenant::sqlx::{Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantSchema, TenantTx};
+use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
 #[tenant_scoped(table = "leak_groups")]
@@ -459,6 +463,9 @@ enum ErrKind {
     ForeignKey,
     EmptyPatch,
     Cursor,
+    /// PostgreSQL's `undefined_table` (42P01): with a schema per tenant, a table named outside
+    /// any tenant's schema is not found (never some shared table of that name).
+    NoTable,
     /// Anything else: never predicted, so always a difference.
     Other(String),
 }
@@ -469,6 +476,9 @@ fn err_kind(error: &Error) -> ErrKind {
         Error::ForeignKey { .. } => ErrKind::ForeignKey,
         Error::EmptyPatch => ErrKind::EmptyPatch,
         Error::Cursor(_) => ErrKind::Cursor,
+        Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+            ErrKind::NoTable
+        }
         other => ErrKind::Other(other.to_string()),
     }
 }
@@ -498,6 +508,22 @@ enum Outcome {
 enum Mutant {
     /// Predicts a delete's count but keeps the row.
     ForgetsDeletes,
+}
+
+/// How a backend keeps tenants apart, as far as the model must know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The repositories' own tenant predicates alone (SQLite, PostgreSQL).
+    Predicates,
+    /// Row-level security, every op but the unbound count in a `TenantTx`.
+    Rls,
+    /// A schema per tenant, every op but the unbound count in `TenantTx::begin_in_schema`.
+    /// The repository ops are predicted as elsewhere: keys are the caller's (none is
+    /// generated, so no per-schema sequence shows), and the key, the unique value and the
+    /// foreign key are all led by the tenant column, so one table per tenant holding only its
+    /// rows (and its groups) accepts and refuses exactly what the shared table does. Only the
+    /// raw probes and the unbound count differ (see `predict`).
+    Schema,
 }
 
 /// One tenant's rows, by key.
@@ -563,7 +589,7 @@ type Cursors = HashMap<(usize, usize), (Cursor<Item>, Row)>;
 fn predict(
     state: &mut State,
     op: &Op,
-    rls: bool,
+    mode: Mode,
     cursor: Option<Result<&Row, ()>>,
     mutant: Option<Mutant>,
 ) -> Outcome {
@@ -705,15 +731,28 @@ fn predict(
                 }
                 None => {}
             }
-            let refused = matches!(inserted, Some(Err(_)));
+            // The foreign probes (row-level security and a schema per tenant) run when the
+            // insert went through: another tenant's rows are never visible (0), and writing a
+            // row in its name is refused. With row-level security the policy refuses it; with
+            // a schema per tenant nothing but the tenant's own tables is in reach, and there the
+            // tenant-led foreign key refuses it, this schema holding no group of the other
+            // tenant (see `raw_tx`).
+            let probed = mode != Mode::Predicates && !matches!(inserted, Some(Err(_)));
             Outcome::Raw {
                 insert: inserted,
                 ids,
-                foreign_rows: (rls && !refused).then_some(0),
-                foreign_insert_refused: (rls && !refused).then_some(true),
+                foreign_rows: probed.then_some(0),
+                foreign_insert_refused: probed.then_some(true),
             }
         }
-        Kind::Unbound => Outcome::Count(if rls { 0 } else { state.len() as u64 }),
+        Kind::Unbound => match mode {
+            Mode::Predicates => Outcome::Count(state.len() as u64),
+            // Outside a tenant transaction the policy shows nothing.
+            Mode::Rls => Outcome::Count(0),
+            // Outside a tenant's schema (the pool's own search path names no schema that
+            // exists) there is no `leak_items` at all: an error, not a count of anyone's rows.
+            Mode::Schema => Outcome::Err(ErrKind::NoTable),
+        },
     }
 }
 
@@ -1017,7 +1056,13 @@ fn generate(seed: u64, n: usize) -> Vec<Op> {
                 kind,
             };
             // Cursors do not matter to the state: predict as if every page started afresh.
-            let _ = predict(&mut generator.states[tenant], &op, false, None, None);
+            let _ = predict(
+                &mut generator.states[tenant],
+                &op,
+                Mode::Predicates,
+                None,
+                None,
+            );
             op
         })
         .collect()
@@ -1032,6 +1077,7 @@ enum BackendKind {
     Sqlite,
     Postgres,
     PostgresRls,
+    PostgresSchema,
 }
 
 #[derive(Clone)]
@@ -1040,15 +1086,40 @@ enum Db {
     Postgres(sqlx::PgPool),
     /// The application role's pool; row-level security is on.
     Rls(sqlx::PgPool),
+    /// The owner's pool, whose own search path names no schema that exists, and every
+    /// tenant's context, each with this run's schema of that tenant.
+    Schema(sqlx::PgPool, Arc<Vec<TenantCtx>>),
 }
 
 impl Db {
-    fn rls(&self) -> bool {
-        matches!(self, Db::Rls(_))
+    fn mode(&self) -> Mode {
+        match self {
+            Db::Sqlite(..) | Db::Postgres(_) => Mode::Predicates,
+            Db::Rls(_) => Mode::Rls,
+            Db::Schema(..) => Mode::Schema,
+        }
+    }
+
+    /// Tenant `t`'s context: with a schema per tenant, the one naming this run's schema.
+    fn ctx(&self, t: usize) -> TenantCtx {
+        match self {
+            Db::Schema(_, tenants) => tenants[t].clone(),
+            _ => ctx(t),
+        }
     }
 
     async fn close(self) {
         match self {
+            Db::Schema(pool, tenants) => {
+                let sys = SystemCtx::new("leak search: drop the run's tenant schemas").unwrap();
+                for ctx in tenants.iter() {
+                    tenant_schema()
+                        .drop(&sys, &pool, ctx.schema_name())
+                        .await
+                        .unwrap();
+                }
+                pool.close().await;
+            }
             Db::Sqlite(pool, path) => {
                 pool.close().await;
                 for suffix in ["", "-wal", "-shm"] {
@@ -1100,7 +1171,74 @@ async fn fresh(kind: BackendKind) -> Option<Db> {
             owner.close().await;
             Some(Db::Rls(app))
         }
+        BackendKind::PostgresSchema => {
+            use std::str::FromStr;
+
+            use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+            let url = support::server_var("DATABASE_URL", "leak_search on a schema per tenant")?;
+            // Names no other run uses, on a server others share: a random tag (another
+            // container's process may have this process's id) and the run's number.
+            static TAG: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
+                let nanos = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .unwrap()
+                    .as_nanos() as u64;
+                Rng(nanos ^ u64::from(std::process::id())).next() as u32
+            });
+            let prefix = format!("leak_{:08x}_{n}", *TAG);
+            // The pool's own search path is a schema never created: outside a tenant's
+            // transaction no `leak_items` resolves (the unbound count expects that error).
+            let options = PgConnectOptions::from_str(&url)
+                .unwrap()
+                .options([("search_path", format!("{prefix}_none"))]);
+            let pool = PgPoolOptions::new()
+                .max_connections(TASKS as u32)
+                .connect_with(options)
+                .await
+                .expect("connect to DATABASE_URL");
+            let tenants: Vec<TenantCtx> = (0..TENANTS)
+                .map(|t| {
+                    let schema = format!("{prefix}_{}", tenant_name(t));
+                    TenantCtx::trusted(
+                        tenant_name(t).parse().unwrap(),
+                        schema.parse().unwrap(),
+                        Plan::Free,
+                    )
+                })
+                .collect();
+            let sys = SystemCtx::new("leak search: provision the run's tenant schemas").unwrap();
+            for (t, ctx) in tenants.iter().enumerate() {
+                let schema = tenant_schema();
+                // Nothing of an earlier run may be reused.
+                schema.drop(&sys, &pool, ctx.schema_name()).await.unwrap();
+                schema.create(&sys, &pool, ctx.schema_name()).await.unwrap();
+                // Each schema holds its own tenant's groups only.
+                let mut tx = TenantTx::begin_in_schema(&pool, ctx).await.unwrap();
+                tx.repo::<Group>()
+                    .insert_many(ctx, tenant_groups(t))
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            }
+            Some(Db::Schema(pool, Arc::new(tenants)))
+        }
     }
+}
+
+/// Every tenant's schema, with a schema per tenant.
+fn tenant_schema() -> TenantSchema {
+    TenantSchema::new().entity::<Group>().entity::<Item>()
+}
+
+/// Tenant `t`'s groups: the shared numbers and its private one.
+fn tenant_groups(t: usize) -> impl Iterator<Item = NewGroup> {
+    (1..=SHARED_GROUPS)
+        .chain([PRIVATE_GROUP + t as i64])
+        .map(move |id| NewGroup {
+            id,
+            name: group_name(t, id),
+        })
 }
 
 fn ctx(t: usize) -> TenantCtx {
@@ -1173,13 +1311,9 @@ macro_rules! backend {
                 GroupRepo::new(pool).create_table().await?;
                 ItemRepo::new(pool).create_table().await?;
                 for t in 0..TENANTS {
-                    let groups = (1..=SHARED_GROUPS)
-                        .chain([PRIVATE_GROUP + t as i64])
-                        .map(|id| NewGroup {
-                            id,
-                            name: group_name(t, id),
-                        });
-                    GroupRepo::new(pool).insert_many(&ctx(t), groups).await?;
+                    GroupRepo::new(pool)
+                        .insert_many(&ctx(t), tenant_groups(t))
+                        .await?;
                 }
                 Ok(())
             }
@@ -1322,20 +1456,21 @@ macro_rules! backend {
                 (outcome, None)
             }
 
-            /// A raw-SQL op in a `TenantTx`. With row-level security the read names no
-            /// tenant: the policy alone must narrow it.
+            /// A raw-SQL op in `tx`, the tenant's transaction. With row-level security the
+            /// read names no tenant: the policy alone must narrow it; with a schema per tenant
+            /// it names none either: the search path alone must narrow it.
             pub(super) async fn raw_tx(
-                pool: &sqlx::Pool<Db>,
+                mut tx: TenantTx<Db>,
                 ctx: &TenantCtx,
                 kind: &Kind,
                 foreign_ctx: &TenantCtx,
-                rls: bool,
+                mode: Mode,
                 check: &mut Check<'_>,
             ) -> Result<Outcome, Error> {
                 let Kind::RawTx { insert, commit, .. } = kind else {
                     unreachable!()
                 };
-                let mut tx = TenantTx::begin(pool, ctx).await?;
+                let bare = mode != Mode::Predicates;
                 let mut inserted = None;
                 if let Some(row) = insert {
                     let result = tx.repo::<Item>().insert(ctx, new_item(row)).await;
@@ -1352,9 +1487,10 @@ macro_rules! backend {
                         }
                     }
                 }
-                // With row-level security, what an application's raw SQL would say: every
-                // row of the table, no tenant named. Without it, the tenant is named by hand.
-                let rows = if rls {
+                // With row-level security or a schema per tenant, what an application's raw
+                // SQL would say: every row of the table, no tenant named. Without either, the
+                // tenant is named by hand.
+                let rows = if bare {
                     sqlx::query("SELECT * FROM leak_items")
                         .fetch_all(&mut *tx)
                         .await?
@@ -1373,7 +1509,18 @@ macro_rules! backend {
                 }
                 ids.sort_unstable();
                 let (mut foreign_rows, mut foreign_insert_refused) = (None, None);
-                if rls {
+                if bare {
+                    // Another tenant's rows by raw SQL. With a schema per tenant the count
+                    // reads this tenant's schema (the other's is not on the search path), so
+                    // it must find none of the other's rows; and the insert in the other's name
+                    // lands, if anywhere, in this tenant's schema, where the tenant-led foreign
+                    // key refuses it (23503): the schema holds no group of the other tenant.
+                    // That refusal is the foreign key's, not a policy's (a schema per tenant
+                    // has none); what matters is that nothing reaches the other's schema.
+                    let refusal = match mode {
+                        Mode::Schema => "23503",
+                        Mode::Predicates | Mode::Rls => "42501",
+                    };
                     foreign_rows = Some(
                         sqlx::query_scalar($crate::FOREIGN_COUNT)
                             .bind(foreign_ctx.tenant_id().as_str())
@@ -1388,7 +1535,7 @@ macro_rules! backend {
                         .await;
                     savepoint.rollback().await?;
                     foreign_insert_refused = Some(match attempt {
-                        Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some("42501"),
+                        Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some(refusal),
                         _ => false,
                     });
                 }
@@ -1408,7 +1555,7 @@ macro_rules! backend {
     };
 }
 
-/// Used with row-level security only (PostgreSQL).
+/// Used with row-level security and a schema per tenant only (PostgreSQL).
 const FOREIGN_COUNT: &str = "SELECT count(*) FROM leak_items WHERE tenant_id = $1";
 const FOREIGN_INSERT: &str = "INSERT INTO leak_items (tenant_id, id, code, label, amount, note, group_id) \
      VALUES ($1, 1000000, 'x', 'x', 0, NULL, 1)";
@@ -1451,6 +1598,7 @@ fn outcome_class(outcome: &Outcome) -> &'static str {
         Outcome::Err(ErrKind::ForeignKey) => "error_foreign_key",
         Outcome::Err(ErrKind::Cursor) => "error_cursor",
         Outcome::Err(ErrKind::EmptyPatch) => "error_empty_patch",
+        Outcome::Err(ErrKind::NoTable) => "error_no_table",
         Outcome::Err(ErrKind::Other(_)) => "error_other",
         Outcome::Raw {
             insert: Some(Err(_)),
@@ -1499,7 +1647,7 @@ async fn run_task(
     mutant: Option<Mutant>,
     stop: Arc<AtomicBool>,
 ) -> Report {
-    let rls = db.rls();
+    let mode = db.mode();
     let mut states: HashMap<usize, State> = HashMap::new();
     let mut cursors: Cursors = HashMap::new();
     let mut report = Report::default();
@@ -1508,7 +1656,7 @@ async fn run_task(
             break;
         }
         let t = op.tenant;
-        let ctx = ctx(t);
+        let ctx = db.ctx(t);
         let mut cross = op.cross;
         // The cursor this page op is given, and what the model makes of it.
         let (given, model_cursor) = match &op.kind {
@@ -1538,7 +1686,7 @@ async fn run_task(
         let expected = predict(
             state,
             &op,
-            rls,
+            mode,
             model_cursor.as_ref().map(|m| m.as_ref().map_err(|_| ())),
             mutant,
         );
@@ -1560,7 +1708,8 @@ async fn run_task(
                 _ => {}
             }
         }
-        // With row-level security, raw SQL read and wrote another tenant's rows.
+        // With row-level security or a schema per tenant, raw SQL read and wrote another
+        // tenant's rows.
         cross |= matches!(
             expected,
             Outcome::Raw {
@@ -1599,7 +1748,7 @@ async fn execute(
     check: &mut Check<'_>,
 ) -> (Outcome, Option<Cursor<Item>>) {
     let foreign = match &op.kind {
-        Kind::RawTx { foreign, .. } => Some(self::ctx(*foreign)),
+        Kind::RawTx { foreign, .. } => Some(db.ctx(*foreign)),
         _ => None,
     };
     let as_outcome =
@@ -1608,7 +1757,11 @@ async fn execute(
         Db::Sqlite(pool, _) => {
             if let Some(foreign) = &foreign {
                 return as_outcome(
-                    on_sqlite::raw_tx(pool, ctx, &op.kind, foreign, false, check).await,
+                    async {
+                        let tx = TenantTx::begin(pool, ctx).await?;
+                        on_sqlite::raw_tx(tx, ctx, &op.kind, foreign, Mode::Predicates, check).await
+                    }
+                    .await,
                 );
             }
             if !op.in_tx {
@@ -1629,24 +1782,33 @@ async fn execute(
                 Err(e) => (Outcome::Err(err_kind(&e)), None),
             }
         }
-        Db::Postgres(pool) | Db::Rls(pool) => {
-            let rls = db.rls();
+        Db::Postgres(pool) | Db::Rls(pool) | Db::Schema(pool, _) => {
+            let mode = db.mode();
+            // With a schema per tenant, the tenant's transaction has its schema as the search
+            // path; otherwise it only carries the tenant (and its setting, for the policies).
+            let begin = async || match mode {
+                Mode::Schema => TenantTx::begin_in_schema(pool, ctx).await,
+                Mode::Predicates | Mode::Rls => TenantTx::begin(pool, ctx).await,
+            };
             if let Some(foreign) = &foreign {
                 return as_outcome(
-                    on_postgres::raw_tx(pool, ctx, &op.kind, foreign, rls, check).await,
+                    async {
+                        let tx = begin().await?;
+                        on_postgres::raw_tx(tx, ctx, &op.kind, foreign, mode, check).await
+                    }
+                    .await,
                 );
             }
-            // With row-level security every op needs its tenant's transaction, but one: the
-            // unbound count, which must then see nothing.
-            let in_tx = if rls {
-                !matches!(op.kind, Kind::Unbound)
-            } else {
-                op.in_tx
+            // With row-level security or a schema per tenant every op needs its tenant's
+            // transaction, but one: the unbound count, which must then see nothing.
+            let in_tx = match mode {
+                Mode::Predicates => op.in_tx,
+                Mode::Rls | Mode::Schema => !matches!(op.kind, Kind::Unbound),
             };
             if !in_tx {
                 return on_postgres::exec(pool, ctx, &op.kind, cursor, check).await;
             }
-            let mut tx = match TenantTx::begin(pool, ctx).await {
+            let mut tx = match begin().await {
                 Ok(tx) => tx,
                 Err(e) => return (Outcome::Err(err_kind(&e)), None),
             };
@@ -1829,18 +1991,36 @@ async fn postgres_row_level_security_model_and_database_agree() {
     search(BackendKind::PostgresRls).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_schema_per_tenant_model_and_database_agree() {
+    search(BackendKind::PostgresSchema).await;
+}
+
 /// The shrinker at work on a known bug: a model that forgets deletes is caught, and the
 /// failing program shrinks to a handful of ops that still fail.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_mutant_model_is_caught_and_shrunk_to_a_handful_of_ops() {
+    mutant_is_caught_and_shrunk(BackendKind::Sqlite).await;
+}
+
+/// The same with a schema per tenant: every shrink candidate on its own fresh schemas (and
+/// none left behind).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_mutant_model_is_caught_and_shrunk_with_a_schema_per_tenant() {
+    mutant_is_caught_and_shrunk(BackendKind::PostgresSchema).await;
+}
+
+async fn mutant_is_caught_and_shrunk(kind: BackendKind) {
     let mutant = Some(Mutant::ForgetsDeletes);
     let ops = generate(7, 2_000);
-    let report = run(BackendKind::Sqlite, &ops, mutant).await.unwrap();
+    let Some(report) = run(kind, &ops, mutant).await else {
+        return;
+    };
     let first = report.mismatches.first().expect("the mutant is caught");
     assert_eq!(report.leaks, 0, "a wrong model is not a leak");
-    let (shrunk, runs) = shrink(BackendKind::Sqlite, ops, first, mutant, 400).await;
+    let (shrunk, runs) = shrink(kind, ops, first, mutant, 400).await;
     println!(
-        "mutant: shrunk to {} ops in {runs} runs: {shrunk:#?}",
+        "mutant on {kind:?}: shrunk to {} ops in {runs} runs: {shrunk:#?}",
         shrunk.len()
     );
     assert!(
@@ -1852,8 +2032,8 @@ async fn a_mutant_model_is_caught_and_shrunk_to_a_handful_of_ops() {
         shrunk.iter().any(|op| matches!(op.kind, Kind::Delete(_))),
         "the delete the mutant forgets is kept"
     );
-    let again = run(BackendKind::Sqlite, &shrunk, mutant).await.unwrap();
+    let again = run(kind, &shrunk, mutant).await.unwrap();
     assert!(again.failed(), "the shrunk program still fails");
-    let correct = run(BackendKind::Sqlite, &shrunk, None).await.unwrap();
+    let correct = run(kind, &shrunk, None).await.unwrap();
     assert!(!correct.failed(), "and passes against the correct model");
 }
