@@ -9,28 +9,12 @@
 //! ```
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use tenant_test_support::fuzz::{cases, is_tenant_id, runner};
 
 use tenant_core::{
     ClaimError, Error, InMemoryRegistry, Plan, PlanWeights, SchemaName, TenancyConfig, TenantClaim,
     TenantId, TenantIdError,
 };
-
-fn cases() -> u32 {
-    std::env::var("TENANT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
-}
-
-fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: cases(),
-        // Failures print the seed and the shrunk input; no file is written under tests/.
-        failure_persistence: None,
-        ..Config::default()
-    })
-}
 
 /// Text near the grammars' edges as well as anywhere: ASCII soup with the characters that
 /// matter (`-`, `_`, upper case, quotes, NUL), arbitrary Unicode, and lengths around 63.
@@ -41,16 +25,6 @@ fn text() -> impl Strategy<Value = String> {
         any::<String>(),
         "(tenant_|pg_)?[a-z]{0,8}",
     ]
-}
-
-/// The tenant id grammar, written again: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, 1 to 63 bytes.
-fn is_tenant_id(s: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(allowed)
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 #[test]

@@ -21,24 +21,8 @@ use std::cell::Cell;
 use common::{Registry, builder, model, resolver};
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use tenant::http::{Anonymous, Source, TenantResolver};
-
-fn cases() -> u32 {
-    std::env::var("TENANT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
-}
-
-fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: cases(),
-        // Failures print the seed and the shrunk input; no file is written under tests/.
-        failure_persistence: None,
-        ..Config::default()
-    })
-}
+use tenant_test_support::fuzz::{cases, runner};
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()

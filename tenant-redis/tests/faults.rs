@@ -15,6 +15,9 @@
 //! Without `redis-server` the tests are skipped with a notice, except on CI (`CI` set), where
 //! that is a failure.
 
+mod common;
+
+use common::keys;
 use tenant_test_support as support;
 
 use std::collections::{HashMap, HashSet};
@@ -26,7 +29,7 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
-use tenant::redis::{EventStream, SigningKeys, TenantEvent};
+use tenant::redis::{EventStream, TenantEvent};
 use tenant::{InMemoryRegistry, Plan, TenantCtx};
 
 /// Tenants the registry knows; events of `GHOST` are dead-lettered as `unknown_tenant`.
@@ -44,12 +47,6 @@ struct Ev {
     /// The tenant the event was published for, to compare with the context it is handled in.
     tenant: String,
     seq: u64,
-}
-
-fn keys() -> SigningKeys {
-    "kid1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU="
-        .parse()
-        .unwrap()
 }
 
 /// A connection that reconnects, and whose calls fail within about a second while the server

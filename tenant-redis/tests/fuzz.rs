@@ -21,27 +21,22 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
-use redis::aio::MultiplexedConnection;
 use serde_json::{Value, json};
-use tenant::redis::{EventStream, SigningKeys, TenantEvent};
-use tenant::{InMemoryRegistry, Plan, Tenant, TenantCtx};
-use tenant_test_support as support;
+use tenant::redis::{EventStream, TenantEvent};
+use tenant::{Plan, TenantCtx};
+mod common;
 
-const KEY1: &str = "tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=";
+use common::{KEY1, keys, redis, registry, sign};
+use tenant_test_support as support;
+use tenant_test_support::fuzz::is_tenant_id;
+
+/// Of `common::registry()`: active, inactive, and not in it.
 const ACTIVE: [&str; 2] = ["acme", "globex"];
 const INACTIVE: &str = "dormant";
 const UNKNOWN: &str = "initech";
-
-fn cases() -> usize {
-    std::env::var("TENANT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
-}
 
 /// `TENANT_FUZZ_SEED` (64 hex digits) or a fresh random seed; printed either way.
 fn seed() -> [u8; 32] {
@@ -235,18 +230,6 @@ fn case() -> impl Strategy<Value = Case> {
 
 // --- building the entry --------------------------------------------------------------------------
 
-/// The `sig` of `envelope` in `stream` under `kid1`, from the wire format's description.
-fn tag(stream: &str, envelope: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&BASE64.decode(KEY1).unwrap()).unwrap();
-    mac.update(b"tenant-redis/event/v1\0");
-    mac.update(&(stream.len() as u64).to_be_bytes());
-    mac.update(stream.as_bytes());
-    mac.update(&4u64.to_be_bytes());
-    mac.update(b"kid1");
-    mac.update(envelope);
-    mac.finalize().into_bytes().to_vec()
-}
-
 fn now_ms() -> u64 {
     u64::try_from(
         SystemTime::now()
@@ -323,7 +306,7 @@ type Fields = Vec<(Vec<u8>, Vec<u8>)>;
 
 fn entry(stream: &str, case: &Case, index: usize) -> Fields {
     let mut envelope = envelope_bytes(&case.envelope, index);
-    let mut sig = BASE64.encode(tag(stream, &envelope)).into_bytes();
+    let mut sig = sign(stream, "kid1", KEY1, &envelope).into_bytes();
     // Byte changes come first: they model tampering with a signed entry, which is what the
     // signature is there to catch.
     for change in &case.changes {
@@ -368,16 +351,6 @@ fn entry(stream: &str, case: &Case, index: usize) -> Fields {
 enum Expected {
     Handled { tenant: String, payload: Value },
     Dead(&'static str),
-}
-
-/// The tenant id grammar, written again: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, 1 to 63 bytes.
-fn is_tenant_id(s: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(allowed)
-        && !s.starts_with('-')
-        && !s.ends_with('-')
 }
 
 /// The envelope as the wire format describes it: a JSON object with exactly the four fields,
@@ -457,7 +430,8 @@ fn expected(stream: &str, fields: &Fields) -> Expected {
     if kid != b"kid1" {
         return Expected::Dead("unknown_key_id");
     }
-    if BASE64.decode(sig).ok() != Some(tag(stream, envelope)) {
+    // Compared as bytes: a non-canonical base64 spelling of the right tag would decode the same.
+    if BASE64.decode(sig).ok() != BASE64.decode(sign(stream, "kid1", KEY1, envelope)).ok() {
         return Expected::Dead("bad_signature");
     }
     let Some((tenant, payload)) = reference_envelope(envelope) else {
@@ -472,42 +446,6 @@ fn expected(stream: &str, fields: &Fields) -> Expected {
     }
 }
 
-fn registry() -> InMemoryRegistry {
-    let now = SystemTime::now();
-    let tenant = |id: &str, is_active| Tenant {
-        id: id.parse().unwrap(),
-        slug: id.parse().unwrap(),
-        name: id.to_owned(),
-        plan: Plan::Pro,
-        schema_name: format!("tenant_{id}").parse().unwrap(),
-        is_active,
-        created_at: now,
-        updated_at: now,
-    };
-    InMemoryRegistry::new(
-        ACTIVE
-            .iter()
-            .map(|id| tenant(id, true))
-            .chain([tenant(INACTIVE, false)]),
-    )
-    .unwrap()
-}
-
-async fn redis(test: &str) -> Option<MultiplexedConnection> {
-    let url = support::server_var("REDIS_URL", test)?;
-    let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
-    // Batches of hundreds of entries on a machine busy with other test binaries can take longer
-    // than the client's default half-second to answer; that is not what is tested here.
-    let config =
-        redis::AsyncConnectionConfig::new().set_response_timeout(Some(Duration::from_secs(30)));
-    Some(
-        client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-            .unwrap(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stream_entries_are_handled_or_dead_lettered_exactly_as_the_wire_format_says() {
     let Some(conn) = redis("stream_entries_are_handled_or_dead_lettered").await else {
@@ -515,10 +453,9 @@ async fn stream_entries_are_handled_or_dead_lettered_exactly_as_the_wire_format_
     };
     let seed = seed();
     println!("TENANT_FUZZ_SEED={}", hex(&seed));
-    let cases = cases();
+    let cases = support::fuzz::cases() as usize;
     let stream = format!("fuzz-{}", uuid::Uuid::new_v4().simple());
-    let keys: SigningKeys = format!("kid1:{KEY1}").parse().unwrap();
-    let events = EventStream::new(conn.clone(), stream.clone(), keys);
+    let events = EventStream::new(conn.clone(), stream.clone(), keys());
 
     // Generate, predict and add every entry, in pipelines of 1,000.
     let mut runner = TestRunner::new_with_rng(
@@ -685,8 +622,7 @@ async fn an_envelope_that_is_a_json_array_is_malformed() {
         return;
     };
     let stream = format!("fuzz-{}", uuid::Uuid::new_v4().simple());
-    let keys: SigningKeys = format!("kid1:{KEY1}").parse().unwrap();
-    let events = EventStream::new(conn.clone(), stream.clone(), keys);
+    let events = EventStream::new(conn.clone(), stream.clone(), keys());
     let envelope = json!(["acme", uuid::Uuid::new_v4().to_string(), now_ms(), {"case": 1}]);
     let fields = entry(
         &stream,

@@ -3,6 +3,9 @@
 //! where that is a failure. Every test works in its own namespace or streams, so they run in
 //! parallel on one server.
 
+mod common;
+
+use common::{KEY0, KEY1, keys, redis, registry, sign};
 use tenant_test_support as support;
 
 use std::collections::HashMap;
@@ -14,26 +17,13 @@ use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
-use hmac::{Hmac, KeyInit, Mac};
 use redis::aio::MultiplexedConnection;
 use serde::{Deserialize, Serialize};
 use tenant::TenancyConfig;
 use tenant::redis::{EventStream, SigningKeys, TenantCache, TenantEvent};
 use tenant::registry::CachedRegistry;
 use tenant::{InMemoryRegistry, Tenant};
-use tenant::{Plan, SchemaName, TenantCtx, TenantId, TenantRegistry};
-
-/// A connection to `REDIS_URL`, or `None` (with a notice) when it is unset outside CI.
-async fn redis(test: &str) -> Option<MultiplexedConnection> {
-    let url = support::server_var("REDIS_URL", test)?;
-    let client = redis::Client::open(url.as_str()).expect("REDIS_URL is a Redis URL");
-    Some(
-        client
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to REDIS_URL"),
-    )
-}
+use tenant::{Plan, TenantCtx, TenantId, TenantRegistry};
 
 fn unique(what: &str) -> String {
     format!("{what}-{}", uuid::Uuid::new_v4().simple())
@@ -325,30 +315,9 @@ async fn single_tenant_mode_uses_the_default_tenant() {
 
 // --- events -------------------------------------------------------------------------------
 
-/// The current signing key of the tests' streams, and an older one.
-const KEY1: &str = "tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=";
-const KEY0: &str = "CHVy3WLS7Q2X4MTqpt0wM8KN9SCtiAT2Oly1I8umyJI=";
-
-fn keys() -> SigningKeys {
-    format!("kid1:{KEY1}").parse().unwrap()
-}
-
 /// A stream of its own, signed with `kid1`.
 fn events(conn: &MultiplexedConnection) -> EventStream<MultiplexedConnection> {
     EventStream::new(conn.clone(), unique("events"), keys())
-}
-
-/// The `sig` of `envelope` in `stream` under `key` named `kid`, computed here from the wire
-/// format's description rather than by the crate.
-fn sign(stream: &str, kid: &str, key: &str, envelope: &[u8]) -> String {
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&BASE64.decode(key).unwrap()).unwrap();
-    mac.update(b"tenant-redis/event/v1\0");
-    mac.update(&(stream.len() as u64).to_be_bytes());
-    mac.update(stream.as_bytes());
-    mac.update(&(kid.len() as u64).to_be_bytes());
-    mac.update(kid.as_bytes());
-    mac.update(envelope);
-    BASE64.encode(mac.finalize().into_bytes())
 }
 
 /// `XADD <stream> * <fields>` by hand, as anyone with write access to the stream can.
@@ -505,36 +474,6 @@ async fn pending(conn: &MultiplexedConnection, stream: &str, group: &str) -> u64
         .await
         .unwrap();
     count
-}
-
-fn registry() -> InMemoryRegistry {
-    let now = SystemTime::now();
-    let mut tenants: Vec<tenant::Tenant> = ["acme", "acme-corp", "globex"]
-        .into_iter()
-        .map(|id| tenant::Tenant {
-            id: id.parse().unwrap(),
-            slug: id.parse().unwrap(),
-            name: id.to_owned(),
-            plan: Plan::Pro,
-            schema_name: format!("tenant_{}", id.replace('-', "_"))
-                .parse::<SchemaName>()
-                .unwrap(),
-            is_active: true,
-            created_at: now,
-            updated_at: now,
-        })
-        .collect();
-    tenants.push(tenant::Tenant {
-        id: "dormant".parse().unwrap(),
-        slug: "dormant".parse().unwrap(),
-        name: "Dormant".to_owned(),
-        plan: Plan::Free,
-        schema_name: "tenant_dormant".parse().unwrap(),
-        is_active: false,
-        created_at: now,
-        updated_at: now,
-    });
-    InMemoryRegistry::new(tenants).unwrap()
 }
 
 #[tokio::test]

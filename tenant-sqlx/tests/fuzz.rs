@@ -13,7 +13,7 @@
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
+use tenant_test_support::fuzz::cases;
 
 use tenant::sqlx::{Cursor, CursorError, CursorKey, Error, PageRequest};
 use tenant::{Plan, TenantId, tenant_scoped};
@@ -27,13 +27,6 @@ pub struct Invoice {
     #[tenant]
     pub tenant_id: TenantId,
     pub amount_cents: i64,
-}
-
-fn cases() -> u32 {
-    std::env::var("TENANT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
 }
 
 #[test]
@@ -81,11 +74,7 @@ fn cursors_are_genuine_or_refused_with_a_typed_error() {
         1 => any::<String>(),
     ];
 
-    let mut runner = TestRunner::new(Config {
-        cases: cases(),
-        failure_persistence: None,
-        ..Config::default()
-    });
+    let mut runner = support::fuzz::runner();
     let (parsed, refused_by_page) = (std::cell::Cell::new(0u32), std::cell::Cell::new(0u32));
     runner
         .run(&inputs, |text| {

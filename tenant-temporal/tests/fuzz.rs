@@ -26,32 +26,16 @@ use std::collections::BTreeSet;
 use std::time::SystemTime;
 
 use proptest::prelude::*;
-use proptest::test_runner::{Config, TestRunner};
 use serde_json::{Map, Value, json};
 use tenant::temporal::{ActivityInput, INPUT_REJECTED, WorkflowInput};
 use tenant::{ClaimError, InMemoryRegistry, Plan, SchemaName, TenancyConfig, Tenant, TenantClaim};
+use tenant_test_support::fuzz::{is_tenant_id, runner};
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RunMigrationsInput {
     ctx: TenantClaim,
     target_version: u32,
-}
-
-fn cases() -> u32 {
-    std::env::var("TENANT_FUZZ_CASES")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
-}
-
-fn runner() -> TestRunner {
-    TestRunner::new(Config {
-        cases: cases(),
-        // Failures print the seed and the shrunk input; no file is written under tests/.
-        failure_persistence: None,
-        ..Config::default()
-    })
 }
 
 // --- generation ------------------------------------------------------------------------------
@@ -162,16 +146,6 @@ fn payload() -> impl Strategy<Value = Value> {
 }
 
 // --- the reference -----------------------------------------------------------------------------
-
-/// The tenant id grammar, written again: `[a-z0-9]([a-z0-9-]*[a-z0-9])?`, 1 to 63 bytes.
-fn is_tenant_id(s: &str) -> bool {
-    let allowed = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-';
-    !s.is_empty()
-        && s.len() <= 63
-        && s.chars().all(allowed)
-        && !s.starts_with('-')
-        && !s.ends_with('-')
-}
 
 /// What the contract says of a payload: `Ok((tenant, schema, plan))` when it decodes (the
 /// optional parts as claimed), or the set of paths at which decoding may stop.

@@ -7,6 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use tenant::{Plan, TenantCtx};
 
+#[cfg(feature = "fuzz")]
+pub mod fuzz;
+
 // Processes, signals and file ownership the Unix way (runuser, kill, chown).
 #[cfg(unix)]
 mod servers;
