@@ -3,6 +3,12 @@
 //! the output of the toolchain CI runs; regenerate with `TRYBUILD=overwrite cargo test -p
 //! tenant-sqlx --all-features --test compiletest` and review the diff.
 
+// The `.stderr` files are rustc 1.95's output; other compilers word (and span) diagnostics
+// differently, so elsewhere the cases are skipped rather than failed (thiserror's gate).
+#[rustversion::attr(
+    not(stable(1.95)),
+    ignore = "the .stderr files were written by rustc 1.95"
+)]
 #[test]
 fn ui() {
     let t = trybuild::TestCases::new();

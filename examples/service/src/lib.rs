@@ -22,18 +22,24 @@ use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 #[tenant_scoped(table = "invoices")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Invoice {
+    /// The invoice number, unique within its tenant.
     #[key]
     pub id: i64,
+    /// The owner; never read from the request body.
     #[tenant]
     pub tenant_id: TenantId,
+    /// Who is billed.
     pub customer: String,
+    /// The amount, in cents.
     pub amount_cents: i64,
 }
 
 /// The database the service runs on.
 #[derive(Clone)]
 pub enum Db {
+    /// SQLite (the default: a file or in memory).
     Sqlite(SqlitePool),
+    /// PostgreSQL, when `DATABASE_URL` names one.
     Postgres(PgPool),
 }
 
@@ -53,6 +59,7 @@ macro_rules! with_repo {
     };
 }
 
+/// What every handler shares: the database and the one resolver.
 #[derive(Clone)]
 pub struct AppState {
     db: Db,
