@@ -1,5 +1,11 @@
-#![doc = include_str!("../README.md")]
+#![doc = include_str!("docs/crate.md")]
 #![cfg_attr(docsrs, feature(doc_cfg))]
+
+// The README is the forge's landing page, not this crate's documentation; its examples are
+// compiled and run here so that it cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
 
 pub use tenant_core::{
     AUDIT_TARGET, CachedRegistry, ClaimError, CollectionName, ConfigError, Error, InMemoryRegistry,

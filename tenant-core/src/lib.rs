@@ -1,9 +1,11 @@
-//! Core types of the [`tenant`](https://docs.rs/tenant) crate, with no database, HTTP, cache or
-//! workflow dependency: the tenant's identity and context, the audited cross-tenant context,
-//! routing, tenant-scoped names, configuration and the tenant registry. Use it through the
-//! `tenant` facade, which adds the integrations (`tenant-sqlx`, `tenant-http`, `tenant-redis`,
-//! `tenant-temporal`) behind features.
-
+//! Core types of the [`tenant`](https://docs.rs/tenant) crate: the tenant's identity and context,
+//! the audited cross-tenant context, routing, tenant-scoped names, configuration and the tenant
+//! registry. It depends on serde, thiserror, tracing and fnv. Its features `sqlx`, `redis` and
+//! `axum` add only the trait impls the orphan rule puts here: sqlx decoding of [`TenantId`],
+//! `ToRedisArgs` for [`ScopedKey`], and the `TenantCtx` extractor of axum, whose resolver is
+//! `tenant-http`'s. Use it through the `tenant` facade, which adds the integrations
+//! (`tenant-sqlx`, `tenant-http`, `tenant-redis`, `tenant-temporal`) behind features.
+#![doc = include_str!("docs/concepts.md")]
 #![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "axum")]

@@ -5,7 +5,7 @@
 //! [`UserHook`], or a deliberate [`anonymous`](TenantResolverBuilder::anonymous). Feature
 //! `axum`: the extractor and [`TenantLayer`]. Use it through the `tenant` facade (features
 //! `http`, `axum`), which re-exports it as `tenant::http`.
-
+#![doc = include_str!("docs/boundary.md")]
 #![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "axum")]

@@ -3,7 +3,7 @@
 //! ([`EventStream`], [`EventConsumer`]) whose envelopes are signed ([`SigningKeys`]) and whose
 //! tenant is checked against the registry before a handler runs. Use it through the `tenant`
 //! facade (feature `redis`), which re-exports it as `tenant::redis`.
-
+#![doc = include_str!("docs/cache_and_events.md")]
 #![warn(missing_docs, unreachable_pub)]
 
 mod cache;

@@ -15,7 +15,9 @@
 //! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
-
+//!
+#![doc = include_str!("docs/repositories.md")]
+#![cfg_attr(feature = "postgres", doc = include_str!("docs/postgres.md"))]
 #![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "postgres")]

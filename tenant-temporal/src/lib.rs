@@ -16,20 +16,12 @@
 //! - a task whose priority names a fairness key that is not the context's tenant fails the same
 //!   way: the route the task travelled on and the tenant it carries disagree.
 //!
-//! # Compatibility policy for other SDKs' payloads
-//!
-//! The wire format is JSON (the SDKs' default converter), keys in any order. Inside the context
-//! (the [`TenantClaim`]), `schema_name` and `plan` may be `null` or absent and unknown fields are
-//! **ignored without being trusted**: only `tenant_id` is used, after the registry vouched for
-//! it, so a field a newer Python context adds cannot change what runs, and refusing it would stop
-//! every Rust activity until the Rust side is redeployed. Outside the context, an unknown field
-//! of an activity's input is **refused**: it is a parameter the activity would silently not
-//! honour (a `dry_run` dropped on the floor), so the caller is told instead.
+//! Other SDKs' payloads (a Python worker's context, with fields this crate does not know) follow
+//! the compatibility policy under [Python workers next to Rust ones](#python-workers-next-to-rust-ones).
 //!
 //! On the calling side, [`RouteExt::activity_options`] and [`RouteExt::workflow_start_options`]
-//! put the task
-//! queue and the priority (fairness key = tenant, fairness weight = plan weight) on every activity
-//! and workflow explicitly, rather than relying on inheritance.
+//! put the task queue and the priority (fairness key = tenant, fairness weight = plan weight) on
+//! every activity and workflow explicitly, rather than relying on inheritance.
 //!
 //! ```
 //! use std::time::Duration;
@@ -46,6 +38,8 @@
 //! assert_eq!(priority.fairness_weight, Some(10.0));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+#![doc = include_str!("docs/activities.md")]
+#![doc = include_str!("docs/interop.md")]
 
 use std::fmt;
 use std::time::Duration;
