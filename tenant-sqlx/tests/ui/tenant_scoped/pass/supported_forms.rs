@@ -1,6 +1,10 @@
 // Every supported entity form expands, and every repository method type-checks with a ctx: on a
 // SQLite pool, inside a transaction and on a PostgreSQL pool. Nothing here runs a query.
-use tenant::{tenant_scoped, Plan, SystemCtx, TenantCtx, TenantId};
+// A `[[test]]` target of the crate, so the workspace lints reach it: `missing_docs` and
+// `unreachable_pub` are ours, not what a user's crate must satisfy; `dead_code` is allowed as
+// trybuild allowed it when these were its `pass` cases (fields a case declares and never reads).
+#![allow(missing_docs, unreachable_pub, dead_code)]
+use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
 
 #[tenant_scoped(table = "documents")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -49,14 +53,23 @@ pub struct Ticket {
     pub note: Option<String>,
 }
 
-async fn tickets<X: tenant::sqlx::Conn>(repo: &mut TicketRepo<X>, ctx: &TenantCtx) -> Result<(), tenant::sqlx::Error>
+async fn tickets<X: tenant::sqlx::Conn>(
+    repo: &mut TicketRepo<X>,
+    ctx: &TenantCtx,
+) -> Result<(), tenant::sqlx::Error>
 where
     Ticket: tenant::__private::EntityIo<X::Database>,
 {
     // `NewTicket` has the title only.
     let ticket: Ticket = repo.insert(ctx, NewTicket { title: "t".into() }).await?;
-    let _many: u64 = repo.insert_many(ctx, [NewTicket { title: "u".into() }]).await?;
-    let closed = TicketPatch { status: Some("closed".into()), note: Some(None), ..Default::default() };
+    let _many: u64 = repo
+        .insert_many(ctx, [NewTicket { title: "u".into() }])
+        .await?;
+    let closed = TicketPatch {
+        status: Some("closed".into()),
+        note: Some(None),
+        ..Default::default()
+    };
     let _changed: u64 = repo.update(ctx, ticket.id, closed).await?;
     Ok(())
 }
@@ -100,10 +113,19 @@ macro_rules! every_method {
         };
         let _changed: u64 = $repo.update($ctx, created.id, patch).await?;
         let _bulk: u64 = $repo
-            .update_where($ctx, c.archived.eq(true), DocumentPatch { score: Some(0.0), ..Default::default() })
+            .update_where(
+                $ctx,
+                c.archived.eq(true),
+                DocumentPatch {
+                    score: Some(0.0),
+                    ..Default::default()
+                },
+            )
             .await?;
         let _inserted: u64 = $repo.insert_many($ctx, (2..5).map(new_document)).await?;
-        let _upserted: Document = $repo.upsert($ctx, new_document(6), DocumentPatch::default()).await?;
+        let _upserted: Document = $repo
+            .upsert($ctx, new_document(6), DocumentPatch::default())
+            .await?;
         let _deleted: u64 = $repo.delete($ctx, created.id).await?;
         let _every: Vec<Document> = $repo.system_list($sys).await?;
         let _total: u64 = $repo.system_count($sys).await?;
@@ -111,7 +133,11 @@ macro_rules! every_method {
     }};
 }
 
-async fn on_sqlite(pool: &sqlx::SqlitePool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::sqlx::Error> {
+async fn on_sqlite(
+    pool: &sqlx::SqlitePool,
+    ctx: &TenantCtx,
+    sys: &SystemCtx,
+) -> Result<(), tenant::sqlx::Error> {
     let mut repo = DocumentRepo::new(pool);
     every_method!(repo, ctx, sys);
 
@@ -122,14 +148,29 @@ async fn on_sqlite(pool: &sqlx::SqlitePool, ctx: &TenantCtx, sys: &SystemCtx) ->
 
     let mut events = EventRepo::new(pool);
     let event = events
-        .insert(ctx, NewEvent { id: uuid::Uuid::nil(), small: 1, medium: 2, ratio: 0.5, parent: None })
+        .insert(
+            ctx,
+            NewEvent {
+                id: uuid::Uuid::nil(),
+                small: 1,
+                medium: 2,
+                ratio: 0.5,
+                parent: None,
+            },
+        )
         .await?;
     let _again: Option<Event> = events.get(ctx, event.id).await?;
-    let _older = events.list_where(ctx, Event::columns().small.lt(5i16)).await?;
+    let _older = events
+        .list_where(ctx, Event::columns().small.lt(5i16))
+        .await?;
     Ok(())
 }
 
-async fn on_postgres(pool: &sqlx::PgPool, ctx: &TenantCtx, sys: &SystemCtx) -> Result<(), tenant::sqlx::Error> {
+async fn on_postgres(
+    pool: &sqlx::PgPool,
+    ctx: &TenantCtx,
+    sys: &SystemCtx,
+) -> Result<(), tenant::sqlx::Error> {
     let mut repo = DocumentRepo::new(pool);
     every_method!(repo, ctx, sys);
 
@@ -144,7 +185,12 @@ async fn on_postgres(pool: &sqlx::PgPool, ctx: &TenantCtx, sys: &SystemCtx) -> R
 }
 
 /// The repository futures can be spawned on a multi-threaded runtime.
-fn futures_are_send(sqlite: &sqlx::SqlitePool, pg: &sqlx::PgPool, ctx: &TenantCtx, sys: &SystemCtx) {
+fn futures_are_send(
+    sqlite: &sqlx::SqlitePool,
+    pg: &sqlx::PgPool,
+    ctx: &TenantCtx,
+    sys: &SystemCtx,
+) {
     fn assert_send<T: Send>(_: &T) {}
     assert_send(&on_sqlite(sqlite, ctx, sys));
     assert_send(&on_postgres(pg, ctx, sys));
@@ -161,9 +207,16 @@ fn main() {
     let back: NewDocument = serde_json::from_str(&json).unwrap();
     assert_eq!(back, new.clone());
     assert!(json.contains("\"type\":\"memo\""), "{json}");
-    let patch = DocumentPatch { score: Some(1.0), ..Default::default() };
-    assert_eq!(format!("{:?}", patch.clone()).contains("score: Some(1.0)"), true);
+    let patch = DocumentPatch {
+        score: Some(1.0),
+        ..Default::default()
+    };
+    assert!(format!("{:?}", patch.clone()).contains("score: Some(1.0)"));
 
-    let ctx = TenantCtx::trusted("acme".parse().unwrap(), "tenant_acme".parse().unwrap(), Plan::Pro);
+    let ctx = TenantCtx::trusted(
+        "acme".parse().unwrap(),
+        "tenant_acme".parse().unwrap(),
+        Plan::Pro,
+    );
     let _ = ctx.tenant_id();
 }

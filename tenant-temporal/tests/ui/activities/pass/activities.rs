@@ -1,6 +1,10 @@
 // A #[tenant::activities] block as services write it: state behind `Arc<Self>` with the
 // worker's input verifier, a static system activity, the SDK's `name` argument handed on, `mut`
 // bindings, and items that are not activities kept as written.
+// A `[[test]]` target of the crate, so the workspace lints reach it: `missing_docs` and
+// `unreachable_pub` are ours, not what a user's crate must satisfy; `dead_code` is allowed as
+// trybuild allowed it when these were its `pass` cases (fields a case declares and never reads).
+#![allow(missing_docs, unreachable_pub, dead_code)]
 #![deny(warnings)]
 
 use std::sync::Arc;
@@ -61,9 +65,18 @@ impl Provisioning {
 }
 
 fn main() {
-    let ctx = TenantCtx::trusted("acme".parse().unwrap(), "tenant_acme".parse().unwrap(), Plan::Pro);
-    let greet = GreetInput { ctx: TenantClaim::of(&ctx), name: "world".into() };
-    let info = GetTenantInfoInput { ctx: TenantClaim::of(&ctx) };
+    let ctx = TenantCtx::trusted(
+        "acme".parse().unwrap(),
+        "tenant_acme".parse().unwrap(),
+        Plan::Pro,
+    );
+    let greet = GreetInput {
+        ctx: TenantClaim::of(&ctx),
+        name: "world".into(),
+    };
+    let info = GetTenantInfoInput {
+        ctx: TenantClaim::of(&ctx),
+    };
     let count = CountTenantsInput { limit: 3 };
     let _: [tenant::temporal::ActivityInput<_>; 1] = [greet.into()];
     let _: tenant::temporal::ActivityInput<_> = info.into();
