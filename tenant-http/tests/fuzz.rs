@@ -1,6 +1,6 @@
 //! Property-based fuzzing of the request boundary's parsers (issue 14, item 4): the
 //! `X-Tenant-ID` header, the `Host` header and the request target, each `TENANT_FUZZ_CASES`
-//! cases (default 100,000).
+//! cases (default 256; CI runs 20,000).
 //!
 //! - Requests within the documented rules' vocabulary (one header, one `Host`, an origin-form
 //!   path; values near the grammars: known ids and slugs, case changes, dots, dot segments,

@@ -1,6 +1,6 @@
 //! Property-based fuzzing of the event consumer's parsing of stream entries (issue 14, item 4),
 //! end to end on the real Redis at `REDIS_URL`: `TENANT_FUZZ_CASES` generated entries (default
-//! 100,000) are added to one stream by hand, as anyone with write access to it can, and one
+//! 256; CI runs 20,000) are added to one stream by hand, as anyone with write access to it can, and one
 //! consumer polls them all. Each entry's outcome — handled under which tenant with which
 //! payload, or dead-lettered with which reason — is predicted by a reference written here from
 //! the wire format's description (fields, then signature, then envelope, then tenant), not by

@@ -26,7 +26,8 @@
 //! statement, a setting), which one connection cannot show; raw transactions write before they
 //! read, so no deferred transaction has to upgrade its lock.
 //!
-//! Size: `TENANT_LEAK_OPS` ops per backend (default 10,000: seconds each in a debug build),
+//! Size: `TENANT_LEAK_OPS` ops per backend (default 2,000 for a quick local run; CI runs 10,000,
+//! seconds each in a debug build),
 //! from `TENANT_LEAK_SEED` (random when unset; always printed). A run prints its counts (ops by
 //! kind, expected outcomes by class, cross-tenant attempts, leaks) on stdout.
 //!
@@ -1921,7 +1922,7 @@ fn ops_per_backend() -> usize {
     std::env::var("TENANT_LEAK_OPS")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(10_000)
+        .unwrap_or(2_000)
 }
 
 /// Generates, runs, reports; on a failure shrinks and panics with the seed and the shortest

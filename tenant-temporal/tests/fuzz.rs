@@ -1,5 +1,5 @@
 //! Property-based fuzzing of activity and workflow payloads (issue 14, item 4): what a worker
-//! receives from the engine, `TENANT_FUZZ_CASES` cases each (default 100,000).
+//! receives from the engine, `TENANT_FUZZ_CASES` cases each (default 256; CI runs 20,000).
 //!
 //! Payloads are the seeds' `RunMigrationsInput(ctx=TenantCtx(..), target_version=..)` with every
 //! field valid, absent, `null`, of another JSON type or near its grammar, extra fields in the

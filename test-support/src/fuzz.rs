@@ -3,12 +3,14 @@
 
 use proptest::test_runner::{Config, TestRunner};
 
-/// Cases per property: `TENANT_FUZZ_CASES`, or 100,000.
+/// Cases per property: `TENANT_FUZZ_CASES`, or proptest's own default of 256, so a local
+/// `cargo test` stays quick. CI sets its size in `.ci/run`; the sizes of the longer runs, one
+/// variable away, are in RELIABILITY.md.
 pub fn cases() -> u32 {
     std::env::var("TENANT_FUZZ_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(100_000)
+        .unwrap_or(256)
 }
 
 /// A runner of [`cases`] cases. A failure prints the seed and the shrunk input; no file is
