@@ -346,7 +346,7 @@ mod tests {
         for bad in ["", "1t", "Tenant", "a-b", "a b", "a;b", "\"a\""] {
             assert!(bad.parse::<SchemaName>().is_err(), "{bad}");
         }
-        // Regression (issue 11, hole 5): shared and system schemas, and key words, were valid.
+        // Regression: shared and system schemas, and key words, were valid.
         for reserved in [
             "public",
             "pg_catalog",

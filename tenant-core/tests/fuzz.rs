@@ -1,4 +1,4 @@
-//! Property-based fuzzing of the core's parsers of untrusted input (issue 14, item 4): tenant
+//! Property-based fuzzing of the core's parsers of untrusted input: tenant
 //! ids, schema names, plans and plan weights, and wire claims (JSON bytes, then verification
 //! against a registry). Each property runs `TENANT_FUZZ_CASES` cases (default 256; CI runs 20,000): no
 //! input panics, every rejection is a typed error, and every acceptance satisfies the grammar

@@ -1,4 +1,4 @@
-//! Property-based fuzzing of the request boundary's parsers (issue 14, item 4): the
+//! Property-based fuzzing of the request boundary's parsers: the
 //! `X-Tenant-ID` header, the `Host` header and the request target, each `TENANT_FUZZ_CASES`
 //! cases (default 256; CI runs 20,000).
 //!

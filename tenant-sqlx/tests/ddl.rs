@@ -34,7 +34,7 @@ macro_rules! ddl_suite {
         mod $backend {
             use super::*;
 
-            // Regression (issue 11, hole 7): both indexes were named `invoice_line_number_key`;
+            // Regression: both indexes were named `invoice_line_number_key`;
             // `IF NOT EXISTS` skipped the second, and `invoice_line.number` was not unique.
             #[tokio::test]
             async fn each_table_keeps_its_unique_index() {
@@ -79,7 +79,7 @@ macro_rules! ddl_suite {
                 );
             }
 
-            // Regression (issue 11, hole 7): an index of the same name on another table made
+            // Regression: an index of the same name on another table made
             // `IF NOT EXISTS` skip ours silently; now it is a typed error.
             #[tokio::test]
             async fn an_index_name_taken_by_another_table_is_an_error() {

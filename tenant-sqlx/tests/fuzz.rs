@@ -1,5 +1,5 @@
-//! Property-based fuzzing of page cursors, the one parser of untrusted input in tenant-sqlx
-//! (issue 14, item 4): arbitrary text, base64url of arbitrary bytes, and real cursors mutated
+//! Property-based fuzzing of page cursors, the one parser of untrusted input in tenant-sqlx:
+//! arbitrary text, base64url of arbitrary bytes, and real cursors mutated
 //! (a character changed, cut short, extended). `TENANT_FUZZ_CASES` cases (default 256; CI runs 20,000) on
 //! SQLite: parsing never panics, and every cursor but the genuine one is refused by `page` with
 //! `Error::Cursor`, never a page of rows.

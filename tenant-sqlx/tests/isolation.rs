@@ -177,7 +177,7 @@ macro_rules! isolation_suite {
                 assert_eq!(repo.count(&initech).await.unwrap(), 0);
             }
 
-            // Issue 12: `or`, `not`, `in`, `not in`, null tests, `like`/`starts_with`,
+            // `or`, `not`, `in`, `not in`, null tests, `like`/`starts_with`,
             // `count_where` and `exists` — each tried with a filter only globex's rows satisfy,
             // and with filters that would match everything if the tenant predicate were
             // inside the `or` or under the `not`.
@@ -303,7 +303,7 @@ macro_rules! isolation_suite {
                 );
             }
 
-            // Issue 12: a bulk delete by filter, with filters that match everything, match only
+            // a bulk delete by filter, with filters that match everything, match only
             // another tenant's rows, or match nothing.
             #[tokio::test]
             async fn the_all_filter_reaches_only_own_rows_however_combined() {
@@ -483,7 +483,7 @@ macro_rules! isolation_suite {
                 panic!("more than 100 pages");
             }
 
-            // Issue 12: keyset pages, select and streams, for every order (ties included, so
+            // keyset pages, select and streams, for every order (ties included, so
             // the key tie-breaker matters; descending too) and filter, and several page sizes:
             // each of the tenant's matching rows exactly once, in order, and no other tenant's.
             #[tokio::test]
@@ -550,7 +550,7 @@ macro_rules! isolation_suite {
                 assert!(streamed.is_empty());
             }
 
-            // Issue 12: limit/offset pages stay within the tenant.
+            // limit/offset pages stay within the tenant.
             #[tokio::test]
             async fn offset_pages_see_only_own_rows() {
                 let (pool, acme, globex, initech) = setup!("offset_pages");
@@ -607,7 +607,7 @@ macro_rules! isolation_suite {
                 );
             }
 
-            // Issue 12: a cursor comes back only to the tenant, order, filter and key it was
+            // a cursor comes back only to the tenant, order, filter and key it was
             // minted for; anything else, altered or not a cursor, is a typed error.
             #[tokio::test]
             async fn cursors_are_refused_outside_their_context() {
@@ -745,7 +745,7 @@ macro_rules! isolation_suite {
                 ));
             }
 
-            // Issue 12: a bulk update by filter, with filters that match everything (`or`,
+            // a bulk update by filter, with filters that match everything (`or`,
             // `not`, no predicate on a real column), only another tenant's rows, or nothing.
             #[tokio::test]
             async fn update_where_changes_only_own_rows() {
@@ -826,7 +826,7 @@ macro_rules! isolation_suite {
                 );
             }
 
-            // Issue 12: a batch goes to the caller's tenant only, across chunks (20,000 rows
+            // a batch goes to the caller's tenant only, across chunks (20,000 rows
             // of 7 placeholders cross SQLite's 32766 and PostgreSQL's 65535), all or nothing.
             #[tokio::test]
             async fn insert_many_writes_only_own_rows() {
@@ -872,7 +872,7 @@ macro_rules! isolation_suite {
                 assert_eq!(repo.count(&globex).await.unwrap(), 2);
             }
 
-            // Issue 12: the tenant leads the conflict target, so another tenant's key is never
+            // the tenant leads the conflict target, so another tenant's key is never
             // a conflict, and an update on conflict touches the caller's row only.
             #[tokio::test]
             async fn upsert_inserts_or_updates_only_own_rows() {
@@ -930,7 +930,7 @@ macro_rules! isolation_suite {
                 assert_eq!(repo.count(&acme).await.unwrap(), 3);
             }
 
-            // Issue 12: a database-generated key and defaults come back from insert; the key is
+            // a database-generated key and defaults come back from insert; the key is
             // still scoped to its tenant.
             #[tokio::test]
             async fn generated_keys_and_defaults_come_back_and_stay_scoped() {

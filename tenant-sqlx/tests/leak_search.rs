@@ -1,4 +1,4 @@
-//! A model-based search for tenant leaks (issue 14, item 1). Random programs of operations drawn
+//! A model-based search for tenant leaks. Random programs of operations drawn
 //! from every repository method (and raw SQL inside tenant-bound transactions) run
 //! concurrently against a real database, and an in-memory model written here, with none of the
 //! crate's code, predicts every result, errors included. Any difference fails the run, and so
@@ -34,7 +34,7 @@
 //! How to rerun (the seed is printed by every run; counts go to stdout):
 //!
 //! ```sh
-//! source /tmp/servers.env   # or any DATABASE_URL / APP_DATABASE_URL
+//! # DATABASE_URL (and APP_DATABASE_URL for the RLS backend) name the servers, as .ci/run sets them
 //! TENANT_LEAK_SEED=42 TENANT_LEAK_OPS=100000 \
 //!   cargo test -p tenant-sqlx --all-features --test leak_search --release -- --nocapture
 //! ```

@@ -142,7 +142,7 @@ macro_rules! sql_suite {
                 assert_eq!(registry.find_by_slug(&id("initech")).await.unwrap(), None);
             }
 
-            // Regression (issue 11, hole 5): a new tenant could be registered with another
+            // Regression: a new tenant could be registered with another
             // tenant's schema, or with a slug that is another tenant's id.
             #[tokio::test]
             async fn schemas_are_unique_and_ids_and_slugs_are_one_namespace() {
@@ -549,7 +549,7 @@ mod in_memory {
             "{err:?}"
         );
 
-        // Regression (issue 11, hole 5): ids and slugs are one namespace. A slug equal to another
+        // Regression: ids and slugs are one namespace. A slug equal to another
         // tenant's id made `X-Tenant-ID: globex` and `/t/globex/` name two different tenants.
         let err = InMemoryRegistry::new([tenant("acme", "globex"), tenant("globex", "acme")])
             .unwrap_err();
@@ -762,7 +762,7 @@ mod cache {
         assert_eq!(registry.len(), 2);
     }
 
-    // Regression (issue 11, hole 6): found and not-found entries shared one capacity with
+    // Regression: found and not-found entries shared one capacity with
     // oldest-first eviction, so a flood of random ids evicted every live tenant.
     #[tokio::test]
     async fn a_flood_of_unknown_ids_never_evicts_a_live_tenant() {
