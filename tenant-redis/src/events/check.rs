@@ -1,5 +1,5 @@
-//! What an entry must be before its tenant is looked up: its fields, its signature, its
-//! envelope; and why an entry is dead-lettered.
+//! What an entry must be before its tenant is looked up — its fields, its signature, its
+//! envelope — decided from the entry and the keys alone; and why an entry is dead-lettered.
 
 use std::fmt;
 
@@ -7,10 +7,12 @@ use serde::de::DeserializeOwned;
 
 use tenant_core::TenantId;
 
+use crate::signing::{SigningKeys, VerifyError};
+
 use super::{ENVELOPE_FIELD, KEY_ID_FIELD, SIGNATURE_FIELD};
 
 /// What the consumer reads: the envelope as it came, checked field by field.
-#[derive(serde::Deserialize)]
+#[derive(Debug, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct ReceivedEnvelope<T> {
     pub(super) tenant_id: TenantId,
@@ -45,8 +47,9 @@ pub enum DeadLetterReason {
     /// The envelope's tenant is not on this consumer's allow-list
     /// ([`EventConsumer::tenancy`](super::EventConsumer::tenancy)).
     TenantNotAllowed,
-    /// The handler was given the event [`max_deliveries`](super::EventConsumer::max_deliveries) times
-    /// and never succeeded (or its consumer stopped while handling it).
+    /// The handler was given the event
+    /// [`max_deliveries`](super::EventConsumer::max_deliveries) times and never succeeded (or its
+    /// consumer stopped while handling it).
     TooManyDeliveries,
 }
 
@@ -82,6 +85,77 @@ impl fmt::Display for DeadLetterReason {
     }
 }
 
+/// Why an entry is refused: what its dead letter says.
+#[derive(Debug)]
+pub(super) struct Rejected {
+    pub(super) reason: DeadLetterReason,
+    /// What was wrong, in words; it may quote the entry.
+    pub(super) detail: String,
+    /// The envelope's tenant, when the envelope was read: logged, never trusted.
+    pub(super) claimed_tenant: Option<TenantId>,
+}
+
+impl Rejected {
+    pub(super) fn new(reason: DeadLetterReason, detail: impl Into<String>) -> Self {
+        Rejected {
+            reason,
+            detail: detail.into(),
+            claimed_tenant: None,
+        }
+    }
+
+    /// The same rejection of an envelope that names `tenant`.
+    pub(super) fn claiming(mut self, tenant: &TenantId) -> Self {
+        self.claimed_tenant = Some(tenant.clone());
+        self
+    }
+}
+
+/// Checks 1 to 3 of the [delivery](super#delivery), the ones that need nothing but the entry and
+/// the stream's keys: the fields, then the signature, then the envelope. Nothing of an entry whose
+/// signature fails is parsed. `fields` is `None` for an entry deleted from the stream while
+/// pending.
+pub(super) fn check_entry<T: DeserializeOwned>(
+    keys: &SigningKeys,
+    stream: &str,
+    fields: Option<&[(Vec<u8>, Vec<u8>)]>,
+) -> Result<ReceivedEnvelope<T>, Rejected> {
+    use DeadLetterReason as Reason;
+
+    let Some(fields) = fields else {
+        let detail = "the entry was deleted while pending";
+        return Err(Rejected::new(Reason::MalformedEnvelope, detail));
+    };
+    // 1. The fields.
+    let signed = read_fields(fields)?;
+    let Some(raw) = signed.envelope else {
+        return Err(Rejected::new(
+            Reason::MalformedEnvelope,
+            "no envelope field",
+        ));
+    };
+    // 2. The signature, before anything of the envelope is read.
+    let (Some(key_id), Some(tag)) = (signed.key_id, signed.tag) else {
+        return Err(Rejected::new(
+            Reason::MissingSignature,
+            "no kid or no sig field",
+        ));
+    };
+    keys.verify(stream, key_id, raw, tag)
+        .map_err(|error| match error {
+            VerifyError::UnknownKeyId => Rejected::new(
+                Reason::UnknownKeyId,
+                format!("no accepted key has the id {:?}", printable(key_id)),
+            ),
+            VerifyError::BadSignature => Rejected::new(
+                Reason::BadSignature,
+                "the signature is not this envelope's under the named key",
+            ),
+        })?;
+    // 3. The envelope.
+    parse_envelope(raw).map_err(|detail| Rejected::new(Reason::MalformedEnvelope, detail))
+}
+
 /// The fields of an entry that the consumer reads, each found exactly once (or not at all).
 #[derive(Clone, Copy, Default)]
 pub(super) struct Signed<'a> {
@@ -90,11 +164,9 @@ pub(super) struct Signed<'a> {
     pub(super) tag: Option<&'a [u8]>,
 }
 
-/// The entry's `envelope`, `kid` and `sig`; a field given twice, or any other field, is refused
-/// with its dead-letter reason and detail.
-pub(super) fn read_fields(
-    fields: &[(Vec<u8>, Vec<u8>)],
-) -> Result<Signed<'_>, (DeadLetterReason, String)> {
+/// The entry's `envelope`, `kid` and `sig`; a field given twice, or any other field, is refused.
+/// What a dead letter copies of its entry: nothing of an entry refused here.
+pub(super) fn read_fields(fields: &[(Vec<u8>, Vec<u8>)]) -> Result<Signed<'_>, Rejected> {
     let mut signed = Signed::default();
     let mut unexpected = None;
     for (name, value) in fields {
@@ -109,21 +181,19 @@ pub(super) fn read_fields(
         };
         if slot.replace(value).is_some() {
             let detail = format!("the field {:?} appears more than once", printable(name));
-            return Err((DeadLetterReason::DuplicateField, detail));
+            return Err(Rejected::new(DeadLetterReason::DuplicateField, detail));
         }
     }
     if let Some(name) = unexpected {
         let detail = format!("unexpected field {:?}", printable(name));
-        return Err((DeadLetterReason::MalformedEnvelope, detail));
+        return Err(Rejected::new(DeadLetterReason::MalformedEnvelope, detail));
     }
     Ok(signed)
 }
 
 /// The envelope, which must be a JSON object: serde's derive also accepts a struct as an array of
 /// its fields in order, a second wire format that no other implementation of this one expects.
-pub(super) fn parse_envelope<T: DeserializeOwned>(
-    raw: &[u8],
-) -> Result<ReceivedEnvelope<T>, String> {
+fn parse_envelope<T: DeserializeOwned>(raw: &[u8]) -> Result<ReceivedEnvelope<T>, String> {
     match raw.iter().find(|b| !b.is_ascii_whitespace()) {
         Some(b'{') => serde_json::from_slice(raw).map_err(|error| error.to_string()),
         _ => Err("the envelope is not a JSON object".to_owned()),
@@ -131,50 +201,9 @@ pub(super) fn parse_envelope<T: DeserializeOwned>(
 }
 
 /// At most 64 bytes of `bytes`, as text, for a detail.
-pub(super) fn printable(bytes: &[u8]) -> String {
+fn printable(bytes: &[u8]) -> String {
     String::from_utf8_lossy(&bytes[..bytes.len().min(64)]).into_owned()
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn fields(list: &[(&str, &str)]) -> Vec<(Vec<u8>, Vec<u8>)> {
-        list.iter()
-            .map(|(n, v)| (n.as_bytes().to_vec(), v.as_bytes().to_vec()))
-            .collect()
-    }
-
-    #[test]
-    fn fields_are_read_once_each_and_nothing_else() {
-        let ok = fields(&[("envelope", "{}"), ("kid", "k"), ("sig", "s")]);
-        let signed = read_fields(&ok).unwrap();
-        assert_eq!(signed.envelope, Some(&b"{}"[..]));
-        assert_eq!(signed.key_id, Some(&b"k"[..]));
-        assert_eq!(signed.tag, Some(&b"s"[..]));
-        let only_envelope = fields(&[("envelope", "{}")]);
-        let partial = read_fields(&only_envelope).unwrap();
-        assert_eq!((partial.key_id, partial.tag), (None, None));
-
-        for name in ["envelope", "kid", "sig"] {
-            let mut twice = ok.clone();
-            twice.push((name.as_bytes().to_vec(), b"again".to_vec()));
-            let (reason, detail) = read_fields(&twice).err().unwrap();
-            assert_eq!(reason, DeadLetterReason::DuplicateField);
-            assert!(detail.contains(name), "{detail}");
-        }
-        let mut extra = ok.clone();
-        extra.insert(0, (b"tenant_id".to_vec(), b"globex".to_vec()));
-        let (reason, _) = read_fields(&extra).err().unwrap();
-        assert_eq!(reason, DeadLetterReason::MalformedEnvelope);
-        // A duplicate wins over an unexpected field; hostile names stay short.
-        let mut both = extra.clone();
-        both.push((b"sig".to_vec(), b"x".to_vec()));
-        assert_eq!(
-            read_fields(&both).err().unwrap().0,
-            DeadLetterReason::DuplicateField
-        );
-        let long = vec![(vec![0xff; 10_000], vec![])];
-        assert!(read_fields(&long).err().unwrap().1.len() < 300);
-    }
-}
+mod tests;

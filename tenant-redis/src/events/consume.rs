@@ -1,25 +1,25 @@
-//! Reading, checking and handling: [`EventConsumer`].
+//! [`EventConsumer`]: its options, and what it reads (its own pending entries, those it takes
+//! over, new ones) with their delivery counts. What happens to each entry is in `deliver`.
 
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use redis::Value;
 use redis::aio::ConnectionLike;
 use serde::de::DeserializeOwned;
 
-use tenant_core::registry::to_unix_millis;
-use tenant_core::{ClaimError, TenancyConfig, TenantClaim, TenantCtx, TenantId, TenantRegistry};
+use tenant_core::{TenancyConfig, TenantCtx, TenantRegistry};
 
 use crate::Error;
-use crate::signing::{SigningKeys, VerifyError};
+use crate::signing::SigningKeys;
 
-use super::check::{
-    DeadLetterReason, ReceivedEnvelope, Signed, parse_envelope, printable, read_fields,
-};
 use super::reply::{CLAIM_START, Entry, parse_autoclaim_reply, parse_read_reply};
-use super::{ENVELOPE_FIELD, KEY_ID_FIELD, SIGNATURE_FIELD};
+
+use deliver::Outcome;
+
+mod deliver;
 
 /// How long an event of a tenant the registry does not know stays pending before it is
 /// dead-lettered, unless [`EventConsumer::unknown_tenant_grace`] says otherwise: one minute.
@@ -61,8 +61,8 @@ impl PollReport {
     }
 }
 
-/// A member of a consumer group of an [`EventStream`](super::EventStream); see the [module documentation](super) for
-/// what happens to each entry.
+/// A member of a consumer group of an [`EventStream`](super::EventStream); see the
+/// [module documentation](super) for what happens to each entry.
 ///
 /// ```
 /// # async fn f(stream: tenant::redis::EventStream<redis::aio::MultiplexedConnection>) {
@@ -125,7 +125,8 @@ enum Source {
 }
 
 impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
-    /// A consumer with the default options; see [`EventStream::consumer`](super::EventStream::consumer).
+    /// A consumer with the default options: what
+    /// [`EventStream::consumer`](super::EventStream::consumer) returns.
     pub(super) fn new(
         conn: C,
         stream: String,
@@ -203,7 +204,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
 
     /// The tenancy configuration whose allow-list an event's tenant must be on (every tenant by
     /// default): the same check the request boundary and the activity worker make, through
-    /// [`TenantClaim::verify`].
+    /// [`TenantClaim::verify`](tenant_core::TenantClaim::verify).
     pub fn tenancy(mut self, config: TenancyConfig) -> Self {
         self.tenancy = config;
         self
@@ -308,7 +309,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                 report.claimed += 1;
             }
             match self
-                .process(registry, &mut handler, &id, fields, deliveries)
+                .deliver(registry, &mut handler, &id, fields, deliveries)
                 .await?
             {
                 Outcome::Handled => report.handled += 1,
@@ -419,290 +420,8 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             })
             .collect())
     }
-
-    async fn process<R, T, H, Fut, E>(
-        &self,
-        registry: &R,
-        handler: &mut H,
-        id: &str,
-        fields: Option<Vec<(Vec<u8>, Vec<u8>)>>,
-        deliveries: u64,
-    ) -> Result<Outcome, Error>
-    where
-        R: TenantRegistry,
-        T: DeserializeOwned,
-        H: FnMut(TenantCtx, T) -> Fut,
-        Fut: Future<Output = Result<(), E>>,
-        E: fmt::Display,
-    {
-        use DeadLetterReason as Reason;
-
-        let Some(fields) = fields else {
-            let detail = "the entry was deleted while pending";
-            return self
-                .dead_letter(
-                    id,
-                    Signed::default(),
-                    Reason::MalformedEnvelope,
-                    detail,
-                    None,
-                )
-                .await;
-        };
-        // 1. The fields.
-        let signed = match read_fields(&fields) {
-            Ok(signed) => signed,
-            Err((reason, detail)) => {
-                return self
-                    .dead_letter(id, Signed::default(), reason, &detail, None)
-                    .await;
-            }
-        };
-        let Some(raw) = signed.envelope else {
-            let detail = "no envelope field";
-            return self
-                .dead_letter(id, signed, Reason::MalformedEnvelope, detail, None)
-                .await;
-        };
-        // 2. The signature, before anything of the envelope is read.
-        let (Some(key_id), Some(tag)) = (signed.key_id, signed.tag) else {
-            let detail = "no kid or no sig field";
-            return self
-                .dead_letter(id, signed, Reason::MissingSignature, detail, None)
-                .await;
-        };
-        if let Err(error) = self.keys.verify(&self.stream, key_id, raw, tag) {
-            let (reason, detail) = match error {
-                VerifyError::UnknownKeyId => (
-                    Reason::UnknownKeyId,
-                    format!("no accepted key has the id {:?}", printable(key_id)),
-                ),
-                VerifyError::BadSignature => (
-                    Reason::BadSignature,
-                    "the signature is not this envelope's under the named key".to_owned(),
-                ),
-            };
-            return self.dead_letter(id, signed, reason, &detail, None).await;
-        }
-        // 3. The envelope.
-        let envelope: ReceivedEnvelope<T> = match parse_envelope(raw) {
-            Ok(envelope) => envelope,
-            Err(detail) => {
-                return self
-                    .dead_letter(id, signed, Reason::MalformedEnvelope, &detail, None)
-                    .await;
-            }
-        };
-        let tenant_id = &envelope.tenant_id;
-        // 4. The tenant: the envelope's tenant id is a claim, verified like every claim (exists,
-        // active, allowed; schema and plan from the registry).
-        let claim = TenantClaim::new(tenant_id.clone());
-        let ctx = match claim.verify(registry, &self.tenancy).await {
-            Ok(ctx) => ctx,
-            Err(ClaimError::Unknown) => {
-                let since = entry_millis(id).map_or(envelope.occurred_at_ms, |added| {
-                    added.min(envelope.occurred_at_ms)
-                });
-                let now = u64::try_from(to_unix_millis(SystemTime::now())).unwrap_or(0);
-                let age = Duration::from_millis(now.saturating_sub(since));
-                if age < self.grace {
-                    tracing::info!(
-                        stream = %self.stream,
-                        entry_id = %id,
-                        claimed_tenant_id = %tenant_id,
-                        age_ms = millis(age),
-                        "tenant not in the registry; event left pending within the grace period"
-                    );
-                    self.give_back(id, deliveries).await?;
-                    return Ok(Outcome::Deferred);
-                }
-                let detail = format!(
-                    "no such tenant in the registry after the grace period of {} ms",
-                    millis(self.grace)
-                );
-                return self
-                    .dead_letter(id, signed, Reason::UnknownTenant, &detail, Some(tenant_id))
-                    .await;
-            }
-            Err(ClaimError::Registry(error)) => {
-                tracing::warn!(
-                    stream = %self.stream,
-                    entry_id = %id,
-                    tenant_id = %tenant_id,
-                    error = %error,
-                    "tenant lookup failed; event left pending for a retry"
-                );
-                self.give_back(id, deliveries).await?;
-                return Ok(Outcome::Failed);
-            }
-            Err(refused) => {
-                let reason = match refused {
-                    ClaimError::NotAllowed => Reason::TenantNotAllowed,
-                    _ => Reason::InactiveTenant,
-                };
-                let detail = refused.to_string();
-                return self
-                    .dead_letter(id, signed, reason, &detail, Some(tenant_id))
-                    .await;
-            }
-        };
-        // 5. The delivery count.
-        let max = u64::from(self.max_deliveries);
-        if deliveries > max {
-            let detail = format!(
-                "delivery {deliveries} of at most {max}: the handler never finished \
-                 (its consumer stopped while handling the event?)"
-            );
-            return self
-                .dead_letter(
-                    id,
-                    signed,
-                    Reason::TooManyDeliveries,
-                    &detail,
-                    Some(tenant_id),
-                )
-                .await;
-        }
-        match handler(ctx, envelope.payload).await {
-            Ok(()) => {
-                self.ack(id).await?;
-                Ok(Outcome::Handled)
-            }
-            Err(error) if deliveries >= max => {
-                let detail =
-                    format!("the handler failed on delivery {deliveries} of {max}: {error}");
-                self.dead_letter(
-                    id,
-                    signed,
-                    Reason::TooManyDeliveries,
-                    &detail,
-                    Some(tenant_id),
-                )
-                .await
-            }
-            Err(error) => {
-                tracing::warn!(
-                    stream = %self.stream,
-                    entry_id = %id,
-                    tenant_id = %tenant_id,
-                    delivery = deliveries,
-                    max_deliveries = max,
-                    error = %error,
-                    "event handler failed; event left pending for a retry"
-                );
-                Ok(Outcome::Failed)
-            }
-        }
-    }
-
-    async fn ack(&self, id: &str) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let _: u64 = redis::cmd("XACK")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg(id)
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Undoes the delivery count of a delivery that never reached the handler (the entry stays
-    /// pending on this consumer, its idle time restarting): `XCLAIM .. RETRYCOUNT .. JUSTID`.
-    async fn give_back(&self, id: &str, deliveries: u64) -> Result<(), Error> {
-        let mut conn = self.conn.clone();
-        let _: Value = redis::cmd("XCLAIM")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg(&self.consumer)
-            .arg(0)
-            .arg(id)
-            .arg("RETRYCOUNT")
-            .arg(deliveries.saturating_sub(1))
-            .arg("JUSTID")
-            .query_async(&mut conn)
-            .await?;
-        Ok(())
-    }
-
-    /// Copies the entry to the dead-letter stream with its reason and acknowledges it, in one
-    /// `MULTI`/`EXEC`, so it is neither lost nor left pending.
-    async fn dead_letter(
-        &self,
-        id: &str,
-        copy: Signed<'_>,
-        reason: DeadLetterReason,
-        detail: &str,
-        tenant: Option<&TenantId>,
-    ) -> Result<Outcome, Error> {
-        // The detail may quote hostile input (serde errors do): keep it short.
-        let detail: String = detail.chars().take(200).collect();
-        tracing::warn!(
-            stream = %self.stream,
-            entry_id = %id,
-            reason = reason.as_str(),
-            detail = %detail,
-            claimed_tenant_id = tenant.map(TenantId::as_str),
-            "event dead-lettered"
-        );
-        let mut xadd = redis::cmd("XADD");
-        xadd.arg(&self.dead)
-            .arg("*")
-            .arg("reason")
-            .arg(reason.as_str())
-            .arg("detail")
-            .arg(&detail)
-            .arg("source_id")
-            .arg(id)
-            .arg("group")
-            .arg(&self.group);
-        for (field, value) in [
-            (ENVELOPE_FIELD, copy.envelope),
-            (KEY_ID_FIELD, copy.key_id),
-            (SIGNATURE_FIELD, copy.tag),
-        ] {
-            if let Some(value) = value {
-                xadd.arg(field).arg(value);
-            }
-        }
-        let mut pipe = redis::pipe();
-        pipe.atomic()
-            .add_command(xadd)
-            .ignore()
-            .cmd("XACK")
-            .arg(&self.stream)
-            .arg(&self.group)
-            .arg(id)
-            .ignore();
-        let mut conn = self.conn.clone();
-        let () = pipe.query_async(&mut conn).await?;
-        Ok(Outcome::DeadLettered)
-    }
-}
-
-enum Outcome {
-    Handled,
-    DeadLettered,
-    Failed,
-    Deferred,
-}
-
-/// The milliseconds part of an entry id (`<ms>-<seq>`): when Redis appended the entry.
-fn entry_millis(id: &str) -> Option<u64> {
-    id.split_once('-')?.0.parse().ok()
 }
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn entry_ids_give_their_time() {
-        assert_eq!(entry_millis("1764100000000-3"), Some(1_764_100_000_000));
-        assert_eq!(entry_millis("garbage"), None);
-        assert_eq!(entry_millis("-1"), None);
-    }
 }
