@@ -71,15 +71,12 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
         Fut: Future<Output = Result<(), E>>,
         E: fmt::Display,
     {
-        let stop = match self
+        let handled = self
             .check_and_handle(registry, handler, id, fields.as_deref(), deliveries)
-            .await
-        {
-            Ok(outcome) => return Ok(outcome),
-            Err(stop) => stop,
-        };
-        match stop {
-            Stop::Rejected(rejected) => {
+            .await;
+        match handled {
+            Ok(outcome) => Ok(outcome),
+            Err(Stop::Rejected(rejected)) => {
                 // The dead letter keeps the entry's envelope, kid and sig, unless its fields
                 // were refused (or it has none left).
                 let copy = fields
@@ -89,11 +86,11 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                 self.dead_letter(id, copy, rejected).await?;
                 Ok(Outcome::DeadLettered)
             }
-            Stop::GiveBack(outcome) => {
+            Err(Stop::GiveBack(outcome)) => {
                 self.give_back(id, deliveries).await?;
                 Ok(outcome)
             }
-            Stop::Redis(error) => Err(error),
+            Err(Stop::Redis(error)) => Err(error),
         }
     }
 
