@@ -9,11 +9,13 @@ pub enum Error {
         "invalid cache namespace: expected 1 to 64 bytes of ASCII letters, digits, '_', '-' and '.'"
     )]
     InvalidNamespace,
-    /// Redis reported an error.
-    #[error("redis error: {0}")]
+    /// Redis reported an error: the [`source`](std::error::Error::source), which the message
+    /// does not repeat (an error report prints the chain).
+    #[error("redis error")]
     Redis(#[from] redis::RedisError),
-    /// An event payload could not be encoded as JSON.
-    #[error("could not encode the event: {0}")]
+    /// An event payload could not be encoded as JSON: the serde error is the
+    /// [`source`](std::error::Error::source).
+    #[error("could not encode the event")]
     EventEncoding(#[source] serde_json::Error),
     /// [`TenantCache::scan`](crate::TenantCache::scan) found more keys than its limit
     /// ([`TenantCache::with_scan_limit`](crate::TenantCache::with_scan_limit)) and returned none.
@@ -34,5 +36,30 @@ pub enum Error {
 impl From<tenant_core::TenantIdError> for Error {
     fn from(error: tenant_core::TenantIdError) -> Self {
         Error::Core(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::error::Error as _;
+
+    use super::*;
+
+    /// A report that prints the chain (anyhow, eyre) shows the cause once, not twice.
+    #[test]
+    fn a_wrapped_error_is_the_source_and_not_in_the_message() {
+        let redis = redis::RedisError::from((
+            redis::ErrorKind::UnexpectedReturnType,
+            "unexpected stream reply",
+            "entries: Int(3)".to_owned(),
+        ));
+        let error = Error::from(redis);
+        assert_eq!(error.to_string(), "redis error");
+        assert!(error.source().unwrap().to_string().contains("Int(3)"));
+
+        let json = serde_json::from_str::<u8>("x").unwrap_err();
+        let error = Error::EventEncoding(json);
+        assert_eq!(error.to_string(), "could not encode the event");
+        assert!(error.source().is_some());
     }
 }

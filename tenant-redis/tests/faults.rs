@@ -17,7 +17,7 @@
 
 mod common;
 
-use common::keys;
+use common::{ctx, dead_letters, keys, pending, registry};
 use tenant_test_support as support;
 
 use std::collections::{HashMap, HashSet};
@@ -29,11 +29,12 @@ use std::time::{Duration, Instant};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 use support::RedisServer;
+use tenant::TenantCtx;
 use tenant::redis::{EventStream, TenantEvent};
-use tenant::{InMemoryRegistry, Plan, TenantCtx};
 
-/// Tenants the registry knows; events of `GHOST` are dead-lettered as `unknown_tenant`.
-const TENANTS: [&str; 3] = ["acme", "globex", "initech"];
+/// The active tenants of `common::registry()`; events of `GHOST`, which it does not know, are
+/// dead-lettered as `unknown_tenant`.
+const TENANTS: [&str; 3] = ["acme", "acme-corp", "globex"];
 const GHOST: &str = "ghost";
 /// Every Redis call's deadline in the test.
 const CALL_DEADLINE: Duration = Duration::from_secs(5);
@@ -85,14 +86,6 @@ async fn private_server(test: &'static str) -> Option<RedisServer> {
         .unwrap()
 }
 
-fn registry() -> InMemoryRegistry {
-    InMemoryRegistry::from_ids(TENANTS.map(|t| t.parse().unwrap())).unwrap()
-}
-
-fn ctx(tenant: &str) -> TenantCtx {
-    support::ctx(tenant, Plan::Free)
-}
-
 type Handled = Arc<Mutex<Vec<(String, Ev)>>>;
 
 /// A handler that records `(context's tenant, event)`.
@@ -107,40 +100,6 @@ fn record(
             .push((ctx.tenant_id().to_string(), ev));
         std::future::ready(Ok(()))
     }
-}
-
-/// The dead-letter stream's entries: `(reason, event)` (every one must have both).
-async fn dead_letters(
-    conn: &mut ConnectionManager,
-    stream: &EventStream<ConnectionManager>,
-) -> Vec<(String, Ev)> {
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(stream.dead_letter_name())
-        .arg("-")
-        .arg("+")
-        .query_async(conn)
-        .await
-        .unwrap();
-    dead.ids
-        .iter()
-        .map(|entry| {
-            let reason: String = entry.get("reason").expect("a dead letter has a reason");
-            let envelope: Vec<u8> = entry.get("envelope").expect("and its envelope");
-            let envelope: serde_json::Value = serde_json::from_slice(&envelope).unwrap();
-            let ev = serde_json::from_value(envelope["payload"].clone()).unwrap();
-            (reason, ev)
-        })
-        .collect()
-}
-
-async fn pending(conn: &mut ConnectionManager, stream: &str, group: &str) -> u64 {
-    let (count, ..): (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
-        .arg(stream)
-        .arg(group)
-        .query_async(conn)
-        .await
-        .unwrap();
-    count
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -254,11 +213,18 @@ async fn restarts(mut server: RedisServer) {
     // Drain: every acknowledged event handled or dead-lettered, within the deadline.
     let acked = acked.lock().unwrap().clone();
     let refused = refused.lock().unwrap().clone();
-    let mut check = manager(&url).await;
+    let check = manager(&url).await;
     let started = Instant::now();
     let (seen, dead) = loop {
         let seen: HashSet<u64> = handled.lock().unwrap().iter().map(|(_, e)| e.seq).collect();
-        let dead = dead_letters(&mut check, &stream).await;
+        let dead: Vec<(String, Ev)> = dead_letters(&check, &stream)
+            .await
+            .into_iter()
+            .map(|dead| {
+                let ev = dead.payload();
+                (dead.reason, ev)
+            })
+            .collect();
         let dead_seqs: HashSet<u64> = dead.iter().map(|(_, e)| e.seq).collect();
         let missing = acked
             .keys()
@@ -309,7 +275,7 @@ async fn restarts(mut server: RedisServer) {
             assert!(seen.contains(seq), "event {seq} of {tenant} never handled");
         }
     }
-    assert_eq!(pending(&mut check, "faults", "workers").await, 0);
+    assert_eq!(pending(&check, "faults", "workers").await, 0);
     let refused_seen = refused
         .keys()
         .filter(|s| seen.contains(s) || dead.iter().any(|(_, e)| e.seq == **s))
@@ -406,8 +372,8 @@ async fn cut_short(server: RedisServer) {
     // Well within claim_idle: what is handled now came back because the consumer reread its
     // own pending entries.
     let deadline = Instant::now() + Duration::from_secs(5);
-    let mut check = manager(&url).await;
-    while pending(&mut check, "cut", "workers").await > 0 {
+    let check = manager(&url).await;
+    while pending(&check, "cut", "workers").await > 0 {
         assert!(
             Instant::now() < deadline,
             "entries of the cut-short poll left pending: {:?}",

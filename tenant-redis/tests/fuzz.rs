@@ -1,10 +1,12 @@
-//! Property-based fuzzing of the event consumer's parsing of stream entries (issue 14, item 4),
-//! end to end on the real Redis at `REDIS_URL`: `TENANT_FUZZ_CASES` generated entries (default
-//! 256; CI runs 20,000) are added to one stream by hand, as anyone with write access to it can, and one
-//! consumer polls them all. Each entry's outcome — handled under which tenant with which
-//! payload, or dead-lettered with which reason — is predicted by a reference written here from
-//! the wire format's description (fields, then signature, then envelope, then tenant), not by
-//! the crate's code. A difference, or a panic, fails the test with the seed and the entry.
+//! Property-based fuzzing of the event consumer's parsing of stream entries: no entry that a
+//! writer to the stream adds, however malformed, panics the consumer or reaches a handler
+//! other than as the wire format says. End to end on the real Redis at `REDIS_URL`:
+//! `TENANT_FUZZ_CASES` generated entries (default 256; CI runs 20,000) are added to one stream by hand, as
+//! anyone with write access to it can, and one consumer polls them all. Each entry's outcome —
+//! handled under which tenant with which payload, or dead-lettered with which reason — is
+//! predicted by a reference written here from the wire format's description (fields, then
+//! signature, then envelope, then tenant), not by the crate's code. A difference, or a panic,
+//! fails the test with the seed and the entry.
 //!
 //! Entries are mostly near-valid: genuine envelopes, envelopes built field by field with each
 //! field valid, missing, `null` or of another type, arbitrary bytes, all signed correctly; then
@@ -25,11 +27,11 @@ use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
 use serde_json::{Value, json};
+use tenant::TenantCtx;
 use tenant::redis::{EventStream, TenantEvent};
-use tenant::{Plan, TenantCtx};
 mod common;
 
-use common::{KEY1, keys, redis, registry, sign};
+use common::{KEY1, ctx, dead_letters, keys, redis, registry, sign, unique, xadd, xadd_cmd};
 use tenant_test_support as support;
 use tenant_test_support::fuzz::is_tenant_id;
 
@@ -248,12 +250,7 @@ fn marker(index: usize) -> Value {
 fn envelope_bytes(envelope: &Envelope, index: usize) -> Vec<u8> {
     match envelope {
         Envelope::Genuine(tenant) => {
-            let ctx = TenantCtx::trusted(
-                tenant.parse().unwrap(),
-                format!("tenant_{tenant}").parse().unwrap(),
-                Plan::Free,
-            );
-            serde_json::to_vec(&TenantEvent::new(&ctx, marker(index))).unwrap()
+            serde_json::to_vec(&TenantEvent::new(&ctx(tenant), marker(index))).unwrap()
         }
         Envelope::Built {
             tenant_id,
@@ -454,7 +451,7 @@ async fn stream_entries_are_handled_or_dead_lettered_exactly_as_the_wire_format_
     let seed = seed();
     println!("TENANT_FUZZ_SEED={}", hex(&seed));
     let cases = support::fuzz::cases() as usize;
-    let stream = format!("fuzz-{}", uuid::Uuid::new_v4().simple());
+    let stream = unique("fuzz");
     let events = EventStream::new(conn.clone(), stream.clone(), keys());
 
     // Generate, predict and add every entry, in pipelines of 1,000.
@@ -474,12 +471,7 @@ async fn stream_entries_are_handled_or_dead_lettered_exactly_as_the_wire_format_
         if batch.len() == 1_000 || index + 1 == cases {
             let mut pipe = redis::pipe();
             for (_, fields, _) in &batch {
-                let mut xadd = redis::cmd("XADD");
-                xadd.arg(&stream).arg("*");
-                for (name, value) in fields {
-                    xadd.arg(name).arg(value);
-                }
-                pipe.add_command(xadd);
+                pipe.add_command(xadd_cmd(&stream, fields));
             }
             let ids: Vec<String> = pipe.query_async(&mut conn.clone()).await.unwrap();
             by_id.extend(ids.into_iter().zip(batch.drain(..)));
@@ -524,24 +516,11 @@ async fn stream_entries_are_handled_or_dead_lettered_exactly_as_the_wire_format_
 
     // Dead letters, by the id of the entry they came from.
     let mut dead: BTreeMap<String, String> = BTreeMap::new();
-    let mut from = "-".to_owned();
-    loop {
-        let page: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-            .arg(events.dead_letter_name())
-            .arg(&from)
-            .arg("+")
-            .arg("COUNT")
-            .arg(10_000)
-            .query_async(&mut conn.clone())
-            .await
-            .unwrap();
-        let Some(last) = page.ids.last() else { break };
-        from = format!("({}", last.id);
-        for entry in &page.ids {
-            let source: String = entry.get("source_id").unwrap();
-            let reason: String = entry.get("reason").unwrap();
-            assert!(dead.insert(source, reason).is_none(), "dead-lettered twice");
-        }
+    for entry in dead_letters(&conn, &events).await {
+        assert!(
+            dead.insert(entry.source_id, entry.reason).is_none(),
+            "dead-lettered twice"
+        );
     }
 
     // Compare entry by entry: dead letters by source id, handled events by their unique marker
@@ -621,7 +600,7 @@ async fn an_envelope_that_is_a_json_array_is_malformed() {
     let Some(conn) = redis("an_envelope_that_is_a_json_array_is_malformed").await else {
         return;
     };
-    let stream = format!("fuzz-{}", uuid::Uuid::new_v4().simple());
+    let stream = unique("fuzz");
     let events = EventStream::new(conn.clone(), stream.clone(), keys());
     let envelope = json!(["acme", uuid::Uuid::new_v4().to_string(), now_ms(), {"case": 1}]);
     let fields = entry(
@@ -640,12 +619,7 @@ async fn an_envelope_that_is_a_json_array_is_malformed() {
         expected(&stream, &fields),
         Expected::Dead("malformed_envelope")
     );
-    let mut xadd = redis::cmd("XADD");
-    xadd.arg(&stream).arg("*");
-    for (name, value) in &fields {
-        xadd.arg(name).arg(value);
-    }
-    let id: String = xadd.query_async(&mut conn.clone()).await.unwrap();
+    let id = xadd(&conn, &stream, &fields).await;
 
     let mut consumer = events.consumer("fuzz", "fuzz-1");
     consumer.ensure_group().await.unwrap();
@@ -656,17 +630,9 @@ async fn an_envelope_that_is_a_json_array_is_malformed() {
         .await
         .unwrap();
     assert_eq!((report.handled, report.dead_lettered), (0, 1));
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(events.dead_letter_name())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn.clone())
-        .await
-        .unwrap();
-    let source: String = dead.ids[0].get("source_id").unwrap();
-    let reason: String = dead.ids[0].get("reason").unwrap();
+    let dead = dead_letters(&conn, &events).await;
     assert_eq!(
-        (source.as_str(), reason.as_str()),
+        (dead[0].source_id.as_str(), dead[0].reason.as_str()),
         (id.as_str(), "malformed_envelope")
     );
     let _: () = redis::cmd("DEL")

@@ -5,7 +5,10 @@
 
 mod common;
 
-use common::{KEY0, KEY1, keys, redis, registry, sign};
+use common::{
+    KEY0, KEY1, ctx, dead_letters, dead_letters_by_source, keys, pending, redis, registry, sign,
+    unique, xadd,
+};
 use tenant_test_support as support;
 
 use std::collections::HashMap;
@@ -24,14 +27,6 @@ use tenant::redis::{EventStream, SigningKeys, TenantCache, TenantEvent};
 use tenant::registry::CachedRegistry;
 use tenant::{InMemoryRegistry, Tenant};
 use tenant::{Plan, TenantCtx, TenantId, TenantRegistry};
-
-fn unique(what: &str) -> String {
-    format!("{what}-{}", uuid::Uuid::new_v4().simple())
-}
-
-fn ctx(id: &str) -> TenantCtx {
-    support::ctx(id, Plan::Free)
-}
 
 async fn cache(conn: &MultiplexedConnection) -> (TenantCache<MultiplexedConnection>, String) {
     let namespace = unique("test");
@@ -320,16 +315,6 @@ fn events(conn: &MultiplexedConnection) -> EventStream<MultiplexedConnection> {
     EventStream::new(conn.clone(), unique("events"), keys())
 }
 
-/// `XADD <stream> * <fields>` by hand, as anyone with write access to the stream can.
-async fn xadd(conn: &MultiplexedConnection, stream: &str, fields: &[(&str, &[u8])]) -> String {
-    let mut xadd = redis::cmd("XADD");
-    xadd.arg(stream).arg("*");
-    for (name, value) in fields {
-        xadd.arg(*name).arg(*value);
-    }
-    xadd.query_async(&mut conn.clone()).await.unwrap()
-}
-
 /// `envelope` as the crate's producer would add it: signed with `kid1`.
 async fn xadd_signed(conn: &MultiplexedConnection, stream: &str, envelope: &str) -> String {
     let sig = sign(stream, "kid1", KEY1, envelope.as_bytes());
@@ -343,29 +328,6 @@ async fn xadd_signed(conn: &MultiplexedConnection, stream: &str, envelope: &str)
         ],
     )
     .await
-}
-
-/// The dead-letter entries of `stream`: source entry id -> (reason, detail).
-async fn dead_letters(
-    conn: &MultiplexedConnection,
-    stream: &EventStream<MultiplexedConnection>,
-) -> HashMap<String, (String, String)> {
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(stream.dead_letter_name())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut conn.clone())
-        .await
-        .unwrap();
-    dead.ids
-        .iter()
-        .map(|entry| {
-            let source: String = entry.get("source_id").unwrap();
-            let reason: String = entry.get("reason").unwrap();
-            let detail: String = entry.get("detail").unwrap();
-            (source, (reason, detail))
-        })
-        .collect()
 }
 
 /// A registry that counts its lookups.
@@ -463,17 +425,6 @@ fn record(
             .push((ctx.tenant_id().to_string(), paid.invoice));
         std::future::ready(Ok(()))
     }
-}
-
-async fn pending(conn: &MultiplexedConnection, stream: &str, group: &str) -> u64 {
-    let mut conn = conn.clone();
-    let (count, ..): (u64, redis::Value, redis::Value, redis::Value) = redis::cmd("XPENDING")
-        .arg(stream)
-        .arg(group)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    count
 }
 
 #[tokio::test]
@@ -638,7 +589,6 @@ async fn tampered_envelopes_are_dead_lettered_with_a_reason() {
         ("no envelope field", None, "malformed_envelope"),
     ];
     let mut expected = std::collections::HashMap::new();
-    let mut raw = conn.clone();
     for (name, envelope, reason) in &cases {
         let id = match envelope {
             Some(json) => xadd_signed(&conn, stream.name(), json).await,
@@ -664,21 +614,12 @@ async fn tampered_envelopes_are_dead_lettered_with_a_reason() {
     assert_eq!(*seen.lock().unwrap(), [("acme".to_owned(), 2)]);
     assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
 
-    let dead: redis::streams::StreamRangeReply = redis::cmd("XRANGE")
-        .arg(stream.dead_letter_name())
-        .arg("-")
-        .arg("+")
-        .query_async(&mut raw)
-        .await
-        .unwrap();
-    assert_eq!(dead.ids.len(), cases.len());
-    for entry in &dead.ids {
-        let source: String = entry.get("source_id").unwrap();
-        let reason: String = entry.get("reason").unwrap();
-        let (name, want) = expected[&source];
-        assert_eq!(reason, want, "{name}");
-        let detail: String = entry.get("detail").unwrap();
-        assert!(!detail.is_empty(), "{name}");
+    let dead = dead_letters(&conn, &stream).await;
+    assert_eq!(dead.len(), cases.len());
+    for entry in &dead {
+        let (name, want) = expected[&entry.source_id];
+        assert_eq!(entry.reason, want, "{name}");
+        assert!(!entry.detail.is_empty(), "{name}");
     }
 
     let logs = support::text(&logs);
@@ -983,11 +924,11 @@ async fn forged_envelopes_are_never_handled_nor_looked_up() {
         "only the genuine entry is looked up"
     );
     assert_eq!(pending(&conn, &name, "billing").await, 0);
-    let dead = dead_letters(&conn, &stream).await;
+    let dead = dead_letters_by_source(&conn, &stream).await;
     assert_eq!(dead.len(), cases.len());
-    for (source, (reason, _)) in &dead {
+    for (source, dead) in &dead {
         let (what, want) = expected[source];
-        assert_eq!(reason, want, "{what}");
+        assert_eq!(dead.reason, want, "{what}");
     }
 }
 
@@ -1056,8 +997,8 @@ async fn signing_keys_rotate_by_key_id() {
         .await
         .unwrap();
     assert_eq!((report.handled, report.dead_lettered), (1, 1));
-    let dead = dead_letters(&conn, &current).await;
-    assert_eq!(dead[&id].0, "unknown_key_id");
+    let dead = dead_letters_by_source(&conn, &current).await;
+    assert_eq!(dead[&id].reason, "unknown_key_id");
 }
 
 /// An entry that gives a field twice is dead-lettered, not read by its first (or last) copy.
@@ -1139,10 +1080,10 @@ async fn entries_with_a_field_twice_are_dead_lettered() {
         .unwrap();
     assert_eq!((report.handled, report.dead_lettered), (0, cases.len()));
     assert!(seen.lock().unwrap().is_empty());
-    for (source, (reason, detail)) in dead_letters(&conn, &stream).await {
+    for (source, dead) in dead_letters_by_source(&conn, &stream).await {
         let (what, want) = expected[&source];
-        assert_eq!(reason, want, "{what}");
-        assert!(!detail.is_empty(), "{what}");
+        assert_eq!(dead.reason, want, "{what}");
+        assert!(!dead.detail.is_empty(), "{what}");
     }
 }
 
@@ -1213,7 +1154,7 @@ async fn unknown_tenants_get_a_grace_period() {
     );
     assert_eq!(*seen.lock().unwrap(), [("newco".to_owned(), 1)]);
     assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
-    assert!(dead_letters(&conn, &stream).await.is_empty());
+    assert!(dead_letters_by_source(&conn, &stream).await.is_empty());
 
     // Never registered: dead-lettered after the grace, not before.
     let grace = Duration::from_millis(1500);
@@ -1246,8 +1187,8 @@ async fn unknown_tenants_get_a_grace_period() {
         "looked up again during the grace: {deferrals}"
     );
     assert_eq!((report.dead_lettered, report.handled), (1, 0));
-    let dead = dead_letters(&conn, &stream).await;
-    assert_eq!(dead[&id].0, "unknown_tenant");
+    let dead = dead_letters_by_source(&conn, &stream).await;
+    assert_eq!(dead[&id].reason, "unknown_tenant");
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
 }
@@ -1350,12 +1291,12 @@ async fn a_poison_event_is_dead_lettered_after_max_deliveries() {
     }
     assert_eq!(outcomes, [(1, 0), (1, 0), (0, 1), (0, 0), (0, 0), (0, 0)]);
     assert_eq!(attempts.load(Ordering::SeqCst), 3);
-    let dead = dead_letters(&conn, &stream).await;
-    assert_eq!(dead[&poison].0, "too_many_deliveries");
+    let dead = dead_letters_by_source(&conn, &stream).await;
+    assert_eq!(dead[&poison].reason, "too_many_deliveries");
     assert!(
-        dead[&poison].1.contains("always fails"),
+        dead[&poison].detail.contains("always fails"),
         "{}",
-        dead[&poison].1
+        dead[&poison].detail
     );
     assert_eq!(pending(&conn, &name, "billing").await, 0);
 
@@ -1388,8 +1329,8 @@ async fn a_poison_event_is_dead_lettered_after_max_deliveries() {
         3,
         "the handler did not run again"
     );
-    let dead = dead_letters(&conn, &stream).await;
-    assert_eq!(dead[&crashing].0, "too_many_deliveries");
+    let dead = dead_letters_by_source(&conn, &stream).await;
+    assert_eq!(dead[&crashing].reason, "too_many_deliveries");
     assert_eq!(pending(&conn, &name, "billing").await, 0);
 }
 
@@ -1461,8 +1402,8 @@ async fn events_of_tenants_outside_the_allow_list_are_dead_lettered() {
         .unwrap();
     assert_eq!((report.handled, report.dead_lettered), (1, 1), "{report:?}");
     assert_eq!(*seen.lock().unwrap(), [("acme".to_owned(), 1)]);
-    let dead = dead_letters(&conn, &stream).await;
+    let dead = dead_letters_by_source(&conn, &stream).await;
     assert!(!dead.contains_key(&acme));
-    assert_eq!(dead[&globex].0, "tenant_not_allowed");
+    assert_eq!(dead[&globex].reason, "tenant_not_allowed");
     assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
 }
