@@ -1,0 +1,280 @@
+use super::*;
+
+/// `line: kind: detail` for each site, the inventory's format without the path.
+fn scan(source: &str) -> Vec<String> {
+    scan_source(source)
+        .unwrap()
+        .iter()
+        .map(|site| format!("{}: {}: {}", site.line, site.kind, site.detail))
+        .collect()
+}
+
+#[test]
+fn trusted_calls_by_any_path() {
+    let source = r#"
+use tenant::{Plan, TenantCtx};
+fn a() { TenantCtx::trusted(id, schema, Plan::Free); }
+fn b() { tenant::TenantCtx::trusted(id, schema, Plan::Free); }
+fn c() { ::tenant::TenantCtx::trusted(
+id,
+schema,
+Plan::Free,
+); }
+fn d() { ids.map(TenantCtx::trusted) }
+fn e() { crate::TenantCtx::trusted::<>(x) }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: trusted: TenantCtx::trusted(id, schema, Plan::Free)",
+            "4: trusted: tenant::TenantCtx::trusted(id, schema, Plan::Free)",
+            "5: trusted: ::tenant::TenantCtx::trusted(id, schema, Plan::Free)",
+            "10: trusted: TenantCtx::trusted",
+            "11: trusted: crate::TenantCtx::trusted::<>(x)",
+        ]
+    );
+}
+
+#[test]
+fn other_paths_and_names_are_not_trusted() {
+    let source = r#"
+fn a() {
+MyTenantCtx::trusted(x);          // another type
+TenantCtx::trusted_soon(x);       // another function
+TenantCtx::trusted::inner(x);     // a longer path
+trusted(x);                       // a bare function of that name
+ctx.trusted();                    // a method of that name
+}
+impl TenantCtx {
+pub fn trusted(tenant_id: TenantId) -> Self { todo!() }   // the definition
+}
+"#;
+    assert!(scan(source).is_empty(), "{:?}", scan(source));
+}
+
+#[test]
+fn system_ctx_with_its_reason() {
+    let source = r##"
+fn a() -> Result<(), Error> {
+let s1 = SystemCtx::new("nightly purge of expired invoices")?;
+let s2 = tenant::SystemCtx::new(r#"a "raw" reason"#)?;
+let s3 = SystemCtx::new("two \
+                         lines, a \"quote\" and \u{e9}")?;
+let s4 = SystemCtx::new(reason)?;
+let s5 = SystemCtx::new(REASONS[0])?;
+let s6 = SystemCtx::new("x"
+    .trim())?;
+Ok(())
+}
+"##;
+    assert_eq!(
+        scan(source),
+        [
+            r#"3: system: "nightly purge of expired invoices""#,
+            r#"4: system: "a \"raw\" reason""#,
+            r#"5: system: "two lines, a \"quote\" and é""#,
+            "7: system: SystemCtx::new(reason)",
+            "8: system: SystemCtx::new(REASONS[0])",
+            r#"9: system: SystemCtx::new("x".trim())"#,
+        ]
+    );
+}
+
+#[test]
+fn system_activities_with_their_reason() {
+    let source = r#"
+#[tenant::activities]
+impl Jobs {
+#[activity]
+async fn tenant_job(_: ActivityContext, ctx: TenantCtx) {}
+
+#[activity(system = "nightly cleanup of soft-deleted tenants")]
+async fn cleanup(_: ActivityContext, sys: SystemCtx) {}
+
+#[activity(name = "export", system = "monthly billing export")]
+async fn export(_: ActivityContext, sys: SystemCtx) {}
+
+#[tenant::activity(system = REASON)]
+async fn other(_: ActivityContext, sys: SystemCtx) {}
+
+#[activity(name = "system")]
+#[other(system = "not an activity")]
+#[activity::helper(system = "not the activity attribute")]
+async fn not_system(_: ActivityContext, ctx: TenantCtx) {}
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"7: activity: "nightly cleanup of soft-deleted tenants""#,
+            r#"10: activity: "monthly billing export""#,
+            "13: activity: #[tenant::activity(system = REASON)]",
+        ]
+    );
+}
+
+#[test]
+fn claim_verification() {
+    let source = r#"
+async fn a(claim: TenantClaim, input: Input, registry: &R) -> Result<(), E> {
+let c1 = claim.verify(&registry, &config).await?;
+let c2 = input.tenant_claim.verify(&registry, &config).await?;
+let c3 = input.claim()?.verify(&registry, &config).await?;
+let c4 = TenantClaim::verify(&claim, &registry, &config).await?;
+let c5 = verify_claim(&registry, claim).await?;
+let c6 = registry.verify_claim(claim).await?;
+let c7 = Registry::verify_claim::<Sql>(&registry, claim).await?;
+let c8 = registry.verify(claim).await?;
+let no1 = signature.verify(&key)?;         // not a claim
+let no2 = claim.verify;                   // not a call
+let no3 = verify_claim!(claim);           // a macro, not the function
+Ok(())
+}
+trait Verifier { fn verify_claim(&self, claim: TenantClaim) -> Ctx; }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: verify: claim.verify(&registry, &config)",
+            "4: verify: tenant_claim.verify(&registry, &config)",
+            "5: verify: claim()?.verify(&registry, &config)",
+            "6: verify: TenantClaim::verify(&claim, &registry, &config)",
+            "7: verify: verify_claim(&registry, claim)",
+            "8: verify: registry.verify_claim(claim)",
+            "9: verify: Registry::verify_claim::<Sql>(&registry, claim)",
+            "10: verify: registry.verify(claim)",
+        ]
+    );
+}
+
+#[test]
+fn comments_strings_and_doc_comments_do_not_mint() {
+    let source = r####"
+//! Crate docs: `TenantCtx::trusted(id, schema, plan)` and `#[activity(system = "x")]`.
+#![doc = "TenantCtx::trusted(x)"]
+
+/// Use `SystemCtx::new("reason")` or `claim.verify(&registry)`.
+/// ```
+/// let ctx = TenantCtx::trusted(id, schema, Plan::Free);
+/// ```
+#[doc = "#[activity(system = \"in a doc attribute\")]"]
+fn f() {
+// TenantCtx::trusted(id, schema, Plan::Free);
+/* SystemCtx::new("block comment") /* nested: verify_claim(x) */ */
+/** TenantCtx::trusted(outer block doc) */
+let a = "TenantCtx::trusted(id, schema, Plan::Free)";
+let b = r#"SystemCtx::new("raw")"#;
+let c = r###"claim.verify(&registry) "## still raw"###;
+let d = b"verify_claim(x)";
+let e = c"TenantCtx::trusted(x)";
+let f = 'T';
+println!("TenantCtx::trusted({})", x);
+}
+"####;
+    assert!(scan(source).is_empty(), "{:?}", scan(source));
+}
+
+#[test]
+fn macro_bodies_are_tokens() {
+    let source = r#"
+macro_rules! ctx {
+($id:expr) => {
+    $crate::TenantCtx::trusted($id, "s".parse().unwrap(), Plan::Free)
+};
+}
+fn f() {
+let all = vec![TenantCtx::trusted(a, s, p), TenantCtx::trusted(b, s, p)];
+println!("{:?}", SystemCtx::new("in format args"));
+tokio::spawn(async move { claim.verify(&registry).await });
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"4: trusted: $crate::TenantCtx::trusted($id, "s".parse().unwrap(), Plan::Free)"#,
+            "8: trusted: TenantCtx::trusted(a, s, p)",
+            "8: trusted: TenantCtx::trusted(b, s, p)",
+            r#"9: system: "in format args""#,
+            "10: verify: claim.verify(&registry)",
+        ]
+    );
+}
+
+#[test]
+fn nested_modules_and_items() {
+    let source = r#"
+mod outer {
+mod inner {
+    #[cfg(test)]
+    mod tests {
+        fn ctx() -> TenantCtx {
+            TenantCtx::trusted(id(), schema(), Plan::Pro)
+        }
+    }
+    impl Jobs {
+        #[activity(system = "deep")]
+        async fn deep(_: ActivityContext, sys: SystemCtx) {
+            let _ = [|| SystemCtx::new("in a closure in an array")];
+        }
+    }
+}
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "7: trusted: TenantCtx::trusted(id(), schema(), Plan::Pro)",
+            r#"11: activity: "deep""#,
+            r#"13: system: "in a closure in an array""#,
+        ]
+    );
+}
+
+#[test]
+fn snippets_drop_comments_and_get_cut() {
+    let long = "x".repeat(200);
+    let source = format!(
+        "fn f() {{ TenantCtx::trusted(id /* checked above */, schema, // why\n plan) ; TenantCtx::trusted({long}) }}"
+    );
+    let found = scan(&source);
+    assert_eq!(found[0], "1: trusted: TenantCtx::trusted(id, schema, plan)");
+    let cut = found[1].strip_prefix("2: trusted: ").unwrap();
+    assert_eq!(cut.chars().count(), SNIPPET_MAX_CHARS);
+    assert!(cut.ends_with("..."), "{cut}");
+}
+
+#[test]
+fn shebang_and_byte_order_mark() {
+    let source =
+        "\u{feff}#!/usr/bin/env run-cargo-script\nfn main() { TenantCtx::trusted(a, b, c); }\n";
+    assert_eq!(scan(source), ["2: trusted: TenantCtx::trusted(a, b, c)"]);
+    // `#![..]` on the first line is an attribute, not a shebang.
+    let source = "#![allow(unused)]\nfn main() { TenantCtx::trusted(a, b, c); }\n";
+    assert_eq!(scan(source), ["2: trusted: TenantCtx::trusted(a, b, c)"]);
+}
+
+#[test]
+fn what_does_not_lex_is_an_error_with_its_place() {
+    let place = |source: &str| {
+        let err = scan_source(source).unwrap_err();
+        (err.line, err.column)
+    };
+    assert_eq!(place("fn f() {\n    let s = \"never closed;\n}\n"), (2, 13));
+    assert_eq!(place("fn f() {\n    let x = (1, 2];\n}\n"), (2, 18));
+    assert_eq!(place("fn f() {}\n/* never closed\n"), (2, 1));
+}
+
+#[test]
+fn string_values() {
+    let value = |src: &str| string_value(&Literal::from_str(src).unwrap());
+    assert_eq!(
+        value(r#""a\tb\x41\u{1F600}\\""#).as_deref(),
+        Some("a\tbA\u{1F600}\\")
+    );
+    assert_eq!(value(r##"r#"x"y"#"##).as_deref(), Some("x\"y"));
+    assert_eq!(value(r#"r"plain""#).as_deref(), Some("plain"));
+    assert_eq!(value(r#"b"bytes""#), None);
+    assert_eq!(value("'c'"), None);
+    assert_eq!(value("42"), None);
+    assert_eq!(value(r#""suffixed"s"#), None);
+}
