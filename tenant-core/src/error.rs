@@ -7,8 +7,9 @@ use crate::TenantIdError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
-    /// A tenant id failed validation.
-    #[error("invalid tenant id: {0}")]
+    /// A tenant id failed validation. Shown as the [`TenantIdError`] it wraps (which names the
+    /// tenant id), not with it again as its source.
+    #[error(transparent)]
     InvalidTenantId(#[from] TenantIdError),
     /// A schema name failed validation.
     #[error(
@@ -62,6 +63,35 @@ pub enum Error {
     #[error("a key relative to the tenant must not be empty")]
     EmptyScopedKey,
     /// A collection name failed validation or would not fit the store's limits.
-    #[error("invalid collection name: {0}")]
+    #[error(transparent)]
     InvalidCollectionName(#[from] crate::names::CollectionNameError),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use std::error::Error as _;
+
+    /// Walks the chain as anyhow and eyre print it: each message once, then its source's.
+    fn chain(err: &dyn std::error::Error) -> Vec<String> {
+        let mut out = vec![err.to_string()];
+        let mut next = err.source();
+        while let Some(err) = next {
+            out.push(err.to_string());
+            next = err.source();
+        }
+        out
+    }
+
+    #[test]
+    fn a_wrapped_error_is_shown_once_in_the_chain() {
+        let id = "Acme".parse::<crate::TenantId>().unwrap_err();
+        let err = Error::from(id.clone());
+        assert_eq!(chain(&err), [id.to_string()]);
+
+        let name = crate::names::CollectionNameError::Empty;
+        let err = Error::from(name.clone());
+        assert_eq!(chain(&err), [name.to_string()]);
+        assert!(err.source().is_none());
+    }
 }
