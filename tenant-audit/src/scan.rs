@@ -81,6 +81,17 @@ pub fn scan_source(source: &str) -> Result<Vec<Site>, LexFailure> {
 /// # Ok::<(), tenant_audit::LexFailure>(())
 /// ```
 pub fn scan_source_with(source: &str, patterns: &[Pattern]) -> Result<Vec<Site>, LexFailure> {
+    scan(source, patterns).map(|scanned| scanned.sites)
+}
+
+/// What one file holds: its sites, and the test modules it declares in files of their own.
+pub(crate) struct Scanned {
+    pub(crate) sites: Vec<Site>,
+    /// The names of `#[cfg(test)] mod NAME;`: their files are test code, not the program.
+    pub(crate) test_modules: Vec<String>,
+}
+
+pub(crate) fn scan(source: &str, patterns: &[Pattern]) -> Result<Scanned, LexFailure> {
     let text = without_shebang(source.strip_prefix('\u{feff}').unwrap_or(source));
     let stream = TokenStream::from_str(&text).map_err(|error| {
         let start = error.span().start();
@@ -94,12 +105,16 @@ pub fn scan_source_with(source: &str, patterns: &[Pattern]) -> Result<Vec<Site>,
         text: &text,
         patterns,
         sites: Vec::new(),
+        test_modules: Vec::new(),
     };
     scanner.stream(stream);
     let mut sites = scanner.sites;
     sites.sort_by_key(|site| (site.line, site.column, site.kind));
     sites.dedup();
-    Ok(sites)
+    Ok(Scanned {
+        sites,
+        test_modules: scanner.test_modules,
+    })
 }
 
 /// Like rustc: a first line `#!..` is a shebang unless it opens an inner attribute (`#![..]`).
@@ -119,13 +134,26 @@ struct Scanner<'a> {
     text: &'a str,
     patterns: &'a [Pattern],
     sites: Vec<Site>,
+    test_modules: Vec<String>,
 }
 
 impl Scanner<'_> {
     /// Matches every pattern at every position of one delimiter level, then goes down into
     /// each group (macro bodies included: they are token trees like any other).
+    ///
+    /// A `#[cfg(test)]` module is skipped whole: what tests mint is not the program's authority,
+    /// and listing it made every edit of a test module churn the inventory.
     fn stream(&mut self, stream: TokenStream) {
-        let tokens: Vec<TokenTree> = stream.into_iter().collect();
+        let mut tokens: Vec<TokenTree> = stream.into_iter().collect();
+        let mut at = 0;
+        while at < tokens.len() {
+            if let Some((end, file_module)) = test_module(&tokens, at) {
+                self.test_modules.extend(file_module);
+                tokens.drain(at..end);
+            } else {
+                at += 1;
+            }
+        }
         for at in 0..tokens.len() {
             for pattern in self.patterns {
                 if let Some(site) = self.match_at(&tokens, at, pattern) {
@@ -276,6 +304,48 @@ impl Scanner<'_> {
         }
         out.push_str(text);
         *prev_end = Some(range.end);
+    }
+}
+
+/// `#[cfg(test)]`, further attributes, a visibility, `mod NAME` and then `{ .. }` or `;`,
+/// starting at `at`: the end of the item, and `NAME` when the module is a file of its own.
+fn test_module(tokens: &[TokenTree], at: usize) -> Option<(usize, Option<String>)> {
+    let is_cfg_test = |group: &proc_macro2::Group| {
+        let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+        matches!(inner.as_slice(), [cfg, TokenTree::Group(args)]
+            if ident_is(cfg, "cfg") && args.stream().to_string() == "test")
+    };
+    let attribute = |at: usize| match (tokens.get(at), tokens.get(at + 1)) {
+        (Some(hash), Some(TokenTree::Group(group)))
+            if punct_is(Some(hash), '#') && group.delimiter() == Delimiter::Bracket =>
+        {
+            Some(group)
+        }
+        _ => None,
+    };
+    if !attribute(at).is_some_and(is_cfg_test) {
+        return None;
+    }
+    let mut next = at + 2;
+    while attribute(next).is_some() {
+        next += 2;
+    }
+    if tokens.get(next).is_some_and(|token| ident_is(token, "pub")) {
+        next += 1;
+        if tokens.get(next).and_then(paren_group).is_some() {
+            next += 1;
+        }
+    }
+    if !tokens.get(next).is_some_and(|token| ident_is(token, "mod")) {
+        return None;
+    }
+    let TokenTree::Ident(name) = tokens.get(next + 1)? else {
+        return None;
+    };
+    match tokens.get(next + 2)? {
+        TokenTree::Group(body) if body.delimiter() == Delimiter::Brace => Some((next + 3, None)),
+        semi if punct_is(Some(semi), ';') => Some((next + 3, Some(name.to_string()))),
+        _ => None,
     }
 }
 

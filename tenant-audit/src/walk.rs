@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::{Kind, Site, scan_source};
+use crate::{Kind, PATTERNS, Site};
 
 /// One finding of an [`inventory`]: a [`Site`] in a file.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -272,9 +272,15 @@ pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
                 message: error.to_string(),
             }),
         }
+        let mut test_files = Vec::new();
         for (file, name) in files {
-            scan_file(&file, name, options, &mut found);
+            test_files.extend(scan_file(&file, name, options, &mut found));
         }
+        found.findings.retain(|finding| {
+            !test_files
+                .iter()
+                .any(|test| finding.path == test.file || finding.path.starts_with(&test.dir))
+        });
     }
     found.findings.sort();
     found.findings.dedup();
@@ -366,50 +372,94 @@ fn collect(
     }
 }
 
-fn scan_file(file: &Path, name: String, options: &Options, found: &mut Inventory) {
+/// Where the file of a `#[cfg(test)] mod NAME;` declared in `parent` lives: `NAME.rs`, or
+/// `NAME/mod.rs` and the modules under it (`dir`), beside a `lib.rs`/`main.rs`/`mod.rs` and in a
+/// folder named after any other file.
+struct TestFiles {
+    file: String,
+    dir: String,
+}
+
+impl TestFiles {
+    fn of(parent: &str, module: &str) -> Self {
+        let (folder, file) = parent.rsplit_once('/').unwrap_or(("", parent));
+        let stem = file.strip_suffix(".rs").unwrap_or(file);
+        let base = match (folder, stem) {
+            (folder, "lib" | "main" | "mod") => folder.to_owned(),
+            ("", stem) => stem.to_owned(),
+            (folder, stem) => format!("{folder}/{stem}"),
+        };
+        let base = if base.is_empty() { base } else { base + "/" };
+        TestFiles {
+            file: format!("{base}{module}.rs"),
+            dir: format!("{base}{module}/"),
+        }
+    }
+}
+
+/// Scans one file into `found`; returns where the test modules it declares live.
+fn scan_file(
+    file: &Path,
+    name: String,
+    options: &Options,
+    found: &mut Inventory,
+) -> Vec<TestFiles> {
     let source = match fs::read(file).map(String::from_utf8) {
         Ok(Ok(source)) => source,
         Ok(Err(_)) => {
-            return found.errors.push(FileError {
+            found.errors.push(FileError {
                 path: name,
                 position: None,
                 message: "not UTF-8, so not Rust source".to_owned(),
             });
+            return Vec::new();
         }
         Err(error) => {
-            return found.errors.push(FileError {
+            found.errors.push(FileError {
                 path: name,
                 position: None,
                 message: error.to_string(),
             });
+            return Vec::new();
         }
     };
     // proc-macro2 keeps every text it lexes in a thread-local source map for the thread's
     // lifetime; a thread per file keeps a large tree from growing it without bound.
     let scanned = std::thread::scope(|scope| {
         scope
-            .spawn(|| scan_source(&source))
+            .spawn(|| crate::scan::scan(&source, PATTERNS))
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     });
     match scanned {
-        Ok(sites) => found.findings.extend(
-            sites
-                .into_iter()
-                .filter(|site| options.wants(site.kind))
-                .map(|site: Site| Finding {
-                    path: name.clone(),
-                    line: site.line,
-                    column: site.column,
-                    kind: site.kind,
-                    detail: site.detail,
-                }),
-        ),
-        Err(failure) => found.errors.push(FileError {
-            path: name,
-            position: Some((failure.line, failure.column)),
-            message: format!("does not lex: {}", failure.message),
-        }),
+        Ok(scanned) => {
+            found.findings.extend(
+                scanned
+                    .sites
+                    .into_iter()
+                    .filter(|site| options.wants(site.kind))
+                    .map(|site: Site| Finding {
+                        path: name.clone(),
+                        line: site.line,
+                        column: site.column,
+                        kind: site.kind,
+                        detail: site.detail,
+                    }),
+            );
+            scanned
+                .test_modules
+                .iter()
+                .map(|module| TestFiles::of(&name, module))
+                .collect()
+        }
+        Err(failure) => {
+            found.errors.push(FileError {
+                path: name,
+                position: Some((failure.line, failure.column)),
+                message: format!("does not lex: {}", failure.message),
+            });
+            Vec::new()
+        }
     }
 }
 
@@ -434,6 +484,50 @@ mod tests {
         for bad in ["", "/", "..", "a/../b", "./"] {
             assert!(bad.parse::<Exclude>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn test_module_files() {
+        let of = |parent, module| {
+            let files = TestFiles::of(parent, module);
+            (files.file, files.dir)
+        };
+        assert_eq!(
+            of("a/src/lib.rs", "tests"),
+            ("a/src/tests.rs".into(), "a/src/tests/".into())
+        );
+        assert_eq!(
+            of("a/src/x/mod.rs", "t"),
+            ("a/src/x/t.rs".into(), "a/src/x/t/".into())
+        );
+        assert_eq!(
+            of("a/src/scan.rs", "tests"),
+            ("a/src/scan/tests.rs".into(), "a/src/scan/tests/".into())
+        );
+        assert_eq!(of("lib.rs", "tests"), ("tests.rs".into(), "tests/".into()));
+        assert_eq!(
+            of("scan.rs", "tests"),
+            ("scan/tests.rs".into(), "scan/tests/".into())
+        );
+    }
+
+    #[test]
+    fn a_test_module_file_is_not_in_the_inventory() {
+        let root = std::env::temp_dir().join(format!("tenant-audit-walk-{}", std::process::id()));
+        let src = root.join("src");
+        fs::create_dir_all(src.join("scan")).unwrap();
+        let mint = "fn f() { TenantCtx::trusted(a, b, c) }\n";
+        fs::write(src.join("lib.rs"), "mod scan;\n").unwrap();
+        fs::write(
+            src.join("scan.rs"),
+            format!("{mint}#[cfg(test)]\nmod tests;\n"),
+        )
+        .unwrap();
+        fs::write(src.join("scan/tests.rs"), mint).unwrap();
+        let found = inventory(&[&root], &Options::new());
+        fs::remove_dir_all(&root).unwrap();
+        let paths: Vec<_> = found.findings.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["src/scan.rs"]);
     }
 
     #[test]

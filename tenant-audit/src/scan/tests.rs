@@ -223,7 +223,7 @@ mod inner {
     assert_eq!(
         scan(source),
         [
-            "7: trusted: TenantCtx::trusted(id(), schema(), Plan::Pro)",
+            // Line 7 is in a `#[cfg(test)]` module: test code, not the program's authority.
             r#"11: activity: "deep""#,
             r#"13: system: "in a closure in an array""#,
         ]
@@ -277,4 +277,36 @@ fn string_values() {
     assert_eq!(value("'c'"), None);
     assert_eq!(value("42"), None);
     assert_eq!(value(r#""suffixed"s"#), None);
+}
+
+#[test]
+fn test_modules_are_skipped_other_cfgs_are_not() {
+    let source = r#"
+#[cfg(test)]
+mod tests { fn t() { TenantCtx::trusted(a, b, c); } }
+#[cfg(test)]
+#[allow(dead_code)]
+pub(crate) mod more_tests { fn t() { SystemCtx::new("in a test") } }
+#[cfg(not(test))]
+mod real { fn r() { TenantCtx::trusted(a, b, c); } }
+#[cfg(feature = "x")]
+mod gated { fn g() { SystemCtx::new("gated") } }
+#[cfg(test)]
+fn helper() { TenantCtx::trusted(d, e, f); }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "8: trusted: TenantCtx::trusted(a, b, c)",
+            "10: system: \"gated\"",
+            "12: trusted: TenantCtx::trusted(d, e, f)",
+        ]
+    );
+}
+
+#[test]
+fn test_modules_in_files_of_their_own_are_named() {
+    let source = "#[cfg(test)]\nmod tests;\nmod real;\n#[cfg(test)] mod inline {}\n";
+    let scanned = super::scan(source, PATTERNS).unwrap();
+    assert_eq!(scanned.test_modules, ["tests"]);
 }
