@@ -306,7 +306,7 @@ async fn restarts(mut server: RedisServer) {
 
 /// Regression: a poll cut short by a dropped connection (here the handler's event is handled,
 /// then Redis restarts before its XACK) used to leave the rest of its batch — delivered to this
-/// consumer, never processed — pending until `claim_idle` (a minute by default) had passed.
+/// consumer, never processed — pending until `takeover_idle` (a minute by default) had passed.
 /// The consumer now reads its own pending entries again after an error, as a restarted
 /// consumer does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -369,7 +369,7 @@ async fn cut_short(server: RedisServer) {
     );
     assert_eq!(handled.lock().unwrap().len(), 1);
 
-    // Well within claim_idle: what is handled now came back because the consumer reread its
+    // Well within takeover_idle: what is handled now came back because the consumer reread its
     // own pending entries.
     let deadline = Instant::now() + Duration::from_secs(5);
     let check = manager(&url).await;

@@ -1125,7 +1125,7 @@ async fn unknown_tenants_get_a_grace_period() {
     let mut consumer = stream
         .consumer("billing", "worker-1")
         .unknown_tenant_grace(Duration::from_secs(30))
-        .claim_idle(Duration::from_millis(100))
+        .takeover_idle(Duration::from_millis(100))
         .max_deliveries(1);
     consumer.ensure_group().await.unwrap();
 
@@ -1149,7 +1149,7 @@ async fn unknown_tenants_get_a_grace_period() {
     .await
     .expect("handled within the deadline");
     assert_eq!(
-        (report.handled, report.dead_lettered, report.claimed),
+        (report.handled, report.dead_lettered, report.taken_over),
         (1, 0, 1)
     );
     assert_eq!(*seen.lock().unwrap(), [("newco".to_owned(), 1)]);
@@ -1161,7 +1161,7 @@ async fn unknown_tenants_get_a_grace_period() {
     let mut consumer = stream
         .consumer("billing", "worker-2")
         .unknown_tenant_grace(grace)
-        .claim_idle(Duration::from_millis(100));
+        .takeover_idle(Duration::from_millis(100));
     let published = Instant::now();
     let id = stream
         .publish(&TenantEvent::new(&ctx("ghost"), Paid { invoice: 2 }))
@@ -1204,7 +1204,7 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
     let name = stream.name().to_owned();
     let mut survivor = stream
         .consumer("billing", "survivor")
-        .claim_idle(Duration::from_millis(400));
+        .takeover_idle(Duration::from_millis(400));
     survivor.ensure_group().await.unwrap();
     for invoice in [1, 2, 3] {
         stream
@@ -1240,7 +1240,7 @@ async fn a_dead_consumers_entries_are_claimed_by_another() {
         .poll(&registry(), record(&seen, None))
         .await
         .unwrap();
-    assert_eq!((report.claimed, report.handled), (3, 3));
+    assert_eq!((report.taken_over, report.handled), (3, 3));
     let invoices: Vec<u64> = seen.lock().unwrap().iter().map(|(_, n)| *n).collect();
     assert_eq!(invoices, [1, 2, 3]);
     assert_eq!(pending(&conn, &name, "billing").await, 0);
@@ -1265,7 +1265,7 @@ async fn a_poison_event_is_dead_lettered_after_max_deliveries() {
     let mut consumer = stream
         .consumer("billing", "worker-1")
         .max_deliveries(3)
-        .claim_idle(Duration::from_secs(3600));
+        .takeover_idle(Duration::from_secs(3600));
     consumer.ensure_group().await.unwrap();
     let poison = stream
         .publish(&TenantEvent::new(&ctx("acme"), Paid { invoice: 13 }))
@@ -1320,10 +1320,10 @@ async fn a_poison_event_is_dead_lettered_after_max_deliveries() {
     let mut other = stream
         .consumer("billing", "worker-2")
         .max_deliveries(3)
-        .claim_idle(Duration::from_millis(100));
+        .takeover_idle(Duration::from_millis(100));
     tokio::time::sleep(Duration::from_millis(200)).await;
     let report = other.poll(&registry(), failing(&attempts)).await.unwrap();
-    assert_eq!((report.claimed, report.dead_lettered), (1, 1));
+    assert_eq!((report.taken_over, report.dead_lettered), (1, 1));
     assert_eq!(
         attempts.load(Ordering::SeqCst),
         3,

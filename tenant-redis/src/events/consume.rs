@@ -26,8 +26,8 @@ mod deliver;
 pub const DEFAULT_UNKNOWN_TENANT_GRACE: Duration = Duration::from_secs(60);
 
 /// How long an entry stays pending before any consumer takes it over, unless
-/// [`EventConsumer::claim_idle`] says otherwise: one minute.
-pub const DEFAULT_CLAIM_IDLE: Duration = Duration::from_secs(60);
+/// [`EventConsumer::takeover_idle`] says otherwise: one minute.
+pub const DEFAULT_TAKEOVER_IDLE: Duration = Duration::from_secs(60);
 
 /// How many times a handler is given an event before it is dead-lettered, unless
 /// [`EventConsumer::max_deliveries`] says otherwise.
@@ -50,8 +50,9 @@ pub struct PollReport {
     /// period.
     pub deferred: usize,
     /// Of the entries above, those this poll took over with `XAUTOCLAIM` (from a consumer that
-    /// stopped, or this consumer's own, pending for longer than the claim idle time).
-    pub claimed: usize,
+    /// stopped, or this consumer's own, pending for longer than the takeover idle time).
+    /// Not a tenant claim: "claim" is Redis's word for it (`XAUTOCLAIM`).
+    pub taken_over: usize,
 }
 
 impl PollReport {
@@ -72,7 +73,7 @@ impl PollReport {
 ///     .consumer("mailer", "mailer-1")
 ///     .batch(16)
 ///     .unknown_tenant_grace(Duration::from_secs(120))
-///     .claim_idle(Duration::from_secs(300))
+///     .takeover_idle(Duration::from_secs(300))
 ///     .max_deliveries(3);
 /// # }
 /// ```
@@ -86,7 +87,7 @@ pub struct EventConsumer<C> {
     batch: usize,
     block: Option<Duration>,
     grace: Duration,
-    claim_idle: Duration,
+    takeover_idle: Duration,
     max_deliveries: u32,
     tenancy: TenancyConfig,
     /// `Some(id)`: reading this consumer's pending entries after `id`; `None`: done with them.
@@ -94,7 +95,7 @@ pub struct EventConsumer<C> {
     /// Where the next `XAUTOCLAIM` continues; [`CLAIM_START`] between scans.
     claim_cursor: String,
     /// When the next scan of the pending entries is due, after one that finished; `None`: now.
-    next_claim: Option<Instant>,
+    next_takeover: Option<Instant>,
 }
 
 impl<C> fmt::Debug for EventConsumer<C> {
@@ -107,7 +108,7 @@ impl<C> fmt::Debug for EventConsumer<C> {
             .field("batch", &self.batch)
             .field("block", &self.block)
             .field("unknown_tenant_grace", &self.grace)
-            .field("claim_idle", &self.claim_idle)
+            .field("takeover_idle", &self.takeover_idle)
             .field("max_deliveries", &self.max_deliveries)
             .field("pending_cursor", &self.pending_cursor)
             .finish_non_exhaustive()
@@ -145,12 +146,12 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             batch: DEFAULT_BATCH,
             block: None,
             grace: DEFAULT_UNKNOWN_TENANT_GRACE,
-            claim_idle: DEFAULT_CLAIM_IDLE,
+            takeover_idle: DEFAULT_TAKEOVER_IDLE,
             max_deliveries: DEFAULT_MAX_DELIVERIES,
             tenancy: TenancyConfig::default(),
             pending_cursor: Some("0".to_owned()),
             claim_cursor: CLAIM_START.to_owned(),
-            next_claim: None,
+            next_takeover: None,
         }
     }
 
@@ -175,7 +176,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
     /// longer than the registry's cache of misses
     /// ([`CachedRegistry`](tenant_core::CachedRegistry)'s time to live) and than the time a new
     /// tenant takes to reach the registry. The entry is read again after
-    /// [`claim_idle`](Self::claim_idle), so it leaves the stream at the first read after the
+    /// [`takeover_idle`](Self::takeover_idle), so it leaves the stream at the first read after the
     /// grace.
     pub fn unknown_tenant_grace(mut self, grace: Duration) -> Self {
         self.grace = grace;
@@ -183,13 +184,13 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
     }
 
     /// How long an entry stays pending on a consumer before this one takes it over with
-    /// `XAUTOCLAIM` ([`DEFAULT_CLAIM_IDLE`] by default): entries of a consumer that stopped, and
+    /// `XAUTOCLAIM` ([`DEFAULT_TAKEOVER_IDLE`] by default): entries of a consumer that stopped, and
     /// this consumer's own entries left pending (a failed handler, an unknown tenant), which are
     /// retried that way. Make it longer than a handler ever runs: a handler still running then
     /// sees its event handled by another consumer too. After a scan of the pending entries
     /// finds nothing more to claim, the next starts half of this time later.
-    pub fn claim_idle(mut self, idle: Duration) -> Self {
-        self.claim_idle = idle;
+    pub fn takeover_idle(mut self, idle: Duration) -> Self {
+        self.takeover_idle = idle;
         self
     }
 
@@ -212,7 +213,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
 
     /// Reads this consumer's pending entries again from the start, before new ones: what a
     /// restarted consumer does, and a way to retry failed entries without waiting for
-    /// [`claim_idle`](Self::claim_idle).
+    /// [`takeover_idle`](Self::takeover_idle).
     pub fn rewind(&mut self) {
         self.pending_cursor = Some("0".to_owned());
     }
@@ -237,7 +238,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
 
     /// Reads one batch — this consumer's pending entries first (after a start or a
     /// [`rewind`](Self::rewind)), then entries pending on any consumer for longer than
-    /// [`claim_idle`](Self::claim_idle), then new ones — and processes every entry in it. An empty
+    /// [`takeover_idle`](Self::takeover_idle), then new ones — and processes every entry in it. An empty
     /// report means there was nothing to read.
     ///
     /// `handler` receives the checked tenant's context and the payload; an `Err` leaves the
@@ -264,7 +265,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             // The error may have cut a batch short (entries delivered to this consumer, some
             // never processed, one handled but not acknowledged) or lost the reply of a read
             // that Redis did deliver. Those entries are pending on this consumer, where only
-            // XAUTOCLAIM would find them, after `claim_idle`: read them again first instead.
+            // XAUTOCLAIM would find them, after `takeover_idle`: read them again first instead.
             self.rewind();
         }
         polled
@@ -306,7 +307,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
                 }
             };
             if source == Source::Claimed {
-                report.claimed += 1;
+                report.taken_over += 1;
             }
             match self
                 .deliver(registry, &mut handler, &id, fields, deliveries)
@@ -336,7 +337,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             }
         }
         let due = self.claim_cursor != CLAIM_START
-            || self.next_claim.is_none_or(|at| Instant::now() >= at);
+            || self.next_takeover.is_none_or(|at| Instant::now() >= at);
         if due {
             let entries = self.autoclaim().await?;
             if !entries.is_empty() {
@@ -373,7 +374,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             .arg(&self.stream)
             .arg(&self.group)
             .arg(&self.consumer)
-            .arg(millis(self.claim_idle))
+            .arg(millis(self.takeover_idle))
             .arg(&self.claim_cursor)
             .arg("COUNT")
             .arg(self.batch)
@@ -381,7 +382,7 @@ impl<C: ConnectionLike + Clone + Send + Sync> EventConsumer<C> {
             .await?;
         let (next, entries) = parse_autoclaim_reply(reply)?;
         if next == CLAIM_START {
-            self.next_claim = Some(Instant::now() + self.claim_idle / 2);
+            self.next_takeover = Some(Instant::now() + self.takeover_idle / 2);
         }
         self.claim_cursor = next;
         Ok(entries)

@@ -58,7 +58,7 @@
 //! A consumer that starts (or [`rewind`](EventConsumer::rewind)s) first reads its own pending
 //! entries (`XREADGROUP .. 0`). After that, each poll first runs `XAUTOCLAIM`, which takes over
 //! entries pending on any consumer of the group — one that died, or this one — for longer than
-//! [`claim_idle`](EventConsumer::claim_idle), then reads new entries (`>`). Entries left pending
+//! [`takeover_idle`](EventConsumer::takeover_idle), then reads new entries (`>`). Entries left pending
 //! are retried that way, and nothing is lost with a consumer that does not come back.
 //!
 //! Redis counts each delivery of an entry (`XPENDING`). A delivery that ended with the entry left
@@ -70,9 +70,9 @@
 //!
 //! A poll that fails on a Redis error (a dropped connection, a restart) returns it, and the next
 //! poll reads the consumer's own pending entries again first: entries of a batch cut short are
-//! retried at once, not after `claim_idle`.
+//! retried at once, not after `takeover_idle`.
 //!
-//! Delivery is at least once: a handler still running after `claim_idle` may see its event
+//! Delivery is at least once: a handler still running after `takeover_idle` may see its event
 //! handled a second time by another consumer, and a verbatim copy of a signed entry added to the
 //! stream again verifies (the signature proves who wrote an event, not that it is new). Handlers
 //! must be idempotent.
@@ -102,7 +102,7 @@ mod reply;
 
 pub use check::DeadLetterReason;
 pub use consume::{
-    DEFAULT_CLAIM_IDLE, DEFAULT_MAX_DELIVERIES, DEFAULT_UNKNOWN_TENANT_GRACE, EventConsumer,
+    DEFAULT_MAX_DELIVERIES, DEFAULT_TAKEOVER_IDLE, DEFAULT_UNKNOWN_TENANT_GRACE, EventConsumer,
     PollReport,
 };
 pub use publish::EventStream;
