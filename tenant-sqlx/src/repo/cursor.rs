@@ -740,6 +740,95 @@ mod tests {
         );
     }
 
+    /// The wire format, pinned: a cursor over a column of every orderable type, minted under a
+    /// filter holding a value of every type a filter binds (and a NULL). The tag covers the
+    /// context (the order's value types, the filter's values), so this text changes if any
+    /// value's encoding does, in the payload or in the MAC input.
+    #[cfg(all(feature = "uuid", feature = "chrono", feature = "decimal"))]
+    #[test]
+    fn the_encoding_of_every_value_type_is_fixed() {
+        const NAMES: [&str; 12] = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "id"];
+        const COLUMNS: [ColumnMeta; 13] = {
+            let mut columns = [ColumnMeta::of::<i64>("id", ColumnRole::Key, false, false); 13];
+            let mut i = 0;
+            while i < 12 {
+                columns[i] = ColumnMeta::of::<i64>(NAMES[i], ColumnRole::Data, false, false);
+                i += 1;
+            }
+            columns[11] = ColumnMeta::of::<i64>("id", ColumnRole::Key, false, false);
+            columns[12] = ColumnMeta::of::<TenantId>("tenant_id", ColumnRole::Tenant, false, false);
+            columns
+        };
+        const ALL: EntityMeta = EntityMeta {
+            table: "every_type",
+            columns: &COLUMNS,
+            key: 11,
+            tenant: 12,
+        };
+        let date = time::Date::from_calendar_date(2026, time::Month::December, 3).unwrap();
+        let clock = time::Time::from_hms_nano(9, 30, 15, 123_456_789).unwrap();
+        let offset = time::UtcOffset::from_hms(2, 0, 0).unwrap();
+        let at = time::PrimitiveDateTime::new(date, clock);
+        let values = vec![
+            Value::from(true),
+            Value::from(-2i16),
+            Value::from(-3i32),
+            Value::from(4i64),
+            Value::from(0.5f32),
+            Value::from(-0.25f64),
+            Value::from("road-runner".to_owned()),
+            Value::from(vec![0u8, 1, 255]),
+            Value::from(uuid::Uuid::from_bytes([9; 16])),
+            Value::from(at.assume_offset(offset)),
+            Value::from(at),
+            Value::from(date),
+        ];
+        let kinds = [
+            ValueKind::Bool,
+            ValueKind::I16,
+            ValueKind::I32,
+            ValueKind::I64,
+            ValueKind::F32,
+            ValueKind::F64,
+            ValueKind::Text,
+            ValueKind::Bytes,
+            ValueKind::Uuid,
+            ValueKind::OffsetDateTime,
+            ValueKind::PrimitiveDateTime,
+            ValueKind::Date,
+        ];
+        let order = Resolved {
+            terms: (0..12)
+                .map(|column| Term {
+                    column,
+                    dir: if column % 2 == 0 { Dir::Asc } else { Dir::Desc },
+                })
+                .collect(),
+            kinds: kinds.to_vec(),
+        };
+        let mut filter_values = values.clone();
+        filter_values.extend([
+            Value::String(None),
+            Value::from(chrono::NaiveDate::from_ymd_opt(2026, 12, 3).unwrap()),
+            Value::from(rust_decimal::Decimal::new(12345, 2)),
+        ]);
+        let shape = [
+            Node::Cmp(0, Op::Eq),
+            Node::In(1, 3),
+            Node::IsNull(2),
+            Node::And,
+            Node::Or,
+            Node::Not,
+        ];
+        let seal = Seal::new(&key(), &acme(), &ALL, &order, (&shape, &filter_values));
+        let cursor = Cursor::<()>::mint(&seal, &values);
+        assert_eq!(cursor.open(&seal, &ALL, &order).unwrap(), values);
+        assert_eq!(
+            cursor.to_string(),
+            "AQAMAQEBAgH__gMB_____QQBAAAAAAAAAAQFAT8AAAAGAb_QAAAAAAAABwEAAAALcm9hZC1ydW5uZXIIAQAAAAMAAf8JAQkJCQkJCQkJCQkJCQkJCQkKAQAAAAAAAAAAGO2t4piAUxUAABwgCwEAAAAAAAAAABjttG758ZMVDAEAJY7CuST8qQwKxiGlRVLnLjlXqeYOszbx0r-giIhdPrRt5pY"
+        );
+    }
+
     #[test]
     fn keys_are_long_enough_and_never_shown() {
         assert_eq!(
