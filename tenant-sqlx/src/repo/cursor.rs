@@ -19,9 +19,10 @@ use hmac::{Hmac, KeyInit, Mac};
 use sea_query::Value;
 use sha2::Sha256;
 
-use super::filter::{Node, Op};
 use super::meta::EntityMeta;
-use super::order::{Dir, Resolved, ValueKind};
+use super::order::Resolved;
+use super::shape::{Dir, Node, Op};
+use super::value::ValueKind;
 use tenant_core::TenantId;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -564,7 +565,7 @@ impl<'de, E> serde::Deserialize<'de> for Cursor<E> {
 mod tests {
     use super::*;
     use crate::repo::meta::{ColumnMeta, ColumnRole};
-    use crate::repo::order::Term;
+    use crate::repo::shape::Term;
 
     const META: EntityMeta = EntityMeta {
         table: "invoices",

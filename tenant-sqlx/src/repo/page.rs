@@ -12,61 +12,14 @@ use tenant_core::TenantCtx;
 
 use super::backend::{Backend, Conn};
 use super::cursor::{Cursor, CursorKey, Seal};
-use super::filter::{Filter, Node};
-use super::order::{Order, Orderable, Resolved, ValueKind};
+use super::entity::{Entity, EntityIo};
+use super::filter::Filter;
+use super::order::{Order, Resolved};
+use super::repository::Repo;
+use super::shape::Node;
 use super::sql::Ordered;
-use super::{Entity, EntityIo, Query, Repo};
-use crate::Error;
-
-/// What a backend needs for ordered reads beyond [`Backend`]: reading an ordered column's
-/// value back from a row (for the next cursor) and binding a limit or an offset.
-#[doc(hidden)]
-pub trait RowValues: sqlx::Database {
-    fn value_at(row: &Self::Row, index: usize, kind: ValueKind) -> Result<Value, sqlx::Error>;
-
-    fn bind_i64(query: Query<'_, Self>, value: i64) -> Query<'_, Self>;
-}
-
-macro_rules! row_values {
-    ($feature:literal, $db:ty) => {
-        #[cfg(feature = $feature)]
-        impl RowValues for $db {
-            fn value_at(
-                row: &Self::Row,
-                index: usize,
-                kind: ValueKind,
-            ) -> Result<Value, sqlx::Error> {
-                use sqlx::Row as _;
-                Ok(match kind {
-                    ValueKind::Bool => row.try_get::<bool, _>(index)?.into(),
-                    ValueKind::I16 => row.try_get::<i16, _>(index)?.into(),
-                    ValueKind::I32 => row.try_get::<i32, _>(index)?.into(),
-                    ValueKind::I64 => row.try_get::<i64, _>(index)?.into(),
-                    ValueKind::F32 => row.try_get::<f32, _>(index)?.into(),
-                    ValueKind::F64 => row.try_get::<f64, _>(index)?.into(),
-                    ValueKind::Text => row.try_get::<String, _>(index)?.into(),
-                    ValueKind::Bytes => row.try_get::<Vec<u8>, _>(index)?.into(),
-                    #[cfg(feature = "uuid")]
-                    ValueKind::Uuid => row.try_get::<uuid::Uuid, _>(index)?.into(),
-                    ValueKind::OffsetDateTime => {
-                        row.try_get::<time::OffsetDateTime, _>(index)?.into()
-                    }
-                    ValueKind::PrimitiveDateTime => {
-                        row.try_get::<time::PrimitiveDateTime, _>(index)?.into()
-                    }
-                    ValueKind::Date => row.try_get::<time::Date, _>(index)?.into(),
-                })
-            }
-
-            fn bind_i64(query: Query<'_, Self>, value: i64) -> Query<'_, Self> {
-                query.bind(value)
-            }
-        }
-    };
-}
-
-row_values!("sqlite", sqlx::Sqlite);
-row_values!("postgres", sqlx::Postgres);
+use super::value::{Orderable, Query, RowValues};
+use crate::error::Error;
 
 /// A request for one keyset page of entity `E`: an order, a page size, and optionally a filter
 /// and the [`Cursor`] the previous page ended with. See [`Repo::page`].

@@ -6,10 +6,9 @@ use sea_query::{
     ColumnDef, ColumnType, Expr, ExprTrait, ForeignKey, Func, Index, Order, Query, Table,
 };
 
-use super::backend::Dialect;
-use super::filter::{Node, Op};
+use super::dialect::Dialect;
 use super::meta::{ColumnMeta, ColumnRole, EntityMeta};
-use super::order::{Dir, Term};
+use super::shape::{Dir, Node, Op, Term};
 
 /// Placeholder value: only the rendered SQL text is kept, the values are bound at call time.
 fn slot() -> Expr {

@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use super::backend::{DIALECTS, Dialect};
-use super::filter::Node;
+use super::dialect::{DIALECTS, Dialect};
 use super::meta::EntityMeta;
-use super::order::Term;
+use super::shape::{Node, Term};
 use super::sql::{self, Filtered, Ordered};
 
 /// The statements whose text depends only on the entity.
@@ -439,7 +438,7 @@ mod tests {
     #[test]
     fn ordered_statements_are_cached_by_kind_order_and_filter() {
         use crate::repo::meta::{ColumnMeta, ColumnRole};
-        use crate::repo::order::Dir;
+        use crate::repo::shape::Dir;
         const META: EntityMeta = EntityMeta {
             table: "t",
             columns: &[

@@ -3,8 +3,12 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::{Backend, Conn, Entity, EntityIo, Filter, Query, Repo};
-use crate::Error;
+use super::backend::{Backend, Conn};
+use super::entity::{Entity, EntityIo};
+use super::filter::Filter;
+use super::repository::Repo;
+use super::value::Query;
+use crate::error::Error;
 use tenant_core::TenantCtx;
 
 /// An entity whose key the caller supplies (every `#[key]` but `#[key(generated)]`): one that
