@@ -3,7 +3,7 @@
 use sea_query::{Value, Values};
 
 use super::dialect::Dialect;
-use super::value::{Query, RowValues};
+use super::value::{Query, ValueIo};
 use tenant_core::TenantId;
 
 mod sealed {
@@ -16,7 +16,7 @@ pub trait Backend:
     sqlx::Database<Arguments: sqlx::IntoArguments<Self>>
     + sqlx::database::HasStatementCache
     + sealed::Sealed
-    + RowValues
+    + ValueIo
 {
     #[doc(hidden)]
     const DIALECT: Dialect;
@@ -160,34 +160,12 @@ macro_rules! backend {
             const MAX_BINDS: usize = $max_binds;
 
             fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value> {
-                Ok(match value {
-                    Value::Bool(v) => query.bind(v),
-                    Value::SmallInt(v) => query.bind(v),
-                    Value::Int(v) => query.bind(v),
-                    Value::BigInt(v) => query.bind(v),
-                    Value::Float(v) => query.bind(v),
-                    Value::Double(v) => query.bind(v),
-                    Value::String(v) => query.bind(v),
-                    Value::Bytes(v) => query.bind(v),
-                    #[cfg(feature = "uuid")]
-                    Value::Uuid(v) => query.bind(v),
-                    Value::TimeDate(v) => query.bind(v),
-                    Value::TimeTime(v) => query.bind(v),
-                    Value::TimeDateTime(v) => query.bind(v),
-                    Value::TimeDateTimeWithTimeZone(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDate(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoTime(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDateTime(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDateTimeUtc(v) => query.bind(v),
+                match value {
                     // As sea-query-sqlx binds it: SQLite has no decimal type.
                     #[cfg(feature = "decimal")]
-                    Value::Decimal(v) => <Self as BindDecimal>::bind_decimal(query, v),
-                    other => return Err(other),
-                })
+                    Value::Decimal(v) => Ok(<Self as BindDecimal>::bind_decimal(query, v)),
+                    other => <Self as ValueIo>::bind_kind(query, other),
+                }
             }
 
             fn in_transaction<'c>(

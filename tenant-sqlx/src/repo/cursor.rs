@@ -22,7 +22,7 @@ use sha2::Sha256;
 use super::meta::EntityMeta;
 use super::order::Resolved;
 use super::shape::{Dir, Node, Op};
-use super::value::ValueKind;
+use super::value::{self, Reader, put_bytes};
 use tenant_core::TenantId;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -33,6 +33,8 @@ const VERSION: u8 = 1;
 const TAG_LEN: usize = 32;
 /// Version and value count.
 const HEADER_LEN: usize = 3;
+/// The tag of a filter value of a type no ordered column has (see [`put_value`]).
+const NO_KIND_TAG: u8 = 0xff;
 /// Longer texts are refused before decoding: a cursor carries a few ordering values, and a
 /// request should not make the server MAC megabytes.
 const MAX_TEXT_LEN: usize = 4096;
@@ -206,7 +208,7 @@ impl Seal {
                 Dir::Asc => 0,
                 Dir::Desc => 1,
             });
-            context.push(order.kinds.get(i).copied().map_or(0, kind_tag));
+            context.push(order.kinds.get(i).map_or(0, |kind| kind.tag()));
         }
         put_len32(&mut context, shape.len());
         for &node in shape {
@@ -286,9 +288,7 @@ fn decode_values(
     let mut values = Vec::with_capacity(order.terms.len());
     for (term, &kind) in order.terms.iter().zip(&order.kinds) {
         let column = meta.columns[term.column].name;
-        let value = reader
-            .value(kind)
-            .ok_or(CursorError::ValueType { column })?;
+        let value = value::decode(&mut reader, kind).ok_or(CursorError::ValueType { column })?;
         values.push(value);
     }
     if !reader.0.is_empty() {
@@ -307,11 +307,6 @@ fn put_len16(out: &mut Vec<u8>, len: usize) {
 
 fn put_len32(out: &mut Vec<u8>, len: usize) {
     out.extend_from_slice(&u32::try_from(len).unwrap_or(u32::MAX).to_be_bytes());
-}
-
-fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
-    put_len32(out, bytes.len());
-    out.extend_from_slice(bytes);
 }
 
 fn put_str(out: &mut Vec<u8>, text: &str) {
@@ -349,144 +344,14 @@ fn put_node(out: &mut Vec<u8>, node: Node) {
     }
 }
 
-fn kind_tag(kind: ValueKind) -> u8 {
-    match kind {
-        ValueKind::Bool => 1,
-        ValueKind::I16 => 2,
-        ValueKind::I32 => 3,
-        ValueKind::I64 => 4,
-        ValueKind::F32 => 5,
-        ValueKind::F64 => 6,
-        ValueKind::Text => 7,
-        ValueKind::Bytes => 8,
-        #[cfg(feature = "uuid")]
-        ValueKind::Uuid => 9,
-        ValueKind::OffsetDateTime => 10,
-        ValueKind::PrimitiveDateTime => 11,
-        ValueKind::Date => 12,
-    }
-}
-
-/// Tag, then 0 for NULL or 1 and the value's bytes. Filter values of types no ordered column
-/// has are written through `Debug` (deterministic for a given value): they are only MACed,
-/// never read back.
+/// A value as [`value::encode`] writes it. A filter value of a type no ordered column has is
+/// written through `Debug` (deterministic for a given value) behind [`NO_KIND_TAG`]: it is only
+/// MACed, never read back.
 fn put_value(out: &mut Vec<u8>, value: &Value) {
-    fn fixed<const N: usize>(out: &mut Vec<u8>, tag: u8, bytes: Option<[u8; N]>) {
-        out.push(tag);
-        match bytes {
-            None => out.push(0),
-            Some(bytes) => {
-                out.push(1);
-                out.extend_from_slice(&bytes);
-            }
-        }
-    }
-    fn var(out: &mut Vec<u8>, tag: u8, bytes: Option<&[u8]>) {
-        out.push(tag);
-        match bytes {
-            None => out.push(0),
-            Some(bytes) => {
-                out.push(1);
-                put_bytes(out, bytes);
-            }
-        }
-    }
-    match value {
-        Value::Bool(v) => fixed(out, 1, v.map(|v| [u8::from(v)])),
-        Value::SmallInt(v) => fixed(out, 2, v.map(i16::to_be_bytes)),
-        Value::Int(v) => fixed(out, 3, v.map(i32::to_be_bytes)),
-        Value::BigInt(v) => fixed(out, 4, v.map(i64::to_be_bytes)),
-        Value::Float(v) => fixed(out, 5, v.map(|v| v.to_bits().to_be_bytes())),
-        Value::Double(v) => fixed(out, 6, v.map(|v| v.to_bits().to_be_bytes())),
-        Value::String(v) => var(out, 7, v.as_deref().map(str::as_bytes)),
-        Value::Bytes(v) => var(out, 8, v.as_deref()),
-        #[cfg(feature = "uuid")]
-        Value::Uuid(v) => fixed(out, 9, v.map(|v| v.into_bytes())),
-        // The instant and the offset, so the value bound back is the one that was read.
-        Value::TimeDateTimeWithTimeZone(v) => fixed(
-            out,
-            10,
-            v.map(|v| {
-                let mut bytes = [0; 20];
-                bytes[..16].copy_from_slice(&v.unix_timestamp_nanos().to_be_bytes());
-                bytes[16..].copy_from_slice(&v.offset().whole_seconds().to_be_bytes());
-                bytes
-            }),
-        ),
-        Value::TimeDateTime(v) => fixed(
-            out,
-            11,
-            v.map(|v| v.assume_utc().unix_timestamp_nanos().to_be_bytes()),
-        ),
-        Value::TimeDate(v) => fixed(out, 12, v.map(|v| v.to_julian_day().to_be_bytes())),
-        other => var(out, 0xff, Some(format!("{other:?}").as_bytes())),
-    }
-}
-
-/// Reads what [`put_value`] wrote, for the types of ordered columns.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take(&mut self, n: usize) -> Option<&[u8]> {
-        if self.0.len() < n {
-            return None;
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Some(head)
-    }
-
-    fn byte(&mut self) -> Option<u8> {
-        self.take(1).map(|b| b[0])
-    }
-
-    fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N).and_then(|b| b.try_into().ok())
-    }
-
-    /// A non-null value of `kind`; `None` for anything else.
-    fn value(&mut self, kind: ValueKind) -> Option<Value> {
-        if self.byte()? != kind_tag(kind) || self.byte()? != 1 {
-            return None;
-        }
-        Some(match kind {
-            ValueKind::Bool => match self.byte()? {
-                0 => Value::from(false),
-                1 => Value::from(true),
-                _ => return None,
-            },
-            ValueKind::I16 => Value::from(i16::from_be_bytes(self.array()?)),
-            ValueKind::I32 => Value::from(i32::from_be_bytes(self.array()?)),
-            ValueKind::I64 => Value::from(i64::from_be_bytes(self.array()?)),
-            ValueKind::F32 => Value::from(f32::from_bits(u32::from_be_bytes(self.array()?))),
-            ValueKind::F64 => Value::from(f64::from_bits(u64::from_be_bytes(self.array()?))),
-            ValueKind::Text => {
-                let len = u32::from_be_bytes(self.array()?);
-                let bytes = self.take(usize::try_from(len).ok()?)?;
-                Value::from(std::str::from_utf8(bytes).ok()?.to_owned())
-            }
-            ValueKind::Bytes => {
-                let len = u32::from_be_bytes(self.array()?);
-                Value::from(self.take(usize::try_from(len).ok()?)?.to_vec())
-            }
-            #[cfg(feature = "uuid")]
-            ValueKind::Uuid => Value::from(uuid::Uuid::from_bytes(self.array()?)),
-            ValueKind::OffsetDateTime => {
-                let nanos = i128::from_be_bytes(self.array()?);
-                let offset = i32::from_be_bytes(self.array()?);
-                let offset = time::UtcOffset::from_whole_seconds(offset).ok()?;
-                let instant = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-                Value::from(instant.to_offset(offset))
-            }
-            ValueKind::PrimitiveDateTime => {
-                let nanos = i128::from_be_bytes(self.array()?);
-                let utc = time::OffsetDateTime::from_unix_timestamp_nanos(nanos).ok()?;
-                Value::from(time::PrimitiveDateTime::new(utc.date(), utc.time()))
-            }
-            ValueKind::Date => {
-                Value::from(time::Date::from_julian_day(i32::from_be_bytes(self.array()?)).ok()?)
-            }
-        })
+    if !value::encode(out, value) {
+        out.push(NO_KIND_TAG);
+        out.push(1);
+        put_bytes(out, format!("{value:?}").as_bytes());
     }
 }
 
@@ -566,6 +431,7 @@ mod tests {
     use super::*;
     use crate::repo::meta::{ColumnMeta, ColumnRole};
     use crate::repo::shape::Term;
+    use crate::repo::value::ValueKind;
 
     const META: EntityMeta = EntityMeta {
         table: "invoices",
@@ -587,7 +453,7 @@ mod tests {
                     dir: Dir::Asc,
                 },
             ],
-            kinds: vec![ValueKind::Text, ValueKind::I64],
+            kinds: vec![ValueKind::String, ValueKind::BigInt],
         }
     }
 
@@ -786,17 +652,17 @@ mod tests {
         ];
         let kinds = [
             ValueKind::Bool,
-            ValueKind::I16,
-            ValueKind::I32,
-            ValueKind::I64,
-            ValueKind::F32,
-            ValueKind::F64,
-            ValueKind::Text,
+            ValueKind::SmallInt,
+            ValueKind::Int,
+            ValueKind::BigInt,
+            ValueKind::Float,
+            ValueKind::Double,
+            ValueKind::String,
             ValueKind::Bytes,
             ValueKind::Uuid,
-            ValueKind::OffsetDateTime,
-            ValueKind::PrimitiveDateTime,
-            ValueKind::Date,
+            ValueKind::TimeDateTimeWithTimeZone,
+            ValueKind::TimeDateTime,
+            ValueKind::TimeDate,
         ];
         let order = Resolved {
             terms: (0..12)

@@ -174,23 +174,23 @@ mod tests {
 
     #[test]
     fn the_key_ends_every_order_once() {
-        let order = Order::<()>::by(0, Dir::Desc, ValueKind::I64)
-            .then(Order::by(0, Dir::Asc, ValueKind::I64))
-            .then(Order::by(2, Dir::Asc, ValueKind::Text));
-        let resolved = order.resolve(&META).with_key_kind(ValueKind::I64);
+        let order = Order::<()>::by(0, Dir::Desc, ValueKind::BigInt)
+            .then(Order::by(0, Dir::Asc, ValueKind::BigInt))
+            .then(Order::by(2, Dir::Asc, ValueKind::String));
+        let resolved = order.resolve(&META).with_key_kind(ValueKind::BigInt);
         assert_eq!(
             resolved.terms,
             [term(0, Dir::Desc), term(2, Dir::Asc), term(1, Dir::Asc)]
         );
         assert_eq!(
             resolved.kinds,
-            [ValueKind::I64, ValueKind::Text, ValueKind::I64]
+            [ValueKind::BigInt, ValueKind::String, ValueKind::BigInt]
         );
         // Named by the order: kept where it is, with its direction, and nothing after it.
-        let order = Order::<()>::by(1, Dir::Desc, ValueKind::I64).then(Order::by(
+        let order = Order::<()>::by(1, Dir::Desc, ValueKind::BigInt).then(Order::by(
             0,
             Dir::Asc,
-            ValueKind::I64,
+            ValueKind::BigInt,
         ));
         assert_eq!(order.resolve(&META).terms, [term(1, Dir::Desc)]);
         assert_eq!(Resolved::by_key(&META).terms, [term(1, Dir::Asc)]);

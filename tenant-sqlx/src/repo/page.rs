@@ -18,7 +18,7 @@ use super::order::{Order, Resolved};
 use super::repository::Repo;
 use super::shape::Node;
 use super::sql::Ordered;
-use super::value::{Orderable, Query, RowValues};
+use super::value::{Orderable, Query, ValueIo};
 use crate::error::Error;
 
 /// A request for one keyset page of entity `E`: an order, a page size, and optionally a filter
@@ -233,7 +233,7 @@ where
         );
         let query = bind(sql, values, ctx);
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-        let rows = <X::Database as RowValues>::bind_i64(query, fetch)
+        let rows = <X::Database as ValueIo>::bind_i64(query, fetch)
             .fetch_all(self.conn.executor())
             .await?;
 
@@ -251,7 +251,7 @@ where
                     .iter()
                     .zip(&order.kinds)
                     .map(|(term, &kind)| {
-                        <X::Database as RowValues>::value_at(last, term.column, kind)
+                        <X::Database as ValueIo>::value_at(last, term.column, kind)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Some(Cursor::mint(&seal, &values))
@@ -423,10 +423,10 @@ where
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         if self.limit.is_some() || self.offset.is_some() {
             let limit = self.limit.map_or(i64::MAX, clamp);
-            query = <X::Database as RowValues>::bind_i64(query, limit);
+            query = <X::Database as ValueIo>::bind_i64(query, limit);
         }
         if let Some(offset) = self.offset {
-            query = <X::Database as RowValues>::bind_i64(query, clamp(offset));
+            query = <X::Database as ValueIo>::bind_i64(query, clamp(offset));
         }
         (self.repo, query)
     }
