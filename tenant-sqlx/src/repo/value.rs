@@ -250,9 +250,18 @@ value_kinds! {
         TimeDate: time::Date = 12, ColumnType::Date,
             encode |v, out| out.extend_from_slice(&v.to_julian_day().to_be_bytes()),
             decode |r| time::Date::from_julian_day(i32::from_be_bytes(r.array()?)).ok()?;
+        TimeTime: time::Time = 13, ColumnType::Time,
+            encode |v, out| {
+                let (hour, minute, second, nano) = v.as_hms_nano();
+                out.extend_from_slice(&[hour, minute, second]);
+                out.extend_from_slice(&nano.to_be_bytes());
+            },
+            decode |r| {
+                let [hour, minute, second] = r.array()?;
+                time::Time::from_hms_nano(hour, minute, second, u32::from_be_bytes(r.array()?)).ok()?
+            };
     }
     filtered {
-        TimeTime: time::Time, ColumnType::Time;
         #[cfg(feature = "chrono")]
         ChronoDateTimeUtc: chrono::DateTime<chrono::Utc>, ColumnType::TimestampWithTimeZone;
         #[cfg(feature = "chrono")]
