@@ -243,6 +243,19 @@ impl<E> Filter<E> {
         }
     }
 
+    /// `filter`, ANDed with the one given `before` if any: what a builder's `filter` does.
+    pub(crate) fn combined(before: Option<Filter<E>>, filter: Filter<E>) -> Filter<E> {
+        match before {
+            Some(before) => before.and(filter),
+            None => filter,
+        }
+    }
+
+    /// The shape and the values of a filter, empty without one.
+    pub(crate) fn parts(filter: Option<Filter<E>>) -> (Vec<Node>, Vec<Value>) {
+        filter.map_or_else(Default::default, |f| (f.shape, f.values))
+    }
+
     fn combine(mut self, other: Filter<E>, node: Node) -> Filter<E> {
         // `all` has no nodes: it is the identity of `and` and absorbs `or`. Appending the
         // operator to a missing operand would leave a malformed sequence.

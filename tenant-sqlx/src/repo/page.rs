@@ -17,7 +17,7 @@ use super::filter::Filter;
 use super::order::{Order, Resolved};
 use super::repository::Repo;
 use super::shape::Node;
-use super::sql::Ordered;
+use super::sql::read::Ordered;
 use super::value::{Orderable, Query, ValueIo};
 use crate::error::Error;
 
@@ -66,10 +66,7 @@ impl<E> PageRequest<E> {
     /// Only rows satisfying `filter` (ANDed with a filter given before). A cursor is only
     /// accepted with the filter, values included, that its page was read with.
     pub fn filter(mut self, filter: Filter<E>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(before) => before.and(filter),
-            None => filter,
-        });
+        self.filter = Some(Filter::combined(self.filter.take(), filter));
         self
     }
 
@@ -211,7 +208,7 @@ where
         let order = order
             .resolve(meta)
             .with_key_kind(<E::Key as Orderable>::KIND);
-        let (shape, mut values) = filter.map_or_else(Default::default, |f| (f.shape, f.values));
+        let (shape, mut values) = Filter::parts(filter);
         let key = match &self.cursor_key {
             Some(key) => key,
             None => CursorKey::process_default()?,
@@ -224,14 +221,7 @@ where
         let kind = Ordered::Keyset {
             after: after.is_some(),
         };
-        let sql = E::statements().ordered(
-            meta,
-            <X::Database as Backend>::DIALECT,
-            kind,
-            &order.terms,
-            &shape,
-        );
-        let query = bind(sql, values, ctx);
+        let query = ordered_query::<E, X::Database>(kind, &order, &shape, values, ctx);
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
         let rows = <X::Database as ValueIo>::bind_i64(query, fetch)
             .fetch_all(self.conn.executor())
@@ -319,13 +309,17 @@ fn push_keyset_values(values: &mut Vec<Value>, keyset: Vec<Value>) {
     }
 }
 
-/// A statement rendered for an ordered read with `values` (the filter's, then the keyset's)
-/// bound, then the tenant; a limit and an offset, if the statement has them, come after.
-fn bind<DB: Backend>(
-    sql: std::sync::Arc<str>,
+/// The ordered read of `kind` (a keyset page or a select) of `E` in `order`, filtered by `shape`,
+/// with `values` bound (the filter's, then a cursor's), then the tenant; the caller binds a limit
+/// and an offset after, if the statement has them.
+fn ordered_query<E: EntityIo<DB>, DB: Backend>(
+    kind: Ordered,
+    order: &Resolved,
+    shape: &[Node],
     values: Vec<Value>,
     ctx: &TenantCtx,
 ) -> Query<'static, DB> {
+    let sql = E::statements().ordered(E::META, DB::DIALECT, kind, &order.terms, shape);
     let arguments = DB::arguments_from(Values(values));
     let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
     DB::bind_tenant(query, ctx.tenant_id())
@@ -363,10 +357,7 @@ pub struct Select<'a, E, X> {
 impl<'a, E, X> Select<'a, E, X> {
     /// Only rows satisfying `filter` (ANDed with a filter given before).
     pub fn filter(mut self, filter: Filter<E>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(before) => before.and(filter),
-            None => filter,
-        });
+        self.filter = Some(Filter::combined(self.filter.take(), filter));
         self
     }
 
@@ -405,21 +396,12 @@ where
             Some(order) => order.resolve(meta),
             None => Resolved::by_key(meta),
         };
-        let (shape, values): (Vec<Node>, Vec<Value>) = self
-            .filter
-            .map_or_else(Default::default, |f| (f.shape, f.values));
+        let (shape, values) = Filter::parts(self.filter);
         let kind = Ordered::Rows {
             limit: self.limit.is_some(),
             offset: self.offset.is_some(),
         };
-        let sql = E::statements().ordered(
-            meta,
-            <X::Database as Backend>::DIALECT,
-            kind,
-            &order.terms,
-            &shape,
-        );
-        let mut query = bind(sql, values, self.ctx);
+        let mut query = ordered_query::<E, X::Database>(kind, &order, &shape, values, self.ctx);
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         if self.limit.is_some() || self.offset.is_some() {
             let limit = self.limit.map_or(i64::MAX, clamp);

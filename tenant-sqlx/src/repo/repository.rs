@@ -9,7 +9,8 @@ use super::backend::{Backend, Conn};
 use super::cursor::CursorKey;
 use super::entity::{Entity, EntityIo};
 use super::filter::Filter;
-use super::sql;
+use super::sql::ddl;
+use super::sql::read::Filtered;
 use super::statements::Fixed;
 use super::value::Query;
 use crate::error::Error;
@@ -104,7 +105,7 @@ where
     /// [`Error::IndexNameTaken`]: `IF NOT EXISTS` would otherwise skip the index, and with it the
     /// per-tenant uniqueness it enforces.
     pub async fn create_table(&mut self) -> Result<(), Error> {
-        for index in sql::index_names(E::META, <X::Database as Backend>::DIALECT) {
+        for index in ddl::index_names(E::META, <X::Database as Backend>::DIALECT) {
             let owner = <X::Database as Backend>::index_owner(&index)
                 .try_map(|row| <X::Database as Backend>::decode_text(&row))
                 .fetch_optional(self.conn.executor())
@@ -192,7 +193,7 @@ where
 
     /// The statement of `kind` for `filter`, its values bound and then the tenant.
     pub(super) fn filtered_query(
-        kind: sql::Filtered,
+        kind: Filtered,
         ctx: &TenantCtx,
         filter: Filter<E>,
     ) -> Query<'static, X::Database> {
@@ -220,7 +221,7 @@ where
         ctx: &TenantCtx,
         filter: Filter<E>,
     ) -> Result<Vec<E>, Error> {
-        Ok(Self::filtered_query(sql::Filtered::Rows, ctx, filter)
+        Ok(Self::filtered_query(Filtered::Rows, ctx, filter)
             .try_map(|row| E::decode_row(&row))
             .fetch_all(self.conn.executor())
             .await?)
@@ -249,13 +250,13 @@ where
     /// # }
     /// ```
     pub async fn count_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
-        let query = Self::filtered_query(sql::Filtered::Count, ctx, filter);
+        let query = Self::filtered_query(Filtered::Count, ctx, filter);
         self.fetch_count(query).await
     }
 
     /// Whether any row of `ctx`'s tenant satisfies `filter` (`SELECT 1 .. LIMIT 1`).
     pub async fn exists(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<bool, Error> {
-        Ok(Self::filtered_query(sql::Filtered::Exists, ctx, filter)
+        Ok(Self::filtered_query(Filtered::Exists, ctx, filter)
             .fetch_optional(self.conn.executor())
             .await?
             .is_some())
