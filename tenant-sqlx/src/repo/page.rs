@@ -297,7 +297,7 @@ where
 }
 
 /// Appends a cursor's values `v1..vn` in the order the keyset condition binds them (see
-/// `sql::ordered`): with more than one, v1 for the leading bound; then v1..vi for each i.
+/// `sql::read::ordered`): with more than one, v1 for the leading bound; then v1..vi for each i.
 fn push_keyset_values(values: &mut Vec<Value>, keyset: Vec<Value>) {
     let n = keyset.len();
     values.reserve(usize::from(n > 1) + n * (n + 1) / 2);

@@ -1,5 +1,5 @@
 //! Relations that carry the tenant: `#[belongs_to(Parent)]` fields, their composite foreign keys
-//! (DDL in `sql.rs`), and [`Repo::with_parent`], the scoped read of children with their parents.
+//! (DDL in `sql/ddl.rs`), and [`Repo::with_parent`], the scoped read of children with their parents.
 
 use super::backend::{Backend, Conn};
 use super::entity::{Entity, EntityIo};

@@ -404,7 +404,8 @@ impl Statements {
 mod tests {
     use super::*;
 
-    // Regression (issue 11, hole 8): every shape ever seen was kept.
+    // The cache keeps a bounded number of shapes (it once kept every shape ever seen, so a client
+    // varying its filters grew it without end), and a shape past the bound is still answered.
     #[test]
     fn the_shape_cache_is_bounded_and_still_answers() {
         let cache: ShapeCache<u64> = ShapeCache::new();

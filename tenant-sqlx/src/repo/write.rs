@@ -1,5 +1,5 @@
 //! Bulk and conditional writes: `update_where`, `insert_many` and `upsert`. Each statement
-//! carries `ctx`'s tenant like every other (see `sql.rs` for the order of the placeholders).
+//! carries `ctx`'s tenant like every other (see `sql/write.rs` for the order of the placeholders).
 
 use sqlx::AssertSqlSafe;
 

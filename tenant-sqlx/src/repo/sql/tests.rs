@@ -409,7 +409,9 @@ fn a_malformed_filter_matches_nothing() {
 }
 
 #[test]
-// Regression (issue 11, hole 7): `{table}_{column}_key` collided across tables.
+// Two (table, column) pairs never share an index name (`{table}_{column}_key` collided across
+// tables, and `IF NOT EXISTS` then skipped the second index and its per-tenant uniqueness), and a
+// long name is hashed rather than cut.
 fn index_names_cannot_collide_or_be_cut() {
     assert_ne!(
         index_name("invoice", "line_number", "key"),
