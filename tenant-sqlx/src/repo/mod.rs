@@ -1,11 +1,11 @@
 //! Tenant-scoped repositories: the runtime behind `#[tenant_scoped]`.
 //!
-//! Layers, bottom-up; a module imports only from layers below it:
-//! values, dialects and declarations (`value`, `dialect`, `meta`, `shape`, `rls`) → SQL
-//! building (`sql`) → the statement cache (`statements`) → backends (`backend`) → entities and
-//! their typed filters and orders (`entity`, `filter`, `order`) → cursors (`cursor`) → the
-//! repository (`repository`, `write`, `page`, `relation`, `row_security`).
-//! This module only re-exports.
+//! Layers, bottom-up; a module imports only from layers below it (or, at the bottom, from
+//! `meta`): declarations, values and dialects (`meta`; `value`, `dialect`, `shape`, `rls`) →
+//! SQL building (`sql`) → the statement cache (`statements`) → backends (`backend`) → entities
+//! and their typed filters and orders (`entity`, `filter`, `order`) → cursors (`cursor`) → the
+//! repository (`repository`, `write`, `page`, `relation`, `row_security`). Above them all, in
+//! the crate: transactions, schemas, migrations and the audit. This module only re-exports.
 
 mod backend;
 pub(crate) mod cursor;

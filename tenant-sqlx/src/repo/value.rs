@@ -14,8 +14,10 @@ mod sealed {
     pub trait Sealed {}
 }
 
-/// The column types rows can be ordered by: every column type but `Option<_>` (and the tenant
-/// column, which has no [`Col`](super::filter::Col)).
+/// The column types rows can be ordered by: `bool`, `i16`, `i32`, `i64`, `f32`, `f64`, `String`,
+/// `Vec<u8>`, `uuid::Uuid` (feature `uuid`) and time's `OffsetDateTime`, `PrimitiveDateTime`,
+/// `Date` and `Time`; never `Option<_>`, and not the tenant column, which has no
+/// [`Col`](super::filter::Col).
 ///
 /// A nullable column is refused because NULLs sort first on SQLite and last on PostgreSQL, so
 /// the same order would page differently on each, and because a keyset cursor cannot step past
