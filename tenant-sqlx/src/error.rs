@@ -66,7 +66,7 @@ pub enum Error {
     /// The database does not enforce tenant isolation (see `IsolationAudit`): every finding.
     #[cfg(feature = "postgres")]
     #[error("{0}")]
-    Isolation(crate::audit::Findings),
+    Isolation(crate::audit::rules::Findings),
     /// The backend cannot do what was asked (row-level security on SQLite).
     #[error("{what} is not supported on {backend}")]
     Unsupported {
@@ -84,7 +84,7 @@ pub enum Error {
     /// A page cursor was refused (altered, or minted for another tenant, order or filter, or
     /// under another key), or a cursor key could not be made.
     #[error(transparent)]
-    Cursor(#[from] crate::CursorError),
+    Cursor(#[from] crate::repo::cursor::CursorError),
     /// A core value was invalid (a tenant id, a schema name, a reason...).
     #[error(transparent)]
     Core(#[from] tenant_core::Error),

@@ -37,9 +37,10 @@ pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 #[cfg(feature = "postgres")]
 pub use repo::TENANT_POLICY;
+pub use repo::TENANT_SETTING;
 #[cfg(feature = "postgres")]
 pub use schema::TenantSchema;
-pub use tenant_tx::{TENANT_SETTING, TenantTx};
+pub use tenant_tx::TenantTx;
 
 pub use repo::{
     Backend, BelongsTo, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order,

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::Error;
+use crate::error::Error;
 use crate::repo::{Backend, Dialect, Entity, EntityMeta, creation_order};
 
 /// The schema of a set of entities (tables, indexes and, on PostgreSQL, row-level security) as
@@ -149,7 +149,7 @@ impl Migration {
 
 #[cfg(feature = "postgres")]
 fn rls_statements(meta: &EntityMeta) -> Vec<String> {
-    crate::repo::rls_statements(meta)
+    crate::repo::rls::statements(meta)
 }
 
 // Never called: `sql` refuses row-level security before rendering for another backend.

@@ -13,7 +13,8 @@ use time::OffsetDateTime;
 
 use tenant_core::{Plan, SchemaName, Tenant, TenantId, TenantRegistry};
 
-use crate::{Backend, Error};
+use crate::error::Error;
+use crate::repo::Backend;
 
 /// The registry's table.
 const TABLE: &str = "tenants";

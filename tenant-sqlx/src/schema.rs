@@ -5,7 +5,7 @@ use sqlx::{AssertSqlSafe, PgPool};
 
 use tenant_core::{SchemaName, SystemCtx};
 
-use crate::Error;
+use crate::error::Error;
 use crate::repo::{Dialect, Entity, EntityMeta, creation_order};
 
 /// The tables and migrations every tenant's schema holds, for a schema per tenant on

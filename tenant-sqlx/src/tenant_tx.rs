@@ -6,12 +6,10 @@ use sqlx::{AssertSqlSafe, Pool, Transaction};
 
 use tenant_core::TenantCtx;
 
-use crate::Error;
+use crate::error::Error;
+#[cfg(feature = "postgres")]
+use crate::repo::rls::TENANT_SETTING;
 use crate::repo::{Backend, Conn, Entity, Repo};
-
-/// The PostgreSQL setting a [`TenantTx`] sets to its tenant's id, transaction-locally, and that
-/// the row-level security policies of [`Repo::row_level_security`] compare every row with.
-pub const TENANT_SETTING: &str = "app.tenant_id";
 
 /// A transaction bound to one tenant.
 ///

@@ -527,3 +527,68 @@ async fn postgres_decimal_filters_bind_after_a_patch() {
     );
     assert_eq!(repo.get(&globex, 1).await.unwrap().unwrap().rounded, None);
 }
+
+/// A shift: ordered by its start, a time of day.
+#[tenant_scoped(table = "shifts")]
+pub struct Shift {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub starts: time::Time,
+}
+
+/// `time::Time` is orderable: keyset pages by it step through one tenant's rows in time order
+/// (cursors round-tripping through their text), and a select orders by it.
+macro_rules! pages_and_orders_by_a_time_of_day {
+    ($test:ident, $pool:expr) => {
+        #[tokio::test]
+        async fn $test() {
+            use tenant::sqlx::{Cursor, PageRequest};
+            use time::macros::time;
+
+            let Some(pool) = $pool else { return };
+            let (acme, globex) = tenants();
+            let mut repo = ShiftRepo::new(&pool);
+            repo.create_table().await.unwrap();
+            let starts = [time!(22:00), time!(06:30), time!(14:00), time!(06:00), time!(14:00)];
+            for (id, starts) in (1..).zip(starts) {
+                repo.insert(&acme, NewShift { id, starts }).await.unwrap();
+                // globex: the same keys, all before acme's earliest.
+                repo.insert(&globex, NewShift { id, starts: time!(01:00) }).await.unwrap();
+            }
+            let c = Shift::columns();
+            let mut seen = Vec::new();
+            let mut after: Option<Cursor<Shift>> = None;
+            loop {
+                let request = PageRequest::new(c.starts.asc(), 2).after(after);
+                let page = repo.page(&acme, request).await.unwrap();
+                seen.extend(page.items.iter().map(|s| (s.starts, s.id)));
+                match page.next {
+                    Some(next) => after = Some(next.to_string().parse().unwrap()),
+                    None => break,
+                }
+            }
+            let expected = [
+                (time!(06:00), 4),
+                (time!(06:30), 2),
+                (time!(14:00), 3),
+                (time!(14:00), 5),
+                (time!(22:00), 1),
+            ];
+            assert_eq!(seen, expected);
+            let latest_first = repo.select(&acme).order(c.starts.desc()).all().await.unwrap();
+            let ids: Vec<i64> = latest_first.iter().map(|s| s.id).collect();
+            assert_eq!(ids, [1, 3, 5, 2, 4]);
+        }
+    };
+}
+
+pages_and_orders_by_a_time_of_day!(
+    sqlite_pages_and_orders_by_a_time_of_day,
+    Some(support::sqlite().await)
+);
+pages_and_orders_by_a_time_of_day!(
+    postgres_pages_and_orders_by_a_time_of_day,
+    support::postgres("postgres_pages_and_orders_by_a_time_of_day").await
+);

@@ -2,37 +2,9 @@
 
 use sea_query::{Value, Values};
 
-use super::Query;
+use super::dialect::Dialect;
+use super::value::{Query, ValueIo};
 use tenant_core::TenantId;
-
-/// The SQL dialect a statement is rendered for.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Dialect {
-    Sqlite = 0,
-    Postgres = 1,
-}
-
-pub(crate) const DIALECTS: usize = 2;
-
-impl Dialect {
-    pub(crate) fn render(self, statement: &impl sea_query::QueryStatementBuilder) -> String {
-        match self {
-            Dialect::Sqlite => statement.build_any(&sea_query::SqliteQueryBuilder).0,
-            Dialect::Postgres => statement.build_any(&sea_query::PostgresQueryBuilder).0,
-        }
-    }
-
-    pub(crate) fn render_schema(
-        self,
-        statement: &impl sea_query::SchemaStatementBuilder,
-    ) -> String {
-        match self {
-            Dialect::Sqlite => statement.build(sea_query::SqliteQueryBuilder),
-            Dialect::Postgres => statement.build(sea_query::PostgresQueryBuilder),
-        }
-    }
-}
 
 mod sealed {
     pub trait Sealed {}
@@ -44,7 +16,7 @@ pub trait Backend:
     sqlx::Database<Arguments: sqlx::IntoArguments<Self>>
     + sqlx::database::HasStatementCache
     + sealed::Sealed
-    + super::page::RowValues
+    + ValueIo
 {
     #[doc(hidden)]
     const DIALECT: Dialect;
@@ -58,8 +30,8 @@ pub trait Backend:
     /// from the column types of [`SqlType`]; any other is an encoding error of the statement,
     /// never a panic.
     ///
-    /// [`Filter`]: super::Filter
-    /// [`SqlType`]: super::SqlType
+    /// [`Filter`]: super::filter::Filter
+    /// [`SqlType`]: super::meta::SqlType
     #[doc(hidden)]
     fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value>;
 
@@ -188,34 +160,12 @@ macro_rules! backend {
             const MAX_BINDS: usize = $max_binds;
 
             fn bind_value(query: Query<'_, Self>, value: Value) -> Result<Query<'_, Self>, Value> {
-                Ok(match value {
-                    Value::Bool(v) => query.bind(v),
-                    Value::SmallInt(v) => query.bind(v),
-                    Value::Int(v) => query.bind(v),
-                    Value::BigInt(v) => query.bind(v),
-                    Value::Float(v) => query.bind(v),
-                    Value::Double(v) => query.bind(v),
-                    Value::String(v) => query.bind(v),
-                    Value::Bytes(v) => query.bind(v),
-                    #[cfg(feature = "uuid")]
-                    Value::Uuid(v) => query.bind(v),
-                    Value::TimeDate(v) => query.bind(v),
-                    Value::TimeTime(v) => query.bind(v),
-                    Value::TimeDateTime(v) => query.bind(v),
-                    Value::TimeDateTimeWithTimeZone(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDate(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoTime(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDateTime(v) => query.bind(v),
-                    #[cfg(feature = "chrono")]
-                    Value::ChronoDateTimeUtc(v) => query.bind(v),
+                match value {
                     // As sea-query-sqlx binds it: SQLite has no decimal type.
                     #[cfg(feature = "decimal")]
-                    Value::Decimal(v) => <Self as BindDecimal>::bind_decimal(query, v),
-                    other => return Err(other),
-                })
+                    Value::Decimal(v) => Ok(<Self as BindDecimal>::bind_decimal(query, v)),
+                    other => <Self as ValueIo>::bind_kind(query, other),
+                }
             }
 
             fn in_transaction<'c>(
@@ -375,7 +325,7 @@ backend!(
     // validated on every path that makes one, so it cannot end the literal.
     begin_tenant: |tenant: &TenantId| format!(
         "BEGIN; SELECT set_config('{}', '{}', true)",
-        crate::TENANT_SETTING,
+        super::rls::TENANT_SETTING,
         tenant.as_str()
     ),
 );

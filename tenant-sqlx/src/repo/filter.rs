@@ -7,33 +7,8 @@ use std::marker::PhantomData;
 
 use sea_query::Value;
 
-/// A comparison operator.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Op {
-    Eq,
-    Ne,
-    Lt,
-    Le,
-    Gt,
-    Ge,
-    /// `LIKE ? ESCAPE '\'`.
-    Like,
-}
-
-/// One node of a filter in postfix order: leaves take their values in order, and `And`, `Or`
-/// and `Not` combine the nodes before them. The sequence is the statement cache's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Node {
-    /// `column <op> ?`: one value.
-    Cmp(usize, Op),
-    /// `column IN (?, ..)` with this many values (none: matches nothing).
-    In(usize, usize),
-    /// `column IS NULL`: no value.
-    IsNull(usize),
-    And,
-    Or,
-    Not,
-}
+use super::entity::Entity;
+use super::shape::{Node, Op};
 
 /// A column of entity `E` holding values of type `T`, for building a [`Filter<E>`].
 ///
@@ -54,7 +29,7 @@ pub struct Col<E, T> {
     entity: PhantomData<fn() -> (E, T)>,
 }
 
-impl<E: super::Entity, T> Col<E, T> {
+impl<E: Entity, T> Col<E, T> {
     /// The column at index `I` of `E`'s table, for the code `#[tenant_scoped]` generates. Not a
     /// public API: an index past the table's columns, or the tenant's own, does not compile (it
     /// is checked when the constant is evaluated), so a hand-made column can neither panic nor
@@ -266,6 +241,19 @@ impl<E> Filter<E> {
             values: Vec::new(),
             entity: PhantomData,
         }
+    }
+
+    /// `filter`, ANDed with the one given `before` if any: what a builder's `filter` does.
+    pub(crate) fn combined(before: Option<Filter<E>>, filter: Filter<E>) -> Filter<E> {
+        match before {
+            Some(before) => before.and(filter),
+            None => filter,
+        }
+    }
+
+    /// The shape and the values of a filter, empty without one.
+    pub(crate) fn parts(filter: Option<Filter<E>>) -> (Vec<Node>, Vec<Value>) {
+        filter.map_or_else(Default::default, |f| (f.shape, f.values))
     }
 
     fn combine(mut self, other: Filter<E>, node: Node) -> Filter<E> {

@@ -272,48 +272,21 @@ pub trait SqlType {
     fn column_type() -> ColumnType;
 }
 
-macro_rules! sql_types {
-    ($($rust:ty => $column:expr),* $(,)?) => {
-        $(impl SqlType for $rust {
-            fn column_type() -> ColumnType {
-                $column
-            }
-        })*
-    };
-}
-
-sql_types! {
-    bool => ColumnType::Boolean,
-    i16 => ColumnType::SmallInteger,
-    i32 => ColumnType::Integer,
-    i64 => ColumnType::BigInteger,
-    f32 => ColumnType::Float,
-    f64 => ColumnType::Double,
-    String => ColumnType::Text,
-    Vec<u8> => ColumnType::Blob,
-    TenantId => ColumnType::Text,
-}
-
-sql_types! {
-    time::OffsetDateTime => ColumnType::TimestampWithTimeZone,
-    time::PrimitiveDateTime => ColumnType::Timestamp,
-    time::Date => ColumnType::Date,
-    time::Time => ColumnType::Time,
-}
-
-#[cfg(feature = "uuid")]
-sql_types! { uuid::Uuid => ColumnType::Uuid }
-
-#[cfg(feature = "chrono")]
-sql_types! {
-    chrono::DateTime<chrono::Utc> => ColumnType::TimestampWithTimeZone,
-    chrono::NaiveDateTime => ColumnType::Timestamp,
-    chrono::NaiveDate => ColumnType::Date,
-    chrono::NaiveTime => ColumnType::Time,
+// The types of the value table (`value.rs`) get their impls there. These are not rows of it: the
+// tenant column is never filtered or ordered on, `Json<T>` is generic, and SQLite has no decimal
+// type (each backend binds one its own way).
+impl SqlType for TenantId {
+    fn column_type() -> ColumnType {
+        ColumnType::Text
+    }
 }
 
 #[cfg(feature = "decimal")]
-sql_types! { rust_decimal::Decimal => ColumnType::Decimal(None) }
+impl SqlType for rust_decimal::Decimal {
+    fn column_type() -> ColumnType {
+        ColumnType::Decimal(None)
+    }
+}
 
 #[cfg(feature = "json")]
 impl<T> SqlType for sqlx::types::Json<T> {

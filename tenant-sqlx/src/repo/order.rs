@@ -7,97 +7,8 @@ use std::marker::PhantomData;
 
 use super::filter::Col;
 use super::meta::EntityMeta;
-
-/// A sort direction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) enum Dir {
-    Asc,
-    Desc,
-}
-
-/// One `ORDER BY` item: a column index of the entity's table and its direction. A sequence of
-/// them is part of the statement cache's key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(crate) struct Term {
-    pub(crate) column: usize,
-    pub(crate) dir: Dir,
-}
-
-/// The Rust type of an ordered column's values, as a cursor carries and checks them.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum ValueKind {
-    Bool,
-    I16,
-    I32,
-    I64,
-    F32,
-    F64,
-    Text,
-    Bytes,
-    #[cfg(feature = "uuid")]
-    Uuid,
-    OffsetDateTime,
-    PrimitiveDateTime,
-    Date,
-}
-
-mod sealed {
-    pub trait Sealed {}
-}
-
-/// The column types rows can be ordered by: every column type but `Option<_>` (and the tenant
-/// column, which has no [`Col`]).
-///
-/// A nullable column is refused because NULLs sort first on SQLite and last on PostgreSQL, so
-/// the same order would page differently on each, and because a keyset cursor cannot step past
-/// a NULL with `>`. Order by a non-null column instead, or make the column non-null.
-///
-/// ```compile_fail
-/// # use tenant::{tenant_scoped, TenantId};
-/// # #[tenant_scoped(table = "invoices")]
-/// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub due_at: Option<i64> }
-/// let by_due_date = Invoice::columns().due_at.asc(); // `Option<i64>` is not `Orderable`
-/// ```
-#[diagnostic::on_unimplemented(
-    message = "rows cannot be ordered by a column of type `{Self}`",
-    label = "not an orderable column type",
-    note = "nullable columns cannot be ordered on: NULLs sort first on SQLite and last on PostgreSQL, and a page cursor cannot step past a NULL"
-)]
-pub trait Orderable: sealed::Sealed {
-    #[doc(hidden)]
-    const KIND: ValueKind;
-}
-
-macro_rules! orderable {
-    ($($(#[$cfg:meta])* $rust:ty => $kind:ident,)*) => {
-        $(
-            $(#[$cfg])*
-            impl sealed::Sealed for $rust {}
-            $(#[$cfg])*
-            impl Orderable for $rust {
-                const KIND: ValueKind = ValueKind::$kind;
-            }
-        )*
-    };
-}
-
-orderable! {
-    bool => Bool,
-    i16 => I16,
-    i32 => I32,
-    i64 => I64,
-    f32 => F32,
-    f64 => F64,
-    String => Text,
-    Vec<u8> => Bytes,
-    #[cfg(feature = "uuid")]
-    uuid::Uuid => Uuid,
-    time::OffsetDateTime => OffsetDateTime,
-    time::PrimitiveDateTime => PrimitiveDateTime,
-    time::Date => Date,
-}
+use super::shape::{Dir, Term};
+use super::value::{Orderable, ValueKind};
 
 /// An order of the rows of entity `E`: columns and directions, built from
 /// [`Col::asc`]/[`Col::desc`] and chained with [`then`](Order::then).
@@ -263,23 +174,23 @@ mod tests {
 
     #[test]
     fn the_key_ends_every_order_once() {
-        let order = Order::<()>::by(0, Dir::Desc, ValueKind::I64)
-            .then(Order::by(0, Dir::Asc, ValueKind::I64))
-            .then(Order::by(2, Dir::Asc, ValueKind::Text));
-        let resolved = order.resolve(&META).with_key_kind(ValueKind::I64);
+        let order = Order::<()>::by(0, Dir::Desc, ValueKind::BigInt)
+            .then(Order::by(0, Dir::Asc, ValueKind::BigInt))
+            .then(Order::by(2, Dir::Asc, ValueKind::String));
+        let resolved = order.resolve(&META).with_key_kind(ValueKind::BigInt);
         assert_eq!(
             resolved.terms,
             [term(0, Dir::Desc), term(2, Dir::Asc), term(1, Dir::Asc)]
         );
         assert_eq!(
             resolved.kinds,
-            [ValueKind::I64, ValueKind::Text, ValueKind::I64]
+            [ValueKind::BigInt, ValueKind::String, ValueKind::BigInt]
         );
         // Named by the order: kept where it is, with its direction, and nothing after it.
-        let order = Order::<()>::by(1, Dir::Desc, ValueKind::I64).then(Order::by(
+        let order = Order::<()>::by(1, Dir::Desc, ValueKind::BigInt).then(Order::by(
             0,
             Dir::Asc,
-            ValueKind::I64,
+            ValueKind::BigInt,
         ));
         assert_eq!(order.resolve(&META).terms, [term(1, Dir::Desc)]);
         assert_eq!(Resolved::by_key(&META).terms, [term(1, Dir::Asc)]);

@@ -12,61 +12,14 @@ use tenant_core::TenantCtx;
 
 use super::backend::{Backend, Conn};
 use super::cursor::{Cursor, CursorKey, Seal};
-use super::filter::{Filter, Node};
-use super::order::{Order, Orderable, Resolved, ValueKind};
-use super::sql::Ordered;
-use super::{Entity, EntityIo, Query, Repo};
-use crate::Error;
-
-/// What a backend needs for ordered reads beyond [`Backend`]: reading an ordered column's
-/// value back from a row (for the next cursor) and binding a limit or an offset.
-#[doc(hidden)]
-pub trait RowValues: sqlx::Database {
-    fn value_at(row: &Self::Row, index: usize, kind: ValueKind) -> Result<Value, sqlx::Error>;
-
-    fn bind_i64(query: Query<'_, Self>, value: i64) -> Query<'_, Self>;
-}
-
-macro_rules! row_values {
-    ($feature:literal, $db:ty) => {
-        #[cfg(feature = $feature)]
-        impl RowValues for $db {
-            fn value_at(
-                row: &Self::Row,
-                index: usize,
-                kind: ValueKind,
-            ) -> Result<Value, sqlx::Error> {
-                use sqlx::Row as _;
-                Ok(match kind {
-                    ValueKind::Bool => row.try_get::<bool, _>(index)?.into(),
-                    ValueKind::I16 => row.try_get::<i16, _>(index)?.into(),
-                    ValueKind::I32 => row.try_get::<i32, _>(index)?.into(),
-                    ValueKind::I64 => row.try_get::<i64, _>(index)?.into(),
-                    ValueKind::F32 => row.try_get::<f32, _>(index)?.into(),
-                    ValueKind::F64 => row.try_get::<f64, _>(index)?.into(),
-                    ValueKind::Text => row.try_get::<String, _>(index)?.into(),
-                    ValueKind::Bytes => row.try_get::<Vec<u8>, _>(index)?.into(),
-                    #[cfg(feature = "uuid")]
-                    ValueKind::Uuid => row.try_get::<uuid::Uuid, _>(index)?.into(),
-                    ValueKind::OffsetDateTime => {
-                        row.try_get::<time::OffsetDateTime, _>(index)?.into()
-                    }
-                    ValueKind::PrimitiveDateTime => {
-                        row.try_get::<time::PrimitiveDateTime, _>(index)?.into()
-                    }
-                    ValueKind::Date => row.try_get::<time::Date, _>(index)?.into(),
-                })
-            }
-
-            fn bind_i64(query: Query<'_, Self>, value: i64) -> Query<'_, Self> {
-                query.bind(value)
-            }
-        }
-    };
-}
-
-row_values!("sqlite", sqlx::Sqlite);
-row_values!("postgres", sqlx::Postgres);
+use super::entity::{Entity, EntityIo};
+use super::filter::Filter;
+use super::order::{Order, Resolved};
+use super::repository::Repo;
+use super::shape::Node;
+use super::sql::read::Ordered;
+use super::value::{Orderable, Query, ValueIo};
+use crate::error::Error;
 
 /// A request for one keyset page of entity `E`: an order, a page size, and optionally a filter
 /// and the [`Cursor`] the previous page ended with. See [`Repo::page`].
@@ -113,10 +66,7 @@ impl<E> PageRequest<E> {
     /// Only rows satisfying `filter` (ANDed with a filter given before). A cursor is only
     /// accepted with the filter, values included, that its page was read with.
     pub fn filter(mut self, filter: Filter<E>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(before) => before.and(filter),
-            None => filter,
-        });
+        self.filter = Some(Filter::combined(self.filter.take(), filter));
         self
     }
 
@@ -258,7 +208,7 @@ where
         let order = order
             .resolve(meta)
             .with_key_kind(<E::Key as Orderable>::KIND);
-        let (shape, mut values) = filter.map_or_else(Default::default, |f| (f.shape, f.values));
+        let (shape, mut values) = Filter::parts(filter);
         let key = match &self.cursor_key {
             Some(key) => key,
             None => CursorKey::process_default()?,
@@ -271,16 +221,9 @@ where
         let kind = Ordered::Keyset {
             after: after.is_some(),
         };
-        let sql = E::statements().ordered(
-            meta,
-            <X::Database as Backend>::DIALECT,
-            kind,
-            &order.terms,
-            &shape,
-        );
-        let query = bind(sql, values, ctx);
+        let query = ordered_query::<E, X::Database>(kind, &order, &shape, values, ctx);
         let fetch = i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1);
-        let rows = <X::Database as RowValues>::bind_i64(query, fetch)
+        let rows = <X::Database as ValueIo>::bind_i64(query, fetch)
             .fetch_all(self.conn.executor())
             .await?;
 
@@ -298,7 +241,7 @@ where
                     .iter()
                     .zip(&order.kinds)
                     .map(|(term, &kind)| {
-                        <X::Database as RowValues>::value_at(last, term.column, kind)
+                        <X::Database as ValueIo>::value_at(last, term.column, kind)
                     })
                     .collect::<Result<Vec<_>, _>>()?;
                 Some(Cursor::mint(&seal, &values))
@@ -354,7 +297,7 @@ where
 }
 
 /// Appends a cursor's values `v1..vn` in the order the keyset condition binds them (see
-/// `sql::ordered`): with more than one, v1 for the leading bound; then v1..vi for each i.
+/// `sql::read::ordered`): with more than one, v1 for the leading bound; then v1..vi for each i.
 fn push_keyset_values(values: &mut Vec<Value>, keyset: Vec<Value>) {
     let n = keyset.len();
     values.reserve(usize::from(n > 1) + n * (n + 1) / 2);
@@ -366,13 +309,17 @@ fn push_keyset_values(values: &mut Vec<Value>, keyset: Vec<Value>) {
     }
 }
 
-/// A statement rendered for an ordered read with `values` (the filter's, then the keyset's)
-/// bound, then the tenant; a limit and an offset, if the statement has them, come after.
-fn bind<DB: Backend>(
-    sql: std::sync::Arc<str>,
+/// The ordered read of `kind` (a keyset page or a select) of `E` in `order`, filtered by `shape`,
+/// with `values` bound (the filter's, then a cursor's), then the tenant; the caller binds a limit
+/// and an offset after, if the statement has them.
+fn ordered_query<E: EntityIo<DB>, DB: Backend>(
+    kind: Ordered,
+    order: &Resolved,
+    shape: &[Node],
     values: Vec<Value>,
     ctx: &TenantCtx,
 ) -> Query<'static, DB> {
+    let sql = E::statements().ordered(E::META, DB::DIALECT, kind, &order.terms, shape);
     let arguments = DB::arguments_from(Values(values));
     let query = sqlx::query_with(AssertSqlSafe(sql), arguments);
     DB::bind_tenant(query, ctx.tenant_id())
@@ -410,10 +357,7 @@ pub struct Select<'a, E, X> {
 impl<'a, E, X> Select<'a, E, X> {
     /// Only rows satisfying `filter` (ANDed with a filter given before).
     pub fn filter(mut self, filter: Filter<E>) -> Self {
-        self.filter = Some(match self.filter.take() {
-            Some(before) => before.and(filter),
-            None => filter,
-        });
+        self.filter = Some(Filter::combined(self.filter.take(), filter));
         self
     }
 
@@ -452,28 +396,19 @@ where
             Some(order) => order.resolve(meta),
             None => Resolved::by_key(meta),
         };
-        let (shape, values): (Vec<Node>, Vec<Value>) = self
-            .filter
-            .map_or_else(Default::default, |f| (f.shape, f.values));
+        let (shape, values) = Filter::parts(self.filter);
         let kind = Ordered::Rows {
             limit: self.limit.is_some(),
             offset: self.offset.is_some(),
         };
-        let sql = E::statements().ordered(
-            meta,
-            <X::Database as Backend>::DIALECT,
-            kind,
-            &order.terms,
-            &shape,
-        );
-        let mut query = bind(sql, values, self.ctx);
+        let mut query = ordered_query::<E, X::Database>(kind, &order, &shape, values, self.ctx);
         let clamp = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
         if self.limit.is_some() || self.offset.is_some() {
             let limit = self.limit.map_or(i64::MAX, clamp);
-            query = <X::Database as RowValues>::bind_i64(query, limit);
+            query = <X::Database as ValueIo>::bind_i64(query, limit);
         }
         if let Some(offset) = self.offset {
-            query = <X::Database as RowValues>::bind_i64(query, clamp(offset));
+            query = <X::Database as ValueIo>::bind_i64(query, clamp(offset));
         }
         (self.repo, query)
     }

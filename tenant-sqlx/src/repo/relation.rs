@@ -1,8 +1,12 @@
 //! Relations that carry the tenant: `#[belongs_to(Parent)]` fields, their composite foreign keys
-//! (DDL in `sql.rs`), and [`Repo::with_parent`], the scoped read of children with their parents.
+//! (DDL in `sql/ddl.rs`), and [`Repo::with_parent`], the scoped read of children with their parents.
 
-use super::{Backend, Conn, Entity, EntityIo, EntityMeta, Filter, Repo};
-use crate::Error;
+use super::backend::{Backend, Conn};
+use super::entity::{Entity, EntityIo};
+use super::filter::Filter;
+use super::meta::EntityMeta;
+use super::repository::Repo;
+use crate::error::Error;
 use tenant_core::TenantCtx;
 
 /// `Self` has a `#[belongs_to(P)]` field: its rows point at rows of `P` of the same tenant,

@@ -1,14 +1,23 @@
-//! Row-level security on PostgreSQL, generated from the entity's declaration.
+//! What row-level security on PostgreSQL is made of: the setting that carries a transaction's
+//! tenant, and the policy generated from an entity's declaration. Below the backends (which set
+//! the setting), [`TenantTx`](crate::TenantTx), the audit and migrations, which all use it.
 
-use super::{Conn, EntityIo, EntityMeta, Repo};
-use crate::{Error, TENANT_SETTING};
+#[cfg(feature = "postgres")]
+use super::meta::EntityMeta;
 
-/// The name of the policy [`Repo::row_level_security`] creates on every tenant table.
+/// The PostgreSQL setting a [`TenantTx`](crate::TenantTx) sets to its tenant's id,
+/// transaction-locally, and that the row-level security policies of
+/// [`Repo::row_level_security`](crate::Repo::row_level_security) compare every row with.
+pub const TENANT_SETTING: &str = "app.tenant_id";
+
+#[cfg(feature = "postgres")]
+/// The name of the policy [`Repo::row_level_security`](crate::Repo::row_level_security) creates on every tenant table.
 pub const TENANT_POLICY: &str = "tenant_isolation";
 
 /// The policy's predicate: the row's tenant is the transaction's. Without a tenant set,
 /// `current_setting(.., true)` is NULL (or `''` after a tenant-bound transaction on the same
 /// connection ended), which equals no tenant id: the table shows nothing.
+#[cfg(feature = "postgres")]
 pub(crate) fn policy_predicate(meta: &EntityMeta) -> String {
     format!(
         "\"{}\" = current_setting('{TENANT_SETTING}', true)",
@@ -18,6 +27,7 @@ pub(crate) fn policy_predicate(meta: &EntityMeta) -> String {
 
 /// ENABLE and FORCE row-level security, and the tenant policy for USING and WITH CHECK.
 /// Identifiers are plain SQL identifiers (the macro checks them), quoted.
+#[cfg(feature = "postgres")]
 pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
     let table = meta.table;
     let predicate = policy_predicate(meta);
@@ -30,46 +40,4 @@ pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
             "CREATE POLICY {TENANT_POLICY} ON \"{table}\" USING ({predicate}) WITH CHECK ({predicate})"
         ),
     ]
-}
-
-impl<E, X> Repo<E, X>
-where
-    X: Conn<Database = sqlx::Postgres>,
-    E: EntityIo<sqlx::Postgres>,
-{
-    /// The statements [`row_level_security`](Self::row_level_security) runs, for migration files.
-    ///
-    /// ```
-    /// # use tenant::{tenant_scoped, TenantId};
-    /// # #[tenant_scoped(table = "invoices")]
-    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub total: i64 }
-    /// let ddl = InvoiceRepo::<&sqlx::PgPool>::row_level_security_ddl();
-    /// assert_eq!(ddl[1], r#"ALTER TABLE "invoices" FORCE ROW LEVEL SECURITY"#);
-    /// assert!(ddl[3].ends_with(
-    ///     r#"WITH CHECK ("tenant_id" = current_setting('app.tenant_id', true))"#
-    /// ));
-    /// ```
-    pub fn row_level_security_ddl() -> Vec<String> {
-        statements(E::META)
-    }
-
-    /// Turns on row-level security for the entity's table (PostgreSQL only: SQLite has none, and
-    /// the method does not exist there). Schema, not data: no context. Idempotent.
-    ///
-    /// From then on a row is visible and writable only inside a
-    /// [`TenantTx`](crate::TenantTx) of its tenant, through repositories and raw SQL alike;
-    /// outside one the table shows no rows, and an INSERT or UPDATE naming another tenant fails.
-    ///
-    /// Row-level security does not apply to superusers and roles with BYPASSRLS, so the
-    /// application must connect as a role that is neither. FORCE makes it apply to the table's
-    /// owner too. The cross-tenant `system_*` reads then need such a privileged role, on a pool
-    /// of their own.
-    pub async fn row_level_security(&mut self) -> Result<(), Error> {
-        for statement in statements(E::META) {
-            sqlx::query(sqlx::AssertSqlSafe(statement))
-                .execute(self.conn.executor())
-                .await?;
-        }
-        Ok(())
-    }
 }

@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock, PoisonError, RwLock};
 
-use super::backend::{DIALECTS, Dialect};
-use super::filter::Node;
+use super::dialect::{DIALECTS, Dialect};
 use super::meta::EntityMeta;
-use super::order::Term;
-use super::sql::{self, Filtered, Ordered};
+use super::shape::{Node, Term};
+use super::sql::read::{self, Filtered, Ordered};
+use super::sql::{ddl, write};
 
 /// The statements whose text depends only on the entity.
 #[derive(Debug, Clone, Copy)]
@@ -29,14 +29,14 @@ const FIXED: usize = 8;
 impl Fixed {
     fn render(self, meta: &EntityMeta, dialect: Dialect) -> String {
         match self {
-            Fixed::Get => sql::get(meta, dialect),
-            Fixed::List => sql::list(meta, dialect),
-            Fixed::Count => sql::count(meta, dialect),
-            Fixed::Insert => sql::insert(meta, dialect),
-            Fixed::Delete => sql::delete(meta, dialect),
-            Fixed::SystemList => sql::system_list(meta, dialect),
-            Fixed::SystemCount => sql::system_count(meta, dialect),
-            Fixed::SystemTenantIds => sql::system_tenant_ids(meta, dialect),
+            Fixed::Get => read::get(meta, dialect),
+            Fixed::List => read::list(meta, dialect),
+            Fixed::Count => read::count(meta, dialect),
+            Fixed::Insert => write::insert(meta, dialect),
+            Fixed::Delete => write::delete(meta, dialect),
+            Fixed::SystemList => read::system_list(meta, dialect),
+            Fixed::SystemCount => read::system_count(meta, dialect),
+            Fixed::SystemTenantIds => read::system_tenant_ids(meta, dialect),
         }
     }
 }
@@ -223,13 +223,13 @@ impl Statements {
     pub(crate) fn ddl(&'static self, meta: &EntityMeta, dialect: Dialect) -> &'static [String] {
         self.dialects[dialect as usize]
             .ddl
-            .get_or_init(|| sql::ddl(meta, dialect))
+            .get_or_init(|| ddl::ddl(meta, dialect))
     }
 
     pub(crate) fn update(&self, meta: &EntityMeta, dialect: Dialect, mask: u64) -> Arc<str> {
         self.dialects[dialect as usize]
             .updates
-            .get_or_render(&mask, || (mask, sql::update(meta, dialect, mask)))
+            .get_or_render(&mask, || (mask, write::update(meta, dialect, mask)))
     }
 
     pub(crate) fn delete_where(
@@ -241,7 +241,7 @@ impl Statements {
         self.dialects[dialect as usize]
             .deletes
             .get_or_render(shape, || {
-                (shape.into(), sql::delete_where(meta, dialect, shape))
+                (shape.into(), write::delete_where(meta, dialect, shape))
             })
     }
 
@@ -256,7 +256,7 @@ impl Statements {
         self.dialects[dialect as usize]
             .update_wheres
             .get_or_render(&key, || {
-                let sql = sql::update_where(meta, dialect, mask, shape);
+                let sql = write::update_where(meta, dialect, mask, shape);
                 (key.clone(), sql)
             })
     }
@@ -271,13 +271,13 @@ impl Statements {
     ) -> (Arc<str>, bool) {
         self.dialects[dialect as usize]
             .insert_many
-            .get_or_render_cached(&rows, || (rows, sql::insert_many(meta, dialect, rows)))
+            .get_or_render_cached(&rows, || (rows, write::insert_many(meta, dialect, rows)))
     }
 
     pub(crate) fn upsert(&self, meta: &EntityMeta, dialect: Dialect, mask: u64) -> Arc<str> {
         self.dialects[dialect as usize]
             .upserts
-            .get_or_render(&mask, || (mask, sql::upsert(meta, dialect, mask)))
+            .get_or_render(&mask, || (mask, write::upsert(meta, dialect, mask)))
     }
 
     /// `parent` is the table of `meta`'s `#[belongs_to]` column `column`.
@@ -293,7 +293,7 @@ impl Statements {
         self.dialects[dialect as usize]
             .with_parents
             .get_or_render(&key, || {
-                let sql = sql::with_parent(meta, parent, dialect, column, shape);
+                let sql = read::with_parent(meta, parent, dialect, column, shape);
                 (key.clone(), sql)
             })
     }
@@ -312,7 +312,7 @@ impl Statements {
             Filtered::Exists => &statements.exists,
         };
         cache.get_or_render(shape, || {
-            (shape.into(), sql::filtered(meta, dialect, kind, shape))
+            (shape.into(), read::filtered(meta, dialect, kind, shape))
         })
     }
 }
@@ -395,7 +395,7 @@ impl Statements {
                     order: order.into(),
                     shape: shape.into(),
                 };
-                (key, sql::ordered(meta, dialect, kind, order, shape))
+                (key, read::ordered(meta, dialect, kind, order, shape))
             })
     }
 }
@@ -404,7 +404,8 @@ impl Statements {
 mod tests {
     use super::*;
 
-    // Regression (issue 11, hole 8): every shape ever seen was kept.
+    // The cache keeps a bounded number of shapes (it once kept every shape ever seen, so a client
+    // varying its filters grew it without end), and a shape past the bound is still answered.
     #[test]
     fn the_shape_cache_is_bounded_and_still_answers() {
         let cache: ShapeCache<u64> = ShapeCache::new();
@@ -439,7 +440,7 @@ mod tests {
     #[test]
     fn ordered_statements_are_cached_by_kind_order_and_filter() {
         use crate::repo::meta::{ColumnMeta, ColumnRole};
-        use crate::repo::order::Dir;
+        use crate::repo::shape::Dir;
         const META: EntityMeta = EntityMeta {
             table: "t",
             columns: &[

@@ -1,10 +1,14 @@
 //! Bulk and conditional writes: `update_where`, `insert_many` and `upsert`. Each statement
-//! carries `ctx`'s tenant like every other (see `sql.rs` for the order of the placeholders).
+//! carries `ctx`'s tenant like every other (see `sql/write.rs` for the order of the placeholders).
 
 use sqlx::AssertSqlSafe;
 
-use super::{Backend, Conn, Entity, EntityIo, Filter, Query, Repo};
-use crate::Error;
+use super::backend::{Backend, Conn};
+use super::entity::{Entity, EntityIo};
+use super::filter::Filter;
+use super::repository::Repo;
+use super::value::Query;
+use crate::error::Error;
 use tenant_core::TenantCtx;
 
 /// An entity whose key the caller supplies (every `#[key]` but `#[key(generated)]`): one that
