@@ -76,10 +76,11 @@ pub enum Error {
         backend: &'static str,
     },
     /// Writing a file failed (a migration).
-    #[error("i/o error: {0}")]
+    #[error("i/o error")]
     Io(#[source] std::io::Error),
-    /// The database reported an error.
-    #[error("database error: {0}")]
+    /// The database reported an error. Shown as sqlx's error (which says it came from the
+    /// database), not with it again as its source.
+    #[error(transparent)]
     Database(#[from] sqlx::Error),
     /// A page cursor was refused (altered, or minted for another tenant, order or filter, or
     /// under another key), or a cursor key could not be made.
@@ -109,5 +110,25 @@ impl Error {
 impl From<tenant_core::TenantIdError> for Error {
     fn from(error: tenant_core::TenantIdError) -> Self {
         Error::Core(error.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Error;
+    use std::error::Error as _;
+
+    /// A cause is shown once in a chain printed as anyhow prints it: in the message or as the
+    /// source, not in both.
+    #[test]
+    fn causes_are_shown_once() {
+        let err = Error::from(sqlx::Error::RowNotFound);
+        assert_eq!(err.to_string(), sqlx::Error::RowNotFound.to_string());
+        assert!(err.source().is_none());
+
+        let io = std::io::Error::other("disk full");
+        let err = Error::Io(io);
+        assert_eq!(err.to_string(), "i/o error");
+        assert_eq!(err.source().unwrap().to_string(), "disk full");
     }
 }
