@@ -33,12 +33,13 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use tenant::routing::{QueueKind, route_for_tenant};
+//! use tenant::routing::{QueueKind, Routing};
 //! use tenant::temporal::RouteExt;
 //! use tenant::{Plan, TenantCtx};
 //!
 //! let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Enterprise);
-//! let route = route_for_tenant(&ctx, "default", "provisioning", 4.try_into()?, QueueKind::Activity);
+//! let routing = Routing::new("default", "provisioning", 4.try_into()?);
+//! let route = routing.route(&ctx, QueueKind::Activity);
 //! let options = route.activity_options(Duration::from_secs(30));
 //! assert_eq!(options.task_queue.as_deref(), Some(route.task_queue.as_str()));
 //! let priority = options.priority.expect("set explicitly");
@@ -56,13 +57,11 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 
-use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use tenant_core::routing::{Priority, QueueKind, Route, route_with_weights};
+use tenant_core::routing::{Priority, QueueKind, Route, Routing};
 use tenant_core::{
-    AUDIT_TARGET, ClaimError, PlanWeights, SystemCtx, TenancyConfig, TenantClaim, TenantCtx,
-    TenantRegistry,
+    AUDIT_TARGET, ClaimError, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantRegistry,
 };
 
 /// What `#[tenant::activities]` expands to. Not a public API.
@@ -83,7 +82,7 @@ pub mod __private {
 /// block implements [`TenantActivities`], and a tenant activity takes `self: Arc<Self>`):
 /// - the task's fairness key is present and is the claimed tenant;
 /// - the registry vouches for the claim ([`TenantClaim::verify`]), which gives the context;
-/// - with a routed verifier, the task queue is that tenant's shard.
+/// - with a verifier that has a [`Routing`], the task queue is that tenant's shard.
 ///
 /// A system activity's task must carry the [`SYSTEM_FAIRNESS_KEY`]. A refusal fails the
 /// activity with a **non-retryable** failure of type [`INPUT_REJECTED`] (retryable only when
@@ -96,6 +95,7 @@ pub mod __private {
 /// ```
 /// use std::sync::Arc;
 /// use temporalio_sdk::activities::{ActivityContext, ActivityError};
+/// use tenant::routing::Routing;
 /// use tenant::temporal::{InputVerifier, TenantActivities};
 /// use tenant::{InMemoryRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx};
 ///
@@ -133,8 +133,9 @@ pub mod __private {
 ///
 /// // Registered with a worker the SDK's way, with the registry that verifies its inputs:
 /// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
-/// let verifier = InputVerifier::new(Arc::new(registry), TenancyConfig::default())
-///     .routed("default", "provisioning", 4.try_into()?);
+/// let routing = Routing::new("default", "provisioning", 4.try_into()?);
+/// let verifier =
+///     InputVerifier::new(Arc::new(registry), TenancyConfig::default()).with_routing(routing);
 /// let options = temporalio_sdk::WorkerOptions::new("provisioning")
 ///     .register_activities(Provisioning { verifier })
 ///     .build();
@@ -495,9 +496,9 @@ pub trait TenantInput {
 ///
 /// ```
 /// use std::sync::Arc;
-/// use tenant::routing::QueueKind;
+/// use tenant::routing::{QueueKind, Routing};
 /// use tenant::temporal::{InputVerifier, TenantActivities};
-/// use tenant::{InMemoryRegistry, TenancyConfig};
+/// use tenant::{InMemoryRegistry, Plan, PlanWeights, TenancyConfig, TenantCtx};
 ///
 /// pub struct Provisioning {
 ///     verifier: InputVerifier,
@@ -509,10 +510,19 @@ pub trait TenantInput {
 ///     }
 /// }
 ///
+/// // One routing for the worker and the workflows that schedule on it.
+/// let routing = Routing::new("default", "provisioning", 4.try_into()?)
+///     .with_weights("free=1,pro=5,enterprise=20".parse::<PlanWeights>()?);
 /// let registry = InMemoryRegistry::from_ids(["acme".parse()?, "globex".parse()?])?;
 /// let verifier = InputVerifier::new(Arc::new(registry), TenancyConfig::default())
-///     .routed("default", "provisioning", 4.try_into()?);
+///     .with_routing(routing.clone());
+/// assert_eq!(verifier.routing(), Some(&routing));
 /// let _activities = Provisioning { verifier };
+///
+/// // A workflow schedules with the same value: the task queue the verifier expects.
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+/// let route = routing.route(&ctx, QueueKind::Activity);
+/// assert!(route.task_queue.starts_with("provisioning-activity-"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -522,17 +532,10 @@ pub struct InputVerifier {
     routing: Option<Routing>,
 }
 
-#[derive(Clone)]
-struct Routing {
-    namespace: String,
-    prefix: String,
-    shards: NonZeroU32,
-    weights: PlanWeights,
-}
-
 impl InputVerifier {
     /// Verifies claims against `registry` and `config` (its allow-list). Without
-    /// [`routed`](Self::routed), the task queue is not checked; the fairness key always is.
+    /// [`with_routing`](Self::with_routing), the task queue is not checked; the fairness key
+    /// always is.
     pub fn new<R: TenantRegistry + 'static>(registry: Arc<R>, config: TenancyConfig) -> Self {
         InputVerifier {
             registry: registry as Arc<dyn VerifyClaims>,
@@ -542,24 +545,16 @@ impl InputVerifier {
     }
 
     /// Also checks that each task arrived on the activity queue that
-    /// [`route_for_tenant`](tenant_core::routing::route_for_tenant)`(ctx, namespace, prefix,
-    /// shards, QueueKind::Activity)` gives the claimed tenant.
-    pub fn routed(mut self, namespace: &str, prefix: &str, shards: NonZeroU32) -> Self {
-        self.routing = Some(Routing {
-            namespace: namespace.to_owned(),
-            prefix: prefix.to_owned(),
-            shards,
-            weights: PlanWeights::default(),
-        });
+    /// [`routing.route(ctx, QueueKind::Activity)`](Routing::route) gives the verified tenant:
+    /// pass the [`Routing`] the workflows schedule with.
+    pub fn with_routing(mut self, routing: Routing) -> Self {
+        self.routing = Some(routing);
         self
     }
 
-    /// The plan weights the workflows route with (the default is free=1, pro=3, enterprise=10).
-    pub fn with_weights(mut self, weights: PlanWeights) -> Self {
-        if let Some(routing) = &mut self.routing {
-            routing.weights = weights;
-        }
-        self
+    /// The routing tasks are checked against, if any.
+    pub fn routing(&self) -> Option<&Routing> {
+        self.routing.as_ref()
     }
 }
 
@@ -567,7 +562,7 @@ impl fmt::Debug for InputVerifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("InputVerifier")
             .field("config", &self.config)
-            .field("routed", &self.routing.is_some())
+            .field("routing", &self.routing)
             .finish_non_exhaustive()
     }
 }
@@ -619,7 +614,7 @@ fn decoded<W: DeserializeOwned, T: Serialize>(
 }
 
 /// Opens the input of a tenant activity: decoded, its claim verified by the registry, and its
-/// task routed for that tenant (fairness key, and task queue when the verifier is routed).
+/// task routed for that tenant (fairness key, and task queue when the verifier has a routing).
 #[doc(hidden)]
 pub async fn open_tenant_input<T: TenantInput + Serialize + DeserializeOwned>(
     input: ActivityInput<T>,
@@ -647,14 +642,7 @@ pub async fn open_tenant_input<T: TenantInput + Serialize + DeserializeOwned>(
         }
     };
     if let Some(routing) = &verifier.routing {
-        let route = route_with_weights(
-            &ctx,
-            &routing.namespace,
-            &routing.prefix,
-            routing.shards,
-            QueueKind::Activity,
-            &routing.weights,
-        );
+        let route = routing.route(&ctx, QueueKind::Activity);
         if info.task_queue != route.task_queue {
             return refuse(ActivityInputError::RouteMismatch {
                 activity: info.activity_type.clone(),
@@ -730,12 +718,13 @@ pub trait RouteExt {
     /// Options that start a workflow on this route's task queue with its priority.
     ///
     /// ```
-    /// use tenant::routing::{QueueKind, route_for_tenant};
+    /// use tenant::routing::{QueueKind, Routing};
     /// use tenant::temporal::RouteExt;
     /// use tenant::{Plan, TenantCtx};
     ///
     /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
-    /// let route = route_for_tenant(&ctx, "default", "provisioning", 4.try_into()?, QueueKind::Workflow);
+    /// let routing = Routing::new("default", "provisioning", 4.try_into()?);
+    /// let route = routing.route(&ctx, QueueKind::Workflow);
     /// let options = route.workflow_start_options("provision-acme");
     /// assert_eq!(options.task_queue, route.task_queue);
     /// assert_eq!(options.priority.fairness_key.as_deref(), Some("acme"));

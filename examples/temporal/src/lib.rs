@@ -9,7 +9,7 @@
 //!
 //! Every activity is a method of one `#[tenant::activities]` block and receives its tenant as a
 //! typed `TenantCtx` in its input; those that work across tenants are system activities with an
-//! audited `SystemCtx`. Workflows route every activity with `route_for_tenant`: the tenant's
+//! audited `SystemCtx`. Workflows route every activity with the fleet's `Routing`: the tenant's
 //! shard picks the task queue, and the priority carries fairness_key = tenant and
 //! fairness_weight = plan weight, set explicitly on each activity.
 
@@ -27,7 +27,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::TenancyConfig;
-use tenant::routing::{QueueKind, Route, route_for_claim, route_for_tenant, task_queue_name};
+use tenant::routing::{QueueKind, Route, Routing, task_queue_name};
 use tenant::sqlx::{NewTenant, SqlRegistry, TenantSchema, TenantTx};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
@@ -45,13 +45,14 @@ pub const MIGRATION_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often the migrations activity heartbeats while it works: well within the timeout.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 
-/// A worker fleet: the prefix of the task queues it polls (`{prefix}-{kind}-{shard}`, and
-/// `{prefix}-system`). Two fleets on one namespace (another environment, a test) with different
-/// prefixes never take each other's tasks. Workflows find their fleet from their own task queue
-/// ([`Fleet::of_workflow_queue`]), so their activities stay in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A worker fleet: its [`Routing`], whose prefix names the task queues it polls
+/// (`{prefix}-{kind}-{shard}`, and `{prefix}-system`). Two fleets on one namespace (another
+/// environment, a test) with different prefixes never take each other's tasks. Workflows find
+/// their fleet from their own task queue ([`Fleet::of_workflow_queue`]), so their activities
+/// stay in it, and the fleet's workers verify tasks against the same routing.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Fleet {
-    prefix: String,
+    routing: Routing,
 }
 
 impl Default for Fleet {
@@ -62,29 +63,36 @@ impl Default for Fleet {
 }
 
 impl Fleet {
+    /// The fleet on the task queues `{prefix}-..` of [`NAMESPACE`], over [`SHARDS`] shards.
     pub fn new(prefix: impl Into<String>) -> Self {
         Fleet {
-            prefix: prefix.into(),
+            routing: Routing::new(NAMESPACE, prefix, SHARDS),
         }
     }
 
+    /// The prefix of the fleet's task queues.
     pub fn prefix(&self) -> &str {
-        &self.prefix
+        self.routing.prefix()
+    }
+
+    /// How the fleet's work is routed, and what its workers verify tasks against.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 
     /// Where the provisioning workflow of `ctx` runs.
     pub fn workflow_route(&self, ctx: &TenantCtx) -> Route {
-        route_for_tenant(ctx, NAMESPACE, &self.prefix, SHARDS, QueueKind::Workflow)
+        self.routing.route(ctx, QueueKind::Workflow)
     }
 
     /// Where the activities of a claimed tenant run: workflow code holds claims, never contexts.
     pub fn activity_route(&self, claim: &TenantClaim) -> Route {
-        route_for_claim(claim, NAMESPACE, &self.prefix, SHARDS, QueueKind::Activity)
+        self.routing.route_claim(claim, QueueKind::Activity)
     }
 
     /// The queue of cross-tenant (system) work, which has no tenant to route by.
     pub fn system_queue(&self) -> String {
-        format!("{}-system", self.prefix)
+        format!("{}-system", self.prefix())
     }
 
     /// Every task queue the fleet polls.
@@ -92,7 +100,7 @@ impl Fleet {
         let mut queues = Vec::new();
         for kind in [QueueKind::Workflow, QueueKind::Activity] {
             for shard in 0..SHARDS.get() {
-                queues.push(task_queue_name(&self.prefix, kind, shard));
+                queues.push(task_queue_name(self.prefix(), kind, shard));
             }
         }
         queues.push(self.system_queue());
@@ -326,7 +334,7 @@ impl Provisioning {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
         let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
-            .routed(NAMESPACE, fleet.prefix(), SHARDS);
+            .with_routing(fleet.routing().clone());
         Ok(Provisioning {
             pool,
             registry,
