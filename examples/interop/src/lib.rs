@@ -2,7 +2,7 @@
 //!
 //! The seeds' services are Python workers on the official `temporalio` SDK, with the context
 //! `TenantCtx(tenant_id, schema_name, plan=None)` and inputs such as
-//! `RunMigrationsInput(ctx, target_version)` (`interop/python/tenant_seeds`). Next to them runs a
+//! `RunMigrationsInput(ctx, target_version)` (`python/tenant_seeds`). Next to them runs a
 //! Rust worker of `#[tenant::activities]`, here with an in-memory registry, and both directions
 //! cross the same server:
 //!

@@ -69,7 +69,7 @@ struct PythonWorker {
 
 impl PythonWorker {
     async fn start(python: &str, address: &str, queues: &Queues) -> Result<Self, Box<dyn Error>> {
-        let package = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/python");
+        let package = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
         let mut command = Command::new(python);
         command
             .args(["-m", "tenant_seeds.worker", "--address", address])

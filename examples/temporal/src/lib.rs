@@ -1,6 +1,6 @@
 //! The tenant-provisioning workflow: its activities, its workflows, and the worker wiring.
-//! Shared by `src/bin/worker.rs` and `tests/end_to_end.rs`, so the test runs what the example
-//! shows.
+//! Shared by `src/bin/worker.rs` and the tests (`tests/end_to_end.rs`, `tests/worker_kill.rs`),
+//! so the tests run what the example shows; what only the tests need is in `tests/common`.
 //!
 //! A schema per tenant, on PostgreSQL: the registry lives in the pool's default schema;
 //! provisioning creates the tenant's own schema (the schema the registry names) with its tables
@@ -13,10 +13,8 @@
 //! shard picks the task queue, and the priority carries fairness_key = tenant and
 //! fairness_weight = plan weight, set explicitly on each activity.
 
-#![allow(dead_code, unreachable_pub)]
-
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -191,6 +189,7 @@ pub fn tenant_schema() -> TenantSchema {
 }
 
 /// What one activity attempt saw: its tenant, and the queue and priority its task came through.
+/// [`Provisioning::with_observer`] is handed one per attempt, before the body runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityRecord {
     pub activity: String,
@@ -209,55 +208,24 @@ pub struct ActivityRecord {
 /// This process's identity as a Temporal worker (the server records it on every task the
 /// process takes): `{pid}@tenant-provisioning`, the shape of the SDKs' default `{pid}@{host}`.
 pub fn worker_identity() -> String {
-    worker_identity_of(std::process::id())
+    format!("{}@tenant-provisioning", std::process::id())
 }
 
-/// The [`worker_identity`] of the worker process `pid`.
-pub fn worker_identity_of(pid: u32) -> String {
-    format!("{pid}@tenant-provisioning")
-}
+/// What the activities hand each [`ActivityRecord`] to: see [`Provisioning::with_observer`].
+pub type Observer = Arc<dyn Fn(&ActivityRecord) + Send + Sync>;
 
-/// The records of every activity that ran, for the example's output and the test's assertions.
-#[derive(Clone, Default)]
-pub struct Journal {
-    records: Arc<Mutex<Vec<ActivityRecord>>>,
-    print: bool,
-}
-
-/// How a [`Journal::printing`] journal prefixes each record's line on stdout.
-pub const JOURNAL_LINE: &str = "journal ";
-
-impl Journal {
-    /// A journal that also prints each record as it is made, as one line of JSON after
-    /// [`JOURNAL_LINE`] on stdout: what a worker process that serves only shows of its work.
-    pub fn printing() -> Self {
-        Journal {
-            print: true,
-            ..Journal::default()
-        }
-    }
-
-    fn record(&self, actx: &ActivityContext, tenant: Option<&TenantCtx>) {
-        let info = actx.info();
-        let record = ActivityRecord {
-            activity: info.activity_type.clone(),
-            tenant: tenant.map(|ctx| ctx.tenant_id().to_string()),
-            workflow_id: info.workflow_id.clone(),
-            task_queue: info.task_queue.clone(),
-            fairness_key: info.priority.fairness_key.clone(),
-            fairness_weight: info.priority.fairness_weight,
-            attempt: info.attempt,
-            worker: worker_identity(),
-        };
-        if self.print {
-            let line = serde_json::to_string(&record).expect("a record serializes");
-            println!("{JOURNAL_LINE}{line}");
-        }
-        self.records.lock().expect("journal lock").push(record);
-    }
-
-    pub fn records(&self) -> Vec<ActivityRecord> {
-        self.records.lock().expect("journal lock").clone()
+/// What `actx`'s attempt saw, for the tenant `tenant` (`None`: a system activity).
+fn record_of(actx: &ActivityContext, tenant: Option<&TenantCtx>) -> ActivityRecord {
+    let info = actx.info();
+    ActivityRecord {
+        activity: info.activity_type.clone(),
+        tenant: tenant.map(|ctx| ctx.tenant_id().to_string()),
+        workflow_id: info.workflow_id.clone(),
+        task_queue: info.task_queue.clone(),
+        fairness_key: info.priority.fairness_key.clone(),
+        fairness_weight: info.priority.fairness_weight,
+        attempt: info.attempt,
+        worker: worker_identity(),
     }
 }
 
@@ -305,7 +273,7 @@ pub struct Provisioning {
     registry: SqlRegistry<Postgres>,
     schema: TenantSchema,
     verifier: InputVerifier,
-    journal: Journal,
+    observer: Option<Observer>,
     fleet: Fleet,
     /// How long the migration's data step takes; see [`Provisioning::with_slow_migrations`].
     migration_work: Duration,
@@ -320,17 +288,13 @@ impl TenantActivities for Provisioning {
 impl Provisioning {
     /// Opens the registry on `pool`, in its default schema (creating its table if absent), for
     /// the example's fleet.
-    pub async fn new(pool: PgPool, journal: Journal) -> Result<Self, tenant::sqlx::Error> {
-        Self::for_fleet(Fleet::default(), pool, journal).await
+    pub async fn new(pool: PgPool) -> Result<Self, tenant::sqlx::Error> {
+        Self::for_fleet(Fleet::default(), pool).await
     }
 
     /// The same, for the workers of `fleet`: tenant activity inputs are verified against its
     /// routes.
-    pub async fn for_fleet(
-        fleet: Fleet,
-        pool: PgPool,
-        journal: Journal,
-    ) -> Result<Self, tenant::sqlx::Error> {
+    pub async fn for_fleet(fleet: Fleet, pool: PgPool) -> Result<Self, tenant::sqlx::Error> {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
         let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
@@ -340,10 +304,20 @@ impl Provisioning {
             registry,
             schema: tenant_schema(),
             verifier,
-            journal,
+            observer: None,
             fleet,
             migration_work: Duration::ZERO,
         })
+    }
+
+    /// Hands `observer` what each activity attempt saw (its tenant, task queue and priority),
+    /// before the body runs: the example prints it, and the tests check routing with it.
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(&ActivityRecord) + Send + Sync + 'static,
+    ) -> Self {
+        self.observer = Some(Arc::new(observer));
+        self
     }
 
     /// Makes the data step of every migration take `work` (heartbeating as it goes), as a
@@ -354,8 +328,15 @@ impl Provisioning {
         self
     }
 
+    /// The fleet whose task queues these activities are verified against.
     pub fn fleet(&self) -> &Fleet {
         &self.fleet
+    }
+
+    fn observe(&self, actx: &ActivityContext, tenant: Option<&TenantCtx>) {
+        if let Some(observer) = &self.observer {
+            observer(&record_of(actx, tenant));
+        }
     }
 
     /// Registers a tenant (as the sign-up form would) before its provisioning workflow starts.
@@ -374,6 +355,7 @@ impl Provisioning {
         Ok(())
     }
 
+    /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
@@ -388,7 +370,7 @@ impl Provisioning {
         actx: ActivityContext,
         ctx: TenantCtx,
     ) -> Result<TenantInfo, ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.observe(&actx, Some(&ctx));
         let tenant = self
             .registry
             .find_by_id(ctx.tenant_id())
@@ -414,7 +396,7 @@ impl Provisioning {
         ctx: TenantCtx,
         target_version: u32,
     ) -> Result<u32, ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.observe(&actx, Some(&ctx));
         heartbeat(&actx).await;
         // Creating a schema is DDL on the database, not a data operation of the tenant: it takes
         // a system context, audited, minted here for the verified tenant's own schema only.
@@ -463,7 +445,7 @@ impl Provisioning {
         user_id: String,
         role: String,
     ) -> Result<(), ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.observe(&actx, Some(&ctx));
         let mut tx = begin_in_schema(&self.pool, &ctx).await?;
         match tx
             .repo::<Membership>()
@@ -485,7 +467,7 @@ impl Provisioning {
         ctx: TenantCtx,
         state: String,
     ) -> Result<String, ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.observe(&actx, Some(&ctx));
         let patch = TenantStatusPatch {
             state: Some(state.clone()),
             ..Default::default()
@@ -510,7 +492,7 @@ impl Provisioning {
         actx: ActivityContext,
         ctx: TenantCtx,
     ) -> Result<bool, ActivityError> {
-        self.journal.record(&actx, Some(&ctx));
+        self.observe(&actx, Some(&ctx));
         self.registry
             .deactivate(ctx.tenant_id())
             .await
@@ -528,7 +510,7 @@ impl Provisioning {
         sys: SystemCtx,
         tenant_id: TenantId,
     ) -> Result<String, ActivityError> {
-        self.journal.record(&actx, None);
+        self.observe(&actx, None);
         let tenant = self
             .registry
             .find_by_id(&tenant_id)
@@ -553,7 +535,7 @@ impl Provisioning {
         actx: ActivityContext,
         sys: SystemCtx,
     ) -> Result<Vec<String>, ActivityError> {
-        self.journal.record(&actx, None);
+        self.observe(&actx, None);
         sys.audit("find_stale_schemas", "tenants");
         // The registry's table, in the pool's default schema, against the database's schemas.
         sqlx::query_scalar(
@@ -709,73 +691,6 @@ impl OffboardTenant {
     }
 }
 
-/// A call the typed API cannot express: `payload` handed to `activity` as it is, on
-/// `task_queue` with `fairness_key` (none: the task carries no priority of its own). The test
-/// uses it to play a buggy or hostile workflow.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RawCall {
-    pub activity: String,
-    pub payload: serde_json::Value,
-    pub task_queue: String,
-    pub fairness_key: Option<String>,
-}
-
-/// How a [`RawCall`] ended.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawOutcome {
-    pub completed: bool,
-    pub failure_type: Option<String>,
-    pub non_retryable: bool,
-    pub message: String,
-}
-
-#[workflow]
-#[derive(Default)]
-pub struct ForwardRaw;
-
-#[workflow_methods]
-impl ForwardRaw {
-    #[run]
-    pub async fn run(wf: &mut WorkflowContext<Self>, call: RawCall) -> WorkflowResult<RawOutcome> {
-        use temporalio_common::data_converters::{PayloadConverter, RawValue};
-        let input = RawValue::from_value(&call.payload, &PayloadConverter::default());
-        let priority = match call.fairness_key {
-            Some(key) => temporalio_common::Priority::builder()
-                .fairness_key(key)
-                .build(),
-            None => temporalio_common::Priority::default(),
-        };
-        let options =
-            temporalio_sdk::ActivityOptions::with_start_to_close_timeout(ACTIVITY_TIMEOUT)
-                .task_queue(call.task_queue)
-                .priority(priority)
-                .build();
-        let activity = temporalio_common::UntypedActivity::new(call.activity);
-        Ok(match wf.execute_activity(activity, input, options).await {
-            Ok(_) => RawOutcome {
-                completed: true,
-                failure_type: None,
-                non_retryable: false,
-                message: String::new(),
-            },
-            Err(error) => match error.cause() {
-                Some(temporalio_common::error::IncomingError::Application(failure)) => RawOutcome {
-                    completed: false,
-                    failure_type: failure.type_name().map(str::to_owned),
-                    non_retryable: failure.is_non_retryable(),
-                    message: failure.source_error().to_string(),
-                },
-                other => RawOutcome {
-                    completed: false,
-                    failure_type: None,
-                    non_retryable: false,
-                    message: format!("{error}: {other:?}"),
-                },
-            },
-        })
-    }
-}
-
 /// Connects to the Temporal frontend at `address` (`host:port`).
 pub async fn connect(address: &str) -> Result<Client, Box<dyn std::error::Error>> {
     let url: temporalio_client::Url = format!("http://{address}").parse()?;
@@ -791,24 +706,16 @@ pub async fn connect(address: &str) -> Result<Client, Box<dyn std::error::Error>
     )?)
 }
 
-/// One worker per task queue, each with the workflows and the activities registered.
-pub fn workers(
-    runtime: &temporalio_sdk::Runtime,
-    client: &Client,
+/// The options of a worker on `queue`: the example's workflows and `activities` registered.
+pub fn worker_options(
+    queue: &str,
     activities: &Provisioning,
-    queues: &[String],
-) -> Result<Vec<Worker>, Box<dyn std::error::Error>> {
-    let mut workers = Vec::new();
-    for queue in queues {
-        let options = WorkerOptions::new(queue.as_str())
-            .register_workflow::<ProvisionTenant>()?
-            .register_workflow::<OffboardTenant>()?
-            .register_workflow::<ForwardRaw>()?
-            .register_activities(activities.clone())
-            .build();
-        workers.push(Worker::new(runtime, client.clone(), options)?);
-    }
-    Ok(workers)
+) -> Result<WorkerOptions, Box<dyn std::error::Error>> {
+    Ok(WorkerOptions::new(queue)
+        .register_workflow::<ProvisionTenant>()?
+        .register_workflow::<OffboardTenant>()?
+        .register_activities(activities.clone())
+        .build())
 }
 
 /// Two tenants of different plans, for the worker: `acme-{run}` and `globex-{run}`, with the
@@ -830,15 +737,34 @@ pub fn tenants(run: &str) -> Result<[TenantCtx; 2], tenant::Error> {
     ])
 }
 
-/// Runs one worker per task queue while `body` runs, then shuts them down and waits for them.
+/// Runs one worker per task queue of the activities' fleet ([`worker_options`]) while `body`
+/// runs, then shuts them down and waits for them.
 pub async fn with_workers<T>(
     client: &Client,
     activities: &Provisioning,
     body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,
 ) -> Result<T, Box<dyn std::error::Error>> {
+    let options = activities
+        .fleet()
+        .all_task_queues()
+        .iter()
+        .map(|queue| worker_options(queue, activities))
+        .collect::<Result<Vec<_>, _>>()?;
+    run_workers(client, options, body).await
+}
+
+/// Runs a worker with each of `options` while `body` runs, then shuts them down and waits for
+/// them.
+pub async fn run_workers<T>(
+    client: &Client,
+    options: Vec<WorkerOptions>,
+    body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,
+) -> Result<T, Box<dyn std::error::Error>> {
     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
-    let queues = activities.fleet().all_task_queues();
-    let mut workers = workers(&runtime, client, activities, &queues)?;
+    let mut workers = options
+        .into_iter()
+        .map(|options| Worker::new(&runtime, client.clone(), options))
+        .collect::<Result<Vec<_>, _>>()?;
     let shutdowns: Vec<_> = workers.iter().map(Worker::shutdown_handle).collect();
     let body = async {
         let outcome = body.await;
