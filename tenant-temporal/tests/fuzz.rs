@@ -1,4 +1,5 @@
-//! Property-based fuzzing of activity and workflow payloads (issue 14, item 4): what a worker
+//! Property-based fuzzing of activity and workflow payloads, so that no payload, however
+//! malformed, runs an activity under a tenant the contract does not give it: what a worker
 //! receives from the engine, `TENANT_FUZZ_CASES` cases each (default 100,000).
 //!
 //! Payloads are the seeds' `RunMigrationsInput(ctx=TenantCtx(..), target_version=..)` with every

@@ -30,8 +30,11 @@ use tenant::sqlx::{NewTenant, SqlRegistry, TenantSchema, TenantTx};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, SystemCtx, TenantClaim, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
+/// The Temporal namespace of the example's workers and workflows.
 pub const NAMESPACE: &str = "default";
+/// The task queue prefix of the example's fleet.
 pub const QUEUE_PREFIX: &str = "provisioning";
+/// The shards of each kind of task queue.
 pub const SHARDS: NonZeroU32 = NonZeroU32::new(2).unwrap();
 /// The schema version `run_tenant_migrations` brings a tenant to.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -153,24 +156,33 @@ pub fn all_task_queues() -> Vec<String> {
     Fleet::default().all_task_queues()
 }
 
+/// A user's role in a tenant, in the tenant's schema.
 #[tenant_scoped(table = "memberships")]
 #[derive(Debug, Clone)]
 pub struct Membership {
+    /// The user.
     #[key]
     pub user_id: String,
+    /// The tenant.
     #[tenant]
     pub tenant_id: TenantId,
+    /// `owner`, `member`, ..
     pub role: String,
 }
 
+/// The tenant's provisioning state, one row (id 1) in the tenant's schema.
 #[tenant_scoped(table = "tenant_status")]
 #[derive(Debug, Clone)]
 pub struct TenantStatus {
+    /// Always 1.
     #[key]
     pub id: i64,
+    /// The tenant.
     #[tenant]
     pub tenant_id: TenantId,
+    /// `migrated`, then `active`.
     pub state: String,
+    /// The version `run_tenant_migrations` brought the schema to.
     pub schema_version: i64,
 }
 
@@ -192,12 +204,17 @@ pub fn tenant_schema() -> TenantSchema {
 /// [`Provisioning::with_observer`] is handed one per attempt, before the body runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActivityRecord {
+    /// The activity type.
     pub activity: String,
     /// `None` for a system activity.
     pub tenant: Option<String>,
+    /// The workflow that scheduled it.
     pub workflow_id: Option<String>,
+    /// The task queue the task came through.
     pub task_queue: String,
+    /// The task's fairness key.
     pub fairness_key: Option<String>,
+    /// The task's fairness weight.
     pub fairness_weight: Option<f32>,
     /// 1 for the first attempt; a retry (after a failure, or a worker that died) counts up.
     pub attempt: u32,
@@ -232,9 +249,13 @@ fn record_of(actx: &ActivityContext, tenant: Option<&TenantCtx>) -> ActivityReco
 /// What `get_tenant_info` reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TenantInfo {
+    /// The tenant's id.
     pub tenant_id: String,
+    /// Its plan.
     pub plan: String,
+    /// Its schema.
     pub schema_name: String,
+    /// Whether it is active.
     pub active: bool,
 }
 
@@ -554,24 +575,31 @@ impl Provisioning {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionRequest {
+    /// The tenant.
     pub ctx: TenantClaim,
+    /// Its first user, who becomes its owner.
     pub owner: String,
 }
 
 /// What provisioning did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProvisionReport {
+    /// The registry's record of the tenant.
     pub info: TenantInfo,
+    /// The version its schema was migrated to.
     pub schema_version: u32,
+    /// Its provisioning state at the end.
     pub state: String,
 }
 
+/// Provisions a tenant: its schema, tables and migration, its owner, its state.
 #[workflow]
 #[derive(Default)]
 pub struct ProvisionTenant;
 
 #[workflow_methods]
 impl ProvisionTenant {
+    /// Runs each step as an activity on the tenant's route, in the workflow's fleet.
     #[run]
     pub async fn run(
         wf: &mut WorkflowContext<Self>,
@@ -635,6 +663,7 @@ impl ProvisionTenant {
 /// What offboarding did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct OffboardReport {
+    /// Whether the tenant was active until now.
     pub deactivated: bool,
     /// Deactivated tenants whose schema still exists, seen by the system cleanup before the
     /// tenant's schema went.
@@ -643,12 +672,14 @@ pub struct OffboardReport {
     pub dropped_schema: String,
 }
 
+/// Offboards a tenant: deactivates it, then drops its schema as system work.
 #[workflow]
 #[derive(Default)]
 pub struct OffboardTenant;
 
 #[workflow_methods]
 impl OffboardTenant {
+    /// Deactivates on the tenant's route; the schema goes on the fleet's system queue.
     #[run]
     pub async fn run(
         wf: &mut WorkflowContext<Self>,

@@ -48,6 +48,7 @@ impl TenantActivities for Drain {
 
 #[tenant::activities]
 impl Drain {
+    /// One job of `job_time`, recorded by tenant when it completes.
     #[activity]
     pub async fn slow_job(
         self: Arc<Self>,
@@ -70,6 +71,8 @@ fn flood_routing(prefix: &str) -> Routing {
     Routing::new("default", prefix, std::num::NonZeroU32::MIN)
 }
 
+/// One tenant's part of the flood: `jobs` jobs on the queues under `prefix`, with its plan's
+/// weight (`fair`) or all weights 1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flood {
     ctx: TenantClaim,
@@ -78,6 +81,7 @@ pub struct Flood {
     fair: bool,
 }
 
+/// Schedules a [`Flood`].
 #[workflow]
 #[derive(Default)]
 pub struct FloodQueue;

@@ -6,13 +6,13 @@ use example_temporal::{ActivityRecord, Provisioning};
 
 /// What each activity attempt saw, in order.
 #[derive(Clone, Default)]
-pub struct Journal {
+pub(crate) struct Journal {
     records: Arc<Mutex<Vec<ActivityRecord>>>,
 }
 
 impl Journal {
     /// `activities`, handing this journal each record.
-    pub fn observe(&self, activities: Provisioning) -> Provisioning {
+    pub(crate) fn observe(&self, activities: Provisioning) -> Provisioning {
         let records = Arc::clone(&self.records);
         activities.with_observer(move |record| {
             records.lock().expect("journal lock").push(record.clone());
@@ -20,7 +20,7 @@ impl Journal {
     }
 
     /// The records so far.
-    pub fn records(&self) -> Vec<ActivityRecord> {
+    pub(crate) fn records(&self) -> Vec<ActivityRecord> {
         self.records.lock().expect("journal lock").clone()
     }
 }

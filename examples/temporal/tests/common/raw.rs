@@ -15,30 +15,33 @@ const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `task_queue` with `fairness_key` (none: the task carries no priority of its own). The test
 /// uses it to play a buggy or hostile workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct RawCall {
-    pub activity: String,
-    pub payload: serde_json::Value,
-    pub task_queue: String,
-    pub fairness_key: Option<String>,
+pub(crate) struct RawCall {
+    pub(crate) activity: String,
+    pub(crate) payload: serde_json::Value,
+    pub(crate) task_queue: String,
+    pub(crate) fairness_key: Option<String>,
 }
 
 /// How a [`RawCall`] ended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct RawOutcome {
-    pub completed: bool,
-    pub failure_type: Option<String>,
-    pub non_retryable: bool,
-    pub message: String,
+pub(crate) struct RawOutcome {
+    pub(crate) completed: bool,
+    pub(crate) failure_type: Option<String>,
+    pub(crate) non_retryable: bool,
+    pub(crate) message: String,
 }
 
 #[workflow]
 #[derive(Default)]
-pub struct ForwardRaw;
+pub(crate) struct ForwardRaw;
 
 #[workflow_methods]
 impl ForwardRaw {
     #[run]
-    pub async fn run(wf: &mut WorkflowContext<Self>, call: RawCall) -> WorkflowResult<RawOutcome> {
+    pub(crate) async fn run(
+        wf: &mut WorkflowContext<Self>,
+        call: RawCall,
+    ) -> WorkflowResult<RawOutcome> {
         use temporalio_common::data_converters::{PayloadConverter, RawValue};
         let input = RawValue::from_value(&call.payload, &PayloadConverter::default());
         let priority = match call.fairness_key {
@@ -79,7 +82,7 @@ impl ForwardRaw {
 }
 
 /// [`example_temporal::with_workers`], with [`ForwardRaw`] registered on every worker too.
-pub async fn with_workers<T>(
+pub(crate) async fn with_workers<T>(
     client: &Client,
     activities: &Provisioning,
     body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,

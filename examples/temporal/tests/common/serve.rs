@@ -8,21 +8,21 @@ use std::time::Duration;
 use example_temporal::{ActivityRecord, Fleet, Provisioning};
 
 /// The test function that serves when [`SERVE_PREFIX`] is set.
-pub const SERVE_TEST: &str = "worker_process";
+pub(crate) const SERVE_TEST: &str = "worker_process";
 /// The fleet's queue prefix: set, the process serves.
-pub const SERVE_PREFIX: &str = "PROVISIONING_QUEUE_PREFIX";
+pub(crate) const SERVE_PREFIX: &str = "PROVISIONING_QUEUE_PREFIX";
 /// How long, in milliseconds, each migration's data step takes (heartbeating).
-pub const SERVE_MIGRATION_WORK_MS: &str = "PROVISIONING_MIGRATION_WORK_MS";
+pub(crate) const SERVE_MIGRATION_WORK_MS: &str = "PROVISIONING_MIGRATION_WORK_MS";
 /// How the process prefixes each record's line on stdout.
 const JOURNAL_LINE: &str = "journal ";
 
 /// The [`example_temporal::worker_identity`] of the worker process `pid`.
-pub fn worker_identity_of(pid: u32) -> String {
+pub(crate) fn worker_identity_of(pid: u32) -> String {
     format!("{pid}@tenant-provisioning")
 }
 
 /// The record a journal line of the process carries, if `line` is one.
-pub fn journal_record(line: &str) -> Option<ActivityRecord> {
+pub(crate) fn journal_record(line: &str) -> Option<ActivityRecord> {
     serde_json::from_str(line.strip_prefix(JOURNAL_LINE)?).ok()
 }
 
@@ -30,7 +30,7 @@ pub fn journal_record(line: &str) -> Option<ActivityRecord> {
 /// task queue, `serving {queues} as {identity}` on stdout once they poll, then a journal line
 /// per activity attempt, and the audit events (every tenant activity input verified or
 /// refused) on stderr.
-pub async fn serve(prefix: &str) -> Result<(), Box<dyn Error>> {
+pub(crate) async fn serve(prefix: &str) -> Result<(), Box<dyn Error>> {
     audit_to_stderr();
     let address = std::env::var("TEMPORAL_ADDRESS")?;
     let client = example_temporal::connect(&address).await?;
