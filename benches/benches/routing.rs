@@ -1,11 +1,11 @@
-//! The cost of routing a tenant's work: the shard function alone, and `route_for_tenant`
+//! The cost of routing a tenant's work: the shard function alone, and `Routing::route`
 //! (shard, task queue name, fairness key and weight).
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use tenant::routing::{QueueKind, route_for_tenant, shard_for};
+use tenant::routing::{QueueKind, Routing, shard_for};
 use tenant::{Plan, TenantCtx};
 
 fn routing(c: &mut Criterion) {
@@ -20,16 +20,9 @@ fn routing(c: &mut Criterion) {
         group.bench_function(format!("shard_for/{shards}"), |b| {
             b.iter(|| shard_for(black_box(ctx.tenant_id()), black_box(shards)))
         });
-        group.bench_function(format!("route_for_tenant/{shards}"), |b| {
-            b.iter(|| {
-                route_for_tenant(
-                    black_box(&ctx),
-                    "default",
-                    "tenants",
-                    shards,
-                    QueueKind::Activity,
-                )
-            })
+        let routing = Routing::new("default", "tenants", shards);
+        group.bench_function(format!("route/{shards}"), |b| {
+            b.iter(|| black_box(&routing).route(black_box(&ctx), QueueKind::Activity))
         });
     }
     group.finish();

@@ -168,111 +168,108 @@ pub struct Route {
     pub priority: Priority,
 }
 
-/// The route of `ctx`'s work of `kind`: the task queue of its shard among `shards`, and priority
-/// with `fairness_key = tenant_id` and `fairness_weight = ` the plan's default weight.
+/// Where a deployment's tenant work runs: a Temporal namespace, the task queues
+/// `{prefix}-{kind}-{shard}` over `shards` shards, and the plan weights that set each tenant's
+/// fairness weight. One value routes a [`TenantCtx`] (code that holds a context) and a
+/// [`TenantClaim`] (workflow code), and the worker's verifier checks tasks against the same
+/// value, so the two sides cannot be configured apart argument by argument.
+///
+/// A `Routing` is valid by construction: the shard count is non-zero and the weights are
+/// [`PlanWeights`], which are validated when parsed.
 ///
 /// ```
-/// use std::num::NonZeroU32;
-/// use tenant::routing::{route_for_tenant, QueueKind};
-/// use tenant::{Plan, TenantCtx};
+/// use tenant::routing::{QueueKind, Routing};
+/// use tenant::{Plan, PlanWeights, TenantClaim, TenantCtx};
 ///
+/// let routing = Routing::new("default", "tenants", 8.try_into()?)
+///     .with_weights("free=1,pro=3,enterprise=20".parse::<PlanWeights>()?);
 /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Enterprise);
-/// let route = route_for_tenant(&ctx, "default", "tenants", NonZeroU32::new(8).unwrap(), QueueKind::Activity);
+///
+/// let route = routing.route(&ctx, QueueKind::Activity);
+/// assert_eq!(route.namespace, "default");
 /// assert!(route.task_queue.starts_with("tenants-activity-"));
 /// assert_eq!(route.priority.fairness_key.as_str(), "acme");
-/// assert_eq!(route.priority.fairness_weight.get(), 10.0);
-/// # Ok::<(), tenant::Error>(())
-/// ```
-pub fn route_for_tenant(
-    ctx: &TenantCtx,
-    namespace: &str,
-    prefix: &str,
-    shards: NonZeroU32,
-    kind: QueueKind,
-) -> Route {
-    route_with_weights(
-        ctx,
-        namespace,
-        prefix,
-        shards,
-        kind,
-        &PlanWeights::default(),
-    )
-}
-
-/// [`route_for_tenant`] with configured plan weights.
-pub fn route_with_weights(
-    ctx: &TenantCtx,
-    namespace: &str,
-    prefix: &str,
-    shards: NonZeroU32,
-    kind: QueueKind,
-    weights: &PlanWeights,
-) -> Route {
-    route(
-        ctx.tenant_id(),
-        ctx.plan(),
-        namespace,
-        prefix,
-        shards,
-        kind,
-        weights,
-    )
-}
-
-/// The route of a claimed tenant's work, for code that holds a [`TenantClaim`] and no context
-/// (workflow code, which must stay deterministic and cannot ask the registry). The plan is the
-/// claim's, or free when it names none. Routing by a claim is safe: the worker verifies the
-/// claim and that the task arrived on that tenant's queue with its fairness key.
+/// assert_eq!(route.priority.fairness_weight.get(), 20.0);
 ///
-/// ```
-/// use tenant::routing::{route_for_claim, route_for_tenant, QueueKind};
-/// use tenant::{Plan, TenantClaim, TenantCtx};
-///
-/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let shards = 4.try_into()?;
-/// assert_eq!(
-///     route_for_claim(&TenantClaim::of(&ctx), "default", "jobs", shards, QueueKind::Activity),
-///     route_for_tenant(&ctx, "default", "jobs", shards, QueueKind::Activity),
-/// );
+/// // Workflow code holds a claim: the same route, with the plan the claim names.
+/// assert_eq!(routing.route_claim(&TenantClaim::of(&ctx), QueueKind::Activity), route);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
-pub fn route_for_claim(
-    claim: &TenantClaim,
-    namespace: &str,
-    prefix: &str,
+#[derive(Debug, Clone, PartialEq)]
+pub struct Routing {
+    namespace: String,
+    prefix: String,
     shards: NonZeroU32,
-    kind: QueueKind,
-) -> Route {
-    let plan = claim.plan().cloned().unwrap_or_default();
-    route(
-        claim.tenant_id(),
-        &plan,
-        namespace,
-        prefix,
-        shards,
-        kind,
-        &PlanWeights::default(),
-    )
+    weights: PlanWeights,
 }
 
-fn route(
-    tenant: &TenantId,
-    plan: &Plan,
-    namespace: &str,
-    prefix: &str,
-    shards: NonZeroU32,
-    kind: QueueKind,
-    weights: &PlanWeights,
-) -> Route {
-    let shard = shard_for(tenant, shards);
-    Route {
-        namespace: namespace.to_owned(),
-        task_queue: task_queue_name(prefix, kind, shard),
-        priority: Priority {
-            fairness_key: FairnessKey::for_tenant(tenant),
-            fairness_weight: FairnessWeight::for_plan(plan, weights),
-        },
+impl Routing {
+    /// Routes in `namespace` to the task queues `{prefix}-{kind}-{shard}`, over `shards` shards,
+    /// with the default plan weights (free=1, pro=3, enterprise=10).
+    pub fn new(
+        namespace: impl Into<String>,
+        prefix: impl Into<String>,
+        shards: NonZeroU32,
+    ) -> Self {
+        Routing {
+            namespace: namespace.into(),
+            prefix: prefix.into(),
+            shards,
+            weights: PlanWeights::default(),
+        }
+    }
+
+    /// The same routing with `weights` as the plans' fairness weights.
+    pub fn with_weights(mut self, weights: PlanWeights) -> Self {
+        self.weights = weights;
+        self
+    }
+
+    /// The Temporal namespace.
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The task queue prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The number of shards.
+    pub fn shards(&self) -> NonZeroU32 {
+        self.shards
+    }
+
+    /// The plan weights.
+    pub fn weights(&self) -> &PlanWeights {
+        &self.weights
+    }
+
+    /// The route of `ctx`'s work of `kind`: the task queue of its tenant's shard, and priority
+    /// with `fairness_key = tenant_id` and `fairness_weight = ` its plan's weight.
+    pub fn route(&self, ctx: &TenantCtx, kind: QueueKind) -> Route {
+        self.route_tenant(ctx.tenant_id(), ctx.plan(), kind)
+    }
+
+    /// The route of a claimed tenant's work, for code that holds a [`TenantClaim`] and no context
+    /// (workflow code, which must stay deterministic and cannot ask the registry). The plan is
+    /// the claim's, or free when it names none. Routing by a claim is safe: the worker verifies
+    /// the claim, and that the task arrived on that tenant's queue with its fairness key.
+    pub fn route_claim(&self, claim: &TenantClaim, kind: QueueKind) -> Route {
+        let plan = claim.plan().cloned().unwrap_or_default();
+        self.route_tenant(claim.tenant_id(), &plan, kind)
+    }
+
+    fn route_tenant(&self, tenant: &TenantId, plan: &Plan, kind: QueueKind) -> Route {
+        let shard = shard_for(tenant, self.shards);
+        Route {
+            namespace: self.namespace.clone(),
+            task_queue: task_queue_name(&self.prefix, kind, shard),
+            priority: Priority {
+                fairness_key: FairnessKey::for_tenant(tenant),
+                fairness_weight: FairnessWeight::for_plan(plan, &self.weights),
+            },
+        }
     }
 }
 

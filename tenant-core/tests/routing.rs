@@ -3,8 +3,8 @@
 
 use std::num::NonZeroU32;
 
-use tenant::routing::{QueueKind, route_for_tenant, shard_for};
-use tenant::{Plan, TenantCtx, TenantId};
+use tenant::routing::{QueueKind, Routing, shard_for};
+use tenant::{Plan, PlanWeights, TenantClaim, TenantCtx, TenantId};
 
 fn shards(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()
@@ -25,6 +25,30 @@ fn matches_the_published_test_vectors() {
         checked += 1;
     }
     assert_eq!(checked, 550);
+}
+
+/// A `Routing` puts each tenant on the published shard, for contexts and claims alike.
+#[test]
+fn routes_follow_the_published_test_vectors() {
+    let vectors = include_str!("data/shard_vectors.tsv");
+    for line in vectors.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [tenant, count, expected] = fields[..] else {
+            panic!("bad line {line:?}")
+        };
+        let routing = Routing::new("prod", "tenants", shards(count.parse().unwrap()));
+        let ctx = TenantCtx::trusted(
+            tenant.parse().unwrap(),
+            "tenant_x".parse().unwrap(),
+            Plan::Free,
+        );
+        for kind in [QueueKind::Workflow, QueueKind::Activity] {
+            let queue = format!("tenants-{}-{expected}", kind.as_str());
+            assert_eq!(routing.route(&ctx, kind).task_queue, queue);
+            let claim = TenantClaim::new(ctx.tenant_id().clone());
+            assert_eq!(routing.route_claim(&claim, kind).task_queue, queue);
+        }
+    }
 }
 
 #[test]
@@ -60,10 +84,32 @@ fn routes_carry_the_shard_queue_and_the_plan_weight() {
         "tenant_globex".parse().unwrap(),
         Plan::Pro,
     );
-    let route = route_for_tenant(&ctx, "prod", "tenants", shards(8), QueueKind::Workflow);
+    let route = Routing::new("prod", "tenants", shards(8)).route(&ctx, QueueKind::Workflow);
     let shard = shard_for(ctx.tenant_id(), shards(8));
     assert_eq!(route.namespace, "prod");
     assert_eq!(route.task_queue, format!("tenants-workflow-{shard}"));
     assert_eq!(route.priority.fairness_key.as_str(), "globex");
     assert_eq!(route.priority.fairness_weight.get(), 3.0);
+}
+
+#[test]
+fn configured_weights_apply_to_contexts_and_claims() {
+    let weights: PlanWeights = "free=2,pro=5,enterprise=50".parse().unwrap();
+    let routing = Routing::new("prod", "tenants", shards(8)).with_weights(weights);
+    let ctx = TenantCtx::trusted(
+        "globex".parse().unwrap(),
+        "tenant_globex".parse().unwrap(),
+        Plan::Pro,
+    );
+    let route = routing.route(&ctx, QueueKind::Activity);
+    assert_eq!(route.priority.fairness_weight.get(), 5.0);
+    assert_eq!(
+        routing.route_claim(&TenantClaim::of(&ctx), QueueKind::Activity),
+        route
+    );
+    // A claim that names no plan is routed as free.
+    let bare = TenantClaim::new(ctx.tenant_id().clone());
+    let free = routing.route_claim(&bare, QueueKind::Activity);
+    assert_eq!(free.priority.fairness_weight.get(), 2.0);
+    assert_eq!(free.task_queue, route.task_queue);
 }

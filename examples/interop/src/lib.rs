@@ -2,13 +2,13 @@
 //!
 //! The seeds' services are Python workers on the official `temporalio` SDK, with the context
 //! `TenantCtx(tenant_id, schema_name, plan=None)` and inputs such as
-//! `RunMigrationsInput(ctx, target_version)` (`interop/python/tenant_seeds`). Next to them runs a
+//! `RunMigrationsInput(ctx, target_version)` (`python/tenant_seeds`). Next to them runs a
 //! Rust worker of `#[tenant::activities]`, here with an in-memory registry, and both directions
 //! cross the same server:
 //!
 //! - a Python workflow (`SeedsProvision`, `SeedsCall`) schedules the Rust activity
 //!   `run_migrations` with the seeds' dataclasses, routed by the Python port of
-//!   `route_for_tenant`; the Rust worker verifies the claim against its registry and the task's
+//!   `Routing::route`; the Rust worker verifies the claim against its registry and the task's
 //!   route before the body runs ([`SeedsActivities`]);
 //! - a Rust workflow ([`CallSeeds`]) schedules the Python activity `seeds_run_migrations` with
 //!   the Rust side's context (a [`TenantClaim`]), which Python reads as its own dataclass.
@@ -32,7 +32,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::registry::InMemoryRegistry;
-use tenant::routing::{QueueKind, route_for_claim, task_queue_name};
+use tenant::routing::{QueueKind, Routing, task_queue_name};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{Plan, TenancyConfig, Tenant, TenantClaim, TenantCtx};
 
@@ -41,6 +41,12 @@ pub const NAMESPACE: &str = "default";
 /// The shards of each side's activity queues.
 pub const SHARDS: NonZeroU32 = NonZeroU32::new(2).unwrap();
 const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The routing of the activity queues under `prefix`, in [`NAMESPACE`] over [`SHARDS`]: what
+/// workflows schedule with and what the worker of those queues verifies tasks against.
+pub fn routing(prefix: &str) -> Routing {
+    Routing::new(NAMESPACE, prefix, SHARDS)
+}
 
 /// The task queues of one run, under a prefix of its own: several runs (CI jobs, developers)
 /// may share one dev server, and a worker takes any task on the queues it polls.
@@ -65,6 +71,16 @@ impl Queues {
     /// The prefix the Python activity queues are routed under (`{prefix}-py-activity-{shard}`).
     pub fn python_prefix(&self) -> String {
         format!("{}-py", self.prefix)
+    }
+
+    /// The routing of the Rust activities.
+    pub fn rust_routing(&self) -> Routing {
+        routing(&self.rust_prefix())
+    }
+
+    /// The routing of the Python activities.
+    pub fn python_routing(&self) -> Routing {
+        routing(&self.python_prefix())
     }
 
     /// The queue of the Rust workflows.
@@ -180,11 +196,8 @@ pub struct SeedsActivities {
 impl SeedsActivities {
     /// The activities of a run whose queues are `queues`, recording body runs in `journal`.
     pub fn new(queues: &Queues, journal: Journal) -> Self {
-        let verifier = InputVerifier::new(Arc::new(registry()), TenancyConfig::default()).routed(
-            NAMESPACE,
-            &queues.rust_prefix(),
-            SHARDS,
-        );
+        let verifier = InputVerifier::new(Arc::new(registry()), TenancyConfig::default())
+            .with_routing(queues.rust_routing());
         SeedsActivities { verifier, journal }
     }
 }
@@ -253,7 +266,7 @@ pub struct CallSeedsRequest {
 }
 
 /// A Rust workflow that schedules the Python activity with the Rust side's context, routed by
-/// `route_for_claim` exactly as a Rust activity would be.
+/// [`Routing::route_claim`] exactly as a Rust activity would be.
 #[workflow]
 #[derive(Default)]
 pub struct CallSeeds;
@@ -271,7 +284,8 @@ impl CallSeeds {
             target_version,
             python_prefix,
         } = request.open()?;
-        let options = route_for_claim(&ctx, NAMESPACE, &python_prefix, SHARDS, QueueKind::Activity)
+        let options = routing(&python_prefix)
+            .route_claim(&ctx, QueueKind::Activity)
             .activity_options(ACTIVITY_TIMEOUT);
         let seen = wf
             .execute_activity(
@@ -311,7 +325,7 @@ impl SeedsCtx {
 }
 
 /// The Python workflow `SeedsProvision`: runs the Rust `run_migrations` for a tenant, routed by
-/// the Python `route_for_tenant`.
+/// the Python `route_for_tenant` (the port of [`Routing::route`]).
 pub struct SeedsProvision;
 
 /// `SeedsProvision`'s input (`tenant_seeds.workflows.ProvisionRequest`).

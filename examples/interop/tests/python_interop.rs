@@ -22,7 +22,7 @@ use example_interop::{
 };
 use serde_json::json;
 use temporalio_client::{Client, WorkflowGetResultOptions, WorkflowStartOptions};
-use tenant::routing::{FairnessWeight, QueueKind, Route, route_for_claim};
+use tenant::routing::{FairnessWeight, QueueKind, Route};
 use tenant::temporal::INPUT_REJECTED;
 use tenant::{Plan, TenantClaim};
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -69,7 +69,7 @@ struct PythonWorker {
 
 impl PythonWorker {
     async fn start(python: &str, address: &str, queues: &Queues) -> Result<Self, Box<dyn Error>> {
-        let package = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../interop/python");
+        let package = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("python");
         let mut command = Command::new(python);
         command
             .args(["-m", "tenant_seeds.worker", "--address", address])
@@ -123,13 +123,9 @@ fn rust_route(queues: &Queues, tenant: &str, plan: Option<Plan>) -> Route {
         claim["plan"] = json!(plan.as_str());
     }
     let claim: TenantClaim = serde_json::from_value(claim).expect("a valid claim");
-    route_for_claim(
-        &claim,
-        NAMESPACE,
-        &queues.rust_prefix(),
-        SHARDS,
-        QueueKind::Activity,
-    )
+    queues
+        .rust_routing()
+        .route_claim(&claim, QueueKind::Activity)
 }
 
 fn weight(plan: &Plan) -> f64 {
@@ -228,13 +224,9 @@ async fn scenario(
             .await?
             .get_result(WorkflowGetResultOptions::default())
             .await?;
-        let route = route_for_claim(
-            &claim,
-            NAMESPACE,
-            &queues.python_prefix(),
-            SHARDS,
-            QueueKind::Activity,
-        );
+        let route = queues
+            .python_routing()
+            .route_claim(&claim, QueueKind::Activity);
         assert_eq!(
             seen,
             json!({

@@ -10,14 +10,20 @@
 
 use example_temporal as provisioning;
 
+#[path = "common/journal.rs"]
+mod journal;
+#[path = "common/raw.rs"]
+mod raw;
+
 use std::error::Error;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use journal::Journal;
 use provisioning::{
-    ActivityRecord, ForwardRaw, Journal, Membership, OffboardTenant, ProvisionRequest,
-    ProvisionTenant, Provisioning, RawCall, RawOutcome, activity_route, system_queue,
-    workflow_route,
+    ActivityRecord, Membership, OffboardTenant, ProvisionRequest, ProvisionTenant, Provisioning,
+    activity_route, system_queue, workflow_route,
 };
+use raw::{ForwardRaw, RawCall, RawOutcome};
 use serde_json::json;
 use sqlx::{AssertSqlSafe, PgPool};
 use temporalio_client::errors::WorkflowGetResultError;
@@ -101,8 +107,9 @@ async fn provisioning_workflow_end_to_end() -> Result<(), Box<dyn Error>> {
     let run = unique();
     let tenants = tenants(run)?;
     let journal = Journal::default();
-    let activities = Provisioning::new(pool.clone(), journal.clone()).await?;
-    let outcome = provisioning::with_workers(
+    let activities = journal.observe(Provisioning::new(pool.clone()).await?);
+    // The example's workers, and the raw calls' workflow on them.
+    let outcome = raw::with_workers(
         &client,
         &activities,
         scenario(&client, &activities, &journal, run, tenants.clone()),

@@ -1,7 +1,8 @@
 //! A worker process killed (SIGKILL) in the middle of tenant activities, on the Temporal server
 //! at `TEMPORAL_ADDRESS` and the PostgreSQL database at `DATABASE_URL` (`.ci/run` starts both).
 //!
-//! Worker A (`worker serve`, its migrations made slow) takes the migrations of three tenants'
+//! Worker A (a process of its own serving the fleet, `tests/common/serve.rs`, its migrations made
+//! slow) takes the migrations of three tenants'
 //! provisioning workflows, and is killed while all three run. The server notices within the
 //! migration's heartbeat timeout and retries each on worker B, a fresh process: attempt 2, which
 //! verifies its tenant claim against the registry again before the body runs. Two tenants'
@@ -20,9 +21,12 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use provisioning::{
-    ActivityRecord, Fleet, JOURNAL_LINE, Journal, ProvisionRequest, ProvisionTenant, Provisioning,
-};
+#[path = "common/serve.rs"]
+mod serve;
+
+use serve::journal_record;
+
+use provisioning::{ActivityRecord, Fleet, ProvisionRequest, ProvisionTenant, Provisioning};
 use sqlx::{AssertSqlSafe, PgPool};
 use temporalio_client::errors::WorkflowGetResultError;
 use temporalio_client::{Client, WorkflowFetchHistoryOptions, WorkflowGetResultOptions};
@@ -67,21 +71,22 @@ impl WorkerProcess {
         fleet: &Fleet,
         slow_migrations: bool,
     ) -> Result<Self, Box<dyn Error>> {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_worker"));
+        // This test binary again, running only the worker process's body.
+        let mut command = Command::new(std::env::current_exe()?);
         command
-            .arg("serve")
+            .args([serve::SERVE_TEST, "--exact", "--ignored", "--nocapture"])
             .env("TEMPORAL_ADDRESS", address)
             .env("DATABASE_URL", database_url)
-            .env("PROVISIONING_QUEUE_PREFIX", fleet.prefix())
-            .env_remove("PROVISIONING_MIGRATION_WORK_MS")
+            .env(serve::SERVE_PREFIX, fleet.prefix())
+            .env_remove(serve::SERVE_MIGRATION_WORK_MS)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
         if slow_migrations {
-            command.env("PROVISIONING_MIGRATION_WORK_MS", SLOW_MIGRATION_MS);
+            command.env(serve::SERVE_MIGRATION_WORK_MS, SLOW_MIGRATION_MS);
         }
         let mut child = command.spawn()?;
-        let identity = provisioning::worker_identity_of(child.id());
+        let identity = serve::worker_identity_of(child.id());
         let (sender, stdout) = tokio::sync::mpsc::unbounded_channel();
         let out = BufReader::new(child.stdout.take().expect("piped stdout"));
         std::thread::spawn(move || {
@@ -196,15 +201,25 @@ impl Drop for WorkerProcess {
     }
 }
 
-fn journal_record(line: &str) -> Option<ActivityRecord> {
-    serde_json::from_str(line.strip_prefix(JOURNAL_LINE)?).ok()
-}
-
 /// `url` with its connections' search path set to `schema`: the worker processes share the
 /// test's fresh schema, where the registry is.
 fn with_search_path(url: &str, schema: &str) -> String {
     let separator = if url.contains('?') { '&' } else { '?' };
     format!("{url}{separator}options=-c%20search_path%3D{schema}")
+}
+
+/// The body of a worker process of [`WorkerProcess::spawn`], which runs this binary again with
+/// only this function selected and the fleet's prefix set; not a test of its own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the worker process the worker-kill test spawns"]
+async fn worker_process() -> Result<(), Box<dyn Error>> {
+    let prefix = std::env::var(serve::SERVE_PREFIX).map_err(|_| {
+        format!(
+            "{} is not set: run by the worker-kill test",
+            serve::SERVE_PREFIX
+        )
+    })?;
+    serve::serve(&prefix).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -269,9 +284,7 @@ struct Scenario<'a> {
 impl Scenario<'_> {
     async fn run(&self, [acme, globex, initech]: &[TenantCtx; 3]) -> Result<(), Box<dyn Error>> {
         let started_at = Instant::now();
-        let registrar =
-            Provisioning::for_fleet(self.fleet.clone(), self.pool.clone(), Journal::default())
-                .await?;
+        let registrar = Provisioning::for_fleet(self.fleet.clone(), self.pool.clone()).await?;
         for ctx in [acme, globex, initech] {
             registrar.register(ctx, "worker-kill tenant").await?;
         }

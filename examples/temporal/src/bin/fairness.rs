@@ -31,7 +31,7 @@ use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
-use tenant::routing::{QueueKind, route_for_claim, route_for_tenant};
+use tenant::routing::{QueueKind, Routing};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities};
 use tenant::{InMemoryRegistry, Plan, TenancyConfig, TenantClaim, TenantCtx};
 
@@ -51,6 +51,7 @@ impl TenantActivities for Drain {
 
 #[tenant::activities]
 impl Drain {
+    /// One job of `job_time`, recorded by tenant when it completes.
     #[activity]
     pub async fn slow_job(
         self: Arc<Self>,
@@ -67,6 +68,14 @@ impl Drain {
     }
 }
 
+/// The routing of one flood: its own task queues `{prefix}-..`, one shard, so that every
+/// tenant's jobs share the one queue whose fairness is measured.
+fn flood_routing(prefix: &str) -> Routing {
+    Routing::new("default", prefix, std::num::NonZeroU32::MIN)
+}
+
+/// One tenant's part of the flood: `jobs` jobs on the queues under `prefix`, with its plan's
+/// weight (`fair`) or all weights 1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flood {
     ctx: TenantClaim,
@@ -75,6 +84,7 @@ pub struct Flood {
     fair: bool,
 }
 
+/// Schedules a [`Flood`].
 #[workflow]
 #[derive(Default)]
 pub struct FloodQueue;
@@ -84,13 +94,7 @@ impl FloodQueue {
     /// Schedules every job at once, so the queue holds a backlog from all tenants.
     #[run]
     pub async fn run(wf: &mut WorkflowContext<Self>, flood: Flood) -> WorkflowResult<u32> {
-        let route = route_for_claim(
-            &flood.ctx,
-            "default",
-            &flood.prefix,
-            1.try_into().expect("one shard"),
-            QueueKind::Activity,
-        );
+        let route = flood_routing(&flood.prefix).route_claim(&flood.ctx, QueueKind::Activity);
         let mut options = route.activity_options(Duration::from_secs(600));
         if !flood.fair {
             // The baseline: every tenant keyed (the worker refuses a task without its tenant's
@@ -172,20 +176,14 @@ async fn flood(
 ) -> Result<Vec<String>, Box<dyn Error>> {
     let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let prefix = format!("fairness-{run}");
-    let activity_queue = route_for_tenant(
-        &tenants[0],
-        "default",
-        &prefix,
-        1.try_into()?,
-        QueueKind::Activity,
-    )
-    .task_queue;
+    let routing = flood_routing(&prefix);
+    let activity_queue = routing.route(&tenants[0], QueueKind::Activity).task_queue;
     let workflow_queue = format!("{prefix}-flood");
 
     // Enqueue everything before any activity worker polls, so every tenant has a backlog.
     let mut handles = Vec::new();
     for ctx in tenants {
-        let route = route_for_tenant(ctx, "default", &prefix, 1.try_into()?, QueueKind::Workflow);
+        let route = routing.route(ctx, QueueKind::Workflow);
         for part in 0..jobs.div_ceil(JOBS_PER_WORKFLOW) {
             let flood = Flood {
                 ctx: TenantClaim::of(ctx),
@@ -209,11 +207,8 @@ async fn flood(
     let drain = Drain {
         completions: Arc::clone(&completions),
         job_time,
-        verifier: InputVerifier::new(Arc::new(registry), TenancyConfig::default()).routed(
-            "default",
-            &prefix,
-            1.try_into()?,
-        ),
+        verifier: InputVerifier::new(Arc::new(registry), TenancyConfig::default())
+            .with_routing(routing),
     };
     let mut scheduler = Worker::new(
         &runtime,

@@ -10,26 +10,19 @@
 //! `DATABASE_URL` the PostgreSQL database: the tenant registry lives in the connection's default
 //! schema, and each tenant gets a schema of its own. The example runs one worker per routed task
 //! queue, provisions two tenants of different plans (each workflow and activity routed and
-//! prioritised by `route_for_tenant`; each tenant's schema created with its tables and
+//! prioritised by the fleet's `Routing`; each tenant's schema created with its tables and
 //! migration), offboards one (its schema dropped, the other's intact), and prints what every
 //! activity saw. Then it offboards the other too, so a run leaves no schema behind (the
 //! registry keeps both deactivated records; the tenants' ids are unique per run).
-//!
-//! `worker serve` is the shape of a deployment: it only serves (one worker per task queue of
-//! the fleet) until the process is stopped, and prints a JSON line per activity attempt it runs
-//! (after `journal `). `PROVISIONING_QUEUE_PREFIX` names its fleet (default `provisioning`);
-//! `PROVISIONING_MIGRATION_WORK_MS` makes each migration's data step take that long
-//! (heartbeating), which the worker-kill test uses to catch a worker mid-activity. Audit events
-//! (`tenant::audit`: every tenant activity input verified or refused) go to its stderr.
 
 use example_temporal as provisioning;
 
 use std::error::Error;
+use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use provisioning::{
-    Fleet, Journal, OffboardTenant, ProvisionRequest, ProvisionTenant, Provisioning,
-    activity_route, workflow_route,
+    OffboardTenant, ProvisionRequest, ProvisionTenant, Provisioning, activity_route, workflow_route,
 };
 use temporalio_client::{Client, WorkflowGetResultOptions};
 use tenant::temporal::RouteExt;
@@ -37,14 +30,6 @@ use tenant::{TenantClaim, TenantCtx};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
-    let serve = match std::env::args().nth(1).as_deref() {
-        None => false,
-        Some("serve") => true,
-        Some(other) => {
-            eprintln!("unknown argument `{other}`: `worker` runs the demo, `worker serve` serves");
-            std::process::exit(2);
-        }
-    };
     let address = std::env::var("TEMPORAL_ADDRESS").unwrap_or_else(|_| "127.0.0.1:7233".to_owned());
     let client = match provisioning::connect(&address).await {
         Ok(client) => client,
@@ -66,12 +51,12 @@ async fn main() -> Result<(), Box<dyn Error>> {
         std::process::exit(2);
     };
     let pool = sqlx::PgPool::connect(&url).await?;
-    if serve {
-        audit_to_stderr();
-        return self::serve(&client, pool).await;
-    }
-    let journal = Journal::default();
-    let activities = Provisioning::new(pool, journal.clone()).await?;
+    // What each activity attempt saw, printed at the end.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let activities = Provisioning::new(pool).await?.with_observer({
+        let seen = Arc::clone(&seen);
+        move |record| seen.lock().expect("records lock").push(record.clone())
+    });
     println!("Temporal at {address}; workers on:");
     for queue in provisioning::all_task_queues() {
         println!("  {queue}");
@@ -83,7 +68,7 @@ async fn main() -> Result<(), Box<dyn Error>> {
         "  {:<36} {:<20} {:<24} {:<20} {:>6}",
         "activity", "tenant", "task queue", "key", "weight"
     );
-    for record in journal.records() {
+    for record in seen.lock().expect("records lock").iter() {
         println!(
             "  {:<36} {:<20} {:<24} {:<20} {:>6}",
             record.activity,
@@ -96,44 +81,6 @@ async fn main() -> Result<(), Box<dyn Error>> {
         );
     }
     Ok(())
-}
-
-/// Audit events on stderr: which tenant each activity input was verified for, or why it was
-/// refused. Everything else only from warnings up.
-fn audit_to_stderr() {
-    use tracing_subscriber::layer::SubscriberExt;
-    use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::filter::Targets::new()
-        .with_default(tracing::Level::WARN)
-        .with_target(tenant::AUDIT_TARGET, tracing::Level::DEBUG);
-    tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::DEBUG)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .finish()
-        .with(filter)
-        .init();
-}
-
-/// Serves the fleet's task queues until the process is stopped.
-async fn serve(client: &Client, pool: sqlx::PgPool) -> Result<(), Box<dyn Error>> {
-    let fleet = match std::env::var("PROVISIONING_QUEUE_PREFIX") {
-        Ok(prefix) if !prefix.is_empty() => Fleet::new(prefix),
-        _ => Fleet::default(),
-    };
-    let mut activities = Provisioning::for_fleet(fleet.clone(), pool, Journal::printing()).await?;
-    if let Ok(ms) = std::env::var("PROVISIONING_MIGRATION_WORK_MS") {
-        let ms: u64 = ms
-            .parse()
-            .map_err(|e| format!("PROVISIONING_MIGRATION_WORK_MS={ms}: {e}"))?;
-        activities = activities.with_slow_migrations(std::time::Duration::from_millis(ms));
-    }
-    println!(
-        "serving {} as {}",
-        fleet.all_task_queues().join(" "),
-        provisioning::worker_identity()
-    );
-    provisioning::with_workers(client, &activities, std::future::pending()).await
 }
 
 async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn Error>> {

@@ -1,7 +1,7 @@
 """The Python port of the contract against the Rust crate's own data: the shard vectors, the
 task queue names, the plan weights and the context's JSON.
 
-    cd interop/python && python3 -m unittest discover -s tests
+    cd examples/interop/python && python3 -m unittest discover -s tests
 """
 
 import csv
@@ -22,7 +22,7 @@ from tenant_seeds import (
     task_queue_name,
 )
 
-REPO = pathlib.Path(__file__).resolve().parents[3]
+REPO = pathlib.Path(__file__).resolve().parents[4]
 VECTORS = REPO / "tenant-core" / "tests" / "data" / "shard_vectors.tsv"
 
 

@@ -140,8 +140,8 @@ def route_for_tenant(
     kind: str = "activity",
     weights: Mapping[str, float] = PLAN_WEIGHTS,
 ) -> Route:
-    """The route of ``ctx``'s work of ``kind``: what Rust's ``route_for_tenant`` (or, from a
-    claim, ``route_for_claim``) gives, so that a Rust worker routed with the same namespace,
+    """The route of ``ctx``'s work of ``kind``: what Rust's ``Routing::route`` (or, from a
+    claim, ``Routing::route_claim``) gives, so that a Rust worker routed with the same namespace,
     prefix and shard count accepts the task. Raises ``ValueError`` for an invalid tenant id."""
     if not is_tenant_id(ctx.tenant_id):
         raise ValueError("not a valid tenant id")
