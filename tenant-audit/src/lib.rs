@@ -53,8 +53,6 @@
 //!
 //! [`inventory`] walks directories the way the command does.
 
-#![warn(missing_docs, unreachable_pub)]
-
 use std::fmt;
 use std::str::FromStr;
 

@@ -6,7 +6,6 @@
 //! `tenant-http`'s. Use it through the `tenant` facade, which adds the integrations
 //! (`tenant-sqlx`, `tenant-http`, `tenant-redis`, `tenant-temporal`) behind features.
 #![doc = include_str!("docs/concepts.md")]
-#![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "axum")]
 pub mod axum;

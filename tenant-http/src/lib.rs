@@ -6,7 +6,6 @@
 //! `axum`: the extractor and [`TenantLayer`]. Use it through the `tenant` facade (features
 //! `http`, `axum`), which re-exports it as `tenant::http`.
 #![doc = include_str!("docs/boundary.md")]
-#![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "axum")]
 mod axum;

@@ -4,7 +4,6 @@
 //! tenant is checked against the registry before a handler runs. Use it through the `tenant`
 //! facade (feature `redis`), which re-exports it as `tenant::redis`.
 #![doc = include_str!("docs/cache_and_events.md")]
-#![warn(missing_docs, unreachable_pub)]
 
 mod cache;
 mod error;

@@ -18,7 +18,6 @@
 //!
 #![doc = include_str!("docs/repositories.md")]
 #![cfg_attr(feature = "postgres", doc = include_str!("docs/postgres.md"))]
-#![warn(missing_docs, unreachable_pub)]
 
 #[cfg(feature = "postgres")]
 mod audit;

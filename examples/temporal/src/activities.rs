@@ -1,6 +1,10 @@
 //! The activities: a tenant's schema, tables and rows, and the registry, each verified for its
 //! tenant before it runs.
 
+// The Temporal SDK's `#[activities]` (which `#[tenant::activities]` wraps) and
+// `#[workflow_methods]` add public associated constants without docs, in impls of their own.
+#![allow(missing_docs)]
+
 use std::sync::Arc;
 use std::time::Duration;
 

@@ -1,5 +1,9 @@
 //! The workflows: provisioning and offboarding a tenant, each activity on the tenant's route.
 
+// The Temporal SDK's `#[activities]` (which `#[tenant::activities]` wraps) and
+// `#[workflow_methods]` add public associated constants without docs, in impls of their own.
+#![allow(missing_docs)]
+
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
