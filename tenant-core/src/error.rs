@@ -1,6 +1,6 @@
 //! The core error type. Each integration crate has its own (`tenant_sqlx::Error`, ...).
 
-use crate::TenantIdError;
+use crate::{SchemaName, SchemaNameError, TenantIdError};
 
 /// What can go wrong with the core types: invalid input is a typed variant, never a panic and
 /// never a silent fallback to another tenant.
@@ -12,21 +12,17 @@ pub enum Error {
     #[error(transparent)]
     InvalidTenantId(#[from] TenantIdError),
     /// A schema name failed validation.
-    #[error(
-        "invalid schema name: expected 1 to 63 bytes of lowercase ASCII letters, digits and '_', not starting with a digit"
-    )]
+    #[error("{}", SchemaNameError::Invalid)]
     InvalidSchemaName,
     /// A schema name is valid but never a tenant's: a shared or system schema (`public`,
     /// `pg_*`, `information_schema`) or a reserved SQL key word.
-    #[error(
-        "reserved schema name: a tenant's schema cannot be shared, a system schema or a key word"
-    )]
+    #[error("{}", SchemaNameError::Reserved)]
     ReservedSchemaName,
     /// Two tenants were given the same schema.
     #[error("two tenants have the same schema `{schema}`")]
     DuplicateSchema {
         /// The schema both tenants have.
-        schema: crate::SchemaName,
+        schema: SchemaName,
     },
     /// A plan name failed validation.
     #[error("invalid plan name: expected 1 to 64 printable ASCII bytes")]
@@ -65,6 +61,15 @@ pub enum Error {
     /// A collection name failed validation or would not fit the store's limits.
     #[error(transparent)]
     InvalidCollectionName(#[from] crate::names::CollectionNameError),
+}
+
+impl From<SchemaNameError> for Error {
+    fn from(error: SchemaNameError) -> Self {
+        match error {
+            SchemaNameError::Invalid => Error::InvalidSchemaName,
+            SchemaNameError::Reserved => Error::ReservedSchemaName,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -18,14 +18,16 @@ pub mod names;
 mod plan;
 pub mod registry;
 pub mod routing;
+mod schema;
 mod system;
 
 pub use claim::{ClaimError, TenantClaim};
 pub use config::{ConfigError, TenancyConfig};
-pub use ctx::{SchemaName, TenantCtx};
+pub use ctx::TenantCtx;
 pub use error::Error;
 pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
 pub use names::{CollectionName, ScopedKey};
 pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
 pub use registry::{CachedRegistry, InMemoryRegistry, Tenant, TenantRegistry};
+pub use schema::{SchemaName, SchemaNameError};
 pub use system::{AUDIT_TARGET, SystemCtx};

@@ -12,8 +12,8 @@ use proptest::prelude::*;
 use tenant_test_support::fuzz::{cases, is_tenant_id, runner};
 
 use tenant_core::{
-    ClaimError, Error, InMemoryRegistry, Plan, PlanWeights, SchemaName, TenancyConfig, TenantClaim,
-    TenantId, TenantIdError,
+    ClaimError, InMemoryRegistry, Plan, PlanWeights, SchemaName, SchemaNameError, TenancyConfig,
+    TenantClaim, TenantId, TenantIdError,
 };
 
 /// Text near the grammars' edges as well as anywhere: ASCII soup with the characters that
@@ -78,9 +78,9 @@ fn schema_names_parse_exactly_the_grammar() {
                     prop_assert!(!input.starts_with("pg_") && input != "public");
                     prop_assert_eq!(name.as_str(), input.as_str());
                 }
-                Err(Error::InvalidSchemaName) => prop_assert!(!valid(&input), "{input:?}"),
+                Err(SchemaNameError::Invalid) => prop_assert!(!valid(&input), "{input:?}"),
                 // Only grammatical names can be reserved.
-                Err(Error::ReservedSchemaName) => prop_assert!(valid(&input), "{input:?}"),
+                Err(SchemaNameError::Reserved) => prop_assert!(valid(&input), "{input:?}"),
                 Err(other) => prop_assert!(false, "{input:?}: unexpected {other:?}"),
             }
             Ok(())

@@ -113,6 +113,12 @@ impl From<tenant_core::TenantIdError> for Error {
     }
 }
 
+impl From<tenant_core::SchemaNameError> for Error {
+    fn from(error: tenant_core::SchemaNameError) -> Self {
+        Error::Core(error.into())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::Error;

@@ -427,7 +427,7 @@ where
             .map_err(|e: tenant_core::Error| corrupt("plan", e))?,
         schema_name: text("schema_name")?
             .parse()
-            .map_err(|e: tenant_core::Error| corrupt("schema_name", e))?,
+            .map_err(|e: tenant_core::SchemaNameError| corrupt("schema_name", e))?,
         is_active: row.try_get("is_active")?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,

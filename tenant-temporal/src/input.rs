@@ -9,9 +9,20 @@ use serde::{Deserialize, Serialize};
 use temporalio_common::error::ApplicationFailure;
 use tenant_core::AUDIT_TARGET;
 
-#[cfg(doc)]
-use crate::INPUT_REJECTED;
-use crate::verify::input_rejected;
+/// The application failure type of an activity input the worker refused to run.
+pub const INPUT_REJECTED: &str = "tenant.ActivityInputRejected";
+
+/// The failure of an input the worker or the workflow refused: type [`INPUT_REJECTED`],
+/// retryable only when `retryable` says a retry could change the answer.
+pub(crate) fn input_rejected(
+    error: impl std::error::Error + Send + Sync + 'static,
+    retryable: bool,
+) -> ApplicationFailure {
+    ApplicationFailure::builder(error)
+        .type_name(INPUT_REJECTED.to_owned())
+        .non_retryable(!retryable)
+        .build()
+}
 
 /// The payload of a tenant-carrying activity as it crosses the engine.
 ///

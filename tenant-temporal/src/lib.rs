@@ -46,9 +46,9 @@ mod input;
 mod options;
 mod verify;
 
-pub use input::{ActivityInput, DecodeError, WorkflowInput};
+pub use input::{ActivityInput, DecodeError, INPUT_REJECTED, WorkflowInput};
 pub use options::{RouteExt, SYSTEM_FAIRNESS_KEY, sdk_priority, system_activity_options};
-pub use verify::{ActivityInputError, INPUT_REJECTED, InputVerifier, TenantActivities};
+pub use verify::{ActivityInputError, InputVerifier, TenantActivities};
 #[doc(hidden)]
 pub use verify::{TenantInput, open_system_input, open_tenant_input};
 

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use tenant_core::TenantClaim;
 
-use crate::verify::input_rejected;
+use crate::input::input_rejected;
 use crate::{ActivityInput, ActivityInputError, DecodeError, INPUT_REJECTED, WorkflowInput};
 
 /// The wire form of the seeds' `RunMigrationsInput(ctx=TenantCtx(..), target_version=3)`, as

@@ -6,18 +6,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tenant_core::routing::{QueueKind, Routing};
 use tenant_core::{
     AUDIT_TARGET, ClaimError, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantRegistry,
 };
 
-use crate::input::{ActivityInput, DecodeError};
+use crate::input::{ActivityInput, DecodeError, input_rejected};
 use crate::options::SYSTEM_FAIRNESS_KEY;
-
-/// The application failure type of an activity input the worker refused to run.
-pub const INPUT_REJECTED: &str = "tenant.ActivityInputRejected";
 
 /// Why the worker refused an activity input.
 #[derive(Debug, thiserror::Error)]
@@ -76,18 +72,6 @@ impl ActivityInputError {
         );
         ActivityError::application(input_rejected(self, retryable))
     }
-}
-
-/// The failure of an input the worker or the workflow refused: type [`INPUT_REJECTED`],
-/// retryable only when `retryable` says a retry could change the answer.
-pub(crate) fn input_rejected(
-    error: impl std::error::Error + Send + Sync + 'static,
-    retryable: bool,
-) -> ApplicationFailure {
-    ApplicationFailure::builder(error)
-        .type_name(INPUT_REJECTED.to_owned())
-        .non_retryable(!retryable)
-        .build()
 }
 
 /// A generated `<Method>Input` of a tenant activity: the claim it carries. Not a public API.
