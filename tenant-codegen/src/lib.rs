@@ -22,8 +22,12 @@ mod ctxt;
 #[allow(dead_code)]
 #[path = "../../tenant-macros/src/fallback.rs"]
 mod fallback;
+#[path = "../../tenant-macros/src/meta.rs"]
+mod meta;
 #[path = "../../tenant-macros/src/tenant_scoped/mod.rs"]
 mod tenant_scoped;
+#[path = "../../tenant-macros/src/ty.rs"]
+mod ty;
 
 use proc_macro2::TokenStream;
 

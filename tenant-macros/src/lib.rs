@@ -9,7 +9,9 @@
 mod activity;
 mod ctxt;
 mod fallback;
+mod meta;
 mod tenant_scoped;
+mod ty;
 
 use proc_macro::TokenStream;
 
@@ -27,5 +29,5 @@ pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
 /// and opens it (typed decode, route check) before the body runs.
 #[proc_macro_attribute]
 pub fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
-    activity::expand::activities(args.into(), input.into()).into()
+    activity::activities(args.into(), input.into()).into()
 }

@@ -4,6 +4,7 @@ use quote::ToTokens;
 use syn::{Attribute, LitStr, Meta};
 
 use crate::ctxt::Ctxt;
+use crate::meta::{parse_lit_str, path_name, skip_value};
 
 /// The arguments `#[tenant_scoped]` accepts.
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
@@ -31,18 +32,14 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
     let mut reported = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("table") {
-            let value: syn::Expr = meta.value()?.parse()?;
-            let syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(value),
-                ..
-            }) = value
+            let Some(value) = parse_lit_str(
+                cx,
+                &meta,
+                "`table` takes a string literal",
+                "write `table = \"invoices\"`",
+            )?
             else {
                 reported = true;
-                cx.error_with_help(
-                    &value,
-                    "`table` takes a string literal",
-                    "write `table = \"invoices\"`",
-                );
                 return Ok(());
             };
             if table.is_some() {
@@ -64,13 +61,7 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
             format!("unknown #[tenant_scoped] argument `{name}`"),
             format!("{hint}the arguments are: {}", ARGUMENTS.join(", ")),
         );
-        // Skip the value so the remaining arguments are still checked.
-        if meta.input.peek(syn::Token![=]) {
-            meta.value()?.parse::<syn::Expr>()?;
-        } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-            let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
-        }
-        Ok(())
+        skip_value(&meta)
     });
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
         reported = true;
@@ -329,17 +320,13 @@ fn parse_column(cx: &mut Ctxt, attr: &Attribute, args: &mut ColumnArgs) {
             return skip_value(&meta);
         };
         let name = path_name(&meta.path);
-        let value: syn::Expr = meta.value()?.parse()?;
-        let syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(value),
-            ..
-        }) = value
+        let Some(value) = parse_lit_str(
+            cx,
+            &meta,
+            format!("`{name}` takes a string literal"),
+            format!("write {}", example(&name)),
+        )?
         else {
-            cx.error_with_help(
-                &value,
-                format!("`{name}` takes a string literal"),
-                format!("write {}", example(&name)),
-            );
             return Ok(());
         };
         if name == "type" && !is_sql_type(&value.value()) {
@@ -391,16 +378,6 @@ fn is_sql_type(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '(' | ')' | ','))
 }
 
-/// Skips an argument's value (`= expr` or `(..)`) so the remaining arguments are still checked.
-fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
-    if meta.input.peek(syn::Token![=]) {
-        meta.value()?.parse::<syn::Expr>()?;
-    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
-    }
-    Ok(())
-}
-
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach
 /// the compiler (which would only repeat "cannot find attribute").
 pub(crate) fn is_ours(attr: &Attribute) -> bool {
@@ -408,14 +385,6 @@ pub(crate) fn is_ours(attr: &Attribute) -> bool {
         let name = ident.to_string();
         FIELD_ATTRIBUTES.contains(&name.as_str()) || near_miss(&name).is_some()
     })
-}
-
-fn path_name(path: &syn::Path) -> String {
-    path.segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect::<Vec<_>>()
-        .join("::")
 }
 
 /// `"did you mean `x`? "` when `name` is close to one of `candidates`.

@@ -174,7 +174,7 @@ fn expand(entity: &Entity<'_>, valid: &Valid) -> TokenStream {
         });
         let meta = match &f.attrs.column_args.ddl_type {
             Some(ddl_type) => {
-                let nullable = valid::option_inner(ty).is_some();
+                let nullable = crate::ty::option_inner(ty).is_some();
                 quote! {
                     __tenant::ColumnMeta::declared(
                         #column, __tenant::ColumnRole::#role, #ddl_type, #nullable, #unique, #indexed,
