@@ -36,5 +36,5 @@ use proc_macro2::TokenStream;
 /// union at all is an `Err`.
 pub fn tenant_scoped(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let input: syn::DeriveInput = syn::parse2(item)?;
-    Ok(tenant_scoped::expand::tenant_scoped(args, &input))
+    Ok(tenant_scoped::tenant_scoped(args, &input))
 }

@@ -21,7 +21,7 @@ use proc_macro::TokenStream;
 #[proc_macro_attribute]
 pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
     let item = syn::parse_macro_input!(input as syn::DeriveInput);
-    tenant_scoped::expand::tenant_scoped(args.into(), &item).into()
+    tenant_scoped::tenant_scoped(args.into(), &item).into()
 }
 
 /// Makes the `#[activity]` methods of an impl block tenant-carrying activities of the Temporal Rust

@@ -179,16 +179,51 @@ fn expand_method(block: &ActivitiesBlock, valid: &Valid<'_>) -> (TokenStream, To
     let (actx, ctx, rest) = (&params[0], &params[1], &params[2..]);
     let companion = input_struct(item, context, ctx, rest, &target);
     let input = input_ident(ident);
-    let private = quote!(::tenant::__private);
-    let binding = |p: &Param| {
-        let (mutability, ident) = (&p.mutability, &p.ident);
-        quote!(#mutability #ident)
-    };
-    let rest_bindings = rest.iter().map(binding);
     // Mixed-site: the body cannot name the raw input by accident.
     let raw = syn::Ident::new("__tenant_input", Span::mixed_site());
-    let (actx_binding, actx_ident, actx_ty) = (binding(actx), &actx.ident, &actx.ty);
-    let open = match context {
+    let (actx_binding, actx_ty) = (binding(actx), &actx.ty);
+    let open = open_input(context, &input, &raw, actx, ctx, rest);
+    let marker = match &valid.activity.args.name {
+        Some(name) => quote!(#[activity(name = #name)]),
+        None => quote!(#[activity]),
+    };
+    let receiver = receiver.as_ref().map(|r| quote!(#r,));
+    let method = quote! {
+        #(#attrs)*
+        #marker
+        #vis #asyncness #fn_token #ident(
+            #receiver
+            #actx_binding: #actx_ty,
+            #raw: ::tenant::temporal::ActivityInput<#input>,
+        ) #output {
+            #open
+            #body
+        }
+    };
+    (companion, method)
+}
+
+/// `mut name`, as the user declared the parameter.
+fn binding(param: &Param) -> TokenStream {
+    let (mutability, ident) = (&param.mutability, &param.ident);
+    quote!(#mutability #ident)
+}
+
+/// The statements that open the raw input `raw` (a tenant input verified against the registry
+/// and the task's route, or a system input with a fresh `SystemCtx`) and bind the context `ctx`
+/// and the parameters `rest` as the user named them. On failure the method returns the error.
+fn open_input(
+    context: &Context,
+    input: &syn::Ident,
+    raw: &syn::Ident,
+    actx: &Param,
+    ctx: &Param,
+    rest: &[Param],
+) -> TokenStream {
+    let private = quote!(::tenant::__private);
+    let rest_bindings = rest.iter().map(binding);
+    let actx_ident = &actx.ident;
+    match context {
         Context::Tenant => {
             let (ctx_binding, ctx_ty) = (binding(ctx), &ctx.ty);
             let verified = syn::Ident::new("__tenant_ctx", Span::mixed_site());
@@ -226,23 +261,5 @@ fn expand_method(block: &ActivitiesBlock, valid: &Valid<'_>) -> (TokenStream, To
                 let #sys_binding: #sys_ty = #sys;
             }
         }
-    };
-    let marker = match &valid.activity.args.name {
-        Some(name) => quote!(#[activity(name = #name)]),
-        None => quote!(#[activity]),
-    };
-    let receiver = receiver.as_ref().map(|r| quote!(#r,));
-    let method = quote! {
-        #(#attrs)*
-        #marker
-        #vis #asyncness #fn_token #ident(
-            #receiver
-            #actx_binding: #actx_ty,
-            #raw: ::tenant::temporal::ActivityInput<#input>,
-        ) #output {
-            #open
-            #body
-        }
-    };
-    (companion, method)
+    }
 }

@@ -1,0 +1,63 @@
+//! `<Entity>Columns` and `<Entity>::columns()`: the typed columns filters are written with.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::Companions;
+
+pub(super) fn columns_struct(c: &Companions<'_>) -> TokenStream {
+    let Companions {
+        vis,
+        name,
+        columns_name,
+        repo_name,
+        ..
+    } = c;
+    let columns_doc =
+        format!("The filterable columns of [`{name}`], for `{repo_name}::list_where`.");
+    let column_fields = c.not_tenant.iter().map(|f| {
+        let (ident, ty) = (f.ident, f.ty);
+        let doc = format!("The `{}` column.", f.column);
+        quote!(#[doc = #doc] pub #ident: ::tenant::sqlx::Col<#name, #ty>)
+    });
+    quote! {
+        #[doc = #columns_doc]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone, ::core::marker::Copy)]
+        #[allow(dead_code)]
+        #vis struct #columns_name {
+            #(#column_fields,)*
+        }
+    }
+}
+
+/// `<Entity>::columns()`. Each column carries its index in the struct, which is its index in
+/// `Entity::META`.
+pub(super) fn columns_fn(c: &Companions<'_>) -> TokenStream {
+    let Companions {
+        vis,
+        name,
+        columns_name,
+        ..
+    } = c;
+    let column_values = c
+        .entity
+        .fields
+        .iter()
+        .enumerate()
+        .filter(|&(i, _)| i != c.valid.tenant)
+        .map(|(i, f)| {
+            let ident = f.ident;
+            quote!(#ident: ::tenant::sqlx::Col::new::<#i>())
+        });
+    quote! {
+        #[allow(dead_code)]
+        impl #name {
+            /// The filterable columns, for `list_where`.
+            #vis const fn columns() -> #columns_name {
+                #columns_name {
+                    #(#column_values,)*
+                }
+            }
+        }
+    }
+}
