@@ -20,7 +20,7 @@ pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(block) => block,
         Err(echo) => return echo,
     };
-    let mut cx = Ctxt::default();
+    let mut cx = Ctxt::new();
     let activities = ast::activities(&mut cx, &args, &block);
     let valid = valid::check(&mut cx, &block, &activities);
     match (cx.check(), valid) {

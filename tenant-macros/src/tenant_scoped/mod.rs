@@ -15,7 +15,7 @@ use crate::fallback::with_error;
 /// `#[tenant_scoped(args)]` on `input`: the struct and its companions, or, on any error, the
 /// struct without our attributes followed by every error.
 pub(crate) fn tenant_scoped(args: TokenStream, input: &DeriveInput) -> TokenStream {
-    let mut cx = Ctxt::default();
+    let mut cx = Ctxt::new();
     let args = attr::parse_arguments(&mut cx, args);
     let entity = ast::Entity::from_syn(&mut cx, args, input);
     let valid = entity
