@@ -10,23 +10,19 @@ pub(crate) mod valid;
 use proc_macro2::TokenStream;
 
 use crate::ctxt::Ctxt;
-use crate::fallback::{parse_or_echo, with_error};
+use crate::fallback::with_error;
 
 /// `#[tenant::activities]`: the SDK's `#[activities]` over the same block, each `#[activity]`
 /// method taking `ActivityInput<<Method>Input>` in place of its context and parameters, which it
 /// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
-pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
-    let block: block::ActivitiesBlock = match parse_or_echo(input) {
-        Ok(block) => block,
-        Err(echo) => return echo,
-    };
+pub(crate) fn activities(args: TokenStream, block: &block::ActivitiesBlock) -> TokenStream {
     let mut cx = Ctxt::new();
-    let activities = ast::activities(&mut cx, &args, &block);
-    let valid = valid::check(&mut cx, &block, &activities);
+    let activities = ast::activities(&mut cx, &args, block);
+    let valid = valid::check(&mut cx, block, &activities);
     match (cx.check(), valid) {
-        (Ok(()), Some(valid)) => expand::expand(&block, &valid),
-        (Err(error), _) => with_error(&expand::plain_block(&block), error),
+        (Ok(()), Some(valid)) => expand::expand(block, &valid),
+        (Err(error), _) => with_error(&expand::plain_block(block), error),
         // `valid` records an error whenever it returns `None`.
-        (Ok(()), None) => expand::plain_block(&block),
+        (Ok(()), None) => expand::plain_block(block),
     }
 }

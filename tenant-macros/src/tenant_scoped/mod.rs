@@ -13,7 +13,7 @@ use crate::ctxt::Ctxt;
 use crate::fallback::with_error;
 
 /// `#[tenant_scoped(args)]` on `input`: the struct and its companions, or, on any error, the
-/// struct without our attributes followed by every error.
+/// struct without our attributes followed by every error (and `expand::stand_in`).
 pub(crate) fn tenant_scoped(args: TokenStream, input: &DeriveInput) -> TokenStream {
     let mut cx = Ctxt::new();
     let args = attr::parse_arguments(&mut cx, args);
@@ -23,7 +23,11 @@ pub(crate) fn tenant_scoped(args: TokenStream, input: &DeriveInput) -> TokenStre
         .and_then(|entity| valid::check(&mut cx, entity));
     match (cx.check(), entity, valid) {
         (Ok(()), Some(entity), Some(valid)) => expand::expand(&entity, &valid),
-        (Err(error), ..) => with_error(&strip_our_attributes(input), error),
+        (Err(error), entity, _) => {
+            let mut tokens = with_error(&strip_our_attributes(input), error);
+            tokens.extend(entity.as_ref().map(expand::stand_in));
+            tokens
+        }
         // `valid` records an error whenever it returns `None`.
         (Ok(()), ..) => strip_our_attributes(input).into_token_stream(),
     }

@@ -1,9 +1,10 @@
 //! `<Entity>Columns` and `<Entity>::columns()`: the typed columns filters are written with.
 
 use proc_macro2::TokenStream;
-use quote::quote;
+use quote::{format_ident, quote};
 
 use super::Companions;
+use crate::tenant_scoped::ast::Entity;
 
 pub(super) fn columns_struct(c: &Companions<'_>) -> TokenStream {
     let Companions {
@@ -57,6 +58,46 @@ pub(super) fn columns_fn(c: &Companions<'_>) -> TokenStream {
                 #columns_name {
                     #(#column_values,)*
                 }
+            }
+        }
+    }
+}
+
+/// What an entity the macro rejected still gets: `<Entity>Columns` and a `columns()` that never
+/// runs (the build fails on our error first), so code that filters on its columns reports
+/// nothing beyond that error. The other companions need no stand-in: rustc does not report
+/// unresolved names after a macro's error, but it does report a missing associated function,
+/// which it looks up later, while type checking. Not for a generic struct, whose `impl` would
+/// need parameters it lacks.
+pub(crate) fn stand_in(entity: &Entity<'_>) -> TokenStream {
+    let input = entity.input;
+    if !input.generics.params.is_empty() {
+        return TokenStream::new();
+    }
+    let (vis, name) = (&input.vis, &input.ident);
+    let columns_name = format_ident!("{}Columns", name);
+    let column_fields = entity
+        .fields
+        .iter()
+        .filter(|f| f.attrs.tenant.is_none())
+        .map(|f| {
+            let (ident, ty) = (f.ident, f.ty);
+            let doc = format!("The `{}` column.", f.column);
+            quote!(#[doc = #doc] pub #ident: ::tenant::sqlx::Col<#name, #ty>)
+        });
+    let columns_doc = format!("The filterable columns of [`{name}`].");
+    quote! {
+        #[doc = #columns_doc]
+        #[allow(dead_code)]
+        #vis struct #columns_name {
+            #(#column_fields,)*
+        }
+
+        #[allow(dead_code)]
+        impl #name {
+            /// The filterable columns, for `list_where`.
+            #vis const fn columns() -> #columns_name {
+                ::core::unreachable!()
             }
         }
     }

@@ -16,6 +16,8 @@ use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 use syn::{Attribute, DeriveInput, Ident, Visibility};
 
+pub(crate) use columns::stand_in;
+
 use super::ast::{Entity, Field};
 use super::valid::Valid;
 
