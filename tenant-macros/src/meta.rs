@@ -33,7 +33,8 @@ pub(crate) fn skip_value(meta: &ParseNestedMeta<'_>) -> syn::Result<()> {
     if meta.input.peek(syn::Token![=]) {
         meta.value()?.parse::<syn::Expr>()?;
     } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
+        // One token tree, `(..)`: the arguments after it are still to be read.
+        let _skipped: proc_macro2::TokenTree = meta.input.parse()?;
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
-//! The typed view of an `#[activity]` function. Only the signature is parsed; the body stays a
-//! token tree, so syn needs no "full" feature.
+//! The typed view of an `#[activity]` method and of its marker's arguments. Only the signature is
+//! parsed; the body stays a token tree, so syn needs no "full" feature.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};

@@ -115,6 +115,10 @@ fn check_activity_context<'f>(
     }
 }
 
+/// Where the context goes, for messages and help lines.
+const SLOT: &str = "the parameter after `ActivityContext`";
+const SLOT_HELP: &str = "right after the `ActivityContext`";
+
 /// After the `ActivityContext` comes the context the activity runs under, by value: a
 /// `TenantCtx`, or for a system activity a `SystemCtx`. Whether it is there and right.
 fn check_context_param(
@@ -123,72 +127,67 @@ fn check_context_param(
     args: &Arguments,
     param: Option<&Param>,
 ) -> bool {
+    let Some(param) = param else {
+        cx.error_with_help(
+            &function.ident,
+            format!("the activity `{}` takes no tenant context", function.ident),
+            if args.system.is_some() {
+                format!("add `sys: tenant::SystemCtx` {SLOT_HELP}")
+            } else {
+                add_tenant_ctx_help()
+            },
+        );
+        return false;
+    };
     let expected = if args.system.is_some() {
         "SystemCtx"
     } else {
         "TenantCtx"
     };
-    let (slot, slot_help) = (
-        "the parameter after `ActivityContext`",
-        "right after the `ActivityContext`",
-    );
-    match param {
-        Some(param) => match &param.ty {
-            Type::Reference(reference) if last_segment_is(&reference.elem, expected) => {
-                cx.error_with_help(
-                    &param.ty,
-                    format!("take the `{expected}` by value, not by reference"),
-                    format!(
-                        "write `{}: {expected}`: the worker builds it for each run",
-                        param.ident
-                    ),
-                );
-                false
-            }
-            ty if last_segment_is(ty, expected) => true,
-            ty => {
-                let (message, help) = if args.system.is_some() {
-                    (
-                        format!(
-                            "{slot} of a system activity must be a `SystemCtx`, not `{}`",
-                            ty.to_token_stream()
-                        ),
-                        format!("write `sys: tenant::SystemCtx` {slot_help}"),
-                    )
-                } else {
-                    (
-                        format!(
-                            "{slot} of an #[activity] must be the tenant context, not `{}`",
-                            ty.to_token_stream()
-                        ),
-                        format!(
-                            "add `ctx: tenant::TenantCtx` {slot_help}; an activity that really \
-                             works across tenants is `#[activity(system = \"reason\")]` and takes \
-                             a `SystemCtx`"
-                        ),
-                    )
-                };
-                cx.error_with_help(ty, message, help);
-                false
-            }
-        },
-        None => {
+    match &param.ty {
+        Type::Reference(reference) if last_segment_is(&reference.elem, expected) => {
             cx.error_with_help(
-                &function.ident,
-                format!("the activity `{}` takes no tenant context", function.ident),
-                if args.system.is_some() {
-                    format!("add `sys: tenant::SystemCtx` {slot_help}")
-                } else {
-                    format!(
-                        "add `ctx: tenant::TenantCtx` {slot_help}; an activity that really works \
-                         across tenants is `#[activity(system = \"reason\")]` and takes a \
-                         `SystemCtx`"
-                    )
-                },
+                &param.ty,
+                format!("take the `{expected}` by value, not by reference"),
+                format!(
+                    "write `{}: {expected}`: the worker builds it for each run",
+                    param.ident
+                ),
+            );
+            false
+        }
+        ty if last_segment_is(ty, expected) => true,
+        ty if args.system.is_some() => {
+            cx.error_with_help(
+                ty,
+                format!(
+                    "{SLOT} of a system activity must be a `SystemCtx`, not `{}`",
+                    ty.to_token_stream()
+                ),
+                format!("write `sys: tenant::SystemCtx` {SLOT_HELP}"),
+            );
+            false
+        }
+        ty => {
+            cx.error_with_help(
+                ty,
+                format!(
+                    "{SLOT} of an #[activity] must be the tenant context, not `{}`",
+                    ty.to_token_stream()
+                ),
+                add_tenant_ctx_help(),
             );
             false
         }
     }
+}
+
+/// A tenant activity lacks its `TenantCtx`: add it, unless it really is a system activity.
+fn add_tenant_ctx_help() -> String {
+    format!(
+        "add `ctx: tenant::TenantCtx` {SLOT_HELP}; an activity that really works across tenants \
+         is `#[activity(system = \"reason\")]` and takes a `SystemCtx`"
+    )
 }
 
 /// A tenant activity's input is verified by the `InputVerifier` of the block's type, which the
