@@ -18,19 +18,23 @@
 
 #[path = "../../tenant-macros/src/ctxt.rs"]
 mod ctxt;
-// Also serves `#[tenant::activities]`, which this library does not expand.
+// `parse_or_echo` serves the proc-macro entries; this library returns a parse error instead.
 #[allow(dead_code)]
 #[path = "../../tenant-macros/src/fallback.rs"]
 mod fallback;
+#[path = "../../tenant-macros/src/meta.rs"]
+mod meta;
 #[path = "../../tenant-macros/src/tenant_scoped/mod.rs"]
 mod tenant_scoped;
+#[path = "../../tenant-macros/src/ty.rs"]
+mod ty;
 
 use proc_macro2::TokenStream;
 
 /// Expands `#[tenant_scoped(args)] item` exactly as the attribute macro does. Misuse expands to
 /// the item plus `compile_error!`, as in the macro; only an item that is not a struct, enum or
-/// union at all is an `Err`.
+/// union at all is an `Err` (with the message the macro reports beside the item it echoes).
 pub fn tenant_scoped(args: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
-    let input: syn::DeriveInput = syn::parse2(item)?;
-    Ok(tenant_scoped::expand::tenant_scoped(args, &input))
+    let input: tenant_scoped::ast::Item = syn::parse2(item)?;
+    Ok(tenant_scoped::tenant_scoped(args, &input.0))
 }

@@ -9,7 +9,9 @@
 mod activity;
 mod ctxt;
 mod fallback;
+mod meta;
 mod tenant_scoped;
+mod ty;
 
 use proc_macro::TokenStream;
 
@@ -18,8 +20,10 @@ use proc_macro::TokenStream;
 /// See the `tenant` crate's documentation for the generated items and the accepted attributes.
 #[proc_macro_attribute]
 pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
-    let item = syn::parse_macro_input!(input as syn::DeriveInput);
-    tenant_scoped::expand::tenant_scoped(args.into(), &item).into()
+    match fallback::parse_or_echo::<tenant_scoped::ast::Item>(input.into()) {
+        Ok(item) => tenant_scoped::tenant_scoped(args.into(), &item.0).into(),
+        Err(echo) => echo.into(),
+    }
 }
 
 /// Makes the `#[activity]` methods of an impl block tenant-carrying activities of the Temporal Rust
@@ -27,5 +31,8 @@ pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
 /// and opens it (typed decode, route check) before the body runs.
 #[proc_macro_attribute]
 pub fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
-    activity::expand::activities(args.into(), input.into()).into()
+    match fallback::parse_or_echo::<activity::block::ActivitiesBlock>(input.into()) {
+        Ok(block) => activity::activities(args.into(), &block).into(),
+        Err(echo) => echo.into(),
+    }
 }

@@ -1,13 +1,16 @@
-//! The typed view of an `#[activity]` function. Only the signature is parsed; the body stays a
-//! token tree, so syn needs no "full" feature.
+//! The typed view of an `#[activity]` method and of its marker's arguments. Only the signature is
+//! parsed; the body stays a token tree, so syn needs no "full" feature.
 
 use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
 use syn::parse::{Parse, ParseStream};
 use syn::{
     Attribute, Generics, Ident, LitStr, ReturnType, Token, Type, Visibility, braced, parenthesized,
 };
 
+use super::block::{ActivitiesBlock, Item};
 use crate::ctxt::Ctxt;
+use crate::meta::{parse_lit_str, path_name, skip_value};
 
 /// One `name: Type` parameter.
 pub(crate) struct Param {
@@ -28,8 +31,7 @@ pub(crate) struct ActivityFn {
     pub(crate) fn_token: Token![fn],
     pub(crate) ident: Ident,
     pub(crate) generics: Generics,
-    /// A `self` receiver, as written: free activities cannot have one, methods in
-    /// `#[tenant::activities]` hand it to the SDK (which wants `self: Arc<Self>`).
+    /// The `self` receiver, as written, if any: handed to the SDK (which wants `self: Arc<Self>`).
     pub(crate) receiver: Option<Receiver>,
     pub(crate) params: Vec<Param>,
     pub(crate) output: ReturnType,
@@ -98,8 +100,55 @@ impl Parse for ActivityFn {
     }
 }
 
-/// `#[activity]`, `#[activity(system = "reason")]`, and in `#[tenant::activities]` also the
-/// SDK's `#[activity(name = "..")]`, handed on to it.
+impl ToTokens for ActivityFn {
+    /// The function as written, without its `#[activity]` marker (taken off by the block).
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let ActivityFn {
+            attrs,
+            vis,
+            asyncness,
+            fn_token,
+            ident,
+            generics,
+            receiver,
+            params,
+            output,
+            body,
+        } = self;
+        let where_clause = &generics.where_clause;
+        let receiver = receiver.as_ref().map(|r| quote!(#r,));
+        tokens.extend(quote! {
+            #(#attrs)* #vis #asyncness #fn_token #ident #generics (#receiver #(#params),*) #output #where_clause #body
+        });
+    }
+}
+
+impl ToTokens for Param {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        let Param {
+            mutability,
+            ident,
+            ty,
+        } = self;
+        tokens.extend(quote!(#mutability #ident: #ty));
+    }
+}
+
+impl ToTokens for Receiver {
+    fn to_tokens(&self, tokens: &mut TokenStream) {
+        self.tokens.to_tokens(tokens);
+    }
+}
+
+/// An `#[activity]` method of the block with its marker's arguments.
+pub(crate) struct Activity<'a> {
+    pub(crate) function: &'a ActivityFn,
+    pub(crate) args: Arguments,
+}
+
+/// `#[activity]`, `#[activity(system = "reason")]`, and the SDK's `#[activity(name = "..")]`,
+/// handed on to it.
+#[derive(Default)]
 pub(crate) struct Arguments {
     pub(crate) system: Option<LitStr>,
     pub(crate) name: Option<syn::Expr>,
@@ -108,7 +157,49 @@ pub(crate) struct Arguments {
 /// The arguments an `#[activity]` takes.
 const ARGUMENTS: &[&str] = &["system", "name"];
 
-pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
+/// The block's `#[activity]` methods with their arguments. Every malformed argument is recorded;
+/// `#[tenant::activities]` itself takes none.
+pub(crate) fn activities<'a>(
+    cx: &mut Ctxt,
+    args: &TokenStream,
+    block: &'a ActivitiesBlock,
+) -> Vec<Activity<'a>> {
+    if !args.is_empty() {
+        cx.error_with_help(
+            args,
+            "#[tenant::activities] takes no arguments",
+            "put `name = \"..\"` or `system = \"..\"` on the `#[activity]` of a method",
+        );
+    }
+    block
+        .items
+        .iter()
+        .filter_map(|item| match item {
+            Item::Activity(activity) => Some(Activity {
+                function: &activity.function,
+                args: parse_marker(cx, &activity.marker),
+            }),
+            Item::Verbatim(_) => None,
+        })
+        .collect()
+}
+
+fn parse_marker(cx: &mut Ctxt, marker: &Attribute) -> Arguments {
+    match &marker.meta {
+        syn::Meta::Path(_) => Arguments::default(),
+        syn::Meta::List(list) => parse_arguments(cx, list.tokens.clone()),
+        syn::Meta::NameValue(meta) => {
+            cx.error_with_help(
+                meta,
+                "write `#[activity]` or `#[activity(system = \"..\")]`",
+                format!("the arguments are: {}", ARGUMENTS.join(", ")),
+            );
+            Arguments::default()
+        }
+    }
+}
+
+fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
     let mut system = None;
     let mut name = None;
     let parser = syn::meta::parser(|meta| {
@@ -117,34 +208,22 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: TokenStream) -> Arguments {
             return Ok(());
         }
         if meta.path.is_ident("system") {
-            let reason: syn::Expr = meta.value()?.parse()?;
-            match reason {
-                syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(reason),
-                    ..
-                }) => system = Some(reason),
-                other => cx.error_with_help(
-                    other,
-                    "`system` takes the reason of the cross-tenant access, as a string literal",
-                    "write `#[activity(system = \"nightly cleanup of expired sessions\")]`",
-                ),
+            if let Some(reason) = parse_lit_str(
+                cx,
+                &meta,
+                "`system` takes the reason of the cross-tenant access, as a string literal",
+                "write `#[activity(system = \"nightly cleanup of expired sessions\")]`",
+            )? {
+                system = Some(reason);
             }
             return Ok(());
         }
-        let name = meta
-            .path
-            .get_ident()
-            .map(ToString::to_string)
-            .unwrap_or_default();
         cx.error_with_help(
             &meta.path,
-            format!("unknown #[activity] argument `{name}`"),
+            format!("unknown #[activity] argument `{}`", path_name(&meta.path)),
             format!("the arguments are: {}", ARGUMENTS.join(", ")),
         );
-        if meta.input.peek(Token![=]) {
-            meta.value()?.parse::<syn::Expr>()?;
-        }
-        Ok(())
+        skip_value(&meta)
     });
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
         cx.push(error);

@@ -1,15 +1,13 @@
-//! Generates `<FnName>Input`: the payload that crosses the workflow engine, carrying the tenant
-//! context as a typed field; for a free function its `run`, and for the methods of a
-//! `#[tenant::activities]` block the SDK-facing method that opens the input before the body.
+//! Generates, for each `#[activity]` method of a checked block, `<Method>Input` (the payload that
+//! crosses the workflow engine, carrying the tenant as a claim) and the SDK-facing method that
+//! opens it before the body runs.
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote};
+use quote::{ToTokens, format_ident, quote};
 
-use super::ast::{ActivityFn, Param, parse_arguments};
+use super::ast::{ActivityFn, Param};
 use super::block::{ActivitiesBlock, Item};
-use super::valid::{self, Context};
-use crate::ctxt::Ctxt;
-use crate::fallback::{parse_or_echo, with_error};
+use super::valid::{Context, Valid};
 
 fn pascal_case(snake: &str) -> String {
     snake
@@ -96,132 +94,74 @@ fn input_struct(
     }
 }
 
-/// `#[tenant::activities]`: the SDK's `#[activities]` over the same block, each `#[activity]`
-/// method taking `ActivityInput<<Method>Input>` in place of its context and parameters, which it
-/// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
-pub(crate) fn activities(args: TokenStream, input: TokenStream) -> TokenStream {
-    let block: ActivitiesBlock = match parse_or_echo(input) {
-        Ok(block) => block,
-        Err(echo) => return echo,
-    };
-    let mut cx = Ctxt::default();
-    if !args.is_empty() {
-        cx.error_with_help(
-            &args,
-            "#[tenant::activities] takes no arguments",
-            "put `name = \"..\"` or `system = \"..\"` on the `#[activity]` of a method",
-        );
-    }
-    let mut activities = 0;
+/// The SDK's `#[activities]` over the block, each activity method taking
+/// `ActivityInput<<Method>Input>` in place of its context and parameters, preceded by the inputs.
+/// `valid` holds the block's activities in order.
+pub(crate) fn expand(block: &ActivitiesBlock, valid: &[Valid<'_>]) -> TokenStream {
+    let mut valid = valid.iter();
     let mut companions = Vec::new();
     let mut items = Vec::new();
-    // What the block becomes if anything is wrong: the methods as written, without markers.
-    let mut plain_items = Vec::new();
     for item in &block.items {
         match item {
-            Item::Verbatim(tokens) => {
-                items.push(tokens.clone());
-                plain_items.push(tokens.clone());
-            }
-            Item::Activity(activity) => {
-                let (marker, function) = (&activity.marker, &activity.function);
-                activities += 1;
-                plain_items.push(function_tokens(function));
-                let args = match &marker.meta {
-                    syn::Meta::Path(_) => TokenStream::new(),
-                    syn::Meta::List(list) => list.tokens.clone(),
-                    syn::Meta::NameValue(meta) => {
-                        cx.error_with_help(
-                            meta,
-                            "write `#[activity]` or `#[activity(system = \"..\")]`",
-                            "the arguments are: system, name",
-                        );
-                        TokenStream::new()
-                    }
-                };
-                let args = parse_arguments(&mut cx, args);
-                let name = args.name.clone();
-                if let Some(context) = valid::check(&mut cx, function, args) {
-                    let (companion, method) = expand_method(&block, function, &context, name);
-                    companions.push(companion);
-                    items.push(method);
-                }
+            Item::Verbatim(tokens) => items.push(tokens.clone()),
+            Item::Activity(_) => {
+                let activity = valid.next().expect("one `Valid` per activity, in order");
+                let (companion, method) = expand_method(block, activity);
+                companions.push(companion);
+                items.push(method);
             }
         }
     }
-    if activities == 0 {
-        cx.error_with_help(
-            &block.self_ty,
-            "this #[tenant::activities] block has no `#[activity]` method",
-            "mark each activity method with `#[activity]`, or use the SDK's `#[activities]` for \
-             a block without tenant activities",
-        );
-    }
+    let body = braced(block, &items);
     let ActivitiesBlock {
         attrs,
         impl_token,
         generics,
         self_ty,
         ..
-    } = &block;
+    } = block;
     let where_clause = &generics.where_clause;
-    let braced = |items: &[TokenStream]| {
-        let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#items)*));
-        group.set_span(block.brace.span.join());
-        proc_macro2::TokenTree::Group(group)
-    };
-    match cx.check() {
-        // The SDK sees the block only when every activity in it is sound; otherwise the methods
-        // stay plain methods, so the user reads our errors and not a cascade of the SDK's.
-        Ok(()) => {
-            let body = braced(&items);
-            quote! {
-                #(#companions)*
-                #(#attrs)*
-                #[::tenant::__private::temporal::activities]
-                #impl_token #generics #self_ty #where_clause #body
-            }
-        }
-        Err(error) => {
-            let body = braced(&plain_items);
-            let block = quote!(#(#attrs)* #impl_token #generics #self_ty #where_clause #body);
-            with_error(&block, error)
-        }
+    quote! {
+        #(#companions)*
+        #(#attrs)*
+        #[::tenant::__private::temporal::activities]
+        #impl_token #generics #self_ty #where_clause #body
     }
 }
 
-/// The method as written, without its `#[activity]` marker.
-fn function_tokens(item: &ActivityFn) -> TokenStream {
-    let ActivityFn {
+/// The block with its methods as written, without markers and without the SDK's macro: what an
+/// erroneous block becomes, so the user reads our errors and not a cascade of the SDK's.
+pub(crate) fn plain_block(block: &ActivitiesBlock) -> TokenStream {
+    let items: Vec<TokenStream> = block
+        .items
+        .iter()
+        .map(|item| match item {
+            Item::Verbatim(tokens) => tokens.clone(),
+            Item::Activity(activity) => activity.function.to_token_stream(),
+        })
+        .collect();
+    let body = braced(block, &items);
+    let ActivitiesBlock {
         attrs,
-        vis,
-        asyncness,
-        fn_token,
-        ident,
+        impl_token,
         generics,
-        receiver,
-        params,
-        output,
-        body,
-    } = item;
+        self_ty,
+        ..
+    } = block;
     let where_clause = &generics.where_clause;
-    let receiver = receiver.as_ref().map(|r| {
-        let tokens = &r.tokens;
-        quote!(#tokens,)
-    });
-    let params = params.iter().map(|p| {
-        let (mutability, ident, ty) = (&p.mutability, &p.ident, &p.ty);
-        quote!(#mutability #ident: #ty)
-    });
-    quote!(#(#attrs)* #vis #asyncness #fn_token #ident #generics (#receiver #(#params),*) #output #where_clause #body)
+    quote!(#(#attrs)* #impl_token #generics #self_ty #where_clause #body)
 }
 
-fn expand_method(
-    block: &ActivitiesBlock,
-    item: &ActivityFn,
-    context: &Context,
-    name: Option<syn::Expr>,
-) -> (TokenStream, TokenStream) {
+/// `items` in braces spanning the block's own, so errors about the block point at the user's.
+fn braced(block: &ActivitiesBlock, items: &[TokenStream]) -> proc_macro2::TokenTree {
+    let mut group = proc_macro2::Group::new(proc_macro2::Delimiter::Brace, quote!(#(#items)*));
+    group.set_span(block.brace.span.join());
+    proc_macro2::TokenTree::Group(group)
+}
+
+/// The input struct of one activity and the SDK-facing method that opens it before the body.
+fn expand_method(block: &ActivitiesBlock, valid: &Valid<'_>) -> (TokenStream, TokenStream) {
+    let (item, context) = (valid.activity.function, &valid.context);
     let ActivityFn {
         attrs,
         vis,
@@ -239,16 +179,51 @@ fn expand_method(
     let (actx, ctx, rest) = (&params[0], &params[1], &params[2..]);
     let companion = input_struct(item, context, ctx, rest, &target);
     let input = input_ident(ident);
-    let private = quote!(::tenant::__private);
-    let binding = |p: &Param| {
-        let (mutability, ident) = (&p.mutability, &p.ident);
-        quote!(#mutability #ident)
-    };
-    let rest_bindings = rest.iter().map(binding);
     // Mixed-site: the body cannot name the raw input by accident.
     let raw = syn::Ident::new("__tenant_input", Span::mixed_site());
-    let (actx_binding, actx_ident, actx_ty) = (binding(actx), &actx.ident, &actx.ty);
-    let open = match context {
+    let (actx_binding, actx_ty) = (binding(actx), &actx.ty);
+    let open = open_input(context, &input, &raw, actx, ctx, rest);
+    let marker = match &valid.activity.args.name {
+        Some(name) => quote!(#[activity(name = #name)]),
+        None => quote!(#[activity]),
+    };
+    let receiver = receiver.as_ref().map(|r| quote!(#r,));
+    let method = quote! {
+        #(#attrs)*
+        #marker
+        #vis #asyncness #fn_token #ident(
+            #receiver
+            #actx_binding: #actx_ty,
+            #raw: ::tenant::temporal::ActivityInput<#input>,
+        ) #output {
+            #open
+            #body
+        }
+    };
+    (companion, method)
+}
+
+/// `mut name`, as the user declared the parameter.
+fn binding(param: &Param) -> TokenStream {
+    let (mutability, ident) = (&param.mutability, &param.ident);
+    quote!(#mutability #ident)
+}
+
+/// The statements that open the raw input `raw` (a tenant input verified against the registry
+/// and the task's route, or a system input with a fresh `SystemCtx`) and bind the context `ctx`
+/// and the parameters `rest` as the user named them. On failure the method returns the error.
+fn open_input(
+    context: &Context,
+    input: &syn::Ident,
+    raw: &syn::Ident,
+    actx: &Param,
+    ctx: &Param,
+    rest: &[Param],
+) -> TokenStream {
+    let private = quote!(::tenant::__private);
+    let rest_bindings = rest.iter().map(binding);
+    let actx_ident = &actx.ident;
+    match context {
         Context::Tenant => {
             let (ctx_binding, ctx_ty) = (binding(ctx), &ctx.ty);
             let verified = syn::Ident::new("__tenant_ctx", Span::mixed_site());
@@ -286,26 +261,5 @@ fn expand_method(
                 let #sys_binding: #sys_ty = #sys;
             }
         }
-    };
-    let marker = match name {
-        Some(name) => quote!(#[activity(name = #name)]),
-        None => quote!(#[activity]),
-    };
-    let receiver = receiver.as_ref().map(|r| {
-        let tokens = &r.tokens;
-        quote!(#tokens,)
-    });
-    let method = quote! {
-        #(#attrs)*
-        #marker
-        #vis #asyncness #fn_token #ident(
-            #receiver
-            #actx_binding: #actx_ty,
-            #raw: ::tenant::temporal::ActivityInput<#input>,
-        ) #output {
-            #open
-            #body
-        }
-    };
-    (companion, method)
+    }
 }

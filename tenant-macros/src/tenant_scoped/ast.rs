@@ -1,10 +1,57 @@
 //! The typed view of a `#[tenant_scoped]` struct. It borrows the user's syntax nodes, so every
 //! later error can point at the user's own tokens.
 
-use syn::{Data, DeriveInput, Fields, Ident, LitStr, Type};
+use syn::parse::{Parse, ParseStream};
+use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Token, Type, Visibility};
 
 use super::attr::{self, Arguments, FieldAttrs};
 use crate::ctxt::Ctxt;
+
+/// The item under `#[tenant_scoped]`. A struct, enum or union parses (enums and unions are
+/// rejected later, with their own message); any other item fails with ours, and the macro echoes
+/// it, so code that uses it reports nothing more.
+pub(crate) struct Item(pub(crate) DeriveInput);
+
+impl Parse for Item {
+    fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
+        let fork = input.fork();
+        fork.call(Attribute::parse_outer)?;
+        fork.parse::<Visibility>()?;
+        if fork.peek(Token![struct]) || fork.peek(Token![enum]) || fork.peek(Token![union]) {
+            return input.parse().map(Item);
+        }
+        // What the item is, from its leading keywords (`pub async unsafe fn`, `impl<T>`).
+        let mut keywords = Vec::new();
+        let mut rest = fork.cursor();
+        while let Some((ident, next)) = rest.ident() {
+            keywords.push(ident);
+            rest = next;
+        }
+        let (span, kind) = match keywords.iter().find(|k| *k == "fn") {
+            Some(keyword) => (keyword.span(), "functions"),
+            None => match keywords.first() {
+                Some(keyword) => (
+                    keyword.span(),
+                    match keyword.to_string().as_str() {
+                        "impl" => "impl blocks",
+                        "trait" => "traits",
+                        "mod" => "modules",
+                        "type" => "type aliases",
+                        "static" => "statics",
+                        "const" => "constants",
+                        "use" => "imports",
+                        _ => "this item",
+                    },
+                ),
+                None => (fork.span(), "this item"),
+            },
+        };
+        Err(syn::Error::new(
+            span,
+            format!("#[tenant_scoped] applies to structs, not {kind}\nhelp: {SHAPE_HELP}"),
+        ))
+    }
+}
 
 pub(crate) struct Entity<'a> {
     pub(crate) input: &'a DeriveInput,

@@ -3,7 +3,9 @@
 use quote::ToTokens;
 use syn::{Attribute, LitStr, Meta};
 
+use super::typo::{near_miss, suggestion};
 use crate::ctxt::Ctxt;
+use crate::meta::{parse_lit_str, path_name, skip_value};
 
 /// The arguments `#[tenant_scoped]` accepts.
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
@@ -31,18 +33,14 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
     let mut reported = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("table") {
-            let value: syn::Expr = meta.value()?.parse()?;
-            let syn::Expr::Lit(syn::ExprLit {
-                lit: syn::Lit::Str(value),
-                ..
-            }) = value
+            let Some(value) = parse_lit_str(
+                cx,
+                &meta,
+                "`table` takes a string literal",
+                "write `table = \"invoices\"`",
+            )?
             else {
                 reported = true;
-                cx.error_with_help(
-                    &value,
-                    "`table` takes a string literal",
-                    "write `table = \"invoices\"`",
-                );
                 return Ok(());
             };
             if table.is_some() {
@@ -64,13 +62,7 @@ pub(crate) fn parse_arguments(cx: &mut Ctxt, args: proc_macro2::TokenStream) -> 
             format!("unknown #[tenant_scoped] argument `{name}`"),
             format!("{hint}the arguments are: {}", ARGUMENTS.join(", ")),
         );
-        // Skip the value so the remaining arguments are still checked.
-        if meta.input.peek(syn::Token![=]) {
-            meta.value()?.parse::<syn::Expr>()?;
-        } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-            let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
-        }
-        Ok(())
+        skip_value(&meta)
     });
     if let Err(error) = syn::parse::Parser::parse2(parser, args) {
         reported = true;
@@ -111,19 +103,6 @@ pub(crate) struct ColumnArgs {
     /// `default = ".."`: an SQL expression the database fills the column with on insert.
     pub(crate) default: Option<LitStr>,
 }
-
-/// Attributes the compiler owns on fields; never mistaken for a typo of ours.
-const BUILTIN_ATTRIBUTES: &[&str] = &[
-    "allow",
-    "cfg",
-    "cfg_attr",
-    "deny",
-    "deprecated",
-    "doc",
-    "expect",
-    "forbid",
-    "warn",
-];
 
 /// Reads our attributes off a field, and reports near-misses (`#[tenent]`, `#[Key]`) that would
 /// otherwise drop tenant filtering or keys silently.
@@ -329,17 +308,13 @@ fn parse_column(cx: &mut Ctxt, attr: &Attribute, args: &mut ColumnArgs) {
             return skip_value(&meta);
         };
         let name = path_name(&meta.path);
-        let value: syn::Expr = meta.value()?.parse()?;
-        let syn::Expr::Lit(syn::ExprLit {
-            lit: syn::Lit::Str(value),
-            ..
-        }) = value
+        let Some(value) = parse_lit_str(
+            cx,
+            &meta,
+            format!("`{name}` takes a string literal"),
+            format!("write {}", example(&name)),
+        )?
         else {
-            cx.error_with_help(
-                &value,
-                format!("`{name}` takes a string literal"),
-                format!("write {}", example(&name)),
-            );
             return Ok(());
         };
         if name == "type" && !is_sql_type(&value.value()) {
@@ -391,16 +366,6 @@ fn is_sql_type(text: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '(' | ')' | ','))
 }
 
-/// Skips an argument's value (`= expr` or `(..)`) so the remaining arguments are still checked.
-fn skip_value(meta: &syn::meta::ParseNestedMeta<'_>) -> syn::Result<()> {
-    if meta.input.peek(syn::Token![=]) {
-        meta.value()?.parse::<syn::Expr>()?;
-    } else if !meta.input.is_empty() && !meta.input.peek(syn::Token![,]) {
-        let _skipped: proc_macro2::TokenStream = meta.input.parse()?;
-    }
-    Ok(())
-}
-
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach
 /// the compiler (which would only repeat "cannot find attribute").
 pub(crate) fn is_ours(attr: &Attribute) -> bool {
@@ -408,102 +373,4 @@ pub(crate) fn is_ours(attr: &Attribute) -> bool {
         let name = ident.to_string();
         FIELD_ATTRIBUTES.contains(&name.as_str()) || near_miss(&name).is_some()
     })
-}
-
-fn path_name(path: &syn::Path) -> String {
-    path.segments
-        .iter()
-        .map(|s| s.ident.to_string())
-        .collect::<Vec<_>>()
-        .join("::")
-}
-
-/// `"did you mean `x`? "` when `name` is close to one of `candidates`.
-fn suggestion(name: &str, candidates: &[&str]) -> String {
-    closest(name, candidates)
-        .map(|c| format!("did you mean `{c}`? "))
-        .unwrap_or_default()
-}
-
-/// The candidate within typo distance of `name`, ignoring case: one edit for names of up to
-/// four letters (so `deny`, `get` or `new` are not taken for `key`), two for longer ones.
-fn closest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let lower = name.to_ascii_lowercase();
-    candidates
-        .iter()
-        .map(|&c| (c, edit_distance(&lower, c)))
-        .filter(|&(c, d)| d <= if c.len() <= 4 { 1 } else { 2 })
-        .min_by_key(|&(_, d)| d)
-        .map(|(c, _)| c)
-}
-
-/// An attribute that looks like one of ours but is not: a typo, other case, or a longer name.
-fn near_miss(name: &str) -> Option<&'static str> {
-    if BUILTIN_ATTRIBUTES.contains(&name) {
-        return None;
-    }
-    let lower = name.to_ascii_lowercase();
-    closest(name, FIELD_ATTRIBUTES).or_else(|| {
-        FIELD_ATTRIBUTES
-            .iter()
-            .copied()
-            .find(|ours| lower.starts_with(ours))
-    })
-}
-
-/// Edit distance where swapping two adjacent letters (`kye`) is one edit.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            d[i][j] = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                d[i][j] = d[i][j].min(d[i - 2][j - 2] + 1);
-            }
-        }
-    }
-    d[a.len()][b.len()]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::near_miss;
-
-    #[test]
-    fn typos_of_ours_are_caught_and_other_attributes_are_not() {
-        for (typo, ours) in [
-            ("tenent", "tenant"),
-            ("Tenant", "tenant"),
-            ("tenants", "tenant"),
-            ("tenant_id", "tenant"),
-            ("kye", "key"),
-            ("Key", "key"),
-            ("keys", "key"),
-            ("uniqe", "unique"),
-            ("indx", "index"),
-            ("colum", "column"),
-            ("Column", "column"),
-            ("columns", "column"),
-            ("belongs_too", "belongs_to"),
-            ("belong_to", "belongs_to"),
-            ("belongsto", "belongs_to"),
-        ] {
-            assert_eq!(near_miss(typo), Some(ours), "{typo}");
-        }
-        for other in [
-            "deny", "allow", "doc", "get", "set", "new", "serde", "sqlx", "builder", "id",
-        ] {
-            assert_eq!(near_miss(other), None, "{other}");
-        }
-    }
 }

@@ -1,10 +1,10 @@
 //! Checks a parsed entity. Every problem is recorded, none stops the others from being found.
 
 use quote::ToTokens;
-use syn::{GenericArgument, PathArguments, Type};
 
 use super::ast::{Entity, Field};
 use crate::ctxt::Ctxt;
+use crate::ty;
 
 /// The most fields a patch can carry: its set fields are a bit mask in a `u64`.
 const MAX_PATCHABLE: usize = 64;
@@ -16,19 +16,48 @@ pub(crate) struct Valid {
     pub(crate) tenant: usize,
 }
 
+/// Every rule in turn, each reporting what it finds; `None` if any of the facts the expansion
+/// needs is missing.
 pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
-    let input = entity.input;
-    let name = &input.ident;
+    check_generics(cx, entity);
+    let table = check_table(cx, entity);
+    check_column_names(cx, entity);
+    let tenant = single(cx, entity, |f| f.attrs.tenant.is_some(), Role::Tenant);
+    let key = single(cx, entity, |f| f.attrs.key.is_some(), Role::Key);
+    if let Some(tenant) = tenant {
+        check_tenant_field(cx, &entity.fields[tenant]);
+    }
+    if let Some(key) = key {
+        check_key_field(cx, &entity.fields[key]);
+    }
+    check_parents(cx, entity, tenant, key);
+    check_defaults(cx, entity, tenant, key);
+    if let Some(key) = key {
+        check_generated_key(cx, entity, &entity.fields[key]);
+    }
+    check_patch_width(cx, entity);
+    Some(Valid {
+        table: table?,
+        key: key?,
+        tenant: tenant?,
+    })
+}
 
-    if !input.generics.params.is_empty() || input.generics.where_clause.is_some() {
+/// A table has one row type.
+fn check_generics(cx: &mut Ctxt, entity: &Entity<'_>) {
+    let generics = &entity.input.generics;
+    if !generics.params.is_empty() || generics.where_clause.is_some() {
         cx.error_with_help(
-            &input.generics,
+            generics,
             "#[tenant_scoped] does not support generic structs",
             "a table has one row type: remove the generic parameters",
         );
     }
+}
 
-    let table = match &entity.table {
+/// The table name is given, never guessed, and lands in SQL as written: a plain identifier.
+fn check_table(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<String> {
+    match &entity.table {
         Some(table) => {
             let value = table.value();
             if is_sql_identifier(&value) {
@@ -49,13 +78,16 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
                 "#[tenant_scoped] needs the table name",
                 format!(
                     "write `#[tenant_scoped(table = \"{}\")]`",
-                    snake_plural(&name.to_string())
+                    snake_plural(&entity.input.ident.to_string())
                 ),
             );
             None
         }
-    };
+    }
+}
 
+/// Column names land in SQL as written: plain identifiers.
+fn check_column_names(cx: &mut Ctxt, entity: &Entity<'_>) {
     for field in &entity.fields {
         if !is_sql_identifier(&field.column) {
             cx.error_with_help(
@@ -65,96 +97,96 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
             );
         }
     }
+}
 
-    let tenant = single(cx, entity, |f| f.attrs.tenant.is_some(), Role::Tenant);
-    let key = single(cx, entity, |f| f.attrs.key.is_some(), Role::Key);
-
-    if let Some(tenant) = tenant {
-        let field = &entity.fields[tenant];
-        if !is_tenant_id(field.ty) {
-            cx.error_with_help(
-                field.ty,
-                format!(
-                    "the #[tenant] field `{}` must have type `TenantId`, not `{}`",
-                    field.ident,
-                    field.ty.to_token_stream()
-                ),
-                format!(
-                    "declare it as `#[tenant] {}: tenant::TenantId`",
-                    field.ident
-                ),
-            );
-        }
-        if let Some(attr) = field.attrs.key {
-            cx.error_with_help(
-                attr,
-                "the #[tenant] field cannot also be the #[key]",
-                "the key identifies a row within its tenant: put #[key] on another field",
-            );
-        }
-        for attr in [field.attrs.unique, field.attrs.index]
-            .into_iter()
-            .flatten()
-        {
-            cx.error_with_help(
-                attr,
-                "the #[tenant] field is already the first column of every index",
-                "remove this attribute",
-            );
-        }
-        if let Some(attr) = field.attrs.belongs_to {
-            cx.error_with_help(
-                attr,
-                "the #[tenant] field cannot be a #[belongs_to] field",
-                "every #[belongs_to] foreign key already leads with the tenant column: put \
-                 #[belongs_to(..)] on the field that holds the parent's key",
-            );
-        }
-        if let Some(ddl_type) = &field.attrs.column_args.ddl_type {
-            cx.error_with_help(
-                ddl_type,
-                "the #[tenant] column's type is fixed: it is the validated `TenantId`, stored as text",
-                "remove `type`",
-            );
-        }
+/// The tenant column is the validated `TenantId`, leads every key and index, and is nothing else.
+fn check_tenant_field(cx: &mut Ctxt, field: &Field<'_>) {
+    if !ty::is_tenant_id(field.ty) {
+        cx.error_with_help(
+            field.ty,
+            format!(
+                "the #[tenant] field `{}` must have type `TenantId`, not `{}`",
+                field.ident,
+                field.ty.to_token_stream()
+            ),
+            format!(
+                "declare it as `#[tenant] {}: tenant::TenantId`",
+                field.ident
+            ),
+        );
     }
-
-    if let Some(key) = key {
-        let field = &entity.fields[key];
-        if option_inner(field.ty).is_some() {
-            cx.error_with_help(
-                field.ty,
-                "the #[key] field cannot be an `Option`: primary key columns are NOT NULL",
-                "use the inner type",
-            );
-        }
-        for attr in [field.attrs.unique, field.attrs.index]
-            .into_iter()
-            .flatten()
-        {
-            cx.error_with_help(
-                attr,
-                "the #[key] field is already unique per tenant and indexed",
-                "remove this attribute",
-            );
-        }
-        if let Some(attr) = field.attrs.belongs_to {
-            cx.error_with_help(
-                attr,
-                "the #[key] field cannot be a #[belongs_to] field",
-                "the key identifies this row: add a separate field for the parent's key, \
-                 e.g. `#[belongs_to(Customer)] customer_id: i64`",
-            );
-        }
+    if let Some(attr) = field.attrs.key {
+        cx.error_with_help(
+            attr,
+            "the #[tenant] field cannot also be the #[key]",
+            "the key identifies a row within its tenant: put #[key] on another field",
+        );
     }
+    reject_index_attributes(
+        cx,
+        field,
+        "the #[tenant] field is already the first column of every index",
+    );
+    if let Some(attr) = field.attrs.belongs_to {
+        cx.error_with_help(
+            attr,
+            "the #[tenant] field cannot be a #[belongs_to] field",
+            "every #[belongs_to] foreign key already leads with the tenant column: put \
+             #[belongs_to(..)] on the field that holds the parent's key",
+        );
+    }
+    if let Some(ddl_type) = &field.attrs.column_args.ddl_type {
+        cx.error_with_help(
+            ddl_type,
+            "the #[tenant] column's type is fixed: it is the validated `TenantId`, stored as text",
+            "remove `type`",
+        );
+    }
+}
 
-    // `BelongsTo<Parent>` is implemented once per parent: two fields naming the same parent
-    // would leave `with_parent` no way to choose.
+/// The key is a NOT NULL primary key column of its own, already unique and indexed.
+fn check_key_field(cx: &mut Ctxt, field: &Field<'_>) {
+    if ty::option_inner(field.ty).is_some() {
+        cx.error_with_help(
+            field.ty,
+            "the #[key] field cannot be an `Option`: primary key columns are NOT NULL",
+            "use the inner type",
+        );
+    }
+    reject_index_attributes(
+        cx,
+        field,
+        "the #[key] field is already unique per tenant and indexed",
+    );
+    if let Some(attr) = field.attrs.belongs_to {
+        cx.error_with_help(
+            attr,
+            "the #[key] field cannot be a #[belongs_to] field",
+            "the key identifies this row: add a separate field for the parent's key, \
+             e.g. `#[belongs_to(Customer)] customer_id: i64`",
+        );
+    }
+}
+
+/// `#[unique]` and `#[index]` on a field whose index exists anyway.
+fn reject_index_attributes(cx: &mut Ctxt, field: &Field<'_>, message: &str) {
+    for attr in [field.attrs.unique, field.attrs.index]
+        .into_iter()
+        .flatten()
+    {
+        cx.error_with_help(attr, message, "remove this attribute");
+    }
+}
+
+/// `BelongsTo<Parent>` is implemented once per parent: two fields naming the same parent would
+/// leave `with_parent` no way to choose.
+fn check_parents(cx: &mut Ctxt, entity: &Entity<'_>, tenant: Option<usize>, key: Option<usize>) {
     let mut parents: Vec<String> = Vec::new();
     for (i, field) in entity.fields.iter().enumerate() {
         let Some(parent) = &field.attrs.parent else {
             continue;
         };
+        // Already reported as a #[belongs_to] on the tenant or key field.
         if Some(i) == tenant || Some(i) == key {
             continue;
         }
@@ -171,7 +203,11 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
             parents.push(text);
         }
     }
+}
 
+/// The tenant column is filled from the `TenantCtx` and a key is given or generated: neither
+/// takes a column default.
+fn check_defaults(cx: &mut Ctxt, entity: &Entity<'_>, tenant: Option<usize>, key: Option<usize>) {
     for (i, field) in entity.fields.iter().enumerate() {
         let Some(default) = &field.attrs.column_args.default else {
             continue;
@@ -190,39 +226,36 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
             );
         }
     }
+}
 
-    if let Some(key) = key {
-        let field = &entity.fields[key];
-        if field.attrs.generated.is_some() && !is_integer(field.ty) {
-            cx.error_with_help(
-                field.ty,
-                format!(
-                    "a generated #[key] must be an integer, not `{}`",
-                    field.ty.to_token_stream()
-                ),
-                format!(
-                    "declare it as `#[key(generated)] {}: i64` (or `i32`, `i16`), or remove \
-                     `generated` and give the key in `New{}`",
-                    field.ident, name
-                ),
-            );
-        }
+/// A database generates integer keys only.
+fn check_generated_key(cx: &mut Ctxt, entity: &Entity<'_>, key: &Field<'_>) {
+    if key.attrs.generated.is_some() && !ty::is_integer(key.ty) {
+        cx.error_with_help(
+            key.ty,
+            format!(
+                "a generated #[key] must be an integer, not `{}`",
+                key.ty.to_token_stream()
+            ),
+            format!(
+                "declare it as `#[key(generated)] {}: i64` (or `i32`, `i16`), or remove \
+                 `generated` and give the key in `New{}`",
+                key.ident, entity.input.ident
+            ),
+        );
     }
+}
 
+/// A patch's set fields are a bit mask in a `u64`.
+fn check_patch_width(cx: &mut Ctxt, entity: &Entity<'_>) {
     let patchable = entity.fields.len().saturating_sub(2);
     if patchable > MAX_PATCHABLE {
         cx.error_with_help(
-            name,
+            &entity.input.ident,
             format!("{patchable} data fields; #[tenant_scoped] supports at most {MAX_PATCHABLE}"),
             "split the table",
         );
     }
-
-    Some(Valid {
-        table: table?,
-        key: key?,
-        tenant: tenant?,
-    })
 }
 
 #[derive(Clone, Copy)]
@@ -246,7 +279,7 @@ fn single(
         Role::Tenant => f.attrs.near_tenant,
         Role::Key => f.attrs.near_key,
     });
-    let unmarked_tenant_id = entity.fields.iter().find(|f| is_tenant_id(f.ty));
+    let unmarked_tenant_id = entity.fields.iter().find(|f| ty::is_tenant_id(f.ty));
     match (marked.as_slice(), role) {
         ([one], _) => return Some(*one),
         // The misspelling was reported with a suggestion; "missing" would only repeat it.
@@ -297,42 +330,6 @@ fn is_sql_identifier(name: &str) -> bool {
         .next()
         .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_');
     first_ok && name.len() <= 63 && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
-}
-
-/// Whether `ty` names `TenantId` (any path ending in it, without generic arguments).
-fn is_tenant_id(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
-    path.qself.is_none()
-        && path
-            .path
-            .segments
-            .last()
-            .is_some_and(|s| s.ident == "TenantId" && s.arguments.is_none())
-}
-
-/// Whether `ty` is `i16`, `i32` or `i64`: the types a database generates keys of.
-fn is_integer(ty: &Type) -> bool {
-    let Type::Path(path) = ty else { return false };
-    path.qself.is_none()
-        && path.path.segments.last().is_some_and(|s| {
-            s.arguments.is_none() && (s.ident == "i16" || s.ident == "i32" || s.ident == "i64")
-        })
-}
-
-/// `T` if `ty` is `Option<T>` (by its last path segment).
-pub(crate) fn option_inner(ty: &Type) -> Option<&Type> {
-    let Type::Path(path) = ty else { return None };
-    let segment = path.path.segments.last()?;
-    if segment.ident != "Option" {
-        return None;
-    }
-    let PathArguments::AngleBracketed(args) = &segment.arguments else {
-        return None;
-    };
-    match args.args.first()? {
-        GenericArgument::Type(inner) if args.args.len() == 1 => Some(inner),
-        _ => None,
-    }
 }
 
 fn snake_plural(name: &str) -> String {
