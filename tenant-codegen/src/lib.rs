@@ -14,8 +14,6 @@
 //! assert!(expanded.contains("type NoteRepo"));
 //! ```
 
-#![warn(missing_docs)]
-
 #[path = "../../tenant-macros/src/ctxt.rs"]
 mod ctxt;
 // `parse_or_echo` serves the proc-macro entries; this library returns a parse error instead.

@@ -4,8 +4,6 @@
 //! collects every error (`valid`, with the shared `ctxt`), then expands it (`expand`). On any
 //! error the user's item is still emitted (`fallback`), so only our errors are reported.
 
-#![warn(missing_docs, unreachable_pub)]
-
 mod activity;
 mod ctxt;
 mod fallback;

@@ -1,7 +1,8 @@
-//! `#[tenant::activities]` and the `#[activity]` markers of its methods: parse (`block`, `ast`)
+//! `#[tenant::activities]` and the `#[activity]` markers of its methods: parse (`block`, `ast`, `args`)
 //! → validate (`valid`) → expand (`expand`). Nothing is generated until every activity of the
 //! block is checked.
 
+pub(crate) mod args;
 pub(crate) mod ast;
 pub(crate) mod block;
 pub(crate) mod expand;
@@ -17,7 +18,7 @@ use crate::fallback::with_error;
 /// opens (decode, route check, or a fresh `SystemCtx`) before the body runs.
 pub(crate) fn activities(args: TokenStream, block: &block::ActivitiesBlock) -> TokenStream {
     let mut cx = Ctxt::new();
-    let activities = ast::activities(&mut cx, &args, block);
+    let activities = args::activities(&mut cx, &args, block);
     let valid = valid::check(&mut cx, block, &activities);
     match (cx.check(), valid) {
         (Ok(()), Some(valid)) => expand::expand(block, &valid),

@@ -6,7 +6,8 @@
 use quote::ToTokens;
 use syn::Type;
 
-use super::ast::{Activity, ActivityFn, Arguments, Param};
+use super::args::{Activity, Arguments};
+use super::ast::{ActivityFn, Param};
 use super::block::ActivitiesBlock;
 use crate::ctxt::Ctxt;
 use crate::ty::last_segment_is;

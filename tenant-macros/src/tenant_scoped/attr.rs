@@ -151,7 +151,7 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 continue;
             }
             other => {
-                if let Some(intended) = near_miss(other) {
+                if let Some(intended) = near_miss(other, FIELD_ATTRIBUTES) {
                     parsed.near_key |= intended == "key";
                     parsed.near_tenant |= intended == "tenant";
                     cx.error_with_help(
@@ -371,6 +371,6 @@ fn is_sql_type(text: &str) -> bool {
 pub(crate) fn is_ours(attr: &Attribute) -> bool {
     attr.path().get_ident().is_some_and(|ident| {
         let name = ident.to_string();
-        FIELD_ATTRIBUTES.contains(&name.as_str()) || near_miss(&name).is_some()
+        FIELD_ATTRIBUTES.contains(&name.as_str()) || near_miss(&name, FIELD_ATTRIBUTES).is_some()
     })
 }

@@ -1,8 +1,6 @@
 //! Typos of our attribute and argument names, reported as the name meant (`#[tenent]`: did you
 //! mean `#[tenant]`?) rather than as a missing tenant field or the compiler's unknown attribute.
 
-use super::attr::FIELD_ATTRIBUTES;
-
 /// Attributes the compiler owns on fields; never mistaken for a typo of ours.
 const BUILTIN_ATTRIBUTES: &[&str] = &[
     "allow",
@@ -35,18 +33,13 @@ fn closest<'c>(name: &str, candidates: &[&'c str]) -> Option<&'c str> {
         .map(|(c, _)| c)
 }
 
-/// An attribute that looks like one of ours but is not: a typo, other case, or a longer name.
-pub(super) fn near_miss(name: &str) -> Option<&'static str> {
+/// An attribute that looks like one of `ours` but is not: a typo, other case, or a longer name.
+pub(super) fn near_miss(name: &str, ours: &[&'static str]) -> Option<&'static str> {
     if BUILTIN_ATTRIBUTES.contains(&name) {
         return None;
     }
     let lower = name.to_ascii_lowercase();
-    closest(name, FIELD_ATTRIBUTES).or_else(|| {
-        FIELD_ATTRIBUTES
-            .iter()
-            .copied()
-            .find(|ours| lower.starts_with(ours))
-    })
+    closest(name, ours).or_else(|| ours.iter().copied().find(|ours| lower.starts_with(ours)))
 }
 
 /// Edit distance where swapping two adjacent letters (`kye`) is one edit.
@@ -75,7 +68,11 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::near_miss;
+    use super::super::attr::FIELD_ATTRIBUTES;
+
+    fn near_miss(name: &str) -> Option<&'static str> {
+        super::near_miss(name, FIELD_ATTRIBUTES)
+    }
 
     #[test]
     fn typos_of_ours_are_caught_and_other_attributes_are_not() {
