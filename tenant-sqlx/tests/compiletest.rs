@@ -1,6 +1,10 @@
 //! Compile-fail cases of `#[tenant_scoped]` (`tests/ui/tenant_scoped/fail`) and of the
 //! repositories it generates (`tests/ui/repo/fail`), one misuse per file. The compile-pass cases
-//! (`tests/ui/tenant_scoped/pass`) are `[[test]]` targets of their own (see Cargo.toml). The `.stderr` files are
+//! (`tests/ui/tenant_scoped/pass`) are `[[test]]` targets of their own (see Cargo.toml), so
+//! trybuild only checks (`cargo check`) and never builds the dependencies a second time. A misuse
+//! that fails only when code is generated (a post-monomorphization error: `Col::new::<99>()`, a
+//! column past the table) is invisible to a check, so it is a `compile_fail,E0080` doctest on
+//! `Col::new`, which rustdoc compiles in full. The `.stderr` files are
 //! the output of the toolchain CI runs; regenerate with `TRYBUILD=overwrite cargo test -p
 //! tenant-sqlx --all-features --test compiletest` and review the diff.
 

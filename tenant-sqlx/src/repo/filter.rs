@@ -34,6 +34,17 @@ impl<E: Entity, T> Col<E, T> {
     /// public API: an index past the table's columns, or the tenant's own, does not compile (it
     /// is checked when the constant is evaluated), so a hand-made column can neither panic nor
     /// filter by the tenant.
+    ///
+    /// The check runs when the constructor is instantiated, which `cargo check` (and so
+    /// trybuild without compile-pass cases) never does; this example is compiled in full:
+    ///
+    /// ```compile_fail,E0080
+    /// # use tenant::{tenant_scoped, TenantId};
+    /// # #[tenant_scoped(table = "invoices")]
+    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub amount_cents: i64 }
+    /// let past_the_end = tenant::sqlx::Col::<Invoice, i64>::new::<99>();
+    /// # let _ = past_the_end.eq(1);
+    /// ```
     #[doc(hidden)]
     pub const fn new<const I: usize>() -> Self {
         const {
