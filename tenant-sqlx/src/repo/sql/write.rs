@@ -26,12 +26,7 @@ pub(super) fn returning_all(meta: &EntityMeta) -> sea_query::ReturningClause {
 /// database fills a column, the statement ends in `RETURNING` every column, so the caller gets
 /// the row as stored; otherwise the row is known without reading it back.
 pub(crate) fn insert(meta: &EntityMeta, dialect: Dialect) -> String {
-    let columns = insert_columns(meta);
-    let mut insert = Query::insert();
-    insert
-        .into_table(meta.table)
-        .columns(columns.iter().copied())
-        .values_panic(columns.iter().map(|_| slot()));
+    let mut insert = one_row_insert(meta);
     if meta.returns_on_insert() {
         insert.returning(returning_all(meta));
     }
@@ -64,13 +59,18 @@ pub(crate) fn insert_many(meta: &EntityMeta, dialect: Dialect, rows: usize) -> S
 
 /// The one-row INSERT without RETURNING that [`insert_many`] extends.
 pub(super) fn insert_values(meta: &EntityMeta, dialect: Dialect) -> String {
+    dialect.render(&one_row_insert(meta))
+}
+
+/// `INSERT INTO table (tenant, columns..) VALUES (?, ..)`, one slot per column of [`insert`].
+fn one_row_insert(meta: &EntityMeta) -> sea_query::InsertStatement {
     let columns = insert_columns(meta);
     let mut insert = Query::insert();
     insert
         .into_table(meta.table)
         .columns(columns.iter().copied())
         .values_panic(columns.iter().map(|_| slot()));
-    dialect.render(&insert)
+    insert
 }
 
 /// `(?, ?)` or `($first, $first + 1)`: one row of `columns` placeholders, as sea-query prints them.
