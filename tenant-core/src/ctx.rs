@@ -59,24 +59,33 @@ impl TenantCtx {
         }
     }
 
-    /// The same context, acting for an authenticated user of the tenant with these roles.
+    /// Not callable: a context's user and roles are attached when it is minted, by
+    /// [`TenantClaim::verify_request`](crate::TenantClaim::verify_request) with the answer of the
+    /// request resolver's user hook, never by code that holds a context. Attaching a user of
+    /// one's choice to a verified tenant would let any holder of a context act as any member
+    /// with any role. The method stays so that such a call meets an error naming the resolver,
+    /// not a bare "no method".
     ///
+    /// ```compile_fail,E0277
+    /// fn escalate(ctx: tenant::TenantCtx) -> tenant::TenantCtx {
+    ///     ctx.with_user("mallory", ["admin"])
+    /// }
     /// ```
-    /// use tenant::{Plan, TenantCtx};
+    #[expect(
+        unreachable_code,
+        reason = "no type implements `FromUserHook`: this body never runs"
+    )]
+    pub fn with_user<U: FromUserHook, R>(self, user: U, roles: R) -> Self {
+        let _ = roles;
+        match user.unreachable() {}
+    }
+
+    /// The same context, acting for `user`: only [`TenantClaim::verify_request`] calls it.
     ///
-    /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free)
-    ///     .with_user("u-42", ["admin"]);
-    /// assert_eq!(ctx.user_id(), Some("u-42"));
-    /// assert!(ctx.has_role("admin"));
-    /// # Ok::<(), tenant::Error>(())
-    /// ```
-    pub fn with_user<R: Into<String>>(
-        mut self,
-        user_id: impl Into<String>,
-        roles: impl IntoIterator<Item = R>,
-    ) -> Self {
-        self.user_id = Some(user_id.into());
-        self.roles = roles.into_iter().map(Into::into).collect();
+    /// [`TenantClaim::verify_request`]: crate::TenantClaim::verify_request
+    pub(crate) fn with_member(mut self, user: crate::AuthenticatedUser) -> Self {
+        self.user_id = Some(user.user_id);
+        self.roles = user.roles;
         self
     }
 
@@ -111,6 +120,29 @@ impl TenantCtx {
     }
 }
 
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// What [`TenantCtx::with_user`] would take, and no type is: a context gets its user from the
+/// request resolver's user hook, when it is minted. Sealed, with no implementations, so that a
+/// call of `with_user` fails to compile with this explanation.
+///
+/// ```compile_fail,E0277
+/// fn escalate(ctx: tenant::TenantCtx) -> tenant::TenantCtx {
+///     ctx.with_user("mallory", ["admin"])
+/// }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "a `TenantCtx` gets its user from the request resolver's `UserHook`, not from `{Self}`",
+    label = "a user named here, not one the resolver's user hook authenticated",
+    note = "return the user from your `UserHook` and give it to `TenantResolver::new(..).users(hook)`: the resolver verifies the tenant, then attaches the user (`TenantClaim::verify_request`)"
+)]
+pub trait FromUserHook: sealed::Sealed {
+    /// No value of an implementing type exists.
+    fn unreachable(self) -> std::convert::Infallible;
+}
+
 impl fmt::Debug for TenantCtx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TenantCtx")
@@ -135,9 +167,17 @@ mod tests {
         )
     }
 
+    fn user(user_id: &str, roles: &[&str]) -> crate::AuthenticatedUser {
+        crate::AuthenticatedUser {
+            user_id: user_id.into(),
+            roles: roles.iter().map(|role| role.to_string()).collect(),
+        }
+    }
+
     #[test]
     fn json_shape_is_the_contract() {
-        let json = serde_json::to_value(ctx().with_user("u1", ["admin", "billing"])).unwrap();
+        let json =
+            serde_json::to_value(ctx().with_member(user("u1", &["admin", "billing"]))).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
@@ -149,7 +189,7 @@ mod tests {
 
     #[test]
     fn a_serialised_context_reads_back_as_its_claim() {
-        let ctx = ctx().with_user("u1", ["admin"]);
+        let ctx = ctx().with_member(user("u1", &["admin"]));
         let claim: crate::TenantClaim =
             serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
         assert_eq!(claim, crate::TenantClaim::of(&ctx));

@@ -1,20 +1,22 @@
-//! axum integration (feature `axum`): [`TenantCtx`] as an extractor, and [`TenantLayer`] for
-//! services that prefer middleware. Both go through the one [`TenantResolver`].
+//! axum integration (feature `axum`): [`TenantCtx`], [`Member`] and [`AnyCaller`] as extractors,
+//! and [`TenantLayer`] for services that prefer middleware. All go through the one
+//! [`TenantResolver`].
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
+use axum_core::extract::{FromRef, FromRequestParts};
 use axum_core::response::{IntoResponse, Response};
 use http::request::Parts;
 use tracing::Instrument;
 
-use tenant_core::axum::ResolveParts;
 pub use tenant_core::axum::SharedResolver;
-use tenant_core::{TenantCtx, TenantRegistry};
+use tenant_core::axum::{Callers, ResolveParts};
+use tenant_core::{Resolved, TenantCtx, TenantRegistry};
 
-use crate::{PROBLEM_JSON, ResolveError, TenantResolver, UserHook};
+use crate::{Member, PROBLEM_JSON, ResolveError, TenantResolver, UserHook};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -23,11 +25,27 @@ where
     R: TenantRegistry + 'static,
     U: UserHook + 'static,
 {
-    fn resolve_parts<'a>(&'a self, parts: &'a Parts) -> BoxFuture<'a, Result<TenantCtx, Response>> {
+    fn resolve_parts<'a>(
+        &'a self,
+        parts: &'a Parts,
+        callers: Callers,
+    ) -> BoxFuture<'a, Result<Resolved, Response>> {
         Box::pin(async move {
-            self.resolve(parts)
+            self.verified(parts, callers == Callers::Any)
                 .await
-                .map_err(IntoResponse::into_response)
+                .map_err(|error| {
+                    let challenge = match error {
+                        ResolveError::Unauthenticated => self.challenge(),
+                        _ => None,
+                    };
+                    let mut response = error.into_response();
+                    if let Some(challenge) = challenge {
+                        response
+                            .headers_mut()
+                            .insert(http::header::WWW_AUTHENTICATE, challenge);
+                    }
+                    response
+                })
         })
     }
 }
@@ -40,7 +58,9 @@ where
     /// This resolver, shared, for axum. Put the [`SharedResolver`] in the router's state
     /// (directly, or as a field with `FromRef`) and `TenantCtx` becomes an extractor: a handler
     /// that takes one gets the request's resolved tenant, or the request is answered with the
-    /// resolver's problem and never reaches it.
+    /// resolver's problem and never reaches it. With a user hook, a request without an
+    /// authenticated user is answered `401`, except on routes that take [`AnyCaller`]; a
+    /// handler that needs the member takes [`Member`].
     ///
     /// ```
     /// use axum::{routing::get, Router};
@@ -75,6 +95,109 @@ where
 {
     fn from(resolver: TenantResolver<R, U>) -> Self {
         resolver.shared()
+    }
+}
+
+/// A handler that takes a `Member` runs only for an authenticated member of the request's
+/// tenant: without one (no credentials, or an anonymous resolver) the request is answered
+/// `401`, and with a non-member the hook's refusal.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tenant::http::{AuthenticatedUser, Member, ResolveError, TenantResolver, UserHook};
+/// use tenant::{InMemoryRegistry, TenancyConfig, Tenant};
+/// use tower::ServiceExt;
+///
+/// # struct Sessions;
+/// # impl UserHook for Sessions {
+/// #     async fn user(&self, parts: &http::request::Parts, _: &Tenant)
+/// #         -> Result<Option<AuthenticatedUser>, ResolveError> {
+/// #         Ok(parts.headers.get("x-user").map(|_| AuthenticatedUser { user_id: "alice".into(), roles: vec![] }))
+/// #     }
+/// # }
+/// async fn my_invoices(member: Member) -> String {
+///     format!("{} of {}", member.user_id(), member.tenant_id())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
+/// let resolver = TenantResolver::new(registry, TenancyConfig::default()).users(Sessions);
+/// let app = Router::new().route("/t/acme/mine", get(my_invoices)).with_state(resolver.shared());
+///
+/// let request = http::Request::get("/t/acme/mine").header("x-user", "alice").body(axum::body::Body::empty())?;
+/// assert_eq!(app.clone().oneshot(request).await?.status(), 200);
+/// let request = http::Request::get("/t/acme/mine").body(axum::body::Body::empty())?;
+/// assert_eq!(app.oneshot(request).await?.status(), 401);
+/// # Ok(())
+/// # }
+/// ```
+impl<S> FromRequestParts<S> for Member
+where
+    S: Send + Sync,
+    SharedResolver: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let ctx = TenantCtx::from_request_parts(parts, state).await?;
+        Member::try_from(ctx).map_err(IntoResponse::into_response)
+    }
+}
+
+/// The request's tenant for a route that serves callers without an authenticated user too, on
+/// purpose (a sign-in page, a public price list): the extractor that says so. Its context
+/// carries the user when the hook found one, and none otherwise. Every other route takes
+/// `TenantCtx` (or [`Member`]), which a resolver with a user hook refuses (`401`) without a
+/// user. Under [`TenantLayer`], which resolves every request as `TenantCtx` does, it gets the
+/// layer's context.
+///
+/// ```
+/// use axum::{routing::get, Router};
+/// use tenant::http::{AnyCaller, AuthenticatedUser, ResolveError, TenantResolver, UserHook};
+/// use tenant::{InMemoryRegistry, TenancyConfig, Tenant};
+/// use tower::ServiceExt;
+///
+/// /// A session store that knows no one: every request is without a user.
+/// struct NoSessions;
+///
+/// impl UserHook for NoSessions {
+///     async fn user(&self, _: &http::request::Parts, _: &Tenant)
+///         -> Result<Option<AuthenticatedUser>, ResolveError> {
+///         Ok(None)
+///     }
+/// }
+///
+/// async fn prices(AnyCaller(ctx): AnyCaller) -> String {
+///     format!("prices of {}", ctx.tenant_id())
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
+/// let resolver = TenantResolver::new(registry, TenancyConfig::default()).users(NoSessions);
+/// let app = Router::new().route("/t/acme/prices", get(prices)).with_state(resolver.shared());
+/// let request = http::Request::get("/t/acme/prices").body(axum::body::Body::empty())?;
+/// assert_eq!(app.oneshot(request).await?.status(), 200);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone)]
+pub struct AnyCaller(pub TenantCtx);
+
+impl<S> FromRequestParts<S> for AnyCaller
+where
+    S: Send + Sync,
+    SharedResolver: FromRef<S>,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        if let Some(ctx) = parts.extensions.get::<TenantCtx>() {
+            return Ok(AnyCaller(ctx.clone()));
+        }
+        let shared = SharedResolver::from_ref(state);
+        shared.resolve_any_caller(parts).await.map(AnyCaller)
     }
 }
 

@@ -13,9 +13,9 @@ mod problem;
 mod resolver;
 
 #[cfg(feature = "axum")]
-pub use axum::{SharedResolver, TenantLayer, TenantService};
+pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{
-    Anonymous, AuthenticatedUser, PATH_PREFIX, TENANT_HEADER, TenantResolver,
-    TenantResolverBuilder, UserHook,
+    Anonymous, Member, PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder, UserHook,
 };
+pub use tenant_core::AuthenticatedUser;

@@ -52,7 +52,8 @@ impl fmt::Display for Source {
 /// - [`Inactive`](Self::Inactive) or [`NotAllowed`](Self::NotAllowed) (403) only to a member:
 ///   a caller for whom the hook returns a user.
 /// - Whatever the hook returns for an available tenant, such as [`NotMember`](Self::NotMember)
-///   (403).
+///   (403), and [`Unauthenticated`](Self::Unauthenticated) (401) when it finds no user and the
+///   route did not take callers without one.
 /// - [`Registry`](Self::Registry) (503) when the registry fails.
 ///
 /// It never returns [`Unknown`](Self::Unknown). The precise class (`unknown-tenant`,
@@ -102,6 +103,12 @@ pub enum ResolveError {
     /// The authenticated user is not a member of the tenant.
     #[error("the user is not a member of the tenant")]
     NotMember,
+    /// The resolver has a user hook, and it found no authenticated user in the request: no
+    /// context, unless the route takes callers without one (`resolve_any_caller`, axum's
+    /// `AnyCaller`). Only for a tenant that is available: an unavailable one is
+    /// [`Unavailable`](Self::Unavailable) to such a caller.
+    #[error("the request has no authenticated user")]
+    Unauthenticated,
     /// The registry could not be read: its own error, boxed.
     #[error("the tenant registry is unavailable")]
     Registry(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -126,14 +133,16 @@ pub struct Problem {
 pub const PROBLEM_JSON: &str = "application/problem+json";
 
 impl ResolveError {
-    /// The HTTP status: 400 for a request that names no tenant or names one badly, 404 for an
-    /// unavailable or unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503
-    /// when the registry is down.
+    /// The HTTP status: 400 for a request that names no tenant or names one badly, 401 for a
+    /// request without the authenticated user the route needs, 404 for an unavailable or
+    /// unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503 when the
+    /// registry is down.
     pub fn status(&self) -> u16 {
         match self {
             ResolveError::Missing | ResolveError::Malformed(_) | ResolveError::Conflicting(..) => {
                 400
             }
+            ResolveError::Unauthenticated => 401,
             ResolveError::Unavailable | ResolveError::Unknown(_) => 404,
             ResolveError::Inactive | ResolveError::NotAllowed | ResolveError::NotMember => 403,
             ResolveError::Registry(_) => 503,
@@ -142,7 +151,7 @@ impl ResolveError {
 
     /// The error class, stable for clients: `missing-tenant`, `malformed-tenant`,
     /// `conflicting-tenant`, `tenant-unavailable`, `unknown-tenant`, `inactive-tenant`,
-    /// `tenant-not-allowed`, `not-a-member`, `registry-unavailable`.
+    /// `tenant-not-allowed`, `not-a-member`, `unauthenticated`, `registry-unavailable`.
     pub fn class(&self) -> &'static str {
         match self {
             ResolveError::Missing => "missing-tenant",
@@ -153,6 +162,7 @@ impl ResolveError {
             ResolveError::Inactive => "inactive-tenant",
             ResolveError::NotAllowed => "tenant-not-allowed",
             ResolveError::NotMember => "not-a-member",
+            ResolveError::Unauthenticated => "unauthenticated",
             ResolveError::Registry(_) => "registry-unavailable",
         }
     }
@@ -188,6 +198,9 @@ impl ResolveError {
                 "Tenant not allowed",
             ),
             ResolveError::NotMember => ("urn:tenant:problem:not-a-member", "Not a member"),
+            ResolveError::Unauthenticated => {
+                ("urn:tenant:problem:unauthenticated", "Unauthenticated")
+            }
             ResolveError::Registry(_) => (
                 "urn:tenant:problem:registry-unavailable",
                 "Tenant registry unavailable",

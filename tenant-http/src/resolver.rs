@@ -6,8 +6,8 @@ use http::request::Parts;
 use http::uri::Authority;
 
 use tenant_core::{
-    AUDIT_TARGET, ClaimError, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId,
-    TenantRegistry,
+    AUDIT_TARGET, AuthenticatedUser, ClaimError, Plan, Resolved, SchemaName, TenancyConfig, Tenant,
+    TenantClaim, TenantCtx, TenantId, TenantRegistry,
 };
 
 use crate::{ResolveError, Source};
@@ -18,31 +18,30 @@ pub const TENANT_HEADER: &str = "x-tenant-id";
 /// The path prefix whose next segment is a tenant slug: `/t/{slug}/...`.
 pub const PATH_PREFIX: &str = "/t/";
 
-/// A user the application authenticated, with their roles in the resolved tenant.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AuthenticatedUser {
-    /// The user's id.
-    pub user_id: String,
-    /// The user's roles within the tenant.
-    pub roles: Vec<String>,
-}
-
 /// The application's authentication, given to a resolver with
-/// [`TenantResolverBuilder::users`]. It is asked once per request, after the registry named the
-/// tenant, and answers:
+/// [`TenantResolverBuilder::users`]. It is asked once per request that names a tenant, after the
+/// registry looked the tenant up, and answers:
 ///
 /// - `Ok(Some(user))`: `user` is authenticated and a member of `tenant`. The context carries
-///   them, and if the tenant is refused (inactive, not allowed) they are told why.
-/// - `Ok(None)`: the request has no authenticated user. The context carries no user (handlers
-///   that need one check [`TenantCtx::user_id`]); if the tenant is refused, the caller gets
-///   [`ResolveError::Unavailable`], the answer an unknown tenant gets.
+///   them (attached by [`TenantClaim::verify_request`], the one place a context gets a user),
+///   and if the tenant is refused (inactive, not allowed) they are told why.
+/// - `Ok(None)`: the request has no authenticated user. It gets no context:
+///   [`TenantResolver::resolve`] (and axum's `TenantCtx` and [`Member`] extractors) answer
+///   [`ResolveError::Unauthenticated`] (`401`), unless the route takes callers without a user
+///   on purpose ([`TenantResolver::resolve_any_caller`], axum's `AnyCaller`). If the tenant is
+///   refused, the caller gets [`ResolveError::Unavailable`], the answer an unknown tenant gets.
 /// - `Err(ResolveError::NotMember)`: the user is authenticated but not a member of `tenant`.
 ///   This tells the caller that `tenant` exists and is available; a hook that wants
 ///   non-members not to learn even that returns [`ResolveError::Unavailable`] instead.
 ///
 /// A refused tenant is shown to the hook only to decide whether the caller may learn why:
 /// unless the hook returns a user, the answer is [`ResolveError::Unavailable`], whatever error
-/// the hook returned. Return `Ok(None)`, never an error, for a request without credentials.
+/// the hook returned. A tenant the registry does not know is asked about too, so that it costs
+/// the resolver the same work as a refused one: `tenant` is then a stand-in (`is_active: false`,
+/// the id or slug the request named as both `id` and `slug`, an empty `name`), and the answer is
+/// [`ResolveError::Unavailable`] whatever the hook says (nobody is a member of a tenant that does
+/// not exist). Decide from the request's credentials and `tenant.id`, at the same cost for every
+/// tenant. Return `Ok(None)`, never an error, for a request without credentials.
 ///
 /// ```
 /// use http::request::Parts;
@@ -84,6 +83,14 @@ pub struct AuthenticatedUser {
 /// let request = http::Request::get("/t/globex/").header("x-user", "alice").body(())?;
 /// let error = resolver.resolve(&request.into_parts().0).await.unwrap_err();
 /// assert!(matches!(error, ResolveError::NotMember));
+///
+/// // Without credentials: no context, unless the caller of `resolve_any_caller` takes that.
+/// let request = http::Request::get("/t/acme/").body(())?;
+/// let error = resolver.resolve(&request.into_parts().0).await.unwrap_err();
+/// assert_eq!((error.status(), error.class()), (401, "unauthenticated"));
+/// let request = http::Request::get("/t/acme/").body(())?;
+/// let ctx = resolver.resolve_any_caller(&request.into_parts().0).await?;
+/// assert_eq!(ctx.user_id(), None);
 /// # Ok(())
 /// # }
 /// ```
@@ -94,6 +101,30 @@ pub trait UserHook: Send + Sync {
         parts: &Parts,
         tenant: &Tenant,
     ) -> impl Future<Output = Result<Option<AuthenticatedUser>, ResolveError>> + Send;
+
+    /// The `WWW-Authenticate` challenge a [`ResolveError::Unauthenticated`] response carries
+    /// (RFC 9110 §11.6.1: a `401` names how to authenticate), such as `Bearer realm="api"`.
+    /// `None` (the default) sends no challenge, for schemes HTTP has no name for (a login
+    /// form's session cookie).
+    ///
+    /// ```
+    /// # use http::request::Parts;
+    /// # use tenant::http::{AuthenticatedUser, ResolveError, UserHook};
+    /// # use tenant::Tenant;
+    /// struct Tokens;
+    ///
+    /// impl UserHook for Tokens {
+    ///     # async fn user(&self, _: &Parts, _: &Tenant) -> Result<Option<AuthenticatedUser>, ResolveError> { Ok(None) }
+    ///     // ...
+    ///     fn challenge(&self) -> Option<http::HeaderValue> {
+    ///         Some(http::HeaderValue::from_static(r#"Bearer realm="invoices""#))
+    ///     }
+    /// }
+    /// assert!(Tokens.challenge().is_some());
+    /// ```
+    fn challenge(&self) -> Option<http::HeaderValue> {
+        None
+    }
 }
 
 /// The user hook of a resolver that authenticates nobody: the deliberate choice made with
@@ -106,6 +137,73 @@ pub struct Anonymous(());
 impl UserHook for Anonymous {
     async fn user(&self, _: &Parts, _: &Tenant) -> Result<Option<AuthenticatedUser>, ResolveError> {
         Ok(None)
+    }
+}
+
+/// A tenant context that carries an authenticated member of its tenant: what a handler that
+/// needs one takes (with feature `axum`, `Member` is an extractor). It exists only with a user:
+/// made from a context the user hook's user was attached to, and refused
+/// ([`ResolveError::Unauthenticated`]) from one without. It is the [`TenantCtx`] it wraps for
+/// every tenant-owned call (`Deref`).
+///
+/// ```
+/// use tenant::http::{Member, ResolveError, TenantResolver};
+/// use tenant::registry::InMemoryRegistry;
+/// use tenant::TenancyConfig;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
+/// let resolver = TenantResolver::new(registry, TenancyConfig::default()).anonymous();
+/// let request = http::Request::get("/t/acme/").body(())?;
+/// let ctx = resolver.resolve(&request.into_parts().0).await?;
+/// // An anonymous resolver's contexts have no user: no member in them.
+/// let error = Member::try_from(ctx).unwrap_err();
+/// assert!(matches!(error, ResolveError::Unauthenticated));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    ctx: TenantCtx,
+    user_id: String,
+}
+
+impl Member {
+    /// The member's user id.
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The member's context.
+    pub fn ctx(&self) -> &TenantCtx {
+        &self.ctx
+    }
+
+    /// The member's context, for code that takes it by value.
+    pub fn into_ctx(self) -> TenantCtx {
+        self.ctx
+    }
+}
+
+/// A context with a user is a member's; one without is [`ResolveError::Unauthenticated`].
+impl TryFrom<TenantCtx> for Member {
+    type Error = ResolveError;
+
+    fn try_from(ctx: TenantCtx) -> Result<Self, ResolveError> {
+        let user_id = ctx
+            .user_id()
+            .ok_or(ResolveError::Unauthenticated)?
+            .to_owned();
+        Ok(Member { ctx, user_id })
+    }
+}
+
+impl std::ops::Deref for Member {
+    type Target = TenantCtx;
+
+    fn deref(&self) -> &TenantCtx {
+        &self.ctx
     }
 }
 
@@ -190,6 +288,8 @@ pub struct TenantResolver<R, U> {
     order: Vec<Source>,
     base_domain: Option<String>,
     users: U,
+    /// Whether a request without a user is refused: false only for `.anonymous()`.
+    authenticates: bool,
 }
 
 /// A [`TenantResolver`] being configured. It resolves nothing: finish it with
@@ -268,6 +368,7 @@ impl<R: TenantRegistry> TenantResolverBuilder<R> {
             order: self.order,
             base_domain: self.base_domain,
             users,
+            authenticates: true,
         }
     }
 
@@ -276,7 +377,10 @@ impl<R: TenantRegistry> TenantResolverBuilder<R> {
     /// a tenant that is unknown, inactive or not allowed always gets the one answer
     /// [`ResolveError::Unavailable`]. See [`TenantResolver`] for an example.
     pub fn anonymous(self) -> TenantResolver<R, Anonymous> {
-        self.users(Anonymous(()))
+        TenantResolver {
+            authenticates: false,
+            ..self.users(Anonymous(()))
+        }
     }
 }
 
@@ -303,17 +407,38 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
     }
 
     /// The tenant context of the request, or why there is none (as much of why as the caller
-    /// may learn: see [`ResolveError`]).
+    /// may learn: see [`ResolveError`]). With a user hook, a request without an authenticated
+    /// user is [`ResolveError::Unauthenticated`]; with [`anonymous`](TenantResolverBuilder::anonymous),
+    /// no context carries a user.
     pub async fn resolve(&self, parts: &Parts) -> Result<TenantCtx, ResolveError> {
-        match self.resolve_unaudited(parts).await {
-            Ok(ctx) => {
+        self.verified(parts, false).await.map(Resolved::into_ctx)
+    }
+
+    /// As [`resolve`](Self::resolve), for a request that may come without an authenticated
+    /// user: the context carries the user when the hook found one, and none otherwise. For
+    /// routes that serve anyone, on purpose (a sign-in page, a public price list); everything
+    /// else takes [`resolve`](Self::resolve). See [`UserHook`] for an example.
+    pub async fn resolve_any_caller(&self, parts: &Parts) -> Result<TenantCtx, ResolveError> {
+        self.verified(parts, true).await.map(Resolved::into_ctx)
+    }
+
+    /// The request's verified context (`any_caller`: also without an authenticated user), and
+    /// its audit event.
+    pub(crate) async fn verified(
+        &self,
+        parts: &Parts,
+        any_caller: bool,
+    ) -> Result<Resolved, ResolveError> {
+        match self.resolve_unaudited(parts, any_caller).await {
+            Ok(resolved) => {
+                let ctx = resolved.ctx();
                 tracing::info!(
                     target: AUDIT_TARGET,
                     tenant_id = %ctx.tenant_id(),
                     user_id = ctx.user_id(),
                     "tenant resolved"
                 );
-                Ok(ctx)
+                Ok(resolved)
             }
             Err(Rejection { cause, concealed }) => {
                 let class = cause.class();
@@ -333,7 +458,16 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         }
     }
 
-    async fn resolve_unaudited(&self, parts: &Parts) -> Result<TenantCtx, Rejection> {
+    /// The user hook's answer for the rejection's response, as [`UserHook::challenge`].
+    pub(crate) fn challenge(&self) -> Option<http::HeaderValue> {
+        self.users.challenge()
+    }
+
+    async fn resolve_unaudited(
+        &self,
+        parts: &Parts,
+        any_caller: bool,
+    ) -> Result<Resolved, Rejection> {
         let mut named: Vec<(Source, Tenant)> = Vec::with_capacity(self.order.len());
         for &source in &self.order {
             let Some(key) = self.named(source, parts)? else {
@@ -343,7 +477,7 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
                 Source::Header => self.registry.find_by_id(&key).await,
                 Source::Subdomain | Source::Path => self.registry.find_by_slug(&key).await,
             };
-            let tenant = self.available(parts, found, source).await?;
+            let tenant = self.available(parts, &key, found, source).await?;
             named.push((source, tenant));
         }
         // Only available tenants get here: a conflict tells the caller nothing it could not
@@ -360,33 +494,38 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
             None => {
                 let default = self.config.default_tenant().ok_or(ResolveError::Missing)?;
                 let found = self.registry.find_by_id(default).await;
-                self.available(parts, found, Source::Header).await?
+                self.available(parts, default, found, Source::Header)
+                    .await?
             }
         };
 
         // The one path from a name to a context, as for activity inputs and events: the claim of
         // the tenant found above, verified by the registry, whose record gives schema and plan
-        // (never the request). A tenant that changed since the lookup above is refused here.
+        // (never the request), and which attaches the hook's user. A tenant that changed since
+        // the lookup above is refused here.
+        let user = self.users.user(parts, &tenant).await?;
+        if user.is_none() && self.authenticates && !any_caller {
+            return Err(ResolveError::Unauthenticated.into());
+        }
         let claim = TenantClaim::new(tenant.id.clone());
-        let ctx =
-            claim
-                .verify(&self.registry, &self.config)
-                .await
-                .map_err(|error| match error {
-                    ClaimError::Registry(source) => ResolveError::Registry(source),
-                    _ => ResolveError::Unavailable,
-                })?;
-        Ok(match self.users.user(parts, &tenant).await? {
-            Some(user) => ctx.with_user(user.user_id, user.roles),
-            None => ctx,
-        })
+        let resolved = claim
+            .verify_request(&self.registry, &self.config, user)
+            .await
+            .map_err(|error| match error {
+                ClaimError::Registry(source) => ResolveError::Registry(source),
+                _ => ResolveError::Unavailable,
+            })?;
+        Ok(resolved)
     }
 
-    /// The tenant the registry `found` for `source`, if it is available here. Why it is not is
-    /// concealed unless the user hook vouches for the caller as one of its members.
+    /// The tenant the registry `found` for `key` (named by `source`), if it is available here.
+    /// Why it is not is concealed unless the user hook vouches for the caller as one of its
+    /// members. Unknown, inactive and disallowed tenants take the same steps (one lookup, one
+    /// question to the hook), so that how long a refusal takes does not tell them apart.
     async fn available<E>(
         &self,
         parts: &Parts,
+        key: &TenantId,
         found: Result<Option<Tenant>, E>,
         source: Source,
     ) -> Result<Tenant, Rejection>
@@ -395,7 +534,10 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
     {
         let found = found.map_err(|error| ResolveError::Registry(Box::new(error)))?;
         let Some(tenant) = found else {
-            // Nobody is a member of a tenant that does not exist.
+            // Nobody is a member of a tenant that does not exist: the hook's answer is not used.
+            if let Some(stand_in) = stand_in(key) {
+                let _ = self.users.user(parts, &stand_in).await;
+            }
             return Err(Rejection {
                 cause: ResolveError::Unknown(source),
                 concealed: true,
@@ -478,6 +620,25 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         };
         text.parse().map(Some).map_err(|_| malformed())
     }
+}
+
+/// What the user hook is asked about when the registry knows no tenant by `key`: see
+/// [`UserHook`]. Nothing reads it but the hook, whose answer is not used. Its schema is
+/// `tenant_` and the key with `-` as `_`, cut to [`SchemaName::MAX_LEN`]: always a schema name
+/// (a letter first, then `[a-z0-9_]`, never a reserved word), so `None` does not happen.
+fn stand_in(key: &TenantId) -> Option<Tenant> {
+    let mut schema_name = format!("tenant_{}", key.as_str().replace('-', "_"));
+    schema_name.truncate(SchemaName::MAX_LEN);
+    Some(Tenant {
+        id: key.clone(),
+        slug: key.clone(),
+        name: String::new(),
+        plan: Plan::Free,
+        schema_name: schema_name.parse().ok()?,
+        is_active: false,
+        created_at: std::time::SystemTime::UNIX_EPOCH,
+        updated_at: std::time::SystemTime::UNIX_EPOCH,
+    })
 }
 
 /// The host the request targets, without its port: the authority of an absolute-form target
