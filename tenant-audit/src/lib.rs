@@ -10,7 +10,7 @@
 //! | `trusted` | `TenantCtx::trusted(..)` by any path (`tenant::TenantCtx::trusted`, ..), or passed as a function | the call as written |
 //! | `system` | `SystemCtx::new(..)`: cross-tenant authority | its reason when it is a string literal, else the call |
 //! | `activity` | `#[activity(system = "..")]`: a system activity, whose `SystemCtx` the worker makes | its reason |
-//! | `verify` | a claim becoming a context: `TenantClaim::verify(..)`, `claim.verify(..)` (on anything named *claim* or *registry*), `verify_claim(..)` | the call as written |
+//! | `verify` | a claim becoming a context: `TenantClaim::verify(..)`, `claim.verify(..)` (on anything named *claim* or *registry*), `verify_claim(..)`, `verify_request(..)` (the request boundary's, which also attaches the user) | the call as written |
 //!
 //! The table is [`PATTERNS`]; a new way to mint is one more row there.
 //!

@@ -108,4 +108,12 @@ pub const PATTERNS: &[Pattern] = &[
             name: "verify_claim",
         },
     },
+    // The request boundary's verification, which also attaches the user hook's user:
+    // `claim.verify_request(..)` however it is reached.
+    Pattern {
+        kind: Kind::Verify,
+        shape: Shape::Call {
+            name: "verify_request",
+        },
+    },
 ];

@@ -148,6 +148,26 @@ trait Verifier { fn verify_claim(&self, claim: TenantClaim) -> Ctx; }
 }
 
 #[test]
+fn request_verification_which_attaches_a_user() {
+    let source = r#"
+async fn a(claim: TenantClaim, registry: &R, user: Option<AuthenticatedUser>) -> Result<(), E> {
+let r1 = claim.verify_request(&registry, &config, user).await?;
+let r2 = TenantClaim::verify_request(&claim, &registry, &config, None).await?;
+let r3 = TenantClaim::new(id).verify_request(&registry, &config, None).await?;
+Ok(())
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: verify: claim.verify_request(&registry, &config, user)",
+            "4: verify: TenantClaim::verify_request(&claim, &registry, &config, None)",
+            "5: verify: new(id).verify_request(&registry, &config, None)",
+        ]
+    );
+}
+
+#[test]
 fn comments_strings_and_doc_comments_do_not_mint() {
     let source = r####"
 //! Crate docs: `TenantCtx::trusted(id, schema, plan)` and `#[activity(system = "x")]`.
