@@ -83,9 +83,9 @@ impl TenantCtx {
     /// The same context, acting for `user`: only [`TenantClaim::verify_request`] calls it.
     ///
     /// [`TenantClaim::verify_request`]: crate::TenantClaim::verify_request
-    pub(crate) fn with_member(mut self, user: crate::AuthenticatedUser) -> Self {
-        self.user_id = Some(user.user_id);
-        self.roles = user.roles;
+    pub(crate) fn with_member(mut self, user_id: String, roles: Vec<String>) -> Self {
+        self.user_id = Some(user_id);
+        self.roles = roles;
         self
     }
 
@@ -167,17 +167,12 @@ mod tests {
         )
     }
 
-    fn user(user_id: &str, roles: &[&str]) -> crate::AuthenticatedUser {
-        crate::AuthenticatedUser {
-            user_id: user_id.into(),
-            roles: roles.iter().map(|role| role.to_string()).collect(),
-        }
-    }
-
     #[test]
     fn json_shape_is_the_contract() {
-        let json =
-            serde_json::to_value(ctx().with_member(user("u1", &["admin", "billing"]))).unwrap();
+        let json = serde_json::to_value(
+            ctx().with_member("u1".into(), vec!["admin".into(), "billing".into()]),
+        )
+        .unwrap();
         assert_eq!(
             json,
             serde_json::json!({
@@ -189,7 +184,7 @@ mod tests {
 
     #[test]
     fn a_serialised_context_reads_back_as_its_claim() {
-        let ctx = ctx().with_member(user("u1", &["admin"]));
+        let ctx = ctx().with_member("u1".into(), vec!["admin".into()]);
         let claim: crate::TenantClaim =
             serde_json::from_str(&serde_json::to_string(&ctx).unwrap()).unwrap();
         assert_eq!(claim, crate::TenantClaim::of(&ctx));

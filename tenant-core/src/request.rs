@@ -101,7 +101,7 @@ impl TenantClaim {
     ) -> Result<Resolved, ClaimError> {
         let ctx = self.verify(registry, config).await?;
         Ok(Resolved(match user {
-            Some(user) => ctx.with_member(user),
+            Some(user) => ctx.with_member(user.user_id, user.roles),
             None => ctx,
         }))
     }

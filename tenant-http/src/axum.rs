@@ -212,9 +212,11 @@ impl IntoResponse for ResolveError {
     }
 }
 
-/// Tower middleware: resolves every request, answers a rejection with its problem, and runs the
-/// inner service in a `tenant` span carrying `tenant_id`, with the context in the request's
-/// extensions (where the `TenantCtx` extractor finds it).
+/// Tower middleware: resolves every request as the `TenantCtx` extractor does (with a user hook,
+/// a request without an authenticated user is answered `401`), answers a rejection with its
+/// problem, and runs the inner service in a `tenant` span carrying `tenant_id`, with the context
+/// in the request's extensions (where the extractors find it). Routes that serve callers without
+/// a user go outside the layer and take [`AnyCaller`].
 #[derive(Clone, Debug)]
 pub struct TenantLayer {
     resolver: SharedResolver,

@@ -3,7 +3,7 @@
 //! application's user hook have vouched for it, and the RFC 9457 problems it answers with
 //! otherwise. A resolver is usable only once the application chose how it authenticates: a
 //! [`UserHook`], or a deliberate [`anonymous`](TenantResolverBuilder::anonymous). Feature
-//! `axum`: the extractor and [`TenantLayer`]. Use it through the `tenant` facade (features
+//! `axum`: the extractors (`TenantCtx`, [`Member`], [`AnyCaller`]) and [`TenantLayer`]. Use it through the `tenant` facade (features
 //! `http`, `axum`), which re-exports it as `tenant::http`.
 #![doc = include_str!("docs/boundary.md")]
 

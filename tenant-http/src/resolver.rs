@@ -225,13 +225,19 @@ impl std::ops::Deref for Member {
 /// 2. Two sources that name different tenants are [`ResolveError::Conflicting`], never a pick.
 /// 3. No source at all is [`ResolveError::Missing`], except in single-tenant mode, where the
 ///    tenant is the default one (which must be available too).
-/// 4. The [`UserHook`] adds the user, or refuses them.
+/// 4. The [`UserHook`] is asked about the tenant. The user it returns is attached to the
+///    context by the registry's verification ([`TenantClaim::verify_request`]); its error is
+///    the answer; no user is [`ResolveError::Unauthenticated`] (`401`), except in
+///    [`resolve_any_caller`](Self::resolve_any_caller) and with
+///    [`anonymous`](TenantResolverBuilder::anonymous), whose contexts never carry a user.
 ///
 /// A tenant that is not available is answered with [`ResolveError::Unavailable`] (one status,
 /// one problem body, whether it is unknown, inactive or not allowed, and whichever source named
 /// it), unless the user hook vouches for the caller as a member of that tenant, who is told
 /// [`ResolveError::Inactive`] or [`ResolveError::NotAllowed`]. An unauthenticated caller cannot
-/// tell an unknown tenant from a deactivated or disallowed one. See [`ResolveError`].
+/// tell an unknown tenant from a deactivated or disallowed one, by the answer or by the work
+/// done for it: each costs the same registry lookups and one question to the user hook. See
+/// [`ResolveError`].
 ///
 /// What counts as malformed, where a proxy in front of the service could read the request
 /// differently:
@@ -360,7 +366,10 @@ impl<R: TenantRegistry> TenantResolverBuilder<R> {
         self
     }
 
-    /// The resolver, authenticating users with `users`: see [`UserHook`], which has an example.
+    /// The resolver, authenticating users with `users`: a request for which the hook finds no
+    /// user gets no context ([`ResolveError::Unauthenticated`], `401`) unless the route takes
+    /// any caller ([`TenantResolver::resolve_any_caller`], axum's `AnyCaller`). See
+    /// [`UserHook`], which has an example.
     pub fn users<U: UserHook>(self, users: U) -> TenantResolver<R, U> {
         TenantResolver {
             registry: self.registry,
