@@ -16,29 +16,7 @@ use tenant::TenantCtx;
 use tenant::http::{AnyCaller, AuthenticatedUser, Member, ResolveError, TenantLayer, UserHook};
 use tower::ServiceExt;
 
-use common::{builder, resolver};
-
-/// A session cookie stand-in: `x-user: alice` is a member of acme only, `root` of every tenant.
-struct Members;
-
-impl UserHook for Members {
-    async fn user(
-        &self,
-        parts: &Parts,
-        tenant: &Tenant,
-    ) -> Result<Option<AuthenticatedUser>, ResolveError> {
-        let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok()) else {
-            return Ok(None);
-        };
-        match (user, tenant.id.as_str()) {
-            ("alice", "acme") | ("root", _) => Ok(Some(AuthenticatedUser {
-                user_id: user.into(),
-                roles: vec!["admin".into()],
-            })),
-            _ => Err(ResolveError::NotMember),
-        }
-    }
-}
+use common::{Members, builder, resolver};
 
 async fn whoami(ctx: TenantCtx) -> String {
     format!("{} {}", ctx.tenant_id(), ctx.user_id().unwrap_or("nobody"))

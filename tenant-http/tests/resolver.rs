@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Registry, builder, parts, resolver};
+use common::{Members, Registry, builder, parts, resolver};
 
 use tenant_test_support as support;
 
@@ -13,8 +13,7 @@ use std::future::Future;
 
 use http::request::Parts;
 use tenant::TenancyConfig;
-use tenant::Tenant;
-use tenant::http::{AuthenticatedUser, ResolveError, Source, TenantResolver, UserHook};
+use tenant::http::{ResolveError, Source, TenantResolver, UserHook};
 
 async fn resolve(header: Option<&str>, host: Option<&str>, path: &str) -> Result<String, String> {
     resolver()
@@ -202,28 +201,6 @@ async fn single_tenant_mode_resolves_the_default_and_rejects_others() {
             .status(),
         404
     );
-}
-
-struct Members;
-
-impl UserHook for Members {
-    async fn user(
-        &self,
-        parts: &Parts,
-        tenant: &Tenant,
-    ) -> Result<Option<AuthenticatedUser>, ResolveError> {
-        let Some(user) = parts.headers.get("x-user").and_then(|v| v.to_str().ok()) else {
-            return Ok(None);
-        };
-        // alice belongs to acme only, root to every tenant.
-        match (user, tenant.id.as_str()) {
-            ("alice", "acme") | ("root", _) => Ok(Some(AuthenticatedUser {
-                user_id: user.into(),
-                roles: vec!["admin".into()],
-            })),
-            _ => Err(ResolveError::NotMember),
-        }
-    }
 }
 
 #[tokio::test]
