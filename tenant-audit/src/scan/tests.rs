@@ -432,3 +432,24 @@ fn f(r: &dyn TenantRegistry) {}
         ]
     );
 }
+
+#[test]
+fn provisioning_contexts_with_their_reason() {
+    let source = r#"
+use tenant::ProvisionCtx as P;
+fn a() -> Result<(), Error> {
+let p1 = ProvisionCtx::new("signup: create the tenant's schema")?;
+let p2 = tenant::ProvisionCtx::new(sys.reason())?;
+let p3 = P::new("aliased")?;
+Ok(())
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"4: provision: "signup: create the tenant's schema""#,
+            "5: provision: tenant::ProvisionCtx::new(sys.reason())",
+            r#"6: provision: "aliased""#,
+        ]
+    );
+}
