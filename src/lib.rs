@@ -9,9 +9,10 @@ struct ReadmeDoctests;
 
 pub use tenant_core::{
     AUDIT_TARGET, AuthenticatedUser, CachedRegistry, ClaimError, CollectionName, ConfigError,
-    Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Plan, PlanWeights, SchemaName, SchemaNameError,
-    ScopedKey, SystemCtx, TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx,
-    TenantId, TenantIdError, TenantRegistry, claim, config, names, registry, request, routing,
+    Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Plan, PlanWeights, ProvisionCtx, Provisioning,
+    SchemaName, SchemaNameError, ScopedKey, SystemCtx, TENANT_ID_MAX_LEN, TenancyConfig, Tenant,
+    TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim, config, names,
+    registry, request, routing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.

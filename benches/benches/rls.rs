@@ -20,7 +20,7 @@ use criterion::Criterion;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tenant::sqlx::{TenantSchema, TenantTx};
-use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
+use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_benches::{Versions, compare, pool_on};
 
 #[tenant_scoped(table = "items")]
@@ -94,7 +94,7 @@ fn main() {
     let tenants: Vec<String> = (0..20).map(|t| format!("t{t:02}")).collect();
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
     let acme = ctx("t07", &format!("bench_tenant_{run}"));
-    let sys = SystemCtx::new("benchmark setup").unwrap();
+    let provision = ProvisionCtx::new("benchmark setup").unwrap();
 
     // One pool (of one connection) per version: versions sharing a connection slowed each other
     // in the interleaved rounds (the shared one came out 2.4x slower there, whichever role it
@@ -135,7 +135,7 @@ fn main() {
         // The tenant's own schema: its 200 rows alone.
         TenantSchema::new()
             .entity::<Item>()
-            .create(&sys, &owner, acme.schema_name())
+            .create(&provision, &owner, acme.schema_name())
             .await
             .unwrap();
         for sql in [
@@ -358,7 +358,8 @@ fn main() {
                 .unwrap();
         }
         TenantSchema::new()
-            .drop(&sys, &owner, acme.schema_name())
+            .entity::<Item>()
+            .drop(&provision, &owner, acme.schema_name())
             .await
             .unwrap();
     });

@@ -1,6 +1,6 @@
-//! `tenant-audit [--exclude <dir>]... [--kinds <kind>,..] <path>...`: every place under the paths
-//! that mints tenant authority, one `path:line: kind: reason-or-snippet` line each. See the
-//! library's documentation.
+//! `tenant-audit [--skip-test-targets] [--exclude <dir>]... [--kinds <kind>,..] <path>...`:
+//! every place under the paths that mints tenant authority, one
+//! `path:line: kind: reason-or-snippet` line each. See the library's documentation.
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -8,16 +8,20 @@ use std::process::ExitCode;
 use tenant_audit::{Kind, Options, inventory};
 
 const USAGE: &str = "\
-usage: tenant-audit [--exclude <dir>]... [--kinds <kind>[,<kind>]...] <path>...
+usage: tenant-audit [--skip-test-targets] [--exclude <dir>]... [--kinds <kind>[,<kind>]...] <path>...
 
 Lists every place under <path>... that mints tenant authority, one line each:
     path:line: kind: reason-or-snippet
 sorted by path then line, paths relative to <path> (prefixed by it when several are given).
 
+  --skip-test-targets
+                    skip the `tests/` and `benches/` directories beside a Cargo.toml (a
+                    package's integration tests and benchmarks); other `tests` are scanned
   --exclude <dir>   skip it: a name at any depth (`tests`) or a path from the root
                     (`examples/*/tests`); `*` within a segment, `**` for any segments.
                     Repeatable. target/, .git/ and hidden entries are always skipped.
-  --kinds <kinds>   report only these, comma-separated: trusted, system, activity, verify
+  --kinds <kinds>   report only these, comma-separated: trusted, system, provision,
+                    activity, verify, registry
   -h, --help        this text
 
 Exit status: 0 when every file was scanned, 2 when one could not be read or lexed (reported
@@ -86,6 +90,7 @@ fn parse_args(
         match flag.as_str() {
             "--" => only_paths = true,
             "-h" | "--help" => return Ok(None),
+            "--skip-test-targets" if inline.is_none() => options = options.skip_test_targets(),
             "--exclude" => {
                 let pattern = value()?;
                 options = options.exclude(pattern.parse().map_err(|error| format!("{error}"))?);
@@ -101,7 +106,7 @@ fn parse_args(
             }
             _ => {
                 return Err(format!(
-                    "unknown option `{arg}`; expected one of: --exclude, --kinds, --help, --"
+                    "unknown option `{arg}`; expected one of: --skip-test-targets, --exclude, --kinds, --help, --"
                 ));
             }
         }

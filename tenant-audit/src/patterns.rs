@@ -17,8 +17,12 @@ pub struct Pattern {
 pub enum Shape {
     /// A path whose last segments are `segments`: `["TenantCtx", "trusted"]` matches
     /// `TenantCtx::trusted(..)`, `tenant::TenantCtx::trusted(..)`,
-    /// `::tenant::TenantCtx::trusted::<..>(..)`, and the function passed as a value
-    /// (`.map(TenantCtx::trusted)`), which mints as surely as a call.
+    /// `::tenant::TenantCtx::trusted::<..>(..)`, `<tenant::TenantCtx>::trusted(..)`, and the
+    /// function passed as a value (`.map(TenantCtx::trusted)`), which mints as surely as a call.
+    ///
+    /// The type (the first of two or more segments) may also be written as any alias of it the
+    /// scanned sources make: `use tenant::TenantCtx as C;` or `type C = tenant::TenantCtx;`
+    /// (and aliases of those), then `C::trusted(..)` matches.
     ///
     /// With `reason`, a call whose one argument is a string literal is reported with that
     /// string; any other match with its source.
@@ -44,6 +48,13 @@ pub enum Shape {
         name: &'static str,
         /// Lower-case fragments, one of which the receiver's name must contain.
         receiver_contains: &'static [&'static str],
+    },
+    /// An implementation of the trait `name` (or of an alias of it): `impl TenantRegistry for
+    /// X`, `impl<R: ..> tenant::TenantRegistry for Wrapper<R>`, reported with its header up to
+    /// the type (without a `where` clause). `impl X` and `impl Trait` in a type are no match.
+    Impl {
+        /// The trait's last path segment.
+        name: &'static str,
     },
     /// An attribute `#[path(.., key = value, ..)]` (or `#![..]`) whose path ends in `name`,
     /// reported with `value` when it is a string literal and with the attribute's source
@@ -78,6 +89,14 @@ pub const PATTERNS: &[Pattern] = &[
             reason: true,
         },
     },
+    // Schema DDL and migrations, with its `&'static str` reason.
+    Pattern {
+        kind: Kind::Provision,
+        shape: Shape::Path {
+            segments: &["ProvisionCtx", "new"],
+            reason: true,
+        },
+    },
     // A system activity: the worker makes its `SystemCtx` from this reason.
     Pattern {
         kind: Kind::Activity,
@@ -86,8 +105,10 @@ pub const PATTERNS: &[Pattern] = &[
             key: "system",
         },
     },
-    // A claim becoming a context through the registry: `TenantClaim::verify(&claim, ..)`,
-    // `claim.verify(..)`, and `verify_claim(..)` however it is reached.
+    // A claim or a request becoming a context. Every `verify` and `resolve` call is listed,
+    // whatever its receiver is called: a scanner without types cannot tell a claim's `verify`
+    // from another's, and a name-based guess (`claim.verify`) missed `token.verify(..)`.
+    // `TenantClaim::verify` is also a row of its own for the function passed as a value.
     Pattern {
         kind: Kind::Verify,
         shape: Shape::Path {
@@ -97,10 +118,11 @@ pub const PATTERNS: &[Pattern] = &[
     },
     Pattern {
         kind: Kind::Verify,
-        shape: Shape::Method {
-            name: "verify",
-            receiver_contains: &["claim", "registry"],
-        },
+        shape: Shape::Call { name: "verify" },
+    },
+    Pattern {
+        kind: Kind::Verify,
+        shape: Shape::Call { name: "resolve" },
     },
     Pattern {
         kind: Kind::Verify,
@@ -116,4 +138,27 @@ pub const PATTERNS: &[Pattern] = &[
             name: "verify_request",
         },
     },
+    // A registry is what `verify` trusts: a hand-written one vouches for any tenant it likes.
+    Pattern {
+        kind: Kind::Registry,
+        shape: Shape::Impl {
+            name: "TenantRegistry",
+        },
+    },
 ];
+
+/// The type names whose aliases the scanner follows: the first segment of every
+/// [`Shape::Path`] of two segments or more, and every [`Shape::Impl`]'s trait.
+pub(crate) fn aliased_names(patterns: &[Pattern]) -> Vec<&'static str> {
+    let mut names: Vec<&'static str> = patterns
+        .iter()
+        .filter_map(|pattern| match pattern.shape {
+            Shape::Path { segments, .. } if segments.len() >= 2 => Some(segments[0]),
+            Shape::Impl { name } => Some(name),
+            _ => None,
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names
+}

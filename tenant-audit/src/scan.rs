@@ -1,5 +1,6 @@
 //! The scanner: one source text in, the [`Site`]s where it mints authority out.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
@@ -7,7 +8,7 @@ use std::str::FromStr;
 use proc_macro2::{Delimiter, Literal, Spacing, TokenStream, TokenTree};
 
 use crate::Site;
-use crate::patterns::{PATTERNS, Pattern, Shape};
+use crate::patterns::{PATTERNS, Pattern, Shape, aliased_names};
 
 /// Longest snippet printed, in characters; a longer one is cut and ends in `...`.
 const SNIPPET_MAX_CHARS: usize = 120;
@@ -71,6 +72,7 @@ pub fn scan_source(source: &str) -> Result<Vec<Site>, LexFailure> {
 }
 
 /// [`scan_source`] with another table than [`PATTERNS`] (a subset, or rows of your own).
+/// Aliases (`use .. as`, `type .. =`) made in `source` are followed.
 ///
 /// ```
 /// use tenant_audit::{Kind, Pattern, Shape, scan_source_with};
@@ -81,7 +83,7 @@ pub fn scan_source(source: &str) -> Result<Vec<Site>, LexFailure> {
 /// # Ok::<(), tenant_audit::LexFailure>(())
 /// ```
 pub fn scan_source_with(source: &str, patterns: &[Pattern]) -> Result<Vec<Site>, LexFailure> {
-    scan(source, patterns).map(|scanned| scanned.sites)
+    scan(source, patterns, &[]).map(|scanned| scanned.sites)
 }
 
 /// What one file holds: its sites, and the test modules it declares in files of their own.
@@ -91,19 +93,22 @@ pub(crate) struct Scanned {
     pub(crate) test_modules: Vec<String>,
 }
 
-pub(crate) fn scan(source: &str, patterns: &[Pattern]) -> Result<Scanned, LexFailure> {
-    let text = without_shebang(source.strip_prefix('\u{feff}').unwrap_or(source));
-    let stream = TokenStream::from_str(&text).map_err(|error| {
-        let start = error.span().start();
-        LexFailure {
-            line: start.line,
-            column: start.column + 1,
-            message: error.to_string(),
-        }
-    })?;
+/// Scans `source`, following the aliases it makes and those of `other_aliases` (made in other
+/// files of the same tree).
+pub(crate) fn scan(
+    source: &str,
+    patterns: &[Pattern],
+    other_aliases: &[Alias],
+) -> Result<Scanned, LexFailure> {
+    let (text, stream) = lex(source)?;
+    let mut aliases = Vec::new();
+    alias_edges(stream.clone(), &mut aliases);
+    aliases.extend_from_slice(other_aliases);
+    let names = Names::new(&aliased_names(patterns), &aliases);
     let mut scanner = Scanner {
         text: &text,
         patterns,
+        names: &names,
         sites: Vec::new(),
         test_modules: Vec::new(),
     };
@@ -115,6 +120,115 @@ pub(crate) fn scan(source: &str, patterns: &[Pattern]) -> Result<Scanned, LexFai
         sites,
         test_modules: scanner.test_modules,
     })
+}
+
+/// The aliases `source` makes, for the other files of its tree.
+pub(crate) fn aliases(source: &str) -> Result<Vec<Alias>, LexFailure> {
+    let (_, stream) = lex(source)?;
+    let mut aliases = Vec::new();
+    alias_edges(stream, &mut aliases);
+    Ok(aliases)
+}
+
+fn lex(source: &str) -> Result<(std::borrow::Cow<'_, str>, TokenStream), LexFailure> {
+    let text = without_shebang(source.strip_prefix('\u{feff}').unwrap_or(source));
+    let stream = TokenStream::from_str(&text).map_err(|error| {
+        let start = error.span().start();
+        LexFailure {
+            line: start.line,
+            column: start.column + 1,
+            message: error.to_string(),
+        }
+    })?;
+    Ok((text, stream))
+}
+
+/// One alias a source makes: `(alias, name)` for `use path::name as alias;` or
+/// `type alias = path::name;`.
+pub(crate) type Alias = (String, String);
+
+/// Every `use .. name as alias` and `type alias = path::name;` at any depth. Nothing is
+/// resolved: a name is its last path segment, which is what the patterns match on too.
+fn alias_edges(stream: TokenStream, out: &mut Vec<Alias>) {
+    let tokens: Vec<TokenTree> = stream.into_iter().collect();
+    let item_end = |from: usize| {
+        (from..tokens.len())
+            .find(|&k| punct_is(tokens.get(k), ';'))
+            .unwrap_or(tokens.len())
+    };
+    for (at, token) in tokens.iter().enumerate() {
+        if ident_is(token, "use") {
+            use_renames(&tokens[at + 1..item_end(at)], out);
+        } else if ident_is(token, "type")
+            && let (Some(TokenTree::Ident(alias)), true) =
+                (tokens.get(at + 1), punct_is(tokens.get(at + 2), '='))
+        {
+            let path = &tokens[at + 3..item_end(at)];
+            let only_a_path = !path.is_empty()
+                && path.iter().all(|token| {
+                    matches!(token, TokenTree::Ident(_)) || punct_is(Some(token), ':')
+                });
+            if let (true, Some(TokenTree::Ident(name))) = (only_a_path, path.last()) {
+                out.push((alias.to_string(), name.to_string()));
+            }
+        }
+        if let TokenTree::Group(group) = token {
+            alias_edges(group.stream(), out);
+        }
+    }
+}
+
+/// The `name as alias` pairs of a `use` tree, braces included.
+fn use_renames(tokens: &[TokenTree], out: &mut Vec<Alias>) {
+    for (at, token) in tokens.iter().enumerate() {
+        if let TokenTree::Group(group) = token {
+            let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+            use_renames(&inner, out);
+        }
+        if at >= 1
+            && ident_is(token, "as")
+            && let (TokenTree::Ident(name), Some(TokenTree::Ident(alias))) =
+                (&tokens[at - 1], tokens.get(at + 1))
+            && alias != "_"
+        {
+            out.push((alias.to_string(), name.to_string()));
+        }
+    }
+}
+
+/// For each name the patterns look for, every name it may be written as: itself and its
+/// aliases, aliases of aliases included.
+struct Names(HashMap<&'static str, BTreeSet<String>>);
+
+impl Names {
+    fn new(names: &[&'static str], aliases: &[Alias]) -> Self {
+        let mut map: HashMap<&'static str, BTreeSet<String>> = names
+            .iter()
+            .map(|&name| (name, BTreeSet::from([name.to_owned()])))
+            .collect();
+        for spellings in map.values_mut() {
+            loop {
+                let before = spellings.len();
+                for (alias, name) in aliases {
+                    if spellings.contains(name) {
+                        spellings.insert(alias.clone());
+                    }
+                }
+                if spellings.len() == before {
+                    break;
+                }
+            }
+        }
+        Names(map)
+    }
+
+    /// Whether `token` is the identifier `name` or one of its aliases.
+    fn is(&self, token: &TokenTree, name: &str) -> bool {
+        match (token, self.0.get(name)) {
+            (TokenTree::Ident(ident), Some(spellings)) => spellings.contains(&ident.to_string()),
+            _ => ident_is(token, name),
+        }
+    }
 }
 
 /// Like rustc: a first line `#!..` is a shebang unless it opens an inner attribute (`#![..]`).
@@ -133,6 +247,7 @@ struct Scanner<'a> {
     /// The text that was lexed: spans' byte ranges index into it.
     text: &'a str,
     patterns: &'a [Pattern],
+    names: &'a Names,
     sites: Vec<Site>,
     test_modules: Vec<String>,
 }
@@ -171,7 +286,7 @@ impl Scanner<'_> {
     fn match_at(&self, tokens: &[TokenTree], at: usize, pattern: &Pattern) -> Option<Site> {
         let (start, end, detail) = match pattern.shape {
             Shape::Path { segments, reason } => {
-                let start = path_ending_at(tokens, at, segments)?;
+                let start = path_ending_at(tokens, at, segments, self.names)?;
                 let after = skip_turbofish(tokens, at + 1);
                 let call = tokens.get(after).and_then(paren_group);
                 let end = if call.is_some() { after } else { after - 1 };
@@ -211,6 +326,10 @@ impl Scanner<'_> {
                 let end = skip_turbofish(tokens, at + 1);
                 tokens.get(end).and_then(paren_group)?;
                 (start, end, None)
+            }
+            Shape::Impl { name } => {
+                let end = impl_of(tokens, at, name, self.names)?;
+                (at, end, None)
             }
             Shape::AttributeKey { name, key } => {
                 let (end, value) = attribute_value(tokens, at, name, key)?;
@@ -379,23 +498,120 @@ fn is_path_sep(tokens: &[TokenTree], at: usize) -> bool {
 
 /// If the identifier at `at` ends a path whose last segments are `segments` (and the path does
 /// not go on: `TenantCtx::trusted::x` is another path), the index where the whole path starts.
-fn path_ending_at(tokens: &[TokenTree], at: usize, segments: &[&str]) -> Option<usize> {
+/// The type (the first of several segments) may be an alias, or a qualified self type
+/// `<path::Type>`.
+fn path_ending_at(
+    tokens: &[TokenTree],
+    at: usize,
+    segments: &[&str],
+    names: &Names,
+) -> Option<usize> {
     let mut k = at;
+    let mut start = None;
     for (n, segment) in segments.iter().rev().enumerate() {
+        let is_type = n > 0 && n == segments.len() - 1;
         if n > 0 {
             if k < 3 || !is_path_sep(tokens, k - 2) {
                 return None;
             }
             k -= 3;
         }
-        if !ident_is(&tokens[k], segment) {
+        if is_type && punct_is(tokens.get(k), '>') {
+            start = Some(qualified_self_type(tokens, k, segment, names)?);
+        } else if is_type {
+            if !names.is(&tokens[k], segment) {
+                return None;
+            }
+        } else if !ident_is(&tokens[k], segment) {
             return None;
         }
     }
     if is_path_sep(tokens, at + 1) && matches!(tokens.get(at + 3), Some(TokenTree::Ident(_))) {
         return None;
     }
-    Some(path_start(tokens, k))
+    Some(start.unwrap_or_else(|| path_start(tokens, k)))
+}
+
+/// `<path::Type>` closing at `close`, `Type` being `name` or an alias: the index of its `<`.
+/// `Vec::<TenantCtx>` (a turbofish, after `::`) and `Foo<TenantCtx>` (generic arguments, after
+/// a name) are not one.
+fn qualified_self_type(
+    tokens: &[TokenTree],
+    close: usize,
+    name: &str,
+    names: &Names,
+) -> Option<usize> {
+    let last = close.checked_sub(1)?;
+    if !names.is(&tokens[last], name) {
+        return None;
+    }
+    let open = path_start(tokens, last).checked_sub(1)?;
+    if !punct_is(tokens.get(open), '<') {
+        return None;
+    }
+    let before = open.checked_sub(1).map(|k| &tokens[k]);
+    let generic_arguments =
+        matches!(before, Some(TokenTree::Ident(_))) || (open >= 2 && is_path_sep(tokens, open - 2));
+    (!generic_arguments).then_some(open)
+}
+
+/// At `at`, `impl [<..>] path::Trait[<..>] for Type`, `Trait` being `name` or an alias: the
+/// index of the type's last token (before a `where`, a body or a `;`).
+fn impl_of(tokens: &[TokenTree], at: usize, name: &str, names: &Names) -> Option<usize> {
+    if !ident_is(&tokens[at], "impl") {
+        return None;
+    }
+    let mut k = at + 1;
+    if punct_is(tokens.get(k), '<') {
+        k = skip_angle_brackets(tokens, k)?;
+    }
+    if is_path_sep(tokens, k) {
+        k += 2;
+    }
+    if !matches!(tokens.get(k), Some(TokenTree::Ident(_))) {
+        return None;
+    }
+    while is_path_sep(tokens, k + 1) && matches!(tokens.get(k + 3), Some(TokenTree::Ident(_))) {
+        k += 3;
+    }
+    if !names.is(&tokens[k], name) {
+        return None;
+    }
+    k += 1;
+    if punct_is(tokens.get(k), '<') {
+        k = skip_angle_brackets(tokens, k)?;
+    }
+    if !tokens.get(k).is_some_and(|token| ident_is(token, "for")) {
+        return None;
+    }
+    let mut end = k;
+    while let Some(token) = tokens.get(end + 1) {
+        let body =
+            matches!(token, TokenTree::Group(group) if group.delimiter() == Delimiter::Brace);
+        if body || ident_is(token, "where") || punct_is(Some(token), ';') {
+            break;
+        }
+        end += 1;
+    }
+    (end > k).then_some(end)
+}
+
+/// Past the `<..>` opening at `open` (nested ones included; the `>` of `->` closes nothing).
+fn skip_angle_brackets(tokens: &[TokenTree], open: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    for (k, token) in tokens.iter().enumerate().skip(open) {
+        match token {
+            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
+            TokenTree::Punct(p) if p.as_char() == '>' && !punct_is(tokens.get(k - 1), '-') => {
+                depth = depth.checked_sub(1)?;
+                if depth == 0 {
+                    return Some(k + 1);
+                }
+            }
+            _ => {}
+        }
+    }
+    None
 }
 
 /// Walks back from the identifier at `at` over `segment ::` pairs and a leading `::` (or the
@@ -419,21 +635,7 @@ fn skip_turbofish(tokens: &[TokenTree], at: usize) -> usize {
     if !is_path_sep(tokens, at) || !punct_is(tokens.get(at + 2), '<') {
         return at;
     }
-    let mut depth = 0usize;
-    for (k, token) in tokens.iter().enumerate().skip(at + 2) {
-        match token {
-            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
-            // The `>` of `->` closes nothing.
-            TokenTree::Punct(p) if p.as_char() == '>' && !punct_is(tokens.get(k - 1), '-') => {
-                depth -= 1;
-                if depth == 0 {
-                    return k + 1;
-                }
-            }
-            _ => {}
-        }
-    }
-    at
+    skip_angle_brackets(tokens, at + 2).unwrap_or(at)
 }
 
 /// The identifier at `at` follows a single `.` (a method call, not a range `..`).

@@ -5,6 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use crate::scan::Alias;
 use crate::{Kind, PATTERNS, Site};
 
 /// One finding of an [`inventory`]: a [`Site`] in a file.
@@ -199,6 +200,7 @@ fn glob_match(pattern: &[u8], name: &[u8]) -> bool {
 pub struct Options {
     excludes: Vec<Exclude>,
     kinds: Option<Vec<Kind>>,
+    skip_test_targets: bool,
 }
 
 impl Options {
@@ -211,6 +213,28 @@ impl Options {
     pub fn exclude(mut self, pattern: Exclude) -> Self {
         self.excludes.push(pattern);
         self
+    }
+
+    /// Also skip every package's integration tests and benchmarks: a directory named `tests` or
+    /// `benches` beside a `Cargo.toml`. They are test code, like a `#[cfg(test)]` module (which
+    /// is always skipped); a directory called `tests` anywhere else, a module of the program
+    /// say, is scanned. Tests at a path of a `[[test]]` target's own choosing are not known
+    /// here: [`exclude`](Self::exclude) them.
+    ///
+    /// ```
+    /// use tenant_audit::Options;
+    ///
+    /// assert!(Options::new().skip_test_targets().skips_test_targets());
+    /// assert!(!Options::new().skips_test_targets());
+    /// ```
+    pub fn skip_test_targets(mut self) -> Self {
+        self.skip_test_targets = true;
+        self
+    }
+
+    /// Whether [`skip_test_targets`](Self::skip_test_targets) was asked for.
+    pub fn skips_test_targets(&self) -> bool {
+        self.skip_test_targets
     }
 
     /// Report only these kinds (called twice: the union).
@@ -252,6 +276,7 @@ impl Options {
 /// ```
 pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
     let mut found = Inventory::default();
+    let mut trees = Vec::new();
     for root in roots {
         let root = root.as_ref();
         let shown = display_path(root);
@@ -272,9 +297,20 @@ pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
                 message: error.to_string(),
             }),
         }
+        trees.push(files);
+    }
+    // An alias made in one file (`pub use tenant::TenantCtx as Ctx;` in `lib.rs`) is used in
+    // others (`crate::Ctx::trusted`): every file's aliases count everywhere.
+    let aliases: Vec<Alias> = trees
+        .iter()
+        .flatten()
+        .filter_map(|(file, _)| read_source(file).ok())
+        .flat_map(|source| in_a_thread(|| crate::scan::aliases(&source)).unwrap_or_default())
+        .collect();
+    for files in trees {
         let mut test_files = Vec::new();
         for (file, name) in files {
-            test_files.extend(scan_file(&file, name, options, &mut found));
+            test_files.extend(scan_file(&file, name, options, &aliases, &mut found));
         }
         found.findings.retain(|finding| {
             !test_files
@@ -287,6 +323,26 @@ pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
     found.errors.sort();
     found.errors.dedup();
     found
+}
+
+/// The file's text, or why there is none.
+fn read_source(file: &Path) -> Result<String, String> {
+    match fs::read(file).map(String::from_utf8) {
+        Ok(Ok(source)) => Ok(source),
+        Ok(Err(_)) => Err("not UTF-8, so not Rust source".to_owned()),
+        Err(error) => Err(error.to_string()),
+    }
+}
+
+/// proc-macro2 keeps every text it lexes in a thread-local source map for the thread's
+/// lifetime; a thread per file keeps a large tree from growing it without bound.
+fn in_a_thread<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(work)
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// A root as given, with `/` separators, without a leading `./` or a trailing `/`.
@@ -363,7 +419,10 @@ fn collect(
             continue;
         };
         if file_type.is_dir() {
-            if name != "target" {
+            let test_target = options.skip_test_targets
+                && (name == "tests" || name == "benches")
+                && dir.join("Cargo.toml").is_file();
+            if name != "target" && !test_target {
                 collect(&entry.path(), &child, options, files, errors, prefix);
             }
         } else if file_type.is_file() && name.ends_with(".rs") {
@@ -402,35 +461,21 @@ fn scan_file(
     file: &Path,
     name: String,
     options: &Options,
+    aliases: &[Alias],
     found: &mut Inventory,
 ) -> Vec<TestFiles> {
-    let source = match fs::read(file).map(String::from_utf8) {
-        Ok(Ok(source)) => source,
-        Ok(Err(_)) => {
+    let source = match read_source(file) {
+        Ok(source) => source,
+        Err(message) => {
             found.errors.push(FileError {
                 path: name,
                 position: None,
-                message: "not UTF-8, so not Rust source".to_owned(),
-            });
-            return Vec::new();
-        }
-        Err(error) => {
-            found.errors.push(FileError {
-                path: name,
-                position: None,
-                message: error.to_string(),
+                message,
             });
             return Vec::new();
         }
     };
-    // proc-macro2 keeps every text it lexes in a thread-local source map for the thread's
-    // lifetime; a thread per file keeps a large tree from growing it without bound.
-    let scanned = std::thread::scope(|scope| {
-        scope
-            .spawn(|| crate::scan::scan(&source, PATTERNS))
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-    });
+    let scanned = in_a_thread(|| crate::scan::scan(&source, PATTERNS, aliases));
     match scanned {
         Ok(scanned) => {
             found.findings.extend(

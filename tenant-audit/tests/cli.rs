@@ -226,7 +226,7 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output)
-            .contains("unknown kind `sytem`; expected one of: trusted, system, activity, verify"),
+            .contains("unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry"),
         "{}",
         stderr(&output)
     );
@@ -258,4 +258,50 @@ fn usage_errors_exit_2() {
     let output = audit(tree.path(), &["--help"]);
     assert_eq!(output.status.code(), Some(0));
     assert!(stdout(&output).starts_with("usage: tenant-audit"));
+}
+
+/// Issue 21, item 7: `--exclude tests` skipped every directory called `tests`, a module of the
+/// program among them. What is test code is a Cargo package's own `tests/` and `benches/`.
+#[test]
+fn skips_the_test_targets_of_packages_not_every_tests_directory() {
+    let tree = TempTree::new(&[
+        ("Cargo.toml", "[workspace]\n"),
+        ("tests/it.rs", MINT),
+        ("benches/b.rs", MINT),
+        ("crate-a/Cargo.toml", "[package]\n"),
+        ("crate-a/tests/it.rs", MINT),
+        ("crate-a/benches/b.rs", MINT),
+        ("crate-a/src/lib.rs", "mod tests;\n"),
+        ("crate-a/src/tests/mod.rs", MINT),
+        ("tools/tests/x.rs", MINT),
+    ]);
+    let output = audit(tree.path(), &["--skip-test-targets", "."]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout(&output),
+        "crate-a/src/tests/mod.rs:1: trusted: TenantCtx::trusted(a, b, c)\n\
+         tools/tests/x.rs:1: trusted: TenantCtx::trusted(a, b, c)\n"
+    );
+}
+
+/// Issue 21, item 7: an alias made in one file and used in another (`crate::Ctx::trusted`).
+#[test]
+fn aliases_are_followed_across_files() {
+    let tree = TempTree::new(&[
+        (
+            "src/lib.rs",
+            "pub use tenant::TenantCtx as Ctx;\npub type Sys = tenant::SystemCtx;\nmod job;\n",
+        ),
+        (
+            "src/job.rs",
+            "fn f() {\n    crate::Ctx::trusted(a, b, c);\n    super::Sys::new(\"far away\");\n}\n",
+        ),
+    ]);
+    let output = audit(tree.path(), &["."]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout(&output),
+        "src/job.rs:2: trusted: crate::Ctx::trusted(a, b, c)\n\
+         src/job.rs:3: system: \"far away\"\n"
+    );
 }

@@ -35,8 +35,9 @@ pub enum Error {
         /// The offending entry (truncated).
         entry: String,
     },
-    /// A [`SystemCtx`](crate::SystemCtx) was requested without a reason.
-    #[error("a system context needs a non-empty reason for the audit log")]
+    /// A [`SystemCtx`](crate::SystemCtx) or a [`ProvisionCtx`](crate::ProvisionCtx) was
+    /// requested without a reason.
+    #[error("a system or provisioning context needs a non-empty reason for the audit log")]
     MissingReason,
     /// A registry was given two tenants with the same id, or with the same slug.
     #[error("two tenants have the same {field} `{value}`")]

@@ -1,5 +1,5 @@
 //! Core types of the [`tenant`](https://docs.rs/tenant) crate: the tenant's identity and context,
-//! the audited cross-tenant context, routing, tenant-scoped names, configuration and the tenant
+//! the audited cross-tenant and provisioning contexts, routing, tenant-scoped names, configuration and the tenant
 //! registry. It depends on serde, thiserror, tracing and fnv. Its features `sqlx`, `redis` and
 //! `axum` add only the trait impls the orphan rule puts here: sqlx decoding of [`TenantId`],
 //! `ToRedisArgs` for [`ScopedKey`], and the `TenantCtx` extractor of axum, whose resolver is
@@ -16,6 +16,7 @@ mod error;
 mod id;
 pub mod names;
 mod plan;
+mod provision;
 pub mod registry;
 pub mod request;
 pub mod routing;
@@ -29,6 +30,7 @@ pub use error::Error;
 pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
 pub use names::{CollectionName, ScopedKey};
 pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
+pub use provision::{ProvisionCtx, Provisioning};
 pub use registry::{CachedRegistry, InMemoryRegistry, Tenant, TenantRegistry};
 pub use request::{AuthenticatedUser, Resolved};
 pub use schema::{SchemaName, SchemaNameError};

@@ -12,7 +12,9 @@ pub const AUDIT_TARGET: &str = "tenant::audit";
 /// It is built with a reason, a `&'static str` so the reason is code a reviewer can read, and
 /// every construction and every use emits a `tracing` event at `INFO` on the target
 /// [`AUDIT_TARGET`] that names the reason. No [`TenantCtx`](crate::TenantCtx) converts into it,
-/// and a repository offers it reads only.
+/// and it authorises reads only: a repository offers it reads, and changing a schema (creating
+/// or dropping a tenant's schema, running migrations) takes a
+/// [`ProvisionCtx`](crate::ProvisionCtx) instead.
 ///
 /// ```
 /// use tenant::SystemCtx;

@@ -17,8 +17,50 @@ pub const NAMESPACE_MAX_LEN: usize = 64;
 /// [`with_scan_limit`](TenantCache::with_scan_limit) says otherwise.
 pub const DEFAULT_SCAN_LIMIT: usize = 10_000;
 
-/// How many keys one `SCAN` step asks for.
+/// How many keys one `SCAN` or `ZSCAN` step asks for.
 const SCAN_COUNT: usize = 256;
+
+/// Runs one write command on a tenant's key, then brings the tenant's index in line with what
+/// the key became: gone (`ZREM`), or kept with the time it expires at, in milliseconds of the
+/// server's clock (`+inf` without expiry). Entries whose time has passed are pruned on the way,
+/// so that keys written with a time to live do not pile up in the index.
+///
+/// `KEYS[1]` the key, `KEYS[2]` the index; `ARGV[1]` the key relative to the tenant, `ARGV[2]`
+/// the command, the rest its arguments after the key.
+///
+/// Sent with `EVAL` (redis's `Script` type needs its `script` feature and a SHA-1 crate for the
+/// `EVALSHA` it saves: a few hundred bytes per write are not worth them).
+const WRITE_AND_INDEX: &str = r"
+local reply = redis.call(ARGV[2], KEYS[1], unpack(ARGV, 3))
+local now = redis.call('TIME')
+local ms = tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. ms)
+local pttl = redis.call('PTTL', KEYS[1])
+if pttl == -2 then
+  redis.call('ZREM', KEYS[2], ARGV[1])
+elseif pttl == -1 then
+  redis.call('ZADD', KEYS[2], 'inf', ARGV[1])
+else
+  redis.call('ZADD', KEYS[2], ms + pttl, ARGV[1])
+end
+return reply
+";
+
+/// Of a batch of indexed keys, those that still exist; the others (expired, or deleted by a
+/// client that bypasses the cache) leave the index.
+///
+/// `KEYS[1]` the index, `KEYS[2..]` the keys; `ARGV` the same keys relative to the tenant.
+const LIVE_KEYS: &str = r"
+local live = {}
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[i + 1]) == 1 then
+    live[#live + 1] = ARGV[i]
+  else
+    redis.call('ZREM', KEYS[1], ARGV[i])
+  end
+end
+return live
+";
 
 /// Tenant-scoped Redis commands over any async connection: a
 /// [`MultiplexedConnection`](redis::aio::MultiplexedConnection) or a `ConnectionManager`
@@ -26,9 +68,18 @@ const SCAN_COUNT: usize = 256;
 ///
 /// Every method takes the tenant's `&TenantCtx` and a key relative to the tenant, and touches
 /// only the Redis key `ctx.scoped_key(key)`, optionally behind a namespace shared by all tenants
-/// ([`with_namespace`](Self::with_namespace)). A tenant cannot name another tenant's key: the
-/// relative key is rendered inside the tenant's prefix whatever it contains. In single-tenant
-/// mode the context of the default tenant works like any other.
+/// ([`with_namespace`](Self::with_namespace)), and the tenant's index of its keys. A tenant
+/// cannot name another tenant's key: the relative key is rendered inside the tenant's prefix
+/// whatever it contains. In single-tenant mode the context of the default tenant works like any
+/// other.
+///
+/// The index is what lets [`scan`](Self::scan) visit one tenant's keys without walking the
+/// whole keyspace: a sorted set at the tenant's prefix itself (`t:{len}:{tenant}:`, the scoped
+/// key of an empty relative key, which no key of any tenant can be), whose members are the
+/// tenant's relative keys, scored with the time each expires at. Every write (`set`, `set_ex`,
+/// `incr`, `expire`, `del`) updates it in the same Lua script as the key, atomically. Keys
+/// written by clients that bypass the cache are not in it until
+/// [`reindex`](Self::reindex).
 ///
 /// ```no_run
 /// use std::time::Duration;
@@ -135,6 +186,31 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
         Ok(cmd.query_async(&mut conn).await?)
     }
 
+    /// The tenant's index of its keys (see the type's documentation).
+    fn index_key(&self, ctx: &TenantCtx) -> String {
+        format!("{}{}", self.namespace, ctx.scoped_key_prefix())
+    }
+
+    /// `command key args..` on the tenant's `key`, and the tenant's index updated with it.
+    async fn write<T: FromRedisValue>(
+        &self,
+        ctx: &TenantCtx,
+        key: &str,
+        command: &str,
+        args: impl FnOnce(&mut redis::Cmd),
+    ) -> Result<T, Error> {
+        let redis_key = self.redis_key(ctx, key)?;
+        let mut eval = redis::cmd("EVAL");
+        eval.arg(WRITE_AND_INDEX)
+            .arg(2)
+            .arg(redis_key)
+            .arg(self.index_key(ctx))
+            .arg(key)
+            .arg(command);
+        args(&mut eval);
+        self.query(&eval).await
+    }
+
     /// `GET`: the value, or `None` when the tenant has no such key.
     pub async fn get<T: FromRedisValue>(
         &self,
@@ -152,8 +228,10 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
         key: &str,
         value: V,
     ) -> Result<(), Error> {
-        let key = self.redis_key(ctx, key)?;
-        self.query(redis::cmd("SET").arg(key).arg(value)).await
+        self.write(ctx, key, "SET", |set| {
+            set.arg(value);
+        })
+        .await
     }
 
     /// `SET .. PX`: the key expires after `ttl` (millisecond precision; a `ttl` under one
@@ -165,33 +243,36 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
         value: V,
         ttl: Duration,
     ) -> Result<(), Error> {
-        let key = self.redis_key(ctx, key)?;
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
-        self.query(redis::cmd("SET").arg(key).arg(value).arg("PX").arg(millis))
-            .await
+        self.write(ctx, key, "SET", |set| {
+            set.arg(value).arg("PX").arg(millis);
+        })
+        .await
     }
 
     /// `DEL`: whether the tenant had the key.
     pub async fn del(&self, ctx: &TenantCtx, key: &str) -> Result<bool, Error> {
-        let key = self.redis_key(ctx, key)?;
-        let removed: u64 = self.query(redis::cmd("DEL").arg(key)).await?;
+        let removed: u64 = self.write(ctx, key, "DEL", |_| {}).await?;
         Ok(removed > 0)
     }
 
     /// `PEXPIRE`: whether the tenant had the key (and it now expires after `ttl`).
     pub async fn expire(&self, ctx: &TenantCtx, key: &str, ttl: Duration) -> Result<bool, Error> {
-        let key = self.redis_key(ctx, key)?;
         let millis = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX);
         let set: u64 = self
-            .query(redis::cmd("PEXPIRE").arg(key).arg(millis))
+            .write(ctx, key, "PEXPIRE", |pexpire| {
+                pexpire.arg(millis);
+            })
             .await?;
         Ok(set > 0)
     }
 
     /// `INCRBY`: the value after adding `by` (a missing key counts as 0).
     pub async fn incr(&self, ctx: &TenantCtx, key: &str, by: i64) -> Result<i64, Error> {
-        let key = self.redis_key(ctx, key)?;
-        self.query(redis::cmd("INCRBY").arg(key).arg(by)).await
+        self.write(ctx, key, "INCRBY", |incr| {
+            incr.arg(by);
+        })
+        .await
     }
 
     /// `EXISTS`: whether the tenant has the key.
@@ -204,17 +285,18 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
     /// The tenant's keys that start with `prefix` (relative, as given to the other methods),
     /// sorted and without duplicates. `""` lists all of the tenant's keys.
     ///
-    /// Runs `SCAN` with `MATCH` on the tenant's prefix followed by `prefix`, with every glob
-    /// metacharacter (`*`, `?`, `[`, `]`, `\`) escaped, so `prefix` is taken literally; then keeps
-    /// only the keys that really start with the tenant's prefix, so a pattern surprise can never
-    /// return another tenant's key. Walks the whole keyspace (as `SCAN` does), in steps of
-    /// a few hundred keys.
+    /// Walks the tenant's index only (`ZSCAN`, in steps of a few hundred keys, with `MATCH` on
+    /// `prefix` with every glob metacharacter (`*`, `?`, `[`, `]`, `\`) escaped, so `prefix` is
+    /// taken literally), never the keyspace: its cost is the tenant's number of keys, whatever
+    /// other tenants hold. Each step keeps only the keys that still exist (an expired key, or
+    /// one deleted by a client that bypasses the cache, leaves the index then). A key written
+    /// by such a client is listed only after [`reindex`](Self::reindex).
     ///
     /// Bounded: once more than [`scan_limit`](Self::scan_limit) distinct keys match, the scan
     /// stops and returns [`Error::ScanLimitExceeded`], not a truncated list, which a caller
     /// could take for the whole (a cleanup that misses keys, a lookup that says "none"). Narrow
     /// the prefix, or raise the limit with [`with_scan_limit`](Self::with_scan_limit). Other
-    /// tenants' keys never count towards the limit.
+    /// tenants' keys never count towards the limit, nor are they visited.
     ///
     /// ```no_run
     /// use tenant::redis::{Error, TenantCache};
@@ -238,9 +320,80 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
     /// # }
     /// ```
     pub async fn scan(&self, ctx: &TenantCtx, prefix: &str) -> Result<Vec<String>, Error> {
+        let index = self.index_key(ctx);
+        let mut pattern = escape_glob(prefix);
+        pattern.push('*');
+
+        let mut conn = self.conn.clone();
+        let mut cursor: u64 = 0;
+        let mut found = std::collections::BTreeSet::new();
+        loop {
+            // Members and scores, interleaved.
+            let (next, batch): (u64, Vec<Vec<u8>>) = redis::cmd("ZSCAN")
+                .arg(&index)
+                .arg(cursor)
+                .arg("MATCH")
+                .arg(&pattern)
+                .arg("COUNT")
+                .arg(SCAN_COUNT)
+                .query_async(&mut conn)
+                .await?;
+            let members: Vec<String> = batch
+                .into_iter()
+                .step_by(2)
+                // Members are written from `&str` by this type (and `reindex`): UTF-8.
+                .filter_map(|member| String::from_utf8(member).ok())
+                .filter(|member| member.starts_with(prefix) && !member.is_empty())
+                .collect();
+            if !members.is_empty() {
+                let mut live = redis::cmd("EVAL");
+                live.arg(LIVE_KEYS).arg(members.len() + 1).arg(&index);
+                for member in &members {
+                    live.arg(self.redis_key(ctx, member)?);
+                }
+                live.arg(&members);
+                let live: Vec<String> = live.query_async(&mut conn).await?;
+                for key in live {
+                    // A set: `ZSCAN` may return a member twice, which must not count twice.
+                    found.insert(key);
+                    if found.len() > self.scan_limit {
+                        return Err(Error::ScanLimitExceeded {
+                            limit: self.scan_limit,
+                        });
+                    }
+                }
+            }
+            if next == 0 {
+                break;
+            }
+            cursor = next;
+        }
+        Ok(found.into_iter().collect())
+    }
+
+    /// Adds to the tenant's index every key of the tenant that exists, however it was written,
+    /// and returns how many it found: for keys written by a client that bypasses the cache, and
+    /// once after upgrading from a version without the index. Unlike [`scan`](Self::scan) it
+    /// walks the whole keyspace (`SCAN MATCH` on the tenant's prefix, a few hundred keys per
+    /// step): an operator's tool, not a request's.
+    ///
+    /// ```no_run
+    /// use tenant::redis::TenantCache;
+    /// use tenant::{Plan, TenantCtx};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let cache = TenantCache::new(client.get_multiplexed_async_connection().await?);
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let found = cache.reindex(&acme).await?;
+    /// assert_eq!(cache.scan(&acme, "").await?.len(), found);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn reindex(&self, ctx: &TenantCtx) -> Result<usize, Error> {
         let tenant_prefix = format!("{}{}", self.namespace, ctx.scoped_key_prefix());
-        let full_prefix = format!("{tenant_prefix}{prefix}");
-        let mut pattern = escape_glob(&full_prefix);
+        let mut pattern = escape_glob(&tenant_prefix);
         pattern.push('*');
 
         let mut conn = self.conn.clone();
@@ -259,26 +412,24 @@ impl<C: ConnectionLike + Clone + Send + Sync> TenantCache<C> {
                 let Some(relative) = key.strip_prefix(tenant_prefix.as_bytes()) else {
                     continue;
                 };
-                if !relative.starts_with(prefix.as_bytes()) {
+                // The index itself (an empty relative key), and keys this type could not
+                // have written (not UTF-8), are not the tenant's keys.
+                let Ok(relative) = std::str::from_utf8(relative) else {
+                    continue;
+                };
+                if relative.is_empty() || found.contains(relative) {
                     continue;
                 }
-                // Keys written through this API are UTF-8; anything else is not ours.
-                if let Ok(relative) = String::from_utf8(relative.to_vec()) {
-                    // A set: `SCAN` may return a key twice, which must not count twice.
-                    found.insert(relative);
-                    if found.len() > self.scan_limit {
-                        return Err(Error::ScanLimitExceeded {
-                            limit: self.scan_limit,
-                        });
-                    }
-                }
+                // `EXISTS` changes nothing; the script then indexes what the key is.
+                let _: u64 = self.write(ctx, relative, "EXISTS", |_| {}).await?;
+                found.insert(relative.to_owned());
             }
             if next == 0 {
                 break;
             }
             cursor = next;
         }
-        Ok(found.into_iter().collect())
+        Ok(found.len())
     }
 }
 

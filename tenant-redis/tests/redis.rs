@@ -243,8 +243,12 @@ async fn scoped_keys_are_the_redis_keys_without_a_namespace() {
             .as_deref(),
         Some("v")
     );
+    // Written past the cache, the key is not in the tenant's index until a reindex.
+    assert_eq!(cache.scan(&tenant, "").await.unwrap(), Vec::<String>::new());
+    assert_eq!(cache.reindex(&tenant).await.unwrap(), 1);
     assert_eq!(cache.scan(&tenant, "").await.unwrap(), ["raw:1"]);
     assert!(cache.del(&tenant, "raw:1").await.unwrap());
+    assert_eq!(cache.scan(&tenant, "").await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]
@@ -1406,4 +1410,169 @@ async fn events_of_tenants_outside_the_allow_list_are_dead_lettered() {
     assert!(!dead.contains_key(&acme));
     assert_eq!(dead[&globex].reason, "tenant_not_allowed");
     assert_eq!(pending(&conn, stream.name(), "billing").await, 0);
+}
+
+// --- issue 21: a scan visits the tenant's keys, not the keyspace ---------------------------
+
+/// A connection that records the name of every command sent through it.
+#[derive(Clone)]
+struct Recorded {
+    inner: MultiplexedConnection,
+    sent: Arc<Mutex<Vec<String>>>,
+}
+
+impl Recorded {
+    fn record(&self, cmd: &redis::Cmd) {
+        if let Some(redis::Arg::Simple(name)) = cmd.args_iter().next() {
+            let name = String::from_utf8_lossy(name).to_uppercase();
+            self.sent.lock().unwrap().push(name);
+        }
+    }
+}
+
+impl redis::aio::ConnectionLike for Recorded {
+    fn req_packed_command<'a>(
+        &'a mut self,
+        cmd: &'a redis::Cmd,
+    ) -> redis::RedisFuture<'a, redis::Value> {
+        self.record(cmd);
+        self.inner.req_packed_command(cmd)
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> redis::RedisFuture<'a, Vec<redis::Value>> {
+        for cmd in pipeline.cmd_iter() {
+            self.record(cmd);
+        }
+        self.inner.req_packed_commands(pipeline, offset, count)
+    }
+
+    fn get_db(&self) -> i64 {
+        self.inner.get_db()
+    }
+}
+
+/// `SCAN .. MATCH` filters what it returns, not what it visits: a scan of one tenant's keys
+/// walked every key of every tenant, one round trip per few hundred. With 20,000 keys of 200
+/// other tenants on the server, acme's scan of its 3 keys must take a handful of commands, none
+/// of them a keyspace `SCAN`.
+#[tokio::test]
+async fn a_scan_does_not_walk_other_tenants_keys() {
+    let Some(conn) = redis("a_scan_does_not_walk_other_tenants_keys").await else {
+        return;
+    };
+    let namespace = unique("walk");
+    let mut raw = conn.clone();
+    let mut others = Vec::new();
+    for tenant in 0..200 {
+        let other = ctx(&format!("other{tenant}"));
+        for key in 0..100 {
+            let scoped = other.scoped_key(&format!("k{key}")).unwrap();
+            others.push(format!("{namespace}:{}", scoped.as_str()));
+        }
+    }
+    for chunk in others.chunks(1_000) {
+        let mut mset = redis::cmd("MSET");
+        for key in chunk {
+            mset.arg(key).arg(1);
+        }
+        mset.query_async::<()>(&mut raw).await.unwrap();
+    }
+
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let recorded = Recorded {
+        inner: conn.clone(),
+        sent: sent.clone(),
+    };
+    let cache = TenantCache::new(recorded)
+        .with_namespace(&namespace)
+        .unwrap();
+    let acme = ctx("acme");
+    for key in ["a:1", "a:2", "b:1"] {
+        cache.set(&acme, key, 1).await.unwrap();
+    }
+    sent.lock().unwrap().clear();
+    let started = Instant::now();
+    assert_eq!(cache.scan(&acme, "").await.unwrap(), ["a:1", "a:2", "b:1"]);
+    assert_eq!(cache.scan(&acme, "a:").await.unwrap(), ["a:1", "a:2"]);
+    let elapsed = started.elapsed();
+    let sent = sent.lock().unwrap().clone();
+    eprintln!("two scans: {} commands in {elapsed:?}", sent.len());
+    assert!(
+        !sent.iter().any(|name| name == "SCAN") && sent.len() <= 8,
+        "{} commands, starting {:?}",
+        sent.len(),
+        &sent[..sent.len().min(6)]
+    );
+
+    for chunk in others.chunks(1_000) {
+        redis::cmd("UNLINK")
+            .arg(chunk)
+            .query_async::<u64>(&mut raw)
+            .await
+            .unwrap();
+    }
+    for key in ["a:1", "a:2", "b:1"] {
+        cache.del(&acme, key).await.unwrap();
+    }
+}
+
+/// The index behind `scan` follows what keys become: an expired key, a key deleted past the
+/// cache and a deleted key leave it; a key that lost its expiry (`INCRBY` on an expired key
+/// creates a new one) stays; and expired entries do not pile up while nobody scans.
+#[tokio::test]
+async fn the_index_follows_expiry_and_deletes() {
+    let Some(conn) = redis("the_index_follows_expiry_and_deletes").await else {
+        return;
+    };
+    let (cache, ns) = cache(&conn).await;
+    let acme = ctx("acme");
+    let index = format!("{ns}:{}", acme.scoped_key_prefix());
+    let mut raw = conn.clone();
+    let card = |mut raw: MultiplexedConnection, index: String| async move {
+        redis::cmd("ZCARD")
+            .arg(index)
+            .query_async::<u64>(&mut raw)
+            .await
+            .unwrap()
+    };
+
+    for i in 0..20 {
+        cache
+            .set_ex(&acme, &format!("session:{i}"), 1, Duration::from_millis(50))
+            .await
+            .unwrap();
+    }
+    cache.set(&acme, "kept", 1).await.unwrap();
+    cache.set(&acme, "gone", 1).await.unwrap();
+    cache.incr(&acme, "counter", 1).await.unwrap();
+    cache
+        .expire(&acme, "counter", Duration::from_millis(50))
+        .await
+        .unwrap();
+    assert_eq!(cache.scan(&acme, "").await.unwrap().len(), 23);
+
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    // Past the cache: the key goes, its index entry stays until a scan or a write sees it.
+    redis::cmd("DEL")
+        .arg(cache.redis_key(&acme, "gone").unwrap())
+        .query_async::<u64>(&mut raw)
+        .await
+        .unwrap();
+    // A write prunes the expired entries (the 20 sessions and the counter)...
+    cache.incr(&acme, "counter", 5).await.unwrap();
+    assert_eq!(card(conn.clone(), index.clone()).await, 3);
+    // ... and the counter, created again without expiry, is listed; `gone` is not.
+    assert_eq!(cache.scan(&acme, "").await.unwrap(), ["counter", "kept"]);
+    assert_eq!(card(conn.clone(), index.clone()).await, 2);
+
+    assert!(cache.del(&acme, "kept").await.unwrap());
+    assert!(cache.del(&acme, "counter").await.unwrap());
+    assert!(cache.scan(&acme, "").await.unwrap().is_empty());
+    // An empty sorted set is no key at all: nothing is left behind.
+    assert!(!raw_exists(&conn, &index).await);
 }

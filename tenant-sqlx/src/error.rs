@@ -67,6 +67,34 @@ pub enum Error {
     #[cfg(feature = "postgres")]
     #[error("{0}")]
     Isolation(crate::audit::rules::Findings),
+    /// `TenantSchema::create` or `drop` was given a schema it did not create: one without its
+    /// marker (`TenantSchema::MARKER`), or owned by a role other than the current one. Nothing
+    /// was changed.
+    #[cfg(feature = "postgres")]
+    #[error(
+        "schema `{schema}` exists but was not created by TenantSchema (no marker, or another \
+         role owns it): refusing to adopt or drop it"
+    )]
+    ForeignSchema {
+        /// The schema.
+        schema: tenant_core::SchemaName,
+    },
+    /// `TenantSchema::drop` found objects it does not know in the schema (or depending on its
+    /// tables from elsewhere), which a `RESTRICT` drop would not remove and a `CASCADE` would
+    /// have removed silently. Nothing was dropped: deal with them, or declare the tables a
+    /// migration creates with `TenantSchema::table`.
+    #[cfg(feature = "postgres")]
+    #[error(
+        "schema `{schema}` holds objects TenantSchema does not know, so it was not dropped: {}",
+        objects.join(", ")
+    )]
+    SchemaNotEmpty {
+        /// The schema.
+        schema: tenant_core::SchemaName,
+        /// Each object as `kind name` (`view totals`), or the database's message when what is
+        /// in the way is outside the schema.
+        objects: Vec<String>,
+    },
     /// The backend cannot do what was asked (row-level security on SQLite).
     #[error("{what} is not supported on {backend}")]
     Unsupported {

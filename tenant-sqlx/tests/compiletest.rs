@@ -19,4 +19,5 @@ fn ui() {
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/tenant_scoped/fail/*.rs");
     t.compile_fail("tests/ui/repo/fail/*.rs");
+    t.compile_fail("tests/ui/schema/fail/*.rs");
 }

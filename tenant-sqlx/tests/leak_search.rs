@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt as _;
 use tenant::sqlx::{Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantSchema, TenantTx};
-use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
+use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
 #[tenant_scoped(table = "leak_groups")]
@@ -1112,7 +1112,7 @@ impl Db {
     async fn close(self) {
         match self {
             Db::Schema(pool, tenants) => {
-                let sys = SystemCtx::new("leak search: drop the run's tenant schemas").unwrap();
+                let sys = ProvisionCtx::new("leak search: drop the run's tenant schemas").unwrap();
                 for ctx in tenants.iter() {
                     tenant_schema()
                         .drop(&sys, &pool, ctx.schema_name())
@@ -1208,7 +1208,7 @@ async fn fresh(kind: BackendKind) -> Option<Db> {
                     )
                 })
                 .collect();
-            let sys = SystemCtx::new("leak search: provision the run's tenant schemas").unwrap();
+            let sys = ProvisionCtx::new("leak search: provision the run's tenant schemas").unwrap();
             for (t, ctx) in tenants.iter().enumerate() {
                 let schema = tenant_schema();
                 // Nothing of an earlier run may be reused.

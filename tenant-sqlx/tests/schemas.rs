@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::PgPool;
 
 use tenant::sqlx::{Error, TenantSchema, TenantTx};
-use tenant::{Plan, SystemCtx, TenantCtx, TenantId, tenant_scoped};
+use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
 #[tenant_scoped(table = "invoices")]
@@ -38,6 +38,7 @@ fn schema() -> TenantSchema {
     TenantSchema::new()
         .entity::<Invoice>()
         .migration("CREATE TABLE notes (id BIGINT PRIMARY KEY, body TEXT NOT NULL)")
+        .table("notes")
 }
 
 async fn schema_exists(pool: &PgPool, ctx: &TenantCtx) -> bool {
@@ -65,7 +66,7 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
     else {
         return;
     };
-    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     for (ctx, amount) in [(&acme, 100), (&globex, 999)] {
         schema()
@@ -140,7 +141,7 @@ async fn a_table_missing_from_the_tenant_schema_is_an_error_not_a_shared_table()
     let Some(pool) = support::postgres("a_table_missing_from_the_tenant_schema").await else {
         return;
     };
-    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
     // A shared `invoices` in the pool's own schema, holding another tenant's row.
     let globex = tenant("globex");
     let mut shared = InvoiceRepo::new(&pool);
@@ -160,6 +161,7 @@ async fn a_table_missing_from_the_tenant_schema_is_an_error_not_a_shared_table()
     let acme = tenant("acme");
     TenantSchema::new()
         .migration("CREATE TABLE notes (id BIGINT PRIMARY KEY)")
+        .table("notes")
         .create(&sys, &pool, acme.schema_name())
         .await
         .unwrap();
@@ -168,6 +170,7 @@ async fn a_table_missing_from_the_tenant_schema_is_an_error_not_a_shared_table()
     assert_eq!(sqlstate(&missing).as_deref(), Some("42P01"), "{missing:?}");
     drop(tx);
     TenantSchema::new()
+        .table("notes")
         .drop(&sys, &pool, acme.schema_name())
         .await
         .unwrap();
@@ -178,7 +181,7 @@ async fn a_failing_migration_leaves_no_schema() {
     let Some(pool) = support::postgres("a_failing_migration_leaves_no_schema").await else {
         return;
     };
-    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
     let acme = tenant("acme");
     let broken = schema().migration("CREATE TABLE broken (");
     let failed = broken
@@ -218,7 +221,7 @@ async fn provisioning_and_offboarding_are_audited() {
         return;
     };
     let (log, _guard) = support::capture_audit();
-    let sys = SystemCtx::new("offboard acme").unwrap();
+    let sys = ProvisionCtx::new("offboard acme").unwrap();
     let acme = tenant("acme");
     schema()
         .create(&sys, &pool, acme.schema_name())
@@ -234,6 +237,10 @@ async fn provisioning_and_offboarding_are_audited() {
         "{log}"
     );
     assert!(log.contains("offboard acme"), "{log}");
+    // The provisioning capability's own events, naming the schema it changed.
+    assert!(log.contains("provisioning context created"), "{log}");
+    assert!(log.contains("provisioning context used"), "{log}");
+    assert!(log.contains(acme.schema_name().as_str()), "{log}");
 }
 
 /// One connection, so every statement is prepared once and reused across tenants: PostgreSQL
@@ -245,7 +252,7 @@ async fn prepared_statements_follow_the_search_path_of_each_transaction() {
     let Some(pool) = support::postgres("prepared_statements_follow_the_search_path").await else {
         return;
     };
-    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
     let (acme, globex) = (tenant("acme"), tenant("globex"));
     let url = std::env::var("DATABASE_URL").unwrap();
     let one = sqlx::postgres::PgPoolOptions::new()
@@ -290,4 +297,229 @@ async fn prepared_statements_follow_the_search_path_of_each_transaction() {
     for ctx in [&acme, &globex] {
         schema().drop(&sys, &pool, ctx.schema_name()).await.unwrap();
     }
+}
+
+// --- issue 21, item 14: adopt only what we created, drop only what we know ------------------
+
+async fn raw(pool: &PgPool, sql: String) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .unwrap();
+}
+
+async fn relation_exists(pool: &PgPool, ctx: &TenantCtx, name: &str) -> bool {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relname = $2)",
+    )
+    .bind(ctx.schema_name().as_str())
+    .bind(name)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A schema someone else made (with a trigger-bearing table of theirs, say) is not adopted:
+/// the tenant's tables would live beside objects nobody reviewed, owned by whoever made them.
+#[tokio::test]
+async fn an_existing_schema_we_did_not_create_is_refused() {
+    let Some(pool) = support::postgres("an_existing_schema_we_did_not_create_is_refused").await
+    else {
+        return;
+    };
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
+    let acme = tenant("acme");
+    let name = acme.schema_name().as_str();
+    raw(
+        &pool,
+        format!("CREATE SCHEMA {name}; CREATE TABLE {name}.planted (x INT)"),
+    )
+    .await;
+    let refused = schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ForeignSchema { schema } if schema == acme.schema_name())
+            && refused
+                .to_string()
+                .contains("was not created by TenantSchema"),
+        "{refused}"
+    );
+    // Nothing was added to it.
+    assert!(!relation_exists(&pool, &acme, "invoices").await);
+    assert!(relation_exists(&pool, &acme, "planted").await);
+    raw(&pool, format!("DROP SCHEMA {name} CASCADE")).await;
+}
+
+/// The marker is a comment, which whoever owns a schema can write: a schema owned by another
+/// role is refused even when it carries the marker. The other role needs `CREATE` on a
+/// database, so this runs in a database of its own, dropped at the end, rather than grant it on
+/// the shared one.
+#[tokio::test]
+async fn a_forged_marker_on_a_schema_of_another_role_is_refused() {
+    use sqlx::postgres::PgConnectOptions;
+    use std::str::FromStr;
+
+    let test = "a_forged_marker_on_a_schema_of_another_role";
+    let (Some(url), Some(app_url)) = (
+        support::server_var("DATABASE_URL", test),
+        support::server_var("APP_DATABASE_URL", test),
+    ) else {
+        return;
+    };
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
+    let shared = PgPool::connect(&url).await.unwrap();
+    let db = format!("tenant_forged_marker_{}", std::process::id());
+    raw(&shared, format!("DROP DATABASE IF EXISTS {db}")).await;
+    raw(&shared, format!("CREATE DATABASE {db}")).await;
+    let on = |url: &str| PgConnectOptions::from_str(url).unwrap().database(&db);
+    let owner = PgPool::connect_with(on(&url)).await.unwrap();
+    let app = PgPool::connect_with(on(&app_url)).await.unwrap();
+
+    // The marker as TenantSchema writes it, read from a schema it made.
+    let made = tenant("made");
+    schema()
+        .create(&sys, &owner, made.schema_name())
+        .await
+        .unwrap();
+    let marker: Option<String> = sqlx::query_scalar(
+        "SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = $1",
+    )
+    .bind(made.schema_name().as_str())
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    let app_role: String = sqlx::query_scalar("SELECT current_user::text")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    raw(
+        &owner,
+        format!("GRANT CREATE ON DATABASE {db} TO {app_role}"),
+    )
+    .await;
+    let acme = tenant("acme");
+    let name = acme.schema_name().as_str();
+    raw(
+        &app,
+        format!(
+            "CREATE SCHEMA {name}; COMMENT ON SCHEMA {name} IS '{}'",
+            marker.unwrap_or_default().replace('\'', "''")
+        ),
+    )
+    .await;
+
+    let refused = schema()
+        .create(&sys, &owner, acme.schema_name())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ForeignSchema { schema } if schema == acme.schema_name())
+            && refused
+                .to_string()
+                .contains("was not created by TenantSchema"),
+        "{refused}"
+    );
+    let refused = schema()
+        .drop(&sys, &owner, acme.schema_name())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ForeignSchema { schema } if schema == acme.schema_name())
+            && refused
+                .to_string()
+                .contains("was not created by TenantSchema"),
+        "{refused}"
+    );
+    assert!(schema_exists(&owner, &acme).await);
+
+    app.close().await;
+    owner.close().await;
+    raw(&shared, format!("DROP DATABASE {db} WITH (FORCE)")).await;
+}
+
+/// Offboarding never drops a schema it did not make, whatever its name.
+#[tokio::test]
+async fn offboarding_refuses_a_schema_we_did_not_create() {
+    let Some(pool) = support::postgres("offboarding_refuses_a_schema_we_did_not_create").await
+    else {
+        return;
+    };
+    let sys = ProvisionCtx::new("offboard test tenants").unwrap();
+    let acme = tenant("acme");
+    let name = acme.schema_name().as_str();
+    raw(
+        &pool,
+        format!("CREATE SCHEMA {name}; CREATE TABLE {name}.invoices (x INT)"),
+    )
+    .await;
+    let refused = schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&refused, Error::ForeignSchema { schema } if schema == acme.schema_name())
+            && refused
+                .to_string()
+                .contains("was not created by TenantSchema"),
+        "{refused}"
+    );
+    assert!(relation_exists(&pool, &acme, "invoices").await);
+    raw(&pool, format!("DROP SCHEMA {name} CASCADE")).await;
+}
+
+/// Offboarding drops the tables it knows, then the schema `RESTRICT`: an object it does not
+/// know (a table or view added outside the TenantSchema) stops it with a typed error that names
+/// the object, and nothing is dropped.
+#[tokio::test]
+async fn an_unknown_object_stops_offboarding_instead_of_a_cascade() {
+    let Some(pool) = support::postgres("an_unknown_object_stops_offboarding").await else {
+        return;
+    };
+    let sys = ProvisionCtx::new("offboard test tenants").unwrap();
+    let acme = tenant("acme");
+    let name = acme.schema_name().as_str();
+    schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    raw(
+        &pool,
+        format!(
+            "CREATE TABLE {name}.stray (x INT); CREATE VIEW {name}.totals AS SELECT sum(amount_cents) FROM {name}.invoices"
+        ),
+    )
+    .await;
+    let refused = schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap_err();
+    match &refused {
+        Error::SchemaNotEmpty { schema, objects } => {
+            assert_eq!(schema, acme.schema_name());
+            assert_eq!(objects, &["table stray", "view totals"]);
+        }
+        other => panic!("expected SchemaNotEmpty, got {other:?}"),
+    }
+    assert!(
+        refused.to_string().contains("table stray, view totals"),
+        "{refused}"
+    );
+    // All or nothing: the known tables are still there too.
+    for table in ["invoices", "notes", "stray", "totals"] {
+        assert!(relation_exists(&pool, &acme, table).await, "{table}");
+    }
+    // Once the operator has dealt with them, offboarding goes through.
+    raw(
+        &pool,
+        format!("DROP VIEW {name}.totals; DROP TABLE {name}.stray"),
+    )
+    .await;
+    schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    assert!(!schema_exists(&pool, &acme).await);
 }

@@ -15,7 +15,7 @@ use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tenant::TenancyConfig;
 use tenant::sqlx::{NewTenant, SqlRegistry, TenantSchema, TenantTx};
 use tenant::temporal::{InputVerifier, TenantActivities};
-use tenant::{SystemCtx, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
+use tenant::{ProvisionCtx, SystemCtx, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
 
 use crate::{Fleet, HEARTBEAT_EVERY};
 
@@ -61,6 +61,7 @@ pub fn tenant_schema() -> TenantSchema {
         .entity::<Membership>()
         .entity::<TenantStatus>()
         .migration(APP_MIGRATION)
+        .table("settings")
 }
 
 /// What one activity attempt saw: its tenant, and the queue and priority its task came through.
@@ -127,9 +128,14 @@ fn permanent(message: impl Into<String>) -> ActivityError {
     ActivityError::application(ApplicationFailure::non_retryable(message.into()))
 }
 
-/// A failure worth retrying (a database hiccup).
+/// A failure worth retrying (a database hiccup); a schema that is not ours, or holds what we
+/// do not know, is not one: a retry would find it the same.
 fn transient(error: tenant::sqlx::Error) -> ActivityError {
-    ActivityError::application(ApplicationFailure::new(error))
+    use tenant::sqlx::Error;
+    match error {
+        Error::ForeignSchema { .. } | Error::SchemaNotEmpty { .. } => permanent(error.to_string()),
+        error => ActivityError::application(ApplicationFailure::new(error)),
+    }
 }
 
 /// Tells the server the activity is alive (the SDK throttles what it sends). A heartbeat that
@@ -283,11 +289,12 @@ impl Provisioning {
         self.observe(&actx, Some(&ctx));
         heartbeat(&actx).await;
         // Creating a schema is DDL on the database, not a data operation of the tenant: it takes
-        // a system context, audited, minted here for the verified tenant's own schema only.
-        let sys = SystemCtx::new("provisioning: create the tenant's schema")
+        // the provisioning capability, audited, minted here for the verified tenant's own schema
+        // only.
+        let provision = ProvisionCtx::new("provisioning: create the tenant's schema")
             .map_err(|error| permanent(error.to_string()))?;
         self.schema
-            .create(&sys, &self.pool, ctx.schema_name())
+            .create(&provision, &self.pool, ctx.schema_name())
             .await
             .map_err(transient)?;
         heartbeat(&actx).await;
@@ -404,8 +411,11 @@ impl Provisioning {
         if tenant.is_active {
             return Err(permanent("refusing to drop the schema of an active tenant"));
         }
+        // Dropping a schema is DDL, which the activity's cross-tenant `SystemCtx` does not
+        // allow: the provisioning capability, for the same audited reason.
+        let provision = ProvisionCtx::new(sys.reason()).map_err(|e| permanent(e.to_string()))?;
         self.schema
-            .drop(&sys, &self.pool, &tenant.schema_name)
+            .drop(&provision, &self.pool, &tenant.schema_name)
             .await
             .map_err(transient)?;
         Ok(tenant.schema_name.to_string())

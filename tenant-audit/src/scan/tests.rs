@@ -125,7 +125,7 @@ let c5 = verify_claim(&registry, claim).await?;
 let c6 = registry.verify_claim(claim).await?;
 let c7 = Registry::verify_claim::<Sql>(&registry, claim).await?;
 let c8 = registry.verify(claim).await?;
-let no1 = signature.verify(&key)?;         // not a claim
+let c9 = signature.verify(&key)?;          // listed too: no types, so every `verify`
 let no2 = claim.verify;                   // not a call
 let no3 = verify_claim!(claim);           // a macro, not the function
 Ok(())
@@ -143,6 +143,7 @@ trait Verifier { fn verify_claim(&self, claim: TenantClaim) -> Ctx; }
             "8: verify: registry.verify_claim(claim)",
             "9: verify: Registry::verify_claim::<Sql>(&registry, claim)",
             "10: verify: registry.verify(claim)",
+            "11: verify: signature.verify(&key)",
         ]
     );
 }
@@ -327,6 +328,148 @@ fn helper() { TenantCtx::trusted(d, e, f); }
 #[test]
 fn test_modules_in_files_of_their_own_are_named() {
     let source = "#[cfg(test)]\nmod tests;\nmod real;\n#[cfg(test)] mod inline {}\n";
-    let scanned = super::scan(source, PATTERNS).unwrap();
+    let scanned = super::scan(source, PATTERNS, &[]).unwrap();
     assert_eq!(scanned.test_modules, ["tests"]);
+}
+
+// --- issue 21, item 7: what the inventory used to miss ------------------------------------
+
+#[test]
+fn use_as_aliases_are_followed() {
+    let source = r#"
+use tenant::TenantCtx as C;
+use tenant::{Plan, SystemCtx as Sys, TenantClaim as Claim};
+use tenant_core::{self as core, TenantCtx as Ctx};
+fn a() { C::trusted(id, schema, Plan::Free); }
+fn b() { Ctx::trusted(id, schema, Plan::Free); }
+fn c() { Sys::new("aliased system"); }
+fn d() { Claim::verify(&c, &r, &k); }
+fn e() { ids.map(C::trusted) }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "5: trusted: C::trusted(id, schema, Plan::Free)",
+            "6: trusted: Ctx::trusted(id, schema, Plan::Free)",
+            r#"7: system: "aliased system""#,
+            "8: verify: Claim::verify(&c, &r, &k)",
+            "9: trusted: C::trusted",
+        ]
+    );
+}
+
+#[test]
+fn type_aliases_are_followed() {
+    let source = r#"
+type Ctx = tenant::TenantCtx;
+pub(crate) type Sys = ::tenant_core::SystemCtx;
+type Again = Ctx;
+fn a() { Ctx::trusted(id, schema, Plan::Free); }
+fn b() { Sys::new("through a type alias"); }
+fn c() { Again::trusted(x, y, z); }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "5: trusted: Ctx::trusted(id, schema, Plan::Free)",
+            r#"6: system: "through a type alias""#,
+            "7: trusted: Again::trusted(x, y, z)",
+        ]
+    );
+}
+
+#[test]
+fn qualified_self_type_paths() {
+    let source = r#"
+use tenant::TenantCtx as C;
+fn a() { <TenantCtx>::trusted(id, schema, Plan::Free); }
+fn b() { <tenant::TenantCtx>::trusted(id, schema, Plan::Free); }
+fn c() { <::tenant_core::SystemCtx>::new("qualified"); }
+fn d() { <C>::trusted(x, y, z); }
+fn e() { tenant_core::TenantCtx::trusted(x, y, z); }
+fn no() { <MyTenantCtx>::trusted(x); <Vec<TenantCtx>>::new(); }
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: trusted: <TenantCtx>::trusted(id, schema, Plan::Free)",
+            "4: trusted: <tenant::TenantCtx>::trusted(id, schema, Plan::Free)",
+            r#"5: system: "qualified""#,
+            "6: trusted: <C>::trusted(x, y, z)",
+            "7: trusted: tenant_core::TenantCtx::trusted(x, y, z)",
+        ]
+    );
+}
+
+#[test]
+fn verify_and_resolve_on_any_receiver() {
+    let source = r#"
+async fn a(input: Input, token: Token, r: &Resolver) -> Result<(), E> {
+let c1 = input.payload.verify(&registry, &config).await?;
+let c2 = token.verify(&r, &config).await?;
+let c3 = r.resolve(&parts).await?;
+let c4 = self.resolver().resolve(&parts).await?;
+let c5 = Resolver::resolve(&r, &parts).await?;
+let no1 = resolve!(x);
+Ok(())
+}
+fn resolve(&self) {}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: verify: payload.verify(&registry, &config)",
+            "4: verify: token.verify(&r, &config)",
+            "5: verify: r.resolve(&parts)",
+            "6: verify: resolver().resolve(&parts)",
+            "7: verify: Resolver::resolve(&r, &parts)",
+        ]
+    );
+}
+
+#[test]
+fn registry_impls_are_listed() {
+    let source = r#"
+use tenant::TenantRegistry as Reg;
+struct Yes;
+impl TenantRegistry for Yes {
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Error> { todo!() }
+}
+impl<R: TenantRegistry> tenant::TenantRegistry for Wrapper<R> where R: Send {}
+impl Reg for Aliased {}
+unsafe impl<'a> ::tenant_core::TenantRegistry for &'a Yes {}
+impl Yes { fn registry(&self) -> impl TenantRegistry { self } }
+impl OtherTrait for Yes {}
+fn f(r: &dyn TenantRegistry) {}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "4: registry: impl TenantRegistry for Yes",
+            "7: registry: impl<R: TenantRegistry> tenant::TenantRegistry for Wrapper<R>",
+            "8: registry: impl Reg for Aliased",
+            "9: registry: impl<'a> ::tenant_core::TenantRegistry for &'a Yes",
+        ]
+    );
+}
+
+#[test]
+fn provisioning_contexts_with_their_reason() {
+    let source = r#"
+use tenant::ProvisionCtx as P;
+fn a() -> Result<(), Error> {
+let p1 = ProvisionCtx::new("signup: create the tenant's schema")?;
+let p2 = tenant::ProvisionCtx::new(sys.reason())?;
+let p3 = P::new("aliased")?;
+Ok(())
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"4: provision: "signup: create the tenant's schema""#,
+            "5: provision: tenant::ProvisionCtx::new(sys.reason())",
+            r#"6: provision: "aliased""#,
+        ]
+    );
 }

@@ -84,8 +84,8 @@ impl<E> Order<E> {
 
     /// The order as rendered: each column once, ending with the key (ascending unless the order
     /// names it).
-    pub(crate) fn resolve(&self, meta: &EntityMeta) -> Resolved {
-        resolve(self.items.iter().copied(), meta)
+    pub(crate) fn rendered(&self, meta: &EntityMeta) -> Resolved {
+        render(self.items.iter().copied(), meta)
     }
 }
 
@@ -101,7 +101,7 @@ pub(crate) struct Resolved {
 impl Resolved {
     /// The order by key alone, for queries that name none.
     pub(crate) fn by_key(meta: &EntityMeta) -> Resolved {
-        resolve(std::iter::empty(), meta)
+        render(std::iter::empty(), meta)
     }
 
     /// Completes [`kinds`](Resolved::kinds) with the key's type if the key was added.
@@ -113,7 +113,7 @@ impl Resolved {
     }
 }
 
-fn resolve(items: impl Iterator<Item = (Term, ValueKind)>, meta: &EntityMeta) -> Resolved {
+fn render(items: impl Iterator<Item = (Term, ValueKind)>, meta: &EntityMeta) -> Resolved {
     let mut resolved = Resolved {
         terms: Vec::with_capacity(4),
         kinds: Vec::with_capacity(4),
@@ -177,7 +177,7 @@ mod tests {
         let order = Order::<()>::by(0, Dir::Desc, ValueKind::BigInt)
             .then(Order::by(0, Dir::Asc, ValueKind::BigInt))
             .then(Order::by(2, Dir::Asc, ValueKind::String));
-        let resolved = order.resolve(&META).with_key_kind(ValueKind::BigInt);
+        let resolved = order.rendered(&META).with_key_kind(ValueKind::BigInt);
         assert_eq!(
             resolved.terms,
             [term(0, Dir::Desc), term(2, Dir::Asc), term(1, Dir::Asc)]
@@ -192,7 +192,7 @@ mod tests {
             Dir::Asc,
             ValueKind::BigInt,
         ));
-        assert_eq!(order.resolve(&META).terms, [term(1, Dir::Desc)]);
+        assert_eq!(order.rendered(&META).terms, [term(1, Dir::Desc)]);
         assert_eq!(Resolved::by_key(&META).terms, [term(1, Dir::Asc)]);
         assert!(Resolved::by_key(&META).kinds.is_empty());
     }

@@ -206,7 +206,7 @@ where
         } = request;
         let limit = usize::try_from(limit.max(1)).unwrap_or(usize::MAX);
         let order = order
-            .resolve(meta)
+            .rendered(meta)
             .with_key_kind(<E::Key as Orderable>::KIND);
         let (shape, mut values) = Filter::parts(filter);
         let key = match &self.cursor_key {
@@ -393,7 +393,7 @@ where
     fn into_query(self) -> (&'a mut Repo<E, X>, Query<'static, X::Database>) {
         let meta = E::META;
         let order = match &self.order {
-            Some(order) => order.resolve(meta),
+            Some(order) => order.rendered(meta),
             None => Resolved::by_key(meta),
         };
         let (shape, values) = Filter::parts(self.filter);
