@@ -63,6 +63,22 @@ pub enum Error {
         /// The table that has it.
         table: String,
     },
+    /// A [`Migration`](crate::Migration)'s description cannot be written into its file: it is
+    /// empty, or holds a control character (a newline would end the file's first comment, and
+    /// what follows would run as SQL when the migration is applied).
+    ///
+    /// ```
+    /// # use tenant::sqlx::{Error, Migration};
+    /// let injected = Migration::new("tables\nDROP TABLE tenants; --").sql::<sqlx::Sqlite>();
+    /// assert!(matches!(injected, Err(Error::MigrationDescription { .. })));
+    /// ```
+    #[error("migration description {description:?} {reason}")]
+    MigrationDescription {
+        /// The description as given.
+        description: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The database does not enforce tenant isolation (see `IsolationAudit`): every finding.
     #[cfg(feature = "postgres")]
     #[error("{0}")]

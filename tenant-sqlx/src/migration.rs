@@ -45,7 +45,8 @@ struct EntityDdl {
 
 impl Migration {
     /// A migration described by `description` (it becomes the file name's second part, spaces
-    /// as underscores).
+    /// as underscores, and the file's first comment). One line of text: [`sql`](Self::sql) and
+    /// [`write`](Self::write) refuse an empty one or one with a control character.
     pub fn new(description: impl Into<String>) -> Self {
         Migration {
             description: description.into(),
@@ -87,8 +88,11 @@ impl Migration {
         self
     }
 
-    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`.
+    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`. The
+    /// description heads the file as an SQL comment: one that is empty or holds a control
+    /// character (a newline, which would end the comment) is an [`Error::MigrationDescription`].
     pub fn sql<DB: Backend>(&self) -> Result<String, Error> {
+        self.check_description()?;
         let dialect = DB::DIALECT;
         if self.row_level_security && dialect != Dialect::Postgres {
             return Err(Error::Unsupported {
@@ -118,6 +122,22 @@ impl Migration {
             }
         }
         Ok(sql)
+    }
+
+    /// The description goes into a `--` comment, which a line break ends: refused, not escaped,
+    /// so the file says what the caller wrote or nothing at all.
+    fn check_description(&self) -> Result<(), Error> {
+        let reason = if self.description.trim().is_empty() {
+            "is empty"
+        } else if self.description.chars().any(char::is_control) {
+            "holds a control character (a line break would end the file's comment)"
+        } else {
+            return Ok(());
+        };
+        Err(Error::MigrationDescription {
+            description: self.description.clone(),
+            reason,
+        })
     }
 
     /// Writes the migration for `DB` into `dir` (created if absent) as
