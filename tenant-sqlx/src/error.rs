@@ -63,6 +63,21 @@ pub enum Error {
         /// The table that has it.
         table: String,
     },
+    /// An index this entity needs is not what has its name: another kind of relation has it (a
+    /// table, a sequence, a view), or the index of that name is on other columns, not unique, or
+    /// partial. `CREATE INDEX IF NOT EXISTS` would skip ours silently, and with a `#[unique]`
+    /// field its per-tenant uniqueness.
+    #[error("`{index}` is not the index table `{table}` needs ({expected}): it is {found}")]
+    IndexMismatch {
+        /// The index name.
+        index: String,
+        /// The entity's table.
+        table: &'static str,
+        /// The index it needs, e.g. `UNIQUE (tenant_id, number)`.
+        expected: String,
+        /// What has the name, e.g. `a sequence` or `an index on (number)`.
+        found: String,
+    },
     /// A [`Migration`](crate::Migration)'s description cannot be written into its file: it is
     /// empty, or holds a control character (a newline would end the file's first comment, and
     /// what follows would run as SQL when the migration is applied).
