@@ -120,7 +120,9 @@ pub(crate) fn check(text: &str) -> Result<(), Refusal> {
         });
     if let Some((word, help)) = constraint {
         return refuse(
-            format!("{text:?} is more than a type name: `{word}` starts a constraint or column option, which `type` does not take"),
+            format!(
+                "{text:?} is more than a type name: `{word}` starts a constraint or column option, which `type` does not take"
+            ),
             help,
         );
     }
@@ -143,7 +145,9 @@ pub(crate) fn check(text: &str) -> Result<(), Refusal> {
             };
             if words == 0 || !after[..end].trim().chars().all(|c| c.is_ascii_digit()) {
                 return refuse(
-                    format!("{text:?} is not a plain SQL type name: an array suffix is `[]` or `[n]` after the type"),
+                    format!(
+                        "{text:?} is not a plain SQL type name: an array suffix is `[]` or `[n]` after the type"
+                    ),
                     TYPE_HELP,
                 );
             }
@@ -153,7 +157,9 @@ pub(crate) fn check(text: &str) -> Result<(), Refusal> {
         }
         if arrays {
             return refuse(
-                format!("{text:?} is not a plain SQL type name: nothing may follow the array brackets"),
+                format!(
+                    "{text:?} is not a plain SQL type name: nothing may follow the array brackets"
+                ),
                 TYPE_HELP,
             );
         }
@@ -163,14 +169,18 @@ pub(crate) fn check(text: &str) -> Result<(), Refusal> {
         let word = &rest[..end];
         if word.is_empty() || word.starts_with(|c: char| c.is_ascii_digit()) {
             return refuse(
-                format!("{text:?} is not a plain SQL type name: modifiers go in parentheses right after a word, e.g. NUMERIC(10, 2)"),
+                format!(
+                    "{text:?} is not a plain SQL type name: modifiers go in parentheses right after a word, e.g. NUMERIC(10, 2)"
+                ),
                 TYPE_HELP,
             );
         }
         let lower = word.to_ascii_lowercase();
         if words > 0 && !CONTINUATIONS.contains(&lower.as_str()) {
             return refuse(
-                format!("{text:?} is not a plain SQL type name: `{word}` is not part of a type name"),
+                format!(
+                    "{text:?} is not a plain SQL type name: `{word}` is not part of a type name"
+                ),
                 TYPE_HELP,
             );
         }
@@ -188,7 +198,9 @@ pub(crate) fn check(text: &str) -> Result<(), Refusal> {
                     .all(|n| !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()))
             {
                 return refuse(
-                    format!("{text:?} is not a plain SQL type name: a type's modifiers are integers, e.g. NUMERIC(10, 2)"),
+                    format!(
+                        "{text:?} is not a plain SQL type name: a type's modifiers are integers, e.g. NUMERIC(10, 2)"
+                    ),
                     TYPE_HELP,
                 );
             }
