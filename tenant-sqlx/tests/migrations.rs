@@ -112,7 +112,7 @@ async fn sqlite_applies_the_generated_migration() {
 #[tokio::test]
 async fn postgres_applies_the_generated_migration_with_row_level_security() {
     let Some((owner, app)) =
-        support::postgres_app_role("postgres_applies_the_generated_migration", 2).await
+        support::postgres_app_database("postgres_applies_the_generated_migration", 2).await
     else {
         return;
     };
