@@ -20,13 +20,20 @@ pub use rules::{Finding, Findings};
 /// Checks that PostgreSQL enforces tenant isolation for a set of entities, as the role the pool
 /// connects with. Run it at startup (refuse to serve on a finding) and in CI.
 ///
-/// It checks that the role is not a superuser and has no BYPASSRLS; and, for each entity's table
-/// in the search path, that it exists, has row-level security enabled and forced (an owner
-/// bypasses an unforced policy), has a policy for all commands whose USING and WITH CHECK are
-/// `tenant = current_setting('app.tenant_id', true)`, and has no other permissive policy (those
-/// are ORed, and one `USING (true)` opens every tenant's rows); and that each `#[belongs_to]`
-/// field has its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`. All
-/// findings come back at once.
+/// For the role, it checks that it is not a superuser and has no BYPASSRLS, and is not a member
+/// (directly or through other roles) of a role that is; that the tenant setting has no value
+/// outside a transaction (`ALTER ROLE .. SET`, `ALTER DATABASE .. SET`, or the connection's own
+/// startup options); and that it may not create temporary tables in the database (they have no
+/// row-level security and can shadow tenant tables). For each entity's table in the search path,
+/// it checks that it exists; that it has row-level security enabled and forced (an owner
+/// bypasses an unforced policy) and is not owned by the role or a role it is a member of (an
+/// owner can un-force it); that it has a policy for all commands whose USING and WITH CHECK are
+/// `tenant = current_setting('app.tenant_id', true)` and no other permissive policy (those are
+/// ORed, and one `USING (true)` opens every tenant's rows); that each `#[belongs_to]` field has
+/// its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`; and that no view
+/// over it, and no `SECURITY DEFINER` function reading it, that the role can use is owned by a
+/// superuser or BYPASSRLS role (they run with their owner's rights). An audit given no entity
+/// fails. All findings come back at once, each a [`Finding`] naming the object.
 ///
 /// ```no_run
 /// # use tenant::{tenant_scoped, TenantId};
@@ -50,7 +57,17 @@ pub struct IsolationAudit {
 }
 
 impl IsolationAudit {
-    /// An audit of no table yet: it checks the role alone.
+    /// An audit of no table yet. Add every tenant table with [`entity`](Self::entity): an
+    /// audit of none is a [`Finding::NoEntities`], so a forgotten call cannot pass for a check.
+    ///
+    /// ```no_run
+    /// # use tenant::sqlx::{Finding, IsolationAudit};
+    /// # async fn start(pool: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// let found = IsolationAudit::new().findings(&pool).await?;
+    /// assert!(found.contains(&Finding::NoEntities));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn new() -> Self {
         Self::default()
     }
