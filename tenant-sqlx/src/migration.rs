@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::repo::{Backend, Dialect, Entity, EntityMeta, creation_order};
+use crate::repo::{
+    Backend, Dialect, Entity, EntityMeta, creation_order, indexes, verify_index_sql,
+};
 
 /// The schema of a set of entities (tables, indexes and, on PostgreSQL, row-level security) as
 /// one migration file that `sqlx migrate run` (or `sqlx::migrate!`) applies, so the schema lives
@@ -88,7 +90,9 @@ impl Migration {
         self
     }
 
-    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`. The
+    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`. On
+    /// PostgreSQL each index is followed by a check that it exists as generated (`IF NOT EXISTS`
+    /// skips an index whose name another relation has), which fails the migration if not. The
     /// description heads the file as an SQL comment: one that is empty or holds a control
     /// character (a newline, which would end the comment) is an [`Error::MigrationDescription`].
     pub fn sql<DB: Backend>(&self) -> Result<String, Error> {
@@ -113,6 +117,14 @@ impl Migration {
             for statement in (entity.ddl)(dialect) {
                 sql.push_str(statement);
                 sql.push_str(";\n");
+            }
+            // `IF NOT EXISTS` skips an index whose name another relation has: on PostgreSQL
+            // the file checks each index, and the migration fails rather than apply without it.
+            if dialect == Dialect::Postgres {
+                for index in indexes(entity.meta, dialect) {
+                    sql.push_str(&verify_index_sql(entity.meta, &index));
+                    sql.push_str(";\n");
+                }
             }
             if self.row_level_security {
                 for statement in rls_statements(entity.meta) {

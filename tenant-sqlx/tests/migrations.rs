@@ -221,3 +221,29 @@ async fn a_description_cannot_inject_sql_into_the_file() {
         .unwrap();
     assert!(sql.starts_with("-- tenant tables: v2 (größer) */ --: generated"));
 }
+
+/// Regression (issue 21, item 11): in a migration file too, `CREATE UNIQUE INDEX IF NOT EXISTS`
+/// skipped the index silently when another relation had its name; the file now verifies each
+/// index after creating it, and the migration fails instead.
+#[tokio::test]
+async fn postgres_a_migration_fails_when_an_index_name_is_taken() {
+    let Some(pool) = support::postgres("migration_index_taken").await else {
+        return;
+    };
+    sqlx::query("CREATE SEQUENCE t9_customers_email_key")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let dir = dir("index-taken");
+    Migration::new("tenant tables")
+        .entity::<Customer>()
+        .write::<sqlx::Postgres>(&dir, 1)
+        .unwrap();
+    let applied = Migrator::new(dir.as_path()).await.unwrap().run(&pool).await;
+    std::fs::remove_dir_all(dir).unwrap();
+    let error = applied.expect_err("the migration applied without its unique index");
+    assert!(
+        error.to_string().contains("t9_customers_email_key"),
+        "{error}"
+    );
+}

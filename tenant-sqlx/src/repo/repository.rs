@@ -144,7 +144,21 @@ where
             .try_map(|row| <X::Database as Backend>::decode_relation(&row))
             .fetch_optional(self.conn.executor())
             .await
-            .map(|row| row.map(ddl::RelationFacts::from))
+            .map(|row| {
+                row.map(
+                    |(kind, table, on_entity_table, unique, partial, valid, columns)| {
+                        ddl::RelationFacts {
+                            kind,
+                            table,
+                            on_entity_table,
+                            unique,
+                            partial,
+                            valid,
+                            columns,
+                        }
+                    },
+                )
+            })
     }
 
     /// Inserts a row owned by `ctx`'s tenant and returns it as stored. The tenant column is taken

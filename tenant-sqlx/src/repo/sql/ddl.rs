@@ -87,6 +87,38 @@ pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
     indexes(meta, dialect).into_iter().map(|i| i.name).collect()
 }
 
+/// A PostgreSQL statement that fails unless `spec` exists as written on `meta`'s table: for a
+/// migration file, where `CREATE INDEX IF NOT EXISTS` would skip an index whose name another
+/// relation has, and no code runs after it to check. Names are plain identifiers (the macro
+/// checks them), so they are written into the literals as they are. (`indkey` counts from 0;
+/// `unnest` rebuilds it from 1, as `ARRAY[..]` does, for `=` to compare the columns alone.)
+pub(crate) fn verify_index_sql(meta: &EntityMeta, spec: &IndexSpec) -> String {
+    let table = format!("'\"{}\"'::regclass", meta.table);
+    let columns = spec
+        .columns
+        .iter()
+        .map(|column| {
+            format!(
+                "(SELECT attnum FROM pg_attribute WHERE attrelid = {table} AND attname = '{column}')"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_index AS i \
+         JOIN pg_class AS c ON c.oid = i.indexrelid \
+         WHERE c.relname = '{name}' AND i.indrelid = {table} AND i.indisunique = {unique} \
+         AND i.indpred IS NULL AND i.indisvalid \
+         AND ARRAY(SELECT unnest(i.indkey::int2[])) = ARRAY[{columns}]::int2[]) \
+         THEN RAISE EXCEPTION 'index {name} is not {expected} on {table_name}: another relation \
+         has its name, or an index of another shape'; END IF; END $$",
+        name = spec.name,
+        unique = spec.unique,
+        expected = spec.describe(),
+        table_name = meta.table,
+    )
+}
+
 /// What the catalog says about the relation that has an index's name, in the schema the
 /// entity's table is (or will be) in: the backend's `relation_named` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -104,21 +136,6 @@ pub(crate) struct RelationFacts {
     pub(crate) valid: Option<bool>,
     /// For an index: its columns in order, separated by `\u{1f}`, `?` for an expression.
     pub(crate) columns: Option<String>,
-}
-
-impl From<crate::repo::backend::RelationRow> for RelationFacts {
-    fn from(row: crate::repo::backend::RelationRow) -> Self {
-        let (kind, table, on_entity_table, unique, partial, valid, columns) = row;
-        RelationFacts {
-            kind,
-            table,
-            on_entity_table,
-            unique,
-            partial,
-            valid,
-            columns,
-        }
-    }
 }
 
 fn with_article(noun: &str) -> String {
