@@ -388,6 +388,43 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
     );
     audit.ensure(&db.app).await.unwrap();
     db.su("DROP VIEW all_invoices").await;
+    // The role need not be granted the view: another view over it (owned by a plain role) that
+    // the role may query reads it for the role.
+    db.su("CREATE VIEW inner_v AS SELECT * FROM invoices; \
+         ALTER VIEW inner_v OWNER TO bypasser; \
+         GRANT SELECT ON inner_v TO ops; \
+         CREATE VIEW outer_v AS SELECT * FROM inner_v; \
+         ALTER VIEW outer_v OWNER TO ops; \
+         GRANT SELECT ON outer_v TO app")
+        .await;
+    assert_eq!(count(&mut app, "SELECT count(*) FROM outer_v").await, 5);
+    fails_with(
+        &audit,
+        &db.app,
+        "a view owned by a BYPASSRLS role, read through another view",
+        &[Finding::BypassingView {
+            table: "invoices",
+            view: "inner_v".into(),
+            kind: "view",
+            owner: "bypasser".into(),
+        }],
+    )
+    .await;
+    db.su("DROP VIEW outer_v; DROP VIEW inner_v").await;
+    audit.ensure(&db.app).await.unwrap();
+    // An outer view owned by a bypassing role over a security_invoker view reads with the
+    // querying role's rights (nothing): no finding.
+    db.su(
+        "CREATE VIEW inner_v WITH (security_invoker = true) AS SELECT * FROM invoices; \
+         CREATE VIEW outer_v AS SELECT * FROM inner_v; \
+         ALTER VIEW inner_v OWNER TO bypasser; \
+         ALTER VIEW outer_v OWNER TO bypasser; \
+         GRANT SELECT ON outer_v TO app",
+    )
+    .await;
+    assert_eq!(count(&mut app, "SELECT count(*) FROM outer_v").await, 0);
+    audit.ensure(&db.app).await.unwrap();
+    db.su("DROP VIEW outer_v; DROP VIEW inner_v").await;
     // A materialized view holds what its owner saw.
     db.su(
         "CREATE MATERIALIZED VIEW totals AS SELECT tenant_id, count(*) AS n FROM invoices GROUP BY 1; \

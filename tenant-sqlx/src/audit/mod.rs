@@ -31,8 +31,9 @@ pub use rules::{Finding, Findings};
 /// `tenant = current_setting('app.tenant_id', true)` and no other permissive policy (those are
 /// ORed, and one `USING (true)` opens every tenant's rows); that each `#[belongs_to]` field has
 /// its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`; and that no view
-/// over it, and no `SECURITY DEFINER` function reading it, that the role can use is owned by a
-/// superuser or BYPASSRLS role (they run with their owner's rights). An audit given no entity
+/// naming it (unless `security_invoker`), no materialized view over it, and no `SECURITY
+/// DEFINER` function reading it is owned by a superuser or BYPASSRLS role (they run with their
+/// owner's rights, for whoever may query them or a view over them). An audit given no entity
 /// fails. All findings come back at once, each a [`Finding`] naming the object.
 ///
 /// ```no_run
@@ -287,23 +288,27 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
 
 /// The views and materialized views that read `table` (its name quoted for `to_regclass`),
 /// directly or through other views: `pg_depend` links a view's rewrite rule to what it reads.
+/// `direct` says whether the view names the table itself: a view's own rights reach only the
+/// relations it names (what it reads through another view is that view's business), but a
+/// materialized view is refreshed as its owner, through every view below it.
 async fn view_facts(conn: &mut PgConnection, table: &str) -> Result<Vec<ViewFacts>, Error> {
     let views = sqlx::query(
-        "WITH RECURSIVE over(oid) AS ( \
-           SELECT r.ev_class FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid \
+        "WITH RECURSIVE over(oid, direct) AS ( \
+           SELECT r.ev_class, true FROM pg_depend AS d JOIN pg_rewrite AS r ON r.oid = d.objid \
            WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
              AND d.refobjid = to_regclass($1) AND r.ev_class <> d.refobjid \
            UNION \
-           SELECT r.ev_class FROM pg_depend AS d \
+           SELECT r.ev_class, false FROM pg_depend AS d \
            JOIN pg_rewrite AS r ON r.oid = d.objid \
            JOIN over ON d.refobjid = over.oid \
            WHERE d.classid = 'pg_rewrite'::regclass AND d.refclassid = 'pg_class'::regclass \
              AND r.ev_class <> d.refobjid \
+         ), one AS ( \
+           SELECT DISTINCT ON (oid) oid, direct FROM over ORDER BY oid, direct DESC \
          ) \
-         SELECT c.oid::regclass::text, c.relkind = 'm', o.rolname::text, \
-                o.rolsuper OR o.rolbypassrls, coalesce(c.reloptions, '{}')::text[], \
-                has_table_privilege(c.oid, 'SELECT, INSERT, UPDATE, DELETE') \
-         FROM over JOIN pg_class AS c ON c.oid = over.oid \
+         SELECT c.oid::regclass::text, c.relkind = 'm', one.direct, o.rolname::text, \
+                o.rolsuper OR o.rolbypassrls, coalesce(c.reloptions, '{}')::text[] \
+         FROM one JOIN pg_class AS c ON c.oid = one.oid \
          JOIN pg_roles AS o ON o.oid = c.relowner \
          WHERE c.relkind IN ('v', 'm') \
          ORDER BY 1",
@@ -313,10 +318,10 @@ async fn view_facts(conn: &mut PgConnection, table: &str) -> Result<Vec<ViewFact
         Ok(ViewFacts {
             name: row.try_get(0)?,
             materialized: row.try_get(1)?,
-            owner: row.try_get(2)?,
-            owner_bypasses: row.try_get(3)?,
-            options: row.try_get(4)?,
-            usable: row.try_get(5)?,
+            direct: row.try_get(2)?,
+            owner: row.try_get(3)?,
+            owner_bypasses: row.try_get(4)?,
+            options: row.try_get(5)?,
         })
     })
     .fetch_all(&mut *conn)
@@ -324,10 +329,11 @@ async fn view_facts(conn: &mut PgConnection, table: &str) -> Result<Vec<ViewFact
     Ok(views)
 }
 
-/// `SECURITY DEFINER` functions owned by a superuser or BYPASSRLS role and executable by the
-/// connected role that read `table`: by a recorded dependency (SQL-standard bodies), or by its
-/// name in the body (PL/pgSQL and SQL bodies record none). `name` is a plain identifier (the
-/// macro checks it), so it is safe in the pattern.
+/// `SECURITY DEFINER` functions owned by a superuser or BYPASSRLS role that read `table`: by a
+/// recorded dependency (SQL-standard bodies), or by its name in the body (PL/pgSQL and SQL
+/// bodies record none). Whether the connected role may execute one is not asked: a view or
+/// another function may call it for the role. `name` is a plain identifier (the macro checks
+/// it), so it is safe in the pattern.
 async fn definer_functions(
     conn: &mut PgConnection,
     quoted: &str,
@@ -339,7 +345,6 @@ async fn definer_functions(
          WHERE p.prosecdef AND (o.rolsuper OR o.rolbypassrls) \
            AND p.pronamespace NOT IN ('pg_catalog'::regnamespace, \
                                       'information_schema'::regnamespace) \
-           AND has_function_privilege(p.oid, 'EXECUTE') \
            AND (EXISTS (SELECT 1 FROM pg_depend AS d \
                         WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid \
                           AND d.refclassid = 'pg_class'::regclass \

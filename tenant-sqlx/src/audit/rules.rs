@@ -156,10 +156,10 @@ pub enum Finding {
         /// The database.
         database: String,
     },
-    /// A view over a tenant table (directly or through other views), usable by the connected
-    /// role, is owned by a superuser or BYPASSRLS role and does not run with its caller's rights
-    /// (`security_invoker`): it shows every tenant's rows. A materialized view holds what its
-    /// owner saw when it was refreshed.
+    /// A view over a tenant table is owned by a superuser or BYPASSRLS role and does not run
+    /// with its caller's rights (`security_invoker`): it shows every tenant's rows, to whoever
+    /// may query it or a view over it. A materialized view (over the table, or over views of it)
+    /// holds what its owner saw when it was refreshed.
     #[error(
         "{kind} `{view}` over table `{table}` is owned by `{owner}`, which bypasses row-level security, and runs with its owner's rights: it shows every tenant's rows; make it security_invoker, or change its owner"
     )]
@@ -174,8 +174,8 @@ pub enum Finding {
         owner: String,
     },
     /// A `SECURITY DEFINER` function that reads a tenant table (by dependency or by name in its
-    /// body), executable by the connected role, is owned by a superuser or BYPASSRLS role: it
-    /// runs with its owner's rights, which row-level security does not limit.
+    /// body) is owned by a superuser or BYPASSRLS role: it runs with its owner's rights, which
+    /// row-level security does not limit.
     #[error(
         "SECURITY DEFINER function `{function}` over table `{table}` is owned by `{owner}`, which bypasses row-level security: calling it reads every tenant's rows; make it SECURITY INVOKER, change its owner, or REVOKE EXECUTE"
     )]
@@ -228,8 +228,8 @@ pub(crate) struct TableFacts {
     pub(crate) foreign_keys: Vec<ForeignKeyFacts>,
     /// The views and materialized views over it, directly or through other views.
     pub(crate) views: Vec<ViewFacts>,
-    /// `SECURITY DEFINER` functions owned by a bypassing role, executable by the connected
-    /// role, that depend on the table or name it in their body: (function, owner).
+    /// `SECURITY DEFINER` functions owned by a bypassing role that depend on the table or name
+    /// it in their body: (function, owner).
     pub(crate) definer_functions: Vec<(String, String)>,
 }
 
@@ -239,16 +239,24 @@ pub(crate) struct ViewFacts {
     pub(crate) name: String,
     /// `true` for a materialized view.
     pub(crate) materialized: bool,
+    /// It names the table itself, rather than reading it through another view.
+    pub(crate) direct: bool,
     pub(crate) owner: String,
     /// The owner is a superuser or has BYPASSRLS.
     pub(crate) owner_bypasses: bool,
     /// `reloptions`, e.g. `security_invoker=true`.
     pub(crate) options: Vec<String>,
-    /// The connected role has a privilege on it.
-    pub(crate) usable: bool,
 }
 
 impl ViewFacts {
+    /// Whether it reads the table with its owner's rights. A view's rights reach only the
+    /// relations it names: through another view, the rows are that view's to limit (a
+    /// `security_invoker` view there runs as the querying user, not as the outer owner). A
+    /// materialized view is refreshed as its owner, through every view below it.
+    fn reads_as_owner(&self) -> bool {
+        self.materialized || (self.direct && !self.runs_as_invoker())
+    }
+
     fn runs_as_invoker(&self) -> bool {
         !self.materialized
             && self.options.iter().any(|option| {
@@ -424,7 +432,9 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
             }
         }
         for view in &facts.views {
-            if view.owner_bypasses && view.usable && !view.runs_as_invoker() {
+            // Whether the connected role may query it is not asked: another view, or a
+            // function, may query it for the role.
+            if view.owner_bypasses && view.reads_as_owner() {
                 found.push(Finding::BypassingView {
                     table,
                     view: view.name.clone(),
