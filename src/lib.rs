@@ -101,7 +101,7 @@ pub mod __private {
 /// | `#[key]` | exactly one field, not an `Option`: identifies a row within its tenant. Primary key `(tenant, key)`. |
 /// | `#[key(generated)]` | the database generates the key (`i16`, `i32` or `i64`): not a field of `NewInvoice`, returned by `insert`. PostgreSQL: an identity column, primary key `(tenant, key)`; SQLite: `INTEGER PRIMARY KEY AUTOINCREMENT` plus a unique index on `(tenant, key)` (keys unique across tenants). Such an entity has no `upsert`. |
 /// | `#[column(default = "SQL")]` | the column's DDL `DEFAULT`, an SQL expression: not a field of `NewInvoice`, filled by the database and returned by `insert`; still patchable. |
-/// | `#[column(type = "TEXT")]` | the column's DDL type, for a type of your own that implements sqlx's `Type`, `Encode` and `Decode` (an enum stored as text, a newtype). |
+/// | `#[column(type = "TEXT")]` | the column's DDL type, for a type of your own that implements sqlx's `Type`, `Encode` and `Decode` (an enum stored as text, a newtype). A type name alone (`NUMERIC(12, 2)`, `DOUBLE PRECISION`, `TEXT[]`): a constraint there would not lead with the tenant, so `UNIQUE`, `REFERENCES`, `DEFAULT`, `NOT NULL` and the like do not compile; use `#[unique]`, `#[belongs_to]`, `default`, `Option`. |
 /// | `#[belongs_to(Customer)]` | a composite foreign key `(tenant, column) REFERENCES customers (tenant, key)`: a row never points at another tenant's row. `Customer` must be a `#[tenant_scoped]` entity with the column's key type; `Option` makes it nullable. Enables `Repo::with_parent::<Customer>`. |
 /// | `#[unique]` | the column is unique per tenant: two tenants may hold the same value. |
 /// | `#[index]` | an index on `(tenant, column)`. |

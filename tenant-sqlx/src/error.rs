@@ -63,6 +63,60 @@ pub enum Error {
         /// The table that has it.
         table: String,
     },
+    /// An index this entity needs is not what has its name: another kind of relation has it (a
+    /// table, a sequence, a view), or the index of that name is on other columns, not unique,
+    /// partial or invalid. `CREATE INDEX IF NOT EXISTS` would skip ours silently, and with a
+    /// `#[unique]` field its per-tenant uniqueness.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, TenantId};
+    /// # use tenant::sqlx::Error;
+    /// #[tenant_scoped(table = "customers")]
+    /// pub struct Customer { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, #[unique] pub email: String }
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// // An index of the name, on the email alone and not unique: ours would have been skipped.
+    /// sqlx::raw_sql(
+    ///     "CREATE TABLE customers (id INTEGER, tenant_id TEXT, email TEXT, PRIMARY KEY (tenant_id, id)); \
+    ///      CREATE INDEX t9_customers_email_key ON customers (email)",
+    /// ).execute(&pool).await?;
+    /// let clash = CustomerRepo::new(&pool).create_table().await;
+    /// assert!(matches!(
+    ///     clash,
+    ///     Err(Error::IndexMismatch { ref found, .. }) if found == "an index on (email)"
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[error("`{index}` is not the index table `{table}` needs ({expected}): it is {found}")]
+    IndexMismatch {
+        /// The index name.
+        index: String,
+        /// The entity's table.
+        table: &'static str,
+        /// The index it needs, e.g. `UNIQUE (tenant_id, number)`.
+        expected: String,
+        /// What has the name, e.g. `a sequence` or `an index on (number)`.
+        found: String,
+    },
+    /// A [`Migration`](crate::Migration)'s description cannot be written into its file: it is
+    /// empty, or holds a control character (a newline would end the file's first comment, and
+    /// what follows would run as SQL when the migration is applied).
+    ///
+    /// ```
+    /// # use tenant::sqlx::{Error, Migration};
+    /// let injected = Migration::new("tables\nDROP TABLE tenants; --").sql::<sqlx::Sqlite>();
+    /// assert!(matches!(injected, Err(Error::MigrationDescription { .. })));
+    /// ```
+    #[error("migration description {description:?} {reason}")]
+    MigrationDescription {
+        /// The description as given.
+        description: String,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// The database does not enforce tenant isolation (see `IsolationAudit`): every finding.
     #[cfg(feature = "postgres")]
     #[error("{0}")]

@@ -3,7 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Error;
-use crate::repo::{Backend, Dialect, Entity, EntityMeta, creation_order};
+use crate::repo::{
+    Backend, Dialect, Entity, EntityMeta, creation_order, indexes, verify_index_sql,
+};
 
 /// The schema of a set of entities (tables, indexes and, on PostgreSQL, row-level security) as
 /// one migration file that `sqlx migrate run` (or `sqlx::migrate!`) applies, so the schema lives
@@ -45,7 +47,8 @@ struct EntityDdl {
 
 impl Migration {
     /// A migration described by `description` (it becomes the file name's second part, spaces
-    /// as underscores).
+    /// as underscores, and the file's first comment). One line of text: [`sql`](Self::sql) and
+    /// [`write`](Self::write) refuse an empty one or one with a control character.
     pub fn new(description: impl Into<String>) -> Self {
         Migration {
             description: description.into(),
@@ -87,8 +90,13 @@ impl Migration {
         self
     }
 
-    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`.
+    /// The migration's SQL for `DB`, one statement per line group, each ending in `;`. On
+    /// PostgreSQL each index is followed by a check that it exists as generated (`IF NOT EXISTS`
+    /// skips an index whose name another relation has), which fails the migration if not. The
+    /// description heads the file as an SQL comment: one that is empty or holds a control
+    /// character (a newline, which would end the comment) is an [`Error::MigrationDescription`].
     pub fn sql<DB: Backend>(&self) -> Result<String, Error> {
+        self.check_description()?;
         let dialect = DB::DIALECT;
         if self.row_level_security && dialect != Dialect::Postgres {
             return Err(Error::Unsupported {
@@ -110,6 +118,14 @@ impl Migration {
                 sql.push_str(statement);
                 sql.push_str(";\n");
             }
+            // `IF NOT EXISTS` skips an index whose name another relation has: on PostgreSQL
+            // the file checks each index, and the migration fails rather than apply without it.
+            if dialect == Dialect::Postgres {
+                for index in indexes(entity.meta, dialect) {
+                    sql.push_str(&verify_index_sql(entity.meta, &index));
+                    sql.push_str(";\n");
+                }
+            }
             if self.row_level_security {
                 for statement in rls_statements(entity.meta) {
                     sql.push_str(&statement);
@@ -118,6 +134,22 @@ impl Migration {
             }
         }
         Ok(sql)
+    }
+
+    /// The description goes into a `--` comment, which a line break ends: refused, not escaped,
+    /// so the file says what the caller wrote or nothing at all.
+    fn check_description(&self) -> Result<(), Error> {
+        let reason = if self.description.trim().is_empty() {
+            "is empty"
+        } else if self.description.chars().any(char::is_control) {
+            "holds a control character (a line break would end the file's comment)"
+        } else {
+            return Ok(());
+        };
+        Err(Error::MigrationDescription {
+            description: self.description.clone(),
+            reason,
+        })
     }
 
     /// Writes the migration for `DB` into `dir` (created if absent) as

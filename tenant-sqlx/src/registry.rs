@@ -16,7 +16,8 @@ use tenant_core::{Plan, SchemaName, Tenant, TenantId, TenantRegistry};
 use crate::error::Error;
 use crate::repo::Backend;
 
-/// The registry's table.
+/// The registry's table. `#[tenant_scoped]` refuses it as an entity's table (tenant-macros,
+/// `valid.rs`, `REGISTRY_TABLE`): renaming it here means renaming it there.
 const TABLE: &str = "tenants";
 
 /// The table, and the unique indexes of slugs and schemas (a schema is where one tenant's data
@@ -591,3 +592,12 @@ registry_backend!(
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = GREATEST(updated_at, $1) \
                  WHERE id = $2 AND is_active",
 );
+
+#[cfg(test)]
+mod tests {
+    /// The macro cannot see this crate's constant; this keeps the two names from drifting apart.
+    #[test]
+    fn the_table_the_macro_refuses_is_the_registry_table() {
+        assert_eq!(super::TABLE, "tenants");
+    }
+}

@@ -427,7 +427,9 @@ async fn postgres_refuses_a_raw_cross_tenant_child() {
 async fn the_isolation_audit_finds_a_missing_foreign_key() {
     use tenant::sqlx::{Finding, IsolationAudit};
 
-    let Some(pool) = support::postgres("audit_foreign_key").await else {
+    // The owner (`pool`) breaks the invariant; the audit runs as the application role (`app`),
+    // on a database where it owns nothing and has no TEMP, so nothing else is found.
+    let Some((pool, app)) = support::postgres_app_database("audit_foreign_key", 1).await else {
         return;
     };
     CustomerRepo::new(&pool).create_table().await.unwrap();
@@ -440,7 +442,7 @@ async fn the_isolation_audit_finds_a_missing_foreign_key() {
         .entity::<Customer>()
         .entity::<Coupon>()
         .entity::<Order>();
-    audit.ensure(&pool).await.unwrap();
+    audit.ensure(&app).await.unwrap();
 
     let run = |sql: &'static str| {
         let pool = pool.clone();
@@ -452,16 +454,16 @@ async fn the_isolation_audit_finds_a_missing_foreign_key() {
         references: "customers (tenant_id, id)".into(),
     }];
     run("ALTER TABLE orders DROP CONSTRAINT t6_orders_customer_id_fkey").await;
-    assert_eq!(audit.findings(&pool).await.unwrap(), missing);
+    assert_eq!(audit.findings(&app).await.unwrap(), missing);
     assert!(matches!(
-        audit.ensure(&pool).await,
+        audit.ensure(&app).await,
         Err(tenant::sqlx::Error::Isolation(_))
     ));
     // A foreign key on the key alone does not carry the tenant.
     run("CREATE UNIQUE INDEX customers_id ON customers (id); \
          ALTER TABLE orders ADD CONSTRAINT by_key FOREIGN KEY (customer_id) REFERENCES customers (id)")
     .await;
-    assert_eq!(audit.findings(&pool).await.unwrap(), missing);
+    assert_eq!(audit.findings(&app).await.unwrap(), missing);
     run("ALTER TABLE orders DROP CONSTRAINT by_key").await;
     // Added back NOT VALID: existing rows were never checked.
     run(
@@ -469,7 +471,7 @@ async fn the_isolation_audit_finds_a_missing_foreign_key() {
          FOREIGN KEY (tenant_id, customer_id) REFERENCES customers (tenant_id, id) NOT VALID",
     )
     .await;
-    assert_eq!(audit.findings(&pool).await.unwrap(), missing);
+    assert_eq!(audit.findings(&app).await.unwrap(), missing);
     run("ALTER TABLE orders VALIDATE CONSTRAINT t6_orders_customer_id_fkey").await;
-    audit.ensure(&pool).await.unwrap();
+    audit.ensure(&app).await.unwrap();
 }

@@ -151,6 +151,71 @@ pub async fn postgres_app_role(
     Some((owner, app))
 }
 
+/// Like [`postgres_app_role`], but on a fresh *database* of the `DATABASE_URL` server (owned by
+/// its role, tables in `public`) on which `TEMPORARY` is revoked from `PUBLIC`: the database as
+/// SECURITY.md asks for it, where `IsolationAudit` run as the application role passes. The
+/// schemas of [`postgres`] share one database, whose `PUBLIC` keeps PostgreSQL's default TEMP
+/// (tests there create temporary tables on purpose). The database is named after `test` and
+/// dropped first if an earlier run left it.
+#[cfg(feature = "sqlx")]
+pub async fn postgres_app_database(
+    test: &str,
+    app_connections: u32,
+) -> Option<(sqlx::PgPool, sqlx::PgPool)> {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let url = server_var("DATABASE_URL", &format!("{test} on PostgreSQL"))?;
+    let app_url = server_var(
+        "APP_DATABASE_URL",
+        &format!("{test} as the application role"),
+    )?;
+    let mut name = format!(
+        "t_{}",
+        test.replace(|c: char| !c.is_ascii_alphanumeric(), "_")
+            .to_ascii_lowercase()
+    );
+    name.truncate(63);
+    let admin = sqlx::PgPool::connect(&url)
+        .await
+        .expect("connect to DATABASE_URL");
+    // One statement per query: CREATE and DROP DATABASE refuse a transaction block.
+    for statement in [
+        format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+        format!("CREATE DATABASE {name}"),
+        format!("REVOKE TEMPORARY ON DATABASE {name} FROM PUBLIC"),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await;
+    let app_options = PgConnectOptions::from_str(&app_url)
+        .unwrap()
+        .database(&name);
+    let owner = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(PgConnectOptions::from_str(&url).unwrap().database(&name))
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
+         GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+        app_options.get_username()
+    )))
+    .execute(&owner)
+    .await
+    .unwrap();
+    let app = PgPoolOptions::new()
+        .max_connections(app_connections)
+        .connect_with(app_options)
+        .await
+        .unwrap();
+    Some((owner, app))
+}
+
 thread_local! {
     static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
 }

@@ -98,7 +98,7 @@ pub(crate) struct FieldAttrs<'a> {
 #[derive(Default)]
 pub(crate) struct ColumnArgs {
     /// `type = ".."`: the column's DDL type, for a type of the user's own; checked to be a
-    /// plain type name.
+    /// type name alone by `valid::check_column_types`.
     pub(crate) ddl_type: Option<LitStr>,
     /// `default = ".."`: an SQL expression the database fills the column with on insert.
     pub(crate) default: Option<LitStr>,
@@ -317,13 +317,8 @@ fn parse_column(cx: &mut Ctxt, attr: &Attribute, args: &mut ColumnArgs) {
         else {
             return Ok(());
         };
-        if name == "type" && !is_sql_type(&value.value()) {
-            cx.error_with_help(
-                &value,
-                format!("{:?} is not a plain SQL type name", value.value()),
-                "write a type such as \"TEXT\", \"NUMERIC(12, 2)\" or \"TIMESTAMP WITH TIME ZONE\": letters, digits, '_', spaces, parentheses and commas",
-            );
-        } else if value.value().trim().is_empty() {
+        // What the type may say is a rule of its own (`valid::check_column_types`).
+        if value.value().trim().is_empty() {
             cx.error_with_help(
                 &value,
                 format!("`{name}` is empty"),
@@ -352,18 +347,6 @@ fn example(name: &str) -> &'static str {
     } else {
         "`default = \"CURRENT_TIMESTAMP\"`: the SQL expression, quoted"
     }
-}
-
-/// A type name for DDL: the text lands in `CREATE TABLE` as written, so only the characters
-/// type names use are allowed (no quotes, semicolons or comments).
-fn is_sql_type(text: &str) -> bool {
-    let text = text.trim();
-    !text.is_empty()
-        && text.len() <= 63
-        && text.starts_with(|c: char| c.is_ascii_alphabetic())
-        && text
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | ' ' | '(' | ')' | ','))
 }
 
 /// Whether an attribute is one of ours, or a near-miss already reported, and so must not reach

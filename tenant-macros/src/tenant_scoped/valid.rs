@@ -3,11 +3,17 @@
 use quote::ToTokens;
 
 use super::ast::{Entity, Field};
+use super::sql_type;
 use crate::ctxt::Ctxt;
 use crate::ty;
 
 /// The most fields a patch can carry: its set fields are a bit mask in a `u64`.
 const MAX_PATCHABLE: usize = 64;
+
+/// The table `SqlRegistry` keeps the tenants in (`tenant-sqlx/src/registry.rs`). An entity on
+/// it would write tenant rows into the registry, or `CREATE TABLE IF NOT EXISTS` would silently
+/// keep the registry's columns. Compared without regard to case: SQLite does, even quoted.
+const REGISTRY_TABLE: &str = "tenants";
 
 /// What the expansion needs beyond the AST, known to be valid.
 pub(crate) struct Valid {
@@ -24,6 +30,7 @@ pub(crate) fn check(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<Valid> {
     check_column_names(cx, entity);
     let tenant = single(cx, entity, |f| f.attrs.tenant.is_some(), Role::Tenant);
     let key = single(cx, entity, |f| f.attrs.key.is_some(), Role::Key);
+    check_column_types(cx, entity, tenant);
     if let Some(tenant) = tenant {
         check_tenant_field(cx, &entity.fields[tenant]);
     }
@@ -60,7 +67,19 @@ fn check_table(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<String> {
     match &entity.table {
         Some(table) => {
             let value = table.value();
-            if is_sql_identifier(&value) {
+            if value.eq_ignore_ascii_case(REGISTRY_TABLE) {
+                cx.error_with_help(
+                    table,
+                    format!(
+                        "table name {value:?} is the tenant registry's own table: its rows say which tenants exist"
+                    ),
+                    format!(
+                        "name the entity's table something else, e.g. `table = \"{}\"`",
+                        snake_plural(&entity.input.ident.to_string())
+                    ),
+                );
+                None
+            } else if is_sql_identifier(&value) {
                 Some(value)
             } else {
                 cx.error_with_help(
@@ -82,6 +101,24 @@ fn check_table(cx: &mut Ctxt, entity: &Entity<'_>) -> Option<String> {
                 ),
             );
             None
+        }
+    }
+}
+
+/// A declared type lands in `CREATE TABLE` as written: a type name alone. A constraint there
+/// would not lead with the tenant (`TEXT UNIQUE` is unique across tenants, so one tenant could
+/// probe another's values through conflicts), so each is refused with the attribute that says it.
+fn check_column_types(cx: &mut Ctxt, entity: &Entity<'_>, tenant: Option<usize>) {
+    for (i, field) in entity.fields.iter().enumerate() {
+        // The tenant column takes no type at all: `check_tenant_field` says so.
+        if Some(i) == tenant {
+            continue;
+        }
+        let Some(ddl_type) = &field.attrs.column_args.ddl_type else {
+            continue;
+        };
+        if let Err(refusal) = sql_type::check(&ddl_type.value()) {
+            cx.error_with_help(ddl_type, refusal.message, refusal.help);
         }
     }
 }

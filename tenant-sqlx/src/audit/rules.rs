@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::repo::rls::TENANT_POLICY;
+use crate::repo::rls::{TENANT_POLICY, TENANT_SETTING};
 
 /// One way the database does not back tenant isolation up. Each names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,14 +91,128 @@ pub enum Finding {
         /// The policy.
         policy: String,
     },
+    /// The audit was given no entity: it would have checked the role alone and passed for
+    /// tables it never looked at.
+    #[error(
+        "no entity was given to the audit, so it checked no table; add each tenant table with .entity::<E>()"
+    )]
+    NoEntities,
+    /// The connected role is a member, directly or through other roles, of a superuser or
+    /// BYPASSRLS role. Those attributes are not inherited, but a member that may `SET ROLE` to
+    /// it leaves row-level security behind with one statement.
+    #[error(
+        "role `{role}` is a member of `{member_of}` ({attribute}) through {}{}; REVOKE the membership",
+        path.join(" -> "),
+        if *can_set_role { ", and can SET ROLE to it, which row-level security does not apply to" } else { " (SET ROLE is not granted on this path, but the membership is one GRANT away from it)" }
+    )]
+    MemberOfBypassingRole {
+        /// The connected role.
+        role: String,
+        /// The superuser or BYPASSRLS role.
+        member_of: String,
+        /// `SUPERUSER`, `BYPASSRLS` or both.
+        attribute: &'static str,
+        /// The chain of memberships, from the connected role to `member_of`.
+        path: Vec<String>,
+        /// Whether every grant on the path allows `SET ROLE` (always, before PostgreSQL 16).
+        can_set_role: bool,
+    },
+    /// A tenant table's owner is the connected role, or a role it is a member of. The owner may
+    /// `ALTER TABLE .. NO FORCE ROW LEVEL SECURITY`, drop the policy or disable row-level
+    /// security: forcing it today protects nothing from the owner tomorrow.
+    #[error(
+        "table `{table}` is owned by `{owner}`, which role `{role}` is or is a member of: the owner can ALTER TABLE .. NO FORCE ROW LEVEL SECURITY or drop the policy; connect as a role that owns nothing"
+    )]
+    OwnsTable {
+        /// The table.
+        table: &'static str,
+        /// The table's owner.
+        owner: String,
+        /// The connected role.
+        role: String,
+    },
+    /// The tenant setting has a value outside any transaction: a default for the role or the
+    /// database (`ALTER ROLE .. SET`, `ALTER DATABASE .. SET`, both in `pg_db_role_setting`),
+    /// or on this very connection. A connection then starts bound to a tenant, and a raw query
+    /// outside a `TenantTx` sees that tenant's rows instead of none.
+    #[error(
+        "`{setting}` is set outside any transaction by {scope}: a connection starts bound to a tenant; RESET it"
+    )]
+    TenantSettingDefault {
+        /// The setting.
+        setting: &'static str,
+        /// Where it is set, e.g. `ALTER ROLE "app" SET` or `this connection`.
+        scope: String,
+    },
+    /// The connected role may create temporary tables in the database. A temporary table has no
+    /// row-level security, and one named like a tenant table shadows it wherever the search
+    /// path does not name `pg_temp` last.
+    #[error(
+        "role `{role}` may create temporary tables in database `{database}`, which have no row-level security and can shadow tenant tables; REVOKE TEMPORARY ON DATABASE .. FROM PUBLIC (and from the role)"
+    )]
+    TempPrivilege {
+        /// The connected role.
+        role: String,
+        /// The database.
+        database: String,
+    },
+    /// A view over a tenant table is owned by a superuser or BYPASSRLS role and does not run
+    /// with its caller's rights (`security_invoker`): it shows every tenant's rows, to whoever
+    /// may query it or a view over it. A materialized view (over the table, or over views of it)
+    /// holds what its owner saw when it was refreshed.
+    #[error(
+        "{kind} `{view}` over table `{table}` is owned by `{owner}`, which bypasses row-level security, and runs with its owner's rights: it shows every tenant's rows; make it security_invoker, or change its owner"
+    )]
+    BypassingView {
+        /// The table.
+        table: &'static str,
+        /// The view, as `regclass` prints it.
+        view: String,
+        /// `view` or `materialized view`.
+        kind: &'static str,
+        /// The view's owner.
+        owner: String,
+    },
+    /// A `SECURITY DEFINER` function that reads a tenant table (by dependency or by name in its
+    /// body) is owned by a superuser or BYPASSRLS role: it runs with its owner's rights, which
+    /// row-level security does not limit.
+    #[error(
+        "SECURITY DEFINER function `{function}` over table `{table}` is owned by `{owner}`, which bypasses row-level security: calling it reads every tenant's rows; make it SECURITY INVOKER, change its owner, or REVOKE EXECUTE"
+    )]
+    BypassingFunction {
+        /// The table.
+        table: &'static str,
+        /// The function, as `regprocedure` prints it.
+        function: String,
+        /// The function's owner.
+        owner: String,
+    },
 }
 
 /// What the audit read from the catalog about the connected role.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub(crate) struct RoleFacts {
     pub(crate) name: String,
     pub(crate) superuser: bool,
     pub(crate) bypass_rls: bool,
+    /// Every role it is a member of, directly or not, with the shortest path to it.
+    pub(crate) memberships: Vec<Membership>,
+    /// `has_database_privilege(current_database(), 'TEMP')`, and the database's name.
+    pub(crate) temp: Option<String>,
+    /// Where the tenant setting is set outside a transaction (`pg_db_role_setting`, and the
+    /// connection's own value).
+    pub(crate) tenant_defaults: Vec<String>,
+}
+
+/// One role the connected role is a member of (`pg_auth_members`, followed recursively).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Membership {
+    pub(crate) role: String,
+    pub(crate) superuser: bool,
+    pub(crate) bypass_rls: bool,
+    /// From the connected role to `role`, both included.
+    pub(crate) path: Vec<String>,
+    pub(crate) can_set_role: bool,
 }
 
 /// What the audit read from the catalog about one table.
@@ -106,11 +220,52 @@ pub(crate) struct RoleFacts {
 pub(crate) struct TableFacts {
     pub(crate) rls: bool,
     pub(crate) forced: bool,
-    pub(crate) owned_by_current_role: bool,
+    /// The table's owner.
+    pub(crate) owner: String,
     /// (name, command, permissive, USING, WITH CHECK) of each policy.
     pub(crate) policies: Vec<PolicyFacts>,
     /// The table's foreign keys.
     pub(crate) foreign_keys: Vec<ForeignKeyFacts>,
+    /// The views and materialized views over it, directly or through other views.
+    pub(crate) views: Vec<ViewFacts>,
+    /// `SECURITY DEFINER` functions owned by a bypassing role that depend on the table or name
+    /// it in their body: (function, owner).
+    pub(crate) definer_functions: Vec<(String, String)>,
+}
+
+/// A view over an audited table, from `pg_rewrite`'s dependencies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct ViewFacts {
+    pub(crate) name: String,
+    /// `true` for a materialized view.
+    pub(crate) materialized: bool,
+    /// It names the table itself, rather than reading it through another view.
+    pub(crate) direct: bool,
+    pub(crate) owner: String,
+    /// The owner is a superuser or has BYPASSRLS.
+    pub(crate) owner_bypasses: bool,
+    /// `reloptions`, e.g. `security_invoker=true`.
+    pub(crate) options: Vec<String>,
+}
+
+impl ViewFacts {
+    /// Whether it reads the table with its owner's rights. A view's rights reach only the
+    /// relations it names: through another view, the rows are that view's to limit (a
+    /// `security_invoker` view there runs as the querying user, not as the outer owner). A
+    /// materialized view is refreshed as its owner, through every view below it.
+    fn reads_as_owner(&self) -> bool {
+        self.materialized || (self.direct && !self.runs_as_invoker())
+    }
+
+    fn runs_as_invoker(&self) -> bool {
+        !self.materialized
+            && self.options.iter().any(|option| {
+                let option = option.to_ascii_lowercase();
+                ["true", "on", "1", "yes"]
+                    .iter()
+                    .any(|yes| option == format!("security_invoker={yes}"))
+            })
+    }
 }
 
 /// One foreign key of a table, from `pg_constraint`.
@@ -179,6 +334,9 @@ pub(crate) struct PolicyFacts {
 /// server that breaks it.
 pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> {
     let mut found = Vec::new();
+    if tables.is_empty() {
+        found.push(Finding::NoEntities);
+    }
     if role.superuser {
         found.push(Finding::Superuser {
             role: role.name.clone(),
@@ -187,6 +345,33 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
     if role.bypass_rls {
         found.push(Finding::BypassRls {
             role: role.name.clone(),
+        });
+    }
+    for membership in &role.memberships {
+        let attribute = match (membership.superuser, membership.bypass_rls) {
+            (true, true) => "SUPERUSER, BYPASSRLS",
+            (true, false) => "SUPERUSER",
+            (false, true) => "BYPASSRLS",
+            (false, false) => continue,
+        };
+        found.push(Finding::MemberOfBypassingRole {
+            role: role.name.clone(),
+            member_of: membership.role.clone(),
+            attribute,
+            path: membership.path.clone(),
+            can_set_role: membership.can_set_role,
+        });
+    }
+    for scope in &role.tenant_defaults {
+        found.push(Finding::TenantSettingDefault {
+            setting: TENANT_SETTING,
+            scope: scope.clone(),
+        });
+    }
+    if let Some(database) = &role.temp {
+        found.push(Finding::TempPrivilege {
+            role: role.name.clone(),
+            database: database.clone(),
         });
     }
     for (table, expected, foreign_keys, facts) in tables {
@@ -198,11 +383,21 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
         if !facts.rls {
             found.push(Finding::RlsDisabled { table });
         }
+        let owned_by_role = facts.owner == role.name;
         if !facts.forced {
-            found.push(if facts.owned_by_current_role {
+            found.push(if owned_by_role {
                 Finding::OwnerBypasses { table }
             } else {
                 Finding::RlsNotForced { table }
+            });
+        }
+        // A superuser "is a member" of every role; that it is a superuser says it all.
+        let member_of_owner = role.memberships.iter().any(|m| m.role == facts.owner);
+        if (owned_by_role && facts.forced) || (member_of_owner && !role.superuser) {
+            found.push(Finding::OwnsTable {
+                table,
+                owner: facts.owner.clone(),
+                role: role.name.clone(),
             });
         }
         let complete = facts.policies.iter().any(|p| {
@@ -235,6 +430,29 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
                     references: format!("{} ({})", wanted.parent, wanted.ref_columns.join(", ")),
                 });
             }
+        }
+        for view in &facts.views {
+            // Whether the connected role may query it is not asked: another view, or a
+            // function, may query it for the role.
+            if view.owner_bypasses && view.reads_as_owner() {
+                found.push(Finding::BypassingView {
+                    table,
+                    view: view.name.clone(),
+                    kind: if view.materialized {
+                        "materialized view"
+                    } else {
+                        "view"
+                    },
+                    owner: view.owner.clone(),
+                });
+            }
+        }
+        for (function, owner) in &facts.definer_functions {
+            found.push(Finding::BypassingFunction {
+                table,
+                function: function.clone(),
+                owner: owner.clone(),
+            });
         }
     }
     found

@@ -6,8 +6,7 @@ const EXPECTED: &str = "(tenant_id = current_setting('app.tenant_id'::text, true
 fn role() -> RoleFacts {
     RoleFacts {
         name: "app".into(),
-        superuser: false,
-        bypass_rls: false,
+        ..RoleFacts::default()
     }
 }
 
@@ -26,9 +25,11 @@ fn good() -> TableFacts {
     TableFacts {
         rls: true,
         forced: true,
-        owned_by_current_role: false,
+        owner: "owner".into(),
         policies: vec![policy(TENANT_POLICY, "*", true, EXPECTED, EXPECTED)],
         foreign_keys: vec![],
+        views: vec![],
+        definer_functions: vec![],
     }
 }
 
@@ -165,7 +166,7 @@ fn each_broken_invariant_is_a_finding() {
     );
     let owned = TableFacts {
         forced: false,
-        owned_by_current_role: true,
+        owner: "app".into(),
         ..good()
     };
     assert_eq!(
@@ -219,9 +220,11 @@ fn all_findings_are_reported_together() {
     let bare = TableFacts {
         rls: false,
         forced: false,
-        owned_by_current_role: true,
+        owner: "app".into(),
         policies: vec![],
         foreign_keys: vec![],
+        views: vec![],
+        definer_functions: vec![],
     };
     let found = audit(&superuser, Some(bare));
     assert_eq!(found.len(), 5, "{found:?}");
@@ -229,5 +232,179 @@ fn all_findings_are_reported_together() {
     assert!(
         message.contains("superuser") && message.contains("FORCE"),
         "{message}"
+    );
+}
+
+fn member_of(role: &str, superuser: bool, bypass_rls: bool, path: &[&str]) -> Membership {
+    Membership {
+        role: role.into(),
+        superuser,
+        bypass_rls,
+        path: path.iter().map(|r| (*r).to_owned()).collect(),
+        can_set_role: true,
+    }
+}
+
+#[test]
+fn an_audit_of_no_entity_fails() {
+    assert_eq!(findings(&role(), &[]), [Finding::NoEntities]);
+}
+
+#[test]
+fn a_membership_in_a_bypassing_role_is_a_finding_with_its_path() {
+    let app = RoleFacts {
+        memberships: vec![
+            member_of("readers", false, false, &["app", "readers"]),
+            member_of("ops", false, false, &["app", "ops"]),
+            member_of("admins", true, false, &["app", "ops", "admins"]),
+            Membership {
+                can_set_role: false,
+                ..member_of("etl", false, true, &["app", "etl"])
+            },
+        ],
+        ..role()
+    };
+    let found = audit(&app, Some(good()));
+    assert_eq!(
+        found,
+        [
+            Finding::MemberOfBypassingRole {
+                role: "app".into(),
+                member_of: "admins".into(),
+                attribute: "SUPERUSER",
+                path: vec!["app".into(), "ops".into(), "admins".into()],
+                can_set_role: true,
+            },
+            Finding::MemberOfBypassingRole {
+                role: "app".into(),
+                member_of: "etl".into(),
+                attribute: "BYPASSRLS",
+                path: vec!["app".into(), "etl".into()],
+                can_set_role: false,
+            },
+        ]
+    );
+    let message = Findings(found).to_string();
+    assert!(message.contains("app -> ops -> admins"), "{message}");
+    assert!(message.contains("can SET ROLE"), "{message}");
+}
+
+#[test]
+fn owning_a_forced_table_or_being_a_member_of_its_owner_is_a_finding() {
+    let owns = |owner: &str, role: &RoleFacts| {
+        audit(
+            role,
+            Some(TableFacts {
+                owner: owner.into(),
+                ..good()
+            }),
+        )
+    };
+    let owns_table = |owner: &str| Finding::OwnsTable {
+        table: "invoices",
+        owner: owner.into(),
+        role: "app".into(),
+    };
+    assert_eq!(owns("app", &role()), [owns_table("app")]);
+    let member = RoleFacts {
+        memberships: vec![member_of("owner", false, false, &["app", "owner"])],
+        ..role()
+    };
+    assert_eq!(owns("owner", &member), [owns_table("owner")]);
+    // Not forced and owned: the sharper finding alone.
+    let unforced = TableFacts {
+        forced: false,
+        owner: "app".into(),
+        ..good()
+    };
+    assert_eq!(
+        audit(&role(), Some(unforced)),
+        [Finding::OwnerBypasses { table: "invoices" }]
+    );
+    assert_eq!(owns("someone_else", &role()), []);
+}
+
+#[test]
+fn a_tenant_setting_outside_a_transaction_and_temp_are_findings() {
+    let app = RoleFacts {
+        tenant_defaults: vec![r#"ALTER ROLE app SET"#.into()],
+        temp: Some("shop".into()),
+        ..role()
+    };
+    assert_eq!(
+        audit(&app, Some(good())),
+        [
+            Finding::TenantSettingDefault {
+                setting: "app.tenant_id",
+                scope: "ALTER ROLE app SET".into(),
+            },
+            Finding::TempPrivilege {
+                role: "app".into(),
+                database: "shop".into(),
+            },
+        ]
+    );
+}
+
+#[test]
+fn a_view_or_definer_function_owned_by_a_bypassing_role_is_a_finding() {
+    let view = |options: &[&str], materialized, owner_bypasses, direct| ViewFacts {
+        name: "all_invoices".into(),
+        materialized,
+        direct,
+        owner: "admin".into(),
+        owner_bypasses,
+        options: options.iter().map(|o| (*o).to_owned()).collect(),
+    };
+    let with = |views, definer_functions| {
+        audit(
+            &role(),
+            Some(TableFacts {
+                views,
+                definer_functions,
+                ..good()
+            }),
+        )
+    };
+    let bypassing = |kind| Finding::BypassingView {
+        table: "invoices",
+        view: "all_invoices".into(),
+        kind,
+        owner: "admin".into(),
+    };
+    assert_eq!(
+        with(vec![view(&[], false, true, true)], vec![]),
+        [bypassing("view")]
+    );
+    assert_eq!(
+        with(
+            vec![view(&["security_invoker=true"], true, true, true)],
+            vec![]
+        ),
+        [bypassing("materialized view")]
+    );
+    // A materialized view is refreshed as its owner, through other views too.
+    assert_eq!(
+        with(vec![view(&[], true, true, false)], vec![]),
+        [bypassing("materialized view")]
+    );
+    // The caller's rights, an owner under row-level security, or a view that reads the table
+    // only through another view (whose own rights decide).
+    assert_eq!(
+        with(
+            vec![view(&["security_invoker=on"], false, true, true)],
+            vec![]
+        ),
+        []
+    );
+    assert_eq!(with(vec![view(&[], false, false, true)], vec![]), []);
+    assert_eq!(with(vec![view(&[], false, true, false)], vec![]), []);
+    assert_eq!(
+        with(vec![], vec![("count_all()".into(), "postgres".into())]),
+        [Finding::BypassingFunction {
+            table: "invoices",
+            function: "count_all()".into(),
+            owner: "postgres".into(),
+        }]
     );
 }

@@ -50,12 +50,13 @@ pub trait Backend:
     #[doc(hidden)]
     fn decode_tenant(row: &Self::Row) -> Result<TenantId, sqlx::Error>;
 
-    /// The table that owns the index `name` in the current schema, if any.
+    /// The relation named `name` in the schema of `table` (or where it will be created): its
+    /// kind and, for an index, its table and shape. Decoded by `decode_relation`.
     #[doc(hidden)]
-    fn index_owner(name: &str) -> Query<'_, Self>;
+    fn relation_named<'q>(table: &'q str, name: &'q str) -> Query<'q, Self>;
 
     #[doc(hidden)]
-    fn decode_text(row: &Self::Row) -> Result<String, sqlx::Error>;
+    fn decode_relation(row: &Self::Row) -> Result<RelationRow, sqlx::Error>;
 
     #[doc(hidden)]
     fn rows_affected(result: &Self::QueryResult) -> u64;
@@ -141,6 +142,18 @@ impl BindDecimal for sqlx::Sqlite {
     }
 }
 
+/// A row of `relation_named`: kind, table, on the entity's table, unique, partial, valid,
+/// columns (see `RelationFacts`).
+pub(crate) type RelationRow = (
+    String,
+    Option<String>,
+    Option<bool>,
+    Option<bool>,
+    Option<bool>,
+    Option<bool>,
+    Option<String>,
+);
+
 macro_rules! backend {
     (
         $feature:literal,
@@ -148,7 +161,7 @@ macro_rules! backend {
         $connection:ty,
         $dialect:expr,
         max_binds: $max_binds:literal,
-        index_owner: $index_owner:literal,
+        relation_named: $relation_named:literal,
         begin_tenant: $begin_tenant:expr $(,)?
     ) => {
         #[cfg(feature = $feature)]
@@ -182,12 +195,21 @@ macro_rules! backend {
                 sqlx::Row::try_get(row, 0)
             }
 
-            fn index_owner(name: &str) -> Query<'_, Self> {
-                sqlx::query($index_owner).bind(name)
+            fn relation_named<'q>(table: &'q str, name: &'q str) -> Query<'q, Self> {
+                sqlx::query($relation_named).bind(table).bind(name)
             }
 
-            fn decode_text(row: &Self::Row) -> Result<String, sqlx::Error> {
-                sqlx::Row::try_get(row, 0)
+            fn decode_relation(row: &Self::Row) -> Result<RelationRow, sqlx::Error> {
+                use sqlx::Row;
+                Ok((
+                    row.try_get(0)?,
+                    row.try_get(1)?,
+                    row.try_get(2)?,
+                    row.try_get(3)?,
+                    row.try_get(4)?,
+                    row.try_get(5)?,
+                    row.try_get(6)?,
+                ))
             }
 
             fn decode_tenant(row: &Self::Row) -> Result<TenantId, sqlx::Error> {
@@ -307,7 +329,17 @@ backend!(
     sqlx::SqliteConnection,
     Dialect::Sqlite,
     max_binds: 32766,
-    index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?",
+    // Names are one namespace for tables, indexes, views and triggers, compared without case.
+    // The index's columns in order, an expression as `?`, separated by U+001F.
+    relation_named: "SELECT m.type, m.tbl_name, m.tbl_name = ?1 COLLATE NOCASE, \
+                       (SELECT l.\"unique\" FROM pragma_index_list(m.tbl_name) AS l \
+                        WHERE l.name = m.name), \
+                       (SELECT l.partial FROM pragma_index_list(m.tbl_name) AS l \
+                        WHERE l.name = m.name), \
+                       CASE WHEN m.type = 'index' THEN 1 END, \
+                       (SELECT group_concat(coalesce(c.name, '?'), char(31)) \
+                        FROM (SELECT name FROM pragma_index_info(m.name) ORDER BY seqno) AS c) \
+                     FROM sqlite_master AS m WHERE m.name = ?2 COLLATE NOCASE",
     // SQLite has no session settings and no row-level security: the transaction carries the
     // context for the repositories that run in it.
     begin_tenant: |_: &TenantId| String::from("BEGIN"),
@@ -318,8 +350,27 @@ backend!(
     sqlx::PgConnection,
     Dialect::Postgres,
     max_binds: 65535,
-    index_owner: "SELECT tablename::text FROM pg_indexes \
-                  WHERE schemaname = current_schema() AND indexname = $1",
+    // Every relation kind shares the name space of indexes, in the schema of the table (where
+    // `CREATE INDEX` puts an index), or the current schema where it will create the table.
+    relation_named: "SELECT CASE c.relkind WHEN 'r' THEN 'table' WHEN 'p' THEN 'table' \
+                       WHEN 'i' THEN 'index' WHEN 'I' THEN 'index' WHEN 'S' THEN 'sequence' \
+                       WHEN 'v' THEN 'view' WHEN 'm' THEN 'materialized view' \
+                       WHEN 'f' THEN 'foreign table' WHEN 'c' THEN 'composite type' \
+                       ELSE 'relation' END, \
+                       t.relname::text, i.indrelid = to_regclass(quote_ident($1)), \
+                       i.indisunique, i.indpred IS NOT NULL, i.indisvalid, \
+                       CASE WHEN i.indexrelid IS NOT NULL THEN array_to_string(ARRAY( \
+                         SELECT coalesce(a.attname::text, '?') \
+                         FROM unnest(i.indkey::int2[]) WITH ORDINALITY AS k(attnum, n) \
+                         LEFT JOIN pg_attribute AS a \
+                           ON a.attrelid = i.indrelid AND a.attnum = k.attnum \
+                         ORDER BY k.n), chr(31)) END \
+                     FROM pg_class AS c \
+                     LEFT JOIN pg_index AS i ON i.indexrelid = c.oid \
+                     LEFT JOIN pg_class AS t ON t.oid = i.indrelid \
+                     WHERE c.relname = $2 AND c.relnamespace = coalesce( \
+                       (SELECT relnamespace FROM pg_class WHERE oid = to_regclass(quote_ident($1))), \
+                       (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))",
     // One round trip: BEGIN and the setting go as one simple query. The id is written into the
     // text rather than bound (a simple query binds nothing); a `TenantId` is `[a-z0-9-]` only,
     // validated on every path that makes one, so it cannot end the literal.

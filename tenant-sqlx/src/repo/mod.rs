@@ -40,6 +40,7 @@ pub use repository::Repo;
 #[cfg(feature = "postgres")]
 pub use rls::TENANT_POLICY;
 pub use rls::TENANT_SETTING;
+pub(crate) use sql::ddl::{indexes, verify_index_sql};
 pub use statements::Statements;
 pub use value::{Orderable, Query};
 pub use write::SuppliedKey;

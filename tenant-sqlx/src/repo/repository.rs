@@ -101,25 +101,64 @@ where
     /// every write to the child). [`Migration`](crate::Migration) and `TenantSchema` order their
     /// tables so.
     ///
-    /// An index name of this entity that already belongs to another table is an
-    /// [`Error::IndexNameTaken`]: `IF NOT EXISTS` would otherwise skip the index, and with it the
-    /// per-tenant uniqueness it enforces.
+    /// `IF NOT EXISTS` compares names only, so each index is checked before the DDL runs and
+    /// verified after it: an index name of this entity that belongs to an index of another
+    /// table is an [`Error::IndexNameTaken`]; one that another kind of relation has (a table, a
+    /// sequence, a view), or an index of this table on other columns, not unique, partial or
+    /// invalid, is an [`Error::IndexMismatch`]. Otherwise the index would be skipped silently,
+    /// and with a `#[unique]` field its per-tenant uniqueness.
     pub async fn create_table(&mut self) -> Result<(), Error> {
-        for index in ddl::index_names(E::META, <X::Database as Backend>::DIALECT) {
-            let owner = <X::Database as Backend>::index_owner(&index)
-                .try_map(|row| <X::Database as Backend>::decode_text(&row))
-                .fetch_optional(self.conn.executor())
-                .await?;
-            if let Some(table) = owner.filter(|table| table != E::META.table) {
-                return Err(Error::IndexNameTaken { index, table });
-            }
+        let indexes = ddl::indexes(E::META, <X::Database as Backend>::DIALECT);
+        // Before: nothing is created when a name is taken.
+        for index in &indexes {
+            let facts = self.relation_named(&index.name).await?;
+            ddl::check_index(E::META.table, index, facts)?;
         }
         for statement in self.ddl() {
             sqlx::query::<X::Database>(statement.as_str())
                 .execute(self.conn.executor())
                 .await?;
         }
+        // After: each index is there and is ours (a concurrent creator could have won the name).
+        for index in &indexes {
+            match self.relation_named(&index.name).await? {
+                None => {
+                    return Err(Error::IndexMismatch {
+                        index: index.name.clone(),
+                        table: E::META.table,
+                        expected: index.describe(),
+                        found: "missing after CREATE INDEX".into(),
+                    });
+                }
+                facts => ddl::check_index(E::META.table, index, facts)?,
+            }
+        }
         Ok(())
+    }
+
+    async fn relation_named(
+        &mut self,
+        name: &str,
+    ) -> Result<Option<ddl::RelationFacts>, sqlx::Error> {
+        <X::Database as Backend>::relation_named(E::META.table, name)
+            .try_map(|row| <X::Database as Backend>::decode_relation(&row))
+            .fetch_optional(self.conn.executor())
+            .await
+            .map(|row| {
+                row.map(
+                    |(kind, table, on_entity_table, unique, partial, valid, columns)| {
+                        ddl::RelationFacts {
+                            kind,
+                            table,
+                            on_entity_table,
+                            unique,
+                            partial,
+                            valid,
+                            columns,
+                        }
+                    },
+                )
+            })
     }
 
     /// Inserts a row owned by `ctx`'s tenant and returns it as stored. The tenant column is taken

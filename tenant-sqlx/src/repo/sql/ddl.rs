@@ -2,6 +2,7 @@
 
 use sea_query::{ColumnDef, ColumnType, Expr, ForeignKey, Index, Table};
 
+use crate::error::Error;
 use crate::repo::dialect::Dialect;
 use crate::repo::meta::{ColumnMeta, ColumnRole, EntityMeta};
 
@@ -40,19 +41,162 @@ pub(super) fn key_alone_is_primary(meta: &EntityMeta, dialect: Dialect) -> bool 
     meta.key_generated() && dialect == Dialect::Sqlite
 }
 
-/// The names of the entity's indexes, in the order [`ddl`] creates them.
-pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
-    let tenant_key = key_alone_is_primary(meta, dialect)
-        .then(|| index_name(meta.table, meta.key_column(), "key"));
+/// One index [`ddl`] creates: its name, whether it is unique, and its columns (the tenant's,
+/// then the field's).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct IndexSpec {
+    pub(crate) name: String,
+    pub(crate) unique: bool,
+    pub(crate) columns: [&'static str; 2],
+}
+
+impl IndexSpec {
+    /// As an error message shows it: `UNIQUE (tenant_id, number)`.
+    pub(crate) fn describe(&self) -> String {
+        let unique = if self.unique { "UNIQUE " } else { "" };
+        format!("{unique}({})", self.columns.join(", "))
+    }
+}
+
+/// The entity's indexes, in the order [`ddl`] creates them.
+pub(crate) fn indexes(meta: &EntityMeta, dialect: Dialect) -> Vec<IndexSpec> {
+    let tenant = meta.tenant_column();
+    let tenant_key = key_alone_is_primary(meta, dialect).then(|| IndexSpec {
+        name: index_name(meta.table, meta.key_column(), "key"),
+        unique: true,
+        columns: [tenant, meta.key_column()],
+    });
     tenant_key
         .into_iter()
         .chain(
             meta.columns
                 .iter()
                 .filter(|c| has_index(c))
-                .map(|column| index_name(meta.table, column.name, index_suffix(column))),
+                .map(|column| IndexSpec {
+                    name: index_name(meta.table, column.name, index_suffix(column)),
+                    unique: column.unique,
+                    columns: [tenant, column.name],
+                }),
         )
         .collect()
+}
+
+/// The names of the entity's indexes, in the order [`ddl`] creates them.
+#[cfg(test)]
+pub(crate) fn index_names(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
+    indexes(meta, dialect).into_iter().map(|i| i.name).collect()
+}
+
+/// A PostgreSQL statement that fails unless `spec` exists as written on `meta`'s table: for a
+/// migration file, where `CREATE INDEX IF NOT EXISTS` would skip an index whose name another
+/// relation has, and no code runs after it to check. Names are plain identifiers (the macro
+/// checks them), so they are written into the literals as they are. (`indkey` counts from 0;
+/// `unnest` rebuilds it from 1, as `ARRAY[..]` does, for `=` to compare the columns alone.)
+pub(crate) fn verify_index_sql(meta: &EntityMeta, spec: &IndexSpec) -> String {
+    let table = format!("'\"{}\"'::regclass", meta.table);
+    let columns = spec
+        .columns
+        .iter()
+        .map(|column| {
+            format!(
+                "(SELECT attnum FROM pg_attribute WHERE attrelid = {table} AND attname = '{column}')"
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_index AS i \
+         JOIN pg_class AS c ON c.oid = i.indexrelid \
+         WHERE c.relname = '{name}' AND i.indrelid = {table} AND i.indisunique = {unique} \
+         AND i.indpred IS NULL AND i.indisvalid \
+         AND ARRAY(SELECT unnest(i.indkey::int2[])) = ARRAY[{columns}]::int2[]) \
+         THEN RAISE EXCEPTION 'index {name} is not {expected} on {table_name}: another relation \
+         has its name, or an index of another shape'; END IF; END $$",
+        name = spec.name,
+        unique = spec.unique,
+        expected = spec.describe(),
+        table_name = meta.table,
+    )
+}
+
+/// What the catalog says about the relation that has an index's name, in the schema the
+/// entity's table is (or will be) in: the backend's `relation_named` query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RelationFacts {
+    /// `table`, `index`, `sequence`, `view`...
+    pub(crate) kind: String,
+    /// For an index: the table it is on.
+    pub(crate) table: Option<String>,
+    /// For an index: whether that table is the entity's.
+    pub(crate) on_entity_table: Option<bool>,
+    pub(crate) unique: Option<bool>,
+    pub(crate) partial: Option<bool>,
+    /// For an index: usable (PostgreSQL marks an interrupted `CREATE INDEX CONCURRENTLY`
+    /// invalid).
+    pub(crate) valid: Option<bool>,
+    /// For an index: its columns in order, separated by `\u{1f}`, `?` for an expression.
+    pub(crate) columns: Option<String>,
+}
+
+fn with_article(noun: &str) -> String {
+    // "a unique": the vowel is sounded as "you".
+    let article = if noun.starts_with(['a', 'e', 'i', 'o', 'u']) && !noun.starts_with("uni") {
+        "an"
+    } else {
+        "a"
+    };
+    format!("{article} {noun}")
+}
+
+/// `Ok` when the relation named `spec.name` is absent (before the DDL: ours will be created) or
+/// is exactly `spec` on `table`; otherwise the typed error that says what is there instead.
+/// `IF NOT EXISTS` compares names only, so without this check a clash skips our index silently.
+pub(crate) fn check_index(
+    table: &'static str,
+    spec: &IndexSpec,
+    facts: Option<RelationFacts>,
+) -> Result<(), Error> {
+    let expected = spec.describe();
+    let mismatch = |found: String| Error::IndexMismatch {
+        index: spec.name.clone(),
+        table,
+        expected: expected.clone(),
+        found,
+    };
+    let Some(facts) = facts else {
+        return Ok(());
+    };
+    if facts.kind != "index" {
+        return Err(mismatch(with_article(&facts.kind)));
+    }
+    if facts.on_entity_table != Some(true) {
+        return Err(Error::IndexNameTaken {
+            index: spec.name.clone(),
+            table: facts.table.unwrap_or_default(),
+        });
+    }
+    let columns: Vec<&str> = facts
+        .columns
+        .as_deref()
+        .map(|c| c.split('\u{1f}').collect())
+        .unwrap_or_default();
+    let unique = facts.unique == Some(true);
+    let partial = facts.partial == Some(true);
+    let valid = facts.valid != Some(false);
+    if columns != spec.columns || unique != spec.unique || partial || !valid {
+        let mut words: Vec<&str> = Vec::new();
+        words.extend((!valid).then_some("invalid"));
+        words.extend(partial.then_some("partial"));
+        words.extend(unique.then_some("unique"));
+        words.push("index");
+        let found = format!(
+            "{} on ({})",
+            with_article(&words.join(" ")),
+            columns.join(", ")
+        );
+        return Err(mismatch(found));
+    }
+    Ok(())
 }
 
 /// CREATE TABLE and CREATE INDEX statements. The tenant column is NOT NULL and leads the primary

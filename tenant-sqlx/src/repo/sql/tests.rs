@@ -441,3 +441,92 @@ fn ddl_leads_with_the_tenant() {
         r#"CREATE UNIQUE INDEX IF NOT EXISTS "t8_invoices_customer_key" ON "invoices" ("tenant_id", "customer")"#
     );
 }
+
+#[test]
+// `IF NOT EXISTS` compares names only: whatever has the name must be exactly the index, or the
+// clash is a typed error naming what is there.
+fn an_index_name_must_belong_to_exactly_that_index() {
+    use crate::error::Error;
+    let spec = IndexSpec {
+        name: "t8_invoices_number_key".into(),
+        unique: true,
+        columns: ["tenant_id", "number"],
+    };
+    let index = |unique, partial, valid, columns: &str| RelationFacts {
+        kind: "index".into(),
+        table: Some("invoices".into()),
+        on_entity_table: Some(true),
+        unique: Some(unique),
+        partial: Some(partial),
+        valid: Some(valid),
+        columns: Some(columns.replace(',', "\u{1f}")),
+    };
+    let found = |facts| match check_index("invoices", &spec, Some(facts)) {
+        Err(Error::IndexMismatch {
+            found, expected, ..
+        }) => {
+            assert_eq!(expected, "UNIQUE (tenant_id, number)");
+            found
+        }
+        other => panic!("{other:?}"),
+    };
+    assert!(check_index("invoices", &spec, None).is_ok());
+    assert!(
+        check_index(
+            "invoices",
+            &spec,
+            Some(index(true, false, true, "tenant_id,number"))
+        )
+        .is_ok()
+    );
+    assert_eq!(
+        found(index(false, false, true, "tenant_id,number")),
+        "an index on (tenant_id, number)"
+    );
+    assert_eq!(
+        found(index(true, false, true, "number")),
+        "a unique index on (number)"
+    );
+    assert_eq!(
+        found(index(true, false, true, "number,tenant_id")),
+        "a unique index on (number, tenant_id)"
+    );
+    assert_eq!(
+        found(index(true, true, true, "tenant_id,number")),
+        "a partial unique index on (tenant_id, number)"
+    );
+    assert_eq!(
+        found(index(true, false, false, "tenant_id,number")),
+        "an invalid unique index on (tenant_id, number)"
+    );
+    assert_eq!(
+        found(index(true, false, true, "tenant_id,?")),
+        "a unique index on (tenant_id, ?)"
+    );
+    for (kind, said) in [
+        ("table", "a table"),
+        ("sequence", "a sequence"),
+        ("view", "a view"),
+        ("materialized view", "a materialized view"),
+    ] {
+        let facts = RelationFacts {
+            kind: kind.into(),
+            table: None,
+            on_entity_table: None,
+            unique: None,
+            partial: None,
+            valid: None,
+            columns: None,
+        };
+        assert_eq!(found(facts), said);
+    }
+    let elsewhere = RelationFacts {
+        on_entity_table: Some(false),
+        table: Some("legacy".into()),
+        ..index(true, false, true, "tenant_id,number")
+    };
+    assert!(matches!(
+        check_index("invoices", &spec, Some(elsewhere)),
+        Err(Error::IndexNameTaken { table, .. }) if table == "legacy"
+    ));
+}

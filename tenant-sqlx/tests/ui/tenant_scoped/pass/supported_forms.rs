@@ -25,6 +25,24 @@ pub(crate) struct Document {
     pub(crate) r#type: String,
 }
 
+/// Declared types are type names alone, and multi-word names and modifiers are type names.
+#[tenant_scoped(table = "measurements")]
+pub struct Measurement {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    #[column(type = "DOUBLE PRECISION")]
+    pub ratio: f64,
+    #[unique]
+    #[column(type = "VARCHAR(20)")]
+    pub code: String,
+    #[column(type = "numeric(10, 2)")]
+    pub amount: String,
+    #[column(type = "TIMESTAMP(3) WITH TIME ZONE")]
+    pub taken_at: String,
+}
+
 /// Keyed by a UUID, with the narrower numeric types, and no derives at all.
 #[tenant_scoped(table = "events")]
 pub struct Event {
