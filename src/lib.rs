@@ -9,9 +9,10 @@ struct ReadmeDoctests;
 
 pub use tenant_core::{
     AUDIT_TARGET, CachedRegistry, ClaimError, CollectionName, ConfigError, Error, InMemoryRegistry,
-    PLAN_NAME_MAX_LEN, Plan, PlanWeights, SchemaName, SchemaNameError, ScopedKey, SystemCtx,
-    TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId, TenantIdError,
-    TenantRegistry, claim, config, names, registry, routing,
+    PLAN_NAME_MAX_LEN, Plan, PlanWeights, SchemaName, SchemaNameError, ScopedKey, SignatureError,
+    SignedClaim, SigningKeys, SigningKeysError, SystemCtx, SystemToken, TENANT_ID_MAX_LEN,
+    TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim,
+    config, names, registry, routing, signed, signing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.
