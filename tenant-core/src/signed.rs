@@ -115,7 +115,9 @@ fn expiry(now: SystemTime, lifetime: Duration) -> Result<u64, SignError> {
     if lifetime < Duration::from_secs(1) {
         return Err(SignError::Lifetime);
     }
-    let now = now.duration_since(UNIX_EPOCH).map_err(|_| SignError::Clock)?;
+    let now = now
+        .duration_since(UNIX_EPOCH)
+        .map_err(|_| SignError::Clock)?;
     now.checked_add(lifetime)
         .map(|at| at.as_secs())
         .ok_or(SignError::Lifetime)
@@ -562,9 +564,7 @@ mod wire {
                 .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
                 .map(Tag)
                 .ok_or_else(|| {
-                    serde::de::Error::custom(
-                        "a signature is standard, padded base64 of 32 bytes",
-                    )
+                    serde::de::Error::custom("a signature is standard, padded base64 of 32 bytes")
                 })
         }
     }

@@ -48,8 +48,16 @@ fn signing_reproduces_every_claim_vector() {
         let lifetime = Duration::from_secs(case["lifetime_secs"].as_u64().unwrap());
         let claim =
             SignedClaim::sign_at(&ctx, &keys, &audience(fields), lifetime, now(&vectors)).unwrap();
-        assert_eq!(hex(&claim.mac_input()), text(case, "mac_input_hex"), "{name}");
-        assert_eq!(serde_json::to_value(&claim).unwrap(), case["json"], "{name}");
+        assert_eq!(
+            hex(&claim.mac_input()),
+            text(case, "mac_input_hex"),
+            "{name}"
+        );
+        assert_eq!(
+            serde_json::to_value(&claim).unwrap(),
+            case["json"],
+            "{name}"
+        );
         let read: SignedClaim = serde_json::from_value(case["json"].clone()).unwrap();
         assert_eq!(read, claim, "{name}");
         read.check(&keys, &audience(fields), now(&vectors))
@@ -69,8 +77,16 @@ fn signing_reproduces_every_system_token_vector() {
         let lifetime = Duration::from_secs(case["lifetime_secs"].as_u64().unwrap());
         let token =
             SystemToken::sign_at(&sys, &keys, &audience(fields), lifetime, now(&vectors)).unwrap();
-        assert_eq!(hex(&token.mac_input()), text(case, "mac_input_hex"), "{name}");
-        assert_eq!(serde_json::to_value(&token).unwrap(), case["json"], "{name}");
+        assert_eq!(
+            hex(&token.mac_input()),
+            text(case, "mac_input_hex"),
+            "{name}"
+        );
+        assert_eq!(
+            serde_json::to_value(&token).unwrap(),
+            case["json"],
+            "{name}"
+        );
         let read: SystemToken = serde_json::from_value(case["json"].clone()).unwrap();
         read.check(&keys, &audience(fields), reason, now(&vectors))
             .unwrap_or_else(|e| panic!("{name}: {e}"));

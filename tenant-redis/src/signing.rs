@@ -4,8 +4,8 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-pub use tenant_core::signing::{MAX_KEY_ID_LEN, MIN_KEY_LEN, SigningKeys, SigningKeysError};
 use tenant_core::signing::SignatureError;
+pub use tenant_core::signing::{MAX_KEY_ID_LEN, MIN_KEY_LEN, SigningKeys, SigningKeysError};
 
 /// What the MAC input starts with, so a tag of this scheme means nothing anywhere else.
 const DOMAIN: &[u8] = b"tenant-redis/event/v1\0";

@@ -188,7 +188,10 @@ async fn scenario(
 ) -> Result<(), Box<dyn Error>> {
     // 1. Python workflows, with claims the Python port signed, run the Rust activity.
     for (ctx, registry_plan) in [
-        (("acme", "tenant_acme", Some("enterprise")), Plan::Enterprise),
+        (
+            ("acme", "tenant_acme", Some("enterprise")),
+            Plan::Enterprise,
+        ),
         (("globex", "tenant_globex", None), Plan::Free),
     ] {
         let (tenant, schema, _) = ctx;
@@ -288,7 +291,12 @@ async fn scenario(
     // A claim the Rust side signed for its own activities' audience: the Python worker refuses it.
     let id = format!("call-seeds-wrong-audience-{run}");
     let request = CallSeedsRequest {
-        ctx: rust_signed("acme", "tenant_acme", Plan::Enterprise, &queues.rust_routing()),
+        ctx: rust_signed(
+            "acme",
+            "tenant_acme",
+            Plan::Enterprise,
+            &queues.rust_routing(),
+        ),
         target_version: 3,
         python_prefix: queues.python_prefix(),
     };
@@ -301,7 +309,10 @@ async fn scenario(
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await;
-    let refused = format!("{:?}", refused.expect_err("the Python side refused the claim"));
+    let refused = format!(
+        "{:?}",
+        refused.expect_err("the Python side refused the claim")
+    );
     assert!(refused.contains(INPUT_REJECTED), "{refused}");
     assert!(refused.contains("another audience"), "{refused}");
 
@@ -355,7 +366,12 @@ async fn scenario(
     let cases: Vec<(&str, RustCall, Expect)> = vec![
         (
             "invalid tenant id",
-            call(with(&|v| v["tenant_id"] = json!("ACME")), &acme_queue, Some("acme"), acme_weight),
+            call(
+                with(&|v| v["tenant_id"] = json!("ACME")),
+                &acme_queue,
+                Some("acme"),
+                acme_weight,
+            ),
             Expect::Refused(&["at `ctx.tenant_id`", "tenant id"]),
         ),
         (
@@ -398,7 +414,12 @@ async fn scenario(
         ),
         (
             "claim signed for the Python activities",
-            routed(&rust_signed("acme", "tenant_acme", Plan::Enterprise, &queues.python_routing())),
+            routed(&rust_signed(
+                "acme",
+                "tenant_acme",
+                Plan::Enterprise,
+                &queues.python_routing(),
+            )),
             Expect::Refused(&["another audience"]),
         ),
         (
@@ -418,7 +439,12 @@ async fn scenario(
         ),
         (
             "enterprise weight on a free claim",
-            call(serde_json::to_value(&globex)?, &globex_queue, Some("globex"), acme_weight),
+            call(
+                serde_json::to_value(&globex)?,
+                &globex_queue,
+                Some("globex"),
+                acme_weight,
+            ),
             Expect::Refused(&["fairness weight"]),
         ),
         (
@@ -428,17 +454,32 @@ async fn scenario(
         ),
         (
             "unknown tenant",
-            routed(&rust_signed("initech", "tenant_initech", Plan::Enterprise, &rust)),
+            routed(&rust_signed(
+                "initech",
+                "tenant_initech",
+                Plan::Enterprise,
+                &rust,
+            )),
             Expect::Refused(&["does not exist"]),
         ),
         (
             "inactive tenant",
-            routed(&rust_signed("umbrella", "tenant_umbrella", Plan::Pro, &rust)),
+            routed(&rust_signed(
+                "umbrella",
+                "tenant_umbrella",
+                Plan::Pro,
+                &rust,
+            )),
             Expect::Refused(&["not active"]),
         ),
         (
             "schema of another tenant",
-            routed(&rust_signed("acme", "tenant_globex", Plan::Enterprise, &rust)),
+            routed(&rust_signed(
+                "acme",
+                "tenant_globex",
+                Plan::Enterprise,
+                &rust,
+            )),
             Expect::Refused(&["schema is not the tenant's"]),
         ),
         (
@@ -468,10 +509,19 @@ async fn scenario(
         ),
         (
             "unknown plan",
-            routed(&rust_signed("globex", "tenant_globex", "platinum".parse()?, &rust)),
+            routed(&rust_signed(
+                "globex",
+                "tenant_globex",
+                "platinum".parse()?,
+                &rust,
+            )),
             Expect::Ran { plan: "free" },
         ),
-        ("genuine claim", routed(&acme), Expect::Ran { plan: "enterprise" }),
+        (
+            "genuine claim",
+            routed(&acme),
+            Expect::Ran { plan: "enterprise" },
+        ),
     ];
     let mut report = Vec::new();
     for (case, call, expect) in cases {

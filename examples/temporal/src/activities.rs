@@ -269,10 +269,7 @@ impl Provisioning {
     /// The starter's side: a claim for `tenant`, signed for this fleet with the current claim
     /// key, valid for [`CLAIM_LIFETIME`]. Minted from the context the registry gives (the tenant
     /// must exist and be active), never from the caller's word.
-    pub async fn sign_claim(
-        &self,
-        tenant: &TenantId,
-    ) -> Result<SignedClaim, Box<dyn Error>> {
+    pub async fn sign_claim(&self, tenant: &TenantId) -> Result<SignedClaim, Box<dyn Error>> {
         let ctx = TenantClaim::new(tenant.clone())
             .verify(&self.registry, &TenancyConfig::default())
             .await?;

@@ -201,7 +201,8 @@ async fn scenario(
             ],
             "{id}"
         );
-        let activity_queue = activity_route(&activities.sign_claim(ctx.tenant_id()).await?).task_queue;
+        let activity_queue =
+            activity_route(&activities.sign_claim(ctx.tenant_id()).await?).task_queue;
         for record in &records {
             assert_eq!(record.tenant.as_deref(), Some(ctx.tenant_id().as_str()));
             assert_eq!(record.task_queue, activity_queue, "{record:?}");
@@ -441,7 +442,10 @@ async fn scenario(
     )
     .await?;
     assert!(!extra.completed, "{extra:?}");
-    assert!(extra.message.contains("unknown field `is_admin`"), "{extra:?}");
+    assert!(
+        extra.message.contains("unknown field `is_admin`"),
+        "{extra:?}"
+    );
     assert_eq!(journal_entries(journal, "ctx with an extra field", run), 0);
 
     // 2b. Workflow inputs the typed API cannot produce: the workflow fails, typed and
@@ -485,7 +489,10 @@ async fn scenario(
     let report = client
         .start_workflow(
             OffboardTenant::run,
-            activities.offboard_request(globex.tenant_id()).await?.into(),
+            activities
+                .offboard_request(globex.tenant_id())
+                .await?
+                .into(),
             options,
         )
         .await?

@@ -99,20 +99,9 @@ impl Claim {
 }
 
 /// A system token for `reason`, signed with `key` under `key_id`.
-fn system_token(
-    reason: &str,
-    fleet: &Fleet,
-    expires_at: u64,
-    key_id: &str,
-    key: &[u8],
-) -> Value {
+fn system_token(reason: &str, fleet: &Fleet, expires_at: u64, key_id: &str, key: &[u8]) -> Value {
     let mut input = b"tenant/system/v1\0".to_vec();
-    for field in [
-        key_id,
-        reason,
-        provisioning::NAMESPACE,
-        fleet.prefix(),
-    ] {
+    for field in [key_id, reason, provisioning::NAMESPACE, fleet.prefix()] {
         framed(&mut input, field);
     }
     input.extend_from_slice(&expires_at.to_be_bytes());
@@ -175,11 +164,8 @@ async fn forged_claims_are_refused_before_the_body_runs() -> Result<(), Box<dyn 
     let activities =
         journal.observe(Provisioning::for_fleet(fleet.clone(), pool.clone(), keys).await?);
     for (id, plan) in [("acme", Plan::Enterprise), ("globex", Plan::Free)] {
-        let ctx = tenant::TenantCtx::trusted(
-            id.parse()?,
-            format!("tenant_{id}_{run}").parse()?,
-            plan,
-        );
+        let ctx =
+            tenant::TenantCtx::trusted(id.parse()?, format!("tenant_{id}_{run}").parse()?, plan);
         activities.register(&ctx, "forged-claims tenant").await?;
     }
     raw::with_workers(
@@ -199,8 +185,7 @@ async fn scenario(
     let key = key();
     let info = Provisioning::get_tenant_info.name();
     let cleanup = Provisioning::system_cleanup.name();
-    let cleanup_reason =
-        "system-wide cleanup: find deactivated tenants whose schema still exists";
+    let cleanup_reason = "system-wide cleanup: find deactivated tenants whose schema still exists";
     let acme = Claim {
         tenant_id: "acme".into(),
         schema_name: format!("tenant_acme_{run}"),
@@ -262,7 +247,12 @@ async fn scenario(
             ctx(rewritten),
             globex_route.clone(),
         ),
-        ("tampered signature", info, ctx(tampered), acme_route.clone()),
+        (
+            "tampered signature",
+            info,
+            ctx(tampered),
+            acme_route.clone(),
+        ),
         (
             "signed with an unknown key id",
             info,
@@ -362,7 +352,12 @@ async fn scenario(
 
     // The same paths with genuine claims and tokens run: the refusals are the forgeries' doing.
     let controls = [
-        ("genuine acme claim", info, ctx(acme.signed(&key)), acme_route),
+        (
+            "genuine acme claim",
+            info,
+            ctx(acme.signed(&key)),
+            acme_route,
+        ),
         (
             "genuine globex claim",
             info,

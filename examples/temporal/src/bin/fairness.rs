@@ -102,8 +102,8 @@ impl FloodQueue {
     /// Schedules every job at once, so the queue holds a backlog from all tenants.
     #[run]
     pub async fn run(wf: &mut WorkflowContext<Self>, flood: Flood) -> WorkflowResult<u32> {
-        let route = flood_routing(&flood.prefix, flood.fair)
-            .route_claim(&flood.ctx, QueueKind::Activity);
+        let route =
+            flood_routing(&flood.prefix, flood.fair).route_claim(&flood.ctx, QueueKind::Activity);
         let options = route.activity_options(Duration::from_secs(600));
         let jobs = (0..flood.jobs).map(|job| {
             wf.execute_activity(

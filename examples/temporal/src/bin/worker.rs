@@ -107,7 +107,10 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         let route = workflow_route(ctx);
         // The starter signs the claim from the registry's context of the tenant.
         let request = activities
-            .provision_request(ctx.tenant_id(), format!("owner@{}.example", ctx.tenant_id()))
+            .provision_request(
+                ctx.tenant_id(),
+                format!("owner@{}.example", ctx.tenant_id()),
+            )
             .await?;
         println!(
             "\n{} ({}): workflow on {}, activities on {}, fairness weight {}",

@@ -43,11 +43,11 @@ pub(crate) async fn serve(prefix: &str) -> Result<(), Box<dyn Error>> {
         pool,
         example_temporal::claim_keys()?.ok_or("the worker process needs CLAIM_SIGNING_KEYS")?,
     )
-        .await?
-        .with_observer(|record| {
-            let line = serde_json::to_string(record).expect("a record serializes");
-            println!("{JOURNAL_LINE}{line}");
-        });
+    .await?
+    .with_observer(|record| {
+        let line = serde_json::to_string(record).expect("a record serializes");
+        println!("{JOURNAL_LINE}{line}");
+    });
     if let Ok(ms) = std::env::var(SERVE_MIGRATION_WORK_MS) {
         let ms: u64 = ms
             .parse()
