@@ -105,6 +105,13 @@ pub enum SignedClaimError {
 
 impl SignedClaimError {
     /// Whether a retry could change the answer: only when the registry could not be read.
+    ///
+    /// ```
+    /// use tenant::signed::SignedClaimError;
+    ///
+    /// assert!(!SignedClaimError::Expired.is_retryable());
+    /// assert!(!SignedClaimError::Audience.is_retryable());
+    /// ```
     pub fn is_retryable(&self) -> bool {
         matches!(self, SignedClaimError::Claim(ClaimError::Registry(_)))
     }
@@ -243,7 +250,24 @@ impl SignedClaim {
         Self::sign_at(ctx, keys, audience, lifetime, SystemTime::now())
     }
 
-    /// [`sign`](Self::sign), with `now` as the current time (tests, test vectors).
+    /// [`sign`](Self::sign), with `now` as the current time (tests, test vectors): the same
+    /// inputs give the same claim, byte for byte.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tenant::signed::{Audience, SignedClaim};
+    /// use tenant::{Plan, SigningKeys, TenantCtx};
+    ///
+    /// let keys = SigningKeys::new("claims1", &[7; 32])?;
+    /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+    /// let (audience, now) = (Audience::new("default", "p"), UNIX_EPOCH + Duration::from_secs(1_000));
+    /// let claim = SignedClaim::sign_at(&ctx, &keys, &audience, Duration::from_secs(60), now)?;
+    /// assert_eq!(claim.expires_at(), 1_060);
+    /// assert_eq!(claim, SignedClaim::sign_at(&ctx, &keys, &audience, Duration::from_secs(60), now)?);
+    /// // The MAC input starts with the domain, then the key id behind its length.
+    /// assert!(claim.mac_input().starts_with(b"tenant/claim/v1\0\0\0\0\0\0\0\0\x07claims1"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sign_at(
         ctx: &TenantCtx,
         keys: &SigningKeys,
@@ -313,6 +337,33 @@ impl SignedClaim {
     /// Checks the signature, then the expiry at `now` and the audience, without the registry:
     /// the first half of [`verify`](Self::verify), for a worker that checks the task's route
     /// between the two halves.
+    ///
+    /// ```
+    /// use std::time::{Duration, UNIX_EPOCH};
+    /// use tenant::signed::{Audience, SignedClaim, SignedClaimError, CLOCK_SKEW_LEEWAY};
+    /// use tenant::{Plan, SignatureError, SigningKeys, TenantCtx};
+    ///
+    /// let keys = SigningKeys::new("claims1", &[7; 32])?;
+    /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
+    /// let audience = Audience::new("default", "p");
+    /// let at = |secs| UNIX_EPOCH + Duration::from_secs(secs);
+    /// let claim = SignedClaim::sign_at(&ctx, &keys, &audience, Duration::from_secs(60), at(1_000))?;
+    ///
+    /// assert!(claim.check(&keys, &audience, at(1_060)).is_ok());
+    /// // Within the leeway for clock skew, then expired.
+    /// assert!(claim.check(&keys, &audience, at(1_060 + CLOCK_SKEW_LEEWAY.as_secs())).is_ok());
+    /// assert!(matches!(
+    ///     claim.check(&keys, &audience, at(1_061 + CLOCK_SKEW_LEEWAY.as_secs())),
+    ///     Err(SignedClaimError::Expired)
+    /// ));
+    /// // A worker without the signing key refuses it by key id, before anything else.
+    /// let others = SigningKeys::new("claims2", &[9; 32])?;
+    /// assert!(matches!(
+    ///     claim.check(&others, &audience, at(1_000)),
+    ///     Err(SignedClaimError::Signature(SignatureError::UnknownKeyId))
+    /// ));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn check(
         &self,
         keys: &SigningKeys,
@@ -439,7 +490,8 @@ impl SystemToken {
         lifetime: Duration,
         now: SystemTime,
     ) -> Result<Self, SignError> {
-        sys.audit("sign_system_token", "-");
+        // A token is a use of the context: it lets a worker build one for the same reason.
+        sys.audit("sign_system_token", "system_token");
         let mut token = SystemToken {
             reason: sys.reason().to_owned(),
             audience: audience.clone(),
