@@ -234,7 +234,7 @@ fn decoded<T: Serialize + DeserializeOwned>(
 /// The task's priority against `route`'s: its fairness key, its fairness weight (the weight of
 /// the plan the claim was signed with), and no priority key of its own (the routes give every
 /// tenant the server's default, so a task that names one is jumping the queue).
-fn check_priority(
+pub(crate) fn check_priority(
     task: &temporalio_common::Priority,
     route: &tenant_core::routing::Route,
 ) -> Result<(), &'static str> {
