@@ -10,9 +10,10 @@ struct ReadmeDoctests;
 pub use tenant_core::{
     AUDIT_TARGET, AuthenticatedUser, CachedRegistry, ClaimError, CollectionName, ConfigError,
     Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Plan, PlanWeights, ProvisionCtx, Provisioning,
-    SchemaName, SchemaNameError, ScopedKey, SystemCtx, TENANT_ID_MAX_LEN, TenancyConfig, Tenant,
+    SchemaName, SchemaNameError, ScopedKey, SignatureError, SignedClaim, SigningKeys,
+    SigningKeysError, SystemCtx, SystemToken, TENANT_ID_MAX_LEN, TenancyConfig, Tenant,
     TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim, config, names,
-    registry, request, routing,
+    registry, request, routing, signed, signing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.

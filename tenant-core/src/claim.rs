@@ -105,6 +105,15 @@ impl TenantClaim {
         }
     }
 
+    /// The claim a [`SignedClaim`](crate::SignedClaim) signs, all of its fields set.
+    pub(crate) fn signed_parts(tenant_id: TenantId, schema_name: SchemaName, plan: Plan) -> Self {
+        TenantClaim {
+            tenant_id,
+            schema_name: Some(schema_name),
+            plan: Some(plan),
+        }
+    }
+
     /// The claim a context makes of itself: what a [`TenantCtx`] is on a wire.
     pub fn of(ctx: &TenantCtx) -> Self {
         TenantClaim {

@@ -1,6 +1,7 @@
 //! Core types of the [`tenant`](https://docs.rs/tenant) crate: the tenant's identity and context,
-//! the audited cross-tenant and provisioning contexts, routing, tenant-scoped names, configuration and the tenant
-//! registry. It depends on serde, thiserror, tracing and fnv. Its features `sqlx`, `redis` and
+//! the audited cross-tenant and provisioning contexts, routing, tenant-scoped names,
+//! configuration and the tenant registry, and the signing keys of claims. It depends on serde,
+//! thiserror, tracing, fnv, and hmac, sha2, base64 and zeroize for the key ring. Its features `sqlx`, `redis` and
 //! `axum` add only the trait impls the orphan rule puts here: sqlx decoding of [`TenantId`],
 //! `ToRedisArgs` for [`ScopedKey`], and the `TenantCtx` extractor of axum, whose resolver is
 //! `tenant-http`'s. Use it through the `tenant` facade, which adds the integrations
@@ -21,6 +22,8 @@ pub mod registry;
 pub mod request;
 pub mod routing;
 mod schema;
+pub mod signed;
+pub mod signing;
 mod system;
 
 pub use claim::{ClaimError, TenantClaim};
@@ -34,4 +37,6 @@ pub use provision::{ProvisionCtx, Provisioning};
 pub use registry::{CachedRegistry, InMemoryRegistry, Tenant, TenantRegistry};
 pub use request::{AuthenticatedUser, Resolved};
 pub use schema::{SchemaName, SchemaNameError};
+pub use signed::{SignedClaim, SystemToken};
+pub use signing::{SignatureError, SigningKeys, SigningKeysError};
 pub use system::{AUDIT_TARGET, SystemCtx};

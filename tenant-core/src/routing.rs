@@ -16,7 +16,8 @@
 use std::fmt;
 use std::num::NonZeroU32;
 
-use crate::{Error, Plan, PlanWeights, TenantClaim, TenantCtx, TenantId};
+use crate::signed::Audience;
+use crate::{Error, Plan, PlanWeights, SignedClaim, TenantCtx, TenantId};
 
 /// The shard of `tenant` among `shards`, in `0..shards`.
 ///
@@ -171,15 +172,17 @@ pub struct Route {
 /// Where a deployment's tenant work runs: a Temporal namespace, the task queues
 /// `{prefix}-{kind}-{shard}` over `shards` shards, and the plan weights that set each tenant's
 /// fairness weight. One value routes a [`TenantCtx`] (code that holds a context) and a
-/// [`TenantClaim`] (workflow code), and the worker's verifier checks tasks against the same
-/// value, so the two sides cannot be configured apart argument by argument.
+/// [`SignedClaim`] (workflow code), is the [`Audience`] claims are signed for, and the worker's
+/// verifier checks tasks against the same value, so the two sides cannot be configured apart
+/// argument by argument.
 ///
 /// A `Routing` is valid by construction: the shard count is non-zero and the weights are
 /// [`PlanWeights`], which are validated when parsed.
 ///
 /// ```
+/// use std::time::Duration;
 /// use tenant::routing::{QueueKind, Routing};
-/// use tenant::{Plan, PlanWeights, TenantClaim, TenantCtx};
+/// use tenant::{Plan, PlanWeights, SignedClaim, SigningKeys, TenantCtx};
 ///
 /// let routing = Routing::new("default", "tenants", 8.try_into()?)
 ///     .with_weights("free=1,pro=3,enterprise=20".parse::<PlanWeights>()?);
@@ -191,8 +194,10 @@ pub struct Route {
 /// assert_eq!(route.priority.fairness_key.as_str(), "acme");
 /// assert_eq!(route.priority.fairness_weight.get(), 20.0);
 ///
-/// // Workflow code holds a claim: the same route, with the plan the claim names.
-/// assert_eq!(routing.route_claim(&TenantClaim::of(&ctx), QueueKind::Activity), route);
+/// // Workflow code holds a signed claim: the same route, with the plan it was signed with.
+/// let keys = SigningKeys::new("claims1", &[7; 32])?;
+/// let claim = SignedClaim::sign(&ctx, &keys, &routing.audience(), Duration::from_secs(600))?;
+/// assert_eq!(routing.route_claim(&claim, QueueKind::Activity), route);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Debug, Clone, PartialEq)]
@@ -251,13 +256,27 @@ impl Routing {
         self.route_tenant(ctx.tenant_id(), ctx.plan(), kind)
     }
 
-    /// The route of a claimed tenant's work, for code that holds a [`TenantClaim`] and no context
-    /// (workflow code, which must stay deterministic and cannot ask the registry). The plan is
-    /// the claim's, or free when it names none. Routing by a claim is safe: the worker verifies
-    /// the claim, and that the task arrived on that tenant's queue with its fairness key.
-    pub fn route_claim(&self, claim: &TenantClaim, kind: QueueKind) -> Route {
-        let plan = claim.plan().cloned().unwrap_or_default();
-        self.route_tenant(claim.tenant_id(), &plan, kind)
+    /// The route of a signed claim's work, for code that holds a [`SignedClaim`] and no context
+    /// (workflow code, which must stay deterministic and cannot ask the registry). The fairness
+    /// weight is the weight of the plan the claim was signed with, which nobody without a key
+    /// can change; the worker checks the signature, and that the task arrived on this route:
+    /// the tenant's queue, its fairness key and this weight.
+    pub fn route_claim(&self, claim: &SignedClaim, kind: QueueKind) -> Route {
+        self.route_tenant(claim.tenant_id(), claim.plan(), kind)
+    }
+
+    /// Who claims for this routing's workers are signed for: its namespace and task-queue
+    /// prefix.
+    ///
+    /// ```
+    /// use tenant::routing::Routing;
+    ///
+    /// let audience = Routing::new("default", "provisioning", 4.try_into()?).audience();
+    /// assert_eq!((audience.namespace(), audience.queue_prefix()), ("default", "provisioning"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn audience(&self) -> Audience {
+        Audience::new(self.namespace.clone(), self.prefix.clone())
     }
 
     fn route_tenant(&self, tenant: &TenantId, plan: &Plan, kind: QueueKind) -> Route {

@@ -2,9 +2,15 @@
 //! tests/data/shard_reference.py), and the fraction of tenants that move when shards grow.
 
 use std::num::NonZeroU32;
+use std::time::Duration;
 
 use tenant::routing::{QueueKind, Routing, shard_for};
-use tenant::{Plan, PlanWeights, TenantClaim, TenantCtx, TenantId};
+use tenant::{Plan, PlanWeights, SignedClaim, SigningKeys, TenantCtx, TenantId};
+
+fn signed(ctx: &TenantCtx, routing: &Routing) -> SignedClaim {
+    let keys = SigningKeys::new("claims1", &[7; 32]).unwrap();
+    SignedClaim::sign(ctx, &keys, &routing.audience(), Duration::from_secs(60)).unwrap()
+}
 
 fn shards(n: u32) -> NonZeroU32 {
     NonZeroU32::new(n).unwrap()
@@ -27,7 +33,7 @@ fn matches_the_published_test_vectors() {
     assert_eq!(checked, 550);
 }
 
-/// A `Routing` puts each tenant on the published shard, for contexts and claims alike.
+/// A `Routing` puts each tenant on the published shard, for contexts and signed claims alike.
 #[test]
 fn routes_follow_the_published_test_vectors() {
     let vectors = include_str!("data/shard_vectors.tsv");
@@ -42,10 +48,10 @@ fn routes_follow_the_published_test_vectors() {
             "tenant_x".parse().unwrap(),
             Plan::Free,
         );
+        let claim = signed(&ctx, &routing);
         for kind in [QueueKind::Workflow, QueueKind::Activity] {
             let queue = format!("tenants-{}-{expected}", kind.as_str());
             assert_eq!(routing.route(&ctx, kind).task_queue, queue);
-            let claim = TenantClaim::new(ctx.tenant_id().clone());
             assert_eq!(routing.route_claim(&claim, kind).task_queue, queue);
         }
     }
@@ -93,7 +99,7 @@ fn routes_carry_the_shard_queue_and_the_plan_weight() {
 }
 
 #[test]
-fn configured_weights_apply_to_contexts_and_claims() {
+fn configured_weights_apply_to_contexts_and_signed_claims() {
     let weights: PlanWeights = "free=2,pro=5,enterprise=50".parse().unwrap();
     let routing = Routing::new("prod", "tenants", shards(8)).with_weights(weights);
     let ctx = TenantCtx::trusted(
@@ -104,12 +110,16 @@ fn configured_weights_apply_to_contexts_and_claims() {
     let route = routing.route(&ctx, QueueKind::Activity);
     assert_eq!(route.priority.fairness_weight.get(), 5.0);
     assert_eq!(
-        routing.route_claim(&TenantClaim::of(&ctx), QueueKind::Activity),
+        routing.route_claim(&signed(&ctx, &routing), QueueKind::Activity),
         route
     );
-    // A claim that names no plan is routed as free.
-    let bare = TenantClaim::new(ctx.tenant_id().clone());
-    let free = routing.route_claim(&bare, QueueKind::Activity);
+    // The weight is the signed plan's: a free context's claim is routed as free.
+    let free_ctx = TenantCtx::trusted(
+        "globex".parse().unwrap(),
+        "tenant_globex".parse().unwrap(),
+        Plan::Free,
+    );
+    let free = routing.route_claim(&signed(&free_ctx, &routing), QueueKind::Activity);
     assert_eq!(free.priority.fairness_weight.get(), 2.0);
     assert_eq!(free.task_queue, route.task_queue);
 }

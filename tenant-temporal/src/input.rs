@@ -58,10 +58,13 @@ enum Inner<T> {
 
 impl<T> ActivityInput<T> {
     /// The input, decoded from the received payload, or why it does not decode and where: the
-    /// JSON path of the refused value. The worker does this before it verifies the claim (see
-    /// [`DecodeError`] for an example); an input a workflow built goes through its JSON form,
-    /// as the worker would see it.
-    pub fn decode(self) -> Result<T, DecodeError>
+    /// JSON path of the refused value. The worker does this before it verifies the claim; an
+    /// input a workflow built goes through its JSON form, as the worker would see it.
+    ///
+    /// Crate-private: a decoded input holds a claim nobody has checked yet, so the only way to
+    /// open an activity input is the worker's, which checks it (and a workflow's input is opened
+    /// by [`WorkflowInput::open`]).
+    pub(crate) fn decode(self) -> Result<T, DecodeError>
     where
         T: Serialize + DeserializeOwned,
     {
@@ -109,20 +112,20 @@ fn kind(value: &serde_json::Value) -> &'static str {
 /// that is not an object).
 ///
 /// ```
-/// use tenant::temporal::ActivityInput;
-/// use tenant::TenantClaim;
+/// use tenant::temporal::WorkflowInput;
+/// use tenant::SignedClaim;
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
-/// struct RunMigrationsInput {
-///     ctx: TenantClaim,
-///     target_version: u32,
+/// struct Provision {
+///     ctx: SignedClaim,
+///     owner: String,
 /// }
 ///
-/// let received: ActivityInput<RunMigrationsInput> =
-///     serde_json::from_str(r#"{"ctx":{"tenant_id":"ACME"},"target_version":3}"#)?;
-/// let error = received.decode().err().unwrap();
-/// assert_eq!(error.path, "ctx.tenant_id");
-/// assert_eq!(error.to_string(), format!("at `ctx.tenant_id`: {}", error.reason));
+/// // A bare claim where a signed one belongs: refused, with the path of the refused value.
+/// let received: WorkflowInput<Provision> =
+///     serde_json::from_str(r#"{"ctx":{"tenant_id":"acme"},"owner":"o"}"#)?;
+/// let failure = received.open().err().unwrap();
+/// assert!(failure.to_string().contains("at `ctx`"), "{failure}");
 /// # Ok::<(), serde_json::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -177,22 +180,27 @@ impl<'de, T> Deserialize<'de> for ActivityInput<T> {
 /// claim it carries is verified by the first activity the workflow schedules.
 ///
 /// ```
+/// use std::time::Duration;
 /// use tenant::temporal::WorkflowInput;
-/// use tenant::TenantClaim;
+/// use tenant::signed::Audience;
+/// use tenant::{Plan, SignedClaim, SigningKeys, TenantCtx};
 ///
 /// #[derive(serde::Serialize, serde::Deserialize)]
 /// #[serde(deny_unknown_fields)]
 /// struct Provision {
-///     ctx: TenantClaim,
+///     ctx: SignedClaim,
 ///     owner: String,
 /// }
 ///
-/// let sent = WorkflowInput::from(Provision { ctx: TenantClaim::new("acme".parse()?), owner: "o".into() });
+/// let keys = SigningKeys::new("claims1", &[7; 32])?;
+/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let claim = SignedClaim::sign(&ctx, &keys, &Audience::new("default", "p"), Duration::from_secs(60))?;
+/// let sent = WorkflowInput::from(Provision { ctx: claim, owner: "o".into() });
 /// let json = serde_json::to_string(&sent)?;
 /// let received: WorkflowInput<Provision> = serde_json::from_str(&json)?;
 /// assert_eq!(received.open()?.owner, "o");
 ///
-/// let forged: WorkflowInput<Provision> = serde_json::from_str(r#"{"ctx":{"tenant_id":"ACME"},"owner":"o"}"#)?;
+/// let forged: WorkflowInput<Provision> = serde_json::from_str(r#"{"ctx":{"tenant_id":"acme"},"owner":"o"}"#)?;
 /// let Err(failure) = forged.open() else { panic!("a forged claim was opened") };
 /// assert!(failure.is_non_retryable());
 /// assert_eq!(failure.type_name(), Some(tenant::temporal::INPUT_REJECTED));

@@ -4,17 +4,36 @@
 //!
 //! `#[tenant::activities]` wraps the SDK's own `#[activities]` impl-block macro. Each
 //! `#[activity]` method in the block names its tenant context as a parameter right after the SDK's
-//! `ActivityContext`; the macro generates `<Method>Input { ctx: TenantCtx, .. }` and hands the
+//! `ActivityContext`; the macro generates `<Method>Input { ctx: SignedClaim, .. }` and hands the
 //! SDK a method whose input is [`ActivityInput<<Method>Input>`](ActivityInput). The worker opens
 //! that input before the body runs:
 //!
-//! - a payload whose context is missing or malformed, or that has a field the activity does not
-//!   take, fails the activity with a **non-retryable** application failure of type
-//!   [`INPUT_REJECTED`] whose message names the JSON path of the refused value (`ctx.tenant_id`,
-//!   `target_version`): retrying a tampered payload cannot make it valid, and it never runs under
-//!   a default or system context;
-//! - a task whose priority names a fairness key that is not the context's tenant fails the same
-//!   way: the route the task travelled on and the tenant it carries disagree.
+//! - a payload whose claim is missing, malformed or unsigned (a bare `TenantClaim`), or that has
+//!   a field the activity does not take, fails the activity with a **non-retryable** application
+//!   failure of type [`INPUT_REJECTED`] whose message names the JSON path of the refused value
+//!   (`ctx.tenant_id`, `target_version`): retrying a tampered payload cannot make it valid, and
+//!   it never runs under a default or system context;
+//! - a claim whose signature does not verify under the worker's keys, that has expired, or that
+//!   was signed for another namespace or task-queue prefix fails the same way, before anything
+//!   else is looked at;
+//! - so does a task whose route is not the one the signed claim gives: another fairness key or
+//!   fairness weight than the tenant's and its signed plan's, a priority key, another queue.
+//!
+//! # Signed claims and long-running workflows
+//!
+//! Claims are minted by a holder of a claim-signing key ([`SignedClaim::sign`] from a verified
+//! context: the request boundary, or the code that starts the workflow), with a lifetime, and the
+//! worker refuses an expired one (after a leeway of
+//! [`CLOCK_SKEW_LEEWAY`](tenant_core::signed::CLOCK_SKEW_LEEWAY)). A workflow must therefore
+//! finish its tenant activities within its claim's lifetime, or get a fresh claim: the choice
+//! here is to **sign a lifetime that covers the workflow's run**, picked per workflow by its
+//! starter (the examples use an hour for provisioning), and for work that runs for days, to have
+//! the workflow call a *signing activity* on a worker that holds the key, which verifies the old
+//! claim with the registry and returns a fresh one (a workflow cannot sign itself: its code must
+//! stay deterministic and holds no key). Long lifetimes cost little: a claim names one tenant,
+//! one audience and one plan, and a deactivated tenant is refused by the registry whatever its
+//! claim says; what a lifetime bounds is how long a changed plan keeps its old fairness weight
+//! and how long a claim outlives the rotation of the key that signed it.
 //!
 //! Other SDKs' payloads (a Python worker's context, with fields this crate does not know) follow
 //! the compatibility policy under [Python workers next to Rust ones](#python-workers-next-to-rust-ones).
@@ -49,16 +68,16 @@ mod verify;
 pub use input::{ActivityInput, DecodeError, INPUT_REJECTED, WorkflowInput};
 pub use options::{RouteExt, SYSTEM_FAIRNESS_KEY, sdk_priority, system_activity_options};
 pub use verify::{ActivityInputError, InputVerifier, TenantActivities};
-#[doc(hidden)]
-pub use verify::{TenantInput, open_system_input, open_tenant_input};
 
 #[cfg(doc)]
-use tenant_core::{SystemCtx, TenantClaim, routing::Routing};
+use tenant_core::{SignedClaim, SystemCtx, SystemToken, routing::Routing};
 
-/// What `#[tenant::activities]` expands to. Not a public API.
+/// What `#[tenant::activities]` expands to. Not a public API: the openers are reachable here
+/// only, for the generated code, and not from the crate's root.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::{TenantActivities, TenantInput, open_system_input, open_tenant_input};
+    pub use crate::TenantActivities;
+    pub use crate::verify::{SystemInput, TenantInput, open_system_input, open_tenant_input};
     pub use temporalio_macros::activities;
 }
 
@@ -68,14 +87,18 @@ pub mod __private {
 /// It wraps the SDK's own `#[activities]`: each method takes the SDK's `ActivityContext`, then
 /// `ctx: TenantCtx` (or, with `#[activity(system = "reason")]`, a [`SystemCtx`] the worker
 /// builds), then its parameters. `<Method>Input { ctx, .. }` is generated; it is what workflows
-/// pass to `execute_activity`. On the wire its context is a [`TenantClaim`]. Before the body
+/// pass to `execute_activity`. On the wire its context is a [`SignedClaim`]. Before the body
 /// runs, the worker decodes the input and checks it with the block's [`InputVerifier`] (the
-/// block implements [`TenantActivities`], and a tenant activity takes `self: Arc<Self>`):
-/// - the task's fairness key is present and is the claimed tenant;
-/// - the registry vouches for the claim ([`TenantClaim::verify`]), which gives the context;
-/// - with a verifier that has a [`Routing`], the task queue is that tenant's shard.
+/// block implements [`TenantActivities`], and every activity takes `self: Arc<Self>`):
+/// - the claim's signature verifies under an accepted key, it has not expired, and its audience
+///   is the verifier's [`Routing`]'s;
+/// - the task's fairness key is the claimed tenant, its fairness weight is the weight of the
+///   signed plan, it has no priority key, and its task queue is that tenant's shard;
+/// - the registry vouches for the claim, which gives the context.
 ///
-/// A system activity's task must carry the [`SYSTEM_FAIRNESS_KEY`]. A refusal fails the
+/// A system activity's input is `<Method>Input { sys: SystemToken, .. }`: the [`SystemToken`]
+/// must verify the same way and name the activity's reason, and its task must carry the
+/// [`SYSTEM_FAIRNESS_KEY`]. A refusal fails the
 /// activity with a **non-retryable** failure of type [`INPUT_REJECTED`] (retryable only when
 /// the registry could not be read); the body never runs under a default or system context.
 /// `#[activity(name = "..")]` is handed to the SDK.
@@ -85,10 +108,11 @@ pub mod __private {
 ///
 /// ```
 /// use std::sync::Arc;
+/// use std::time::Duration;
 /// use temporalio_sdk::activities::{ActivityContext, ActivityError};
 /// use tenant::routing::Routing;
 /// use tenant::temporal::{InputVerifier, TenantActivities};
-/// use tenant::{InMemoryRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx};
+/// use tenant::{InMemoryRegistry, Plan, SignedClaim, SigningKeys, SystemCtx, TenancyConfig, TenantCtx};
 ///
 /// pub struct Provisioning {
 ///     verifier: InputVerifier,
@@ -114,6 +138,7 @@ pub mod __private {
 ///
 ///     #[activity(system = "nightly cleanup of soft-deleted tenants")]
 ///     pub async fn cleanup(
+///         self: Arc<Self>,
 ///         _actx: ActivityContext,
 ///         sys: SystemCtx,
 ///         older_than_days: u32,
@@ -122,21 +147,29 @@ pub mod __private {
 ///     }
 /// }
 ///
-/// // Registered with a worker the SDK's way, with the registry that verifies its inputs:
+/// // Registered with a worker the SDK's way, with the keys, routing and registry that verify
+/// // its inputs:
+/// let keys: SigningKeys = "claims1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=".parse()?;
 /// let registry = InMemoryRegistry::from_ids(["acme".parse()?])?;
 /// let routing = Routing::new("default", "provisioning", 4.try_into()?);
-/// let verifier =
-///     InputVerifier::new(Arc::new(registry), TenancyConfig::default()).with_routing(routing);
+/// let verifier = InputVerifier::new(
+///     Arc::new(registry),
+///     TenancyConfig::default(),
+///     routing.clone(),
+///     keys.clone(),
+/// );
 /// let options = temporalio_sdk::WorkerOptions::new("provisioning")
 ///     .register_activities(Provisioning { verifier })
 ///     .build();
 /// # let _ = options;
 ///
-/// // What a workflow passes: the context as a claim, which the worker verifies.
+/// // What a workflow passes: a claim the starter signed from a verified context.
 /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let input = RunMigrationsInput { ctx: TenantClaim::of(&ctx), version: 7 };
+/// let claim = SignedClaim::sign(&ctx, &keys, &routing.audience(), Duration::from_secs(3600))?;
+/// let input = RunMigrationsInput { ctx: claim, version: 7 };
 /// let json = serde_json::to_value(&input)?;
 /// assert_eq!(json["ctx"]["tenant_id"], "acme");
+/// assert_eq!(json["ctx"]["key_id"], "claims1");
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub use tenant_macros::activities;

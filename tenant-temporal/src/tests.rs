@@ -134,3 +134,49 @@ fn a_workflow_input_rejection_names_the_path_too() {
         failure.source_error()
     );
 }
+
+/// Item 6 of issue 21, without a server: a task's priority must be its signed claim's route,
+/// the weight of the signed plan included, and carry no priority key of its own.
+#[test]
+fn a_task_priority_must_be_the_signed_claims_route() {
+    use std::time::Duration;
+    use tenant_core::routing::{QueueKind, Routing};
+    use tenant_core::{Plan, SignedClaim, SigningKeys, TenantCtx};
+
+    let routing = Routing::new("default", "p", 2.try_into().unwrap());
+    let keys = SigningKeys::new("claims1", &[7; 32]).unwrap();
+    let ctx = TenantCtx::trusted(
+        "globex".parse().unwrap(),
+        "tenant_globex".parse().unwrap(),
+        Plan::Free,
+    );
+    let claim =
+        SignedClaim::sign(&ctx, &keys, &routing.audience(), Duration::from_secs(60)).unwrap();
+    let route = routing.route_claim(&claim, QueueKind::Activity);
+    let sdk = crate::sdk_priority(&route.priority);
+    assert_eq!(crate::verify::check_priority(&sdk, &route), Ok(()));
+    let mut heavier = sdk.clone();
+    heavier.fairness_weight = Some(10.0);
+    assert_eq!(
+        crate::verify::check_priority(&heavier, &route),
+        Err("fairness weight")
+    );
+    let mut unweighted = sdk.clone();
+    unweighted.fairness_weight = None;
+    assert_eq!(
+        crate::verify::check_priority(&unweighted, &route),
+        Err("fairness weight")
+    );
+    let mut jumping = sdk.clone();
+    jumping.priority_key = Some(1);
+    assert_eq!(
+        crate::verify::check_priority(&jumping, &route),
+        Err("priority key")
+    );
+    let mut other = sdk;
+    other.fairness_key = Some("acme".into());
+    assert_eq!(
+        crate::verify::check_priority(&other, &route),
+        Err("fairness key")
+    );
+}

@@ -1,15 +1,19 @@
-//! The worker's side: an activity input opened, its claim verified by the registry and its task
-//! checked against the tenant's route, before the body runs.
+//! The worker's side: an activity input opened, its signed claim (or system token) checked, its
+//! task checked against the route the signed claim gives, and the claim verified by the registry,
+//! before the body runs.
 
 use std::fmt;
 use std::sync::Arc;
+use std::time::SystemTime;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use tenant_core::routing::{QueueKind, Routing};
+use tenant_core::signed::{Audience, SignedClaimError};
 use tenant_core::{
-    AUDIT_TARGET, ClaimError, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantRegistry,
+    AUDIT_TARGET, ClaimError, SignedClaim, SigningKeys, SystemCtx, SystemToken, TenancyConfig,
+    TenantClaim, TenantCtx, TenantRegistry,
 };
 
 use crate::input::{ActivityInput, DecodeError, input_rejected};
@@ -38,6 +42,17 @@ pub enum ActivityInputError {
         /// Why the reason was refused.
         reason: String,
     },
+    /// The signed claim or system token was refused: not signed by an accepted key (an unsigned
+    /// claim does not decode: see `Malformed`), expired, for another audience, or for another
+    /// system activity's reason.
+    #[error("activity `{activity}`: {source}")]
+    Signature {
+        /// The activity type.
+        activity: String,
+        /// Why the claim or token was refused.
+        #[source]
+        source: SignedClaimError,
+    },
     /// The registry did not vouch for the claimed tenant.
     #[error("activity `{activity}`: {source}")]
     Claim {
@@ -47,13 +62,15 @@ pub enum ActivityInputError {
         #[source]
         source: ClaimError,
     },
-    /// The task did not travel on the claimed tenant's route: no fairness key or another one,
-    /// or another task queue than the tenant's shard.
+    /// The task did not travel on the route the signed claim gives: no fairness key or another
+    /// one, another fairness weight than its signed plan's, a priority key of its own, or
+    /// another task queue than the tenant's shard.
     #[error("activity `{activity}`: the task's {what} is not the claimed tenant's route")]
     RouteMismatch {
         /// The activity type.
         activity: String,
-        /// What differed: `"fairness key"` or `"task queue"`.
+        /// What differed: `"fairness key"`, `"fairness weight"`, `"priority key"` or
+        /// `"task queue"`.
         what: &'static str,
     },
 }
@@ -70,26 +87,37 @@ impl ActivityInputError {
                 ..
             }
         );
+
         ActivityError::application(input_rejected(self, retryable))
     }
 }
 
-/// A generated `<Method>Input` of a tenant activity: the claim it carries. Not a public API.
+/// A generated `<Method>Input` of a tenant activity: the signed claim it carries. Not a public
+/// API.
 #[doc(hidden)]
 pub trait TenantInput {
     /// The claim the payload makes.
-    fn claim(&self) -> &TenantClaim;
+    fn claim(&self) -> &SignedClaim;
 }
 
-/// What a worker checks every tenant activity input against: the registry and tenancy
-/// configuration that turn a claim into a [`TenantCtx`], and the routing its workflows schedule
-/// with, so that a task on another tenant's route, or on none, is refused.
+/// A generated `<Method>Input` of a system activity: the system token it carries. Not a public
+/// API.
+#[doc(hidden)]
+pub trait SystemInput {
+    /// The token the payload carries.
+    fn token(&self) -> &SystemToken;
+}
+
+/// What a worker checks every activity input against: the claim-signing keys it accepts, the
+/// routing its workflows schedule with (whose [`audience`](Routing::audience) every claim and
+/// token must be signed for, and whose route every task must have travelled), and the registry
+/// and tenancy configuration that turn a signed claim into a [`TenantCtx`].
 ///
 /// ```
 /// use std::sync::Arc;
 /// use tenant::routing::{QueueKind, Routing};
 /// use tenant::temporal::{InputVerifier, TenantActivities};
-/// use tenant::{InMemoryRegistry, Plan, PlanWeights, TenancyConfig, TenantCtx};
+/// use tenant::{InMemoryRegistry, PlanWeights, SigningKeys, TenancyConfig};
 ///
 /// pub struct Provisioning {
 ///     verifier: InputVerifier,
@@ -104,48 +132,46 @@ pub trait TenantInput {
 /// // One routing for the worker and the workflows that schedule on it.
 /// let routing = Routing::new("default", "provisioning", 4.try_into()?)
 ///     .with_weights("free=1,pro=5,enterprise=20".parse::<PlanWeights>()?);
+/// // The keys the signers sign claims with: from configuration, never from a payload.
+/// let keys: SigningKeys = "claims1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=".parse()?;
 /// let registry = InMemoryRegistry::from_ids(["acme".parse()?, "globex".parse()?])?;
-/// let verifier = InputVerifier::new(Arc::new(registry), TenancyConfig::default())
-///     .with_routing(routing.clone());
-/// assert_eq!(verifier.routing(), Some(&routing));
+/// let verifier =
+///     InputVerifier::new(Arc::new(registry), TenancyConfig::default(), routing.clone(), keys);
+/// assert_eq!(verifier.routing(), &routing);
 /// let _activities = Provisioning { verifier };
-///
-/// // A workflow schedules with the same value: the task queue the verifier expects.
-/// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Pro);
-/// let route = routing.route(&ctx, QueueKind::Activity);
-/// assert!(route.task_queue.starts_with("provisioning-activity-"));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
 pub struct InputVerifier {
     registry: Arc<dyn VerifyClaims>,
     config: TenancyConfig,
-    routing: Option<Routing>,
+    routing: Routing,
+    audience: Audience,
+    keys: Arc<SigningKeys>,
 }
 
 impl InputVerifier {
-    /// Verifies claims against `registry` and `config` (its allow-list). Without
-    /// [`with_routing`](Self::with_routing), the task queue is not checked; the fairness key
-    /// always is.
-    pub fn new<R: TenantRegistry + 'static>(registry: Arc<R>, config: TenancyConfig) -> Self {
+    /// Checks claims and system tokens with `keys` (a signature by any accepted key of the
+    /// ring), for the audience of `routing`, tasks against the routes of `routing`, and the
+    /// claimed tenants against `registry` and `config` (its allow-list).
+    pub fn new<R: TenantRegistry + 'static>(
+        registry: Arc<R>,
+        config: TenancyConfig,
+        routing: Routing,
+        keys: impl Into<Arc<SigningKeys>>,
+    ) -> Self {
         InputVerifier {
             registry: registry as Arc<dyn VerifyClaims>,
             config,
-            routing: None,
+            audience: routing.audience(),
+            routing,
+            keys: keys.into(),
         }
     }
 
-    /// Also checks that each task arrived on the activity queue that
-    /// [`routing.route(ctx, QueueKind::Activity)`](Routing::route) gives the verified tenant:
-    /// pass the [`Routing`] the workflows schedule with.
-    pub fn with_routing(mut self, routing: Routing) -> Self {
-        self.routing = Some(routing);
-        self
-    }
-
-    /// The routing tasks are checked against, if any.
-    pub fn routing(&self) -> Option<&Routing> {
-        self.routing.as_ref()
+    /// The routing tasks are checked against.
+    pub fn routing(&self) -> &Routing {
+        &self.routing
     }
 }
 
@@ -154,6 +180,7 @@ impl fmt::Debug for InputVerifier {
         f.debug_struct("InputVerifier")
             .field("config", &self.config)
             .field("routing", &self.routing)
+            .field("keys", &self.keys)
             .finish_non_exhaustive()
     }
 }
@@ -204,8 +231,35 @@ fn decoded<T: Serialize + DeserializeOwned>(
     })
 }
 
-/// Opens the input of a tenant activity: decoded, its claim verified by the registry, and its
-/// task routed for that tenant (fairness key, and task queue when the verifier has a routing).
+/// The task's priority against `route`'s: its fairness key, its fairness weight (the weight of
+/// the plan the claim was signed with), and no priority key of its own (the routes give every
+/// tenant the server's default, so a task that names one is jumping the queue).
+pub(crate) fn check_priority(
+    task: &temporalio_common::Priority,
+    route: &tenant_core::routing::Route,
+) -> Result<(), &'static str> {
+    if task.fairness_key.as_deref() != Some(route.priority.fairness_key.as_str()) {
+        return Err("fairness key");
+    }
+    // The route's weight is within [0.001, 1000]; the SDK carries it as `f32`, exactly as the
+    // route's options set it.
+    if task.fairness_weight != Some(route.priority.fairness_weight.get() as f32) {
+        return Err("fairness weight");
+    }
+    if task.priority_key.is_some() {
+        return Err("priority key");
+    }
+    Ok(())
+}
+
+/// Opens the input of a tenant activity. In this order: it decodes (a bare, unsigned claim does
+/// not); its claim's signature verifies under an accepted key, it has not expired, and it is for
+/// the verifier's audience; the task travelled on the route the signed claim gives (fairness
+/// key, fairness weight, no priority key, task queue); the registry vouches for the tenant.
+///
+/// Reachable only as `tenant::__private::temporal::open_tenant_input`, for the code
+/// `#[tenant::activities]` generates: it needs the `ActivityContext` of the running task, and it
+/// gives a context only for a claim signed by a key of the verifier's ring.
 #[doc(hidden)]
 pub async fn open_tenant_input<T: TenantInput + Serialize + DeserializeOwned>(
     input: ActivityInput<T>,
@@ -214,53 +268,80 @@ pub async fn open_tenant_input<T: TenantInput + Serialize + DeserializeOwned>(
 ) -> Result<(T, TenantCtx), ActivityError> {
     let input: T = decoded(input, actx)?;
     let info = actx.info();
+    let activity = || info.activity_type.clone();
     let refuse = |error: ActivityInputError| Err(error.into_activity_error());
     let claim = input.claim();
-    // The route first: it needs no registry round trip, and a misrouted task says nothing more.
-    if info.priority.fairness_key.as_deref() != Some(claim.tenant_id().as_str()) {
-        return refuse(ActivityInputError::RouteMismatch {
-            activity: info.activity_type.clone(),
-            what: "fairness key",
+    // The signature before anything else: until it verifies, every other field is the
+    // scheduler's word.
+    if let Err(source) = claim.check(&verifier.keys, &verifier.audience, SystemTime::now()) {
+        return refuse(ActivityInputError::Signature {
+            activity: activity(),
+            source,
         });
     }
-    let ctx = match verifier.registry.verify(claim, &verifier.config).await {
+    // The route next: it needs no registry round trip, and a misrouted task says nothing more.
+    let route = verifier.routing.route_claim(claim, QueueKind::Activity);
+    if let Err(what) = check_priority(&info.priority, &route) {
+        return refuse(ActivityInputError::RouteMismatch {
+            activity: activity(),
+            what,
+        });
+    }
+    if info.task_queue != route.task_queue {
+        return refuse(ActivityInputError::RouteMismatch {
+            activity: activity(),
+            what: "task queue",
+        });
+    }
+    let ctx = match verifier
+        .registry
+        .verify(&claim.claim(), &verifier.config)
+        .await
+    {
         Ok(ctx) => ctx,
         Err(source) => {
             return refuse(ActivityInputError::Claim {
-                activity: info.activity_type.clone(),
+                activity: activity(),
                 source,
             });
         }
     };
-    if let Some(routing) = &verifier.routing {
-        let route = routing.route(&ctx, QueueKind::Activity);
-        if info.task_queue != route.task_queue {
-            return refuse(ActivityInputError::RouteMismatch {
-                activity: info.activity_type.clone(),
-                what: "task queue",
-            });
-        }
-    }
     tracing::debug!(
         target: AUDIT_TARGET,
         tenant_id = ctx.tenant_id().as_str(),
         activity = %info.activity_type,
+        key_id = claim.key_id(),
         "tenant activity started"
     );
     Ok((input, ctx))
 }
 
-/// Opens the input of a system activity, which carries no tenant and must arrive with the
-/// [`SYSTEM_FAIRNESS_KEY`], and builds its audited [`SystemCtx`] with the reason the macro
-/// checked.
+/// Opens the input of a system activity, which carries no tenant: its system token must verify
+/// under an accepted key, be unexpired, for the verifier's audience and for `reason` (the one
+/// the macro checked), and the task must carry the [`SYSTEM_FAIRNESS_KEY`]. Then it builds the
+/// audited [`SystemCtx`]. Reachable only through `tenant::__private`, as `open_tenant_input`.
 #[doc(hidden)]
-pub fn open_system_input<T: DeserializeOwned + Serialize>(
+pub fn open_system_input<T: SystemInput + DeserializeOwned + Serialize>(
     input: ActivityInput<T>,
     actx: &ActivityContext,
+    verifier: &InputVerifier,
     reason: &'static str,
 ) -> Result<(T, SystemCtx), ActivityError> {
     let input: T = decoded(input, actx)?;
     let info = actx.info();
+    let token = input.token();
+    if let Err(source) = token.check(
+        &verifier.keys,
+        &verifier.audience,
+        reason,
+        SystemTime::now(),
+    ) {
+        return Err(ActivityInputError::Signature {
+            activity: info.activity_type.clone(),
+            source,
+        }
+        .into_activity_error());
+    }
     if info.priority.fairness_key.as_deref() != Some(SYSTEM_FAIRNESS_KEY) {
         return Err(ActivityInputError::RouteMismatch {
             activity: info.activity_type.clone(),

@@ -7,11 +7,15 @@
 //! cross the same server:
 //!
 //! - a Python workflow (`SeedsProvision`, `SeedsCall`) schedules the Rust activity
-//!   `run_migrations` with the seeds' dataclasses, routed by the Python port of
-//!   `Routing::route`; the Rust worker verifies the claim against its registry and the task's
-//!   route before the body runs ([`SeedsActivities`]);
+//!   `run_migrations` with the seeds' dataclasses and a claim the Python port signed
+//!   (`tenant_seeds.signing`), routed by the Python port of `Routing::route_claim`; the Rust
+//!   worker checks the signature, the task's route and the registry before the body runs
+//!   ([`SeedsActivities`]);
 //! - a Rust workflow ([`CallSeeds`]) schedules the Python activity `seeds_run_migrations` with
-//!   the Rust side's context (a [`TenantClaim`]), which Python reads as its own dataclass.
+//!   a [`SignedClaim`] the Rust side signed, which Python reads as its own dataclass and
+//!   verifies with the Python port.
+//!
+//! Both sides hold the same claim keys (`CLAIM_SIGNING_KEYS` for the Python process).
 //!
 //! `tests/python_interop.rs` runs both against a dev server, with the Python worker as a child
 //! process (`python -m tenant_seeds.worker`).
@@ -34,7 +38,7 @@ use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::registry::InMemoryRegistry;
 use tenant::routing::{QueueKind, Routing, task_queue_name};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
-use tenant::{Plan, TenancyConfig, Tenant, TenantClaim, TenantCtx};
+use tenant::{Plan, SignedClaim, SigningKeys, TenancyConfig, Tenant, TenantCtx};
 
 /// The namespace both SDKs' workers use.
 pub const NAMESPACE: &str = "default";
@@ -194,10 +198,15 @@ pub struct SeedsActivities {
 }
 
 impl SeedsActivities {
-    /// The activities of a run whose queues are `queues`, recording body runs in `journal`.
-    pub fn new(queues: &Queues, journal: Journal) -> Self {
-        let verifier = InputVerifier::new(Arc::new(registry()), TenancyConfig::default())
-            .with_routing(queues.rust_routing());
+    /// The activities of a run whose queues are `queues`, verifying claims with `keys` and
+    /// recording body runs in `journal`.
+    pub fn new(queues: &Queues, journal: Journal, keys: SigningKeys) -> Self {
+        let verifier = InputVerifier::new(
+            Arc::new(registry()),
+            TenancyConfig::default(),
+            queues.rust_routing(),
+            keys,
+        );
         SeedsActivities { verifier, journal }
     }
 }
@@ -233,12 +242,12 @@ impl SeedsActivities {
 /// activity another language implements.
 pub struct SeedsRunMigrations;
 
-/// Its input: the seeds' `RunMigrationsInput`, with the Rust side's context as the claim it is
-/// on the wire (`{"tenant_id", "schema_name", "plan"}`, the seeds' `TenantCtx`).
+/// Its input: the seeds' `RunMigrationsInput`, with the Rust side's signed claim, which Python
+/// reads as its `SignedClaim` dataclass and verifies.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SeedsRunMigrationsInput {
     /// The tenant.
-    pub ctx: TenantClaim,
+    pub ctx: SignedClaim,
     /// The version to reach.
     pub target_version: u32,
 }
@@ -257,8 +266,8 @@ impl ActivityDefinition for SeedsRunMigrations {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CallSeedsRequest {
-    /// The tenant, as a full claim: the seeds' `TenantCtx` requires `schema_name`.
-    pub ctx: TenantClaim,
+    /// The tenant, as a claim signed for the Python activities' audience.
+    pub ctx: SignedClaim,
     /// The version to reach.
     pub target_version: u32,
     /// The prefix the Python activity queues are routed under.
@@ -301,29 +310,6 @@ impl CallSeeds {
     }
 }
 
-/// The seeds' `TenantCtx` as Python holds it: plain strings, not validated (the Rust worker is
-/// where a claim is checked), so the test can send what a buggy or hostile seed would.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeedsCtx {
-    /// `tenant_id: str`.
-    pub tenant_id: String,
-    /// `schema_name: str`.
-    pub schema_name: String,
-    /// `plan: str | None = None`.
-    pub plan: Option<String>,
-}
-
-impl SeedsCtx {
-    /// `TenantCtx(tenant_id, schema_name, plan)`.
-    pub fn new(tenant_id: &str, schema_name: &str, plan: Option<&str>) -> Self {
-        SeedsCtx {
-            tenant_id: tenant_id.to_owned(),
-            schema_name: schema_name.to_owned(),
-            plan: plan.map(str::to_owned),
-        }
-    }
-}
-
 /// The Python workflow `SeedsProvision`: runs the Rust `run_migrations` for a tenant, routed by
 /// the Python `route_for_tenant` (the port of [`Routing::route`]).
 pub struct SeedsProvision;
@@ -331,8 +317,8 @@ pub struct SeedsProvision;
 /// `SeedsProvision`'s input (`tenant_seeds.workflows.ProvisionRequest`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProvisionRequest {
-    /// The tenant.
-    pub ctx: SeedsCtx,
+    /// The tenant's claim, signed by the Python port.
+    pub ctx: SignedClaim,
     /// The namespace to route in.
     pub namespace: String,
     /// The prefix the Rust activity queues are routed under.
@@ -360,8 +346,7 @@ impl HasWorkflowDefinition for SeedsProvision {
 /// caller's choosing.
 pub struct SeedsCall;
 
-/// `SeedsCall`'s input (`tenant_seeds.workflows.RustCall`): the payload is the seeds'
-/// `RunMigrationsInput(ctx, target_version)` when `ctx` is set, else `raw` as it is.
+/// `SeedsCall`'s input (`tenant_seeds.workflows.RustCall`): the payload is `raw` as it is.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RustCall {
     /// The activity type.
@@ -372,12 +357,8 @@ pub struct RustCall {
     pub fairness_key: Option<String>,
     /// Its fairness weight.
     pub fairness_weight: Option<f64>,
-    /// The context of a dataclass payload.
-    pub ctx: Option<SeedsCtx>,
-    /// The version of a dataclass payload.
-    pub target_version: u32,
-    /// A raw payload, when `ctx` is none.
-    pub raw: Option<serde_json::Value>,
+    /// The payload.
+    pub raw: serde_json::Value,
 }
 
 /// How a [`SeedsCall`] ended, as the Python SDK saw it.
@@ -424,15 +405,17 @@ pub async fn connect(address: &str) -> Result<Client, Box<dyn std::error::Error>
 }
 
 /// Runs the Rust workers of `queues` (the Rust workflow queue and the Rust activity shards,
-/// each with [`CallSeeds`] and the activities) while `body` runs, then shuts them down.
+/// each with [`CallSeeds`] and the activities, verifying claims with `keys`) while `body` runs,
+/// then shuts them down.
 pub async fn with_rust_workers<T>(
     client: &Client,
     queues: &Queues,
     journal: &Journal,
+    keys: SigningKeys,
     body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,
 ) -> Result<T, Box<dyn std::error::Error>> {
     let runtime = temporalio_sdk::Runtime::from_current_tokio(Default::default())?;
-    let activities = SeedsActivities::new(queues, journal.clone());
+    let activities = SeedsActivities::new(queues, journal.clone(), keys);
     let mut task_queues = Queues::activity_shards(&queues.rust_prefix());
     task_queues.push(queues.rust_workflows());
     let mut workers = Vec::new();

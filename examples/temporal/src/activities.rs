@@ -5,6 +5,7 @@
 // `#[workflow_methods]` add public associated constants without docs, in impls of their own.
 #![allow(missing_docs)]
 
+use std::error::Error;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +13,20 @@ use serde::{Deserialize, Serialize};
 use sqlx::{PgPool, Postgres};
 use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
-use tenant::TenancyConfig;
 use tenant::sqlx::{NewTenant, SqlRegistry, TenantSchema, TenantTx};
 use tenant::temporal::{InputVerifier, TenantActivities};
-use tenant::{ProvisionCtx, SystemCtx, TenantCtx, TenantId, TenantRegistry, tenant_scoped};
+use tenant::{
+    ProvisionCtx, SignedClaim, SigningKeys, SystemCtx, SystemToken, TenancyConfig, TenantClaim,
+    TenantCtx, TenantId, TenantRegistry, tenant_scoped,
+};
 
-use crate::{Fleet, HEARTBEAT_EVERY};
+use crate::{CLAIM_LIFETIME, Fleet, HEARTBEAT_EVERY, OffboardRequest, ProvisionRequest};
+
+/// The reason of [`Provisioning::system_cleanup`]: a system token for it names this.
+pub const CLEANUP_REASON: &str =
+    "system-wide cleanup: find deactivated tenants whose schema still exists";
+/// The reason of [`Provisioning::drop_tenant_schema`].
+pub const DROP_SCHEMA_REASON: &str = "offboarding: drop the schema of a deactivated tenant";
 
 /// A user's role in a tenant, in the tenant's schema.
 #[tenant_scoped(table = "memberships")]
@@ -163,6 +172,9 @@ pub struct Provisioning {
     registry: SqlRegistry<Postgres>,
     schema: TenantSchema,
     verifier: InputVerifier,
+    /// The claim keys: the worker verifies with them, and this process, which starts the
+    /// workflows too, signs with them.
+    keys: Arc<SigningKeys>,
     observer: Option<Observer>,
     fleet: Fleet,
     /// How long the migration's data step takes; see [`Provisioning::with_slow_migrations`].
@@ -177,23 +189,33 @@ impl TenantActivities for Provisioning {
 
 impl Provisioning {
     /// Opens the registry on `pool`, in its default schema (creating its table if absent), for
-    /// the example's fleet.
-    pub async fn new(pool: PgPool) -> Result<Self, tenant::sqlx::Error> {
-        Self::for_fleet(Fleet::default(), pool).await
+    /// the example's fleet, with the claim keys `keys`.
+    pub async fn new(pool: PgPool, keys: SigningKeys) -> Result<Self, tenant::sqlx::Error> {
+        Self::for_fleet(Fleet::default(), pool, keys).await
     }
 
-    /// The same, for the workers of `fleet`: tenant activity inputs are verified against its
-    /// routes.
-    pub async fn for_fleet(fleet: Fleet, pool: PgPool) -> Result<Self, tenant::sqlx::Error> {
+    /// The same, for the workers of `fleet`: activity inputs are verified with `keys`, for the
+    /// fleet's audience, against its routes.
+    pub async fn for_fleet(
+        fleet: Fleet,
+        pool: PgPool,
+        keys: SigningKeys,
+    ) -> Result<Self, tenant::sqlx::Error> {
         let registry = SqlRegistry::new(pool.clone());
         registry.migrate().await?;
-        let verifier = InputVerifier::new(Arc::new(registry.clone()), TenancyConfig::default())
-            .with_routing(fleet.routing().clone());
+        let keys = Arc::new(keys);
+        let verifier = InputVerifier::new(
+            Arc::new(registry.clone()),
+            TenancyConfig::default(),
+            fleet.routing().clone(),
+            Arc::clone(&keys),
+        );
         Ok(Provisioning {
             pool,
             registry,
             schema: tenant_schema(),
             verifier,
+            keys,
             observer: None,
             fleet,
             migration_work: Duration::ZERO,
@@ -248,6 +270,57 @@ impl Provisioning {
     /// The database pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The starter's side: a claim for `tenant`, signed for this fleet with the current claim
+    /// key, valid for [`CLAIM_LIFETIME`]. Minted from the context the registry gives (the tenant
+    /// must exist and be active), never from the caller's word.
+    pub async fn sign_claim(&self, tenant: &TenantId) -> Result<SignedClaim, Box<dyn Error>> {
+        let ctx = TenantClaim::new(tenant.clone())
+            .verify(&self.registry, &TenancyConfig::default())
+            .await?;
+        Ok(SignedClaim::sign(
+            &ctx,
+            &self.keys,
+            &self.fleet.routing().audience(),
+            CLAIM_LIFETIME,
+        )?)
+    }
+
+    /// The input of [`ProvisionTenant`](crate::ProvisionTenant) for `tenant`, its claim signed.
+    pub async fn provision_request(
+        &self,
+        tenant: &TenantId,
+        owner: impl Into<String>,
+    ) -> Result<ProvisionRequest, Box<dyn Error>> {
+        Ok(ProvisionRequest {
+            ctx: self.sign_claim(tenant).await?,
+            owner: owner.into(),
+        })
+    }
+
+    /// The input of [`OffboardTenant`](crate::OffboardTenant) for `tenant`: its signed claim, and
+    /// a system token for each system activity the workflow runs, each minted from an audited
+    /// `SystemCtx` of that activity's reason.
+    pub async fn offboard_request(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<OffboardRequest, Box<dyn Error>> {
+        let audience = self.fleet.routing().audience();
+        let token = |reason: &'static str| -> Result<SystemToken, Box<dyn Error>> {
+            let sys = SystemCtx::new(reason)?;
+            Ok(SystemToken::sign(
+                &sys,
+                &self.keys,
+                &audience,
+                CLAIM_LIFETIME,
+            )?)
+        };
+        Ok(OffboardRequest {
+            ctx: self.sign_claim(tenant).await?,
+            cleanup: token(CLEANUP_REASON)?,
+            drop_schema: token(DROP_SCHEMA_REASON)?,
+        })
     }
 }
 

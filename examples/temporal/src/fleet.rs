@@ -3,7 +3,7 @@
 use temporalio_common::error::ApplicationFailure;
 use temporalio_sdk::WorkflowContext;
 use tenant::routing::{QueueKind, Route, Routing, task_queue_name};
-use tenant::{TenantClaim, TenantCtx};
+use tenant::{SignedClaim, TenantCtx};
 
 use crate::{NAMESPACE, QUEUE_PREFIX, SHARDS};
 
@@ -47,8 +47,9 @@ impl Fleet {
         self.routing.route(ctx, QueueKind::Workflow)
     }
 
-    /// Where the activities of a claimed tenant run: workflow code holds claims, never contexts.
-    pub fn activity_route(&self, claim: &TenantClaim) -> Route {
+    /// Where the activities of a claimed tenant run: workflow code holds signed claims, never
+    /// contexts, and the weight is the signed plan's.
+    pub fn activity_route(&self, claim: &SignedClaim) -> Route {
         self.routing.route_claim(claim, QueueKind::Activity)
     }
 
@@ -103,7 +104,7 @@ pub fn workflow_route(ctx: &TenantCtx) -> Route {
 }
 
 /// Where the activities of a claimed tenant run, in the example's fleet.
-pub fn activity_route(claim: &TenantClaim) -> Route {
+pub fn activity_route(claim: &SignedClaim) -> Route {
     Fleet::default().activity_route(claim)
 }
 

@@ -8,8 +8,12 @@
 //! search path is that schema alone; offboarding drops the schema.
 //!
 //! Every activity is a method of one `#[tenant::activities]` block and receives its tenant as a
-//! typed `TenantCtx` in its input; those that work across tenants are system activities with an
-//! audited `SystemCtx`. Workflows route every activity with the fleet's `Routing`: the tenant's
+//! typed `TenantCtx`, which the worker verifies from the signed claim in its input; those that
+//! work across tenants are system activities with an audited `SystemCtx`, run only for a signed
+//! system token of their reason. The process that starts the workflows holds the claim keys
+//! ([`claim_keys`]) and signs each workflow's claim and tokens
+//! ([`Provisioning::provision_request`], [`Provisioning::offboard_request`]); the workflows pass
+//! them on to their activities. Workflows route every activity with the fleet's `Routing`: the tenant's
 //! shard picks the task queue, and the priority carries fairness_key = tenant and
 //! fairness_weight = plan weight, set explicitly on each activity.
 
@@ -18,7 +22,7 @@ use std::time::Duration;
 
 use temporalio_client::{Client, ClientOptions, Connection, ConnectionOptions};
 use temporalio_sdk::{Worker, WorkerOptions};
-use tenant::{Plan, TenantCtx};
+use tenant::{Plan, SigningKeys, SigningKeysError, TenantCtx};
 
 mod activities;
 mod fleet;
@@ -41,6 +45,24 @@ pub(crate) const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 /// mid-migration is noticed only when the start-to-close timeout runs out; with it, within
 /// seconds, and the migration is retried on another worker.
 pub const MIGRATION_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a workflow's signed claim and system tokens stay valid. Provisioning and offboarding
+/// take seconds (minutes with retries after a worker dies), so an hour covers a run with room
+/// to spare, and no workflow here needs to renew its claim (see the `tenant::temporal` docs,
+/// "Signed claims and long-running workflows").
+pub const CLAIM_LIFETIME: Duration = Duration::from_secs(3600);
+/// The variable holding the claim keys (`key_id:base64_key`, comma-separated, the signing key
+/// first): the same on every worker and starter of a fleet.
+pub const CLAIM_KEYS_VAR: &str = "CLAIM_SIGNING_KEYS";
+
+/// The claim keys from [`CLAIM_KEYS_VAR`]: `None` when it is unset, an error when it is set but
+/// invalid (never a default key).
+pub fn claim_keys() -> Result<Option<SigningKeys>, SigningKeysError> {
+    match std::env::var(CLAIM_KEYS_VAR) {
+        Ok(text) => text.parse().map(Some),
+        Err(_) => Ok(None),
+    }
+}
+
 /// How often the migrations activity heartbeats while it works: well within the timeout.
 pub(crate) const HEARTBEAT_EVERY: Duration = Duration::from_millis(500);
 

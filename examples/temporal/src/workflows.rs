@@ -7,18 +7,18 @@
 use serde::{Deserialize, Serialize};
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
-use tenant::TenantClaim;
 use tenant::temporal::{RouteExt, WorkflowInput};
+use tenant::{SignedClaim, SystemToken};
 
 use crate::*;
 
-/// The provisioning workflow's input: the tenant, as a claim each activity's worker verifies,
-/// and its first user.
+/// The provisioning workflow's input: the tenant, as a claim its starter signed and each
+/// activity's worker verifies, and its first user.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProvisionRequest {
     /// The tenant.
-    pub ctx: TenantClaim,
+    pub ctx: SignedClaim,
     /// Its first user, who becomes its owner.
     pub owner: String,
 }
@@ -114,6 +114,19 @@ pub struct OffboardReport {
     pub dropped_schema: String,
 }
 
+/// The offboarding workflow's input: the tenant's signed claim, and the system tokens its
+/// starter signed for the two system activities (see [`Provisioning::offboard_request`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OffboardRequest {
+    /// The tenant.
+    pub ctx: SignedClaim,
+    /// For [`Provisioning::system_cleanup`] ([`CLEANUP_REASON`]).
+    pub cleanup: SystemToken,
+    /// For [`Provisioning::drop_tenant_schema`] ([`DROP_SCHEMA_REASON`]).
+    pub drop_schema: SystemToken,
+}
+
 /// Offboards a tenant: deactivates it, then drops its schema as system work.
 #[workflow]
 #[derive(Default)]
@@ -125,8 +138,13 @@ impl OffboardTenant {
     #[run]
     pub async fn run(
         wf: &mut WorkflowContext<Self>,
-        ctx: TenantClaim,
+        request: WorkflowInput<OffboardRequest>,
     ) -> WorkflowResult<OffboardReport> {
+        let OffboardRequest {
+            ctx,
+            cleanup,
+            drop_schema,
+        } = request.open()?;
         let fleet = Fleet::of_workflow(wf)?;
         let options = fleet
             .activity_route(&ctx)
@@ -143,7 +161,7 @@ impl OffboardTenant {
         let stale_before_drop = wf
             .execute_activity(
                 Provisioning::system_cleanup,
-                SystemCleanupInput {},
+                SystemCleanupInput { sys: cleanup },
                 system_options.clone(),
             )
             .await?;
@@ -151,6 +169,7 @@ impl OffboardTenant {
             .execute_activity(
                 Provisioning::drop_tenant_schema,
                 DropTenantSchemaInput {
+                    sys: drop_schema,
                     tenant_id: ctx.tenant_id().clone(),
                 },
                 system_options,

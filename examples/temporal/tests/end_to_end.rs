@@ -33,7 +33,10 @@ use tenant::routing::{FairnessWeight, QueueKind};
 use tenant::sqlx::TenantTx;
 use tenant::temporal::RouteExt;
 use tenant::temporal::{INPUT_REJECTED, SYSTEM_FAIRNESS_KEY, WorkflowInput};
-use tenant::{Plan, TenantClaim, TenantCtx};
+use tenant::{Plan, SignedClaim, SigningKeys, TenantCtx};
+
+/// The claim keys of the test's fleet.
+const CLAIM_KEYS: &str = "claims1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=";
 
 fn temporal_address() -> Option<String> {
     tenant_test_support::server_var("TEMPORAL_ADDRESS", "the Temporal end-to-end test")
@@ -107,7 +110,7 @@ async fn provisioning_workflow_end_to_end() -> Result<(), Box<dyn Error>> {
     let run = unique();
     let tenants = tenants(run)?;
     let journal = Journal::default();
-    let activities = journal.observe(Provisioning::new(pool.clone()).await?);
+    let activities = journal.observe(Provisioning::new(pool.clone(), CLAIM_KEYS.parse()?).await?);
     // The example's workers, and the raw calls' workflow on them.
     let outcome = raw::with_workers(
         &client,
@@ -147,10 +150,10 @@ async fn scenario(
         activities.register(ctx, "test tenant").await?;
         let id = format!("provision-{}-{run}", ctx.tenant_id());
         let options = workflow_route(ctx).workflow_start_options(id.clone());
-        let request = ProvisionRequest {
-            ctx: TenantClaim::of(ctx),
-            owner: format!("owner-of-{}", ctx.tenant_id()),
-        };
+        // The starter signs the tenant's claim from the registry's context.
+        let request: ProvisionRequest = activities
+            .provision_request(ctx.tenant_id(), format!("owner-of-{}", ctx.tenant_id()))
+            .await?;
         let handle = client
             .start_workflow(ProvisionTenant::run, request.into(), options)
             .await?;
@@ -198,7 +201,8 @@ async fn scenario(
             ],
             "{id}"
         );
-        let activity_queue = activity_route(&TenantClaim::of(ctx)).task_queue;
+        let activity_queue =
+            activity_route(&activities.sign_claim(ctx.tenant_id()).await?).task_queue;
         for record in &records {
             assert_eq!(record.tenant.as_deref(), Some(ctx.tenant_id().as_str()));
             assert_eq!(record.task_queue, activity_queue, "{record:?}");
@@ -209,8 +213,11 @@ async fn scenario(
             assert_eq!(record.fairness_weight, Some(expected_weight(ctx)));
         }
     }
-    let acme_queue = activity_route(&TenantClaim::of(&acme)).task_queue;
-    let globex_queue = activity_route(&TenantClaim::of(&globex)).task_queue;
+    let acme_claim = activities.sign_claim(acme.tenant_id()).await?;
+    // Signed while globex is active, sent after it is offboarded (step 4).
+    let globex_claim = activities.sign_claim(globex.tenant_id()).await?;
+    let acme_queue = activity_route(&acme_claim).task_queue;
+    let globex_queue = activity_route(&globex_claim).task_queue;
     assert_ne!(
         acme_queue, globex_queue,
         "the fixture tenants are meant to land on different shards"
@@ -254,18 +261,31 @@ async fn scenario(
     // 2. Payloads and routes the typed API cannot produce: each refused, non-retryable, the body
     //    never run.
     let migrate = Provisioning::run_tenant_migrations.name();
-    let good_ctx = serde_json::to_value(TenantClaim::of(&acme))?;
+    let good_ctx = serde_json::to_value(&acme_claim)?;
     let mut injected = good_ctx.clone();
     injected["tenant_id"] = json!("acme'; DROP TABLE memberships; --");
     let mut extra_field = good_ctx.clone();
     extra_field["is_admin"] = json!(true);
     let mut no_tenant = good_ctx.clone();
     no_tenant.as_object_mut().unwrap().remove("tenant_id");
-    let mut other_schema = good_ctx.clone();
-    other_schema["schema_name"] = json!(globex.schema_name().as_str());
-    let initech =
-        json!({ "tenant_id": "initech", "schema_name": "tenant_initech", "plan": "enterprise" });
-    let initech_queue = activity_route(&serde_json::from_value(initech.clone())?).task_queue;
+    // A key holder's claims the registry does not vouch for: an unknown tenant, and acme with
+    // globex's schema.
+    let keys: SigningKeys = CLAIM_KEYS.parse()?;
+    let audience = activities.fleet().routing().audience();
+    let lifetime = std::time::Duration::from_secs(600);
+    let signed = |ctx: &TenantCtx| SignedClaim::sign(ctx, &keys, &audience, lifetime);
+    let other_schema = serde_json::to_value(signed(&TenantCtx::trusted(
+        acme.tenant_id().clone(),
+        globex.schema_name().clone(),
+        Plan::Enterprise,
+    ))?)?;
+    let initech_claim = signed(&TenantCtx::trusted(
+        "initech".parse()?,
+        "tenant_initech".parse()?,
+        Plan::Enterprise,
+    ))?;
+    let initech_queue = activity_route(&initech_claim).task_queue;
+    let initech = serde_json::to_value(&initech_claim)?;
     let acme_route = || (acme_queue.clone(), Some("acme".to_owned()));
     let refused = [
         (
@@ -410,8 +430,7 @@ async fn scenario(
         injected_message.message.contains("at `ctx.tenant_id`"),
         "{injected_message:?}"
     );
-    // A context with a field ours lacks (a newer seeds context) runs: the field is ignored and
-    // trusted with nothing, the tenant is still the registry's acme (the compatibility policy).
+    // A signed claim with a field it does not sign is refused: nothing unsigned rides along.
     let extra = forward(
         client,
         run,
@@ -422,8 +441,12 @@ async fn scenario(
         Some("acme".to_owned()),
     )
     .await?;
-    assert!(extra.completed, "{extra:?}");
-    assert_eq!(journal_entries(journal, "ctx with an extra field", run), 1);
+    assert!(!extra.completed, "{extra:?}");
+    assert!(
+        extra.message.contains("unknown field `is_admin`"),
+        "{extra:?}"
+    );
+    assert_eq!(journal_entries(journal, "ctx with an extra field", run), 0);
 
     // 2b. Workflow inputs the typed API cannot produce: the workflow fails, typed and
     //     non-retryable, instead of its task being retried for ever.
@@ -435,7 +458,7 @@ async fn scenario(
         ("no claim", json!({ "owner": "x" })),
         (
             "unknown field",
-            json!({ "ctx": TenantClaim::of(&acme), "owner": "x", "admin": true }),
+            json!({ "ctx": acme_claim, "owner": "x", "admin": true }),
         ),
         ("garbage", json!(["not", "a", "request"])),
     ];
@@ -464,7 +487,14 @@ async fn scenario(
     //    schema and rows stay.
     let options = workflow_route(&globex).workflow_start_options(format!("offboard-globex-{run}"));
     let report = client
-        .start_workflow(OffboardTenant::run, TenantClaim::of(&globex), options)
+        .start_workflow(
+            OffboardTenant::run,
+            activities
+                .offboard_request(globex.tenant_id())
+                .await?
+                .into(),
+            options,
+        )
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await?;
@@ -506,7 +536,7 @@ async fn scenario(
         run,
         "inactive tenant",
         Provisioning::run_tenant_migrations.name(),
-        json!({ "ctx": TenantClaim::of(&globex), "target_version": 3 }),
+        json!({ "ctx": globex_claim, "target_version": 3 }),
         globex_queue,
         Some("globex".to_owned()),
     )
@@ -548,13 +578,26 @@ async fn forward(
         activity: activity.into(),
         payload,
         task_queue,
+        fairness_weight: weight_for(fairness_key.as_deref()),
         fairness_key,
+        priority_key: None,
     };
     Ok(client
         .start_workflow(ForwardRaw::run, call, options)
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await?)
+}
+
+/// The fairness weight a task keyed `key` is sent with: the weight of the plan of that tenant's
+/// signed claim (acme and initech enterprise, globex free), none otherwise.
+fn weight_for(key: Option<&str>) -> Option<f32> {
+    let plan = match key? {
+        "acme" | "initech" => Plan::Enterprise,
+        "globex" => Plan::Free,
+        _ => return None,
+    };
+    Some(FairnessWeight::for_plan(&plan, &Default::default()).get() as f32)
 }
 
 fn journal_entries(journal: &Journal, case: &str, run: u128) -> usize {

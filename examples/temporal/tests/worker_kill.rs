@@ -36,7 +36,7 @@ use temporalio_common::protos::temporal::api::history::v1::HistoryEvent;
 use temporalio_common::protos::temporal::api::history::v1::history_event::Attributes;
 use tenant::sqlx::SqlRegistry;
 use tenant::temporal::{INPUT_REJECTED, RouteExt};
-use tenant::{Plan, TenantClaim, TenantCtx};
+use tenant::{Plan, TenantCtx};
 
 /// The whole scenario's bound: the kill is detected after the heartbeat timeout (5 s), the
 /// retry waits its backoff (1 s), and a workflow task left on the dead worker's sticky queue
@@ -78,6 +78,7 @@ impl WorkerProcess {
             .env("TEMPORAL_ADDRESS", address)
             .env("DATABASE_URL", database_url)
             .env(serve::SERVE_PREFIX, fleet.prefix())
+            .env(example_temporal::CLAIM_KEYS_VAR, serve::TEST_CLAIM_KEYS)
             .env_remove(serve::SERVE_MIGRATION_WORK_MS)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -284,7 +285,12 @@ struct Scenario<'a> {
 impl Scenario<'_> {
     async fn run(&self, [acme, globex, initech]: &[TenantCtx; 3]) -> Result<(), Box<dyn Error>> {
         let started_at = Instant::now();
-        let registrar = Provisioning::for_fleet(self.fleet.clone(), self.pool.clone()).await?;
+        let registrar = Provisioning::for_fleet(
+            self.fleet.clone(),
+            self.pool.clone(),
+            serve::TEST_CLAIM_KEYS.parse()?,
+        )
+        .await?;
         for ctx in [acme, globex, initech] {
             registrar.register(ctx, "worker-kill tenant").await?;
         }
@@ -300,10 +306,10 @@ impl Scenario<'_> {
                 .workflow_start_options(id.clone());
             // Should the test die before the workflows end, they end on their own.
             options.execution_timeout = Some(Duration::from_secs(300));
-            let request = ProvisionRequest {
-                ctx: TenantClaim::of(ctx),
-                owner: format!("owner-of-{}", ctx.tenant_id()),
-            };
+            // The starter signs each tenant's claim; the worker processes verify it.
+            let request: ProvisionRequest = registrar
+                .provision_request(ctx.tenant_id(), format!("owner-of-{}", ctx.tenant_id()))
+                .await?;
             let handle = self
                 .client
                 .start_workflow(ProvisionTenant::run, request.into(), options)

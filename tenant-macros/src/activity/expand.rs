@@ -53,33 +53,36 @@ fn input_struct(
             let ctx = &ctx.ident;
             let doc = format!(
                 "The input of the activity [`{target}`]: what a workflow passes and what \
-                 crosses the engine. The tenant travels as a `TenantClaim` \
-                 (`TenantClaim::of(&ctx)`, or the claim the workflow was started with); the \
-                 worker verifies it with the registry and the task's route, and the activity \
-                 receives the `TenantCtx` the registry gave. A payload whose `{ctx}` is missing, \
-                 invalid or not vouched for never runs."
+                 crosses the engine. The tenant travels as a `SignedClaim` (minted from a \
+                 verified context by a holder of a claim-signing key, usually the claim the \
+                 workflow was started with); the worker checks its signature, expiry and \
+                 audience, the task's route, and the registry, and the activity receives the \
+                 `TenantCtx` the registry gave. A payload whose `{ctx}` is missing, unsigned, \
+                 forged, expired or not vouched for never runs."
             );
             quote! {
                 #[doc = #doc]
                 #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
                 #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
                 #vis struct #input {
-                    /// The tenant the activity runs for, as a claim the worker verifies.
-                    pub #ctx: ::tenant::TenantClaim,
+                    /// The tenant the activity runs for, as a signed claim the worker verifies.
+                    pub #ctx: ::tenant::SignedClaim,
                     #(#fields)*
                 }
 
                 impl #private::temporal::TenantInput for #input {
-                    fn claim(&self) -> &::tenant::TenantClaim {
+                    fn claim(&self) -> &::tenant::SignedClaim {
                         &self.#ctx
                     }
                 }
             }
         }
         Context::System(reason) => {
+            let sys = &ctx.ident;
             let doc = format!(
-                "The input of the system activity [`{target}`]. It carries no tenant: the \
-                 worker builds the `SystemCtx` (reason: {:?}), audited at every use.",
+                "The input of the system activity [`{target}`]. It carries no tenant but a \
+                 `SystemToken` for its reason ({:?}), signed by a holder of a claim-signing \
+                 key; the worker checks it and builds the `SystemCtx`, audited at every use.",
                 reason.value()
             );
             quote! {
@@ -87,7 +90,15 @@ fn input_struct(
                 #[derive(#private::serde::Serialize, #private::serde::Deserialize)]
                 #[serde(crate = "::tenant::__private::serde", deny_unknown_fields)]
                 #vis struct #input {
+                    /// The signed permission to run this system activity, which the worker checks.
+                    pub #sys: ::tenant::SystemToken,
                     #(#fields)*
+                }
+
+                impl #private::temporal::SystemInput for #input {
+                    fn token(&self) -> &::tenant::SystemToken {
+                        &self.#sys
+                    }
                 }
             }
         }
@@ -250,8 +261,13 @@ fn open_input(
             let (sys_binding, sys_ty) = (binding(ctx), &ctx.ty);
             let sys = syn::Ident::new("__tenant_sys", Span::mixed_site());
             quote! {
-                let (#input { #(#rest_bindings),* }, #sys) =
-                    match #private::temporal::open_system_input(#raw, &#actx_ident, #reason) {
+                let (#input { #(#rest_bindings,)* .. }, #sys) =
+                    match #private::temporal::open_system_input(
+                        #raw,
+                        &#actx_ident,
+                        #private::temporal::TenantActivities::input_verifier(&*self),
+                        #reason,
+                    ) {
                         ::core::result::Result::Ok(opened) => opened,
                         ::core::result::Result::Err(error) => {
                             return ::core::result::Result::Err(error);

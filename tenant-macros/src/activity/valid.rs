@@ -191,14 +191,21 @@ fn add_tenant_ctx_help() -> String {
     )
 }
 
-/// A tenant activity's input is verified by the `InputVerifier` of the block's type, which the
-/// generated method reaches through `self`. `None` (recorded) if it has no receiver.
+/// An activity's input (a tenant activity's signed claim, a system activity's system token) is
+/// verified by the `InputVerifier` of the block's type, which the generated method reaches
+/// through `self`. `None` (recorded) if it has no receiver.
 fn check_receiver(cx: &mut Ctxt, function: &ActivityFn, args: &Arguments) -> Option<()> {
-    if args.system.is_none() && function.receiver.is_none() {
+    if function.receiver.is_none() {
+        let message = if args.system.is_none() {
+            "a tenant activity takes `self: Arc<Self>`: the worker verifies its input with the \
+             `InputVerifier` of the block's type"
+        } else {
+            "a system activity takes `self: Arc<Self>`: the worker verifies its system token \
+             with the `InputVerifier` of the block's type"
+        };
         cx.error_with_help(
             &function.ident,
-            "a tenant activity takes `self: Arc<Self>`: the worker verifies its input with the \
-             `InputVerifier` of the block's type",
+            message,
             "write `self: Arc<Self>` first, and implement `tenant::temporal::TenantActivities` \
              for the block's type",
         );

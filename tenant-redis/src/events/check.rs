@@ -7,7 +7,7 @@ use serde::de::DeserializeOwned;
 
 use tenant_core::TenantId;
 
-use crate::signing::{SigningKeys, VerifyError};
+use crate::signing::{EnvelopeSigning as _, SigningKeys, VerifyError};
 
 use super::{ENVELOPE_FIELD, KEY_ID_FIELD, SIGNATURE_FIELD};
 

@@ -7,7 +7,7 @@ use redis::aio::ConnectionLike;
 use serde::Serialize;
 
 use crate::Error;
-use crate::signing::{SigningKeys, encode_tag};
+use crate::signing::{EnvelopeSigning as _, SigningKeys, encode_tag};
 
 use super::consume::EventConsumer;
 use super::{DEAD_LETTER_SUFFIX, ENVELOPE_FIELD, KEY_ID_FIELD, SIGNATURE_FIELD, TenantEvent};

@@ -7,7 +7,9 @@ workers, and how both sides pick a task queue and a priority for a tenant's work
   ``{"plan": null, "schema_name": "tenant_acme", "tenant_id": "acme"}``; the Rust side reads that
   as a ``TenantClaim`` and trusts only ``tenant_id``, once its registry vouched for it (schema and
   plan come from the registry).
-- ``RunMigrationsInput``: an activity input holding the context, as the seeds' inputs do.
+- ``RunMigrationsInput``: an activity input holding the tenant, as the seeds' inputs do: since the
+  Rust workers refuse unsigned claims, its ``ctx`` is a ``SignedClaim`` (``tenant_seeds.signing``)
+  that the seeds' request boundary or workflow starter signed from a ``TenantCtx`` it verified.
 - ``PLAN_WEIGHTS`` and ``plan_weight``: the fairness weight of a plan (an unknown or absent plan
   weighs 1, as ``PLAN_WEIGHTS.get(plan or "free", 1)``), clamped to Temporal's range.
 - ``task_queue_name``, ``shard_for`` and ``route_for_tenant``: the same task queue and priority as
@@ -24,11 +26,17 @@ import re
 from dataclasses import dataclass
 from typing import Mapping, Optional
 
+from tenant_seeds.signing import SignedClaim, SigningKeys, sign_claim, verify_claim
+
 __all__ = [
     "PLAN_WEIGHTS",
     "Route",
     "RunMigrationsInput",
+    "SignedClaim",
+    "SigningKeys",
     "TenantCtx",
+    "sign_claim",
+    "verify_claim",
     "fnv1a64",
     "is_tenant_id",
     "jump_consistent_hash",
@@ -56,9 +64,10 @@ class TenantCtx:
 
 @dataclass(frozen=True)
 class RunMigrationsInput:
-    """The seeds' migration activity input: the context and the schema version to reach."""
+    """The seeds' migration activity input: the signed claim of the tenant and the schema
+    version to reach."""
 
-    ctx: TenantCtx
+    ctx: SignedClaim
     target_version: int
 
 
@@ -133,15 +142,16 @@ class Route:
 
 
 def route_for_tenant(
-    ctx: TenantCtx,
+    ctx: "TenantCtx | SignedClaim",
     namespace: str,
     prefix: str,
     shards: int,
     kind: str = "activity",
     weights: Mapping[str, float] = PLAN_WEIGHTS,
 ) -> Route:
-    """The route of ``ctx``'s work of ``kind``: what Rust's ``Routing::route`` (or, from a
-    claim, ``Routing::route_claim``) gives, so that a Rust worker routed with the same namespace,
+    """The route of ``ctx``'s work of ``kind`` (a context, or a signed claim: its signed plan
+    sets the weight): what Rust's ``Routing::route`` (or, from a signed claim,
+    ``Routing::route_claim``) gives, so that a Rust worker routed with the same namespace,
     prefix and shard count accepts the task. Raises ``ValueError`` for an invalid tenant id."""
     if not is_tenant_id(ctx.tenant_id):
         raise ValueError("not a valid tenant id")

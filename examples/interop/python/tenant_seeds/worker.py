@@ -2,23 +2,28 @@
 
     python -m tenant_seeds.worker --address 127.0.0.1:7233 \\
         --workflow-queue interop-py-workflow \\
-        --activity-queue interop-py-activity-0 --activity-queue interop-py-activity-1
+        --activity-queue interop-py-activity-0 --activity-queue interop-py-activity-1 \\
+        --activity-prefix interop-py
 
-Prints ``ready`` once its workers poll. The Rust test (``examples/interop``) starts it, drives it
-through the Temporal server, and closes its standard input (or kills it) when done.
+Its activities verify claims with the keys in ``CLAIM_SIGNING_KEYS``, for the namespace and the
+``--activity-prefix`` their queues are routed under. Prints ``ready`` once its workers poll. The
+Rust test (``examples/interop``) starts it, drives it through the Temporal server, and closes its
+standard input (or kills it) when done.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import threading
 
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from tenant_seeds.workflows import SeedsCall, SeedsProvision, seeds_run_migrations
+from tenant_seeds.signing import SigningKeys
+from tenant_seeds.workflows import SeedsCall, SeedsProvision, configure, seeds_run_migrations
 
 
 def _stdin_closed() -> asyncio.Future:
@@ -44,7 +49,10 @@ async def main(argv: list[str]) -> None:
     parser.add_argument("--namespace", default="default")
     parser.add_argument("--workflow-queue", required=True)
     parser.add_argument("--activity-queue", action="append", default=[])
+    parser.add_argument("--activity-prefix", required=True)
     args = parser.parse_args(argv)
+    keys = SigningKeys.parse(os.environ["CLAIM_SIGNING_KEYS"])
+    configure(keys, args.namespace, args.activity_prefix)
 
     client = await Client.connect(args.address, namespace=args.namespace)
     workers = [

@@ -2,11 +2,13 @@
 Temporal Python SDK: what a seeds worker does next to a Rust ``#[tenant::activities]`` worker.
 
 - ``SeedsProvision``: a Python workflow that schedules the Rust activity ``run_migrations`` with
-  the seeds' dataclasses, on the task queue and with the priority ``route_for_tenant`` gives.
+  the seeds' dataclasses and the claim its starter signed (``tenant_seeds.signing``), on the task
+  queue and with the priority ``route_for_tenant`` gives.
 - ``SeedsCall``: a Python workflow that schedules one Rust activity with a payload and a route of
   the caller's choosing, and reports how it ended: the example's refusals.
-- ``seeds_run_migrations``: a Python activity that a Rust workflow schedules with the Rust side's
-  context; it reads the seeds' ``RunMigrationsInput`` from it and says what it saw.
+- ``seeds_run_migrations``: a Python activity that a Rust workflow schedules with a claim the Rust
+  side signed; it verifies the claim with the Python port (``configure`` gives it the keys and
+  audience), refusing a forged one as the Rust worker would, and says what it saw.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from temporalio.common import Priority, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from tenant_seeds import RunMigrationsInput, TenantCtx, route_for_tenant
+    from tenant_seeds import RunMigrationsInput, SignedClaim, route_for_tenant
+    from tenant_seeds.signing import ClaimRefused, SigningKeys, verify_claim
+
+#: The Rust crate's failure type of an input a worker refused to run.
+INPUT_REJECTED = "tenant.ActivityInputRejected"
 
 #: Bounded, so a refusal that wrongly comes back retryable ends the call (and fails the test)
 #: after three quick attempts instead of hanging it.
@@ -30,9 +36,10 @@ TIMEOUT = timedelta(seconds=30)
 
 @dataclass
 class ProvisionRequest:
-    """``SeedsProvision``'s input: the tenant, and the routing the Rust worker is set up with."""
+    """``SeedsProvision``'s input: the tenant's signed claim, and the routing the Rust worker is
+    set up with."""
 
-    ctx: TenantCtx
+    ctx: SignedClaim
     namespace: str
     queue_prefix: str
     shards: int
@@ -41,16 +48,13 @@ class ProvisionRequest:
 
 @dataclass
 class RustCall:
-    """``SeedsCall``'s input: an activity, the route to send it on, and its payload: the seeds'
-    ``RunMigrationsInput(ctx, target_version)`` when ``ctx`` is set, else ``raw`` as it is (for
-    payloads no dataclass makes: unknown or mistyped fields)."""
+    """``SeedsCall``'s input: an activity, the route to send it on, and its payload as it is (for
+    payloads no dataclass makes: forged claims, unknown or mistyped fields)."""
 
     activity: str
     task_queue: str
     fairness_key: Optional[str] = None
     fairness_weight: Optional[float] = None
-    ctx: Optional[TenantCtx] = None
-    target_version: int = 3
     raw: Any = None
 
 
@@ -96,8 +100,6 @@ class SeedsCall:
     @workflow.run
     async def run(self, call: RustCall) -> Outcome:
         payload: Any = call.raw
-        if call.ctx is not None:
-            payload = RunMigrationsInput(ctx=call.ctx, target_version=call.target_version)
         try:
             result = await workflow.execute_activity(
                 call.activity,
@@ -122,14 +124,41 @@ class SeedsCall:
         return Outcome(completed=True, result=result)
 
 
+#: What ``seeds_run_migrations`` verifies claims with: the keys, namespace and queue prefix of
+#: its worker (``configure``). Unset, every claim is refused.
+_VERIFY: Optional[tuple[SigningKeys, str, str]] = None
+
+
+def configure(keys: SigningKeys, namespace: str, queue_prefix: str) -> None:
+    """Sets what the activities of this process verify claims with."""
+    global _VERIFY
+    _VERIFY = (keys, namespace, queue_prefix)
+
+
+def _refuse(message: str) -> ApplicationError:
+    return ApplicationError(message, type=INPUT_REJECTED, non_retryable=True)
+
+
 @activity.defn(name="seeds_run_migrations")
 async def seeds_run_migrations(input: RunMigrationsInput) -> dict:
-    """What a seeds activity sees of a Rust workflow's call: its own dataclasses, and the route."""
+    """What a seeds activity sees of a Rust workflow's call: its own dataclasses, and the route,
+    once the Rust-signed claim verified (signature, expiry, audience) and the task's fairness key
+    is its tenant."""
     info = activity.info()
-    ctx = input.ctx
+    if _VERIFY is None:
+        raise _refuse("this worker has no claim keys")
+    keys, namespace, queue_prefix = _VERIFY
+    try:
+        ctx = verify_claim(keys, input.ctx, namespace, queue_prefix)
+    except ClaimRefused as refused:
+        raise _refuse(f"activity `{info.activity_type}`: {refused}") from None
+    if info.priority.fairness_key != ctx.tenant_id:
+        raise _refuse(
+            f"activity `{info.activity_type}`: the task's fairness key is not the claimed tenant's"
+        )
     return {
         "input_is_dataclass": isinstance(input, RunMigrationsInput),
-        "ctx_is_dataclass": isinstance(ctx, TenantCtx),
+        "ctx_is_dataclass": isinstance(input.ctx, SignedClaim),
         "tenant_id": ctx.tenant_id,
         "schema_name": ctx.schema_name,
         "plan": ctx.plan,

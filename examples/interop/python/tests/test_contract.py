@@ -13,7 +13,9 @@ import unittest
 from tenant_seeds import (
     PLAN_WEIGHTS,
     RunMigrationsInput,
+    SigningKeys,
     TenantCtx,
+    sign_claim,
     fnv1a64,
     is_tenant_id,
     plan_weight,
@@ -78,13 +80,19 @@ class Routing(unittest.TestCase):
 
 
 class WireShape(unittest.TestCase):
-    def test_the_context_is_the_claim_json(self):
+    def test_the_context_is_the_signed_claim_json(self):
         # What the Python SDK's JSON converter writes (it sorts keys), and the Rust worker reads.
-        payload = RunMigrationsInput(ctx=TenantCtx("acme", "tenant_acme"), target_version=3)
+        keys = SigningKeys.parse("claims1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=")
+        claim = sign_claim(keys, "acme", "tenant_acme", None, "default", "p", 60, now=1764100000)
+        payload = RunMigrationsInput(ctx=claim, target_version=3)
         self.assertEqual(
             json.dumps(dataclasses.asdict(payload), sort_keys=True, separators=(",", ":")),
-            '{"ctx":{"plan":null,"schema_name":"tenant_acme","tenant_id":"acme"},"target_version":3}',
+            '{"ctx":{"expires_at":1764100060,"key_id":"claims1","namespace":"default",'
+            '"plan":"free","queue_prefix":"p","schema_name":"tenant_acme",'
+            f'"signature":"{claim.signature}","tenant_id":"acme"}},"target_version":3}}',
         )
+        # A signed claim routes like its context, with its signed plan's weight.
+        self.assertEqual(route_for_tenant(claim, "default", "p", 2).fairness_weight, 1.0)
 
     def test_the_context_is_frozen(self):
         ctx = TenantCtx("acme", "tenant_acme")

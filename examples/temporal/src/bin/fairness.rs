@@ -33,7 +33,7 @@ use temporalio_sdk::runtime::worker_tuner::{FixedSizeSlotSupplier, TunerHolder};
 use temporalio_sdk::{Worker, WorkerOptions, WorkflowContext, WorkflowResult};
 use tenant::routing::{QueueKind, Routing};
 use tenant::temporal::{InputVerifier, RouteExt, TenantActivities};
-use tenant::{InMemoryRegistry, Plan, TenancyConfig, TenantClaim, TenantCtx};
+use tenant::{InMemoryRegistry, Plan, SignedClaim, SigningKeys, TenancyConfig, TenantCtx};
 
 /// The slow worker's one activity.
 #[derive(Clone)]
@@ -70,15 +70,23 @@ impl Drain {
 
 /// The routing of one flood: its own task queues `{prefix}-..`, one shard, so that every
 /// tenant's jobs share the one queue whose fairness is measured.
-fn flood_routing(prefix: &str) -> Routing {
-    Routing::new("default", prefix, std::num::NonZeroU32::MIN)
+fn flood_routing(prefix: &str, fair: bool) -> Routing {
+    let routing = Routing::new("default", prefix, std::num::NonZeroU32::MIN);
+    if fair {
+        routing
+    } else {
+        // The baseline: every plan weighs 1. The worker checks each task's weight against the
+        // signed plan's under the routing it shares with the workflows, so the baseline is a
+        // routing of its own, not a weight overridden in the workflow.
+        routing.with_weights("free=1,pro=1,enterprise=1".parse().expect("valid weights"))
+    }
 }
 
 /// One tenant's part of the flood: `jobs` jobs on the queues under `prefix`, with its plan's
 /// weight (`fair`) or all weights 1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Flood {
-    ctx: TenantClaim,
+    ctx: SignedClaim,
     prefix: String,
     jobs: u32,
     fair: bool,
@@ -94,18 +102,9 @@ impl FloodQueue {
     /// Schedules every job at once, so the queue holds a backlog from all tenants.
     #[run]
     pub async fn run(wf: &mut WorkflowContext<Self>, flood: Flood) -> WorkflowResult<u32> {
-        let route = flood_routing(&flood.prefix).route_claim(&flood.ctx, QueueKind::Activity);
-        let mut options = route.activity_options(Duration::from_secs(600));
-        if !flood.fair {
-            // The baseline: every tenant keyed (the worker refuses a task without its tenant's
-            // key), all with the same weight.
-            options.priority = Some(
-                temporalio_common::Priority::builder()
-                    .fairness_key(route.priority.fairness_key.as_str())
-                    .fairness_weight(1.0)
-                    .build(),
-            );
-        }
+        let route =
+            flood_routing(&flood.prefix, flood.fair).route_claim(&flood.ctx, QueueKind::Activity);
+        let options = route.activity_options(Duration::from_secs(600));
         let jobs = (0..flood.jobs).map(|job| {
             wf.execute_activity(
                 Drain::slow_job,
@@ -176,7 +175,10 @@ async fn flood(
 ) -> Result<Vec<String>, Box<dyn Error>> {
     let run = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis();
     let prefix = format!("fairness-{run}");
-    let routing = flood_routing(&prefix);
+    let routing = flood_routing(&prefix, fair);
+    // The flood's starter signs each tenant's claim and the drain verifies it, in this one
+    // process: a demonstration key, not a secret (a deployment reads its keys from configuration).
+    let keys = SigningKeys::new("fairness", b"fairness demo key, not a secret!")?;
     let activity_queue = routing.route(&tenants[0], QueueKind::Activity).task_queue;
     let workflow_queue = format!("{prefix}-flood");
 
@@ -186,7 +188,7 @@ async fn flood(
         let route = routing.route(ctx, QueueKind::Workflow);
         for part in 0..jobs.div_ceil(JOBS_PER_WORKFLOW) {
             let flood = Flood {
-                ctx: TenantClaim::of(ctx),
+                ctx: SignedClaim::sign(ctx, &keys, &routing.audience(), Duration::from_secs(3600))?,
                 prefix: prefix.clone(),
                 jobs: JOBS_PER_WORKFLOW.min(jobs - part * JOBS_PER_WORKFLOW),
                 fair,
@@ -207,8 +209,7 @@ async fn flood(
     let drain = Drain {
         completions: Arc::clone(&completions),
         job_time,
-        verifier: InputVerifier::new(Arc::new(registry), TenancyConfig::default())
-            .with_routing(routing),
+        verifier: InputVerifier::new(Arc::new(registry), TenancyConfig::default(), routing, keys),
     };
     let mut scheduler = Worker::new(
         &runtime,

@@ -3,9 +3,13 @@
 //! ```text
 //! temporal server start-dev --headless --ip 127.0.0.1 --port 7233 \
 //!     --dynamic-config-value matching.enableFairness=true
+//! export CLAIM_SIGNING_KEYS="claims1:$(openssl rand -base64 32)"
 //! DATABASE_URL=postgres://user:password@localhost/db cargo run -p example-temporal --bin worker
 //! ```
 //!
+//! `CLAIM_SIGNING_KEYS` holds the claim keys: this process both starts the workflows (signing
+//! each tenant's claim and the offboarding's system tokens) and runs the workers (verifying
+//! them).
 //! `TEMPORAL_ADDRESS` (`host:port`, default `127.0.0.1:7233`) names the server, and
 //! `DATABASE_URL` the PostgreSQL database: the tenant registry lives in the connection's default
 //! schema, and each tenant gets a schema of its own. The example runs one worker per routed task
@@ -21,12 +25,10 @@ use std::error::Error;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use provisioning::{
-    OffboardTenant, ProvisionRequest, ProvisionTenant, Provisioning, activity_route, workflow_route,
-};
+use provisioning::{OffboardTenant, ProvisionTenant, Provisioning, activity_route, workflow_route};
 use temporalio_client::{Client, WorkflowGetResultOptions};
+use tenant::TenantCtx;
 use tenant::temporal::RouteExt;
-use tenant::{TenantClaim, TenantCtx};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn Error>> {
@@ -50,10 +52,19 @@ async fn main() -> Result<(), Box<dyn Error>> {
         );
         std::process::exit(2);
     };
+    let Some(keys) = provisioning::claim_keys()? else {
+        eprintln!(
+            "{} is not set: the example signs each workflow's tenant claim with it and its \
+             workers verify them; set it to `claims1:<base64 of 32 random bytes>` (`openssl \
+             rand -base64 32`)",
+            provisioning::CLAIM_KEYS_VAR
+        );
+        std::process::exit(2);
+    };
     let pool = sqlx::PgPool::connect(&url).await?;
     // What each activity attempt saw, printed at the end.
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let activities = Provisioning::new(pool).await?.with_observer({
+    let activities = Provisioning::new(pool, keys).await?.with_observer({
         let seen = Arc::clone(&seen);
         move |record| seen.lock().expect("records lock").push(record.clone())
     });
@@ -94,18 +105,21 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
             .register(ctx, &format!("{} Inc.", ctx.tenant_id()))
             .await?;
         let route = workflow_route(ctx);
+        // The starter signs the claim from the registry's context of the tenant.
+        let request = activities
+            .provision_request(
+                ctx.tenant_id(),
+                format!("owner@{}.example", ctx.tenant_id()),
+            )
+            .await?;
         println!(
             "\n{} ({}): workflow on {}, activities on {}, fairness weight {}",
             ctx.tenant_id(),
             ctx.plan(),
             route.task_queue,
-            activity_route(&TenantClaim::of(ctx)).task_queue,
+            activity_route(&request.ctx).task_queue,
             route.priority.fairness_weight.get(),
         );
-        let request = ProvisionRequest {
-            ctx: TenantClaim::of(ctx),
-            owner: format!("owner@{}.example", ctx.tenant_id()),
-        };
         let options = route.workflow_start_options(format!("provision-{}-{run}", ctx.tenant_id()));
         handles.push(
             client
@@ -120,7 +134,7 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         println!("provisioned: {report:?}");
     }
 
-    offboard(client, &tenants[1], run).await?;
+    offboard(client, activities, &tenants[1], run).await?;
     for ctx in &tenants {
         println!(
             "schema {} {}",
@@ -133,15 +147,21 @@ async fn drive(client: &Client, activities: &Provisioning) -> Result<(), Box<dyn
         );
     }
     // Offboarding the other one too leaves no schema behind.
-    offboard(client, &tenants[0], run).await?;
+    offboard(client, activities, &tenants[0], run).await?;
     Ok(())
 }
 
-async fn offboard(client: &Client, leaving: &TenantCtx, run: u128) -> Result<(), Box<dyn Error>> {
+async fn offboard(
+    client: &Client,
+    activities: &Provisioning,
+    leaving: &TenantCtx,
+    run: u128,
+) -> Result<(), Box<dyn Error>> {
     let options = workflow_route(leaving)
         .workflow_start_options(format!("offboard-{}-{run}", leaving.tenant_id()));
+    let request = activities.offboard_request(leaving.tenant_id()).await?;
     let report = client
-        .start_workflow(OffboardTenant::run, TenantClaim::of(leaving), options)
+        .start_workflow(OffboardTenant::run, request.into(), options)
         .await?
         .get_result(WorkflowGetResultOptions::default())
         .await?;

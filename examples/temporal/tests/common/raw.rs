@@ -12,14 +12,18 @@ use temporalio_sdk::{WorkflowContext, WorkflowResult};
 const ACTIVITY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A call the typed API cannot express: `payload` handed to `activity` as it is, on
-/// `task_queue` with `fairness_key` (none: the task carries no priority of its own). The test
-/// uses it to play a buggy or hostile workflow.
+/// `task_queue` with `fairness_key`, `fairness_weight` and `priority_key` (none: the task carries
+/// no such field of its own). The tests use it to play a buggy or hostile workflow.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(crate) struct RawCall {
     pub(crate) activity: String,
     pub(crate) payload: serde_json::Value,
     pub(crate) task_queue: String,
     pub(crate) fairness_key: Option<String>,
+    #[serde(default)]
+    pub(crate) fairness_weight: Option<f32>,
+    #[serde(default)]
+    pub(crate) priority_key: Option<u32>,
 }
 
 /// How a [`RawCall`] ended.
@@ -44,12 +48,11 @@ impl ForwardRaw {
     ) -> WorkflowResult<RawOutcome> {
         use temporalio_common::data_converters::{PayloadConverter, RawValue};
         let input = RawValue::from_value(&call.payload, &PayloadConverter::default());
-        let priority = match call.fairness_key {
-            Some(key) => temporalio_common::Priority::builder()
-                .fairness_key(key)
-                .build(),
-            None => temporalio_common::Priority::default(),
-        };
+        // `Priority` is non-exhaustive: set each field on a default.
+        let mut priority = temporalio_common::Priority::default();
+        priority.fairness_key = call.fairness_key;
+        priority.fairness_weight = call.fairness_weight;
+        priority.priority_key = call.priority_key;
         let options =
             temporalio_sdk::ActivityOptions::with_start_to_close_timeout(ACTIVITY_TIMEOUT)
                 .task_queue(call.task_queue)

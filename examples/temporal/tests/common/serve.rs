@@ -13,6 +13,8 @@ pub(crate) const SERVE_TEST: &str = "worker_process";
 pub(crate) const SERVE_PREFIX: &str = "PROVISIONING_QUEUE_PREFIX";
 /// How long, in milliseconds, each migration's data step takes (heartbeating).
 pub(crate) const SERVE_MIGRATION_WORK_MS: &str = "PROVISIONING_MIGRATION_WORK_MS";
+/// The claim keys the test's worker processes and its starter share.
+pub(crate) const TEST_CLAIM_KEYS: &str = "claims1:tlL9C3QBIVlBWxotkSiN2fBkFH9h2Y3eQ+jLNdhOimU=";
 /// How the process prefixes each record's line on stdout.
 const JOURNAL_LINE: &str = "journal ";
 
@@ -36,12 +38,16 @@ pub(crate) async fn serve(prefix: &str) -> Result<(), Box<dyn Error>> {
     let client = example_temporal::connect(&address).await?;
     let pool = sqlx::PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
     let fleet = Fleet::new(prefix);
-    let mut activities = Provisioning::for_fleet(fleet.clone(), pool)
-        .await?
-        .with_observer(|record| {
-            let line = serde_json::to_string(record).expect("a record serializes");
-            println!("{JOURNAL_LINE}{line}");
-        });
+    let mut activities = Provisioning::for_fleet(
+        fleet.clone(),
+        pool,
+        example_temporal::claim_keys()?.ok_or("the worker process needs CLAIM_SIGNING_KEYS")?,
+    )
+    .await?
+    .with_observer(|record| {
+        let line = serde_json::to_string(record).expect("a record serializes");
+        println!("{JOURNAL_LINE}{line}");
+    });
     if let Ok(ms) = std::env::var(SERVE_MIGRATION_WORK_MS) {
         let ms: u64 = ms
             .parse()

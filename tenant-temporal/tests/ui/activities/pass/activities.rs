@@ -1,5 +1,5 @@
 // A #[tenant::activities] block as services write it: state behind `Arc<Self>` with the
-// worker's input verifier, a static system activity, the SDK's `name` argument handed on, `mut`
+// worker's input verifier, a system activity, the SDK's `name` argument handed on, `mut`
 // bindings, and items that are not activities kept as written.
 // A `[[test]]` target of the crate, so the workspace lints reach it: `missing_docs` and
 // `unreachable_pub` are ours, not what a user's crate must satisfy; `dead_code` is allowed as
@@ -8,9 +8,14 @@
 #![deny(warnings)]
 
 use std::sync::Arc;
+use std::time::Duration;
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
+use tenant::routing::Routing;
 use tenant::temporal::{InputVerifier, TenantActivities};
-use tenant::{InMemoryRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx};
+use tenant::{
+    InMemoryRegistry, Plan, SignedClaim, SigningKeys, SystemCtx, SystemToken, TenancyConfig,
+    TenantCtx,
+};
 
 pub struct Provisioning {
     greeting: String,
@@ -55,6 +60,7 @@ impl Provisioning {
 
     #[activity(system = "count tenants for the billing report")]
     pub async fn count_tenants(
+        self: Arc<Self>,
         _actx: ActivityContext,
         sys: SystemCtx,
         limit: u32,
@@ -70,14 +76,21 @@ fn main() {
         "tenant_acme".parse().unwrap(),
         Plan::Pro,
     );
+    let keys = SigningKeys::new("claims1", &[7; 32]).unwrap();
+    let routing = Routing::new("default", "q", 1.try_into().unwrap());
+    let lifetime = Duration::from_secs(600);
+    let claim = SignedClaim::sign(&ctx, &keys, &routing.audience(), lifetime).unwrap();
     let greet = GreetInput {
-        ctx: TenantClaim::of(&ctx),
+        ctx: claim.clone(),
         name: "world".into(),
     };
-    let info = GetTenantInfoInput {
-        ctx: TenantClaim::of(&ctx),
+    let info = GetTenantInfoInput { ctx: claim };
+    let sys = SystemCtx::new("count tenants for the billing report").unwrap();
+    let token = SystemToken::sign(&sys, &keys, &routing.audience(), lifetime).unwrap();
+    let count = CountTenantsInput {
+        sys: token,
+        limit: 3,
     };
-    let count = CountTenantsInput { limit: 3 };
     let _: [tenant::temporal::ActivityInput<_>; 1] = [greet.into()];
     let _: tenant::temporal::ActivityInput<_> = info.into();
     let _: tenant::temporal::ActivityInput<_> = count.into();
@@ -88,6 +101,8 @@ fn main() {
             verifier: InputVerifier::new(
                 Arc::new(InMemoryRegistry::from_ids(["acme".parse().unwrap()]).unwrap()),
                 TenancyConfig::default(),
+                routing,
+                keys,
             ),
         })
         .build();
