@@ -12,6 +12,7 @@
 //! | `provision` | `ProvisionCtx::new(..)`: schema DDL and migrations | its reason when it is a string literal, else the call |
 //! | `activity` | `#[activity(system = "..")]`: a system activity, whose `SystemCtx` the worker makes | its reason |
 //! | `verify` | a claim or a request becoming a context: every `verify(..)`, `resolve(..)`, `verify_claim(..)` and `verify_request(..)` call (the request boundary's, which also attaches the user), on any receiver or path, and `TenantClaim::verify` passed as a function | the call as written |
+//! | `sign` | `SignedClaim::sign(..)`, `SystemToken::sign(..)` (and `sign_at`): a claim or a system token a Temporal worker will act on, minted with a claim key | the call as written |
 //! | `registry` | `impl TenantRegistry for ..`: what `verify` trusts, so a registry written by hand mints any context it likes | the `impl` header |
 //!
 //! The table is [`PATTERNS`]; a new way to mint is one more row there.
@@ -91,17 +92,21 @@ pub enum Kind {
     Verify,
     /// `impl TenantRegistry for ..`: a registry, which verification trusts.
     Registry,
+    /// `SignedClaim::sign` and `SystemToken::sign` (and their `sign_at`): a claim or a system
+    /// token a worker will act on, minted with a claim key.
+    Sign,
 }
 
 impl Kind {
     /// Every kind, in the order of the table in the crate's documentation.
-    pub const ALL: [Kind; 6] = [
+    pub const ALL: [Kind; 7] = [
         Kind::Trusted,
         Kind::System,
         Kind::Provision,
         Kind::Activity,
         Kind::Verify,
         Kind::Registry,
+        Kind::Sign,
     ];
 
     /// The kind's name in the inventory and in `--kinds`.
@@ -117,6 +122,7 @@ impl Kind {
             Kind::Activity => "activity",
             Kind::Verify => "verify",
             Kind::Registry => "registry",
+            Kind::Sign => "sign",
         }
     }
 }
@@ -153,7 +159,7 @@ impl FromStr for Kind {
     ///
     /// assert_eq!("system".parse::<Kind>(), Ok(Kind::System));
     /// let err = "sytem".parse::<Kind>().unwrap_err();
-    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry");
+    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign");
     /// ```
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Kind::ALL

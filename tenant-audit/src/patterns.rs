@@ -97,6 +97,36 @@ pub const PATTERNS: &[Pattern] = &[
             reason: true,
         },
     },
+    // A signed claim or system token: what a Temporal worker acts on once its signature
+    // verifies, so minting one is authority as surely as `trusted` (the key is the proof).
+    Pattern {
+        kind: Kind::Sign,
+        shape: Shape::Path {
+            segments: &["SignedClaim", "sign"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sign,
+        shape: Shape::Path {
+            segments: &["SignedClaim", "sign_at"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sign,
+        shape: Shape::Path {
+            segments: &["SystemToken", "sign"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sign,
+        shape: Shape::Path {
+            segments: &["SystemToken", "sign_at"],
+            reason: false,
+        },
+    },
     // A system activity: the worker makes its `SystemCtx` from this reason.
     Pattern {
         kind: Kind::Activity,

@@ -473,3 +473,24 @@ Ok(())
         ]
     );
 }
+
+#[test]
+fn signed_claims_and_system_tokens_are_minted_authority() {
+    let source = r#"
+use tenant::SystemToken as T;
+fn a() {
+let claim = SignedClaim::sign(&ctx, &keys, audience, lifetime);
+let at = tenant::SignedClaim::sign_at(&ctx, &keys, audience, lifetime, now);
+let token = T::sign(&sys, &keys, audience, lifetime);
+let other = keys.sign(b"bytes");
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "4: sign: SignedClaim::sign(&ctx, &keys, audience, lifetime)",
+            "5: sign: tenant::SignedClaim::sign_at(&ctx, &keys, audience, lifetime, now)",
+            "6: sign: T::sign(&sys, &keys, audience, lifetime)",
+        ]
+    );
+}
