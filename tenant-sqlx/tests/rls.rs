@@ -446,3 +446,193 @@ async fn the_audit_refuses_a_bypassrls_role_which_sees_every_tenant() {
     ));
     audit.ensure(&app).await.unwrap();
 }
+
+// ---- issue 21: the holes the security review found, each tried once more ----
+
+/// Item 3. A temporary table left on a pooled connection has no row-level security; PostgreSQL
+/// searches `pg_temp` first unless the search path names it, so before the fix the tenant's
+/// statements went to the temporary table instead.
+#[tokio::test]
+async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() {
+    let Some((_, app, acme, _)) = seeded("a_temp_table_does_not_shadow", 1).await else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT); \
+         INSERT INTO invoices VALUES ('globex', 1, 1)",
+    )
+    .execute(&app)
+    .await
+    .unwrap();
+    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut *tx).await, 3, "raw SQL read the temp table");
+    assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
+    tx.repo::<Invoice>()
+        .insert(
+            &acme,
+            NewInvoice {
+                id: 4,
+                amount_cents: 400,
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The temp table kept its one row: the insert went to the tenant's table.
+    let temp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_temp.invoices")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert_eq!(temp, 1);
+}
+
+/// Item 4. Raw SQL inside acme's transaction sets the tenant setting to globex.
+#[tokio::test]
+async fn raw_sql_cannot_forge_the_tenant_setting() {
+    let Some((_, app, acme, _)) = seeded("raw_sql_cannot_forge_the_tenant_setting", 2).await
+    else {
+        return;
+    };
+    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    let ids: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    assert!(
+        ids.iter().all(|(tenant, _)| tenant != "globex"),
+        "forged setting reads {ids:?}"
+    );
+    tx.rollback().await.unwrap();
+}
+
+/// Item 9. After a tenant transaction the setting reads `''`, not NULL, on that connection:
+/// a row whose tenant is `''` passed the policy there.
+#[tokio::test]
+async fn no_row_with_an_empty_tenant_can_be_written_after_a_tenant_tx() {
+    let Some((_, app, acme, _)) = seeded("no_row_with_an_empty_tenant", 1).await else {
+        return;
+    };
+    let tx = TenantTx::begin(&app, &acme).await.unwrap();
+    tx.commit().await.unwrap();
+    let refused =
+        sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('', 9, 1)")
+            .execute(&app)
+            .await;
+    assert!(refused.is_err(), "a row with an empty tenant was written");
+    assert_eq!(raw_count(&app).await, 0);
+}
+
+/// Item 10. A session-level `SET` in raw SQL outlives the transaction that ran it.
+#[tokio::test]
+async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
+    let Some((_, app, acme, _)) = seeded("a_session_level_set_does_not_survive", 1).await else {
+        return;
+    };
+    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql("SET app.tenant_id = 'globex'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Outside any tenant transaction, on the very connection.
+    assert_eq!(raw_count(&app).await, 0, "globex's rows outside a tenant tx");
+    // The next tenant transaction on it is acme's alone.
+    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut *tx).await, 3);
+    tx.commit().await.unwrap();
+    let left: Option<String> = sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert_ne!(left.as_deref(), Some("globex"));
+}
+
+/// Item 12. A transaction bound to acme given globex's context.
+#[tokio::test]
+async fn a_tenant_tx_refuses_another_tenants_ctx_on_postgres() {
+    let Some((_, app, acme, globex)) = seeded("a_tenant_tx_refuses_another_ctx", 2).await else {
+        return;
+    };
+    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let refused = tx
+        .repo::<Invoice>()
+        .insert(
+            &globex,
+            NewInvoice {
+                id: 8,
+                amount_cents: 1,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::TenantMismatch { .. }), "{refused:?}");
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_tx_refuses_another_tenants_ctx_on_sqlite() {
+    let pool = support::sqlite().await;
+    let (acme, globex) = tenants();
+    InvoiceRepo::new(&pool).create_table().await.unwrap();
+    let mut tx = TenantTx::begin(&pool, &acme).await.unwrap();
+    let mut repo = tx.repo::<Invoice>();
+    let new = NewInvoice {
+        id: 1,
+        amount_cents: 5,
+    };
+    let refused = repo.insert(&globex, new).await.unwrap_err();
+    assert!(matches!(refused, Error::TenantMismatch { .. }), "{refused:?}");
+    assert!(matches!(
+        repo.list(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    assert!(matches!(
+        repo.count(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    tx.commit().await.unwrap();
+    assert_eq!(InvoiceRepo::new(&pool).count(&globex).await.unwrap(), 0);
+}
+
+/// Item 9, the column's own CHECK: a tenant id PostgreSQL or SQLite would store, but no
+/// `TenantId` can be, is refused by the table itself, with or without row-level security.
+#[tokio::test]
+async fn the_tenant_column_refuses_what_is_not_a_tenant_id() {
+    let sqlite = support::sqlite().await;
+    InvoiceRepo::new(&sqlite).create_table().await.unwrap();
+    for bad in ["", "ACME", "-acme", "acme-", "a b", &"a".repeat(64)] {
+        let refused =
+            sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES (?, 1, 1)")
+                .bind(bad)
+                .execute(&sqlite)
+                .await;
+        assert!(refused.is_err(), "sqlite stored {bad:?}");
+    }
+    sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('a', 1, 1)")
+        .execute(&sqlite)
+        .await
+        .unwrap();
+    let Some(pg) = support::postgres("the_tenant_column_refuses_what_is_not_a_tenant_id").await
+    else {
+        return;
+    };
+    InvoiceRepo::new(&pg).create_table().await.unwrap();
+    for bad in ["", "ACME", "-acme", "acme-", "a b", &"a".repeat(64)] {
+        let refused =
+            sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ($1, 1, 1)")
+                .bind(bad)
+                .execute(&pg)
+                .await
+                .unwrap_err();
+        assert_eq!(sqlstate(&refused).as_deref(), Some("23514"), "{bad:?}: {refused}");
+    }
+    sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ($1, 1, 1)")
+        .bind("a".repeat(63))
+        .execute(&pg)
+        .await
+        .unwrap();
+}

@@ -291,3 +291,82 @@ async fn prepared_statements_follow_the_search_path_of_each_transaction() {
         schema().drop(&sys, &pool, ctx.schema_name()).await.unwrap();
     }
 }
+
+/// Issue 21, item 3: a temporary table on the pooled connection named like the tenant's table.
+/// PostgreSQL searches `pg_temp` first unless the search path names it.
+#[tokio::test]
+async fn a_temp_table_does_not_shadow_the_tenant_schema() {
+    let Some(pool) = support::postgres("a_temp_table_does_not_shadow_the_tenant_schema").await
+    else {
+        return;
+    };
+    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let acme = tenant("acme");
+    schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT); \
+         INSERT INTO invoices VALUES ('globex', 1, 999)",
+    )
+    .execute(&one)
+    .await
+    .unwrap();
+    let mut tx = TenantTx::begin_in_schema(&one, &acme).await.unwrap();
+    tx.repo::<Invoice>()
+        .insert(
+            &acme,
+            NewInvoice {
+                id: 2,
+                amount_cents: 100,
+            },
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows, [("acme".to_owned(), 2)]);
+    one.close().await;
+    schema().drop(&sys, &pool, acme.schema_name()).await.unwrap();
+}
+
+/// Issue 21, item 12: acme's schema-bound transaction given globex's context wrote globex's row
+/// into acme's schema.
+#[tokio::test]
+async fn a_schema_bound_tx_refuses_another_tenants_ctx() {
+    let Some(pool) = support::postgres("a_schema_bound_tx_refuses_another_tenants_ctx").await
+    else {
+        return;
+    };
+    let sys = SystemCtx::new("provision test tenants").unwrap();
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
+    let refused = tx
+        .repo::<Invoice>()
+        .insert(
+            &globex,
+            NewInvoice {
+                id: 1,
+                amount_cents: 999,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(refused, Error::TenantMismatch { .. }), "{refused:?}");
+    tx.rollback().await.unwrap();
+    schema().drop(&sys, &pool, acme.schema_name()).await.unwrap();
+}
