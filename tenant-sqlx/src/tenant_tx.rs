@@ -4,7 +4,7 @@ use std::ops::{Deref, DerefMut};
 
 use sqlx::{AssertSqlSafe, Pool, Transaction};
 
-use tenant_core::TenantCtx;
+use tenant_core::{TenantCtx, TenantId};
 
 use crate::error::Error;
 #[cfg(feature = "postgres")]
@@ -114,6 +114,10 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
     type Database = DB;
+
+    fn bound_tenant(&self) -> Option<&TenantId> {
+        Some(self.ctx.tenant_id())
+    }
 
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = DB> {
         &mut *self.tx

@@ -103,14 +103,11 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
         .await
         .unwrap();
     assert_eq!(note, "acme");
-    // Even the repository asked for globex's rows finds none in acme's schema.
-    assert!(
-        tx.repo::<Invoice>()
-            .get(&globex, 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // The repository asked for globex's rows in acme's transaction refuses.
+    assert!(matches!(
+        tx.repo::<Invoice>().get(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
     tx.rollback().await.unwrap();
 
     // Offboarding acme leaves globex whole.
@@ -164,7 +161,7 @@ async fn a_table_missing_from_the_tenant_schema_is_an_error_not_a_shared_table()
         .await
         .unwrap();
     let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
-    let missing = tx.repo::<Invoice>().list(&globex).await.unwrap_err();
+    let missing = tx.repo::<Invoice>().list(&acme).await.unwrap_err();
     assert_eq!(sqlstate(&missing).as_deref(), Some("42P01"), "{missing:?}");
     drop(tx);
     TenantSchema::new()
@@ -337,7 +334,10 @@ async fn a_temp_table_does_not_shadow_the_tenant_schema() {
     tx.commit().await.unwrap();
     assert_eq!(rows, [("acme".to_owned(), 2)]);
     one.close().await;
-    schema().drop(&sys, &pool, acme.schema_name()).await.unwrap();
+    schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
 }
 
 /// Issue 21, item 12: acme's schema-bound transaction given globex's context wrote globex's row
@@ -366,7 +366,13 @@ async fn a_schema_bound_tx_refuses_another_tenants_ctx() {
         )
         .await
         .unwrap_err();
-    assert!(matches!(refused, Error::TenantMismatch { .. }), "{refused:?}");
+    assert!(
+        matches!(refused, Error::TenantMismatch { .. }),
+        "{refused:?}"
+    );
     tx.rollback().await.unwrap();
-    schema().drop(&sys, &pool, acme.schema_name()).await.unwrap();
+    schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
 }

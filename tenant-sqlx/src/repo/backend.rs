@@ -104,6 +104,13 @@ pub trait Conn: Send {
     #[doc(hidden)]
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Self::Database>;
 
+    /// The tenant the handle is bound to: a [`TenantTx`](crate::TenantTx)'s, `None` for the
+    /// rest. A repository over a bound handle refuses every other tenant's context.
+    #[doc(hidden)]
+    fn bound_tenant(&self) -> Option<&TenantId> {
+        None
+    }
+
     /// Begins a transaction on the handle: on a pool, on a connection it acquires; on a
     /// transaction, a savepoint inside it.
     #[doc(hidden)]
