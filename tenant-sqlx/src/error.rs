@@ -85,6 +85,19 @@ pub enum Error {
         /// The tenant of the context the call was given.
         given: tenant_core::TenantId,
     },
+    /// A [`RowSecurity`](crate::RowSecurity) key is not 32 to 64 bytes long.
+    #[error("a row-level security key is {len} bytes long; 32 to 64 are required")]
+    RowSecurityKey {
+        /// The length given.
+        len: usize,
+    },
+    /// The database refused the tenant credential of a
+    /// [`RowSecurity`](crate::RowSecurity) transaction: the key installed in `tenant_rls.key`
+    /// is not the application's (or none is), so the transaction was not begun.
+    #[error(
+        "the database refused the tenant credential: its row-level security key is not the application's"
+    )]
+    RowSecurityRefused,
     /// An index this entity needs has a name that already belongs to another table.
     #[error("index `{index}` already exists on table `{table}`")]
     IndexNameTaken {

@@ -7,7 +7,7 @@
 
 use sqlx::PgPool;
 
-use tenant::sqlx::{Error, Finding, IsolationAudit, TenantTx};
+use tenant::sqlx::{Error, Finding, IsolationAudit, RowSecurity, TenantTx};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
@@ -19,6 +19,11 @@ pub struct Invoice {
     #[tenant]
     pub tenant_id: TenantId,
     pub amount_cents: i64,
+}
+
+/// The key the tests' database holds (`seeded` installs it).
+fn rls() -> RowSecurity {
+    support::row_security()
 }
 
 fn tenants() -> (TenantCtx, TenantCtx) {
@@ -35,12 +40,13 @@ async fn seeded(
     app_connections: u32,
 ) -> Option<(PgPool, PgPool, TenantCtx, TenantCtx)> {
     let (owner, app) = support::postgres_app_role(test, app_connections).await?;
+    support::install_row_security(&owner).await;
     let mut repo = InvoiceRepo::new(&owner);
     repo.create_table().await.unwrap();
     repo.row_level_security().await.unwrap();
     let (acme, globex) = tenants();
     for (ctx, n) in [(&acme, 3), (&globex, 2)] {
-        let mut tx = TenantTx::begin(&app, ctx).await.unwrap();
+        let mut tx = rls().begin(&app, ctx).await.unwrap();
         for id in 1..=n {
             tx.repo::<Invoice>()
                 .insert(
@@ -82,30 +88,30 @@ async fn raw_sql_in_a_tenant_tx_sees_and_changes_only_that_tenant() {
     else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     // No WHERE at all: the policy is the only filter.
-    assert_eq!(raw_count(&mut *tx).await, 3);
+    assert_eq!(raw_count(&mut tx).await, 3);
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await
         .unwrap();
     assert_eq!(ids, [1, 2, 3]);
     let changed = sqlx::query("UPDATE invoices SET amount_cents = 0")
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .unwrap();
     assert_eq!(changed.rows_affected(), 3);
     let deleted = sqlx::query("DELETE FROM invoices WHERE id = 2")
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .unwrap();
     assert_eq!(deleted.rows_affected(), 1);
     tx.commit().await.unwrap();
 
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
     let theirs: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, amount_cents FROM invoices ORDER BY id")
-            .fetch_all(&mut *tx)
+            .fetch_all(&mut tx)
             .await
             .unwrap();
     assert_eq!(theirs, [(1, 100), (2, 200)]);
@@ -142,19 +148,19 @@ async fn writes_naming_another_tenant_fail() {
     let Some((_, app, acme, globex)) = seeded("writes_naming_another_tenant_fail", 2).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused =
         sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)")
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await
             .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
     tx.rollback().await.unwrap();
 
     // Moving one's own row to another tenant fails WITH CHECK.
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused = sqlx::query("UPDATE invoices SET tenant_id = 'globex' WHERE id = 1")
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
@@ -162,7 +168,7 @@ async fn writes_naming_another_tenant_fail() {
 
     // A repository given the other tenant's ctx inside acme's transaction is refused before
     // the database sees it (a_tenant_tx_refuses_another_tenants_ctx_on_postgres).
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     assert!(matches!(
         tx.repo::<Invoice>().count(&globex).await,
         Err(Error::TenantMismatch { .. })
@@ -170,8 +176,8 @@ async fn writes_naming_another_tenant_fail() {
     assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
     tx.rollback().await.unwrap();
 
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
-    assert_eq!(raw_count(&mut *tx).await, 2);
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
+    assert_eq!(raw_count(&mut tx).await, 2);
     tx.rollback().await.unwrap();
 }
 
@@ -187,8 +193,8 @@ async fn a_pooled_connection_carries_no_tenant_after_the_transaction() {
         return;
     };
     for end in ["commit", "rollback", "drop"] {
-        let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-        assert_eq!(raw_count(&mut *tx).await, 3, "{end}");
+        let mut tx = rls().begin(&app, &acme).await.unwrap();
+        assert_eq!(raw_count(&mut tx).await, 3, "{end}");
         match end {
             "commit" => tx.commit().await.unwrap(),
             "rollback" => tx.rollback().await.unwrap(),
@@ -209,7 +215,7 @@ async fn repositories_run_over_a_tenant_tx() {
     let Some((_, app, acme, globex)) = seeded("repositories_run_over_a_tenant_tx", 2).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     assert_eq!(tx.ctx().tenant_id().as_str(), "acme");
     let mut repo = tx.repo::<Invoice>();
     assert_eq!(repo.list(&acme).await.unwrap().len(), 3);
@@ -227,7 +233,7 @@ async fn repositories_run_over_a_tenant_tx() {
         Err(Error::TenantMismatch { .. })
     ));
     tx.commit().await.unwrap();
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
     assert_eq!(tx.repo::<Invoice>().count(&globex).await.unwrap(), 2);
     tx.rollback().await.unwrap();
 }
@@ -246,9 +252,9 @@ async fn concurrent_tenant_transactions_stay_apart() {
             (app.clone(), globex.clone(), 2)
         };
         tasks.push(tokio::spawn(async move {
-            let mut tx = TenantTx::begin(&app, &ctx).await.unwrap();
+            let mut tx = rls().begin(&app, &ctx).await.unwrap();
             tokio::task::yield_now().await;
-            let seen = raw_count(&mut *tx).await;
+            let seen = raw_count(&mut tx).await;
             tx.commit().await.unwrap();
             assert_eq!(seen, expected, "{}", ctx.tenant_id());
         }));
@@ -313,9 +319,10 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
                    DROP POLICY IF EXISTS support_sees_all ON invoices; \
                    DROP POLICY IF EXISTS tenant_isolation ON invoices; \
                    CREATE POLICY tenant_isolation ON invoices \
-                     USING (tenant_id = current_setting('app.tenant_id', true)) \
-                     WITH CHECK (tenant_id = current_setting('app.tenant_id', true))";
-    let expected = "(tenant_id = current_setting('app.tenant_id'::text, true))".to_owned();
+                     USING (tenant_id = (SELECT tenant_rls.current_tenant())) \
+                     WITH CHECK (tenant_id = (SELECT tenant_rls.current_tenant()))";
+    let expected =
+        "(tenant_id = ( SELECT tenant_rls.current_tenant() AS current_tenant))".to_owned();
     let cases: [(&str, Vec<Finding>, Vec<Finding>); 5] = [
         (
             "ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY",
@@ -341,7 +348,7 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
         (
             "DROP POLICY tenant_isolation ON invoices; \
              CREATE POLICY tenant_isolation ON invoices \
-               USING (tenant_id = current_setting('app.tenant_id', true))",
+               USING (tenant_id = (SELECT tenant_rls.current_tenant()))",
             vec![Finding::PolicyMissing {
                 table: "invoices",
                 expected: expected.clone(),
@@ -456,8 +463,8 @@ async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() 
     .execute(&app)
     .await
     .unwrap();
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut *tx).await, 3, "raw SQL read the temp table");
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut tx).await, 3, "raw SQL read the temp table");
     assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
     tx.repo::<Invoice>()
         .insert(
@@ -478,25 +485,100 @@ async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() 
     assert_eq!(temp, 1);
 }
 
-/// Item 4. Raw SQL inside acme's transaction sets the tenant setting to globex.
+/// Item 4. Raw SQL inside acme's transaction sets the tenant setting to globex: plainly, with a
+/// value copied from a transaction of globex's (on another connection, and on the same one), and
+/// by calling the functions itself. Before the fix the first alone read globex's rows.
 #[tokio::test]
 async fn raw_sql_cannot_forge_the_tenant_setting() {
-    let Some((_, app, acme, _)) = seeded("raw_sql_cannot_forge_the_tenant_setting", 2).await else {
+    let Some((_, app, acme, globex)) = seeded("raw_sql_cannot_forge_the_tenant_setting", 2).await
+    else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
-        .execute(&mut *tx)
+    let setting = "SELECT current_setting('app.tenant_id')";
+    let mut theirs = rls().begin(&app, &globex).await.unwrap();
+    let copied: String = sqlx::query_scalar(setting)
+        .fetch_one(&mut theirs)
         .await
         .unwrap();
-    let ids: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
-        .fetch_all(&mut *tx)
+    assert!(copied.starts_with("globex:"), "{copied}");
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    let own: String = sqlx::query_scalar(setting)
+        .fetch_one(&mut tx)
         .await
         .unwrap();
-    assert!(
-        ids.iter().all(|(tenant, _)| tenant != "globex"),
-        "forged setting reads {ids:?}"
-    );
+    for forged in [
+        "globex".to_owned(),
+        copied.clone(),
+        own.replacen("acme", "globex", 1),
+    ] {
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(&forged)
+            .execute(&mut tx)
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
+            .fetch_all(&mut tx)
+            .await
+            .unwrap();
+        assert_eq!(rows, [], "the forged setting {forged:?} read rows");
+        let refused = sqlx::query(
+            "INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)",
+        )
+        .execute(&mut tx)
+        .await
+        .unwrap_err();
+        assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
+        tx.rollback().await.unwrap();
+        tx = rls().begin(&app, &acme).await.unwrap();
+    }
+    theirs.rollback().await.unwrap();
+    // Without the key, the function that sets the setting refuses.
+    let refused = sqlx::query("SELECT tenant_rls.enter('globex', repeat('0', 64))")
+        .execute(&mut tx)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("28000"), "{refused}");
+    tx.rollback().await.unwrap();
+    // Globex's value copied on the very connection globex used, in a later transaction.
+    let one = support::postgres_app_role("raw_sql_cannot_forge_one_connection", 1)
+        .await
+        .unwrap()
+        .1;
+    let copied: String = {
+        let mut theirs = rls().begin(&one, &globex).await.unwrap();
+        let value = sqlx::query_scalar(setting)
+            .fetch_one(&mut theirs)
+            .await
+            .unwrap();
+        theirs.commit().await.unwrap();
+        value
+    };
+    let mut tx = rls().begin(&one, &acme).await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(&copied)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(&mut tx)
+        .await
+        .unwrap();
+    assert_eq!(verified, None);
+    tx.rollback().await.unwrap();
+}
+
+/// Item 4: a key the database does not hold enters no tenant; the transaction is not begun.
+#[tokio::test]
+async fn a_wrong_key_is_refused_with_a_typed_error() {
+    let Some((_, app, acme, _)) = seeded("a_wrong_key_is_refused", 1).await else {
+        return;
+    };
+    let wrong = RowSecurity::new(&[42; 32]).unwrap();
+    let refused = wrong.begin(&app, &acme).await.unwrap_err();
+    assert!(matches!(refused, Error::RowSecurityRefused), "{refused:?}");
+    // The connection went back clean: the right key works on it at once.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut tx).await, 3);
     tx.rollback().await.unwrap();
 }
 
@@ -507,7 +589,7 @@ async fn no_row_with_an_empty_tenant_can_be_written_after_a_tenant_tx() {
     let Some((_, app, acme, _)) = seeded("no_row_with_an_empty_tenant", 1).await else {
         return;
     };
-    let tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let tx = rls().begin(&app, &acme).await.unwrap();
     tx.commit().await.unwrap();
     let refused =
         sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('', 9, 1)")
@@ -523,9 +605,16 @@ async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
     let Some((_, app, acme, _)) = seeded("a_session_level_set_does_not_survive", 1).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     sqlx::raw_sql("SET app.tenant_id = 'globex'")
-        .execute(&mut *tx)
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // acme's own verified value, kept at session level past its transaction.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql("SELECT set_config('app.tenant_id', current_setting('app.tenant_id'), false)")
+        .execute(&mut tx)
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -536,8 +625,8 @@ async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
         "globex's rows outside a tenant tx"
     );
     // The next tenant transaction on it is acme's alone.
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut *tx).await, 3);
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut tx).await, 3);
     tx.commit().await.unwrap();
     let left: Option<String> = sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)")
         .fetch_one(&app)
@@ -552,7 +641,7 @@ async fn a_tenant_tx_refuses_another_tenants_ctx_on_postgres() {
     let Some((_, app, acme, globex)) = seeded("a_tenant_tx_refuses_another_ctx", 2).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused = tx
         .repo::<Invoice>()
         .insert(

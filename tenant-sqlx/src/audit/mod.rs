@@ -8,7 +8,7 @@ mod tests;
 use sqlx::PgPool;
 
 use crate::error::Error;
-use crate::repo::rls::TENANT_SETTING;
+use crate::repo::rls::RLS_SCHEMA;
 use crate::repo::{Entity, EntityMeta};
 pub(crate) use rules::{
     ExpectedForeignKey, ForeignKeyFacts, PolicyFacts, RoleFacts, TableFacts, findings,
@@ -21,7 +21,8 @@ pub use rules::{Finding, Findings};
 /// It checks that the role is not a superuser and has no BYPASSRLS; and, for each entity's table
 /// in the search path, that it exists, has row-level security enabled and forced (an owner
 /// bypasses an unforced policy), has a policy for all commands whose USING and WITH CHECK are
-/// `tenant = current_setting('app.tenant_id', true)`, and has no other permissive policy (those
+/// `tenant = (SELECT tenant_rls.current_tenant())` (see `RowSecurity`), and has no other
+/// permissive policy (those
 /// are ORed, and one `USING (true)` opens every tenant's rows); and that each `#[belongs_to]`
 /// field has its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`. All
 /// findings come back at once.
@@ -74,13 +75,14 @@ impl IsolationAudit {
         };
         let mut tables = Vec::with_capacity(self.tables.len());
         for meta in &self.tables {
-            // PostgreSQL's own rendering of the expected predicate, so the comparison does not
-            // depend on how it prints casts or quotes identifiers.
+            // PostgreSQL's rendering of the expected predicate (`pg_get_expr` of the policy
+            // `Repo::row_level_security` creates), the column quoted as it quotes identifiers.
             let expected: String = sqlx::query_scalar(
-                "SELECT format('(%I = current_setting(%L::text, true))', $1::text, $2::text)",
+                "SELECT format('(%I = ( SELECT %s.current_tenant() AS current_tenant))', \
+                 $1::text, $2::text)",
             )
             .bind(meta.tenant_column())
-            .bind(TENANT_SETTING)
+            .bind(RLS_SCHEMA)
             .fetch_one(&mut *conn)
             .await?;
             let quoted = format!("\"{}\"", meta.table);

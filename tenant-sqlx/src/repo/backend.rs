@@ -8,7 +8,21 @@ use tenant_core::TenantId;
 
 mod sealed {
     pub trait Sealed {}
+
+    /// An argument only this crate can make: the hidden methods of `Conn` that hand out a
+    /// transaction (which dereferences to `&mut Connection`) cannot be called from outside, so
+    /// a `TenantTx`'s connection cannot be reached, and swapped, through them.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Token(());
+
+    impl Token {
+        pub(crate) const fn new() -> Self {
+            Token(())
+        }
+    }
 }
+
+pub(crate) use sealed::Token;
 
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
@@ -68,9 +82,9 @@ pub trait Backend:
     where
         T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>;
 
-    /// The statement that begins a transaction bound to `tenant` (see `TenantTx`).
+    /// The statement that begins a tenant-bound transaction (see `TenantTx`).
     #[doc(hidden)]
-    fn begin_tenant(tenant: &TenantId) -> String;
+    fn begin_tenant() -> String;
 }
 
 /// A pool, connection or transaction that a repository runs its statements through.
@@ -116,6 +130,7 @@ pub trait Conn: Send {
     #[doc(hidden)]
     fn begin(
         &mut self,
+        token: sealed::Token,
     ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self::Database>, sqlx::Error>> + Send;
 }
 
@@ -216,8 +231,8 @@ macro_rules! backend {
                 sqlx::Row::try_get(row, index)
             }
 
-            fn begin_tenant(tenant: &TenantId) -> String {
-                $begin_tenant(tenant)
+            fn begin_tenant() -> String {
+                $begin_tenant()
             }
         }
 
@@ -231,6 +246,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 let pool = *self;
                 // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
@@ -251,6 +267,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 let pool = &*self;
                 // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
@@ -271,6 +288,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut ***self)
             }
@@ -286,6 +304,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut ***self)
             }
@@ -301,6 +320,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut **self)
             }
@@ -317,7 +337,7 @@ backend!(
     index_owner: "SELECT tbl_name FROM sqlite_master WHERE type = 'index' AND name = ?",
     // SQLite has no session settings and no row-level security: the transaction carries the
     // context for the repositories that run in it.
-    begin_tenant: |_: &TenantId| String::from("BEGIN"),
+    begin_tenant: || String::from("BEGIN"),
 );
 backend!(
     "postgres",
@@ -327,12 +347,7 @@ backend!(
     max_binds: 65535,
     index_owner: "SELECT tablename::text FROM pg_indexes \
                   WHERE schemaname = current_schema() AND indexname = $1",
-    // One round trip: BEGIN and the setting go as one simple query. The id is written into the
-    // text rather than bound (a simple query binds nothing); a `TenantId` is `[a-z0-9-]` only,
-    // validated on every path that makes one, so it cannot end the literal.
-    begin_tenant: |tenant: &TenantId| format!(
-        "BEGIN; SELECT set_config('{}', '{}', true)",
-        super::rls::TENANT_SETTING,
-        tenant.as_str()
-    ),
+    // One round trip: BEGIN, the reset of the tenant setting and the search path with pg_temp
+    // last. No tenant: only `RowSecurity` sets one, verified, bound rather than in this text.
+    begin_tenant: || super::rls::begin_statement(None),
 );

@@ -158,7 +158,7 @@ where
                 .map_err(conflict)?;
             return Ok(<X::Database as Backend>::rows_affected(&done));
         }
-        let mut tx = self.conn.begin().await?;
+        let mut tx = self.conn.begin(super::backend::Token::new()).await?;
         let mut inserted = 0;
         let mut rest = rows.as_slice();
         for size in sizes {
