@@ -147,10 +147,13 @@ pub(crate) fn install_statements() -> Vec<String> {
         // The verified tenant of this transaction, or NULL: unset, '' (what a connection reads
         // after a transaction set it), malformed, forged, or copied from another transaction.
         // Tags are compared through sha256, so the time a comparison takes says nothing about
-        // how much of a guess was right.
+        // how much of a guess was right. PARALLEL RESTRICTED: the leader evaluates it (a
+        // worker's pg_backend_pid() is its own, and would verify nothing), and the rest of a
+        // query may still run in parallel.
         format!(
             "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
-             LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ \
+             LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER \
+             SET search_path = pg_catalog, pg_temp AS $fn$ \
              DECLARE k {RLS_SCHEMA}.key%ROWTYPE; v text; v_tenant text; \
              BEGIN \
                v := NULLIF(current_setting('{TENANT_SETTING}', true), ''); \
