@@ -730,3 +730,34 @@ async fn the_tenant_column_refuses_what_is_not_a_tenant_id() {
         .await
         .unwrap();
 }
+
+/// Items 3, 4 and 12 together: row-level security in the tenant's schema
+/// (`RowSecurity::begin_in_schema`). Here the "tenant schema" is the test's own, with the
+/// policy on: the verified setting, the search path and the context check all hold at once.
+#[tokio::test]
+async fn row_security_in_the_tenants_schema() {
+    let Some((owner, app, _, globex)) = seeded("rls_in_schema", 1).await else {
+        return;
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let acme = TenantCtx::trusted("acme".parse().unwrap(), schema.parse().unwrap(), Plan::Pro);
+    sqlx::raw_sql("CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT)")
+        .execute(&app)
+        .await
+        .unwrap();
+    let mut tx = rls().begin_in_schema(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(&mut tx).await, 3);
+    assert!(matches!(
+        tx.repo::<Invoice>().count(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
+        .execute(&mut tx)
+        .await
+        .unwrap();
+    assert_eq!(raw_count(&mut tx).await, 0);
+    tx.rollback().await.unwrap();
+}
