@@ -181,7 +181,7 @@ fn main() {
         rt.block_on(async {
             let mut tx = security.begin(pool, &acme).await.unwrap();
             sqlx::query("DELETE FROM items WHERE id >= 10000")
-                .execute(&mut tx)
+                .execute(tx.executor())
                 .await
                 .unwrap();
             tx.commit().await.unwrap();

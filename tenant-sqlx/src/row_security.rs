@@ -52,7 +52,7 @@ const BLOCK: usize = 64;
 /// // In the application, as its plain role.
 /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
 /// let mut tx = rls.begin(&app, &acme).await?;
-/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices").fetch_one(&mut tx).await?;
+/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices").fetch_one(tx.executor()).await?;
 /// tx.commit().await?; // n counted acme's invoices only
 /// # Ok(())
 /// # }

@@ -2,9 +2,7 @@
 
 use std::ops::Deref;
 
-use futures_core::future::BoxFuture;
-use futures_core::stream::BoxStream;
-use sqlx::{AssertSqlSafe, Either, Execute, Executor, Pool, SqlStr, Transaction};
+use sqlx::{AssertSqlSafe, Executor, Pool, Transaction};
 
 use tenant_core::{TenantCtx, TenantId};
 
@@ -15,8 +13,8 @@ use crate::repo::{Backend, Conn, Entity, Repo, Token};
 ///
 /// Its repositories ([`repo`](Self::repo), or `Repo::new(&mut tx)`) take only the bound
 /// tenant's context: any other is an [`Error::TenantMismatch`], before anything is sent. Raw
-/// sqlx queries run on `&mut tx`, which implements [`sqlx::Executor`]. The connection itself is
-/// never handed out mutably: two transactions' connections cannot be swapped.
+/// sqlx queries run on [`tx.executor()`](Self::executor). The connection itself is never handed
+/// out mutably: two transactions' connections cannot be swapped.
 ///
 /// On PostgreSQL it begins with `BEGIN; RESET app.tenant_id; SELECT set_config('search_path',
 /// .., true)`, in one round trip: a session-level tenant setting left on the pooled connection
@@ -41,7 +39,7 @@ use crate::repo::{Backend, Conn, Entity, Repo, Token};
 ///
 /// let mut tx = TenantTx::begin(&pool, &acme).await?;
 /// tx.repo::<Note>().insert(&acme, NewNote { id: 1, body: "draft".into() }).await?;
-/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(&mut tx).await?;
+/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(tx.executor()).await?;
 /// assert_eq!(n, 1);
 /// tx.commit().await?;
 /// # Ok(())
@@ -78,6 +76,21 @@ impl<DB: Backend> TenantTx<DB> {
         Repo::new(self)
     }
 
+    /// The executor of raw sqlx queries inside the transaction:
+    /// `sqlx::query(..).fetch_one(tx.executor())`.
+    ///
+    /// Its type is opaque on purpose: it runs statements on the transaction's connection, and
+    /// gives no way to the connection itself (a `&mut Connection` could be `mem::swap`ped with
+    /// another transaction's). It is a method rather than `sqlx::Executor for &mut TenantTx`
+    /// because that trait's `describe` exists only with sqlx's `offline` feature, which would
+    /// have to be forced on every driver of the build.
+    pub fn executor(&mut self) -> impl Executor<'_, Database = DB>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        &mut *self.tx
+    }
+
     /// Commits. The tenant setting ends with the transaction.
     pub async fn commit(self) -> Result<(), Error> {
         Ok(self.tx.commit().await?)
@@ -105,104 +118,6 @@ impl<DB: Backend> std::fmt::Debug for TenantTx<DB> {
         f.debug_struct("TenantTx")
             .field("tenant_id", self.ctx.tenant_id())
             .finish_non_exhaustive()
-    }
-}
-
-/// Raw queries inside the transaction, as on a `sqlx::Transaction`: every method runs on the
-/// transaction's connection.
-impl<'c, DB: Backend> Executor<'c> for &'c mut TenantTx<DB>
-where
-    for<'a> &'a mut DB::Connection: Executor<'a, Database = DB>,
-{
-    type Database = DB;
-
-    fn execute<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<DB::QueryResult, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).execute(query)
-    }
-
-    fn execute_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<DB::QueryResult, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).execute_many(query)
-    }
-
-    fn fetch<'e, 'q: 'e, E>(self, query: E) -> BoxStream<'e, Result<DB::Row, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).fetch(query)
-    }
-
-    fn fetch_many<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxStream<'e, Result<Either<DB::QueryResult, DB::Row>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).fetch_many(query)
-    }
-
-    fn fetch_all<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<Vec<DB::Row>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).fetch_all(query)
-    }
-
-    fn fetch_one<'e, 'q: 'e, E>(self, query: E) -> BoxFuture<'e, Result<DB::Row, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).fetch_one(query)
-    }
-
-    fn fetch_optional<'e, 'q: 'e, E>(
-        self,
-        query: E,
-    ) -> BoxFuture<'e, Result<Option<DB::Row>, sqlx::Error>>
-    where
-        'c: 'e,
-        E: 'q + Execute<'q, DB>,
-    {
-        (&mut *self.tx).fetch_optional(query)
-    }
-
-    fn prepare_with<'e>(
-        self,
-        sql: SqlStr,
-        parameters: &'e [DB::TypeInfo],
-    ) -> BoxFuture<'e, Result<DB::Statement, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        (&mut *self.tx).prepare_with(sql, parameters)
-    }
-
-    // sqlx has this method only with its drivers' `offline` feature, which this crate turns on
-    // (see Cargo.toml), so it exists whatever else is enabled.
-    #[doc(hidden)]
-    fn describe<'e>(
-        self,
-        sql: SqlStr,
-    ) -> BoxFuture<'e, Result<sqlx_core::describe::Describe<DB>, sqlx::Error>>
-    where
-        'c: 'e,
-    {
-        (&mut *self.tx).describe(sql)
     }
 }
 

@@ -357,7 +357,7 @@ impl Worker {
             )
             .bind(val)
             .bind(&target_ids)
-            .execute(&mut tx)
+            .execute(tx.executor())
             .await
             .map_err(Error::Database)?;
             assert_eq!(updated.rows_affected(), target_ids.len() as u64);
@@ -367,7 +367,7 @@ impl Worker {
             )
             .bind(raw_id)
             .bind(val)
-            .execute(&mut tx)
+            .execute(tx.executor())
             .await
             .map_err(Error::Database)?;
             Ok::<_, Error>(tx)

@@ -1494,12 +1494,12 @@ macro_rules! backend {
                 // tenant is named by hand.
                 let rows = if bare {
                     sqlx::query("SELECT * FROM leak_items")
-                        .fetch_all(&mut tx)
+                        .fetch_all(tx.executor())
                         .await?
                 } else {
                     sqlx::query($own_rows)
                         .bind(ctx.tenant_id().as_str())
-                        .fetch_all(&mut tx)
+                        .fetch_all(tx.executor())
                         .await?
                 };
                 let mut ids = Vec::with_capacity(rows.len());
@@ -1526,20 +1526,20 @@ macro_rules! backend {
                     foreign_rows = Some(
                         sqlx::query_scalar($crate::FOREIGN_COUNT)
                             .bind(foreign_ctx.tenant_id().as_str())
-                            .fetch_one(&mut tx)
+                            .fetch_one(tx.executor())
                             .await?,
                     );
                     // In a savepoint: the refusal must not abort the tenant's transaction. By
                     // hand: a `TenantTx` hands out no `&mut Connection` to begin one on.
                     sqlx::raw_sql("SAVEPOINT foreign_insert")
-                        .execute(&mut tx)
+                        .execute(tx.executor())
                         .await?;
                     let attempt = sqlx::query($crate::FOREIGN_INSERT)
                         .bind(foreign_ctx.tenant_id().as_str())
-                        .execute(&mut tx)
+                        .execute(tx.executor())
                         .await;
                     sqlx::raw_sql("ROLLBACK TO SAVEPOINT foreign_insert")
-                        .execute(&mut tx)
+                        .execute(tx.executor())
                         .await?;
                     foreign_insert_refused = Some(match attempt {
                         Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some(refusal),

@@ -90,19 +90,19 @@ async fn raw_sql_in_a_tenant_tx_sees_and_changes_only_that_tenant() {
     };
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     // No WHERE at all: the policy is the only filter.
-    assert_eq!(raw_count(&mut tx).await, 3);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
-        .fetch_all(&mut tx)
+        .fetch_all(tx.executor())
         .await
         .unwrap();
     assert_eq!(ids, [1, 2, 3]);
     let changed = sqlx::query("UPDATE invoices SET amount_cents = 0")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     assert_eq!(changed.rows_affected(), 3);
     let deleted = sqlx::query("DELETE FROM invoices WHERE id = 2")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     assert_eq!(deleted.rows_affected(), 1);
@@ -111,7 +111,7 @@ async fn raw_sql_in_a_tenant_tx_sees_and_changes_only_that_tenant() {
     let mut tx = rls().begin(&app, &globex).await.unwrap();
     let theirs: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, amount_cents FROM invoices ORDER BY id")
-            .fetch_all(&mut tx)
+            .fetch_all(tx.executor())
             .await
             .unwrap();
     assert_eq!(theirs, [(1, 100), (2, 200)]);
@@ -151,7 +151,7 @@ async fn writes_naming_another_tenant_fail() {
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused =
         sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)")
-            .execute(&mut tx)
+            .execute(tx.executor())
             .await
             .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
@@ -160,7 +160,7 @@ async fn writes_naming_another_tenant_fail() {
     // Moving one's own row to another tenant fails WITH CHECK.
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused = sqlx::query("UPDATE invoices SET tenant_id = 'globex' WHERE id = 1")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
@@ -177,7 +177,7 @@ async fn writes_naming_another_tenant_fail() {
     tx.rollback().await.unwrap();
 
     let mut tx = rls().begin(&app, &globex).await.unwrap();
-    assert_eq!(raw_count(&mut tx).await, 2);
+    assert_eq!(raw_count(tx.executor()).await, 2);
     tx.rollback().await.unwrap();
 }
 
@@ -194,7 +194,7 @@ async fn a_pooled_connection_carries_no_tenant_after_the_transaction() {
     };
     for end in ["commit", "rollback", "drop"] {
         let mut tx = rls().begin(&app, &acme).await.unwrap();
-        assert_eq!(raw_count(&mut tx).await, 3, "{end}");
+        assert_eq!(raw_count(tx.executor()).await, 3, "{end}");
         match end {
             "commit" => tx.commit().await.unwrap(),
             "rollback" => tx.rollback().await.unwrap(),
@@ -254,7 +254,7 @@ async fn concurrent_tenant_transactions_stay_apart() {
         tasks.push(tokio::spawn(async move {
             let mut tx = rls().begin(&app, &ctx).await.unwrap();
             tokio::task::yield_now().await;
-            let seen = raw_count(&mut tx).await;
+            let seen = raw_count(tx.executor()).await;
             tx.commit().await.unwrap();
             assert_eq!(seen, expected, "{}", ctx.tenant_id());
         }));
@@ -464,7 +464,11 @@ async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() 
     .await
     .unwrap();
     let mut tx = rls().begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut tx).await, 3, "raw SQL read the temp table");
+    assert_eq!(
+        raw_count(tx.executor()).await,
+        3,
+        "raw SQL read the temp table"
+    );
     assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
     tx.repo::<Invoice>()
         .insert(
@@ -497,13 +501,13 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     let setting = "SELECT current_setting('app.tenant_id')";
     let mut theirs = rls().begin(&app, &globex).await.unwrap();
     let copied: String = sqlx::query_scalar(setting)
-        .fetch_one(&mut theirs)
+        .fetch_one(theirs.executor())
         .await
         .unwrap();
     assert!(copied.starts_with("globex:"), "{copied}");
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     let own: String = sqlx::query_scalar(setting)
-        .fetch_one(&mut tx)
+        .fetch_one(tx.executor())
         .await
         .unwrap();
     for forged in [
@@ -513,18 +517,18 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     ] {
         sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
             .bind(&forged)
-            .execute(&mut tx)
+            .execute(tx.executor())
             .await
             .unwrap();
         let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
-            .fetch_all(&mut tx)
+            .fetch_all(tx.executor())
             .await
             .unwrap();
         assert_eq!(rows, [], "the forged setting {forged:?} read rows");
         let refused = sqlx::query(
             "INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)",
         )
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap_err();
         assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
@@ -534,7 +538,7 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     theirs.rollback().await.unwrap();
     // Without the key, the function that sets the setting refuses.
     let refused = sqlx::query("SELECT tenant_rls.enter('globex', repeat('0', 64))")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("28000"), "{refused}");
@@ -547,7 +551,7 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     let copied: String = {
         let mut theirs = rls().begin(&one, &globex).await.unwrap();
         let value = sqlx::query_scalar(setting)
-            .fetch_one(&mut theirs)
+            .fetch_one(theirs.executor())
             .await
             .unwrap();
         theirs.commit().await.unwrap();
@@ -556,11 +560,11 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     let mut tx = rls().begin(&one, &acme).await.unwrap();
     sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
         .bind(&copied)
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
-        .fetch_one(&mut tx)
+        .fetch_one(tx.executor())
         .await
         .unwrap();
     assert_eq!(verified, None);
@@ -578,7 +582,7 @@ async fn a_wrong_key_is_refused_with_a_typed_error() {
     assert!(matches!(refused, Error::RowSecurityRefused), "{refused:?}");
     // The connection went back clean: the right key works on it at once.
     let mut tx = rls().begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut tx).await, 3);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     tx.rollback().await.unwrap();
 }
 
@@ -607,14 +611,14 @@ async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
     };
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     sqlx::raw_sql("SET app.tenant_id = 'globex'")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     tx.commit().await.unwrap();
     // acme's own verified value, kept at session level past its transaction.
     let mut tx = rls().begin(&app, &acme).await.unwrap();
     sqlx::raw_sql("SELECT set_config('app.tenant_id', current_setting('app.tenant_id'), false)")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     tx.commit().await.unwrap();
@@ -626,7 +630,7 @@ async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
     );
     // The next tenant transaction on it is acme's alone.
     let mut tx = rls().begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut tx).await, 3);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     tx.commit().await.unwrap();
     let left: Option<String> = sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)")
         .fetch_one(&app)
@@ -749,15 +753,15 @@ async fn row_security_in_the_tenants_schema() {
         .await
         .unwrap();
     let mut tx = rls().begin_in_schema(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(&mut tx).await, 3);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     assert!(matches!(
         tx.repo::<Invoice>().count(&globex).await,
         Err(Error::TenantMismatch { .. })
     ));
     sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
-        .execute(&mut tx)
+        .execute(tx.executor())
         .await
         .unwrap();
-    assert_eq!(raw_count(&mut tx).await, 0);
+    assert_eq!(raw_count(tx.executor()).await, 0);
     tx.rollback().await.unwrap();
 }

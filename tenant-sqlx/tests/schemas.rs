@@ -85,7 +85,7 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
             .unwrap();
         sqlx::query("INSERT INTO notes VALUES (1, $1)")
             .bind(ctx.tenant_id().as_str())
-            .execute(&mut tx)
+            .execute(tx.executor())
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -94,12 +94,12 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
     let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
     let rows: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT tenant_id, id, amount_cents FROM invoices")
-            .fetch_all(&mut tx)
+            .fetch_all(tx.executor())
             .await
             .unwrap();
     assert_eq!(rows, [("acme".to_owned(), 1, 100)]);
     let note: String = sqlx::query_scalar("SELECT body FROM notes")
-        .fetch_one(&mut tx)
+        .fetch_one(tx.executor())
         .await
         .unwrap();
     assert_eq!(note, "acme");
@@ -277,7 +277,7 @@ async fn prepared_statements_follow_the_search_path_of_each_transaction() {
         let mut tx = TenantTx::begin_in_schema(&one, ctx).await.unwrap();
         let got = tx.repo::<Invoice>().get(ctx, 1).await.unwrap().unwrap();
         let raw: i64 = sqlx::query_scalar("SELECT amount_cents FROM invoices WHERE id = 1")
-            .fetch_one(&mut tx)
+            .fetch_one(tx.executor())
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -328,7 +328,7 @@ async fn a_temp_table_does_not_shadow_the_tenant_schema() {
         .await
         .unwrap();
     let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
-        .fetch_all(&mut tx)
+        .fetch_all(tx.executor())
         .await
         .unwrap();
     tx.commit().await.unwrap();
