@@ -1,9 +1,10 @@
 //! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL and APP_DATABASE_URL,
 //! the owner and the application role `.ci/pg.sh` creates).
 //!
-//! - Row-level security: get, list and insert in a tenant-bound transaction on a table with
-//!   RLS forced, against the same on a table without it (the policy's cost), and against a plain
-//!   pool call without a transaction (what the transaction's round trips cost).
+//! - Row-level security: get, list and insert in a `RowSecurity` transaction (the verified tenant
+//!   setting) on a table with RLS forced, against the same in a plain `TenantTx` on a table
+//!   without it (what the defence costs in all), and against a `RowSecurity` transaction on the
+//!   table without RLS (what the verified setting's round trip costs, without the policy).
 //! - Schema per tenant: the same operations in `TenantTx::begin_in_schema` (search path), against
 //!   a shared table in `TenantTx::begin`, and against schema-qualified names written by hand.
 //!
@@ -19,7 +20,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use criterion::Criterion;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
-use tenant::sqlx::{TenantSchema, TenantTx};
+use tenant::sqlx::{RowSecurity, TenantSchema, TenantTx};
 use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_benches::{Versions, compare, pool_on};
 
@@ -37,9 +38,9 @@ pub struct Item {
 const ROWS: i64 = 200;
 
 const RLS: Versions = Versions {
-    subject: "tenant_tx_rls",
-    floor: "tenant_tx_no_rls",
-    other: "pool_no_tx_no_rls",
+    subject: "verified_tx_rls",
+    floor: "plain_tx_no_rls",
+    other: "verified_tx_no_rls",
 };
 
 const SCHEMAS: Versions = Versions {
@@ -95,6 +96,8 @@ fn main() {
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
     let acme = ctx("t07", &format!("bench_tenant_{run}"));
     let provision = ProvisionCtx::new("benchmark setup").unwrap();
+    // A benchmark key, installed by the owner like a deployment's.
+    let security = RowSecurity::new(b"tenant-benches row security key, not a secret").unwrap();
 
     // One pool (of one connection) per version: versions sharing a connection slowed each other
     // in the interleaved rounds (the shared one came out 2.4x slower there, whichever role it
@@ -104,6 +107,7 @@ fn main() {
     // between tenants' search paths.
     let (plain, rls, other, in_schema, qualified_pool, owner) = rt.block_on(async {
         let owner = PgPool::connect(&url).await.unwrap();
+        security.install(&owner).await.unwrap();
         let app_user = PgConnectOptions::from_str(&app_url)
             .unwrap()
             .get_username()
@@ -175,9 +179,9 @@ fn main() {
     };
     let reset = |pool: &PgPool| {
         rt.block_on(async {
-            let mut tx = TenantTx::begin(pool, &acme).await.unwrap();
+            let mut tx = security.begin(pool, &acme).await.unwrap();
             sqlx::query("DELETE FROM items WHERE id >= 10000")
-                .execute(&mut *tx)
+                .execute(tx.executor())
                 .await
                 .unwrap();
             tx.commit().await.unwrap();
@@ -186,6 +190,7 @@ fn main() {
     let reset_both = || {
         reset(&plain);
         reset(&rls);
+        reset(&other);
     };
 
     macro_rules! in_tx {
@@ -203,7 +208,7 @@ fn main() {
         &RLS,
         "postgres/rls/get",
         async || {
-            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+            in_tx!(security.begin(&rls, &acme), |tx| tx
                 .repo::<Item>()
                 .get(&acme, 42)
                 .await
@@ -218,7 +223,14 @@ fn main() {
                 .unwrap()
                 .unwrap())
         },
-        async || ItemRepo::new(&other).get(&acme, 42).await.unwrap().unwrap(),
+        async || {
+            in_tx!(security.begin(&other, &acme), |tx| tx
+                .repo::<Item>()
+                .get(&acme, 42)
+                .await
+                .unwrap()
+                .unwrap())
+        },
         &|| (),
     );
     compare(
@@ -227,7 +239,7 @@ fn main() {
         &RLS,
         "postgres/rls/list_200",
         async || {
-            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+            in_tx!(security.begin(&rls, &acme), |tx| tx
                 .repo::<Item>()
                 .list(&acme)
                 .await
@@ -242,7 +254,14 @@ fn main() {
                 .unwrap()
                 .len())
         },
-        async || ItemRepo::new(&other).list(&acme).await.unwrap().len(),
+        async || {
+            in_tx!(security.begin(&other, &acme), |tx| tx
+                .repo::<Item>()
+                .list(&acme)
+                .await
+                .unwrap()
+                .len())
+        },
         &|| (),
     );
     compare(
@@ -251,7 +270,7 @@ fn main() {
         &RLS,
         "postgres/rls/insert",
         async || {
-            in_tx!(TenantTx::begin(&rls, &acme), |tx| tx
+            in_tx!(security.begin(&rls, &acme), |tx| tx
                 .repo::<Item>()
                 .insert(&acme, new())
                 .await
@@ -264,7 +283,13 @@ fn main() {
                 .await
                 .unwrap())
         },
-        async || ItemRepo::new(&other).insert(&acme, new()).await.unwrap(),
+        async || {
+            in_tx!(security.begin(&other, &acme), |tx| tx
+                .repo::<Item>()
+                .insert(&acme, new())
+                .await
+                .unwrap())
+        },
         &reset_both,
     );
 

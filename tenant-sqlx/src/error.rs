@@ -55,6 +55,49 @@ pub enum Error {
         #[source]
         source: sqlx::Error,
     },
+    /// A repository over a [`TenantTx`](crate::TenantTx) was called with the context of a
+    /// tenant other than the one the transaction is bound to. Nothing was sent to the database:
+    /// on SQLite, and in the tenant's own schema, the row would have landed among the bound
+    /// tenant's data.
+    ///
+    /// ```
+    /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+    /// # use tenant::sqlx::{Error, TenantTx};
+    /// # #[tenant_scoped(table = "notes")]
+    /// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// NoteRepo::new(&pool).create_table().await?;
+    ///
+    /// let mut tx = TenantTx::begin(&pool, &acme).await?;
+    /// let refused = tx.repo::<Note>().insert(&globex, NewNote { id: 1, body: "x".into() }).await;
+    /// assert!(matches!(refused, Err(Error::TenantMismatch { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[error("a transaction bound to tenant `{bound}` was given the context of tenant `{given}`")]
+    TenantMismatch {
+        /// The tenant the transaction is bound to.
+        bound: tenant_core::TenantId,
+        /// The tenant of the context the call was given.
+        given: tenant_core::TenantId,
+    },
+    /// A [`RowSecurity`](crate::RowSecurity) key is not 32 to 64 bytes long.
+    #[error("a row-level security key is {len} bytes long; 32 to 64 are required")]
+    RowSecurityKey {
+        /// The length given.
+        len: usize,
+    },
+    /// The database refused the tenant credential of a
+    /// [`RowSecurity`](crate::RowSecurity) transaction: the key installed in `tenant_rls.key`
+    /// is not the application's (or none is), so the transaction was not begun.
+    #[error(
+        "the database refused the tenant credential: its row-level security key is not the application's"
+    )]
+    RowSecurityRefused,
     /// An index this entity needs has a name that already belongs to another table.
     #[error("index `{index}` already exists on table `{table}`")]
     IndexNameTaken {

@@ -5,7 +5,8 @@
 //! | item | what it is |
 //! |---|---|
 //! | [`Repo`] | an entity's repository over a pool, connection or transaction: every statement carries the tenant |
-//! | [`TenantTx`] | a transaction bound to one tenant: `app.tenant_id` set for PostgreSQL's row-level security |
+//! | [`TenantTx`] | a transaction bound to one tenant: its repositories refuse every other tenant's context |
+//! | `RowSecurity` | (PostgreSQL) the key behind a tenant setting raw SQL cannot forge, and the transactions that set it |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
 //! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
@@ -26,6 +27,8 @@ mod migration;
 mod registry;
 mod repo;
 #[cfg(feature = "postgres")]
+mod row_security;
+#[cfg(feature = "postgres")]
 mod schema;
 mod tenant_tx;
 
@@ -34,9 +37,11 @@ pub use audit::{Finding, Findings, IsolationAudit};
 pub use error::Error;
 pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
-#[cfg(feature = "postgres")]
-pub use repo::TENANT_POLICY;
 pub use repo::TENANT_SETTING;
+#[cfg(feature = "postgres")]
+pub use repo::{RLS_SCHEMA, TENANT_POLICY};
+#[cfg(feature = "postgres")]
+pub use row_security::RowSecurity;
 #[cfg(feature = "postgres")]
 pub use schema::TenantSchema;
 pub use tenant_tx::TenantTx;

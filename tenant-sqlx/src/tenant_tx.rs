@@ -1,33 +1,30 @@
 //! [`TenantTx`]: a transaction bound to one tenant, for row-level security on PostgreSQL.
 
-use std::ops::{Deref, DerefMut};
+use std::ops::Deref;
 
-use sqlx::{AssertSqlSafe, Pool, Transaction};
+use sqlx::{AssertSqlSafe, Executor, Pool, Transaction};
 
-use tenant_core::TenantCtx;
+use tenant_core::{TenantCtx, TenantId};
 
 use crate::error::Error;
-#[cfg(feature = "postgres")]
-use crate::repo::rls::TENANT_SETTING;
-use crate::repo::{Backend, Conn, Entity, Repo};
+use crate::repo::{Backend, Conn, Entity, Repo, Token};
 
 /// A transaction bound to one tenant.
 ///
-/// On PostgreSQL it begins with `BEGIN; SELECT set_config('app.tenant_id', <tenant>, true)`, in
-/// one round trip. The setting is transaction-local: it ends with the transaction, commit or
-/// rollback, so the pooled connection goes back with no tenant (safe under PgBouncer's
-/// transaction pooling too), and the next user of that connection sees nothing of this tenant.
-/// Tables with [row-level security](Repo::row_level_security) then show and accept only this
-/// tenant's rows, for repository calls and raw SQL alike.
+/// Its repositories ([`repo`](Self::repo), or `Repo::new(&mut tx)`) take only the bound
+/// tenant's context: any other is an [`Error::TenantMismatch`], before anything is sent. Raw
+/// sqlx queries run on [`tx.executor()`](Self::executor). The connection itself is never handed
+/// out mutably: two transactions' connections cannot be swapped.
+///
+/// On PostgreSQL it begins with `BEGIN; RESET app.tenant_id; SELECT set_config('search_path',
+/// .., true)`, in one round trip: a session-level tenant setting left on the pooled connection
+/// ends, and the search path names `pg_temp` last, so a temporary table cannot shadow the
+/// tenant's. [`RowSecurity::begin`](crate::RowSecurity::begin) then adds the verified tenant
+/// setting that row-level security policies check; [`begin_in_schema`](TenantTx::begin_in_schema)
+/// sets the search path to the tenant's own schema.
 ///
 /// On SQLite, which has neither settings nor row-level security, it is a plain transaction that
 /// carries the context.
-///
-/// On PostgreSQL, [`begin_in_schema`](TenantTx::begin_in_schema) also sets the search path
-/// to the tenant's own schema, for a schema per tenant.
-///
-/// Repositories run over it with [`repo`](Self::repo) (or `Repo::new(&mut tx)`); raw sqlx
-/// queries run on `&mut *tx`, as on a `sqlx::Transaction`:
 ///
 /// ```
 /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
@@ -42,7 +39,7 @@ use crate::repo::{Backend, Conn, Entity, Repo};
 ///
 /// let mut tx = TenantTx::begin(&pool, &acme).await?;
 /// tx.repo::<Note>().insert(&acme, NewNote { id: 1, body: "draft".into() }).await?;
-/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(&mut *tx).await?;
+/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM notes").fetch_one(tx.executor()).await?;
 /// assert_eq!(n, 1);
 /// tx.commit().await?;
 /// # Ok(())
@@ -54,19 +51,22 @@ pub struct TenantTx<DB: Backend> {
 }
 
 impl<DB: Backend> TenantTx<DB> {
-    /// Begins a transaction on a connection of `pool`, bound to `ctx`'s tenant.
+    /// Begins a transaction on a connection of `pool`, bound to `ctx`'s tenant. On PostgreSQL
+    /// it sets no tenant setting: row-level security needs
+    /// [`RowSecurity::begin`](crate::RowSecurity::begin).
     pub async fn begin(pool: &Pool<DB>, ctx: &TenantCtx) -> Result<Self, Error> {
-        let begin = DB::begin_tenant(ctx.tenant_id());
-        let tx = pool.begin_with(AssertSqlSafe(begin)).await?;
-        Ok(TenantTx {
+        let tx = pool.begin_with(AssertSqlSafe(DB::begin_tenant())).await?;
+        Ok(Self::from_parts(tx, ctx))
+    }
+
+    pub(crate) fn from_parts(tx: Transaction<'static, DB>, ctx: &TenantCtx) -> Self {
+        TenantTx {
             tx,
             ctx: ctx.clone(),
-        })
+        }
     }
 
     /// The tenant the transaction is bound to.
-    ///
-    /// (On PostgreSQL, see also [`begin_in_schema`](TenantTx::begin_in_schema).)
     pub fn ctx(&self) -> &TenantCtx {
         &self.ctx
     }
@@ -74,6 +74,21 @@ impl<DB: Backend> TenantTx<DB> {
     /// The repository of `E` over this transaction.
     pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self> {
         Repo::new(self)
+    }
+
+    /// The executor of raw sqlx queries inside the transaction:
+    /// `sqlx::query(..).fetch_one(tx.executor())`.
+    ///
+    /// Its type is opaque on purpose: it runs statements on the transaction's connection, and
+    /// gives no way to the connection itself (a `&mut Connection` could be `mem::swap`ped with
+    /// another transaction's). It is a method rather than `sqlx::Executor for &mut TenantTx`
+    /// because that trait's `describe` exists only with sqlx's `offline` feature, which would
+    /// have to be forced on every driver of the build.
+    pub fn executor(&mut self) -> impl Executor<'_, Database = DB>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        &mut *self.tx
     }
 
     /// Commits. The tenant setting ends with the transaction.
@@ -87,17 +102,14 @@ impl<DB: Backend> TenantTx<DB> {
     }
 }
 
+/// Read-only: the connection's state (`is_closed`, the server version). There is no `DerefMut`:
+/// with `&mut Connection` safe code could `mem::swap` two transactions' connections, and run
+/// acme's statements in globex's transaction.
 impl<DB: Backend> Deref for TenantTx<DB> {
     type Target = DB::Connection;
 
     fn deref(&self) -> &DB::Connection {
         &self.tx
-    }
-}
-
-impl<DB: Backend> DerefMut for TenantTx<DB> {
-    fn deref_mut(&mut self) -> &mut DB::Connection {
-        &mut self.tx
     }
 }
 
@@ -111,16 +123,21 @@ impl<DB: Backend> std::fmt::Debug for TenantTx<DB> {
 
 impl<DB: Backend> Conn for &mut TenantTx<DB>
 where
-    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
 {
     type Database = DB;
 
-    fn executor(&mut self) -> impl sqlx::Executor<'_, Database = DB> {
+    fn bound_tenant(&self) -> Option<&TenantId> {
+        Some(self.ctx.tenant_id())
+    }
+
+    fn executor(&mut self) -> impl Executor<'_, Database = DB> {
         &mut *self.tx
     }
 
     fn begin(
         &mut self,
+        _: Token,
     ) -> impl std::future::Future<Output = Result<Transaction<'_, DB>, sqlx::Error>> + Send {
         // A savepoint: the tenant setting of the enclosing transaction still holds inside it.
         sqlx::Connection::begin(&mut *self.tx)
@@ -130,30 +147,24 @@ where
 #[cfg(feature = "postgres")]
 impl TenantTx<sqlx::Postgres> {
     /// Begins a transaction bound to `ctx`'s tenant whose search path is the tenant's schema
-    /// alone (`ctx.schema_name()`, which the registry gave and [`SchemaName`] validated), set
-    /// transaction-locally in the same round trip as BEGIN. Unqualified table names, those of
-    /// every repository among them, then resolve in the tenant's schema.
+    /// (`ctx.schema_name()`, which the registry gave and [`SchemaName`] validated), then
+    /// `pg_temp`, set transaction-locally in the same round trip as BEGIN. Unqualified table
+    /// names, those of every repository among them, then resolve in the tenant's schema.
     ///
     /// The path holds nothing else, not even `public`: a table missing from the tenant's
     /// schema is an error, never a shared table of the same name that other tenants write to.
-    /// Create the schema and its tables with [`TenantSchema`](crate::TenantSchema).
+    /// `pg_temp` comes last, named, so a temporary table left on the pooled connection cannot
+    /// shadow the tenant's (unnamed, PostgreSQL would search it first). Create the schema and
+    /// its tables with [`TenantSchema`](crate::TenantSchema); with row-level security too, use
+    /// [`RowSecurity::begin_in_schema`](crate::RowSecurity::begin_in_schema).
     ///
     /// [`SchemaName`]: tenant_core::SchemaName
     pub async fn begin_in_schema(
         pool: &Pool<sqlx::Postgres>,
         ctx: &TenantCtx,
     ) -> Result<Self, Error> {
-        // Both values are validated types of `[a-z0-9_-]`: they cannot end the literal.
-        let begin = format!(
-            "BEGIN; SELECT set_config('{}', '{}', true), set_config('search_path', '{}', true)",
-            TENANT_SETTING,
-            ctx.tenant_id().as_str(),
-            ctx.schema_name().as_str()
-        );
+        let begin = crate::repo::rls::begin_statement(Some(ctx.schema_name()));
         let tx = pool.begin_with(AssertSqlSafe(begin)).await?;
-        Ok(TenantTx {
-            tx,
-            ctx: ctx.clone(),
-        })
+        Ok(Self::from_parts(tx, ctx))
     }
 }

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use support::{PgServer, PgStop};
-use tenant::sqlx::{Error, TenantTx};
+use tenant::sqlx::Error;
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 
 #[tenant_scoped(table = "fault_rows")]
@@ -332,7 +332,7 @@ impl Worker {
     }
 
     /// A tenant-bound transaction: a repository insert, then raw SQL that finds its tenant in
-    /// the transaction's setting (an update of known rows and an insert), then COMMIT.
+    /// the transaction's verified setting (`tenant_rls.current_tenant()`) (an update of known rows and an insert), then COMMIT.
     async fn transaction(&mut self) {
         let n = 1 + self.rng.below(3) as usize;
         let targets = self.pick(n);
@@ -347,27 +347,27 @@ impl Worker {
         // Everything before COMMIT: an error there leaves nothing behind (the server rolls
         // back a transaction that never committed).
         let body = async move {
-            let mut tx = TenantTx::begin(&pool, &ctx).await?;
+            let mut tx = support::row_security().begin(&pool, &ctx).await?;
             tx.repo::<FaultRow>()
                 .insert(&ctx, NewFaultRow { id: repo_id, val })
                 .await?;
             let updated = sqlx::query(
                 "UPDATE fault_rows SET val = $1 \
-                 WHERE id = ANY($2) AND tenant_id = current_setting('app.tenant_id')",
+                 WHERE id = ANY($2) AND tenant_id = tenant_rls.current_tenant()",
             )
             .bind(val)
             .bind(&target_ids)
-            .execute(&mut *tx)
+            .execute(tx.executor())
             .await
             .map_err(Error::Database)?;
             assert_eq!(updated.rows_affected(), target_ids.len() as u64);
             sqlx::query(
                 "INSERT INTO fault_rows (tenant_id, id, val) \
-                 VALUES (current_setting('app.tenant_id'), $1, $2)",
+                 VALUES (tenant_rls.current_tenant(), $1, $2)",
             )
             .bind(raw_id)
             .bind(val)
-            .execute(&mut *tx)
+            .execute(tx.executor())
             .await
             .map_err(Error::Database)?;
             Ok::<_, Error>(tx)
@@ -451,6 +451,7 @@ async fn run(mut server: PgServer) {
         .create_table()
         .await
         .expect("create the table");
+    support::install_row_security(&pool).await;
     let ctxs: Vec<TenantCtx> = TENANTS
         .iter()
         .map(|t| support::ctx(t, Plan::Free))

@@ -1167,6 +1167,7 @@ async fn fresh(kind: BackendKind) -> Option<Db> {
             let (owner, app) =
                 support::postgres_app_role(&format!("leak_search_rls_{n}"), 8).await?;
             on_postgres::create(&owner).await.unwrap();
+            support::install_row_security(&owner).await;
             GroupRepo::new(&owner).row_level_security().await.unwrap();
             ItemRepo::new(&owner).row_level_security().await.unwrap();
             owner.close().await;
@@ -1493,12 +1494,12 @@ macro_rules! backend {
                 // tenant is named by hand.
                 let rows = if bare {
                     sqlx::query("SELECT * FROM leak_items")
-                        .fetch_all(&mut *tx)
+                        .fetch_all(tx.executor())
                         .await?
                 } else {
                     sqlx::query($own_rows)
                         .bind(ctx.tenant_id().as_str())
-                        .fetch_all(&mut *tx)
+                        .fetch_all(tx.executor())
                         .await?
                 };
                 let mut ids = Vec::with_capacity(rows.len());
@@ -1525,16 +1526,21 @@ macro_rules! backend {
                     foreign_rows = Some(
                         sqlx::query_scalar($crate::FOREIGN_COUNT)
                             .bind(foreign_ctx.tenant_id().as_str())
-                            .fetch_one(&mut *tx)
+                            .fetch_one(tx.executor())
                             .await?,
                     );
-                    // In a savepoint: the refusal must not abort the tenant's transaction.
-                    let mut savepoint = sqlx::Connection::begin(&mut *tx).await?;
+                    // In a savepoint: the refusal must not abort the tenant's transaction. By
+                    // hand: a `TenantTx` hands out no `&mut Connection` to begin one on.
+                    sqlx::raw_sql("SAVEPOINT foreign_insert")
+                        .execute(tx.executor())
+                        .await?;
                     let attempt = sqlx::query($crate::FOREIGN_INSERT)
                         .bind(foreign_ctx.tenant_id().as_str())
-                        .execute(&mut *savepoint)
+                        .execute(tx.executor())
                         .await;
-                    savepoint.rollback().await?;
+                    sqlx::raw_sql("ROLLBACK TO SAVEPOINT foreign_insert")
+                        .execute(tx.executor())
+                        .await?;
                     foreign_insert_refused = Some(match attempt {
                         Err(sqlx::Error::Database(e)) => e.code().as_deref() == Some(refusal),
                         _ => false,
@@ -1789,7 +1795,8 @@ async fn execute(
             // path; otherwise it only carries the tenant (and its setting, for the policies).
             let begin = async || match mode {
                 Mode::Schema => TenantTx::begin_in_schema(pool, ctx).await,
-                Mode::Predicates | Mode::Rls => TenantTx::begin(pool, ctx).await,
+                Mode::Predicates => TenantTx::begin(pool, ctx).await,
+                Mode::Rls => support::row_security().begin(pool, ctx).await,
             };
             if let Some(foreign) = &foreign {
                 return as_outcome(

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use sqlx::migrate::Migrator;
 
-use tenant::sqlx::{Error, IsolationAudit, Migration, TenantTx};
+use tenant::sqlx::{Error, IsolationAudit, Migration};
 use tenant::{Plan, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
@@ -138,7 +138,11 @@ async fn postgres_applies_the_generated_migration_with_row_level_security() {
         .await
         .unwrap();
     let acme = support::ctx("acme", Plan::Free);
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = support::install_row_security(&owner)
+        .await
+        .begin(&app, &acme)
+        .await
+        .unwrap();
     tx.repo::<Order>()
         .insert(
             &acme,

@@ -7,7 +7,7 @@
 
 use sqlx::PgPool;
 
-use tenant::sqlx::{Error, Finding, IsolationAudit, TenantTx};
+use tenant::sqlx::{Error, Finding, IsolationAudit, RowSecurity, TenantTx};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
@@ -19,6 +19,11 @@ pub struct Invoice {
     #[tenant]
     pub tenant_id: TenantId,
     pub amount_cents: i64,
+}
+
+/// The key the tests' database holds (`seeded` installs it).
+fn rls() -> RowSecurity {
+    support::row_security()
 }
 
 fn tenants() -> (TenantCtx, TenantCtx) {
@@ -49,12 +54,13 @@ async fn seeded_for_audit(
 }
 
 async fn seed(owner: PgPool, app: PgPool) -> (PgPool, PgPool, TenantCtx, TenantCtx) {
+    support::install_row_security(&owner).await;
     let mut repo = InvoiceRepo::new(&owner);
     repo.create_table().await.unwrap();
     repo.row_level_security().await.unwrap();
     let (acme, globex) = tenants();
     for (ctx, n) in [(&acme, 3), (&globex, 2)] {
-        let mut tx = TenantTx::begin(&app, ctx).await.unwrap();
+        let mut tx = rls().begin(&app, ctx).await.unwrap();
         for id in 1..=n {
             tx.repo::<Invoice>()
                 .insert(
@@ -96,30 +102,30 @@ async fn raw_sql_in_a_tenant_tx_sees_and_changes_only_that_tenant() {
     else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     // No WHERE at all: the policy is the only filter.
-    assert_eq!(raw_count(&mut *tx).await, 3);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM invoices ORDER BY id")
-        .fetch_all(&mut *tx)
+        .fetch_all(tx.executor())
         .await
         .unwrap();
     assert_eq!(ids, [1, 2, 3]);
     let changed = sqlx::query("UPDATE invoices SET amount_cents = 0")
-        .execute(&mut *tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     assert_eq!(changed.rows_affected(), 3);
     let deleted = sqlx::query("DELETE FROM invoices WHERE id = 2")
-        .execute(&mut *tx)
+        .execute(tx.executor())
         .await
         .unwrap();
     assert_eq!(deleted.rows_affected(), 1);
     tx.commit().await.unwrap();
 
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
     let theirs: Vec<(i64, i64)> =
         sqlx::query_as("SELECT id, amount_cents FROM invoices ORDER BY id")
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.executor())
             .await
             .unwrap();
     assert_eq!(theirs, [(1, 100), (2, 200)]);
@@ -156,50 +162,36 @@ async fn writes_naming_another_tenant_fail() {
     let Some((_, app, acme, globex)) = seeded("writes_naming_another_tenant_fail", 2).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused =
         sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)")
-            .execute(&mut *tx)
+            .execute(tx.executor())
             .await
             .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
     tx.rollback().await.unwrap();
 
     // Moving one's own row to another tenant fails WITH CHECK.
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     let refused = sqlx::query("UPDATE invoices SET tenant_id = 'globex' WHERE id = 1")
-        .execute(&mut *tx)
+        .execute(tx.executor())
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
     tx.rollback().await.unwrap();
 
-    // A repository given the other tenant's ctx inside acme's transaction: the insert is
-    // refused by the database and the read finds nothing.
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-    let refused = tx
-        .repo::<Invoice>()
-        .insert(
-            &globex,
-            NewInvoice {
-                id: 8,
-                amount_cents: 1,
-            },
-        )
-        .await
-        .unwrap_err();
-    assert!(
-        matches!(&refused, Error::Database(e) if sqlstate(e).as_deref() == Some("42501")),
-        "{refused:?}"
-    );
-    tx.rollback().await.unwrap();
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-    assert_eq!(tx.repo::<Invoice>().count(&globex).await.unwrap(), 0);
+    // A repository given the other tenant's ctx inside acme's transaction is refused before
+    // the database sees it (a_tenant_tx_refuses_another_tenants_ctx_on_postgres).
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert!(matches!(
+        tx.repo::<Invoice>().count(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
     assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
     tx.rollback().await.unwrap();
 
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
-    assert_eq!(raw_count(&mut *tx).await, 2);
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 2);
     tx.rollback().await.unwrap();
 }
 
@@ -215,8 +207,8 @@ async fn a_pooled_connection_carries_no_tenant_after_the_transaction() {
         return;
     };
     for end in ["commit", "rollback", "drop"] {
-        let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
-        assert_eq!(raw_count(&mut *tx).await, 3, "{end}");
+        let mut tx = rls().begin(&app, &acme).await.unwrap();
+        assert_eq!(raw_count(tx.executor()).await, 3, "{end}");
         match end {
             "commit" => tx.commit().await.unwrap(),
             "rollback" => tx.rollback().await.unwrap(),
@@ -237,7 +229,7 @@ async fn repositories_run_over_a_tenant_tx() {
     let Some((_, app, acme, globex)) = seeded("repositories_run_over_a_tenant_tx", 2).await else {
         return;
     };
-    let mut tx = TenantTx::begin(&app, &acme).await.unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
     assert_eq!(tx.ctx().tenant_id().as_str(), "acme");
     let mut repo = tx.repo::<Invoice>();
     assert_eq!(repo.list(&acme).await.unwrap().len(), 3);
@@ -246,10 +238,16 @@ async fn repositories_run_over_a_tenant_tx() {
         Some(100)
     );
     // globex has id 1 too; acme's transaction cannot reach it even by naming globex.
-    assert!(repo.get(&globex, 1).await.unwrap().is_none());
-    assert_eq!(repo.delete(&globex, 1).await.unwrap(), 0);
+    assert!(matches!(
+        repo.get(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    assert!(matches!(
+        repo.delete(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
     tx.commit().await.unwrap();
-    let mut tx = TenantTx::begin(&app, &globex).await.unwrap();
+    let mut tx = rls().begin(&app, &globex).await.unwrap();
     assert_eq!(tx.repo::<Invoice>().count(&globex).await.unwrap(), 2);
     tx.rollback().await.unwrap();
 }
@@ -268,9 +266,9 @@ async fn concurrent_tenant_transactions_stay_apart() {
             (app.clone(), globex.clone(), 2)
         };
         tasks.push(tokio::spawn(async move {
-            let mut tx = TenantTx::begin(&app, &ctx).await.unwrap();
+            let mut tx = rls().begin(&app, &ctx).await.unwrap();
             tokio::task::yield_now().await;
-            let seen = raw_count(&mut *tx).await;
+            let seen = raw_count(tx.executor()).await;
             tx.commit().await.unwrap();
             assert_eq!(seen, expected, "{}", ctx.tenant_id());
         }));
@@ -355,9 +353,10 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
                    DROP POLICY IF EXISTS support_sees_all ON invoices; \
                    DROP POLICY IF EXISTS tenant_isolation ON invoices; \
                    CREATE POLICY tenant_isolation ON invoices \
-                     USING (tenant_id = current_setting('app.tenant_id', true)) \
-                     WITH CHECK (tenant_id = current_setting('app.tenant_id', true))";
-    let expected = "(tenant_id = current_setting('app.tenant_id'::text, true))".to_owned();
+                     USING (tenant_id = (SELECT tenant_rls.current_tenant())) \
+                     WITH CHECK (tenant_id = (SELECT tenant_rls.current_tenant()))";
+    let expected =
+        "(tenant_id = ( SELECT tenant_rls.current_tenant() AS current_tenant))".to_owned();
     let cases: [(&str, Vec<Finding>, Vec<Finding>); 5] = [
         (
             "ALTER TABLE invoices NO FORCE ROW LEVEL SECURITY",
@@ -383,7 +382,7 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
         (
             "DROP POLICY tenant_isolation ON invoices; \
              CREATE POLICY tenant_isolation ON invoices \
-               USING (tenant_id = current_setting('app.tenant_id', true))",
+               USING (tenant_id = (SELECT tenant_rls.current_tenant()))",
             vec![Finding::PolicyMissing {
                 table: "invoices",
                 expected: expected.clone(),
@@ -485,4 +484,324 @@ async fn the_audit_refuses_a_bypassrls_role_which_sees_every_tenant() {
         Err(Error::Isolation(_))
     ));
     audit.ensure(&app).await.unwrap();
+}
+
+// ---- issue 21: the holes the security review found, each tried once more ----
+
+/// Item 3. A temporary table left on a pooled connection has no row-level security; PostgreSQL
+/// searches `pg_temp` first unless the search path names it, so before the fix the tenant's
+/// statements went to the temporary table instead.
+#[tokio::test]
+async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() {
+    let Some((_, app, acme, _)) = seeded("a_temp_table_does_not_shadow", 1).await else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT); \
+         INSERT INTO invoices VALUES ('globex', 1, 1)",
+    )
+    .execute(&app)
+    .await
+    .unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(
+        raw_count(tx.executor()).await,
+        3,
+        "raw SQL read the temp table"
+    );
+    assert_eq!(tx.repo::<Invoice>().count(&acme).await.unwrap(), 3);
+    tx.repo::<Invoice>()
+        .insert(
+            &acme,
+            NewInvoice {
+                id: 4,
+                amount_cents: 400,
+            },
+        )
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // The temp table kept its one row: the insert went to the tenant's table.
+    let temp: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM pg_temp.invoices")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert_eq!(temp, 1);
+}
+
+/// Item 4. Raw SQL inside acme's transaction sets the tenant setting to globex: plainly, with a
+/// value copied from a transaction of globex's (on another connection, and on the same one), and
+/// by calling the functions itself. Before the fix the first alone read globex's rows.
+#[tokio::test]
+async fn raw_sql_cannot_forge_the_tenant_setting() {
+    let Some((_, app, acme, globex)) = seeded("raw_sql_cannot_forge_the_tenant_setting", 2).await
+    else {
+        return;
+    };
+    let setting = "SELECT current_setting('app.tenant_id')";
+    let mut theirs = rls().begin(&app, &globex).await.unwrap();
+    let copied: String = sqlx::query_scalar(setting)
+        .fetch_one(theirs.executor())
+        .await
+        .unwrap();
+    assert!(copied.starts_with("globex:"), "{copied}");
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    let own: String = sqlx::query_scalar(setting)
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    for forged in [
+        "globex".to_owned(),
+        copied.clone(),
+        own.replacen("acme", "globex", 1),
+    ] {
+        sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+            .bind(&forged)
+            .execute(tx.executor())
+            .await
+            .unwrap();
+        let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
+            .fetch_all(tx.executor())
+            .await
+            .unwrap();
+        assert_eq!(rows, [], "the forged setting {forged:?} read rows");
+        let refused = sqlx::query(
+            "INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('globex', 7, 1)",
+        )
+        .execute(tx.executor())
+        .await
+        .unwrap_err();
+        assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
+        tx.rollback().await.unwrap();
+        tx = rls().begin(&app, &acme).await.unwrap();
+    }
+    theirs.rollback().await.unwrap();
+    // Without the key, the function that sets the setting refuses.
+    let refused = sqlx::query("SELECT tenant_rls.enter('globex', repeat('0', 64))")
+        .execute(tx.executor())
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("28000"), "{refused}");
+    tx.rollback().await.unwrap();
+    // Globex's value copied on the very connection globex used, in a later transaction.
+    let one = support::postgres_app_role("raw_sql_cannot_forge_one_connection", 1)
+        .await
+        .unwrap()
+        .1;
+    let copied: String = {
+        let mut theirs = rls().begin(&one, &globex).await.unwrap();
+        let value = sqlx::query_scalar(setting)
+            .fetch_one(theirs.executor())
+            .await
+            .unwrap();
+        theirs.commit().await.unwrap();
+        value
+    };
+    let mut tx = rls().begin(&one, &acme).await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', $1, true)")
+        .bind(&copied)
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(verified, None);
+    tx.rollback().await.unwrap();
+}
+
+/// Item 4: a key the database does not hold enters no tenant; the transaction is not begun.
+#[tokio::test]
+async fn a_wrong_key_is_refused_with_a_typed_error() {
+    let Some((_, app, acme, _)) = seeded("a_wrong_key_is_refused", 1).await else {
+        return;
+    };
+    let wrong = RowSecurity::new(&[42; 32]).unwrap();
+    let refused = wrong.begin(&app, &acme).await.unwrap_err();
+    assert!(matches!(refused, Error::RowSecurityRefused), "{refused:?}");
+    // The connection went back clean: the right key works on it at once.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 3);
+    tx.rollback().await.unwrap();
+}
+
+/// Item 9. After a tenant transaction the setting reads `''`, not NULL, on that connection:
+/// a row whose tenant is `''` passed the policy there.
+#[tokio::test]
+async fn no_row_with_an_empty_tenant_can_be_written_after_a_tenant_tx() {
+    let Some((_, app, acme, _)) = seeded("no_row_with_an_empty_tenant", 1).await else {
+        return;
+    };
+    let tx = rls().begin(&app, &acme).await.unwrap();
+    tx.commit().await.unwrap();
+    let refused =
+        sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('', 9, 1)")
+            .execute(&app)
+            .await;
+    assert!(refused.is_err(), "a row with an empty tenant was written");
+    assert_eq!(raw_count(&app).await, 0);
+}
+
+/// Item 10. A session-level `SET` in raw SQL outlives the transaction that ran it.
+#[tokio::test]
+async fn a_session_level_set_does_not_survive_on_the_pooled_connection() {
+    let Some((_, app, acme, _)) = seeded("a_session_level_set_does_not_survive", 1).await else {
+        return;
+    };
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql("SET app.tenant_id = 'globex'")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // acme's own verified value, kept at session level past its transaction.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql("SELECT set_config('app.tenant_id', current_setting('app.tenant_id'), false)")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // Outside any tenant transaction, on the very connection.
+    assert_eq!(
+        raw_count(&app).await,
+        0,
+        "globex's rows outside a tenant tx"
+    );
+    // The next tenant transaction on it is acme's alone.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 3);
+    tx.commit().await.unwrap();
+    let left: Option<String> = sqlx::query_scalar("SELECT current_setting('app.tenant_id', true)")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert_ne!(left.as_deref(), Some("globex"));
+}
+
+/// Item 12. A transaction bound to acme given globex's context.
+#[tokio::test]
+async fn a_tenant_tx_refuses_another_tenants_ctx_on_postgres() {
+    let Some((_, app, acme, globex)) = seeded("a_tenant_tx_refuses_another_ctx", 2).await else {
+        return;
+    };
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    let refused = tx
+        .repo::<Invoice>()
+        .insert(
+            &globex,
+            NewInvoice {
+                id: 8,
+                amount_cents: 1,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::TenantMismatch { .. }),
+        "{refused:?}"
+    );
+    tx.rollback().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_tenant_tx_refuses_another_tenants_ctx_on_sqlite() {
+    let pool = support::sqlite().await;
+    let (acme, globex) = tenants();
+    InvoiceRepo::new(&pool).create_table().await.unwrap();
+    let mut tx = TenantTx::begin(&pool, &acme).await.unwrap();
+    let mut repo = tx.repo::<Invoice>();
+    let new = NewInvoice {
+        id: 1,
+        amount_cents: 5,
+    };
+    let refused = repo.insert(&globex, new).await.unwrap_err();
+    assert!(
+        matches!(refused, Error::TenantMismatch { .. }),
+        "{refused:?}"
+    );
+    assert!(matches!(
+        repo.list(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    assert!(matches!(
+        repo.count(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    tx.commit().await.unwrap();
+    assert_eq!(InvoiceRepo::new(&pool).count(&globex).await.unwrap(), 0);
+}
+
+/// Item 9, the column's own CHECK: a tenant id PostgreSQL or SQLite would store, but no
+/// `TenantId` can be, is refused by the table itself, with or without row-level security.
+#[tokio::test]
+async fn the_tenant_column_refuses_what_is_not_a_tenant_id() {
+    let sqlite = support::sqlite().await;
+    InvoiceRepo::new(&sqlite).create_table().await.unwrap();
+    for bad in ["", "ACME", "-acme", "acme-", "a b", &"a".repeat(64)] {
+        let refused =
+            sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES (?, 1, 1)")
+                .bind(bad)
+                .execute(&sqlite)
+                .await;
+        assert!(refused.is_err(), "sqlite stored {bad:?}");
+    }
+    sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ('a', 1, 1)")
+        .execute(&sqlite)
+        .await
+        .unwrap();
+    let Some(pg) = support::postgres("the_tenant_column_refuses_what_is_not_a_tenant_id").await
+    else {
+        return;
+    };
+    InvoiceRepo::new(&pg).create_table().await.unwrap();
+    for bad in ["", "ACME", "-acme", "acme-", "a b", &"a".repeat(64)] {
+        let refused =
+            sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ($1, 1, 1)")
+                .bind(bad)
+                .execute(&pg)
+                .await
+                .unwrap_err();
+        assert_eq!(
+            sqlstate(&refused).as_deref(),
+            Some("23514"),
+            "{bad:?}: {refused}"
+        );
+    }
+    sqlx::query("INSERT INTO invoices (tenant_id, id, amount_cents) VALUES ($1, 1, 1)")
+        .bind("a".repeat(63))
+        .execute(&pg)
+        .await
+        .unwrap();
+}
+
+/// Items 3, 4 and 12 together: row-level security in the tenant's schema
+/// (`RowSecurity::begin_in_schema`). Here the "tenant schema" is the test's own, with the
+/// policy on: the verified setting, the search path and the context check all hold at once.
+#[tokio::test]
+async fn row_security_in_the_tenants_schema() {
+    let Some((owner, app, _, globex)) = seeded("rls_in_schema", 1).await else {
+        return;
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let acme = TenantCtx::trusted("acme".parse().unwrap(), schema.parse().unwrap(), Plan::Pro);
+    sqlx::raw_sql("CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT)")
+        .execute(&app)
+        .await
+        .unwrap();
+    let mut tx = rls().begin_in_schema(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 3);
+    assert!(matches!(
+        tx.repo::<Invoice>().count(&globex).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 0);
+    tx.rollback().await.unwrap();
 }

@@ -86,7 +86,7 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
             .unwrap();
         sqlx::query("INSERT INTO notes VALUES (1, $1)")
             .bind(ctx.tenant_id().as_str())
-            .execute(&mut *tx)
+            .execute(tx.executor())
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -95,23 +95,20 @@ async fn two_schemas_with_the_same_tables_and_keys_stay_apart() {
     let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
     let rows: Vec<(String, i64, i64)> =
         sqlx::query_as("SELECT tenant_id, id, amount_cents FROM invoices")
-            .fetch_all(&mut *tx)
+            .fetch_all(tx.executor())
             .await
             .unwrap();
     assert_eq!(rows, [("acme".to_owned(), 1, 100)]);
     let note: String = sqlx::query_scalar("SELECT body FROM notes")
-        .fetch_one(&mut *tx)
+        .fetch_one(tx.executor())
         .await
         .unwrap();
     assert_eq!(note, "acme");
-    // Even the repository asked for globex's rows finds none in acme's schema.
-    assert!(
-        tx.repo::<Invoice>()
-            .get(&globex, 1)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    // The repository asked for globex's rows in acme's transaction refuses.
+    assert!(matches!(
+        tx.repo::<Invoice>().get(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
     tx.rollback().await.unwrap();
 
     // Offboarding acme leaves globex whole.
@@ -166,7 +163,7 @@ async fn a_table_missing_from_the_tenant_schema_is_an_error_not_a_shared_table()
         .await
         .unwrap();
     let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
-    let missing = tx.repo::<Invoice>().list(&globex).await.unwrap_err();
+    let missing = tx.repo::<Invoice>().list(&acme).await.unwrap_err();
     assert_eq!(sqlstate(&missing).as_deref(), Some("42P01"), "{missing:?}");
     drop(tx);
     TenantSchema::new()
@@ -287,7 +284,7 @@ async fn prepared_statements_follow_the_search_path_of_each_transaction() {
         let mut tx = TenantTx::begin_in_schema(&one, ctx).await.unwrap();
         let got = tx.repo::<Invoice>().get(ctx, 1).await.unwrap().unwrap();
         let raw: i64 = sqlx::query_scalar("SELECT amount_cents FROM invoices WHERE id = 1")
-            .fetch_one(&mut *tx)
+            .fetch_one(tx.executor())
             .await
             .unwrap();
         tx.commit().await.unwrap();
@@ -522,4 +519,92 @@ async fn an_unknown_object_stops_offboarding_instead_of_a_cascade() {
         .await
         .unwrap();
     assert!(!schema_exists(&pool, &acme).await);
+}
+
+/// Issue 21, item 3: a temporary table on the pooled connection named like the tenant's table.
+/// PostgreSQL searches `pg_temp` first unless the search path names it.
+#[tokio::test]
+async fn a_temp_table_does_not_shadow_the_tenant_schema() {
+    let Some(pool) = support::postgres("a_temp_table_does_not_shadow_the_tenant_schema").await
+    else {
+        return;
+    };
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
+    let acme = tenant("acme");
+    schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    let url = std::env::var("DATABASE_URL").unwrap();
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE invoices (tenant_id TEXT, id BIGINT, amount_cents BIGINT); \
+         INSERT INTO invoices VALUES ('globex', 1, 999)",
+    )
+    .execute(&one)
+    .await
+    .unwrap();
+    let mut tx = TenantTx::begin_in_schema(&one, &acme).await.unwrap();
+    tx.repo::<Invoice>()
+        .insert(
+            &acme,
+            NewInvoice {
+                id: 2,
+                amount_cents: 100,
+            },
+        )
+        .await
+        .unwrap();
+    let rows: Vec<(String, i64)> = sqlx::query_as("SELECT tenant_id, id FROM invoices")
+        .fetch_all(tx.executor())
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(rows, [("acme".to_owned(), 2)]);
+    one.close().await;
+    schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+}
+
+/// Issue 21, item 12: acme's schema-bound transaction given globex's context wrote globex's row
+/// into acme's schema.
+#[tokio::test]
+async fn a_schema_bound_tx_refuses_another_tenants_ctx() {
+    let Some(pool) = support::postgres("a_schema_bound_tx_refuses_another_tenants_ctx").await
+    else {
+        return;
+    };
+    let sys = ProvisionCtx::new("provision test tenants").unwrap();
+    let (acme, globex) = (tenant("acme"), tenant("globex"));
+    schema()
+        .create(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
+    let mut tx = TenantTx::begin_in_schema(&pool, &acme).await.unwrap();
+    let refused = tx
+        .repo::<Invoice>()
+        .insert(
+            &globex,
+            NewInvoice {
+                id: 1,
+                amount_cents: 999,
+            },
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(refused, Error::TenantMismatch { .. }),
+        "{refused:?}"
+    );
+    tx.rollback().await.unwrap();
+    schema()
+        .drop(&sys, &pool, acme.schema_name())
+        .await
+        .unwrap();
 }

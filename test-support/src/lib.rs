@@ -216,6 +216,24 @@ pub async fn postgres_app_database(
     Some((owner, app))
 }
 
+/// The [`RowSecurity`](tenant::sqlx::RowSecurity) of the tests: one fixed key (a test key,
+/// in the open), the same in every test binary.
+#[cfg(feature = "sqlx")]
+pub fn row_security() -> tenant::sqlx::RowSecurity {
+    tenant::sqlx::RowSecurity::new(b"tenant-test-support row security key, tests only").unwrap()
+}
+
+/// Installs [`row_security`]'s functions and key with `owner` (`DATABASE_URL`'s role): what a
+/// deployment does once, as the role that owns the key.
+#[cfg(feature = "sqlx")]
+pub async fn install_row_security(owner: &sqlx::PgPool) -> tenant::sqlx::RowSecurity {
+    let rls = row_security();
+    rls.install(owner)
+        .await
+        .expect("install row-level security");
+    rls
+}
+
 thread_local! {
     static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
 }

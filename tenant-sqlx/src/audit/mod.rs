@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
 
 use crate::error::Error;
-use crate::repo::rls::TENANT_SETTING;
+use crate::repo::rls::{RLS_SCHEMA, TENANT_SETTING};
 use crate::repo::{Entity, EntityMeta};
 pub(crate) use rules::{
     ExpectedForeignKey, ForeignKeyFacts, Membership, PolicyFacts, RoleFacts, TableFacts, ViewFacts,
@@ -28,7 +28,7 @@ pub use rules::{Finding, Findings};
 /// it checks that it exists; that it has row-level security enabled and forced (an owner
 /// bypasses an unforced policy) and is not owned by the role or a role it is a member of (an
 /// owner can un-force it); that it has a policy for all commands whose USING and WITH CHECK are
-/// `tenant = current_setting('app.tenant_id', true)` and no other permissive policy (those are
+/// `tenant = (SELECT tenant_rls.current_tenant())` (see `RowSecurity`) and no other permissive policy (those are
 /// ORed, and one `USING (true)` opens every tenant's rows); that each `#[belongs_to]` field has
 /// its validated foreign key `(tenant, field) REFERENCES parent (tenant, key)`; and that no view
 /// naming it (unless `security_invoker`), no materialized view over it, and no `SECURITY
@@ -85,13 +85,14 @@ impl IsolationAudit {
         let role = role_facts(&mut conn).await?;
         let mut tables = Vec::with_capacity(self.tables.len());
         for meta in &self.tables {
-            // PostgreSQL's own rendering of the expected predicate, so the comparison does not
-            // depend on how it prints casts or quotes identifiers.
+            // PostgreSQL's rendering of the expected predicate (`pg_get_expr` of the policy
+            // `Repo::row_level_security` creates), the column quoted as it quotes identifiers.
             let expected: String = sqlx::query_scalar(
-                "SELECT format('(%I = current_setting(%L::text, true))', $1::text, $2::text)",
+                "SELECT format('(%I = ( SELECT %s.current_tenant() AS current_tenant))', \
+                 $1::text, $2::text)",
             )
             .bind(meta.tenant_column())
-            .bind(TENANT_SETTING)
+            .bind(RLS_SCHEMA)
             .fetch_one(&mut *conn)
             .await?;
             let quoted = format!("\"{}\"", meta.table);

@@ -1,7 +1,7 @@
 use super::rules::*;
 use crate::repo::rls::TENANT_POLICY;
 
-const EXPECTED: &str = "(tenant_id = current_setting('app.tenant_id'::text, true))";
+const EXPECTED: &str = "(tenant_id = ( SELECT tenant_rls.current_tenant() AS current_tenant))";
 
 fn role() -> RoleFacts {
     RoleFacts {

@@ -8,7 +8,21 @@ use tenant_core::TenantId;
 
 mod sealed {
     pub trait Sealed {}
+
+    /// An argument only this crate can make: the hidden methods of `Conn` that hand out a
+    /// transaction (which dereferences to `&mut Connection`) cannot be called from outside, so
+    /// a `TenantTx`'s connection cannot be reached, and swapped, through them.
+    #[derive(Debug, Clone, Copy)]
+    pub struct Token(());
+
+    impl Token {
+        pub(crate) const fn new() -> Self {
+            Token(())
+        }
+    }
 }
+
+pub(crate) use sealed::Token;
 
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
@@ -69,9 +83,9 @@ pub trait Backend:
     where
         T: for<'r> sqlx::Decode<'r, Self> + sqlx::Type<Self>;
 
-    /// The statement that begins a transaction bound to `tenant` (see `TenantTx`).
+    /// The statement that begins a tenant-bound transaction (see `TenantTx`).
     #[doc(hidden)]
-    fn begin_tenant(tenant: &TenantId) -> String;
+    fn begin_tenant() -> String;
 }
 
 /// A pool, connection or transaction that a repository runs its statements through.
@@ -105,11 +119,19 @@ pub trait Conn: Send {
     #[doc(hidden)]
     fn executor(&mut self) -> impl sqlx::Executor<'_, Database = Self::Database>;
 
+    /// The tenant the handle is bound to: a [`TenantTx`](crate::TenantTx)'s, `None` for the
+    /// rest. A repository over a bound handle refuses every other tenant's context.
+    #[doc(hidden)]
+    fn bound_tenant(&self) -> Option<&TenantId> {
+        None
+    }
+
     /// Begins a transaction on the handle: on a pool, on a connection it acquires; on a
     /// transaction, a savepoint inside it.
     #[doc(hidden)]
     fn begin(
         &mut self,
+        token: sealed::Token,
     ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self::Database>, sqlx::Error>> + Send;
 }
 
@@ -231,8 +253,8 @@ macro_rules! backend {
                 sqlx::Row::try_get(row, index)
             }
 
-            fn begin_tenant(tenant: &TenantId) -> String {
-                $begin_tenant(tenant)
+            fn begin_tenant() -> String {
+                $begin_tenant()
             }
         }
 
@@ -246,6 +268,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 let pool = *self;
                 // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
@@ -266,6 +289,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 let pool = &*self;
                 // `Pool::begin` gives a `Transaction<'static>`; shortened to the borrow here.
@@ -286,6 +310,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut ***self)
             }
@@ -301,6 +326,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut ***self)
             }
@@ -316,6 +342,7 @@ macro_rules! backend {
 
             fn begin(
                 &mut self,
+                _: sealed::Token,
             ) -> impl Future<Output = Result<sqlx::Transaction<'_, $db>, sqlx::Error>> + Send {
                 sqlx::Connection::begin(&mut **self)
             }
@@ -342,7 +369,7 @@ backend!(
                      FROM sqlite_master AS m WHERE m.name = ?2 COLLATE NOCASE",
     // SQLite has no session settings and no row-level security: the transaction carries the
     // context for the repositories that run in it.
-    begin_tenant: |_: &TenantId| String::from("BEGIN"),
+    begin_tenant: || String::from("BEGIN"),
 );
 backend!(
     "postgres",
@@ -371,12 +398,7 @@ backend!(
                      WHERE c.relname = $2 AND c.relnamespace = coalesce( \
                        (SELECT relnamespace FROM pg_class WHERE oid = to_regclass(quote_ident($1))), \
                        (SELECT oid FROM pg_namespace WHERE nspname = current_schema()))",
-    // One round trip: BEGIN and the setting go as one simple query. The id is written into the
-    // text rather than bound (a simple query binds nothing); a `TenantId` is `[a-z0-9-]` only,
-    // validated on every path that makes one, so it cannot end the literal.
-    begin_tenant: |tenant: &TenantId| format!(
-        "BEGIN; SELECT set_config('{}', '{}', true)",
-        super::rls::TENANT_SETTING,
-        tenant.as_str()
-    ),
+    // One round trip: BEGIN, the reset of the tenant setting and the search path with pg_temp
+    // last. No tenant: only `RowSecurity` sets one, verified, bound rather than in this text.
+    begin_tenant: || super::rls::begin_statement(None),
 );

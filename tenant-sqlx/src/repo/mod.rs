@@ -26,6 +26,7 @@ mod statements;
 mod value;
 mod write;
 
+pub(crate) use backend::Token;
 pub use backend::{Backend, Conn};
 pub use cursor::{Cursor, CursorError, CursorKey};
 pub use dialect::Dialect;
@@ -37,9 +38,9 @@ pub use order::Order;
 pub use page::{Page, PageRequest, Select};
 pub use relation::{BelongsTo, ForeignKeyOf};
 pub use repository::Repo;
-#[cfg(feature = "postgres")]
-pub use rls::TENANT_POLICY;
 pub use rls::TENANT_SETTING;
+#[cfg(feature = "postgres")]
+pub use rls::{RLS_SCHEMA, TENANT_POLICY};
 pub(crate) use sql::ddl::{indexes, verify_index_sql};
 pub use statements::Statements;
 pub use value::{Orderable, Query};

@@ -197,6 +197,7 @@ where
     where
         E::Key: Orderable,
     {
+        self.bound(ctx)?;
         let meta = E::META;
         let PageRequest {
             filter,
@@ -415,6 +416,7 @@ where
 
     /// Every selected row, in order.
     pub async fn all(self) -> Result<Vec<E>, Error> {
+        self.repo.bound(self.ctx)?;
         let (repo, query) = self.into_query();
         Ok(query
             .try_map(|row| E::decode_row(&row))
@@ -454,11 +456,19 @@ where
     /// # }
     /// ```
     pub fn stream(self) -> impl Stream<Item = Result<E, Error>> + Send + 'a {
+        // A refused context is the stream's one item, before any statement is sent.
+        if let Err(refused) = self.repo.bound(self.ctx) {
+            return futures_util::future::Either::Left(futures_util::stream::once(
+                std::future::ready(Err(refused)),
+            ));
+        }
         let (repo, query) = self.into_query();
-        query
-            .try_map(|row| E::decode_row(&row))
-            .fetch(repo.conn.executor())
-            .map_err(Error::from)
+        futures_util::future::Either::Right(
+            query
+                .try_map(|row| E::decode_row(&row))
+                .fetch(repo.conn.executor())
+                .map_err(Error::from),
+        )
     }
 }
 

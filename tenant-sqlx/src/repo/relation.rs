@@ -150,6 +150,7 @@ where
         E: BelongsTo<P>,
         P: EntityIo<X::Database>,
     {
+        self.bound(ctx)?;
         let filter = filter.into().unwrap_or_else(Filter::empty);
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().with_parent(E::META, P::META, dialect, E::COLUMN, &filter.shape);

@@ -78,6 +78,19 @@ where
     X: Conn,
     E: EntityIo<X::Database>,
 {
+    /// Refuses `ctx` when the handle is bound to another tenant (a [`TenantTx`](crate::TenantTx)):
+    /// on SQLite, and in a tenant's own schema, nothing else would stop the row landing among
+    /// the bound tenant's data. Every method that takes a `&TenantCtx` calls it first.
+    pub(super) fn bound(&self, ctx: &TenantCtx) -> Result<(), Error> {
+        match self.conn.bound_tenant() {
+            Some(bound) if bound != ctx.tenant_id() => Err(Error::TenantMismatch {
+                bound: bound.clone(),
+                given: ctx.tenant_id().clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     pub(super) fn fixed(which: Fixed) -> &'static str {
         E::statements().fixed(E::META, <X::Database as Backend>::DIALECT, which)
     }
@@ -194,6 +207,7 @@ where
     /// # }
     /// ```
     pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
+        self.bound(ctx)?;
         let query = E::bind_new(Self::tenant_query(Fixed::Insert, ctx), &new);
         match E::from_new(new, ctx.tenant_id().clone()) {
             // Every column is known: nothing to read back.
@@ -215,6 +229,7 @@ where
 
     /// The row with `key` if `ctx`'s tenant owns one.
     pub async fn get(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<Option<E>, Error> {
+        self.bound(ctx)?;
         let query = Self::tenant_query(Fixed::Get, ctx);
         Ok(E::bind_key(query, key)
             .try_map(|row| E::decode_row(&row))
@@ -224,6 +239,7 @@ where
 
     /// Every row of `ctx`'s tenant, ordered by key.
     pub async fn list(&mut self, ctx: &TenantCtx) -> Result<Vec<E>, Error> {
+        self.bound(ctx)?;
         Ok(Self::tenant_query(Fixed::List, ctx)
             .try_map(|row| E::decode_row(&row))
             .fetch_all(self.conn.executor())
@@ -260,6 +276,7 @@ where
         ctx: &TenantCtx,
         filter: Filter<E>,
     ) -> Result<Vec<E>, Error> {
+        self.bound(ctx)?;
         Ok(Self::filtered_query(Filtered::Rows, ctx, filter)
             .try_map(|row| E::decode_row(&row))
             .fetch_all(self.conn.executor())
@@ -289,12 +306,14 @@ where
     /// # }
     /// ```
     pub async fn count_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let query = Self::filtered_query(Filtered::Count, ctx, filter);
         self.fetch_count(query).await
     }
 
     /// Whether any row of `ctx`'s tenant satisfies `filter` (`SELECT 1 .. LIMIT 1`).
     pub async fn exists(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<bool, Error> {
+        self.bound(ctx)?;
         Ok(Self::filtered_query(Filtered::Exists, ctx, filter)
             .fetch_optional(self.conn.executor())
             .await?
@@ -303,6 +322,7 @@ where
 
     /// How many rows `ctx`'s tenant owns.
     pub async fn count(&mut self, ctx: &TenantCtx) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let query = Self::tenant_query(Fixed::Count, ctx);
         self.fetch_count(query).await
     }
@@ -316,6 +336,7 @@ where
         key: E::Key,
         patch: E::Patch,
     ) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let mask = E::patch_mask(&patch);
         if mask == 0 {
             return Err(Error::EmptyPatch);
@@ -357,6 +378,7 @@ where
     /// # }
     /// ```
     pub async fn delete_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().delete_where(E::META, dialect, &filter.shape);
         let done = Self::bind_filter(sql, ctx, filter)
@@ -370,6 +392,7 @@ where
     /// the tenant owns no such row, whoever else does. A row that is the `#[belongs_to]` parent
     /// of rows still there is not deleted: [`Error::ForeignKey`].
     pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let query = Self::tenant_query(Fixed::Delete, ctx);
         let done = E::bind_key(query, key)
             .execute(self.conn.executor())

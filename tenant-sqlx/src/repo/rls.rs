@@ -1,26 +1,40 @@
 //! What row-level security on PostgreSQL is made of: the setting that carries a transaction's
-//! tenant, and the policy generated from an entity's declaration. Below the backends (which set
-//! the setting), [`TenantTx`](crate::TenantTx), the audit and migrations, which all use it.
+//! tenant, the functions that set and verify it, the policy generated from an entity's
+//! declaration, and the statement that begins a tenant-bound transaction. Below the backends,
+//! [`TenantTx`](crate::TenantTx), [`RowSecurity`](crate::RowSecurity), the audit and
+//! migrations, which all use it.
 
 #[cfg(feature = "postgres")]
 use super::meta::EntityMeta;
 
-/// The PostgreSQL setting a [`TenantTx`](crate::TenantTx) sets to its tenant's id,
-/// transaction-locally, and that the row-level security policies of
-/// [`Repo::row_level_security`](crate::Repo::row_level_security) compare every row with.
+/// The PostgreSQL setting that carries a transaction's tenant for row-level security.
+///
+/// Inside a transaction begun by [`RowSecurity::begin`](crate::RowSecurity::begin) it holds
+/// `<tenant>:<tag>`, where the tag is an HMAC-SHA256, under a key only the functions of
+/// [`RLS_SCHEMA`] can read, over the tenant, the backend's process id and the transaction's start
+/// time. The policies of [`Repo::row_level_security`](crate::Repo::row_level_security) read it
+/// only through `tenant_rls.current_tenant()`, which checks the tag: a value set by raw SQL, or
+/// copied from another transaction, names no tenant.
 pub const TENANT_SETTING: &str = "app.tenant_id";
+
+/// The schema of the key table and the two functions of row-level security
+/// (`tenant_rls.enter`, `tenant_rls.current_tenant`), created by
+/// [`RowSecurity::install`](crate::RowSecurity::install).
+#[cfg(feature = "postgres")]
+pub const RLS_SCHEMA: &str = "tenant_rls";
 
 #[cfg(feature = "postgres")]
 /// The name of the policy [`Repo::row_level_security`](crate::Repo::row_level_security) creates on every tenant table.
 pub const TENANT_POLICY: &str = "tenant_isolation";
 
-/// The policy's predicate: the row's tenant is the transaction's. Without a tenant set,
-/// `current_setting(.., true)` is NULL (or `''` after a tenant-bound transaction on the same
-/// connection ended), which equals no tenant id: the table shows nothing.
+/// The policy's predicate: the row's tenant is the one the transaction's setting names and
+/// proves. `(SELECT ..)` makes PostgreSQL evaluate the function once per statement (an
+/// InitPlan), not once per row. Without a verified setting it is NULL, which equals no tenant:
+/// the table shows nothing.
 #[cfg(feature = "postgres")]
 pub(crate) fn policy_predicate(meta: &EntityMeta) -> String {
     format!(
-        "\"{}\" = current_setting('{TENANT_SETTING}', true)",
+        "\"{}\" = (SELECT {RLS_SCHEMA}.current_tenant())",
         meta.tenant_column()
     )
 }
@@ -40,4 +54,141 @@ pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
             "CREATE POLICY {TENANT_POLICY} ON \"{table}\" USING ({predicate}) WITH CHECK ({predicate})"
         ),
     ]
+}
+
+/// The simple query that begins every tenant-bound transaction on PostgreSQL, in one round trip:
+///
+/// - `RESET` of the tenant setting: a session-level `SET` that raw SQL of an earlier
+///   transaction left on the pooled connection ends here (and, when this transaction commits,
+///   for the session too);
+/// - the search path, transaction-locally, with `pg_temp` named explicitly and **last**: unnamed,
+///   PostgreSQL searches it first, and a temporary table (which no policy protects) left on the
+///   connection would shadow the tenant's table. With `schema`, the path is that schema alone
+///   (then `pg_temp`); without, the session's own schemas, any `pg_temp` among them removed.
+#[cfg(feature = "postgres")]
+pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> String {
+    let path = match schema {
+        // A `SchemaName` is `[a-z0-9_]`: it cannot end the literal or the quoted identifier.
+        Some(schema) => format!("'\"{}\", pg_temp'", schema.as_str()),
+        None => {
+            "array_to_string(ARRAY(SELECT quote_ident(s) FROM unnest(current_schemas(false)) AS s \
+                 WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', ')"
+                .to_owned()
+        }
+    };
+    format!("BEGIN; RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
+}
+
+/// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
+/// credential bound as parameters (so neither shows in `pg_stat_activity`'s query text). A
+/// literal, for sqlx's statement cache; a test checks it names [`TENANT_SETTING`] and
+/// [`RLS_SCHEMA`].
+#[cfg(feature = "postgres")]
+pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)";
+
+/// The HMAC-SHA256 of `message` under the key table's pads, in SQL: `sha256(outer || sha256(inner
+/// || message))` is HMAC when the pads are the key XOR 0x5c and 0x36 (RFC 2104). Built-in
+/// `sha256` only: no extension to install.
+#[cfg(feature = "postgres")]
+fn hmac_sql(message: &str) -> String {
+    format!(
+        "encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to({message}, 'UTF8'))), 'hex')"
+    )
+}
+
+/// The DDL of [`RLS_SCHEMA`]: the key table (no privilege for anyone but its owner) and the two
+/// `SECURITY DEFINER` functions that read it, each with a fixed search path, `pg_temp` last.
+/// Idempotent; the key itself is written by `RowSecurity::install`, bound, never in this text.
+#[cfg(feature = "postgres")]
+pub(crate) fn install_statements() -> Vec<String> {
+    // What the transaction's tag covers: its tenant, the backend and the transaction's start
+    // (`now()` is fixed for a transaction; the epoch form does not depend on TimeZone or
+    // DateStyle, which raw SQL may change). Another backend, or a later transaction on this one,
+    // computes another tag.
+    let bound = |tenant: &str| {
+        format!("'tx:' || {tenant} || ':' || pg_backend_pid() || ':' || extract(epoch FROM now())")
+    };
+    let credential = hmac_sql("'enter:' || tenant");
+    let tag = hmac_sql(&bound("tenant"));
+    let expected_tag = hmac_sql(&bound("v_tenant"));
+    vec![
+        format!("CREATE SCHEMA IF NOT EXISTS {RLS_SCHEMA}"),
+        format!("REVOKE CREATE ON SCHEMA {RLS_SCHEMA} FROM PUBLIC"),
+        format!("GRANT USAGE ON SCHEMA {RLS_SCHEMA} TO PUBLIC"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {RLS_SCHEMA}.key (\
+               id integer PRIMARY KEY CHECK (id = 1), \
+               inner_pad bytea NOT NULL CHECK (length(inner_pad) = 64), \
+               outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64))"
+        ),
+        format!("REVOKE ALL ON {RLS_SCHEMA}.key FROM PUBLIC"),
+        // Checks the application's credential for `tenant` and returns the setting's value for
+        // this transaction. It sets nothing itself: a `set_config(.., true)` inside a function
+        // with a SET clause would be undone when the function returns.
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.enter(tenant text, credential text) RETURNS text \
+             LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ \
+             DECLARE k {RLS_SCHEMA}.key%ROWTYPE; \
+             BEGIN \
+               SELECT * INTO k FROM {RLS_SCHEMA}.key WHERE id = 1; \
+               IF NOT FOUND THEN \
+                 RAISE EXCEPTION 'tenant_rls: no key is installed' USING ERRCODE = '28000'; \
+               END IF; \
+               IF tenant IS NULL OR credential IS NULL \
+                  OR tenant !~ '^[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?$' \
+                  OR sha256(convert_to(credential, 'UTF8')) \
+                     <> sha256(convert_to({credential}, 'UTF8')) THEN \
+                 RAISE EXCEPTION 'tenant_rls: the tenant credential does not verify' \
+                   USING ERRCODE = '28000'; \
+               END IF; \
+               RETURN tenant || ':' || {tag}; \
+             END $fn$"
+        ),
+        // The verified tenant of this transaction, or NULL: unset, '' (what a connection reads
+        // after a transaction set it), malformed, forged, or copied from another transaction.
+        // Tags are compared through sha256, so the time a comparison takes says nothing about
+        // how much of a guess was right. PARALLEL RESTRICTED: the leader evaluates it (a
+        // worker's pg_backend_pid() is its own, and would verify nothing), and the rest of a
+        // query may still run in parallel.
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
+             LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER \
+             SET search_path = pg_catalog, pg_temp AS $fn$ \
+             DECLARE k {RLS_SCHEMA}.key%ROWTYPE; v text; v_tenant text; \
+             BEGIN \
+               v := NULLIF(current_setting('{TENANT_SETTING}', true), ''); \
+               IF v IS NULL THEN RETURN NULL; END IF; \
+               SELECT * INTO k FROM {RLS_SCHEMA}.key WHERE id = 1; \
+               IF NOT FOUND THEN RETURN NULL; END IF; \
+               v_tenant := split_part(v, ':', 1); \
+               IF sha256(convert_to(split_part(v, ':', 2), 'UTF8')) \
+                  = sha256(convert_to({expected_tag}, 'UTF8')) THEN \
+                 RETURN v_tenant; \
+               END IF; \
+               RETURN NULL; \
+             END $fn$"
+        ),
+    ]
+}
+
+#[cfg(all(test, feature = "postgres"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_enter_statement_names_the_setting_and_the_schema() {
+        assert!(ENTER.contains(&format!("'{TENANT_SETTING}'")));
+        assert!(ENTER.contains(&format!("{RLS_SCHEMA}.enter(")));
+    }
+
+    #[test]
+    fn the_search_path_names_pg_temp_last() {
+        let schema: tenant_core::SchemaName = "tenant_acme".parse().unwrap();
+        assert_eq!(
+            begin_statement(Some(&schema)),
+            "BEGIN; RESET app.tenant_id; \
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true)"
+        );
+        assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
+    }
 }

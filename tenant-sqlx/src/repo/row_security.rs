@@ -20,7 +20,7 @@ where
     /// let ddl = InvoiceRepo::<&sqlx::PgPool>::row_level_security_ddl();
     /// assert_eq!(ddl[1], r#"ALTER TABLE "invoices" FORCE ROW LEVEL SECURITY"#);
     /// assert!(ddl[3].ends_with(
-    ///     r#"WITH CHECK ("tenant_id" = current_setting('app.tenant_id', true))"#
+    ///     r#"WITH CHECK ("tenant_id" = (SELECT tenant_rls.current_tenant()))"#
     /// ));
     /// ```
     pub fn row_level_security_ddl() -> Vec<String> {
@@ -28,11 +28,14 @@ where
     }
 
     /// Turns on row-level security for the entity's table (PostgreSQL only: SQLite has none, and
-    /// the method does not exist there). Schema, not data: no context. Idempotent.
+    /// the method does not exist there). Schema, not data: no context. Idempotent. The policy
+    /// calls `tenant_rls.current_tenant()`: run [`RowSecurity::install`](crate::RowSecurity::install)
+    /// first.
     ///
     /// From then on a row is visible and writable only inside a
-    /// [`TenantTx`](crate::TenantTx) of its tenant, through repositories and raw SQL alike;
-    /// outside one the table shows no rows, and an INSERT or UPDATE naming another tenant fails.
+    /// [`RowSecurity`](crate::RowSecurity) transaction of its tenant, through repositories and
+    /// raw SQL alike; outside one the table shows no rows, and an INSERT or UPDATE naming another
+    /// tenant fails. Raw SQL that sets the tenant setting itself names no tenant.
     ///
     /// Row-level security does not apply to superusers and roles with BYPASSRLS, so the
     /// application must connect as a role that is neither. FORCE makes it apply to the table's

@@ -71,6 +71,7 @@ where
         filter: Filter<E>,
         patch: E::Patch,
     ) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let mask = E::patch_mask(&patch);
         if mask == 0 {
             return Err(Error::EmptyPatch);
@@ -140,6 +141,7 @@ where
         ctx: &TenantCtx,
         rows: impl IntoIterator<Item = E::New>,
     ) -> Result<u64, Error> {
+        self.bound(ctx)?;
         let rows: Vec<E::New> = rows.into_iter().collect();
         if rows.is_empty() {
             return Ok(0);
@@ -156,7 +158,7 @@ where
                 .map_err(conflict)?;
             return Ok(<X::Database as Backend>::rows_affected(&done));
         }
-        let mut tx = self.conn.begin().await?;
+        let mut tx = self.conn.begin(super::backend::Token::new()).await?;
         let mut inserted = 0;
         let mut rest = rows.as_slice();
         for size in sizes {
@@ -229,6 +231,7 @@ where
     where
         E: SuppliedKey,
     {
+        self.bound(ctx)?;
         let mask = E::patch_mask(&patch);
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().upsert(E::META, dialect, mask);

@@ -199,6 +199,21 @@ pub(crate) fn check_index(
     Ok(())
 }
 
+/// The CHECK of the tenant column: the rules of `TenantId` (1 to 63 of `[a-z0-9-]`, no `-` at
+/// either end), so no row can hold a tenant no context can name, the empty string among them
+/// (what `current_setting(.., true)` reads on a connection after a tenant transaction).
+pub(crate) fn tenant_id_check(column: &str, dialect: Dialect) -> String {
+    const _: () = assert!(tenant_core::TENANT_ID_MAX_LEN == 63);
+    match dialect {
+        Dialect::Postgres => format!("\"{column}\" ~ '^[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?$'"),
+        // SQLite has no regular expressions without an extension; GLOB is case-sensitive.
+        Dialect::Sqlite => format!(
+            "length(\"{column}\") BETWEEN 1 AND 63 AND \"{column}\" NOT GLOB '*[^a-z0-9-]*' \
+             AND \"{column}\" NOT GLOB '-*' AND \"{column}\" NOT GLOB '*-'"
+        ),
+    }
+}
+
 /// CREATE TABLE and CREATE INDEX statements. The tenant column is NOT NULL and leads the primary
 /// key and every index, so each tenant's rows are contiguous in every index and the table shards
 /// by tenant on distributed PostgreSQL.
@@ -243,6 +258,9 @@ pub(crate) fn ddl(meta: &EntityMeta, dialect: Dialect) -> Vec<String> {
         );
         if infinite && column.declared_type.is_none() && dialect == Dialect::Postgres {
             def.check(Expr::cust(format!("isfinite(\"{}\")", column.name)));
+        }
+        if column.role == ColumnRole::Tenant {
+            def.check(Expr::cust(tenant_id_check(column.name, dialect)));
         }
         if generated {
             match dialect {

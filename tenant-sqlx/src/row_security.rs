@@ -1,0 +1,258 @@
+//! [`RowSecurity`]: the key that makes the tenant setting of row-level security unforgeable by
+//! raw SQL, the DDL that installs its PostgreSQL half, and the transactions that set it.
+
+use std::fmt;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use sqlx::{AssertSqlSafe, PgPool, Postgres};
+use zeroize::Zeroizing;
+
+use tenant_core::{TenantCtx, TenantId};
+
+use crate::error::Error;
+use crate::repo::rls::{self, ENTER};
+use crate::tenant_tx::TenantTx;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// SHA-256's block size: HMAC pads its key to it.
+const BLOCK: usize = 64;
+
+/// Row-level security whose tenant setting raw SQL cannot forge (PostgreSQL).
+///
+/// The application and the database share a secret key. The database keeps it in
+/// `tenant_rls.key`, a table only its owner can read, used by two `SECURITY DEFINER` functions
+/// that [`install`](Self::install) creates:
+///
+/// - [`begin`](Self::begin) sends the tenant and a credential (HMAC-SHA256 of the tenant under
+///   the key) as **bind parameters** to `tenant_rls.enter`, which checks the credential and
+///   returns the setting's value for this transaction: the tenant and a tag (HMAC of the tenant,
+///   the backend's process id and the transaction's start time);
+/// - every policy of [`Repo::row_level_security`](crate::Repo::row_level_security) compares the
+///   tenant column with `(SELECT tenant_rls.current_tenant())`, which checks that tag once per
+///   statement and yields NULL, so no row, for anything else.
+///
+/// So inside a transaction, `set_config('app.tenant_id', 'globex', true)`, a `SET` at session
+/// level, or a value copied from globex's own transaction names no tenant: the tables show
+/// nothing. Only a holder of the key (the application) can enter a tenant.
+///
+/// ```no_run
+/// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+/// # use tenant::sqlx::RowSecurity;
+/// # #[tenant_scoped(table = "invoices")]
+/// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub total: i64 }
+/// # async fn run(owner: sqlx::PgPool, app: sqlx::PgPool, key: &[u8]) -> Result<(), Box<dyn std::error::Error>> {
+/// // At deployment, as the owner of the tables (not the application's role).
+/// let rls = RowSecurity::new(key)?; // 32 to 64 secret bytes, from your secret store
+/// rls.install(&owner).await?;
+/// InvoiceRepo::new(&owner).create_table().await?;
+/// InvoiceRepo::new(&owner).row_level_security().await?;
+///
+/// // In the application, as its plain role.
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let mut tx = rls.begin(&app, &acme).await?;
+/// let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM invoices").fetch_one(tx.executor()).await?;
+/// tx.commit().await?; // n counted acme's invoices only
+/// # Ok(())
+/// # }
+/// ```
+///
+/// To rotate the key, install the new one and restart the application with it: transactions
+/// begun with the old key during the switch fail with [`Error::RowSecurityRefused`], none runs
+/// under a tenant it did not prove.
+#[derive(Clone)]
+pub struct RowSecurity {
+    mac: HmacSha256,
+    /// The key XOR 0x36 and XOR 0x5c, padded to SHA-256's block: what the database's HMAC
+    /// (plain `sha256`, no extension) needs. As secret as the key.
+    inner_pad: Zeroizing<[u8; BLOCK]>,
+    outer_pad: Zeroizing<[u8; BLOCK]>,
+}
+
+impl RowSecurity {
+    /// The shortest key accepted, in bytes: HMAC-SHA256's output size.
+    pub const MIN_KEY_LEN: usize = 32;
+    /// The longest key accepted, in bytes: SHA-256's block (a longer key would be hashed first,
+    /// which the database's half does not do).
+    pub const MAX_KEY_LEN: usize = BLOCK;
+
+    /// Row-level security under `key`, 32 to 64 secret bytes.
+    ///
+    /// ```
+    /// use tenant::sqlx::{Error, RowSecurity};
+    ///
+    /// assert!(RowSecurity::new(&[7; 32]).is_ok());
+    /// assert!(matches!(RowSecurity::new(b"short"), Err(Error::RowSecurityKey { len: 5 })));
+    /// ```
+    pub fn new(key: &[u8]) -> Result<RowSecurity, Error> {
+        if !(Self::MIN_KEY_LEN..=Self::MAX_KEY_LEN).contains(&key.len()) {
+            return Err(Error::RowSecurityKey { len: key.len() });
+        }
+        let mac = HmacSha256::new_from_slice(key)
+            .map_err(|_| Error::RowSecurityKey { len: key.len() })?;
+        let mut inner_pad = Zeroizing::new([0x36u8; BLOCK]);
+        let mut outer_pad = Zeroizing::new([0x5cu8; BLOCK]);
+        for (i, byte) in key.iter().enumerate() {
+            inner_pad[i] ^= byte;
+            outer_pad[i] ^= byte;
+        }
+        Ok(RowSecurity {
+            mac,
+            inner_pad,
+            outer_pad,
+        })
+    }
+
+    /// The statements [`install`](Self::install) runs before it writes the key, for migration
+    /// files: the `tenant_rls` schema, its key table and its two functions. The key is not in
+    /// them.
+    ///
+    /// ```
+    /// # use tenant::sqlx::RowSecurity;
+    /// let ddl = RowSecurity::install_ddl();
+    /// assert_eq!(ddl[0], "CREATE SCHEMA IF NOT EXISTS tenant_rls");
+    /// assert!(ddl.iter().any(|s| s.contains("FUNCTION tenant_rls.current_tenant()")));
+    /// ```
+    pub fn install_ddl() -> Vec<String> {
+        rls::install_statements()
+    }
+
+    /// Creates (or updates) the `tenant_rls` schema, its functions and its key table, and writes
+    /// this key into it, in one transaction. Idempotent; concurrent installs wait for each
+    /// other.
+    ///
+    /// Run it as the role that is to own the key and the functions, a dedicated one ideally,
+    /// never as the application's role: whoever owns them can read the key, and with it enter
+    /// any tenant. The functions run as that owner (`SECURITY DEFINER`), so the application's
+    /// role needs no privilege on the key table, and gets none.
+    pub async fn install(&self, owner: &PgPool) -> Result<(), Error> {
+        let mut tx = owner.begin().await?;
+        // One install at a time: CREATE OR REPLACE FUNCTION races with itself.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenant_rls.install'))")
+            .execute(&mut *tx)
+            .await?;
+        for statement in rls::install_statements() {
+            sqlx::query(AssertSqlSafe(statement))
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query(
+            "INSERT INTO tenant_rls.key (id, inner_pad, outer_pad) VALUES (1, $1, $2) \
+             ON CONFLICT (id) DO UPDATE SET inner_pad = EXCLUDED.inner_pad, \
+             outer_pad = EXCLUDED.outer_pad",
+        )
+        .bind(&self.inner_pad[..])
+        .bind(&self.outer_pad[..])
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Begins a transaction bound to `ctx`'s tenant, with the verified tenant setting that the
+    /// row-level security policies check (see [`TenantTx::begin`] for the rest). Two round
+    /// trips: BEGIN with the search path, then `tenant_rls.enter` with bound parameters.
+    pub async fn begin(&self, pool: &PgPool, ctx: &TenantCtx) -> Result<TenantTx<Postgres>, Error> {
+        self.enter(pool, ctx, rls::begin_statement(None)).await
+    }
+
+    /// [`begin`](Self::begin) in the tenant's own schema, as
+    /// [`TenantTx::begin_in_schema`]: schema per tenant and row-level security together.
+    pub async fn begin_in_schema(
+        &self,
+        pool: &PgPool,
+        ctx: &TenantCtx,
+    ) -> Result<TenantTx<Postgres>, Error> {
+        self.enter(pool, ctx, rls::begin_statement(Some(ctx.schema_name())))
+            .await
+    }
+
+    async fn enter(
+        &self,
+        pool: &PgPool,
+        ctx: &TenantCtx,
+        begin: String,
+    ) -> Result<TenantTx<Postgres>, Error> {
+        let mut tx = pool.begin_with(AssertSqlSafe(begin)).await?;
+        let entered = sqlx::query(ENTER)
+            .bind(ctx.tenant_id().as_str())
+            .bind(self.credential(ctx.tenant_id()))
+            .execute(&mut *tx)
+            .await;
+        match entered {
+            Ok(_) => Ok(TenantTx::from_parts(tx, ctx)),
+            Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The credential `tenant_rls.enter` checks: HMAC-SHA256 of `enter:<tenant>`, hex.
+    fn credential(&self, tenant: &TenantId) -> String {
+        let mut mac = self.mac.clone();
+        mac.update(b"enter:");
+        mac.update(tenant.as_str().as_bytes());
+        let tag = mac.finalize().into_bytes();
+        let mut hex = String::with_capacity(2 * tag.len());
+        for byte in tag {
+            use fmt::Write as _;
+            let _ = write!(hex, "{byte:02x}");
+        }
+        hex
+    }
+}
+
+/// `tenant_rls.enter`'s refusal: SQLSTATE 28000, invalid authorization.
+fn is_refusal(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .is_some_and(|code| code == "28000")
+}
+
+impl fmt::Debug for RowSecurity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RowSecurity(..)")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sha2::Digest as _;
+
+    /// The database computes `sha256(outer_pad || sha256(inner_pad || m))`: that must be the
+    /// HMAC the application computes, or no credential would ever verify.
+    #[test]
+    fn the_pads_give_the_same_hmac_as_the_application() {
+        for len in [32, 40, 64] {
+            let key: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+            let rls = RowSecurity::new(&key).unwrap();
+            let tenant: TenantId = "acme".parse().unwrap();
+            let inner = sha2::Sha256::new()
+                .chain_update(&rls.inner_pad[..])
+                .chain_update(b"enter:acme")
+                .finalize();
+            let outer = sha2::Sha256::new()
+                .chain_update(&rls.outer_pad[..])
+                .chain_update(inner)
+                .finalize();
+            let hex: String = outer.iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(rls.credential(&tenant), hex, "key of {len} bytes");
+        }
+    }
+
+    #[test]
+    fn keys_outside_32_to_64_bytes_are_refused() {
+        for len in [0, 31, 65] {
+            assert!(matches!(
+                RowSecurity::new(&vec![1; len]),
+                Err(Error::RowSecurityKey { len: l }) if l == len
+            ));
+        }
+        assert_eq!(
+            format!("{:?}", RowSecurity::new(&[9; 32]).unwrap()),
+            "RowSecurity(..)"
+        );
+    }
+}
