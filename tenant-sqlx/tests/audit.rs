@@ -15,7 +15,7 @@ use std::str::FromStr;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 
-use tenant::sqlx::{Error, Finding, IsolationAudit, TenantTx};
+use tenant::sqlx::{Error, Finding, IsolationAudit};
 use tenant::{Plan, TenantId, tenant_scoped};
 use tenant_test_support as support;
 use tenant_test_support::PgServer;
@@ -96,6 +96,7 @@ async fn cluster(test: &'static str) -> Option<Cluster> {
         pool(&url("owner")).await,
         pool(&url("app")).await,
     );
+    support::install_row_security(&owner).await;
     let mut invoices = InvoiceRepo::new(&owner);
     invoices.create_table().await.unwrap();
     invoices.row_level_security().await.unwrap();
@@ -108,7 +109,7 @@ async fn cluster(test: &'static str) -> Option<Cluster> {
     .unwrap();
     for (tenant, rows) in [("acme", 3), ("globex", 2)] {
         let ctx = support::ctx(tenant, Plan::Free);
-        let mut tx = TenantTx::begin(&app, &ctx).await.unwrap();
+        let mut tx = support::row_security().begin(&app, &ctx).await.unwrap();
         for id in 1..=rows {
             tx.repo::<Invoice>()
                 .insert(
@@ -277,8 +278,9 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
     db.su("REVOKE owner FROM app").await;
     audit.ensure(&db.app).await.unwrap();
 
-    // 3. The tenant setting has a default outside any transaction: a new connection starts
-    // bound to acme and sees its rows with no TenantTx at all.
+    // 3. The tenant setting has a default outside any transaction. With `RowSecurity` the value
+    // verifies in no transaction, so a new connection sees nothing; the audit still reports it:
+    // a tenant bound outside any transaction is a deployment expecting a forgeable setting.
     for (set, reset, scope) in [
         (
             "ALTER ROLE app SET app.tenant_id = 'acme'",
@@ -300,7 +302,7 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
         let mut fresh = db.app_connection().await;
         assert_eq!(
             count(&mut fresh, "SELECT count(*) FROM invoices").await,
-            3,
+            0,
             "{set}"
         );
         fresh.close().await.unwrap();

@@ -432,6 +432,7 @@ async fn the_isolation_audit_finds_a_missing_foreign_key() {
     let Some((pool, app)) = support::postgres_app_database("audit_foreign_key", 1).await else {
         return;
     };
+    support::install_row_security(&pool).await;
     CustomerRepo::new(&pool).create_table().await.unwrap();
     CouponRepo::new(&pool).create_table().await.unwrap();
     OrderRepo::new(&pool).create_table().await.unwrap();
