@@ -467,7 +467,9 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
         }
     }
 
-    /// The user hook's answer for the rejection's response, as [`UserHook::challenge`].
+    /// The user hook's answer for the rejection's response, as [`UserHook::challenge`]. Only the
+    /// axum integration writes responses.
+    #[cfg(feature = "axum")]
     pub(crate) fn challenge(&self) -> Option<http::HeaderValue> {
         self.users.challenge()
     }
