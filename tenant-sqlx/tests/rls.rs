@@ -805,3 +805,65 @@ async fn row_security_in_the_tenants_schema() {
     assert_eq!(raw_count(tx.executor()).await, 0);
     tx.rollback().await.unwrap();
 }
+
+/// Issue 21 item 4, its cost: `current_tenant()` runs once per statement, so it has no
+/// `SET search_path` clause (a GUC save and restore per call). Its body then resolves names
+/// with the caller's search path, which raw SQL sets: every name in it is qualified, and raw SQL
+/// that puts its own key table, types and functions first on the path still forges nothing.
+#[tokio::test]
+async fn current_tenant_has_no_set_clause_and_the_search_path_cannot_hijack_it() {
+    let Some((_, app, acme, _)) = seeded("current_tenant_search_path_hijack", 1).await else {
+        return;
+    };
+    let config: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT proconfig FROM pg_proc WHERE oid = 'tenant_rls.current_tenant()'::regprocedure",
+    )
+    .fetch_one(&app)
+    .await
+    .unwrap();
+    assert_eq!(config, None, "current_tenant() pays for a SET clause");
+
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    // A key table of the attacker's, found first (pg_temp, named first), with pads it knows,
+    // and a tag for globex computed under them in the function's own message format; then
+    // look-alikes of what the body calls, in pg_temp and first on the path.
+    for sql in [
+        "CREATE TEMP TABLE key (id integer, inner_pad bytea, outer_pad bytea)",
+        "INSERT INTO pg_temp.key VALUES (1, decode(repeat('36', 64), 'hex'), \
+         decode(repeat('5c', 64), 'hex'))",
+        "SELECT set_config('search_path', 'pg_temp, tenant_rls, ' || current_setting('search_path'), true)",
+        "SELECT set_config('app.tenant_id', 'globex:' || encode(sha256(k.outer_pad || \
+         sha256(k.inner_pad || convert_to('tx:globex', 'UTF8') || int4send(pg_backend_pid()) || \
+         timestamptz_send(now()))), 'hex'), true) FROM pg_temp.key AS k",
+        "CREATE FUNCTION pg_temp.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT $1 $$",
+        "CREATE FUNCTION pg_temp.split_part(text, text, integer) RETURNS text \
+         LANGUAGE sql AS $$ SELECT 'globex'::pg_catalog.text $$",
+        "CREATE DOMAIN pg_temp.bytea AS pg_catalog.text",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(tx.executor())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(verified, None, "a key table of the caller's verified a tag");
+    assert_eq!(raw_count(tx.executor()).await, 0);
+    tx.rollback().await.unwrap();
+    // And the genuine setting still verifies, whatever the search path.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql(
+        "SET LOCAL search_path = pg_temp, tenant_rls, public; SET LOCAL TimeZone = 'Asia/Kolkata'",
+    )
+    .execute(tx.executor())
+    .await
+    .unwrap();
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(verified.as_deref(), Some("acme"));
+    tx.rollback().await.unwrap();
+}
