@@ -67,6 +67,12 @@ pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
 ///   (then `pg_temp`); without, the session's own schemas, any `pg_temp` among them removed.
 #[cfg(feature = "postgres")]
 pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> String {
+    format!("BEGIN; {}", session_reset(schema))
+}
+
+/// The RESET of the tenant setting and the search path of [`begin_statement`].
+#[cfg(feature = "postgres")]
+fn session_reset(schema: Option<&tenant_core::SchemaName>) -> String {
     let path = match schema {
         // A `SchemaName` is `[a-z0-9_]`: it cannot end the literal or the quoted identifier.
         Some(schema) => format!("'\"{}\", pg_temp'", schema.as_str()),
@@ -76,7 +82,26 @@ pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> Strin
                 .to_owned()
         }
     };
-    format!("BEGIN; RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
+    format!("RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
+}
+
+/// The simple query of `RowSecurity::one_round_trip`: [`begin_statement`]'s and
+/// [`enter_literal`]'s, with BEGIN **last**. PostgreSQL runs the statements before it as an
+/// implicit transaction, which BEGIN then turns into the transaction block, their
+/// transaction-local settings included (the protocol's documented behaviour for a
+/// multi-statement query). So a refused credential fails before any BEGIN: the connection is
+/// left idle, not in an aborted transaction block that sqlx would hand to the next user.
+#[cfg(feature = "postgres")]
+pub(crate) fn one_round_trip_begin(
+    schema: Option<&tenant_core::SchemaName>,
+    tenant: &tenant_core::TenantId,
+    credential: &str,
+) -> String {
+    format!(
+        "{}; {}; BEGIN",
+        session_reset(schema),
+        enter_literal(tenant, credential)
+    )
 }
 
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
@@ -85,6 +110,17 @@ pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> Strin
 /// [`RLS_SCHEMA`].
 #[cfg(feature = "postgres")]
 pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)";
+
+/// [`ENTER`] with the tenant and the credential written in, for `RowSecurity::one_round_trip`'s
+/// BEGIN simple query (which takes no parameters). A `TenantId` is `[a-z0-9-]` and the
+/// credential is hex: neither can end a literal.
+#[cfg(feature = "postgres")]
+fn enter_literal(tenant: &tenant_core::TenantId, credential: &str) -> String {
+    debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
+    ENTER
+        .replace("$1", &format!("'{}'", tenant.as_str()))
+        .replace("$2", &format!("'{credential}'"))
+}
 
 /// `left || right` with `pg_catalog`'s operator, named: see [`install_statements`] for why every
 /// name in the functions' bodies is qualified.
@@ -232,6 +268,11 @@ mod tests {
     fn the_enter_statement_names_the_setting_and_the_schema() {
         assert!(ENTER.contains(&format!("'{TENANT_SETTING}'")));
         assert!(ENTER.contains(&format!("{RLS_SCHEMA}.enter(")));
+        let acme: tenant_core::TenantId = "acme".parse().unwrap();
+        assert_eq!(
+            enter_literal(&acme, "00ff"),
+            "SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true)"
+        );
     }
 
     #[test]
@@ -243,5 +284,12 @@ mod tests {
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true)"
         );
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
+        let acme: tenant_core::TenantId = "acme".parse().unwrap();
+        assert_eq!(
+            one_round_trip_begin(Some(&schema), &acme, "00ff"),
+            "RESET app.tenant_id; \
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
+             SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+        );
     }
 }
