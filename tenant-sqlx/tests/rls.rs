@@ -965,10 +965,8 @@ async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible(
     .unwrap();
     superuser.close().await;
     app.close().await;
-    let options: sqlx::postgres::PgConnectOptions = std::env::var("APP_DATABASE_URL")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
     let app = sqlx::postgres::PgPoolOptions::new()
         .max_connections(2)
         .connect_with(options.database(&database))
@@ -983,8 +981,5 @@ async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible(
         .await
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
-    assert_eq!(
-        audit().row_security(&one).findings(&app).await.unwrap(),
-        []
-    );
+    assert_eq!(audit().row_security(&one).findings(&app).await.unwrap(), []);
 }
