@@ -942,9 +942,12 @@ async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible(
         audit().row_security(&rls()).findings(&app).await.unwrap(),
         []
     );
+    let options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
+    let app_role = options.get_username().to_owned();
     let found = audit().row_security(&one).findings(&app).await.unwrap();
     assert!(
-        matches!(&found[..], [Finding::QueryTextsVisible { role }] if role == "tenant_app"),
+        matches!(&found[..], [Finding::QueryTextsVisible { role }] if *role == app_role),
         "{found:?}"
     );
 
@@ -958,7 +961,7 @@ async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible(
         .unwrap();
     let superuser = PgPool::connect(&superuser).await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER ROLE tenant_app IN DATABASE {database} SET track_activities = off"
+        "ALTER ROLE {app_role} IN DATABASE {database} SET track_activities = off"
     )))
     .execute(&superuser)
     .await
