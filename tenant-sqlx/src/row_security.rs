@@ -33,6 +33,9 @@ const BLOCK: usize = 64;
 ///   tenant column with `(SELECT tenant_rls.current_tenant())`, which checks that tag once per
 ///   statement and yields NULL, so no row, for anything else.
 ///
+/// [`one_round_trip`](Self::one_round_trip) writes the tenant and the credential into BEGIN's
+/// query text instead, saving a round trip where no session of the role can read query texts.
+///
 /// So inside a transaction, `set_config('app.tenant_id', 'globex', true)`, a `SET` at session
 /// level, or a value copied from globex's own transaction names no tenant: the tables show
 /// nothing. Only a holder of the key (the application) can enter a tenant.
@@ -144,7 +147,16 @@ impl RowSecurity {
     }
 
     /// Whether [`begin`](Self::begin) writes the credential into BEGIN's query text
-    /// ([`one_round_trip`](Self::one_round_trip)) rather than binding it.
+    /// ([`one_round_trip`](Self::one_round_trip)) rather than binding it, as
+    /// [`IsolationAudit::row_security`](crate::IsolationAudit::row_security) reads it.
+    ///
+    /// ```
+    /// # use tenant::sqlx::RowSecurity;
+    /// let rls = RowSecurity::new(&[7; 32])?;
+    /// assert!(!rls.is_one_round_trip());
+    /// assert!(rls.clone().one_round_trip().is_one_round_trip());
+    /// # Ok::<(), tenant::sqlx::Error>(())
+    /// ```
     pub fn is_one_round_trip(&self) -> bool {
         self.one_round_trip
     }
