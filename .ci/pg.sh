@@ -9,6 +9,7 @@
 #
 # After pg_start succeeds these are set (DATABASE_URL and APP_DATABASE_URL are exported):
 #   PG_BIN  PG_TMP  PG_DATA  PG_PORT  DATABASE_URL  APP_DATABASE_URL  BYPASS_DATABASE_URL
+#   SUPERUSER_DATABASE_URL
 
 PG_DB_USER=tenant
 PG_DB_PASSWORD=tenant
@@ -157,6 +158,9 @@ EOF
   export DATABASE_URL="postgres://$PG_DB_USER:$PG_DB_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
   export APP_DATABASE_URL="postgres://$PG_APP_USER:$PG_APP_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
   export BYPASS_DATABASE_URL="postgres://$PG_BYPASS_USER:$PG_BYPASS_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
+  # The bootstrap superuser (initdb's, password from the same pwfile): only for what a test
+  # must set as a superuser, such as `ALTER ROLE .. SET track_activities`.
+  export SUPERUSER_DATABASE_URL="postgres://postgres:$PG_DB_PASSWORD@127.0.0.1:$PG_PORT/$PG_DB_NAME"
 }
 
 # Safe to call at any point, including when pg_start failed half-way or never ran.

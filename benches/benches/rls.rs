@@ -43,6 +43,12 @@ const RLS: Versions = Versions {
     other: "verified_tx_no_rls",
 };
 
+const RLS_ONE_TRIP: Versions = Versions {
+    subject: "one_trip_tx_rls",
+    floor: "plain_tx_no_rls",
+    other: "one_trip_tx_no_rls",
+};
+
 const SCHEMAS: Versions = Versions {
     subject: "schema_search_path",
     floor: "shared_table",
@@ -105,20 +111,53 @@ fn main() {
     // also keeps its connection's search path to itself this way, so these figures do not
     // include PostgreSQL re-analysing prepared statements when one connection alternates
     // between tenants' search paths.
-    let (plain, rls, other, in_schema, qualified_pool, owner) = rt.block_on(async {
-        let owner = PgPool::connect(&url).await.unwrap();
-        security.install(&owner).await.unwrap();
-        let app_user = PgConnectOptions::from_str(&app_url)
-            .unwrap()
-            .get_username()
-            .to_owned();
-        for schema in [&plain_schema, &rls_schema] {
-            for sql in [
-                format!("CREATE SCHEMA {schema}"),
-                format!("GRANT USAGE ON SCHEMA {schema} TO {app_user}"),
-                format!(
-                    "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
+    let one_trip = security.clone().one_round_trip();
+    let (plain, rls, other, in_schema, qualified_pool, owner, rls_one, other_one) =
+        rt.block_on(async {
+            let owner = PgPool::connect(&url).await.unwrap();
+            security.install(&owner).await.unwrap();
+            let app_user = PgConnectOptions::from_str(&app_url)
+                .unwrap()
+                .get_username()
+                .to_owned();
+            for schema in [&plain_schema, &rls_schema] {
+                for sql in [
+                    format!("CREATE SCHEMA {schema}"),
+                    format!("GRANT USAGE ON SCHEMA {schema} TO {app_user}"),
+                    format!(
+                        "ALTER DEFAULT PRIVILEGES IN SCHEMA {schema} \
                      GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {app_user}"
+                    ),
+                ] {
+                    sqlx::query(AssertSqlSafe(sql))
+                        .execute(&owner)
+                        .await
+                        .unwrap();
+                }
+                let schema_owner = pool_on(&url, schema).await;
+                ItemRepo::new(&schema_owner).create_table().await.unwrap();
+                seed(&schema_owner, &tenants).await;
+                if schema == &rls_schema {
+                    ItemRepo::new(&schema_owner)
+                        .row_level_security()
+                        .await
+                        .unwrap();
+                }
+            }
+            // The tenant's own schema: its 200 rows alone.
+            TenantSchema::new()
+                .entity::<Item>()
+                .create(&provision, &owner, acme.schema_name())
+                .await
+                .unwrap();
+            for sql in [
+                format!(
+                    "GRANT USAGE ON SCHEMA {} TO {app_user}",
+                    acme.schema_name().as_str()
+                ),
+                format!(
+                    "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {app_user}",
+                    acme.schema_name().as_str()
                 ),
             ] {
                 sqlx::query(AssertSqlSafe(sql))
@@ -126,49 +165,20 @@ fn main() {
                     .await
                     .unwrap();
             }
-            let schema_owner = pool_on(&url, schema).await;
-            ItemRepo::new(&schema_owner).create_table().await.unwrap();
-            seed(&schema_owner, &tenants).await;
-            if schema == &rls_schema {
-                ItemRepo::new(&schema_owner)
-                    .row_level_security()
-                    .await
-                    .unwrap();
-            }
-        }
-        // The tenant's own schema: its 200 rows alone.
-        TenantSchema::new()
-            .entity::<Item>()
-            .create(&provision, &owner, acme.schema_name())
-            .await
-            .unwrap();
-        for sql in [
-            format!(
-                "GRANT USAGE ON SCHEMA {} TO {app_user}",
-                acme.schema_name().as_str()
-            ),
-            format!(
-                "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {} TO {app_user}",
-                acme.schema_name().as_str()
-            ),
-        ] {
-            sqlx::query(AssertSqlSafe(sql))
-                .execute(&owner)
-                .await
-                .unwrap();
-        }
-        let tenant_schema = pool_on(&url, acme.schema_name().as_str()).await;
-        seed(&tenant_schema, &["t07"]).await;
-        tenant_schema.close().await;
-        (
-            pool_on(&app_url, &plain_schema).await,
-            pool_on(&app_url, &rls_schema).await,
-            pool_on(&app_url, &plain_schema).await,
-            pool_on(&app_url, &plain_schema).await,
-            pool_on(&app_url, &plain_schema).await,
-            owner,
-        )
-    });
+            let tenant_schema = pool_on(&url, acme.schema_name().as_str()).await;
+            seed(&tenant_schema, &["t07"]).await;
+            tenant_schema.close().await;
+            (
+                pool_on(&app_url, &plain_schema).await,
+                pool_on(&app_url, &rls_schema).await,
+                pool_on(&app_url, &plain_schema).await,
+                pool_on(&app_url, &plain_schema).await,
+                pool_on(&app_url, &plain_schema).await,
+                owner,
+                pool_on(&app_url, &rls_schema).await,
+                pool_on(&app_url, &plain_schema).await,
+            )
+        });
 
     let id = AtomicI64::new(10_000);
     let next = || id.fetch_add(1, Ordering::Relaxed);
@@ -191,6 +201,8 @@ fn main() {
         reset(&plain);
         reset(&rls);
         reset(&other);
+        reset(&rls_one);
+        reset(&other_one);
     };
 
     macro_rules! in_tx {
@@ -202,96 +214,108 @@ fn main() {
         }};
     }
 
-    compare(
-        &mut c,
-        &rt,
-        &RLS,
-        "postgres/rls/get",
-        async || {
-            in_tx!(security.begin(&rls, &acme), |tx| tx
-                .repo::<Item>()
-                .get(&acme, 42)
-                .await
-                .unwrap()
-                .unwrap())
-        },
-        async || {
-            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
-                .repo::<Item>()
-                .get(&acme, 42)
-                .await
-                .unwrap()
-                .unwrap())
-        },
-        async || {
-            in_tx!(security.begin(&other, &acme), |tx| tx
-                .repo::<Item>()
-                .get(&acme, 42)
-                .await
-                .unwrap()
-                .unwrap())
-        },
-        &|| (),
-    );
-    compare(
-        &mut c,
-        &rt,
-        &RLS,
-        "postgres/rls/list_200",
-        async || {
-            in_tx!(security.begin(&rls, &acme), |tx| tx
-                .repo::<Item>()
-                .list(&acme)
-                .await
-                .unwrap()
-                .len())
-        },
-        async || {
-            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
-                .repo::<Item>()
-                .list(&acme)
-                .await
-                .unwrap()
-                .len())
-        },
-        async || {
-            in_tx!(security.begin(&other, &acme), |tx| tx
-                .repo::<Item>()
-                .list(&acme)
-                .await
-                .unwrap()
-                .len())
-        },
-        &|| (),
-    );
-    compare(
-        &mut c,
-        &rt,
-        &RLS,
-        "postgres/rls/insert",
-        async || {
-            in_tx!(security.begin(&rls, &acme), |tx| tx
-                .repo::<Item>()
-                .insert(&acme, new())
-                .await
-                .unwrap())
-        },
-        async || {
-            in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
-                .repo::<Item>()
-                .insert(&acme, new())
-                .await
-                .unwrap())
-        },
-        async || {
-            in_tx!(security.begin(&other, &acme), |tx| tx
-                .repo::<Item>()
-                .insert(&acme, new())
-                .await
-                .unwrap())
-        },
-        &reset_both,
-    );
+    // Both modes side by side in one run, against the same floor.
+    for (mode, versions, prefix, rls_pool, other_pool) in [
+        (&security, &RLS, "postgres/rls", &rls, &other),
+        (
+            &one_trip,
+            &RLS_ONE_TRIP,
+            "postgres/rls_one_trip",
+            &rls_one,
+            &other_one,
+        ),
+    ] {
+        compare(
+            &mut c,
+            &rt,
+            versions,
+            &format!("{prefix}/get"),
+            async || {
+                in_tx!(mode.begin(rls_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .get(&acme, 42)
+                    .await
+                    .unwrap()
+                    .unwrap())
+            },
+            async || {
+                in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                    .repo::<Item>()
+                    .get(&acme, 42)
+                    .await
+                    .unwrap()
+                    .unwrap())
+            },
+            async || {
+                in_tx!(mode.begin(other_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .get(&acme, 42)
+                    .await
+                    .unwrap()
+                    .unwrap())
+            },
+            &|| (),
+        );
+        compare(
+            &mut c,
+            &rt,
+            versions,
+            &format!("{prefix}/list_200"),
+            async || {
+                in_tx!(mode.begin(rls_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .list(&acme)
+                    .await
+                    .unwrap()
+                    .len())
+            },
+            async || {
+                in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                    .repo::<Item>()
+                    .list(&acme)
+                    .await
+                    .unwrap()
+                    .len())
+            },
+            async || {
+                in_tx!(mode.begin(other_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .list(&acme)
+                    .await
+                    .unwrap()
+                    .len())
+            },
+            &|| (),
+        );
+        compare(
+            &mut c,
+            &rt,
+            versions,
+            &format!("{prefix}/insert"),
+            async || {
+                in_tx!(mode.begin(rls_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .insert(&acme, new())
+                    .await
+                    .unwrap())
+            },
+            async || {
+                in_tx!(TenantTx::begin(&plain, &acme), |tx| tx
+                    .repo::<Item>()
+                    .insert(&acme, new())
+                    .await
+                    .unwrap())
+            },
+            async || {
+                in_tx!(mode.begin(other_pool, &acme), |tx| tx
+                    .repo::<Item>()
+                    .insert(&acme, new())
+                    .await
+                    .unwrap())
+            },
+            &reset_both,
+        );
+    }
 
     let qualified = format!(
         r#"SELECT "id", "tenant_id", "amount", "name" FROM "{}"."items" WHERE "tenant_id" = $1 AND "id" = $2"#,
@@ -373,7 +397,15 @@ fn main() {
     c.final_summary();
     tenant_benches::report("bench-rls.md");
     rt.block_on(async {
-        for pool in [&plain, &rls, &other, &in_schema, &qualified_pool] {
+        for pool in [
+            &plain,
+            &rls,
+            &other,
+            &in_schema,
+            &qualified_pool,
+            &rls_one,
+            &other_one,
+        ] {
             pool.close().await;
         }
         for schema in [&plain_schema, &rls_schema] {

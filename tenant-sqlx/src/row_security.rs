@@ -33,6 +33,9 @@ const BLOCK: usize = 64;
 ///   tenant column with `(SELECT tenant_rls.current_tenant())`, which checks that tag once per
 ///   statement and yields NULL, so no row, for anything else.
 ///
+/// [`one_round_trip`](Self::one_round_trip) writes the tenant and the credential into BEGIN's
+/// query text instead, saving a round trip where no session of the role can read query texts.
+///
 /// So inside a transaction, `set_config('app.tenant_id', 'globex', true)`, a `SET` at session
 /// level, or a value copied from globex's own transaction names no tenant: the tables show
 /// nothing. Only a holder of the key (the application) can enter a tenant.
@@ -68,6 +71,8 @@ pub struct RowSecurity {
     /// (plain `sha256`, no extension) needs. As secret as the key.
     inner_pad: Zeroizing<[u8; BLOCK]>,
     outer_pad: Zeroizing<[u8; BLOCK]>,
+    /// [`one_round_trip`](Self::one_round_trip): the credential goes in BEGIN's query text.
+    one_round_trip: bool,
 }
 
 impl RowSecurity {
@@ -101,7 +106,59 @@ impl RowSecurity {
             mac,
             inner_pad,
             outer_pad,
+            one_round_trip: false,
         })
+    }
+
+    /// The same key, with [`begin`](Self::begin) in **one** round trip instead of two: the call
+    /// to `tenant_rls.enter` joins the BEGIN simple query, the tenant and its credential written
+    /// into the query text. A `RowSecurity` transaction then costs what a plain
+    /// [`TenantTx`] does, plus the policy.
+    ///
+    /// Safe only where no session of the application's role can read the query texts of the
+    /// others: PostgreSQL shows a session's current (or last) query in `pg_stat_activity` to
+    /// every session of the same role, and a credential read there enters its tenant from any
+    /// of them until the key is rotated. Turn the texts off for the role, as a superuser (the
+    /// setting is superuser-only, so the role cannot turn it back on):
+    ///
+    /// ```sql
+    /// ALTER ROLE app SET track_activities = off;
+    /// ```
+    ///
+    /// or revoke EXECUTE on `pg_stat_get_activity` (what `pg_stat_activity` reads) from the
+    /// role and `PUBLIC`. Declare the choice to [`IsolationAudit::row_security`], which then
+    /// reports [`Finding::QueryTextsVisible`] while the texts are visible. The server's log
+    /// (`log_statement`), which the application's role cannot read, shows the credential in
+    /// either mode.
+    ///
+    /// [`IsolationAudit::row_security`]: crate::IsolationAudit::row_security
+    /// [`Finding::QueryTextsVisible`]: crate::Finding::QueryTextsVisible
+    ///
+    /// ```
+    /// # use tenant::sqlx::RowSecurity;
+    /// let rls = RowSecurity::new(&[7; 32])?.one_round_trip();
+    /// assert!(rls.is_one_round_trip());
+    /// assert!(!RowSecurity::new(&[7; 32])?.is_one_round_trip());
+    /// # Ok::<(), tenant::sqlx::Error>(())
+    /// ```
+    pub fn one_round_trip(mut self) -> RowSecurity {
+        self.one_round_trip = true;
+        self
+    }
+
+    /// Whether [`begin`](Self::begin) writes the credential into BEGIN's query text
+    /// ([`one_round_trip`](Self::one_round_trip)) rather than binding it, as
+    /// [`IsolationAudit::row_security`](crate::IsolationAudit::row_security) reads it.
+    ///
+    /// ```
+    /// # use tenant::sqlx::RowSecurity;
+    /// let rls = RowSecurity::new(&[7; 32])?;
+    /// assert!(!rls.is_one_round_trip());
+    /// assert!(rls.clone().one_round_trip().is_one_round_trip());
+    /// # Ok::<(), tenant::sqlx::Error>(())
+    /// ```
+    pub fn is_one_round_trip(&self) -> bool {
+        self.one_round_trip
     }
 
     /// The statements [`install`](Self::install) runs before it writes the key, for migration
@@ -152,9 +209,12 @@ impl RowSecurity {
 
     /// Begins a transaction bound to `ctx`'s tenant, with the verified tenant setting that the
     /// row-level security policies check (see [`TenantTx::begin`] for the rest). Two round
-    /// trips: BEGIN with the search path, then `tenant_rls.enter` with bound parameters.
+    /// trips: BEGIN with the search path, then `tenant_rls.enter` with bound parameters; one
+    /// with [`one_round_trip`](Self::one_round_trip). A credential the database does not
+    /// verify is [`Error::RowSecurityRefused`], and the connection goes back to the pool
+    /// rolled back.
     pub async fn begin(&self, pool: &PgPool, ctx: &TenantCtx) -> Result<TenantTx<Postgres>, Error> {
-        self.enter(pool, ctx, rls::begin_statement(None)).await
+        self.enter(pool, ctx, None).await
     }
 
     /// [`begin`](Self::begin) in the tenant's own schema, as
@@ -164,16 +224,28 @@ impl RowSecurity {
         pool: &PgPool,
         ctx: &TenantCtx,
     ) -> Result<TenantTx<Postgres>, Error> {
-        self.enter(pool, ctx, rls::begin_statement(Some(ctx.schema_name())))
-            .await
+        self.enter(pool, ctx, Some(ctx.schema_name())).await
     }
 
     async fn enter(
         &self,
         pool: &PgPool,
         ctx: &TenantCtx,
-        begin: String,
+        schema: Option<&tenant_core::SchemaName>,
     ) -> Result<TenantTx<Postgres>, Error> {
+        if self.one_round_trip {
+            let begin = rls::one_round_trip_begin(
+                schema,
+                ctx.tenant_id(),
+                &self.credential(ctx.tenant_id()),
+            );
+            return match pool.begin_with(AssertSqlSafe(begin)).await {
+                Ok(tx) => Ok(TenantTx::from_parts(tx, ctx)),
+                Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
+                Err(e) => Err(e.into()),
+            };
+        }
+        let begin = rls::begin_statement(schema);
         let mut tx = pool.begin_with(AssertSqlSafe(begin)).await?;
         let entered = sqlx::query(ENTER)
             .bind(ctx.tenant_id().as_str())
@@ -212,7 +284,11 @@ fn is_refusal(error: &sqlx::Error) -> bool {
 
 impl fmt::Debug for RowSecurity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("RowSecurity(..)")
+        if self.one_round_trip {
+            f.write_str("RowSecurity(one round trip, ..)")
+        } else {
+            f.write_str("RowSecurity(..)")
+        }
     }
 }
 

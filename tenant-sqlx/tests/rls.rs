@@ -805,3 +805,184 @@ async fn row_security_in_the_tenants_schema() {
     assert_eq!(raw_count(tx.executor()).await, 0);
     tx.rollback().await.unwrap();
 }
+
+/// Issue 21 item 4, its cost: `current_tenant()` runs once per statement, so it has no
+/// `SET search_path` clause (a GUC save and restore per call). Its body then resolves names
+/// with the caller's search path, which raw SQL sets: every name in it is qualified, and raw SQL
+/// that puts its own key table, types and functions first on the path still forges nothing.
+#[tokio::test]
+async fn current_tenant_has_no_set_clause_and_the_search_path_cannot_hijack_it() {
+    let Some((_, app, acme, _)) = seeded("current_tenant_search_path_hijack", 1).await else {
+        return;
+    };
+    let config: Option<Vec<String>> = sqlx::query_scalar(
+        "SELECT proconfig FROM pg_proc WHERE oid = 'tenant_rls.current_tenant()'::regprocedure",
+    )
+    .fetch_one(&app)
+    .await
+    .unwrap();
+    assert_eq!(config, None, "current_tenant() pays for a SET clause");
+
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    // A key table of the attacker's, found first (pg_temp, named first), with pads it knows,
+    // and a tag for globex computed under them in the function's own message format; then
+    // look-alikes of what the body calls, in pg_temp and first on the path.
+    for sql in [
+        "CREATE TEMP TABLE key (id integer, inner_pad bytea, outer_pad bytea)",
+        "INSERT INTO pg_temp.key VALUES (1, decode(repeat('36', 64), 'hex'), \
+         decode(repeat('5c', 64), 'hex'))",
+        "SELECT set_config('search_path', 'pg_temp, tenant_rls, ' || current_setting('search_path'), true)",
+        "SELECT set_config('app.tenant_id', 'globex:' || encode(sha256(k.outer_pad || \
+         sha256(k.inner_pad || convert_to('tx:globex', 'UTF8') || int4send(pg_backend_pid()) || \
+         timestamptz_send(now()))), 'hex'), true) FROM pg_temp.key AS k",
+        "CREATE FUNCTION pg_temp.sha256(bytea) RETURNS bytea LANGUAGE sql AS $$ SELECT $1 $$",
+        "CREATE FUNCTION pg_temp.split_part(text, text, integer) RETURNS text \
+         LANGUAGE sql AS $$ SELECT 'globex'::pg_catalog.text $$",
+        "CREATE DOMAIN pg_temp.bytea AS pg_catalog.text",
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(tx.executor())
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    }
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(verified, None, "a key table of the caller's verified a tag");
+    assert_eq!(raw_count(tx.executor()).await, 0);
+    tx.rollback().await.unwrap();
+    // And the genuine setting still verifies, whatever the search path.
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql(
+        "SET LOCAL search_path = pg_temp, tenant_rls, public; SET LOCAL TimeZone = 'Asia/Kolkata'",
+    )
+    .execute(tx.executor())
+    .await
+    .unwrap();
+    let verified: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(verified.as_deref(), Some("acme"));
+    tx.rollback().await.unwrap();
+}
+
+/// The credential another session of the application's role can read in `pg_stat_activity`
+/// while `session`'s transaction is open, if any: what follows `enter('<tenant>', '`.
+async fn credential_seen_by(reader: &PgPool, tenant: &str) -> Option<String> {
+    let texts: Vec<String> = sqlx::query_scalar(
+        "SELECT query FROM pg_stat_activity \
+         WHERE pid <> pg_backend_pid() AND usename = current_user AND query IS NOT NULL",
+    )
+    .fetch_all(reader)
+    .await
+    .unwrap();
+    let marker = format!("enter('{tenant}', '");
+    texts.iter().find_map(|text| {
+        let at = text.find(&marker)? + marker.len();
+        Some(text[at..].split('\'').next()?.to_owned())
+    })
+}
+
+/// Enters `tenant` with a credential read elsewhere, on a connection of `app`, and counts the
+/// invoices it sees: `Err` with the SQLSTATE when the credential is refused.
+async fn replay(app: &PgPool, tenant: &str, credential: &str) -> Result<i64, Option<String>> {
+    let mut tx = app.begin().await.unwrap();
+    sqlx::query("SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)")
+        .bind(tenant)
+        .bind(credential)
+        .execute(&mut *tx)
+        .await
+        .map_err(|e| sqlstate(&e))?;
+    let n = raw_count(&mut *tx).await;
+    tx.rollback().await.unwrap();
+    Ok(n)
+}
+
+/// Issue 21 item 4, its cost: `RowSecurity::one_round_trip` writes the credential into BEGIN's
+/// query text. Where the role's sessions can read each other's query texts, one of them reads
+/// globex's credential in `pg_stat_activity` and enters globex with it: the audit, told of the
+/// mode, reports that. With `track_activities = off` for the role (a superuser's setting) the
+/// text is not there, and the audit passes. Bound credentials (two round trips) never show.
+#[tokio::test]
+async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible() {
+    let test = "one_round_trip_query_texts";
+    let Some((owner, app, acme, globex)) = seeded_for_audit(test, 2).await else {
+        return;
+    };
+    let one = rls().one_round_trip();
+    // A refusal leaves the connection idle (both of the pool's are used right after), and
+    // the mode verifies like the other.
+    let wrong = RowSecurity::new(&[42; 32]).unwrap().one_round_trip();
+    let refused = wrong.begin(&app, &acme).await.unwrap_err();
+    assert!(matches!(refused, Error::RowSecurityRefused), "{refused:?}");
+    let mut tx = one.begin(&app, &acme).await.unwrap();
+    let mut other = one.begin(&app, &acme).await.unwrap();
+    assert_eq!(raw_count(tx.executor()).await, 3);
+    assert_eq!(raw_count(other.executor()).await, 3);
+    tx.rollback().await.unwrap();
+    other.rollback().await.unwrap();
+
+    // Two round trips: the text another session sees holds placeholders, not the credential.
+    let theirs = rls().begin(&app, &globex).await.unwrap();
+    assert_eq!(credential_seen_by(&app, "globex").await, None);
+    theirs.rollback().await.unwrap();
+
+    // One round trip, texts visible: read, replayed, in.
+    let theirs = one.begin(&app, &globex).await.unwrap();
+    let stolen = credential_seen_by(&app, "globex")
+        .await
+        .expect("globex's credential in pg_stat_activity");
+    theirs.rollback().await.unwrap();
+    assert_eq!(replay(&app, "globex", &stolen).await, Ok(2));
+    let audit = || IsolationAudit::new().entity::<Invoice>();
+    assert_eq!(audit().findings(&app).await.unwrap(), []);
+    assert_eq!(
+        audit().row_security(&rls()).findings(&app).await.unwrap(),
+        []
+    );
+    let options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
+    let app_role = options.get_username().to_owned();
+    let found = audit().row_security(&one).findings(&app).await.unwrap();
+    assert!(
+        matches!(&found[..], [Finding::QueryTextsVisible { role }] if *role == app_role),
+        "{found:?}"
+    );
+
+    // Hardened: the role's sessions record no query text (only a superuser can set that).
+    let Some(superuser) = support::server_var("SUPERUSER_DATABASE_URL", test) else {
+        return;
+    };
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let superuser = PgPool::connect(&superuser).await.unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE {app_role} IN DATABASE {database} SET track_activities = off"
+    )))
+    .execute(&superuser)
+    .await
+    .unwrap();
+    superuser.close().await;
+    app.close().await;
+    let options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
+    let app = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.database(&database))
+        .await
+        .unwrap();
+    let theirs = one.begin(&app, &globex).await.unwrap();
+    assert_eq!(credential_seen_by(&app, "globex").await, None);
+    theirs.rollback().await.unwrap();
+    // The role cannot turn the texts back on for itself.
+    let refused = sqlx::raw_sql("SET track_activities = on")
+        .execute(&app)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
+    assert_eq!(audit().row_security(&one).findings(&app).await.unwrap(), []);
+}

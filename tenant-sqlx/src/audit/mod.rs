@@ -55,6 +55,7 @@ pub use rules::{Finding, Findings};
 #[derive(Debug, Default, Clone)]
 pub struct IsolationAudit {
     tables: Vec<&'static EntityMeta>,
+    credential_in_query_text: bool,
 }
 
 impl IsolationAudit {
@@ -79,10 +80,36 @@ impl IsolationAudit {
         self
     }
 
+    /// Declares how the application begins its [`RowSecurity`](crate::RowSecurity)
+    /// transactions. With [`one_round_trip`](crate::RowSecurity::one_round_trip), whose
+    /// credentials are in the query text, the audit also checks that the role's sessions
+    /// cannot read each other's query texts: [`Finding::QueryTextsVisible`] when they can.
+    ///
+    /// ```no_run
+    /// # use tenant::{tenant_scoped, TenantId};
+    /// # use tenant::sqlx::{IsolationAudit, RowSecurity};
+    /// # #[tenant_scoped(table = "invoices")]
+    /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub total: i64 }
+    /// # async fn start(pool: sqlx::PgPool, key: &[u8]) -> Result<(), tenant::sqlx::Error> {
+    /// let rls = RowSecurity::new(key)?.one_round_trip();
+    /// IsolationAudit::new()
+    ///     .entity::<Invoice>()
+    ///     .row_security(&rls)
+    ///     .ensure(&pool)
+    ///     .await?; // unless `ALTER ROLE app SET track_activities = off` (or the like)
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn row_security(mut self, rls: &crate::RowSecurity) -> Self {
+        self.credential_in_query_text = rls.is_one_round_trip();
+        self
+    }
+
     /// Every finding, empty when the database enforces isolation for these tables.
     pub async fn findings(&self, pool: &PgPool) -> Result<Vec<Finding>, Error> {
         let mut conn = pool.acquire().await?;
-        let role = role_facts(&mut conn).await?;
+        let mut role = role_facts(&mut conn).await?;
+        role.credential_in_query_text = self.credential_in_query_text;
         let mut tables = Vec::with_capacity(self.tables.len());
         for meta in &self.tables {
             // PostgreSQL's rendering of the expected predicate (`pg_get_expr` of the policy
@@ -277,6 +304,14 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
     if current.is_some_and(|value| !value.is_empty()) {
         tenant_defaults.push("this connection, outside a transaction".into());
     }
+    // `track_activities` is superuser-only, so what this session of the role has, every
+    // session of it in this database has (a role default applies at login); without EXECUTE on
+    // the function below, `pg_stat_activity` cannot be read at all.
+    let query_texts_visible: bool = sqlx::query_scalar(
+        "SELECT current_setting('track_activities')::bool                 AND has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
     Ok(RoleFacts {
         name,
         superuser,
@@ -284,6 +319,8 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
         memberships,
         temp: temp.then_some(database),
         tenant_defaults,
+        credential_in_query_text: false,
+        query_texts_visible,
     })
 }
 

@@ -156,6 +156,18 @@ pub enum Finding {
         /// The database.
         database: String,
     },
+    /// The audit was told ([`IsolationAudit::row_security`](crate::IsolationAudit::row_security))
+    /// that `RowSecurity` begins in one round trip, writing each tenant's credential into the
+    /// BEGIN query text, and the connected role's sessions can read each other's query texts
+    /// in `pg_stat_activity` (`track_activities` is on for the role, and it may execute
+    /// `pg_stat_get_activity`): any of them can read a credential there and enter its tenant.
+    #[error(
+        "RowSecurity sends tenant credentials in the query text (one round trip), and sessions of role `{role}` can read each other's query texts in pg_stat_activity: as a superuser, ALTER ROLE .. SET track_activities = off (or REVOKE EXECUTE ON FUNCTION pg_stat_get_activity FROM PUBLIC and the role), or begin in two round trips"
+    )]
+    QueryTextsVisible {
+        /// The connected role.
+        role: String,
+    },
     /// A view over a tenant table is owned by a superuser or BYPASSRLS role and does not run
     /// with its caller's rights (`security_invoker`): it shows every tenant's rows, to whoever
     /// may query it or a view over it. A materialized view (over the table, or over views of it)
@@ -202,6 +214,11 @@ pub(crate) struct RoleFacts {
     /// Where the tenant setting is set outside a transaction (`pg_db_role_setting`, and the
     /// connection's own value).
     pub(crate) tenant_defaults: Vec<String>,
+    /// The audit was told that `RowSecurity` writes credentials into query texts.
+    pub(crate) credential_in_query_text: bool,
+    /// The role's sessions record their query texts (`track_activities`) and it may read
+    /// them (`pg_stat_get_activity`).
+    pub(crate) query_texts_visible: bool,
 }
 
 /// One role the connected role is a member of (`pg_auth_members`, followed recursively).
@@ -372,6 +389,11 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
         found.push(Finding::TempPrivilege {
             role: role.name.clone(),
             database: database.clone(),
+        });
+    }
+    if role.credential_in_query_text && role.query_texts_visible {
+        found.push(Finding::QueryTextsVisible {
+            role: role.name.clone(),
         });
     }
     for (table, expected, foreign_keys, facts) in tables {

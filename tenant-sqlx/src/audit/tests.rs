@@ -408,3 +408,24 @@ fn a_view_or_definer_function_owned_by_a_bypassing_role_is_a_finding() {
         }]
     );
 }
+
+#[test]
+fn credentials_in_visible_query_texts_are_a_finding() {
+    let with = |credential_in_query_text, query_texts_visible| {
+        audit(
+            &RoleFacts {
+                credential_in_query_text,
+                query_texts_visible,
+                ..role()
+            },
+            Some(good()),
+        )
+    };
+    assert_eq!(
+        with(true, true),
+        [Finding::QueryTextsVisible { role: "app".into() }]
+    );
+    // Bound credentials (two round trips) are not in the texts; hidden texts show nothing.
+    assert_eq!(with(false, true), []);
+    assert_eq!(with(true, false), []);
+}

@@ -67,6 +67,12 @@ pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
 ///   (then `pg_temp`); without, the session's own schemas, any `pg_temp` among them removed.
 #[cfg(feature = "postgres")]
 pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> String {
+    format!("BEGIN; {}", session_reset(schema))
+}
+
+/// The RESET of the tenant setting and the search path of [`begin_statement`].
+#[cfg(feature = "postgres")]
+fn session_reset(schema: Option<&tenant_core::SchemaName>) -> String {
     let path = match schema {
         // A `SchemaName` is `[a-z0-9_]`: it cannot end the literal or the quoted identifier.
         Some(schema) => format!("'\"{}\", pg_temp'", schema.as_str()),
@@ -76,7 +82,26 @@ pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> Strin
                 .to_owned()
         }
     };
-    format!("BEGIN; RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
+    format!("RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
+}
+
+/// The simple query of `RowSecurity::one_round_trip`: [`begin_statement`]'s and
+/// [`enter_literal`]'s, with BEGIN **last**. PostgreSQL runs the statements before it as an
+/// implicit transaction, which BEGIN then turns into the transaction block, their
+/// transaction-local settings included (the protocol's documented behaviour for a
+/// multi-statement query). So a refused credential fails before any BEGIN: the connection is
+/// left idle, not in an aborted transaction block that sqlx would hand to the next user.
+#[cfg(feature = "postgres")]
+pub(crate) fn one_round_trip_begin(
+    schema: Option<&tenant_core::SchemaName>,
+    tenant: &tenant_core::TenantId,
+    credential: &str,
+) -> String {
+    format!(
+        "{}; {}; BEGIN",
+        session_reset(schema),
+        enter_literal(tenant, credential)
+    )
 }
 
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
@@ -86,31 +111,98 @@ pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> Strin
 #[cfg(feature = "postgres")]
 pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)";
 
-/// The HMAC-SHA256 of `message` under the key table's pads, in SQL: `sha256(outer || sha256(inner
-/// || message))` is HMAC when the pads are the key XOR 0x5c and 0x36 (RFC 2104). Built-in
-/// `sha256` only: no extension to install.
+/// [`ENTER`] with the tenant and the credential written in, for `RowSecurity::one_round_trip`'s
+/// BEGIN simple query (which takes no parameters). A `TenantId` is `[a-z0-9-]` and the
+/// credential is hex: neither can end a literal.
 #[cfg(feature = "postgres")]
-fn hmac_sql(message: &str) -> String {
+fn enter_literal(tenant: &tenant_core::TenantId, credential: &str) -> String {
+    debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
+    ENTER
+        .replace("$1", &format!("'{}'", tenant.as_str()))
+        .replace("$2", &format!("'{credential}'"))
+}
+
+/// `left || right` with `pg_catalog`'s operator, named: see [`install_statements`] for why every
+/// name in the functions' bodies is qualified.
+#[cfg(feature = "postgres")]
+fn cat(left: &str, right: &str) -> String {
+    format!("{left} OPERATOR(pg_catalog.||) {right}")
+}
+
+/// The HMAC-SHA256 of `message` (a `bytea` expression) under the pads `inner` and `outer`, in
+/// SQL: `sha256(outer || sha256(inner || message))` is HMAC when the pads are the key XOR 0x36
+/// and 0x5c (RFC 2104). Built-in `sha256` only: no extension to install.
+#[cfg(feature = "postgres")]
+fn hmac_sql(inner: &str, outer: &str, message: &str) -> String {
     format!(
-        "encode(sha256(k.outer_pad || sha256(k.inner_pad || convert_to({message}, 'UTF8'))), 'hex')"
+        "pg_catalog.sha256({})",
+        cat(
+            outer,
+            &format!("pg_catalog.sha256({})", cat(inner, message))
+        )
+    )
+}
+
+/// `text` as UTF-8 bytes.
+#[cfg(feature = "postgres")]
+fn utf8(text: &str) -> String {
+    format!("pg_catalog.convert_to({text}, 'UTF8')")
+}
+
+/// What a transaction's tag covers, as bytes: `tx:<tenant>`, then the backend's process id and
+/// the transaction's start (`now()` is fixed for a transaction) in their binary send formats:
+/// 4 and 8 bytes, so the message parses one way only, and no TimeZone, DateStyle or
+/// extra_float_digits that raw SQL may set changes it (the text of `extract(epoch ..)` was also
+/// a numeric to format, on every statement). Another backend, or a later transaction on this
+/// one, computes another tag.
+#[cfg(feature = "postgres")]
+fn tag_message(tenant: &str) -> String {
+    cat(
+        &cat(
+            &utf8(&cat("'tx:'", tenant)),
+            "pg_catalog.int4send(pg_catalog.pg_backend_pid())",
+        ),
+        "pg_catalog.timestamptz_send(pg_catalog.now())",
+    )
+}
+
+/// `left = right` for two hex strings, in a time that says nothing about how much of a guess
+/// was right: the comparison is of their SHA-256 digests.
+#[cfg(feature = "postgres")]
+fn blind_eq(left: &str, right: &str) -> String {
+    format!(
+        "pg_catalog.sha256({}) OPERATOR(pg_catalog.=) pg_catalog.sha256({})",
+        utf8(left),
+        utf8(right)
     )
 }
 
 /// The DDL of [`RLS_SCHEMA`]: the key table (no privilege for anyone but its owner) and the two
-/// `SECURITY DEFINER` functions that read it, each with a fixed search path, `pg_temp` last.
-/// Idempotent; the key itself is written by `RowSecurity::install`, bound, never in this text.
+/// `SECURITY DEFINER` functions that read it. Idempotent; the key itself is written by
+/// `RowSecurity::install`, bound, never in this text.
+///
+/// `current_tenant()` runs once per statement of every tenant transaction, so its cost is the
+/// policy's: it is PL/pgSQL (a SQL function that cannot be inlined, as no `SECURITY DEFINER` one
+/// can, is parsed and planned again in every statement: 10x slower, measured) and has **no**
+/// `SET search_path` clause, which cost a GUC save and restore on every call (a quarter of the
+/// function's time, measured). Without the clause its body is resolved with the caller's search
+/// path, which raw SQL chooses, and it runs as the key's owner: so every name in it is
+/// qualified. Functions, operators (`OPERATOR(pg_catalog.=)`, even `||`) and types
+/// (`pg_catalog.text`) name `pg_catalog`; the one relation names `tenant_rls`, where the
+/// application's role cannot create anything. A qualified name is looked up in that schema
+/// only, so no function, operator, type or table of the caller's schemas or of `pg_temp` (which
+/// PostgreSQL searches first for relations and types when unnamed, never for functions or
+/// operators) can stand in for one. `NULLIF` and `IS DISTINCT FROM` are not used: they look up
+/// `=` through the search path. `enter` runs once per transaction and keeps its clause.
 #[cfg(feature = "postgres")]
 pub(crate) fn install_statements() -> Vec<String> {
-    // What the transaction's tag covers: its tenant, the backend and the transaction's start
-    // (`now()` is fixed for a transaction; the epoch form does not depend on TimeZone or
-    // DateStyle, which raw SQL may change). Another backend, or a later transaction on this one,
-    // computes another tag.
-    let bound = |tenant: &str| {
-        format!("'tx:' || {tenant} || ':' || pg_backend_pid() || ':' || extract(epoch FROM now())")
-    };
-    let credential = hmac_sql("'enter:' || tenant");
-    let tag = hmac_sql(&bound("tenant"));
-    let expected_tag = hmac_sql(&bound("v_tenant"));
+    let credential = hmac_sql("k.inner_pad", "k.outer_pad", &utf8("'enter:' || tenant"));
+    let tag = hmac_sql("k.inner_pad", "k.outer_pad", &tag_message("tenant"));
+    let expected_tag = format!(
+        "pg_catalog.encode({}, 'hex')",
+        hmac_sql("v_inner", "v_outer", &tag_message("v_tenant"))
+    );
+    let verifies = blind_eq("pg_catalog.split_part(v, ':', 2)", &expected_tag);
     vec![
         format!("CREATE SCHEMA IF NOT EXISTS {RLS_SCHEMA}"),
         format!("REVOKE CREATE ON SCHEMA {RLS_SCHEMA} FROM PUBLIC"),
@@ -137,34 +229,31 @@ pub(crate) fn install_statements() -> Vec<String> {
                IF tenant IS NULL OR credential IS NULL \
                   OR tenant !~ '^[a-z0-9]([a-z0-9-]{{0,61}}[a-z0-9])?$' \
                   OR sha256(convert_to(credential, 'UTF8')) \
-                     <> sha256(convert_to({credential}, 'UTF8')) THEN \
+                     <> sha256(convert_to(encode({credential}, 'hex'), 'UTF8')) THEN \
                  RAISE EXCEPTION 'tenant_rls: the tenant credential does not verify' \
                    USING ERRCODE = '28000'; \
                END IF; \
-               RETURN tenant || ':' || {tag}; \
+               RETURN tenant || ':' || encode({tag}, 'hex'); \
              END $fn$"
         ),
         // The verified tenant of this transaction, or NULL: unset, '' (what a connection reads
         // after a transaction set it), malformed, forged, or copied from another transaction.
-        // Tags are compared through sha256, so the time a comparison takes says nothing about
-        // how much of a guess was right. PARALLEL RESTRICTED: the leader evaluates it (a
-        // worker's pg_backend_pid() is its own, and would verify nothing), and the rest of a
-        // query may still run in parallel.
+        // PARALLEL RESTRICTED: the leader evaluates it (a worker's pg_backend_pid() is its own,
+        // and would verify nothing), and the rest of a query may still run in parallel. No SET
+        // clause, every name qualified: see above.
         format!(
             "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
-             LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER \
-             SET search_path = pg_catalog, pg_temp AS $fn$ \
-             DECLARE k {RLS_SCHEMA}.key%ROWTYPE; v text; v_tenant text; \
+             LANGUAGE plpgsql STABLE PARALLEL RESTRICTED SECURITY DEFINER AS $fn$ \
+             DECLARE v pg_catalog.text; v_tenant pg_catalog.text; \
+               v_inner pg_catalog.bytea; v_outer pg_catalog.bytea; \
              BEGIN \
-               v := NULLIF(current_setting('{TENANT_SETTING}', true), ''); \
-               IF v IS NULL THEN RETURN NULL; END IF; \
-               SELECT * INTO k FROM {RLS_SCHEMA}.key WHERE id = 1; \
-               IF NOT FOUND THEN RETURN NULL; END IF; \
-               v_tenant := split_part(v, ':', 1); \
-               IF sha256(convert_to(split_part(v, ':', 2), 'UTF8')) \
-                  = sha256(convert_to({expected_tag}, 'UTF8')) THEN \
-                 RETURN v_tenant; \
-               END IF; \
+               v := pg_catalog.current_setting('{TENANT_SETTING}', true); \
+               IF v IS NULL OR v OPERATOR(pg_catalog.=) '' THEN RETURN NULL; END IF; \
+               SELECT k.inner_pad, k.outer_pad INTO v_inner, v_outer \
+                 FROM {RLS_SCHEMA}.key AS k WHERE k.id OPERATOR(pg_catalog.=) 1; \
+               IF v_inner IS NULL THEN RETURN NULL; END IF; \
+               v_tenant := pg_catalog.split_part(v, ':', 1); \
+               IF {verifies} THEN RETURN v_tenant; END IF; \
                RETURN NULL; \
              END $fn$"
         ),
@@ -179,6 +268,11 @@ mod tests {
     fn the_enter_statement_names_the_setting_and_the_schema() {
         assert!(ENTER.contains(&format!("'{TENANT_SETTING}'")));
         assert!(ENTER.contains(&format!("{RLS_SCHEMA}.enter(")));
+        let acme: tenant_core::TenantId = "acme".parse().unwrap();
+        assert_eq!(
+            enter_literal(&acme, "00ff"),
+            "SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true)"
+        );
     }
 
     #[test]
@@ -190,5 +284,12 @@ mod tests {
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true)"
         );
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
+        let acme: tenant_core::TenantId = "acme".parse().unwrap();
+        assert_eq!(
+            one_round_trip_begin(Some(&schema), &acme, "00ff"),
+            "RESET app.tenant_id; \
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
+             SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+        );
     }
 }
