@@ -13,6 +13,7 @@
 //! | `activity` | `#[activity(system = "..")]`: a system activity, whose `SystemCtx` the worker makes | its reason |
 //! | `verify` | a claim or a request becoming a context: every `verify(..)`, `resolve(..)`, `verify_claim(..)` and `verify_request(..)` call (the request boundary's, which also attaches the user), on any receiver or path, and `TenantClaim::verify` passed as a function | the call as written |
 //! | `sign` | `SignedClaim::sign(..)`, `SystemToken::sign(..)` (and `sign_at`): a claim or a system token a Temporal worker will act on, minted with a claim key | the call as written |
+//! | `sql` | `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)`, their `_with` forms and macros, and `sqlx::raw_sql(..)`, by any alias of `sqlx`: SQL no type checks for the tenant, listed so that new unchecked SQL is seen in review | the call as written |
 //! | `registry` | `impl TenantRegistry for ..`: what `verify` trusts, so a registry written by hand mints any context it likes | the `impl` header |
 //!
 //! The table is [`PATTERNS`]; a new way to mint is one more row there.
@@ -95,11 +96,15 @@ pub enum Kind {
     /// `SignedClaim::sign` and `SystemToken::sign` (and their `sign_at`): a claim or a system
     /// token a worker will act on, minted with a claim key.
     Sign,
+    /// `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)` (and their `_with`
+    /// forms and macros) and `sqlx::raw_sql(..)`: SQL the types do not check, whose tenant
+    /// predicate is the author's to write (row-level security backs it on PostgreSQL only).
+    Sql,
 }
 
 impl Kind {
     /// Every kind, in the order of the table in the crate's documentation.
-    pub const ALL: [Kind; 7] = [
+    pub const ALL: [Kind; 8] = [
         Kind::Trusted,
         Kind::System,
         Kind::Provision,
@@ -107,6 +112,7 @@ impl Kind {
         Kind::Verify,
         Kind::Registry,
         Kind::Sign,
+        Kind::Sql,
     ];
 
     /// The kind's name in the inventory and in `--kinds`.
@@ -123,6 +129,7 @@ impl Kind {
             Kind::Verify => "verify",
             Kind::Registry => "registry",
             Kind::Sign => "sign",
+            Kind::Sql => "sql",
         }
     }
 }
@@ -159,7 +166,7 @@ impl FromStr for Kind {
     ///
     /// assert_eq!("system".parse::<Kind>(), Ok(Kind::System));
     /// let err = "sytem".parse::<Kind>().unwrap_err();
-    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign");
+    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql");
     /// ```
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Kind::ALL

@@ -21,7 +21,7 @@ sorted by path then line, paths relative to <path> (prefixed by it when several 
                     (`examples/*/tests`); `*` within a segment, `**` for any segments.
                     Repeatable. target/, .git/ and hidden entries are always skipped.
   --kinds <kinds>   report only these, comma-separated: trusted, system, provision,
-                    activity, verify, registry, sign
+                    activity, verify, registry, sign, sql
   -h, --help        this text
 
 Exit status: 0 when every file was scanned, 2 when one could not be read or lexed (reported

@@ -127,6 +127,57 @@ pub const PATTERNS: &[Pattern] = &[
             reason: false,
         },
     },
+    // SQL the types do not check: its tenant predicate is its author's to write. Listed as its
+    // own class so that a new raw query is seen in review like a new `trusted`.
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query_as"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query_scalar"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query_with"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query_as_with"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "query_scalar_with"],
+            reason: false,
+        },
+    },
+    Pattern {
+        kind: Kind::Sql,
+        shape: Shape::Path {
+            segments: &["sqlx", "raw_sql"],
+            reason: false,
+        },
+    },
     // A system activity: the worker makes its `SystemCtx` from this reason.
     Pattern {
         kind: Kind::Activity,

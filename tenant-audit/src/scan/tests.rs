@@ -494,3 +494,27 @@ let other = keys.sign(b"bytes");
         ]
     );
 }
+
+#[test]
+fn raw_sql_call_sites_are_their_own_class() {
+    let source = r#"
+use sqlx as db;
+async fn a() {
+let n: i64 = sqlx::query_scalar("SELECT count(*) FROM invoices").fetch_one(&pool).await?;
+let rows = sqlx::query_as::<_, (i64,)>("SELECT id FROM invoices").fetch_all(&pool).await?;
+db::raw_sql("DELETE FROM invoices").execute(&pool).await?;
+let checked = sqlx::query!("SELECT 1");
+let repo = InvoiceRepo::new(&pool).query();
+let not_sqlx = other::query("x");
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"4: sql: sqlx::query_scalar("SELECT count(*) FROM invoices")"#,
+            r#"5: sql: sqlx::query_as::<_, (i64,)>("SELECT id FROM invoices")"#,
+            r#"6: sql: db::raw_sql("DELETE FROM invoices")"#,
+            "7: sql: sqlx::query",
+        ]
+    );
+}
