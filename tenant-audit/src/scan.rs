@@ -1,14 +1,22 @@
 //! The scanner: one source text in, the [`Site`]s where it mints authority out.
 
-use std::collections::{BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
 use std::str::FromStr;
 
-use proc_macro2::{Delimiter, Literal, Spacing, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
 use crate::Site;
 use crate::patterns::{PATTERNS, Pattern, Shape, aliased_names};
+pub(crate) use aliases::Alias;
+use aliases::{Names, alias_edges};
+use tokens::{
+    ident_is, is_method_dot, is_path_sep, paren_group, path_start, punct_is, receiver,
+    skip_angle_brackets, skip_turbofish, span_of, string_value,
+};
+
+mod aliases;
+mod tokens;
 
 /// Longest snippet printed, in characters; a longer one is cut and ends in `...`.
 const SNIPPET_MAX_CHARS: usize = 120;
@@ -141,94 +149,6 @@ fn lex(source: &str) -> Result<(std::borrow::Cow<'_, str>, TokenStream), LexFail
         }
     })?;
     Ok((text, stream))
-}
-
-/// One alias a source makes: `(alias, name)` for `use path::name as alias;` or
-/// `type alias = path::name;`.
-pub(crate) type Alias = (String, String);
-
-/// Every `use .. name as alias` and `type alias = path::name;` at any depth. Nothing is
-/// resolved: a name is its last path segment, which is what the patterns match on too.
-fn alias_edges(stream: TokenStream, out: &mut Vec<Alias>) {
-    let tokens: Vec<TokenTree> = stream.into_iter().collect();
-    let item_end = |from: usize| {
-        (from..tokens.len())
-            .find(|&k| punct_is(tokens.get(k), ';'))
-            .unwrap_or(tokens.len())
-    };
-    for (at, token) in tokens.iter().enumerate() {
-        if ident_is(token, "use") {
-            use_renames(&tokens[at + 1..item_end(at)], out);
-        } else if ident_is(token, "type")
-            && let (Some(TokenTree::Ident(alias)), true) =
-                (tokens.get(at + 1), punct_is(tokens.get(at + 2), '='))
-        {
-            let path = &tokens[at + 3..item_end(at)];
-            let only_a_path = !path.is_empty()
-                && path.iter().all(|token| {
-                    matches!(token, TokenTree::Ident(_)) || punct_is(Some(token), ':')
-                });
-            if let (true, Some(TokenTree::Ident(name))) = (only_a_path, path.last()) {
-                out.push((alias.to_string(), name.to_string()));
-            }
-        }
-        if let TokenTree::Group(group) = token {
-            alias_edges(group.stream(), out);
-        }
-    }
-}
-
-/// The `name as alias` pairs of a `use` tree, braces included.
-fn use_renames(tokens: &[TokenTree], out: &mut Vec<Alias>) {
-    for (at, token) in tokens.iter().enumerate() {
-        if let TokenTree::Group(group) = token {
-            let inner: Vec<TokenTree> = group.stream().into_iter().collect();
-            use_renames(&inner, out);
-        }
-        if at >= 1
-            && ident_is(token, "as")
-            && let (TokenTree::Ident(name), Some(TokenTree::Ident(alias))) =
-                (&tokens[at - 1], tokens.get(at + 1))
-            && alias != "_"
-        {
-            out.push((alias.to_string(), name.to_string()));
-        }
-    }
-}
-
-/// For each name the patterns look for, every name it may be written as: itself and its
-/// aliases, aliases of aliases included.
-struct Names(HashMap<&'static str, BTreeSet<String>>);
-
-impl Names {
-    fn new(names: &[&'static str], aliases: &[Alias]) -> Self {
-        let mut map: HashMap<&'static str, BTreeSet<String>> = names
-            .iter()
-            .map(|&name| (name, BTreeSet::from([name.to_owned()])))
-            .collect();
-        for spellings in map.values_mut() {
-            loop {
-                let before = spellings.len();
-                for (alias, name) in aliases {
-                    if spellings.contains(name) {
-                        spellings.insert(alias.clone());
-                    }
-                }
-                if spellings.len() == before {
-                    break;
-                }
-            }
-        }
-        Names(map)
-    }
-
-    /// Whether `token` is the identifier `name` or one of its aliases.
-    fn is(&self, token: &TokenTree, name: &str) -> bool {
-        match (token, self.0.get(name)) {
-            (TokenTree::Ident(ident), Some(spellings)) => spellings.contains(&ident.to_string()),
-            _ => ident_is(token, name),
-        }
-    }
 }
 
 /// Like rustc: a first line `#!..` is a shebang unless it opens an inner attribute (`#![..]`).
@@ -468,34 +388,6 @@ fn test_module(tokens: &[TokenTree], at: usize) -> Option<(usize, Option<String>
     }
 }
 
-fn span_of(token: &TokenTree) -> proc_macro2::Span {
-    match token {
-        TokenTree::Group(group) => group.span_open(),
-        other => other.span(),
-    }
-}
-
-fn ident_is(token: &TokenTree, name: &str) -> bool {
-    matches!(token, TokenTree::Ident(ident) if ident == name)
-}
-
-fn punct_is(token: Option<&TokenTree>, ch: char) -> bool {
-    matches!(token, Some(TokenTree::Punct(punct)) if punct.as_char() == ch)
-}
-
-fn paren_group(token: &TokenTree) -> Option<&proc_macro2::Group> {
-    match token {
-        TokenTree::Group(group) if group.delimiter() == Delimiter::Parenthesis => Some(group),
-        _ => None,
-    }
-}
-
-/// `::` starting at `at`.
-fn is_path_sep(tokens: &[TokenTree], at: usize) -> bool {
-    matches!(tokens.get(at), Some(TokenTree::Punct(p)) if p.as_char() == ':' && p.spacing() == Spacing::Joint)
-        && punct_is(tokens.get(at + 1), ':')
-}
-
 /// If the identifier at `at` ends a path whose last segments are `segments` (and the path does
 /// not go on: `TenantCtx::trusted::x` is another path), the index where the whole path starts.
 /// The type (the first of several segments) may be an alias, or a qualified self type
@@ -596,69 +488,6 @@ fn impl_of(tokens: &[TokenTree], at: usize, name: &str, names: &Names) -> Option
     (end > k).then_some(end)
 }
 
-/// Past the `<..>` opening at `open` (nested ones included; the `>` of `->` closes nothing).
-fn skip_angle_brackets(tokens: &[TokenTree], open: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    for (k, token) in tokens.iter().enumerate().skip(open) {
-        match token {
-            TokenTree::Punct(p) if p.as_char() == '<' => depth += 1,
-            TokenTree::Punct(p) if p.as_char() == '>' && !punct_is(tokens.get(k - 1), '-') => {
-                depth = depth.checked_sub(1)?;
-                if depth == 0 {
-                    return Some(k + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
-/// Walks back from the identifier at `at` over `segment ::` pairs and a leading `::` (or the
-/// `$` of a macro's `$crate`).
-fn path_start(tokens: &[TokenTree], mut at: usize) -> usize {
-    while at >= 2 && is_path_sep(tokens, at - 2) {
-        if at >= 3 && matches!(tokens[at - 3], TokenTree::Ident(_)) {
-            at -= 3;
-        } else {
-            return at - 2;
-        }
-    }
-    if at >= 1 && ident_is(&tokens[at], "crate") && punct_is(tokens.get(at - 1), '$') {
-        at -= 1;
-    }
-    at
-}
-
-/// Past a turbofish `::<..>` starting at `at`, or `at` itself.
-fn skip_turbofish(tokens: &[TokenTree], at: usize) -> usize {
-    if !is_path_sep(tokens, at) || !punct_is(tokens.get(at + 2), '<') {
-        return at;
-    }
-    skip_angle_brackets(tokens, at + 2).unwrap_or(at)
-}
-
-/// The identifier at `at` follows a single `.` (a method call, not a range `..`).
-fn is_method_dot(tokens: &[TokenTree], at: usize) -> bool {
-    at >= 1 && punct_is(tokens.get(at - 1), '.') && !(at >= 2 && punct_is(tokens.get(at - 2), '.'))
-}
-
-/// The receiver before the dot at `dot`: its first index and its name, the identifier just
-/// before (`claim.`), or before a call there (`claim().`, `claim()?.`).
-fn receiver(tokens: &[TokenTree], dot: usize) -> Option<(usize, String)> {
-    let mut k = dot.checked_sub(1)?;
-    if punct_is(tokens.get(k), '?') {
-        k = k.checked_sub(1)?;
-    }
-    if paren_group(&tokens[k]).is_some() {
-        k = k.checked_sub(1)?;
-    }
-    match &tokens[k] {
-        TokenTree::Ident(ident) => Some((k, ident.to_string())),
-        _ => None,
-    }
-}
-
 /// At `at`, an attribute `#[..name(.., key = value, ..)]` or `#![..]`: the index of its
 /// bracket group and the value's tokens.
 fn attribute_value(
@@ -709,63 +538,6 @@ fn attribute_value(
         k += 1;
     }
     None
-}
-
-/// The value of a string literal (`".."` with its escapes, or raw `r#".."#`); `None` for any
-/// other literal, a byte or C string, or a literal with a suffix.
-fn string_value(lit: &Literal) -> Option<String> {
-    let repr = lit.to_string();
-    if let Some(rest) = repr.strip_prefix('r') {
-        let hashes = rest.len() - rest.trim_start_matches('#').len();
-        let body = rest[hashes..].strip_prefix('"')?;
-        let body = body.strip_suffix(&"#".repeat(hashes))?.strip_suffix('"')?;
-        return Some(body.to_owned());
-    }
-    let body = repr.strip_prefix('"')?.strip_suffix('"')?;
-    unescape(body)
-}
-
-fn unescape(body: &str) -> Option<String> {
-    let mut out = String::with_capacity(body.len());
-    let mut chars = body.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            out.push(c);
-            continue;
-        }
-        match chars.next()? {
-            'n' => out.push('\n'),
-            'r' => out.push('\r'),
-            't' => out.push('\t'),
-            '0' => out.push('\0'),
-            '\\' => out.push('\\'),
-            '\'' => out.push('\''),
-            '"' => out.push('"'),
-            'x' => {
-                let hex: String = [chars.next()?, chars.next()?].iter().collect();
-                let byte = u8::from_str_radix(&hex, 16).ok().filter(u8::is_ascii)?;
-                out.push(char::from(byte));
-            }
-            'u' => {
-                if chars.next()? != '{' {
-                    return None;
-                }
-                let mut hex = String::new();
-                loop {
-                    match chars.next()? {
-                        '}' => break,
-                        '_' => {}
-                        digit => hex.push(digit),
-                    }
-                }
-                out.push(char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?);
-            }
-            // A line continuation: the newline and the next line's leading whitespace go.
-            '\n' | '\r' => while chars.next_if(|c| c.is_ascii_whitespace()).is_some() {},
-            _ => return None,
-        }
-    }
-    Some(out)
 }
 
 #[cfg(test)]

@@ -1,4 +1,5 @@
 use super::*;
+use proc_macro2::Literal;
 
 /// `line: kind: detail` for each site, the inventory's format without the path.
 fn scan(source: &str) -> Vec<String> {
