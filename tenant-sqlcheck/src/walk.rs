@@ -328,6 +328,7 @@ impl<'a> Walker<'a> {
                 })
                 .collect();
             for (i, cte) in with.cte_tables.iter_mut().enumerate() {
+                self.alias_ident(&cte.alias.name);
                 if cte.from.is_some() {
                     self.refuse(
                         cte.alias.name.span,
@@ -565,20 +566,23 @@ impl<'a> Walker<'a> {
         force_all: bool,
         names: &mut Names,
     ) -> Vec<Expr> {
-        // The relations up to the last FULL join, or up to a RIGHT join without an ON to hold
-        // their restriction, become restricted derived tables.
+        // The relations up to the last FULL join, or left of a RIGHT join without an ON to
+        // hold their restriction, become restricted derived tables.
         let cutoff = twj
             .joins
             .iter()
             .enumerate()
-            .filter(|(_, j)| match &j.join_operator {
-                JoinOperator::FullOuter(_) => true,
-                JoinOperator::Right(c) | JoinOperator::RightOuter(c) => {
-                    !matches!(c, JoinConstraint::On(_))
+            .filter_map(|(k, j)| match &j.join_operator {
+                JoinOperator::FullOuter(_) => Some(k + 1),
+                // The right side of a RIGHT join is preserved: its restriction can still go to
+                // the WHERE; only the left side needed the missing ON.
+                JoinOperator::Right(c) | JoinOperator::RightOuter(c)
+                    if !matches!(c, JoinConstraint::On(_)) =>
+                {
+                    Some(k)
                 }
-                _ => false,
+                _ => None,
             })
-            .map(|(k, _)| k + 1)
             .max();
         let forced = |position: usize| force_all || cutoff.is_some_and(|c| position <= c);
         let mut pending = self.relation(&mut twj.relation, scope, forced(0), names);
@@ -683,6 +687,12 @@ impl<'a> Walker<'a> {
         force_derived: bool,
         names: &mut Names,
     ) -> Vec<Expr> {
+        if let Some(alias) = user_alias(factor) {
+            self.alias_ident(&alias.name);
+            for column in &alias.columns {
+                self.alias_ident(&column.name);
+            }
+        }
         match factor {
             TableFactor::Table {
                 name,
@@ -929,6 +939,9 @@ impl<'a> Walker<'a> {
     }
 
     fn target_entity(&mut self, factor: &mut TableFactor, what: &str) -> Option<(usize, Ident)> {
+        if let Some(alias) = user_alias(factor) {
+            self.alias_ident(&alias.name);
+        }
         if let TableFactor::Table {
             name,
             alias,
@@ -1309,6 +1322,18 @@ impl<'a> Walker<'a> {
                 "number the arguments: `$1`, `$2`, .. (both backends read them)",
             ),
         }
+    }
+}
+
+/// The alias the user wrote on a FROM item.
+fn user_alias(factor: &TableFactor) -> Option<&TableAlias> {
+    match factor {
+        TableFactor::Table { alias, .. }
+        | TableFactor::Derived { alias, .. }
+        | TableFactor::NestedJoin { alias, .. }
+        | TableFactor::UNNEST { alias, .. }
+        | TableFactor::Function { alias, .. } => alias.as_ref(),
+        _ => None,
     }
 }
 
