@@ -166,6 +166,34 @@ impl std::error::Error for Error {}
 /// assert!(refused[0].message.contains("not checked"));
 /// ```
 pub fn check(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
+    // sqlparser recurses once per nesting level and, unoptimised (a proc macro usually is),
+    // its frames are large: a statement within the parser's recursion limit can still
+    // overflow a 2 MiB stack. The check runs on a thread of its own with room to spare.
+    let internal = |what: &str| {
+        vec![Error {
+            span: 0..sql.len(),
+            message: format!("internal error of the SQL checker: {what}"),
+            help: "report this statement to the maintainers of `tenant`".into(),
+        }]
+    };
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn_scoped(scope, || check_here(sql, options))
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(internal("it panicked"))),
+            Err(_) => check_here(sql, options),
+        }
+    })
+}
+
+/// The stack of the checking thread: the deepest statement the parser accepts (its recursion
+/// limit is 50 levels) needs less than a tenth of it on a debug build.
+const STACK: usize = 256 * 1024 * 1024;
+
+fn check_here(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
     let split = placeholders::split(sql)?;
     let mut statement = parse(&split)?;
     let walked = walk::Walker::new(options, &split.map).statement(&mut statement);

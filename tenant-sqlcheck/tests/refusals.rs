@@ -326,3 +326,20 @@ fn in_table_and_dialect_specific_forms() {
     refused("SELECT TOP 1 * FROM {Invoice}", 0, &[]);
     refused("SELECT * FROM {Invoice} i WHERE i.data ? 'k'", 0, &[]);
 }
+
+#[test]
+fn deep_nesting_is_refused_not_a_stack_overflow() {
+    let depth = 5_000;
+    let sql = format!(
+        "SELECT {}1{} FROM {{Invoice}}",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    let e = refused(&sql, 0, &[]).remove(0);
+    assert!(e.message.contains("nests too deeply"), "{e}");
+    let mut sql = "SELECT 1 FROM {Invoice}".to_owned();
+    for _ in 0..200 {
+        sql = format!("SELECT * FROM ({sql}) AS q");
+    }
+    refused(&sql, 0, &[]);
+}

@@ -444,6 +444,18 @@ impl Visitor for Oracle {
 
 /// Proves every entity reference of `rendered` restricted to `$param`; the reason otherwise.
 pub fn verify(rendered: &str, param: usize) -> Result<(), String> {
+    // sqlparser's debug frames are large (see `tenant_sqlcheck::check`): a thread with room.
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .stack_size(256 * 1024 * 1024)
+            .spawn_scoped(scope, || verify_here(rendered, param))
+            .expect("a thread")
+            .join()
+            .unwrap_or_else(|_| Err("the oracle panicked".into()))
+    })
+}
+
+fn verify_here(rendered: &str, param: usize) -> Result<(), String> {
     let mut statements = Parser::parse_sql(&PostgreSqlDialect {}, rendered)
         .or_else(|_| Parser::parse_sql(&SQLiteDialect {}, rendered))
         .map_err(|e| format!("the rendered SQL does not parse: {e}"))?;
