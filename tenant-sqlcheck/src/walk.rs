@@ -104,7 +104,7 @@ fn span_of_name(name: &ObjectName) -> Span {
         ObjectNamePart::Function(_) => None,
     });
     let first = spans.next().unwrap_or(Span::empty());
-    let last = spans.last().unwrap_or(first);
+    let last = spans.next_back().unwrap_or(first);
     Span::new(first.start, last.end)
 }
 

@@ -208,6 +208,18 @@ fn session_and_admin_functions() {
         "pg_advisory_lock",
     );
     refused_at("SELECT lo_get(42)", 0, &[], "lo_get");
+    refused_at(
+        "SELECT * FROM ts_stat($$SELECT v FROM invoices$$)",
+        0,
+        &[],
+        "ts_stat",
+    );
+    refused_at(
+        "SELECT ts_stat($$SELECT v FROM invoices$$)",
+        0,
+        &[],
+        "ts_stat",
+    );
     refused_at("SELECT load_extension('x')", 0, &[], "load_extension");
     refused_at(
         "SELECT * FROM {Invoice} i WHERE i.id IN (SELECT dblink('x', 'y'))",

@@ -5,8 +5,8 @@
 
 mod support;
 
+use sqlx::Row;
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
-use sqlx::{Column, Row};
 use tenant_sqlcheck::{Checked, Options, check};
 
 const SCHEMA: &[&str] = &[
