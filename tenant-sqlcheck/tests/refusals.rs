@@ -374,3 +374,9 @@ fn a_plain_table_in_any_subquery_position() {
         );
     }
 }
+
+#[test]
+fn with_around_a_write() {
+    let e = refused("WITH s AS (SELECT * FROM {A}) UPDATE {B} SET x = 1", 0, &[]).remove(0);
+    assert!(e.message.contains("WITH .. UPDATE"), "{e}");
+}
