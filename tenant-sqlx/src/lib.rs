@@ -22,6 +22,7 @@
 
 #[cfg(feature = "postgres")]
 mod audit;
+mod checked;
 mod error;
 mod migration;
 mod registry;
@@ -34,6 +35,7 @@ mod tenant_tx;
 
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
+pub use checked::{CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, QueryArgs};
 pub use error::Error;
 pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
@@ -83,4 +85,12 @@ pub mod __private {
     };
     pub use sea_query::ColumnType;
     pub use sqlx;
+    /// What the checked query macros expand to.
+    pub mod checked {
+        pub use crate::checked::{
+            CheckedQuery, CheckedQueryAs, CheckedQueryScalar, CheckedSql, Piece,
+            refuse_tenant_column,
+        };
+        pub use crate::repo::EntityMeta;
+    }
 }
