@@ -15,4 +15,4 @@ mod sql;
 pub use args::QueryArgs;
 pub use executor::CheckedExecutor;
 pub use query::{CheckedQuery, CheckedQueryAs, CheckedQueryScalar};
-pub use sql::{CheckedSql, Piece, refuse_tenant_column};
+pub use sql::{CheckedSql, Piece, refuse_tenant_column, refused};

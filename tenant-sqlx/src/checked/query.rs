@@ -96,7 +96,7 @@ pub struct CheckedQuery<'a, A> {
 /// let lines = tenant::sqlx::query_as!(&acme, Line, "SELECT id, body FROM {Note} ORDER BY id")
 ///     .fetch_all(&pool)
 ///     .await?;
-/// assert_eq!(lines, [Line { id: 1, body: "acme's".into() }]);
+/// assert_eq!(lines, [(1, "acme's".to_owned())]);
 /// # Ok(())
 /// # }
 /// ```
