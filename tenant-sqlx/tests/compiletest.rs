@@ -20,4 +20,5 @@ fn ui() {
     t.compile_fail("tests/ui/tenant_scoped/fail/*.rs");
     t.compile_fail("tests/ui/repo/fail/*.rs");
     t.compile_fail("tests/ui/schema/fail/*.rs");
+    t.compile_fail("tests/ui/checked/fail/*.rs");
 }
