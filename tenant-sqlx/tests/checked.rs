@@ -503,7 +503,9 @@ macro_rules! checked_suite {
     };
 }
 
-checked_suite!(sqlite, sqlx::SqlitePool, |_test| Some(support::sqlite().await));
+checked_suite!(sqlite, sqlx::SqlitePool, |_test| Some(
+    support::sqlite().await
+));
 checked_suite!(postgres, sqlx::PgPool, |test| support::postgres(test).await);
 
 /// The read queries of the suite, each result formatted, run on `$on` (evaluated for each).
@@ -573,10 +575,16 @@ async fn row_security_gives_the_same_rows() {
         plain.push(reads!(ctx, &owner));
     }
     let rls = support::install_row_security(&owner).await;
-    CustomerRepo::new(&owner).row_level_security().await.unwrap();
+    CustomerRepo::new(&owner)
+        .row_level_security()
+        .await
+        .unwrap();
     InvoiceRepo::new(&owner).row_level_security().await.unwrap();
     PaymentRepo::new(&owner).row_level_security().await.unwrap();
-    CategoryRepo::new(&owner).row_level_security().await.unwrap();
+    CategoryRepo::new(&owner)
+        .row_level_security()
+        .await
+        .unwrap();
     for (ctx, plain) in [&acme, &globex].into_iter().zip(plain) {
         let mut tx = rls.begin(&app, ctx).await.unwrap();
         assert_eq!(reads!(ctx, &mut tx), plain, "{}", ctx.tenant_id());
@@ -614,9 +622,17 @@ mod postgres_only {
         PaymentRepo::new(&pool).create_table().await.unwrap();
         for ctx in [&acme, &globex] {
             for (id, total) in [(1, 100), (2, 300)] {
-                let new = NewInvoice { id, customer_id: 1, total };
+                let new = NewInvoice {
+                    id,
+                    customer_id: 1,
+                    total,
+                };
                 InvoiceRepo::new(&pool).insert(ctx, new).await.unwrap();
-                let new = NewPayment { id, invoice_id: id, cents: 1 };
+                let new = NewPayment {
+                    id,
+                    invoice_id: id,
+                    cents: 1,
+                };
                 PaymentRepo::new(&pool).insert(ctx, new).await.unwrap();
             }
         }

@@ -182,7 +182,10 @@ impl Invocation {
         }
         cx.check()?;
         let Some(sql) = sql else {
-            return Err(syn::Error::new(Span::call_site(), "the SQL literal is missing"));
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "the SQL literal is missing",
+            ));
         };
         Ok(Invocation {
             kind,

@@ -71,7 +71,11 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
 /// The expansion of an invocation with errors: the errors, and an expression of the query's
 /// type that still type-checks the context and the arguments, so that the code around it
 /// (`.fetch_all(&pool).await?`) adds no error of its own.
-pub(crate) fn refused(kind: Kind, invocation: Option<&Invocation>, error: syn::Error) -> TokenStream {
+pub(crate) fn refused(
+    kind: Kind,
+    invocation: Option<&Invocation>,
+    error: syn::Error,
+) -> TokenStream {
     let error = error.to_compile_error();
     let private = quote!(::tenant::__private::checked);
     let Some(invocation) = invocation else {

@@ -33,7 +33,8 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut tree| {
             if let TokenTree::Group(group) = &tree {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
                 inner.set_span(span);
                 tree = TokenTree::Group(inner);
             }
@@ -104,14 +105,20 @@ pub(crate) fn check(invocation: &Invocation) -> Result<Valid, syn::Error> {
             if index >= checked.entities.len() {
                 cx.error_at(
                     lit.span(),
-                    format!("internal: the checked statement names entity {index} of {}", checked.entities.len()),
+                    format!(
+                        "internal: the checked statement names entity {index} of {}",
+                        checked.entities.len()
+                    ),
                     "report this bug of tenant-sqlcheck with the statement",
                 );
             }
         }
     }
     for (table, span) in &invocation.shared {
-        if !sql.to_ascii_lowercase().contains(&table.to_ascii_lowercase()) {
+        if !sql
+            .to_ascii_lowercase()
+            .contains(&table.to_ascii_lowercase())
+        {
             cx.error_at(
                 *span,
                 format!("`{table}` is declared shared but the statement does not name it"),
