@@ -32,6 +32,9 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
         .iter()
         .map(|path| quote_spanned!(span=> <#path as ::tenant::sqlx::Entity>::META))
         .collect();
+    // Spanned at the literal, every token of the call: rustc points a failed const evaluation
+    // at the call expression, which would otherwise cover the whole invocation.
+    let private_at = quote_spanned!(span=> ::tenant::__private::checked);
     let mut column_checks = Vec::new();
     for column in &valid.checked.columns {
         for (entity, meta) in valid.checked.entities.iter().zip(&metas) {
@@ -45,7 +48,7 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
                 entity.path,
             );
             column_checks.push(quote_spanned! {span=>
-                const _: () = #private::refuse_tenant_column(#meta, #name, #message);
+                const _: () = #private_at::refuse_tenant_column(#meta, #name, #message);
             });
         }
     }

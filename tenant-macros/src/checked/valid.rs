@@ -57,14 +57,14 @@ pub(crate) fn check(invocation: &Invocation) -> Result<Valid, syn::Error> {
         Ok(checked) => Some(checked),
         Err(errors) => {
             for error in errors {
+                let at = line_column(&sql, error.span.start);
+                let quoted = fragment(&sql, &error.span);
                 let at = if error.span == (0..sql.len()) {
                     String::new()
+                } else if error.message.contains(&format!("`{quoted}`")) {
+                    format!(" (at {at})")
                 } else {
-                    format!(
-                        " (`{}`, at {})",
-                        fragment(&sql, &error.span),
-                        line_column(&sql, error.span.start)
-                    )
+                    format!(" (`{quoted}`, at {at})")
                 };
                 cx.error_at(lit.span(), format!("{}{at}", error.message), error.help);
             }

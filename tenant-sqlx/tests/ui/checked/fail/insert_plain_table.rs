@@ -2,7 +2,7 @@
 use tenant::TenantCtx;
 
 fn misuse(ctx: &TenantCtx) {
-    let _ = tenant::sqlx::query!(ctx, "INSERT INTO invoices (id, customer_id, total) VALUES ($1, 1, 1)", 1_i64);
+    let _ = tenant::sqlx::query!(ctx, "INSERT INTO invoices (id, customer_id, total) VALUES (1, 1, 1)");
 }
 
 fn main() {

@@ -12,7 +12,7 @@ pub struct Invoice {
 }
 
 fn misuse(ctx: &TenantCtx) {
-    let _ = tenant::sqlx::query!(ctx, "SELECT id FROM {Invoice} WHERE id = ?", 1_i64);
+    let _ = tenant::sqlx::query!(ctx, "SELECT id FROM {Invoice} WHERE id = ?");
 }
 
 fn main() {

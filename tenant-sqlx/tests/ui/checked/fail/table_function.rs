@@ -2,7 +2,7 @@
 use tenant::TenantCtx;
 
 fn misuse(ctx: &TenantCtx) {
-    let _ = tenant::sqlx::query!(ctx, "SELECT * FROM invoices_of($1)", "globex");
+    let _ = tenant::sqlx::query!(ctx, "SELECT * FROM invoices_of('globex')");
 }
 
 fn main() {
