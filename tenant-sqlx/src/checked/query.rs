@@ -81,15 +81,15 @@ pub struct CheckedQuery<'a, A> {
 /// #[tenant_scoped(table = "notes")]
 /// pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
 ///
-/// #[derive(sqlx::FromRow, Debug, PartialEq)]
-/// struct Line { id: i64, body: String }
+/// // A tuple, or a struct deriving `sqlx::FromRow` (sqlx's `derive` feature).
+/// type Line = (i64, String);
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
 /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
 /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let notes = NoteRepo::new(&pool);
+/// let mut notes = NoteRepo::new(&pool);
 /// notes.create_table().await?;
 /// notes.insert(&acme, NewNote { id: 1, body: "acme's".into() }).await?;
 /// notes.insert(&globex, NewNote { id: 1, body: "globex's".into() }).await?;
