@@ -376,6 +376,22 @@ macro_rules! checked_suite {
             }
 
             #[tokio::test]
+            async fn delete_using() {
+                let (pool, acme, globex) = setup!("checked_delete_using");
+                let delete = query!(
+                    &acme,
+                    "DELETE FROM {Payment} p USING {Invoice} i \
+                     WHERE p.invoice_id = i.id AND i.total > $1",
+                    150_i64
+                );
+                let done = delete.execute(&pool).await.unwrap();
+                assert_eq!(done.rows_affected(), 1);
+                let left = |ctx| query_scalar!(ctx, i64, "SELECT id FROM {Payment} ORDER BY id");
+                assert_eq!(left(&acme).fetch_all(&pool).await.unwrap(), [1]);
+                assert_eq!(left(&globex).fetch_all(&pool).await.unwrap(), [1, 3]);
+            }
+
+            #[tokio::test]
             async fn insert_select_between_two_entities() {
                 let (pool, acme, globex) = setup!("checked_insert_select");
                 let done = query!(
@@ -608,45 +624,30 @@ async fn row_security_gives_the_same_rows() {
     assert_eq!(hidden, 0);
 }
 
-/// `DELETE .. USING` is PostgreSQL's (SQLite has no USING; its form is the subquery above).
-mod postgres_only {
-    use super::*;
-
-    #[tokio::test]
-    async fn delete_using() {
-        let Some(pool) = support::postgres("checked_delete_using").await else {
-            return;
-        };
-        let (acme, globex) = tenants();
-        InvoiceRepo::new(&pool).create_table().await.unwrap();
-        PaymentRepo::new(&pool).create_table().await.unwrap();
-        for ctx in [&acme, &globex] {
-            for (id, total) in [(1, 100), (2, 300)] {
-                let new = NewInvoice {
-                    id,
-                    customer_id: 1,
-                    total,
-                };
-                InvoiceRepo::new(&pool).insert(ctx, new).await.unwrap();
-                let new = NewPayment {
-                    id,
-                    invoice_id: id,
-                    cents: 1,
-                };
-                PaymentRepo::new(&pool).insert(ctx, new).await.unwrap();
-            }
+/// What the checked queries send (`-- --nocapture` prints them): the restriction of each
+/// entity reference, where its clause needs it (the ON of a LEFT JOIN's inner side, not the
+/// WHERE, which would turn it into an inner join), and the tenant as the last parameter.
+#[test]
+fn rendered_statements() {
+    let acme = ctx("acme", Plan::Free);
+    let cases = [
+        (
+            query!(&acme, "SELECT c.id, i.id FROM {Customer} c LEFT JOIN {Invoice} i ON i.customer_id = c.id").sql(),
+            &[r#"LEFT JOIN "invoices" i ON (i.customer_id = c.id) AND i."tenant_id" = $1"#, r#"WHERE c."tenant_id" = $1"#][..],
+        ),
+        (
+            query!(&acme, "DELETE FROM {Payment} p USING {Invoice} i WHERE p.invoice_id = i.id AND i.total > $1", 1_i64).sql(),
+            &[r#"i."tenant_id" = $2"#, r#"p."tenant_id" = $2"#][..],
+        ),
+        (
+            query!(&acme, "INSERT INTO {Invoice} (id, customer_id, total) VALUES ($1, 1, $2) ON CONFLICT (id) DO UPDATE SET total = excluded.total RETURNING id", 1_i64, 2_i64).sql(),
+            &[r#"(id, customer_id, total, "tenant_id") VALUES ($1, 1, $2, $3)"#, r#"ON CONFLICT("tenant_id", id)"#, r#"WHERE "invoices"."tenant_id" = $3"#][..],
+        ),
+    ];
+    for (sql, fragments) in cases {
+        println!("{sql}");
+        for fragment in fragments {
+            assert!(sql.contains(fragment), "{fragment} missing from {sql}");
         }
-        let done = query!(
-            &acme,
-            "DELETE FROM {Payment} p USING {Invoice} i WHERE p.invoice_id = i.id AND i.total > $1",
-            150_i64
-        )
-        .execute(&pool)
-        .await
-        .unwrap();
-        assert_eq!(done.rows_affected(), 1);
-        let left = |ctx| query_scalar!(ctx, i64, "SELECT id FROM {Payment} ORDER BY id");
-        assert_eq!(left(&acme).fetch_all(&pool).await.unwrap(), [1]);
-        assert_eq!(left(&globex).fetch_all(&pool).await.unwrap(), [1, 2]);
     }
 }
