@@ -1,5 +1,7 @@
 //! A model-based search for tenant leaks. Random programs of operations drawn
-//! from every repository method (and raw SQL inside tenant-bound transactions) run
+//! from every repository method, checked queries (`query!` and its kin: a join, a LEFT JOIN
+//! count, an update by a key often another tenant's), and raw SQL inside tenant-bound
+//! transactions run
 //! concurrently against a real database, and an in-memory model written here, with none of the
 //! crate's code, predicts every result, errors included. Any difference fails the run, and so
 //! does any returned row whose tenant is not the caller's (a leak). A failing program is shrunk
