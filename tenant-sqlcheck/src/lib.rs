@@ -44,7 +44,7 @@
 //! ORDER BY, EXISTS / IN / ANY, each CTE (both branches of a recursive one), each branch of
 //! UNION / INTERSECT / EXCEPT. `DELETE .. USING`, which SQLite lacks, is written
 //! `DELETE FROM t AS a WHERE EXISTS (SELECT 1 FROM <using> WHERE <user condition>) AND a.t = $T`,
-//! on both backends. CTEs are renamed privately (`__tenant_w0__`, their references aliased by
+//! on both backends (its RETURNING can name the target's columns only). CTEs are renamed privately (`__tenant_w0__`, their references aliased by
 //! the user's name), so a CTE can never take the place of an entity's table, whose name is
 //! only known at run time.
 //!

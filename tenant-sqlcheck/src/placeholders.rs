@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Span, Token, Tokenizer};
+use sqlparser::tokenizer::{Span, Token, Tokenizer, Whitespace};
 
 use crate::{EntityRef, Error};
 
@@ -215,7 +215,10 @@ pub(crate) fn split(sql: &str) -> Result<Split, Vec<Error>> {
                 let mut valid = true;
                 for t in &tokens[i + 1..close] {
                     match &t.token {
-                        Token::Whitespace(_) => {}
+                        // Blanks only: a comment inside the braces would hide part of the path.
+                        Token::Whitespace(
+                            Whitespace::Space | Whitespace::Tab | Whitespace::Newline,
+                        ) => {}
                         Token::Word(w) if expect_word && w.quote_style.is_none() => {
                             path.push_str(&w.value);
                             expect_word = false;

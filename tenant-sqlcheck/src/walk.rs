@@ -132,7 +132,7 @@ fn conjoin(user: Option<Expr>, predicates: Vec<Expr>) -> Option<Expr> {
 /// The names of the relations of one FROM level, to refuse two with the same name: the
 /// injected `alias.tenant = $T` must bind to exactly one.
 #[derive(Default)]
-struct Names(Vec<(String, Span)>);
+struct Names(Vec<String>);
 
 /// The result of the walk.
 pub(crate) struct Walked {

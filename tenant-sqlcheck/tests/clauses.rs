@@ -400,3 +400,9 @@ fn comments_and_strings_hold_no_placeholders() {
     assert!(sql.contains("'{Customer}'"), "{sql}");
     checked("SELECT 'a{{b' FROM {Invoice} WHERE x = $1", 1, &[]);
 }
+
+#[test]
+fn a_trailing_semicolon_is_one_statement() {
+    checked("SELECT id FROM {Invoice};", 0, &[]);
+    checked("DELETE FROM {Invoice} WHERE id = $1 ;\n", 1, &[]);
+}

@@ -5,7 +5,7 @@
 //! again, restricts every entity reference where it is exact (the oracle in `support`). A
 //! second property feeds token soup: whatever is accepted must verify too, and nothing panics.
 //!
-//! `TENANT_SQLCHECK_CASES` sets the number of cases of each (default 500; the issue's
+//! `TENANT_SQLCHECK_CASES` sets the number of cases of each (default 300; the issue's
 //! 100,000: `TENANT_SQLCHECK_CASES=100000 cargo test -p tenant-sqlcheck --release --test property`).
 
 mod support;
@@ -18,7 +18,7 @@ fn cases() -> u32 {
     std::env::var("TENANT_SQLCHECK_CASES")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(500)
+        .unwrap_or(300)
 }
 
 /// Reads choices off a tape; an exhausted tape chooses 0, the simplest production, so

@@ -246,6 +246,8 @@ fn malformed_placeholders() {
     refused("SELECT * FROM {Invoice Customer}", 0, &[]);
     refused("SELECT * FROM {\"Invoice\"}", 0, &[]);
     refused("SELECT * FROM {Invoice<T>}", 0, &[]);
+    refused("SELECT * FROM {Invoice /* } */}", 0, &[]);
+    refused("SELECT * FROM {Invoice -- }\n}", 0, &[]);
 }
 
 #[test]

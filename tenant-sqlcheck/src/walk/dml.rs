@@ -205,9 +205,7 @@ impl Walker<'_> {
                 select.selection = delete.selection.take();
                 // The target's name is taken in the outer level; a USING relation of the same
                 // name would shadow it inside the EXISTS.
-                let outer = names;
-                names = Names::default();
-                let mut inner_names = Names(outer.0.clone());
+                let mut inner_names = Names(names.0.clone());
                 let lateral = select.from.iter().any(has_lateral);
                 let mut pending = Vec::new();
                 for twj in &mut select.from {
@@ -225,7 +223,6 @@ impl Walker<'_> {
         } else if let Some(selection) = &mut delete.selection {
             self.expr(selection, scope);
         }
-        let _ = names;
         self.returning(&mut delete.returning, scope);
         if let Some((entity, alias)) = target {
             let own = self.predicate(alias, entity);

@@ -384,9 +384,7 @@ impl Walker<'_> {
 
     pub(super) fn name(&mut self, names: &mut Names, ident: &Ident) {
         let key = ident.value.to_lowercase();
-        if let Some((_, first)) = names.0.iter().find(|(k, _)| *k == key) {
-            let first = *first;
-            let _ = first;
+        if names.0.contains(&key) {
             self.refuse(
                 ident.span,
                 format!("two relations are named `{}` in the same FROM", ident.value),
@@ -394,7 +392,7 @@ impl Walker<'_> {
             );
             return;
         }
-        names.0.push((key, ident.span));
+        names.0.push(key);
     }
 }
 

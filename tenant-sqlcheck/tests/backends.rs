@@ -1,12 +1,16 @@
-//! The rendered statements run on real SQLite, with two tenants holding colliding keys: for
-//! each pass case, the checked statement over both tenants' rows gives exactly what the user's
-//! statement gives over the context tenant's rows alone (nothing leaks, nothing is lost), and
-//! a write leaves the other tenant's rows as they were.
+//! The rendered statements run on real SQLite and PostgreSQL, with two tenants holding
+//! colliding keys: for each pass case, the checked statement over both tenants' rows gives
+//! exactly what the user's statement gives over the context tenant's rows alone (nothing leaks,
+//! nothing is lost), and a write leaves the other tenant's rows as they were.
+//!
+//! PostgreSQL needs `DATABASE_URL` (a database the test may create schemas in); without it
+//! those tests print a notice and pass, unless `CI` is set.
 
 mod support;
 
-use sqlx::Row;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow};
 use sqlx::sqlite::{SqlitePool, SqlitePoolOptions, SqliteRow};
+use sqlx::{Executor, Row};
 use tenant_sqlcheck::{Checked, Options, check};
 
 const SCHEMA: &[&str] = &[
@@ -39,54 +43,115 @@ fn rows(tenant: &str) -> Vec<String> {
     ]
 }
 
-async fn database(tenants: &[&str]) -> SqlitePool {
-    let pool = SqlitePoolOptions::new()
-        .max_connections(1)
-        .connect("sqlite::memory:")
-        .await
-        .unwrap();
-    for sql in SCHEMA {
-        sqlx::query(sqlx::AssertSqlSafe(*sql))
-            .execute(&pool)
-            .await
-            .unwrap();
+/// One backend's database: SQLite in memory, or a fresh PostgreSQL schema.
+enum Db {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+#[derive(Clone, Copy)]
+enum Backend {
+    Sqlite,
+    Pg,
+}
+
+static SCHEMAS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The PostgreSQL server, or `None` (with a notice) when `DATABASE_URL` is unset outside CI.
+fn pg_url() -> Option<String> {
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Some(url),
+        Err(_) if std::env::var_os("CI").is_some() => panic!("CI needs DATABASE_URL"),
+        Err(_) => {
+            eprintln!("DATABASE_URL is not set: the PostgreSQL half is skipped");
+            None
+        }
     }
-    sqlx::query("INSERT INTO countries VALUES ('FR', 'France'), ('DE', 'Germany')")
-        .execute(&pool)
-        .await
-        .unwrap();
-    for t in tenants {
-        for sql in rows(t) {
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .execute(&pool)
+}
+
+async fn execute(db: &Db, sql: &str) {
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    match db {
+        Db::Sqlite(pool) => pool.execute(sql).await.map(drop),
+        Db::Pg(pool) => pool.execute(sql).await.map(drop),
+    }
+    .unwrap();
+}
+
+async fn database(backend: Backend, tenants: &[&str]) -> Db {
+    let db = match backend {
+        Backend::Sqlite => Db::Sqlite(
+            SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect("sqlite::memory:")
+                .await
+                .unwrap(),
+        ),
+        Backend::Pg => {
+            let url = pg_url().expect("checked by the caller");
+            let schema = format!(
+                "sqlcheck_{}_{}",
+                std::process::id(),
+                SCHEMAS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            );
+            let admin = PgPool::connect(&url).await.unwrap();
+            admin
+                .execute(sqlx::AssertSqlSafe(format!(
+                    "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
+                )))
                 .await
                 .unwrap();
+            let options: PgConnectOptions = url.parse().unwrap();
+            Db::Pg(
+                PgPoolOptions::new()
+                    .max_connections(1)
+                    .connect_with(options.options([("search_path", schema.as_str())]))
+                    .await
+                    .unwrap(),
+            )
+        }
+    };
+    for sql in SCHEMA {
+        execute(&db, sql).await;
+    }
+    execute(
+        &db,
+        "INSERT INTO countries VALUES ('FR', 'France'), ('DE', 'Germany')",
+    )
+    .await;
+    for t in tenants {
+        for sql in rows(t) {
+            execute(&db, &sql).await;
         }
     }
     // Acme's customer 5 has no invoice, and globex has an invoice of a customer 5 (a join key
     // that collides): a LEFT JOIN restricted in its WHERE loses acme's customer, one not
     // restricted in its ON pairs it with globex's invoice.
     if tenants.contains(&"acme") {
-        sqlx::query("INSERT INTO customers VALUES ('acme', 5, 'acme-c5', 'FR')")
-            .execute(&pool)
-            .await
-            .unwrap();
+        execute(
+            &db,
+            "INSERT INTO customers VALUES ('acme', 5, 'acme-c5', 'FR')",
+        )
+        .await;
     }
     if tenants.contains(&"globex") {
-        sqlx::query("INSERT INTO invoices VALUES ('globex', 6, 5, NULL, 555)")
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO customers VALUES ('globex', 3, 'globex-c3', 'FR')")
-            .execute(&pool)
-            .await
-            .unwrap();
-        sqlx::query("INSERT INTO invoices VALUES ('globex', 4, 3, NULL, 999)")
-            .execute(&pool)
-            .await
-            .unwrap();
+        execute(
+            &db,
+            "INSERT INTO invoices VALUES ('globex', 6, 5, NULL, 555)",
+        )
+        .await;
+        execute(
+            &db,
+            "INSERT INTO customers VALUES ('globex', 3, 'globex-c3', 'FR')",
+        )
+        .await;
+        execute(
+            &db,
+            "INSERT INTO invoices VALUES ('globex', 4, 3, NULL, 999)",
+        )
+        .await;
     }
-    pool
+    db
 }
 
 fn table(path: &str) -> (&'static str, &'static str) {
@@ -115,13 +180,10 @@ fn plain(sql: &str) -> String {
         })
 }
 
-fn cells(row: &SqliteRow) -> String {
-    (0..row.columns().len())
+fn sqlite_cells(row: &SqliteRow) -> String {
+    (0..row.len())
         .map(|i| {
             if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
-                return format!("{v:?}");
-            }
-            if let Ok(v) = row.try_get::<Option<f64>, _>(i) {
                 return format!("{v:?}");
             }
             format!("{:?}", row.try_get::<Option<String>, _>(i).unwrap())
@@ -130,26 +192,58 @@ fn cells(row: &SqliteRow) -> String {
         .join(",")
 }
 
-async fn run(pool: &SqlitePool, sql: &str, args: &[i64], tenant: Option<&str>) -> Vec<String> {
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
-    for a in args {
-        query = query.bind(*a);
-    }
-    if let Some(t) = tenant {
-        query = query.bind(t.to_owned());
-    }
-    let mut out: Vec<String> = query
-        .fetch_all(pool)
-        .await
-        .unwrap_or_else(|e| panic!("SQLite refused: {sql}\n{e}"))
-        .iter()
-        .map(cells)
-        .collect();
+fn pg_cells(row: &PgRow) -> String {
+    (0..row.len())
+        .map(|i| {
+            if let Ok(v) = row.try_get::<Option<i64>, _>(i) {
+                return format!("{v:?}");
+            }
+            // Integers print alike on both backends.
+            if let Ok(v) = row.try_get::<Option<i32>, _>(i) {
+                return format!("{:?}", v.map(i64::from));
+            }
+            format!("{:?}", row.try_get::<Option<String>, _>(i).unwrap())
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn run(db: &Db, sql: &str, args: &[i64], tenant: Option<&str>) -> Vec<String> {
+    let mut out: Vec<String> = match db {
+        Db::Sqlite(pool) => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for a in args {
+                query = query.bind(*a);
+            }
+            if let Some(t) = tenant {
+                query = query.bind(t.to_owned());
+            }
+            let rows = query.fetch_all(pool).await;
+            rows.unwrap_or_else(|e| panic!("SQLite refused: {sql}\n{e}"))
+                .iter()
+                .map(sqlite_cells)
+                .collect()
+        }
+        Db::Pg(pool) => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
+            for a in args {
+                query = query.bind(i32::try_from(*a).unwrap());
+            }
+            if let Some(t) = tenant {
+                query = query.bind(t.to_owned());
+            }
+            let rows = query.fetch_all(pool).await;
+            rows.unwrap_or_else(|e| panic!("PostgreSQL refused: {sql}\n{e}"))
+                .iter()
+                .map(pg_cells)
+                .collect()
+        }
+    };
     out.sort();
     out
 }
 
-async fn dump(pool: &SqlitePool, tenant_filter: &str) -> Vec<String> {
+async fn dump(db: &Db, tenant_filter: &str) -> Vec<String> {
     let mut out = Vec::new();
     for (table, column) in [
         ("invoices", "tenant_id"),
@@ -157,9 +251,9 @@ async fn dump(pool: &SqlitePool, tenant_filter: &str) -> Vec<String> {
         ("payments", "org"),
     ] {
         let sql = format!(
-            "SELECT '{table}', * FROM {table} WHERE {column} {tenant_filter} ORDER BY 2, 3"
+            "SELECT CAST('{table}' AS TEXT), * FROM {table} WHERE {column} {tenant_filter} ORDER BY 2, 3"
         );
-        out.extend(run(pool, &sql, &[], None).await);
+        out.extend(run(db, &sql, &[], None).await);
     }
     out
 }
@@ -227,10 +321,9 @@ const READS: &[(&str, &[i64])] = &[
     ),
 ];
 
-#[tokio::test]
-async fn reads_see_exactly_the_tenants_rows() {
-    let both = database(&["acme", "globex"]).await;
-    let alone = database(&["acme"]).await;
+async fn reads_see_exactly_the_tenants_rows(backend: Backend) {
+    let both = database(backend, &["acme", "globex"]).await;
+    let alone = database(backend, &["acme"]).await;
     for (sql, args) in READS {
         let checked = check_sql(sql, args.len());
         let got = run(&both, &rendered(&checked), args, Some("acme")).await;
@@ -280,8 +373,7 @@ const WRITES: &[(&str, &[i64])] = &[
     ),
 ];
 
-#[tokio::test]
-async fn writes_touch_only_the_tenants_rows() {
+async fn writes_touch_only_the_tenants_rows(backend: Backend) {
     for (sql, args) in WRITES {
         if sql.contains("{Invoice}.id") {
             // An entity placeholder qualifies no column: refused, with the alias form below.
@@ -298,8 +390,8 @@ async fn writes_touch_only_the_tenants_rows() {
             continue;
         }
         let checked = check_sql(sql, args.len());
-        let both = database(&["acme", "globex"]).await;
-        let alone = database(&["acme"]).await;
+        let both = database(backend, &["acme", "globex"]).await;
+        let alone = database(backend, &["acme"]).await;
         let globex_before = dump(&both, "= 'globex'").await;
         let r = rendered(&checked);
         let got_rows = run(&both, &r, args, Some("acme")).await;
@@ -318,8 +410,32 @@ async fn writes_touch_only_the_tenants_rows() {
         // And the write did something, so the comparison means something.
         assert_ne!(
             dump(&alone, "= 'acme'").await,
-            dump(&database(&["acme"]).await, "= 'acme'").await,
+            dump(&database(backend, &["acme"]).await, "= 'acme'").await,
             "no effect: {sql}"
         );
+    }
+}
+
+#[tokio::test]
+async fn sqlite_reads_see_exactly_the_tenants_rows() {
+    reads_see_exactly_the_tenants_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn sqlite_writes_touch_only_the_tenants_rows() {
+    writes_touch_only_the_tenants_rows(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn postgres_reads_see_exactly_the_tenants_rows() {
+    if pg_url().is_some() {
+        reads_see_exactly_the_tenants_rows(Backend::Pg).await;
+    }
+}
+
+#[tokio::test]
+async fn postgres_writes_touch_only_the_tenants_rows() {
+    if pg_url().is_some() {
+        writes_touch_only_the_tenants_rows(Backend::Pg).await;
     }
 }
