@@ -9,6 +9,7 @@
 //! | `RowSecurity` | (PostgreSQL) the key behind a tenant setting raw SQL cannot forge, and the transactions that set it |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
+//! | `TenantMigrations` | (PostgreSQL) versioned migrations over every tenant's schema and database: parallel, recorded per tenant, resumable |
 //! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
 //! | [`BelongsTo`] | a `#[belongs_to(Parent)]` field: a foreign key led by the tenant, and [`Repo::with_parent`] |
 //! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
@@ -27,6 +28,8 @@ mod migration;
 mod registry;
 mod repo;
 #[cfg(feature = "postgres")]
+mod rollout;
+#[cfg(feature = "postgres")]
 mod row_security;
 #[cfg(feature = "postgres")]
 mod schema;
@@ -40,6 +43,10 @@ pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 pub use repo::TENANT_SETTING;
 #[cfg(feature = "postgres")]
 pub use repo::{RLS_SCHEMA, TENANT_POLICY};
+#[cfg(feature = "postgres")]
+pub use rollout::{
+    MigrationReport, MigrationTarget, TenantFailure, TenantMigrated, TenantMigrations,
+};
 #[cfg(feature = "postgres")]
 pub use row_security::RowSecurity;
 #[cfg(feature = "postgres")]
