@@ -337,7 +337,10 @@ impl TenantMigrations {
 struct At<'a>(Option<&'a Step>);
 
 /// One tenant: read its record, then apply what is missing, one transaction per migration.
-async fn migrate_one(steps: &[Step], target: &MigrationTarget) -> Result<TenantMigrated, TenantFailure> {
+async fn migrate_one(
+    steps: &[Step],
+    target: &MigrationTarget,
+) -> Result<TenantMigrated, TenantFailure> {
     let fail = |at: At<'_>, error: Error, version: Option<i64>| TenantFailure {
         tenant: target.tenant.clone(),
         schema: target.schema.clone(),

@@ -248,7 +248,10 @@ pub(crate) enum Ownership {
     Foreign,
 }
 
-pub(crate) async fn ownership(conn: &mut PgConnection, schema: &SchemaName) -> Result<Ownership, Error> {
+pub(crate) async fn ownership(
+    conn: &mut PgConnection,
+    schema: &SchemaName,
+) -> Result<Ownership, Error> {
     let row: Option<(bool,)> = sqlx::query_as(
         "SELECT obj_description(n.oid, 'pg_namespace') IS NOT DISTINCT FROM $2 \
                 AND n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) \

@@ -12,6 +12,8 @@
 #![allow(missing_docs)]
 
 use std::str::FromStr;
+
+use futures::StreamExt as _;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use sqlx::PgPool;
@@ -27,32 +29,36 @@ async fn tenants(pool: &PgPool, prefix: &str, n: usize) -> Vec<MigrationTarget> 
     static RUN: AtomicU32 = AtomicU32::new(0);
     let run = RUN.fetch_add(1, Ordering::Relaxed);
     let provision = ProvisionCtx::new("test: tenant schemas to migrate").unwrap();
-    let mut targets = Vec::with_capacity(n);
-    for i in 0..n {
-        let tenant: TenantId = format!("{prefix}-{i:04}").parse().unwrap();
-        let schema: SchemaName = format!("tm_{prefix}_{}_{run}_{i:04}", std::process::id())
-            .parse()
-            .unwrap();
-        TenantSchema::new()
-            .create(&provision, pool, &schema)
-            .await
-            .unwrap();
-        targets.push(MigrationTarget::new(tenant, pool.clone(), schema));
-    }
+    let targets: Vec<MigrationTarget> = (0..n)
+        .map(|i| {
+            let tenant: TenantId = format!("{prefix}-{i:04}").parse().unwrap();
+            let schema: SchemaName = format!("tm_{prefix}_{}_{run}_{i:04}", std::process::id())
+                .parse()
+                .unwrap();
+            MigrationTarget::new(tenant, pool.clone(), schema)
+        })
+        .collect();
+    futures::stream::iter(&targets)
+        .for_each_concurrent(4, |target| async {
+            TenantSchema::new()
+                .create(&provision, pool, target.schema())
+                .await
+                .unwrap();
+        })
+        .await;
     targets
 }
 
 /// Drops the tenants' schemas (test cleanup; `TenantSchema::drop` is tested elsewhere).
 async fn cleanup(pool: &PgPool, targets: &[MigrationTarget]) {
-    for target in targets {
-        sqlx::query(sqlx::AssertSqlSafe(format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            target.schema()
-        )))
-        .execute(pool)
-        .await
-        .unwrap();
-    }
+    let schemas: Vec<String> = targets.iter().map(|t| t.schema().to_string()).collect();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "DROP SCHEMA IF EXISTS {} CASCADE",
+        schemas.join(", ")
+    )))
+    .execute(pool)
+    .await
+    .unwrap();
 }
 
 /// The schema the test's pool works in (`support::postgres` makes a fresh one): the counters
@@ -162,12 +168,21 @@ async fn postgres_many_schemas_one_failing_tenant_is_isolated_and_a_rerun_resume
         .unwrap();
     assert!(first.is_success(), "{:?}", first.failed);
     assert_eq!(first.migrated.len(), n);
-    assert!(first.migrated.iter().all(|m| m.applied == [1] && m.version == Some(1)));
+    assert!(
+        first
+            .migrated
+            .iter()
+            .all(|m| m.applied == [1] && m.version == Some(1))
+    );
 
     // Data: every tenant has a note; one tenant's is empty, which v2 forbids.
     let bad = &targets[(n / 2 + 3).min(n - 1)];
     for target in &targets {
-        let body = if target.tenant() == bad.tenant() { "" } else { "hello" };
+        let body = if target.tenant() == bad.tenant() {
+            ""
+        } else {
+            "hello"
+        };
         sqlx::query(sqlx::AssertSqlSafe(format!(
             "INSERT INTO {}.notes (id, body) VALUES (1, $1)",
             target.schema()
@@ -185,15 +200,28 @@ async fn postgres_many_schemas_one_failing_tenant_is_isolated_and_a_rerun_resume
         .await
         .unwrap();
     assert_eq!(second.migrated.len(), n - 1);
-    assert!(second.migrated.iter().all(|m| m.applied == [2] && m.version == Some(2)));
+    assert!(
+        second
+            .migrated
+            .iter()
+            .all(|m| m.applied == [2] && m.version == Some(2))
+    );
     assert_eq!(second.failed.len(), 1, "{:?}", second.failed);
     let failure = &second.failed[0];
     assert_eq!(&failure.tenant, bad.tenant());
     assert_eq!(&failure.schema, bad.schema());
     assert_eq!(failure.migration, Some(2));
-    assert_eq!(failure.description.as_deref(), Some("notes are never empty"));
+    assert_eq!(
+        failure.description.as_deref(),
+        Some("notes are never empty")
+    );
     assert_eq!(failure.version, Some(1), "the failing tenant stays at v1");
-    assert_eq!(sqlstate(&failure.error).as_deref(), Some("23514"), "{}", failure.error);
+    assert_eq!(
+        sqlstate(&failure.error).as_deref(),
+        Some("23514"),
+        "{}",
+        failure.error
+    );
     let message = failure.to_string();
     assert!(
         message.contains(bad.tenant().as_str()) && message.contains("notes_body_present"),
@@ -223,8 +251,12 @@ async fn postgres_many_schemas_one_failing_tenant_is_isolated_and_a_rerun_resume
         matches!(&ensured, Error::Migrations { failed } if failed.len() == 1),
         "{ensured:?}"
     );
-    assert!(ensured.to_string().contains(bad.tenant().as_str()), "{ensured}");
-    let attempts_before_fix = scalar(&pool, format!("SELECT last_value FROM {home}.v2_attempts")).await;
+    assert!(
+        ensured.to_string().contains(bad.tenant().as_str()),
+        "{ensured}"
+    );
+    let attempts_before_fix =
+        scalar(&pool, format!("SELECT last_value FROM {home}.v2_attempts")).await;
     assert_eq!(
         attempts_before_fix,
         n as i64 + 1,
@@ -248,11 +280,19 @@ async fn postgres_many_schemas_one_failing_tenant_is_isolated_and_a_rerun_resume
     assert_eq!(rerun.migrated.len(), n);
     for migrated in &rerun.migrated {
         assert_eq!(migrated.version, Some(2));
-        let expected: &[i64] = if &migrated.tenant == bad.tenant() { &[2] } else { &[] };
+        let expected: &[i64] = if &migrated.tenant == bad.tenant() {
+            &[2]
+        } else {
+            &[]
+        };
         assert_eq!(migrated.applied, expected, "{}", migrated.tenant);
     }
     let attempts = scalar(&pool, format!("SELECT last_value FROM {home}.v2_attempts")).await;
-    assert_eq!(attempts, attempts_before_fix + 1, "the rerun ran v2 once, on the fixed tenant");
+    assert_eq!(
+        attempts,
+        attempts_before_fix + 1,
+        "the rerun ran v2 once, on the fixed tenant"
+    );
     for version in [1, 2] {
         let per_schema = scalar(
             &pool,
@@ -262,7 +302,10 @@ async fn postgres_many_schemas_one_failing_tenant_is_isolated_and_a_rerun_resume
             ),
         )
         .await;
-        assert_eq!(per_schema, n as i64, "v{version} committed exactly once per tenant");
+        assert_eq!(
+            per_schema, n as i64,
+            "v{version} committed exactly once per tenant"
+        );
         let total = scalar(
             &pool,
             format!("SELECT count(*) FROM {home}.runs WHERE version = {version}"),
@@ -335,10 +378,19 @@ async fn postgres_two_runners_at_once_apply_each_migration_once() {
         assert_eq!((x.version, y.version), (Some(2), Some(2)));
         let mut both = [x.applied.clone(), y.applied.clone()].concat();
         both.sort_unstable();
-        assert_eq!(both, [1, 2], "{}: each migration applied by exactly one runner", x.tenant);
+        assert_eq!(
+            both,
+            [1, 2],
+            "{}: each migration applied by exactly one runner",
+            x.tenant
+        );
     }
     let attempts = scalar(&pool, format!("SELECT last_value FROM {home}.attempts")).await;
-    assert_eq!(attempts, 2 * targets.len() as i64, "each migration ran once per tenant");
+    assert_eq!(
+        attempts,
+        2 * targets.len() as i64,
+        "each migration ran once per tenant"
+    );
     other.close().await;
     cleanup(&pool, &targets).await;
 }
@@ -372,7 +424,11 @@ async fn postgres_a_changed_or_unknown_migration_is_reported_not_run() {
 
     // v1 edited after the fact: both tenants refuse; v2 is not tried on the first.
     let edited = TenantMigrations::new()
-        .step(1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY, extra INT)")
+        .step(
+            1,
+            "notes",
+            "CREATE TABLE notes (id BIGINT PRIMARY KEY, extra INT)",
+        )
         .step(2, "bodies", v2)
         .run(&provision, targets.clone())
         .await
@@ -384,7 +440,11 @@ async fn postgres_a_changed_or_unknown_migration_is_reported_not_run() {
             "{failure}"
         );
     }
-    assert_eq!(recorded(&pool, &targets[0]).await, [1], "v2 was not run over it");
+    assert_eq!(
+        recorded(&pool, &targets[0]).await,
+        [1],
+        "v2 was not run over it"
+    );
 
     // The second tenant records v2, which an older list does not know.
     let older = TenantMigrations::new()
@@ -397,7 +457,10 @@ async fn postgres_a_changed_or_unknown_migration_is_reported_not_run() {
     assert_eq!(older.failed.len(), 1);
     assert_eq!(&older.failed[0].tenant, targets[1].tenant());
     assert!(
-        matches!(older.failed[0].error, Error::MigrationUnknown { version: 2 }),
+        matches!(
+            older.failed[0].error,
+            Error::MigrationUnknown { version: 2 }
+        ),
         "{}",
         older.failed[0]
     );
@@ -412,7 +475,9 @@ async fn postgres_absent_and_foreign_schemas_fail_their_tenants_only() {
         return;
     };
     let mut targets = tenants(&pool, "mixed", 2).await;
-    let foreign: SchemaName = format!("tm_foreign_{}", std::process::id()).parse().unwrap();
+    let foreign: SchemaName = format!("tm_foreign_{}", std::process::id())
+        .parse()
+        .unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
         "DROP SCHEMA IF EXISTS {foreign} CASCADE; CREATE SCHEMA {foreign}"
     )))
@@ -420,17 +485,34 @@ async fn postgres_absent_and_foreign_schemas_fail_their_tenants_only() {
     .await
     .unwrap();
     let absent: SchemaName = format!("tm_absent_{}", std::process::id()).parse().unwrap();
-    targets.push(MigrationTarget::new("foreign".parse().unwrap(), pool.clone(), foreign.clone()));
-    targets.push(MigrationTarget::new("absent".parse().unwrap(), pool.clone(), absent.clone()));
+    targets.push(MigrationTarget::new(
+        "foreign".parse().unwrap(),
+        pool.clone(),
+        foreign.clone(),
+    ));
+    targets.push(MigrationTarget::new(
+        "absent".parse().unwrap(),
+        pool.clone(),
+        absent.clone(),
+    ));
     let report = TenantMigrations::new()
         .step(1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY)")
         .workers(2)
-        .run(&ProvisionCtx::new("test: mixed schemas").unwrap(), targets.clone())
+        .run(
+            &ProvisionCtx::new("test: mixed schemas").unwrap(),
+            targets.clone(),
+        )
         .await
         .unwrap();
     assert_eq!(report.migrated.len(), 2);
     assert_eq!(report.failed.len(), 2);
-    let by = |id: &str| report.failed.iter().find(|f| f.tenant.as_str() == id).unwrap();
+    let by = |id: &str| {
+        report
+            .failed
+            .iter()
+            .find(|f| f.tenant.as_str() == id)
+            .unwrap()
+    };
     assert!(matches!(&by("absent").error, Error::SchemaAbsent { schema } if *schema == absent));
     assert!(matches!(&by("foreign").error, Error::ForeignSchema { schema } if *schema == foreign));
     let in_foreign = scalar(
@@ -438,7 +520,10 @@ async fn postgres_absent_and_foreign_schemas_fail_their_tenants_only() {
         format!("SELECT count(*) FROM pg_class WHERE relnamespace = '{foreign}'::regnamespace"),
     )
     .await;
-    assert_eq!(in_foreign, 0, "nothing was created in a schema that is not TenantSchema's");
+    assert_eq!(
+        in_foreign, 0,
+        "nothing was created in a schema that is not TenantSchema's"
+    );
     cleanup(&pool, &targets[..3]).await;
 }
 
@@ -464,12 +549,21 @@ async fn postgres_schemas_and_own_databases_in_one_run() {
             .create(&provision, pool, &schema)
             .await
             .unwrap();
-        targets.push(MigrationTarget::new(id.parse().unwrap(), pool.clone(), schema.clone()));
+        targets.push(MigrationTarget::new(
+            id.parse().unwrap(),
+            pool.clone(),
+            schema.clone(),
+        ));
     }
     let migrations = TenantMigrations::new()
         .step(1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY)")
         .workers(3);
-    let report = migrations.run(&provision, targets.clone()).await.unwrap().ensure().unwrap();
+    let report = migrations
+        .run(&provision, targets.clone())
+        .await
+        .unwrap()
+        .ensure()
+        .unwrap();
     assert_eq!(report.migrated.len(), 5);
     assert!(report.migrated.iter().all(|m| m.applied == [1]));
     for pool in [&own_a, &own_b] {
@@ -502,19 +596,37 @@ async fn postgres_schemas_and_own_databases_in_one_run() {
 async fn an_invalid_list_is_refused_before_anything_runs() {
     let provision = ProvisionCtx::new("test: invalid lists").unwrap();
     let cases = [
-        (TenantMigrations::new().step(1, "a", "SELECT 1").workers(0), "zero workers"),
         (
-            TenantMigrations::new().step(2, "a", "SELECT 1").step(2, "b", "SELECT 1"),
+            TenantMigrations::new().step(1, "a", "SELECT 1").workers(0),
+            "zero workers",
+        ),
+        (
+            TenantMigrations::new()
+                .step(2, "a", "SELECT 1")
+                .step(2, "b", "SELECT 1"),
             "version 2 is used twice",
         ),
-        (TenantMigrations::new().step(0, "a", "SELECT 1"), "not positive"),
-        (TenantMigrations::new().step(1, "a\nb", "SELECT 1"), "not one line"),
-        (TenantMigrations::new().step(1, " ", "SELECT 1"), "not one line"),
-        (TenantMigrations::new().step(1, "a", "SELECT 1"), "listed twice"),
+        (
+            TenantMigrations::new().step(0, "a", "SELECT 1"),
+            "not positive",
+        ),
+        (
+            TenantMigrations::new().step(1, "a\nb", "SELECT 1"),
+            "not one line",
+        ),
+        (
+            TenantMigrations::new().step(1, " ", "SELECT 1"),
+            "not one line",
+        ),
+        (
+            TenantMigrations::new().step(1, "a", "SELECT 1"),
+            "listed twice",
+        ),
     ];
     // Never connected: the list is refused before any target is used.
     let pool = PgPool::connect_lazy("postgres://nobody@127.0.0.1:1/nothing").unwrap();
-    let twice = |id: &str| MigrationTarget::new(id.parse().unwrap(), pool.clone(), "s".parse().unwrap());
+    let twice =
+        |id: &str| MigrationTarget::new(id.parse().unwrap(), pool.clone(), "s".parse().unwrap());
     for (migrations, reason) in cases {
         let refused = migrations
             .run(&provision, [twice("acme"), twice("acme")])
