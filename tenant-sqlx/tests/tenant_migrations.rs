@@ -495,6 +495,7 @@ async fn postgres_absent_and_foreign_schemas_fail_their_tenants_only() {
         pool.clone(),
         absent.clone(),
     ));
+    let (events, guard) = support::capture_audit();
     let report = TenantMigrations::new()
         .step(1, "notes", "CREATE TABLE notes (id BIGINT PRIMARY KEY)")
         .workers(2)
@@ -504,6 +505,24 @@ async fn postgres_absent_and_foreign_schemas_fail_their_tenants_only() {
         )
         .await
         .unwrap();
+    drop(guard);
+    // Progress and the audit trail, through tracing: each failed tenant named with its error,
+    // every schema's change audited with the provisioning reason, and the totals.
+    let events = support::text(&events);
+    for expected in [
+        "tenant migrations: started tenants=4 workers=2 migrations=1 latest=1",
+        &format!("schema=\"{absent}\""),
+        "tenant migrations: tenant failed tenant=absent",
+        "tenant migrations: tenant failed tenant=foreign",
+        "tenant migrations: finished migrated=2 failed=2",
+    ] {
+        assert!(events.contains(expected), "{expected:?} not in:\n{events}");
+    }
+    assert_eq!(
+        events.matches("operation=\"migrate_schema\"").count(),
+        4,
+        "one audit event per tenant's schema:\n{events}"
+    );
     assert_eq!(report.migrated.len(), 2);
     assert_eq!(report.failed.len(), 2);
     let by = |id: &str| {
