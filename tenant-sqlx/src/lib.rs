@@ -20,6 +20,7 @@
 //!
 #![doc = include_str!("docs/repositories.md")]
 #![cfg_attr(feature = "postgres", doc = include_str!("docs/postgres.md"))]
+#![cfg_attr(feature = "postgres", doc = include_str!("docs/migrations.md"))]
 
 #[cfg(feature = "postgres")]
 mod audit;

@@ -446,8 +446,10 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
         }
         return Ok(false);
     }
+    // `pg_temp` named last, as `TenantTx::begin_in_schema` does: a temporary table left on
+    // the pooled connection cannot stand in for one of the tenant's.
     sqlx::query("SELECT pg_catalog.set_config('search_path', $1, true)")
-        .bind(schema)
+        .bind(format!("{schema}, pg_temp"))
         .execute(&mut *tx)
         .await?;
     sqlx::raw_sql(AssertSqlSafe(step.sql.as_str()))
