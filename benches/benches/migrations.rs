@@ -195,13 +195,7 @@ fn main() {
             }
         }
         let ratio = |a: usize, b: usize| {
-            median(
-                times[a]
-                    .iter()
-                    .zip(&times[b])
-                    .map(|(x, y)| x / y)
-                    .collect(),
-            )
+            median(times[a].iter().zip(&times[b]).map(|(x, y)| x / y).collect())
         };
         let mut report = format!(
             "# Migrations over {n} schemas ({rounds} rounds, medians)\n\n\

@@ -9,7 +9,7 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, PgPool};
+use sqlx::{AssertSqlSafe, PgPool, Row as _};
 
 use tenant_core::{Provisioning, SchemaName, Tenant, TenantId};
 
@@ -169,8 +169,9 @@ impl TenantMigrations {
     /// with the tenant's schema as the search path: write table names unqualified. Versions run
     /// in increasing order, whatever the order added; each must be positive and used once, and
     /// the description one line of text ([`run`](Self::run) refuses the list otherwise, with
-    /// [`Error::MigrationPlan`]). A migration must not end its transaction itself (`COMMIT`):
-    /// the record would no longer be written with it.
+    /// [`Error::MigrationPlan`]). A migration must not end its transaction itself (`COMMIT`),
+    /// nor change the search path: its record is written after it, in the same transaction,
+    /// to the tenant's schema found by that path.
     ///
     /// The tables of `#[tenant_scoped]` entities come from
     /// [`Migration::sql`](crate::Migration::sql):
@@ -389,7 +390,7 @@ async fn migrate_one(
 /// version to checksum.
 async fn prepare(target: &MigrationTarget) -> Result<BTreeMap<i64, Vec<u8>>, Error> {
     let mut tx = target.pool.begin().await?;
-    lock(&mut tx, &target.schema).await?;
+    enter(&mut tx, &target.schema).await?;
     match ownership(&mut tx, &target.schema).await? {
         Ownership::Ours => {}
         Ownership::Absent => {
@@ -403,36 +404,35 @@ async fn prepare(target: &MigrationTarget) -> Result<BTreeMap<i64, Vec<u8>>, Err
             });
         }
     }
-    // `SchemaName` is `[a-z0-9_]`, not reserved: a plain identifier. Under the lock, so two
-    // runners never race to create it.
-    let schema = target.schema.as_str();
-    sqlx::query(AssertSqlSafe(format!(
-        "CREATE TABLE IF NOT EXISTS {schema}.{RECORD_TABLE} (\
+    // Unqualified, in the tenant's schema (the search path's first), under the lock, so two
+    // runners never race to create it. One simple query, one round trip: nothing is bound.
+    let rows = sqlx::raw_sql(AssertSqlSafe(format!(
+        "CREATE TABLE IF NOT EXISTS {RECORD_TABLE} (\
          version BIGINT PRIMARY KEY, \
          description TEXT NOT NULL, \
          checksum BYTEA NOT NULL, \
-         applied_at TIMESTAMPTZ NOT NULL DEFAULT now())"
-    )))
-    .execute(&mut *tx)
-    .await?;
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(AssertSqlSafe(format!(
-        "SELECT version, checksum FROM {schema}.{RECORD_TABLE}"
+         applied_at TIMESTAMPTZ NOT NULL DEFAULT now());\n\
+         SELECT version, checksum FROM {RECORD_TABLE}"
     )))
     .fetch_all(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(rows.into_iter().collect())
+    rows.iter()
+        .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+        .collect()
 }
 
 /// Applies `step` to `target` with its record, in one transaction; `false` when it turns out,
 /// under the lock, to be recorded already (another runner's work).
 async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
     let started = Instant::now();
-    let schema = target.schema.as_str();
     let mut tx = target.pool.begin().await?;
-    lock(&mut tx, &target.schema).await?;
+    enter(&mut tx, &target.schema).await?;
+    // The record's statements name its table unqualified, resolved in the tenant's schema by
+    // the search path: the same text for every tenant, so each connection prepares them once
+    // (one statement per schema would be parsed anew for each tenant and crowd the cache).
     let done: Option<Vec<u8>> = sqlx::query_scalar(AssertSqlSafe(format!(
-        "SELECT checksum FROM {schema}.{RECORD_TABLE} WHERE version = $1"
+        "SELECT checksum FROM {RECORD_TABLE} WHERE version = $1"
     )))
     .bind(step.version)
     .fetch_optional(&mut *tx)
@@ -446,17 +446,11 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
         }
         return Ok(false);
     }
-    // `pg_temp` named last, as `TenantTx::begin_in_schema` does: a temporary table left on
-    // the pooled connection cannot stand in for one of the tenant's.
-    sqlx::query("SELECT pg_catalog.set_config('search_path', $1, true)")
-        .bind(format!("{schema}, pg_temp"))
-        .execute(&mut *tx)
-        .await?;
     sqlx::raw_sql(AssertSqlSafe(step.sql.as_str()))
         .execute(&mut *tx)
         .await?;
     sqlx::query(AssertSqlSafe(format!(
-        "INSERT INTO {schema}.{RECORD_TABLE} (version, description, checksum) VALUES ($1, $2, $3)"
+        "INSERT INTO {RECORD_TABLE} (version, description, checksum) VALUES ($1, $2, $3)"
     )))
     .bind(step.version)
     .bind(&step.description)
@@ -466,7 +460,7 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
     tx.commit().await?;
     tracing::debug!(
         tenant = %target.tenant,
-        schema,
+        schema = %target.schema,
         version = step.version,
         description = step.description,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -475,13 +469,20 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
     Ok(true)
 }
 
-/// Serializes every runner's work on one schema of one database (advisory locks are per
-/// database), until the transaction ends: nothing to release after a crash. A hash collision
-/// between two schemas only makes them wait for each other.
-async fn lock(conn: &mut PgConnection, schema: &SchemaName) -> Result<(), Error> {
-    sqlx::query("SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0))")
-        .bind(format!("tenant-sqlx migrations: {}", schema.as_str()))
-        .execute(&mut *conn)
-        .await?;
+/// In one round trip: takes the advisory lock that serializes every runner's work on `schema`
+/// in this database (advisory locks are per database) until the transaction ends (nothing to
+/// release after a crash; a hash collision between two schemas only makes them wait for each
+/// other), and makes `schema` the search path, `pg_temp` named last as
+/// `TenantTx::begin_in_schema` does (a temporary table left on the pooled connection cannot
+/// stand in for one of the tenant's).
+async fn enter(conn: &mut PgConnection, schema: &SchemaName) -> Result<(), Error> {
+    sqlx::query(
+        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0)), \
+                pg_catalog.set_config('search_path', $2, true)",
+    )
+    .bind(format!("tenant-sqlx migrations: {}", schema.as_str()))
+    .bind(format!("{}, pg_temp", schema.as_str()))
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
