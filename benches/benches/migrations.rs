@@ -219,7 +219,6 @@ fn main() {
             ratio(1, 3),
         ));
         println!("{report}");
-        let _ = std::fs::create_dir_all("target");
-        std::fs::write("target/bench-migrations.md", report).unwrap();
+        tenant_benches::write_target("bench-migrations.md", &report);
     });
 }

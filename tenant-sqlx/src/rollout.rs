@@ -14,15 +14,9 @@ use sqlx::{AssertSqlSafe, PgPool, Row as _};
 use tenant_core::{Provisioning, SchemaName, Tenant, TenantId};
 
 use crate::error::Error;
-use crate::schema::{Ownership, ownership};
+use crate::schema::{Ownership, RECORD_TABLE, ownership};
 
 pub use report::{MigrationReport, TenantFailure, TenantMigrated};
-
-/// The table, in each tenant's schema, that records the migrations applied there. It lives
-/// beside the tables it describes so that a migration and its record commit in one
-/// transaction, and move with the schema; [`TenantSchema::drop`](crate::TenantSchema::drop)
-/// knows it.
-pub(crate) const RECORD_TABLE: &str = "tenant_migrations";
 
 /// Where one tenant's tables are: a pool on the database that holds them (a shared server, or
 /// the tenant's own database) and the schema in it. [`TenantMigrations::run`] takes a list of

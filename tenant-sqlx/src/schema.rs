@@ -193,7 +193,7 @@ impl TenantSchema {
             .rev()
             .map(|i| self.ddl[i].0.table);
         // `TenantMigrations`' record of the schema goes with it (first: nothing refers to it).
-        let known: Vec<&str> = std::iter::once(crate::rollout::RECORD_TABLE)
+        let known: Vec<&str> = std::iter::once(RECORD_TABLE)
             .chain(self.tables.iter().rev().map(String::as_str))
             .chain(entity_tables)
             .collect();
@@ -322,3 +322,9 @@ fn quote_ident(name: &str) -> String {
 fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+/// The table, in each tenant's schema, that records the migrations
+/// [`TenantMigrations`](crate::TenantMigrations) applied there. It lives beside the tables it
+/// describes so that a migration and its record commit in one transaction and move with the
+/// schema; [`TenantSchema::drop`] drops it with them.
+pub(crate) const RECORD_TABLE: &str = "tenant_migrations";
