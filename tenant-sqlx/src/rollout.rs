@@ -9,12 +9,12 @@ use std::time::Instant;
 use futures_util::StreamExt as _;
 use sha2::{Digest as _, Sha256};
 use sqlx::postgres::PgConnection;
-use sqlx::{AssertSqlSafe, PgPool, Row as _};
+use sqlx::{AssertSqlSafe, PgPool, Postgres, Row as _, Transaction};
 
 use tenant_core::{Provisioning, SchemaName, Tenant, TenantId};
 
 use crate::error::Error;
-use crate::schema::{Ownership, RECORD_TABLE, ownership};
+use crate::schema::{Ownership, RECORD_TABLE, TenantSchema};
 
 pub use report::{MigrationReport, TenantFailure, TenantMigrated};
 
@@ -328,25 +328,23 @@ impl TenantMigrations {
     }
 }
 
-/// Which step a failure happened in, for the report.
-struct At<'a>(Option<&'a Step>);
-
-/// One tenant: read its record, then apply what is missing, one transaction per migration.
+/// One tenant. The first transaction takes the lock, checks the schema, reads the record and,
+/// if a migration is missing, applies the first one: the common case (one new migration) is one
+/// transaction. Each further migration gets a transaction of its own, which reads its record
+/// again under the lock (another runner may have applied it between two transactions).
 async fn migrate_one(
     steps: &[Step],
     target: &MigrationTarget,
 ) -> Result<TenantMigrated, TenantFailure> {
-    let fail = |at: At<'_>, error: Error, version: Option<i64>| TenantFailure {
+    let fail = |step: Option<&Step>, error: Error, version: Option<i64>| TenantFailure {
         tenant: target.tenant.clone(),
         schema: target.schema.clone(),
-        migration: at.0.map(|s| s.version),
-        description: at.0.map(|s| s.description.clone()),
+        migration: step.map(|s| s.version),
+        description: step.map(|s| s.description.clone()),
         version,
         error,
     };
-    let recorded = prepare(target)
-        .await
-        .map_err(|error| fail(At(None), error, None))?;
+    let (first, recorded) = open(target).await.map_err(|e| fail(None, e, None))?;
     let mut version = recorded.keys().next_back().copied();
     // What is recorded must be what this list says: a changed or unknown migration means the
     // tenant's schema is not what the list assumes, and nothing more is run over it.
@@ -355,22 +353,51 @@ async fn migrate_one(
             None => Error::MigrationUnknown {
                 version: recorded_version,
             },
-            Some(step) if step.checksum[..] != checksum[..] => Error::MigrationChanged {
-                version: step.version,
-                description: step.description.clone(),
-            },
+            Some(step) if step.checksum[..] != checksum[..] => changed(step),
             Some(_) => continue,
         };
-        return Err(fail(At(None), error, version));
+        return Err(fail(None, error, version));
     }
+    let mut first = Some(first);
     let mut applied = Vec::new();
     for step in steps.iter().filter(|s| !recorded.contains_key(&s.version)) {
-        match apply(target, step).await {
-            Ok(true) => applied.push(step.version),
-            Ok(false) => {} // another runner applied it meanwhile
-            Err(error) => return Err(fail(At(Some(step)), error, version)),
-        }
+        let mut tx = match first.take() {
+            Some(tx) => tx,
+            None => match again(target, step)
+                .await
+                .map_err(|e| fail(Some(step), e, version))?
+            {
+                Some(tx) => tx,
+                None => {
+                    // Another runner applied it meanwhile.
+                    version = version.max(Some(step.version));
+                    continue;
+                }
+            },
+        };
+        let started = Instant::now();
+        apply(&mut tx, step)
+            .await
+            .map_err(|e| fail(Some(step), e, version))?;
+        tx.commit()
+            .await
+            .map_err(|e| fail(Some(step), e.into(), version))?;
+        tracing::debug!(
+            tenant = %target.tenant,
+            schema = %target.schema,
+            version = step.version,
+            description = step.description,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "tenant migrations: migration applied"
+        );
+        applied.push(step.version);
         version = version.max(Some(step.version));
+    }
+    if let Some(tx) = first {
+        // Nothing was missing: the transaction only read (and perhaps made the record table).
+        tx.commit()
+            .await
+            .map_err(|e| fail(None, e.into(), version))?;
     }
     Ok(TenantMigrated {
         tenant: target.tenant.clone(),
@@ -380,12 +407,20 @@ async fn migrate_one(
     })
 }
 
-/// Checks the schema is `TenantSchema`'s, makes its record table if absent, and reads it:
-/// version to checksum.
-async fn prepare(target: &MigrationTarget) -> Result<BTreeMap<i64, Vec<u8>>, Error> {
+fn changed(step: &Step) -> Error {
+    Error::MigrationChanged {
+        version: step.version,
+        description: step.description.clone(),
+    }
+}
+
+/// Begins the tenant's first transaction: the lock, the search path, the schema checked as
+/// `TenantSchema`'s, its record table made if absent, and read: version to checksum.
+async fn open(
+    target: &MigrationTarget,
+) -> Result<(Transaction<'static, Postgres>, BTreeMap<i64, Vec<u8>>), Error> {
     let mut tx = target.pool.begin().await?;
-    enter(&mut tx, &target.schema).await?;
-    match ownership(&mut tx, &target.schema).await? {
+    match enter(&mut tx, &target.schema).await? {
         Ownership::Ours => {}
         Ownership::Absent => {
             return Err(Error::SchemaAbsent {
@@ -410,17 +445,22 @@ async fn prepare(target: &MigrationTarget) -> Result<BTreeMap<i64, Vec<u8>>, Err
     )))
     .fetch_all(&mut *tx)
     .await?;
-    tx.commit().await?;
-    rows.iter()
+    let recorded = rows
+        .iter()
         .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-        .collect()
+        .collect::<Result<_, Error>>()?;
+    Ok((tx, recorded))
 }
 
-/// Applies `step` to `target` with its record, in one transaction; `false` when it turns out,
-/// under the lock, to be recorded already (another runner's work).
-async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
-    let started = Instant::now();
+/// A transaction for a later migration, or `None` when, under the lock, its record shows
+/// another runner applied it (with the same SQL; other SQL is [`Error::MigrationChanged`]).
+async fn again(
+    target: &MigrationTarget,
+    step: &Step,
+) -> Result<Option<Transaction<'static, Postgres>>, Error> {
     let mut tx = target.pool.begin().await?;
+    // The schema was checked in the first transaction; a schema dropped since makes the
+    // statements below fail, which is this tenant's failure.
     enter(&mut tx, &target.schema).await?;
     // The record's statements name its table unqualified, resolved in the tenant's schema by
     // the search path: the same text for every tenant, so each connection prepares them once
@@ -431,17 +471,17 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
     .bind(step.version)
     .fetch_optional(&mut *tx)
     .await?;
-    if let Some(checksum) = done {
-        if checksum[..] != step.checksum[..] {
-            return Err(Error::MigrationChanged {
-                version: step.version,
-                description: step.description.clone(),
-            });
-        }
-        return Ok(false);
+    match done {
+        None => Ok(Some(tx)),
+        Some(checksum) if checksum[..] == step.checksum[..] => Ok(None),
+        Some(_) => Err(changed(step)),
     }
+}
+
+/// Runs `step` and writes its record, in the caller's transaction.
+async fn apply(conn: &mut PgConnection, step: &Step) -> Result<(), Error> {
     sqlx::raw_sql(AssertSqlSafe(step.sql.as_str()))
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
     sqlx::query(AssertSqlSafe(format!(
         "INSERT INTO {RECORD_TABLE} (version, description, checksum) VALUES ($1, $2, $3)"
@@ -449,34 +489,38 @@ async fn apply(target: &MigrationTarget, step: &Step) -> Result<bool, Error> {
     .bind(step.version)
     .bind(&step.description)
     .bind(&step.checksum[..])
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await?;
-    tx.commit().await?;
-    tracing::debug!(
-        tenant = %target.tenant,
-        schema = %target.schema,
-        version = step.version,
-        description = step.description,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "tenant migrations: migration applied"
-    );
-    Ok(true)
+    Ok(())
 }
 
 /// In one round trip: takes the advisory lock that serializes every runner's work on `schema`
 /// in this database (advisory locks are per database) until the transaction ends (nothing to
 /// release after a crash; a hash collision between two schemas only makes them wait for each
-/// other), and makes `schema` the search path, `pg_temp` named last as
-/// `TenantTx::begin_in_schema` does (a temporary table left on the pooled connection cannot
-/// stand in for one of the tenant's).
-async fn enter(conn: &mut PgConnection, schema: &SchemaName) -> Result<(), Error> {
-    sqlx::query(
-        "SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0)), \
-                pg_catalog.set_config('search_path', $2, true)",
+/// other); makes `schema` the search path, `pg_temp` named last as `TenantSchema` and
+/// `TenantTx::begin_in_schema` do (a temporary table left on the pooled connection cannot stand
+/// in for one of the tenant's); and says whose the schema is, as `TenantSchema` decides it (its
+/// marker, and owned by the current role). The lock is taken in the subquery, which PostgreSQL
+/// runs before the outer select list (a volatile function keeps it from being flattened).
+async fn enter(conn: &mut PgConnection, schema: &SchemaName) -> Result<Ownership, Error> {
+    let ours: Option<bool> = sqlx::query_scalar(
+        "SELECT (SELECT pg_catalog.obj_description(n.oid, 'pg_namespace') \
+                        IS NOT DISTINCT FROM $3 \
+                    AND n.nspowner = (SELECT r.oid FROM pg_catalog.pg_roles r \
+                                       WHERE r.rolname = current_user) \
+                   FROM pg_catalog.pg_namespace n WHERE n.nspname = $4) \
+           FROM (SELECT pg_catalog.pg_advisory_xact_lock(pg_catalog.hashtextextended($1, 0)), \
+                        pg_catalog.set_config('search_path', $2, true)) AS entered",
     )
     .bind(format!("tenant-sqlx migrations: {}", schema.as_str()))
     .bind(format!("{}, pg_temp", schema.as_str()))
-    .execute(&mut *conn)
+    .bind(TenantSchema::MARKER)
+    .bind(schema.as_str())
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(match ours {
+        None => Ownership::Absent,
+        Some(true) => Ownership::Ours,
+        Some(false) => Ownership::Foreign,
+    })
 }
