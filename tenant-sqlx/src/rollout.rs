@@ -59,7 +59,7 @@ impl MigrationTarget {
     /// # use tenant::TenantRegistry;
     /// # use tenant::sqlx::{MigrationTarget, SqlRegistry};
     /// # async fn demo(registry: SqlRegistry<sqlx::Postgres>, pool: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
-    /// let acme = registry.get(&"acme".parse()?).await?.expect("registered");
+    /// let acme = registry.find_by_id(&"acme".parse()?).await?.expect("registered");
     /// let target = MigrationTarget::of(&acme, pool);
     /// assert_eq!(target.schema().as_str(), acme.schema_name.as_str());
     /// # Ok(())
