@@ -279,7 +279,6 @@ impl TenantMigrations {
                 }
             }
         }
-        drop(outcomes);
         tracing::info!(
             migrated = report.migrated.len(),
             failed = report.failed.len(),
