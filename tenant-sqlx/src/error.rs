@@ -192,6 +192,68 @@ pub enum Error {
         /// in the way is outside the schema.
         objects: Vec<String>,
     },
+    /// A list of [`TenantMigrations`](crate::TenantMigrations) that cannot run: no worker, a
+    /// version used twice or not positive, a description that is not one line, a tenant listed
+    /// twice. Nothing was run.
+    ///
+    /// ```
+    /// # use tenant::ProvisionCtx;
+    /// # use tenant::sqlx::{Error, TenantMigrations};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let provision = ProvisionCtx::new("deploy")?;
+    /// let twice = TenantMigrations::new().step(1, "a", "SELECT 1").step(1, "b", "SELECT 2");
+    /// let refused = twice.run(&provision, Vec::new()).await;
+    /// assert!(matches!(refused, Err(Error::MigrationPlan { .. })));
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "postgres")]
+    #[error("tenant migrations cannot run: {reason}")]
+    MigrationPlan {
+        /// What is wrong with the list.
+        reason: String,
+    },
+    /// A tenant's record says migration `version` was applied with other SQL than the list
+    /// has now: the schema is not what the list assumes. Nothing more was run there; restore
+    /// the applied SQL in the list, or repair the tenant's schema and its record by hand.
+    #[cfg(feature = "postgres")]
+    #[error("migration {version} {description:?} was applied with different SQL than it has now")]
+    MigrationChanged {
+        /// The migration's version.
+        version: i64,
+        /// Its description in the list.
+        description: String,
+    },
+    /// A tenant's record holds migration `version`, which the list does not have (a newer
+    /// release migrated it, or the list lost one). Nothing was run there.
+    #[cfg(feature = "postgres")]
+    #[error("migration {version} is recorded in the schema but is not in the list")]
+    MigrationUnknown {
+        /// The recorded version.
+        version: i64,
+    },
+    /// A tenant's schema does not exist (create it with `TenantSchema::create` first).
+    #[cfg(feature = "postgres")]
+    #[error("schema `{schema}` does not exist")]
+    SchemaAbsent {
+        /// The schema.
+        schema: tenant_core::SchemaName,
+    },
+    /// Tenants that did not reach the latest migration ([`MigrationReport::ensure`]), each
+    /// with its migration and error.
+    ///
+    /// [`MigrationReport::ensure`]: crate::MigrationReport::ensure
+    #[cfg(feature = "postgres")]
+    #[error(
+        "{} tenant(s) failed to migrate: {}",
+        failed.len(),
+        failed.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    Migrations {
+        /// Each failed tenant, sorted by tenant.
+        failed: Vec<crate::TenantFailure>,
+    },
     /// The backend cannot do what was asked (row-level security on SQLite).
     #[error("{what} is not supported on {backend}")]
     Unsupported {

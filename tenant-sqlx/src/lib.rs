@@ -9,6 +9,7 @@
 //! | `RowSecurity` | (PostgreSQL) the key behind a tenant setting raw SQL cannot forge, and the transactions that set it |
 //! | `IsolationAudit` | (PostgreSQL) checks the role, row-level security and policies of the tenant tables; fails closed |
 //! | `TenantSchema` | (PostgreSQL) a schema per tenant: created with its tables and migrations, dropped at offboarding |
+//! | `TenantMigrations` | (PostgreSQL) versioned migrations over every tenant's schema and database: parallel, recorded per tenant, resumable |
 //! | [`Migration`] | the DDL of a set of entities (tables, indexes, policies) as a `sqlx migrate` file |
 //! | [`BelongsTo`] | a `#[belongs_to(Parent)]` field: a foreign key led by the tenant, and [`Repo::with_parent`] |
 //! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
@@ -19,6 +20,7 @@
 //!
 #![doc = include_str!("docs/repositories.md")]
 #![cfg_attr(feature = "postgres", doc = include_str!("docs/postgres.md"))]
+#![cfg_attr(feature = "postgres", doc = include_str!("docs/migrations.md"))]
 
 #[cfg(feature = "postgres")]
 mod audit;
@@ -27,6 +29,8 @@ mod error;
 mod migration;
 mod registry;
 mod repo;
+#[cfg(feature = "postgres")]
+mod rollout;
 #[cfg(feature = "postgres")]
 mod row_security;
 #[cfg(feature = "postgres")]
@@ -42,6 +46,10 @@ pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 pub use repo::TENANT_SETTING;
 #[cfg(feature = "postgres")]
 pub use repo::{RLS_SCHEMA, TENANT_POLICY};
+#[cfg(feature = "postgres")]
+pub use rollout::{
+    MigrationReport, MigrationTarget, TenantFailure, TenantMigrated, TenantMigrations,
+};
 #[cfg(feature = "postgres")]
 pub use row_security::RowSecurity;
 #[cfg(feature = "postgres")]

@@ -162,7 +162,8 @@ impl TenantSchema {
         Ok(())
     }
 
-    /// Drops `schema` (offboarding), in one transaction: the declared
+    /// Drops `schema` (offboarding), in one transaction: the record of
+    /// [`TenantMigrations`](crate::TenantMigrations), the declared
     /// [`table`](Self::table)s, the entities' tables (children before parents), then the schema
     /// `RESTRICT`. Other tenants' schemas are untouched, and an absent schema is no error.
     ///
@@ -191,11 +192,9 @@ impl TenantSchema {
             .into_iter()
             .rev()
             .map(|i| self.ddl[i].0.table);
-        let known: Vec<&str> = self
-            .tables
-            .iter()
-            .rev()
-            .map(String::as_str)
+        // `TenantMigrations`' record of the schema goes with it (first: nothing refers to it).
+        let known: Vec<&str> = std::iter::once(RECORD_TABLE)
+            .chain(self.tables.iter().rev().map(String::as_str))
             .chain(entity_tables)
             .collect();
         let mut statements: Vec<String> = known
@@ -242,14 +241,17 @@ impl TenantSchema {
 }
 
 /// Whose a schema is.
-enum Ownership {
+pub(crate) enum Ownership {
     Absent,
     /// Marked by [`TenantSchema::create`] and owned by the current role.
     Ours,
     Foreign,
 }
 
-async fn ownership(conn: &mut PgConnection, schema: &SchemaName) -> Result<Ownership, Error> {
+pub(crate) async fn ownership(
+    conn: &mut PgConnection,
+    schema: &SchemaName,
+) -> Result<Ownership, Error> {
     let row: Option<(bool,)> = sqlx::query_as(
         "SELECT obj_description(n.oid, 'pg_namespace') IS NOT DISTINCT FROM $2 \
                 AND n.nspowner = (SELECT oid FROM pg_roles WHERE rolname = current_user) \
@@ -320,3 +322,9 @@ fn quote_ident(name: &str) -> String {
 fn quote_literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
+
+/// The table, in each tenant's schema, that records the migrations
+/// [`TenantMigrations`](crate::TenantMigrations) applied there. It lives beside the tables it
+/// describes so that a migration and its record commit in one transaction and move with the
+/// schema; [`TenantSchema::drop`] drops it with them.
+pub(crate) const RECORD_TABLE: &str = "tenant_migrations";
