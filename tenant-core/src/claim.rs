@@ -188,11 +188,12 @@ impl TenantClaim {
             return Err(ClaimError::SchemaMismatch);
         }
         // The registry vouched for it: the one place a claim becomes a context.
-        Ok(TenantCtx::trusted(
-            tenant.id,
-            tenant.schema_name,
-            tenant.plan,
-        ))
+        // Placement too comes from the registry, never from the claim: a payload does not
+        // choose the database its tenant's statements run on.
+        Ok(
+            TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan)
+                .with_placement(tenant.placement),
+        )
     }
 }
 

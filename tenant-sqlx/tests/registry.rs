@@ -38,6 +38,7 @@ fn tenant(tenant: &str, slug: &str) -> Tenant {
         plan: new.plan,
         schema_name: new.schema_name,
         is_active: true,
+        placement: Default::default(),
         created_at: now,
         updated_at: now,
     }
