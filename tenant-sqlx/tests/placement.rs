@@ -495,3 +495,76 @@ async fn a_routed_repository_refuses_another_tenants_context() {
     ));
     assert_eq!(PlacedNoteRepo::new(&pool).count(&globex).await.unwrap(), 0);
 }
+
+/// The `tenants` table as it was before placements.
+const OLD_TENANTS: &str = "CREATE TABLE tenants (id TEXT NOT NULL PRIMARY KEY, slug TEXT NOT NULL, \
+     name TEXT NOT NULL, plan TEXT NOT NULL, schema_name TEXT NOT NULL, is_active BOOLEAN NOT NULL, \
+     created_at TEXT NOT NULL, updated_at TEXT NOT NULL)";
+
+/// A registry created before placements gets the column on `migrate`, every existing tenant on
+/// the default placement; `place` moves one; a stored placement this crate would not write is
+/// a typed decoding error, never the default.
+async fn old_registry_is_migrated<DB>(registry: SqlRegistry<DB>, old: &str, insert_old: &str)
+where
+    DB: tenant::sqlx::RegistryBackend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    use tenant::TenantRegistry;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(old.to_owned()))
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert_old.to_owned()))
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    registry.migrate().await.unwrap();
+    registry.migrate().await.unwrap();
+    let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.placement, tenant::Placement::default());
+    assert!(
+        registry
+            .place(&acme.id, &"eu/schema".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.placement.to_string(), "eu/schema");
+    let created = registry.create(new_tenant("globex")).await.unwrap();
+    assert_eq!(
+        registry.find_by_id(&created.id).await.unwrap().unwrap(),
+        created
+    );
+    sqlx::raw_sql("UPDATE tenants SET placement = 'eu/sharded' WHERE id = 'acme'")
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        registry.find_by_id(&id("acme")).await,
+        Err(Error::Database(sqlx::Error::ColumnDecode { index, .. })) if index.contains("placement")
+    ));
+}
+
+#[tokio::test]
+async fn an_old_registry_gets_placements_on_migrate_sqlite() {
+    old_registry_is_migrated(
+        SqlRegistry::new(support::sqlite().await),
+        OLD_TENANTS,
+        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, \
+         '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_old_registry_gets_placements_on_migrate_postgres() {
+    let Some(pool) = support::postgres("old registry").await else {
+        return;
+    };
+    old_registry_is_migrated(
+        SqlRegistry::new(pool),
+        &OLD_TENANTS.replace("TEXT NOT NULL, updated_at TEXT", "TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ"),
+        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, now(), now())",
+    )
+    .await;
+}
