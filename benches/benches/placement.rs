@@ -69,7 +69,7 @@ macro_rules! prepare {
                     amount: i * 10,
                     name: format!("item {i}"),
                 })
-                .collect();
+                .collect::<Vec<_>>();
             ItemRepo::new(pool).insert_many(&ctx, rows).await.unwrap();
             PlacementFence::new(pool)
                 .place(ctx.tenant_id(), Tier::Shared, false)

@@ -378,16 +378,20 @@ placement_backend!(
         "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
         "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
         // SECURITY DEFINER: the application role reads the table through this function only,
-        // and cannot write it. Every name is qualified and the search path fixed, so a caller's
-        // objects cannot stand in for the table or the functions.
-        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant text) RETURNS void \
-         LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $fn$ \
+        // and cannot write it. No fixed search path (a `SET` clause costs a GUC save and
+        // restore on every call, in every BEGIN): instead every function, operator and table
+        // in the body is qualified, so nothing the caller puts on its search path or in
+        // `pg_temp` can stand in for them (`boolean` is a keyword type; `text` in the
+        // signature was resolved when the function was created).
+        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text) RETURNS void \
+         LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$ \
          DECLARE is_fenced boolean; \
          BEGIN \
            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1952804464, pg_catalog.hashtext(tenant)) THEN \
              RAISE EXCEPTION 'tenant is fenced for a move' USING ERRCODE = 'TP002'; \
            END IF; \
-           SELECT p.fenced INTO is_fenced FROM tenant_placement.tenants AS p WHERE p.tenant_id = tenant; \
+           SELECT p.fenced INTO is_fenced FROM tenant_placement.tenants AS p \
+             WHERE p.tenant_id OPERATOR(pg_catalog.=) tenant; \
            IF NOT FOUND THEN \
              RAISE EXCEPTION 'tenant is not placed in this database' USING ERRCODE = 'TP001'; \
            END IF; \
