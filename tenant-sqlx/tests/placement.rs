@@ -568,3 +568,47 @@ async fn an_old_registry_gets_placements_on_migrate_postgres() {
     )
     .await;
 }
+
+/// A configuration that cannot be read is a typed error naming the entry by position and
+/// label, never its URL (which may hold a password); no database at all is an error, not a
+/// default.
+#[tokio::test]
+async fn bad_database_configuration_is_a_typed_error_without_urls() {
+    let secret = "hunter2";
+    for (databases, default) in [
+        (
+            Some("main=postgres://u:hunter2@db/x,main=postgres://u:hunter2@db/y"),
+            None,
+        ),
+        (Some("eu=mysql://u:hunter2@db/x"), None),
+        (
+            Some("eu=postgres://u:hunter2@db/{tenant}?sslmode=bogus"),
+            None,
+        ),
+        (Some("postgres://u:hunter2@db/x"), None),
+        (Some("EU=postgres://u:hunter2@db/x"), None),
+        (Some(""), None),
+        (None, None),
+        (Some(" , "), None),
+    ] {
+        let built = PoolSet::<sqlx::Postgres>::builder()
+            .config(databases, default)
+            .and_then(|builder| builder.build());
+        let Err(error @ Error::DatabasesConfig { .. }) = built else {
+            panic!("{databases:?} was accepted or gave another error: {built:?}");
+        };
+        assert!(!error.to_string().contains(secret), "{error}");
+    }
+    // DATABASE_URL is `main` unless TENANT_DATABASES names one.
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .config(Some("eu=postgres://db/eu"), Some("postgres://db/main"))
+        .unwrap()
+        .build()
+        .unwrap();
+    let labels: Vec<String> = pools
+        .shared_databases()
+        .into_iter()
+        .map(|(label, _)| label.to_string())
+        .collect();
+    assert_eq!(labels, ["eu", "main"]);
+}
