@@ -29,8 +29,8 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 /// - [`begin`](Self::begin): a [`TenantTx`] on the tenant's database, behind the placement
 ///   fence ([`PlacementFence`](crate::PlacementFence)): refused with [`Error::Moved`] (and the
 ///   `on_moved` hooks told) when that database does not hold the tenant, [`Error::Fenced`]
-///   while a move copies it. Its repositories (`tx.repo::<E>()`) and raw sqlx queries
-///   (`tx.executor()`) run there. The path for writes.
+///   while a move copies it. Its repositories (`tx.repo::<E>()`), raw sqlx queries and
+///   checked queries (`tx.executor()`) run there. The path for writes.
 /// - [`route`](Self::route): a handle for a [`Repo`] on the tenant's pool, bound to the tenant
 ///   (another tenant's context is a [`Error::TenantMismatch`]). Each statement runs on its own,
 ///   without the fence's check: for reads, which a move leaves in place until its grace period
