@@ -4,5 +4,6 @@
 mod fence;
 mod pool_set;
 
+pub(crate) use fence::refusal;
 pub use fence::{PlacedState, PlacementBackend, PlacementFence};
 pub use pool_set::{DEFAULT_MAX_OPEN_POOLS, PoolSet, PoolSetBuilder, Routed, TENANT_PLACEHOLDER};

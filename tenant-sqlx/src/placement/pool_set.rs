@@ -239,6 +239,29 @@ impl<DB: PlacementBackend> PoolSet<DB> {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl PoolSet<sqlx::Postgres> {
+    /// [`begin`](Self::begin) with row-level security: a
+    /// [`RowSecurity::begin_fenced`](crate::RowSecurity::begin_fenced) transaction on the
+    /// tenant's database, the placement check and the verified tenant setting in the same
+    /// BEGIN (one round trip with [`one_round_trip`](crate::RowSecurity::one_round_trip)).
+    /// On [`Error::Moved`] the `on_moved` hooks have run.
+    pub async fn begin_row_security(
+        &self,
+        security: &crate::RowSecurity,
+        ctx: &TenantCtx,
+    ) -> Result<TenantTx<sqlx::Postgres>, Error> {
+        let pool = self.pool(ctx)?;
+        match security.begin_fenced(&pool, ctx).await {
+            Err(Error::Moved { tenant }) => {
+                self.moved(&tenant);
+                Err(Error::Moved { tenant })
+            }
+            other => other,
+        }
+    }
+}
+
 impl<DB: Backend> PerTenant<DB> {
     fn lock(&self) -> MutexGuard<'_, Lru<DB>> {
         // A panic while the lock was held left the map consistent (each step is one insert or
