@@ -124,10 +124,32 @@ impl<DB: Backend> PoolSet<DB> {
     /// (lazily: it connects on first use) the tenant's pool if it is not open, and may close the
     /// least recently used other one.
     pub fn pool(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
-        let label = ctx.placement().database();
+        self.pool_at(ctx.placement().database(), ctx.tenant_id())
+    }
+
+    /// The pool of database `label` for `tenant`: what a move needs for its source and its
+    /// target, which no context names at once. Anything else should use [`pool`](Self::pool),
+    /// whose database is the verified context's.
+    ///
+    /// ```
+    /// # use tenant::sqlx::PoolSet;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pools = PoolSet::builder()
+    ///     .database("main".parse()?, sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .build()?;
+    /// assert!(pools.pool_at(&"main".parse()?, &"acme".parse()?).is_ok());
+    /// assert!(matches!(
+    ///     pools.pool_at(&"eu".parse()?, &"acme".parse()?),
+    ///     Err(tenant::sqlx::Error::UnknownDatabase { .. })
+    /// ));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool_at(&self, label: &DatabaseLabel, tenant: &TenantId) -> Result<Pool<DB>, Error> {
         match self.inner.sources.get(label) {
             Some(Source::Shared(pool)) => Ok(pool.clone()),
-            Some(Source::PerTenant(per_tenant)) => per_tenant.pool(ctx.tenant_id()),
+            Some(Source::PerTenant(per_tenant)) => per_tenant.pool(tenant),
             None => Err(Error::UnknownDatabase {
                 label: label.clone(),
             }),
