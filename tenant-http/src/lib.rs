@@ -11,11 +11,13 @@
 mod axum;
 mod problem;
 mod resolver;
+mod retry;
 mod users;
 
 #[cfg(feature = "axum")]
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
+pub use retry::RetryLater;
 pub use tenant_core::AuthenticatedUser;
 pub use users::{Anonymous, Member, UserHook};

@@ -96,11 +96,35 @@ pub(crate) fn one_round_trip_begin(
     schema: Option<&tenant_core::SchemaName>,
     tenant: &tenant_core::TenantId,
     credential: &str,
+    fenced: bool,
 ) -> String {
+    // Behind the placement fence, its check comes before the credential's, both before BEGIN.
+    let fence = if fenced {
+        format!("; SELECT tenant_placement.enter('{}')", tenant.as_str())
+    } else {
+        String::new()
+    };
     format!(
-        "{}; {}; BEGIN",
+        "{}{fence}; {}; BEGIN",
         session_reset(schema),
         enter_literal(tenant, credential)
+    )
+}
+
+/// The simple query that begins a tenant-bound transaction behind the placement fence: the
+/// session reset of [`begin_statement`], then `tenant_placement.enter` (which raises when the
+/// database does not hold the tenant or the tenant is fenced), then BEGIN **last**, as in
+/// [`one_round_trip_begin`]: a refusal leaves the connection idle. One round trip, as before.
+/// A `TenantId` is `[a-z0-9-]`: it cannot end the literal.
+#[cfg(feature = "postgres")]
+pub(crate) fn fenced_begin(
+    schema: Option<&tenant_core::SchemaName>,
+    tenant: &tenant_core::TenantId,
+) -> String {
+    format!(
+        "{}; SELECT tenant_placement.enter('{}'); BEGIN",
+        session_reset(schema),
+        tenant.as_str()
     )
 }
 
@@ -286,10 +310,23 @@ mod tests {
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
         let acme: tenant_core::TenantId = "acme".parse().unwrap();
         assert_eq!(
-            one_round_trip_begin(Some(&schema), &acme, "00ff"),
+            one_round_trip_begin(Some(&schema), &acme, "00ff", false),
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
              SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+        );
+        // Behind the fence: the placement check first, BEGIN still last (a refusal leaves
+        // the connection idle).
+        assert_eq!(
+            one_round_trip_begin(None, &acme, "00ff", true)
+                .split("; ")
+                .filter(|s| s.starts_with("SELECT tenant_") || *s == "BEGIN")
+                .collect::<Vec<_>>(),
+            ["SELECT tenant_placement.enter('acme')", "BEGIN"]
+        );
+        assert!(
+            fenced_begin(Some(&schema), &acme)
+                .ends_with("pg_temp', true); SELECT tenant_placement.enter('acme'); BEGIN")
         );
     }
 }
