@@ -122,7 +122,7 @@ fn enter_literal(tenant: &tenant_core::TenantId, credential: &str) -> String {
         .replace("$2", &format!("'{credential}'"))
 }
 
-/// `left || right` with `pg_catalog`'s operator, named: see [`install_statements`] for why every
+/// `left || right` with `pg_catalog`'s operator, named: see [`plpgsql_install_statements`] for why every
 /// name in the functions' bodies is qualified.
 #[cfg(feature = "postgres")]
 fn cat(left: &str, right: &str) -> String {
@@ -195,14 +195,16 @@ fn blind_eq(left: &str, right: &str) -> String {
 /// operators) can stand in for one. `NULLIF` and `IS DISTINCT FROM` are not used: they look up
 /// `=` through the search path. `enter` runs once per transaction and keeps its clause.
 #[cfg(feature = "postgres")]
-pub(crate) fn install_statements() -> Vec<String> {
-    let credential = hmac_sql("k.inner_pad", "k.outer_pad", &utf8("'enter:' || tenant"));
-    let tag = hmac_sql("k.inner_pad", "k.outer_pad", &tag_message("tenant"));
-    let expected_tag = format!(
-        "pg_catalog.encode({}, 'hex')",
-        hmac_sql("v_inner", "v_outer", &tag_message("v_tenant"))
-    );
-    let verifies = blind_eq("pg_catalog.split_part(v, ':', 2)", &expected_tag);
+pub(crate) fn plpgsql_install_statements() -> Vec<String> {
+    let mut statements = key_statements();
+    statements.extend(plpgsql_functions());
+    statements
+}
+
+/// The schema and the key table, which both versions share: the key stays where it is when a
+/// database moves from one version to the other.
+#[cfg(feature = "postgres")]
+fn key_statements() -> Vec<String> {
     vec![
         format!("CREATE SCHEMA IF NOT EXISTS {RLS_SCHEMA}"),
         format!("REVOKE CREATE ON SCHEMA {RLS_SCHEMA} FROM PUBLIC"),
@@ -214,6 +216,56 @@ pub(crate) fn install_statements() -> Vec<String> {
                outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64))"
         ),
         format!("REVOKE ALL ON {RLS_SCHEMA}.key FROM PUBLIC"),
+    ]
+}
+
+/// The C extension (`tenant-sqlx/pg`), installed on the server by `make install` and created
+/// in a database by whoever may `CREATE EXTENSION` there (it is trusted: the database's
+/// owner).
+#[cfg(feature = "postgres")]
+pub(crate) const EXTENSION: &str = "tenant_rls";
+
+/// The DDL of the C version, `RowSecurity::install`'s: the schema and key table of
+/// [`plpgsql_install_statements`], the extension, and `enter` and `current_tenant` as SQL functions over
+/// its `native_enter` and `native_current_tenant`. The names the policies and the enter
+/// statement call stay those of the PL/pgSQL version, replaced in place (`CREATE OR REPLACE`
+/// keeps a function's identity, so the policies that depend on it need no change), and a
+/// database moves between the versions with no policy rewritten.
+///
+/// The wrappers cost nothing: a SQL function that is not `SECURITY DEFINER`, has no `SET`
+/// clause and is one `SELECT` of an expression is inlined into the calling query when it is
+/// planned, so the policy's InitPlan calls the C function directly. Its one name is qualified:
+/// inlining parses it with the caller's search path.
+#[cfg(feature = "postgres")]
+pub(crate) fn extension_install_statements() -> Vec<String> {
+    let mut statements = key_statements();
+    statements.extend([
+        format!("CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {RLS_SCHEMA}"),
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.enter(tenant text, credential text) \
+             RETURNS text LANGUAGE sql VOLATILE \
+             AS $fn$ SELECT {RLS_SCHEMA}.native_enter(tenant, credential) $fn$"
+        ),
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
+             LANGUAGE sql STABLE PARALLEL SAFE \
+             AS $fn$ SELECT {RLS_SCHEMA}.native_current_tenant() $fn$"
+        ),
+    ]);
+    statements
+}
+
+/// `enter` and `current_tenant` in PL/pgSQL, for servers where no C extension can be installed.
+#[cfg(feature = "postgres")]
+fn plpgsql_functions() -> Vec<String> {
+    let credential = hmac_sql("k.inner_pad", "k.outer_pad", &utf8("'enter:' || tenant"));
+    let tag = hmac_sql("k.inner_pad", "k.outer_pad", &tag_message("tenant"));
+    let expected_tag = format!(
+        "pg_catalog.encode({}, 'hex')",
+        hmac_sql("v_inner", "v_outer", &tag_message("v_tenant"))
+    );
+    let verifies = blind_eq("pg_catalog.split_part(v, ':', 2)", &expected_tag);
+    vec![
         // Checks the application's credential for `tenant` and returns the setting's value for
         // this transaction. It sets nothing itself: a `set_config(.., true)` inside a function
         // with a SET clause would be undone when the function returns.
