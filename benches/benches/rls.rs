@@ -115,7 +115,13 @@ fn main() {
     let (plain, rls, other, in_schema, qualified_pool, owner, rls_one, other_one) =
         rt.block_on(async {
             let owner = PgPool::connect(&url).await.unwrap();
-            security.install(&owner).await.unwrap();
+            // The C extension; TENANT_BENCH_PLPGSQL=1 measures the PL/pgSQL version instead
+            // (a database has one at a time).
+            if std::env::var_os("TENANT_BENCH_PLPGSQL").is_some() {
+                security.install_plpgsql(&owner).await.unwrap();
+            } else {
+                security.install(&owner).await.unwrap();
+            }
             let app_user = PgConnectOptions::from_str(&app_url)
                 .unwrap()
                 .get_username()

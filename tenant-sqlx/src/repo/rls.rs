@@ -17,6 +17,11 @@ use super::meta::EntityMeta;
 /// copied from another transaction, names no tenant.
 pub const TENANT_SETTING: &str = "app.tenant_id";
 
+/// The C extension's setting (`RowSecurity::install`): the transaction's verified tenant, which
+/// only a superuser, or `tenant_rls.enter` for a credential it verified, can set.
+#[cfg(feature = "postgres")]
+pub(crate) const EXTENSION_SETTING: &str = "tenant_rls.tenant";
+
 /// The schema of the key table and the two functions of row-level security
 /// (`tenant_rls.enter`, `tenant_rls.current_tenant`), created by
 /// [`RowSecurity::install`](crate::RowSecurity::install).
