@@ -5,22 +5,30 @@
  * - `tenant_rls.tenant` is a superuser-only (PGC_SUSET) setting, and the prefix `tenant_rls.`
  *   is reserved: no SET, SET LOCAL, RESET, set_config or ALTER ROLE/DATABASE .. SET by another
  *   role can give it a value, and no placeholder of that name outlives this library's load.
- * - native_enter(tenant, credential) checks HMAC-SHA256(key, "enter:" || tenant) in hex, the
- *   key being the pads in tenant_rls.key (which only its owner and this SECURITY DEFINER
- *   function read), compares in constant time, and sets the setting transaction-locally: gone
- *   at COMMIT or ROLLBACK, undone by ROLLBACK TO a savepoint before it.
+ * - enter(tenant, credential) checks HMAC-SHA256(key, "enter:" || tenant) in hex, the key being
+ *   the pads in tenant_rls.key (which only its owner can read with SQL; this function reads
+ *   the row directly), compares in constant time, and sets the setting transaction-locally:
+ *   gone at COMMIT or ROLLBACK, undone by ROLLBACK TO a savepoint before it.
  * - native_current_tenant() returns the setting, NULL when unset or empty (fail closed).
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
- * (in native_enter) rather than once per statement, as the PL/pgSQL version must.
+ * (in enter) rather than once per statement, as the PL/pgSQL version must.
  */
 #include "postgres.h"
 
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
 #include "common/cryptohash.h"
-#include "executor/spi.h"
+#include "executor/tuptable.h"
 #include "fmgr.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/lsyscache.h"
+#include "utils/rel.h"
+#include "utils/snapmgr.h"
 
 PG_MODULE_MAGIC;
 
@@ -31,9 +39,6 @@ PG_MODULE_MAGIC;
 
 /* The setting's value, owned by the GUC machinery. */
 static char *tenant_setting = NULL;
-
-/* SELECT of the key's pads, prepared once per backend. */
-static SPIPlanPtr key_plan = NULL;
 
 void		_PG_init(void);
 
@@ -59,7 +64,7 @@ valid_tenant(const char *tenant, size_t len)
 }
 
 /*
- * Only a valid tenant or the empty string: whatever sets the setting (native_enter, or a
+ * Only a valid tenant or the empty string: whatever sets the setting (enter, or a
  * superuser by hand), the policy never compares a row with anything else.
  */
 static bool
@@ -115,32 +120,70 @@ refuse(const char *why)
 			 errmsg("tenant_rls: %s", why)));
 }
 
-/* Reads the pads of tenant_rls.key as this function's owner (SECURITY DEFINER). */
+/* The attribute number of the bytea column `name` of `desc`, or InvalidAttrNumber. */
+static AttrNumber
+bytea_column(TupleDesc desc, const char *name)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == BYTEAOID &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * Reads the pads of tenant_rls.key, its one row, directly: no SPI, no plan, no privilege check
+ * (the caller may not read the table, and this function reveals nothing of it but whether a
+ * credential verifies). Found by schema and name, not through the search path; only the
+ * schema's owner can create a relation there. Under the statement's snapshot, so a key
+ * installed (rotated) by a committed transaction applies to the next statement.
+ */
 static void
 read_key(uint8 *inner, uint8 *outer)
 {
+	Oid			schema = get_namespace_oid("tenant_rls", true);
+	Oid			relid = OidIsValid(schema) ? get_relname_relid("key", schema) : InvalidOid;
+	Relation	rel;
+	TupleDesc	desc;
+	AttrNumber	inner_att;
+	AttrNumber	outer_att;
+	TableScanDesc scan;
+	TupleTableSlot *slot;
+	int			rows = 0;
 	bool		found = false;
 
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "tenant_rls: SPI_connect failed");
-	if (key_plan == NULL)
+	if (!OidIsValid(relid))
+		refuse("no key is installed");
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	inner_att = bytea_column(desc, "inner_pad");
+	outer_att = bytea_column(desc, "outer_pad");
+	if (rel->rd_rel->relkind != RELKIND_RELATION || inner_att == InvalidAttrNumber ||
+		outer_att == InvalidAttrNumber)
 	{
-		/* Every name qualified: the caller's search path does not apply to it. */
-		SPIPlanPtr	plan = SPI_prepare("SELECT k.inner_pad, k.outer_pad FROM tenant_rls.key AS k "
-									   "WHERE k.id OPERATOR(pg_catalog.=) 1",
-									   0, NULL);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "tenant_rls: cannot prepare the key's query");
-		key_plan = plan;
+		table_close(rel, AccessShareLock);
+		refuse("no key is installed");
 	}
-	if (SPI_execute_plan(key_plan, NULL, NULL, true, 1) == SPI_OK_SELECT && SPI_processed == 1)
+	scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
+						   0, NULL);
+	slot = table_slot_create(rel, NULL);
+	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
 		bool		inner_null,
 					outer_null;
-		Datum		i = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &inner_null);
-		Datum		o = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &outer_null);
+		Datum		i = slot_getattr(slot, inner_att, &inner_null);
+		Datum		o = slot_getattr(slot, outer_att, &outer_null);
 
+		/* One row (the table's CHECK and key); more would be a table that is not ours. */
+		if (++rows > 1)
+		{
+			found = false;
+			break;
+		}
 		if (!inner_null && !outer_null)
 		{
 			bytea	   *ib = DatumGetByteaPP(i);
@@ -154,9 +197,15 @@ read_key(uint8 *inner, uint8 *outer)
 			}
 		}
 	}
-	SPI_finish();
+	ExecDropSingleTupleTableSlot(slot);
+	table_endscan(scan);
+	table_close(rel, AccessShareLock);
 	if (!found)
+	{
+		explicit_bzero(inner, PAD_LEN);
+		explicit_bzero(outer, PAD_LEN);
 		refuse("no key is installed");
+	}
 }
 
 Datum
@@ -212,8 +261,8 @@ tenant_rls_enter(PG_FUNCTION_ARGS)
 
 	/*
 	 * As a superuser's SET LOCAL would: undone at the end of the transaction, or by a ROLLBACK TO
-	 * a savepoint taken before it. This function has no SET clause, so no GUC nest level of its
-	 * own ends when it returns.
+	 * a savepoint taken before it. This function has no SET clause (nor SECURITY DEFINER), so no
+	 * GUC nest level of its own ends when it returns.
 	 */
 	value = text_to_cstring(tenant);
 	(void) set_config_option(TENANT_GUC, value, PGC_SUSET, PGC_S_SESSION,

@@ -192,7 +192,7 @@ impl RowSecurity {
     /// ```
     /// # use tenant::sqlx::RowSecurity;
     /// let ddl = RowSecurity::install_plpgsql_ddl();
-    /// assert!(!ddl.iter().any(|s| s.contains("EXTENSION")));
+    /// assert!(!ddl.iter().any(|s| s.contains("CREATE EXTENSION")));
     /// assert!(ddl.iter().any(|s| s.contains("LANGUAGE plpgsql")));
     /// ```
     pub fn install_plpgsql_ddl() -> Vec<String> {
@@ -213,8 +213,8 @@ impl RowSecurity {
     ///
     /// Run it as the role that is to own the key, a dedicated one ideally, never as the
     /// application's role: whoever owns the key table or the `tenant_rls` functions can enter
-    /// any tenant. `native_enter` reads the key as its owner (`SECURITY DEFINER`), so the
-    /// application's role needs no privilege on the key table, and gets none.
+    /// any tenant. The extension's `enter` reads the key row itself, so the application's role
+    /// needs no privilege on the key table, and gets none.
     pub async fn install(&self, owner: &PgPool) -> Result<(), Error> {
         let available: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1)",
@@ -233,7 +233,8 @@ impl RowSecurity {
     /// PL/pgSQL, for servers where no C extension can be installed (managed PostgreSQL). The
     /// same guarantee, at a cost: the policy checks an HMAC tag on every statement (about
     /// 6 µs), and the whole is 1.4x to 1.8x a one-statement transaction (BENCHMARKS.md). Both
-    /// functions run as the role that runs this (`SECURITY DEFINER`).
+    /// functions run as the role that runs this (`SECURITY DEFINER`). A database that had the C
+    /// version loses the extension (`DROP EXTENSION`, which only its owner may run).
     pub async fn install_plpgsql(&self, owner: &PgPool) -> Result<(), Error> {
         self.install_with(owner, rls::plpgsql_install_statements())
             .await

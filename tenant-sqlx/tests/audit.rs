@@ -181,11 +181,6 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
             },
             Finding::OwnsRowSecurity {
                 role: "owner".into(),
-                object: "function tenant_rls.enter(text,text)".into(),
-                owner: "owner".into(),
-            },
-            Finding::OwnsRowSecurity {
-                role: "owner".into(),
                 object: "schema tenant_rls".into(),
                 owner: "owner".into(),
             },
@@ -292,11 +287,6 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
             Finding::OwnsRowSecurity {
                 role: "app".into(),
                 object: "function tenant_rls.current_tenant()".into(),
-                owner: "owner".into(),
-            },
-            Finding::OwnsRowSecurity {
-                role: "app".into(),
-                object: "function tenant_rls.enter(text,text)".into(),
                 owner: "owner".into(),
             },
             Finding::OwnsRowSecurity {

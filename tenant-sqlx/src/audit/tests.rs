@@ -435,7 +435,7 @@ fn owning_tenant_rls_or_an_unreserved_setting_or_its_default_is_a_finding() {
     let owners = vec![
         ("schema tenant_rls".to_owned(), "owner".to_owned()),
         (
-            "function tenant_rls.native_enter(text,text)".to_owned(),
+            "function tenant_rls.enter(text,text)".to_owned(),
             "postgres".to_owned(),
         ),
         ("table tenant_rls.key".to_owned(), "keys".to_owned()),

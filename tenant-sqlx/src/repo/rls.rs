@@ -202,6 +202,10 @@ fn blind_eq(left: &str, right: &str) -> String {
 #[cfg(feature = "postgres")]
 pub(crate) fn plpgsql_install_statements() -> Vec<String> {
     let mut statements = key_statements();
+    // The C version's `enter` belongs to the extension: only dropping it frees the name. The
+    // SQL `current_tenant()` over it stays (a string body records no dependency) and is
+    // replaced below, in place.
+    statements.push(format!("DROP EXTENSION IF EXISTS {EXTENSION}"));
     statements.extend(plpgsql_functions());
     statements
 }
@@ -231,26 +235,32 @@ fn key_statements() -> Vec<String> {
 pub(crate) const EXTENSION: &str = "tenant_rls";
 
 /// The DDL of the C version, `RowSecurity::install`'s: the schema and key table of
-/// [`plpgsql_install_statements`], the extension, and `enter` and `current_tenant` as SQL functions over
-/// its `native_enter` and `native_current_tenant`. The names the policies and the enter
-/// statement call stay those of the PL/pgSQL version, replaced in place (`CREATE OR REPLACE`
-/// keeps a function's identity, so the policies that depend on it need no change), and a
-/// database moves between the versions with no policy rewritten.
+/// [`plpgsql_install_statements`], the extension, whose C `enter` the enter statement calls,
+/// and `current_tenant` as a SQL function over its `native_current_tenant`.
 ///
-/// The wrappers cost nothing: a SQL function that is not `SECURITY DEFINER`, has no `SET`
-/// clause and is one `SELECT` of an expression is inlined into the calling query when it is
-/// planned, so the policy's InitPlan calls the C function directly. Its one name is qualified:
-/// inlining parses it with the caller's search path.
+/// The policies depend on `current_tenant()` (by identity, not by name), so a database that had
+/// the PL/pgSQL version keeps that function, replaced in place (`CREATE OR REPLACE` keeps its
+/// identity): no policy is rewritten. The wrapper costs nothing per statement: a SQL function
+/// that is not `SECURITY DEFINER`, has no `SET` clause and is one `SELECT` of an expression is
+/// inlined into the calling query when it is planned, so the policy's InitPlan calls the C
+/// function directly. Its one name is qualified: inlining parses it with the caller's search
+/// path. Nothing depends on `enter`: a PL/pgSQL one is dropped, so that the extension's takes
+/// its name and the enter statement calls C with no wrapper to inline on every simple query.
 #[cfg(feature = "postgres")]
 pub(crate) fn extension_install_statements() -> Vec<String> {
     let mut statements = key_statements();
     statements.extend([
-        format!("CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {RLS_SCHEMA}"),
         format!(
-            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.enter(tenant text, credential text) \
-             RETURNS text LANGUAGE sql VOLATILE \
-             AS $fn$ SELECT {RLS_SCHEMA}.native_enter(tenant, credential) $fn$"
+            "DO $do$ BEGIN \
+               IF to_regprocedure('{RLS_SCHEMA}.enter(text, text)') IS NOT NULL AND NOT EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_depend \
+                 WHERE classid = 'pg_catalog.pg_proc'::regclass \
+                   AND objid = to_regprocedure('{RLS_SCHEMA}.enter(text, text)') AND deptype = 'e') \
+               THEN DROP FUNCTION {RLS_SCHEMA}.enter(text, text); \
+               END IF; \
+             END $do$"
         ),
+        format!("CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {RLS_SCHEMA}"),
         format!(
             "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
              LANGUAGE sql STABLE PARALLEL SAFE \
