@@ -66,6 +66,67 @@ pub fn rounds() -> usize {
         .unwrap_or(41)
 }
 
+/// `TENANT_BENCH_CPU=<pid of the PostgreSQL postmaster>` (a local server): the rounds measure
+/// CPU time, the benchmark process's and the server's (every process the postmaster had forked
+/// when the group started: the pools' backends and the server's own workers), instead of the
+/// clock. On a machine other work keeps busy, a clock mostly measures waiting for a core; CPU
+/// time is what each version makes the machine do, round trips included (their system calls
+/// and wake-ups), not the idle wait for a reply. Linux only (`/proc/<pid>/schedstat`).
+struct CpuClock {
+    server: Vec<String>,
+}
+
+impl CpuClock {
+    fn from_env() -> Option<CpuClock> {
+        let postmaster = std::env::var("TENANT_BENCH_CPU").ok()?;
+        let mut server = vec![format!("/proc/{postmaster}/schedstat")];
+        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ..`: the command may hold spaces and parentheses.
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            if after.split_whitespace().nth(1) == Some(postmaster.as_str()) {
+                server.push(format!("/proc/{pid}/schedstat"));
+            }
+        }
+        assert!(
+            server.len() > 1,
+            "TENANT_BENCH_CPU={postmaster}: no child processes"
+        );
+        Some(CpuClock { server })
+    }
+
+    /// Nanoseconds on a CPU, the first field of each `schedstat`.
+    fn sum<'a>(paths: impl Iterator<Item = &'a str>) -> u64 {
+        paths
+            .filter_map(|path| std::fs::read_to_string(path).ok())
+            .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
+            .sum()
+    }
+
+    fn server_ns(&self) -> u64 {
+        Self::sum(self.server.iter().map(String::as_str))
+    }
+
+    fn client_ns() -> u64 {
+        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+            .map(|dir| {
+                dir.flatten()
+                    .map(|t| {
+                        format!(
+                            "/proc/self/task/{}/schedstat",
+                            t.file_name().to_string_lossy()
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Self::sum(threads.iter().map(String::as_str))
+    }
+}
+
 /// Criterion's group of the three versions, then the same three in interleaved rounds: each
 /// round times a batch of each version back to back, in a rotating order, so drift of the
 /// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
@@ -91,8 +152,12 @@ where
     if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
         return None;
     }
+    let cpu = CpuClock::from_env();
     let batch = |version: usize, iterations: u64| -> f64 {
         let elapsed = rt.block_on(async {
+            // The server's clock read outside the client's, so reading it is not counted.
+            let server = cpu.as_ref().map(CpuClock::server_ns);
+            let client = cpu.as_ref().map(|_| CpuClock::client_ns());
             let started = Instant::now();
             for _ in 0..iterations {
                 match version {
@@ -101,7 +166,14 @@ where
                     _ => drop(black_box(sea_query().await)),
                 }
             }
-            started.elapsed().as_secs_f64()
+            let wall = started.elapsed().as_secs_f64();
+            match (&cpu, server, client) {
+                (Some(cpu), Some(server), Some(client)) => {
+                    let client = CpuClock::client_ns() - client;
+                    (client + (cpu.server_ns() - server)) as f64 * 1e-9
+                }
+                _ => wall,
+            }
         });
         reset();
         elapsed

@@ -91,7 +91,8 @@ fn session_reset(schema: Option<&tenant_core::SchemaName>) -> String {
 }
 
 /// The simple query of `RowSecurity::one_round_trip`: [`begin_statement`]'s and
-/// [`enter_literal`]'s, with BEGIN **last**. PostgreSQL runs the statements before it as an
+/// [`enter_literal`]'s, with BEGIN **last**, and the enter call in the same `SELECT` as the
+/// search path (one statement fewer to parse, plan and run on every transaction). PostgreSQL runs the statements before it as an
 /// implicit transaction, which BEGIN then turns into the transaction block, their
 /// transaction-local settings included (the protocol's documented behaviour for a
 /// multi-statement query). So a refused credential fails before any BEGIN: the connection is
@@ -102,11 +103,9 @@ pub(crate) fn one_round_trip_begin(
     tenant: &tenant_core::TenantId,
     credential: &str,
 ) -> String {
-    format!(
-        "{}; {}; BEGIN",
-        session_reset(schema),
-        enter_literal(tenant, credential)
-    )
+    let enter = enter_literal(tenant, credential);
+    let enter = enter.strip_prefix("SELECT ").unwrap_or(&enter);
+    format!("{}, {enter}; BEGIN", session_reset(schema))
 }
 
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
@@ -355,8 +354,8 @@ mod tests {
         assert_eq!(
             one_round_trip_begin(Some(&schema), &acme, "00ff"),
             "RESET app.tenant_id; \
-             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
-             SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
+             set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
         );
     }
 }
