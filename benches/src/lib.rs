@@ -73,57 +73,72 @@ pub fn rounds() -> usize {
 /// time is what each version makes the machine do, round trips included (their system calls
 /// and wake-ups), not the idle wait for a reply. Linux only (`/proc/<pid>/schedstat`).
 struct CpuClock {
-    server: Vec<String>,
+    postmaster: String,
 }
 
 impl CpuClock {
     fn from_env() -> Option<CpuClock> {
         let postmaster = std::env::var("TENANT_BENCH_CPU").ok()?;
-        let mut server = vec![format!("/proc/{postmaster}/schedstat")];
-        for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        assert!(
+            std::fs::metadata(format!("/proc/{postmaster}/stat")).is_ok(),
+            "TENANT_BENCH_CPU={postmaster}: no such process"
+        );
+        Some(CpuClock { postmaster })
+    }
+
+    /// Nanoseconds on a CPU, the first field of a `schedstat`.
+    fn schedstat(path: &str) -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The server's CPU time so far: its live processes (looked up again each time, so that a
+    /// backend a pool opened since is counted), and what its exited children used (`cutime`
+    /// and `cstime` of the postmaster, in clock ticks of 10 ms: a parallel worker, a
+    /// reconnection).
+    fn server_ns(&self) -> u64 {
+        let mut total = Self::schedstat(&format!("/proc/{}/schedstat", self.postmaster));
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.postmaster)) {
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            let fields: Vec<&str> = after.split_whitespace().collect();
+            // After the command: state is field 3 of stat(5), so cutime (16) and cstime (17)
+            // are at 13 and 14 here.
+            for at in [13, 14] {
+                let ticks: u64 = fields.get(at).and_then(|f| f.parse().ok()).unwrap_or(0);
+                total += ticks * 10_000_000;
+            }
+        }
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return total;
+        };
+        for entry in dir.flatten() {
             let pid = entry.file_name().to_string_lossy().into_owned();
             let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
                 continue;
             };
             // `pid (comm) state ppid ..`: the command may hold spaces and parentheses.
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            if after.split_whitespace().nth(1) == Some(postmaster.as_str()) {
-                server.push(format!("/proc/{pid}/schedstat"));
+            if after.split_whitespace().nth(1) == Some(self.postmaster.as_str()) {
+                total += Self::schedstat(&format!("/proc/{pid}/schedstat"));
             }
         }
-        assert!(
-            server.len() > 1,
-            "TENANT_BENCH_CPU={postmaster}: no child processes"
-        );
-        Some(CpuClock { server })
+        total
     }
 
-    /// Nanoseconds on a CPU, the first field of each `schedstat`.
-    fn sum<'a>(paths: impl Iterator<Item = &'a str>) -> u64 {
-        paths
-            .filter_map(|path| std::fs::read_to_string(path).ok())
-            .filter_map(|text| text.split_whitespace().next()?.parse::<u64>().ok())
-            .sum()
-    }
-
-    fn server_ns(&self) -> u64 {
-        Self::sum(self.server.iter().map(String::as_str))
-    }
-
+    /// This process's CPU time so far, all its threads.
     fn client_ns() -> u64 {
-        let threads: Vec<String> = std::fs::read_dir("/proc/self/task")
+        std::fs::read_dir("/proc/self/task")
             .map(|dir| {
                 dir.flatten()
                     .map(|t| {
-                        format!(
-                            "/proc/self/task/{}/schedstat",
-                            t.file_name().to_string_lossy()
-                        )
+                        let tid = t.file_name().to_string_lossy().into_owned();
+                        Self::schedstat(&format!("/proc/self/task/{tid}/schedstat"))
                     })
-                    .collect()
+                    .sum()
             })
-            .unwrap_or_default();
-        Self::sum(threads.iter().map(String::as_str))
+            .unwrap_or(0)
     }
 }
 
