@@ -67,9 +67,8 @@ pub fn rounds() -> usize {
 }
 
 /// `TENANT_BENCH_CPU=<pid of the PostgreSQL postmaster>` (a local server): the rounds measure
-/// CPU time, the benchmark process's and the server's (every process the postmaster had forked
-/// when the group started: the pools' backends and the server's own workers), instead of the
-/// clock. On a machine other work keeps busy, a clock mostly measures waiting for a core; CPU
+/// CPU time, the benchmark process's and its server backends' (every client backend of the
+/// postmaster: the pools' connections; not the server's own workers), instead of the clock. On a machine other work keeps busy, a clock mostly measures waiting for a core; CPU
 /// time is what each version makes the machine do, round trips included (their system calls
 /// and wake-ups), not the idle wait for a reply. Linux only (`/proc/<pid>/schedstat`).
 struct CpuClock {
@@ -94,24 +93,12 @@ impl CpuClock {
             .unwrap_or(0)
     }
 
-    /// The server's CPU time so far: its live processes (looked up again each time, so that a
-    /// backend a pool opened since is counted), and what its exited children used (`cutime`
-    /// and `cstime` of the postmaster, in clock ticks of 10 ms: a parallel worker, a
-    /// reconnection).
-    fn server_ns(&self) -> u64 {
-        let mut total = Self::schedstat(&format!("/proc/{}/schedstat", self.postmaster));
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.postmaster)) {
-            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            let fields: Vec<&str> = after.split_whitespace().collect();
-            // After the command: state is field 3 of stat(5), so cutime (16) and cstime (17)
-            // are at 13 and 14 here.
-            for at in [13, 14] {
-                let ticks: u64 = fields.get(at).and_then(|f| f.parse().ok()).unwrap_or(0);
-                total += ticks * 10_000_000;
-            }
-        }
+    /// The server's client backends (looked up again at each reading, so that a backend a pool
+    /// opened since is counted) and their CPU time so far.
+    fn server(&self) -> std::collections::HashMap<String, u64> {
+        let mut times = std::collections::HashMap::new();
         let Ok(dir) = std::fs::read_dir("/proc") else {
-            return total;
+            return times;
         };
         for entry in dir.flatten() {
             let pid = entry.file_name().to_string_lossy().into_owned();
@@ -120,11 +107,33 @@ impl CpuClock {
             };
             // `pid (comm) state ppid ..`: the command may hold spaces and parentheses.
             let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
-            if after.split_whitespace().nth(1) == Some(self.postmaster.as_str()) {
-                total += Self::schedstat(&format!("/proc/{pid}/schedstat"));
+            if after.split_whitespace().nth(1) != Some(self.postmaster.as_str()) {
+                continue;
+            }
+            // Client backends only (`postgres: user database host(port) ..`): the server's
+            // workers (autovacuum above all, busy with other tests' tables) would add their
+            // work to whichever batch they run in.
+            let command =
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if command.contains("(") && !command.contains("worker") {
+                let time = Self::schedstat(&format!("/proc/{pid}/schedstat"));
+                times.insert(pid, time);
             }
         }
-        total
+        times
+    }
+
+    /// The server's CPU time between two readings: each process's own difference (one that
+    /// started since counts whole; one that exited since, such as an autovacuum worker, is
+    /// left out rather than subtracted).
+    fn server_delta(
+        before: &std::collections::HashMap<String, u64>,
+        after: &std::collections::HashMap<String, u64>,
+    ) -> u64 {
+        after
+            .iter()
+            .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+            .sum()
     }
 
     /// This process's CPU time so far, all its threads.
@@ -171,7 +180,7 @@ where
     let batch = |version: usize, iterations: u64| -> f64 {
         let elapsed = rt.block_on(async {
             // The server's clock read outside the client's, so reading it is not counted.
-            let server = cpu.as_ref().map(CpuClock::server_ns);
+            let server = cpu.as_ref().map(CpuClock::server);
             let client = cpu.as_ref().map(|_| CpuClock::client_ns());
             let started = Instant::now();
             for _ in 0..iterations {
@@ -184,8 +193,9 @@ where
             let wall = started.elapsed().as_secs_f64();
             match (&cpu, server, client) {
                 (Some(cpu), Some(server), Some(client)) => {
-                    let client = CpuClock::client_ns() - client;
-                    (client + (cpu.server_ns() - server)) as f64 * 1e-9
+                    let client = CpuClock::client_ns().saturating_sub(client);
+                    let server = CpuClock::server_delta(&server, &cpu.server());
+                    (client + server) as f64 * 1e-9
                 }
                 _ => wall,
             }
