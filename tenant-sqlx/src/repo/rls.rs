@@ -7,14 +7,18 @@
 #[cfg(feature = "postgres")]
 use super::meta::EntityMeta;
 
-/// The PostgreSQL setting that carries a transaction's tenant for row-level security.
+/// The PostgreSQL setting that carries a transaction's tenant for the PL/pgSQL version of
+/// row-level security ([`RowSecurity::install_plpgsql`](crate::RowSecurity::install_plpgsql)).
 ///
 /// Inside a transaction begun by [`RowSecurity::begin`](crate::RowSecurity::begin) it holds
 /// `<tenant>:<tag>`, where the tag is an HMAC-SHA256, under a key only the functions of
 /// [`RLS_SCHEMA`] can read, over the tenant, the backend's process id and the transaction's start
 /// time. The policies of [`Repo::row_level_security`](crate::Repo::row_level_security) read it
 /// only through `tenant_rls.current_tenant()`, which checks the tag: a value set by raw SQL, or
-/// copied from another transaction, names no tenant.
+/// copied from another transaction, names no tenant. With the C extension
+/// ([`RowSecurity::install`](crate::RowSecurity::install)) it holds the bare tenant, which no
+/// policy reads: the verified tenant is then `tenant_rls.tenant`, which only a superuser, or
+/// `tenant_rls.enter` for a credential it verified, can set.
 pub const TENANT_SETTING: &str = "app.tenant_id";
 
 /// The C extension's setting (`RowSecurity::install`): the transaction's verified tenant, which
