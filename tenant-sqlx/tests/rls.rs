@@ -62,19 +62,21 @@ async fn seeded_plpgsql(
 ) -> Option<(PgPool, PgPool, TenantCtx, TenantCtx)> {
     let (owner, app) = support::postgres_app_database(test, app_connections).await?;
     support::install_row_security_plpgsql(&owner).await;
-    Some(seed(owner, app).await)
+    Some(seed_with(owner, app, false).await)
 }
 
+/// The C extension's version (always: whatever an earlier run, such as the benchmark's
+/// `TENANT_BENCH_PLPGSQL=1`, left in the database), then the table and its rows.
 async fn seed(owner: PgPool, app: PgPool) -> (PgPool, PgPool, TenantCtx, TenantCtx) {
-    // The C extension, unless the PL/pgSQL version is installed already (`seeded_plpgsql`).
-    let plpgsql: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang \
-         WHERE p.oid = to_regprocedure('tenant_rls.current_tenant()') AND l.lanname = 'plpgsql')",
-    )
-    .fetch_one(&owner)
-    .await
-    .unwrap();
-    if !plpgsql {
+    seed_with(owner, app, true).await
+}
+
+async fn seed_with(
+    owner: PgPool,
+    app: PgPool,
+    extension: bool,
+) -> (PgPool, PgPool, TenantCtx, TenantCtx) {
+    if extension {
         support::install_row_security(&owner).await;
     }
     let mut repo = InvoiceRepo::new(&owner);
