@@ -66,6 +66,91 @@ pub fn rounds() -> usize {
         .unwrap_or(41)
 }
 
+/// `TENANT_BENCH_CPU=<pid of the PostgreSQL postmaster>` (a local server): the rounds measure
+/// CPU time, the benchmark process's and its server backends' (every client backend of the
+/// postmaster: the pools' connections; not the server's own workers), instead of the clock. On a machine other work keeps busy, a clock mostly measures waiting for a core; CPU
+/// time is what each version makes the machine do, round trips included (their system calls
+/// and wake-ups), not the idle wait for a reply. Linux only (`/proc/<pid>/schedstat`).
+struct CpuClock {
+    postmaster: String,
+}
+
+impl CpuClock {
+    fn from_env() -> Option<CpuClock> {
+        let postmaster = std::env::var("TENANT_BENCH_CPU").ok()?;
+        assert!(
+            std::fs::metadata(format!("/proc/{postmaster}/stat")).is_ok(),
+            "TENANT_BENCH_CPU={postmaster}: no such process"
+        );
+        Some(CpuClock { postmaster })
+    }
+
+    /// Nanoseconds on a CPU, the first field of a `schedstat`.
+    fn schedstat(path: &str) -> u64 {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|text| text.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// The server's client backends (looked up again at each reading, so that a backend a pool
+    /// opened since is counted) and their CPU time so far.
+    fn server(&self) -> std::collections::HashMap<String, u64> {
+        let mut times = std::collections::HashMap::new();
+        let Ok(dir) = std::fs::read_dir("/proc") else {
+            return times;
+        };
+        for entry in dir.flatten() {
+            let pid = entry.file_name().to_string_lossy().into_owned();
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+                continue;
+            };
+            // `pid (comm) state ppid ..`: the command may hold spaces and parentheses.
+            let after = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+            if after.split_whitespace().nth(1) != Some(self.postmaster.as_str()) {
+                continue;
+            }
+            // Client backends only (`postgres: user database host(port) ..`): the server's
+            // workers (autovacuum above all, busy with other tests' tables) would add their
+            // work to whichever batch they run in.
+            let command =
+                std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            if command.contains("(") && !command.contains("worker") {
+                let time = Self::schedstat(&format!("/proc/{pid}/schedstat"));
+                times.insert(pid, time);
+            }
+        }
+        times
+    }
+
+    /// The server's CPU time between two readings: each process's own difference (one that
+    /// started since counts whole; one that exited since, such as an autovacuum worker, is
+    /// left out rather than subtracted).
+    fn server_delta(
+        before: &std::collections::HashMap<String, u64>,
+        after: &std::collections::HashMap<String, u64>,
+    ) -> u64 {
+        after
+            .iter()
+            .map(|(pid, t)| t.saturating_sub(before.get(pid).copied().unwrap_or(0)))
+            .sum()
+    }
+
+    /// This process's CPU time so far, all its threads.
+    fn client_ns() -> u64 {
+        std::fs::read_dir("/proc/self/task")
+            .map(|dir| {
+                dir.flatten()
+                    .map(|t| {
+                        let tid = t.file_name().to_string_lossy().into_owned();
+                        Self::schedstat(&format!("/proc/self/task/{tid}/schedstat"))
+                    })
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+}
+
 /// Criterion's group of the three versions, then the same three in interleaved rounds: each
 /// round times a batch of each version back to back, in a rotating order, so drift of the
 /// machine (and of SQLite's worker thread wake-ups) hits all three alike. The ratio of a round
@@ -91,8 +176,12 @@ where
     if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
         return None;
     }
+    let cpu = CpuClock::from_env();
     let batch = |version: usize, iterations: u64| -> f64 {
         let elapsed = rt.block_on(async {
+            // The server's clock read outside the client's, so reading it is not counted.
+            let server = cpu.as_ref().map(CpuClock::server);
+            let client = cpu.as_ref().map(|_| CpuClock::client_ns());
             let started = Instant::now();
             for _ in 0..iterations {
                 match version {
@@ -101,7 +190,15 @@ where
                     _ => drop(black_box(sea_query().await)),
                 }
             }
-            started.elapsed().as_secs_f64()
+            let wall = started.elapsed().as_secs_f64();
+            match (&cpu, server, client) {
+                (Some(cpu), Some(server), Some(client)) => {
+                    let client = CpuClock::client_ns().saturating_sub(client);
+                    let server = CpuClock::server_delta(&server, &cpu.server());
+                    (client + server) as f64 * 1e-9
+                }
+                _ => wall,
+            }
         });
         reset();
         elapsed

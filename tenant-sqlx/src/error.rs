@@ -98,6 +98,14 @@ pub enum Error {
         "the database refused the tenant credential: its row-level security key is not the application's"
     )]
     RowSecurityRefused,
+    /// [`RowSecurity::install`](crate::RowSecurity::install) found no `tenant_rls` extension
+    /// on the server (`pg_available_extensions`): build and install it from `tenant-sqlx/pg`
+    /// (`make install`), or, where no C extension can be installed (managed PostgreSQL), use
+    /// [`RowSecurity::install_plpgsql`](crate::RowSecurity::install_plpgsql).
+    #[error(
+        "the PostgreSQL server has no tenant_rls extension: `make install` it from tenant-sqlx/pg, or use RowSecurity::install_plpgsql"
+    )]
+    RowSecurityExtensionMissing,
     /// An index this entity needs has a name that already belongs to another table.
     #[error("index `{index}` already exists on table `{table}`")]
     IndexNameTaken {

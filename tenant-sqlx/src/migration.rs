@@ -85,8 +85,10 @@ impl Migration {
 
     /// Also enables and forces row-level security with the tenant policy on every table, as
     /// `Repo::row_level_security` does, after the `tenant_rls` schema and functions the
-    /// policies call (`RowSecurity::install_ddl`). PostgreSQL only. The key is not in the file:
-    /// write it with `RowSecurity::install`, as the role that owns it.
+    /// policies call (`RowSecurity::install_ddl`: the `tenant_rls` C extension, which the server
+    /// must have; where it cannot, replace that part with `RowSecurity::install_plpgsql_ddl`).
+    /// PostgreSQL only. The key is not in the file: write it with `RowSecurity::install`, as
+    /// the role that owns it.
     pub fn row_level_security(mut self) -> Self {
         self.row_level_security = true;
         self
@@ -197,7 +199,7 @@ fn rls_statements(meta: &EntityMeta) -> Vec<String> {
 
 #[cfg(feature = "postgres")]
 fn rls_install() -> Vec<String> {
-    crate::repo::rls::install_statements()
+    crate::repo::rls::extension_install_statements()
 }
 
 // Never called: `sql` refuses row-level security before rendering for another backend.

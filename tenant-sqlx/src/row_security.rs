@@ -22,16 +22,26 @@ const BLOCK: usize = 64;
 /// Row-level security whose tenant setting raw SQL cannot forge (PostgreSQL).
 ///
 /// The application and the database share a secret key. The database keeps it in
-/// `tenant_rls.key`, a table only its owner can read, used by two `SECURITY DEFINER` functions
-/// that [`install`](Self::install) creates:
+/// `tenant_rls.key`, a table only its owner can read. [`begin`](Self::begin) sends the tenant
+/// and a credential (HMAC-SHA256 of `enter:<tenant>` under the key) as **bind parameters** to
+/// `tenant_rls.enter`, and every policy of
+/// [`Repo::row_level_security`](crate::Repo::row_level_security) compares the tenant column with
+/// `(SELECT tenant_rls.current_tenant())`, NULL (so no row) without a verified tenant. The two
+/// functions come in two versions, chosen at installation, with the same guarantee; `begin` is
+/// the same for both:
 ///
-/// - [`begin`](Self::begin) sends the tenant and a credential (HMAC-SHA256 of the tenant under
-///   the key) as **bind parameters** to `tenant_rls.enter`, which checks the credential and
-///   returns the setting's value for this transaction: the tenant and a tag (HMAC of the tenant,
-///   the backend's process id and the transaction's start time);
-/// - every policy of [`Repo::row_level_security`](crate::Repo::row_level_security) compares the
-///   tenant column with `(SELECT tenant_rls.current_tenant())`, which checks that tag once per
-///   statement and yields NULL, so no row, for anything else.
+/// - [`install`](Self::install): the `tenant_rls` **C extension** (`tenant-sqlx/pg`, built and
+///   installed on the server with `make install`). `enter` checks the credential and sets
+///   `tenant_rls.tenant`, a setting only a superuser can set or reset (its prefix reserved, so
+///   no role can make a placeholder of it either), for the rest of the transaction;
+///   `current_tenant()` reads it. The check is paid once per transaction, the policy costs a
+///   read of a variable: row-level security within 1.10x of the same transaction without it
+///   (BENCHMARKS.md).
+/// - [`install_plpgsql`](Self::install_plpgsql): PL/pgSQL, for servers where no C extension
+///   can be installed (managed PostgreSQL). `enter` returns a value for `app.tenant_id`: the
+///   tenant and a tag (HMAC of the tenant, the backend's process id and the transaction's
+///   start time), which `current_tenant()` checks again on **every statement**: some 6 µs each,
+///   and 1.4x to 1.8x a one-statement transaction in all (BENCHMARKS.md).
 ///
 /// [`one_round_trip`](Self::one_round_trip) writes the tenant and the credential into BEGIN's
 /// query text instead, saving a round trip where no session of the role can read query texts.
@@ -162,34 +172,81 @@ impl RowSecurity {
     }
 
     /// The statements [`install`](Self::install) runs before it writes the key, for migration
-    /// files: the `tenant_rls` schema, its key table and its two functions. The key is not in
-    /// them.
+    /// files: the `tenant_rls` schema, its key table, `CREATE EXTENSION tenant_rls` and the two
+    /// functions the policies and [`begin`](Self::begin) call. The key is not in them.
     ///
     /// ```
     /// # use tenant::sqlx::RowSecurity;
     /// let ddl = RowSecurity::install_ddl();
     /// assert_eq!(ddl[0], "CREATE SCHEMA IF NOT EXISTS tenant_rls");
+    /// assert!(ddl.iter().any(|s| s.starts_with("CREATE EXTENSION IF NOT EXISTS tenant_rls")));
     /// assert!(ddl.iter().any(|s| s.contains("FUNCTION tenant_rls.current_tenant()")));
     /// ```
     pub fn install_ddl() -> Vec<String> {
-        rls::install_statements()
+        rls::extension_install_statements()
     }
 
-    /// Creates (or updates) the `tenant_rls` schema, its functions and its key table, and writes
-    /// this key into it, in one transaction. Idempotent; concurrent installs wait for each
-    /// other.
+    /// [`install_ddl`](Self::install_ddl) for [`install_plpgsql`](Self::install_plpgsql): no
+    /// extension, the two functions in PL/pgSQL.
     ///
-    /// Run it as the role that is to own the key and the functions, a dedicated one ideally,
-    /// never as the application's role: whoever owns them can read the key, and with it enter
-    /// any tenant. The functions run as that owner (`SECURITY DEFINER`), so the application's
-    /// role needs no privilege on the key table, and gets none.
+    /// ```
+    /// # use tenant::sqlx::RowSecurity;
+    /// let ddl = RowSecurity::install_plpgsql_ddl();
+    /// assert!(!ddl.iter().any(|s| s.contains("CREATE EXTENSION")));
+    /// assert!(ddl.iter().any(|s| s.contains("LANGUAGE plpgsql")));
+    /// ```
+    pub fn install_plpgsql_ddl() -> Vec<String> {
+        rls::plpgsql_install_statements()
+    }
+
+    /// Creates (or updates) the `tenant_rls` schema, its key table, the `tenant_rls` C
+    /// extension and the functions the policies call, and writes this key, in one transaction.
+    /// Idempotent; concurrent installs wait for each other. A database that had
+    /// [`install_plpgsql`](Self::install_plpgsql)'s functions gets the C ones in their place,
+    /// policies untouched; a transaction begun under the other version sees no row (fail
+    /// closed) until it ends.
+    ///
+    /// The server must have the extension (`make install` in `tenant-sqlx/pg`, as `.ci/pg.sh`
+    /// does): without it, [`Error::RowSecurityExtensionMissing`], and nothing is changed. The
+    /// extension is *trusted*, so the database's owner can create it; its two C functions are
+    /// then owned by the bootstrap superuser.
+    ///
+    /// Run it as the role that is to own the key, a dedicated one ideally, never as the
+    /// application's role: whoever owns the key table or the `tenant_rls` functions can enter
+    /// any tenant. The extension's `enter` reads the key row itself, so the application's role
+    /// needs no privilege on the key table, and gets none.
     pub async fn install(&self, owner: &PgPool) -> Result<(), Error> {
+        let available: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1)",
+        )
+        .bind(rls::EXTENSION)
+        .fetch_one(owner)
+        .await?;
+        if !available {
+            return Err(Error::RowSecurityExtensionMissing);
+        }
+        self.install_with(owner, rls::extension_install_statements())
+            .await
+    }
+
+    /// [`install`](Self::install) without the C extension: `enter` and `current_tenant` in
+    /// PL/pgSQL, for servers where no C extension can be installed (managed PostgreSQL). The
+    /// same guarantee, at a cost: the policy checks an HMAC tag on every statement (about
+    /// 6 µs), and the whole is 1.4x to 1.8x a one-statement transaction (BENCHMARKS.md). Both
+    /// functions run as the role that runs this (`SECURITY DEFINER`). A database that had the C
+    /// version loses the extension (`DROP EXTENSION`, which only its owner may run).
+    pub async fn install_plpgsql(&self, owner: &PgPool) -> Result<(), Error> {
+        self.install_with(owner, rls::plpgsql_install_statements())
+            .await
+    }
+
+    async fn install_with(&self, owner: &PgPool, statements: Vec<String>) -> Result<(), Error> {
         let mut tx = owner.begin().await?;
         // One install at a time: CREATE OR REPLACE FUNCTION races with itself.
         sqlx::query("SELECT pg_advisory_xact_lock(hashtext('tenant_rls.install'))")
             .execute(&mut *tx)
             .await?;
-        for statement in rls::install_statements() {
+        for statement in statements {
             sqlx::query(AssertSqlSafe(statement))
                 .execute(&mut *tx)
                 .await?;

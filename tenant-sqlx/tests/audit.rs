@@ -53,6 +53,11 @@ impl Cluster {
             .unwrap_or_else(|e| panic!("{sql}: {e}"));
     }
 
+    /// A pool of fresh connections of the application role, for the audit.
+    async fn app_fresh(&self) -> PgPool {
+        pool(&self.url("app")).await
+    }
+
     /// A fresh connection of the application role: role and database settings apply at login.
     async fn app_connection(&self) -> PgConnection {
         PgConnection::connect(&self.url("app")).await.unwrap()
@@ -169,6 +174,21 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
     assert_eq!(
         owner_found,
         [
+            Finding::OwnsRowSecurity {
+                role: "owner".into(),
+                object: "function tenant_rls.current_tenant()".into(),
+                owner: "owner".into(),
+            },
+            Finding::OwnsRowSecurity {
+                role: "owner".into(),
+                object: "schema tenant_rls".into(),
+                owner: "owner".into(),
+            },
+            Finding::OwnsRowSecurity {
+                role: "owner".into(),
+                object: "table tenant_rls.key".into(),
+                owner: "owner".into(),
+            },
             Finding::TempPrivilege {
                 role: "owner".into(),
                 database: "shop".into(),
@@ -261,8 +281,24 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
         &audit,
         &db.app,
         "app a member of the table's owner",
-        // The owner owns the database too: its members inherit TEMP.
+        // The owner owns the database too: its members inherit TEMP. It installed
+        // `tenant_rls` too: its members can read the key.
         &[
+            Finding::OwnsRowSecurity {
+                role: "app".into(),
+                object: "function tenant_rls.current_tenant()".into(),
+                owner: "owner".into(),
+            },
+            Finding::OwnsRowSecurity {
+                role: "app".into(),
+                object: "schema tenant_rls".into(),
+                owner: "owner".into(),
+            },
+            Finding::OwnsRowSecurity {
+                role: "app".into(),
+                object: "table tenant_rls.key".into(),
+                owner: "owner".into(),
+            },
             Finding::TempPrivilege {
                 role: "app".into(),
                 database: "shop".into(),
@@ -482,4 +518,55 @@ async fn the_audit_fails_on_each_way_the_role_or_database_gets_around_row_level_
         &[Finding::NoEntities],
     )
     .await;
+
+    // 8. The C extension's setting as a role default (only a superuser can write one): the
+    // application's connections start in acme, outside any transaction.
+    db.su("ALTER ROLE app IN DATABASE shop SET tenant_rls.tenant = 'acme'")
+        .await;
+    let mut fresh = db.app_connection().await;
+    assert_eq!(count(&mut fresh, "SELECT count(*) FROM invoices").await, 3);
+    fails_with(
+        &audit,
+        &db.app_fresh().await,
+        "a default for tenant_rls.tenant",
+        &[
+            Finding::TenantSettingDefault {
+                setting: "tenant_rls.tenant",
+                scope: "ALTER ROLE app IN DATABASE shop SET".into(),
+            },
+            Finding::TenantSettingDefault {
+                setting: "tenant_rls.tenant",
+                scope: "this connection, outside a transaction".into(),
+            },
+        ],
+    )
+    .await;
+    db.su("ALTER ROLE app IN DATABASE shop RESET tenant_rls.tenant")
+        .await;
+
+    // 9. The application's role owns the key table: it reads the key, computes globex's
+    // credential and enters globex.
+    db.su("ALTER TABLE tenant_rls.key OWNER TO app").await;
+    sqlx::raw_sql(
+        "BEGIN; SELECT tenant_rls.enter('globex', encode(sha256(outer_pad || \
+         sha256(inner_pad || convert_to('enter:globex', 'UTF8'))), 'hex')) FROM tenant_rls.key",
+    )
+    .execute(&mut app)
+    .await
+    .unwrap();
+    assert_eq!(count(&mut app, "SELECT count(*) FROM invoices").await, 2);
+    sqlx::raw_sql("ROLLBACK").execute(&mut app).await.unwrap();
+    fails_with(
+        &audit,
+        &db.app,
+        "app owns tenant_rls.key",
+        &[Finding::OwnsRowSecurity {
+            role: "app".into(),
+            object: "table tenant_rls.key".into(),
+            owner: "app".into(),
+        }],
+    )
+    .await;
+    db.su("ALTER TABLE tenant_rls.key OWNER TO owner").await;
+    audit.ensure(&db.app).await.unwrap();
 }

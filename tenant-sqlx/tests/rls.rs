@@ -53,8 +53,32 @@ async fn seeded_for_audit(
     Some(seed(owner, app).await)
 }
 
+/// As [`seeded_for_audit`], with the PL/pgSQL version of `tenant_rls`
+/// (`RowSecurity::install_plpgsql`), whose setting is `app.tenant_id` with a tag: a database of
+/// its own, since the shared one has the C extension.
+async fn seeded_plpgsql(
+    test: &str,
+    app_connections: u32,
+) -> Option<(PgPool, PgPool, TenantCtx, TenantCtx)> {
+    let (owner, app) = support::postgres_app_database(test, app_connections).await?;
+    support::install_row_security_plpgsql(&owner).await;
+    Some(seed_with(owner, app, false).await)
+}
+
+/// The C extension's version (always: whatever an earlier run, such as the benchmark's
+/// `TENANT_BENCH_PLPGSQL=1`, left in the database), then the table and its rows.
 async fn seed(owner: PgPool, app: PgPool) -> (PgPool, PgPool, TenantCtx, TenantCtx) {
-    support::install_row_security(&owner).await;
+    seed_with(owner, app, true).await
+}
+
+async fn seed_with(
+    owner: PgPool,
+    app: PgPool,
+    extension: bool,
+) -> (PgPool, PgPool, TenantCtx, TenantCtx) {
+    if extension {
+        support::install_row_security(&owner).await;
+    }
     let mut repo = InvoiceRepo::new(&owner);
     repo.create_table().await.unwrap();
     repo.row_level_security().await.unwrap();
@@ -322,8 +346,9 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
     };
     let audit = IsolationAudit::new().entity::<Invoice>();
     audit.ensure(&app).await.unwrap();
-    // The owner may lift the policy at any time, and owns the database (TEMP): it never passes.
-    // Those two findings are set aside below to compare what each broken invariant adds.
+    // The owner may lift the policy at any time, owns the database (TEMP) and `tenant_rls`
+    // (the key): it never passes. Those findings are set aside below to compare what each
+    // broken invariant adds.
     let owner_role: String = sqlx::query_scalar("SELECT current_user::text")
         .fetch_one(&owner)
         .await
@@ -331,7 +356,14 @@ async fn the_isolation_audit_catches_each_broken_invariant() {
     let owners_own = |found: Vec<Finding>| -> Vec<Finding> {
         found
             .into_iter()
-            .filter(|f| !matches!(f, Finding::OwnsTable { .. } | Finding::TempPrivilege { .. }))
+            .filter(|f| {
+                !matches!(
+                    f,
+                    Finding::OwnsTable { .. }
+                        | Finding::TempPrivilege { .. }
+                        | Finding::OwnsRowSecurity { .. }
+                )
+            })
             .collect()
     };
     let owner_found = audit.findings(&owner).await.unwrap();
@@ -534,7 +566,8 @@ async fn a_temp_table_on_a_pooled_connection_does_not_shadow_the_tenant_table() 
 /// by calling the functions itself. Before the fix the first alone read globex's rows.
 #[tokio::test]
 async fn raw_sql_cannot_forge_the_tenant_setting() {
-    let Some((_, app, acme, globex)) = seeded("raw_sql_cannot_forge_the_tenant_setting", 2).await
+    let Some((_, app, acme, globex)) =
+        seeded_plpgsql("raw_sql_cannot_forge_the_tenant_setting", 2).await
     else {
         return;
     };
@@ -584,10 +617,11 @@ async fn raw_sql_cannot_forge_the_tenant_setting() {
     assert_eq!(sqlstate(&refused).as_deref(), Some("28000"), "{refused}");
     tx.rollback().await.unwrap();
     // Globex's value copied on the very connection globex used, in a later transaction.
-    let one = support::postgres_app_role("raw_sql_cannot_forge_one_connection", 1)
+    let one = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*app.connect_options()).clone())
         .await
-        .unwrap()
-        .1;
+        .unwrap();
     let copied: String = {
         let mut theirs = rls().begin(&one, &globex).await.unwrap();
         let value = sqlx::query_scalar(setting)
@@ -798,11 +832,12 @@ async fn row_security_in_the_tenants_schema() {
         tx.repo::<Invoice>().count(&globex).await,
         Err(Error::TenantMismatch { .. })
     ));
+    // The C extension's policy does not read `app.tenant_id`: forging it changes nothing.
     sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
         .execute(tx.executor())
         .await
         .unwrap();
-    assert_eq!(raw_count(tx.executor()).await, 0);
+    assert_eq!(raw_count(tx.executor()).await, 3);
     tx.rollback().await.unwrap();
 }
 
@@ -812,9 +847,22 @@ async fn row_security_in_the_tenants_schema() {
 /// that puts its own key table, types and functions first on the path still forges nothing.
 #[tokio::test]
 async fn current_tenant_has_no_set_clause_and_the_search_path_cannot_hijack_it() {
-    let Some((_, app, acme, _)) = seeded("current_tenant_search_path_hijack", 1).await else {
+    let Some((owner, app, acme, _)) = seeded_plpgsql("current_tenant_search_path_hijack", 1).await
+    else {
         return;
     };
+    // The attack needs temporary objects, which `seeded_plpgsql`'s database does not grant.
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "GRANT TEMPORARY ON DATABASE {} TO {}",
+        sqlx::query_scalar::<_, String>("SELECT current_database()::text")
+            .fetch_one(&owner)
+            .await
+            .unwrap(),
+        app.connect_options().get_username()
+    )))
+    .execute(&owner)
+    .await
+    .unwrap();
     let config: Option<Vec<String>> = sqlx::query_scalar(
         "SELECT proconfig FROM pg_proc WHERE oid = 'tenant_rls.current_tenant()'::regprocedure",
     )
@@ -985,4 +1033,349 @@ async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible(
         .unwrap_err();
     assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
     assert_eq!(audit().row_security(&one).findings(&app).await.unwrap(), []);
+}
+
+// ---- issue 21 item 4, the C extension: `tenant_rls.tenant`, a setting only a superuser sets ----
+
+/// The tenants of the rows the connection sees.
+async fn visible_tenants(executor: impl sqlx::PgExecutor<'_>) -> Vec<String> {
+    sqlx::query_scalar("SELECT tenant_id FROM invoices ORDER BY tenant_id, id")
+        .fetch_all(executor)
+        .await
+        .unwrap()
+}
+
+fn acme_rows() -> Vec<String> {
+    vec!["acme".to_owned(); 3]
+}
+
+/// `tenant`'s credential, computed from the key table by its owner, as the application does.
+async fn credential_of(owner: &PgPool, tenant: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT encode(sha256(outer_pad || sha256(inner_pad || convert_to('enter:' || $1, 'UTF8'))), \
+         'hex') FROM tenant_rls.key",
+    )
+    .bind(tenant)
+    .fetch_one(owner)
+    .await
+    .unwrap()
+}
+
+/// Runs `sql` in a savepoint of `tx` and rolls back to it: the SQLSTATE of its error.
+async fn attempt(tx: &mut TenantTx<sqlx::Postgres>, sql: &str) -> Option<String> {
+    sqlx::raw_sql("SAVEPOINT attempt")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    let outcome = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(tx.executor())
+        .await;
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT attempt")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    match outcome {
+        Ok(_) => panic!("{sql} succeeded"),
+        Err(e) => sqlstate(&e),
+    }
+}
+
+/// Inside acme's transaction, raw SQL of the application's role tries every way of naming
+/// another tenant in the setting the C policy reads, or of dropping it: each is refused (42501),
+/// and after rolling back to a savepoint the transaction is still acme's, with acme's rows.
+/// The PL/pgSQL version's `app.tenant_id` is not read by the policy at all.
+#[tokio::test]
+async fn raw_sql_cannot_set_or_reset_the_extensions_tenant() {
+    let Some((_, app, acme, _)) = seeded("c_raw_sql_cannot_set", 1).await else {
+        return;
+    };
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    for sql in [
+        "SET tenant_rls.tenant = 'globex'",
+        "SET LOCAL tenant_rls.tenant = 'globex'",
+        "SET SESSION tenant_rls.tenant = ''",
+        "RESET tenant_rls.tenant",
+        "SELECT set_config('tenant_rls.tenant', 'globex', true)",
+        "SELECT set_config('tenant_rls.tenant', 'globex', false)",
+        "SELECT set_config('tenant_rls.tenant', '', true)",
+        "SET tenant_rls.tenant_other = 'globex'", // a reserved prefix: 42602
+    ] {
+        let refused = attempt(&mut tx, sql).await;
+        assert!(
+            matches!(refused.as_deref(), Some("42501" | "42602")),
+            "{sql}: {refused:?}"
+        );
+        assert_eq!(visible_tenants(tx.executor()).await, acme_rows(), "{sql}");
+    }
+    sqlx::query("SELECT set_config('app.tenant_id', 'globex', true)")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    // RESET ALL does reset superuser-only settings: to the empty default, so nothing is seen.
+    sqlx::raw_sql("SAVEPOINT reset_all; RESET ALL")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, Vec::<String>::new());
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT reset_all")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    tx.rollback().await.unwrap();
+}
+
+/// Before `tenant_rls` is loaded in a backend, `tenant_rls.tenant` is an unknown name, which
+/// PostgreSQL lets any role SET as a placeholder. Loading the library (the first policy that
+/// calls it) must discard what a non-superuser set, at session level and transaction-locally.
+#[tokio::test]
+async fn a_placeholder_set_before_the_library_loads_does_not_survive() {
+    let Some((_, app, acme, _)) = seeded("c_placeholder", 1).await else {
+        return;
+    };
+    // A backend of its own, which has not loaded the library yet.
+    let fresh = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with((*app.connect_options()).clone())
+        .await
+        .unwrap();
+    // Accepted, so the library is not loaded yet (loaded, it refuses this with 42501).
+    sqlx::raw_sql("SET tenant_rls.tenant = 'globex'")
+        .execute(&fresh)
+        .await
+        .unwrap();
+    let placeholder: String = sqlx::query_scalar("SELECT current_setting('tenant_rls.tenant')")
+        .fetch_one(&fresh)
+        .await
+        .unwrap();
+    assert_eq!(placeholder, "globex");
+    let mut tx = fresh.begin().await.unwrap();
+    sqlx::raw_sql("SET LOCAL tenant_rls.tenant = 'globex'")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(&mut *tx).await, Vec::<String>::new());
+    let current: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    assert_eq!(current, None);
+    tx.commit().await.unwrap();
+    let (context, value): (String, String) = sqlx::query_as(
+        "SELECT context::text, current_setting('tenant_rls.tenant') FROM pg_settings \
+         WHERE name = 'tenant_rls.tenant'",
+    )
+    .fetch_one(&fresh)
+    .await
+    .unwrap();
+    assert_eq!((context.as_str(), value.as_str()), ("superuser", ""));
+    assert_eq!(visible_tenants(&fresh).await, Vec::<String>::new());
+    let mut tx = rls().begin(&fresh, &acme).await.unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    tx.rollback().await.unwrap();
+}
+
+/// A role default would set the tenant at every login, outside any transaction: neither the
+/// application's role (for itself) nor the database's owner can write one, whether or not the
+/// backend has loaded the library. On a database of its own, where the audit then passes.
+#[tokio::test]
+async fn no_role_but_a_superuser_can_give_the_extensions_tenant_a_default() {
+    let Some((owner, app, _, _)) = seeded_for_audit("c_alter_role", 1).await else {
+        return;
+    };
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let statements = [
+        "ALTER ROLE CURRENT_USER SET tenant_rls.tenant = 'globex'".to_owned(),
+        format!("ALTER ROLE CURRENT_USER IN DATABASE {database} SET tenant_rls.tenant = 'globex'"),
+        format!("ALTER DATABASE {database} SET tenant_rls.tenant = 'globex'"),
+    ];
+    for loaded in [false, true] {
+        for pool in [&app, &owner] {
+            let fresh = sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect_with((*pool.connect_options()).clone())
+                .await
+                .unwrap();
+            if loaded {
+                sqlx::query("SELECT tenant_rls.current_tenant()")
+                    .execute(&fresh)
+                    .await
+                    .unwrap();
+            }
+            for sql in &statements {
+                let refused = sqlx::raw_sql(sqlx::AssertSqlSafe(sql.clone()))
+                    .execute(&fresh)
+                    .await
+                    .expect_err(sql);
+                assert_eq!(
+                    sqlstate(&refused).as_deref(),
+                    Some("42501"),
+                    "{sql}: {refused}"
+                );
+            }
+            fresh.close().await;
+        }
+    }
+    let audit = IsolationAudit::new()
+        .entity::<Invoice>()
+        .row_security(&rls());
+    assert_eq!(audit.findings(&app).await.unwrap(), []);
+}
+
+/// `tenant_rls.enter` with another tenant's name and no credential, acme's own credential, a
+/// forged one, one in upper case, one under an old key, and a malformed tenant: refused
+/// (28000), and acme's transaction stays acme's.
+#[tokio::test]
+async fn enter_refuses_every_credential_but_the_tenants_own() {
+    let Some((owner, app, acme, _)) = seeded("c_enter_refuses", 1).await else {
+        return;
+    };
+    let own = credential_of(&owner, "acme").await;
+    let globex = credential_of(&owner, "globex").await;
+    // HMAC-SHA256 of `enter:globex` under a key of 32 bytes 42 (the pads written out).
+    let old: String = sqlx::query_scalar(
+        "SELECT encode(sha256(decode(repeat('76', 32) || repeat('5c', 32), 'hex') || \
+         sha256(decode(repeat('1c', 32) || repeat('36', 32), 'hex') || \
+         convert_to('enter:globex', 'UTF8'))), 'hex')",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    let forged = [
+        ("globex", "NULL".to_owned()),
+        ("globex", format!("'{own}'")),
+        ("globex", format!("'{}'", "0".repeat(64))),
+        ("globex", format!("'{}'", globex.to_uppercase())),
+        ("globex", format!("'{}'", &globex[..63])),
+        ("globex", format!("'{old}'")),
+        ("globex ", format!("'{globex}'")),
+        ("-globex", format!("'{globex}'")),
+    ];
+    for (tenant, credential) in forged {
+        let sql = format!("SELECT tenant_rls.enter('{tenant}', {credential})");
+        assert_eq!(
+            attempt(&mut tx, &sql).await.as_deref(),
+            Some("28000"),
+            "{sql}"
+        );
+        assert_eq!(visible_tenants(tx.executor()).await, acme_rows(), "{sql}");
+    }
+    // The key holder's credential does switch: that is what the key is.
+    sqlx::query("SELECT tenant_rls.enter('globex', $1)")
+        .bind(&globex)
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, ["globex", "globex"]);
+    tx.rollback().await.unwrap();
+}
+
+/// Entered in a savepoint that is rolled back, a tenant is undone with it: the transaction is
+/// back to the tenant it entered before (PostgreSQL restores a transaction-local setting).
+#[tokio::test]
+async fn a_savepoint_rolled_back_takes_its_tenant_with_it() {
+    let Some((owner, app, acme, _)) = seeded("c_savepoint", 1).await else {
+        return;
+    };
+    let globex = credential_of(&owner, "globex").await;
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql("SAVEPOINT s")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    sqlx::query("SELECT tenant_rls.enter('globex', $1)")
+        .bind(&globex)
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, ["globex", "globex"]);
+    sqlx::raw_sql("ROLLBACK TO SAVEPOINT s")
+        .execute(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    tx.rollback().await.unwrap();
+}
+
+/// On a pooled connection, the tenant of a transaction that committed or rolled back (in either
+/// mode of `begin`) is gone: the next transaction that enters none sees nothing.
+#[tokio::test]
+async fn the_extensions_tenant_does_not_outlive_its_transaction() {
+    let Some((_, app, acme, _)) = seeded("c_no_leak", 1).await else {
+        return;
+    };
+    for (rls, commit) in [
+        (rls(), true),
+        (rls(), false),
+        (rls().one_round_trip(), true),
+        (rls().one_round_trip(), false),
+    ] {
+        let mut tx = rls.begin(&app, &acme).await.unwrap();
+        assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+        if commit {
+            tx.commit().await.unwrap();
+        } else {
+            tx.rollback().await.unwrap();
+        }
+        let mut next = app.begin().await.unwrap();
+        let (value, current): (String, Option<String>) = sqlx::query_as(
+            "SELECT current_setting('tenant_rls.tenant'), tenant_rls.current_tenant()",
+        )
+        .fetch_one(&mut *next)
+        .await
+        .unwrap();
+        assert_eq!(
+            (value.as_str(), current),
+            ("", None),
+            "{rls:?}, commit {commit}"
+        );
+        assert_eq!(visible_tenants(&mut *next).await, Vec::<String>::new());
+        next.rollback().await.unwrap();
+    }
+}
+
+/// `native_current_tenant()` is PARALLEL SAFE: a parallel worker gets the leader's settings and
+/// libraries, so a query that runs in workers sees the transaction's tenant, not none (nor
+/// another).
+#[tokio::test]
+async fn a_parallel_query_sees_the_transactions_tenant() {
+    let Some((_, app, acme, _)) = seeded("c_parallel", 1).await else {
+        return;
+    };
+    let mut tx = rls().begin(&app, &acme).await.unwrap();
+    sqlx::raw_sql(
+        "SELECT set_config(CASE WHEN current_setting('server_version_num')::int >= 160000 \
+           THEN 'debug_parallel_query' ELSE 'force_parallel_mode' END, 'on', true); \
+         SET LOCAL parallel_setup_cost = 0; SET LOCAL parallel_tuple_cost = 0; \
+         SET LOCAL min_parallel_table_scan_size = 0",
+    )
+    .execute(tx.executor())
+    .await
+    .unwrap();
+    // PostgreSQL 15 puts no Gather above an InitPlan (the policy's), so the function is asked
+    // in a worker directly: forced, the query runs in one (Single Copy).
+    let query = "SELECT tenant_rls.current_tenant()";
+    let plan: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) {query}"
+    )))
+    .fetch_all(tx.executor())
+    .await
+    .unwrap();
+    let plan = plan.join("\n");
+    assert!(
+        plan.contains("Gather") && plan.contains("Workers Launched: 1"),
+        "{plan}"
+    );
+    let in_worker: Option<String> = sqlx::query_scalar(query)
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(in_worker.as_deref(), Some("acme"));
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    tx.rollback().await.unwrap();
 }

@@ -234,6 +234,18 @@ pub async fn install_row_security(owner: &sqlx::PgPool) -> tenant::sqlx::RowSecu
     rls
 }
 
+/// As [`install_row_security`], with the PL/pgSQL functions
+/// (`RowSecurity::install_plpgsql`), for a database of the test's own: a database has one
+/// version at a time, and the shared one has the C extension.
+#[cfg(feature = "sqlx")]
+pub async fn install_row_security_plpgsql(owner: &sqlx::PgPool) -> tenant::sqlx::RowSecurity {
+    let rls = row_security();
+    rls.install_plpgsql(owner)
+        .await
+        .expect("install row-level security in PL/pgSQL");
+    rls
+}
+
 thread_local! {
     static CAPTURE: std::cell::RefCell<Option<Arc<Mutex<Vec<u8>>>>> = const { std::cell::RefCell::new(None) };
 }

@@ -9,7 +9,7 @@ use sqlx::postgres::PgConnection;
 use sqlx::{PgPool, Row};
 
 use crate::error::Error;
-use crate::repo::rls::{RLS_SCHEMA, TENANT_SETTING};
+use crate::repo::rls::{EXTENSION_SETTING, RLS_SCHEMA, TENANT_SETTING};
 use crate::repo::{Entity, EntityMeta};
 pub(crate) use rules::{
     ExpectedForeignKey, ForeignKeyFacts, Membership, PolicyFacts, RoleFacts, TableFacts, ViewFacts,
@@ -277,6 +277,83 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
     // The defaults that apply when this role logs in to this database: for the role in the
     // database, for the role, for the database (`ALTER .. SET`), and the connection's own value
     // (a startup option). The setting's name is compared as PostgreSQL does, without case.
+    let tenant_defaults = setting_defaults(conn, TENANT_SETTING).await?;
+    let extension_defaults = setting_defaults(conn, EXTENSION_SETTING).await?;
+    let rls_owners = rls_owners(conn).await?;
+    let unreserved_setting = unreserved_setting(conn).await?;
+    // `track_activities` is superuser-only, so what this session of the role has, every
+    // session of it in this database has (a role default applies at login); without EXECUTE on
+    // the function below, `pg_stat_activity` cannot be read at all.
+    let query_texts_visible: bool = sqlx::query_scalar(
+        "SELECT current_setting('track_activities')::bool                 AND has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(RoleFacts {
+        name,
+        superuser,
+        bypass_rls,
+        memberships,
+        temp: temp.then_some(database),
+        tenant_defaults,
+        extension_defaults,
+        rls_owners,
+        unreserved_setting,
+        credential_in_query_text: false,
+        query_texts_visible,
+    })
+}
+
+/// The objects of the `tenant_rls` schema (itself, its relations, its functions) and their
+/// owners.
+async fn rls_owners(conn: &mut PgConnection) -> Result<Vec<(String, String)>, Error> {
+    Ok(sqlx::query_as(
+        "SELECT format('schema %I', n.nspname), pg_get_userbyid(n.nspowner)::text \
+         FROM pg_namespace AS n WHERE n.nspname = $1 \
+         UNION ALL \
+         SELECT format('table %s', c.oid::regclass), pg_get_userbyid(c.relowner)::text \
+         FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace \
+         WHERE n.nspname = $1 AND c.relkind IN ('r', 'p', 'v', 'm', 'f') \
+         UNION ALL \
+         SELECT format('function %s', p.oid::regprocedure), pg_get_userbyid(p.proowner)::text \
+         FROM pg_proc AS p JOIN pg_namespace AS n ON n.oid = p.pronamespace WHERE n.nspname = $1 \
+         ORDER BY 1",
+    )
+    .bind(RLS_SCHEMA)
+    .fetch_all(&mut *conn)
+    .await?)
+}
+
+/// With the C extension's version installed (its `native_current_tenant` exists), the context
+/// of its setting once the library is loaded, unless it is `superuser`. Loading it is what a
+/// policy does on a tenant table's first statement in a session.
+async fn unreserved_setting(conn: &mut PgConnection) -> Result<Option<String>, Error> {
+    let installed: bool = sqlx::query_scalar(
+        "SELECT to_regprocedure('tenant_rls.native_current_tenant()') IS NOT NULL \
+           AND has_function_privilege('tenant_rls.native_current_tenant()', 'EXECUTE')",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    if !installed {
+        return Ok(None);
+    }
+    sqlx::query("SELECT tenant_rls.native_current_tenant()")
+        .execute(&mut *conn)
+        .await?;
+    let context: Option<String> =
+        sqlx::query_scalar("SELECT context::text FROM pg_catalog.pg_settings WHERE name = $1")
+            .bind(EXTENSION_SETTING)
+            .fetch_optional(&mut *conn)
+            .await?;
+    Ok(match context {
+        Some(context) if context == "superuser" => None,
+        Some(context) => Some(context),
+        None => Some("missing".to_owned()),
+    })
+}
+
+/// Where `setting` has a value outside a transaction, for this role in this database.
+async fn setting_defaults(conn: &mut PgConnection, setting: &str) -> Result<Vec<String>, Error> {
     let mut tenant_defaults: Vec<String> = sqlx::query_scalar(
         "SELECT CASE \
                   WHEN s.setrole <> 0 AND s.setdatabase <> 0 \
@@ -294,34 +371,17 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
                        WHERE lower(split_part(c, '=', 1)) = lower($1)) \
          ORDER BY s.setrole DESC, s.setdatabase DESC",
     )
-    .bind(TENANT_SETTING)
+    .bind(setting)
     .fetch_all(&mut *conn)
     .await?;
     let current: Option<String> = sqlx::query_scalar("SELECT current_setting($1, true)")
-        .bind(TENANT_SETTING)
+        .bind(setting)
         .fetch_one(&mut *conn)
         .await?;
     if current.is_some_and(|value| !value.is_empty()) {
         tenant_defaults.push("this connection, outside a transaction".into());
     }
-    // `track_activities` is superuser-only, so what this session of the role has, every
-    // session of it in this database has (a role default applies at login); without EXECUTE on
-    // the function below, `pg_stat_activity` cannot be read at all.
-    let query_texts_visible: bool = sqlx::query_scalar(
-        "SELECT current_setting('track_activities')::bool                 AND has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')",
-    )
-    .fetch_one(&mut *conn)
-    .await?;
-    Ok(RoleFacts {
-        name,
-        superuser,
-        bypass_rls,
-        memberships,
-        temp: temp.then_some(database),
-        tenant_defaults,
-        credential_in_query_text: false,
-        query_texts_visible,
-    })
+    Ok(tenant_defaults)
 }
 
 /// The views and materialized views that read `table` (its name quoted for `to_regclass`),

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::repo::rls::{TENANT_POLICY, TENANT_SETTING};
+use crate::repo::rls::{EXTENSION_SETTING, TENANT_POLICY, TENANT_SETTING};
 
 /// One way the database does not back tenant isolation up. Each names what to fix.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -144,6 +144,30 @@ pub enum Finding {
         /// Where it is set, e.g. `ALTER ROLE "app" SET` or `this connection`.
         scope: String,
     },
+    /// An object of the `tenant_rls` schema (the schema, the key table, a function) is owned by
+    /// the connected role or a role it is a member of: that role can read the key, or replace
+    /// the function that checks it, and so enter any tenant.
+    #[error(
+        "{object} is owned by `{owner}`, which role `{role}` is or is a member of: it can read the row-level security key or replace its check, and enter any tenant; give it to the role that ran RowSecurity::install"
+    )]
+    OwnsRowSecurity {
+        /// The connected role.
+        role: String,
+        /// The object, e.g. `function tenant_rls.current_tenant()`.
+        object: String,
+        /// Its owner.
+        owner: String,
+    },
+    /// The `tenant_rls` C extension's version is installed (`RowSecurity::install`), but its
+    /// setting `tenant_rls.tenant` is not a superuser-only one in this session: the library
+    /// loaded is not the one from `tenant-sqlx/pg`, and raw SQL could set the tenant.
+    #[error(
+        "tenant_rls.tenant is not a superuser-only setting (context `{context}`): the tenant_rls library is not tenant-sqlx's; reinstall it from tenant-sqlx/pg"
+    )]
+    TenantSettingNotReserved {
+        /// `pg_settings.context` of the setting, or `missing`.
+        context: String,
+    },
     /// The connected role may create temporary tables in the database. A temporary table has no
     /// row-level security, and one named like a tenant table shadows it wherever the search
     /// path does not name `pg_temp` last.
@@ -214,6 +238,13 @@ pub(crate) struct RoleFacts {
     /// Where the tenant setting is set outside a transaction (`pg_db_role_setting`, and the
     /// connection's own value).
     pub(crate) tenant_defaults: Vec<String>,
+    /// The same for the C extension's `tenant_rls.tenant` (which only a superuser can set).
+    pub(crate) extension_defaults: Vec<String>,
+    /// The objects of the `tenant_rls` schema and their owners.
+    pub(crate) rls_owners: Vec<(String, String)>,
+    /// With the C extension's version installed, `tenant_rls.tenant`'s context when it is not
+    /// `superuser` (`missing` when the setting does not exist once the library is loaded).
+    pub(crate) unreserved_setting: Option<String>,
     /// The audit was told that `RowSecurity` writes credentials into query texts.
     pub(crate) credential_in_query_text: bool,
     /// The role's sessions record their query texts (`track_activities`) and it may read
@@ -383,6 +414,26 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
         found.push(Finding::TenantSettingDefault {
             setting: TENANT_SETTING,
             scope: scope.clone(),
+        });
+    }
+    for scope in &role.extension_defaults {
+        found.push(Finding::TenantSettingDefault {
+            setting: EXTENSION_SETTING,
+            scope: scope.clone(),
+        });
+    }
+    for (object, owner) in &role.rls_owners {
+        if *owner == role.name || role.memberships.iter().any(|m| m.role == *owner) {
+            found.push(Finding::OwnsRowSecurity {
+                role: role.name.clone(),
+                object: object.clone(),
+                owner: owner.clone(),
+            });
+        }
+    }
+    if let Some(context) = &role.unreserved_setting {
+        found.push(Finding::TenantSettingNotReserved {
+            context: context.clone(),
         });
     }
     if let Some(database) = &role.temp {

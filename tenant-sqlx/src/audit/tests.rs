@@ -429,3 +429,70 @@ fn credentials_in_visible_query_texts_are_a_finding() {
     assert_eq!(with(false, true), []);
     assert_eq!(with(true, false), []);
 }
+
+#[test]
+fn owning_tenant_rls_or_an_unreserved_setting_or_its_default_is_a_finding() {
+    let owners = vec![
+        ("schema tenant_rls".to_owned(), "owner".to_owned()),
+        (
+            "function tenant_rls.enter(text,text)".to_owned(),
+            "postgres".to_owned(),
+        ),
+        ("table tenant_rls.key".to_owned(), "keys".to_owned()),
+        (
+            "function tenant_rls.current_tenant()".to_owned(),
+            "app".to_owned(),
+        ),
+    ];
+    let member_of_keys = Membership {
+        role: "keys".into(),
+        superuser: false,
+        bypass_rls: false,
+        path: vec!["app".into(), "keys".into()],
+        can_set_role: true,
+    };
+    let facts = RoleFacts {
+        rls_owners: owners.clone(),
+        memberships: vec![member_of_keys],
+        ..role()
+    };
+    assert_eq!(
+        audit(&facts, Some(good())),
+        [
+            Finding::OwnsRowSecurity {
+                role: "app".into(),
+                object: "table tenant_rls.key".into(),
+                owner: "keys".into(),
+            },
+            Finding::OwnsRowSecurity {
+                role: "app".into(),
+                object: "function tenant_rls.current_tenant()".into(),
+                owner: "app".into(),
+            },
+        ]
+    );
+    // Owned by others (the installing role, the bootstrap superuser): nothing.
+    let others = RoleFacts {
+        rls_owners: owners[..2].to_vec(),
+        ..role()
+    };
+    assert_eq!(audit(&others, Some(good())), []);
+
+    let unreserved = RoleFacts {
+        unreserved_setting: Some("user".into()),
+        extension_defaults: vec!["ALTER ROLE app SET".into()],
+        ..role()
+    };
+    assert_eq!(
+        audit(&unreserved, Some(good())),
+        [
+            Finding::TenantSettingDefault {
+                setting: "tenant_rls.tenant",
+                scope: "ALTER ROLE app SET".into(),
+            },
+            Finding::TenantSettingNotReserved {
+                context: "user".into()
+            },
+        ]
+    );
+}

@@ -7,15 +7,24 @@
 #[cfg(feature = "postgres")]
 use super::meta::EntityMeta;
 
-/// The PostgreSQL setting that carries a transaction's tenant for row-level security.
+/// The PostgreSQL setting that carries a transaction's tenant for the PL/pgSQL version of
+/// row-level security ([`RowSecurity::install_plpgsql`](crate::RowSecurity::install_plpgsql)).
 ///
 /// Inside a transaction begun by [`RowSecurity::begin`](crate::RowSecurity::begin) it holds
 /// `<tenant>:<tag>`, where the tag is an HMAC-SHA256, under a key only the functions of
 /// [`RLS_SCHEMA`] can read, over the tenant, the backend's process id and the transaction's start
 /// time. The policies of [`Repo::row_level_security`](crate::Repo::row_level_security) read it
 /// only through `tenant_rls.current_tenant()`, which checks the tag: a value set by raw SQL, or
-/// copied from another transaction, names no tenant.
+/// copied from another transaction, names no tenant. With the C extension
+/// ([`RowSecurity::install`](crate::RowSecurity::install)) it holds the bare tenant, which no
+/// policy reads: the verified tenant is then `tenant_rls.tenant`, which only a superuser, or
+/// `tenant_rls.enter` for a credential it verified, can set.
 pub const TENANT_SETTING: &str = "app.tenant_id";
+
+/// The C extension's setting (`RowSecurity::install`): the transaction's verified tenant, which
+/// only a superuser, or `tenant_rls.enter` for a credential it verified, can set.
+#[cfg(feature = "postgres")]
+pub(crate) const EXTENSION_SETTING: &str = "tenant_rls.tenant";
 
 /// The schema of the key table and the two functions of row-level security
 /// (`tenant_rls.enter`, `tenant_rls.current_tenant`), created by
@@ -86,7 +95,8 @@ fn session_reset(schema: Option<&tenant_core::SchemaName>) -> String {
 }
 
 /// The simple query of `RowSecurity::one_round_trip`: [`begin_statement`]'s and
-/// [`enter_literal`]'s, with BEGIN **last**. PostgreSQL runs the statements before it as an
+/// [`enter_literal`]'s, with BEGIN **last**, and the enter call in the same `SELECT` as the
+/// search path (one statement fewer to parse, plan and run on every transaction). PostgreSQL runs the statements before it as an
 /// implicit transaction, which BEGIN then turns into the transaction block, their
 /// transaction-local settings included (the protocol's documented behaviour for a
 /// multi-statement query). So a refused credential fails before any BEGIN: the connection is
@@ -98,17 +108,16 @@ pub(crate) fn one_round_trip_begin(
     credential: &str,
     fenced: bool,
 ) -> String {
-    // Behind the placement fence, its check comes before the credential's, both before BEGIN.
+    // The credential's check shares the search path's SELECT (one statement fewer to parse);
+    // behind the placement fence, its check follows, both before BEGIN.
+    let enter = enter_literal(tenant, credential);
+    let enter = enter.strip_prefix("SELECT ").unwrap_or(&enter);
     let fence = if fenced {
         format!("; SELECT tenant_placement.enter('{}')", tenant.as_str())
     } else {
         String::new()
     };
-    format!(
-        "{}{fence}; {}; BEGIN",
-        session_reset(schema),
-        enter_literal(tenant, credential)
-    )
+    format!("{}, {enter}{fence}; BEGIN", session_reset(schema))
 }
 
 /// The simple query that begins a tenant-bound transaction behind the placement fence: the
@@ -146,7 +155,7 @@ fn enter_literal(tenant: &tenant_core::TenantId, credential: &str) -> String {
         .replace("$2", &format!("'{credential}'"))
 }
 
-/// `left || right` with `pg_catalog`'s operator, named: see [`install_statements`] for why every
+/// `left || right` with `pg_catalog`'s operator, named: see [`plpgsql_install_statements`] for why every
 /// name in the functions' bodies is qualified.
 #[cfg(feature = "postgres")]
 fn cat(left: &str, right: &str) -> String {
@@ -219,14 +228,20 @@ fn blind_eq(left: &str, right: &str) -> String {
 /// operators) can stand in for one. `NULLIF` and `IS DISTINCT FROM` are not used: they look up
 /// `=` through the search path. `enter` runs once per transaction and keeps its clause.
 #[cfg(feature = "postgres")]
-pub(crate) fn install_statements() -> Vec<String> {
-    let credential = hmac_sql("k.inner_pad", "k.outer_pad", &utf8("'enter:' || tenant"));
-    let tag = hmac_sql("k.inner_pad", "k.outer_pad", &tag_message("tenant"));
-    let expected_tag = format!(
-        "pg_catalog.encode({}, 'hex')",
-        hmac_sql("v_inner", "v_outer", &tag_message("v_tenant"))
-    );
-    let verifies = blind_eq("pg_catalog.split_part(v, ':', 2)", &expected_tag);
+pub(crate) fn plpgsql_install_statements() -> Vec<String> {
+    let mut statements = key_statements();
+    // The C version's `enter` belongs to the extension: only dropping it frees the name. The
+    // SQL `current_tenant()` over it stays (a string body records no dependency) and is
+    // replaced below, in place.
+    statements.push(format!("DROP EXTENSION IF EXISTS {EXTENSION}"));
+    statements.extend(plpgsql_functions());
+    statements
+}
+
+/// The schema and the key table, which both versions share: the key stays where it is when a
+/// database moves from one version to the other.
+#[cfg(feature = "postgres")]
+fn key_statements() -> Vec<String> {
     vec![
         format!("CREATE SCHEMA IF NOT EXISTS {RLS_SCHEMA}"),
         format!("REVOKE CREATE ON SCHEMA {RLS_SCHEMA} FROM PUBLIC"),
@@ -238,6 +253,62 @@ pub(crate) fn install_statements() -> Vec<String> {
                outer_pad bytea NOT NULL CHECK (length(outer_pad) = 64))"
         ),
         format!("REVOKE ALL ON {RLS_SCHEMA}.key FROM PUBLIC"),
+    ]
+}
+
+/// The C extension (`tenant-sqlx/pg`), installed on the server by `make install` and created
+/// in a database by whoever may `CREATE EXTENSION` there (it is trusted: the database's
+/// owner).
+#[cfg(feature = "postgres")]
+pub(crate) const EXTENSION: &str = "tenant_rls";
+
+/// The DDL of the C version, `RowSecurity::install`'s: the schema and key table of
+/// [`plpgsql_install_statements`], the extension, whose C `enter` the enter statement calls,
+/// and `current_tenant` as a SQL function over its `native_current_tenant`.
+///
+/// The policies depend on `current_tenant()` (by identity, not by name), so a database that had
+/// the PL/pgSQL version keeps that function, replaced in place (`CREATE OR REPLACE` keeps its
+/// identity): no policy is rewritten. The wrapper costs nothing per statement: a SQL function
+/// that is not `SECURITY DEFINER`, has no `SET` clause and is one `SELECT` of an expression is
+/// inlined into the calling query when it is planned, so the policy's InitPlan calls the C
+/// function directly. Its one name is qualified: inlining parses it with the caller's search
+/// path. Nothing depends on `enter`: a PL/pgSQL one is dropped, so that the extension's takes
+/// its name and the enter statement calls C with no wrapper to inline on every simple query.
+#[cfg(feature = "postgres")]
+pub(crate) fn extension_install_statements() -> Vec<String> {
+    let mut statements = key_statements();
+    statements.extend([
+        format!(
+            "DO $do$ BEGIN \
+               IF to_regprocedure('{RLS_SCHEMA}.enter(text, text)') IS NOT NULL AND NOT EXISTS ( \
+                 SELECT 1 FROM pg_catalog.pg_depend \
+                 WHERE classid = 'pg_catalog.pg_proc'::regclass \
+                   AND objid = to_regprocedure('{RLS_SCHEMA}.enter(text, text)') AND deptype = 'e') \
+               THEN DROP FUNCTION {RLS_SCHEMA}.enter(text, text); \
+               END IF; \
+             END $do$"
+        ),
+        format!("CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {RLS_SCHEMA}"),
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
+             LANGUAGE sql STABLE PARALLEL SAFE \
+             AS $fn$ SELECT {RLS_SCHEMA}.native_current_tenant() $fn$"
+        ),
+    ]);
+    statements
+}
+
+/// `enter` and `current_tenant` in PL/pgSQL, for servers where no C extension can be installed.
+#[cfg(feature = "postgres")]
+fn plpgsql_functions() -> Vec<String> {
+    let credential = hmac_sql("k.inner_pad", "k.outer_pad", &utf8("'enter:' || tenant"));
+    let tag = hmac_sql("k.inner_pad", "k.outer_pad", &tag_message("tenant"));
+    let expected_tag = format!(
+        "pg_catalog.encode({}, 'hex')",
+        hmac_sql("v_inner", "v_outer", &tag_message("v_tenant"))
+    );
+    let verifies = blind_eq("pg_catalog.split_part(v, ':', 2)", &expected_tag);
+    vec![
         // Checks the application's credential for `tenant` and returns the setting's value for
         // this transaction. It sets nothing itself: a `set_config(.., true)` inside a function
         // with a SET clause would be undone when the function returns.
@@ -312,8 +383,8 @@ mod tests {
         assert_eq!(
             one_round_trip_begin(Some(&schema), &acme, "00ff", false),
             "RESET app.tenant_id; \
-             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
-             SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
+             set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
         );
         // Behind the fence: the placement check first, BEGIN still last (a refusal leaves
         // the connection idle).
