@@ -74,7 +74,7 @@ mod patterns;
 mod scan;
 mod walk;
 
-pub use patterns::{PATTERNS, Pattern, Shape};
+pub use patterns::{CHECKED_NAMESPACE, PATTERNS, Pattern, Shape};
 pub use scan::{LexFailure, scan_source, scan_source_with};
 pub use walk::{Exclude, ExcludeError, FileError, Finding, Inventory, Options, inventory};
 
