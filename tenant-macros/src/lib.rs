@@ -5,6 +5,8 @@
 //! error the user's item is still emitted (`fallback`), so only our errors are reported.
 
 mod activity;
+#[cfg(feature = "checked")]
+mod checked;
 mod ctxt;
 mod fallback;
 mod meta;
@@ -22,6 +24,28 @@ pub fn tenant_scoped(args: TokenStream, input: TokenStream) -> TokenStream {
         Ok(item) => tenant_scoped::tenant_scoped(args.into(), &item.0).into(),
         Err(echo) => echo.into(),
     }
+}
+
+/// A checked query: raw SQL whose tenant tables are named by their entity (`{Invoice}`),
+/// restricted to the context's tenant wherever they appear. See `tenant::sqlx::query!`.
+#[cfg(feature = "checked")]
+#[proc_macro]
+pub fn query(input: TokenStream) -> TokenStream {
+    checked::checked(checked::Kind::Query, input.into()).into()
+}
+
+/// A checked query whose rows decode with `FromRow`. See `tenant::sqlx::query_as!`.
+#[cfg(feature = "checked")]
+#[proc_macro]
+pub fn query_as(input: TokenStream) -> TokenStream {
+    checked::checked(checked::Kind::As, input.into()).into()
+}
+
+/// A checked query whose rows are one value each. See `tenant::sqlx::query_scalar!`.
+#[cfg(feature = "checked")]
+#[proc_macro]
+pub fn query_scalar(input: TokenStream) -> TokenStream {
+    checked::checked(checked::Kind::Scalar, input.into()).into()
 }
 
 /// Makes the `#[activity]` methods of an impl block tenant-carrying activities of the Temporal Rust

@@ -22,6 +22,7 @@
 
 #[cfg(feature = "postgres")]
 mod audit;
+mod checked;
 mod error;
 mod migration;
 mod registry;
@@ -34,6 +35,68 @@ mod tenant_tx;
 
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
+pub use checked::{CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, QueryArgs};
+#[cfg(feature = "macros")]
+#[doc = include_str!("docs/checked.md")]
+pub use tenant_macros::query;
+/// A checked query whose rows decode into a type with sqlx's `FromRow` (a struct deriving it, or
+/// a tuple): `query_as!(ctx, [shared(..),] Row, "SQL", args..)`. Everything else as [`query!`].
+///
+/// ```
+/// use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+///
+/// #[tenant_scoped(table = "customers")]
+/// pub struct Customer { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub name: String }
+/// #[tenant_scoped(table = "orders")]
+/// pub struct Order { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub customer_id: i64, pub cents: i64 }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// CustomerRepo::new(&pool).create_table().await?;
+/// OrderRepo::new(&pool).create_table().await?;
+/// CustomerRepo::new(&pool).insert(&acme, NewCustomer { id: 1, name: "Ann".into() }).await?;
+/// OrderRepo::new(&pool).insert(&acme, NewOrder { id: 1, customer_id: 1, cents: 250 }).await?;
+///
+/// // Both sides restricted to acme: the join cannot reach another tenant's customer 1.
+/// let totals: Vec<(String, i64)> = tenant::sqlx::query_as!(
+///     &acme,
+///     (String, i64),
+///     "SELECT c.name, sum(o.cents) FROM {Customer} c JOIN {Order} o ON o.customer_id = c.id GROUP BY c.name",
+/// )
+/// .fetch_all(&pool)
+/// .await?;
+/// assert_eq!(totals, [("Ann".to_owned(), 250)]);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "macros")]
+pub use tenant_macros::query_as;
+/// A checked query whose rows are their first column, decoded into a type:
+/// `query_scalar!(ctx, [shared(..),] Type, "SQL", args..)`. Everything else as [`query!`].
+///
+/// ```
+/// use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+///
+/// #[tenant_scoped(table = "notes")]
+/// pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// NoteRepo::new(&pool).create_table().await?;
+/// let longest: Option<i64> =
+///     tenant::sqlx::query_scalar!(&acme, Option<i64>, "SELECT max(length(body)) FROM {Note}")
+///         .fetch_one(&pool)
+///         .await?;
+/// assert_eq!(longest, None);
+/// # Ok(())
+/// # }
+/// ```
+#[cfg(feature = "macros")]
+pub use tenant_macros::query_scalar;
 pub use error::Error;
 pub use migration::Migration;
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
@@ -83,4 +146,12 @@ pub mod __private {
     };
     pub use sea_query::ColumnType;
     pub use sqlx;
+    /// What the checked query macros expand to.
+    pub mod checked {
+        pub use crate::checked::{
+            CheckedQuery, CheckedQueryAs, CheckedQueryScalar, CheckedSql, Piece,
+            refuse_tenant_column, refused,
+        };
+        pub use crate::repo::EntityMeta;
+    }
 }

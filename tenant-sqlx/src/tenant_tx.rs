@@ -91,6 +91,12 @@ impl<DB: Backend> TenantTx<DB> {
         &mut *self.tx
     }
 
+    /// The transaction's connection, for the checked queries run on `&mut TenantTx`, which
+    /// have checked the context's tenant first. Crate-private: see `executor`.
+    pub(crate) fn connection(&mut self) -> &mut DB::Connection {
+        &mut self.tx
+    }
+
     /// Commits. The tenant setting ends with the transaction.
     pub async fn commit(self) -> Result<(), Error> {
         Ok(self.tx.commit().await?)

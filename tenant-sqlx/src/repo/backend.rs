@@ -58,6 +58,14 @@ pub trait Backend:
     #[doc(hidden)]
     fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self>;
 
+    /// Adds the tenant, as the repositories bind it (text), after the arguments of a checked
+    /// query.
+    #[doc(hidden)]
+    fn add_tenant(
+        args: &mut Self::Arguments,
+        tenant_id: &TenantId,
+    ) -> Result<(), sqlx::error::BoxDynError>;
+
     #[doc(hidden)]
     fn decode_count(row: &Self::Row) -> Result<i64, sqlx::Error>;
 
@@ -211,6 +219,13 @@ macro_rules! backend {
 
             fn bind_tenant<'q>(query: Query<'q, Self>, tenant_id: &TenantId) -> Query<'q, Self> {
                 query.bind(tenant_id.as_str())
+            }
+
+            fn add_tenant(
+                args: &mut Self::Arguments,
+                tenant_id: &TenantId,
+            ) -> Result<(), sqlx::error::BoxDynError> {
+                sqlx::Arguments::add(args, tenant_id.as_str())
             }
 
             fn decode_count(row: &Self::Row) -> Result<i64, sqlx::Error> {
