@@ -20,6 +20,12 @@ use std::fmt;
 use std::ops::Range;
 
 mod placeholders;
+mod render;
+mod walk;
+
+use sqlparser::ast::Statement;
+use sqlparser::dialect::{PostgreSqlDialect, SQLiteDialect};
+use sqlparser::parser::{Parser, ParserError};
 
 /// What the caller knows about the query besides its SQL text.
 ///
@@ -148,43 +154,88 @@ impl std::error::Error for Error {}
 
 /// Checks `sql` and returns the statement to run with the tenant restriction injected.
 ///
+/// Every error found is returned, not only the first (the macro reports them all in one
+/// compile).
+///
 /// ```
 /// use tenant_sqlcheck::{check, Options};
 ///
 /// let ok = check("UPDATE {Invoice} SET total = $1 WHERE id = $2", &Options { args: 2, shared: &[] });
 /// assert!(ok.is_ok());
-/// let refused = check("DROP TABLE invoices", &Options { args: 0, shared: &[] });
-/// assert!(refused.is_err());
+/// let refused = check("DROP TABLE invoices", &Options { args: 0, shared: &[] }).unwrap_err();
+/// assert!(refused[0].message.contains("not checked"));
 /// ```
 pub fn check(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
-    let _ = options;
     let split = placeholders::split(sql)?;
-    if split.text.trim().is_empty()
-        || split.text.contains(';') && !split.text.trim_end().ends_with(';')
-    {
-        return Err(vec![Error {
-            span: 0..sql.len(),
-            message: "expected exactly one statement".into(),
-            help: "run one statement per checked query".into(),
-        }]);
+    let mut statement = parse(&split)?;
+    let walked = walk::Walker::new(options, &split.map).statement(&mut statement);
+    if !walked.errors.is_empty() {
+        return Err(walked.errors);
     }
-    let upper = split.text.trim_start().to_ascii_uppercase();
-    let returns_rows =
-        upper.starts_with("SELECT") || upper.starts_with("WITH") || upper.contains("RETURNING");
-    if !["SELECT", "WITH", "INSERT", "UPDATE", "DELETE"]
-        .iter()
-        .any(|k| upper.starts_with(k))
-    {
-        return Err(vec![Error {
-            span: 0..sql.len(),
-            message: "only SELECT, INSERT, UPDATE and DELETE are checked".into(),
-            help: "run other statements outside the checked query macros".into(),
-        }]);
-    }
+    let pieces = render::pieces(&statement.to_string(), walked.markers, sql.len())?;
     Ok(Checked {
-        pieces: split.pieces,
+        pieces,
         entities: split.entities,
-        columns: Vec::new(),
-        returns_rows,
+        columns: walked.columns,
+        returns_rows: walked.returns_rows,
     })
+}
+
+/// Exactly one statement, read by the PostgreSQL parser or else by the SQLite one.
+fn parse(split: &placeholders::Split) -> Result<Statement, Vec<Error>> {
+    let parsed = Parser::parse_sql(&PostgreSqlDialect {}, &split.text)
+        .or_else(|pg| Parser::parse_sql(&SQLiteDialect {}, &split.text).map_err(|_| pg));
+    let mut statements = match parsed {
+        Ok(statements) => statements,
+        Err(e) => return Err(vec![parse_error(split, &e)]),
+    };
+    match statements.len() {
+        1 => Ok(statements.remove(0)),
+        0 => Err(vec![Error {
+            span: split.map.sql_range(0..split.text.len()),
+            message: "the SQL holds no statement".into(),
+            help: "write one SELECT, INSERT, UPDATE or DELETE".into(),
+        }]),
+        n => Err(vec![Error {
+            span: split.map.sql_range(0..split.text.len()),
+            message: format!("the SQL holds {n} statements; a checked query runs exactly one"),
+            help: "split it into one checked query per statement".into(),
+        }]),
+    }
+}
+
+/// The parser's message, its position turned into the user's byte offset.
+fn parse_error(split: &placeholders::Split, error: &ParserError) -> Error {
+    let text = match error {
+        ParserError::TokenizerError(m) | ParserError::ParserError(m) => m.clone(),
+        ParserError::RecursionLimitExceeded => "the statement nests too deeply".to_owned(),
+    };
+    // sqlparser ends its messages with " at Line: L, Column: C" (of the text it read, where
+    // each placeholder is a longer identifier).
+    let (message, span) = match text.rsplit_once(" at Line: ") {
+        Some((message, at)) => {
+            let position = at.split_once(", Column: ").and_then(|(line, column)| {
+                Some((line.trim().parse().ok()?, column.trim().parse().ok()?))
+            });
+            let start = position.and_then(|(l, c)| split.map.position(l, c));
+            let whole = split.map.sql_range(0..split.text.len());
+            (
+                message.to_owned(),
+                start.map_or(whole.clone(), |s| s..whole.end),
+            )
+        }
+        None => (text.clone(), split.map.sql_range(0..split.text.len())),
+    };
+    let mut message = message;
+    if let Some(first) = message.get(..1) {
+        message = first.to_lowercase() + &message[1..];
+    }
+    Error {
+        span,
+        message: format!(
+            "the SQL cannot be parsed: {}",
+            message.trim_end_matches('.')
+        ),
+        help: "write one statement that PostgreSQL and SQLite both read".into(),
+    }
 }
