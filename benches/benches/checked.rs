@@ -70,9 +70,9 @@ const INSERTED_FROM: i64 = 1_000_000;
 /// The statements as the macro renders them: the entity's table quoted, every reference
 /// restricted to the tenant, bound last. `run` checks each against the macro's own text.
 mod sql {
-    pub(crate) const GET: &str = r#"SELECT id, customer_id, amount_cents, paid FROM "invoices" WHERE (id = $1) AND "invoices"."tenant_id" = $2"#;
-    pub(crate) const JOIN_GROUP: &str = r#"SELECT c.name, CAST(count(*) AS BIGINT), CAST(sum(p.amount_cents) AS BIGINT) FROM "invoices" i JOIN "customers" c ON c.id = i.customer_id AND c."tenant_id" = $1 JOIN "payments" p ON p.invoice_id = i.id AND p."tenant_id" = $1 WHERE i."tenant_id" = $1 GROUP BY c.name ORDER BY c.name"#;
-    pub(crate) const UPDATE: &str = r#"UPDATE "invoices" SET amount_cents = $1 WHERE (id = $2) AND "invoices"."tenant_id" = $3"#;
+    pub(crate) const GET: &str = r#"SELECT id, customer_id, amount_cents, paid FROM "invoices" AS __tenant_a0__ WHERE (id = $1) AND __tenant_a0__."tenant_id" = $2"#;
+    pub(crate) const JOIN_GROUP: &str = r#"SELECT c.name, CAST(count(*) AS BIGINT), CAST(sum(p.amount_cents) AS BIGINT) FROM "invoices" i JOIN "customers" c ON c.id = i.customer_id JOIN "payments" p ON p.invoice_id = i.id WHERE i."tenant_id" = $1 AND c."tenant_id" = $1 AND p."tenant_id" = $1 GROUP BY c.name ORDER BY c.name"#;
+    pub(crate) const UPDATE: &str = r#"UPDATE "invoices" AS __tenant_a0__ SET amount_cents = $1 WHERE (id = $2) AND __tenant_a0__."tenant_id" = $3"#;
     pub(crate) const INSERT_SELECT: &str = r#"INSERT INTO "payments" (id, invoice_id, amount_cents, "tenant_id") SELECT $1, i.id, i.amount_cents, $3 FROM "invoices" i WHERE (i.id = $2) AND i."tenant_id" = $3"#;
     pub(crate) const RESET: &str = "DELETE FROM payments WHERE id >= 1000000";
 }
