@@ -251,7 +251,7 @@ const QUERY_ENTITIES: [(&str, &str); 3] = [
     ("Payment", "payments"),
 ];
 
-const QUERY_PRELUDE: &str = "#![allow(dead_code)]
+const QUERY_PRELUDE: &str = "#![allow(dead_code, unused_imports)]
 use tenant::{TenantCtx, TenantId, tenant_scoped};
 
 #[tenant_scoped(table = \"invoices\")]
