@@ -1,20 +1,89 @@
-//! The engine of the `tenant` crate's checked queries (issue 22).
+//! The engine of the `tenant` crate's checked queries (issue 22): raw SQL that cannot forget
+//! the tenant.
 //!
-//! [`check`] takes the SQL a user wrote in a checked query macro, with tenant entities named by
-//! their Rust path in braces (`{Invoice}`), and returns the statement to run with the tenant
-//! restriction injected on every entity reference, or every reason it cannot be made safe.
+//! [`check`] takes the SQL a user wrote in a checked query macro, with every tenant entity named
+//! by its Rust path in braces (`{Invoice}`), and returns the statement to run with the tenant
+//! restriction injected on every entity reference, or every reason it cannot be made safe. The
+//! macro front end (`tenant-macros`) calls it at compile time and turns its errors into compile
+//! errors; this crate is a plain library that depends on `sqlparser` alone.
 //!
 //! ```
 //! use tenant_sqlcheck::{check, Options, Piece};
 //!
-//! let checked = check("SELECT id FROM {Invoice} WHERE total > $1", &Options { args: 1, shared: &[] })
-//!     .expect("a plain select is checked");
-//! assert_eq!(checked.entities[0].path, "Invoice");
-//! assert!(checked.pieces.iter().any(|p| matches!(p, Piece::Table(0))));
+//! let sql = "SELECT c.name, count(i.id) FROM {Customer} c LEFT JOIN {Invoice} i ON i.customer_id = c.id GROUP BY c.name";
+//! let checked = check(sql, &Options { args: 0, shared: &[] }).expect("checked");
+//! // What the runtime writes, with the entities' tables and tenant columns double-quoted:
+//! let rendered: String = checked.pieces.iter().map(|piece| match piece {
+//!     Piece::Sql(sql) => sql.clone(),
+//!     Piece::Table(i) => ["\"customers\"", "\"invoices\""][*i].to_owned(),
+//!     Piece::TenantColumn(_) => "\"tenant_id\"".to_owned(),
+//! }).collect();
+//! assert_eq!(
+//!     rendered,
+//!     "SELECT c.name, count(i.id) FROM \"customers\" c LEFT JOIN \"invoices\" i \
+//!      ON (i.customer_id = c.id) AND i.\"tenant_id\" = $1 WHERE c.\"tenant_id\" = $1 GROUP BY c.name",
+//! );
 //! ```
 //!
-//! This crate is a plain library with no proc-macro dependency: the macro front end
-//! (`tenant-macros`) calls it at compile time and turns its errors into compile errors.
+//! # What is injected where
+//!
+//! The tenant is bound as `$N+1` (N: the number of arguments). Every entity reference gets
+//! `alias.<tenant column> = $N+1`, an entity without an alias getting a private one
+//! (`__tenant_a0__`), placed where it filters that relation's rows and nothing else:
+//!
+//! | the entity is | its restriction goes |
+//! |---|---|
+//! | a FROM item, or joined by JOIN / INNER JOIN / CROSS JOIN / NATURAL JOIN | ANDed to the WHERE, outside the user's condition: `WHERE (user) AND a.t = $T` |
+//! | the right side of a LEFT JOIN | ANDed to that join's ON: `ON (user) AND b.t = $T` |
+//! | left of a RIGHT JOIN (and not already placed in an ON) | ANDed to the RIGHT JOIN's ON, its right side to the WHERE |
+//! | under a FULL JOIN, an outer join with USING or NATURAL where an ON is needed, a parenthesised join with an alias, any FROM that has a LATERAL item | replaced by `(SELECT * FROM <table> WHERE <tenant column> = $T) AS alias`, always exact |
+//! | the target of UPDATE or DELETE | ANDed to its WHERE; UPDATE .. FROM's relations as FROM items |
+//! | the target of INSERT | its column list gets the tenant column, each VALUES row or each SELECT branch's projection gets `$T`; `ON CONFLICT (cols)` becomes `ON CONFLICT (<tenant column>, cols)` (the conflict is looked up within the tenant), `DO UPDATE .. WHERE` gets the restriction too |
+//!
+//! Every SELECT is restricted on its own: subqueries in SELECT, WHERE, FROM, HAVING, ON,
+//! ORDER BY, EXISTS / IN / ANY, each CTE (both branches of a recursive one), each branch of
+//! UNION / INTERSECT / EXCEPT. `DELETE .. USING`, which SQLite lacks, is written
+//! `DELETE FROM t AS a WHERE EXISTS (SELECT 1 FROM <using> WHERE <user condition>) AND a.t = $T`,
+//! on both backends (its RETURNING can name the target's columns only). CTEs are renamed privately (`__tenant_w0__`, their references aliased by
+//! the user's name), so a CTE can never take the place of an entity's table, whose name is
+//! only known at run time.
+//!
+//! # What is refused
+//!
+//! Each as an [`Error`] with the bytes it is about and a `help:` line, all of them at once:
+//! - a relation that is not an entity placeholder, a CTE in scope, a declared shared table or a
+//!   subquery: plain names (`invoices`), quoted or case-changed ones (`"INVOICES"`),
+//!   schema-qualified ones (`public.invoices`, `pg_catalog.pg_class`), views, table functions;
+//!   a shared table matches an unqualified name exactly, case-insensitively unless quoted, and
+//!   is read-only (never the target of INSERT, UPDATE or DELETE);
+//! - more or fewer than one statement; anything but SELECT, INSERT, UPDATE, DELETE (DDL, SET,
+//!   RESET, COPY, CALL, transaction control, EXPLAIN, PRAGMA, ATTACH, ..); `SELECT .. INTO`;
+//!   a data-modifying statement inside WITH; `INSERT OR REPLACE`, `REPLACE INTO`, an INSERT
+//!   without its column list, `ON CONFLICT ON CONSTRAINT`;
+//! - functions that change session or server state, run SQL given as text, or read files and
+//!   large objects: `set_config`, `setval`, `query_to_xml` and the other `*_to_xml*`,
+//!   `ts_stat`, every `pg_*` but `pg_typeof`, `lo_*`, `dblink*`, SQLite's `load_extension`,
+//!   `readfile`, `writefile`;
+//! - placeholders other than `$1..$N` (`?`, `:name`, `$0`, `$N+1` and above), and an argument
+//!   never used;
+//! - SQL that neither the PostgreSQL nor the SQLite parser reads, or that nests deeper than the
+//!   parser's limit;
+//! - ambiguity that could make an injected `alias.t = $T` reach another relation: two relations
+//!   with the same name in one FROM (aliases compared case-insensitively), an alias or CTE named
+//!   by an entity placeholder, an entity placeholder anywhere but a table position (`{Invoice}.id`:
+//!   alias the entity), column aliases on an entity (`{Invoice} AS i(a, b)` would rename its
+//!   tenant column), a name matching a CTE only when case is ignored, and the reserved prefix
+//!   `__tenant_` anywhere in the SQL.
+//!
+//! Comments and string literals can neither hide nor forge a placeholder: placeholders are
+//! found on the tokenizer's tokens, and the statement that runs is rendered from the parsed
+//! tree, so a comment never reaches the database.
+//!
+//! The engine does not know the entities' tenant columns: it reports every column name the
+//! statement uses ([`Checked::columns`]) and the macro refuses, at compile time, any that is
+//! an entity's tenant column, so the statement can neither write nor compare it. Functions
+//! the application defines are called as written: what they read is not checked (row-level
+//! security is the layer below).
 
 use std::fmt;
 use std::ops::Range;
@@ -166,6 +235,34 @@ impl std::error::Error for Error {}
 /// assert!(refused[0].message.contains("not checked"));
 /// ```
 pub fn check(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
+    // sqlparser recurses once per nesting level and, unoptimised (a proc macro usually is),
+    // its frames are large: a statement within the parser's recursion limit can still
+    // overflow a 2 MiB stack. The check runs on a thread of its own with room to spare.
+    let internal = |what: &str| {
+        vec![Error {
+            span: 0..sql.len(),
+            message: format!("internal error of the SQL checker: {what}"),
+            help: "report this statement to the maintainers of `tenant`".into(),
+        }]
+    };
+    std::thread::scope(|scope| {
+        match std::thread::Builder::new()
+            .stack_size(STACK)
+            .spawn_scoped(scope, || check_here(sql, options))
+        {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(internal("it panicked"))),
+            Err(_) => check_here(sql, options),
+        }
+    })
+}
+
+/// The stack of the checking thread: the deepest statement the parser accepts (its recursion
+/// limit is 50 levels) needs less than a tenth of it on a debug build.
+const STACK: usize = 64 * 1024 * 1024;
+
+fn check_here(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
     let split = placeholders::split(sql)?;
     let mut statement = parse(&split)?;
     let walked = walk::Walker::new(options, &split.map).statement(&mut statement);

@@ -4,7 +4,7 @@
 use std::ops::Range;
 
 use sqlparser::dialect::PostgreSqlDialect;
-use sqlparser::tokenizer::{Span, Token, Tokenizer};
+use sqlparser::tokenizer::{Span, Token, Tokenizer, Whitespace};
 
 use crate::{EntityRef, Error};
 
@@ -208,12 +208,29 @@ pub(crate) fn split(sql: &str) -> Result<Split, Vec<Error>> {
                 };
                 let close = i + 1 + close;
                 let end = start_of(&tokens[close]) + 1;
-                let path: String = sql[open + 1..end - 1].split_whitespace().collect();
-                let inner_ok = tokens[i + 1..close].iter().all(|t| {
-                    matches!(t.token, Token::Word(ref w) if w.quote_style.is_none())
-                        || matches!(t.token, Token::DoubleColon | Token::Whitespace(_))
-                });
-                if !inner_ok || !is_path(&path) {
+                // The path is rebuilt from the tokens: identifiers joined by `::`, nothing else
+                // (two identifiers in a row, quotes or other punctuation are not a path).
+                let mut path = String::new();
+                let mut expect_word = true;
+                let mut valid = true;
+                for t in &tokens[i + 1..close] {
+                    match &t.token {
+                        // Blanks only: a comment inside the braces would hide part of the path.
+                        Token::Whitespace(
+                            Whitespace::Space | Whitespace::Tab | Whitespace::Newline,
+                        ) => {}
+                        Token::Word(w) if expect_word && w.quote_style.is_none() => {
+                            path.push_str(&w.value);
+                            expect_word = false;
+                        }
+                        Token::DoubleColon if !expect_word || path.is_empty() => {
+                            path.push_str("::");
+                            expect_word = true;
+                        }
+                        _ => valid = false,
+                    }
+                }
+                if !valid || expect_word || !is_path(&path) {
                     return Err(vec![error(
                         open..end,
                         format!("`{}` is not an entity path", &sql[open..end]),

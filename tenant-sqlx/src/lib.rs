@@ -36,6 +36,16 @@ mod tenant_tx;
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
 pub use checked::{CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, QueryArgs};
+pub use error::Error;
+pub use migration::Migration;
+pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
+pub use repo::TENANT_SETTING;
+#[cfg(feature = "postgres")]
+pub use repo::{RLS_SCHEMA, TENANT_POLICY};
+#[cfg(feature = "postgres")]
+pub use row_security::RowSecurity;
+#[cfg(feature = "postgres")]
+pub use schema::TenantSchema;
 #[cfg(feature = "macros")]
 #[doc = include_str!("docs/checked.md")]
 pub use tenant_macros::query;
@@ -97,16 +107,6 @@ pub use tenant_macros::query_as;
 /// ```
 #[cfg(feature = "macros")]
 pub use tenant_macros::query_scalar;
-pub use error::Error;
-pub use migration::Migration;
-pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
-pub use repo::TENANT_SETTING;
-#[cfg(feature = "postgres")]
-pub use repo::{RLS_SCHEMA, TENANT_POLICY};
-#[cfg(feature = "postgres")]
-pub use row_security::RowSecurity;
-#[cfg(feature = "postgres")]
-pub use schema::TenantSchema;
 pub use tenant_tx::TenantTx;
 
 pub use repo::{

@@ -110,6 +110,12 @@ macro_rules! checked_suite {
             /// 3 (invoice 4, 5); categories 1 <- 2 <- 4.
             async fn seeded($test: &str) -> Option<($pool_type, TenantCtx, TenantCtx)> {
                 let pool = $pool?;
+                let (acme, globex) = seed(&pool).await;
+                Some((pool, acme, globex))
+            }
+
+            pub(super) async fn seed(pool: &$pool_type) -> (TenantCtx, TenantCtx) {
+                let pool = pool.clone();
                 let (acme, globex) = tenants();
                 CustomerRepo::new(&pool).create_table().await.unwrap();
                 InvoiceRepo::new(&pool).create_table().await.unwrap();
@@ -169,7 +175,7 @@ macro_rules! checked_suite {
                     let new = NewCategory { id, parent_id };
                     CategoryRepo::new(&pool).insert(ctx, new).await.unwrap();
                 }
-                Some((pool, acme, globex))
+                (acme, globex)
             }
 
             macro_rules! setup {
@@ -370,6 +376,22 @@ macro_rules! checked_suite {
             }
 
             #[tokio::test]
+            async fn delete_using() {
+                let (pool, acme, globex) = setup!("checked_delete_using");
+                let delete = query!(
+                    &acme,
+                    "DELETE FROM {Payment} p USING {Invoice} i \
+                     WHERE p.invoice_id = i.id AND i.total > $1",
+                    150_i64
+                );
+                let done = delete.execute(&pool).await.unwrap();
+                assert_eq!(done.rows_affected(), 1);
+                let left = |ctx| query_scalar!(ctx, i64, "SELECT id FROM {Payment} ORDER BY id");
+                assert_eq!(left(&acme).fetch_all(&pool).await.unwrap(), [1]);
+                assert_eq!(left(&globex).fetch_all(&pool).await.unwrap(), [1, 3]);
+            }
+
+            #[tokio::test]
             async fn insert_select_between_two_entities() {
                 let (pool, acme, globex) = setup!("checked_insert_select");
                 let done = query!(
@@ -497,40 +519,135 @@ macro_rules! checked_suite {
     };
 }
 
-checked_suite!(sqlite, sqlx::SqlitePool, |_test| Some(support::sqlite().await));
+checked_suite!(sqlite, sqlx::SqlitePool, |_test| Some(
+    support::sqlite().await
+));
 checked_suite!(postgres, sqlx::PgPool, |test| support::postgres(test).await);
 
-/// `DELETE .. USING` is PostgreSQL's (SQLite has no USING; its form is the subquery above).
-mod postgres_only {
-    use super::*;
+/// The read queries of the suite, each result formatted, run on `$on` (evaluated for each).
+macro_rules! reads {
+    ($ctx:expr, $on:expr) => {{
+        let ctx: &TenantCtx = $ctx;
+        vec![
+            format!("{:?}", query_as!(
+                ctx,
+                (String, i64),
+                "SELECT c.name, CAST(sum(p.cents) AS BIGINT) FROM {Customer} c \
+                 JOIN {Invoice} i ON i.customer_id = c.id JOIN {Payment} p ON p.invoice_id = i.id \
+                 GROUP BY c.name HAVING sum(p.cents) > $1 ORDER BY c.name",
+                0_i64
+            ).fetch_all($on).await.unwrap()),
+            format!("{:?}", query_as!(
+                ctx,
+                (i64, i64),
+                "SELECT id, CAST(rank() OVER (ORDER BY total DESC) AS BIGINT) FROM {Invoice} ORDER BY id"
+            ).fetch_all($on).await.unwrap()),
+            format!("{:?}", query_scalar!(
+                ctx,
+                i64,
+                "WITH RECURSIVE tree (id) AS (SELECT id FROM {Category} WHERE id = 1 UNION ALL \
+                 SELECT c.id FROM {Category} c JOIN tree t ON c.parent_id = t.id) \
+                 SELECT id FROM tree ORDER BY id"
+            ).fetch_all($on).await.unwrap()),
+            format!("{:?}", query_as!(
+                ctx,
+                (i64, Option<i64>),
+                "SELECT c.id, i.id FROM {Customer} c LEFT JOIN {Invoice} i \
+                 ON i.customer_id = c.id ORDER BY c.id, i.id"
+            ).fetch_all($on).await.unwrap()),
+            format!("{:?}", query_scalar!(
+                ctx,
+                i64,
+                "SELECT c.id FROM {Customer} c WHERE NOT EXISTS \
+                 (SELECT 1 FROM {Invoice} i WHERE i.customer_id = c.id) ORDER BY c.id"
+            ).fetch_all($on).await.unwrap()),
+            format!("{:?}", query_as!(
+                ctx,
+                (i64, i64),
+                "SELECT CAST(count(*) AS BIGINT), CAST(sum(total) AS BIGINT) FROM {Invoice}"
+            ).fetch_one($on).await.unwrap()),
+            format!("{:?}", query_as!(
+                ctx,
+                shared(countries),
+                (String, String),
+                "SELECT c.name, k.name FROM {Customer} c JOIN countries k ON k.code = c.country \
+                 ORDER BY c.id"
+            ).fetch_all($on).await.unwrap()),
+        ]
+    }};
+}
 
-    #[tokio::test]
-    async fn delete_using() {
-        let Some(pool) = support::postgres("checked_delete_using").await else {
-            return;
-        };
-        let (acme, globex) = tenants();
-        InvoiceRepo::new(&pool).create_table().await.unwrap();
-        PaymentRepo::new(&pool).create_table().await.unwrap();
-        for ctx in [&acme, &globex] {
-            for (id, total) in [(1, 100), (2, 300)] {
-                let new = NewInvoice { id, customer_id: 1, total };
-                InvoiceRepo::new(&pool).insert(ctx, new).await.unwrap();
-                let new = NewPayment { id, invoice_id: id, cents: 1 };
-                PaymentRepo::new(&pool).insert(ctx, new).await.unwrap();
-            }
-        }
-        let done = query!(
-            &acme,
-            "DELETE FROM {Payment} p USING {Invoice} i WHERE p.invoice_id = i.id AND i.total > $1",
-            150_i64
-        )
-        .execute(&pool)
+/// The two layers agree: as the application role, inside a `RowSecurity` transaction (where
+/// the policies hide every other tenant's rows), the checked queries give the rows they give
+/// on the plain pool, where only their injected restriction does.
+#[tokio::test]
+async fn row_security_gives_the_same_rows() {
+    let Some((owner, app)) = support::postgres_app_role("checked_rls", 2).await else {
+        return;
+    };
+    let (acme, globex) = postgres::seed(&owner).await;
+    let mut plain = Vec::new();
+    for ctx in [&acme, &globex] {
+        plain.push(reads!(ctx, &owner));
+    }
+    let rls = support::install_row_security(&owner).await;
+    CustomerRepo::new(&owner)
+        .row_level_security()
         .await
         .unwrap();
-        assert_eq!(done.rows_affected(), 1);
-        let left = |ctx| query_scalar!(ctx, i64, "SELECT id FROM {Payment} ORDER BY id");
-        assert_eq!(left(&acme).fetch_all(&pool).await.unwrap(), [1]);
-        assert_eq!(left(&globex).fetch_all(&pool).await.unwrap(), [1, 2]);
+    InvoiceRepo::new(&owner).row_level_security().await.unwrap();
+    PaymentRepo::new(&owner).row_level_security().await.unwrap();
+    CategoryRepo::new(&owner)
+        .row_level_security()
+        .await
+        .unwrap();
+    for (ctx, plain) in [&acme, &globex].into_iter().zip(plain) {
+        let mut tx = rls.begin(&app, ctx).await.unwrap();
+        assert_eq!(reads!(ctx, &mut tx), plain, "{}", ctx.tenant_id());
+        // A write through both layers: the restriction and the policy agree on the rows.
+        let done = query!(
+            ctx,
+            "UPDATE {Invoice} AS i SET total = i.total + p.cents FROM {Payment} p \
+             WHERE p.invoice_id = i.id"
+        )
+        .execute(&mut tx)
+        .await
+        .unwrap();
+        assert_eq!(done.rows_affected(), 2, "{}", ctx.tenant_id());
+        tx.rollback().await.unwrap();
+    }
+    // Outside a tenant transaction the policies show nothing, whatever the query injects.
+    let hidden = query_scalar!(&acme, i64, "SELECT CAST(count(*) AS BIGINT) FROM {Invoice}")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert_eq!(hidden, 0);
+}
+
+/// What the checked queries send (`-- --nocapture` prints them): the restriction of each
+/// entity reference, where its clause needs it (the ON of a LEFT JOIN's inner side, not the
+/// WHERE, which would turn it into an inner join), and the tenant as the last parameter.
+#[test]
+fn rendered_statements() {
+    let acme = ctx("acme", Plan::Free);
+    let cases = [
+        (
+            query!(&acme, "SELECT c.id, i.id FROM {Customer} c LEFT JOIN {Invoice} i ON i.customer_id = c.id").sql(),
+            &[r#"LEFT JOIN "invoices" i ON (i.customer_id = c.id) AND i."tenant_id" = $1"#, r#"WHERE c."tenant_id" = $1"#][..],
+        ),
+        (
+            query!(&acme, "DELETE FROM {Payment} p USING {Invoice} i WHERE p.invoice_id = i.id AND i.total > $1", 1_i64).sql(),
+            &[r#"i."tenant_id" = $2"#, r#"p."tenant_id" = $2"#][..],
+        ),
+        (
+            query!(&acme, "INSERT INTO {Invoice} (id, customer_id, total) VALUES ($1, 1, $2) ON CONFLICT (id) DO UPDATE SET total = excluded.total RETURNING id", 1_i64, 2_i64).sql(),
+            &[r#"(id, customer_id, total, "tenant_id") VALUES ($1, 1, $2, $3)"#, r#"ON CONFLICT("tenant_id", id)"#, r#"WHERE "invoices"."tenant_id" = $3"#][..],
+        ),
+    ];
+    for (sql, fragments) in cases {
+        println!("{sql}");
+        for fragment in fragments {
+            assert!(sql.contains(fragment), "{fragment} missing from {sql}");
+        }
     }
 }

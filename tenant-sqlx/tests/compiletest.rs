@@ -1,5 +1,7 @@
-//! Compile-fail cases of `#[tenant_scoped]` (`tests/ui/tenant_scoped/fail`) and of the
-//! repositories it generates (`tests/ui/repo/fail`), one misuse per file. The compile-pass cases
+//! Compile-fail cases of `#[tenant_scoped]` (`tests/ui/tenant_scoped/fail`), of the
+//! repositories it generates (`tests/ui/repo/fail`) and of the checked queries
+//! (`tests/ui/checked/fail`: every clause a plain table could hide in, every refusal, the
+//! tricks), one misuse per file, all in one trybuild run (one build of its project). The compile-pass cases
 //! (`tests/ui/tenant_scoped/pass`) are `[[test]]` targets of their own (see Cargo.toml), so
 //! trybuild only checks (`cargo check`) and never builds the dependencies a second time. A misuse
 //! that fails only when code is generated (a post-monomorphization error: `Col::new::<99>()`, a
@@ -20,4 +22,5 @@ fn ui() {
     t.compile_fail("tests/ui/tenant_scoped/fail/*.rs");
     t.compile_fail("tests/ui/repo/fail/*.rs");
     t.compile_fail("tests/ui/schema/fail/*.rs");
+    t.compile_fail("tests/ui/checked/fail/*.rs");
 }

@@ -1,5 +1,7 @@
 //! A model-based search for tenant leaks. Random programs of operations drawn
-//! from every repository method (and raw SQL inside tenant-bound transactions) run
+//! from every repository method, checked queries (`query!` and its kin: a join, a LEFT JOIN
+//! count, an update by a key often another tenant's), and raw SQL inside tenant-bound
+//! transactions run
 //! concurrently against a real database, and an in-memory model written here, with none of the
 //! crate's code, predicts every result, errors included. Any difference fails the run, and so
 //! does any returned row whose tenant is not the caller's (a leak). A failing program is shrunk
@@ -47,7 +49,10 @@ use std::sync::atomic::{AtomicBool, AtomicU32, Ordering as AtomicOrdering};
 use std::time::{Duration, Instant};
 
 use futures::TryStreamExt as _;
-use tenant::sqlx::{Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantSchema, TenantTx};
+use tenant::sqlx::{
+    CheckedExecutor, Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantSchema, TenantTx,
+    query, query_as, query_scalar,
+};
 use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
 
@@ -420,6 +425,22 @@ enum Kind {
     },
     /// `count` outside any tenant transaction: with row-level security, nothing is visible.
     Unbound,
+    /// A checked query (`tenant::sqlx::query!` and its kin): raw SQL whose restriction the
+    /// macro injected.
+    Checked(CheckedOp),
+}
+
+/// The checked queries of the search: a join, a LEFT JOIN whose inner side is a tenant table
+/// (where a missing restriction adds other tenants' rows to the count), and an update by key
+/// (often another tenant's key, which must change nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum CheckedOp {
+    /// Items with an amount of at least this, each with its group's name, by id.
+    JoinAtLeast(i64),
+    /// Rows of the groups LEFT JOIN their items.
+    LeftJoinCount,
+    /// `amount = amount + delta` of the item with this key.
+    AddAmount(i64, i64),
 }
 
 impl Kind {
@@ -444,6 +465,9 @@ impl Kind {
             Kind::WithParent(_) => "with_parent",
             Kind::RawTx { .. } => "raw_tx",
             Kind::Unbound => "unbound_count",
+            Kind::Checked(CheckedOp::JoinAtLeast(_)) => "checked_join",
+            Kind::Checked(CheckedOp::LeftJoinCount) => "checked_left_join_count",
+            Kind::Checked(CheckedOp::AddAmount(..)) => "checked_update",
         }
     }
 }
@@ -704,6 +728,25 @@ fn predict(
             rows.truncate(limit);
             Outcome::Page { rows, more }
         }
+        Kind::Checked(CheckedOp::JoinAtLeast(min)) => Outcome::Pairs(
+            state
+                .values()
+                .filter(|r| r.amount >= *min)
+                .map(|r| (r.clone(), group_name(t, r.group)))
+                .collect(),
+        ),
+        Kind::Checked(CheckedOp::LeftJoinCount) => Outcome::Count(
+            tenant_groups(t)
+                .map(|g| state.values().filter(|r| r.group == g.id).count().max(1) as u64)
+                .sum(),
+        ),
+        Kind::Checked(CheckedOp::AddAmount(id, delta)) => match state.get_mut(id) {
+            Some(row) => {
+                row.amount += delta;
+                Outcome::Count(1)
+            }
+            None => Outcome::Count(0),
+        },
         Kind::WithParent(f) => Outcome::Pairs(
             filtered(state, f.as_ref().unwrap_or(&F::All))
                 .into_iter()
@@ -982,7 +1025,7 @@ impl Generator {
     }
 
     fn kind(&mut self, t: usize) -> Kind {
-        match self.rng.below(100) {
+        match self.rng.below(106) {
             0..=7 => Kind::Get(self.id(t)),
             8..=9 => Kind::List,
             10..=13 => Kind::ListWhere(self.filter(t, 0)),
@@ -1032,7 +1075,13 @@ impl Generator {
                 commit: self.rng.chance(70),
                 foreign: self.other_tenant(t),
             },
-            _ => Kind::Unbound,
+            98..=99 => Kind::Unbound,
+            100..=101 => Kind::Checked(CheckedOp::JoinAtLeast(self.rng.below(1000) as i64)),
+            102..=103 => Kind::Checked(CheckedOp::LeftJoinCount),
+            _ => Kind::Checked(CheckedOp::AddAmount(
+                self.id(t),
+                1 + self.rng.below(9) as i64,
+            )),
         }
     }
 }
@@ -1454,8 +1503,80 @@ macro_rules! backend {
                         }
                     }
                     Kind::RawTx { .. } => unreachable!("raw_tx runs its own transaction"),
+                    Kind::Checked(_) => unreachable!("checked queries run through `checked`"),
                 };
                 (outcome, None)
+            }
+
+            /// A checked query over `conn`; the rows it returns name their tenant's groups,
+            /// so a join across tenants shows as a leak as well as a difference.
+            pub(super) async fn checked<'x, X: CheckedExecutor<'x, Database = Db>>(
+                conn: X,
+                ctx: &TenantCtx,
+                op: &CheckedOp,
+                check: &mut Check<'_>,
+            ) -> Outcome {
+                let err = |e: Error| Outcome::Err(err_kind(&e));
+                match op {
+                    CheckedOp::JoinAtLeast(min) => {
+                        let rows = query_as!(
+                            ctx,
+                            (i64, String, String, i64, Option<String>, i64, String),
+                            "SELECT i.id, i.code, i.label, i.amount, i.note, i.group_id, g.name \
+                             FROM {Item} i JOIN {Group} g ON g.id = i.group_id \
+                             WHERE i.amount >= $1 ORDER BY i.id",
+                            *min
+                        )
+                        .fetch_all(conn)
+                        .await;
+                        let prefix = format!("{}-", ctx.tenant_id());
+                        match rows {
+                            Ok(rows) => Outcome::Pairs(
+                                rows.into_iter()
+                                    .map(|(id, code, label, amount, note, group, name)| {
+                                        if !name.starts_with(&prefix) {
+                                            check.leaks += 1;
+                                        }
+                                        let row = Row {
+                                            id,
+                                            code,
+                                            label,
+                                            amount,
+                                            note,
+                                            group,
+                                        };
+                                        (row, name)
+                                    })
+                                    .collect(),
+                            ),
+                            Err(e) => err(e),
+                        }
+                    }
+                    CheckedOp::LeftJoinCount => match query_scalar!(
+                        ctx,
+                        i64,
+                        "SELECT CAST(count(*) AS BIGINT) FROM {Group} g \
+                         LEFT JOIN {Item} i ON i.group_id = g.id"
+                    )
+                    .fetch_one(conn)
+                    .await
+                    {
+                        Ok(n) => Outcome::Count(n as u64),
+                        Err(e) => err(e),
+                    },
+                    CheckedOp::AddAmount(id, delta) => match query!(
+                        ctx,
+                        "UPDATE {Item} SET amount = amount + $1 WHERE id = $2",
+                        *delta,
+                        *id
+                    )
+                    .execute(conn)
+                    .await
+                    {
+                        Ok(done) => Outcome::Count(done.rows_affected()),
+                        Err(e) => err(e),
+                    },
+                }
             }
 
             /// A raw-SQL op in `tx`, the tenant's transaction. With row-level security the
@@ -1772,13 +1893,21 @@ async fn execute(
                 );
             }
             if !op.in_tx {
+                if let Kind::Checked(checked) = &op.kind {
+                    return (on_sqlite::checked(pool, ctx, checked, check).await, None);
+                }
                 return on_sqlite::exec(pool, ctx, &op.kind, cursor, check).await;
             }
             let mut tx = match TenantTx::begin(pool, ctx).await {
                 Ok(tx) => tx,
                 Err(e) => return (Outcome::Err(err_kind(&e)), None),
             };
-            let out = on_sqlite::exec(&mut tx, ctx, &op.kind, cursor, check).await;
+            let out = match &op.kind {
+                Kind::Checked(checked) => {
+                    (on_sqlite::checked(&mut tx, ctx, checked, check).await, None)
+                }
+                kind => on_sqlite::exec(&mut tx, ctx, kind, cursor, check).await,
+            };
             let done = if matches!(out.0, Outcome::Err(_)) {
                 tx.rollback().await
             } else {
@@ -1814,13 +1943,22 @@ async fn execute(
                 Mode::Rls | Mode::Schema => !matches!(op.kind, Kind::Unbound),
             };
             if !in_tx {
+                if let Kind::Checked(checked) = &op.kind {
+                    return (on_postgres::checked(pool, ctx, checked, check).await, None);
+                }
                 return on_postgres::exec(pool, ctx, &op.kind, cursor, check).await;
             }
             let mut tx = match begin().await {
                 Ok(tx) => tx,
                 Err(e) => return (Outcome::Err(err_kind(&e)), None),
             };
-            let out = on_postgres::exec(&mut tx, ctx, &op.kind, cursor, check).await;
+            let out = match &op.kind {
+                Kind::Checked(checked) => (
+                    on_postgres::checked(&mut tx, ctx, checked, check).await,
+                    None,
+                ),
+                kind => on_postgres::exec(&mut tx, ctx, kind, cursor, check).await,
+            };
             let done = if matches!(out.0, Outcome::Err(_)) {
                 tx.rollback().await
             } else {

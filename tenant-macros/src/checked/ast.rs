@@ -182,7 +182,10 @@ impl Invocation {
         }
         cx.check()?;
         let Some(sql) = sql else {
-            return Err(syn::Error::new(Span::call_site(), "the SQL literal is missing"));
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "the SQL literal is missing",
+            ));
         };
         Ok(Invocation {
             kind,
@@ -219,5 +222,59 @@ pub(crate) fn abbreviate(text: &str) -> String {
     match text.char_indices().nth(40) {
         Some((end, _)) => format!("{}..", &text[..end]),
         None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quote::quote;
+
+    use super::{Invocation, segments};
+    use crate::checked::Kind;
+
+    #[test]
+    fn commas_inside_groups_do_not_split() {
+        let parts = segments(quote!(ctx, f(a, b), [1, 2], "SQL",));
+        let parts: Vec<String> = parts.iter().map(ToString::to_string).collect();
+        assert_eq!(parts, ["ctx", "f (a , b)", "[1 , 2]", "\"SQL\""]);
+    }
+
+    #[test]
+    fn every_part_is_read() {
+        let invocation = Invocation::parse(
+            Kind::As,
+            quote!(
+                &ctx,
+                shared(countries, regions),
+                (i64, String),
+                "SELECT 1",
+                a,
+                b + 1
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(invocation.ctx.to_string(), "& ctx");
+        let shared: Vec<&str> = invocation.shared.iter().map(|(t, _)| t.as_str()).collect();
+        assert_eq!(shared, ["countries", "regions"]);
+        assert!(invocation.output.is_some());
+        assert_eq!(invocation.sql.value(), "SELECT 1");
+        assert_eq!(invocation.args.len(), 2);
+    }
+
+    #[test]
+    fn mistakes_are_errors_not_panics() {
+        let error = |kind, tokens| match Invocation::parse(kind, tokens) {
+            Ok(_) => panic!("accepted"),
+            Err(e) => e.to_string(),
+        };
+        assert!(error(Kind::Query, quote!()).contains("takes the `&TenantCtx` first"));
+        assert!(error(Kind::Query, quote!(ctx, sql)).contains("must be a string literal"));
+        assert!(error(Kind::Query, quote!(ctx)).contains("takes the SQL"));
+        assert!(error(Kind::Query, quote!(ctx, shard(x), "S")).contains("unknown option `shard`"));
+        assert!(error(Kind::Query, quote!(ctx, shared(x), shared(y), "S")).contains("given twice"));
+        assert!(error(Kind::Query, quote!(ctx, shared(x, x), "S")).contains("shared twice"));
+        assert!(error(Kind::Query, quote!(ctx, "S", a,, b)).contains("empty argument"));
+        assert!(error(Kind::Scalar, quote!(ctx, "S")).contains("value type"));
+        assert!(error(Kind::Query, quote!(ctx, b"S")).contains("must be a string literal"));
     }
 }

@@ -32,6 +32,9 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
         .iter()
         .map(|path| quote_spanned!(span=> <#path as ::tenant::sqlx::Entity>::META))
         .collect();
+    // Spanned at the literal, every token of the call: rustc points a failed const evaluation
+    // at the call expression, which would otherwise cover the whole invocation.
+    let private_at = quote_spanned!(span=> ::tenant::__private::checked);
     let mut column_checks = Vec::new();
     for column in &valid.checked.columns {
         for (entity, meta) in valid.checked.entities.iter().zip(&metas) {
@@ -45,7 +48,7 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
                 entity.path,
             );
             column_checks.push(quote_spanned! {span=>
-                const _: () = #private::refuse_tenant_column(#meta, #name, #message);
+                const _: () = #private_at::refuse_tenant_column(#meta, #name, #message);
             });
         }
     }
@@ -71,7 +74,11 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
 /// The expansion of an invocation with errors: the errors, and an expression of the query's
 /// type that still type-checks the context and the arguments, so that the code around it
 /// (`.fetch_all(&pool).await?`) adds no error of its own.
-pub(crate) fn refused(kind: Kind, invocation: Option<&Invocation>, error: syn::Error) -> TokenStream {
+pub(crate) fn refused(
+    kind: Kind,
+    invocation: Option<&Invocation>,
+    error: syn::Error,
+) -> TokenStream {
     let error = error.to_compile_error();
     let private = quote!(::tenant::__private::checked);
     let Some(invocation) = invocation else {

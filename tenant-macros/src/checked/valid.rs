@@ -17,7 +17,13 @@ pub(crate) struct Valid {
 
 /// `line:column` (1-based, columns in characters) of byte `offset` in `sql`.
 pub(crate) fn line_column(sql: &str, offset: usize) -> String {
-    let before = &sql[..offset.min(sql.len())];
+    // The engine's offsets are on character boundaries; a wrong one moves back to one rather
+    // than panicking.
+    let mut end = offset.min(sql.len());
+    while !sql.is_char_boundary(end) {
+        end -= 1;
+    }
+    let before = &sql[..end];
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
     format!("{line}:{column}")
@@ -33,7 +39,8 @@ fn respan(tokens: TokenStream, span: Span) -> TokenStream {
         .into_iter()
         .map(|mut tree| {
             if let TokenTree::Group(group) = &tree {
-                let mut inner = proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
+                let mut inner =
+                    proc_macro2::Group::new(group.delimiter(), respan(group.stream(), span));
                 inner.set_span(span);
                 tree = TokenTree::Group(inner);
             }
@@ -56,14 +63,14 @@ pub(crate) fn check(invocation: &Invocation) -> Result<Valid, syn::Error> {
         Ok(checked) => Some(checked),
         Err(errors) => {
             for error in errors {
+                let at = line_column(&sql, error.span.start);
+                let quoted = fragment(&sql, &error.span);
                 let at = if error.span == (0..sql.len()) {
                     String::new()
+                } else if error.message.contains(&format!("`{quoted}`")) {
+                    format!(" (at {at})")
                 } else {
-                    format!(
-                        " (`{}`, at {})",
-                        fragment(&sql, &error.span),
-                        line_column(&sql, error.span.start)
-                    )
+                    format!(" (`{quoted}`, at {at})")
                 };
                 cx.error_at(lit.span(), format!("{}{at}", error.message), error.help);
             }
@@ -104,14 +111,20 @@ pub(crate) fn check(invocation: &Invocation) -> Result<Valid, syn::Error> {
             if index >= checked.entities.len() {
                 cx.error_at(
                     lit.span(),
-                    format!("internal: the checked statement names entity {index} of {}", checked.entities.len()),
+                    format!(
+                        "internal: the checked statement names entity {index} of {}",
+                        checked.entities.len()
+                    ),
                     "report this bug of tenant-sqlcheck with the statement",
                 );
             }
         }
     }
     for (table, span) in &invocation.shared {
-        if !sql.to_ascii_lowercase().contains(&table.to_ascii_lowercase()) {
+        if !sql
+            .to_ascii_lowercase()
+            .contains(&table.to_ascii_lowercase())
+        {
             cx.error_at(
                 *span,
                 format!("`{table}` is declared shared but the statement does not name it"),
@@ -127,5 +140,32 @@ pub(crate) fn check(invocation: &Invocation) -> Result<Valid, syn::Error> {
             entities,
         }),
         None => Err(syn::Error::new(lit.span(), "the statement was not checked")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{fragment, line_column};
+
+    #[test]
+    fn positions_are_lines_and_character_columns() {
+        let sql = "SELECT id\n  FROM invoices WHERE name = 'é' AND x";
+        assert_eq!(line_column(sql, 0), "1:1");
+        assert_eq!(line_column(sql, sql.find("invoices").unwrap()), "2:8");
+        // Columns count characters, not bytes: `é` is two bytes.
+        assert_eq!(line_column(sql, sql.find(" AND").unwrap()), "2:33");
+        // Inside `é`, or past the end: the nearest position before, never a panic.
+        assert_eq!(line_column(sql, sql.find('é').unwrap() + 1), "2:31");
+        assert_eq!(line_column(sql, sql.len() + 5), "2:39");
+    }
+
+    #[test]
+    fn fragments_are_shortened_and_on_one_line() {
+        let sql = "SELECT a,\n       b FROM t";
+        assert_eq!(fragment(sql, &(0..sql.len())), "SELECT a, b FROM t");
+        let long = "x".repeat(60);
+        assert_eq!(fragment(&long, &(0..60)), format!("{}..", "x".repeat(40)));
+        // A span that is not on character boundaries quotes the whole statement, not a panic.
+        assert_eq!(fragment("é", &(0..1)), "é");
     }
 }

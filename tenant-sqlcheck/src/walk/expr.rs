@@ -15,6 +15,7 @@ use super::{Scope, Walker, span_of_name};
 const REFUSED: &[&str] = &[
     "set_config",
     "setval",
+    "ts_stat",
     "query_to_xml",
     "query_to_xmlschema",
     "query_to_xml_and_xmlschema",

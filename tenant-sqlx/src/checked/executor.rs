@@ -41,7 +41,7 @@ pub trait CheckedExecutor<'c>: Send + sealed::Sealed {
     type Database: Backend;
     /// The sqlx executor the statement is sent through.
     #[doc(hidden)]
-    type Executor: sqlx::Executor<'c, Database = Self::Database> + 'c;
+    type Executor: sqlx::Executor<'c, Database = Self::Database>;
 
     /// The tenant the handle is bound to (a [`TenantTx`]'s), `None` for the rest.
     #[doc(hidden)]
@@ -56,9 +56,11 @@ macro_rules! executors {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for &sqlx::Pool<$db> {}
         #[cfg(feature = $feature)]
-        impl<'c> CheckedExecutor<'c> for &'c sqlx::Pool<$db> {
+        // For every `'c`, as sqlx's `Executor` for `&Pool`: a pool hands out connections of
+        // its own, and a future that holds `&Pool` stays `Send` in a spawned task.
+        impl<'c, 'p> CheckedExecutor<'c> for &'p sqlx::Pool<$db> {
             type Database = $db;
-            type Executor = &'c sqlx::Pool<$db>;
+            type Executor = &'p sqlx::Pool<$db>;
             fn bound_tenant(&self) -> Option<&TenantId> {
                 None
             }
@@ -70,7 +72,7 @@ macro_rules! executors {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for &mut $connection {}
         #[cfg(feature = $feature)]
-        impl<'c> CheckedExecutor<'c> for &'c mut $connection {
+        impl<'c, 'x: 'c> CheckedExecutor<'c> for &'x mut $connection {
             type Database = $db;
             type Executor = &'c mut $connection;
             fn bound_tenant(&self) -> Option<&TenantId> {
@@ -84,7 +86,7 @@ macro_rules! executors {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for &mut sqlx::Transaction<'_, $db> {}
         #[cfg(feature = $feature)]
-        impl<'c> CheckedExecutor<'c> for &'c mut sqlx::Transaction<'_, $db> {
+        impl<'c, 'x: 'c> CheckedExecutor<'c> for &'x mut sqlx::Transaction<'_, $db> {
             type Database = $db;
             type Executor = &'c mut $connection;
             fn bound_tenant(&self) -> Option<&TenantId> {
@@ -98,7 +100,7 @@ macro_rules! executors {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for &mut sqlx::pool::PoolConnection<$db> {}
         #[cfg(feature = $feature)]
-        impl<'c> CheckedExecutor<'c> for &'c mut sqlx::pool::PoolConnection<$db> {
+        impl<'c, 'x: 'c> CheckedExecutor<'c> for &'x mut sqlx::pool::PoolConnection<$db> {
             type Database = $db;
             type Executor = &'c mut $connection;
             fn bound_tenant(&self) -> Option<&TenantId> {
@@ -112,7 +114,7 @@ macro_rules! executors {
         #[cfg(feature = $feature)]
         impl sealed::Sealed for &mut TenantTx<$db> {}
         #[cfg(feature = $feature)]
-        impl<'c> CheckedExecutor<'c> for &'c mut TenantTx<$db> {
+        impl<'c, 'x: 'c> CheckedExecutor<'c> for &'x mut TenantTx<$db> {
             type Database = $db;
             type Executor = &'c mut $connection;
             fn bound_tenant(&self) -> Option<&TenantId> {

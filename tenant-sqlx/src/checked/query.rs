@@ -3,6 +3,7 @@
 
 use std::marker::PhantomData;
 
+use futures_core::future::BoxFuture;
 use futures_core::stream::BoxStream;
 use futures_util::{StreamExt as _, TryStreamExt as _};
 use sqlx::{Database, FromRow};
@@ -80,15 +81,15 @@ pub struct CheckedQuery<'a, A> {
 /// #[tenant_scoped(table = "notes")]
 /// pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
 ///
-/// #[derive(sqlx::FromRow, Debug, PartialEq)]
-/// struct Line { id: i64, body: String }
+/// // A tuple, or a struct deriving `sqlx::FromRow` (sqlx's `derive` feature).
+/// type Line = (i64, String);
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
 /// let globex = TenantCtx::trusted("globex".parse()?, "tenant_globex".parse()?, Plan::Free);
 /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
-/// let notes = NoteRepo::new(&pool);
+/// let mut notes = NoteRepo::new(&pool);
 /// notes.create_table().await?;
 /// notes.insert(&acme, NewNote { id: 1, body: "acme's".into() }).await?;
 /// notes.insert(&globex, NewNote { id: 1, body: "globex's".into() }).await?;
@@ -151,63 +152,75 @@ impl<'a, A> CheckedQuery<'a, A> {
     }
 
     /// Runs the statement; its result says how many rows it changed.
-    pub async fn execute<'c, X>(
+    pub fn execute<'e, 'c: 'e, X>(
         self,
         executor: X,
-    ) -> Result<<X::Database as Database>::QueryResult, Error>
+    ) -> BoxFuture<'e, Result<<X::Database as Database>::QueryResult, Error>>
     where
-        X: CheckedExecutor<'c>,
-        A: QueryArgs<X::Database>,
+        'a: 'e,
+        X: CheckedExecutor<'c> + 'e,
+        A: QueryArgs<X::Database> + 'e,
     {
-        let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-        Ok(sqlx::query_with(sql, args)
-            .execute(executor.into_executor())
-            .await?)
+        Box::pin(async move {
+            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+            Ok(sqlx::query_with(sql, args)
+                .execute(executor.into_executor())
+                .await?)
+        })
     }
 
     /// Every row, as sqlx rows.
-    pub async fn fetch_all<'c, X>(
+    pub fn fetch_all<'e, 'c: 'e, X>(
         self,
         executor: X,
-    ) -> Result<Vec<<X::Database as Database>::Row>, Error>
+    ) -> BoxFuture<'e, Result<Vec<<X::Database as Database>::Row>, Error>>
     where
-        X: CheckedExecutor<'c>,
-        A: QueryArgs<X::Database>,
+        'a: 'e,
+        X: CheckedExecutor<'c> + 'e,
+        A: QueryArgs<X::Database> + 'e,
     {
-        let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-        Ok(sqlx::query_with(sql, args)
-            .fetch_all(executor.into_executor())
-            .await?)
+        Box::pin(async move {
+            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+            Ok(sqlx::query_with(sql, args)
+                .fetch_all(executor.into_executor())
+                .await?)
+        })
     }
 
     /// The first row; none is `sqlx::Error::RowNotFound` (in [`Error::Database`]).
-    pub async fn fetch_one<'c, X>(
+    pub fn fetch_one<'e, 'c: 'e, X>(
         self,
         executor: X,
-    ) -> Result<<X::Database as Database>::Row, Error>
+    ) -> BoxFuture<'e, Result<<X::Database as Database>::Row, Error>>
     where
-        X: CheckedExecutor<'c>,
-        A: QueryArgs<X::Database>,
+        'a: 'e,
+        X: CheckedExecutor<'c> + 'e,
+        A: QueryArgs<X::Database> + 'e,
     {
-        let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-        Ok(sqlx::query_with(sql, args)
-            .fetch_one(executor.into_executor())
-            .await?)
+        Box::pin(async move {
+            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+            Ok(sqlx::query_with(sql, args)
+                .fetch_one(executor.into_executor())
+                .await?)
+        })
     }
 
     /// The first row, if any.
-    pub async fn fetch_optional<'c, X>(
+    pub fn fetch_optional<'e, 'c: 'e, X>(
         self,
         executor: X,
-    ) -> Result<Option<<X::Database as Database>::Row>, Error>
+    ) -> BoxFuture<'e, Result<Option<<X::Database as Database>::Row>, Error>>
     where
-        X: CheckedExecutor<'c>,
-        A: QueryArgs<X::Database>,
+        'a: 'e,
+        X: CheckedExecutor<'c> + 'e,
+        A: QueryArgs<X::Database> + 'e,
     {
-        let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-        Ok(sqlx::query_with(sql, args)
-            .fetch_optional(executor.into_executor())
-            .await?)
+        Box::pin(async move {
+            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+            Ok(sqlx::query_with(sql, args)
+                .fetch_optional(executor.into_executor())
+                .await?)
+        })
     }
 
     /// The rows as a stream; a refused context or argument is its one item.
@@ -252,41 +265,62 @@ macro_rules! fetches {
             }
 
             #[doc = concat!("Every row, ", $what, ".")]
-            pub async fn fetch_all<'c, X>(self, executor: X) -> Result<Vec<O>, Error>
+            pub fn fetch_all<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<Vec<O>, Error>>
             where
-                X: CheckedExecutor<'c>,
-                A: QueryArgs<X::Database>,
+                'a: 'e,
+                X: CheckedExecutor<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
+                O: 'e,
             {
-                let (sql, args) =
-                    prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-                Ok($with(sql, args).fetch_all(executor.into_executor()).await?)
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok($with(sql, args).fetch_all(executor.into_executor()).await?)
+                })
             }
 
             #[doc = concat!("The first row, ", $what, "; none is `sqlx::Error::RowNotFound` (in [`Error::Database`]).")]
-            pub async fn fetch_one<'c, X>(self, executor: X) -> Result<O, Error>
+            pub fn fetch_one<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<O, Error>>
             where
-                X: CheckedExecutor<'c>,
-                A: QueryArgs<X::Database>,
+                'a: 'e,
+                X: CheckedExecutor<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
+                O: 'e,
             {
-                let (sql, args) =
-                    prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-                Ok($with(sql, args).fetch_one(executor.into_executor()).await?)
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok($with(sql, args).fetch_one(executor.into_executor()).await?)
+                })
             }
 
             #[doc = concat!("The first row, ", $what, ", if any.")]
-            pub async fn fetch_optional<'c, X>(self, executor: X) -> Result<Option<O>, Error>
+            pub fn fetch_optional<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<Option<O>, Error>>
             where
-                X: CheckedExecutor<'c>,
-                A: QueryArgs<X::Database>,
+                'a: 'e,
+                X: CheckedExecutor<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
+                O: 'e,
             {
-                let (sql, args) =
-                    prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-                Ok($with(sql, args)
-                    .fetch_optional(executor.into_executor())
-                    .await?)
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok($with(sql, args)
+                        .fetch_optional(executor.into_executor())
+                        .await?)
+                })
             }
 
             #[doc = concat!("The rows, ", $what, ", as a stream; a refused context or argument is its one item.")]

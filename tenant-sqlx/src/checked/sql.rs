@@ -40,7 +40,8 @@ impl CheckedSql {
 
     /// The statement's text.
     pub fn sql(&'static self) -> &'static str {
-        self.rendered.get_or_init(|| render(self.pieces, self.entities))
+        self.rendered
+            .get_or_init(|| render(self.pieces, self.entities))
     }
 }
 

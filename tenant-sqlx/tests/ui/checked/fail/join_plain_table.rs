@@ -1,0 +1,20 @@
+// An inner JOIN of a tenant table by its plain name.
+use tenant::{tenant_scoped, TenantCtx, TenantId};
+
+#[tenant_scoped(table = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub total: i64,
+}
+
+fn misuse(ctx: &TenantCtx) {
+    let _ = tenant::sqlx::query!(ctx, "SELECT i.id FROM {Invoice} i JOIN customers c ON c.id = i.customer_id");
+}
+
+fn main() {
+    let _ = misuse;
+}

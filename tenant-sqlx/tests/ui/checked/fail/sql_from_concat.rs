@@ -1,0 +1,20 @@
+// concat! is not a literal to the macro (it is expanded after).
+use tenant::{tenant_scoped, TenantCtx, TenantId};
+
+#[tenant_scoped(table = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub total: i64,
+}
+
+fn misuse(ctx: &TenantCtx) {
+    let _ = tenant::sqlx::query!(ctx, concat!("SELECT id ", "FROM {Invoice}"));
+}
+
+fn main() {
+    let _ = misuse;
+}

@@ -1,0 +1,20 @@
+// The tenant column in an INSERT column list: the ctx fills it.
+use tenant::{tenant_scoped, TenantCtx, TenantId};
+
+#[tenant_scoped(table = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub total: i64,
+}
+
+fn misuse(ctx: &TenantCtx) {
+    let _ = tenant::sqlx::query!(ctx, "INSERT INTO {Invoice} (id, tenant_id, customer_id, total) VALUES (1, 'globex', 1, 1)");
+}
+
+fn main() {
+    let _ = misuse;
+}

@@ -1,0 +1,20 @@
+// SQL the parser cannot read is refused, not passed through.
+use tenant::{tenant_scoped, TenantCtx, TenantId};
+
+#[tenant_scoped(table = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub total: i64,
+}
+
+fn misuse(ctx: &TenantCtx) {
+    let _ = tenant::sqlx::query!(ctx, "SELEC id FROM {Invoice}");
+}
+
+fn main() {
+    let _ = misuse;
+}

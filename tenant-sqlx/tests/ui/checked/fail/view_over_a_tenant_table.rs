@@ -1,0 +1,20 @@
+// A view (here `invoice_totals`) is a plain name: refused unless declared shared.
+use tenant::{tenant_scoped, TenantCtx, TenantId};
+
+#[tenant_scoped(table = "invoices")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub total: i64,
+}
+
+fn misuse(ctx: &TenantCtx) {
+    let _ = tenant::sqlx::query!(ctx, "SELECT id FROM {Invoice} i JOIN invoice_totals t ON t.id = i.id");
+}
+
+fn main() {
+    let _ = misuse;
+}
