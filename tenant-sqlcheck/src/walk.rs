@@ -442,7 +442,7 @@ impl<'a> Walker<'a> {
             SetExpr::Insert(_) | SetExpr::Update(_) | SetExpr::Delete(_) | SetExpr::Merge(_) => {
                 self.refuse(
                     Span::empty(),
-                    "a data-modifying statement inside a query (`WITH x AS (DELETE ..)`) is not checked",
+                    "INSERT, UPDATE or DELETE inside a query (`WITH x AS (DELETE ..)`, `WITH .. UPDATE`) is not checked",
                     "run the INSERT, UPDATE or DELETE as its own checked query",
                 )
             }

@@ -46,7 +46,8 @@ fn rows(tenant: &str) -> Vec<String> {
 /// One backend's database: SQLite in memory, or a fresh PostgreSQL schema.
 enum Db {
     Sqlite(SqlitePool),
-    Pg(PgPool),
+    /// The pool and its schema, dropped by `dispose`.
+    Pg(PgPool, String),
 }
 
 #[derive(Clone, Copy)]
@@ -73,9 +74,24 @@ async fn execute(db: &Db, sql: &str) {
     let sql = sqlx::AssertSqlSafe(sql.to_owned());
     match db {
         Db::Sqlite(pool) => pool.execute(sql).await.map(drop),
-        Db::Pg(pool) => pool.execute(sql).await.map(drop),
+        Db::Pg(pool, _) => pool.execute(sql).await.map(drop),
     }
     .unwrap();
+}
+
+/// Closes the database; on PostgreSQL drops its schema, so runs leave nothing behind.
+async fn dispose(db: Db) {
+    if let Db::Pg(pool, schema) = db {
+        pool.close().await;
+        let admin = PgPool::connect(&pg_url().expect("a PostgreSQL database"))
+            .await
+            .unwrap();
+        admin
+            .execute(sqlx::AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
+            .await
+            .unwrap();
+        admin.close().await;
+    }
 }
 
 async fn database(backend: Backend, tenants: &[&str]) -> Db {
@@ -101,6 +117,7 @@ async fn database(backend: Backend, tenants: &[&str]) -> Db {
                 )))
                 .await
                 .unwrap();
+            admin.close().await;
             let options: PgConnectOptions = url.parse().unwrap();
             Db::Pg(
                 PgPoolOptions::new()
@@ -108,6 +125,7 @@ async fn database(backend: Backend, tenants: &[&str]) -> Db {
                     .connect_with(options.options([("search_path", schema.as_str())]))
                     .await
                     .unwrap(),
+                schema,
             )
         }
     };
@@ -224,7 +242,7 @@ async fn run(db: &Db, sql: &str, args: &[i64], tenant: Option<&str>) -> Vec<Stri
                 .map(sqlite_cells)
                 .collect()
         }
-        Db::Pg(pool) => {
+        Db::Pg(pool, _) => {
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()));
             for a in args {
                 query = query.bind(i32::try_from(*a).unwrap());
@@ -334,6 +352,8 @@ async fn reads_see_exactly_the_tenants_rows(backend: Backend) {
             "a case that shows nothing proves nothing: {sql}"
         );
     }
+    dispose(both).await;
+    dispose(alone).await;
 }
 
 const WRITES: &[(&str, &[i64])] = &[
@@ -408,11 +428,15 @@ async fn writes_touch_only_the_tenants_rows(backend: Backend) {
             "{sql}\n{r}"
         );
         // And the write did something, so the comparison means something.
+        let untouched = database(backend, &["acme"]).await;
         assert_ne!(
             dump(&alone, "= 'acme'").await,
-            dump(&database(backend, &["acme"]).await, "= 'acme'").await,
+            dump(&untouched, "= 'acme'").await,
             "no effect: {sql}"
         );
+        for db in [both, alone, untouched] {
+            dispose(db).await;
+        }
     }
 }
 

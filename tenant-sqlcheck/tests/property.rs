@@ -128,7 +128,7 @@ impl Gen {
     fn from(&mut self, depth: u32, aliases: &mut Vec<String>, ctes: &[String]) -> String {
         let mut out = self.relation(depth, aliases, ctes, false);
         for _ in 0..self.pick(4) {
-            let kind = self.pick(9);
+            let kind = self.pick(12);
             let right = self.relation(depth, aliases, ctes, kind == 8);
             out = match kind {
                 0 => format!("{out}, {right}"),
@@ -148,7 +148,10 @@ impl Gen {
                 ),
                 6 => format!("{out} LEFT JOIN {right} USING (id)"),
                 7 => format!("{out} INNER JOIN {right} USING (id)"),
-                _ => format!("{out} LEFT JOIN {right} ON true"),
+                8 => format!("{out} LEFT JOIN {right} ON true"),
+                9 => format!("{out} NATURAL JOIN {right}"),
+                10 => format!("{out} RIGHT JOIN {right} USING (id)"),
+                _ => format!("{out} NATURAL FULL JOIN {right}"),
             };
         }
         out
@@ -234,8 +237,12 @@ impl Gen {
         match self.pick(6) {
             0 | 1 => self.query(depth, &[]),
             2 => {
-                let mut aliases = vec!["u".to_owned()];
-                let mut out = format!("UPDATE {target} AS u SET x = 1");
+                // The target with an alias or without (then columns are unqualified).
+                let (mut aliases, alias) = match self.pick(2) {
+                    0 => (vec!["u".to_owned()], " AS u"),
+                    _ => (Vec::new(), ""),
+                };
+                let mut out = format!("UPDATE {target}{alias} SET x = 1");
                 if self.pick(2) == 0 {
                     out += &format!(" FROM {}", self.from(depth, &mut aliases, &[]));
                 }
@@ -245,8 +252,11 @@ impl Gen {
                 out + returning
             }
             3 => {
-                let mut aliases = vec!["d".to_owned()];
-                let mut out = format!("DELETE FROM {target} AS d");
+                let (mut aliases, alias) = match self.pick(2) {
+                    0 => (vec!["d".to_owned()], " AS d"),
+                    _ => (Vec::new(), ""),
+                };
+                let mut out = format!("DELETE FROM {target}{alias}");
                 if self.pick(2) == 0 {
                     out += &format!(" USING {}", self.from(depth, &mut aliases, &[]));
                 }
@@ -256,8 +266,10 @@ impl Gen {
                 out + returning
             }
             4 => {
+                // PostgreSQL's INSERT .. AS alias, which the DO UPDATE restriction then names.
+                let alias = ["", " AS n"][self.pick(2) as usize];
                 format!(
-                    "INSERT INTO {target} (x, y) VALUES (1, 2), (3, 4){}",
+                    "INSERT INTO {target}{alias} (x, y) VALUES (1, 2), (3, 4){}",
                     self.conflict()
                 ) + returning
             }

@@ -357,3 +357,26 @@ fn deep_nesting_is_refused_not_a_stack_overflow() {
     }
     refused(&sql, 0, &[]);
 }
+
+/// A plain table hidden in every expression position a subquery can take: each must be found
+/// and refused (were one position not walked, its table would be read unrestricted).
+#[test]
+fn a_plain_table_in_any_subquery_position() {
+    const HIDDEN: &str = "(SELECT v FROM invoices LIMIT 1)";
+    for template in support::SUBQUERY_POSITIONS {
+        let sql = template.replace("TABLE_", HIDDEN);
+        let errors = refused(&sql, 0, &[]);
+        // A form the parser does not read is refused as such, which is as safe.
+        assert!(
+            errors.iter().any(|e| e.message.contains("`invoices`")
+                || e.message.starts_with("the SQL cannot be parsed")),
+            "{sql}: refused, but not for its plain table: {errors:#?}"
+        );
+    }
+}
+
+#[test]
+fn with_around_a_write() {
+    let e = refused("WITH s AS (SELECT * FROM {A}) UPDATE {B} SET x = 1", 0, &[]).remove(0);
+    assert!(e.message.contains("WITH .. UPDATE"), "{e}");
+}
