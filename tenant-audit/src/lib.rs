@@ -13,7 +13,7 @@
 //! | `activity` | `#[activity(system = "..")]`: a system activity, whose `SystemCtx` the worker makes | its reason |
 //! | `verify` | a claim or a request becoming a context: every `verify(..)`, `resolve(..)`, `verify_claim(..)` and `verify_request(..)` call (the request boundary's, which also attaches the user), on any receiver or path, and `TenantClaim::verify` passed as a function | the call as written |
 //! | `sign` | `SignedClaim::sign(..)`, `SystemToken::sign(..)` (and `sign_at`): a claim or a system token a Temporal worker will act on, minted with a claim key | the call as written |
-//! | `sql` | `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)`, their `_with` forms and macros, and `sqlx::raw_sql(..)`, by any alias of `sqlx`: SQL no type checks for the tenant, listed so that new unchecked SQL is seen in review | the call as written |
+//! | `sql` | `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)`, their `_with`, `_unchecked` and `query_file*` forms and macros, `sqlx::raw_sql(..)` and `QueryBuilder::new(..)`, by any path to them (an alias of `sqlx`, `use sqlx::query;` then `query(..)`, a glob, a re-export `db::query(..)`); and a plain string run by an executor (`pool.execute("DELETE ..")`, `tx.fetch_one(sql)`, `sqlx::Executor::execute(&pool, "..")`): SQL no type checks for the tenant, listed so that new unchecked SQL is seen in review. The checked queries (`tenant::sqlx::query!`) are not listed | the call as written |
 //! | `registry` | `impl TenantRegistry for ..`: what `verify` trusts, so a registry written by hand mints any context it likes | the `impl` header |
 //!
 //! The table is [`PATTERNS`]; a new way to mint is one more row there.
@@ -23,6 +23,20 @@
 //! aliases of every file scanned count in every other (a `pub use .. as` in `lib.rs` used as
 //! `crate::C` elsewhere): over-reporting a name that means something else in another module is
 //! the price of never missing one.
+//!
+//! Functions are followed through what `use` brings in: `use sqlx::query;` (or `as q`, in
+//! braces, a glob `use sqlx::*;`) makes a call `query(..)` in that file sqlx's, and a re-export
+//! `pub use sqlx::query;` in module `db` (`db.rs`, `db/mod.rs`, `mod db { .. }`; `crate` for
+//! `lib.rs` and `main.rs`) makes `db::query(..)` sqlx's in every file. `tenant::sqlx`, the
+//! checked queries' namespace ([`CHECKED_NAMESPACE`]), is never `sqlx`, however it is imported.
+//! A `use` item itself is no site.
+//!
+//! A statement run by an executor is recognised by its argument, since there are no types to
+//! ask: a string literal, `AssertSqlSafe(..)`, `format!(..)`, or a name that says it holds SQL
+//! (see [`Shape::Statement`]). In this workspace, tests included, that lists none of the 242
+//! calls of `.execute(..)`, `.fetch*(..)`, `.prepare(..)` and `.describe(..)`, and none of them
+//! runs a plain string: they run a query built by `sqlx::query*` (listed where it is built) or
+//! are other types' methods.
 //!
 //! Sources are lexed with `proc-macro2` into token trees and matched on tokens, so comments,
 //! string literals and doc comments (which are `#[doc = ".."]` attributes once lexed) never
@@ -74,7 +88,7 @@ mod patterns;
 mod scan;
 mod walk;
 
-pub use patterns::{PATTERNS, Pattern, Shape};
+pub use patterns::{CHECKED_NAMESPACE, PATTERNS, Pattern, Shape};
 pub use scan::{LexFailure, scan_source, scan_source_with};
 pub use walk::{Exclude, ExcludeError, FileError, Finding, Inventory, Options, inventory};
 
@@ -97,8 +111,10 @@ pub enum Kind {
     /// token a worker will act on, minted with a claim key.
     Sign,
     /// `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)` (and their `_with`
-    /// forms and macros) and `sqlx::raw_sql(..)`: SQL the types do not check, whose tenant
+    /// forms and macros), `sqlx::raw_sql(..)`, `QueryBuilder::new(..)` and a plain string run
+    /// by an executor (`pool.execute("..")`): SQL the types do not check, whose tenant
     /// predicate is the author's to write (row-level security backs it on PostgreSQL only).
+    /// The checked queries (`tenant::sqlx::query!`) are not this kind.
     Sql,
 }
 

@@ -24,6 +24,12 @@ sorted by path then line, paths relative to <path> (prefixed by it when several 
                     activity, verify, registry, sign, sql
   -h, --help        this text
 
+Kind `sql` is SQL the types do not check for the tenant: sqlx's query functions and macros by
+any path (aliases, `use sqlx::query;`, globs, re-exports), `raw_sql`, `QueryBuilder::new`, and a
+plain string run by an executor (`pool.execute(\"..\")`). Use the checked macros
+(`tenant::sqlx::query!`, `query_as!`, `query_scalar!`, not listed) for every query on tenant
+tables; keep plain sqlx for DDL, migrations and admin tooling, where this list shows it.
+
 Exit status: 0 when every file was scanned, 2 when one could not be read or lexed (reported
 on stderr; the other files' findings are still printed) or the arguments are wrong.";
 

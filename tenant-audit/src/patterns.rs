@@ -24,6 +24,15 @@ pub enum Shape {
     /// scanned sources make: `use tenant::TenantCtx as C;` or `type C = tenant::TenantCtx;`
     /// (and aliases of those), then `C::trusted(..)` matches.
     ///
+    /// The last segment may also be reached without the others, through what the `use` items
+    /// bring in: `use sqlx::query;` (or `use sqlx::query as q;`, `use sqlx::{query, ..};`, a
+    /// glob `use sqlx::*;`) makes a call `query(..)` (`q(..)`, `query!(..)`) of the file a match;
+    /// a re-export `pub use sqlx::query;` in module `db` (the file `db.rs` or `db/mod.rs`, or
+    /// `mod db { .. }`) makes `db::query(..)` one in every file. A name brought in that way
+    /// matches only where it is called, so a `let query = ..` of the same name does not.
+    ///
+    /// A path through [`CHECKED_NAMESPACE`] (`tenant::sqlx::query!`) never matches `sqlx`.
+    ///
     /// With `reason`, a call whose one argument is a string literal is reported with that
     /// string; any other match with its source.
     Path {
@@ -49,6 +58,20 @@ pub enum Shape {
         /// Lower-case fragments, one of which the receiver's name must contain.
         receiver_contains: &'static [&'static str],
     },
+    /// A method call `receiver.name(sql, ..)` whose first argument is SQL text: a string
+    /// literal, `AssertSqlSafe(..)` by any path, `format!(..)`, `concat!(..)`, a tuple
+    /// `(sql, arguments)` of those, or a name that says it holds SQL (a word `sql`, `stmt`,
+    /// `statement`, `ddl` or `query` between underscores, or an upper-case constant that is not
+    /// named like a pool or a connection), behind any `&`, `*` or `.as_str()`.
+    ///
+    /// Without types the scanner cannot tell sqlx's `Executor::execute(&pool, "..")` from
+    /// another crate's method of the same name, so it asks what the argument looks like: a
+    /// query builder runs as `query.execute(&pool)`, whose argument is an executor, not SQL.
+    /// A statement in a variable named otherwise (`pool.execute(text)`) is missed.
+    Statement {
+        /// The method's name.
+        name: &'static str,
+    },
     /// An implementation of the trait `name` (or of an alias of it): `impl TenantRegistry for
     /// X`, `impl<R: ..> tenant::TenantRegistry for Wrapper<R>`, reported with its header up to
     /// the type (without a `where` clause). `impl X` and `impl Trait` in a type are no match.
@@ -65,6 +88,50 @@ pub enum Shape {
         /// The key whose presence makes the match.
         key: &'static str,
     },
+}
+
+/// The checked queries' namespace, `tenant::sqlx` (the facade's name for `tenant-sqlx`): a path
+/// through it (`tenant::sqlx::query!(..)`, `use tenant::sqlx::query;` then `query!(..)`,
+/// `use tenant::sqlx;` then `sqlx::query!(..)`, `use tenant::sqlx as ts;`) is not `sqlx`, so
+/// its queries, whose tenant the macro injects, are no `sql` site.
+pub const CHECKED_NAMESPACE: (&str, &str) = ("tenant", "sqlx");
+
+/// A row of kind `sql` for `sqlx::$name`, whatever path reaches it.
+macro_rules! sqlx_path {
+    ($name:literal) => {
+        Pattern {
+            kind: Kind::Sql,
+            shape: Shape::Path {
+                segments: &["sqlx", $name],
+                reason: false,
+            },
+        }
+    };
+}
+
+/// A row of kind `sql` for the `Executor` method `$name` called on a receiver with SQL text
+/// ([`Shape::Statement`]).
+macro_rules! statement {
+    ($name:literal) => {
+        Pattern {
+            kind: Kind::Sql,
+            shape: Shape::Statement { name: $name },
+        }
+    };
+}
+
+/// A row of kind `sql` for the `Executor` method `$name` called by path:
+/// `sqlx::Executor::$name(&pool, ..)`.
+macro_rules! executor_path {
+    ($name:literal) => {
+        Pattern {
+            kind: Kind::Sql,
+            shape: Shape::Path {
+                segments: &["Executor", $name],
+                reason: false,
+            },
+        }
+    };
 }
 
 /// Every place that mints authority, as the scanner knows it (DESIGN.md, rule 2: only a verifier
@@ -128,56 +195,56 @@ pub const PATTERNS: &[Pattern] = &[
         },
     },
     // SQL the types do not check: its tenant predicate is its author's to write. Listed as its
-    // own class so that a new raw query is seen in review like a new `trusted`.
+    // own class so that a new raw query is seen in review like a new `trusted`. sqlx's
+    // functions and macros by any path through `sqlx` (an alias of it, `use sqlx::query;` then
+    // `query(..)`, a glob, a re-export `db::query`), but not `tenant::sqlx::query!`, the checked
+    // queries ([`CHECKED_NAMESPACE`]).
+    sqlx_path!("query"),
+    sqlx_path!("query_as"),
+    sqlx_path!("query_scalar"),
+    sqlx_path!("query_with"),
+    sqlx_path!("query_as_with"),
+    sqlx_path!("query_scalar_with"),
+    sqlx_path!("raw_sql"),
+    sqlx_path!("query_unchecked"),
+    sqlx_path!("query_as_unchecked"),
+    sqlx_path!("query_scalar_unchecked"),
+    sqlx_path!("query_file"),
+    sqlx_path!("query_file_as"),
+    sqlx_path!("query_file_scalar"),
+    sqlx_path!("query_file_unchecked"),
+    sqlx_path!("query_file_as_unchecked"),
+    sqlx_path!("query_file_scalar_unchecked"),
+    // SQL assembled at run time by sqlx's builder.
     Pattern {
         kind: Kind::Sql,
         shape: Shape::Path {
-            segments: &["sqlx", "query"],
+            segments: &["QueryBuilder", "new"],
             reason: false,
         },
     },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "query_as"],
-            reason: false,
-        },
-    },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "query_scalar"],
-            reason: false,
-        },
-    },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "query_with"],
-            reason: false,
-        },
-    },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "query_as_with"],
-            reason: false,
-        },
-    },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "query_scalar_with"],
-            reason: false,
-        },
-    },
-    Pattern {
-        kind: Kind::Sql,
-        shape: Shape::Path {
-            segments: &["sqlx", "raw_sql"],
-            reason: false,
-        },
-    },
+    // A plain string run by sqlx's `Executor` (`&str` and `AssertSqlSafe(..)` are statements
+    // in sqlx 0.9): `pool.execute("DELETE ..")`, and the trait's functions by path.
+    statement!("execute"),
+    statement!("execute_many"),
+    statement!("fetch"),
+    statement!("fetch_many"),
+    statement!("fetch_all"),
+    statement!("fetch_one"),
+    statement!("fetch_optional"),
+    statement!("prepare"),
+    statement!("prepare_with"),
+    statement!("describe"),
+    executor_path!("execute"),
+    executor_path!("execute_many"),
+    executor_path!("fetch"),
+    executor_path!("fetch_many"),
+    executor_path!("fetch_all"),
+    executor_path!("fetch_one"),
+    executor_path!("fetch_optional"),
+    executor_path!("prepare"),
+    executor_path!("prepare_with"),
+    executor_path!("describe"),
     // A system activity: the worker makes its `SystemCtx` from this reason.
     Pattern {
         kind: Kind::Activity,

@@ -7,9 +7,9 @@ use std::str::FromStr;
 use proc_macro2::{Delimiter, Spacing, TokenStream, TokenTree};
 
 use crate::Site;
-use crate::patterns::{PATTERNS, Pattern, Shape, aliased_names};
-pub(crate) use aliases::Alias;
-use aliases::{Names, alias_edges};
+use crate::patterns::{CHECKED_NAMESPACE, PATTERNS, Pattern, Shape, aliased_names};
+use aliases::{Import, Names, alias_edges, is_checked_namespace, use_items};
+pub(crate) use aliases::{Shared, module_of_file};
 use tokens::{
     ident_is, is_method_dot, is_path_sep, paren_group, path_start, punct_is, receiver,
     skip_angle_brackets, skip_turbofish, span_of, string_value,
@@ -91,7 +91,7 @@ pub fn scan_source(source: &str) -> Result<Vec<Site>, LexFailure> {
 /// # Ok::<(), tenant_audit::LexFailure>(())
 /// ```
 pub fn scan_source_with(source: &str, patterns: &[Pattern]) -> Result<Vec<Site>, LexFailure> {
-    scan(source, patterns, &[]).map(|scanned| scanned.sites)
+    scan(source, patterns, "crate", &Shared::default()).map(|scanned| scanned.sites)
 }
 
 /// What one file holds: its sites, and the test modules it declares in files of their own.
@@ -101,22 +101,39 @@ pub(crate) struct Scanned {
     pub(crate) test_modules: Vec<String>,
 }
 
-/// Scans `source`, following the aliases it makes and those of `other_aliases` (made in other
-/// files of the same tree).
+/// Scans `source`, the module `module` ([`module_of_file`]), following the aliases and
+/// imports it makes and what `other` files share (their aliases and re-exports).
 pub(crate) fn scan(
     source: &str,
     patterns: &[Pattern],
-    other_aliases: &[Alias],
+    module: &str,
+    other: &Shared,
 ) -> Result<Scanned, LexFailure> {
     let (text, stream) = lex(source)?;
     let mut aliases = Vec::new();
     alias_edges(stream.clone(), &mut aliases);
-    aliases.extend_from_slice(other_aliases);
+    aliases.extend_from_slice(&other.aliases);
     let names = Names::new(&aliased_names(patterns), &aliases);
+    let mut imports = Vec::new();
+    use_items(stream.clone(), module, &mut imports);
+    let mut exports: Vec<Import> = imports.iter().filter(|i| i.public).cloned().collect();
+    exports.extend_from_slice(&other.exports);
+    // `use tenant::sqlx;` (or `as ts`): in this file that name is the checked namespace.
+    let checked_locals = imports
+        .iter()
+        .filter(|import| is_checked_namespace(&import.from, &import.leaf))
+        .map(|import| import.local.clone())
+        .collect();
+    let scope = Scope {
+        names,
+        imports,
+        exports,
+        checked_locals,
+    };
     let mut scanner = Scanner {
         text: &text,
         patterns,
-        names: &names,
+        scope: &scope,
         sites: Vec::new(),
         test_modules: Vec::new(),
     };
@@ -130,12 +147,15 @@ pub(crate) fn scan(
     })
 }
 
-/// The aliases `source` makes, for the other files of its tree.
-pub(crate) fn aliases(source: &str) -> Result<Vec<Alias>, LexFailure> {
+/// What `source`, the module `module`, shares with the other files of its tree: its aliases
+/// and its re-exports.
+pub(crate) fn shared(source: &str, module: &str) -> Result<Shared, LexFailure> {
     let (_, stream) = lex(source)?;
-    let mut aliases = Vec::new();
-    alias_edges(stream, &mut aliases);
-    Ok(aliases)
+    let mut shared = Shared::default();
+    alias_edges(stream.clone(), &mut shared.aliases);
+    use_items(stream, module, &mut shared.exports);
+    shared.exports.retain(|import| import.public);
+    Ok(shared)
 }
 
 fn lex(source: &str) -> Result<(std::borrow::Cow<'_, str>, TokenStream), LexFailure> {
@@ -163,11 +183,45 @@ fn without_shebang(source: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// What names mean in one file.
+struct Scope {
+    /// The spellings of the patterns' type names.
+    names: Names,
+    /// What this file's `use` items bring in.
+    imports: Vec<Import>,
+    /// What this file and the others re-export.
+    exports: Vec<Import>,
+    /// The names this file gives the checked namespace (`use tenant::sqlx;`).
+    checked_locals: Vec<String>,
+}
+
+impl Scope {
+    /// `local` brings in `from::leaf` here (by name or by a glob), `from` by any alias.
+    fn imports(&self, local: &str, from: &str, leaf: &str) -> bool {
+        self.imports
+            .iter()
+            .any(|import| self.brings(import, local, from, leaf))
+    }
+
+    /// Module `module` re-exports `from::leaf` as `local`.
+    fn exports(&self, module: &str, local: &str, from: &str, leaf: &str) -> bool {
+        self.exports
+            .iter()
+            .any(|import| import.module == module && self.brings(import, local, from, leaf))
+    }
+
+    fn brings(&self, import: &Import, local: &str, from: &str, leaf: &str) -> bool {
+        let named =
+            (import.local == local && import.leaf == leaf) || (import.leaf == "*" && local == leaf);
+        named && self.names.is_written(&import.from, from)
+    }
+}
+
 struct Scanner<'a> {
     /// The text that was lexed: spans' byte ranges index into it.
     text: &'a str,
     patterns: &'a [Pattern],
-    names: &'a Names,
+    scope: &'a Scope,
     sites: Vec<Site>,
     test_modules: Vec<String>,
 }
@@ -189,15 +243,28 @@ impl Scanner<'_> {
                 at += 1;
             }
         }
-        for at in 0..tokens.len() {
+        // A `use` item names what it imports without running it: `use sqlx::query;` is no
+        // query (its calls are, through the import).
+        let mut in_use = vec![false; tokens.len()];
+        let mut at = 0;
+        while at < tokens.len() {
+            if ident_is(&tokens[at], "use") {
+                while at < tokens.len() && !punct_is(tokens.get(at), ';') {
+                    in_use[at] = true;
+                    at += 1;
+                }
+            }
+            at += 1;
+        }
+        for at in (0..tokens.len()).filter(|&at| !in_use[at]) {
             for pattern in self.patterns {
                 if let Some(site) = self.match_at(&tokens, at, pattern) {
                     self.sites.push(site);
                 }
             }
         }
-        for token in &tokens {
-            if let TokenTree::Group(group) = token {
+        for (at, token) in tokens.iter().enumerate() {
+            if let (TokenTree::Group(group), false) = (token, in_use[at]) {
                 self.stream(group.stream());
             }
         }
@@ -206,7 +273,8 @@ impl Scanner<'_> {
     fn match_at(&self, tokens: &[TokenTree], at: usize, pattern: &Pattern) -> Option<Site> {
         let (start, end, detail) = match pattern.shape {
             Shape::Path { segments, reason } => {
-                let start = path_ending_at(tokens, at, segments, self.names)?;
+                let start = path_ending_at(tokens, at, segments, self.scope)
+                    .or_else(|| imported_at(tokens, at, segments, self.scope))?;
                 let after = skip_turbofish(tokens, at + 1);
                 let call = tokens.get(after).and_then(paren_group);
                 let end = if call.is_some() { after } else { after - 1 };
@@ -247,8 +315,30 @@ impl Scanner<'_> {
                 tokens.get(end).and_then(paren_group)?;
                 (start, end, None)
             }
+            Shape::Statement { name } => {
+                if !ident_is(&tokens[at], name) || !is_method_dot(tokens, at) {
+                    return None;
+                }
+                let end = skip_turbofish(tokens, at + 1);
+                let args: Vec<TokenTree> = tokens
+                    .get(end)
+                    .and_then(paren_group)?
+                    .stream()
+                    .into_iter()
+                    .collect();
+                let first = args.split(|token| punct_is(Some(token), ',')).next()?;
+                if !is_sql_text(first) {
+                    return None;
+                }
+                let start = match receiver(tokens, at - 1) {
+                    Some((start, _)) => start,
+                    None if at >= 2 && paren_group(&tokens[at - 2]).is_some() => at - 2,
+                    None => at,
+                };
+                (start, end, None)
+            }
             Shape::Impl { name } => {
-                let end = impl_of(tokens, at, name, self.names)?;
+                let end = impl_of(tokens, at, name, &self.scope.names)?;
                 (at, end, None)
             }
             Shape::AttributeKey { name, key } => {
@@ -396,8 +486,9 @@ fn path_ending_at(
     tokens: &[TokenTree],
     at: usize,
     segments: &[&str],
-    names: &Names,
+    scope: &Scope,
 ) -> Option<usize> {
+    let names = &scope.names;
     let mut k = at;
     let mut start = None;
     for (n, segment) in segments.iter().rev().enumerate() {
@@ -411,7 +502,7 @@ fn path_ending_at(
         if is_type && punct_is(tokens.get(k), '>') {
             start = Some(qualified_self_type(tokens, k, segment, names)?);
         } else if is_type {
-            if !names.is(&tokens[k], segment) {
+            if !names.is(&tokens[k], segment) || checked_namespace_at(tokens, k, segment, scope) {
                 return None;
             }
         } else if !ident_is(&tokens[k], segment) {
@@ -424,7 +515,129 @@ fn path_ending_at(
     Some(start.unwrap_or_else(|| path_start(tokens, k)))
 }
 
-/// `<path::Type>` closing at `close`, `Type` being `name` or an alias: the index of its `<`.
+/// The `sqlx` at `k` is the checked namespace: written `tenant::sqlx`, or a name this file gave
+/// `tenant::sqlx` (`use tenant::sqlx;`) not behind a leading `::` (which names the crate).
+fn checked_namespace_at(tokens: &[TokenTree], k: usize, segment: &str, scope: &Scope) -> bool {
+    let (parent, name) = CHECKED_NAMESPACE;
+    if segment != name {
+        return false;
+    }
+    let after_sep = k >= 2 && is_path_sep(tokens, k - 2);
+    let through_parent = after_sep && k >= 3 && ident_is(&tokens[k - 3], parent);
+    let local = matches!(&tokens[k], TokenTree::Ident(ident)
+        if scope.checked_locals.iter().any(|l| ident == l));
+    through_parent || (local && !after_sep)
+}
+
+/// The identifier at `at` reaches the path `segments` through an import: called by the name a
+/// `use` brought in (`query(..)`, `q(..)`, `query!(..)`), or as `module::name(..)` where
+/// `module` re-exports it. Returns where the call's path starts.
+fn imported_at(tokens: &[TokenTree], at: usize, segments: &[&str], scope: &Scope) -> Option<usize> {
+    let [.., from, leaf] = segments else {
+        return None;
+    };
+    let TokenTree::Ident(ident) = &tokens[at] else {
+        return None;
+    };
+    let local = ident.to_string();
+    // Called, or a macro: a `let query = ..` of the same name is a variable.
+    let after = skip_turbofish(tokens, at + 1);
+    let called = tokens.get(after).and_then(paren_group).is_some()
+        || (punct_is(tokens.get(at + 1), '!')
+            && matches!(tokens.get(at + 2), Some(TokenTree::Group(_))));
+    if !called || is_method_dot(tokens, at) || (at > 0 && ident_is(&tokens[at - 1], "fn")) {
+        return None;
+    }
+    if at >= 2 && is_path_sep(tokens, at - 2) {
+        let TokenTree::Ident(module) = tokens.get(at.checked_sub(3)?)? else {
+            return None;
+        };
+        let module = module.to_string();
+        return scope
+            .exports(&module, &local, from, leaf)
+            .then(|| path_start(tokens, at));
+    }
+    scope.imports(&local, from, leaf).then_some(at)
+}
+
+/// The first argument of a method call is SQL text (see [`Shape::Statement`]).
+fn is_sql_text(argument: &[TokenTree]) -> bool {
+    let mut k = 0;
+    while k < argument.len()
+        && (punct_is(argument.get(k), '&')
+            || punct_is(argument.get(k), '*')
+            || ident_is(&argument[k], "mut"))
+    {
+        k += 1;
+    }
+    let rest = &argument[k..];
+    match rest {
+        [TokenTree::Literal(lit), ..] => string_value(lit).is_some(),
+        // `(sql, arguments)`: a statement with its arguments.
+        [TokenTree::Group(group)] if group.delimiter() == Delimiter::Parenthesis => {
+            let inner: Vec<TokenTree> = group.stream().into_iter().collect();
+            let mut parts = inner.split(|token| punct_is(Some(token), ','));
+            let first = parts.next().unwrap_or_default();
+            parts.next().is_some() && is_sql_text(first)
+        }
+        [TokenTree::Ident(name), bang, TokenTree::Group(_), ..] if punct_is(Some(bang), '!') => {
+            ["format", "concat", "include_str"]
+                .iter()
+                .any(|m| name == m)
+        }
+        _ => {
+            // A path (`sqlx::AssertSqlSafe(..)`) or a place (`self.sql.as_str()`): its names.
+            let names: Vec<String> = rest
+                .iter()
+                .take_while(|token| {
+                    !matches!(token, TokenTree::Group(_)) || paren_group(token).is_some()
+                })
+                .filter_map(|token| match token {
+                    TokenTree::Ident(ident) => Some(ident.to_string()),
+                    _ => None,
+                })
+                .collect();
+            names.iter().any(|name| name == "AssertSqlSafe")
+                || names.iter().any(|name| names_sql(name))
+        }
+    }
+}
+
+/// A name that says it holds SQL: a word `sql`, `stmt`, `statement(s)`, `ddl` or `query`
+/// between underscores (`insert_sql`, `STATEMENT`), or an upper-case constant not named like a
+/// pool, a connection or a transaction (`DELETE_EXPIRED`, but not `POOL`).
+fn names_sql(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    let mut words = lower.split('_').filter(|word| !word.is_empty());
+    if words
+        .clone()
+        .any(|word| ["sql", "stmt", "statement", "statements", "ddl", "query"].contains(&word))
+    {
+        return true;
+    }
+    let constant = name.chars().any(|c| c.is_ascii_uppercase())
+        && name.len() >= 2
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
+    constant
+        && !words.any(|word| {
+            [
+                "pool",
+                "db",
+                "database",
+                "conn",
+                "connection",
+                "tx",
+                "transaction",
+                "executor",
+            ]
+            .contains(&word)
+        })
+}
+
+/// `<path::Type>` or `<Self as path::Type>` closing at `close`, `Type` being `name` or an
+/// alias: the index of its `<`.
 /// `Vec::<TenantCtx>` (a turbofish, after `::`) and `Foo<TenantCtx>` (generic arguments, after
 /// a name) are not one.
 fn qualified_self_type(
@@ -437,7 +650,24 @@ fn qualified_self_type(
     if !names.is(&tokens[last], name) {
         return None;
     }
-    let open = path_start(tokens, last).checked_sub(1)?;
+    let mut open = path_start(tokens, last).checked_sub(1)?;
+    // `<Type as path::Trait>`: the trait is the name, the `<` is before the type.
+    if ident_is(&tokens[open], "as") {
+        let mut depth = 0usize;
+        loop {
+            open = open.checked_sub(1)?;
+            match &tokens[open] {
+                TokenTree::Punct(p)
+                    if p.as_char() == '>' && !punct_is(tokens.get(open.checked_sub(1)?), '-') =>
+                {
+                    depth += 1
+                }
+                TokenTree::Punct(p) if p.as_char() == '<' && depth == 0 => break,
+                TokenTree::Punct(p) if p.as_char() == '<' => depth -= 1,
+                _ => {}
+            }
+        }
+    }
     if !punct_is(tokens.get(open), '<') {
         return None;
     }

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
-use crate::scan::Alias;
+use crate::scan::{Shared, module_of_file};
 use crate::{Kind, PATTERNS, Site};
 
 /// One finding of an [`inventory`]: a [`Site`] in a file.
@@ -300,17 +300,20 @@ pub fn inventory<P: AsRef<Path>>(roots: &[P], options: &Options) -> Inventory {
         trees.push(files);
     }
     // An alias made in one file (`pub use tenant::TenantCtx as Ctx;` in `lib.rs`) is used in
-    // others (`crate::Ctx::trusted`): every file's aliases count everywhere.
-    let aliases: Vec<Alias> = trees
-        .iter()
-        .flatten()
-        .filter_map(|(file, _)| read_source(file).ok())
-        .flat_map(|source| in_a_thread(|| crate::scan::aliases(&source)).unwrap_or_default())
-        .collect();
+    // others (`crate::Ctx::trusted`), and so is a re-export (`pub use sqlx::query;` in `db.rs`,
+    // then `db::query(..)`): every file's aliases and re-exports count everywhere.
+    let mut shared = Shared::default();
+    for (file, name) in trees.iter().flatten() {
+        if let Ok(source) = read_source(file) {
+            let module = module_of_file(name);
+            shared
+                .extend(in_a_thread(|| crate::scan::shared(&source, &module)).unwrap_or_default());
+        }
+    }
     for files in trees {
         let mut test_files = Vec::new();
         for (file, name) in files {
-            test_files.extend(scan_file(&file, name, options, &aliases, &mut found));
+            test_files.extend(scan_file(&file, name, options, &shared, &mut found));
         }
         found.findings.retain(|finding| {
             !test_files
@@ -461,7 +464,7 @@ fn scan_file(
     file: &Path,
     name: String,
     options: &Options,
-    aliases: &[Alias],
+    shared: &Shared,
     found: &mut Inventory,
 ) -> Vec<TestFiles> {
     let source = match read_source(file) {
@@ -475,7 +478,8 @@ fn scan_file(
             return Vec::new();
         }
     };
-    let scanned = in_a_thread(|| crate::scan::scan(&source, PATTERNS, aliases));
+    let module = module_of_file(&name);
+    let scanned = in_a_thread(|| crate::scan::scan(&source, PATTERNS, &module, shared));
     match scanned {
         Ok(scanned) => {
             found.findings.extend(

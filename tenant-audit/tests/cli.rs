@@ -305,3 +305,31 @@ fn aliases_are_followed_across_files() {
          src/job.rs:3: system: \"far away\"\n"
     );
 }
+
+/// Issue 22, item 5: sqlx's functions re-exported by a module of the application's own
+/// (`db.rs`, `store/mod.rs`, `lib.rs`) and called through it from another file.
+#[test]
+fn raw_sql_re_exported_by_a_module_of_ones_own() {
+    let tree = TempTree::new(&[
+        (
+            "src/lib.rs",
+            "pub use sqlx::raw_sql as run;\nmod db;\nmod store;\nmod job;\n",
+        ),
+        ("src/db.rs", "pub use sqlx::{query, query_as};\n"),
+        ("src/store/mod.rs", "pub use sqlx::*;\n"),
+        (
+            "src/job.rs",
+            "async fn f() {\n    crate::db::query(\"DELETE FROM invoices\");\n    \
+             super::store::query_scalar(\"SELECT 1\");\n    crate::run(\"VACUUM\");\n    \
+             other::query(\"not sqlx\");\n}\n",
+        ),
+    ]);
+    let output = audit(tree.path(), &["--kinds", "sql", "."]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(
+        stdout(&output),
+        "src/job.rs:2: sql: crate::db::query(\"DELETE FROM invoices\")\n\
+         src/job.rs:3: sql: super::store::query_scalar(\"SELECT 1\")\n\
+         src/job.rs:4: sql: crate::run(\"VACUUM\")\n"
+    );
+}

@@ -6,7 +6,18 @@
 //! once; then each crate is rebuilt `runs` times, alternating, after touching its source. The
 //! median of each and their ratio is what the macro costs at build time.
 //!
-//! `clean-build` times clean debug builds of the workspace and of `tenant-macros` alone.
+//! `cargo run --release --manifest-path xtask/Cargo.toml -- query-build-bench [--queries 100] [--runs 5]`
+//!
+//! Writes three crates into `target/query-build-bench/`, all with the same three
+//! `#[tenant_scoped]` entities: `checked-N`, with N functions each running one checked query
+//! (`tenant::sqlx::query!`, `query_as!`), `sqlx-N`, with the same N functions written with
+//! `sqlx::query` / `sqlx::query_as` and the statement the macro renders (from
+//! `tenant-sqlcheck`, the macro's own engine), the tenant bound by hand, and `entities`, the
+//! entities alone, so that each crate's queries can be told from what they share. Then builds
+//! them `runs` times, alternating, like `build-bench`.
+//!
+//! `clean-build` times clean debug builds of the workspace, of the facade, of `tenant-macros`
+//! alone and of `tenant-sqlcheck` alone (sqlparser and the engine).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,9 +46,19 @@ fn main() {
             let optimized_macros = args.iter().any(|a| a == "--optimized-macros");
             build_bench(&root, &sizes, runs, optimized_macros);
         }
+        Some("query-build-bench") => {
+            let queries: usize = flag("--queries", "100")
+                .parse()
+                .expect("--queries takes a number");
+            let runs: usize = flag("--runs", "5").parse().expect("--runs takes a number");
+            query_build_bench(&root, queries, runs);
+        }
         Some("clean-build") => clean_build(&root),
         _ => {
-            eprintln!("usage: xtask build-bench [--sizes 10,100] [--runs 5] | xtask clean-build");
+            eprintln!(
+                "usage: xtask build-bench [--sizes 10,100] [--runs 5] | \
+                 xtask query-build-bench [--queries 100] [--runs 5] | xtask clean-build"
+            );
             std::process::exit(2);
         }
     }
@@ -210,7 +231,271 @@ fn clean_build(root: &Path) {
         &["build", "--quiet", "-p", "tenant-macros"],
     );
     timed(
+        "cargo build -p tenant-sqlcheck",
+        &["build", "--quiet", "-p", "tenant-sqlcheck"],
+    );
+    timed(
+        "cargo build -p tenant",
+        &["build", "--quiet", "-p", "tenant"],
+    );
+    timed(
         "cargo build --workspace",
         &["build", "--quiet", "--workspace"],
+    );
+}
+
+/// The entities every crate of `query-build-bench` declares: `(path, table)`, then the source.
+const QUERY_ENTITIES: [(&str, &str); 3] = [
+    ("Invoice", "invoices"),
+    ("Customer", "customers"),
+    ("Payment", "payments"),
+];
+
+const QUERY_PRELUDE: &str = "#![allow(dead_code, unused_imports)]
+use tenant::{TenantCtx, TenantId, tenant_scoped};
+
+#[tenant_scoped(table = \"invoices\")]
+pub struct Invoice {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub customer_id: i64,
+    pub amount_cents: i64,
+    pub paid: bool,
+}
+
+#[tenant_scoped(table = \"customers\")]
+pub struct Customer {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub name: String,
+}
+
+#[tenant_scoped(table = \"payments\")]
+pub struct Payment {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub invoice_id: i64,
+    pub amount_cents: i64,
+}
+";
+
+/// Query `i` of `query-build-bench`: the SQL as a checked query takes it, its arguments, the
+/// row type (`None`: a statement run with `execute`) and how it runs. Four shapes in turn (a
+/// point get, a three-table join with GROUP BY, an UPDATE, an INSERT .. SELECT), each with a
+/// constant of its own so that no two call sites share a statement.
+fn query(
+    i: usize,
+) -> (
+    String,
+    &'static [&'static str],
+    Option<&'static str>,
+    &'static str,
+) {
+    match i % 4 {
+        0 => (
+            format!(
+                "SELECT id, customer_id, amount_cents, paid FROM {{Invoice}} WHERE id = $1 AND amount_cents > {i}"
+            ),
+            &["42_i64"],
+            Some("(i64, i64, i64, bool)"),
+            "fetch_optional",
+        ),
+        1 => (
+            format!(
+                "SELECT c.name, CAST(count(*) AS BIGINT), CAST(sum(p.amount_cents) AS BIGINT) \
+                 FROM {{Invoice}} i JOIN {{Customer}} c ON c.id = i.customer_id \
+                 JOIN {{Payment}} p ON p.invoice_id = i.id WHERE i.amount_cents > {i} GROUP BY c.name"
+            ),
+            &[],
+            Some("(String, i64, i64)"),
+            "fetch_all",
+        ),
+        2 => (
+            format!(
+                "UPDATE {{Invoice}} SET amount_cents = $1 WHERE id = $2 AND amount_cents <> {i}"
+            ),
+            &["4200_i64", "42_i64"],
+            None,
+            "execute",
+        ),
+        _ => (
+            format!(
+                "INSERT INTO {{Payment}} (id, invoice_id, amount_cents) \
+                 SELECT $1 + {i}, i.id, i.amount_cents FROM {{Invoice}} i WHERE i.id = $2"
+            ),
+            &["1000000_i64", "42_i64"],
+            None,
+            "execute",
+        ),
+    }
+}
+
+/// What the checked query's statement is at run time: the engine's pieces, each entity's table
+/// and tenant column double-quoted (as `tenant-sqlx`'s runtime renders them).
+fn rendered(sql: &str, args: usize) -> String {
+    let checked = tenant_sqlcheck::check(sql, &tenant_sqlcheck::Options { args, shared: &[] })
+        .unwrap_or_else(|errors| panic!("the benchmark's query {sql:?} is refused: {errors:?}"));
+    let table = |k: usize| {
+        let path = &checked.entities[k].path;
+        QUERY_ENTITIES
+            .iter()
+            .find(|(entity, _)| entity == path)
+            .map(|(_, table)| *table)
+            .unwrap_or_else(|| panic!("unknown entity {path}"))
+    };
+    checked
+        .pieces
+        .iter()
+        .map(|piece| match piece {
+            tenant_sqlcheck::Piece::Sql(text) => text.clone(),
+            tenant_sqlcheck::Piece::Table(k) => format!("\"{}\"", table(*k)),
+            tenant_sqlcheck::Piece::TenantColumn(_) => "\"tenant_id\"".to_owned(),
+        })
+        .collect()
+}
+
+fn checked_source(n: usize) -> String {
+    let mut source = format!("{QUERY_PRELUDE}\n// {n} checked queries.\n");
+    for i in 0..n {
+        let (sql, args, row, run) = query(i);
+        let args: String = args.iter().map(|a| format!(", {a}")).collect();
+        let (output, call) = match row {
+            Some(row) => (
+                if run == "fetch_all" {
+                    format!("Vec<{row}>")
+                } else {
+                    format!("Option<{row}>")
+                },
+                format!("tenant::sqlx::query_as!(ctx, {row}, {sql:?}{args})"),
+            ),
+            None => (
+                "u64".to_owned(),
+                format!("tenant::sqlx::query!(ctx, {sql:?}{args})"),
+            ),
+        };
+        let tail = if row.is_none() {
+            "\n        .map(|done| done.rows_affected())"
+        } else {
+            ""
+        };
+        writeln!(
+            source,
+            "\npub async fn q{i}(ctx: &TenantCtx, pool: &sqlx::SqlitePool) -> Result<{output}, tenant::sqlx::Error> {{\n    \
+             {call}\n        .{run}(pool)\n        .await{tail}\n}}"
+        )
+        .unwrap();
+    }
+    source
+}
+
+fn sqlx_source(n: usize) -> String {
+    let mut source = format!(
+        "{QUERY_PRELUDE}\n// {n} sqlx::query calls: the statements the checked queries render.\n"
+    );
+    for i in 0..n {
+        let (sql, args, row, run) = query(i);
+        let statement = rendered(&sql, args.len());
+        let binds: String = args
+            .iter()
+            .map(|a| format!("\n        .bind({a})"))
+            .chain(["\n        .bind(ctx.tenant_id().as_str())".to_owned()])
+            .collect();
+        let (output, call) = match row {
+            Some(row) => (
+                if run == "fetch_all" {
+                    format!("Vec<{row}>")
+                } else {
+                    format!("Option<{row}>")
+                },
+                format!("sqlx::query_as::<_, {row}>({statement:?})"),
+            ),
+            None => ("u64".to_owned(), format!("sqlx::query({statement:?})")),
+        };
+        let tail = if row.is_none() {
+            "\n        .map(|done| done.rows_affected())"
+        } else {
+            ""
+        };
+        writeln!(
+            source,
+            "\npub async fn q{i}(ctx: &TenantCtx, pool: &sqlx::SqlitePool) -> Result<{output}, sqlx::Error> {{\n    \
+             {call}{binds}\n        .{run}(pool)\n        .await{tail}\n}}"
+        )
+        .unwrap();
+    }
+    source
+}
+
+/// A crate of `query-build-bench`: the facade (SQLite) and sqlx, resolved from the workspace's
+/// own lock file so the versions are the workspace's and nothing is fetched.
+fn write_query_crate(dir: &Path, name: &str, root: &Path, source: &str) {
+    std::fs::create_dir_all(dir.join("src")).unwrap();
+    let manifest = format!(
+        "[package]\nname = \"{name}\"\nversion = \"0.0.0\"\nedition = \"2024\"\npublish = false\n\n\
+         [workspace]\n\n[dependencies]\ntenant = {{ path = {:?}, features = [\"sqlite\"] }}\n\
+         sqlx = {{ version = \"0.9\", default-features = false, features = [\"sqlite\", \"runtime-tokio\"] }}\n",
+        root.display().to_string(),
+    );
+    std::fs::write(dir.join("Cargo.toml"), manifest).unwrap();
+    if !dir.join("Cargo.lock").exists() {
+        std::fs::copy(root.join("Cargo.lock"), dir.join("Cargo.lock")).unwrap();
+    }
+    std::fs::write(dir.join("src/lib.rs"), source).unwrap();
+}
+
+fn query_build_bench(root: &Path, n: usize, runs: usize) {
+    let out = root.join("target/query-build-bench");
+    let target = out.join("target");
+    let crates = [
+        ("entities", QUERY_PRELUDE.to_owned()),
+        ("checked", checked_source(n)),
+        ("sqlx", sqlx_source(n)),
+    ];
+    let dirs: Vec<PathBuf> = crates
+        .iter()
+        .map(|(kind, source)| {
+            let dir = out.join(format!("{kind}-{n}"));
+            write_query_crate(&dir, &format!("{kind}_{n}"), root, source);
+            dir
+        })
+        .collect();
+    // Dependencies (and a first build of each crate) outside the measurement.
+    for dir in &dirs {
+        cargo_build(dir, &target);
+    }
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); dirs.len()];
+    for _ in 0..runs {
+        for (dir, samples) in dirs.iter().zip(&mut times) {
+            touch(&dir.join("src/lib.rs"));
+            samples.push(cargo_build(dir, &target));
+        }
+    }
+    for ((kind, _), samples) in crates.iter().zip(&times) {
+        eprintln!("  {kind} runs: {samples:?}");
+    }
+    let [entities, checked, sqlx] = [0, 1, 2].map(|k| median(times[k].clone()).as_secs_f64());
+    println!("| crate | median of {runs} | less the entities alone | per query |");
+    println!("|---|---:|---:|---:|");
+    println!("| entities alone (3 `#[tenant_scoped]`) | {entities:.2} s | | |");
+    for (label, total) in [
+        (format!("{n} checked queries"), checked),
+        (format!("{n} `sqlx::query` calls"), sqlx),
+    ] {
+        let queries = total - entities;
+        println!(
+            "| {label} | {total:.2} s | {queries:.2} s | {:.1} ms |",
+            queries / n as f64 * 1e3
+        );
+    }
+    println!(
+        "\nchecked / sqlx: {:.3}x whole crate, {:.3}x the queries alone",
+        checked / sqlx,
+        (checked - entities) / (sqlx - entities)
     );
 }

@@ -329,7 +329,7 @@ fn helper() { TenantCtx::trusted(d, e, f); }
 #[test]
 fn test_modules_in_files_of_their_own_are_named() {
     let source = "#[cfg(test)]\nmod tests;\nmod real;\n#[cfg(test)] mod inline {}\n";
-    let scanned = super::scan(source, PATTERNS, &[]).unwrap();
+    let scanned = super::scan(source, PATTERNS, "crate", &Shared::default()).unwrap();
     assert_eq!(scanned.test_modules, ["tests"]);
 }
 
@@ -517,5 +517,181 @@ let not_sqlx = other::query("x");
             r#"6: sql: db::raw_sql("DELETE FROM invoices")"#,
             "7: sql: sqlx::query",
         ]
+    );
+}
+
+/// Issue 22, item 5: sqlx's functions brought in by `use` are called by their bare name; the
+/// `use` item itself runs nothing.
+#[test]
+fn raw_sql_through_imports() {
+    let source = r#"
+use sqlx::query;
+use sqlx::{query_as, raw_sql, Row};
+use sqlx::query_scalar as count;
+use sqlx::query_with as _;
+use ::sqlx::{self as db, query_file};
+async fn a() {
+query("DELETE FROM invoices").execute(&pool).await?;
+let rows = query_as::<_, (i64,)>("SELECT id FROM invoices").fetch_all(&pool).await?;
+raw_sql("TRUNCATE invoices").execute(&pool).await?;
+let n: i64 = count("SELECT count(*) FROM invoices").fetch_one(&pool).await?;
+let checked = query!("SELECT 1");
+let from_file = query_file!("reports/top.sql");
+let aliased = db::query_as("SELECT 2");
+let query = repo.query();
+let not_called = query;
+fn query_scalar() {}
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"8: sql: query("DELETE FROM invoices")"#,
+            r#"9: sql: query_as::<_, (i64,)>("SELECT id FROM invoices")"#,
+            r#"10: sql: raw_sql("TRUNCATE invoices")"#,
+            r#"11: sql: count("SELECT count(*) FROM invoices")"#,
+            "12: sql: query",
+            "13: sql: query_file",
+            r#"14: sql: db::query_as("SELECT 2")"#,
+        ]
+    );
+}
+
+/// Issue 22, item 5: a glob import of sqlx makes every bare call of its functions sqlx's.
+#[test]
+fn raw_sql_through_a_glob_import() {
+    let source = r#"
+use sqlx::*;
+async fn a() {
+query_scalar::<_, i64>("SELECT count(*) FROM invoices").fetch_one(&pool).await?;
+raw_sql("VACUUM").execute(&pool).await?;
+let list = vec.query(1);
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"4: sql: query_scalar::<_, i64>("SELECT count(*) FROM invoices")"#,
+            r#"5: sql: raw_sql("VACUUM")"#,
+        ]
+    );
+    // Without the glob, a bare `query(..)` is someone else's.
+    assert_eq!(scan("fn f() { query(\"x\"); }"), Vec::<String>::new());
+}
+
+/// Issue 22, item 5: a module of the application's own re-exports sqlx's function and others
+/// call it through that module.
+#[test]
+fn raw_sql_through_a_module_that_re_exports_it() {
+    let source = r#"
+mod db {
+    pub use sqlx::query;
+    pub(crate) use sqlx::query_as as rows;
+}
+mod other { pub fn query(_: &str) {} }
+async fn a() {
+db::query("DELETE FROM invoices").execute(&pool).await?;
+crate::db::rows("SELECT id FROM invoices").fetch_all(&pool).await?;
+other::query("not sqlx");
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"8: sql: db::query("DELETE FROM invoices")"#,
+            r#"9: sql: crate::db::rows("SELECT id FROM invoices")"#,
+        ]
+    );
+}
+
+/// Issue 22, item 5: a plain string is a statement for sqlx's `Executor` (`&str` and
+/// `AssertSqlSafe(..)` implement `Execute` in sqlx 0.9), run without any query function.
+#[test]
+fn plain_strings_run_by_an_executor() {
+    let source = r#"
+async fn a(pool: &PgPool, tx: &mut PgTransaction<'_>, sql: &str) {
+pool.execute("DELETE FROM invoices").await?;
+let rows = conn.fetch_all("SELECT * FROM invoices").await?;
+let row = tx.fetch_one(sql).await?;
+(&mut *tx).execute(AssertSqlSafe(format!("DELETE FROM {table}"))).await?;
+pool.fetch_optional(sqlx::AssertSqlSafe(text)).await?;
+self.pool.execute(&*self.insert_sql).await?;
+pool.execute(DELETE_EXPIRED).await?;
+pool.execute_many(r"DELETE FROM a; DELETE FROM b");
+conn.execute(("UPDATE invoices SET paid = $1", Some(arguments))).await?;
+sqlx::Executor::execute(&pool, "DELETE FROM invoices").await?;
+<PgPool as Executor>::fetch_all(&pool, statement).await?;
+}
+async fn not_statements(pool: &PgPool) {
+sqlx::query("SELECT 1").execute(&pool).await?;
+query.fetch_one(&mut *tx).await?;
+repo.execute(&*POOL).await?;
+client.execute(request).await?;
+http.fetch(url).await?;
+handle.describe(WorkflowDescribeOptions::default()).await?;
+rows.fetch_all(self.conn.executor()).await?;
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            r#"3: sql: pool.execute("DELETE FROM invoices")"#,
+            r#"4: sql: conn.fetch_all("SELECT * FROM invoices")"#,
+            "5: sql: tx.fetch_one(sql)",
+            r#"6: sql: (&mut *tx).execute(AssertSqlSafe(format!("DELETE FROM {table}")))"#,
+            "7: sql: pool.fetch_optional(sqlx::AssertSqlSafe(text))",
+            "8: sql: pool.execute(&*self.insert_sql)",
+            "9: sql: pool.execute(DELETE_EXPIRED)",
+            r#"10: sql: pool.execute_many(r"DELETE FROM a; DELETE FROM b")"#,
+            r#"11: sql: conn.execute(("UPDATE invoices SET paid = $1", Some(arguments)))"#,
+            r#"12: sql: sqlx::Executor::execute(&pool, "DELETE FROM invoices")"#,
+            "13: sql: <PgPool as Executor>::fetch_all(&pool, statement)",
+            r#"16: sql: sqlx::query("SELECT 1")"#,
+        ]
+    );
+}
+
+/// Issue 22, item 5: the checked queries (`tenant::sqlx::query!`), whose tenant the macro
+/// injects, are not raw SQL, however they are reached; sqlx's own stay listed beside them.
+#[test]
+fn checked_queries_are_not_raw_sql() {
+    let through_the_facade = r#"
+use tenant::sqlx::query_as;
+use tenant::sqlx::{query_scalar as scalar};
+async fn a(ctx: &TenantCtx) {
+tenant::sqlx::query!(ctx, "UPDATE {Invoice} SET total = $1", total).execute(&pool).await?;
+::tenant::sqlx::query_as!(ctx, Row, "SELECT id FROM {Invoice}").fetch_all(&pool).await?;
+query_as!(ctx, Row, "SELECT id FROM {Invoice}").fetch_all(&pool).await?;
+scalar!(ctx, i64, "SELECT count(*) FROM {Invoice}").fetch_one(&pool).await?;
+tenant::__private::sqlx::query("SELECT 1");
+}
+"#;
+    assert_eq!(
+        scan(through_the_facade),
+        [r#"9: sql: tenant::__private::sqlx::query("SELECT 1")"#]
+    );
+    let the_namespace_imported = r#"
+use tenant::sqlx;
+async fn a(ctx: &TenantCtx) {
+sqlx::query!(ctx, "DELETE FROM {Invoice} WHERE id = $1", id).execute(&pool).await?;
+::sqlx::query("DELETE FROM invoices").execute(&pool).await?;
+}
+"#;
+    assert_eq!(
+        scan(the_namespace_imported),
+        [r#"5: sql: ::sqlx::query("DELETE FROM invoices")"#]
+    );
+    let renamed = r#"
+use tenant::sqlx as checked;
+use tenant::sqlx::*;
+async fn a(ctx: &TenantCtx) {
+checked::query!(ctx, "DELETE FROM {Invoice} WHERE id = $1", id).execute(&pool).await?;
+query!(ctx, "DELETE FROM {Invoice}").execute(&pool).await?;
+sqlx::query("DELETE FROM invoices").execute(&pool).await?;
+}
+"#;
+    assert_eq!(
+        scan(renamed),
+        [r#"7: sql: sqlx::query("DELETE FROM invoices")"#]
     );
 }
