@@ -12,7 +12,7 @@ pub use tenant_core::{
     Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Plan, PlanWeights, ProvisionCtx, Provisioning,
     SchemaName, SchemaNameError, ScopedKey, SignatureError, SignedClaim, SigningKeys,
     SigningKeysError, SystemCtx, SystemToken, TENANT_ID_MAX_LEN, TenancyConfig, Tenant,
-    TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim, config, names,
+    TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim, config, labels, names,
     registry, request, routing, signed, signing,
 };
 

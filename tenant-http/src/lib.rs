@@ -9,12 +9,16 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "fair")]
+mod fair;
 mod problem;
 mod resolver;
 mod users;
 
 #[cfg(feature = "axum")]
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
+#[cfg(feature = "fair")]
+pub use fair::{FairConfigError, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
 pub use tenant_core::AuthenticatedUser;
