@@ -173,14 +173,14 @@ impl IntoResponse for FairRejection {
 }
 
 /// Builds a [`FairLayer`]: see there.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct FairLayerBuilder {
     concurrency: usize,
     weights: PlanWeights,
     default_limits: Limits,
     plans: HashMap<Plan, Limits>,
     tenants: HashMap<TenantId, Limits>,
-    top: usize,
+    labels: Option<TenantLabels>,
 }
 
 impl FairLayerBuilder {
@@ -203,10 +203,10 @@ impl FairLayerBuilder {
         self
     }
 
-    /// Names at most `top` tenants in the metrics' `tenant` label (default 20), the rest
-    /// `other` (see [`TenantLabels`]).
-    pub fn metrics_top(mut self, top: usize) -> Self {
-        self.top = top;
+    /// How the metrics' `tenant` label is chosen (default: `TenantLabels::new(20)`, the 20
+    /// busiest tenants by name, the rest `other`).
+    pub fn metrics_labels(mut self, labels: TenantLabels) -> Self {
+        self.labels = Some(labels);
         self
     }
 
@@ -234,7 +234,7 @@ impl FairLayerBuilder {
                 ),
                 plans,
                 tenants,
-                labels: TenantLabels::new(self.top),
+                labels: self.labels.unwrap_or_else(|| TenantLabels::new(20)),
                 slots: Mutex::new(Slots {
                     limit: self.concurrency,
                     in_flight: 0,
@@ -371,7 +371,7 @@ impl Drop for Waiting {
 ///   ([`FairRejection`]). A tenant within its own limits is never refused, whatever the others
 ///   send.
 /// - **Metrics** through the `metrics` facade, labelled by tenant with bounded cardinality
-///   (the busiest `metrics_top` tenants by name, the rest `other`, see [`TenantLabels`]):
+///   (the busiest tenants by name, the rest `other`, see [`TenantLabels`]):
 ///   `tenant_requests_total{tenant,plan}`, `tenant_rejections_total{tenant,reason}` (reason
 ///   `rate` or `queue`), `tenant_queue_wait_seconds{tenant}` (histogram, requests that waited).
 ///
@@ -431,7 +431,7 @@ impl FairLayer {
             default_limits: limits,
             plans: HashMap::new(),
             tenants: HashMap::new(),
-            top: 20,
+            labels: None,
         }
     }
 
