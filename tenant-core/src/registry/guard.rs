@@ -69,6 +69,8 @@ pub fn over_budget(error: &(dyn std::error::Error + 'static)) -> Option<OverBudg
 }
 
 type Flight<E> = Arc<OnceCell<Result<Option<Tenant>, GuardError<E>>>>;
+/// The lookup in flight for each key, if any.
+type Flights<E> = Mutex<HashMap<(By, TenantId), Flight<E>>>;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum By {
@@ -144,7 +146,7 @@ pub struct FloodGuard<R: TenantRegistry> {
     inner: R,
     budget: DefaultDirectRateLimiter,
     known: Mutex<Known>,
-    flights: Mutex<HashMap<(By, TenantId), Flight<R::Error>>>,
+    flights: Flights<R::Error>,
 }
 
 /// How many keys that found an active tenant a [`FloodGuard`] remembers by default.
