@@ -205,6 +205,44 @@ impl FairLayerBuilder {
 
     /// How the metrics' `tenant` label is chosen (default: `TenantLabels::new(20)`, the 20
     /// busiest tenants by name, the rest `other`).
+    ///
+    /// The layer records through the `metrics` facade; any recorder exports them. To
+    /// Prometheus, with `metrics-exporter-prometheus` (a service installs it once, with
+    /// `PrometheusBuilder::new().install_recorder()`, and serves `handle.render()` on
+    /// `/metrics`; a local recorder here, so the example checks what it renders):
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use metrics_exporter_prometheus::PrometheusBuilder;
+    /// use tenant::http::{FairLayer, Limits, TenantLayer, TenantResolver};
+    /// use tenant::labels::TenantLabels;
+    /// use tenant::{InMemoryRegistry, TenancyConfig};
+    /// use tower::ServiceExt;
+    ///
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let recorder = PrometheusBuilder::new().build_recorder();
+    /// let handle = recorder.handle();
+    /// metrics::with_local_recorder(&recorder, || -> Result<(), Box<dyn std::error::Error>> {
+    ///     let runtime = tokio::runtime::Builder::new_current_thread().build()?;
+    ///     runtime.block_on(async {
+    ///         let resolver = TenantResolver::new(InMemoryRegistry::from_ids(["acme".parse()?])?,
+    ///             TenancyConfig::default()).anonymous().shared();
+    ///         let fair = FairLayer::builder(64, Limits::new(100, 100, 8)?)
+    ///             .metrics_labels(TenantLabels::new(10).refresh_every(1))
+    ///             .build()?;
+    ///         let app = Router::new().route("/", get(|| async { "ok" }))
+    ///             .layer(fair).layer(TenantLayer::new(resolver));
+    ///         let request = http::Request::get("/").header("x-tenant-id", "acme")
+    ///             .body(axum::body::Body::empty())?;
+    ///         app.oneshot(request).await?;
+    ///         Ok(())
+    ///     })
+    /// })?;
+    /// let text = handle.render();
+    /// assert!(text.contains(r#"tenant_requests_total{tenant="acme",plan="free"} 1"#), "{text}");
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn metrics_labels(mut self, labels: TenantLabels) -> Self {
         self.labels = Some(labels);
         self
