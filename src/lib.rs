@@ -9,11 +9,12 @@ struct ReadmeDoctests;
 
 pub use tenant_core::{
     AUDIT_TARGET, AuthenticatedUser, CachedRegistry, ClaimError, CollectionName, ConfigError,
-    Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Plan, PlanWeights, ProvisionCtx, Provisioning,
-    SchemaName, SchemaNameError, ScopedKey, SignatureError, SignedClaim, SigningKeys,
-    SigningKeysError, SystemCtx, SystemToken, TENANT_ID_MAX_LEN, TenancyConfig, Tenant,
-    TenantClaim, TenantCtx, TenantId, TenantIdError, TenantRegistry, claim, config, labels, names,
-    registry, request, routing, signed, signing,
+    DatabaseLabel, Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Placement, PlacementError, Plan,
+    PlanWeights, ProvisionCtx, Provisioning, SchemaName, SchemaNameError, ScopedKey,
+    SignatureError, SignedClaim, SigningKeys, SigningKeysError, SystemCtx, SystemToken,
+    TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId, TenantIdError,
+    TenantRegistry, Tier, claim, config, labels, names, placement, registry, request, routing,
+    signed, signing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.

@@ -188,11 +188,12 @@ impl TenantClaim {
             return Err(ClaimError::SchemaMismatch);
         }
         // The registry vouched for it: the one place a claim becomes a context.
-        Ok(TenantCtx::trusted(
-            tenant.id,
-            tenant.schema_name,
-            tenant.plan,
-        ))
+        // Placement too comes from the registry, never from the claim: a payload does not
+        // choose the database its tenant's statements run on.
+        Ok(
+            TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan)
+                .with_placement(tenant.placement),
+        )
     }
 }
 
@@ -270,6 +271,47 @@ mod tests {
             .build()
             .unwrap();
         rt.block_on(claim.verify(&registry(), &TenancyConfig::default()))
+    }
+
+    /// The placement of a verified context is the registry's: a payload that names another
+    /// database (in any field) does not move the context there, and the context's JSON does
+    /// not carry it.
+    #[test]
+    fn placement_comes_from_the_registry_never_from_the_payload() {
+        let eu: crate::Placement = "eu/database".parse().unwrap();
+        let now = std::time::SystemTime::now();
+        let registry = InMemoryRegistry::new([crate::Tenant {
+            id: "acme".parse().unwrap(),
+            slug: "acme".parse().unwrap(),
+            name: "Acme".into(),
+            plan: crate::Plan::Free,
+            schema_name: "tenant_acme".parse().unwrap(),
+            placement: eu.clone(),
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+        }])
+        .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        for payload in [
+            r#"{"tenant_id":"acme"}"#,
+            r#"{"tenant_id":"acme","placement":"main/shared"}"#,
+            r#"{"tenant_id":"acme","placement":{"database":"main","tier":"shared"}}"#,
+            r#"{"tenant_id":"acme","database":"main"}"#,
+        ] {
+            let claim: TenantClaim = serde_json::from_str(payload).unwrap();
+            let ctx = rt
+                .block_on(claim.verify(&registry, &TenancyConfig::default()))
+                .unwrap();
+            assert_eq!(ctx.placement(), &eu, "{payload}");
+            let json = serde_json::to_value(&ctx).unwrap();
+            assert_eq!(
+                json,
+                serde_json::json!({"tenant_id": "acme", "schema_name": "tenant_acme", "plan": "free"})
+            );
+        }
     }
 
     /// The compatibility policy: a field no claim has is dropped, whatever it says, and the

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Plan, SchemaName, TenantId};
+use crate::{Placement, Plan, SchemaName, TenantId};
 
 /// The context of one resolved tenant: every tenant-scoped operation takes `&TenantCtx` first.
 ///
@@ -44,6 +44,10 @@ pub struct TenantCtx {
     user_id: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     roles: Vec<String>,
+    /// Not on the wire: a receiver reads the tenant's placement from its own registry when it
+    /// verifies the claim, so no payload can choose the database (and the seeds' JSON stays).
+    #[serde(skip)]
+    placement: Placement,
 }
 
 impl TenantCtx {
@@ -56,7 +60,36 @@ impl TenantCtx {
             plan,
             user_id: None,
             roles: Vec::new(),
+            placement: Placement::default(),
         }
+    }
+
+    /// The same context, placed at `placement` (the registry's). [`TenantClaim::verify`]
+    /// calls it with the record's placement; code that builds a context with
+    /// [`trusted`](Self::trusted) from a record it read calls it too.
+    ///
+    /// A placement chooses a database, never a tenant: a context placed where its tenant does
+    /// not live reads nothing of another tenant, and its tenant-bound transactions are refused
+    /// by the database itself (`tenant::sqlx::Error::Moved`: the placement table of each
+    /// database, not this value, says which tenants it holds).
+    ///
+    /// ```
+    /// use tenant::{Plan, TenantCtx};
+    /// use tenant::placement::Placement;
+    ///
+    /// let ctx = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// assert_eq!(ctx.placement(), &Placement::default());
+    /// let eu = ctx.clone().with_placement("eu/shared".parse()?);
+    /// assert_eq!(eu.placement().database().as_str(), "eu");
+    /// // The wire form does not change: the receiver's registry says where acme lives.
+    /// assert_eq!(serde_json::to_string(&eu)?, serde_json::to_string(&ctx)?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`TenantClaim::verify`]: crate::TenantClaim::verify
+    pub fn with_placement(mut self, placement: Placement) -> Self {
+        self.placement = placement;
+        self
     }
 
     /// Not callable: a context's user and roles are attached when it is minted, by
@@ -102,6 +135,12 @@ impl TenantCtx {
     /// The tenant's plan.
     pub fn plan(&self) -> &Plan {
         &self.plan
+    }
+
+    /// Where the tenant's rows live: the registry's placement when the context was verified,
+    /// the default (shared tables on `main`) for [`trusted`](Self::trusted).
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// The authenticated user, if the context carries one.
@@ -151,6 +190,7 @@ impl fmt::Debug for TenantCtx {
             .field("plan", &self.plan.as_str())
             .field("user_id", &self.user_id)
             .field("roles", &self.roles)
+            .field("placement", &format_args!("{}", self.placement))
             .finish()
     }
 }

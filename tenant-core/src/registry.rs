@@ -39,7 +39,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{Plan, SchemaName, TenantId};
+use crate::{Placement, Plan, SchemaName, TenantId};
 
 pub use cached::{CacheStats, CachedRegistry, DEFAULT_NOT_FOUND_TTL};
 pub use guard::{DEFAULT_KNOWN_KEYS, FloodGuard, GuardError, OverBudget, ZeroBudget, over_budget};
@@ -59,6 +59,9 @@ pub struct Tenant {
     pub plan: Plan,
     /// The tenant's database schema.
     pub schema_name: SchemaName,
+    /// Which database holds the tenant's rows, and in which tier: what a verified context
+    /// carries ([`TenantCtx::placement`](crate::TenantCtx::placement)).
+    pub placement: Placement,
     /// An inactive tenant resolves to an error, never to a context.
     pub is_active: bool,
     /// When the tenant was created.

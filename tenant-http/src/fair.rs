@@ -147,7 +147,7 @@ impl FairRejection {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             FairRejection::Rate { retry_after } => {
-                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+                Some(crate::RetryLater::new(*retry_after).retry_after_secs())
             }
             FairRejection::QueueFull => Some(1),
             FairRejection::NoTenant => None,

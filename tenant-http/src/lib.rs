@@ -13,6 +13,7 @@ mod axum;
 mod fair;
 mod problem;
 mod resolver;
+mod retry;
 mod users;
 
 #[cfg(feature = "axum")]
@@ -21,5 +22,6 @@ pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 pub use fair::{FairConfigError, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
+pub use retry::RetryLater;
 pub use tenant_core::AuthenticatedUser;
 pub use users::{Anonymous, Member, UserHook};

@@ -149,7 +149,7 @@ impl ResolveError {
     pub fn retry_after_secs(&self) -> Option<u64> {
         match self {
             ResolveError::Busy { retry_after } => {
-                Some(retry_after.as_secs_f64().ceil().max(1.0) as u64)
+                Some(crate::RetryLater::new(*retry_after).retry_after_secs())
             }
             _ => None,
         }

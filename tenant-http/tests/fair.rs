@@ -30,6 +30,7 @@ fn tenant(name: &str, plan: Plan) -> Tenant {
         is_active: true,
         created_at: now,
         updated_at: now,
+        placement: Default::default(),
     }
 }
 

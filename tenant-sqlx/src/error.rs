@@ -200,6 +200,40 @@ pub enum Error {
         /// The backend's name.
         backend: &'static str,
     },
+    /// The database this tenant-bound transaction began on does not hold the tenant: its
+    /// placement table has no row for it (the tenant moved away, or the route is stale). Nothing
+    /// ran. Retryable: [`PoolSet::begin`](crate::PoolSet::begin) has already told its
+    /// `on_moved` hooks (a registry cache drops the tenant's entry), so verifying the claim
+    /// again gives the new placement, and a retry runs there.
+    #[error(
+        "tenant `{tenant}` is not placed in this database: its placement changed; verify again and retry"
+    )]
+    Moved {
+        /// The tenant of the transaction.
+        tenant: tenant_core::TenantId,
+    },
+    /// The tenant is fenced for a move: its database refuses its transactions until the move
+    /// lifts the fence. Nothing ran. Retryable after a moment; the HTTP layer answers `503`
+    /// with `Retry-After` (`tenant::http::Problem::retry_later`).
+    #[error("tenant `{tenant}` is fenced while it moves; retry later")]
+    Fenced {
+        /// The tenant of the transaction.
+        tenant: tenant_core::TenantId,
+    },
+    /// A context's placement names a database the [`PoolSet`](crate::PoolSet) was not
+    /// configured with.
+    #[error("no database is configured with the label `{label}`")]
+    UnknownDatabase {
+        /// The placement's database label.
+        label: tenant_core::DatabaseLabel,
+    },
+    /// The pool set's configuration (`TENANT_DATABASES`, `DATABASE_URL`) could not be read.
+    /// Names the entry by position and label only: a URL may hold a password.
+    #[error("database configuration: {reason}")]
+    DatabasesConfig {
+        /// What is wrong, without any URL.
+        reason: String,
+    },
     /// Writing a file failed (a migration).
     #[error("i/o error")]
     Io(#[source] std::io::Error),
@@ -217,6 +251,20 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the same call may succeed if tried again: [`Moved`](Self::Moved) (after the
+    /// route is refreshed) and [`Fenced`](Self::Fenced) (after the move).
+    ///
+    /// ```
+    /// use tenant::sqlx::Error;
+    ///
+    /// assert!(Error::Fenced { tenant: "acme".parse()? }.is_retryable());
+    /// assert!(!Error::EmptyPatch.is_retryable());
+    /// # Ok::<(), tenant::TenantIdError>(())
+    /// ```
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Moved { .. } | Error::Fenced { .. })
+    }
+
     /// Classifies a database error of a write to `table`.
     pub(crate) fn from_write(table: &'static str, source: sqlx::Error) -> Self {
         match &source {

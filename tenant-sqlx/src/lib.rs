@@ -14,6 +14,8 @@
 //! | [`Col`], [`Filter`], [`Order`] | typed columns, and the filters and orders built from them |
 //! | [`PageRequest`], [`Page`], [`Cursor`], [`CursorKey`] | keyset pages and their tamper-evident cursors ([`Repo::page`]) |
 //! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
+//! | [`PoolSet`], [`Routed`] | the pools of every configured database; a context's placement chooses one |
+//! | [`PlacementFence`] | each database's record of the tenants it holds, checked in every fenced BEGIN; a move's fence |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
 //!
@@ -24,6 +26,7 @@
 mod audit;
 mod error;
 mod migration;
+mod placement;
 mod registry;
 mod repo;
 #[cfg(feature = "postgres")]
@@ -36,6 +39,10 @@ mod tenant_tx;
 pub use audit::{Finding, Findings, IsolationAudit};
 pub use error::Error;
 pub use migration::Migration;
+pub use placement::{
+    DEFAULT_MAX_OPEN_POOLS, PlacedState, PlacementBackend, PlacementFence, PoolSet, PoolSetBuilder,
+    Routed, TENANT_PLACEHOLDER,
+};
 pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
 pub use repo::TENANT_SETTING;
 #[cfg(feature = "postgres")]

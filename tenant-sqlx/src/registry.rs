@@ -11,7 +11,7 @@ use sqlx::error::BoxDynError;
 
 use time::OffsetDateTime;
 
-use tenant_core::{Plan, SchemaName, Tenant, TenantId, TenantRegistry};
+use tenant_core::{Placement, Plan, SchemaName, Tenant, TenantId, TenantRegistry};
 
 use crate::error::Error;
 use crate::repo::Backend;
@@ -27,7 +27,7 @@ const TABLE: &str = "tenants";
     allow(unused_macros)
 )]
 macro_rules! ddl {
-    ($timestamp:literal, $check:literal) => {
+    ($timestamp:literal, $check:literal $(, $upgrade:literal)*) => {
         [
             concat!(
                 "CREATE TABLE IF NOT EXISTS tenants (\
@@ -41,12 +41,13 @@ macro_rules! ddl {
                 $timestamp,
                 " NOT NULL, updated_at ",
                 $timestamp,
-                " NOT NULL",
+                " NOT NULL, placement TEXT NOT NULL DEFAULT 'main/shared'",
                 $check,
                 ")"
             ),
             "CREATE UNIQUE INDEX IF NOT EXISTS tenants_slug_key ON tenants (slug)",
             "CREATE UNIQUE INDEX IF NOT EXISTS tenants_schema_name_key ON tenants (schema_name)",
+            $($upgrade,)*
         ]
     };
 }
@@ -222,7 +223,9 @@ impl<DB: sqlx::Database> SqlRegistry<DB> {
 
 impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// The statements [`migrate`](Self::migrate) runs, for migration files: `CREATE TABLE IF
-    /// NOT EXISTS tenants (..)` and the unique index on `slug`.
+    /// NOT EXISTS tenants (..)` and the unique index on `slug`. On PostgreSQL, last, the
+    /// `ADD COLUMN IF NOT EXISTS placement` that upgrades a table created before placements
+    /// (on SQLite, which has no `IF NOT EXISTS` there, [`migrate`](Self::migrate) checks first).
     ///
     /// ```
     /// use tenant::sqlx::SqlRegistry;
@@ -303,6 +306,7 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
             name: new.name,
             plan: new.plan,
             schema_name: new.schema_name,
+            placement: Placement::default(),
             is_active: true,
             created_at: now.into(),
             updated_at: now.into(),
@@ -338,6 +342,38 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// ```
     pub async fn deactivate(&self, id: &TenantId) -> Result<bool, Error> {
         DB::deactivate(&self.pool, id, now()).await
+    }
+
+    /// Records that the tenant with `id` now lives at `placement`, and sets its `updated_at`
+    /// to now (never earlier than it was). Returns `true` if the placement changed, `false` if
+    /// there is no such tenant or it was already there (then nothing is written): the switch
+    /// step of a move, safe to repeat.
+    ///
+    /// The registry only routes: the databases' own placement tables (see
+    /// [`PlacementFence`](crate::PlacementFence)) decide which transactions they accept, so a
+    /// process whose cached record is stale is refused with [`Error::Moved`] rather than
+    /// writing to the old database. A [`CachedRegistry`](tenant_core::CachedRegistry) in front
+    /// of this one keeps the old record until its entry expires or is invalidated.
+    ///
+    /// ```
+    /// # use tenant::sqlx::{NewTenant, SqlRegistry};
+    /// # use tenant::{Plan, TenantRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let registry = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// # registry.migrate().await?;
+    /// # let acme = registry.create(NewTenant { id: "acme".parse()?, slug: "acme".parse()?,
+    /// #     name: "Acme".into(), plan: Plan::Free, schema_name: "tenant_acme".parse()? }).await?;
+    /// assert_eq!(acme.placement.to_string(), "main/shared");
+    /// assert!(registry.place(&acme.id, &"eu/schema".parse()?).await?);
+    /// assert!(!registry.place(&acme.id, &"eu/schema".parse()?).await?); // already there
+    /// let stored = registry.find_by_id(&acme.id).await?.unwrap();
+    /// assert_eq!(stored.placement.to_string(), "eu/schema");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn place(&self, id: &TenantId, placement: &Placement) -> Result<bool, Error> {
+        DB::place(&self.pool, id, placement, now()).await
     }
 }
 
@@ -393,7 +429,20 @@ pub trait RegistryBackend: Backend {
         id: &TenantId,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn place(
+        pool: &Pool<Self>,
+        id: &TenantId,
+        placement: &Placement,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
+
+/// What [`SqlRegistry::migrate`] adds to a `tenants` table created before placements: every
+/// existing tenant on the default placement.
+const ADD_PLACEMENT: &str =
+    "ALTER TABLE tenants ADD COLUMN placement TEXT NOT NULL DEFAULT 'main/shared'";
 
 /// A column that holds a value this crate would not have written.
 fn corrupt(column: &str, source: impl Into<BoxDynError>) -> sqlx::Error {
@@ -404,7 +453,7 @@ fn corrupt(column: &str, source: impl Into<BoxDynError>) -> sqlx::Error {
 }
 
 /// Decodes and validates one row of `SELECT id, slug, name, plan, schema_name, is_active,
-/// created_at, updated_at`.
+/// created_at, updated_at, placement`.
 fn decode_tenant<R>(row: &R) -> Result<Tenant, sqlx::Error>
 where
     R: sqlx::Row,
@@ -430,6 +479,9 @@ where
             .parse()
             .map_err(|e: tenant_core::SchemaNameError| corrupt("schema_name", e))?,
         is_active: row.try_get("is_active")?,
+        placement: text("placement")?
+            .parse()
+            .map_err(|e: tenant_core::PlacementError| corrupt("placement", e))?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
     })
@@ -447,7 +499,9 @@ macro_rules! registry_backend {
         by_slug: $by_slug:literal,
         taken: $taken:literal,
         insert: $insert:literal,
-        deactivate: $deactivate:literal $(,)?
+        deactivate: $deactivate:literal,
+        has_placement: $has_placement:literal,
+        place: $place:literal $(,)?
     ) => {
         #[cfg(feature = $feature)]
         impl RegistryBackend for $db {
@@ -458,6 +512,14 @@ macro_rules! registry_backend {
                 let lock: Option<&'static str> = $lock;
                 for statement in lock.iter().chain(Self::DDL.iter()) {
                     sqlx::query(*statement).execute(&mut *tx).await?;
+                }
+                // A table created before placements existed gets the column, every tenant on
+                // the default placement (`ADD COLUMN IF NOT EXISTS` is PostgreSQL's only).
+                let has_placement: i64 = sqlx::query_scalar($has_placement)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                if has_placement == 0 {
+                    sqlx::query(ADD_PLACEMENT).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
                 Ok(())
@@ -540,6 +602,22 @@ macro_rules! registry_backend {
                     .map_err(|e| Error::from_write(TABLE, e))?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn place(
+                pool: &Pool<Self>,
+                id: &TenantId,
+                placement: &Placement,
+                now: OffsetDateTime,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($place)
+                    .bind(placement.to_string())
+                    .bind($timestamp(now))
+                    .bind(id.as_str())
+                    .execute(pool)
+                    .await
+                    .map_err(|e| Error::from_write(TABLE, e))?;
+                Ok(done.rows_affected() > 0)
+            }
         }
     };
 }
@@ -553,9 +631,9 @@ registry_backend!(
     // transaction that reads, then writes, deadlocks against another one doing the same.
     begin_write: "BEGIN IMMEDIATE",
     lock: None,
-    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
+    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
             FROM tenants WHERE id = ?",
-    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
+    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
               FROM tenants WHERE slug = ?",
     taken: "SELECT id, slug FROM tenants \
             WHERE (slug = ?1 AND id <> ?1) OR (id = ?2 AND slug <> ?2) LIMIT 1",
@@ -564,6 +642,9 @@ registry_backend!(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = MAX(updated_at, ?) \
                  WHERE id = ? AND is_active",
+    has_placement: "SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'placement'",
+    place: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
+            WHERE id = ?3 AND placement <> ?1",
 );
 
 registry_backend!(
@@ -572,7 +653,8 @@ registry_backend!(
     // `infinity` is a timestamp to PostgreSQL, not an instant a tenant was created at.
     ddl: ddl!(
         "TIMESTAMPTZ",
-        ", CHECK (isfinite(created_at) AND isfinite(updated_at))"
+        ", CHECK (isfinite(created_at) AND isfinite(updated_at))",
+        "ALTER TABLE tenants ADD COLUMN IF NOT EXISTS placement TEXT NOT NULL DEFAULT 'main/shared'"
     ),
     timestamp: std::convert::identity,
     // The advisory lock below serialises creates instead.
@@ -580,9 +662,9 @@ registry_backend!(
     // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; serialise them.
     // The key is "tenant" in ASCII.
     lock: Some("SELECT pg_advisory_xact_lock(127978457247348)"),
-    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
+    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
             FROM tenants WHERE id = $1",
-    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at \
+    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
               FROM tenants WHERE slug = $1",
     taken: "SELECT id, slug FROM tenants \
             WHERE (slug = $1 AND id <> $1) OR (id = $2 AND slug <> $2) LIMIT 1",
@@ -591,6 +673,11 @@ registry_backend!(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = GREATEST(updated_at, $1) \
                  WHERE id = $2 AND is_active",
+    has_placement: "SELECT COUNT(*) FROM pg_attribute \
+                    WHERE attrelid = to_regclass('tenants') AND attname = 'placement' \
+                    AND NOT attisdropped",
+    place: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
+            WHERE id = $3 AND placement <> $1",
 );
 
 #[cfg(test)]

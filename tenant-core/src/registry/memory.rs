@@ -26,6 +26,7 @@ use crate::{Error, Plan, SchemaName, TenantId};
 ///     plan: Plan::Enterprise,
 ///     schema_name: "tenant_acme".parse()?,
 ///     is_active: true,
+///     placement: Default::default(),
 ///     created_at: now,
 ///     updated_at: now,
 /// };
@@ -63,6 +64,7 @@ impl InMemoryRegistry {
     ///     plan: Plan::Free,
     ///     schema_name: format!("tenant_{id}").parse().unwrap(),
     ///     is_active: true,
+    ///     placement: Default::default(),
     ///     created_at: SystemTime::now(),
     ///     updated_at: SystemTime::now(),
     /// };
@@ -158,6 +160,7 @@ impl InMemoryRegistry {
                     plan: Plan::Free,
                     schema_name,
                     is_active: true,
+                    placement: Default::default(),
                     created_at: now,
                     updated_at: now,
                     id,

@@ -71,6 +71,7 @@ pub(crate) fn registry() -> InMemoryRegistry {
                 .parse::<SchemaName>()
                 .unwrap(),
             is_active: true,
+            placement: Default::default(),
             created_at: now,
             updated_at: now,
         })
@@ -82,6 +83,7 @@ pub(crate) fn registry() -> InMemoryRegistry {
         plan: Plan::Free,
         schema_name: "tenant_dormant".parse().unwrap(),
         is_active: false,
+        placement: Default::default(),
         created_at: now,
         updated_at: now,
     });

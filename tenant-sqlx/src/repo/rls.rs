@@ -104,6 +104,23 @@ pub(crate) fn one_round_trip_begin(
     )
 }
 
+/// The simple query that begins a tenant-bound transaction behind the placement fence: the
+/// session reset of [`begin_statement`], then `tenant_placement.enter` (which raises when the
+/// database does not hold the tenant or the tenant is fenced), then BEGIN **last**, as in
+/// [`one_round_trip_begin`]: a refusal leaves the connection idle. One round trip, as before.
+/// A `TenantId` is `[a-z0-9-]`: it cannot end the literal.
+#[cfg(feature = "postgres")]
+pub(crate) fn fenced_begin(
+    schema: Option<&tenant_core::SchemaName>,
+    tenant: &tenant_core::TenantId,
+) -> String {
+    format!(
+        "{}; SELECT tenant_placement.enter('{}'); BEGIN",
+        session_reset(schema),
+        tenant.as_str()
+    )
+}
+
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
 /// credential bound as parameters (so neither shows in `pg_stat_activity`'s query text). A
 /// literal, for sqlx's statement cache; a test checks it names [`TENANT_SETTING`] and

@@ -9,5 +9,6 @@ fn main() {
         plan: Plan::Free,
         user_id: None,
         roles: Vec::new(),
+        placement: Default::default(),
     };
 }

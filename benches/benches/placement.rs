@@ -1,0 +1,234 @@
+//! What placement costs: routing a context to its database, and the fence's check in BEGIN.
+//!
+//! - `routed_get`: `PoolSet::repo(&ctx)?.get(..)` (the set looks the context's placement up and
+//!   hands a bound handle on that pool) against `ItemRepo::new(&pool).get(..)` on a pool chosen
+//!   by hand (the floor), and `Repo::new(set.pool(&ctx)?)` (the pool looked up, no binding);
+//! - `fenced_tx_get`, `fenced_tx_insert`: `PoolSet::begin(&ctx)` (routed, with the placement
+//!   check in the BEGIN round trip) against today's `TenantTx::begin(&pool)` (the floor), and
+//!   `TenantTx::begin_fenced(&pool)` (the check, the pool chosen by hand).
+//!
+//! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. Every version has its own
+//! pool of one connection (on SQLite, its own in-memory database) seeded alike: 2 tenants of
+//! 100 rows. The set holds two databases, `main` and `eu`; the tenant is placed on `eu`.
+
+// The entity below is a benchmark fixture, public only so the macro generates what a user's
+// public entity gets; it is not documented API.
+#![allow(missing_docs)]
+
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use criterion::Criterion;
+use sqlx::sqlite::SqlitePoolOptions;
+use tenant::sqlx::{PlacementFence, PoolSet, Repo, TenantTx};
+use tenant::{Plan, TenantCtx, TenantId, Tier, tenant_scoped};
+use tenant_benches::{Versions, compare, fresh_schema, report};
+
+#[tenant_scoped(table = "placed_items")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub amount: i64,
+    pub name: String,
+}
+
+const ROUTED: Versions = Versions {
+    subject: "routed_repo",
+    floor: "pool_by_hand",
+    other: "routed_pool_unbound",
+};
+
+const FENCED: Versions = Versions {
+    subject: "pool_set_begin",
+    floor: "tenant_tx_begin",
+    other: "begin_fenced_by_hand",
+};
+
+fn ctx(tenant: &str) -> TenantCtx {
+    TenantCtx::trusted(
+        tenant.parse().unwrap(),
+        format!("tenant_{tenant}").parse().unwrap(),
+        Plan::Pro,
+    )
+    .with_placement("eu/shared".parse().unwrap())
+}
+
+/// The table, 100 rows of each of two tenants, and both placed (not fenced).
+macro_rules! prepare {
+    ($pool:expr) => {{
+        let pool = $pool;
+        ItemRepo::new(pool).create_table().await.unwrap();
+        PlacementFence::new(pool).install().await.unwrap();
+        for tenant in ["acme", "globex"] {
+            let ctx = ctx(tenant);
+            let rows = (1..=100)
+                .map(|i| NewItem {
+                    id: i,
+                    amount: i * 10,
+                    name: format!("item {i}"),
+                })
+                .collect::<Vec<_>>();
+            ItemRepo::new(pool).insert_many(&ctx, rows).await.unwrap();
+            PlacementFence::new(pool)
+                .place(ctx.tenant_id(), Tier::Shared, false)
+                .await
+                .unwrap();
+        }
+    }};
+}
+
+/// The three groups on one backend. `$subject`, `$floor`, `$other` are three pools on databases
+/// prepared alike; `$decoy` is the set's other database.
+macro_rules! groups {
+    ($c:expr, $rt:expr, $prefix:literal, $subject:expr, $floor:expr, $other:expr, $decoy:expr) => {{
+        let (c, rt) = ($c, $rt);
+        let subject_set = PoolSet::builder()
+            .database("main".parse().unwrap(), $decoy.clone())
+            .database("eu".parse().unwrap(), $subject.clone())
+            .build()
+            .unwrap();
+        let other_set = PoolSet::builder()
+            .database("main".parse().unwrap(), $decoy.clone())
+            .database("eu".parse().unwrap(), $other.clone())
+            .build()
+            .unwrap();
+        let floor = $floor.clone();
+        let other = $other.clone();
+        let acme = ctx("acme");
+        compare(
+            c,
+            rt,
+            &ROUTED,
+            concat!($prefix, "/routed_get"),
+            async || {
+                subject_set
+                    .repo::<Item>(&acme)
+                    .unwrap()
+                    .get(&acme, 42)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            },
+            async || ItemRepo::new(&floor).get(&acme, 42).await.unwrap().unwrap(),
+            async || {
+                Repo::<Item, _>::new(other_set.pool(&acme).unwrap())
+                    .get(&acme, 42)
+                    .await
+                    .unwrap()
+                    .unwrap()
+            },
+            &|| (),
+        );
+        compare(
+            c,
+            rt,
+            &FENCED,
+            concat!($prefix, "/fenced_tx_get"),
+            async || {
+                let mut tx = subject_set.begin(&acme).await.unwrap();
+                let row = tx.repo::<Item>().get(&acme, 42).await.unwrap().unwrap();
+                tx.commit().await.unwrap();
+                row
+            },
+            async || {
+                let mut tx = TenantTx::begin(&floor, &acme).await.unwrap();
+                let row = tx.repo::<Item>().get(&acme, 42).await.unwrap().unwrap();
+                tx.commit().await.unwrap();
+                row
+            },
+            async || {
+                let mut tx = TenantTx::begin_fenced(&other, &acme).await.unwrap();
+                let row = tx.repo::<Item>().get(&acme, 42).await.unwrap().unwrap();
+                tx.commit().await.unwrap();
+                row
+            },
+            &|| (),
+        );
+        let id = AtomicI64::new(10_000);
+        let new = || NewItem {
+            id: id.fetch_add(1, Ordering::Relaxed),
+            amount: 1,
+            name: "new".into(),
+        };
+        let reset = || {
+            rt.block_on(async {
+                for pool in [&$subject, &$floor, &$other] {
+                    sqlx::query("DELETE FROM placed_items WHERE id >= 10000")
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        compare(
+            c,
+            rt,
+            &FENCED,
+            concat!($prefix, "/fenced_tx_insert"),
+            async || {
+                let mut tx = subject_set.begin(&acme).await.unwrap();
+                tx.repo::<Item>().insert(&acme, new()).await.unwrap();
+                tx.commit().await.unwrap();
+            },
+            async || {
+                let mut tx = TenantTx::begin(&floor, &acme).await.unwrap();
+                tx.repo::<Item>().insert(&acme, new()).await.unwrap();
+                tx.commit().await.unwrap();
+            },
+            async || {
+                let mut tx = TenantTx::begin_fenced(&other, &acme).await.unwrap();
+                tx.repo::<Item>().insert(&acme, new()).await.unwrap();
+                tx.commit().await.unwrap();
+            },
+            &reset,
+        );
+    }};
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let sqlite = |_: usize| async {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    };
+    let (subject, floor, other, decoy) = rt.block_on(async {
+        let pools = (
+            sqlite(0).await,
+            sqlite(1).await,
+            sqlite(2).await,
+            sqlite(3).await,
+        );
+        for pool in [&pools.0, &pools.1, &pools.2, &pools.3] {
+            prepare!(pool);
+        }
+        pools
+    });
+    groups!(&mut c, &rt, "sqlite", subject, floor, other, decoy);
+
+    if let Ok(url) = std::env::var("DATABASE_URL") {
+        let schema = format!("bench_placement_{}", std::process::id());
+        let (subject, floor, other, decoy) = rt.block_on(async {
+            let admin = sqlx::PgPool::connect(&url).await.unwrap();
+            let subject = fresh_schema(&admin, &url, &schema).await;
+            prepare!(&subject);
+            // The placement table is per database, in its own schema: every version sees the
+            // same one.
+            let on = |_: usize| tenant_benches::pool_on(&url, &schema);
+            (subject, on(1).await, on(2).await, on(3).await)
+        });
+        groups!(&mut c, &rt, "postgres", subject, floor, other, decoy);
+    } else {
+        eprintln!("notice: PostgreSQL placement benchmarks skipped: DATABASE_URL is not set");
+    }
+    report("placement-ratios.md");
+}

@@ -1,0 +1,427 @@
+//! The placement fence: each database's own record of which tenants it holds, checked by every
+//! tenant-bound transaction a [`PoolSet`](crate::PoolSet) begins, and the primitives a move
+//! uses to fence a tenant, switch it and lift the fence.
+
+use std::future::Future;
+
+use sqlx::{AssertSqlSafe, Pool, Transaction};
+use tenant_core::{TenantCtx, TenantId, Tier};
+
+use crate::error::Error;
+use crate::repo::Backend;
+use crate::tenant_tx::TenantTx;
+
+/// What a database's placement table says about one tenant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PlacedState {
+    /// The tier the tenant has in this database.
+    pub tier: Tier,
+    /// Whether its transactions are refused ([`Error::Fenced`]) while a move copies it.
+    pub fenced: bool,
+}
+
+/// The placement table of one database, and the move's primitives on it.
+///
+/// Each database (each PostgreSQL database, each SQLite file) records the tenants it holds:
+/// `tenant_placement.tenants` on PostgreSQL, `tenant_placement` on SQLite, one row per tenant
+/// with its tier and a `fenced` flag. A transaction begun by [`PoolSet::begin`] (or
+/// [`TenantTx::begin_fenced`]) checks, in the round trip of its BEGIN, that the row of its
+/// tenant is there and not fenced, and is refused otherwise with [`Error::Moved`] or
+/// [`Error::Fenced`]. The caller chooses nothing that is compared: the tenant is the verified
+/// context's, and the answer is the row of the database the statement runs on.
+///
+/// On PostgreSQL the check is `tenant_placement.enter(tenant)`, a `SECURITY DEFINER` function
+/// that takes `pg_try_advisory_xact_lock_shared` on the tenant's key, then reads the row (in a
+/// snapshot taken after the lock). [`fence`](Self::fence) sets the flag, then takes the same
+/// key exclusively, which waits for every transaction that passed the check before the flag
+/// was set: when it returns, no transaction of the tenant is running here, and none can start.
+/// On SQLite the check is a `SELECT` in the transaction, and the flag's `UPDATE` waits for the
+/// write lock (in-flight writers); a reader that passed the check and writes after the fence
+/// is refused by SQLite (`SQLITE_BUSY`), its snapshot being older than the fence.
+///
+/// A move, with every step idempotent:
+/// 1. [`place`](Self::place) the tenant at the target, fenced;
+/// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions);
+/// 3. copy, verify;
+/// 4. switch the registry ([`SqlRegistry::place`](crate::SqlRegistry::place)) and
+///    [`unplace`](Self::unplace) it at the source: a process whose cache still routes to the
+///    source gets [`Error::Moved`], refreshes, and goes to the target;
+/// 5. [`unfence`](Self::unfence) it at the target.
+///
+/// ```
+/// use tenant::sqlx::{Error, PlacementFence};
+/// use tenant::{Plan, TenantCtx, Tier};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// let fence = PlacementFence::new(&pool);
+/// fence.install().await?;
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+///
+/// // Not placed here: refused before anything runs.
+/// let refused = tenant::sqlx::TenantTx::begin_fenced(&pool, &acme).await;
+/// assert!(matches!(refused, Err(Error::Moved { .. })));
+///
+/// fence.place(acme.tenant_id(), Tier::Shared, false).await?;
+/// tenant::sqlx::TenantTx::begin_fenced(&pool, &acme).await?.commit().await?;
+///
+/// assert!(fence.fence(acme.tenant_id()).await?);
+/// let fenced = tenant::sqlx::TenantTx::begin_fenced(&pool, &acme).await;
+/// assert!(matches!(fenced, Err(Error::Fenced { .. })));
+/// assert!(fence.unfence(acme.tenant_id()).await?);
+/// # Ok(())
+/// # }
+/// ```
+///
+/// [`PoolSet::begin`]: crate::PoolSet::begin
+#[derive(Debug, Clone, Copy)]
+pub struct PlacementFence<'p, DB: PlacementBackend> {
+    pool: &'p Pool<DB>,
+}
+
+impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
+    /// The placement table of the database `pool` connects to.
+    pub fn new(pool: &'p Pool<DB>) -> Self {
+        PlacementFence { pool }
+    }
+
+    /// Creates the placement table (and on PostgreSQL its schema and `enter` function) if they
+    /// do not exist. Idempotent. Run it as the owner of the database's tables: the application
+    /// role needs no right on the table, only to call `enter`.
+    pub async fn install(&self) -> Result<(), Error> {
+        DB::install(self.pool).await
+    }
+
+    /// Records that this database holds `tenant` in `tier`, fenced or not (a move places the
+    /// tenant at its target fenced, and unfences it after the switch). Idempotent: an existing
+    /// row takes the new tier and flag.
+    pub async fn place(&self, tenant: &TenantId, tier: Tier, fenced: bool) -> Result<(), Error> {
+        DB::place(self.pool, tenant, tier, fenced).await
+    }
+
+    /// Removes `tenant` from this database's placement table: its transactions here are then
+    /// refused with [`Error::Moved`]. Returns whether a row was removed. Idempotent.
+    pub async fn unplace(&self, tenant: &TenantId) -> Result<bool, Error> {
+        DB::unplace(self.pool, tenant).await
+    }
+
+    /// Fences `tenant`: sets the flag, then waits until no transaction of the tenant that
+    /// began before is still running here. Returns whether the tenant is placed here (`false`:
+    /// nothing to fence). Idempotent; other tenants' transactions neither wait nor fail.
+    pub async fn fence(&self, tenant: &TenantId) -> Result<bool, Error> {
+        if !DB::set_fenced(self.pool, tenant, true).await? {
+            return Ok(false);
+        }
+        DB::drain(self.pool, tenant).await?;
+        Ok(true)
+    }
+
+    /// Lifts the fence of `tenant`. Returns whether the tenant is placed here. Idempotent.
+    pub async fn unfence(&self, tenant: &TenantId) -> Result<bool, Error> {
+        DB::set_fenced(self.pool, tenant, false).await
+    }
+
+    /// What this database's placement table says about `tenant`: `None` if it does not hold it.
+    pub async fn state(&self, tenant: &TenantId) -> Result<Option<PlacedState>, Error> {
+        DB::state(self.pool, tenant).await
+    }
+}
+
+impl<DB: PlacementBackend> TenantTx<DB> {
+    /// Begins a transaction on `pool` bound to `ctx`'s tenant, behind the placement fence: in
+    /// the BEGIN round trip the database checks that its placement table holds the tenant, not
+    /// fenced ([`PlacementFence`]); otherwise nothing runs and the answer is [`Error::Moved`] or
+    /// [`Error::Fenced`]. With the tier [`Tier::Schema`], the search path is the tenant's
+    /// schema as in [`begin_in_schema`](TenantTx::begin_in_schema).
+    ///
+    /// [`PoolSet::begin`](crate::PoolSet::begin) chooses the pool from the context's placement
+    /// and calls this; call it directly only with a pool chosen by hand.
+    pub async fn begin_fenced(pool: &Pool<DB>, ctx: &TenantCtx) -> Result<Self, Error> {
+        let schema = (ctx.placement().tier() == Tier::Schema).then(|| ctx.schema_name());
+        let begin = DB::fenced_begin(schema, ctx.tenant_id())?;
+        let mut tx = pool
+            .begin_with(AssertSqlSafe(begin))
+            .await
+            .map_err(|e| refusal(e, ctx.tenant_id()))?;
+        DB::check_in(&mut tx, ctx.tenant_id()).await?;
+        Ok(TenantTx::from_parts(tx, ctx))
+    }
+}
+
+/// `tenant_placement.enter`'s refusals: SQLSTATE `TP001` (not placed here), `TP002` (fenced).
+fn refusal(error: sqlx::Error, tenant: &TenantId) -> Error {
+    match error.as_database_error().and_then(|e| e.code()).as_deref() {
+        Some("TP001") => Error::Moved {
+            tenant: tenant.clone(),
+        },
+        Some("TP002") => Error::Fenced {
+            tenant: tenant.clone(),
+        },
+        _ => Error::Database(error),
+    }
+}
+
+/// What [`state`](PlacementFence::state) read: a stored tier this crate would not have written
+/// is a decoding error, not a default.
+fn placed_state(tier: String, fenced: bool) -> Result<PlacedState, Error> {
+    let tier =
+        tier.parse()
+            .map_err(|e: tenant_core::PlacementError| sqlx::Error::ColumnDecode {
+                index: "\"tier\"".into(),
+                source: e.into(),
+            })?;
+    Ok(PlacedState { tier, fenced })
+}
+
+/// A database with a placement table: `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres`
+/// (feature `postgres`). Sealed; its items are not a stable API.
+pub trait PlacementBackend: Backend {
+    #[doc(hidden)]
+    fn install(pool: &Pool<Self>) -> impl Future<Output = Result<(), Error>> + Send;
+
+    #[doc(hidden)]
+    fn place(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+        tier: Tier,
+        fenced: bool,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    #[doc(hidden)]
+    fn unplace(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn set_fenced(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+        fenced: bool,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn drain(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+
+    #[doc(hidden)]
+    fn state(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<Option<PlacedState>, Error>> + Send;
+
+    /// The simple query that begins a fenced transaction.
+    #[doc(hidden)]
+    fn fenced_begin(
+        schema: Option<&tenant_core::SchemaName>,
+        tenant: &TenantId,
+    ) -> Result<String, Error>;
+
+    /// The check a backend without server-side functions runs inside the transaction.
+    #[doc(hidden)]
+    fn check_in(
+        tx: &mut Transaction<'static, Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<(), Error>> + Send;
+}
+
+macro_rules! placement_backend {
+    (
+        $feature:literal,
+        $db:ty,
+        install: $install:expr,
+        place: $place:literal,
+        unplace: $unplace:literal,
+        set_fenced: $set_fenced:literal,
+        state: $state:literal,
+        drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
+        fenced_begin: |$schema:ident, $begin_tenant:ident| $fenced_begin:block,
+        check_in: |$tx:ident, $check_tenant:ident| $check_in:block $(,)?
+    ) => {
+        #[cfg(feature = $feature)]
+        impl PlacementBackend for $db {
+            async fn install(pool: &Pool<Self>) -> Result<(), Error> {
+                let mut tx = pool.begin().await?;
+                let statements: &[&str] = &$install;
+                for statement in statements {
+                    sqlx::query(AssertSqlSafe(*statement))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn place(
+                pool: &Pool<Self>,
+                tenant: &TenantId,
+                tier: Tier,
+                fenced: bool,
+            ) -> Result<(), Error> {
+                sqlx::query($place)
+                    .bind(tenant.as_str())
+                    .bind(tier.as_str())
+                    .bind(fenced)
+                    .execute(pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn unplace(pool: &Pool<Self>, tenant: &TenantId) -> Result<bool, Error> {
+                let done = sqlx::query($unplace)
+                    .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn set_fenced(
+                pool: &Pool<Self>,
+                tenant: &TenantId,
+                fenced: bool,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($set_fenced)
+                    .bind(fenced)
+                    .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn drain($drain_pool: &Pool<Self>, $drain_tenant: &TenantId) -> Result<(), Error> $drain
+
+            async fn state(
+                pool: &Pool<Self>,
+                tenant: &TenantId,
+            ) -> Result<Option<PlacedState>, Error> {
+                let row: Option<(String, bool)> = sqlx::query_as($state)
+                    .bind(tenant.as_str())
+                    .fetch_optional(pool)
+                    .await?;
+                row.map(|(tier, fenced)| placed_state(tier, fenced))
+                    .transpose()
+            }
+
+            fn fenced_begin(
+                $schema: Option<&tenant_core::SchemaName>,
+                $begin_tenant: &TenantId,
+            ) -> Result<String, Error> $fenced_begin
+
+            async fn check_in(
+                $tx: &mut Transaction<'static, Self>,
+                $check_tenant: &TenantId,
+            ) -> Result<(), Error> $check_in
+        }
+    };
+}
+
+placement_backend!(
+    "sqlite",
+    sqlx::Sqlite,
+    install: [
+        "CREATE TABLE IF NOT EXISTS tenant_placement (\
+         tenant_id TEXT NOT NULL PRIMARY KEY, \
+         tier TEXT NOT NULL, \
+         fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+    ],
+    place: "INSERT INTO tenant_placement (tenant_id, tier, fenced) VALUES (?1, ?2, ?3) \
+            ON CONFLICT (tenant_id) DO UPDATE SET tier = excluded.tier, fenced = excluded.fenced",
+    unplace: "DELETE FROM tenant_placement WHERE tenant_id = ?1",
+    set_fenced: "UPDATE tenant_placement SET fenced = ?1 WHERE tenant_id = ?2",
+    state: "SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1",
+    // The flag's UPDATE took the write lock, so writers that began before it have finished;
+    // `BEGIN IMMEDIATE` waits for one that holds the lock now, then lets go.
+    drain: |pool, _tenant| {
+        let mut conn = pool.acquire().await?;
+        sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
+        Ok(())
+    },
+    fenced_begin: |schema, _tenant| {
+        if schema.is_some() {
+            return Err(Error::Unsupported {
+                what: "a schema per tenant",
+                backend: "SQLite",
+            });
+        }
+        Ok(String::from("BEGIN"))
+    },
+    // In process: no round trip to save. The transaction's snapshot starts here, so a fence
+    // committed before it is seen, and one committed after it makes its writes fail.
+    check_in: |tx, tenant| {
+        let fenced: Option<bool> =
+            sqlx::query_scalar("SELECT fenced FROM tenant_placement WHERE tenant_id = ?1")
+                .bind(tenant.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        match fenced {
+            None => Err(Error::Moved { tenant: tenant.clone() }),
+            Some(true) => Err(Error::Fenced { tenant: tenant.clone() }),
+            Some(false) => Ok(()),
+        }
+    },
+);
+
+placement_backend!(
+    "postgres",
+    sqlx::Postgres,
+    install: [
+        // Serialise concurrent installs (catalog races); the key is "tenplace" in ASCII.
+        "SELECT pg_advisory_xact_lock(8387236957311034213)",
+        "CREATE SCHEMA IF NOT EXISTS tenant_placement",
+        "CREATE TABLE IF NOT EXISTS tenant_placement.tenants (\
+         tenant_id TEXT NOT NULL PRIMARY KEY, \
+         tier TEXT NOT NULL CHECK (tier IN ('shared', 'schema', 'database')), \
+         fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+        "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
+        "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
+        // SECURITY DEFINER: the application role reads the table through this function only,
+        // and cannot write it. No fixed search path (a `SET` clause costs a GUC save and
+        // restore on every call, in every BEGIN): instead every function, operator and table
+        // in the body is qualified, so nothing the caller puts on its search path or in
+        // `pg_temp` can stand in for them (`boolean` is a keyword type; `text` in the
+        // signature was resolved when the function was created).
+        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text) RETURNS void \
+         LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$ \
+         DECLARE is_fenced boolean; \
+         BEGIN \
+           IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1952804464, pg_catalog.hashtext(tenant)) THEN \
+             RAISE EXCEPTION 'tenant is fenced for a move' USING ERRCODE = 'TP002'; \
+           END IF; \
+           SELECT p.fenced INTO is_fenced FROM tenant_placement.tenants AS p \
+             WHERE p.tenant_id OPERATOR(pg_catalog.=) tenant; \
+           IF NOT FOUND THEN \
+             RAISE EXCEPTION 'tenant is not placed in this database' USING ERRCODE = 'TP001'; \
+           END IF; \
+           IF is_fenced THEN \
+             RAISE EXCEPTION 'tenant is fenced for a move' USING ERRCODE = 'TP002'; \
+           END IF; \
+         END $fn$",
+    ],
+    place: "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced) VALUES ($1, $2, $3) \
+            ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced",
+    unplace: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1",
+    set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1 WHERE tenant_id = $2",
+    state: "SELECT tier, fenced FROM tenant_placement.tenants WHERE tenant_id = $1",
+    // The flag is committed: a transaction that checks from now on is refused. Those that
+    // passed the check before hold the key shared until they end; taking it exclusively waits
+    // for them.
+    drain: |pool, tenant| {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock(1952804464, hashtext($1))")
+            .bind(tenant.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    },
+    fenced_begin: |schema, tenant| {
+        Ok(crate::repo::rls::fenced_begin(schema, tenant))
+    },
+    check_in: |_tx, _tenant| {
+        // Checked by `tenant_placement.enter` in the BEGIN round trip.
+        Ok(())
+    },
+);

@@ -1,0 +1,8 @@
+//! Placement: the pools of every configured database ([`PoolSet`]), routed by a context's
+//! placement, and the fence each database keeps of the tenants it holds ([`PlacementFence`]).
+
+mod fence;
+mod pool_set;
+
+pub use fence::{PlacedState, PlacementBackend, PlacementFence};
+pub use pool_set::{DEFAULT_MAX_OPEN_POOLS, PoolSet, PoolSetBuilder, Routed, TENANT_PLACEHOLDER};

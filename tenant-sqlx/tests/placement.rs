@@ -1,0 +1,614 @@
+//! Placement: the pool set routes a context to its tenant's database, and the placement fence
+//! of each database refuses a tenant it does not hold (`Moved`) or holds fenced (`Fenced`).
+//!
+//! On PostgreSQL the tests start two private clusters (test-support's `PgServer`): a tenant
+//! moves from one to the other under a process whose registry cache still points at the first.
+//! On SQLite they use files, one per tenant for the database-per-tenant tier.
+
+#![allow(missing_docs)] // test entities
+
+use tenant_test_support as support;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::sqlite::SqlitePoolOptions;
+use sqlx::{PgPool, SqlitePool};
+use tenant::sqlx::{Error, NewTenant, PlacementFence, PoolSet, SqlRegistry};
+use tenant::{
+    CachedRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantId, Tier,
+    tenant_scoped,
+};
+
+#[tenant_scoped(table = "placed_notes")]
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlacedNote {
+    #[key]
+    pub id: i64,
+    #[tenant]
+    pub tenant_id: TenantId,
+    pub body: String,
+}
+
+fn id(text: &str) -> TenantId {
+    text.parse().unwrap()
+}
+
+fn note(id: i64, body: &str) -> NewPlacedNote {
+    NewPlacedNote {
+        id,
+        body: body.into(),
+    }
+}
+
+fn new_tenant(tenant: &str) -> NewTenant {
+    NewTenant {
+        id: id(tenant),
+        slug: id(tenant),
+        name: tenant.into(),
+        plan: Plan::Free,
+        schema_name: format!("tenant_{tenant}").parse().unwrap(),
+    }
+}
+
+async fn pg_pool(url: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(4)
+        .connect(url)
+        .await
+        .unwrap()
+}
+
+/// A database ready for placed tenants: the fence installed, the notes table created.
+async fn prepare_pg(pool: &PgPool) {
+    PlacementFence::new(pool).install().await.unwrap();
+    PlacedNoteRepo::new(pool).create_table().await.unwrap();
+}
+
+/// A stale process (its registry cached with an hour's TTL) writes after the tenant moved from
+/// `main` to `eu`: refused with `Moved`, nothing lands in `main`; its cache drops the tenant,
+/// a new verification routes to `eu`, and the retry succeeds there. A fenced tenant's
+/// transactions get `Fenced` while its neighbours on the same database proceed, and the fence
+/// waits for a transaction that was already running.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_process_is_refused_after_the_switch_and_succeeds_after_refresh() {
+    let Some(main_server) = support::PgServer::new("placement: two PostgreSQL servers") else {
+        return;
+    };
+    let Some(eu_server) = support::PgServer::new("placement: two PostgreSQL servers") else {
+        return;
+    };
+    let main = pg_pool(&main_server.url()).await;
+    let eu = pg_pool(&eu_server.url()).await;
+    prepare_pg(&main).await;
+    prepare_pg(&eu).await;
+
+    // The registry lives on `main`; both tenants start there.
+    let registry = SqlRegistry::new(main.clone());
+    registry.migrate().await.unwrap();
+    for tenant in ["acme", "globex"] {
+        registry.create(new_tenant(tenant)).await.unwrap();
+        PlacementFence::new(&main)
+            .place(&id(tenant), Tier::Shared, false)
+            .await
+            .unwrap();
+    }
+
+    // The stale process: its own cache of the registry and its own pool set.
+    let cached = Arc::new(CachedRegistry::new(
+        SqlRegistry::new(main.clone()),
+        Duration::from_secs(3600),
+        100,
+    ));
+    let hook = Arc::clone(&cached);
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), main.clone())
+        .database("eu".parse().unwrap(), eu.clone())
+        .on_moved(move |tenant| hook.invalidate(tenant))
+        .build()
+        .unwrap();
+    let config = TenancyConfig::default();
+    let verify = |tenant: &'static str| {
+        let cached = Arc::clone(&cached);
+        let config = config.clone();
+        async move {
+            TenantClaim::new(id(tenant))
+                .verify(&*cached, &config)
+                .await
+                .unwrap()
+        }
+    };
+
+    let acme = verify("acme").await;
+    let globex = verify("globex").await;
+    assert_eq!(acme.placement().to_string(), "main/shared");
+    let mut tx = pools.begin(&acme).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(&acme, note(1, "before the move"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    // The move, by another process: place at the target fenced, fence the source (it waits
+    // for acme's transaction that is running now), copy, switch, unplace, unfence.
+    let running = pools.begin(&acme).await.unwrap();
+    let source = PlacementFence::new(&main);
+    let target = PlacementFence::new(&eu);
+    target.place(&id("acme"), Tier::Shared, true).await.unwrap();
+    let fencing = {
+        let main = main.clone();
+        tokio::spawn(async move { PlacementFence::new(&main).fence(&id("acme")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !fencing.is_finished(),
+        "the fence returned while a transaction of the tenant was still running"
+    );
+    running.commit().await.unwrap();
+    assert!(fencing.await.unwrap().unwrap());
+    assert!(
+        source.fence(&id("acme")).await.unwrap(),
+        "fence is idempotent"
+    );
+
+    // Fenced: acme is refused, its neighbour on the same database is not.
+    assert!(matches!(
+        pools.begin(&acme).await,
+        Err(Error::Fenced { tenant }) if tenant.as_str() == "acme"
+    ));
+    let mut neighbour = pools.begin(&globex).await.unwrap();
+    neighbour
+        .repo::<PlacedNote>()
+        .insert(&globex, note(1, "neighbour during the move"))
+        .await
+        .unwrap();
+    neighbour.commit().await.unwrap();
+
+    let rows = PlacedNoteRepo::new(&main).list(&acme).await.unwrap();
+    let copy: Vec<_> = rows.iter().map(|row| note(row.id, &row.body)).collect();
+    PlacedNoteRepo::new(&eu)
+        .insert_many(&acme, copy)
+        .await
+        .unwrap();
+    assert!(
+        registry
+            .place(&id("acme"), &"eu/shared".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    assert!(source.unplace(&id("acme")).await.unwrap());
+    assert!(!source.unplace(&id("acme")).await.unwrap(), "idempotent");
+    assert!(target.unfence(&id("acme")).await.unwrap());
+
+    // The stale process still routes acme to `main`: refused, and nothing written there.
+    let stale = verify("acme").await;
+    assert_eq!(stale.placement().to_string(), "main/shared");
+    assert!(
+        matches!(pools.begin(&stale).await, Err(Error::Moved { tenant }) if tenant.as_str() == "acme")
+    );
+    assert_eq!(PlacedNoteRepo::new(&main).count(&acme).await.unwrap(), 1);
+
+    // `Moved` told the hook: the cache dropped acme, verification reads `eu`, the retry works.
+    assert!(!cached.is_cached_by_id(&id("acme")));
+    let fresh = verify("acme").await;
+    assert_eq!(fresh.placement().to_string(), "eu/shared");
+    let mut tx = pools.begin(&fresh).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(&fresh, note(2, "after the move"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&fresh).await.unwrap(), 2);
+    assert_eq!(PlacedNoteRepo::new(&main).count(&fresh).await.unwrap(), 1);
+    // The neighbour never moved and never noticed.
+    assert_eq!(PlacedNoteRepo::new(&main).count(&globex).await.unwrap(), 1);
+
+    // A system read fans out over both databases: acme's source rows (until the grace period
+    // ends) and copy, and globex's row.
+    let sys = SystemCtx::new("placement test: count over every database").unwrap();
+    assert_eq!(pools.system_count::<PlacedNote>(&sys).await.unwrap(), 4);
+    assert_eq!(
+        pools.system_tenant_ids::<PlacedNote>(&sys).await.unwrap(),
+        [id("acme"), id("globex")]
+    );
+}
+
+/// Who chooses each value the fence compares: the tenant is the context's, the answer is the
+/// row of the database the statement runs on. A context placed by the caller on a database
+/// that does not hold its tenant is refused; the application role cannot write the placement
+/// table to let itself in, and still passes the check through `enter` (SECURITY DEFINER).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_placement_check_cannot_be_skipped_by_the_caller() {
+    let Some(server) = support::PgServer::new("placement: the check cannot be skipped") else {
+        return;
+    };
+    let owner = pg_pool(&server.url()).await;
+    prepare_pg(&owner).await;
+    for statement in [
+        "CREATE ROLE placement_app LOGIN",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON placed_notes TO placement_app",
+    ] {
+        sqlx::raw_sql(statement).execute(&owner).await.unwrap();
+    }
+    PlacementFence::new(&owner)
+        .place(&id("globex"), Tier::Shared, false)
+        .await
+        .unwrap();
+    let app_url = server.url().replace("postgres@", "placement_app@");
+    let app = pg_pool(&app_url).await;
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), app.clone())
+        .build()
+        .unwrap();
+
+    // Acme is not placed here, whatever its context says.
+    let acme = support::ctx("acme", Plan::Free).with_placement("main/shared".parse().unwrap());
+    assert!(matches!(pools.begin(&acme).await, Err(Error::Moved { .. })));
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
+    // The application role cannot place it, nor lift a fence.
+    for forged in [
+        "INSERT INTO tenant_placement.tenants (tenant_id, tier) VALUES ('acme', 'shared')",
+        "UPDATE tenant_placement.tenants SET fenced = FALSE",
+    ] {
+        let denied = sqlx::raw_sql(forged).execute(&app).await.unwrap_err();
+        assert_eq!(
+            denied.as_database_error().and_then(|e| e.code()).as_deref(),
+            Some("42501"),
+            "{forged}: {denied}"
+        );
+    }
+    // A refused BEGIN leaves the connection idle and usable, not in an aborted transaction.
+    let mut conn = app.acquire().await.unwrap();
+    let refused =
+        sqlx::raw_sql("RESET app.tenant_id; SELECT tenant_placement.enter('acme'); BEGIN")
+            .execute(&mut *conn)
+            .await;
+    assert!(refused.is_err());
+    let one: i32 = sqlx::query_scalar("SELECT 1")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(one, 1);
+    drop(conn);
+
+    // Globex is placed: the application role passes, and writes.
+    let globex = support::ctx("globex", Plan::Free);
+    let mut tx = pools.begin(&globex).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(&globex, note(1, "placed"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    // A label the set does not know is a typed error, not the default database.
+    let elsewhere = globex.clone().with_placement("eu/shared".parse().unwrap());
+    assert!(matches!(
+        pools.begin(&elsewhere).await,
+        Err(Error::UnknownDatabase { label }) if label.as_str() == "eu"
+    ));
+}
+
+fn temp_dir(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("tenant-placement-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A SQLite file for `tenant` in `dir`, holding the tenant (placed, tables created).
+async fn tenant_file(dir: &std::path::Path, tenant: &str) {
+    let url = format!("sqlite://{}/{tenant}.db?mode=rwc", dir.display());
+    let pool = SqlitePool::connect(&url).await.unwrap();
+    PlacementFence::new(&pool).install().await.unwrap();
+    PlacementFence::new(&pool)
+        .place(&id(tenant), Tier::Database, false)
+        .await
+        .unwrap();
+    PlacedNoteRepo::new(&pool).create_table().await.unwrap();
+    pool.close().await;
+}
+
+/// A SQLite file per tenant: pools open on first use, at most `max_open_pools` stay open
+/// with more tenants than that, and each tenant's rows are in its own file. A file that does
+/// not hold the tenant (another tenant's, copied to its name) refuses it with `Moved`.
+#[tokio::test]
+async fn sqlite_files_per_tenant_open_lazily_behind_a_bound() {
+    let dir = temp_dir("files");
+    const TENANTS: usize = 7;
+    const BOUND: usize = 3;
+    let tenants: Vec<String> = (0..TENANTS).map(|i| format!("t{i}")).collect();
+    for tenant in &tenants {
+        tenant_file(&dir, tenant).await;
+    }
+    let pools = PoolSet::<sqlx::Sqlite>::builder()
+        .max_open_pools(BOUND)
+        .config(
+            Some(&format!(
+                "files=sqlite://{}/{{tenant}}.db?mode=rw",
+                dir.display()
+            )),
+            Some("sqlite::memory:"),
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(pools.open_pools(), 0, "nothing opens before it is used");
+    for round in 0..2 {
+        for (i, tenant) in tenants.iter().enumerate() {
+            let ctx =
+                support::ctx(tenant, Plan::Free).with_placement("files/database".parse().unwrap());
+            let mut tx = pools.begin(&ctx).await.unwrap();
+            tx.repo::<PlacedNote>()
+                .insert(&ctx, note(round, &format!("{tenant} {round}")))
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            assert!(pools.open_pools() <= BOUND, "{} open", pools.open_pools());
+            assert_eq!(
+                pools.open_pools(),
+                (i + 1 + round as usize * TENANTS).min(BOUND)
+            );
+        }
+    }
+    for tenant in &tenants {
+        let ctx =
+            support::ctx(tenant, Plan::Free).with_placement("files/database".parse().unwrap());
+        let rows = pools
+            .repo::<PlacedNote>(&ctx)
+            .unwrap()
+            .list(&ctx)
+            .await
+            .unwrap();
+        assert_eq!(rows.len(), 2, "{tenant}");
+        assert!(rows.iter().all(|row| row.body.starts_with(tenant.as_str())));
+    }
+
+    // A file that does not hold the tenant: t1's file under t0's name.
+    std::fs::copy(dir.join("t1.db"), dir.join("t0.db")).unwrap();
+    let pools = PoolSet::<sqlx::Sqlite>::builder()
+        .config(
+            Some(&format!(
+                "files=sqlite://{}/{{tenant}}.db?mode=rw",
+                dir.display()
+            )),
+            None,
+        )
+        .unwrap()
+        .build()
+        .unwrap();
+    let t0 = support::ctx("t0", Plan::Free).with_placement("files/database".parse().unwrap());
+    assert!(matches!(pools.begin(&t0).await, Err(Error::Moved { .. })));
+    // A tenant with no file at all is an error of the database (mode=rw creates nothing).
+    let ghost = support::ctx("ghost", Plan::Free).with_placement("files/database".parse().unwrap());
+    assert!(matches!(pools.begin(&ghost).await, Err(Error::Database(_))));
+    assert!(!dir.join("ghost.db").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The fence on a shared SQLite database: a fenced tenant is refused while its neighbour
+/// writes; an unplaced one is `Moved`; and a system count fans out over two databases.
+#[tokio::test]
+async fn sqlite_fence_and_fan_out_over_two_databases() {
+    let dir = temp_dir("shared");
+    let open = |name: &str| {
+        let url = format!("sqlite://{}/{name}.db?mode=rwc", dir.display());
+        async move {
+            SqlitePoolOptions::new()
+                .max_connections(2)
+                .connect(&url)
+                .await
+                .unwrap()
+        }
+    };
+    let main = open("main").await;
+    let eu = open("eu").await;
+    for pool in [&main, &eu] {
+        PlacementFence::new(pool).install().await.unwrap();
+        PlacedNoteRepo::new(pool).create_table().await.unwrap();
+    }
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), main.clone())
+        .database("eu".parse().unwrap(), eu.clone())
+        .build()
+        .unwrap();
+    let acme = support::ctx("acme", Plan::Free);
+    let globex = support::ctx("globex", Plan::Free).with_placement("eu/shared".parse().unwrap());
+    PlacementFence::new(&main)
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    PlacementFence::new(&eu)
+        .place(globex.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    for (ctx, n) in [(&acme, 3), (&globex, 2)] {
+        let mut tx = pools.begin(ctx).await.unwrap();
+        for i in 0..n {
+            tx.repo::<PlacedNote>()
+                .insert(ctx, note(i, "x"))
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let sys = SystemCtx::new("placement test: count over every database").unwrap();
+    assert_eq!(pools.system_count::<PlacedNote>(&sys).await.unwrap(), 5);
+    assert_eq!(
+        pools.system_tenant_ids::<PlacedNote>(&sys).await.unwrap(),
+        [id("acme"), id("globex")]
+    );
+
+    // acme is not placed in eu: a context that says so is refused there.
+    let misplaced = acme.clone().with_placement("eu/shared".parse().unwrap());
+    assert!(matches!(
+        pools.begin(&misplaced).await,
+        Err(Error::Moved { .. })
+    ));
+    // Fenced acme is refused; globex proceeds; after unfence acme writes again.
+    assert!(
+        PlacementFence::new(&main)
+            .fence(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    assert!(matches!(
+        pools.begin(&acme).await,
+        Err(Error::Fenced { .. })
+    ));
+    pools.begin(&globex).await.unwrap().commit().await.unwrap();
+    assert!(
+        PlacementFence::new(&main)
+            .unfence(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    pools.begin(&acme).await.unwrap().commit().await.unwrap();
+    // A schema per tenant does not exist on SQLite: a typed error.
+    let schema = acme.clone().with_placement("main/schema".parse().unwrap());
+    assert!(matches!(
+        pools.begin(&schema).await,
+        Err(Error::Unsupported { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Routed repositories are bound to their tenant: another tenant's context is refused before
+/// anything is sent.
+#[tokio::test]
+async fn a_routed_repository_refuses_another_tenants_context() {
+    let pool = support::sqlite().await;
+    PlacedNoteRepo::new(&pool).create_table().await.unwrap();
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), pool.clone())
+        .build()
+        .unwrap();
+    let acme: TenantCtx = support::ctx("acme", Plan::Free);
+    let globex = support::ctx("globex", Plan::Free);
+    let mut repo = pools.repo::<PlacedNote>(&acme).unwrap();
+    repo.insert(&acme, note(1, "mine")).await.unwrap();
+    assert!(matches!(
+        repo.insert(&globex, note(2, "not mine")).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+    assert_eq!(PlacedNoteRepo::new(&pool).count(&globex).await.unwrap(), 0);
+}
+
+/// The `tenants` table as it was before placements.
+const OLD_TENANTS: &str = "CREATE TABLE tenants (id TEXT NOT NULL PRIMARY KEY, slug TEXT NOT NULL, \
+     name TEXT NOT NULL, plan TEXT NOT NULL, schema_name TEXT NOT NULL, is_active BOOLEAN NOT NULL, \
+     created_at TEXT NOT NULL, updated_at TEXT NOT NULL)";
+
+/// A registry created before placements gets the column on `migrate`, every existing tenant on
+/// the default placement; `place` moves one; a stored placement this crate would not write is
+/// a typed decoding error, never the default.
+async fn old_registry_is_migrated<DB>(registry: SqlRegistry<DB>, old: &str, insert_old: &str)
+where
+    DB: tenant::sqlx::RegistryBackend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    use tenant::TenantRegistry;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(old.to_owned()))
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    sqlx::raw_sql(sqlx::AssertSqlSafe(insert_old.to_owned()))
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    registry.migrate().await.unwrap();
+    registry.migrate().await.unwrap();
+    let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.placement, tenant::Placement::default());
+    assert!(
+        registry
+            .place(&acme.id, &"eu/schema".parse().unwrap())
+            .await
+            .unwrap()
+    );
+    let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.placement.to_string(), "eu/schema");
+    let created = registry.create(new_tenant("globex")).await.unwrap();
+    assert_eq!(
+        registry.find_by_id(&created.id).await.unwrap().unwrap(),
+        created
+    );
+    sqlx::raw_sql("UPDATE tenants SET placement = 'eu/sharded' WHERE id = 'acme'")
+        .execute(registry.pool())
+        .await
+        .unwrap();
+    assert!(matches!(
+        registry.find_by_id(&id("acme")).await,
+        Err(Error::Database(sqlx::Error::ColumnDecode { index, .. })) if index.contains("placement")
+    ));
+}
+
+#[tokio::test]
+async fn an_old_registry_gets_placements_on_migrate_sqlite() {
+    old_registry_is_migrated(
+        SqlRegistry::new(support::sqlite().await),
+        OLD_TENANTS,
+        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, \
+         '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn an_old_registry_gets_placements_on_migrate_postgres() {
+    let Some(pool) = support::postgres("old registry").await else {
+        return;
+    };
+    old_registry_is_migrated(
+        SqlRegistry::new(pool),
+        &OLD_TENANTS.replace("TEXT NOT NULL, updated_at TEXT", "TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ"),
+        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, now(), now())",
+    )
+    .await;
+}
+
+/// A configuration that cannot be read is a typed error naming the entry by position and
+/// label, never its URL (which may hold a password); no database at all is an error, not a
+/// default.
+#[tokio::test]
+async fn bad_database_configuration_is_a_typed_error_without_urls() {
+    let secret = "hunter2";
+    for (databases, default) in [
+        (
+            Some("main=postgres://u:hunter2@db/x,main=postgres://u:hunter2@db/y"),
+            None,
+        ),
+        (Some("eu=mysql://u:hunter2@db/x"), None),
+        (
+            Some("eu=postgres://u:hunter2@db/{tenant}?sslmode=bogus"),
+            None,
+        ),
+        (Some("postgres://u:hunter2@db/x"), None),
+        (Some("EU=postgres://u:hunter2@db/x"), None),
+        (Some(""), None),
+        (None, None),
+        (Some(" , "), None),
+    ] {
+        let built = PoolSet::<sqlx::Postgres>::builder()
+            .config(databases, default)
+            .and_then(|builder| builder.build());
+        let Err(error @ Error::DatabasesConfig { .. }) = built else {
+            panic!("{databases:?} was accepted or gave another error: {built:?}");
+        };
+        assert!(!error.to_string().contains(secret), "{error}");
+    }
+    // DATABASE_URL is `main` unless TENANT_DATABASES names one.
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .config(Some("eu=postgres://db/eu"), Some("postgres://db/main"))
+        .unwrap()
+        .build()
+        .unwrap();
+    let labels: Vec<String> = pools
+        .shared_databases()
+        .into_iter()
+        .map(|(label, _)| label.to_string())
+        .collect();
+    assert_eq!(labels, ["eu", "main"]);
+}
