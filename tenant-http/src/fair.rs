@@ -180,7 +180,7 @@ pub struct FairLayerBuilder {
     default_limits: Limits,
     plans: HashMap<Plan, Limits>,
     tenants: HashMap<TenantId, Limits>,
-    labels: Option<TenantLabels>,
+    labels: Option<Arc<TenantLabels>>,
 }
 
 impl FairLayerBuilder {
@@ -204,7 +204,8 @@ impl FairLayerBuilder {
     }
 
     /// How the metrics' `tenant` label is chosen (default: `TenantLabels::new(20)`, the 20
-    /// busiest tenants by name, the rest `other`).
+    /// busiest tenants by name, the rest `other`). Share one `Arc<TenantLabels>` with
+    /// `tenant::sqlx::DbBudget::metrics_labels` so the database metrics name the same tenants.
     ///
     /// The layer records through the `metrics` facade; any recorder exports them. To
     /// Prometheus, with `metrics-exporter-prometheus` (a service installs it once, with
@@ -243,8 +244,8 @@ impl FairLayerBuilder {
     /// # Ok(())
     /// # }
     /// ```
-    pub fn metrics_labels(mut self, labels: TenantLabels) -> Self {
-        self.labels = Some(labels);
+    pub fn metrics_labels(mut self, labels: impl Into<Arc<TenantLabels>>) -> Self {
+        self.labels = Some(labels.into());
         self
     }
 
@@ -272,7 +273,9 @@ impl FairLayerBuilder {
                 ),
                 plans,
                 tenants,
-                labels: self.labels.unwrap_or_else(|| TenantLabels::new(20)),
+                labels: self
+                    .labels
+                    .unwrap_or_else(|| Arc::new(TenantLabels::new(20))),
                 slots: Mutex::new(Slots {
                     limit: self.concurrency,
                     in_flight: 0,
@@ -294,7 +297,7 @@ struct Shared {
     default_limits: (Limits, DefaultKeyedRateLimiter<TenantId>),
     plans: HashMap<Plan, (Limits, DefaultKeyedRateLimiter<TenantId>)>,
     tenants: HashMap<TenantId, (Limits, DefaultDirectRateLimiter)>,
-    labels: TenantLabels,
+    labels: Arc<TenantLabels>,
     slots: Mutex<Slots>,
 }
 

@@ -24,6 +24,7 @@
 
 #[cfg(feature = "postgres")]
 mod audit;
+mod budget;
 mod error;
 mod migration;
 mod placement;
@@ -37,6 +38,7 @@ mod tenant_tx;
 
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
+pub use budget::{BudgetTx, DEFAULT_FULL_WEIGHT, DbBudget};
 pub use error::Error;
 pub use migration::Migration;
 pub use placement::{
