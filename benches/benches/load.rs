@@ -65,6 +65,8 @@ struct Settings {
     requests: usize,
     connections: usize,
     flood_connections: usize,
+    /// Flood requests a second, all connections together (0: as fast as they can).
+    flood_rate: usize,
     rounds: usize,
 }
 
@@ -99,6 +101,9 @@ enum Variant {
     TenantFlood,
     /// The tenant router behind a `FairLayer` that never refuses or queues (its own cost).
     TenantFair,
+    /// As before `FloodGuard`: `TenantLayer` over `CachedRegistry` over the SQL registry
+    /// directly, under the same flood.
+    UnguardedFlood,
 }
 
 impl Variant {
@@ -108,12 +113,13 @@ impl Variant {
             Variant::Tenant => "tenant",
             Variant::TenantFlood => "tenant + flood",
             Variant::TenantFair => "tenant + fair",
+            Variant::UnguardedFlood => "tenant + flood, no guard",
         }
     }
 }
 
 /// The runs of a round, in the order of the first round (later rounds rotate it).
-const RUNS: [(Workload, Variant); 7] = [
+const RUNS: [(Workload, Variant); 8] = [
     (Workload::Get, Variant::Plain),
     (Workload::Get, Variant::Tenant),
     (Workload::Get, Variant::TenantFlood),
@@ -121,6 +127,7 @@ const RUNS: [(Workload, Variant); 7] = [
     (Workload::Whoami, Variant::Tenant),
     (Workload::Get, Variant::TenantFair),
     (Workload::Whoami, Variant::TenantFair),
+    (Workload::Get, Variant::UnguardedFlood),
 ];
 
 /// One run's live side.
@@ -284,15 +291,32 @@ fn malformed(n: u64) -> hyper::header::HeaderValue {
 static FLOOD_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Floods `addr` with unknown and malformed `X-Tenant-ID`s until `stop`, or `cap` requests.
-async fn flood(addr: SocketAddr, connections: usize, stop: Arc<AtomicBool>, cap: u64) -> Flood {
+async fn flood(
+    addr: SocketAddr,
+    connections: usize,
+    stop: Arc<AtomicBool>,
+    cap: u64,
+    rate: usize,
+) -> Flood {
     let sent = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..connections {
         let mut sender = connect(addr).await;
         let (stop, sent) = (stop.clone(), sent.clone());
+        // Paced: each connection sends its part of `rate` a second (missed ticks are skipped),
+        // so that a cheaper refusal does not make the flood itself bigger; 0: unpaced.
+        let mut ticks = (rate > 0).then(|| {
+            let mut interval =
+                tokio::time::interval(Duration::from_secs_f64(connections as f64 / rate as f64));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            interval
+        });
         workers.push(tokio::spawn(async move {
             let mut flood = Flood::default();
             while !stop.load(Ordering::Relaxed) && sent.fetch_add(1, Ordering::Relaxed) < cap {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
                 let n = FLOOD_SEQ.fetch_add(1, Ordering::Relaxed);
                 let (kind, tenant) = match n % 8 {
                     7 => ("malformed", malformed(n / 8)),
@@ -343,6 +367,7 @@ struct Servers {
     plain: SocketAddr,
     tenant: SocketAddr,
     fair: SocketAddr,
+    unguarded: SocketAddr,
     /// One `SharedResolver::resolve` of a live tenant's request, in-process: µs.
     resolve_us: f64,
 }
@@ -356,10 +381,45 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// The service's handlers behind `TenantLayer` over `CachedRegistry` over the SQL registry,
+/// without the example's `FloodGuard`: the boundary as it was before it.
+fn unguarded_router(service: &Service, db: &Db) -> axum::Router {
+    use tenant::CachedRegistry;
+    use tenant::http::{TenantLayer, TenantResolver};
+    use tenant::sqlx::SqlRegistry;
+    let resolver = match db {
+        Db::Sqlite(pool) => TenantResolver::new(
+            CachedRegistry::new(
+                SqlRegistry::new(pool.clone()),
+                Duration::from_secs(30),
+                10_000,
+            ),
+            TenancyConfig::default(),
+        )
+        .anonymous()
+        .shared(),
+        Db::Postgres(pool) => TenantResolver::new(
+            CachedRegistry::new(
+                SqlRegistry::new(pool.clone()),
+                Duration::from_secs(30),
+                10_000,
+            ),
+            TenancyConfig::default(),
+        )
+        .anonymous()
+        .shared(),
+    };
+    service.handlers().layer(TenantLayer::new(resolver))
+}
+
 /// Both variants over `db`, served on the server runtime, with every tenant's invoices
 /// created through the tenant variant.
 fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db: Db) -> Servers {
-    let (service, plain, tenant, fair, resolve_us) = server.block_on(async {
+    let db_for_unguarded = match &db {
+        Db::Sqlite(pool) => Db::Sqlite(pool.clone()),
+        Db::Postgres(pool) => Db::Postgres(pool.clone()),
+    };
+    let (service, plain, tenant, fair, unguarded, resolve_us) = server.block_on(async {
         let service = Service::new(db, TenancyConfig::default()).await.unwrap();
         // The plain variant's one context comes from the resolver, like any other: no
         // `TenantCtx::trusted` in a load test.
@@ -382,7 +442,8 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         let roomy = Limits::new(u32::MAX, u32::MAX, 1 << 16).unwrap();
         let fair =
             serve(service.fair_router(FairLayer::builder(1 << 16, roomy).build().unwrap())).await;
-        (service, plain, tenant, fair, best * 1e6)
+        let unguarded = serve(unguarded_router(&service, &db_for_unguarded)).await;
+        (service, plain, tenant, fair, unguarded, best * 1e6)
     });
     client.block_on(async {
         let mut sender = connect(tenant).await;
@@ -408,6 +469,7 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         plain,
         tenant,
         fair,
+        unguarded,
         resolve_us,
     }
 }
@@ -423,17 +485,24 @@ fn run(
         Variant::Plain => servers.plain,
         Variant::Tenant | Variant::TenantFlood => servers.tenant,
         Variant::TenantFair => servers.fair,
+        Variant::UnguardedFlood => servers.unguarded,
     };
     let before = servers.service.registry_stats();
     let cpu_before = server_cpu_ns();
     let (live, flood) = client.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
-        let flood = (variant == Variant::TenantFlood).then(|| {
+        let flooded = match variant {
+            Variant::TenantFlood => Some(servers.tenant),
+            Variant::UnguardedFlood => Some(servers.unguarded),
+            _ => None,
+        };
+        let flood = flooded.map(|target| {
             tokio::spawn(flood(
-                servers.tenant,
+                target,
                 settings.flood_connections,
                 stop.clone(),
                 10 * requests as u64,
+                settings.flood_rate,
             ))
         });
         let live = live(addr, workload, requests, settings.connections).await;
@@ -492,7 +561,10 @@ fn backend(
         for k in 0..RUNS.len() {
             let index = (round + k) % RUNS.len();
             let sample = run(client, &servers, settings, RUNS[index], settings.requests);
-            if RUNS[index].1 == Variant::TenantFlood {
+            if matches!(
+                RUNS[index].1,
+                Variant::TenantFlood | Variant::UnguardedFlood
+            ) {
                 max_len = max_len.max(servers.service.registry_len());
                 evicted |= !TENANTS
                     .iter()
@@ -596,6 +668,11 @@ fn report(
         "\nLive throughput under the unknown-id flood (`FloodGuard` under the cache, {} unknown \
          lookups a second): × {rps:.3} [{rps_lo:.3}, {rps_hi:.3}] of the same load without it.\n",
         example_service::MISS_BUDGET
+    );
+    let [old, old_lo, old_hi] = ratio(7, tenant, &|s| s.rps);
+    out += &format!(
+        "Without `FloodGuard` (the same flood, `CachedRegistry` over the SQL registry alone): \
+         × {old:.3} [{old_lo:.3}, {old_hi:.3}].\n"
     );
     for (workload, fair_index, tenant_index) in [(Workload::Get, 5, 1), (Workload::Whoami, 6, 4)] {
         let [m, lo, hi] = ratio(fair_index, tenant_index, &|s| s.rps);
@@ -808,8 +885,7 @@ fn tenants_run(
 
 /// The noisy-neighbour scenarios on `FairLayer`, side by side in one process:
 /// - three steady tenants (enterprise 600 req/s, pro 300, free 100, two paced connections
-///   each), without and with a free tenant sending as fast as 8 connections allow (far beyond
-///   10× its share); limits: 8 requests at once, the free plan 200 req/s (bursts of 50, 16
+///   each), without and with a free tenant sending 10× the steady free one (1,000 req/s); limits: 8 requests at once, the free plan 200 req/s (bursts of 50, 16
 ///   queued), the others far above their load;
 /// - shares under saturation: the four tenants, 16 unpaced connections each, 2 requests at
 ///   once, no rate limit reached: served counts against the weights 10 : 3 : 1 : 1.
@@ -838,7 +914,8 @@ fn noisy(
         .map(|&(t, rate)| (t, 2, Some(rate / 2)))
         .collect();
     let mut flooded = steady.clone();
-    flooded.push((FLOODER, 8, None));
+    // Ten times what the steady free tenant sends (100 req/s), over 8 connections.
+    flooded.push((FLOODER, 8, Some(1_000 / 8)));
     let (mut ratios, mut quiet_p99s, mut flood_p99s): (
         BTreeMap<&str, Vec<f64>>,
         BTreeMap<&str, Vec<f64>>,
@@ -900,7 +977,7 @@ fn noisy(
     let mut out = format!(
         "### {name}: noisy neighbours (`FairLayer`)\n\n{rounds} rounds of {seconds} s per run. \
          Steady tenants paced (initech enterprise 600 req/s, acme pro 300, globex free 100; missed \
-         ticks skipped); hooli (free) floods over 8 unpaced connections. Medians over rounds.\n\n\
+         ticks skipped); hooli (free) floods at 10× the steady free tenant, 1,000 req/s over 8 connections. Medians over rounds.\n\n\
          | steady tenant | p99 without flood | p99 with flood | ratio [min, max] |\n|---|---:|---:|---:|\n"
     );
     for (tenant, _) in STEADY {
@@ -953,6 +1030,7 @@ fn main() {
         requests: env_or("TENANT_LOAD_REQUESTS", 20_000),
         connections: env_or("TENANT_LOAD_CONNECTIONS", 16),
         flood_connections: env_or("TENANT_LOAD_FLOOD_CONNECTIONS", 8),
+        flood_rate: env_or("TENANT_LOAD_FLOOD_RATE", 10_000),
         rounds: env_or("TENANT_BENCH_ROUNDS", 9),
     };
     let runtime = |name: &str| {
