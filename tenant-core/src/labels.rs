@@ -150,3 +150,48 @@ impl TenantLabels {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 10,000 distinct tenants, a few of them busy: at most `top + 1` distinct labels, the busy
+    /// ones by name, and the counting table never above its capacity.
+    #[test]
+    fn labels_stay_bounded_under_many_tenants() {
+        let labels = TenantLabels::new(3).refresh_every(500);
+        let busy: Vec<TenantId> = ["alpha", "beta", "gamma"]
+            .map(|t| t.parse().unwrap())
+            .into();
+        let mut seen = std::collections::HashSet::new();
+        for n in 0..10_000 {
+            let rare: TenantId = format!("t{n}").parse().unwrap();
+            seen.insert(labels.label(&rare).to_string());
+            for tenant in &busy {
+                seen.insert(labels.label(tenant).to_string());
+            }
+            let state = labels.state.lock().unwrap();
+            assert!(state.counts.len() <= labels.capacity);
+        }
+        assert!(seen.len() <= 4, "{seen:?}");
+        for tenant in &busy {
+            assert_eq!(&*labels.current(tenant), tenant.as_str());
+        }
+        assert_eq!(&*labels.current(&"t9999".parse().unwrap()), OTHER);
+    }
+
+    #[test]
+    fn a_tenant_that_becomes_busy_is_named_and_one_that_stops_drops_out() {
+        let labels = TenantLabels::new(1).refresh_every(100);
+        let (old, new): (TenantId, TenantId) = ("old".parse().unwrap(), "new".parse().unwrap());
+        for _ in 0..300 {
+            labels.label(&old);
+        }
+        assert_eq!(&*labels.current(&old), "old");
+        for _ in 0..600 {
+            labels.label(&new);
+        }
+        assert_eq!(&*labels.current(&new), "new");
+        assert_eq!(&*labels.current(&old), OTHER);
+    }
+}
