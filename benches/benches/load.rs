@@ -916,11 +916,9 @@ fn noisy(
     let mut flooded = steady.clone();
     // Ten times what the steady free tenant sends (100 req/s), over 8 connections.
     flooded.push((FLOODER, 8, Some(1_000 / 8)));
-    let (mut ratios, mut quiet_p99s, mut flood_p99s): (
-        BTreeMap<&str, Vec<f64>>,
-        BTreeMap<&str, Vec<f64>>,
-        BTreeMap<&str, Vec<f64>>,
-    ) = Default::default();
+    let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut quiet_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut flood_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut statuses: BTreeMap<(&str, u16), u64> = BTreeMap::new();
     let mut shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 0..rounds {
