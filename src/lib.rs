@@ -13,8 +13,8 @@ pub use tenant_core::{
     PlanWeights, ProvisionCtx, Provisioning, SchemaName, SchemaNameError, ScopedKey,
     SignatureError, SignedClaim, SigningKeys, SigningKeysError, SystemCtx, SystemToken,
     TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId, TenantIdError,
-    TenantRegistry, Tier, claim, config, names, placement, registry, request, routing, signed,
-    signing,
+    TenantRegistry, Tier, claim, config, labels, names, placement, registry, request, routing,
+    signed, signing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.

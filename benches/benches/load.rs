@@ -48,6 +48,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper_util::rt::TokioIo;
 use sqlx::AssertSqlSafe;
 use tenant::TenancyConfig;
+use tenant::http::{FairLayer, Limits};
 use tenant::registry::CacheStats;
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
@@ -64,6 +65,8 @@ struct Settings {
     requests: usize,
     connections: usize,
     flood_connections: usize,
+    /// Flood requests a second, all connections together (0: as fast as they can).
+    flood_rate: usize,
     rounds: usize,
 }
 
@@ -96,6 +99,11 @@ enum Variant {
     Plain,
     Tenant,
     TenantFlood,
+    /// The tenant router behind a `FairLayer` that never refuses or queues (its own cost).
+    TenantFair,
+    /// As before `FloodGuard`: `TenantLayer` over `CachedRegistry` over the SQL registry
+    /// directly, under the same flood.
+    UnguardedFlood,
 }
 
 impl Variant {
@@ -104,17 +112,22 @@ impl Variant {
             Variant::Plain => "plain",
             Variant::Tenant => "tenant",
             Variant::TenantFlood => "tenant + flood",
+            Variant::TenantFair => "tenant + fair",
+            Variant::UnguardedFlood => "tenant + flood, no guard",
         }
     }
 }
 
 /// The runs of a round, in the order of the first round (later rounds rotate it).
-const RUNS: [(Workload, Variant); 5] = [
+const RUNS: [(Workload, Variant); 8] = [
     (Workload::Get, Variant::Plain),
     (Workload::Get, Variant::Tenant),
     (Workload::Get, Variant::TenantFlood),
     (Workload::Whoami, Variant::Plain),
     (Workload::Whoami, Variant::Tenant),
+    (Workload::Get, Variant::TenantFair),
+    (Workload::Whoami, Variant::TenantFair),
+    (Workload::Get, Variant::UnguardedFlood),
 ];
 
 /// One run's live side.
@@ -278,15 +291,32 @@ fn malformed(n: u64) -> hyper::header::HeaderValue {
 static FLOOD_SEQ: AtomicU64 = AtomicU64::new(0);
 
 /// Floods `addr` with unknown and malformed `X-Tenant-ID`s until `stop`, or `cap` requests.
-async fn flood(addr: SocketAddr, connections: usize, stop: Arc<AtomicBool>, cap: u64) -> Flood {
+async fn flood(
+    addr: SocketAddr,
+    connections: usize,
+    stop: Arc<AtomicBool>,
+    cap: u64,
+    rate: usize,
+) -> Flood {
     let sent = Arc::new(AtomicU64::new(0));
     let mut workers = Vec::new();
     for _ in 0..connections {
         let mut sender = connect(addr).await;
         let (stop, sent) = (stop.clone(), sent.clone());
+        // Paced: each connection sends its part of `rate` a second (missed ticks are skipped),
+        // so that a cheaper refusal does not make the flood itself bigger; 0: unpaced.
+        let mut ticks = (rate > 0).then(|| {
+            let mut interval =
+                tokio::time::interval(Duration::from_secs_f64(connections as f64 / rate as f64));
+            interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            interval
+        });
         workers.push(tokio::spawn(async move {
             let mut flood = Flood::default();
             while !stop.load(Ordering::Relaxed) && sent.fetch_add(1, Ordering::Relaxed) < cap {
+                if let Some(ticks) = ticks.as_mut() {
+                    ticks.tick().await;
+                }
                 let n = FLOOD_SEQ.fetch_add(1, Ordering::Relaxed);
                 let (kind, tenant) = match n % 8 {
                     7 => ("malformed", malformed(n / 8)),
@@ -336,6 +366,8 @@ struct Servers {
     service: Service,
     plain: SocketAddr,
     tenant: SocketAddr,
+    fair: SocketAddr,
+    unguarded: SocketAddr,
     /// One `SharedResolver::resolve` of a live tenant's request, in-process: µs.
     resolve_us: f64,
 }
@@ -349,10 +381,45 @@ async fn serve(router: axum::Router) -> SocketAddr {
     addr
 }
 
+/// The service's handlers behind `TenantLayer` over `CachedRegistry` over the SQL registry,
+/// without the example's `FloodGuard`: the boundary as it was before it.
+fn unguarded_router(service: &Service, db: &Db) -> axum::Router {
+    use tenant::CachedRegistry;
+    use tenant::http::{TenantLayer, TenantResolver};
+    use tenant::sqlx::SqlRegistry;
+    let resolver = match db {
+        Db::Sqlite(pool) => TenantResolver::new(
+            CachedRegistry::new(
+                SqlRegistry::new(pool.clone()),
+                Duration::from_secs(30),
+                10_000,
+            ),
+            TenancyConfig::default(),
+        )
+        .anonymous()
+        .shared(),
+        Db::Postgres(pool) => TenantResolver::new(
+            CachedRegistry::new(
+                SqlRegistry::new(pool.clone()),
+                Duration::from_secs(30),
+                10_000,
+            ),
+            TenancyConfig::default(),
+        )
+        .anonymous()
+        .shared(),
+    };
+    service.handlers().layer(TenantLayer::new(resolver))
+}
+
 /// Both variants over `db`, served on the server runtime, with every tenant's invoices
 /// created through the tenant variant.
 fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db: Db) -> Servers {
-    let (service, plain, tenant, resolve_us) = server.block_on(async {
+    let db_for_unguarded = match &db {
+        Db::Sqlite(pool) => Db::Sqlite(pool.clone()),
+        Db::Postgres(pool) => Db::Postgres(pool.clone()),
+    };
+    let (service, plain, tenant, fair, unguarded, resolve_us) = server.block_on(async {
         let service = Service::new(db, TenancyConfig::default()).await.unwrap();
         // The plain variant's one context comes from the resolver, like any other: no
         // `TenantCtx::trusted` in a load test.
@@ -371,7 +438,12 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         }
         let plain = serve(service.handlers().layer(axum::Extension(ctx))).await;
         let tenant = serve(service.router()).await;
-        (service, plain, tenant, best * 1e6)
+        // Limits no live run reaches: what the layer costs when it has nothing to do.
+        let roomy = Limits::new(u32::MAX, u32::MAX, 1 << 16).unwrap();
+        let fair =
+            serve(service.fair_router(FairLayer::builder(1 << 16, roomy).build().unwrap())).await;
+        let unguarded = serve(unguarded_router(&service, &db_for_unguarded)).await;
+        (service, plain, tenant, fair, unguarded, best * 1e6)
     });
     client.block_on(async {
         let mut sender = connect(tenant).await;
@@ -396,6 +468,8 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         service,
         plain,
         tenant,
+        fair,
+        unguarded,
         resolve_us,
     }
 }
@@ -410,17 +484,25 @@ fn run(
     let addr = match variant {
         Variant::Plain => servers.plain,
         Variant::Tenant | Variant::TenantFlood => servers.tenant,
+        Variant::TenantFair => servers.fair,
+        Variant::UnguardedFlood => servers.unguarded,
     };
     let before = servers.service.registry_stats();
     let cpu_before = server_cpu_ns();
     let (live, flood) = client.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
-        let flood = (variant == Variant::TenantFlood).then(|| {
+        let flooded = match variant {
+            Variant::TenantFlood => Some(servers.tenant),
+            Variant::UnguardedFlood => Some(servers.unguarded),
+            _ => None,
+        };
+        let flood = flooded.map(|target| {
             tokio::spawn(flood(
-                servers.tenant,
+                target,
                 settings.flood_connections,
                 stop.clone(),
                 10 * requests as u64,
+                settings.flood_rate,
             ))
         });
         let live = live(addr, workload, requests, settings.connections).await;
@@ -462,7 +544,12 @@ fn backend(
     settings: &Settings,
     db: Db,
 ) -> String {
+    let noisy_db = match &db {
+        Db::Sqlite(pool) => Db::Sqlite(pool.clone()),
+        Db::Postgres(pool) => Db::Postgres(pool.clone()),
+    };
     let servers = start(server, client, db);
+    noisy_tenants(server, client, &noisy_db, servers.tenant);
     // Warm-up: connections, caches, SQLite's statement caches, the allocator.
     for &which in &RUNS {
         run(client, &servers, settings, which, settings.requests / 10);
@@ -474,7 +561,10 @@ fn backend(
         for k in 0..RUNS.len() {
             let index = (round + k) % RUNS.len();
             let sample = run(client, &servers, settings, RUNS[index], settings.requests);
-            if RUNS[index].1 == Variant::TenantFlood {
+            if matches!(
+                RUNS[index].1,
+                Variant::TenantFlood | Variant::UnguardedFlood
+            ) {
                 max_len = max_len.max(servers.service.registry_len());
                 evicted |= !TENANTS
                     .iter()
@@ -499,14 +589,18 @@ fn backend(
             samples[index].push(sample);
         }
     }
-    report(
+    let mut out = report(
         name,
         settings,
         &samples,
         max_len,
         evicted,
         servers.resolve_us,
-    )
+    );
+    if env_or("TENANT_NOISY", 1) == 1 {
+        out += &noisy(name, client, server, &servers);
+    }
+    out
 }
 
 fn report(
@@ -569,6 +663,27 @@ fn report(
          no HTTP): {resolve_us:.2} µs per call.\n"
     );
     let [tenant, flooded] = [1, 2];
+    let [rps, rps_lo, rps_hi] = ratio(flooded, tenant, &|s| s.rps);
+    out += &format!(
+        "\nLive throughput under the unknown-id flood (`FloodGuard` under the cache, {} unknown \
+         lookups a second): × {rps:.3} [{rps_lo:.3}, {rps_hi:.3}] of the same load without it.\n",
+        example_service::MISS_BUDGET
+    );
+    let [old, old_lo, old_hi] = ratio(7, tenant, &|s| s.rps);
+    out += &format!(
+        "Without `FloodGuard` (the same flood, `CachedRegistry` over the SQL registry alone): \
+         × {old:.3} [{old_lo:.3}, {old_hi:.3}].\n"
+    );
+    for (workload, fair_index, tenant_index) in [(Workload::Get, 5, 1), (Workload::Whoami, 6, 4)] {
+        let [m, lo, hi] = ratio(fair_index, tenant_index, &|s| s.rps);
+        let [p99, p99_lo, p99_hi] = ratio(fair_index, tenant_index, &|s| s.p99);
+        let [cpu, ..] = ratio(fair_index, tenant_index, &|s| s.cpu_us);
+        out += &format!(
+            "`FairLayer` uncontended, {}: throughput × {m:.3} [{lo:.3}, {hi:.3}] of the tenant \
+             variant, p99 × {p99:.3} [{p99_lo:.3}, {p99_hi:.3}], server CPU per request × {cpu:.3}.\n",
+            workload.name()
+        );
+    }
     let [p50, p50_lo, p50_hi] = ratio(flooded, tenant, &|s| s.p50);
     let [p99, p99_lo, p99_hi] = ratio(flooded, tenant, &|s| s.p99);
     let mut statuses: BTreeMap<(&str, u16), u64> = BTreeMap::new();
@@ -612,15 +727,299 @@ fn report(
         if evicted { "YES" } else { "never" },
     );
     println!("{out}");
-    // What must hold whatever the timings: the flood is answered with the typed 4xx problems
-    // (404 for unknown ids, 400 for malformed ones), and evicts no live tenant.
+    // What must hold whatever the timings: the flood is answered with typed problems (404 for
+    // unknown ids, or 503 once their lookup budget is spent; 400 for malformed ones), and
+    // evicts no live tenant.
     for ((kind, status), count) in &statuses {
-        let expected = if *kind == "unknown" { 404 } else { 400 };
-        assert_eq!(*status, expected, "{count} {kind} ids answered {status}");
+        let expected: &[u16] = if *kind == "unknown" {
+            &[404, 503]
+        } else {
+            &[400]
+        };
+        assert!(
+            expected.contains(status),
+            "{count} {kind} ids answered {status}"
+        );
     }
     assert_eq!(not_problem, 0, "flood responses without a problem body");
     assert!(!evicted, "the flood evicted a live tenant");
     out
+}
+
+/// The noisy-neighbour scenarios' tenants: the example's acme (pro) and globex (free), and two
+/// made here, initech (enterprise) and hooli (free, the flooder).
+const STEADY: [(&str, u32); 3] = [("initech", 600), ("acme", 300), ("globex", 100)];
+const FLOODER: &str = "hooli";
+
+/// Makes initech and hooli, with invoices, through the registry and the tenant router.
+fn noisy_tenants(
+    server: &tokio::runtime::Runtime,
+    client: &tokio::runtime::Runtime,
+    db: &Db,
+    tenant: SocketAddr,
+) {
+    use tenant::sqlx::{NewTenant, SqlRegistry};
+    server.block_on(async {
+        for (id, plan) in [
+            ("initech", tenant::Plan::Enterprise),
+            ("hooli", tenant::Plan::Free),
+        ] {
+            let new = NewTenant {
+                id: id.parse().unwrap(),
+                slug: id.parse().unwrap(),
+                name: id.into(),
+                plan,
+                schema_name: format!("tenant_{id}").parse().unwrap(),
+            };
+            match db {
+                Db::Sqlite(pool) => SqlRegistry::new(pool.clone()).create(new).await.map(drop),
+                Db::Postgres(pool) => SqlRegistry::new(pool.clone()).create(new).await.map(drop),
+            }
+            .unwrap();
+        }
+    });
+    client.block_on(async {
+        let mut sender = connect(tenant).await;
+        for tenant_id in ["initech", "hooli"] {
+            for id in 1..=INVOICES {
+                let body = format!(r#"{{"id":{id},"customer":"c{id}","amount_cents":{id}00}}"#);
+                let value = hyper::header::HeaderValue::from_static(tenant_id);
+                let (status, _, _) =
+                    send(&mut sender, tenant, "POST", "/invoices", value, Some(body)).await;
+                assert_eq!(status, 201);
+            }
+        }
+    });
+}
+
+/// Per tenant: latencies of 200s, and counts by status.
+#[derive(Default)]
+struct PerTenant {
+    latency: Option<Histogram<u64>>,
+    statuses: BTreeMap<u16, u64>,
+}
+
+impl PerTenant {
+    fn add(&mut self, other: PerTenant) {
+        match (&mut self.latency, other.latency) {
+            (Some(mine), Some(theirs)) => mine.add(theirs).unwrap(),
+            (mine @ None, theirs) => *mine = theirs,
+            _ => {}
+        }
+        for (status, count) in other.statuses {
+            *self.statuses.entry(status).or_default() += count;
+        }
+    }
+
+    fn p99(&self) -> f64 {
+        self.latency
+            .as_ref()
+            .map_or(f64::NAN, |h| h.value_at_quantile(0.99) as f64)
+    }
+}
+
+/// One connection to `addr` sending `tenant`'s point queries until `until`: paced at `per_second`
+/// (missed ticks skipped), or as fast as it can with `None`.
+async fn tenant_client(
+    addr: SocketAddr,
+    tenant: &'static str,
+    per_second: Option<u32>,
+    until: Instant,
+) -> PerTenant {
+    let mut sender = connect(addr).await;
+    let mut out = PerTenant {
+        latency: Some(Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).unwrap()),
+        statuses: BTreeMap::new(),
+    };
+    let mut ticks = per_second.map(|rate| {
+        let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        interval
+    });
+    let mut n = 0usize;
+    while Instant::now() < until {
+        if let Some(ticks) = ticks.as_mut() {
+            ticks.tick().await;
+        }
+        n += 1;
+        let path = format!("/invoices/{}", 1 + n % INVOICES);
+        let sent = Instant::now();
+        let value = hyper::header::HeaderValue::from_static(tenant);
+        let (status, _, _) = send(&mut sender, addr, "GET", &path, value, None).await;
+        if status == 200 {
+            out.latency
+                .as_mut()
+                .unwrap()
+                .saturating_record(sent.elapsed().as_micros() as u64);
+        }
+        *out.statuses.entry(status).or_default() += 1;
+    }
+    out
+}
+
+/// Runs `clients` ((tenant, connections, rate per connection)) together for `seconds`.
+fn tenants_run(
+    client: &tokio::runtime::Runtime,
+    addr: SocketAddr,
+    clients: &[(&'static str, usize, Option<u32>)],
+    seconds: f64,
+) -> BTreeMap<&'static str, PerTenant> {
+    client.block_on(async {
+        let until = Instant::now() + Duration::from_secs_f64(seconds);
+        let mut tasks = Vec::new();
+        for &(tenant, connections, rate) in clients {
+            for _ in 0..connections {
+                tasks.push((
+                    tenant,
+                    tokio::spawn(tenant_client(addr, tenant, rate, until)),
+                ));
+            }
+        }
+        let mut out: BTreeMap<&'static str, PerTenant> = BTreeMap::new();
+        for (tenant, task) in tasks {
+            out.entry(tenant).or_default().add(task.await.unwrap());
+        }
+        out
+    })
+}
+
+/// The noisy-neighbour scenarios on `FairLayer`, side by side in one process:
+/// - three steady tenants (enterprise 600 req/s, pro 300, free 100, two paced connections
+///   each), without and with a free tenant sending 10× the steady free one (1,000 req/s); limits: 8 requests at once, the free plan 200 req/s (bursts of 50, 16
+///   queued), the others far above their load;
+/// - shares under saturation: the four tenants, 16 unpaced connections each, 2 requests at
+///   once, no rate limit reached: served counts against the weights 10 : 3 : 1 : 1.
+fn noisy(
+    name: &str,
+    client: &tokio::runtime::Runtime,
+    server: &tokio::runtime::Runtime,
+    servers: &Servers,
+) -> String {
+    let seconds = env_or("TENANT_NOISY_MILLIS", 4_000) as f64 / 1e3;
+    let rounds = env_or("TENANT_NOISY_ROUNDS", 5);
+    let roomy = Limits::new(1_000_000, 1_000_000, 1 << 12).unwrap();
+    let (limited, saturated) = server.block_on(async {
+        let fair = FairLayer::builder(8, roomy)
+            .plan(tenant::Plan::Free, Limits::new(200, 50, 16).unwrap())
+            .build()
+            .unwrap();
+        let shares = FairLayer::builder(2, roomy).build().unwrap();
+        (
+            serve(servers.service.fair_router(fair)).await,
+            serve(servers.service.fair_router(shares)).await,
+        )
+    });
+    let steady: Vec<_> = STEADY
+        .iter()
+        .map(|&(t, rate)| (t, 2, Some(rate / 2)))
+        .collect();
+    let mut flooded = steady.clone();
+    // Ten times what the steady free tenant sends (100 req/s), over 8 connections.
+    flooded.push((FLOODER, 8, Some(1_000 / 8)));
+    let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut quiet_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut flood_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut statuses: BTreeMap<(&str, u16), u64> = BTreeMap::new();
+    let mut shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    for round in 0..rounds {
+        // Alternate which goes first, so drift hits both alike.
+        let (quiet, loud) = if round % 2 == 0 {
+            let quiet = tenants_run(client, limited, &steady, seconds);
+            (quiet, tenants_run(client, limited, &flooded, seconds))
+        } else {
+            let loud = tenants_run(client, limited, &flooded, seconds);
+            (tenants_run(client, limited, &steady, seconds), loud)
+        };
+        for (tenant, _) in STEADY {
+            let ratio = loud[tenant].p99() / quiet[tenant].p99();
+            ratios.entry(tenant).or_default().push(ratio);
+            quiet_p99s
+                .entry(tenant)
+                .or_default()
+                .push(quiet[tenant].p99());
+            flood_p99s
+                .entry(tenant)
+                .or_default()
+                .push(loud[tenant].p99());
+        }
+        for (tenant, per) in quiet.iter().chain(loud.iter()) {
+            for (status, count) in &per.statuses {
+                *statuses.entry((tenant, *status)).or_default() += count;
+            }
+        }
+        let all: Vec<_> = STEADY
+            .iter()
+            .map(|&(t, _)| (t, 16, None))
+            .chain([(FLOODER, 16, None)])
+            .collect();
+        let served = tenants_run(client, saturated, &all, seconds);
+        let total: u64 = served
+            .values()
+            .map(|p| p.statuses.get(&200).copied().unwrap_or(0))
+            .sum();
+        for (tenant, per) in &served {
+            let ok = per.statuses.get(&200).copied().unwrap_or(0);
+            shares
+                .entry(tenant)
+                .or_default()
+                .push(ok as f64 / total as f64);
+        }
+        eprintln!(
+            "{name} noisy round {round}: steady p99 ratios {:?}",
+            ratios
+                .iter()
+                .map(|(t, r)| (t, r.last()))
+                .collect::<Vec<_>>()
+        );
+    }
+    let mut out = format!(
+        "### {name}: noisy neighbours (`FairLayer`)\n\n{rounds} rounds of {seconds} s per run. \
+         Steady tenants paced (initech enterprise 600 req/s, acme pro 300, globex free 100; missed \
+         ticks skipped); hooli (free) floods at 10× the steady free tenant, 1,000 req/s over 8 connections. Medians over rounds.\n\n\
+         | steady tenant | p99 without flood | p99 with flood | ratio [min, max] |\n|---|---:|---:|---:|\n"
+    );
+    for (tenant, _) in STEADY {
+        let [m, ..] = quartiles(ratios[tenant].clone());
+        let lo = ratios[tenant].iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = ratios[tenant].iter().cloned().fold(0.0, f64::max);
+        out += &format!(
+            "| {tenant} | {:.0} µs | {:.0} µs | **{m:.3}** [{lo:.3}, {hi:.3}] |\n",
+            quartiles(quiet_p99s[tenant].clone())[0],
+            quartiles(flood_p99s[tenant].clone())[0],
+        );
+    }
+    out += "\n| tenant | status | count (both runs, all rounds) |\n|---|---:|---:|\n";
+    for ((tenant, status), count) in &statuses {
+        out += &format!("| {tenant} | {status} | {count} |\n");
+    }
+    out += "\nShares under saturation (2 slots, 16 unpaced connections per tenant):\n\n\
+            | tenant | weight | ideal share | served share (median) | [min, max] |\n|---|---:|---:|---:|---:|\n";
+    for (tenant, weight) in [
+        ("initech", 10.0),
+        ("acme", 3.0),
+        ("globex", 1.0),
+        (FLOODER, 1.0),
+    ] {
+        let values = &shares[tenant];
+        let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+        let hi = values.iter().cloned().fold(0.0, f64::max);
+        out += &format!(
+            "| {tenant} | {weight} | {:.3} | **{:.3}** | [{lo:.3}, {hi:.3}] |\n",
+            weight / 15.0,
+            quartiles(values.clone())[0]
+        );
+    }
+    println!("{out}");
+    // What must hold whatever the timings: only the flooder is refused.
+    for ((tenant, status), count) in &statuses {
+        if *tenant != FLOODER {
+            assert_eq!(
+                *status, 200,
+                "{count} requests of steady {tenant} answered {status}"
+            );
+        }
+    }
+    out + "\n"
 }
 
 fn main() {
@@ -629,6 +1028,7 @@ fn main() {
         requests: env_or("TENANT_LOAD_REQUESTS", 20_000),
         connections: env_or("TENANT_LOAD_CONNECTIONS", 16),
         flood_connections: env_or("TENANT_LOAD_FLOOD_CONNECTIONS", 8),
+        flood_rate: env_or("TENANT_LOAD_FLOOD_RATE", 10_000),
         rounds: env_or("TENANT_BENCH_ROUNDS", 9),
     };
     let runtime = |name: &str| {

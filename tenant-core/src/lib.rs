@@ -15,6 +15,7 @@ pub mod config;
 mod ctx;
 mod error;
 mod id;
+pub mod labels;
 pub mod names;
 pub mod placement;
 mod plan;

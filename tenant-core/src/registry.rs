@@ -8,6 +8,7 @@
 //! | [`InMemoryRegistry`] | a fixed set of tenants, from configuration |
 //! | `SqlRegistry` (crate `tenant-sqlx`, feature `sqlx` of the facade) | the `tenants` table on SQLite or PostgreSQL |
 //! | [`CachedRegistry`] | wraps any registry; caches hits and misses for a bounded time, in bounded memory |
+//! | [`FloodGuard`] | under the cache: one lookup in flight per key, a budget for lookups of unknown ids |
 //!
 //! A registry lookup returns the tenant whether it is active or not; refusing inactive tenants
 //! is the caller's decision (the request boundary refuses them).
@@ -31,6 +32,7 @@
 //! ```
 
 mod cached;
+mod guard;
 mod memory;
 
 use std::future::Future;
@@ -40,6 +42,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::{Placement, Plan, SchemaName, TenantId};
 
 pub use cached::{CacheStats, CachedRegistry, DEFAULT_NOT_FOUND_TTL};
+pub use guard::{DEFAULT_KNOWN_KEYS, FloodGuard, GuardError, OverBudget, ZeroBudget, over_budget};
 pub use memory::InMemoryRegistry;
 
 /// One tenant, as the registry stores it.

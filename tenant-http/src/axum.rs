@@ -208,7 +208,14 @@ impl IntoResponse for ResolveError {
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let status = http::StatusCode::from_u16(problem.status)
             .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response()
+        let mut response =
+            (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+        if let Some(seconds) = self.retry_after_secs() {
+            response
+                .headers_mut()
+                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 

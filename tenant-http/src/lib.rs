@@ -9,6 +9,8 @@
 
 #[cfg(feature = "axum")]
 mod axum;
+#[cfg(feature = "fair")]
+mod fair;
 mod problem;
 mod resolver;
 mod retry;
@@ -16,6 +18,8 @@ mod users;
 
 #[cfg(feature = "axum")]
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
+#[cfg(feature = "fair")]
+pub use fair::{FairConfigError, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
 pub use retry::RetryLater;

@@ -112,6 +112,48 @@ pub enum ResolveError {
     /// The registry could not be read: its own error, boxed.
     #[error("the tenant registry is unavailable")]
     Registry(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The registry's budget for lookups of ids it has not found lately is spent (a
+    /// [`FloodGuard`](tenant_core::registry::FloodGuard) refused the lookup): `503` with
+    /// `Retry-After`, before any lookup. Tenants found lately are looked up as usual.
+    #[error("too many requests name tenants that are not known here; retry later")]
+    Busy {
+        /// When the budget has room again (the `Retry-After` header, in whole seconds, at
+        /// least 1).
+        retry_after: std::time::Duration,
+    },
+}
+
+impl ResolveError {
+    /// The registry's error, as a rejection: [`Busy`](Self::Busy) if it is (or was caused by)
+    /// a spent [`FloodGuard`](tenant_core::registry::FloodGuard) budget, else
+    /// [`Registry`](Self::Registry).
+    pub(crate) fn from_registry(error: Box<dyn std::error::Error + Send + Sync>) -> Self {
+        match tenant_core::registry::over_budget(error.as_ref()) {
+            Some(over) => ResolveError::Busy {
+                retry_after: over.retry_after,
+            },
+            None => ResolveError::Registry(error),
+        }
+    }
+
+    /// The `Retry-After` header's value in seconds, for the rejections that have one.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant::http::ResolveError;
+    ///
+    /// let busy = ResolveError::Busy { retry_after: Duration::from_millis(20) };
+    /// assert_eq!(busy.retry_after_secs(), Some(1));
+    /// assert_eq!(ResolveError::Missing.retry_after_secs(), None);
+    /// ```
+    pub fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ResolveError::Busy { retry_after } => {
+                Some(crate::RetryLater::new(*retry_after).retry_after_secs())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// An RFC 9457 problem document, served as `application/problem+json`. It names the error class,
@@ -136,7 +178,7 @@ impl ResolveError {
     /// The HTTP status: 400 for a request that names no tenant or names one badly, 401 for a
     /// request without the authenticated user the route needs, 404 for an unavailable or
     /// unknown tenant, 403 for an inactive, disallowed or non-member tenant, 503 when the
-    /// registry is down.
+    /// registry is down or its budget for unknown ids is spent.
     pub fn status(&self) -> u16 {
         match self {
             ResolveError::Missing | ResolveError::Malformed(_) | ResolveError::Conflicting(..) => {
@@ -145,13 +187,14 @@ impl ResolveError {
             ResolveError::Unauthenticated => 401,
             ResolveError::Unavailable | ResolveError::Unknown(_) => 404,
             ResolveError::Inactive | ResolveError::NotAllowed | ResolveError::NotMember => 403,
-            ResolveError::Registry(_) => 503,
+            ResolveError::Registry(_) | ResolveError::Busy { .. } => 503,
         }
     }
 
     /// The error class, stable for clients: `missing-tenant`, `malformed-tenant`,
     /// `conflicting-tenant`, `tenant-unavailable`, `unknown-tenant`, `inactive-tenant`,
-    /// `tenant-not-allowed`, `not-a-member`, `unauthenticated`, `registry-unavailable`.
+    /// `tenant-not-allowed`, `not-a-member`, `unauthenticated`, `registry-unavailable`,
+    /// `lookup-budget-spent`.
     pub fn class(&self) -> &'static str {
         match self {
             ResolveError::Missing => "missing-tenant",
@@ -164,6 +207,7 @@ impl ResolveError {
             ResolveError::NotMember => "not-a-member",
             ResolveError::Unauthenticated => "unauthenticated",
             ResolveError::Registry(_) => "registry-unavailable",
+            ResolveError::Busy { .. } => "lookup-budget-spent",
         }
     }
 
@@ -204,6 +248,10 @@ impl ResolveError {
             ResolveError::Registry(_) => (
                 "urn:tenant:problem:registry-unavailable",
                 "Tenant registry unavailable",
+            ),
+            ResolveError::Busy { .. } => (
+                "urn:tenant:problem:lookup-budget-spent",
+                "Too many unknown tenants",
             ),
         };
         Problem {

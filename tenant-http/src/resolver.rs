@@ -333,7 +333,7 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
             .verify_request(&self.registry, &self.config, user)
             .await
             .map_err(|error| match error {
-                ClaimError::Registry(source) => ResolveError::Registry(source),
+                ClaimError::Registry(source) => ResolveError::from_registry(source),
                 _ => ResolveError::Unavailable,
             })?;
         Ok(resolved)
@@ -353,7 +353,7 @@ impl<R: TenantRegistry, U: UserHook> TenantResolver<R, U> {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        let found = found.map_err(|error| ResolveError::Registry(Box::new(error)))?;
+        let found = found.map_err(|error| ResolveError::from_registry(Box::new(error)))?;
         let Some(tenant) = found else {
             // Nobody is a member of a tenant that does not exist: the hook's answer is not used.
             if let Some(stand_in) = stand_in(key) {

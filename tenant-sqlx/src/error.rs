@@ -310,7 +310,13 @@ pub enum Error {
     /// The database reported an error. Shown as sqlx's error (which says it came from the
     /// database), not with it again as its source.
     #[error(transparent)]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// A statement ran past its `statement_timeout` and PostgreSQL cancelled it (SQLSTATE
+    /// `57014`, `query_canceled`; also what `pg_cancel_backend` causes). The transaction is
+    /// aborted; the budget of the tenant's plan ([`DbBudget`](crate::DbBudget)) sets the
+    /// timeout in the BEGIN round trip.
+    #[error("the statement was cancelled: it ran past the plan's statement timeout")]
+    StatementTimeout(#[source] sqlx::Error),
     /// A page cursor was refused (altered, or minted for another tenant, order or filter, or
     /// under another key), or a cursor key could not be made.
     #[error(transparent)]
@@ -344,7 +350,20 @@ impl Error {
             sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
                 Error::ForeignKey { table, source }
             }
-            _ => Error::Database(source),
+            _ => source.into(),
+        }
+    }
+}
+
+/// Every database error, classified: a cancelled statement (SQLSTATE `57014`) is
+/// [`Error::StatementTimeout`], the rest [`Error::Database`].
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Self {
+        let code = error.as_database_error().and_then(|db| db.code());
+        if code.as_deref() == Some("57014") {
+            Error::StatementTimeout(error)
+        } else {
+            Error::Database(error)
         }
     }
 }

@@ -26,6 +26,7 @@
 
 #[cfg(feature = "postgres")]
 mod audit;
+mod budget;
 mod checked;
 mod error;
 mod migration;
@@ -42,6 +43,7 @@ mod tenant_tx;
 
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
+pub use budget::{BudgetTx, DEFAULT_FULL_WEIGHT, DbBudget};
 pub use checked::{CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, QueryArgs};
 pub use error::Error;
 pub use migration::Migration;

@@ -13,8 +13,8 @@ use axum::{Json, Router};
 use sqlx::{PgPool, SqlitePool};
 use tenant::CachedRegistry;
 use tenant::TenancyConfig;
-use tenant::http::{SharedResolver, TenantLayer, TenantResolver};
-use tenant::registry::CacheStats;
+use tenant::http::{FairLayer, SharedResolver, TenantLayer, TenantResolver};
+use tenant::registry::{CacheStats, FloodGuard};
 use tenant::sqlx::{NewTenant, SqlRegistry};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
 
@@ -143,8 +143,8 @@ pub struct Service {
 
 /// The registry cache behind the resolver, kept to read its counters.
 enum Cache {
-    Sqlite(Arc<CachedRegistry<SqlRegistry<sqlx::Sqlite>>>),
-    Postgres(Arc<CachedRegistry<SqlRegistry<sqlx::Postgres>>>),
+    Sqlite(Arc<CachedRegistry<FloodGuard<SqlRegistry<sqlx::Sqlite>>>>),
+    Postgres(Arc<CachedRegistry<FloodGuard<SqlRegistry<sqlx::Postgres>>>>),
 }
 
 impl Service {
@@ -190,6 +190,15 @@ impl Service {
         // the span.)
         self.handlers
             .clone()
+            .layer(TenantLayer::new(self.resolver.clone()))
+    }
+
+    /// The service behind weighted fair admission: the handlers behind `fair`, behind
+    /// [`TenantLayer`] (which resolves the tenant `fair` weighs).
+    pub fn fair_router(&self, fair: FairLayer) -> Router {
+        self.handlers
+            .clone()
+            .layer(fair)
             .layer(TenantLayer::new(self.resolver.clone()))
     }
 
@@ -265,10 +274,17 @@ where
 }
 
 /// Found tenants are served for 30 s; at most 10,000 of them, and apart at most 10,000 "no such
-/// tenant" answers, each for 5 s (`DEFAULT_NOT_FOUND_TTL`).
-fn cached<R: tenant::TenantRegistry>(registry: R) -> CachedRegistry<R> {
-    CachedRegistry::new(registry, Duration::from_secs(30), 10_000)
+/// tenant" answers, each for 5 s (`DEFAULT_NOT_FOUND_TTL`). Under the cache, a flood of unknown
+/// ids may cost the registry [`MISS_BUDGET`] lookups a second (bursts of twice that); tenants
+/// found lately never pay, and concurrent misses on one id make one lookup.
+fn cached<R: tenant::TenantRegistry>(registry: R) -> CachedRegistry<FloodGuard<R>> {
+    let guarded = FloodGuard::new(registry, MISS_BUDGET.get(), 2 * MISS_BUDGET.get())
+        .unwrap_or_else(|_| unreachable!("MISS_BUDGET is not zero"));
+    CachedRegistry::new(guarded, Duration::from_secs(30), 10_000)
 }
+
+/// Lookups a second of ids the registry has not found lately.
+pub const MISS_BUDGET: std::num::NonZeroU32 = std::num::NonZeroU32::new(200).unwrap();
 
 fn shared<R: tenant::TenantRegistry + 'static>(
     registry: R,

@@ -1,0 +1,505 @@
+//! Weighted fair admission (`FairLayer`) and the unknown-tenant flood guard, through a real
+//! router: every limit enforced, a tenant within its own never refused, shares counted.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::routing::get;
+use axum::{Extension, Router};
+use tenant::http::{FairLayer, Limits, TenantLayer, TenantResolver};
+use tenant::labels::TenantLabels;
+use tenant::registry::{CachedRegistry, FloodGuard, InMemoryRegistry};
+use tenant::{Plan, TenancyConfig, Tenant, TenantCtx, TenantId, TenantRegistry};
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
+
+fn id(name: &str) -> TenantId {
+    name.parse().unwrap()
+}
+
+fn tenant(name: &str, plan: Plan) -> Tenant {
+    let now = std::time::SystemTime::now();
+    Tenant {
+        id: id(name),
+        slug: id(name),
+        name: name.into(),
+        plan,
+        schema_name: format!("tenant_{name}").parse().unwrap(),
+        is_active: true,
+        created_at: now,
+        updated_at: now,
+        placement: Default::default(),
+    }
+}
+
+fn registry() -> InMemoryRegistry {
+    InMemoryRegistry::new([
+        tenant("ent", Plan::Enterprise),
+        tenant("pro", Plan::Pro),
+        tenant("free", Plan::Free),
+        tenant("flooder", Plan::Free),
+    ])
+    .unwrap()
+}
+
+/// Requests served, in the order the handler ran them, and a gate the handler passes first.
+#[derive(Clone, Default)]
+struct Recorder {
+    served: Arc<Mutex<Vec<TenantId>>>,
+}
+
+fn app(fair: FairLayer, recorder: Recorder, gate: Arc<Semaphore>) -> Router {
+    let resolver = TenantResolver::new(registry(), TenancyConfig::default())
+        .anonymous()
+        .shared();
+    Router::new()
+        .route(
+            "/work",
+            get(move |ctx: Extension<TenantCtx>| {
+                let recorder = recorder.clone();
+                let gate = Arc::clone(&gate);
+                async move {
+                    recorder
+                        .served
+                        .lock()
+                        .unwrap()
+                        .push(ctx.tenant_id().clone());
+                    // Each request takes one permit and gives it back: closed, it holds its slot.
+                    drop(gate.acquire().await.unwrap());
+                    "ok"
+                }
+            }),
+        )
+        .layer(fair)
+        .layer(TenantLayer::new(resolver))
+}
+
+fn request(tenant: &str) -> http::Request<Body> {
+    http::Request::get("/work")
+        .header("x-tenant-id", tenant)
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn problem_type(response: http::Response<Body>) -> String {
+    let body = axum::body::to_bytes(response.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    value["type"].as_str().unwrap().to_owned()
+}
+
+/// Yields until `done` holds; the spawned requests run on this thread in between.
+async fn until(mut done: impl FnMut() -> bool) {
+    for _ in 0..10_000 {
+        if done() {
+            return;
+        }
+        tokio::task::yield_now().await;
+    }
+    panic!("the condition never held");
+}
+
+fn lots() -> Limits {
+    Limits::new(1_000_000, 1_000_000, 1_000).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_over_its_rate_is_refused_and_the_others_never_are() {
+    // The free plan: 1 a second, bursts of 3; the others far above what the test sends.
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 3, 8).unwrap())
+        .build()
+        .unwrap();
+    let app = app(fair, Recorder::default(), Arc::new(Semaphore::new(1)));
+    let mut statuses: HashMap<&str, Vec<u16>> = HashMap::new();
+    for _ in 0..20 {
+        for name in ["flooder", "ent", "pro"] {
+            let response = app.clone().oneshot(request(name)).await.unwrap();
+            let status = response.status().as_u16();
+            if status == 429 {
+                let retry: u64 = response.headers()["retry-after"]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!(retry >= 1);
+                assert_eq!(
+                    response.headers()["content-type"],
+                    "application/problem+json"
+                );
+                assert_eq!(
+                    problem_type(response).await,
+                    "urn:tenant:problem:rate-limited"
+                );
+            }
+            statuses.entry(name).or_default().push(status);
+        }
+    }
+    // The burst of 3 (and at most one more token if a second passed), then refusals.
+    let admitted = statuses["flooder"].iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&admitted), "{:?}", statuses["flooder"]);
+    assert!(statuses["flooder"].contains(&429));
+    assert!(statuses["ent"].iter().all(|s| *s == 200));
+    assert!(statuses["pro"].iter().all(|s| *s == 200));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_override_replaces_its_plans_limits() {
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 1, 8).unwrap())
+        .tenant(id("free"), lots())
+        .build()
+        .unwrap();
+    let app = app(fair, Recorder::default(), Arc::new(Semaphore::new(1)));
+    for _ in 0..10 {
+        assert_eq!(
+            app.clone().oneshot(request("free")).await.unwrap().status(),
+            200
+        );
+    }
+    // The other free tenant keeps the plan's limit.
+    assert_eq!(
+        app.clone()
+            .oneshot(request("flooder"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        app.clone()
+            .oneshot(request("flooder"))
+            .await
+            .unwrap()
+            .status(),
+        429
+    );
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_full_queue_refuses_only_its_own_tenant() {
+    let limits = Limits::new(1_000_000, 1_000_000, 2).unwrap();
+    let fair = FairLayer::builder(1, limits).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = app(fair.clone(), Recorder::default(), Arc::clone(&gate));
+
+    // One request holds the only slot.
+    let holder = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.in_flight() == 1).await;
+    // The flooder fills its queue of 2; its third is refused at once.
+    let queued: Vec<_> = (0..2)
+        .map(|_| tokio::spawn(app.clone().oneshot(request("flooder"))))
+        .collect();
+    until(|| fair.queued(&id("flooder")) == 2).await;
+    let refused = app.clone().oneshot(request("flooder")).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(refused.headers()["retry-after"], "1");
+    assert_eq!(
+        problem_type(refused).await,
+        "urn:tenant:problem:tenant-queue-full"
+    );
+    // The other tenants' queues are their own: they wait, and are not refused.
+    let others: Vec<_> = ["pro", "free", "pro", "free"]
+        .into_iter()
+        .map(|name| tokio::spawn(app.clone().oneshot(request(name))))
+        .collect();
+    until(|| fair.queued(&id("pro")) == 2 && fair.queued(&id("free")) == 2).await;
+
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+    for task in queued.into_iter().chain(others) {
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(fair.in_flight(), 0);
+}
+
+/// Under saturation (one slot, every tenant backlogged), the slots go 10 : 3 : 1 : 1 to the
+/// enterprise, pro and two free tenants, counted over the order the handler ran them.
+#[tokio::test(flavor = "current_thread")]
+async fn backlogged_tenants_are_served_in_proportion_to_their_weights() {
+    let fair = FairLayer::builder(1, lots()).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let recorder = Recorder::default();
+    let app = app(fair.clone(), recorder.clone(), Arc::clone(&gate));
+
+    let holder = tokio::spawn(app.clone().oneshot(request("pro")));
+    until(|| fair.in_flight() == 1).await;
+    // The flooder queued first and most: it still gets only its weight.
+    let mut tasks = Vec::new();
+    for (name, count) in [("flooder", 60), ("ent", 100), ("pro", 30), ("free", 10)] {
+        for _ in 0..count {
+            tasks.push(tokio::spawn(app.clone().oneshot(request(name))));
+        }
+    }
+    until(|| fair.queued(&id("free")) == 10 && fair.queued(&id("flooder")) == 60).await;
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
+    }
+
+    let served = recorder.served.lock().unwrap().clone();
+    // The holder, then 10 rounds of 15 while all four are backlogged.
+    let mut counts: HashMap<String, usize> = HashMap::new();
+    for tenant in &served[1..151] {
+        *counts.entry(tenant.to_string()).or_default() += 1;
+    }
+    assert_eq!(counts["ent"], 100);
+    assert_eq!(counts["pro"], 30);
+    assert_eq!(counts["free"], 10);
+    assert_eq!(counts["flooder"], 10);
+    assert_eq!(served.len(), 201);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_request_dropped_while_queued_gives_its_place_up() {
+    let fair = FairLayer::builder(1, lots()).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = app(fair.clone(), Recorder::default(), Arc::clone(&gate));
+    let holder = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.in_flight() == 1).await;
+    let dropped = tokio::spawn(app.clone().oneshot(request("pro")));
+    until(|| fair.queued(&id("pro")) == 1).await;
+    dropped.abort();
+    assert!(dropped.await.unwrap_err().is_cancelled());
+
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
+    // The slot is free again: a new request runs at once.
+    assert_eq!(app.oneshot(request("free")).await.unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_layer_without_tenant_layer_in_front_answers_a_typed_problem() {
+    let fair = FairLayer::builder(1, lots()).build().unwrap();
+    let app = Router::new()
+        .route("/work", get(|| async { "ok" }))
+        .layer(fair);
+    let response = app.oneshot(request("ent")).await.unwrap();
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        problem_type(response).await,
+        "urn:tenant:problem:no-tenant-context"
+    );
+}
+
+#[test]
+fn zero_limits_are_configuration_errors() {
+    assert!(Limits::new(1, 0, 1).is_err());
+    assert!(FairLayer::builder(0, lots()).build().is_err());
+}
+
+/// The metrics: the tenant label names at most `top` tenants, the rest are `other`; requests,
+/// rejections by reason and queue waits are recorded.
+#[test]
+fn metrics_name_the_busiest_tenants_and_bound_the_rest() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let fair = FairLayer::builder(8, lots())
+                .plan(Plan::Free, Limits::new(1, 1, 8).unwrap())
+                .metrics_labels(TenantLabels::new(2).refresh_every(60))
+                .build()
+                .unwrap();
+            let app = app(fair, Recorder::default(), Arc::new(Semaphore::new(1)));
+            for round in 0..600 {
+                let name = match round % 6 {
+                    0..=2 => "ent",
+                    3 | 4 => "pro",
+                    _ => {
+                        if round % 12 == 5 {
+                            "free"
+                        } else {
+                            "flooder"
+                        }
+                    }
+                };
+                app.clone().oneshot(request(name)).await.unwrap();
+            }
+        });
+    });
+    let mut tenants = std::collections::BTreeSet::new();
+    let mut rejected: HashMap<String, u64> = HashMap::new();
+    let mut requests = 0;
+    for (key, _, _, value) in snapshotter.snapshot().into_vec() {
+        let key = key.key();
+        let label = |name: &str| {
+            key.labels()
+                .find(|l| l.key() == name)
+                .map(|l| l.value().to_owned())
+        };
+        let tenant = label("tenant").unwrap();
+        tenants.insert(tenant.clone());
+        match (key.name(), value) {
+            ("tenant_requests_total", DebugValue::Counter(n)) => requests += n,
+            ("tenant_rejections_total", DebugValue::Counter(n)) => {
+                assert_eq!(label("reason").as_deref(), Some("rate"));
+                *rejected.entry(tenant).or_default() += n;
+            }
+            _ => {}
+        }
+    }
+    assert_eq!(requests, 600);
+    // ent and pro by name; the two free tenants (rate-limited) under `other`, once ranked.
+    assert!(tenants.len() <= 3, "{tenants:?}");
+    assert!(tenants.contains("ent") && tenants.contains("pro") && tenants.contains("other"));
+    assert!(rejected["other"] >= 90, "{rejected:?}");
+    assert!(!rejected.contains_key("ent") && !rejected.contains_key("pro"));
+}
+
+/// Counts the lookups that reach the registry.
+struct Counting {
+    inner: InMemoryRegistry,
+    lookups: Mutex<u64>,
+}
+
+impl TenantRegistry for Counting {
+    type Error = std::convert::Infallible;
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        *self.lookups.lock().unwrap() += 1;
+        self.inner.find_by_id(id).await
+    }
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        *self.lookups.lock().unwrap() += 1;
+        self.inner.find_by_slug(slug).await
+    }
+}
+
+/// A flood of never-repeating unknown ids reaches the registry at most the budget's burst
+/// (plus a token a second), the rest answered `503 lookup-budget-spent` with `Retry-After`
+/// before any lookup; a live tenant, looked up on every request (no cache of found tenants
+/// here), is never refused. Before `FloodGuard`, every unknown id was a registry lookup.
+#[tokio::test(flavor = "current_thread")]
+async fn an_unknown_id_flood_spends_only_its_budget_and_live_tenants_still_resolve() {
+    let counting = Arc::new(Counting {
+        inner: registry(),
+        lookups: Mutex::new(0),
+    });
+    let guarded = FloodGuard::new(Arc::clone(&counting), 1, 10).unwrap();
+    // Found tenants are not cached, so every live request reaches the guard.
+    let cached = Arc::new(CachedRegistry::new(guarded, Duration::ZERO, 0));
+    let resolver = TenantResolver::new(Arc::clone(&cached), TenancyConfig::default())
+        .anonymous()
+        .shared();
+    let app = Router::new()
+        .route("/work", get(|| async { "ok" }))
+        .layer(TenantLayer::new(resolver));
+    // The live tenant is found once before the flood, so the guard knows it.
+    assert_eq!(
+        app.clone().oneshot(request("ent")).await.unwrap().status(),
+        200
+    );
+    let started = std::time::Instant::now();
+    let (mut unavailable, mut busy) = (0, 0);
+    for n in 0..200 {
+        let response = app
+            .clone()
+            .oneshot(request(&format!("nobody-{n}")))
+            .await
+            .unwrap();
+        match response.status().as_u16() {
+            404 => unavailable += 1,
+            503 => {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(
+                    problem_type(response).await,
+                    "urn:tenant:problem:lookup-budget-spent"
+                );
+                busy += 1;
+            }
+            other => panic!("unexpected status {other}"),
+        }
+        assert_eq!(
+            app.clone().oneshot(request("ent")).await.unwrap().status(),
+            200
+        );
+    }
+    let refills = started.elapsed().as_secs() + 1;
+    // The live tenant's first lookup took one token of the burst of 10.
+    assert!(
+        unavailable >= 9 && unavailable <= 9 + refills,
+        "{unavailable}"
+    );
+    assert_eq!(unavailable + busy, 200);
+    let lookups = *counting.lookups.lock().unwrap();
+    // 2 per live request (the header's lookup and the claim's verification), 1 per unknown
+    // id the budget let through.
+    assert_eq!(lookups, 2 * 201 + unavailable);
+}
+
+/// A refusal over budget is not cached: a tenant never seen before, refused during the flood,
+/// is found as soon as the budget has a token again.
+#[tokio::test(flavor = "current_thread")]
+async fn a_refusal_over_budget_is_never_cached_as_unknown() {
+    let guarded = FloodGuard::new(registry(), 1, 1).unwrap();
+    let cached = CachedRegistry::new(guarded, Duration::from_secs(60), 100);
+    assert!(cached.find_by_id(&id("nobody")).await.unwrap().is_none());
+    let refused = cached.find_by_id(&id("pro")).await;
+    assert!(matches!(
+        refused,
+        Err(tenant::registry::GuardError::OverBudget(_))
+    ));
+    assert!(!cached.is_cached_by_id(&id("pro")));
+    assert_eq!(cached.len(), 1); // only "nobody"
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    assert!(cached.find_by_id(&id("pro")).await.unwrap().is_some());
+}
+
+/// A registry whose lookups wait until released, counting them.
+struct Slow {
+    inner: InMemoryRegistry,
+    release: tokio::sync::Notify,
+    lookups: Mutex<u64>,
+}
+
+impl TenantRegistry for Slow {
+    type Error = std::convert::Infallible;
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        *self.lookups.lock().unwrap() += 1;
+        self.release.notified().await;
+        self.inner.find_by_id(id).await
+    }
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        self.find_by_id(slug).await
+    }
+}
+
+/// Ten concurrent misses on one id make one registry lookup and share its answer (before
+/// `FloodGuard`, `CachedRegistry` passed each of them on: ten lookups).
+#[tokio::test(flavor = "current_thread")]
+async fn concurrent_misses_on_one_id_make_one_lookup() {
+    let slow = Arc::new(Slow {
+        inner: registry(),
+        release: tokio::sync::Notify::new(),
+        lookups: Mutex::new(0),
+    });
+    let guarded = FloodGuard::new(Arc::clone(&slow), 1, 100).unwrap();
+    let cached = Arc::new(CachedRegistry::new(guarded, Duration::from_secs(30), 100));
+    let tasks: Vec<_> = (0..10)
+        .map(|n| {
+            let cached = Arc::clone(&cached);
+            let name = if n % 2 == 0 { "pro" } else { "nobody" };
+            tokio::spawn(async move { cached.find_by_id(&id(name)).await })
+        })
+        .collect();
+    until(|| *slow.lookups.lock().unwrap() == 2).await;
+    for _ in 0..100 {
+        tokio::task::yield_now().await;
+    }
+    slow.release.notify_waiters();
+    for (n, task) in tasks.into_iter().enumerate() {
+        let found = task.await.unwrap().unwrap();
+        assert_eq!(found.is_some(), n % 2 == 0);
+    }
+    assert_eq!(*slow.lookups.lock().unwrap(), 2);
+}

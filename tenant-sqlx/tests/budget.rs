@@ -1,0 +1,175 @@
+//! `DbBudget`: a tenant holds at most its plan-weighted share of a shared pool while the others
+//! go on, and a plan's statement timeout is a typed error (PostgreSQL).
+
+use std::future::Future;
+use std::task::Poll;
+use std::time::Duration;
+
+use tenant::Plan;
+use tenant::sqlx::{Backend, DbBudget, Error};
+use tenant_test_support::ctx;
+
+/// Whether `future` is still waiting after one poll (deterministic: no clock involved).
+async fn is_pending<F: Future>(future: &mut std::pin::Pin<Box<F>>) -> bool {
+    std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx).is_pending())).await
+}
+
+/// With a pool of `max`: the free tenant's share is 1, so its second transaction waits for its
+/// first; the pro and enterprise tenants begin theirs meanwhile, up to their own shares, and
+/// nobody else is ever made to wait by the free tenant.
+async fn shares_are_enforced<DB: Backend>(pool: sqlx::Pool<DB>, shares: [usize; 3]) {
+    let budget = DbBudget::new(pool);
+    let (free, pro, ent) = (
+        ctx("free-1", Plan::Free),
+        ctx("pro-1", Plan::Pro),
+        ctx("ent-1", Plan::Enterprise),
+    );
+    assert_eq!(
+        [
+            budget.share_of(&free),
+            budget.share_of(&pro),
+            budget.share_of(&ent)
+        ],
+        shares
+    );
+    let mut held = Vec::new();
+    for _ in 0..shares[0] {
+        held.push(budget.begin(&free).await.unwrap());
+    }
+    let mut waiting = Box::pin(budget.begin(&free));
+    assert!(is_pending(&mut waiting).await, "free went past its share");
+    // The others are not refused or held up by the free tenant: the enterprise tenant takes
+    // its whole share (the shares overlap: together they may exceed the pool, each alone
+    // leaves room), then is held at it by the budget, before the pool.
+    let mut others = Vec::new();
+    for _ in 0..shares[2] {
+        others.push(budget.begin(&ent).await.unwrap());
+    }
+    assert_eq!(budget.held(ent.tenant_id()), shares[2]);
+    let mut over = Box::pin(budget.begin(&ent));
+    assert!(
+        is_pending(&mut over).await,
+        "enterprise went past its share"
+    );
+    drop(over);
+    // Where the pool has room left, the pro tenant gets it while the free tenant waits.
+    if shares[0] + shares[2] < budget.pool().options().get_max_connections() as usize {
+        others.push(budget.begin(&pro).await.unwrap());
+        assert_eq!(budget.held(pro.tenant_id()), 1);
+    }
+    assert_eq!(budget.held(free.tenant_id()), shares[0]);
+    // One of the free tenant's own ends: its waiting transaction begins.
+    held.pop().unwrap().commit().await.unwrap();
+    let tx = waiting.await.unwrap();
+    assert_eq!(budget.held(free.tenant_id()), shares[0]);
+    drop(tx);
+    drop(others);
+    drop(held);
+    assert_eq!(budget.held(pro.tenant_id()), 0);
+}
+
+#[tokio::test]
+async fn sqlite_a_tenant_holds_at_most_its_share_of_the_pool() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(10)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    shares_are_enforced(pool, [1, 3, 8]).await;
+}
+
+#[tokio::test]
+async fn postgres_a_tenant_holds_at_most_its_share_of_the_pool() {
+    let Some(pool) = tenant_test_support::postgres("budget_shares").await else {
+        return;
+    };
+    // A pool of 4: free ⌈4/14⌉ = 1, pro ⌈12/14⌉ = 1, enterprise ⌈40/14⌉ = 3 = 4 − 1.
+    shares_are_enforced(pool, [1, 1, 3]).await;
+}
+
+/// The free plan's statements are cancelled after 100 ms: `pg_sleep(30)` ends as the typed
+/// `Error::StatementTimeout` (before `DbBudget`, nothing bounded it). The pro plan has no
+/// timeout, and the setting does not outlive the transaction on the pooled connection.
+#[tokio::test]
+async fn postgres_a_statement_past_the_plans_timeout_is_a_typed_error() {
+    let Some(pool) = tenant_test_support::postgres("budget_timeout").await else {
+        return;
+    };
+    let budget =
+        DbBudget::new(pool.clone()).statement_timeout(Plan::Free, Duration::from_millis(100));
+    let free = ctx("free-1", Plan::Free);
+    let mut tx = budget.begin(&free).await.unwrap();
+    let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(setting, "100ms");
+    let slept = sqlx::query("SELECT pg_sleep(30)")
+        .execute(tx.executor())
+        .await
+        .map_err(Error::from);
+    match slept {
+        Err(Error::StatementTimeout(source)) => {
+            let code = source.as_database_error().and_then(|e| e.code());
+            assert_eq!(code.as_deref(), Some("57014"));
+        }
+        other => panic!("expected a statement timeout, got {other:?}"),
+    }
+    drop(tx);
+
+    let pro = ctx("pro-1", Plan::Pro);
+    let mut tx = budget.begin(&pro).await.unwrap();
+    let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+        .fetch_one(tx.executor())
+        .await
+        .unwrap();
+    assert_eq!(setting, "0", "the pro plan has no timeout");
+    tx.commit().await.unwrap();
+    // Transaction-local: every pooled connection is back to the server's default.
+    for _ in 0..4 {
+        let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+        assert_eq!(setting, "0");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_a_statement_timeout_is_unsupported_not_ignored() {
+    let pool = tenant_test_support::sqlite().await;
+    let budget = DbBudget::new(pool).statement_timeout(Plan::Free, Duration::from_secs(1));
+    let refused = budget.begin(&ctx("free-1", Plan::Free)).await;
+    assert!(matches!(
+        refused,
+        Err(Error::Unsupported {
+            what: "a statement timeout",
+            ..
+        })
+    ));
+    // Plans without one are unaffected.
+    budget
+        .begin(&ctx("pro-1", Plan::Pro))
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_full_weight_that_is_not_positive_is_refused() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .connect_lazy("sqlite::memory:")
+        .unwrap();
+    assert!(
+        DbBudget::new(pool.clone())
+            .weights(Default::default(), 0.0)
+            .is_err()
+    );
+    assert!(
+        DbBudget::new(pool)
+            .weights(Default::default(), f64::NAN)
+            .is_err()
+    );
+}
