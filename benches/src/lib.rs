@@ -278,6 +278,8 @@ pub fn compare_pairs<R, O>(
         return;
     }
     let cpu = CpuClock::from_env();
+    // The wall clock too, per version: a CPU time above it means work on more than one core.
+    let walls: Mutex<Vec<Vec<f64>>> = Mutex::new(vec![Vec::new(); names.len()]);
     let batch = |version: usize, iterations: u64| -> f64 {
         let elapsed = rt.block_on(async {
             let server = cpu.as_ref().map(CpuClock::server);
@@ -287,6 +289,7 @@ pub fn compare_pairs<R, O>(
                 drop(black_box(run(version).await));
             }
             let wall = started.elapsed().as_secs_f64();
+            walls.lock().unwrap()[version].push(wall / iterations as f64 * 1e6);
             match (&cpu, server, client) {
                 (Some(cpu), Some(server), Some(client)) => {
                     let client = CpuClock::client_ns().saturating_sub(client);
@@ -322,11 +325,13 @@ pub fn compare_pairs<R, O>(
         }
     }
     let mut table = RATIO_PAIRS.lock().unwrap();
+    let walls = walls.into_inner().unwrap();
     for (version, times) in per_op.into_iter().enumerate() {
         eprintln!(
-            "{group}: {} {:.1} µs per operation (median)",
+            "{group}: {} {:.1} µs per operation (median; wall clock {:.1} µs)",
             names[version],
-            Summary::of(times).median
+            Summary::of(times).median,
+            Summary::of(walls[version].clone()).median
         );
     }
     for (i, &(subject, floor)) in pairs.iter().enumerate() {
