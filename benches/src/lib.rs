@@ -264,6 +264,21 @@ where
 /// floor's, both from the same round. No criterion group: with five versions its samples would
 /// triple the run, and the rounds are what BENCHMARKS.md reports. Measured like [`compare`]
 /// (`TENANT_BENCH_CPU`, `TENANT_BENCH_ROUNDS`, `TENANT_BENCH_ONLY`).
+///
+/// ```
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let runs = [std::cell::Cell::new(0), std::cell::Cell::new(0)];
+/// tenant_benches::compare_pairs(
+///     &rt,
+///     "doc/two_counters",
+///     &["subject", "floor"],
+///     &[(0, 1)],
+///     async |v: usize| runs[v].set(runs[v].get() + 1),
+///     &|| (),
+/// );
+/// // Both versions ran, in the same rounds (a warm-up batch, the probe, then the rounds).
+/// assert!(runs[0].get() > 20 && runs[1].get() > 40);
+/// ```
 pub fn compare_pairs<R, O>(
     rt: &tokio::runtime::Runtime,
     group: &str,
