@@ -5,6 +5,10 @@
 //!   setting) on a table with RLS forced, against the same in a plain `TenantTx` on a table
 //!   without it (what the defence costs in all), and against a `RowSecurity` transaction on the
 //!   table without RLS (what the verified setting's round trip costs, without the policy).
+//! - The same against the model before issue 21 (`postgres/rls_floors`, five versions in the
+//!   same rounds): a BEGIN that also wrote the tenant into the plain, forgeable `app.tenant_id`
+//!   (`settable_tx_no_rls`, the floor the 1.10x target was measured against), and that BEGIN on
+//!   a table whose policy read it (`settable_tx_rls`, the forgeable design RowSecurity replaced).
 //! - Schema per tenant: the same operations in `TenantTx::begin_in_schema` (search path), against
 //!   a shared table in `TenantTx::begin`, and against schema-qualified names written by hand.
 //!
@@ -22,7 +26,7 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Row};
 use tenant::sqlx::{RowSecurity, TenantSchema, TenantTx};
 use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
-use tenant_benches::{Versions, compare, pool_on};
+use tenant_benches::{Versions, compare, compare_pairs, pool_on};
 
 #[tenant_scoped(table = "items")]
 #[derive(Debug, Clone, PartialEq)]
@@ -54,6 +58,40 @@ const SCHEMAS: Versions = Versions {
     floor: "shared_table",
     other: "schema_qualified_by_hand",
 };
+
+/// The five versions of `postgres/rls_floors`, in the same rounds, and the ratios reported.
+const FLOORS: [&str; 5] = [
+    "verified_tx_rls",
+    "one_trip_tx_rls",
+    "plain_tx_no_rls",
+    "settable_tx_no_rls",
+    "settable_tx_rls",
+];
+const FLOOR_PAIRS: [(usize, usize); 7] = [(0, 2), (1, 2), (0, 3), (1, 3), (4, 3), (4, 2), (3, 2)];
+
+/// THE OLD MODEL'S FLOOR, benchmark only (the library no longer has it, on purpose): the BEGIN
+/// of `TenantTx` before issue 21, which also wrote the tenant into `app.tenant_id`, a setting
+/// any SQL of the application role can overwrite. It is today's `TenantTx::begin` simple query
+/// (the RESET and the search path, copied from `repo::rls::begin_statement(None)`) plus that
+/// `set_config`, in the same round trip. The tenant is a `TenantId` (`[a-z0-9_-]`), so the
+/// literal cannot be ended from inside.
+fn settable_begin(tenant: &TenantId) -> String {
+    format!(
+        "BEGIN; RESET app.tenant_id; SELECT set_config('search_path', \
+         array_to_string(ARRAY(SELECT quote_ident(s) FROM unnest(current_schemas(false)) AS s \
+         WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', '), true); \
+         SELECT set_config('app.tenant_id', '{}', true)",
+        tenant.as_str()
+    )
+}
+
+/// A transaction begun with the old model's BEGIN ([`settable_begin`]).
+async fn begin_settable(
+    pool: &PgPool,
+    begin: &str,
+) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+    pool.begin_with(AssertSqlSafe(begin.to_owned())).await
+}
 
 fn ctx(tenant: &str, schema: &str) -> TenantCtx {
     TenantCtx::trusted(tenant.parse().unwrap(), schema.parse().unwrap(), Plan::Pro)
@@ -98,6 +136,7 @@ fn main() {
         .unwrap();
     let run = std::process::id();
     let (plain_schema, rls_schema) = (format!("bench_plain_{run}"), format!("bench_rls_{run}"));
+    let settable_schema = format!("bench_settable_{run}");
     let tenants: Vec<String> = (0..20).map(|t| format!("t{t:02}")).collect();
     let tenants: Vec<&str> = tenants.iter().map(String::as_str).collect();
     let acme = ctx("t07", &format!("bench_tenant_{run}"));
@@ -126,7 +165,7 @@ fn main() {
                 .unwrap()
                 .get_username()
                 .to_owned();
-            for schema in [&plain_schema, &rls_schema] {
+            for schema in [&plain_schema, &rls_schema, &settable_schema] {
                 for sql in [
                     format!("CREATE SCHEMA {schema}"),
                     format!("GRANT USAGE ON SCHEMA {schema} TO {app_user}"),
@@ -149,6 +188,25 @@ fn main() {
                         .await
                         .unwrap();
                 }
+                if schema == &settable_schema {
+                    // The old model's policy, as `Repo::row_level_security` wrote it before
+                    // issue 21: forced, reading the plain setting.
+                    let predicate = "\"tenant_id\" = current_setting('app.tenant_id', true)";
+                    for sql in [
+                        "ALTER TABLE items ENABLE ROW LEVEL SECURITY".to_owned(),
+                        "ALTER TABLE items FORCE ROW LEVEL SECURITY".to_owned(),
+                        format!(
+                            "CREATE POLICY tenant_isolation ON items \
+                             USING ({predicate}) WITH CHECK ({predicate})"
+                        ),
+                    ] {
+                        sqlx::query(AssertSqlSafe(sql))
+                            .execute(&schema_owner)
+                            .await
+                            .unwrap();
+                    }
+                }
+                schema_owner.close().await;
             }
             // The tenant's own schema: its 200 rows alone.
             TenantSchema::new()
@@ -334,6 +392,90 @@ fn main() {
         );
     }
 
+    // Issue 21's target, "within the 1.10x the policy has today", was measured against the old
+    // model's floor, which wrote the tenant in its BEGIN; today's `plain_tx_no_rls` writes
+    // none. All five versions in the same rounds, each on a pool of its own, so that both
+    // modes are compared with both floors, and the old model with its own.
+    let (f_verified, f_one, f_plain, f_settable, f_settable_rls) = rt.block_on(async {
+        (
+            pool_on(&app_url, &rls_schema).await,
+            pool_on(&app_url, &rls_schema).await,
+            pool_on(&app_url, &plain_schema).await,
+            pool_on(&app_url, &plain_schema).await,
+            pool_on(&app_url, &settable_schema).await,
+        )
+    });
+    let settable = settable_begin(acme.tenant_id());
+    let reset_floors = || {
+        reset(&f_plain);
+        reset(&f_verified);
+        rt.block_on(async {
+            let mut tx = begin_settable(&f_settable_rls, &settable).await.unwrap();
+            sqlx::query("DELETE FROM items WHERE id >= 10000")
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "VACUUM {plain_schema}.items, {rls_schema}.items, {settable_schema}.items"
+            )))
+            .execute(&owner)
+            .await
+            .unwrap();
+        });
+    };
+    // Version `v` of FLOORS, on its own pool; `$op` is the repository call.
+    macro_rules! floors {
+        (|$repo:ident| $op:expr) => {
+            async |v: usize| match v {
+                0 => drop(in_tx!(security.begin(&f_verified, &acme), |tx| {
+                    let mut $repo = tx.repo::<Item>();
+                    $op
+                })),
+                1 => drop(in_tx!(one_trip.begin(&f_one, &acme), |tx| {
+                    let mut $repo = tx.repo::<Item>();
+                    $op
+                })),
+                2 => drop(in_tx!(TenantTx::begin(&f_plain, &acme), |tx| {
+                    let mut $repo = tx.repo::<Item>();
+                    $op
+                })),
+                3 => drop(in_tx!(begin_settable(&f_settable, &settable), |tx| {
+                    let mut $repo = ItemRepo::new(&mut tx);
+                    $op
+                })),
+                _ => drop(in_tx!(begin_settable(&f_settable_rls, &settable), |tx| {
+                    let mut $repo = ItemRepo::new(&mut tx);
+                    $op
+                })),
+            }
+        };
+    }
+    compare_pairs(
+        &rt,
+        "postgres/rls_floors/get",
+        &FLOORS,
+        &FLOOR_PAIRS,
+        floors!(|repo| repo.get(&acme, 42).await.unwrap().unwrap()),
+        &|| (),
+    );
+    compare_pairs(
+        &rt,
+        "postgres/rls_floors/list_200",
+        &FLOORS,
+        &FLOOR_PAIRS,
+        floors!(|repo| repo.list(&acme).await.unwrap().len()),
+        &|| (),
+    );
+    compare_pairs(
+        &rt,
+        "postgres/rls_floors/insert",
+        &FLOORS,
+        &FLOOR_PAIRS,
+        floors!(|repo| repo.insert(&acme, new()).await.unwrap()),
+        &reset_floors,
+    );
+
     let qualified = format!(
         r#"SELECT "id", "tenant_id", "amount", "name" FROM "{}"."items" WHERE "tenant_id" = $1 AND "id" = $2"#,
         acme.schema_name().as_str()
@@ -422,10 +564,15 @@ fn main() {
             &qualified_pool,
             &rls_one,
             &other_one,
+            &f_verified,
+            &f_one,
+            &f_plain,
+            &f_settable,
+            &f_settable_rls,
         ] {
             pool.close().await;
         }
-        for schema in [&plain_schema, &rls_schema] {
+        for schema in [&plain_schema, &rls_schema, &settable_schema] {
             sqlx::query(AssertSqlSafe(format!("DROP SCHEMA {schema} CASCADE")))
                 .execute(&owner)
                 .await

@@ -288,6 +288,118 @@ where
     Some(median)
 }
 
+/// More than three versions of one operation in the same interleaved rounds, for a group whose
+/// versions have more than one floor to compare with (the RLS benchmark's old and new models):
+/// `run(v)` runs version `v` (an index into `names`) once, and each `(subject, floor)` of
+/// `pairs` is reported as the median [p25, p75] over rounds of subject's batch time over
+/// floor's, both from the same round. No criterion group: with five versions its samples would
+/// triple the run, and the rounds are what BENCHMARKS.md reports. Measured like [`compare`]
+/// (`TENANT_BENCH_CPU`, `TENANT_BENCH_ROUNDS`, `TENANT_BENCH_ONLY`).
+///
+/// ```
+/// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+/// let runs = [std::cell::Cell::new(0), std::cell::Cell::new(0)];
+/// tenant_benches::compare_pairs(
+///     &rt,
+///     "doc/two_counters",
+///     &["subject", "floor"],
+///     &[(0, 1)],
+///     async |v: usize| runs[v].set(runs[v].get() + 1),
+///     &|| (),
+/// );
+/// // Both versions ran, in the same rounds (a warm-up batch, the probe, then the rounds).
+/// assert!(runs[0].get() > 20 && runs[1].get() > 40);
+/// ```
+pub fn compare_pairs<R, O>(
+    rt: &tokio::runtime::Runtime,
+    group: &str,
+    names: &[&'static str],
+    pairs: &[(usize, usize)],
+    run: R,
+    reset: &dyn Fn(),
+) where
+    R: AsyncFn(usize) -> O,
+{
+    if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
+        return;
+    }
+    let cpu = CpuClock::from_env();
+    // The wall clock too, per version: a CPU time above it means work on more than one core.
+    let walls: Mutex<Vec<Vec<f64>>> = Mutex::new(vec![Vec::new(); names.len()]);
+    let batch = |version: usize, iterations: u64| -> f64 {
+        let elapsed = rt.block_on(async {
+            let server = cpu.as_ref().map(CpuClock::server);
+            let client = cpu.as_ref().map(|_| CpuClock::client_ns());
+            let started = Instant::now();
+            for _ in 0..iterations {
+                drop(black_box(run(version).await));
+            }
+            let wall = started.elapsed().as_secs_f64();
+            walls.lock().unwrap()[version].push(wall / iterations as f64 * 1e6);
+            match (&cpu, server, client) {
+                (Some(cpu), Some(server), Some(client)) => {
+                    let client = CpuClock::client_ns().saturating_sub(client);
+                    let server = CpuClock::server_delta(&server, &cpu.server());
+                    (client + server) as f64 * 1e-9
+                }
+                _ => wall,
+            }
+        });
+        reset();
+        elapsed
+    };
+    // A warm-up batch of each (statement caches, the connection's first plans), in place of
+    // criterion's; then batches of about 20 ms, sized on the first floor.
+    for version in 0..names.len() {
+        batch(version, 20);
+    }
+    let probe = batch(pairs[0].1, 20) / 20.0;
+    let iterations = ((0.02 / probe) as u64).clamp(5, 5_000);
+    let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); pairs.len()];
+    let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 0..rounds() {
+        let mut times = vec![0.0; names.len()];
+        for k in 0..names.len() {
+            let version = (round + k) % names.len();
+            times[version] = batch(version, iterations);
+        }
+        for (i, &(subject, floor)) in pairs.iter().enumerate() {
+            ratios[i].push(times[subject] / times[floor]);
+        }
+        for (version, time) in times.iter().enumerate() {
+            per_op[version].push(time / iterations as f64 * 1e6);
+        }
+    }
+    let mut table = RATIO_PAIRS.lock().unwrap();
+    let walls = walls.into_inner().unwrap();
+    for (version, times) in per_op.into_iter().enumerate() {
+        eprintln!(
+            "{group}: {} {:.1} µs per operation (median; wall clock {:.1} µs)",
+            names[version],
+            Summary::of(times).median,
+            Summary::of(walls[version].clone()).median
+        );
+    }
+    for (i, &(subject, floor)) in pairs.iter().enumerate() {
+        let s = Summary::of(std::mem::take(&mut ratios[i]));
+        eprintln!(
+            "{group}: {}/{} = {:.3} [{:.3}, {:.3}] ({} rounds of {iterations})",
+            names[subject],
+            names[floor],
+            s.median,
+            s.p25,
+            s.p75,
+            rounds()
+        );
+        table.push(format!(
+            "| {group} | {} / {} | **{:.3}** [{:.3}, {:.3}] |\n",
+            names[subject], names[floor], s.median, s.p25, s.p75
+        ));
+    }
+}
+
+static RATIO_PAIRS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
 /// Prints the table of every group compared so far, and writes it to `target/<file>`
 /// ([`write_target`]).
 pub fn report(file: &str) {
@@ -310,6 +422,11 @@ pub fn report(file: &str) {
             r.fast[0],
             r.fast[1]
         );
+    }
+    let pairs = RATIO_PAIRS.lock().unwrap();
+    if !pairs.is_empty() {
+        table += "\n| operation | subject / floor | median [p25, p75] |\n|---|---|---:|\n";
+        table.extend(pairs.iter().map(String::as_str));
     }
     println!(
         "\nRatios to the floor, {} interleaved rounds per operation:\n\n{table}",
