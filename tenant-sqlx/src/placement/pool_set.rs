@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sqlx::Pool;
 use sqlx::pool::PoolOptions;
-use tenant_core::{DatabaseLabel, SystemCtx, TenantCtx, TenantId};
+use tenant_core::{DatabaseLabel, Placement, SystemCtx, TenantCtx, TenantId};
 
 use super::fence::PlacementBackend;
 use crate::error::Error;
@@ -124,10 +124,29 @@ impl<DB: Backend> PoolSet<DB> {
     /// (lazily: it connects on first use) the tenant's pool if it is not open, and may close the
     /// least recently used other one.
     pub fn pool(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
-        let label = ctx.placement().database();
+        self.pool_at(ctx.tenant_id(), ctx.placement())
+    }
+
+    /// The pool of `tenant`'s database at `placement`, wherever the registry places it now: a
+    /// move reads its source and writes its target with it (its own system work, outside
+    /// tenant transactions).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pools = tenant::sqlx::PoolSet::<sqlx::Sqlite>::builder()
+    ///     .config(Some("eu=sqlite::memory:"), Some("sqlite::memory:"))?
+    ///     .build()?;
+    /// let acme: tenant::TenantId = "acme".parse()?;
+    /// pools.pool_at(&acme, &"eu/shared".parse()?)?;
+    /// assert!(pools.pool_at(&acme, &"us/shared".parse()?).is_err()); // no such database
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn pool_at(&self, tenant: &TenantId, placement: &Placement) -> Result<Pool<DB>, Error> {
+        let label = placement.database();
         match self.inner.sources.get(label) {
             Some(Source::Shared(pool)) => Ok(pool.clone()),
-            Some(Source::PerTenant(per_tenant)) => per_tenant.pool(ctx.tenant_id()),
+            Some(Source::PerTenant(per_tenant)) => per_tenant.pool(tenant),
             None => Err(Error::UnknownDatabase {
                 label: label.clone(),
             }),
