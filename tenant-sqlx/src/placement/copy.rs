@@ -65,7 +65,7 @@ pub struct TableSum {
 /// let tables = TenantCopy::new().entity::<Note>();
 /// let acme: TenantId = "acme".parse()?;
 /// let (source, target) = (TablesAt { pool: &main, schema: None }, TablesAt { pool: &eu, schema: None });
-/// tables.copy(&acme, source, target, |_rows| {}).await?;
+/// tables.copy(&acme, source, target, |_rows| async {}).await?;
 /// assert_eq!(tables.sums(&acme, source).await?, tables.sums(&acme, target).await?);
 /// tables.delete(&acme, source).await?;
 /// # Ok(())
@@ -103,14 +103,18 @@ impl TenantCopy {
     /// Makes the target's rows of `tenant` those of the source: in one transaction at the
     /// target, deletes them (children first), then inserts the source's (parents first), read
     /// in one snapshot of the source. `progress` is handed the rows copied so far after each
-    /// batch (a Temporal activity heartbeats there). Returns the rows copied.
-    pub async fn copy(
+    /// batch, and awaited (a Temporal activity heartbeats there). Returns the rows copied.
+    pub async fn copy<F, Fut>(
         &self,
         tenant: &TenantId,
         source: TablesAt<'_>,
         target: TablesAt<'_>,
-        mut progress: impl FnMut(u64),
-    ) -> Result<u64, Error> {
+        mut progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
         let mut read = source.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *read)
@@ -147,7 +151,7 @@ impl TenantCopy {
                         .await?;
                     copied += batch.len() as u64;
                     batch.clear();
-                    progress(copied);
+                    progress(copied).await;
                 }
                 if done {
                     break;
