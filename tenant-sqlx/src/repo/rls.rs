@@ -108,16 +108,18 @@ pub(crate) fn one_round_trip_begin(
 /// session reset of [`begin_statement`], then `tenant_placement.enter` (which raises when the
 /// database does not hold the tenant or the tenant is fenced), then BEGIN **last**, as in
 /// [`one_round_trip_begin`]: a refusal leaves the connection idle. One round trip, as before.
-/// A `TenantId` is `[a-z0-9-]`: it cannot end the literal.
+/// A `TenantId` is `[a-z0-9-]` and a tier's name `[a-z]`: neither can end its literal.
 #[cfg(feature = "postgres")]
 pub(crate) fn fenced_begin(
     schema: Option<&tenant_core::SchemaName>,
     tenant: &tenant_core::TenantId,
+    tier: tenant_core::Tier,
 ) -> String {
     format!(
-        "{}; SELECT tenant_placement.enter('{}'); BEGIN",
+        "{}; SELECT tenant_placement.enter('{}', '{}'); BEGIN",
         session_reset(schema),
-        tenant.as_str()
+        tenant.as_str(),
+        tier.as_str()
     )
 }
 
