@@ -365,14 +365,19 @@ async fn tenant_file(dir: &std::path::Path, tenant: &str) {
 }
 
 /// A SQLite file per tenant: pools open on first use, at most `max_open_pools` stay open
-/// with more tenants than that, and each tenant's rows are in its own file. A file that does
+/// with more tenants than that, and each tenant's rows are in its own file. 7 tenants behind a
+/// bound of 3 by default; `TENANT_PLACEMENT_FILES=10000` runs the size (slow: a file
+/// each). A file that does
 /// not hold the tenant (another tenant's, copied to its name) refuses it with `Moved`.
 #[tokio::test]
 async fn sqlite_files_per_tenant_open_lazily_behind_a_bound() {
     let dir = temp_dir("files");
-    const TENANTS: usize = 7;
+    let tenant_count: usize = std::env::var("TENANT_PLACEMENT_FILES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(7);
     const BOUND: usize = 3;
-    let tenants: Vec<String> = (0..TENANTS).map(|i| format!("t{i}")).collect();
+    let tenants: Vec<String> = (0..tenant_count).map(|i| format!("t{i}")).collect();
     for tenant in &tenants {
         tenant_file(&dir, tenant).await;
     }
@@ -402,7 +407,7 @@ async fn sqlite_files_per_tenant_open_lazily_behind_a_bound() {
             assert!(pools.open_pools() <= BOUND, "{} open", pools.open_pools());
             assert_eq!(
                 pools.open_pools(),
-                (i + 1 + round as usize * TENANTS).min(BOUND)
+                (i + 1 + round as usize * tenant_count).min(BOUND)
             );
         }
     }
@@ -620,4 +625,48 @@ async fn an_old_registry_gets_placements_on_migrate_postgres() {
         "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, now(), now())",
     )
     .await;
+}
+
+/// A configuration that cannot be read is a typed error naming the entry by position and
+/// label, never its URL (which may hold a password); no database at all is an error, not a
+/// default.
+#[tokio::test]
+async fn bad_database_configuration_is_a_typed_error_without_urls() {
+    let secret = "hunter2";
+    for (databases, default) in [
+        (
+            Some("main=postgres://u:hunter2@db/x,main=postgres://u:hunter2@db/y"),
+            None,
+        ),
+        (Some("eu=mysql://u:hunter2@db/x"), None),
+        (
+            Some("eu=postgres://u:hunter2@db/{tenant}?sslmode=bogus"),
+            None,
+        ),
+        (Some("postgres://u:hunter2@db/x"), None),
+        (Some("EU=postgres://u:hunter2@db/x"), None),
+        (Some(""), None),
+        (None, None),
+        (Some(" , "), None),
+    ] {
+        let built = PoolSet::<sqlx::Postgres>::builder()
+            .config(databases, default)
+            .and_then(|builder| builder.build());
+        let Err(error @ Error::DatabasesConfig { .. }) = built else {
+            panic!("{databases:?} was accepted or gave another error: {built:?}");
+        };
+        assert!(!error.to_string().contains(secret), "{error}");
+    }
+    // DATABASE_URL is `main` unless TENANT_DATABASES names one.
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .config(Some("eu=postgres://db/eu"), Some("postgres://db/main"))
+        .unwrap()
+        .build()
+        .unwrap();
+    let labels: Vec<String> = pools
+        .shared_databases()
+        .into_iter()
+        .map(|(label, _)| label.to_string())
+        .collect();
+    assert_eq!(labels, ["eu", "main"]);
 }

@@ -29,8 +29,8 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 /// - [`begin`](Self::begin): a [`TenantTx`] on the tenant's database, behind the placement
 ///   fence ([`PlacementFence`](crate::PlacementFence)): refused with [`Error::Moved`] (and the
 ///   `on_moved` hooks told) when that database does not hold the tenant, [`Error::Fenced`]
-///   while a move copies it. Its repositories (`tx.repo::<E>()`) and raw sqlx queries
-///   (`tx.executor()`) run there. The path for writes.
+///   while a move copies it. Its repositories (`tx.repo::<E>()`), raw sqlx queries and
+///   checked queries (`tx.executor()`) run there. The path for writes.
 /// - [`route`](Self::route): a handle for a [`Repo`] on the tenant's pool, bound to the tenant
 ///   (another tenant's context is a [`Error::TenantMismatch`]). Each statement runs on its own,
 ///   without the fence's check: for reads, which a move leaves in place until its grace period
@@ -356,17 +356,32 @@ impl<DB: Backend> PoolSetBuilder<DB> {
     }
 
     /// The database `label` is at `url`, connected lazily (on first use). A URL with
-    /// `{tenant}` in it ([`TENANT_PLACEHOLDER`]) is a database per tenant.
+    /// `{tenant}` in it ([`TENANT_PLACEHOLDER`]) is a database per tenant. Call it inside a
+    /// Tokio runtime: sqlx starts a pool's maintenance task when the pool is made.
     pub fn url(mut self, label: DatabaseLabel, url: &str) -> Result<Self, Error> {
+        // sqlx's PostgreSQL options read `mysql://..` without complaint: a URL of another
+        // database would be a pool that fails at its first use, far from the configuration.
+        let schemes: &[&str] = match DB::DIALECT {
+            crate::repo::Dialect::Sqlite => &["sqlite:"],
+            crate::repo::Dialect::Postgres => &["postgres://", "postgresql://"],
+        };
+        if !schemes.iter().any(|scheme| url.starts_with(scheme)) {
+            return Err(Error::DatabasesConfig {
+                reason: format!(
+                    "the URL of `{label}` is not for this database (expected {})",
+                    schemes.join(" or ")
+                ),
+            });
+        }
         let source = if url.contains(TENANT_PLACEHOLDER) {
             // Checked now, with a valid id in place: a malformed template is a configuration
             // error at start-up, not on some tenant's first request.
             let probe = url.replace(TENANT_PLACEHOLDER, "probe");
-            drop(PoolOptions::<DB>::new().connect_lazy(&probe).map_err(|_| {
-                Error::DatabasesConfig {
+            probe
+                .parse::<<DB::Connection as sqlx::Connection>::Options>()
+                .map_err(|_| Error::DatabasesConfig {
                     reason: format!("the URL of `{label}` is not a valid database URL"),
-                }
-            })?);
+                })?;
             Source::PerTenant(PerTenant {
                 template: url.to_owned(),
                 max_connections: self.per_tenant_connections,
@@ -407,6 +422,8 @@ impl<DB: Backend> PoolSetBuilder<DB> {
     /// ```
     /// use tenant::sqlx::{Error, PoolSet};
     ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Error> {
     /// let pools = PoolSet::<sqlx::Sqlite>::builder()
     ///     .config(Some("eu=sqlite::memory:,files=sqlite:///tmp/t/{tenant}.db?mode=rw"), Some("sqlite::memory:"))?
     ///     .build()?;
@@ -415,7 +432,8 @@ impl<DB: Backend> PoolSetBuilder<DB> {
     ///
     /// let bad = PoolSet::<sqlx::Sqlite>::builder().config(Some("eu=sqlite::memory:,EU"), None);
     /// assert!(matches!(bad, Err(Error::DatabasesConfig { .. })));
-    /// # Ok::<(), Error>(())
+    /// # Ok(())
+    /// # }
     /// ```
     pub fn config(
         mut self,
