@@ -49,7 +49,7 @@ use crate::{CLAIM_LIFETIME, Fleet};
 pub const MOVE_REASON: &str = "moving a tenant between placements";
 /// How long a move step may take before the server retries it elsewhere.
 pub const MOVE_STEP_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long the copy may go without a heartbeat (it heartbeats after each batch).
+/// How long a step may go without a heartbeat (the copy heartbeats after each batch).
 pub const MOVE_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The move workflow's input.
@@ -96,8 +96,10 @@ impl MoveTenant {
         let fleet = Fleet::of_workflow(wf)?;
         let options =
             tenant::temporal::system_activity_options(fleet.system_queue(), MOVE_STEP_TIMEOUT);
-        let mut copy_options = options.clone();
-        copy_options.heartbeat_timeout = Some(MOVE_HEARTBEAT_TIMEOUT);
+        let mut options = options;
+        // Every step heartbeats (the copy after each batch): a worker that dies in one is
+        // noticed within seconds, and the step runs again on another.
+        options.heartbeat_timeout = Some(MOVE_HEARTBEAT_TIMEOUT);
         let step = |step: MoveStep| MoveStepInput {
             sys: request.sys.clone(),
             step,
@@ -114,7 +116,7 @@ impl MoveTenant {
         wf.execute_activity(Mover::move_step, step(MoveStep::Fence), options.clone())
             .await?;
         let copied = wf
-            .execute_activity(Mover::move_step, step(MoveStep::Copy), copy_options)
+            .execute_activity(Mover::move_step, step(MoveStep::Copy), options.clone())
             .await?;
         let verified = wf
             .execute_activity(Mover::move_step, step(MoveStep::Verify), options.clone())

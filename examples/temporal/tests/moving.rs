@@ -11,12 +11,14 @@ use example_temporal as provisioning;
 
 use std::collections::BTreeSet;
 use std::error::Error;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use provisioning::{
-    Comment, Document, Fleet, MoveTenant, Mover, NewComment, NewDocument, Provisioning,
+    Comment, Document, Fleet, MoveStep, MoveTenant, Mover, NewComment, NewDocument, Provisioning,
 };
 use sqlx::{AssertSqlSafe, PgPool};
 use temporalio_client::{Client, WorkflowGetResultOptions};
@@ -284,4 +286,246 @@ async fn scenario(
     assert_eq!(document_ids(pool, None, neighbour).await?, neighbour_acked);
     assert!(refusals.load(Ordering::Relaxed) > 0, "the writer was never fenced");
     Ok(())
+}
+
+/// The variables of a move worker process ([`move_worker_process`]).
+const SERVE_PREFIX: &str = "MOVE_SERVE_PREFIX";
+const SERVE_SLOW_STEP: &str = "MOVE_SERVE_SLOW_STEP";
+const SERVE_OWN_TEMPLATE: &str = "MOVE_SERVE_OWN_TEMPLATE";
+/// Which steps the worker-kill test kills a worker in: `copy` unless `MOVE_KILL_STEPS` says
+/// `all` or lists them (`prepare,fence,...`).
+const KILL_STEPS: &str = "MOVE_KILL_STEPS";
+
+fn step_named(name: &str) -> Result<MoveStep, Box<dyn Error>> {
+    Ok(serde_json::from_value(serde_json::Value::String(name.to_owned()))?)
+}
+
+/// The body of the worker process the worker-kill test spawns (this binary again, only this
+/// function selected): the fleet's workers with the move's activities, `MOVE_SERVE_SLOW_STEP`
+/// made to take two minutes, printing `move-step {step} {attempt}` as each attempt starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "the worker process the move's worker-kill test spawns"]
+async fn move_worker_process() -> Result<(), Box<dyn Error>> {
+    let prefix = std::env::var(SERVE_PREFIX).map_err(|_| format!("{SERVE_PREFIX} is not set"))?;
+    let slow = step_named(&std::env::var(SERVE_SLOW_STEP)?)?;
+    let pool = PgPool::connect(&std::env::var("DATABASE_URL")?).await?;
+    let fleet = Fleet::new(prefix);
+    let keys: tenant::SigningKeys = CLAIM_KEYS.parse()?;
+    let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), keys.clone()).await?;
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .database("main".parse()?, pool.clone())
+        .url("own".parse()?, &std::env::var(SERVE_OWN_TEMPLATE)?)?
+        .build()?;
+    let mover = Mover::new(
+        fleet,
+        pools,
+        SqlRegistry::new(pool),
+        provisioning::tenant_schema(),
+        provisioning::move_tables(),
+        keys,
+    )
+    .with_slow_step(slow, Duration::from_secs(120))
+    .with_observer(|step, attempt| println!("move-step {} {attempt}", step.as_str()));
+    let client = provisioning::connect(&std::env::var("TEMPORAL_ADDRESS")?).await?;
+    println!("serving");
+    provisioning::with_move_workers(&client, &activities, &mover, std::future::pending()).await
+}
+
+/// A move whose worker process is SIGKILLed in the middle of a step: a fresh worker finishes
+/// it, with the same result as a move nobody killed (every row at the target once, the source
+/// empty, the registry switched, the tenant writable at the target). While the killed step
+/// waits to be retried, the tenant is refused with `Fenced` or served where it was, never
+/// lost. In CI the copy; `MOVE_KILL_STEPS=all` kills one worker in each step, one move each.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_resumes_after_its_worker_is_killed() -> Result<(), Box<dyn Error>> {
+    let Some(address) = tenant_test_support::server_var("TEMPORAL_ADDRESS", "the move kill test")
+    else {
+        return Ok(());
+    };
+    let Some(database_url) = tenant_test_support::server_var("DATABASE_URL", "the move kill test")
+    else {
+        return Ok(());
+    };
+    let Some(pool) = tenant_test_support::postgres("the move kill test").await else {
+        return Ok(());
+    };
+    let steps: Vec<MoveStep> = match std::env::var(KILL_STEPS).as_deref() {
+        Err(_) => vec![MoveStep::Copy],
+        Ok("all") => vec![
+            MoveStep::Prepare,
+            MoveStep::Fence,
+            MoveStep::Copy,
+            MoveStep::Verify,
+            MoveStep::Switch,
+            MoveStep::Unfence,
+            MoveStep::Cleanup,
+        ],
+        Ok(list) => list.split(',').map(step_named).collect::<Result<_, _>>()?,
+    };
+    let schema: String = sqlx::query_scalar("SELECT current_schema()::text")
+        .fetch_one(&pool)
+        .await?;
+    let (base, _) = database_url
+        .rsplit_once('/')
+        .ok_or("DATABASE_URL has no database name")?;
+    let own_template = format!("{base}/{{tenant}}");
+    let provision = ProvisionCtx::new("the move kill test: shared tables")?;
+    provisioning::tenant_schema().install(&provision, &pool).await?;
+    PlacementFence::new(&pool).install().await?;
+    let registry = SqlRegistry::new(pool.clone());
+    registry.migrate().await?;
+    let client: Client = provisioning::connect(&address).await?;
+    for step in steps {
+        let run = unique();
+        let tenant: TenantId = format!("mk-{run}").parse()?;
+        sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{tenant}\"")))
+            .execute(&pool)
+            .await?;
+        let outcome = killed_in(
+            step, &client, &address, &database_url, &schema, &own_template, &pool, &registry, run,
+            &tenant,
+        )
+        .await;
+        sqlx::query(AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS \"{tenant}\" WITH (FORCE)"
+        )))
+        .execute(&pool)
+        .await?;
+        outcome.map_err(|e| format!("killed in {step:?}: {e}"))?;
+    }
+    Ok(())
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn killed_in(
+    step: MoveStep,
+    client: &Client,
+    address: &str,
+    database_url: &str,
+    schema: &str,
+    own_template: &str,
+    pool: &PgPool,
+    registry: &SqlRegistry<sqlx::Postgres>,
+    run: u64,
+    tenant: &TenantId,
+) -> Result<(), Box<dyn Error>> {
+    let fleet = Fleet::new(format!("mkill-{run}"));
+    let record = registry
+        .create(NewTenant {
+            id: tenant.clone(),
+            slug: tenant.clone(),
+            name: tenant.to_string(),
+            plan: Plan::Free,
+            schema_name: format!("tenant_mk_{run}").parse()?,
+        })
+        .await?;
+    PlacementFence::new(pool).place(tenant, Tier::Shared, false).await?;
+    let ctx = TenantCtx::trusted(tenant.clone(), record.schema_name, Plan::Free);
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .database("main".parse()?, pool.clone())
+        .url("own".parse()?, own_template)?
+        .build()?;
+    let mut tx = pools.begin(&ctx).await?;
+    for id in 0..100 {
+        tx.repo::<Document>()
+            .insert(&ctx, NewDocument { id, title: "seed".into() })
+            .await?;
+        tx.repo::<Comment>()
+            .insert(&ctx, NewComment { id, document_id: id, body: "c".into() })
+            .await?;
+    }
+    tx.commit().await?;
+
+    // Worker A: a process of its own, the step made slow; killed once it is in it.
+    let separator = if database_url.contains('?') { '&' } else { '?' };
+    let mut child = Command::new(std::env::current_exe()?)
+        .args(["move_worker_process", "--exact", "--ignored", "--nocapture"])
+        .env("TEMPORAL_ADDRESS", address)
+        .env(
+            "DATABASE_URL",
+            format!("{database_url}{separator}options=-c%20search_path%3D{schema}"),
+        )
+        .env(SERVE_PREFIX, fleet.prefix())
+        .env(SERVE_SLOW_STEP, step.as_str().trim_start_matches("move_"))
+        .env(SERVE_OWN_TEMPLATE, own_template)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()?;
+    let (lines, seen) = std::sync::mpsc::channel();
+    let out = BufReader::new(child.stdout.take().ok_or("no stdout")?);
+    std::thread::spawn(move || {
+        for line in out.lines().map_while(Result::ok) {
+            eprintln!("[worker A] {line}");
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let wait_for = |wanted: String| -> Result<(), Box<dyn Error>> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let line = seen
+                .recv_timeout(left)
+                .map_err(|_| format!("worker A never printed `{wanted}`"))?;
+            if line == wanted {
+                return Ok(());
+            }
+        }
+    };
+    let outcome = async {
+        wait_for("serving".into())?;
+        let keys: tenant::SigningKeys = CLAIM_KEYS.parse()?;
+        let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), keys.clone()).await?;
+        let mover = Mover::new(
+            fleet.clone(),
+            pools.clone(),
+            registry.clone(),
+            provisioning::tenant_schema(),
+            provisioning::move_tables(),
+            keys,
+        );
+        let to: Placement = "own/database".parse()?;
+        let request = mover.move_request(tenant, &to, Duration::ZERO).await?;
+        let options = fleet
+            .workflow_route(&ctx)
+            .workflow_start_options(format!("move-kill-{tenant}"));
+        let handle = client
+            .start_workflow(MoveTenant::run, request.into(), options)
+            .await?;
+        wait_for(format!("move-step {} 1", step.as_str()))?;
+        // SIGKILL: no shutdown, no goodbye to the server.
+        child.kill()?;
+        child.wait()?;
+        // Worker B, in this process, at full speed.
+        let report = tokio::time::timeout(
+            Duration::from_secs(90),
+            provisioning::with_move_workers(client, &activities, &mover, async {
+                Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+            }),
+        )
+        .await
+        .map_err(|_| "the move did not finish within 90 s of the kill")??;
+        assert_eq!(report.copied, 200, "{report:?}");
+        assert_eq!(report.deleted, 200, "{report:?}");
+        let record = registry.find_by_id(tenant).await?.ok_or("no record")?;
+        assert_eq!(record.placement, to);
+        let own = PgPool::connect(&own_template.replace("{tenant}", tenant.as_str())).await?;
+        assert_eq!(document_ids(&own, None, tenant).await?, (0..100).collect::<Vec<i64>>());
+        own.close().await;
+        assert_eq!(document_ids(pool, None, tenant).await?, Vec::<i64>::new());
+        // The tenant writes at its new place.
+        let moved = ctx.clone().with_placement(to);
+        let mut tx = pools.begin(&moved).await?;
+        tx.repo::<Document>()
+            .insert(&moved, NewDocument { id: 100, title: "after".into() })
+            .await?;
+        tx.commit().await?;
+        Ok::<(), Box<dyn Error>>(())
+    }
+    .await;
+    let _ = child.kill();
+    let _ = child.wait();
+    outcome
 }
