@@ -529,3 +529,224 @@ async fn killed_in(
     let _ = child.wait();
     outcome
 }
+
+/// The size of the measured moves (`MOVE_BENCH_ROWS`, e.g. 100000): unset, the measurement
+/// does not run (it takes minutes).
+const BENCH_ROWS: &str = "MOVE_BENCH_ROWS";
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+/// BENCHMARKS.md's move rows: a tenant of `MOVE_BENCH_ROWS` rows (half documents, half their
+/// comments) moved 5 times between the shared tables and its own database, under a write load
+/// of its own and a neighbour's; prints each move's total time, the moving tenant's longest
+/// stretch without an acknowledged write (the write-unavailability window), and the
+/// neighbour's p99 write latency before and during the moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn measure_moves() -> Result<(), Box<dyn Error>> {
+    let Ok(rows) = std::env::var(BENCH_ROWS) else {
+        eprintln!("notice: {BENCH_ROWS} is not set: the move measurement does not run");
+        return Ok(());
+    };
+    let rows: i64 = rows.parse()?;
+    let (Some(address), Some(database_url)) = (
+        tenant_test_support::server_var("TEMPORAL_ADDRESS", "the move measurement"),
+        tenant_test_support::server_var("DATABASE_URL", "the move measurement"),
+    ) else {
+        return Ok(());
+    };
+    let Some(pool) = tenant_test_support::postgres("the move measurement").await else {
+        return Ok(());
+    };
+    let run = unique();
+    let moving: TenantId = format!("mb-{run}").parse()?;
+    let neighbour: TenantId = format!("nb-{run}").parse()?;
+    sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{moving}\"")))
+        .execute(&pool)
+        .await?;
+    let outcome = measure(&address, &database_url, &pool, run, rows, &moving, &neighbour).await;
+    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{moving}\" WITH (FORCE)")))
+        .execute(&pool)
+        .await?;
+    outcome
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    address: &str,
+    database_url: &str,
+    pool: &PgPool,
+    run: u64,
+    rows: i64,
+    moving: &TenantId,
+    neighbour: &TenantId,
+) -> Result<(), Box<dyn Error>> {
+    let client: Client = provisioning::connect(address).await?;
+    let fleet = Fleet::new(format!("mbench-{run}"));
+    let keys: tenant::SigningKeys = CLAIM_KEYS.parse()?;
+    let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), keys.clone()).await?;
+    let registry = SqlRegistry::new(pool.clone());
+    let provision = ProvisionCtx::new("the move measurement: shared tables")?;
+    provisioning::tenant_schema().install(&provision, pool).await?;
+    PlacementFence::new(pool).install().await?;
+    let mut ctxs = Vec::new();
+    for id in [moving, neighbour] {
+        let record = registry
+            .create(NewTenant {
+                id: id.clone(),
+                slug: id.clone(),
+                name: id.to_string(),
+                plan: Plan::Free,
+                schema_name: format!("tenant_{}", id.as_str().replace('-', "_")).parse()?,
+            })
+            .await?;
+        PlacementFence::new(pool).place(id, Tier::Shared, false).await?;
+        ctxs.push(TenantCtx::trusted(id.clone(), record.schema_name, Plan::Free));
+    }
+    let half = rows / 2;
+    sqlx::query(
+        "INSERT INTO documents (id, tenant_id, title) \
+         SELECT -g, $1, 'document ' || g FROM generate_series(1, $2) AS g",
+    )
+    .bind(moving.as_str())
+    .bind(half)
+    .execute(pool)
+    .await?;
+    sqlx::query(
+        "INSERT INTO comments (id, tenant_id, document_id, body) \
+         SELECT g, $1, -g, 'a comment on document ' || g FROM generate_series(1, $2) AS g",
+    )
+    .bind(moving.as_str())
+    .bind(half)
+    .execute(pool)
+    .await?;
+    let (base, _) = database_url.rsplit_once('/').ok_or("no database name")?;
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .database("main".parse()?, pool.clone())
+        .url("own".parse()?, &format!("{base}/{{tenant}}"))?
+        .build()?;
+    let mover = Mover::new(
+        fleet.clone(),
+        pools.clone(),
+        registry.clone(),
+        provisioning::tenant_schema(),
+        provisioning::move_tables(),
+        keys,
+    );
+    // The moving tenant's writer records when each write was acknowledged; the neighbour's,
+    // how long each took.
+    let stop = Arc::new(AtomicBool::new(false));
+    let acks = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
+    let writer = {
+        let (pools, registry, stop, acks) = (pools.clone(), registry.clone(), stop.clone(), acks.clone());
+        let mut ctx = ctxs[0].clone();
+        tokio::spawn(async move {
+            let mut id = 1i64;
+            while !stop.load(Ordering::Relaxed) {
+                let attempt = async {
+                    let mut tx = pools.begin(&ctx).await?;
+                    tx.repo::<Document>()
+                        .insert(&ctx, NewDocument { id, title: "w".into() })
+                        .await?;
+                    tx.commit().await
+                };
+                match attempt.await {
+                    Ok(()) => {
+                        acks.lock().unwrap().push(Instant::now());
+                        id += 1;
+                    }
+                    Err(SqlError::Fenced { .. }) => tokio::time::sleep(Duration::from_millis(2)).await,
+                    Err(SqlError::Moved { .. }) => {
+                        let record = registry.find_by_id(ctx.tenant_id()).await?.ok_or("gone")?;
+                        ctx = ctx.with_placement(record.placement);
+                    }
+                    Err(other) => return Err(Box::<dyn Error + Send + Sync>::from(other.to_string())),
+                }
+            }
+            Ok::<(), Box<dyn Error + Send + Sync>>(())
+        })
+    };
+    let latencies = Arc::new(std::sync::Mutex::new(Vec::<(Instant, Duration)>::new()));
+    let beside = {
+        let (pools, stop, latencies, ctx) = (pools.clone(), stop.clone(), latencies.clone(), ctxs[1].clone());
+        tokio::spawn(async move {
+            let mut id = 1i64;
+            while !stop.load(Ordering::Relaxed) {
+                let started = Instant::now();
+                let mut tx = pools.begin(&ctx).await?;
+                tx.repo::<Document>()
+                    .insert(&ctx, NewDocument { id, title: "n".into() })
+                    .await?;
+                tx.commit().await?;
+                latencies.lock().unwrap().push((started, started.elapsed()));
+                id += 1;
+                // About 200 writes a second: a neighbour's load, not a saturating one.
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            Ok::<(), SqlError>(())
+        })
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let baseline_end = Instant::now();
+    let path: [Placement; 2] = ["own/database".parse()?, "main/shared".parse()?];
+    let spans = provisioning::with_move_workers(&client, &activities, &mover, async {
+        let mut spans = Vec::new();
+        for leg in 0..5 {
+            let to = &path[leg % 2];
+            let started = Instant::now();
+            let request = mover.move_request(moving, to, Duration::ZERO).await?;
+            let options = fleet
+                .workflow_route(&ctxs[0])
+                .workflow_start_options(format!("move-bench-{moving}-{leg}"));
+            let handle = client.start_workflow(MoveTenant::run, request.into(), options).await?;
+            let report = handle.get_result(WorkflowGetResultOptions::default()).await?;
+            // The seeded rows, and what the writer wrote before the fence.
+            assert!(report.copied as i64 >= 2 * half, "{report:?}");
+            spans.push((started, Instant::now()));
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        Ok(spans)
+    })
+    .await?;
+    stop.store(true, Ordering::Relaxed);
+    writer.await?.map_err(|e| e.to_string())?;
+    beside.await??;
+    let acks = acks.lock().unwrap().clone();
+    let mut windows = Vec::new();
+    for (i, (start, end)) in spans.iter().enumerate() {
+        let inside: Vec<Instant> = acks.iter().copied().filter(|t| t >= start && t <= end).collect();
+        let after = acks.iter().copied().find(|t| t > end);
+        let mut longest = Duration::ZERO;
+        let mut previous = *start;
+        for t in inside.iter().copied().chain(after) {
+            longest = longest.max(t - previous);
+            previous = t;
+        }
+        windows.push(longest);
+        println!("move {i}: total {:?}, write-unavailability {:?}", *end - *start, longest);
+    }
+    windows.sort();
+    let latencies = latencies.lock().unwrap().clone();
+    let mut before: Vec<Duration> = latencies.iter().filter(|(t, _)| *t < baseline_end).map(|(_, d)| *d).collect();
+    let mut during: Vec<Duration> = latencies
+        .iter()
+        .filter(|(t, _)| spans.iter().any(|(s, e)| t >= s && t <= e))
+        .map(|(_, d)| *d)
+        .collect();
+    before.sort();
+    during.sort();
+    println!(
+        "rows {rows}: unavailability p50 {:?} max {:?}; neighbour p99 before {:?} ({} writes) during {:?} ({} writes)",
+        percentile(&windows, 0.5),
+        windows.last().copied().unwrap_or_default(),
+        percentile(&before, 0.99),
+        before.len(),
+        percentile(&during, 0.99),
+        during.len(),
+    );
+    Ok(())
+}
