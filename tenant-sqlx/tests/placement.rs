@@ -263,10 +263,11 @@ async fn the_placement_check_cannot_be_skipped_by_the_caller() {
     }
     // A refused BEGIN leaves the connection idle and usable, not in an aborted transaction.
     let mut conn = app.acquire().await.unwrap();
-    let refused =
-        sqlx::raw_sql("RESET app.tenant_id; SELECT tenant_placement.enter('acme', 'shared'); BEGIN")
-            .execute(&mut *conn)
-            .await;
+    let refused = sqlx::raw_sql(
+        "RESET app.tenant_id; SELECT tenant_placement.enter('acme', 'shared'); BEGIN",
+    )
+    .execute(&mut *conn)
+    .await;
     assert!(refused.is_err());
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&mut *conn)
@@ -304,7 +305,10 @@ async fn a_stale_tier_in_the_same_database_is_moved_postgres() {
     prepare_pg(&pool).await;
     let fence = PlacementFence::new(&pool);
     let shared = support::ctx("acme", Plan::Free).with_placement("main/shared".parse().unwrap());
-    fence.place(shared.tenant_id(), Tier::Shared, false).await.unwrap();
+    fence
+        .place(shared.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
     tenant::sqlx::TenantTx::begin_fenced(&pool, &shared)
         .await
         .unwrap()
@@ -312,7 +316,10 @@ async fn a_stale_tier_in_the_same_database_is_moved_postgres() {
         .await
         .unwrap();
     // The switch of a move to the tenant's schema in this database.
-    fence.place(shared.tenant_id(), Tier::Schema, false).await.unwrap();
+    fence
+        .place(shared.tenant_id(), Tier::Schema, false)
+        .await
+        .unwrap();
     assert!(matches!(
         tenant::sqlx::TenantTx::begin_fenced(&pool, &shared).await,
         Err(Error::Moved { .. })
@@ -330,14 +337,20 @@ async fn a_stale_tier_in_the_same_database_is_moved_sqlite() {
     let fence = PlacementFence::new(&pool);
     fence.install().await.unwrap();
     let shared = support::ctx("acme", Plan::Free);
-    fence.place(shared.tenant_id(), Tier::Shared, false).await.unwrap();
+    fence
+        .place(shared.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
     tenant::sqlx::TenantTx::begin_fenced(&pool, &shared)
         .await
         .unwrap()
         .commit()
         .await
         .unwrap();
-    fence.place(shared.tenant_id(), Tier::Database, false).await.unwrap();
+    fence
+        .place(shared.tenant_id(), Tier::Database, false)
+        .await
+        .unwrap();
     assert!(matches!(
         tenant::sqlx::TenantTx::begin_fenced(&pool, &shared).await,
         Err(Error::Moved { .. })

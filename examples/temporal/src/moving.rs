@@ -107,12 +107,8 @@ impl MoveTenant {
             from: request.from.clone(),
             to: request.to.clone(),
         };
-        wf.execute_activity(
-            Mover::move_step,
-            step(MoveStep::Prepare),
-            options.clone(),
-        )
-        .await?;
+        wf.execute_activity(Mover::move_step, step(MoveStep::Prepare), options.clone())
+            .await?;
         wf.execute_activity(Mover::move_step, step(MoveStep::Fence), options.clone())
             .await?;
         let copied = wf
@@ -255,7 +251,10 @@ impl Mover {
     }
 
     /// Hands `observer` each step attempt (its step and attempt number) before it works.
-    pub fn with_observer(mut self, observer: impl Fn(MoveStep, u32) + Send + Sync + 'static) -> Self {
+    pub fn with_observer(
+        mut self,
+        observer: impl Fn(MoveStep, u32) + Send + Sync + 'static,
+    ) -> Self {
         self.observer = Some(Arc::new(observer));
         self
     }
@@ -279,7 +278,12 @@ impl Mover {
             from: record.placement.to_string(),
             to: to.to_string(),
             grace_secs: grace.as_secs(),
-            sys: SystemToken::sign(&sys, &self.keys, &self.fleet.routing().audience(), CLAIM_LIFETIME)?,
+            sys: SystemToken::sign(
+                &sys,
+                &self.keys,
+                &self.fleet.routing().audience(),
+                CLAIM_LIFETIME,
+            )?,
         })
     }
 
@@ -368,7 +372,8 @@ impl Mover {
         };
         match step {
             MoveStep::Prepare if !switched => {
-                let provision = ProvisionCtx::new(MOVE_REASON).map_err(|e| permanent(e.to_string()))?;
+                let provision =
+                    ProvisionCtx::new(MOVE_REASON).map_err(|e| permanent(e.to_string()))?;
                 match to.tier() {
                     Tier::Schema => self
                         .schema
@@ -409,8 +414,16 @@ impl Mover {
                     .map_err(transient)?;
             }
             MoveStep::Verify if !switched => {
-                let at_source = self.tables.sums(&tenant_id, source_side).await.map_err(transient)?;
-                let at_target = self.tables.sums(&tenant_id, target_side).await.map_err(transient)?;
+                let at_source = self
+                    .tables
+                    .sums(&tenant_id, source_side)
+                    .await
+                    .map_err(transient)?;
+                let at_target = self
+                    .tables
+                    .sums(&tenant_id, target_side)
+                    .await
+                    .map_err(transient)?;
                 if at_source != at_target {
                     return Err(permanent(format!(
                         "the copy differs from the source: {at_source:?} vs {at_target:?}"
@@ -419,14 +432,24 @@ impl Mover {
                 outcome.sums = at_target;
             }
             MoveStep::Switch => {
-                match self.registry.switch(&tenant_id, &from, &to).await.map_err(transient)? {
+                match self
+                    .registry
+                    .switch(&tenant_id, &from, &to)
+                    .await
+                    .map_err(transient)?
+                {
                     Switch::Switched | Switch::AlreadyThere => {}
                     Switch::Elsewhere(at) => {
-                        return Err(permanent(format!("the registry moved the tenant to {at:?}")));
+                        return Err(permanent(format!(
+                            "the registry moved the tenant to {at:?}"
+                        )));
                     }
                 }
                 if same_database {
-                    source.place(&tenant_id, to.tier(), true).await.map_err(transient)?;
+                    source
+                        .place(&tenant_id, to.tier(), true)
+                        .await
+                        .map_err(transient)?;
                 } else {
                     source.unplace(&tenant_id).await.map_err(transient)?;
                 }
@@ -442,16 +465,26 @@ impl Mover {
                 if !switched {
                     return Err(permanent("deleting the source's rows before the switch"));
                 }
-                outcome.rows = self.tables.delete(&tenant_id, source_side).await.map_err(transient)?;
+                outcome.rows = self
+                    .tables
+                    .delete(&tenant_id, source_side)
+                    .await
+                    .map_err(transient)?;
             }
             MoveStep::Abort if !switched => {
                 if same_database {
-                    source.place(&tenant_id, from.tier(), false).await.map_err(transient)?;
+                    source
+                        .place(&tenant_id, from.tier(), false)
+                        .await
+                        .map_err(transient)?;
                 } else {
                     target.unplace(&tenant_id).await.map_err(transient)?;
                     source.unfence(&tenant_id).await.map_err(transient)?;
                 }
-                self.tables.delete(&tenant_id, target_side).await.map_err(transient)?;
+                self.tables
+                    .delete(&tenant_id, target_side)
+                    .await
+                    .map_err(transient)?;
             }
             // A step before the switch, run again after it: done.
             _ => {}

@@ -96,9 +96,18 @@ async fn write_beside(
     let mut acked = Vec::new();
     let mut id = 1;
     while !stop.load(Ordering::Relaxed) {
-        let mut tx = pools.begin(&ctx).await.map_err(|e| format!("neighbour: {e}"))?;
+        let mut tx = pools
+            .begin(&ctx)
+            .await
+            .map_err(|e| format!("neighbour: {e}"))?;
         tx.repo::<Document>()
-            .insert(&ctx, NewDocument { id, title: "n".into() })
+            .insert(
+                &ctx,
+                NewDocument {
+                    id,
+                    title: "n".into(),
+                },
+            )
             .await
             .map_err(|e| format!("neighbour: {e}"))?;
         tx.commit().await.map_err(|e| format!("neighbour: {e}"))?;
@@ -108,7 +117,11 @@ async fn write_beside(
     Ok(acked)
 }
 
-async fn document_ids(pool: &PgPool, schema: Option<&str>, tenant: &TenantId) -> Result<Vec<i64>, sqlx::Error> {
+async fn document_ids(
+    pool: &PgPool,
+    schema: Option<&str>,
+    tenant: &TenantId,
+) -> Result<Vec<i64>, sqlx::Error> {
     let table = match schema {
         Some(schema) => format!("{schema}.documents"),
         None => "documents".to_owned(),
@@ -123,8 +136,7 @@ async fn document_ids(pool: &PgPool, schema: Option<&str>, tenant: &TenantId) ->
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tenant_moves_between_tiers_under_load() -> Result<(), Box<dyn Error>> {
-    let Some(address) = tenant_test_support::server_var("TEMPORAL_ADDRESS", "the move test")
-    else {
+    let Some(address) = tenant_test_support::server_var("TEMPORAL_ADDRESS", "the move test") else {
         return Ok(());
     };
     let Some(database_url) = tenant_test_support::server_var("DATABASE_URL", "the move test")
@@ -166,13 +178,19 @@ async fn scenario(
 ) -> Result<(), Box<dyn Error>> {
     let client: Client = provisioning::connect(address).await?;
     let fleet = Fleet::new(format!("move-{run}"));
-    let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), CLAIM_KEYS.parse()?).await?;
+    let activities =
+        Provisioning::for_fleet(fleet.clone(), pool.clone(), CLAIM_KEYS.parse()?).await?;
     let registry = SqlRegistry::new(pool.clone());
     let provision = ProvisionCtx::new("the move test: shared tables")?;
-    provisioning::tenant_schema().install(&provision, pool).await?;
+    provisioning::tenant_schema()
+        .install(&provision, pool)
+        .await?;
     PlacementFence::new(pool).install().await?;
     let mut ctxs = Vec::new();
-    for (id, schema) in [(moving, format!("tenant_mv_{run}")), (neighbour, format!("tenant_nb_{run}"))] {
+    for (id, schema) in [
+        (moving, format!("tenant_mv_{run}")),
+        (neighbour, format!("tenant_nb_{run}")),
+    ] {
         let record = registry
             .create(NewTenant {
                 id: id.clone(),
@@ -182,8 +200,14 @@ async fn scenario(
                 schema_name: schema.parse()?,
             })
             .await?;
-        PlacementFence::new(pool).place(id, Tier::Shared, false).await?;
-        ctxs.push(TenantCtx::trusted(id.clone(), record.schema_name, Plan::Free));
+        PlacementFence::new(pool)
+            .place(id, Tier::Shared, false)
+            .await?;
+        ctxs.push(TenantCtx::trusted(
+            id.clone(),
+            record.schema_name,
+            Plan::Free,
+        ));
     }
     let (moving_ctx, neighbour_ctx) = (ctxs[0].clone(), ctxs[1].clone());
     let (base, _) = database_url
@@ -198,10 +222,23 @@ async fn scenario(
     let mut tx = pools.begin(&moving_ctx).await?;
     for id in 0..50 {
         tx.repo::<Document>()
-            .insert(&moving_ctx, NewDocument { id: -1 - id, title: "seed".into() })
+            .insert(
+                &moving_ctx,
+                NewDocument {
+                    id: -1 - id,
+                    title: "seed".into(),
+                },
+            )
             .await?;
         tx.repo::<Comment>()
-            .insert(&moving_ctx, NewComment { id, document_id: -1 - id, body: "c".into() })
+            .insert(
+                &moving_ctx,
+                NewComment {
+                    id,
+                    document_id: -1 - id,
+                    body: "c".into(),
+                },
+            )
             .await?;
     }
     tx.commit().await?;
@@ -224,7 +261,11 @@ async fn scenario(
         stop.clone(),
         refusals.clone(),
     ));
-    let beside = tokio::spawn(write_beside(pools.clone(), neighbour_ctx.clone(), stop.clone()));
+    let beside = tokio::spawn(write_beside(
+        pools.clone(),
+        neighbour_ctx.clone(),
+        stop.clone(),
+    ));
 
     let path: [Placement; 4] = [
         "main/shared".parse()?,
@@ -236,14 +277,22 @@ async fn scenario(
         let mut reports = Vec::new();
         for (leg, to) in path.iter().skip(1).enumerate() {
             let started = Instant::now();
-            let request = mover.move_request(moving, to, Duration::from_secs(1)).await?;
+            let request = mover
+                .move_request(moving, to, Duration::from_secs(1))
+                .await?;
             let id = format!("move-{moving}-{leg}");
             let options = fleet.workflow_route(&moving_ctx).workflow_start_options(id);
             let handle = client
                 .start_workflow(MoveTenant::run, request.into(), options)
                 .await?;
-            let report = handle.get_result(WorkflowGetResultOptions::default()).await?;
-            eprintln!("move {leg} to {to}: {:?} in {:?}", report, started.elapsed());
+            let report = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?;
+            eprintln!(
+                "move {leg} to {to}: {:?} in {:?}",
+                report,
+                started.elapsed()
+            );
             // Writes go on after the move too, at the target.
             tokio::time::sleep(Duration::from_millis(200)).await;
             reports.push(report);
@@ -252,8 +301,12 @@ async fn scenario(
     })
     .await;
     stop.store(true, Ordering::Relaxed);
-    let acked = writer.await?.map_err(|e| format!("moving tenant's writer: {e}"))?;
-    let neighbour_acked = beside.await?.map_err(|e| format!("neighbour's writer: {e}"))?;
+    let acked = writer
+        .await?
+        .map_err(|e| format!("moving tenant's writer: {e}"))?;
+    let neighbour_acked = beside
+        .await?
+        .map_err(|e| format!("neighbour's writer: {e}"))?;
     let reports = moves?;
 
     // The registry places the tenant back in the shared tables; every acknowledged write is
@@ -263,12 +316,22 @@ async fn scenario(
     let at_target = document_ids(pool, None, moving).await?;
     let mut expected: BTreeSet<i64> = acked.iter().copied().collect();
     expected.extend((0..50).map(|id| -1 - id));
-    assert_eq!(at_target.len(), expected.len(), "a document twice or missing");
+    assert_eq!(
+        at_target.len(),
+        expected.len(),
+        "a document twice or missing"
+    );
     assert_eq!(at_target.iter().copied().collect::<BTreeSet<_>>(), expected);
-    assert!(acked.len() > 10, "the writer wrote too little to prove anything: {acked:?}");
+    assert!(
+        acked.len() > 10,
+        "the writer wrote too little to prove anything: {acked:?}"
+    );
     // The sources hold nothing of the tenant after their cleanup.
     let schema = format!("tenant_mv_{run}");
-    assert_eq!(document_ids(pool, Some(&schema), moving).await?, Vec::<i64>::new());
+    assert_eq!(
+        document_ids(pool, Some(&schema), moving).await?,
+        Vec::<i64>::new()
+    );
     let own = PgPool::connect(&format!("{base}/{moving}")).await?;
     assert_eq!(document_ids(&own, None, moving).await?, Vec::<i64>::new());
     own.close().await;
@@ -284,7 +347,10 @@ async fn scenario(
     }
     // The neighbour never noticed.
     assert_eq!(document_ids(pool, None, neighbour).await?, neighbour_acked);
-    assert!(refusals.load(Ordering::Relaxed) > 0, "the writer was never fenced");
+    assert!(
+        refusals.load(Ordering::Relaxed) > 0,
+        "the writer was never fenced"
+    );
     Ok(())
 }
 
@@ -297,7 +363,9 @@ const SERVE_OWN_TEMPLATE: &str = "MOVE_SERVE_OWN_TEMPLATE";
 const KILL_STEPS: &str = "MOVE_KILL_STEPS";
 
 fn step_named(name: &str) -> Result<MoveStep, Box<dyn Error>> {
-    Ok(serde_json::from_value(serde_json::Value::String(name.to_owned()))?)
+    Ok(serde_json::from_value(serde_json::Value::String(
+        name.to_owned(),
+    ))?)
 }
 
 /// The body of the worker process the worker-kill test spawns (this binary again, only this
@@ -370,7 +438,9 @@ async fn a_move_resumes_after_its_worker_is_killed() -> Result<(), Box<dyn Error
         .ok_or("DATABASE_URL has no database name")?;
     let own_template = format!("{base}/{{tenant}}");
     let provision = ProvisionCtx::new("the move kill test: shared tables")?;
-    provisioning::tenant_schema().install(&provision, &pool).await?;
+    provisioning::tenant_schema()
+        .install(&provision, &pool)
+        .await?;
     PlacementFence::new(&pool).install().await?;
     let registry = SqlRegistry::new(pool.clone());
     registry.migrate().await?;
@@ -382,7 +452,15 @@ async fn a_move_resumes_after_its_worker_is_killed() -> Result<(), Box<dyn Error
             .execute(&pool)
             .await?;
         let outcome = killed_in(
-            step, &client, &address, &database_url, &schema, &own_template, &pool, &registry, run,
+            step,
+            &client,
+            &address,
+            &database_url,
+            &schema,
+            &own_template,
+            &pool,
+            &registry,
+            run,
             &tenant,
         )
         .await;
@@ -419,7 +497,9 @@ async fn killed_in(
             schema_name: format!("tenant_mk_{run}").parse()?,
         })
         .await?;
-    PlacementFence::new(pool).place(tenant, Tier::Shared, false).await?;
+    PlacementFence::new(pool)
+        .place(tenant, Tier::Shared, false)
+        .await?;
     let ctx = TenantCtx::trusted(tenant.clone(), record.schema_name, Plan::Free);
     let pools = PoolSet::<sqlx::Postgres>::builder()
         .database("main".parse()?, pool.clone())
@@ -428,10 +508,23 @@ async fn killed_in(
     let mut tx = pools.begin(&ctx).await?;
     for id in 0..100 {
         tx.repo::<Document>()
-            .insert(&ctx, NewDocument { id, title: "seed".into() })
+            .insert(
+                &ctx,
+                NewDocument {
+                    id,
+                    title: "seed".into(),
+                },
+            )
             .await?;
         tx.repo::<Comment>()
-            .insert(&ctx, NewComment { id, document_id: id, body: "c".into() })
+            .insert(
+                &ctx,
+                NewComment {
+                    id,
+                    document_id: id,
+                    body: "c".into(),
+                },
+            )
             .await?;
     }
     tx.commit().await?;
@@ -502,7 +595,9 @@ async fn killed_in(
         let report = tokio::time::timeout(
             Duration::from_secs(90),
             provisioning::with_move_workers(client, &activities, &mover, async {
-                Ok(handle.get_result(WorkflowGetResultOptions::default()).await?)
+                Ok(handle
+                    .get_result(WorkflowGetResultOptions::default())
+                    .await?)
             }),
         )
         .await
@@ -512,14 +607,23 @@ async fn killed_in(
         let record = registry.find_by_id(tenant).await?.ok_or("no record")?;
         assert_eq!(record.placement, to);
         let own = PgPool::connect(&own_template.replace("{tenant}", tenant.as_str())).await?;
-        assert_eq!(document_ids(&own, None, tenant).await?, (0..100).collect::<Vec<i64>>());
+        assert_eq!(
+            document_ids(&own, None, tenant).await?,
+            (0..100).collect::<Vec<i64>>()
+        );
         own.close().await;
         assert_eq!(document_ids(pool, None, tenant).await?, Vec::<i64>::new());
         // The tenant writes at its new place.
         let moved = ctx.clone().with_placement(to);
         let mut tx = pools.begin(&moved).await?;
         tx.repo::<Document>()
-            .insert(&moved, NewDocument { id: 100, title: "after".into() })
+            .insert(
+                &moved,
+                NewDocument {
+                    id: 100,
+                    title: "after".into(),
+                },
+            )
             .await?;
         tx.commit().await?;
         Ok::<(), Box<dyn Error>>(())
@@ -568,10 +672,21 @@ async fn measure_moves() -> Result<(), Box<dyn Error>> {
     sqlx::query(AssertSqlSafe(format!("CREATE DATABASE \"{moving}\"")))
         .execute(&pool)
         .await?;
-    let outcome = measure(&address, &database_url, &pool, run, rows, &moving, &neighbour).await;
-    sqlx::query(AssertSqlSafe(format!("DROP DATABASE IF EXISTS \"{moving}\" WITH (FORCE)")))
-        .execute(&pool)
-        .await?;
+    let outcome = measure(
+        &address,
+        &database_url,
+        &pool,
+        run,
+        rows,
+        &moving,
+        &neighbour,
+    )
+    .await;
+    sqlx::query(AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS \"{moving}\" WITH (FORCE)"
+    )))
+    .execute(&pool)
+    .await?;
     outcome
 }
 
@@ -591,7 +706,9 @@ async fn measure(
     let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), keys.clone()).await?;
     let registry = SqlRegistry::new(pool.clone());
     let provision = ProvisionCtx::new("the move measurement: shared tables")?;
-    provisioning::tenant_schema().install(&provision, pool).await?;
+    provisioning::tenant_schema()
+        .install(&provision, pool)
+        .await?;
     PlacementFence::new(pool).install().await?;
     let mut ctxs = Vec::new();
     for id in [moving, neighbour] {
@@ -604,8 +721,14 @@ async fn measure(
                 schema_name: format!("tenant_{}", id.as_str().replace('-', "_")).parse()?,
             })
             .await?;
-        PlacementFence::new(pool).place(id, Tier::Shared, false).await?;
-        ctxs.push(TenantCtx::trusted(id.clone(), record.schema_name, Plan::Free));
+        PlacementFence::new(pool)
+            .place(id, Tier::Shared, false)
+            .await?;
+        ctxs.push(TenantCtx::trusted(
+            id.clone(),
+            record.schema_name,
+            Plan::Free,
+        ));
     }
     let half = rows / 2;
     sqlx::query(
@@ -642,7 +765,8 @@ async fn measure(
     let stop = Arc::new(AtomicBool::new(false));
     let acks = Arc::new(std::sync::Mutex::new(Vec::<Instant>::new()));
     let writer = {
-        let (pools, registry, stop, acks) = (pools.clone(), registry.clone(), stop.clone(), acks.clone());
+        let (pools, registry, stop, acks) =
+            (pools.clone(), registry.clone(), stop.clone(), acks.clone());
         let mut ctx = ctxs[0].clone();
         tokio::spawn(async move {
             let mut id = 1i64;
@@ -650,7 +774,13 @@ async fn measure(
                 let attempt = async {
                     let mut tx = pools.begin(&ctx).await?;
                     tx.repo::<Document>()
-                        .insert(&ctx, NewDocument { id, title: "w".into() })
+                        .insert(
+                            &ctx,
+                            NewDocument {
+                                id,
+                                title: "w".into(),
+                            },
+                        )
                         .await?;
                     tx.commit().await
                 };
@@ -659,12 +789,16 @@ async fn measure(
                         acks.lock().unwrap().push(Instant::now());
                         id += 1;
                     }
-                    Err(SqlError::Fenced { .. }) => tokio::time::sleep(Duration::from_millis(2)).await,
+                    Err(SqlError::Fenced { .. }) => {
+                        tokio::time::sleep(Duration::from_millis(2)).await
+                    }
                     Err(SqlError::Moved { .. }) => {
                         let record = registry.find_by_id(ctx.tenant_id()).await?.ok_or("gone")?;
                         ctx = ctx.with_placement(record.placement);
                     }
-                    Err(other) => return Err(Box::<dyn Error + Send + Sync>::from(other.to_string())),
+                    Err(other) => {
+                        return Err(Box::<dyn Error + Send + Sync>::from(other.to_string()));
+                    }
                 }
             }
             Ok::<(), Box<dyn Error + Send + Sync>>(())
@@ -672,14 +806,25 @@ async fn measure(
     };
     let latencies = Arc::new(std::sync::Mutex::new(Vec::<(Instant, Duration)>::new()));
     let beside = {
-        let (pools, stop, latencies, ctx) = (pools.clone(), stop.clone(), latencies.clone(), ctxs[1].clone());
+        let (pools, stop, latencies, ctx) = (
+            pools.clone(),
+            stop.clone(),
+            latencies.clone(),
+            ctxs[1].clone(),
+        );
         tokio::spawn(async move {
             let mut id = 1i64;
             while !stop.load(Ordering::Relaxed) {
                 let started = Instant::now();
                 let mut tx = pools.begin(&ctx).await?;
                 tx.repo::<Document>()
-                    .insert(&ctx, NewDocument { id, title: "n".into() })
+                    .insert(
+                        &ctx,
+                        NewDocument {
+                            id,
+                            title: "n".into(),
+                        },
+                    )
                     .await?;
                 tx.commit().await?;
                 latencies.lock().unwrap().push((started, started.elapsed()));
@@ -702,8 +847,12 @@ async fn measure(
             let options = fleet
                 .workflow_route(&ctxs[0])
                 .workflow_start_options(format!("move-bench-{moving}-{leg}"));
-            let handle = client.start_workflow(MoveTenant::run, request.into(), options).await?;
-            let report = handle.get_result(WorkflowGetResultOptions::default()).await?;
+            let handle = client
+                .start_workflow(MoveTenant::run, request.into(), options)
+                .await?;
+            let report = handle
+                .get_result(WorkflowGetResultOptions::default())
+                .await?;
             // The seeded rows, and what the writer wrote before the fence.
             assert!(report.copied as i64 >= 2 * half, "{report:?}");
             spans.push((started, Instant::now()));
@@ -718,7 +867,11 @@ async fn measure(
     let acks = acks.lock().unwrap().clone();
     let mut windows = Vec::new();
     for (i, (start, end)) in spans.iter().enumerate() {
-        let inside: Vec<Instant> = acks.iter().copied().filter(|t| t >= start && t <= end).collect();
+        let inside: Vec<Instant> = acks
+            .iter()
+            .copied()
+            .filter(|t| t >= start && t <= end)
+            .collect();
         let after = acks.iter().copied().find(|t| t > end);
         let mut longest = Duration::ZERO;
         let mut previous = *start;
@@ -727,11 +880,19 @@ async fn measure(
             previous = t;
         }
         windows.push(longest);
-        println!("move {i}: total {:?}, write-unavailability {:?}", *end - *start, longest);
+        println!(
+            "move {i}: total {:?}, write-unavailability {:?}",
+            *end - *start,
+            longest
+        );
     }
     windows.sort();
     let latencies = latencies.lock().unwrap().clone();
-    let mut before: Vec<Duration> = latencies.iter().filter(|(t, _)| *t < baseline_end).map(|(_, d)| *d).collect();
+    let mut before: Vec<Duration> = latencies
+        .iter()
+        .filter(|(t, _)| *t < baseline_end)
+        .map(|(_, d)| *d)
+        .collect();
     let mut during: Vec<Duration> = latencies
         .iter()
         .filter(|(t, _)| spans.iter().any(|(s, e)| t >= s && t <= e))

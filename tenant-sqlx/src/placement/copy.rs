@@ -165,7 +165,11 @@ impl TenantCopy {
 
     /// Each table's count and checksum of `tenant`'s rows at `side`, parents first, read in one
     /// snapshot.
-    pub async fn sums(&self, tenant: &TenantId, side: TablesAt<'_>) -> Result<Vec<TableSum>, Error> {
+    pub async fn sums(
+        &self,
+        tenant: &TenantId,
+        side: TablesAt<'_>,
+    ) -> Result<Vec<TableSum>, Error> {
         let mut tx = side.pool.begin().await?;
         sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
             .execute(&mut *tx)
