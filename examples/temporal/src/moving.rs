@@ -15,6 +15,9 @@
 //! 4. `move_verify`: per table, row count and checksum on both sides;
 //! 5. `move_switch`: the registry, compare-and-set, then the source forgets the tenant: a
 //!    process whose cache still routes there gets `Moved` and refreshes;
+//! 5. `move_notify`: a signed [`PlacementChanged`] event on the Redis stream, which every
+//!    process's consumer verifies and answers by dropping the tenant from its registry cache
+//!    (without it, caches converge within their TTL, and `Moved` refreshes a stale one);
 //! 6. `move_unfence`: the target takes the tenant's transactions;
 //! 7. after the grace period, `move_cleanup`: the source's rows go.
 //!
@@ -34,13 +37,14 @@ use temporalio_common::error::ApplicationFailure;
 use temporalio_macros::{workflow, workflow_methods};
 use temporalio_sdk::activities::{ActivityContext, ActivityError};
 use temporalio_sdk::{WorkflowContext, WorkflowResult};
+use tenant::redis::{EventStream, TenantEvent};
 use tenant::sqlx::{
     PlacementFence, PoolSet, SqlRegistry, Switch, TableSum, TablesAt, TenantCopy, TenantSchema,
 };
-use tenant::temporal::{InputVerifier, TenantActivities, WorkflowInput};
+use tenant::temporal::{InputVerifier, RouteExt, TenantActivities, WorkflowInput};
 use tenant::{
-    Placement, ProvisionCtx, SigningKeys, SystemCtx, SystemToken, TenancyConfig, TenantId,
-    TenantRegistry, Tier,
+    Placement, ProvisionCtx, SignedClaim, SigningKeys, SystemCtx, SystemToken, TenancyConfig,
+    TenantClaim, TenantCtx, TenantId, TenantRegistry, Tier,
 };
 
 use crate::{CLAIM_LIFETIME, Fleet};
@@ -66,7 +70,22 @@ pub struct MoveRequest {
     pub grace_secs: u64,
     /// For the move's system activities ([`MOVE_REASON`]).
     pub sys: SystemToken,
+    /// The tenant, for the event that tells every process (a tenant activity).
+    pub ctx: SignedClaim,
 }
+
+/// The event a move publishes after the switch: the tenant's new placement. A consumer drops
+/// the tenant from its registry cache; the placement itself is read from the registry again,
+/// never taken from the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlacementChanged {
+    /// `label/tier`, as the registry stores it.
+    pub placement: String,
+}
+
+/// The stream the move publishes [`PlacementChanged`] on.
+pub type Events = EventStream<redis::aio::MultiplexedConnection>;
 
 /// What a move did.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -125,10 +144,22 @@ impl MoveTenant {
                 return Err(error.into());
             }
         };
-        for after in [MoveStep::Switch, MoveStep::Unfence] {
-            wf.execute_activity(Mover::move_step, step(after), options.clone())
-                .await?;
-        }
+        wf.execute_activity(Mover::move_step, step(MoveStep::Switch), options.clone())
+            .await?;
+        // On the tenant's route: the event is the tenant's, from its verified context.
+        let tenant_options = fleet
+            .activity_route(&request.ctx)
+            .activity_options(MOVE_STEP_TIMEOUT);
+        wf.execute_activity(
+            Mover::move_notify,
+            MoveNotifyInput {
+                ctx: request.ctx.clone(),
+            },
+            tenant_options,
+        )
+        .await?;
+        wf.execute_activity(Mover::move_step, step(MoveStep::Unfence), options.clone())
+            .await?;
         wf.timer(Duration::from_secs(request.grace_secs)).await;
         let deleted = wf
             .execute_activity(Mover::move_step, step(MoveStep::Cleanup), options)
@@ -203,6 +234,7 @@ pub struct Mover {
     /// How long each step waits before it works; see [`Mover::with_slow_steps`].
     step_work: Option<(MoveStep, Duration)>,
     observer: Option<Arc<dyn Fn(MoveStep, u32) + Send + Sync>>,
+    events: Option<Events>,
 }
 
 impl TenantActivities for Mover {
@@ -240,7 +272,15 @@ impl Mover {
             fleet,
             step_work: None,
             observer: None,
+            events: None,
         }
+    }
+
+    /// Publishes a [`PlacementChanged`] on `events` after each switch (without it, the notify
+    /// step does nothing, and caches converge within their TTL).
+    pub fn with_events(mut self, events: Events) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// Makes `step` take `work` before it does anything (heartbeating): the worker-kill test
@@ -273,7 +313,12 @@ impl Mover {
             .await?
             .ok_or("no such tenant")?;
         let sys = SystemCtx::new(MOVE_REASON)?;
+        let audience = self.fleet.routing().audience();
+        let ctx = TenantClaim::new(tenant.clone())
+            .verify(&self.registry, &TenancyConfig::default())
+            .await?;
         Ok(MoveRequest {
+            ctx: SignedClaim::sign(&ctx, &self.keys, &audience, CLAIM_LIFETIME)?,
             tenant_id: tenant.clone(),
             from: record.placement.to_string(),
             to: to.to_string(),
@@ -490,5 +535,28 @@ impl Mover {
             _ => {}
         }
         Ok(outcome)
+    }
+
+    /// Tells every process the tenant moved: a signed [`PlacementChanged`] with the placement
+    /// the registry gives the verified context (the new one: this runs after the switch).
+    /// Returns whether an event was published. A rerun publishes again; consumers' handling is
+    /// idempotent (they drop a cache entry).
+    #[activity]
+    pub async fn move_notify(
+        self: Arc<Self>,
+        _actx: ActivityContext,
+        ctx: TenantCtx,
+    ) -> Result<bool, ActivityError> {
+        let Some(events) = &self.events else {
+            return Ok(false);
+        };
+        let event = TenantEvent::new(
+            &ctx,
+            PlacementChanged {
+                placement: ctx.placement().to_string(),
+            },
+        );
+        events.publish(&event).await.map_err(transient)?;
+        Ok(true)
     }
 }

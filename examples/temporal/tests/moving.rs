@@ -251,6 +251,25 @@ async fn scenario(
         provisioning::move_tables(),
         CLAIM_KEYS.parse()?,
     );
+    // Every process's consumer of the move's events (here one), its group there before the moves.
+    let mut consumer = None;
+    let mover = match tenant_test_support::server_var("REDIS_URL", "the move's events") {
+        Some(url) => {
+            let conn = redis::Client::open(url.as_str())?
+                .get_multiplexed_async_connection()
+                .await?;
+            let events = provisioning::Events::new(
+                conn,
+                format!("tenant-moves-{run}"),
+                Arc::new(CLAIM_KEYS.parse::<tenant::SigningKeys>()?),
+            );
+            let group = events.consumer("caches", "process-1");
+            group.ensure_group().await?;
+            consumer = Some(group);
+            mover.with_events(events)
+        }
+        None => mover,
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let refusals = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn(write_through_moves(
@@ -347,6 +366,29 @@ async fn scenario(
     }
     // The neighbour never noticed.
     assert_eq!(document_ids(pool, None, neighbour).await?, neighbour_acked);
+    // Every process was told, once per move, by a signed event its consumer verified.
+    if let Some(mut consumer) = consumer {
+        let seen = std::sync::Mutex::new(Vec::new());
+        for _ in 0..5 {
+            consumer
+                .poll(&registry, |ctx, changed: provisioning::PlacementChanged| {
+                    // A service's consumer calls `CachedRegistry::invalidate` here.
+                    seen.lock()
+                        .unwrap()
+                        .push((ctx.tenant_id().clone(), changed.placement));
+                    async { Ok::<(), String>(()) }
+                })
+                .await?;
+            if seen.lock().unwrap().len() >= 3 {
+                break;
+            }
+        }
+        let expected: Vec<(TenantId, String)> = path[1..]
+            .iter()
+            .map(|to| (moving.clone(), to.to_string()))
+            .collect();
+        assert_eq!(seen.into_inner().unwrap(), expected);
+    }
     assert!(
         refusals.load(Ordering::Relaxed) > 0,
         "the writer was never fenced"
