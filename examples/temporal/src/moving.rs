@@ -15,11 +15,11 @@
 //! 4. `move_verify`: per table, row count and checksum on both sides;
 //! 5. `move_switch`: the registry, compare-and-set, then the source forgets the tenant: a
 //!    process whose cache still routes there gets `Moved` and refreshes;
-//! 5. `move_notify`: a signed [`PlacementChanged`] event on the Redis stream, which every
+//! 6. `move_notify`: a signed [`PlacementChanged`] event on the Redis stream, which every
 //!    process's consumer verifies and answers by dropping the tenant from its registry cache
 //!    (without it, caches converge within their TTL, and `Moved` refreshes a stale one);
-//! 6. `move_unfence`: the target takes the tenant's transactions;
-//! 7. after the grace period, `move_cleanup`: the source's rows go.
+//! 7. `move_unfence`: the target takes the tenant's transactions;
+//! 8. after the grace period, `move_cleanup`: the source's rows go.
 //!
 //! A verification that fails ends in `move_abort` before the switch: the target forgets the
 //! tenant and the source takes its transactions again; nothing was lost.
@@ -442,7 +442,8 @@ impl Mover {
                 }
             }
             MoveStep::Fence if !switched => {
-                if !source.fence(&tenant_id).await.map_err(transient)? {
+                let placed = source.fence(&tenant_id).await.map_err(transient)?;
+                if !placed {
                     return Err(permanent("the source database does not hold the tenant"));
                 }
             }

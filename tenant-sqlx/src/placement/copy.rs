@@ -121,7 +121,7 @@ impl TenantCopy {
             .await?;
         let mut write = target.pool.begin().await?;
         for meta in self.ordered().rev() {
-            delete_rows(&mut *write, meta, target.schema, tenant).await?;
+            delete_rows(&mut write, meta, target.schema, tenant).await?;
         }
         let mut copied = 0u64;
         for meta in self.ordered() {
@@ -204,7 +204,7 @@ impl TenantCopy {
         let mut tx = side.pool.begin().await?;
         let mut deleted = 0;
         for meta in self.ordered().rev() {
-            deleted += delete_rows(&mut *tx, meta, side.schema, tenant).await?;
+            deleted += delete_rows(&mut tx, meta, side.schema, tenant).await?;
         }
         tx.commit().await?;
         Ok(deleted)
