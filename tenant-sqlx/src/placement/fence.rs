@@ -26,7 +26,8 @@ pub struct PlacedState {
 /// `tenant_placement.tenants` on PostgreSQL, `tenant_placement` on SQLite, one row per tenant
 /// with its tier and a `fenced` flag. A transaction begun by [`PoolSet::begin`] (or
 /// [`TenantTx::begin_fenced`]) checks, in the round trip of its BEGIN, that the row of its
-/// tenant is there and not fenced, and is refused otherwise with [`Error::Moved`] or
+/// tenant is there, of the context's tier, and not fenced (a row of another tier is a tenant
+/// moved between tiers of this database), and is refused otherwise with [`Error::Moved`] or
 /// [`Error::Fenced`]. The caller chooses nothing that is compared: the tenant is the verified
 /// context's, and the answer is the row of the database the statement runs on.
 ///
