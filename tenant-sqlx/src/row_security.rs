@@ -214,7 +214,7 @@ impl RowSecurity {
     /// verify is [`Error::RowSecurityRefused`], and the connection goes back to the pool
     /// rolled back.
     pub async fn begin(&self, pool: &PgPool, ctx: &TenantCtx) -> Result<TenantTx<Postgres>, Error> {
-        self.enter(pool, ctx, None).await
+        self.enter(pool, ctx, None, false).await
     }
 
     /// [`begin`](Self::begin) in the tenant's own schema, as
@@ -224,7 +224,22 @@ impl RowSecurity {
         pool: &PgPool,
         ctx: &TenantCtx,
     ) -> Result<TenantTx<Postgres>, Error> {
-        self.enter(pool, ctx, Some(ctx.schema_name())).await
+        self.enter(pool, ctx, Some(ctx.schema_name()), false).await
+    }
+
+    /// [`begin`](Self::begin) behind the placement fence, as
+    /// [`TenantTx::begin_fenced`](crate::TenantTx::begin_fenced): the database checks in the
+    /// BEGIN round trip that it holds the tenant, not fenced, before the credential
+    /// ([`Error::Moved`], [`Error::Fenced`]); with the tier `schema`, in the tenant's schema.
+    /// [`PoolSet::begin_row_security`](crate::PoolSet::begin_row_security) chooses the pool.
+    pub async fn begin_fenced(
+        &self,
+        pool: &PgPool,
+        ctx: &TenantCtx,
+    ) -> Result<TenantTx<Postgres>, Error> {
+        let schema =
+            (ctx.placement().tier() == tenant_core::Tier::Schema).then(|| ctx.schema_name());
+        self.enter(pool, ctx, schema, true).await
     }
 
     async fn enter(
@@ -232,21 +247,30 @@ impl RowSecurity {
         pool: &PgPool,
         ctx: &TenantCtx,
         schema: Option<&tenant_core::SchemaName>,
+        fenced: bool,
     ) -> Result<TenantTx<Postgres>, Error> {
         if self.one_round_trip {
             let begin = rls::one_round_trip_begin(
                 schema,
                 ctx.tenant_id(),
                 &self.credential(ctx.tenant_id()),
+                fenced.then(|| ctx.placement().tier()),
             );
             return match pool.begin_with(AssertSqlSafe(begin)).await {
                 Ok(tx) => Ok(TenantTx::from_parts(tx, ctx)),
                 Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
-                Err(e) => Err(e.into()),
+                Err(e) => Err(crate::placement::refusal(e, ctx.tenant_id())),
             };
         }
-        let begin = rls::begin_statement(schema);
-        let mut tx = pool.begin_with(AssertSqlSafe(begin)).await?;
+        let begin = if fenced {
+            rls::fenced_begin(schema, ctx.tenant_id(), ctx.placement().tier())
+        } else {
+            rls::begin_statement(schema)
+        };
+        let mut tx = pool
+            .begin_with(AssertSqlSafe(begin))
+            .await
+            .map_err(|e| crate::placement::refusal(e, ctx.tenant_id()))?;
         let entered = sqlx::query(ENTER)
             .bind(ctx.tenant_id().as_str())
             .bind(self.credential(ctx.tenant_id()))

@@ -683,3 +683,55 @@ async fn bad_database_configuration_is_a_typed_error_without_urls() {
         .collect();
     assert_eq!(labels, ["eu", "main"]);
 }
+
+/// Row-level security behind the fence, in both modes: the placement check runs before the
+/// credential's in the same BEGIN; a tenant not placed is `Moved`, a fenced one `Fenced`, a
+/// placed one gets its verified setting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn row_security_transactions_are_fenced_too() {
+    let Some(server) = support::PgServer::new("placement: row security behind the fence") else {
+        return;
+    };
+    let owner = pg_pool(&server.url()).await;
+    PlacementFence::new(&owner).install().await.unwrap();
+    let security = support::install_row_security(&owner).await;
+    sqlx::raw_sql("CREATE ROLE placement_rls_app LOGIN")
+        .execute(&owner)
+        .await
+        .unwrap();
+    let app = pg_pool(&server.url().replace("postgres@", "placement_rls_app@")).await;
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), app)
+        .build()
+        .unwrap();
+    let acme = support::ctx("acme", Plan::Free);
+    for mode in [security.clone(), security.clone().one_round_trip()] {
+        PlacementFence::new(&owner)
+            .unplace(acme.tenant_id())
+            .await
+            .unwrap();
+        assert!(matches!(
+            pools.begin_row_security(&mode, &acme).await,
+            Err(Error::Moved { .. })
+        ));
+        PlacementFence::new(&owner)
+            .place(acme.tenant_id(), Tier::Shared, true)
+            .await
+            .unwrap();
+        assert!(matches!(
+            pools.begin_row_security(&mode, &acme).await,
+            Err(Error::Fenced { .. })
+        ));
+        PlacementFence::new(&owner)
+            .unfence(acme.tenant_id())
+            .await
+            .unwrap();
+        let mut tx = pools.begin_row_security(&mode, &acme).await.unwrap();
+        let current: Option<String> = sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+            .fetch_one(tx.executor())
+            .await
+            .unwrap();
+        assert_eq!(current.as_deref(), Some("acme"));
+        tx.commit().await.unwrap();
+    }
+}

@@ -91,7 +91,9 @@ impl From<tenant::sqlx::Error> for ApiError {
             tenant::sqlx::Error::Conflict { .. } => {
                 ApiError::Status(StatusCode::CONFLICT, "already exists".into())
             }
-            error if error.is_retryable() => ApiError::RetryLater(RetryLater::new(MOVE_RETRY_AFTER)),
+            error if error.is_retryable() => {
+                ApiError::RetryLater(RetryLater::new(MOVE_RETRY_AFTER))
+            }
             other => ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }

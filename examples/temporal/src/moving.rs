@@ -403,8 +403,14 @@ impl Mover {
                 record.placement
             )));
         }
-        let source_pool = self.pools.pool_at(&tenant_id, &from).map_err(transient)?;
-        let target_pool = self.pools.pool_at(&tenant_id, &to).map_err(transient)?;
+        let source_pool = self
+            .pools
+            .pool_at(from.database(), &tenant_id)
+            .map_err(transient)?;
+        let target_pool = self
+            .pools
+            .pool_at(to.database(), &tenant_id)
+            .map_err(transient)?;
         let source = PlacementFence::new(&source_pool);
         let target = PlacementFence::new(&target_pool);
         // Shared and schema tiers of one label are one database, with one placement row.

@@ -152,7 +152,7 @@ impl<DB: PlacementBackend> TenantTx<DB> {
 }
 
 /// `tenant_placement.enter`'s refusals: SQLSTATE `TP001` (not placed here), `TP002` (fenced).
-fn refusal(error: sqlx::Error, tenant: &TenantId) -> Error {
+pub(crate) fn refusal(error: sqlx::Error, tenant: &TenantId) -> Error {
     match error.as_database_error().and_then(|e| e.code()).as_deref() {
         Some("TP001") => Error::Moved {
             tenant: tenant.clone(),

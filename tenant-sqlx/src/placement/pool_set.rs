@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use sqlx::Pool;
 use sqlx::pool::PoolOptions;
-use tenant_core::{DatabaseLabel, Placement, SystemCtx, TenantCtx, TenantId};
+use tenant_core::{DatabaseLabel, SystemCtx, TenantCtx, TenantId};
 
 use super::fence::PlacementBackend;
 use crate::error::Error;
@@ -124,26 +124,29 @@ impl<DB: Backend> PoolSet<DB> {
     /// (lazily: it connects on first use) the tenant's pool if it is not open, and may close the
     /// least recently used other one.
     pub fn pool(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
-        self.pool_at(ctx.tenant_id(), ctx.placement())
+        self.pool_at(ctx.placement().database(), ctx.tenant_id())
     }
 
-    /// The pool of `tenant`'s database at `placement`, wherever the registry places it now: a
-    /// move reads its source and writes its target with it (its own system work, outside
-    /// tenant transactions).
+    /// The pool of database `label` for `tenant`: what a move needs for its source and its
+    /// target, which no context names at once. Anything else should use [`pool`](Self::pool),
+    /// whose database is the verified context's.
     ///
     /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// let pools = tenant::sqlx::PoolSet::<sqlx::Sqlite>::builder()
-    ///     .config(Some("eu=sqlite::memory:"), Some("sqlite::memory:"))?
+    /// # use tenant::sqlx::PoolSet;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pools = PoolSet::builder()
+    ///     .database("main".parse()?, sqlx::SqlitePool::connect("sqlite::memory:").await?)
     ///     .build()?;
-    /// let acme: tenant::TenantId = "acme".parse()?;
-    /// pools.pool_at(&acme, &"eu/shared".parse()?)?;
-    /// assert!(pools.pool_at(&acme, &"us/shared".parse()?).is_err()); // no such database
+    /// assert!(pools.pool_at(&"main".parse()?, &"acme".parse()?).is_ok());
+    /// assert!(matches!(
+    ///     pools.pool_at(&"eu".parse()?, &"acme".parse()?),
+    ///     Err(tenant::sqlx::Error::UnknownDatabase { .. })
+    /// ));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn pool_at(&self, tenant: &TenantId, placement: &Placement) -> Result<Pool<DB>, Error> {
-        let label = placement.database();
+    pub fn pool_at(&self, label: &DatabaseLabel, tenant: &TenantId) -> Result<Pool<DB>, Error> {
         match self.inner.sources.get(label) {
             Some(Source::Shared(pool)) => Ok(pool.clone()),
             Some(Source::PerTenant(per_tenant)) => per_tenant.pool(tenant),
@@ -249,6 +252,29 @@ impl<DB: PlacementBackend> PoolSet<DB> {
     pub async fn begin(&self, ctx: &TenantCtx) -> Result<TenantTx<DB>, Error> {
         let pool = self.pool(ctx)?;
         match TenantTx::begin_fenced(&pool, ctx).await {
+            Err(Error::Moved { tenant }) => {
+                self.moved(&tenant);
+                Err(Error::Moved { tenant })
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl PoolSet<sqlx::Postgres> {
+    /// [`begin`](Self::begin) with row-level security: a
+    /// [`RowSecurity::begin_fenced`](crate::RowSecurity::begin_fenced) transaction on the
+    /// tenant's database, the placement check and the verified tenant setting in the same
+    /// BEGIN (one round trip with [`one_round_trip`](crate::RowSecurity::one_round_trip)).
+    /// On [`Error::Moved`] the `on_moved` hooks have run.
+    pub async fn begin_row_security(
+        &self,
+        security: &crate::RowSecurity,
+        ctx: &TenantCtx,
+    ) -> Result<TenantTx<sqlx::Postgres>, Error> {
+        let pool = self.pool(ctx)?;
+        match security.begin_fenced(&pool, ctx).await {
             Err(Error::Moved { tenant }) => {
                 self.moved(&tenant);
                 Err(Error::Moved { tenant })

@@ -96,9 +96,20 @@ pub(crate) fn one_round_trip_begin(
     schema: Option<&tenant_core::SchemaName>,
     tenant: &tenant_core::TenantId,
     credential: &str,
+    fenced: Option<tenant_core::Tier>,
 ) -> String {
+    // Behind the placement fence (of the context's tier), its check comes before the
+    // credential's, both before BEGIN.
+    let fence = match fenced {
+        Some(tier) => format!(
+            "; SELECT tenant_placement.enter('{}', '{}')",
+            tenant.as_str(),
+            tier.as_str()
+        ),
+        None => String::new(),
+    };
     format!(
-        "{}; {}; BEGIN",
+        "{}{fence}; {}; BEGIN",
         session_reset(schema),
         enter_literal(tenant, credential)
     )
@@ -305,10 +316,24 @@ mod tests {
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
         let acme: tenant_core::TenantId = "acme".parse().unwrap();
         assert_eq!(
-            one_round_trip_begin(Some(&schema), &acme, "00ff"),
+            one_round_trip_begin(Some(&schema), &acme, "00ff", None),
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true); \
              SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+        );
+        // Behind the fence: the placement check first, BEGIN still last (a refusal leaves
+        // the connection idle).
+        assert_eq!(
+            one_round_trip_begin(None, &acme, "00ff", Some(tenant_core::Tier::Shared))
+                .split("; ")
+                .filter(|s| s.starts_with("SELECT tenant_") || *s == "BEGIN")
+                .collect::<Vec<_>>(),
+            ["SELECT tenant_placement.enter('acme', 'shared')", "BEGIN"]
+        );
+        assert!(
+            fenced_begin(Some(&schema), &acme, tenant_core::Tier::Schema).ends_with(
+                "pg_temp', true); SELECT tenant_placement.enter('acme', 'schema'); BEGIN"
+            )
         );
     }
 }
