@@ -51,7 +51,9 @@ pub use placement::{
     DEFAULT_MAX_OPEN_POOLS, PlacedState, PlacementBackend, PlacementFence, PoolSet, PoolSetBuilder,
     Routed, TENANT_PLACEHOLDER,
 };
-pub use registry::{NewTenant, RegistryBackend, SqlRegistry};
+#[cfg(feature = "postgres")]
+pub use placement::{TableSum, TablesAt, TenantCopy};
+pub use registry::{NewTenant, RegistryBackend, SqlRegistry, Switch};
 pub use repo::TENANT_SETTING;
 #[cfg(feature = "postgres")]
 pub use repo::{RLS_SCHEMA, TENANT_POLICY};

@@ -375,6 +375,56 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
     pub async fn place(&self, id: &TenantId, placement: &Placement) -> Result<bool, Error> {
         DB::place(&self.pool, id, placement, now()).await
     }
+
+    /// Moves the tenant with `id` from `from` to `to` if, and only if, the registry places it
+    /// at `from` now (compare-and-set): the switch of a move, which a rerun, or a second move
+    /// started by mistake, cannot apply over another's.
+    ///
+    /// ```
+    /// # use tenant::sqlx::{NewTenant, SqlRegistry, Switch};
+    /// # use tenant::Plan;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let registry = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// # registry.migrate().await?;
+    /// # let acme = registry.create(NewTenant { id: "acme".parse()?, slug: "acme".parse()?,
+    /// #     name: "Acme".into(), plan: Plan::Free, schema_name: "tenant_acme".parse()? }).await?;
+    /// let (main, eu) = ("main/shared".parse()?, "eu/schema".parse()?);
+    /// assert_eq!(registry.switch(&acme.id, &main, &eu).await?, Switch::Switched);
+    /// assert_eq!(registry.switch(&acme.id, &main, &eu).await?, Switch::AlreadyThere); // a rerun
+    /// let back = registry.switch(&acme.id, &"us/shared".parse()?, &main).await?;
+    /// assert_eq!(back, Switch::Elsewhere(Some(eu)));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn switch(
+        &self,
+        id: &TenantId,
+        from: &Placement,
+        to: &Placement,
+    ) -> Result<Switch, Error> {
+        if DB::switch(&self.pool, id, from, to, now()).await? {
+            return Ok(Switch::Switched);
+        }
+        let now_at = DB::select_by_id(&self.pool, id)
+            .await?
+            .map(|tenant| tenant.placement);
+        Ok(match now_at {
+            Some(placement) if &placement == to => Switch::AlreadyThere,
+            other => Switch::Elsewhere(other),
+        })
+    }
+}
+
+/// What [`SqlRegistry::switch`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Switch {
+    /// The tenant was at `from`; it is at `to` now.
+    Switched,
+    /// The tenant was at `to` already (a rerun of the same switch): nothing changed.
+    AlreadyThere,
+    /// The tenant is neither at `from` nor at `to` (`None`: no such tenant): nothing changed.
+    Elsewhere(Option<Placement>),
 }
 
 impl<DB: RegistryBackend> TenantRegistry for SqlRegistry<DB> {
@@ -435,6 +485,15 @@ pub trait RegistryBackend: Backend {
         pool: &Pool<Self>,
         id: &TenantId,
         placement: &Placement,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn switch(
+        pool: &Pool<Self>,
+        id: &TenantId,
+        from: &Placement,
+        to: &Placement,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
@@ -501,7 +560,8 @@ macro_rules! registry_backend {
         insert: $insert:literal,
         deactivate: $deactivate:literal,
         has_placement: $has_placement:literal,
-        place: $place:literal $(,)?
+        place: $place:literal,
+        switch: $switch:literal $(,)?
     ) => {
         #[cfg(feature = $feature)]
         impl RegistryBackend for $db {
@@ -618,6 +678,24 @@ macro_rules! registry_backend {
                     .map_err(|e| Error::from_write(TABLE, e))?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn switch(
+                pool: &Pool<Self>,
+                id: &TenantId,
+                from: &Placement,
+                to: &Placement,
+                now: OffsetDateTime,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($switch)
+                    .bind(to.to_string())
+                    .bind($timestamp(now))
+                    .bind(id.as_str())
+                    .bind(from.to_string())
+                    .execute(pool)
+                    .await
+                    .map_err(|e| Error::from_write(TABLE, e))?;
+                Ok(done.rows_affected() > 0)
+            }
         }
     };
 }
@@ -645,6 +723,8 @@ registry_backend!(
     has_placement: "SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'placement'",
     place: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
             WHERE id = ?3 AND placement <> ?1",
+    switch: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
+             WHERE id = ?3 AND placement = ?4",
 );
 
 registry_backend!(
@@ -678,6 +758,8 @@ registry_backend!(
                     AND NOT attisdropped",
     place: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
             WHERE id = $3 AND placement <> $1",
+    switch: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
+             WHERE id = $3 AND placement = $4",
 );
 
 #[cfg(test)]

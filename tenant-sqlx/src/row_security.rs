@@ -311,7 +311,7 @@ impl RowSecurity {
                 schema,
                 ctx.tenant_id(),
                 &self.credential(ctx.tenant_id()),
-                fenced,
+                fenced.then(|| ctx.placement().tier()),
             );
             return match pool.begin_with(AssertSqlSafe(begin)).await {
                 Ok(tx) => Ok(TenantTx::from_parts(tx, ctx)),
@@ -320,7 +320,7 @@ impl RowSecurity {
             };
         }
         let begin = if fenced {
-            rls::fenced_begin(schema, ctx.tenant_id())
+            rls::fenced_begin(schema, ctx.tenant_id(), ctx.placement().tier())
         } else {
             rls::begin_statement(schema)
         };

@@ -162,6 +162,45 @@ impl TenantSchema {
         Ok(())
     }
 
+    /// Creates every table and runs every migration in the connection's default schema (the
+    /// search path as configured), in one transaction: a database of the tenant's own, where
+    /// its tables need no schema of their own (the tier `database`). Entity tables that exist
+    /// are skipped (`IF NOT EXISTS`); the migrations run again as written, so write them to be
+    /// run again.
+    ///
+    /// ```no_run
+    /// # use tenant::{ProvisionCtx, TenantId, tenant_scoped};
+    /// # #[tenant_scoped(table = "notes")]
+    /// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId }
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let own = sqlx::PgPool::connect("postgres://localhost/acme").await?;
+    /// let provision = ProvisionCtx::new("move acme to its own database")?;
+    /// tenant::sqlx::TenantSchema::new().entity::<Note>().install(&provision, &own).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn install(&self, provision: &dyn Provisioning, pool: &PgPool) -> Result<(), Error> {
+        provision
+            .provision_ctx()
+            .audit("install_tables", "default schema");
+        let mut tx = pool.begin().await?;
+        let metas: Vec<&EntityMeta> = self.ddl.iter().map(|(meta, _)| *meta).collect();
+        let ordered = creation_order(&metas).into_iter().map(|i| self.ddl[i].1);
+        for statement in ordered.flat_map(|ddl| ddl.iter()) {
+            sqlx::query(AssertSqlSafe(statement.as_str()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        for migration in &self.migrations {
+            sqlx::raw_sql(AssertSqlSafe(migration.as_str()))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     /// Drops `schema` (offboarding), in one transaction: the record of
     /// [`TenantMigrations`](crate::TenantMigrations), the declared
     /// [`table`](Self::table)s, the entities' tables (children before parents), then the schema

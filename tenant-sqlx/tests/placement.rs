@@ -263,10 +263,11 @@ async fn the_placement_check_cannot_be_skipped_by_the_caller() {
     }
     // A refused BEGIN leaves the connection idle and usable, not in an aborted transaction.
     let mut conn = app.acquire().await.unwrap();
-    let refused =
-        sqlx::raw_sql("RESET app.tenant_id; SELECT tenant_placement.enter('acme'); BEGIN")
-            .execute(&mut *conn)
-            .await;
+    let refused = sqlx::raw_sql(
+        "RESET app.tenant_id; SELECT tenant_placement.enter('acme', 'shared'); BEGIN",
+    )
+    .execute(&mut *conn)
+    .await;
     assert!(refused.is_err());
     let one: i32 = sqlx::query_scalar("SELECT 1")
         .fetch_one(&mut *conn)
@@ -288,6 +289,71 @@ async fn the_placement_check_cannot_be_skipped_by_the_caller() {
     assert!(matches!(
         pools.begin(&elsewhere).await,
         Err(Error::UnknownDatabase { label }) if label.as_str() == "eu"
+    ));
+}
+
+/// A tenant moved between tiers of one database (shared tables to its own schema) keeps its
+/// row in that database's placement table, with the new tier: a process whose cache still
+/// says `shared` must be refused (`Moved`), not let into the shared tables it left, where the
+/// move's cleanup would delete what it wrote. Before the tier was compared, it passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_tier_in_the_same_database_is_moved_postgres() {
+    let Some(server) = support::PgServer::new("placement: a stale tier") else {
+        return;
+    };
+    let pool = pg_pool(&server.url()).await;
+    prepare_pg(&pool).await;
+    let fence = PlacementFence::new(&pool);
+    let shared = support::ctx("acme", Plan::Free).with_placement("main/shared".parse().unwrap());
+    fence
+        .place(shared.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    tenant::sqlx::TenantTx::begin_fenced(&pool, &shared)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    // The switch of a move to the tenant's schema in this database.
+    fence
+        .place(shared.tenant_id(), Tier::Schema, false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&pool, &shared).await,
+        Err(Error::Moved { .. })
+    ));
+}
+
+/// The same on SQLite: a row of another tier is `Moved`.
+#[tokio::test]
+async fn a_stale_tier_in_the_same_database_is_moved_sqlite() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    let fence = PlacementFence::new(&pool);
+    fence.install().await.unwrap();
+    let shared = support::ctx("acme", Plan::Free);
+    fence
+        .place(shared.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    tenant::sqlx::TenantTx::begin_fenced(&pool, &shared)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    fence
+        .place(shared.tenant_id(), Tier::Database, false)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&pool, &shared).await,
+        Err(Error::Moved { .. })
     ));
 }
 

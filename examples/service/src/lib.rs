@@ -13,7 +13,7 @@ use axum::{Json, Router};
 use sqlx::{PgPool, SqlitePool};
 use tenant::CachedRegistry;
 use tenant::TenancyConfig;
-use tenant::http::{FairLayer, SharedResolver, TenantLayer, TenantResolver};
+use tenant::http::{FairLayer, RetryLater, SharedResolver, TenantLayer, TenantResolver};
 use tenant::registry::{CacheStats, FloodGuard};
 use tenant::sqlx::{NewTenant, SqlRegistry};
 use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
@@ -73,22 +73,40 @@ impl axum::extract::FromRef<AppState> for SharedResolver {
 }
 
 /// Errors of the handlers (tenant errors are answered by the extractor before a handler runs).
-pub struct ApiError(StatusCode, String);
+pub enum ApiError {
+    /// A status and what to say.
+    Status(StatusCode, String),
+    /// The tenant is being moved (`Fenced`), or was moved a moment ago (`Moved`): `503` with
+    /// `Retry-After`, the problem `tenant-moving`, which names no tenant.
+    RetryLater(RetryLater),
+}
+
+/// How long a client waits before retrying a tenant that is being moved: a move's
+/// write-unavailability window is seconds (BENCHMARKS.md, "Moving a tenant").
+pub const MOVE_RETRY_AFTER: Duration = Duration::from_secs(2);
 
 impl From<tenant::sqlx::Error> for ApiError {
     fn from(error: tenant::sqlx::Error) -> Self {
         match error {
             tenant::sqlx::Error::Conflict { .. } => {
-                ApiError(StatusCode::CONFLICT, "already exists".into())
+                ApiError::Status(StatusCode::CONFLICT, "already exists".into())
             }
-            other => ApiError(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
+            error if error.is_retryable() => {
+                ApiError::RetryLater(RetryLater::new(MOVE_RETRY_AFTER))
+            }
+            other => ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(serde_json::json!({ "error": self.1 }))).into_response()
+        match self {
+            ApiError::Status(status, message) => {
+                (status, Json(serde_json::json!({ "error": message }))).into_response()
+            }
+            ApiError::RetryLater(later) => later.into_response(),
+        }
     }
 }
 
@@ -106,7 +124,10 @@ async fn get_one(
 ) -> Result<Json<Invoice>, ApiError> {
     match with_repo!(&state.db, |repo| repo.get(&ctx, id).await?) {
         Some(invoice) => Ok(Json(invoice)),
-        None => Err(ApiError(StatusCode::NOT_FOUND, "no such invoice".into())),
+        None => Err(ApiError::Status(
+            StatusCode::NOT_FOUND,
+            "no such invoice".into(),
+        )),
     }
 }
 

@@ -347,3 +347,34 @@ http_suite!(
     postgres,
     support::postgres("http").await.map(app::Db::Postgres)
 );
+
+/// A handler whose data call is refused because its tenant is being moved (`Fenced`) or has
+/// just moved (`Moved`) answers the 503 problem with `Retry-After`, naming no tenant; any other
+/// database error stays a 500.
+#[test]
+fn a_moving_tenant_is_answered_503_with_retry_after() {
+    use axum::response::IntoResponse;
+
+    let tenant: tenant::TenantId = "acme".parse().unwrap();
+    for refused in [
+        tenant::sqlx::Error::Fenced {
+            tenant: tenant.clone(),
+        },
+        tenant::sqlx::Error::Moved {
+            tenant: tenant.clone(),
+        },
+    ] {
+        let response = app::ApiError::from(refused).into_response();
+        assert_eq!(response.status(), 503);
+        assert_eq!(
+            response.headers()["retry-after"],
+            app::MOVE_RETRY_AFTER.as_secs().to_string()
+        );
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json"
+        );
+    }
+    let other = tenant::sqlx::Error::Database(sqlx::Error::PoolTimedOut);
+    assert_eq!(app::ApiError::from(other).into_response().status(), 500);
+}

@@ -58,6 +58,37 @@ pub struct TenantStatus {
     pub schema_version: i64,
 }
 
+/// A document of the tenant's: the parent of [`Comment`], which a move copies first.
+#[tenant_scoped(table = "documents")]
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// Chosen by the application.
+    #[key]
+    pub id: i64,
+    /// The tenant.
+    #[tenant]
+    pub tenant_id: TenantId,
+    /// Its title.
+    pub title: String,
+}
+
+/// A comment on a [`Document`] of the same tenant (a composite foreign key).
+#[tenant_scoped(table = "comments")]
+#[derive(Debug, Clone)]
+pub struct Comment {
+    /// Chosen by the application.
+    #[key]
+    pub id: i64,
+    /// The tenant.
+    #[tenant]
+    pub tenant_id: TenantId,
+    /// The document.
+    #[belongs_to(Document)]
+    pub document_id: i64,
+    /// What it says.
+    pub body: String,
+}
+
 /// The application's own migration, run in every tenant's schema after the entities' tables
 /// (unqualified names resolve there). Idempotent, as Temporal may run an activity again.
 pub const APP_MIGRATION: &str = "CREATE TABLE IF NOT EXISTS settings (\
@@ -69,8 +100,20 @@ pub fn tenant_schema() -> TenantSchema {
     TenantSchema::new()
         .entity::<Membership>()
         .entity::<TenantStatus>()
+        .entity::<Comment>()
+        .entity::<Document>()
         .migration(APP_MIGRATION)
         .table("settings")
+}
+
+/// The tables a move copies: every entity of [`tenant_schema`] (the migration's `settings`
+/// has no tenant column: it is made again at the target, as the migration says).
+pub fn move_tables() -> tenant::sqlx::TenantCopy {
+    tenant::sqlx::TenantCopy::new()
+        .entity::<Membership>()
+        .entity::<TenantStatus>()
+        .entity::<Comment>()
+        .entity::<Document>()
 }
 
 /// What one activity attempt saw: its tenant, and the queue and priority its task came through.

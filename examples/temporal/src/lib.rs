@@ -26,10 +26,12 @@ use tenant::{Plan, SigningKeys, SigningKeysError, TenantCtx};
 
 mod activities;
 mod fleet;
+mod moving;
 mod workflows;
 
 pub use activities::*;
 pub use fleet::*;
+pub use moving::*;
 pub use workflows::*;
 
 /// The Temporal namespace of the example's workers and workflows.
@@ -89,8 +91,36 @@ pub fn worker_options(
     Ok(WorkerOptions::new(queue)
         .register_workflow::<ProvisionTenant>()?
         .register_workflow::<OffboardTenant>()?
+        .register_workflow::<MoveTenant>()?
         .register_activities(activities.clone())
         .build())
+}
+
+/// [`worker_options`] with the move's activities too.
+pub fn mover_worker_options(
+    queue: &str,
+    activities: &Provisioning,
+    mover: &Mover,
+) -> Result<WorkerOptions, Box<dyn std::error::Error>> {
+    let mut options = worker_options(queue, activities)?;
+    options.register_activities(mover.clone());
+    Ok(options)
+}
+
+/// [`with_workers`] whose workers run the move's activities too.
+pub async fn with_move_workers<T>(
+    client: &Client,
+    activities: &Provisioning,
+    mover: &Mover,
+    body: impl Future<Output = Result<T, Box<dyn std::error::Error>>>,
+) -> Result<T, Box<dyn std::error::Error>> {
+    let options = activities
+        .fleet()
+        .all_task_queues()
+        .iter()
+        .map(|queue| mover_worker_options(queue, activities, mover))
+        .collect::<Result<Vec<_>, _>>()?;
+    run_workers(client, options, body).await
 }
 
 /// Two tenants of different plans, for the worker: `acme-{run}` and `globex-{run}`, with the

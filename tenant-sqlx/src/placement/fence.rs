@@ -26,7 +26,8 @@ pub struct PlacedState {
 /// `tenant_placement.tenants` on PostgreSQL, `tenant_placement` on SQLite, one row per tenant
 /// with its tier and a `fenced` flag. A transaction begun by [`PoolSet::begin`] (or
 /// [`TenantTx::begin_fenced`]) checks, in the round trip of its BEGIN, that the row of its
-/// tenant is there and not fenced, and is refused otherwise with [`Error::Moved`] or
+/// tenant is there, of the context's tier, and not fenced (a row of another tier is a tenant
+/// moved between tiers of this database), and is refused otherwise with [`Error::Moved`] or
 /// [`Error::Fenced`]. The caller chooses nothing that is compared: the tenant is the verified
 /// context's, and the answer is the row of the database the statement runs on.
 ///
@@ -139,12 +140,13 @@ impl<DB: PlacementBackend> TenantTx<DB> {
     /// and calls this; call it directly only with a pool chosen by hand.
     pub async fn begin_fenced(pool: &Pool<DB>, ctx: &TenantCtx) -> Result<Self, Error> {
         let schema = (ctx.placement().tier() == Tier::Schema).then(|| ctx.schema_name());
-        let begin = DB::fenced_begin(schema, ctx.tenant_id())?;
+        let tier = ctx.placement().tier();
+        let begin = DB::fenced_begin(schema, ctx.tenant_id(), tier)?;
         let mut tx = pool
             .begin_with(AssertSqlSafe(begin))
             .await
             .map_err(|e| refusal(e, ctx.tenant_id()))?;
-        DB::check_in(&mut tx, ctx.tenant_id()).await?;
+        DB::check_in(&mut tx, ctx.tenant_id(), tier).await?;
         Ok(TenantTx::from_parts(tx, ctx))
     }
 }
@@ -218,6 +220,7 @@ pub trait PlacementBackend: Backend {
     fn fenced_begin(
         schema: Option<&tenant_core::SchemaName>,
         tenant: &TenantId,
+        tier: Tier,
     ) -> Result<String, Error>;
 
     /// The check a backend without server-side functions runs inside the transaction.
@@ -225,6 +228,7 @@ pub trait PlacementBackend: Backend {
     fn check_in(
         tx: &mut Transaction<'static, Self>,
         tenant: &TenantId,
+        tier: Tier,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 }
 
@@ -238,8 +242,8 @@ macro_rules! placement_backend {
         set_fenced: $set_fenced:literal,
         state: $state:literal,
         drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
-        fenced_begin: |$schema:ident, $begin_tenant:ident| $fenced_begin:block,
-        check_in: |$tx:ident, $check_tenant:ident| $check_in:block $(,)?
+        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident| $fenced_begin:block,
+        check_in: |$tx:ident, $check_tenant:ident, $check_tier:ident| $check_in:block $(,)?
     ) => {
         #[cfg(feature = $feature)]
         impl PlacementBackend for $db {
@@ -308,11 +312,13 @@ macro_rules! placement_backend {
             fn fenced_begin(
                 $schema: Option<&tenant_core::SchemaName>,
                 $begin_tenant: &TenantId,
+                $begin_tier: Tier,
             ) -> Result<String, Error> $fenced_begin
 
             async fn check_in(
                 $tx: &mut Transaction<'static, Self>,
                 $check_tenant: &TenantId,
+                $check_tier: Tier,
             ) -> Result<(), Error> $check_in
         }
     };
@@ -339,7 +345,7 @@ placement_backend!(
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
         Ok(())
     },
-    fenced_begin: |schema, _tenant| {
+    fenced_begin: |schema, _tenant, _tier| {
         if schema.is_some() {
             return Err(Error::Unsupported {
                 what: "a schema per tenant",
@@ -350,16 +356,21 @@ placement_backend!(
     },
     // In process: no round trip to save. The transaction's snapshot starts here, so a fence
     // committed before it is seen, and one committed after it makes its writes fail.
-    check_in: |tx, tenant| {
-        let fenced: Option<bool> =
-            sqlx::query_scalar("SELECT fenced FROM tenant_placement WHERE tenant_id = ?1")
+    // A row of another tier is a tenant that moved within this database (shared tables to a
+    // file of its own is another database, but the same rule keeps the two checks alike).
+    check_in: |tx, tenant, tier| {
+        let row: Option<(String, bool)> =
+            sqlx::query_as("SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1")
                 .bind(tenant.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
-        match fenced {
+        match row {
             None => Err(Error::Moved { tenant: tenant.clone() }),
-            Some(true) => Err(Error::Fenced { tenant: tenant.clone() }),
-            Some(false) => Ok(()),
+            Some((placed, _)) if placed != tier.as_str() => {
+                Err(Error::Moved { tenant: tenant.clone() })
+            }
+            Some((_, true)) => Err(Error::Fenced { tenant: tenant.clone() }),
+            Some((_, false)) => Ok(()),
         }
     },
 );
@@ -383,16 +394,22 @@ placement_backend!(
         // in the body is qualified, so nothing the caller puts on its search path or in
         // `pg_temp` can stand in for them (`boolean` is a keyword type; `text` in the
         // signature was resolved when the function was created).
-        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text) RETURNS void \
+        // The one-argument `enter` of before the tier was compared: a process still calling it
+        // would not see a move between tiers of this database.
+        "DROP FUNCTION IF EXISTS tenant_placement.enter(pg_catalog.text)",
+        // The tier is compared too: a tenant moved between tiers of this one database (shared
+        // tables to its schema) keeps its row, with the new tier, and a process whose cache
+        // says the old one is refused as `Moved`, not let into the tables it left.
+        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text, tier pg_catalog.text) RETURNS void \
          LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$ \
-         DECLARE is_fenced boolean; \
+         DECLARE is_fenced boolean; placed_tier pg_catalog.text; \
          BEGIN \
            IF NOT pg_catalog.pg_try_advisory_xact_lock_shared(1952804464, pg_catalog.hashtext(tenant)) THEN \
              RAISE EXCEPTION 'tenant is fenced for a move' USING ERRCODE = 'TP002'; \
            END IF; \
-           SELECT p.fenced INTO is_fenced FROM tenant_placement.tenants AS p \
+           SELECT p.fenced, p.tier INTO is_fenced, placed_tier FROM tenant_placement.tenants AS p \
              WHERE p.tenant_id OPERATOR(pg_catalog.=) tenant; \
-           IF NOT FOUND THEN \
+           IF NOT FOUND OR placed_tier OPERATOR(pg_catalog.<>) tier THEN \
              RAISE EXCEPTION 'tenant is not placed in this database' USING ERRCODE = 'TP001'; \
            END IF; \
            IF is_fenced THEN \
@@ -417,10 +434,10 @@ placement_backend!(
         tx.commit().await?;
         Ok(())
     },
-    fenced_begin: |schema, tenant| {
-        Ok(crate::repo::rls::fenced_begin(schema, tenant))
+    fenced_begin: |schema, tenant, tier| {
+        Ok(crate::repo::rls::fenced_begin(schema, tenant, tier))
     },
-    check_in: |_tx, _tenant| {
+    check_in: |_tx, _tenant, _tier| {
         // Checked by `tenant_placement.enter` in the BEGIN round trip.
         Ok(())
     },

@@ -106,16 +106,19 @@ pub(crate) fn one_round_trip_begin(
     schema: Option<&tenant_core::SchemaName>,
     tenant: &tenant_core::TenantId,
     credential: &str,
-    fenced: bool,
+    fenced: Option<tenant_core::Tier>,
 ) -> String {
     // The credential's check shares the search path's SELECT (one statement fewer to parse);
-    // behind the placement fence, its check follows, both before BEGIN.
+    // behind the placement fence (of the context's tier), its check follows, both before BEGIN.
     let enter = enter_literal(tenant, credential);
     let enter = enter.strip_prefix("SELECT ").unwrap_or(&enter);
-    let fence = if fenced {
-        format!("; SELECT tenant_placement.enter('{}')", tenant.as_str())
-    } else {
-        String::new()
+    let fence = match fenced {
+        Some(tier) => format!(
+            "; SELECT tenant_placement.enter('{}', '{}')",
+            tenant.as_str(),
+            tier.as_str()
+        ),
+        None => String::new(),
     };
     format!("{}, {enter}{fence}; BEGIN", session_reset(schema))
 }
@@ -124,16 +127,18 @@ pub(crate) fn one_round_trip_begin(
 /// session reset of [`begin_statement`], then `tenant_placement.enter` (which raises when the
 /// database does not hold the tenant or the tenant is fenced), then BEGIN **last**, as in
 /// [`one_round_trip_begin`]: a refusal leaves the connection idle. One round trip, as before.
-/// A `TenantId` is `[a-z0-9-]`: it cannot end the literal.
+/// A `TenantId` is `[a-z0-9-]` and a tier's name `[a-z]`: neither can end its literal.
 #[cfg(feature = "postgres")]
 pub(crate) fn fenced_begin(
     schema: Option<&tenant_core::SchemaName>,
     tenant: &tenant_core::TenantId,
+    tier: tenant_core::Tier,
 ) -> String {
     format!(
-        "{}; SELECT tenant_placement.enter('{}'); BEGIN",
+        "{}; SELECT tenant_placement.enter('{}', '{}'); BEGIN",
         session_reset(schema),
-        tenant.as_str()
+        tenant.as_str(),
+        tier.as_str()
     )
 }
 
@@ -381,7 +386,7 @@ mod tests {
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
         let acme: tenant_core::TenantId = "acme".parse().unwrap();
         assert_eq!(
-            one_round_trip_begin(Some(&schema), &acme, "00ff", false),
+            one_round_trip_begin(Some(&schema), &acme, "00ff", None),
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
              set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
@@ -389,15 +394,16 @@ mod tests {
         // Behind the fence: the placement check first, BEGIN still last (a refusal leaves
         // the connection idle).
         assert_eq!(
-            one_round_trip_begin(None, &acme, "00ff", true)
+            one_round_trip_begin(None, &acme, "00ff", Some(tenant_core::Tier::Shared))
                 .split("; ")
                 .filter(|s| s.starts_with("SELECT tenant_") || *s == "BEGIN")
                 .collect::<Vec<_>>(),
-            ["SELECT tenant_placement.enter('acme')", "BEGIN"]
+            ["SELECT tenant_placement.enter('acme', 'shared')", "BEGIN"]
         );
         assert!(
-            fenced_begin(Some(&schema), &acme)
-                .ends_with("pg_temp', true); SELECT tenant_placement.enter('acme'); BEGIN")
+            fenced_begin(Some(&schema), &acme, tenant_core::Tier::Schema).ends_with(
+                "pg_temp', true); SELECT tenant_placement.enter('acme', 'schema'); BEGIN"
+            )
         );
     }
 }

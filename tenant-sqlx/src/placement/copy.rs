@@ -1,0 +1,246 @@
+//! [`TenantCopy`]: the data steps of moving a tenant between placements on PostgreSQL: copy its
+//! rows, compare what both sides hold, delete them from the side it left.
+
+use futures_util::TryStreamExt;
+use sqlx::{AssertSqlSafe, PgPool, Postgres};
+use tenant_core::{SchemaName, TenantId};
+
+use crate::error::Error;
+use crate::repo::{Entity, EntityMeta, creation_order};
+
+/// How many rows one `INSERT` of [`TenantCopy::copy`] carries.
+const BATCH: usize = 2_000;
+
+/// Where a tenant's tables are in one database: the connection's default schema (the tiers
+/// `shared` and `database`) or the tenant's own schema (the tier `schema`).
+#[derive(Debug, Clone, Copy)]
+pub struct TablesAt<'a> {
+    /// The database.
+    pub pool: &'a PgPool,
+    /// `Some(schema)` for the tier `schema`; `None`: the tables resolve on the search path.
+    pub schema: Option<&'a SchemaName>,
+}
+
+/// One table's side of a verification: how many rows the tenant has, and an order-independent
+/// checksum of them (the sum of a 64-bit hash of each row's JSON form, as a decimal string so
+/// nothing overflows). Two sides with equal counts and sums hold the same rows, as far as a
+/// 64-bit hash can tell.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TableSum {
+    /// The table.
+    pub table: String,
+    /// The tenant's rows in it.
+    pub rows: i64,
+    /// The sum of the rows' hashes.
+    pub checksum: String,
+}
+
+/// The tables of a tenant's entities, parents before children (`#[belongs_to]` order), and what
+/// a move does with them on PostgreSQL. Every step is idempotent, so a workflow that runs it
+/// again after a worker died (or a step that failed half-way) ends with the same rows:
+///
+/// - [`copy`](Self::copy) deletes the tenant's rows at the target and inserts the source's, in
+///   one target transaction (children deleted first, parents inserted first);
+/// - [`sums`](Self::sums) counts and checksums each table on one side;
+/// - [`delete`](Self::delete) removes the tenant's rows from one side, in one transaction.
+///
+/// It runs as the role that owns the tables (a migration's role), outside the tenant
+/// transactions and their fence: the move fences the tenant first, so nothing writes the
+/// source while it is copied. Rows are carried by their JSON form (`row_to_json` and
+/// `json_populate_recordset`), so a column type needs no code here; both sides must have the
+/// same columns (the same `TenantSchema`). Sequences at the target are not advanced: the
+/// entities' keys are the application's, not `serial` ones.
+///
+/// ```no_run
+/// use tenant::sqlx::{TablesAt, TenantCopy};
+/// use tenant::{TenantId, tenant_scoped};
+///
+/// #[tenant_scoped(table = "notes")]
+/// pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let (main, eu) = (sqlx::PgPool::connect("postgres://main").await?,
+///                   sqlx::PgPool::connect("postgres://eu").await?);
+/// let tables = TenantCopy::new().entity::<Note>();
+/// let acme: TenantId = "acme".parse()?;
+/// let (source, target) = (TablesAt { pool: &main, schema: None }, TablesAt { pool: &eu, schema: None });
+/// tables.copy(&acme, source, target, |_rows| async {}).await?;
+/// assert_eq!(tables.sums(&acme, source).await?, tables.sums(&acme, target).await?);
+/// tables.delete(&acme, source).await?;
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct TenantCopy {
+    tables: Vec<&'static EntityMeta>,
+}
+
+impl TenantCopy {
+    /// No table yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `E`'s table. Its `#[belongs_to]` parents are copied before it whatever the order
+    /// they were added in.
+    pub fn entity<E: Entity>(mut self) -> Self {
+        self.tables.push(E::META);
+        self
+    }
+
+    /// The tables, parents first.
+    pub fn tables(&self) -> Vec<&'static str> {
+        self.ordered().map(|meta| meta.table).collect()
+    }
+
+    fn ordered(&self) -> impl DoubleEndedIterator<Item = &'static EntityMeta> + '_ {
+        creation_order(&self.tables)
+            .into_iter()
+            .map(|i| self.tables[i])
+    }
+
+    /// Makes the target's rows of `tenant` those of the source: in one transaction at the
+    /// target, deletes them (children first), then inserts the source's (parents first), read
+    /// in one snapshot of the source. `progress` is handed the rows copied so far after each
+    /// batch, and awaited (a Temporal activity heartbeats there). Returns the rows copied.
+    pub async fn copy<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
+        mut progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        let mut read = source.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *read)
+            .await?;
+        let mut write = target.pool.begin().await?;
+        for meta in self.ordered().rev() {
+            delete_rows(&mut write, meta, target.schema, tenant).await?;
+        }
+        let mut copied = 0u64;
+        for meta in self.ordered() {
+            let select = format!(
+                "SELECT row_to_json(t)::text FROM {} AS t WHERE t.{} = $1",
+                qualified(schema_str(source.schema), meta.table),
+                quote_ident(meta.tenant_column()),
+            );
+            let table = qualified(schema_str(target.schema), meta.table);
+            let insert = format!(
+                "INSERT INTO {table} OVERRIDING SYSTEM VALUE \
+                 SELECT * FROM json_populate_recordset(NULL::{table}, $1::json)"
+            );
+            let mut rows = sqlx::query_scalar::<Postgres, String>(AssertSqlSafe(select))
+                .bind(tenant.as_str())
+                .fetch(&mut *read);
+            let mut batch: Vec<String> = Vec::with_capacity(BATCH);
+            loop {
+                let row = rows.try_next().await?;
+                let done = row.is_none();
+                batch.extend(row);
+                if batch.len() == BATCH || (done && !batch.is_empty()) {
+                    let json = format!("[{}]", batch.join(","));
+                    sqlx::query(AssertSqlSafe(insert.as_str()))
+                        .bind(json)
+                        .execute(&mut *write)
+                        .await?;
+                    copied += batch.len() as u64;
+                    batch.clear();
+                    progress(copied).await;
+                }
+                if done {
+                    break;
+                }
+            }
+        }
+        write.commit().await?;
+        read.commit().await?;
+        Ok(copied)
+    }
+
+    /// Each table's count and checksum of `tenant`'s rows at `side`, parents first, read in one
+    /// snapshot.
+    pub async fn sums(
+        &self,
+        tenant: &TenantId,
+        side: TablesAt<'_>,
+    ) -> Result<Vec<TableSum>, Error> {
+        let mut tx = side.pool.begin().await?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await?;
+        let mut sums = Vec::new();
+        for meta in self.ordered() {
+            // A row's JSON form names its columns and values alike on both sides; the sum of
+            // their hashes does not depend on the order rows are read in.
+            let sql = format!(
+                "SELECT count(*), coalesce(sum(hashtextextended(row_to_json(t)::text, 0)::numeric), 0)::text \
+                 FROM {} AS t WHERE t.{} = $1",
+                qualified(schema_str(side.schema), meta.table),
+                quote_ident(meta.tenant_column()),
+            );
+            let (rows, checksum): (i64, String) = sqlx::query_as(AssertSqlSafe(sql))
+                .bind(tenant.as_str())
+                .fetch_one(&mut *tx)
+                .await?;
+            sums.push(TableSum {
+                table: meta.table.to_owned(),
+                rows,
+                checksum,
+            });
+        }
+        tx.commit().await?;
+        Ok(sums)
+    }
+
+    /// Deletes `tenant`'s rows at `side` (children first), in one transaction. Returns the rows
+    /// deleted: none on a rerun.
+    pub async fn delete(&self, tenant: &TenantId, side: TablesAt<'_>) -> Result<u64, Error> {
+        let mut tx = side.pool.begin().await?;
+        let mut deleted = 0;
+        for meta in self.ordered().rev() {
+            deleted += delete_rows(&mut tx, meta, side.schema, tenant).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
+    }
+}
+
+async fn delete_rows(
+    tx: &mut sqlx::PgConnection,
+    meta: &EntityMeta,
+    schema: Option<&SchemaName>,
+    tenant: &TenantId,
+) -> Result<u64, Error> {
+    let sql = format!(
+        "DELETE FROM {} WHERE {} = $1",
+        qualified(schema_str(schema), meta.table),
+        quote_ident(meta.tenant_column()),
+    );
+    let done = sqlx::query(AssertSqlSafe(sql))
+        .bind(tenant.as_str())
+        .execute(&mut *tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+fn schema_str(schema: Option<&SchemaName>) -> Option<&str> {
+    schema.map(SchemaName::as_str)
+}
+
+/// `"table"` or `schema."table"` (a `SchemaName` is `[a-z0-9_]`, a plain identifier).
+fn qualified(schema: Option<&str>, table: &str) -> String {
+    match schema {
+        Some(schema) => format!("{schema}.{}", quote_ident(table)),
+        None => quote_ident(table),
+    }
+}
+
+fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
