@@ -231,7 +231,13 @@ async fn scenario(
         assert!(schema_exists(pool, schema).await?, "{schema}");
         assert_eq!(
             tables(pool, schema).await?,
-            ["comments", "documents", "memberships", "settings", "tenant_status"],
+            [
+                "comments",
+                "documents",
+                "memberships",
+                "settings",
+                "tenant_status"
+            ],
             "{schema}"
         );
         let owner = format!("owner-of-{}", ctx.tenant_id());
@@ -523,7 +529,13 @@ async fn scenario(
     assert!(schema_exists(pool, kept).await?);
     assert_eq!(
         tables(pool, kept).await?,
-        ["comments", "documents", "memberships", "settings", "tenant_status"]
+        [
+            "comments",
+            "documents",
+            "memberships",
+            "settings",
+            "tenant_status"
+        ]
     );
     assert_eq!(
         memberships_in(pool, kept).await?,
