@@ -10,12 +10,14 @@ use crate::Site;
 use crate::patterns::{CHECKED_NAMESPACE, PATTERNS, Pattern, Shape, aliased_names};
 use aliases::{Import, Names, alias_edges, is_checked_namespace, use_items};
 pub(crate) use aliases::{Shared, module_of_file};
+use sql_text::is_sql_text;
 use tokens::{
     ident_is, is_method_dot, is_path_sep, paren_group, path_start, punct_is, receiver,
     skip_angle_brackets, skip_turbofish, span_of, string_value,
 };
 
 mod aliases;
+mod sql_text;
 mod tokens;
 
 /// Longest snippet printed, in characters; a longer one is cut and ends in `...`.
@@ -558,82 +560,6 @@ fn imported_at(tokens: &[TokenTree], at: usize, segments: &[&str], scope: &Scope
             .then(|| path_start(tokens, at));
     }
     scope.imports(&local, from, leaf).then_some(at)
-}
-
-/// The first argument of a method call is SQL text (see [`Shape::Statement`]).
-fn is_sql_text(argument: &[TokenTree]) -> bool {
-    let mut k = 0;
-    while k < argument.len()
-        && (punct_is(argument.get(k), '&')
-            || punct_is(argument.get(k), '*')
-            || ident_is(&argument[k], "mut"))
-    {
-        k += 1;
-    }
-    let rest = &argument[k..];
-    match rest {
-        [TokenTree::Literal(lit), ..] => string_value(lit).is_some(),
-        // `(sql, arguments)`: a statement with its arguments.
-        [TokenTree::Group(group)] if group.delimiter() == Delimiter::Parenthesis => {
-            let inner: Vec<TokenTree> = group.stream().into_iter().collect();
-            let mut parts = inner.split(|token| punct_is(Some(token), ','));
-            let first = parts.next().unwrap_or_default();
-            parts.next().is_some() && is_sql_text(first)
-        }
-        [TokenTree::Ident(name), bang, TokenTree::Group(_), ..] if punct_is(Some(bang), '!') => {
-            ["format", "concat", "include_str"]
-                .iter()
-                .any(|m| name == m)
-        }
-        _ => {
-            // A path (`sqlx::AssertSqlSafe(..)`) or a place (`self.sql.as_str()`): its names.
-            let names: Vec<String> = rest
-                .iter()
-                .take_while(|token| {
-                    !matches!(token, TokenTree::Group(_)) || paren_group(token).is_some()
-                })
-                .filter_map(|token| match token {
-                    TokenTree::Ident(ident) => Some(ident.to_string()),
-                    _ => None,
-                })
-                .collect();
-            names.iter().any(|name| name == "AssertSqlSafe")
-                || names.iter().any(|name| names_sql(name))
-        }
-    }
-}
-
-/// A name that says it holds SQL: a word `sql`, `stmt`, `statement(s)`, `ddl` or `query`
-/// between underscores (`insert_sql`, `STATEMENT`), or an upper-case constant not named like a
-/// pool, a connection or a transaction (`DELETE_EXPIRED`, but not `POOL`).
-fn names_sql(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    let mut words = lower.split('_').filter(|word| !word.is_empty());
-    if words
-        .clone()
-        .any(|word| ["sql", "stmt", "statement", "statements", "ddl", "query"].contains(&word))
-    {
-        return true;
-    }
-    let constant = name.chars().any(|c| c.is_ascii_uppercase())
-        && name.len() >= 2
-        && name
-            .chars()
-            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_');
-    constant
-        && !words.any(|word| {
-            [
-                "pool",
-                "db",
-                "database",
-                "conn",
-                "connection",
-                "tx",
-                "transaction",
-                "executor",
-            ]
-            .contains(&word)
-        })
 }
 
 /// `<path::Type>` or `<Self as path::Type>` closing at `close`, `Type` being `name` or an
