@@ -559,7 +559,7 @@ macro_rules! registry_backend {
         taken: $taken:literal,
         insert: $insert:literal,
         deactivate: $deactivate:literal,
-        has_placement: $has_placement:literal,
+        has_placement: $has_placement:expr,
         place: $place:literal,
         switch: $switch:literal $(,)?
     ) => {
@@ -574,12 +574,16 @@ macro_rules! registry_backend {
                     sqlx::query(*statement).execute(&mut *tx).await?;
                 }
                 // A table created before placements existed gets the column, every tenant on
-                // the default placement (`ADD COLUMN IF NOT EXISTS` is PostgreSQL's only).
-                let has_placement: i64 = sqlx::query_scalar($has_placement)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                if has_placement == 0 {
-                    sqlx::query(ADD_PLACEMENT).execute(&mut *tx).await?;
+                // the default placement. PostgreSQL's DDL does it itself (`ADD COLUMN IF NOT
+                // EXISTS`); SQLite has no such clause, so there a query checks first.
+                let has_placement: Option<&'static str> = $has_placement;
+                if let Some(has_placement) = has_placement {
+                    let found: i64 = sqlx::query_scalar(has_placement)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    if found == 0 {
+                        sqlx::query(ADD_PLACEMENT).execute(&mut *tx).await?;
+                    }
                 }
                 tx.commit().await?;
                 Ok(())
@@ -720,7 +724,7 @@ registry_backend!(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = MAX(updated_at, ?) \
                  WHERE id = ? AND is_active",
-    has_placement: "SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'placement'",
+    has_placement: Some("SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'placement'"),
     place: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
             WHERE id = ?3 AND placement <> ?1",
     switch: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
@@ -753,9 +757,8 @@ registry_backend!(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = GREATEST(updated_at, $1) \
                  WHERE id = $2 AND is_active",
-    has_placement: "SELECT COUNT(*) FROM pg_attribute \
-                    WHERE attrelid = to_regclass('tenants') AND attname = 'placement' \
-                    AND NOT attisdropped",
+    // The DDL's last statement adds the column to an older table.
+    has_placement: None,
     place: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
             WHERE id = $3 AND placement <> $1",
     switch: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
