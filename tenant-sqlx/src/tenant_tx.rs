@@ -92,7 +92,9 @@ impl<DB: Backend> TenantTx<DB> {
     }
 
     /// The transaction's connection, for the checked queries run on `&mut TenantTx`, which
-    /// have checked the context's tenant first. Crate-private: see `executor`.
+    /// have checked the context's tenant first. Crate-private: see `executor`, whose
+    /// per-backend impls are its only callers.
+    #[cfg(any(feature = "sqlite", feature = "postgres"))]
     pub(crate) fn connection(&mut self) -> &mut DB::Connection {
         &mut self.tx
     }

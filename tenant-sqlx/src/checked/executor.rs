@@ -2,6 +2,8 @@
 
 use tenant_core::TenantId;
 
+// Named by the per-backend impls only.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 use crate::TenantTx;
 use crate::repo::Backend;
 

@@ -165,7 +165,8 @@ pub(crate) fn refusal(error: sqlx::Error, tenant: &TenantId) -> Error {
 }
 
 /// What [`state`](PlacementFence::state) read: a stored tier this crate would not have written
-/// is a decoding error, not a default.
+/// is a decoding error, not a default. Called by the per-backend impls only.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 fn placed_state(tier: String, fenced: bool) -> Result<PlacedState, Error> {
     let tier =
         tier.parse()
