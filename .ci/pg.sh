@@ -70,11 +70,14 @@ pg_install() {
 # dev package and a compiler if missing, then `make install` from a copy of the sources (PGXS
 # builds in place; the work tree stays clean). About a second when nothing is missing.
 pg_install_tenant_rls() {
-  local src major pgxs build
+  local src major pgxs server_h build
   src=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tenant-sqlx/pg
   major=$(basename "$(dirname "$PG_BIN")")
   pgxs=/usr/lib/postgresql/$major/lib/pgxs/src/makefiles/pgxs.mk
-  if [ ! -f "$pgxs" ] || ! command -v gcc >/dev/null || ! command -v make >/dev/null; then
+  # pgxs.mk alone proves nothing: postgresql-client ships it without the server headers.
+  server_h=$("$PG_BIN/pg_config" --includedir-server 2>/dev/null)/postgres.h
+  if [ ! -f "$pgxs" ] || [ ! -f "$server_h" ] || ! command -v gcc >/dev/null ||
+    ! command -v make >/dev/null; then
     echo "installing postgresql-server-dev-$major, gcc and make for the tenant_rls extension"
     # The installed server's own version: a newer dev package would upgrade the server's
     # files under any cluster already running, whose new backends then fail to load plpgsql.
