@@ -7,7 +7,8 @@
 //!   check in the BEGIN round trip) against today's `TenantTx::begin(&pool)` (the floor), and
 //!   `TenantTx::begin_fenced(&pool)` (the check, the pool chosen by hand).
 //!
-//! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set. Every version has its own
+//! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set (the fence in C where the
+//! server has the `tenant_rls` extension; `TENANT_BENCH_PLPGSQL=1`: in PL/pgSQL). Every version has its own
 //! pool of one connection (on SQLite, its own in-memory database) seeded alike: 2 tenants of
 //! 100 rows. The set holds two databases, `main` and `eu`; the tenant is placed on `eu`.
 
@@ -221,6 +222,14 @@ fn main() {
             let admin = sqlx::PgPool::connect(&url).await.unwrap();
             let subject = fresh_schema(&admin, &url, &schema).await;
             prepare!(&subject);
+            // The fence over the C extension where the server has it; TENANT_BENCH_PLPGSQL=1
+            // measures the PL/pgSQL version (managed PostgreSQL) instead, in the same database.
+            if std::env::var_os("TENANT_BENCH_PLPGSQL").is_some() {
+                PlacementFence::new(&subject)
+                    .install_plpgsql()
+                    .await
+                    .unwrap();
+            }
             // The placement table is per database, in its own schema: every version sees the
             // same one.
             let on = |_: usize| tenant_benches::pool_on(&url, &schema);

@@ -10,21 +10,36 @@
  *   the row directly), compares in constant time, and sets the setting transaction-locally:
  *   gone at COMMIT or ROLLBACK, undone by ROLLBACK TO a savepoint before it.
  * - native_current_tenant() returns the setting, NULL when unset or empty (fail closed).
+ * - placement_enter(tenant, tier) (1.1) is tenant-sqlx's placement fence: a shared advisory lock
+ *   on the tenant's key (the move takes it exclusively to drain), then the tenant's row of
+ *   tenant_placement.tenants, read through its primary key under a snapshot taken after the
+ *   lock. Not placed here, or of another tier: SQLSTATE TP001; fenced: TP002.
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
- * (in enter) rather than once per statement, as the PL/pgSQL version must.
+ * (in enter) rather than once per statement, as the PL/pgSQL version must. Within a backend,
+ * enter keeps the key and the credentials that verified under it (see the cache below), so a
+ * pooled connection that enters the same tenant again compares 64 bytes instead of hashing.
  */
 #include "postgres.h"
 
+#include "access/genam.h"
+#include "access/heapam.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
 #include "access/table.h"
 #include "access/tableam.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_collation.h"
 #include "catalog/pg_type.h"
 #include "common/cryptohash.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "miscadmin.h"
+#include "storage/bufmgr.h"
+#include "storage/lock.h"
 #include "utils/builtins.h"
+#include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
@@ -44,6 +59,41 @@ void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(tenant_rls_enter);
 PG_FUNCTION_INFO_V1(tenant_rls_current_tenant);
+PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
+
+/*
+ * The backend's cache of the key and of the credentials computed under it. Why it is safe:
+ * every enter still reads the key row under the statement's snapshot (a visibility check of
+ * the one tuple at the remembered TID; a full scan when it is gone), and compares all 128
+ * bytes of pads with the cached ones, so a rotated key empties the cache before any
+ * credential is compared. An entry is a credential that verified for a tenant under the cached
+ * key: only the same credential for the same tenant matches it, and anything else is checked
+ * by computing the HMAC (see credential_verifies). It lives in the backend's memory, which no
+ * SQL can read.
+ */
+#define CACHE_SLOTS 32
+
+#if PG_VERSION_NUM >= 160000
+#define RELATION_FILE_NUMBER(rel) ((rel)->rd_locator.relNumber)
+#else
+#define RELATION_FILE_NUMBER(rel) ((rel)->rd_node.relNode)
+#endif
+
+typedef struct CachedCredential
+{
+	uint8		len;			/* of tenant; 0: empty slot */
+	char		tenant[MAX_TENANT_LEN];
+	char		expected[2 * DIGEST_LEN];
+} CachedCredential;
+
+static bool key_cached = false;
+static Oid	key_relid = InvalidOid;
+static Oid	key_relfilenode = InvalidOid;
+static ItemPointerData key_tid;
+static uint8 key_inner[PAD_LEN];
+static uint8 key_outer[PAD_LEN];
+static CachedCredential credentials[CACHE_SLOTS];
+static int	next_slot = 0;
 
 /* A tenant id as tenant-core defines it: [a-z0-9], inner '-', at most 63 bytes. */
 static bool
@@ -135,12 +185,64 @@ bytea_column(TupleDesc desc, const char *name)
 	return InvalidAttrNumber;
 }
 
+/* Copies the pads from one row of the key table; false if they are not two 64-byte values. */
+static bool
+copy_pads(Datum i, bool inner_null, Datum o, bool outer_null, uint8 *inner, uint8 *outer)
+{
+	bytea	   *ib;
+	bytea	   *ob;
+
+	if (inner_null || outer_null)
+		return false;
+	ib = DatumGetByteaPP(i);
+	ob = DatumGetByteaPP(o);
+	if (VARSIZE_ANY_EXHDR(ib) != PAD_LEN || VARSIZE_ANY_EXHDR(ob) != PAD_LEN)
+		return false;
+	memcpy(inner, VARDATA_ANY(ib), PAD_LEN);
+	memcpy(outer, VARDATA_ANY(ob), PAD_LEN);
+	return true;
+}
+
+/*
+ * The row at the TID the last read found, if it is still there and visible to `snapshot`: an
+ * UPDATE (a rotation) or DELETE committed since makes it invisible, a TRUNCATE or rewrite gives
+ * the table another relfilenode. The block is checked against the table's length first, as a
+ * VACUUM may have truncated it.
+ */
+static bool
+fetch_cached_key(Relation rel, Snapshot snapshot, AttrNumber inner_att, AttrNumber outer_att,
+				 uint8 *inner, uint8 *outer)
+{
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bool		inner_null,
+				outer_null;
+	Datum		i,
+				o;
+	bool		found;
+
+	if (!key_cached || RelationGetRelid(rel) != key_relid ||
+		RELATION_FILE_NUMBER(rel) != key_relfilenode ||
+		rel->rd_tableam != GetHeapamTableAmRoutine() ||
+		ItemPointerGetBlockNumber(&key_tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	tuple.t_self = key_tid;
+	if (!heap_fetch(rel, snapshot, &tuple, &buffer, false))
+		return false;
+	i = heap_getattr(&tuple, inner_att, RelationGetDescr(rel), &inner_null);
+	o = heap_getattr(&tuple, outer_att, RelationGetDescr(rel), &outer_null);
+	found = copy_pads(i, inner_null, o, outer_null, inner, outer);
+	ReleaseBuffer(buffer);
+	return found;
+}
+
 /*
  * Reads the pads of tenant_rls.key, its one row, directly: no SPI, no plan, no privilege check
  * (the caller may not read the table, and this function reveals nothing of it but whether a
  * credential verifies). Found by schema and name, not through the search path; only the
  * schema's owner can create a relation there. Under the statement's snapshot, so a key
- * installed (rotated) by a committed transaction applies to the next statement.
+ * installed (rotated) by a committed transaction applies to the next statement. The row is
+ * looked for at the TID of the last read first, then by a scan, which remembers its TID.
  */
 static void
 read_key(uint8 *inner, uint8 *outer)
@@ -151,8 +253,10 @@ read_key(uint8 *inner, uint8 *outer)
 	TupleDesc	desc;
 	AttrNumber	inner_att;
 	AttrNumber	outer_att;
+	Snapshot	snapshot;
 	TableScanDesc scan;
 	TupleTableSlot *slot;
+	ItemPointerData tid;
 	int			rows = 0;
 	bool		found = false;
 
@@ -168,8 +272,15 @@ read_key(uint8 *inner, uint8 *outer)
 		table_close(rel, AccessShareLock);
 		refuse("no key is installed");
 	}
-	scan = table_beginscan(rel, ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot(),
-						   0, NULL);
+	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
+	if (fetch_cached_key(rel, snapshot, inner_att, outer_att, inner, outer))
+	{
+		table_close(rel, AccessShareLock);
+		return;
+	}
+	key_cached = false;
+	ItemPointerSetInvalid(&tid);
+	scan = table_beginscan(rel, snapshot, 0, NULL);
 	slot = table_slot_create(rel, NULL);
 	while (table_scan_getnextslot(scan, ForwardScanDirection, slot))
 	{
@@ -184,21 +295,18 @@ read_key(uint8 *inner, uint8 *outer)
 			found = false;
 			break;
 		}
-		if (!inner_null && !outer_null)
-		{
-			bytea	   *ib = DatumGetByteaPP(i);
-			bytea	   *ob = DatumGetByteaPP(o);
-
-			if (VARSIZE_ANY_EXHDR(ib) == PAD_LEN && VARSIZE_ANY_EXHDR(ob) == PAD_LEN)
-			{
-				memcpy(inner, VARDATA_ANY(ib), PAD_LEN);
-				memcpy(outer, VARDATA_ANY(ob), PAD_LEN);
-				found = true;
-			}
-		}
+		found = copy_pads(i, inner_null, o, outer_null, inner, outer);
+		tid = slot->tts_tid;
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	table_endscan(scan);
+	if (found && ItemPointerIsValid(&tid))
+	{
+		key_tid = tid;
+		key_relid = relid;
+		key_relfilenode = RELATION_FILE_NUMBER(rel);
+		key_cached = true;
+	}
 	table_close(rel, AccessShareLock);
 	if (!found)
 	{
@@ -208,8 +316,31 @@ read_key(uint8 *inner, uint8 *outer)
 	}
 }
 
-Datum
-tenant_rls_enter(PG_FUNCTION_ARGS)
+/* Whether `given` (of `given_len` bytes) is `expected`, in time that depends on the length only. */
+static bool
+credential_equal(const char *given, size_t given_len, const char *expected)
+{
+	uint8		diff = 0;
+
+	if (given_len != 2 * DIGEST_LEN)
+	{
+		diff = 1;
+		given = expected;
+	}
+	for (size_t i = 0; i < 2 * DIGEST_LEN; i++)
+		diff |= (uint8) (given[i] ^ expected[i]);
+	return diff == 0;
+}
+
+/*
+ * Whether `given` is the key's credential for `tenant`. The key is read first, and the cache
+ * emptied when its pads differ from those it was filled under. The cache answers only a
+ * credential equal to one it holds: any other is checked by computing the HMAC, so how long a
+ * refusal takes says nothing about which tenants this backend entered before. Only verified
+ * credentials are cached.
+ */
+static bool
+credential_verifies(const char *tenant, size_t tenant_len, const char *given, size_t given_len)
 {
 	static const char hex[] = "0123456789abcdef";
 	static const uint8 prefix[] = "enter:";
@@ -218,12 +349,58 @@ tenant_rls_enter(PG_FUNCTION_ARGS)
 	uint8		inner[DIGEST_LEN];
 	uint8		mac[DIGEST_LEN];
 	char		expected[2 * DIGEST_LEN];
+	CachedCredential *slot;
+	bool		verifies;
+
+	read_key(inner_pad, outer_pad);
+	if (memcmp(inner_pad, key_inner, PAD_LEN) != 0 || memcmp(outer_pad, key_outer, PAD_LEN) != 0)
+	{
+		memcpy(key_inner, inner_pad, PAD_LEN);
+		memcpy(key_outer, outer_pad, PAD_LEN);
+		explicit_bzero(credentials, sizeof(credentials));
+		next_slot = 0;
+	}
+	for (int i = 0; i < CACHE_SLOTS; i++)
+	{
+		if (credentials[i].len == tenant_len &&
+			memcmp(credentials[i].tenant, tenant, tenant_len) == 0 &&
+			credential_equal(given, given_len, credentials[i].expected))
+		{
+			explicit_bzero(inner_pad, PAD_LEN);
+			explicit_bzero(outer_pad, PAD_LEN);
+			return true;
+		}
+	}
+	sha256(inner_pad, PAD_LEN, prefix, sizeof(prefix) - 1, (const uint8 *) tenant, tenant_len,
+		   inner);
+	sha256(outer_pad, PAD_LEN, inner, DIGEST_LEN, NULL, 0, mac);
+	explicit_bzero(inner_pad, PAD_LEN);
+	explicit_bzero(outer_pad, PAD_LEN);
+	for (int i = 0; i < DIGEST_LEN; i++)
+	{
+		expected[2 * i] = hex[mac[i] >> 4];
+		expected[2 * i + 1] = hex[mac[i] & 0xf];
+	}
+	verifies = credential_equal(given, given_len, expected);
+	if (verifies)
+	{
+		/* A tenant already cached (its entry replaced) is not the case: it would have matched. */
+		slot = &credentials[next_slot];
+		next_slot = (next_slot + 1) % CACHE_SLOTS;
+		slot->len = (uint8) tenant_len;
+		memcpy(slot->tenant, tenant, tenant_len);
+		memcpy(slot->expected, expected, 2 * DIGEST_LEN);
+	}
+	explicit_bzero(expected, sizeof(expected));
+	return verifies;
+}
+
+Datum
+tenant_rls_enter(PG_FUNCTION_ARGS)
+{
 	text	   *tenant;
 	text	   *credential;
-	const char *given;
 	size_t		tenant_len;
-	size_t		given_len;
-	uint8		diff = 0;
 	char	   *value;
 
 	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
@@ -233,30 +410,9 @@ tenant_rls_enter(PG_FUNCTION_ARGS)
 	tenant_len = VARSIZE_ANY_EXHDR(tenant);
 	if (!valid_tenant(VARDATA_ANY(tenant), tenant_len))
 		refuse("the tenant credential does not verify");
-
-	read_key(inner_pad, outer_pad);
-	sha256(inner_pad, PAD_LEN, prefix, sizeof(prefix) - 1,
-		   (const uint8 *) VARDATA_ANY(tenant), tenant_len, inner);
-	sha256(outer_pad, PAD_LEN, inner, DIGEST_LEN, NULL, 0, mac);
-	explicit_bzero(inner_pad, PAD_LEN);
-	explicit_bzero(outer_pad, PAD_LEN);
-	for (int i = 0; i < DIGEST_LEN; i++)
-	{
-		expected[2 * i] = hex[mac[i] >> 4];
-		expected[2 * i + 1] = hex[mac[i] & 0xf];
-	}
-
 	/* Constant time in the credential's content: every byte is compared, whatever differs. */
-	given = VARDATA_ANY(credential);
-	given_len = VARSIZE_ANY_EXHDR(credential);
-	if (given_len != sizeof(expected))
-	{
-		diff = 1;
-		given = expected;
-	}
-	for (size_t i = 0; i < sizeof(expected); i++)
-		diff |= (uint8) (given[i] ^ expected[i]);
-	if (diff != 0)
+	if (!credential_verifies(VARDATA_ANY(tenant), tenant_len, VARDATA_ANY(credential),
+							 VARSIZE_ANY_EXHDR(credential)))
 		refuse("the tenant credential does not verify");
 
 	/*
@@ -276,4 +432,149 @@ tenant_rls_current_tenant(PG_FUNCTION_ARGS)
 	if (tenant_setting == NULL || tenant_setting[0] == '\0')
 		PG_RETURN_NULL();
 	PG_RETURN_TEXT_P(cstring_to_text(tenant_setting));
+}
+
+/* The advisory lock's first key, as the PL/pgSQL fence and PlacementFence::fence use it. */
+#define PLACEMENT_LOCK_KEY 1952804464
+
+static void
+placement_refuse(bool fenced)
+{
+	if (fenced)
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE('T', 'P', '0', '0', '2')),
+				 errmsg("tenant is fenced for a move")));
+	ereport(ERROR,
+			(errcode(MAKE_SQLSTATE('T', 'P', '0', '0', '1')),
+			 errmsg("tenant is not placed in this database")));
+}
+
+/* The attribute number of the column `name` of type `type` of `desc`, or InvalidAttrNumber. */
+static AttrNumber
+typed_column(TupleDesc desc, const char *name, Oid type)
+{
+	for (int i = 0; i < desc->natts; i++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, i);
+
+		if (!att->attisdropped && att->atttypid == type &&
+			strcmp(NameStr(att->attname), name) == 0)
+			return att->attnum;
+	}
+	return InvalidAttrNumber;
+}
+
+/*
+ * The placement fence in C: what tenant_placement.enter does in PL/pgSQL, without PL/pgSQL's
+ * statements, plan cache and SECURITY DEFINER switch. It reads the placement table directly
+ * (its owner grants the caller nothing on it) and reveals only what the PL/pgSQL version's
+ * errors do. The caller chooses the tenant and the tier it claims; the answer is the row.
+ */
+Datum
+tenant_rls_placement_enter(PG_FUNCTION_ARGS)
+{
+	text	   *tenant;
+	text	   *tier;
+	size_t		tenant_len;
+	LOCKTAG		tag;
+	int32		hash;
+	Oid			schema;
+	Oid			relid;
+	Oid			index_oid;
+	Relation	rel;
+	Relation	index;
+	TupleDesc	desc;
+	AttrNumber	tenant_att;
+	AttrNumber	tier_att;
+	AttrNumber	fenced_att;
+	ScanKeyData key;
+	Snapshot	snapshot;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	bool		placed = false;
+	bool		fenced = false;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		placement_refuse(false);
+	tenant = PG_GETARG_TEXT_PP(0);
+	tier = PG_GETARG_TEXT_PP(1);
+	tenant_len = VARSIZE_ANY_EXHDR(tenant);
+	if (!valid_tenant(VARDATA_ANY(tenant), tenant_len))
+		placement_refuse(false);
+
+	/* pg_try_advisory_xact_lock_shared(1952804464, hashtext(tenant)), as the move expects. */
+	hash = DatumGetInt32(DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
+												 PointerGetDatum(tenant)));
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) PLACEMENT_LOCK_KEY, (uint32) hash, 2);
+	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+		placement_refuse(true);
+
+	schema = get_namespace_oid("tenant_placement", true);
+	relid = OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
+	if (!OidIsValid(relid))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("tenant_rls: no placement table is installed")));
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	tenant_att = typed_column(desc, "tenant_id", TEXTOID);
+	tier_att = typed_column(desc, "tier", TEXTOID);
+	fenced_att = typed_column(desc, "fenced", BOOLOID);
+	index_oid = RelationGetPrimaryKeyIndex(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || tenant_att == InvalidAttrNumber ||
+		tier_att == InvalidAttrNumber || fenced_att == InvalidAttrNumber ||
+		!OidIsValid(index_oid))
+	{
+		table_close(rel, AccessShareLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("tenant_rls: no placement table is installed")));
+	}
+	index = index_open(index_oid, AccessShareLock);
+	if (index->rd_index->indnatts != 1 || index->rd_index->indkey.values[0] != tenant_att)
+	{
+		index_close(index, AccessShareLock);
+		table_close(rel, AccessShareLock);
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("tenant_rls: no placement table is installed")));
+	}
+
+	/*
+	 * A snapshot taken after the lock: a fence committed before the move took the lock
+	 * exclusively is seen, whatever snapshot the transaction (repeatable read included) has.
+	 * The index's own collation, so the search descends the tree as it was built.
+	 */
+	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(tenant));
+	scan = index_beginscan(rel, index, snapshot, 1, 0);
+	index_rescan(scan, &key, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	{
+		bool		tier_null,
+					fenced_null;
+		Datum		placed_tier = slot_getattr(slot, tier_att, &tier_null);
+		Datum		placed_fenced = slot_getattr(slot, fenced_att, &fenced_null);
+
+		if (!tier_null && !fenced_null)
+		{
+			text	   *row_tier = DatumGetTextPP(placed_tier);
+
+			placed = VARSIZE_ANY_EXHDR(row_tier) == VARSIZE_ANY_EXHDR(tier) &&
+				memcmp(VARDATA_ANY(row_tier), VARDATA_ANY(tier), VARSIZE_ANY_EXHDR(tier)) == 0;
+			fenced = DatumGetBool(placed_fenced);
+		}
+	}
+	ExecDropSingleTupleTableSlot(slot);
+	index_endscan(scan);
+	UnregisterSnapshot(snapshot);
+	index_close(index, AccessShareLock);
+	table_close(rel, AccessShareLock);
+	if (!placed)
+		placement_refuse(false);
+	if (fenced)
+		placement_refuse(true);
+	PG_RETURN_VOID();
 }

@@ -12,7 +12,10 @@ use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::Error;
+use crate::placement::PlacementBackend;
 use crate::repo::Backend;
+#[cfg(feature = "postgres")]
+use crate::row_security::RowSecurity;
 use crate::tenant_tx::TenantTx;
 
 /// The weight a tenant needs to be allowed the whole pool but one connection, by default: the
@@ -28,7 +31,11 @@ pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
 ///   hold the whole pool. (A fixed cap: an idle pool does not lend a tenant more.)
 /// - **Statement time.** A plan's `statement_timeout` is set transaction-locally in the
 ///   BEGIN's own round trip (`set_config('statement_timeout', .., true)`: no extra round trip,
-///   gone when the transaction ends, safe under transaction pooling). A statement past it is
+///   gone when the transaction ends, safe under transaction pooling), in plain transactions
+///   ([`begin`](Self::begin)), behind the placement fence ([`begin_fenced`](Self::begin_fenced))
+///   and with row-level security ([`begin_row_security`](DbBudget::begin_row_security),
+///   [`begin_fenced_row_security`](DbBudget::begin_fenced_row_security)), in the same `SELECT`
+///   as the fence and the credential. A statement past it is
 ///   cancelled by PostgreSQL and returned as [`Error::StatementTimeout`]. SQLite has no
 ///   statement timeout: a plan with one is [`Error::Unsupported`] there, not ignored.
 /// - **Metrics** through the `metrics` facade, the tenant label bounded as the request
@@ -138,37 +145,21 @@ impl<DB: Backend> DbBudget<DB> {
 
     /// Begins a [`TenantTx`] for `ctx` within its budget: waits until the tenant holds fewer
     /// connections than its share, then begins with the plan's statement timeout in the BEGIN
-    /// round trip. The share is held until the transaction ends.
+    /// round trip. The share is held until the transaction ends. Behind the placement fence:
+    /// [`begin_fenced`](Self::begin_fenced); with row-level security:
+    /// [`begin_row_security`](DbBudget::begin_row_security).
     pub async fn begin(&self, ctx: &TenantCtx) -> Result<BudgetTx<DB>, Error> {
         let begin = self.begin_statement(ctx)?;
-        let semaphore = self.share(ctx);
-        // The semaphore is never closed: `acquire_owned` fails only on a closed one.
-        let permit = semaphore
-            .acquire_owned()
-            .await
-            .map_err(|_| Error::Unsupported {
-                what: "a closed connection budget",
-                backend: DB::NAME,
-            })?;
+        let permit = self.admit(ctx).await?;
         let tx = self.pool.begin_with(AssertSqlSafe(begin)).await?;
-        let label = if self.counts_traffic {
-            self.labels.label(ctx.tenant_id())
-        } else {
-            self.labels.current(ctx.tenant_id())
-        };
-        metrics::gauge!("tenant_db_connections", "tenant" => Arc::clone(&label)).increment(1.0);
-        Ok(BudgetTx {
-            tx: Some(TenantTx::from_parts(tx, ctx)),
-            _permit: permit,
-            started: Instant::now(),
-            label,
-        })
+        Ok(self.admitted(ctx, TenantTx::from_parts(tx, ctx), permit))
     }
 
-    /// The BEGIN of a budgeted transaction: the plain one, then the plan's timeout.
-    fn begin_statement(&self, ctx: &TenantCtx) -> Result<String, Error> {
+    /// The plan's statement timeout in whole milliseconds (at least 1), if it has one; on a
+    /// backend without statement timeouts, [`Error::Unsupported`] rather than none.
+    fn timeout_ms(&self, ctx: &TenantCtx) -> Result<Option<u32>, Error> {
         let Some(timeout) = self.timeouts.get(ctx.plan()) else {
-            return Ok(DB::begin_tenant());
+            return Ok(None);
         };
         // By name: the build may have no PostgreSQL driver to compare types with.
         if DB::NAME != "PostgreSQL" {
@@ -177,8 +168,49 @@ impl<DB: Backend> DbBudget<DB> {
                 backend: DB::NAME,
             });
         }
-        // A number of milliseconds: nothing to quote.
         let millis = timeout.as_millis().clamp(1, i32::MAX as u128);
+        Ok(Some(u32::try_from(millis).unwrap_or(i32::MAX as u32)))
+    }
+
+    /// Waits for a connection of the tenant's share.
+    async fn admit(&self, ctx: &TenantCtx) -> Result<OwnedSemaphorePermit, Error> {
+        // The semaphore is never closed: `acquire_owned` fails only on a closed one.
+        self.share(ctx)
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::Unsupported {
+                what: "a closed connection budget",
+                backend: DB::NAME,
+            })
+    }
+
+    /// The transaction begun within the share, counted in the metrics until it ends.
+    fn admitted(
+        &self,
+        ctx: &TenantCtx,
+        tx: TenantTx<DB>,
+        permit: OwnedSemaphorePermit,
+    ) -> BudgetTx<DB> {
+        let label = if self.counts_traffic {
+            self.labels.label(ctx.tenant_id())
+        } else {
+            self.labels.current(ctx.tenant_id())
+        };
+        metrics::gauge!("tenant_db_connections", "tenant" => Arc::clone(&label)).increment(1.0);
+        BudgetTx {
+            tx: Some(tx),
+            _permit: permit,
+            started: Instant::now(),
+            label,
+        }
+    }
+
+    /// The BEGIN of a budgeted transaction: the plain one, then the plan's timeout.
+    fn begin_statement(&self, ctx: &TenantCtx) -> Result<String, Error> {
+        let Some(millis) = self.timeout_ms(ctx)? else {
+            return Ok(DB::begin_tenant());
+        };
+        // A number of milliseconds: nothing to quote.
         Ok(format!(
             "{}; SELECT set_config('statement_timeout', '{millis}', true)",
             DB::begin_tenant()
@@ -212,6 +244,98 @@ impl<DB: Backend> DbBudget<DB> {
 
     fn lock(&self) -> MutexGuard<'_, HashMap<TenantId, Share>> {
         self.shares.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl<DB: PlacementBackend> DbBudget<DB> {
+    /// [`begin`](Self::begin) behind the placement fence, as
+    /// [`TenantTx::begin_fenced`]: the fence's check and the plan's statement timeout in the
+    /// same BEGIN round trip. A tenant this database does not hold, or holds fenced, is
+    /// [`Error::Moved`] or [`Error::Fenced`] after the wait for its share, which it gives back.
+    ///
+    /// ```
+    /// use tenant::sqlx::{DbBudget, Error, PlacementFence};
+    /// use tenant::{Plan, TenantCtx, Tier};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// PlacementFence::new(&pool).install().await?;
+    /// let budget = DbBudget::new(pool.clone());
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// assert!(matches!(budget.begin_fenced(&acme).await, Err(Error::Moved { .. })));
+    ///
+    /// PlacementFence::new(&pool).place(acme.tenant_id(), Tier::Shared, false).await?;
+    /// budget.begin_fenced(&acme).await?.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn begin_fenced(&self, ctx: &TenantCtx) -> Result<BudgetTx<DB>, Error> {
+        let timeout = self.timeout_ms(ctx)?;
+        let permit = self.admit(ctx).await?;
+        let tx = TenantTx::begin_fenced_with(&self.pool, ctx, timeout).await?;
+        Ok(self.admitted(ctx, tx, permit))
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl DbBudget<sqlx::Postgres> {
+    /// [`begin`](Self::begin) as a [`RowSecurity`] transaction: the verified tenant setting and
+    /// the plan's statement timeout, the timeout in the BEGIN round trip (with the credential,
+    /// in [`RowSecurity::one_round_trip`]'s one).
+    ///
+    /// ```no_run
+    /// # use std::time::Duration;
+    /// # use tenant::sqlx::{DbBudget, RowSecurity};
+    /// # use tenant::{Plan, TenantCtx};
+    /// # async fn run(app: sqlx::PgPool, security: RowSecurity) -> Result<(), Box<dyn std::error::Error>> {
+    /// let budget = DbBudget::new(app).statement_timeout(Plan::Free, Duration::from_millis(500));
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// let mut tx = budget.begin_row_security(&security, &acme).await?;
+    /// sqlx::query("SELECT 1").execute(tx.executor()).await?; // acme's rows, within 500 ms
+    /// tx.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn begin_row_security(
+        &self,
+        security: &RowSecurity,
+        ctx: &TenantCtx,
+    ) -> Result<BudgetTx<sqlx::Postgres>, Error> {
+        let timeout = self.timeout_ms(ctx)?;
+        let permit = self.admit(ctx).await?;
+        let tx = security
+            .enter_with(&self.pool, ctx, None, false, timeout)
+            .await?;
+        Ok(self.admitted(ctx, tx, permit))
+    }
+
+    /// [`begin_row_security`](Self::begin_row_security) behind the placement fence, as
+    /// [`RowSecurity::begin_fenced`]: the fence, the credential's check and the timeout in
+    /// one `SELECT` of the BEGIN round trip.
+    ///
+    /// ```no_run
+    /// # use tenant::sqlx::{DbBudget, RowSecurity};
+    /// # use tenant::{Plan, TenantCtx};
+    /// # async fn run(budget: DbBudget<sqlx::Postgres>, security: RowSecurity) -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// budget.begin_fenced_row_security(&security, &acme).await?.commit().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn begin_fenced_row_security(
+        &self,
+        security: &RowSecurity,
+        ctx: &TenantCtx,
+    ) -> Result<BudgetTx<sqlx::Postgres>, Error> {
+        let timeout = self.timeout_ms(ctx)?;
+        let permit = self.admit(ctx).await?;
+        let schema =
+            (ctx.placement().tier() == tenant_core::Tier::Schema).then(|| ctx.schema_name());
+        let tx = security
+            .enter_with(&self.pool, ctx, schema, true, timeout)
+            .await?;
+        Ok(self.admitted(ctx, tx, permit))
     }
 }
 

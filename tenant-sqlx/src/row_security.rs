@@ -206,8 +206,9 @@ impl RowSecurity {
     /// policies untouched; a transaction begun under the other version sees no row (fail
     /// closed) until it ends.
     ///
-    /// The server must have the extension (`make install` in `tenant-sqlx/pg`, as `.ci/pg.sh`
-    /// does): without it, [`Error::RowSecurityExtensionMissing`], and nothing is changed. The
+    /// The server must have the extension at version 1.1 (`make install` in `tenant-sqlx/pg`, as
+    /// `.ci/pg.sh` does): without it, [`Error::RowSecurityExtensionMissing`], and nothing is
+    /// changed. A database with version 1.0 is updated. The
     /// extension is *trusted*, so the database's owner can create it; its two C functions are
     /// then owned by the bootstrap superuser.
     ///
@@ -217,9 +218,11 @@ impl RowSecurity {
     /// needs no privilege on the key table, and gets none.
     pub async fn install(&self, owner: &PgPool) -> Result<(), Error> {
         let available: bool = sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extensions WHERE name = $1)",
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions \
+             WHERE name = $1 AND version = $2)",
         )
         .bind(rls::EXTENSION)
+        .bind(rls::EXTENSION_VERSION)
         .fetch_one(owner)
         .await?;
         if !available {
@@ -306,31 +309,43 @@ impl RowSecurity {
         schema: Option<&tenant_core::SchemaName>,
         fenced: bool,
     ) -> Result<TenantTx<Postgres>, Error> {
+        self.enter_with(pool, ctx, schema, fenced, None).await
+    }
+
+    /// The one begin of every `RowSecurity` transaction, with [`DbBudget`](crate::DbBudget)'s
+    /// statement timeout when it has one: the fence, the credential (in one round trip) and the
+    /// timeout all share BEGIN's `SELECT` ([`rls::Begin`]).
+    pub(crate) async fn enter_with(
+        &self,
+        pool: &PgPool,
+        ctx: &TenantCtx,
+        schema: Option<&tenant_core::SchemaName>,
+        fenced: bool,
+        statement_timeout_ms: Option<u32>,
+    ) -> Result<TenantTx<Postgres>, Error> {
+        let tenant = ctx.tenant_id();
+        let credential = self.credential(tenant);
+        let mut begin = rls::Begin {
+            schema,
+            fence: fenced.then(|| (tenant, ctx.placement().tier())),
+            enter: None,
+            statement_timeout_ms,
+        };
         if self.one_round_trip {
-            let begin = rls::one_round_trip_begin(
-                schema,
-                ctx.tenant_id(),
-                &self.credential(ctx.tenant_id()),
-                fenced.then(|| ctx.placement().tier()),
-            );
-            return match pool.begin_with(AssertSqlSafe(begin)).await {
+            begin.enter = Some((tenant, credential.as_str()));
+            return match pool.begin_with(AssertSqlSafe(begin.sql())).await {
                 Ok(tx) => Ok(TenantTx::from_parts(tx, ctx)),
                 Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
-                Err(e) => Err(crate::placement::refusal(e, ctx.tenant_id())),
+                Err(e) => Err(crate::placement::refusal(e, tenant)),
             };
         }
-        let begin = if fenced {
-            rls::fenced_begin(schema, ctx.tenant_id(), ctx.placement().tier())
-        } else {
-            rls::begin_statement(schema)
-        };
         let mut tx = pool
-            .begin_with(AssertSqlSafe(begin))
+            .begin_with(AssertSqlSafe(begin.sql()))
             .await
-            .map_err(|e| crate::placement::refusal(e, ctx.tenant_id()))?;
+            .map_err(|e| crate::placement::refusal(e, tenant))?;
         let entered = sqlx::query(ENTER)
-            .bind(ctx.tenant_id().as_str())
-            .bind(self.credential(ctx.tenant_id()))
+            .bind(tenant.as_str())
+            .bind(credential.as_str())
             .execute(&mut *tx)
             .await;
         match entered {
@@ -346,10 +361,12 @@ impl RowSecurity {
         mac.update(b"enter:");
         mac.update(tenant.as_str().as_bytes());
         let tag = mac.finalize().into_bytes();
+        // By table: no formatting machinery per byte, on every BEGIN.
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let mut hex = String::with_capacity(2 * tag.len());
         for byte in tag {
-            use fmt::Write as _;
-            let _ = write!(hex, "{byte:02x}");
+            hex.push(char::from(HEX[usize::from(byte >> 4)]));
+            hex.push(char::from(HEX[usize::from(byte & 0xf)]));
         }
         hex
     }

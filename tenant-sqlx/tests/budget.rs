@@ -5,8 +5,8 @@ use std::future::Future;
 use std::task::Poll;
 use std::time::Duration;
 
-use tenant::Plan;
-use tenant::sqlx::{Backend, DbBudget, Error};
+use tenant::sqlx::{Backend, DbBudget, Error, PlacementFence, RowSecurity};
+use tenant::{Plan, Tier};
 use tenant_test_support::ctx;
 
 /// Whether `future` is still waiting after one poll (deterministic: no clock involved).
@@ -172,4 +172,113 @@ async fn a_full_weight_that_is_not_positive_is_refused() {
             .weights(Default::default(), f64::NAN)
             .is_err()
     );
+}
+
+/// The plan's timeout holds in every kind of tenant transaction, set in the same BEGIN round
+/// trip: with row-level security (both modes), behind the placement fence, and both together.
+/// Before, `DbBudget` could only begin a plain `TenantTx`: a service with row-level security
+/// or placement had to choose between them and the timeout. The fence and the credential
+/// still refuse as they do without the budget, and the refused tenant's share is given back.
+#[tokio::test]
+async fn postgres_the_timeout_holds_with_row_security_and_behind_the_fence() {
+    let Some((owner, app)) =
+        tenant_test_support::postgres_app_database("budget_timeout_rls_fence", 2).await
+    else {
+        return;
+    };
+    let security = tenant_test_support::install_row_security(&owner).await;
+    let fence = PlacementFence::new(&owner);
+    fence.install().await.unwrap();
+    let free = ctx("acme", Plan::Free);
+    fence
+        .place(free.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    let budget = DbBudget::new(app).statement_timeout(Plan::Free, Duration::from_millis(100));
+
+    async fn timed_out(tx: &mut tenant::sqlx::BudgetTx<sqlx::Postgres>, how: &str) {
+        let setting: String = sqlx::query_scalar("SHOW statement_timeout")
+            .fetch_one(tx.executor())
+            .await
+            .unwrap();
+        assert_eq!(setting, "100ms", "{how}");
+        let slept = sqlx::query("SELECT pg_sleep(30)")
+            .execute(tx.executor())
+            .await
+            .map_err(Error::from);
+        assert!(
+            matches!(slept, Err(Error::StatementTimeout(_))),
+            "{how}: {slept:?}"
+        );
+    }
+    async fn tenant_of(tx: &mut tenant::sqlx::BudgetTx<sqlx::Postgres>) -> Option<String> {
+        sqlx::query_scalar("SELECT tenant_rls.current_tenant()")
+            .fetch_one(tx.executor())
+            .await
+            .unwrap()
+    }
+
+    for mode in [security.clone(), security.clone().one_round_trip()] {
+        let how = format!("{mode:?}");
+        let mut tx = budget.begin_row_security(&mode, &free).await.unwrap();
+        assert_eq!(tenant_of(&mut tx).await.as_deref(), Some("acme"), "{how}");
+        timed_out(&mut tx, &how).await;
+        drop(tx);
+
+        let mut tx = budget
+            .begin_fenced_row_security(&mode, &free)
+            .await
+            .unwrap();
+        assert_eq!(tenant_of(&mut tx).await.as_deref(), Some("acme"), "{how}");
+        timed_out(&mut tx, &how).await;
+        drop(tx);
+
+        fence.fence(free.tenant_id()).await.unwrap();
+        assert!(matches!(
+            budget.begin_fenced_row_security(&mode, &free).await,
+            Err(Error::Fenced { .. })
+        ));
+        fence.unfence(free.tenant_id()).await.unwrap();
+        let wrong = RowSecurity::new(&[3; 32]).unwrap();
+        assert!(matches!(
+            budget.begin_fenced_row_security(&wrong, &free).await,
+            Err(Error::RowSecurityRefused)
+        ));
+    }
+    let mut tx = budget.begin_fenced(&free).await.unwrap();
+    assert_eq!(tenant_of(&mut tx).await, None, "no credential, no tenant");
+    timed_out(&mut tx, "fenced").await;
+    drop(tx);
+    let unplaced = ctx("globex", Plan::Free);
+    assert!(matches!(
+        budget.begin_fenced(&unplaced).await,
+        Err(Error::Moved { .. })
+    ));
+    // Every refusal gave its connection back: the free share (1) is free.
+    assert_eq!(budget.held(free.tenant_id()), 0);
+    assert_eq!(budget.held(unplaced.tenant_id()), 0);
+}
+
+#[tokio::test]
+async fn sqlite_a_fenced_budget_with_a_timeout_is_unsupported_not_ignored() {
+    let pool = tenant_test_support::sqlite().await;
+    PlacementFence::new(&pool).install().await.unwrap();
+    let free = ctx("free-1", Plan::Free);
+    PlacementFence::new(&pool)
+        .place(free.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    let budget = DbBudget::new(pool).statement_timeout(Plan::Free, Duration::from_secs(1));
+    assert!(matches!(
+        budget.begin_fenced(&free).await,
+        Err(Error::Unsupported {
+            what: "a statement timeout",
+            ..
+        })
+    ));
+    // A plan without a timeout goes on to the fence, which does not hold pro-1.
+    assert!(matches!(
+        budget.begin_fenced(&ctx("pro-1", Plan::Pro)).await,
+        Err(Error::Moved { .. })
+    ));
 }

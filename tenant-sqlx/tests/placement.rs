@@ -735,3 +735,125 @@ async fn row_security_transactions_are_fenced_too() {
         tx.commit().await.unwrap();
     }
 }
+
+/// The language `tenant_placement.enter` is written in: `sql` over the C check, or `plpgsql`.
+async fn fence_language(pool: &PgPool) -> String {
+    sqlx::query_scalar(
+        "SELECT l.lanname::text FROM pg_proc AS p JOIN pg_language AS l ON l.oid = p.prolang \
+         WHERE p.oid = 'tenant_placement.enter(text, text)'::regprocedure",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// The fence in C (over the `tenant_rls` extension) and in PL/pgSQL (managed PostgreSQL)
+/// refuse the same transactions, as the application role, which may read nothing of the
+/// placement table: a tenant not placed, or placed in another tier, is `Moved`; a fenced one
+/// `Fenced`; `fence` waits for a transaction that passed the check before it; a placed one
+/// writes. Switched from one version to the other and back in place, on one database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_and_the_plpgsql_fence_refuse_alike() {
+    let Some((owner, app)) =
+        support::postgres_app_database("placement_c_and_plpgsql_fence", 2).await
+    else {
+        return;
+    };
+    PlacedNoteRepo::new(&owner).create_table().await.unwrap();
+    let fence = PlacementFence::new(&owner);
+    let acme = support::ctx("acme", Plan::Free);
+    for (round, language) in ["plpgsql", "sql", "plpgsql", "sql"].into_iter().enumerate() {
+        if language == "sql" {
+            fence.install().await.unwrap();
+        } else {
+            fence.install_plpgsql().await.unwrap();
+        }
+        assert_eq!(fence_language(&owner).await, language);
+        let begin = || tenant::sqlx::TenantTx::begin_fenced(&app, &acme);
+
+        fence.unplace(acme.tenant_id()).await.unwrap();
+        assert!(
+            matches!(begin().await, Err(Error::Moved { .. })),
+            "{language}"
+        );
+        fence
+            .place(acme.tenant_id(), Tier::Schema, false)
+            .await
+            .unwrap();
+        assert!(
+            matches!(begin().await, Err(Error::Moved { .. })),
+            "{language}"
+        );
+        fence
+            .place(acme.tenant_id(), Tier::Shared, true)
+            .await
+            .unwrap();
+        assert!(
+            matches!(begin().await, Err(Error::Fenced { .. })),
+            "{language}"
+        );
+        fence.unfence(acme.tenant_id()).await.unwrap();
+
+        // In flight when the fence comes: the fence waits for it, then refuses the next.
+        let mut tx = begin().await.unwrap();
+        let id = i64::try_from(round).unwrap();
+        tx.repo::<PlacedNote>()
+            .insert(&acme, note(id, language))
+            .await
+            .unwrap();
+        let owner_fence = owner.clone();
+        let tenant = acme.tenant_id().clone();
+        let mut fencing =
+            tokio::spawn(async move { PlacementFence::new(&owner_fence).fence(&tenant).await });
+        assert!(
+            tokio::time::timeout(Duration::from_millis(300), &mut fencing)
+                .await
+                .is_err(),
+            "{language}: the fence did not wait for the transaction in flight"
+        );
+        tx.commit().await.unwrap();
+        assert!(fencing.await.unwrap().unwrap());
+        assert!(
+            matches!(begin().await, Err(Error::Fenced { .. })),
+            "{language}"
+        );
+        fence.unfence(acme.tenant_id()).await.unwrap();
+    }
+    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM placed_notes")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(written, 4);
+}
+
+/// A database where the fence runs over the C check, whose `tenant_rls` extension is then
+/// dropped by `RowSecurity::install_plpgsql` (the row-level security of managed PostgreSQL):
+/// the fence gets its PL/pgSQL body back in the same step, and keeps refusing and admitting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fence_survives_row_security_moving_to_plpgsql() {
+    let Some((owner, app)) =
+        support::postgres_app_database("placement_fence_survives_plpgsql_rls", 2).await
+    else {
+        return;
+    };
+    let fence = PlacementFence::new(&owner);
+    fence.install().await.unwrap();
+    assert_eq!(fence_language(&owner).await, "sql");
+    support::install_row_security_plpgsql(&owner).await;
+    assert_eq!(fence_language(&owner).await, "plpgsql");
+    let acme = support::ctx("acme", Plan::Free);
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
+    fence
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    tenant::sqlx::TenantTx::begin_fenced(&app, &acme)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+}

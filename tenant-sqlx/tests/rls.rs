@@ -1379,3 +1379,61 @@ async fn a_parallel_query_sees_the_transactions_tenant() {
     assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
     tx.rollback().await.unwrap();
 }
+
+/// `enter` keeps the key and the credentials it computed per backend: a rotated key must empty
+/// that cache before the next credential is compared. On one connection (which cached acme's
+/// credential under the first key): after the rotation the old key's credential is refused and
+/// the new one's enters; back to the first key (a rotation undone), the first one enters again
+/// and the second is refused. A credential cached for acme never enters globex. A database of
+/// its own: the key is per database.
+#[tokio::test]
+async fn a_rotated_key_reaches_a_connection_that_cached_the_old_one() {
+    let Some((owner, app, acme, globex)) =
+        seeded_for_audit("c_rotated_key_reaches_a_cached_connection", 1).await
+    else {
+        return;
+    };
+    let first = rls();
+    let second = RowSecurity::new(&[0x5a; 48]).unwrap();
+    for round in 0..2 {
+        // Twice on the connection: the second enter is the cache's.
+        for _ in 0..2 {
+            let mut tx = first.begin(&app, &acme).await.unwrap();
+            assert_eq!(visible_tenants(tx.executor()).await, acme_rows(), "{round}");
+            tx.commit().await.unwrap();
+        }
+        let own = credential_of(&owner, "acme").await;
+        let mut tx = first.begin(&app, &acme).await.unwrap();
+        let sql = format!("SELECT tenant_rls.enter('globex', '{own}')");
+        assert_eq!(attempt(&mut tx, &sql).await.as_deref(), Some("28000"));
+        tx.rollback().await.unwrap();
+
+        second.install(&owner).await.unwrap();
+        assert!(matches!(
+            first.begin(&app, &acme).await,
+            Err(Error::RowSecurityRefused)
+        ));
+        assert!(matches!(
+            first.begin(&app, &globex).await,
+            Err(Error::RowSecurityRefused)
+        ));
+        let mut tx = second.begin(&app, &acme).await.unwrap();
+        assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+        tx.commit().await.unwrap();
+
+        first.install(&owner).await.unwrap();
+        assert!(matches!(
+            second.begin(&app, &acme).await,
+            Err(Error::RowSecurityRefused)
+        ));
+    }
+    // Deleted, the key enters no one, cached or not.
+    sqlx::query("DELETE FROM tenant_rls.key")
+        .execute(&owner)
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.begin(&app, &acme).await,
+        Err(Error::RowSecurityRefused)
+    ));
+}

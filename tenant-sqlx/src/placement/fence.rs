@@ -31,9 +31,11 @@ pub struct PlacedState {
 /// [`Error::Fenced`]. The caller chooses nothing that is compared: the tenant is the verified
 /// context's, and the answer is the row of the database the statement runs on.
 ///
-/// On PostgreSQL the check is `tenant_placement.enter(tenant)`, a `SECURITY DEFINER` function
-/// that takes `pg_try_advisory_xact_lock_shared` on the tenant's key, then reads the row (in a
-/// snapshot taken after the lock). [`fence`](Self::fence) sets the flag, then takes the same
+/// On PostgreSQL the check is `tenant_placement.enter(tenant, tier)`, in the `SELECT` of the
+/// BEGIN simple query: the `tenant_rls` extension's C function where the server has it, a
+/// `SECURITY DEFINER` PL/pgSQL one elsewhere ([`install`](Self::install)). Both take
+/// `pg_try_advisory_xact_lock_shared` on the tenant's key, then read the row (in a snapshot
+/// taken after the lock). [`fence`](Self::fence) sets the flag, then takes the same
 /// key exclusively, which waits for every transaction that passed the check before the flag
 /// was set: when it returns, no transaction of the tenant is running here, and none can start.
 /// On SQLite the check is a `SELECT` in the transaction, and the flag's `UPDATE` waits for the
@@ -90,8 +92,16 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     /// Creates the placement table (and on PostgreSQL its schema and `enter` function) if they
     /// do not exist. Idempotent. Run it as the owner of the database's tables: the application
     /// role needs no right on the table, only to call `enter`.
+    ///
+    /// On PostgreSQL, where the server has the `tenant_rls` extension (`tenant-sqlx/pg`, as
+    /// for [`RowSecurity::install`](crate::RowSecurity::install)), `enter` is a SQL function
+    /// over its C check, which the planner inlines into BEGIN's query; the extension is created
+    /// (or updated) in the `tenant_rls` schema if it is not there yet. Elsewhere (managed
+    /// PostgreSQL), or with [`install_plpgsql`](PlacementFence::install_plpgsql), it is
+    /// PL/pgSQL. The two refuse the same transactions; the C one costs a third of the
+    /// PL/pgSQL one per BEGIN (BENCHMARKS.md).
     pub async fn install(&self) -> Result<(), Error> {
-        DB::install(self.pool).await
+        DB::install(self.pool, true).await
     }
 
     /// Records that this database holds `tenant` in `tier`, fenced or not (a move places the
@@ -129,6 +139,24 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     }
 }
 
+#[cfg(feature = "postgres")]
+impl PlacementFence<'_, sqlx::Postgres> {
+    /// [`install`](Self::install) with the PL/pgSQL `enter` whether or not the server has the
+    /// C extension: a `SECURITY DEFINER` function, for servers where no extension can be
+    /// installed, and to measure or test that version. A database that had the C version gets
+    /// the PL/pgSQL one in its place.
+    ///
+    /// ```no_run
+    /// # async fn run(owner: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// tenant::sqlx::PlacementFence::new(&owner).install_plpgsql().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn install_plpgsql(&self) -> Result<(), Error> {
+        <sqlx::Postgres as PlacementBackend>::install(self.pool, false).await
+    }
+}
+
 impl<DB: PlacementBackend> TenantTx<DB> {
     /// Begins a transaction on `pool` bound to `ctx`'s tenant, behind the placement fence: in
     /// the BEGIN round trip the database checks that its placement table holds the tenant, not
@@ -139,9 +167,19 @@ impl<DB: PlacementBackend> TenantTx<DB> {
     /// [`PoolSet::begin`](crate::PoolSet::begin) chooses the pool from the context's placement
     /// and calls this; call it directly only with a pool chosen by hand.
     pub async fn begin_fenced(pool: &Pool<DB>, ctx: &TenantCtx) -> Result<Self, Error> {
+        Self::begin_fenced_with(pool, ctx, None).await
+    }
+
+    /// [`begin_fenced`](Self::begin_fenced) with a statement timeout in the same BEGIN
+    /// ([`DbBudget::begin_fenced`](crate::DbBudget::begin_fenced)).
+    pub(crate) async fn begin_fenced_with(
+        pool: &Pool<DB>,
+        ctx: &TenantCtx,
+        statement_timeout_ms: Option<u32>,
+    ) -> Result<Self, Error> {
         let schema = (ctx.placement().tier() == Tier::Schema).then(|| ctx.schema_name());
         let tier = ctx.placement().tier();
-        let begin = DB::fenced_begin(schema, ctx.tenant_id(), tier)?;
+        let begin = DB::fenced_begin(schema, ctx.tenant_id(), tier, statement_timeout_ms)?;
         let mut tx = pool
             .begin_with(AssertSqlSafe(begin))
             .await
@@ -180,8 +218,9 @@ fn placed_state(tier: String, fenced: bool) -> Result<PlacedState, Error> {
 /// A database with a placement table: `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres`
 /// (feature `postgres`). Sealed; its items are not a stable API.
 pub trait PlacementBackend: Backend {
+    /// `native`: the C check where the server has it (PostgreSQL).
     #[doc(hidden)]
-    fn install(pool: &Pool<Self>) -> impl Future<Output = Result<(), Error>> + Send;
+    fn install(pool: &Pool<Self>, native: bool) -> impl Future<Output = Result<(), Error>> + Send;
 
     #[doc(hidden)]
     fn place(
@@ -216,12 +255,13 @@ pub trait PlacementBackend: Backend {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Option<PlacedState>, Error>> + Send;
 
-    /// The simple query that begins a fenced transaction.
+    /// The simple query that begins a fenced transaction, with a statement timeout if asked.
     #[doc(hidden)]
     fn fenced_begin(
         schema: Option<&tenant_core::SchemaName>,
         tenant: &TenantId,
         tier: Tier,
+        statement_timeout_ms: Option<u32>,
     ) -> Result<String, Error>;
 
     /// The check a backend without server-side functions runs inside the transaction.
@@ -237,28 +277,18 @@ macro_rules! placement_backend {
     (
         $feature:literal,
         $db:ty,
-        install: $install:expr,
+        install: |$install_pool:ident, $native:ident| $install:block,
         place: $place:literal,
         unplace: $unplace:literal,
         set_fenced: $set_fenced:literal,
         state: $state:literal,
         drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
-        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident| $fenced_begin:block,
+        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident| $fenced_begin:block,
         check_in: |$tx:ident, $check_tenant:ident, $check_tier:ident| $check_in:block $(,)?
     ) => {
         #[cfg(feature = $feature)]
         impl PlacementBackend for $db {
-            async fn install(pool: &Pool<Self>) -> Result<(), Error> {
-                let mut tx = pool.begin().await?;
-                let statements: &[&str] = &$install;
-                for statement in statements {
-                    sqlx::query(AssertSqlSafe(*statement))
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                tx.commit().await?;
-                Ok(())
-            }
+            async fn install($install_pool: &Pool<Self>, $native: bool) -> Result<(), Error> $install
 
             async fn place(
                 pool: &Pool<Self>,
@@ -314,6 +344,7 @@ macro_rules! placement_backend {
                 $schema: Option<&tenant_core::SchemaName>,
                 $begin_tenant: &TenantId,
                 $begin_tier: Tier,
+                $timeout: Option<u32>,
             ) -> Result<String, Error> $fenced_begin
 
             async fn check_in(
@@ -328,12 +359,18 @@ macro_rules! placement_backend {
 placement_backend!(
     "sqlite",
     sqlx::Sqlite,
-    install: [
-        "CREATE TABLE IF NOT EXISTS tenant_placement (\
-         tenant_id TEXT NOT NULL PRIMARY KEY, \
-         tier TEXT NOT NULL, \
-         fenced BOOLEAN NOT NULL DEFAULT FALSE)",
-    ],
+    // One check, in SQL: there is no other version to choose.
+    install: |pool, _native| {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS tenant_placement (\
+             tenant_id TEXT NOT NULL PRIMARY KEY, \
+             tier TEXT NOT NULL, \
+             fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+        )
+        .execute(pool)
+        .await?;
+        Ok(())
+    },
     place: "INSERT INTO tenant_placement (tenant_id, tier, fenced) VALUES (?1, ?2, ?3) \
             ON CONFLICT (tenant_id) DO UPDATE SET tier = excluded.tier, fenced = excluded.fenced",
     unplace: "DELETE FROM tenant_placement WHERE tenant_id = ?1",
@@ -346,10 +383,16 @@ placement_backend!(
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
         Ok(())
     },
-    fenced_begin: |schema, _tenant, _tier| {
+    fenced_begin: |schema, _tenant, _tier, timeout| {
         if schema.is_some() {
             return Err(Error::Unsupported {
                 what: "a schema per tenant",
+                backend: "SQLite",
+            });
+        }
+        if timeout.is_some() {
+            return Err(Error::Unsupported {
+                what: "a statement timeout",
                 backend: "SQLite",
             });
         }
@@ -376,32 +419,36 @@ placement_backend!(
     },
 );
 
-placement_backend!(
-    "postgres",
-    sqlx::Postgres,
-    install: [
-        // Serialise concurrent installs (catalog races); the key is "tenplace" in ASCII.
-        "SELECT pg_advisory_xact_lock(8387236957311034213)",
-        "CREATE SCHEMA IF NOT EXISTS tenant_placement",
-        "CREATE TABLE IF NOT EXISTS tenant_placement.tenants (\
+/// The placement table of PostgreSQL and what surrounds it, both versions of `enter` alike.
+#[cfg(feature = "postgres")]
+const PLACEMENT_TABLE: &[&str] = &[
+    // Serialise concurrent installs (catalog races); the key is "tenplace" in ASCII.
+    "SELECT pg_advisory_xact_lock(8387236957311034213)",
+    "CREATE SCHEMA IF NOT EXISTS tenant_placement",
+    "CREATE TABLE IF NOT EXISTS tenant_placement.tenants (\
          tenant_id TEXT NOT NULL PRIMARY KEY, \
          tier TEXT NOT NULL CHECK (tier IN ('shared', 'schema', 'database')), \
          fenced BOOLEAN NOT NULL DEFAULT FALSE)",
-        "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
-        "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
-        // SECURITY DEFINER: the application role reads the table through this function only,
-        // and cannot write it. No fixed search path (a `SET` clause costs a GUC save and
-        // restore on every call, in every BEGIN): instead every function, operator and table
-        // in the body is qualified, so nothing the caller puts on its search path or in
-        // `pg_temp` can stand in for them (`boolean` is a keyword type; `text` in the
-        // signature was resolved when the function was created).
-        // The one-argument `enter` of before the tier was compared: a process still calling it
-        // would not see a move between tiers of this database.
-        "DROP FUNCTION IF EXISTS tenant_placement.enter(pg_catalog.text)",
-        // The tier is compared too: a tenant moved between tiers of this one database (shared
-        // tables to its schema) keeps its row, with the new tier, and a process whose cache
-        // says the old one is refused as `Moved`, not let into the tables it left.
-        "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text, tier pg_catalog.text) RETURNS void \
+    "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
+    "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
+    // The one-argument `enter` of before the tier was compared: a process still calling it
+    // would not see a move between tiers of this database.
+    "DROP FUNCTION IF EXISTS tenant_placement.enter(pg_catalog.text)",
+];
+
+/// `tenant_placement.enter` in PL/pgSQL, for servers without the C extension.
+//
+// SECURITY DEFINER: the application role reads the table through this function only,
+// and cannot write it. No fixed search path (a `SET` clause costs a GUC save and
+// restore on every call, in every BEGIN): instead every function, operator and table
+// in the body is qualified, so nothing the caller puts on its search path or in
+// `pg_temp` can stand in for them (`boolean` is a keyword type; `text` in the
+// signature was resolved when the function was created).
+// The tier is compared too: a tenant moved between tiers of this one database (shared
+// tables to its schema) keeps its row, with the new tier, and a process whose cache
+// says the old one is refused as `Moved`, not let into the tables it left.
+#[cfg(feature = "postgres")]
+pub(crate) const PLACEMENT_ENTER_PLPGSQL: &str = "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text, tier pg_catalog.text) RETURNS void \
          LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$ \
          DECLARE is_fenced boolean; placed_tier pg_catalog.text; \
          BEGIN \
@@ -416,8 +463,59 @@ placement_backend!(
            IF is_fenced THEN \
              RAISE EXCEPTION 'tenant is fenced for a move' USING ERRCODE = 'TP002'; \
            END IF; \
-         END $fn$",
-    ],
+         END $fn$";
+
+/// `tenant_placement.enter` over the extension's C check (`tenant_rls.placement_enter`, the
+/// same lock, row and errors as [`PLACEMENT_ENTER_PLPGSQL`]). A SQL function that is neither
+/// `SECURITY DEFINER` nor has a `SET` clause, and whose body is one `SELECT` of a call, is
+/// inlined into the calling query when it is planned: BEGIN's query calls C directly. The call
+/// is qualified, as inlining parses it with the caller's search path; only the schema's owner
+/// can create a function in `tenant_rls`. The C function reads the placement table itself, so
+/// nothing here runs as the function's owner.
+#[cfg(feature = "postgres")]
+const PLACEMENT_ENTER_C: &str = "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text, tier pg_catalog.text) \
+     RETURNS void LANGUAGE sql VOLATILE \
+     AS $fn$ SELECT tenant_rls.placement_enter(tenant, tier) $fn$";
+
+placement_backend!(
+    "postgres",
+    sqlx::Postgres,
+    install: |pool, native| {
+        let mut tx = pool.begin().await?;
+        for statement in PLACEMENT_TABLE {
+            sqlx::query(AssertSqlSafe(*statement))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let native = native
+            && sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_available_extension_versions \
+                 WHERE name = $1 AND version = $2)",
+            )
+            .bind(crate::repo::rls::EXTENSION)
+            .bind(crate::repo::rls::EXTENSION_VERSION)
+            .fetch_one(&mut *tx)
+            .await?;
+        if native {
+            // The extension lives in `tenant_rls`, as RowSecurity::install creates it (the
+            // same lock: the two may install at once).
+            let mut statements = vec![
+                "SELECT pg_advisory_xact_lock(hashtext('tenant_rls.install'))".to_owned(),
+                format!("CREATE SCHEMA IF NOT EXISTS {}", crate::repo::rls::RLS_SCHEMA),
+                format!("REVOKE CREATE ON SCHEMA {} FROM PUBLIC", crate::repo::rls::RLS_SCHEMA),
+                format!("GRANT USAGE ON SCHEMA {} TO PUBLIC", crate::repo::rls::RLS_SCHEMA),
+            ];
+            statements.extend(crate::repo::rls::extension_statements());
+            statements.push(PLACEMENT_ENTER_C.to_owned());
+            for statement in statements {
+                sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
+            }
+        } else {
+            sqlx::query(PLACEMENT_ENTER_PLPGSQL).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    },
     place: "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced) VALUES ($1, $2, $3) \
             ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced",
     unplace: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1",
@@ -435,8 +533,14 @@ placement_backend!(
         tx.commit().await?;
         Ok(())
     },
-    fenced_begin: |schema, tenant, tier| {
-        Ok(crate::repo::rls::fenced_begin(schema, tenant, tier))
+    fenced_begin: |schema, tenant, tier, timeout| {
+        Ok(crate::repo::rls::Begin {
+            schema,
+            fence: Some((tenant, tier)),
+            statement_timeout_ms: timeout,
+            ..crate::repo::rls::Begin::default()
+        }
+        .sql())
     },
     check_in: |_tx, _tenant, _tier| {
         // Checked by `tenant_placement.enter` in the BEGIN round trip.

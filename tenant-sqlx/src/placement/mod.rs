@@ -9,6 +9,6 @@ mod pool_set;
 #[cfg(feature = "postgres")]
 pub use copy::{TableSum, TablesAt, TenantCopy};
 #[cfg(feature = "postgres")]
-pub(crate) use fence::refusal;
+pub(crate) use fence::{PLACEMENT_ENTER_PLPGSQL, refusal};
 pub use fence::{PlacedState, PlacementBackend, PlacementFence};
 pub use pool_set::{DEFAULT_MAX_OPEN_POOLS, PoolSet, PoolSetBuilder, Routed, TENANT_PLACEHOLDER};

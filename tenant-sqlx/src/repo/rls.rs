@@ -76,70 +76,90 @@ pub(crate) fn statements(meta: &EntityMeta) -> Vec<String> {
 ///   (then `pg_temp`); without, the session's own schemas, any `pg_temp` among them removed.
 #[cfg(feature = "postgres")]
 pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> String {
-    format!("BEGIN; {}", session_reset(schema))
+    Begin {
+        schema,
+        ..Begin::default()
+    }
+    .sql()
 }
 
-/// The RESET of the tenant setting and the search path of [`begin_statement`].
+/// Everything a tenant-bound transaction does in its BEGIN round trip on PostgreSQL, rendered by
+/// [`sql`](Self::sql) as one simple query with **one** `SELECT` (each statement of a simple
+/// query is parsed, planned and run on its own, on every BEGIN): the session reset and search
+/// path of [`begin_statement`], then, each when asked for, the placement fence, the tenant's
+/// credential ([`RowSecurity::one_round_trip`](crate::RowSecurity::one_round_trip)) and a plan's
+/// statement timeout ([`DbBudget`](crate::DbBudget)).
 #[cfg(feature = "postgres")]
-fn session_reset(schema: Option<&tenant_core::SchemaName>) -> String {
-    let path = match schema {
-        // A `SchemaName` is `[a-z0-9_]`: it cannot end the literal or the quoted identifier.
-        Some(schema) => format!("'\"{}\", pg_temp'", schema.as_str()),
-        None => {
-            "array_to_string(ARRAY(SELECT quote_ident(s) FROM unnest(current_schemas(false)) AS s \
-                 WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', ')"
-                .to_owned()
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Begin<'a> {
+    /// The tenant's own schema as the search path; `None`: the session's, `pg_temp` last.
+    pub(crate) schema: Option<&'a tenant_core::SchemaName>,
+    /// The placement fence: `tenant_placement.enter(tenant, tier)`, the context's tier.
+    pub(crate) fence: Option<(&'a tenant_core::TenantId, tenant_core::Tier)>,
+    /// `tenant_rls.enter(tenant, credential)` with the credential written into the text.
+    pub(crate) enter: Option<(&'a tenant_core::TenantId, &'a str)>,
+    /// `statement_timeout` for the transaction, in milliseconds.
+    pub(crate) statement_timeout_ms: Option<u32>,
+}
+
+#[cfg(feature = "postgres")]
+impl Begin<'_> {
+    /// The simple query. A check that can refuse (the fence, the credential) puts BEGIN
+    /// **last**: PostgreSQL runs the statements before it as an implicit transaction, which
+    /// BEGIN then turns into the transaction block, their transaction-local settings included
+    /// (the protocol's documented behaviour for a multi-statement query), so a refusal fails
+    /// before any BEGIN and leaves the connection idle, not in an aborted transaction block that
+    /// sqlx would hand to the next user. The fence comes before the credential in the `SELECT`
+    /// list, which PostgreSQL evaluates in order: a tenant not placed here is `Moved` whatever
+    /// its credential.
+    ///
+    /// Every value written in cannot end its literal: a `SchemaName` is `[a-z0-9_]`, a
+    /// `TenantId` `[a-z0-9-]`, a tier's name `[a-z]`, the credential hex, the timeout a number.
+    pub(crate) fn sql(&self) -> String {
+        use std::fmt::Write as _;
+        let mut select = String::with_capacity(320);
+        select.push_str("RESET ");
+        select.push_str(TENANT_SETTING);
+        select.push_str("; SELECT set_config('search_path', ");
+        match self.schema {
+            Some(schema) => {
+                let _ = write!(select, "'\"{}\", pg_temp'", schema.as_str());
+            }
+            None => select.push_str(
+                "array_to_string(ARRAY(SELECT quote_ident(s) FROM unnest(current_schemas(false)) AS s \
+                 WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', ')",
+            ),
         }
-    };
-    format!("RESET {TENANT_SETTING}; SELECT set_config('search_path', {path}, true)")
-}
-
-/// The simple query of `RowSecurity::one_round_trip`: [`begin_statement`]'s and
-/// [`enter_literal`]'s, with BEGIN **last**, and the enter call in the same `SELECT` as the
-/// search path (one statement fewer to parse, plan and run on every transaction). PostgreSQL runs the statements before it as an
-/// implicit transaction, which BEGIN then turns into the transaction block, their
-/// transaction-local settings included (the protocol's documented behaviour for a
-/// multi-statement query). So a refused credential fails before any BEGIN: the connection is
-/// left idle, not in an aborted transaction block that sqlx would hand to the next user.
-#[cfg(feature = "postgres")]
-pub(crate) fn one_round_trip_begin(
-    schema: Option<&tenant_core::SchemaName>,
-    tenant: &tenant_core::TenantId,
-    credential: &str,
-    fenced: Option<tenant_core::Tier>,
-) -> String {
-    // The credential's check shares the search path's SELECT (one statement fewer to parse);
-    // behind the placement fence (of the context's tier), its check follows, both before BEGIN.
-    let enter = enter_literal(tenant, credential);
-    let enter = enter.strip_prefix("SELECT ").unwrap_or(&enter);
-    let fence = match fenced {
-        Some(tier) => format!(
-            "; SELECT tenant_placement.enter('{}', '{}')",
-            tenant.as_str(),
-            tier.as_str()
-        ),
-        None => String::new(),
-    };
-    format!("{}, {enter}{fence}; BEGIN", session_reset(schema))
-}
-
-/// The simple query that begins a tenant-bound transaction behind the placement fence: the
-/// session reset of [`begin_statement`], then `tenant_placement.enter` (which raises when the
-/// database does not hold the tenant or the tenant is fenced), then BEGIN **last**, as in
-/// [`one_round_trip_begin`]: a refusal leaves the connection idle. One round trip, as before.
-/// A `TenantId` is `[a-z0-9-]` and a tier's name `[a-z]`: neither can end its literal.
-#[cfg(feature = "postgres")]
-pub(crate) fn fenced_begin(
-    schema: Option<&tenant_core::SchemaName>,
-    tenant: &tenant_core::TenantId,
-    tier: tenant_core::Tier,
-) -> String {
-    format!(
-        "{}; SELECT tenant_placement.enter('{}', '{}'); BEGIN",
-        session_reset(schema),
-        tenant.as_str(),
-        tier.as_str()
-    )
+        select.push_str(", true)");
+        if let Some((tenant, tier)) = self.fence {
+            let _ = write!(
+                select,
+                ", tenant_placement.enter('{}', '{}')",
+                tenant.as_str(),
+                tier.as_str()
+            );
+        }
+        if let Some((tenant, credential)) = self.enter {
+            debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
+            let _ = write!(
+                select,
+                ", set_config('{TENANT_SETTING}', {RLS_SCHEMA}.enter('{}', '{credential}'), true)",
+                tenant.as_str()
+            );
+        }
+        if let Some(millis) = self.statement_timeout_ms {
+            let _ = write!(
+                select,
+                ", set_config('statement_timeout', '{millis}', true)"
+            );
+        }
+        if self.fence.is_some() || self.enter.is_some() {
+            select.push_str("; BEGIN");
+            select
+        } else {
+            format!("BEGIN; {select}")
+        }
+    }
 }
 
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
@@ -148,17 +168,6 @@ pub(crate) fn fenced_begin(
 /// [`RLS_SCHEMA`].
 #[cfg(feature = "postgres")]
 pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)";
-
-/// [`ENTER`] with the tenant and the credential written in, for `RowSecurity::one_round_trip`'s
-/// BEGIN simple query (which takes no parameters). A `TenantId` is `[a-z0-9-]` and the
-/// credential is hex: neither can end a literal.
-#[cfg(feature = "postgres")]
-fn enter_literal(tenant: &tenant_core::TenantId, credential: &str) -> String {
-    debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
-    ENTER
-        .replace("$1", &format!("'{}'", tenant.as_str()))
-        .replace("$2", &format!("'{credential}'"))
-}
 
 /// `left || right` with `pg_catalog`'s operator, named: see [`plpgsql_install_statements`] for why every
 /// name in the functions' bodies is qualified.
@@ -239,6 +248,17 @@ pub(crate) fn plpgsql_install_statements() -> Vec<String> {
     // SQL `current_tenant()` over it stays (a string body records no dependency) and is
     // replaced below, in place.
     statements.push(format!("DROP EXTENSION IF EXISTS {EXTENSION}"));
+    // A placement fence installed over the extension's C check now calls a function that is
+    // gone: it gets its PL/pgSQL body back (transactions would otherwise fail, closed, until
+    // `PlacementFence::install` ran again).
+    statements.push(format!(
+        "DO $do$ BEGIN \
+           IF to_regprocedure('tenant_placement.enter(text, text)') IS NOT NULL THEN \
+             EXECUTE $ddl${}$ddl$; \
+           END IF; \
+         END $do$",
+        crate::placement::PLACEMENT_ENTER_PLPGSQL
+    ));
     statements.extend(plpgsql_functions());
     statements
 }
@@ -267,6 +287,32 @@ fn key_statements() -> Vec<String> {
 #[cfg(feature = "postgres")]
 pub(crate) const EXTENSION: &str = "tenant_rls";
 
+/// The extension's version this crate's SQL calls: 1.1 added `tenant_rls.placement_enter`, the
+/// placement fence in C. Named in `CREATE EXTENSION`, so a server whose files are older is an
+/// error at installation, not a missing function at the first BEGIN.
+#[cfg(feature = "postgres")]
+pub(crate) const EXTENSION_VERSION: &str = "1.1";
+
+/// Creates the extension at [`EXTENSION_VERSION`] in [`RLS_SCHEMA`] (which must exist), or
+/// updates one created at an older version. The update runs only when the version differs:
+/// `ALTER EXTENSION` needs the extension's owner, which a later installer may not be.
+#[cfg(feature = "postgres")]
+pub(crate) fn extension_statements() -> [String; 2] {
+    [
+        format!(
+            "CREATE EXTENSION IF NOT EXISTS {EXTENSION} VERSION '{EXTENSION_VERSION}' SCHEMA {RLS_SCHEMA}"
+        ),
+        format!(
+            "DO $do$ BEGIN \
+               IF (SELECT extversion FROM pg_catalog.pg_extension WHERE extname = '{EXTENSION}') \
+                  <> '{EXTENSION_VERSION}' THEN \
+                 ALTER EXTENSION {EXTENSION} UPDATE TO '{EXTENSION_VERSION}'; \
+               END IF; \
+             END $do$"
+        ),
+    ]
+}
+
 /// The DDL of the C version, `RowSecurity::install`'s: the schema and key table of
 /// [`plpgsql_install_statements`], the extension, whose C `enter` the enter statement calls,
 /// and `current_tenant` as a SQL function over its `native_current_tenant`.
@@ -293,13 +339,13 @@ pub(crate) fn extension_install_statements() -> Vec<String> {
                END IF; \
              END $do$"
         ),
-        format!("CREATE EXTENSION IF NOT EXISTS {EXTENSION} SCHEMA {RLS_SCHEMA}"),
-        format!(
-            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
+    ]);
+    statements.extend(extension_statements());
+    statements.extend([format!(
+        "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
              LANGUAGE sql STABLE PARALLEL SAFE \
              AS $fn$ SELECT {RLS_SCHEMA}.native_current_tenant() $fn$"
-        ),
-    ]);
+    )]);
     statements
 }
 
@@ -369,10 +415,13 @@ mod tests {
         assert!(ENTER.contains(&format!("'{TENANT_SETTING}'")));
         assert!(ENTER.contains(&format!("{RLS_SCHEMA}.enter(")));
         let acme: tenant_core::TenantId = "acme".parse().unwrap();
-        assert_eq!(
-            enter_literal(&acme, "00ff"),
-            "SELECT set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true)"
-        );
+        let begin = Begin {
+            enter: Some((&acme, "00ff")),
+            ..Begin::default()
+        };
+        assert!(begin.sql().ends_with(
+            ", set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+        ));
     }
 
     #[test]
@@ -386,24 +435,51 @@ mod tests {
         assert!(begin_statement(None).ends_with("|| 'pg_temp'::text, ', '), true)"));
         let acme: tenant_core::TenantId = "acme".parse().unwrap();
         assert_eq!(
-            one_round_trip_begin(Some(&schema), &acme, "00ff", None),
+            Begin {
+                schema: Some(&schema),
+                enter: Some((&acme, "00ff")),
+                ..Begin::default()
+            }
+            .sql(),
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
              set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
         );
-        // Behind the fence: the placement check first, BEGIN still last (a refusal leaves
-        // the connection idle).
+    }
+
+    /// Everything in one `SELECT`, the fence before the credential, BEGIN last whenever
+    /// something can refuse, first otherwise.
+    #[test]
+    fn the_fence_the_credential_and_the_timeout_share_one_select() {
+        let schema: tenant_core::SchemaName = "tenant_acme".parse().unwrap();
+        let acme: tenant_core::TenantId = "acme".parse().unwrap();
         assert_eq!(
-            one_round_trip_begin(None, &acme, "00ff", Some(tenant_core::Tier::Shared))
-                .split("; ")
-                .filter(|s| s.starts_with("SELECT tenant_") || *s == "BEGIN")
-                .collect::<Vec<_>>(),
-            ["SELECT tenant_placement.enter('acme', 'shared')", "BEGIN"]
+            Begin {
+                schema: Some(&schema),
+                fence: Some((&acme, tenant_core::Tier::Schema)),
+                enter: Some((&acme, "00ff")),
+                statement_timeout_ms: Some(250),
+            }
+            .sql(),
+            "RESET app.tenant_id; \
+             SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
+             tenant_placement.enter('acme', 'schema'), \
+             set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true), \
+             set_config('statement_timeout', '250', true); BEGIN"
         );
-        assert!(
-            fenced_begin(Some(&schema), &acme, tenant_core::Tier::Schema).ends_with(
-                "pg_temp', true); SELECT tenant_placement.enter('acme', 'schema'); BEGIN"
-            )
-        );
+        let fenced = Begin {
+            fence: Some((&acme, tenant_core::Tier::Shared)),
+            ..Begin::default()
+        }
+        .sql();
+        assert_eq!(fenced.matches("SELECT ").count(), 2, "{fenced}"); // the path's subquery
+        assert!(fenced.ends_with(", tenant_placement.enter('acme', 'shared'); BEGIN"));
+        let timed = Begin {
+            statement_timeout_ms: Some(5),
+            ..Begin::default()
+        }
+        .sql();
+        assert!(timed.starts_with("BEGIN; RESET app.tenant_id; SELECT "));
+        assert!(timed.ends_with("), true), set_config('statement_timeout', '5', true)"));
     }
 }
