@@ -223,6 +223,9 @@ pub enum StepEvent {
     Ended,
 }
 
+/// The observer of step attempts: the step, the attempt, what happened.
+type Observer = Arc<dyn Fn(MoveStep, u32, StepEvent) + Send + Sync>;
+
 /// The copy's progress hook: the attempt and the rows copied so far, after each batch.
 type CopyProgress =
     Arc<dyn Fn(u32, u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
@@ -282,7 +285,7 @@ pub struct Mover {
     fleet: Fleet,
     /// How long each step waits before it works; see [`Mover::with_slow_steps`].
     step_work: Option<(MoveStep, Duration)>,
-    observer: Option<Arc<dyn Fn(MoveStep, u32, StepEvent) + Send + Sync>>,
+    observer: Option<Observer>,
     copy_progress: Option<CopyProgress>,
     events: Option<Events>,
 }
