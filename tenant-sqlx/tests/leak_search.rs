@@ -18,6 +18,13 @@
 //! runs need `DATABASE_URL` and `APP_DATABASE_URL` (`.ci/run` sets them; on CI they are
 //! required).
 //!
+//! And two placements (module `placed`): two SQLite files, or two private PostgreSQL servers
+//! (test-support's `PgServer`), behind a `PoolSet`, the tenants spread over both by a registry,
+//! every op through the pool set, and tenants moved between them in the middle of the program
+//! with the move workflow's steps; the model predicts every step of a move (`Fenced` during
+//! the copy, `Moved` for a process whose cache is stale, nothing left at the source) and the
+//! rows over both databases at the end.
+//!
 //! Concurrency without losing exact predictions: `TASKS` tokio tasks on a multi-thread runtime
 //! share one pool, and task `k` alone runs the ops of tenants `t % TASKS == k`, in program
 //! order, so each tenant's history, and the model's prediction of every result, is the same
@@ -28,8 +35,9 @@
 //! statement, a setting), which one connection cannot show; raw transactions write before they
 //! read, so no deferred transaction has to upgrade its lock.
 //!
-//! Size: `TENANT_LEAK_OPS` ops per backend (default 2,000 for a quick local run; CI runs 10,000,
-//! seconds each in a debug build),
+//! Size: `TENANT_LEAK_OPS` ops per backend (default 2,000 for a quick local run; CI runs 6,000,
+//! seconds each in a debug build; the two-placement runs take `TENANT_LEAK_PLACED_OPS`,
+//! default 2,000, which CI keeps),
 //! from `TENANT_LEAK_SEED` (random when unset; always printed). A run prints its counts (ops by
 //! kind, expected outcomes by class, cross-tenant attempts, leaks) on stdout.
 //!
@@ -42,6 +50,9 @@
 //! ```
 
 #![allow(missing_docs)] // test entities
+
+#[path = "leak_search/placed.rs"]
+mod placed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -428,6 +439,8 @@ enum Kind {
     /// A checked query (`tenant::sqlx::query!` and its kin): raw SQL whose restriction the
     /// macro injected.
     Checked(CheckedOp),
+    /// With two placements only: the tenant moves to the other database (see `placed`).
+    Move,
 }
 
 /// The checked queries of the search: a join, a LEFT JOIN whose inner side is a tenant table
@@ -468,6 +481,7 @@ impl Kind {
             Kind::Checked(CheckedOp::JoinAtLeast(_)) => "checked_join",
             Kind::Checked(CheckedOp::LeftJoinCount) => "checked_left_join_count",
             Kind::Checked(CheckedOp::AddAmount(..)) => "checked_update",
+            Kind::Move => "move",
         }
     }
 }
@@ -491,6 +505,10 @@ enum ErrKind {
     /// PostgreSQL's `undefined_table` (42P01): with a schema per tenant, a table named outside
     /// any tenant's schema is not found (never some shared table of that name).
     NoTable,
+    /// With two placements: the tenant is not placed where the context says.
+    Moved,
+    /// With two placements: the tenant is fenced for a move.
+    Fenced,
     /// Anything else: never predicted, so always a difference.
     Other(String),
 }
@@ -501,6 +519,8 @@ fn err_kind(error: &Error) -> ErrKind {
         Error::ForeignKey { .. } => ErrKind::ForeignKey,
         Error::EmptyPatch => ErrKind::EmptyPatch,
         Error::Cursor(_) => ErrKind::Cursor,
+        Error::Moved { .. } => ErrKind::Moved,
+        Error::Fenced { .. } => ErrKind::Fenced,
         Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
             ErrKind::NoTable
         }
@@ -525,6 +545,7 @@ enum Outcome {
         foreign_rows: Option<i64>,
         foreign_insert_refused: Option<bool>,
     },
+    Move(placed::MoveSeen),
     Err(ErrKind),
 }
 
@@ -623,6 +644,7 @@ fn predict(
         state.values().filter(|r| f.matches(r)).cloned().collect()
     };
     match &op.kind {
+        Kind::Move => Outcome::Move(placed::MoveSeen::expected(t, state.len())),
         Kind::Get(id) => Outcome::Row(state.get(id).cloned()),
         Kind::List => Outcome::Rows(state.values().cloned().collect()),
         Kind::ListWhere(f) => Outcome::Rows(filtered(state, f)),
@@ -1128,6 +1150,10 @@ enum BackendKind {
     Postgres,
     PostgresRls,
     PostgresSchema,
+    /// Two SQLite files behind a pool set, tenants spread over both, moves in the program.
+    SqlitePlaced,
+    /// The same on two private PostgreSQL servers (their superuser URLs).
+    PostgresPlaced(&'static [String; 2]),
 }
 
 #[derive(Clone)]
@@ -1139,12 +1165,16 @@ enum Db {
     /// The owner's pool, whose own search path names no schema that exists, and every
     /// tenant's context, each with this run's schema of that tenant.
     Schema(sqlx::PgPool, Arc<Vec<TenantCtx>>),
+    SqlitePlaced(Arc<placed::Placed<sqlx::Sqlite>>),
+    PostgresPlaced(Arc<placed::Placed<sqlx::Postgres>>),
 }
 
 impl Db {
     fn mode(&self) -> Mode {
         match self {
-            Db::Sqlite(..) | Db::Postgres(_) => Mode::Predicates,
+            Db::Sqlite(..) | Db::Postgres(_) | Db::SqlitePlaced(_) | Db::PostgresPlaced(_) => {
+                Mode::Predicates
+            }
             Db::Rls(_) => Mode::Rls,
             Db::Schema(..) => Mode::Schema,
         }
@@ -1154,6 +1184,8 @@ impl Db {
     fn ctx(&self, t: usize) -> TenantCtx {
         match self {
             Db::Schema(_, tenants) => tenants[t].clone(),
+            Db::SqlitePlaced(placed) => placed.ctx(t),
+            Db::PostgresPlaced(placed) => placed.ctx(t),
             _ => ctx(t),
         }
     }
@@ -1179,6 +1211,8 @@ impl Db {
                 }
             }
             Db::Postgres(pool) | Db::Rls(pool) => pool.close().await,
+            Db::SqlitePlaced(placed) => placed.close().await,
+            Db::PostgresPlaced(placed) => placed.close().await,
         }
     }
 }
@@ -1274,6 +1308,10 @@ async fn fresh(kind: BackendKind) -> Option<Db> {
             }
             Some(Db::Schema(pool, Arc::new(tenants)))
         }
+        BackendKind::SqlitePlaced => Some(Db::SqlitePlaced(Arc::new(placed::sqlite(n).await))),
+        BackendKind::PostgresPlaced(urls) => Some(Db::PostgresPlaced(Arc::new(
+            placed::postgres(urls, n).await,
+        ))),
     }
 }
 
@@ -1504,6 +1542,7 @@ macro_rules! backend {
                     }
                     Kind::RawTx { .. } => unreachable!("raw_tx runs its own transaction"),
                     Kind::Checked(_) => unreachable!("checked queries run through `checked`"),
+                    Kind::Move => unreachable!("moves run in `through_pool_set`"),
                 };
                 (outcome, None)
             }
@@ -1576,6 +1615,67 @@ macro_rules! backend {
                         Ok(done) => Outcome::Count(done.rows_affected()),
                         Err(e) => err(e),
                     },
+                }
+            }
+
+            /// An op of two placements: through the pool set, `begin` (behind the placement
+            /// fence) for ops in a transaction and raw SQL, `route` for repository ops outside
+            /// one, the routed pool for checked queries outside one.
+            pub(super) async fn through_pool_set(
+                db: &placed::Placed<Db>,
+                ctx: &TenantCtx,
+                op: &Op,
+                cursor: GivenCursor,
+                check: &mut Check<'_>,
+            ) -> (Outcome, Option<Cursor<Item>>) {
+                let err = |e: Error| (Outcome::Err(err_kind(&e)), None);
+                match &op.kind {
+                    Kind::Move => {
+                        let seen = db.move_tenant(op.tenant).await;
+                        return (
+                            seen.map_or_else(|e| Outcome::Err(ErrKind::Other(e)), Outcome::Move),
+                            None,
+                        );
+                    }
+                    Kind::RawTx { foreign, .. } => {
+                        let foreign = db.ctx(*foreign);
+                        let outcome = async {
+                            let tx = db.pools.begin(ctx).await?;
+                            raw_tx(tx, ctx, &op.kind, &foreign, Mode::Predicates, check).await
+                        }
+                        .await;
+                        return (outcome.unwrap_or_else(|e| Outcome::Err(err_kind(&e))), None);
+                    }
+                    _ => {}
+                }
+                if !op.in_tx {
+                    if let Kind::Checked(query) = &op.kind {
+                        return match db.pools.pool(ctx) {
+                            Ok(pool) => (checked(&pool, ctx, query, check).await, None),
+                            Err(e) => err(e),
+                        };
+                    }
+                    return match db.pools.route(ctx) {
+                        Ok(routed) => exec(routed, ctx, &op.kind, cursor, check).await,
+                        Err(e) => err(e),
+                    };
+                }
+                let mut tx = match db.pools.begin(ctx).await {
+                    Ok(tx) => tx,
+                    Err(e) => return err(e),
+                };
+                let out = match &op.kind {
+                    Kind::Checked(query) => (checked(&mut tx, ctx, query, check).await, None),
+                    kind => exec(&mut tx, ctx, kind, cursor, check).await,
+                };
+                let done = if matches!(out.0, Outcome::Err(_)) {
+                    tx.rollback().await
+                } else {
+                    tx.commit().await
+                };
+                match done {
+                    Ok(()) => out,
+                    Err(e) => err(e),
                 }
             }
 
@@ -1735,6 +1835,7 @@ fn outcome_class(outcome: &Outcome) -> &'static str {
         Outcome::Row(None) | Outcome::Count(0) | Outcome::Bool(false) => "empty",
         Outcome::Rows(rows) | Outcome::Page { rows, .. } if rows.is_empty() => "empty",
         Outcome::Pairs(pairs) if pairs.is_empty() => "empty",
+        Outcome::Move(_) => "move",
         _ => "non_empty",
     }
 }
@@ -1747,6 +1848,11 @@ struct Report {
     cross: u64,
     leaks: u64,
     mismatches: Vec<Mismatch>,
+    /// The items the model holds at the end, every tenant together.
+    model_items: u64,
+    /// With two placements: the items over both databases at the end, when they are not the
+    /// model's (a row lost or kept twice by a move), or the error of counting them.
+    total_differs: Option<Result<u64, String>>,
 }
 
 impl Report {
@@ -1761,10 +1867,11 @@ impl Report {
         self.cross += other.cross;
         self.leaks += other.leaks;
         self.mismatches.extend(other.mismatches);
+        self.model_items += other.model_items;
     }
 
     fn failed(&self) -> bool {
-        self.leaks > 0 || !self.mismatches.is_empty()
+        self.leaks > 0 || !self.mismatches.is_empty() || self.total_differs.is_some()
     }
 }
 
@@ -1865,6 +1972,7 @@ async fn run_task(
             break;
         }
     }
+    report.model_items = states.values().map(|state| state.len() as u64).sum();
     report
 }
 
@@ -1882,6 +1990,12 @@ async fn execute(
     let as_outcome =
         |r: Result<Outcome, Error>| (r.unwrap_or_else(|e| Outcome::Err(err_kind(&e))), None);
     match db {
+        Db::SqlitePlaced(placed) => {
+            on_sqlite::through_pool_set(placed, ctx, op, cursor, check).await
+        }
+        Db::PostgresPlaced(placed) => {
+            on_postgres::through_pool_set(placed, ctx, op, cursor, check).await
+        }
         Db::Sqlite(pool, _) => {
             if let Some(foreign) = &foreign {
                 return as_outcome(
@@ -1990,6 +2104,18 @@ async fn run(kind: BackendKind, ops: &[Op], mutant: Option<Mutant>) -> Option<Re
         report.merge(handle.await.expect("a task panicked"));
     }
     report.mismatches.sort_by_key(|m| m.index);
+    if report.mismatches.is_empty() {
+        let total = match &db {
+            Db::SqlitePlaced(placed) => Some(placed.total_items().await),
+            Db::PostgresPlaced(placed) => Some(placed.total_items().await),
+            _ => None,
+        };
+        report.total_differs = match total {
+            Some(Ok(n)) if n == report.model_items => None,
+            Some(other) => Some(other.map_err(|e| e.to_string())),
+            None => None,
+        };
+    }
     db.close().await;
     Some(report)
 }
@@ -2074,8 +2200,19 @@ fn ops_per_backend() -> usize {
 /// failing sequence.
 async fn search(kind: BackendKind) {
     let seed = seed();
-    let n = ops_per_backend();
-    let ops = generate(seed, n);
+    let is_placed = matches!(
+        kind,
+        BackendKind::SqlitePlaced | BackendKind::PostgresPlaced(_)
+    );
+    let (n, size_var) = if is_placed {
+        (placed::ops(), "TENANT_LEAK_PLACED_OPS")
+    } else {
+        (ops_per_backend(), "TENANT_LEAK_OPS")
+    };
+    let mut ops = generate(seed, n);
+    if is_placed {
+        ops = placed::with_moves(ops, seed);
+    }
     let started = Instant::now();
     let Some(report) = run(kind, &ops, None).await else {
         return;
@@ -2090,21 +2227,30 @@ async fn search(kind: BackendKind) {
     };
     println!(
         "leak_search {kind:?}: seed={seed} tenants={TENANTS} tasks={TASKS} ops={} \
-         cross_tenant={} leaks={} differences={} time={:.1}s\n  by kind: {}\n  expected outcomes: {}",
+         cross_tenant={} leaks={} differences={} items={} total_differs={:?} time={:.1}s\n  by kind: {}\n  expected outcomes: {}",
         report.ops,
         report.cross,
         report.leaks,
         report.mismatches.len(),
+        report.model_items,
+        report.total_differs,
         elapsed.as_secs_f64(),
         list(&report.by_kind),
         list(&report.outcomes)
     );
+    if let Some(total) = &report.total_differs {
+        panic!(
+            "{kind:?}: every op agreed, but the databases hold {total:?} items where the model \
+             holds {} (a row lost or kept twice). Seed {seed} ({size_var}={n}).",
+            report.model_items
+        );
+    }
     if let Some(first) = report.mismatches.first() {
         let (shrunk, runs) = shrink(kind, ops.clone(), first, None, 400).await;
         let last = run(kind, &shrunk, None).await.expect("configured");
         panic!(
             "{kind:?}: the model and the database differ (leaks: {}). Seed {seed} \
-             (TENANT_LEAK_SEED={seed} TENANT_LEAK_OPS={n}).\nfirst difference: {}\n\
+             (TENANT_LEAK_SEED={seed} {size_var}={n}).\nfirst difference: {}\n\
              shortest failing sequence ({} ops, {runs} shrink runs):\n{}\nits difference: {}",
             report.leaks,
             first.describe(),
@@ -2119,7 +2265,7 @@ async fn search(kind: BackendKind) {
                 .map_or_else(|| "none (a flaky failure?)".to_owned(), Mismatch::describe)
         );
     }
-    assert_eq!(report.ops as usize, n, "every op ran");
+    assert_eq!(report.ops as usize, ops.len(), "every op ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -2140,6 +2286,29 @@ async fn postgres_row_level_security_model_and_database_agree() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn postgres_schema_per_tenant_model_and_database_agree() {
     search(BackendKind::PostgresSchema).await;
+}
+
+/// Two SQLite files behind a pool set, the tenants spread over both, tenants moved between
+/// them in the middle of the program (see `placed`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sqlite_two_placements_with_moves_model_and_database_agree() {
+    search(BackendKind::SqlitePlaced).await;
+}
+
+/// The same on two private PostgreSQL servers on their own ports (test-support's `PgServer`),
+/// the moves' copy and verification by `TenantCopy` as the workflow's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_two_servers_with_moves_model_and_database_agree() {
+    let test = "leak_search over two PostgreSQL servers";
+    let Some(main) = support::PgServer::new(test) else {
+        return;
+    };
+    let Some(eu) = support::PgServer::new(test) else {
+        return;
+    };
+    // `BackendKind` is `Copy`: the URLs live as long as the process, the servers as the test.
+    let urls: &'static [String; 2] = Box::leak(Box::new([main.url(), eu.url()]));
+    search(BackendKind::PostgresPlaced(urls)).await;
 }
 
 /// The shrinker at work on a known bug: a model that forgets deletes is caught, and the

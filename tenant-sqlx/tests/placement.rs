@@ -546,6 +546,69 @@ async fn sqlite_fence_and_fan_out_over_two_databases() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Two tenants' fenced transactions on one SQLite file, the second committing a write while
+/// the first is open: the first still writes, and the second waited for it. Found by the leak
+/// search over two placements: the placement check is a read, so a deferred transaction that
+/// wrote after it had to upgrade a snapshot another connection had written past, which SQLite
+/// refuses at once (`SQLITE_BUSY_SNAPSHOT`, "database is locked") instead of waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_fenced_writers_of_two_tenants_wait_for_each_other() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode};
+    let dir = temp_dir("writers");
+    let options = SqliteConnectOptions::new()
+        .filename(dir.join("main.db"))
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .busy_timeout(Duration::from_secs(10));
+    let main = SqlitePoolOptions::new()
+        .max_connections(2)
+        .connect_with(options)
+        .await
+        .unwrap();
+    PlacementFence::new(&main).install().await.unwrap();
+    PlacedNoteRepo::new(&main).create_table().await.unwrap();
+    let pools = PoolSet::builder()
+        .database("main".parse().unwrap(), main.clone())
+        .build()
+        .unwrap();
+    let (acme, globex) = (
+        support::ctx("acme", Plan::Free),
+        support::ctx("globex", Plan::Free),
+    );
+    for ctx in [&acme, &globex] {
+        PlacementFence::new(&main)
+            .place(ctx.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+    }
+    let mut first = pools.begin(&acme).await.unwrap();
+    let second = {
+        let (pools, globex) = (pools.clone(), globex.clone());
+        tokio::spawn(async move {
+            let mut tx = pools.begin(&globex).await?;
+            tx.repo::<PlacedNote>()
+                .insert(&globex, note(1, "second"))
+                .await?;
+            tx.commit().await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    first
+        .repo::<PlacedNote>()
+        .insert(&acme, note(1, "first"))
+        .await
+        .expect("the first transaction writes after its neighbour began");
+    first.commit().await.unwrap();
+    second
+        .await
+        .unwrap()
+        .expect("the second transaction waited");
+    let sys = SystemCtx::new("placement test: count the writers' notes").unwrap();
+    assert_eq!(pools.system_count::<PlacedNote>(&sys).await.unwrap(), 2);
+    main.close().await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Routed repositories are bound to their tenant: another tenant's context is refused before
 /// anything is sent.
 #[tokio::test]

@@ -53,7 +53,11 @@ use crate::{CLAIM_LIFETIME, Fleet};
 pub const MOVE_REASON: &str = "moving a tenant between placements";
 /// How long a move step may take before the server retries it elsewhere.
 pub const MOVE_STEP_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long a step may go without a heartbeat (the copy heartbeats after each batch).
+/// How long a step may go without a heartbeat. Every step heartbeats while it works
+/// (every [`HEARTBEAT_EVERY`](crate::HEARTBEAT_EVERY), the copy after each batch as well), so a
+/// step that waits, for a database that is down or for the transactions the fence drains, is
+/// still the one attempt: were it timed out, the server would start another attempt beside it,
+/// and the two would write the same target at once.
 pub const MOVE_HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The move workflow's input.
@@ -210,6 +214,54 @@ impl MoveStep {
     }
 }
 
+/// What [`Mover::with_observer`]'s observer is told of a step attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepEvent {
+    /// The attempt starts, before it works.
+    Started,
+    /// The attempt ended: it returned, or it was dropped unfinished.
+    Ended,
+}
+
+/// The observer of step attempts: the step, the attempt, what happened.
+type Observer = Arc<dyn Fn(MoveStep, u32, StepEvent) + Send + Sync>;
+
+/// The copy's progress hook: the attempt and the rows copied so far, after each batch.
+type CopyProgress =
+    Arc<dyn Fn(u32, u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// Tells the observer that an attempt ended, however it ended (a dropped future included).
+struct EndGuard<'a> {
+    observer: Option<&'a (dyn Fn(MoveStep, u32, StepEvent) + Send + Sync)>,
+    step: MoveStep,
+    attempt: u32,
+}
+
+impl Drop for EndGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(observer) = self.observer {
+            observer(self.step, self.attempt, StepEvent::Ended);
+        }
+    }
+}
+
+/// Runs `work`, heartbeating every [`HEARTBEAT_EVERY`](crate::HEARTBEAT_EVERY) until it ends.
+/// A step that waits (a pool connecting to a server that is down waits up to its acquire
+/// timeout) keeps its attempt: it ends with the pool's error, which is retried, rather than
+/// outliving a heartbeat timeout and running on beside the attempt the server starts next.
+async fn heartbeating<T>(actx: &ActivityContext, work: impl Future<Output = T>) -> T {
+    let mut work = std::pin::pin!(work);
+    let mut ticks = tokio::time::interval(crate::HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            done = &mut work => return done,
+            // A heartbeat that cannot be sent is not a reason to fail the step: the heartbeat
+            // timeout would say.
+            _ = ticks.tick() => drop(actx.record_heartbeat(()).await),
+        }
+    }
+}
+
 /// What a step did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StepOutcome {
@@ -233,7 +285,8 @@ pub struct Mover {
     fleet: Fleet,
     /// How long each step waits before it works; see [`Mover::with_slow_steps`].
     step_work: Option<(MoveStep, Duration)>,
-    observer: Option<Arc<dyn Fn(MoveStep, u32) + Send + Sync>>,
+    observer: Option<Observer>,
+    copy_progress: Option<CopyProgress>,
     events: Option<Events>,
 }
 
@@ -272,6 +325,7 @@ impl Mover {
             fleet,
             step_work: None,
             observer: None,
+            copy_progress: None,
             events: None,
         }
     }
@@ -290,12 +344,27 @@ impl Mover {
         self
     }
 
-    /// Hands `observer` each step attempt (its step and attempt number) before it works.
+    /// Hands `observer` each step attempt (its step and attempt number) as it starts, before
+    /// it works, and as it ends: the tests see which attempts ran, and whether two ran at once.
     pub fn with_observer(
         mut self,
-        observer: impl Fn(MoveStep, u32) + Send + Sync + 'static,
+        observer: impl Fn(MoveStep, u32, StepEvent) + Send + Sync + 'static,
     ) -> Self {
         self.observer = Some(Arc::new(observer));
+        self
+    }
+
+    /// Awaits `progress(attempt, rows copied so far)` after each batch of the copy, inside its
+    /// transactions: the test that stops the target server in the middle of a copy stops it
+    /// there.
+    pub fn with_copy_progress<F>(mut self, progress: F) -> Self
+    where
+        F: Fn(u32, u64) -> std::pin::Pin<Box<dyn Future<Output = ()> + Send>>
+            + Send
+            + Sync
+            + 'static,
+    {
+        self.copy_progress = Some(Arc::new(progress));
         self
     }
 
@@ -344,6 +413,175 @@ impl Mover {
             schema: (placement.tier() == Tier::Schema).then_some(schema),
         }
     }
+
+    /// The work of one step attempt (see [`Mover::move_step`]).
+    async fn work(
+        &self,
+        actx: &ActivityContext,
+        attempt: u32,
+        step: MoveStep,
+        tenant_id: &TenantId,
+        from: &Placement,
+        to: &Placement,
+    ) -> Result<StepOutcome, ActivityError> {
+        let record = self
+            .registry
+            .find_by_id(tenant_id)
+            .await
+            .map_err(transient)?
+            .ok_or_else(|| permanent("no such tenant"))?;
+        let switched = &record.placement == to;
+        if !switched && &record.placement != from {
+            return Err(permanent(format!(
+                "the registry places the tenant at {}, neither {from} nor {to}",
+                record.placement
+            )));
+        }
+        let source_pool = self
+            .pools
+            .pool_at(from.database(), tenant_id)
+            .map_err(transient)?;
+        let target_pool = self
+            .pools
+            .pool_at(to.database(), tenant_id)
+            .map_err(transient)?;
+        let source = PlacementFence::new(&source_pool);
+        let target = PlacementFence::new(&target_pool);
+        // Shared and schema tiers of one label are one database, with one placement row.
+        let same_database = from.database() == to.database();
+        let source_side = self.side(&source_pool, from, &record.schema_name);
+        let target_side = self.side(&target_pool, to, &record.schema_name);
+        let mut outcome = StepOutcome {
+            already_done: switched,
+            ..StepOutcome::default()
+        };
+        match step {
+            MoveStep::Prepare if !switched => {
+                let provision =
+                    ProvisionCtx::new(MOVE_REASON).map_err(|e| permanent(e.to_string()))?;
+                match to.tier() {
+                    Tier::Schema => self
+                        .schema
+                        .create(&provision, &target_pool, &record.schema_name)
+                        .await
+                        .map_err(transient)?,
+                    Tier::Database => self
+                        .schema
+                        .install(&provision, &target_pool)
+                        .await
+                        .map_err(transient)?,
+                    // The shared tables are the application's, there before any tenant.
+                    Tier::Shared => {}
+                }
+                target.install().await.map_err(transient)?;
+                if !same_database {
+                    target
+                        .place(tenant_id, to.tier(), true)
+                        .await
+                        .map_err(transient)?;
+                }
+            }
+            MoveStep::Fence if !switched => {
+                let placed = source.fence(tenant_id).await.map_err(transient)?;
+                if !placed {
+                    return Err(permanent("the source database does not hold the tenant"));
+                }
+            }
+            MoveStep::Copy if !switched => {
+                outcome.rows = self
+                    .tables
+                    .copy(tenant_id, source_side, target_side, |rows| {
+                        let progress = self.copy_progress.clone();
+                        // A heartbeat that cannot be encoded is not a reason to fail a copy:
+                        // the heartbeat timeout would say.
+                        async move {
+                            drop(actx.record_heartbeat(()).await);
+                            if let Some(progress) = progress {
+                                progress(attempt, rows).await;
+                            }
+                        }
+                    })
+                    .await
+                    .map_err(transient)?;
+            }
+            MoveStep::Verify if !switched => {
+                let at_source = self
+                    .tables
+                    .sums(tenant_id, source_side)
+                    .await
+                    .map_err(transient)?;
+                let at_target = self
+                    .tables
+                    .sums(tenant_id, target_side)
+                    .await
+                    .map_err(transient)?;
+                if at_source != at_target {
+                    return Err(permanent(format!(
+                        "the copy differs from the source: {at_source:?} vs {at_target:?}"
+                    )));
+                }
+                outcome.sums = at_target;
+            }
+            MoveStep::Switch => {
+                match self
+                    .registry
+                    .switch(tenant_id, from, to)
+                    .await
+                    .map_err(transient)?
+                {
+                    Switch::Switched | Switch::AlreadyThere => {}
+                    Switch::Elsewhere(at) => {
+                        return Err(permanent(format!(
+                            "the registry moved the tenant to {at:?}"
+                        )));
+                    }
+                }
+                if same_database {
+                    source
+                        .place(tenant_id, to.tier(), true)
+                        .await
+                        .map_err(transient)?;
+                } else {
+                    source.unplace(tenant_id).await.map_err(transient)?;
+                }
+            }
+            MoveStep::Unfence => {
+                if !switched {
+                    return Err(permanent("unfencing the target before the switch"));
+                }
+                target.unfence(tenant_id).await.map_err(transient)?;
+            }
+            MoveStep::Cleanup => {
+                // Never the rows the registry routes to.
+                if !switched {
+                    return Err(permanent("deleting the source's rows before the switch"));
+                }
+                outcome.rows = self
+                    .tables
+                    .delete(tenant_id, source_side)
+                    .await
+                    .map_err(transient)?;
+            }
+            MoveStep::Abort if !switched => {
+                if same_database {
+                    source
+                        .place(tenant_id, from.tier(), false)
+                        .await
+                        .map_err(transient)?;
+                } else {
+                    target.unplace(tenant_id).await.map_err(transient)?;
+                    source.unfence(tenant_id).await.map_err(transient)?;
+                }
+                self.tables
+                    .delete(tenant_id, target_side)
+                    .await
+                    .map_err(transient)?;
+            }
+            // A step before the switch, run again after it: done.
+            _ => {}
+        }
+        Ok(outcome)
+    }
 }
 
 fn permanent(message: impl Into<String>) -> ActivityError {
@@ -375,9 +613,15 @@ impl Mover {
         if from == to {
             return Err(permanent("a move needs two different placements"));
         }
+        let attempt = actx.info().attempt;
         if let Some(observer) = &self.observer {
-            observer(step, actx.info().attempt);
+            observer(step, attempt, StepEvent::Started);
         }
+        let _ended = EndGuard {
+            observer: self.observer.as_deref(),
+            step,
+            attempt,
+        };
         if let Some((slow, work)) = self.step_work
             && slow == step
         {
@@ -390,158 +634,11 @@ impl Mover {
         }
         // Audited per step; the tenant is in the workflow's input and history.
         sys.audit(step.as_str(), "tenants");
-        let record = self
-            .registry
-            .find_by_id(&tenant_id)
-            .await
-            .map_err(transient)?
-            .ok_or_else(|| permanent("no such tenant"))?;
-        let switched = record.placement == to;
-        if !switched && record.placement != from {
-            return Err(permanent(format!(
-                "the registry places the tenant at {}, neither {from} nor {to}",
-                record.placement
-            )));
-        }
-        let source_pool = self
-            .pools
-            .pool_at(from.database(), &tenant_id)
-            .map_err(transient)?;
-        let target_pool = self
-            .pools
-            .pool_at(to.database(), &tenant_id)
-            .map_err(transient)?;
-        let source = PlacementFence::new(&source_pool);
-        let target = PlacementFence::new(&target_pool);
-        // Shared and schema tiers of one label are one database, with one placement row.
-        let same_database = from.database() == to.database();
-        let source_side = self.side(&source_pool, &from, &record.schema_name);
-        let target_side = self.side(&target_pool, &to, &record.schema_name);
-        let mut outcome = StepOutcome {
-            already_done: switched,
-            ..StepOutcome::default()
-        };
-        match step {
-            MoveStep::Prepare if !switched => {
-                let provision =
-                    ProvisionCtx::new(MOVE_REASON).map_err(|e| permanent(e.to_string()))?;
-                match to.tier() {
-                    Tier::Schema => self
-                        .schema
-                        .create(&provision, &target_pool, &record.schema_name)
-                        .await
-                        .map_err(transient)?,
-                    Tier::Database => self
-                        .schema
-                        .install(&provision, &target_pool)
-                        .await
-                        .map_err(transient)?,
-                    // The shared tables are the application's, there before any tenant.
-                    Tier::Shared => {}
-                }
-                target.install().await.map_err(transient)?;
-                if !same_database {
-                    target
-                        .place(&tenant_id, to.tier(), true)
-                        .await
-                        .map_err(transient)?;
-                }
-            }
-            MoveStep::Fence if !switched => {
-                let placed = source.fence(&tenant_id).await.map_err(transient)?;
-                if !placed {
-                    return Err(permanent("the source database does not hold the tenant"));
-                }
-            }
-            MoveStep::Copy if !switched => {
-                outcome.rows = self
-                    .tables
-                    .copy(&tenant_id, source_side, target_side, |_| {
-                        let actx = &actx;
-                        // A heartbeat that cannot be encoded is not a reason to fail a copy:
-                        // the heartbeat timeout would say.
-                        async move { drop(actx.record_heartbeat(()).await) }
-                    })
-                    .await
-                    .map_err(transient)?;
-            }
-            MoveStep::Verify if !switched => {
-                let at_source = self
-                    .tables
-                    .sums(&tenant_id, source_side)
-                    .await
-                    .map_err(transient)?;
-                let at_target = self
-                    .tables
-                    .sums(&tenant_id, target_side)
-                    .await
-                    .map_err(transient)?;
-                if at_source != at_target {
-                    return Err(permanent(format!(
-                        "the copy differs from the source: {at_source:?} vs {at_target:?}"
-                    )));
-                }
-                outcome.sums = at_target;
-            }
-            MoveStep::Switch => {
-                match self
-                    .registry
-                    .switch(&tenant_id, &from, &to)
-                    .await
-                    .map_err(transient)?
-                {
-                    Switch::Switched | Switch::AlreadyThere => {}
-                    Switch::Elsewhere(at) => {
-                        return Err(permanent(format!(
-                            "the registry moved the tenant to {at:?}"
-                        )));
-                    }
-                }
-                if same_database {
-                    source
-                        .place(&tenant_id, to.tier(), true)
-                        .await
-                        .map_err(transient)?;
-                } else {
-                    source.unplace(&tenant_id).await.map_err(transient)?;
-                }
-            }
-            MoveStep::Unfence => {
-                if !switched {
-                    return Err(permanent("unfencing the target before the switch"));
-                }
-                target.unfence(&tenant_id).await.map_err(transient)?;
-            }
-            MoveStep::Cleanup => {
-                // Never the rows the registry routes to.
-                if !switched {
-                    return Err(permanent("deleting the source's rows before the switch"));
-                }
-                outcome.rows = self
-                    .tables
-                    .delete(&tenant_id, source_side)
-                    .await
-                    .map_err(transient)?;
-            }
-            MoveStep::Abort if !switched => {
-                if same_database {
-                    source
-                        .place(&tenant_id, from.tier(), false)
-                        .await
-                        .map_err(transient)?;
-                } else {
-                    target.unplace(&tenant_id).await.map_err(transient)?;
-                    source.unfence(&tenant_id).await.map_err(transient)?;
-                }
-                self.tables
-                    .delete(&tenant_id, target_side)
-                    .await
-                    .map_err(transient)?;
-            }
-            // A step before the switch, run again after it: done.
-            _ => {}
-        }
-        Ok(outcome)
+        heartbeating(
+            &actx,
+            self.work(&actx, attempt, step, &tenant_id, &from, &to),
+        )
+        .await
     }
 
     /// Tells every process the tenant moved: a signed [`PlacementChanged`] with the placement

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use provisioning::{
     Comment, Document, Fleet, MoveStep, MoveTenant, Mover, NewComment, NewDocument, Provisioning,
+    StepEvent,
 };
 use sqlx::{AssertSqlSafe, PgPool};
 use temporalio_client::{Client, WorkflowGetResultOptions};
@@ -435,7 +436,11 @@ async fn move_worker_process() -> Result<(), Box<dyn Error>> {
         keys,
     )
     .with_slow_step(slow, Duration::from_secs(120))
-    .with_observer(|step, attempt| println!("move-step {} {attempt}", step.as_str()));
+    .with_observer(|step, attempt, event| {
+        if event == StepEvent::Started {
+            println!("move-step {} {attempt}", step.as_str());
+        }
+    });
     let client = provisioning::connect(&std::env::var("TEMPORAL_ADDRESS")?).await?;
     println!("serving");
     provisioning::with_move_workers(&client, &activities, &mover, std::future::pending()).await
@@ -951,5 +956,280 @@ async fn measure(
         percentile(&during, 0.99),
         during.len(),
     );
+    Ok(())
+}
+
+/// How long the stopped-target test keeps the target's server down: longer than a step's
+/// heartbeat timeout and the retry after it, so an attempt that waits for the server without
+/// heartbeating would be timed out and a second attempt started beside it.
+const TARGET_DOWN: Duration = Duration::from_secs(12);
+
+/// A step attempt the observer saw begin or end.
+type StepLog = Arc<std::sync::Mutex<Vec<(MoveStep, u32, StepEvent)>>>;
+
+/// The attempts of one step that ran at the same time: `(step, running, starting)`.
+fn overlapping_attempts(log: &[(MoveStep, u32, StepEvent)]) -> Vec<(MoveStep, u32, u32)> {
+    let mut running: Vec<(MoveStep, u32)> = Vec::new();
+    let mut overlaps = Vec::new();
+    for &(step, attempt, event) in log {
+        match event {
+            StepEvent::Started => {
+                overlaps.extend(
+                    running
+                        .iter()
+                        .filter(|(s, _)| *s == step)
+                        .map(|&(_, other)| (step, other, attempt)),
+                );
+                running.push((step, attempt));
+            }
+            StepEvent::Ended => running.retain(|&r| r != (step, attempt)),
+        }
+    }
+    overlaps
+}
+
+/// The target's server (test-support's private `PgServer`) stops in the middle of the copy,
+/// after its first batch, under write load, and starts again [`TARGET_DOWN`] later: the move
+/// waits, the copy attempt that lost its connection failing with a retryable error and the
+/// next one waiting for the server (heartbeating), and completes once the server is back.
+/// Nothing is lost: every acknowledged write of the moving tenant is at the target exactly
+/// once, where the registry places it, the source keeps none of its rows, the neighbour on the
+/// source wrote all along without one error, and no two attempts of a step ran at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_waits_for_its_target_server_stopped_mid_copy() -> Result<(), Box<dyn Error>> {
+    let test = "the move with its target stopped";
+    let Some(address) = tenant_test_support::server_var("TEMPORAL_ADDRESS", test) else {
+        return Ok(());
+    };
+    let Some(pool) = tenant_test_support::postgres(test).await else {
+        return Ok(());
+    };
+    let Some(server) = tenant_test_support::PgServer::new(test) else {
+        return Ok(());
+    };
+    let run = unique();
+    let moving: TenantId = format!("ms-{run}").parse()?;
+    let neighbour: TenantId = format!("ns-{run}").parse()?;
+    let client: Client = provisioning::connect(&address).await?;
+    let fleet = Fleet::new(format!("mstop-{run}"));
+    let keys: tenant::SigningKeys = CLAIM_KEYS.parse()?;
+    let activities = Provisioning::for_fleet(fleet.clone(), pool.clone(), keys.clone()).await?;
+    let registry = SqlRegistry::new(pool.clone());
+    let provision = ProvisionCtx::new("the stopped-target test: shared tables")?;
+    provisioning::tenant_schema()
+        .install(&provision, &pool)
+        .await?;
+    PlacementFence::new(&pool).install().await?;
+    let target = PgPool::connect(&server.url()).await?;
+    provisioning::tenant_schema()
+        .install(&provision, &target)
+        .await?;
+    let mut ctxs = Vec::new();
+    for id in [&moving, &neighbour] {
+        let record = registry
+            .create(NewTenant {
+                id: id.clone(),
+                slug: id.clone(),
+                name: id.to_string(),
+                plan: Plan::Free,
+                schema_name: format!("tenant_{}", id.as_str().replace('-', "_")).parse()?,
+            })
+            .await?;
+        PlacementFence::new(&pool)
+            .place(id, Tier::Shared, false)
+            .await?;
+        ctxs.push(TenantCtx::trusted(
+            id.clone(),
+            record.schema_name,
+            Plan::Free,
+        ));
+    }
+    let (moving_ctx, neighbour_ctx) = (ctxs[0].clone(), ctxs[1].clone());
+    let pools = PoolSet::<sqlx::Postgres>::builder()
+        .database("main".parse()?, pool.clone())
+        .database("eu".parse()?, target.clone())
+        .build()?;
+
+    // More rows than one batch of the copy (2,000), parents and children.
+    const SEEDED: i64 = 2_500;
+    let mut tx = pools.begin(&moving_ctx).await?;
+    tx.repo::<Document>()
+        .insert_many(
+            &moving_ctx,
+            (0..SEEDED).map(|id| NewDocument {
+                id: -1 - id,
+                title: "seed".into(),
+            }),
+        )
+        .await?;
+    tx.repo::<Comment>()
+        .insert_many(
+            &moving_ctx,
+            (0..SEEDED).map(|id| NewComment {
+                id,
+                document_id: -1 - id,
+                body: "c".into(),
+            }),
+        )
+        .await?;
+    tx.commit().await?;
+
+    // The copy's first batch of its first attempt asks for the stop, and goes on once the
+    // server is down: its next statement meets a dead connection.
+    let (ask_stop, mut stop_asked) =
+        tokio::sync::mpsc::unbounded_channel::<tokio::sync::oneshot::Sender<()>>();
+    let asked = Arc::new(AtomicBool::new(false));
+    let log: StepLog = Arc::default();
+    let observed = Arc::clone(&log);
+    let mover = Mover::new(
+        fleet.clone(),
+        pools.clone(),
+        registry.clone(),
+        provisioning::tenant_schema(),
+        provisioning::move_tables(),
+        keys,
+    )
+    .with_observer(move |step, attempt, event| {
+        observed.lock().unwrap().push((step, attempt, event));
+    })
+    .with_copy_progress(move |attempt, rows| {
+        let (ask_stop, asked) = (ask_stop.clone(), Arc::clone(&asked));
+        Box::pin(async move {
+            if attempt == 1 && rows > 0 && !asked.swap(true, Ordering::SeqCst) {
+                let (stopped, wait) = tokio::sync::oneshot::channel();
+                if ask_stop.send(stopped).is_ok() {
+                    let _ = wait.await;
+                }
+            }
+        })
+    });
+    let controller = tokio::spawn(async move {
+        let stopped = tokio::time::timeout(Duration::from_secs(120), stop_asked.recv())
+            .await
+            .ok()
+            .flatten();
+        let Some(stopped) = stopped else {
+            return (server, false);
+        };
+        let server = tokio::task::spawn_blocking(move || {
+            let mut server = server;
+            server.stop(tenant_test_support::PgStop::Immediate);
+            server
+        })
+        .await
+        .expect("stop the target server");
+        let _ = stopped.send(());
+        tokio::time::sleep(TARGET_DOWN).await;
+        let server = tokio::task::spawn_blocking(move || {
+            let mut server = server;
+            server.start();
+            server
+        })
+        .await
+        .expect("start the target server");
+        (server, true)
+    });
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let refusals = Arc::new(AtomicU64::new(0));
+    let writer = tokio::spawn(write_through_moves(
+        pools.clone(),
+        registry.clone(),
+        moving_ctx.clone(),
+        1,
+        stop.clone(),
+        refusals.clone(),
+    ));
+    let beside = tokio::spawn(write_beside(
+        pools.clone(),
+        neighbour_ctx.clone(),
+        stop.clone(),
+    ));
+    let to: Placement = "eu/shared".parse()?;
+    let started = Instant::now();
+    let report = provisioning::with_move_workers(&client, &activities, &mover, async {
+        // Writes before the move starts, too.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let request = mover
+            .move_request(&moving, &to, Duration::from_secs(1))
+            .await?;
+        let options = fleet
+            .workflow_route(&moving_ctx)
+            .workflow_start_options(format!("move-stop-{moving}"));
+        let handle = client
+            .start_workflow(MoveTenant::run, request.into(), options)
+            .await?;
+        let report = tokio::time::timeout(
+            Duration::from_secs(180),
+            handle.get_result(WorkflowGetResultOptions::default()),
+        )
+        .await
+        .map_err(|_| "the move did not finish within 180 s")??;
+        // Writes go on at the target after the move.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        Ok(report)
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    let acked = writer
+        .await?
+        .map_err(|e| format!("moving tenant's writer: {e}"))?;
+    let neighbour_acked = beside
+        .await?
+        .map_err(|e| format!("neighbour's writer: {e}"))?;
+    let (_server, was_stopped) = controller.await?;
+    let report = report?;
+    eprintln!(
+        "moved with the target stopped mid-copy: {report:?} in {:?}, {} writes acknowledged, \
+         {} refused",
+        started.elapsed(),
+        acked.len(),
+        refusals.load(Ordering::Relaxed)
+    );
+    assert!(was_stopped, "the copy never reached its second batch");
+
+    // The copy's first attempt failed when the server went away; a later one completed it.
+    let log = log.lock().unwrap().clone();
+    let copies = log
+        .iter()
+        .filter(|(step, _, event)| *step == MoveStep::Copy && *event == StepEvent::Started)
+        .count();
+    eprintln!("copy attempts: {copies}");
+    assert!(copies >= 2, "the copy ran once: {log:?}");
+    assert_eq!(
+        overlapping_attempts(&log),
+        Vec::new(),
+        "two attempts of a step ran at once: {log:?}"
+    );
+
+    // Where the registry places the tenant, every acknowledged write once; nothing at the
+    // source; the neighbour untouched.
+    let record = registry.find_by_id(&moving).await?.ok_or("no record")?;
+    assert_eq!(record.placement, to);
+    let at_target = document_ids(&target, None, &moving).await?;
+    let mut expected: BTreeSet<i64> = acked.iter().copied().collect();
+    expected.extend((0..SEEDED).map(|id| -1 - id));
+    assert_eq!(
+        at_target.len(),
+        expected.len(),
+        "a document twice or missing"
+    );
+    assert_eq!(at_target.iter().copied().collect::<BTreeSet<_>>(), expected);
+    let comments: i64 = sqlx::query_scalar("SELECT count(*) FROM comments WHERE tenant_id = $1")
+        .bind(moving.as_str())
+        .fetch_one(&target)
+        .await?;
+    assert_eq!(comments, SEEDED);
+    assert_eq!(document_ids(&pool, None, &moving).await?, Vec::<i64>::new());
+    assert_eq!(report.deleted, report.copied, "{report:?}");
+    assert_eq!(
+        document_ids(&pool, None, &neighbour).await?,
+        neighbour_acked
+    );
+    assert!(
+        !acked.is_empty() && !neighbour_acked.is_empty(),
+        "the writers wrote nothing"
+    );
+    target.close().await;
     Ok(())
 }

@@ -38,9 +38,12 @@ pub struct PlacedState {
 /// taken after the lock). [`fence`](Self::fence) sets the flag, then takes the same
 /// key exclusively, which waits for every transaction that passed the check before the flag
 /// was set: when it returns, no transaction of the tenant is running here, and none can start.
-/// On SQLite the check is a `SELECT` in the transaction, and the flag's `UPDATE` waits for the
-/// write lock (in-flight writers); a reader that passed the check and writes after the fence
-/// is refused by SQLite (`SQLITE_BUSY`), its snapshot being older than the fence.
+/// On SQLite the transaction begins `IMMEDIATE` (it holds the database's write lock from its
+/// BEGIN) and the check is a `SELECT` in it; the flag's `UPDATE` waits for the write lock, so
+/// for every transaction that passed the check before it, and none passes after it. Fenced
+/// transactions of a SQLite database therefore run one at a time, as its writers do anyway:
+/// a deferred one would read for the check, and its first write would then be refused at once
+/// (`SQLITE_BUSY_SNAPSHOT`) whenever another connection had written since that read.
 ///
 /// A move, with every step idempotent:
 /// 1. [`place`](Self::place) the tenant at the target, fenced;
@@ -376,8 +379,9 @@ placement_backend!(
     unplace: "DELETE FROM tenant_placement WHERE tenant_id = ?1",
     set_fenced: "UPDATE tenant_placement SET fenced = ?1 WHERE tenant_id = ?2",
     state: "SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1",
-    // The flag's UPDATE took the write lock, so writers that began before it have finished;
-    // `BEGIN IMMEDIATE` waits for one that holds the lock now, then lets go.
+    // The flag's UPDATE took the write lock, so fenced transactions that began before it
+    // (each holds the lock from its BEGIN) have finished; `BEGIN IMMEDIATE` waits for any other
+    // writer that holds the lock now, then lets go.
     drain: |pool, _tenant| {
         let mut conn = pool.acquire().await?;
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
@@ -396,10 +400,13 @@ placement_backend!(
                 backend: "SQLite",
             });
         }
-        Ok(String::from("BEGIN"))
+        // The write lock from the start (waiting for it under the busy timeout): the check's
+        // read and the transaction's writes see one snapshot, which no other connection can
+        // write past in between.
+        Ok(String::from("BEGIN IMMEDIATE"))
     },
-    // In process: no round trip to save. The transaction's snapshot starts here, so a fence
-    // committed before it is seen, and one committed after it makes its writes fail.
+    // In process: no round trip to save. The transaction holds the write lock, so a fence
+    // committed before it is seen, and none can be committed until it ends.
     // A row of another tier is a tenant that moved within this database (shared tables to a
     // file of its own is another database, but the same rule keeps the two checks alike).
     check_in: |tx, tenant, tier| {
