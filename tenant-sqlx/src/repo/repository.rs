@@ -59,7 +59,13 @@ pub struct Repo<E, X> {
 
 impl<E: Entity, X> Repo<E, X> {
     /// A repository running its statements through `conn`.
-    pub fn new(conn: X) -> Self {
+    pub fn new(conn: X) -> Self
+    where
+        // Checked here, so a handle of the wrong kind (a sqlx 0.8 pool) is reported where the
+        // repository is made, with `Conn`'s message, not as a method that "exists but its
+        // trait bounds were not satisfied".
+        X: Conn,
+    {
         Repo {
             conn,
             cursor_key: None,
