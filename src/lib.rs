@@ -128,6 +128,51 @@ pub mod __private {
 /// `Clone`, `Copy`, `PartialEq`, `Eq`, `Hash`, `PartialOrd`, `Ord`, `Serialize`,
 /// `Deserialize`) are repeated on `NewInvoice` and `InvoicePatch` when written below
 /// `#[tenant_scoped]`.
+///
+/// # Serde attributes on `NewInvoice` and `InvoicePatch`
+///
+/// A field's `#[serde(..)]` is copied to `NewInvoice` as written. `InvoicePatch` holds an
+/// `Option` of the field, so there it is translated: `with`, `serialize_with` and
+/// `deserialize_with` are called through wrappers for `Some` (`None` is `null`, a missing field
+/// `None`); `rename`, `alias`, `skip`, `default` and the rest are copied. Two attributes judge or
+/// make a value of the field's type and mean something else for a patch, so they do not compile
+/// unless the field says what its Patch field gets with `#[patch(serde(..))]`:
+/// `default = ".."` (a field missing from a patch already is `None`, left alone) and
+/// `skip_serializing_if = ".."` (a skipped change would read back as "leave alone";
+/// `"Option::is_none"` is copied). `#[patch(serde(..))]` replaces the field's serde attributes on
+/// the Patch, and only there.
+///
+/// ```
+/// use tenant::{tenant_scoped, TenantId};
+///
+/// #[tenant_scoped(table = "events")]
+/// #[derive(Debug, serde::Serialize, serde::Deserialize)]
+/// pub struct Event {
+///     #[key] pub id: i64,
+///     #[tenant] #[serde(skip)] pub tenant_id: TenantId,
+///     #[serde(with = "my_timestamp", rename = "at")]
+///     pub happened_at: i64,
+///     #[serde(default = "one", skip_serializing_if = "is_one")]
+///     #[patch(serde(default, skip_serializing_if = "Option::is_none"))]
+///     pub weight: i64,
+/// }
+/// # fn one() -> i64 { 1 }
+/// # fn is_one(weight: &i64) -> bool { *weight == 1 }
+/// mod my_timestamp {
+///     pub fn serialize<S: serde::Serializer>(seconds: &i64, s: S) -> Result<S::Ok, S::Error> {
+///         s.serialize_str(&format!("{seconds}s"))
+///     }
+///     pub fn deserialize<'de, D: serde::Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+///         let text = <String as serde::Deserialize>::deserialize(d)?;
+///         text.trim_end_matches('s').parse().map_err(serde::de::Error::custom)
+///     }
+/// }
+///
+/// let patch = EventPatch { happened_at: Some(60), ..Default::default() };
+/// assert_eq!(serde_json::to_string(&patch).unwrap(), r#"{"at":"60s"}"#);
+/// let patch: EventPatch = serde_json::from_str("{}").unwrap();
+/// assert!(patch.happened_at.is_none() && patch.weight.is_none());
+/// ```
 #[cfg(feature = "sqlx")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlx")))]
 pub use tenant_macros::tenant_scoped;

@@ -34,7 +34,7 @@ const BIG_ROWS: i64 = 200_000;
 const OTHER_TENANTS: i64 = 99;
 const OTHER_ROWS: i64 = 8_081;
 const DEPTH: u64 = 100_000;
-const PAGE: u32 = 50;
+const PAGE: u64 = 50;
 
 const DEPTH_VERSIONS: Versions = Versions {
     subject: "keyset_at_depth",
@@ -171,7 +171,7 @@ macro_rules! backend_benches {
                             .select(&ctx)
                             .order(order.clone())
                             .offset(DEPTH)
-                            .limit(u64::from(PAGE))
+                            .limit(PAGE)
                             .all()
                             .await
                             .unwrap();
@@ -182,7 +182,7 @@ macro_rules! backend_benches {
 
                 // The same keyset statement, hand-written: limit + 1 rows, as the repository
                 // fetches one more to know whether there is a next page.
-                let limit = i64::from(PAGE) + 1;
+                let limit = PAGE as i64 + 1;
                 compare(
                     c,
                     rt,

@@ -129,8 +129,9 @@ pub use tenant_macros::query_scalar;
 pub use tenant_tx::TenantTx;
 
 pub use repo::{
-    Backend, BelongsTo, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter, Order,
-    Orderable, Page, PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn, TextColumn,
+    Backend, BelongsTo, CURSOR_KEY_ENV, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter,
+    Order, Orderable, Page, PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn,
+    TextColumn,
 };
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,

@@ -72,7 +72,10 @@ impl<DB: Backend> TenantTx<DB> {
     }
 
     /// The repository of `E` over this transaction.
-    pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self> {
+    pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
         Repo::new(self)
     }
 

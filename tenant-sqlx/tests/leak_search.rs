@@ -422,7 +422,7 @@ enum Kind {
     },
     Page {
         spec: usize,
-        limit: u32,
+        limit: u64,
         after: After,
     },
     WithParent(Option<F>),
@@ -1087,7 +1087,7 @@ impl Generator {
                 };
                 Kind::Page {
                     spec,
-                    limit: self.rng.below(5) as u32,
+                    limit: self.rng.below(5),
                     after,
                 }
             }

@@ -1436,4 +1436,146 @@ async fn a_rotated_key_reaches_a_connection_that_cached_the_old_one() {
         first.begin(&app, &acme).await,
         Err(Error::RowSecurityRefused)
     ));
+// ---- issue 26 item 5: the whole PostgreSQL setup, as one runnable walk-through ----
+
+/// PostgreSQL set up end to end, as a deployment does it; `postgres.md` ("Setting it up")
+/// points here. Two roles: `setup_owner` owns the database, the schema and the tables and runs
+/// the DDL and the policies; `setup_app`, the application's, owns nothing and bypasses nothing.
+/// Needs `SUPERUSER_DATABASE_URL` (roles and databases are cluster-wide); a few seconds.
+#[tokio::test]
+async fn postgres_setup_end_to_end() {
+    use std::str::FromStr;
+
+    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+
+    let test = "postgres_setup_end_to_end";
+    let Some(superuser_url) = support::server_var("SUPERUSER_DATABASE_URL", test) else {
+        return;
+    };
+    let superuser = PgPool::connect(&superuser_url).await.unwrap();
+    let run = async |pool: &PgPool, statements: &[&str]| {
+        for sql in statements {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_string()))
+                .execute(pool)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e}"));
+        }
+    };
+    // Left by an earlier run that failed half way.
+    let cleanup = [
+        "DROP DATABASE IF EXISTS setup_demo WITH (FORCE)",
+        "DROP ROLE IF EXISTS setup_app",
+        "DROP ROLE IF EXISTS setup_owner",
+    ];
+    run(&superuser, &cleanup).await;
+
+    // 1. Once, as a superuser (`psql -U postgres`): the two roles, and a database the owner
+    //    owns (so it may create the trusted `tenant_rls` extension), where nobody else gets
+    //    temporary tables (one could shadow a tenant table).
+    run(
+        &superuser,
+        &[
+            "CREATE ROLE setup_owner LOGIN PASSWORD 'owner-secret'",
+            "CREATE ROLE setup_app LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE \
+             PASSWORD 'app-secret'",
+            "CREATE DATABASE setup_demo OWNER setup_owner",
+            "REVOKE TEMPORARY ON DATABASE setup_demo FROM PUBLIC",
+        ],
+    )
+    .await;
+
+    // Both roles reach the tables through the search path, set per connection.
+    let connect = async |user: &str, password: &str| {
+        let options = PgConnectOptions::from_str(&superuser_url)
+            .unwrap()
+            .username(user)
+            .password(password)
+            .database("setup_demo")
+            .options([("search_path", "shop")]);
+        PgPoolOptions::new()
+            .max_connections(2)
+            .connect_with(options)
+            .await
+            .unwrap()
+    };
+
+    // 2. As the owner, at deployment (migrations): the schema, the application's grants (before
+    //    the tables: default privileges cover the tables created after them), the row-security
+    //    key and functions, the tables, and their policies.
+    let owner = connect("setup_owner", "owner-secret").await;
+    run(
+        &owner,
+        &[
+            "CREATE SCHEMA shop",
+            "GRANT USAGE ON SCHEMA shop TO setup_app",
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA shop \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO setup_app",
+        ],
+    )
+    .await;
+    // In production the key comes from a secret store, the same in every replica.
+    let rls = rls();
+    rls.install(&owner).await.unwrap();
+    let mut invoices = InvoiceRepo::new(&owner);
+    invoices.create_table().await.unwrap();
+    invoices.row_level_security().await.unwrap();
+
+    // 3. The application connects as its own role and audits the database before serving: no
+    //    finding (it would refuse to start with a superuser, a table it owns, RLS off, ..).
+    let app = connect("setup_app", "app-secret").await;
+    IsolationAudit::new()
+        .entity::<Invoice>()
+        .ensure(&app)
+        .await
+        .unwrap();
+
+    // 4. Every tenant's work runs in a tenant-bound transaction.
+    let (acme, globex) = tenants();
+    for (ctx, rows) in [(&acme, 3), (&globex, 2)] {
+        let mut tx = rls.begin(&app, ctx).await.unwrap();
+        for id in 1..=rows {
+            let new = NewInvoice {
+                id,
+                amount_cents: 100 * id,
+            };
+            tx.repo::<Invoice>().insert(ctx, new).await.unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+    let mut tx = rls.begin(&app, &globex).await.unwrap();
+    assert_eq!(tx.repo::<Invoice>().count(&globex).await.unwrap(), 2);
+    assert_eq!(raw_count(tx.executor()).await, 2, "raw SQL sees globex's rows only");
+    tx.rollback().await.unwrap();
+    // Outside one, the tables show nothing, to the application and to the owner alike (FORCE).
+    assert_eq!(raw_count(&app).await, 0);
+    assert_eq!(raw_count(&owner).await, 0);
+
+    // 5. Looking at the rows by hand: as the owner, `psql` shows no row (FORCE ROW LEVEL
+    //    SECURITY; the owner cannot sign a tenant in without the key). A superuser or a BYPASSRLS
+    //    role sees every tenant's:
+    //    psql "$SUPERUSER_DATABASE_URL" -d setup_demo \
+    //         -c "SELECT tenant_id, id, amount_cents FROM shop.invoices ORDER BY 1, 2"
+    let inspector = PgPool::connect_with(
+        PgConnectOptions::from_str(&superuser_url)
+            .unwrap()
+            .database("setup_demo"),
+    )
+    .await
+    .unwrap();
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT tenant_id, id FROM shop.invoices ORDER BY 1, 2")
+            .fetch_all(&inspector)
+            .await
+            .unwrap();
+    let expected = [("acme", 1), ("acme", 2), ("acme", 3), ("globex", 1), ("globex", 2)];
+    assert_eq!(
+        rows,
+        expected.map(|(t, id)| (t.to_owned(), id)).to_vec(),
+        "the superuser sees every tenant"
+    );
+
+    for pool in [inspector, app, owner] {
+        pool.close().await;
+    }
+    run(&superuser, &cleanup).await;
 }

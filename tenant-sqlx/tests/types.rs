@@ -197,6 +197,32 @@ macro_rules! types_suite {
                 Some((pool, acme, globex, acme_events))
             }
 
+            // `insert` returns the row as the database stored it, not as it was sent: a
+            // nanosecond timestamp comes back as the column keeps it (PostgreSQL: microseconds),
+            // equal to what a later read gives (sqlx sends PostgreSQL whole microseconds).
+            #[tokio::test]
+            async fn insert_returns_the_row_as_stored() {
+                let Some(pool) = ({
+                    let $test = "insert_returns_the_row_as_stored";
+                    $pool
+                }) else {
+                    return;
+                };
+                let (acme, _) = tenants();
+                let mut repo = EventRepo::new(&pool);
+                repo.create_table().await.unwrap();
+                let sent = datetime!(2026-11-26 08:00:00.123456789 UTC);
+                let mut new = new_event(9, sent, Status::Open);
+                new.local = PrimitiveDateTime::new(sent.date(), sent.time());
+                let inserted = repo.insert(&acme, new).await.unwrap();
+                let stored = repo.get(&acme, 9).await.unwrap().unwrap();
+                assert_eq!(inserted, stored);
+                if stringify!($backend) == "postgres" {
+                    assert_eq!(inserted.at, datetime!(2026-11-26 08:00:00.123456 UTC));
+                    assert_eq!(inserted.local.nanosecond(), 123_456_000);
+                }
+            }
+
             #[tokio::test]
             async fn every_type_round_trips() {
                 let Some((pool, acme, _, inserted)) = seeded("every_type_round_trips").await else {

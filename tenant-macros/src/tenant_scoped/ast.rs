@@ -5,6 +5,7 @@ use syn::parse::{Parse, ParseStream};
 use syn::{Attribute, Data, DeriveInput, Fields, Ident, LitStr, Token, Type, Visibility};
 
 use super::attr::{self, Arguments, FieldAttrs};
+use super::patch_serde::{self, PatchSerde};
 use crate::ctxt::Ctxt;
 
 /// The item under `#[tenant_scoped]`. A struct, enum or union parses (enums and unions are
@@ -68,6 +69,8 @@ pub(crate) struct Field<'a> {
     pub(crate) column: String,
     pub(crate) ty: &'a Type,
     pub(crate) attrs: FieldAttrs<'a>,
+    /// The `#[serde(..)]` of its `<Entity>Patch` field (empty for the key and the tenant).
+    pub(crate) patch_serde: PatchSerde,
 }
 
 const SHAPE_HELP: &str = "write a struct with named fields, e.g. `struct Invoice { #[key] id: i64, #[tenant] tenant_id: TenantId, .. }`";
@@ -112,17 +115,26 @@ impl<'a> Entity<'a> {
                 return None;
             }
         };
+        let patch_name = format!("{}Patch", input.ident);
         let fields = named
             .named
             .iter()
             .filter_map(|field| {
                 let ident = field.ident.as_ref()?;
+                let attrs = attr::parse_field_attrs(cx, &field.attrs);
+                // The key and the tenant are no fields of the Patch.
+                let patch_serde = if attrs.key.is_none() && attrs.tenant.is_none() {
+                    patch_serde::parse(cx, &field.attrs, &patch_name)
+                } else {
+                    PatchSerde::default()
+                };
                 Some(Field {
                     original: field,
                     ident,
                     column: ident.to_string().trim_start_matches("r#").to_owned(),
                     ty: &field.ty,
-                    attrs: attr::parse_field_attrs(cx, &field.attrs),
+                    attrs,
+                    patch_serde,
                 })
             })
             .collect();

@@ -11,8 +11,15 @@ use crate::meta::{parse_lit_str, path_name, skip_value};
 pub(crate) const ARGUMENTS: &[&str] = &["table"];
 
 /// The field attributes `#[tenant_scoped]` owns and strips.
-pub(crate) const FIELD_ATTRIBUTES: &[&str] =
-    &["key", "tenant", "unique", "index", "column", "belongs_to"];
+pub(crate) const FIELD_ATTRIBUTES: &[&str] = &[
+    "key",
+    "tenant",
+    "unique",
+    "index",
+    "column",
+    "belongs_to",
+    "patch",
+];
 
 /// The arguments of `#[key(..)]`.
 const KEY_ARGUMENTS: &[&str] = &["generated"];
@@ -142,6 +149,8 @@ pub(crate) fn parse_field_attrs<'a>(cx: &mut Ctxt, attrs: &'a [Attribute]) -> Fi
                 parsed.parent = parse_belongs_to(cx, attr);
                 continue;
             }
+            // `#[patch(serde(..))]`: read with the field's serde (`patch_serde`).
+            "patch" => continue,
             "cfg" | "cfg_attr" => {
                 cx.error_with_help(
                     attr,

@@ -3,6 +3,7 @@
 pub(crate) mod ast;
 pub(crate) mod attr;
 pub(crate) mod expand;
+mod patch_serde;
 mod sql_type;
 mod typo;
 pub(crate) mod valid;

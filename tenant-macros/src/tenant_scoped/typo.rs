@@ -92,6 +92,7 @@ mod tests {
             ("belongs_too", "belongs_to"),
             ("belong_to", "belongs_to"),
             ("belongsto", "belongs_to"),
+            ("pach", "patch"),
         ] {
             assert_eq!(near_miss(typo), Some(ours), "{typo}");
         }

@@ -166,7 +166,10 @@ impl<DB: Backend> PoolSet<DB> {
     }
 
     /// The repository of `E` on the tenant's pool: `Repo::new(self.route(ctx)?)`.
-    pub fn repo<E: Entity>(&self, ctx: &TenantCtx) -> Result<Repo<E, Routed<DB>>, Error> {
+    pub fn repo<E: Entity>(&self, ctx: &TenantCtx) -> Result<Repo<E, Routed<DB>>, Error>
+    where
+        Routed<DB>: Conn,
+    {
         Ok(Repo::new(self.route(ctx)?))
     }
 

@@ -26,6 +26,11 @@ pub(crate) use sealed::Token;
 
 /// A database `tenant` repositories run on: `sqlx::Sqlite` (feature `sqlite`) and
 /// `sqlx::Postgres` (feature `postgres`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a database `tenant` repositories run on",
+    label = "not sqlx 0.9's `Sqlite` or `Postgres`",
+    note = "repositories run on sqlx 0.9's `sqlx::Sqlite` (feature `sqlite`) and `sqlx::Postgres` (feature `postgres`); a sqlx 0.8 type of the same name is another type: depend on `sqlx = \"0.9\"` (`cargo tree -i sqlx@0.8` shows who pulls in 0.8)"
+)]
 pub trait Backend:
     sqlx::Database<Arguments: sqlx::IntoArguments<Self>>
     + sqlx::database::HasStatementCache
@@ -120,6 +125,12 @@ pub trait Backend:
 /// # Ok(())
 /// # }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a pool, connection or transaction a `tenant` repository runs on",
+    label = "not a sqlx 0.9 handle",
+    note = "repositories run on sqlx 0.9's `&Pool`, `Pool`, `&mut Transaction`, `&mut PoolConnection` or `&mut` connection of SQLite (feature `sqlite`) or PostgreSQL (feature `postgres`), and on a `&mut TenantTx`",
+    note = "a sqlx 0.8 pool has the same name but is another type: depend on `sqlx = \"0.9\"` (`cargo tree -i sqlx@0.8` shows who pulls in 0.8)"
+)]
 pub trait Conn: Send {
     /// The database behind the handle.
     type Database: Backend;

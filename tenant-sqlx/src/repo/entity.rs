@@ -4,7 +4,6 @@ use super::backend::Backend;
 use super::meta::EntityMeta;
 use super::statements::Statements;
 use super::value::Query;
-use tenant_core::TenantId;
 
 /// A type that can be bound to and decoded from a column of `DB`.
 #[doc(hidden)]
@@ -41,17 +40,17 @@ pub trait Entity: Sized + Send + Unpin + 'static {
     #[doc(hidden)]
     fn statements() -> &'static Statements;
 
-    /// The row an insert of `new` stores, or `None` when the database fills a column (a
-    /// generated key, a default): the insert then reads the row back with `RETURNING`.
-    #[doc(hidden)]
-    fn from_new(new: Self::New, tenant_id: TenantId) -> Option<Self>;
-
     #[doc(hidden)]
     fn patch_mask(patch: &Self::Patch) -> u64;
 }
 
 /// How an [`Entity`] is bound to and decoded from statements of `DB`. Implemented by the macro.
 #[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from or written to `{DB}`",
+    label = "not a #[tenant_scoped] entity, or `{DB}` is not a backend `tenant` was built with",
+    note = "`#[tenant_scoped]` implements this for every backend feature enabled on `tenant` (`sqlite`, `postgres`) and sqlx 0.9's databases"
+)]
 pub trait EntityIo<DB: Backend>: Entity {
     /// The entity from the columns of `row` from `offset` on, in field order (a join's second
     /// side starts after the first side's columns).

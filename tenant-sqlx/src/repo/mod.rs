@@ -28,7 +28,7 @@ mod write;
 
 pub(crate) use backend::Token;
 pub use backend::{Backend, Conn};
-pub use cursor::{Cursor, CursorError, CursorKey};
+pub use cursor::{CURSOR_KEY_ENV, Cursor, CursorError, CursorKey};
 pub use dialect::Dialect;
 pub use entity::{ColumnValue, Entity, EntityIo};
 pub use filter::{Col, Filter, TextColumn};

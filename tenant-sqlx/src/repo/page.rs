@@ -48,13 +48,14 @@ use crate::error::Error;
 pub struct PageRequest<E> {
     filter: Option<Filter<E>>,
     order: Order<E>,
-    limit: u32,
+    limit: u64,
     after: Option<Cursor<E>>,
 }
 
 impl<E> PageRequest<E> {
-    /// The first page of at most `limit` rows (a limit of 0 is taken as 1) in `order`.
-    pub fn new(order: Order<E>, limit: u32) -> Self {
+    /// The first page of at most `limit` rows (a limit of 0 is taken as 1) in `order`. A `u64`,
+    /// as [`Select::limit`] and SQL's `LIMIT` take.
+    pub fn new(order: Order<E>, limit: u64) -> Self {
         PageRequest {
             filter: None,
             order,

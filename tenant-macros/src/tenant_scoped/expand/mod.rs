@@ -49,6 +49,9 @@ struct Companions<'a> {
     repo_name: Ident,
     /// The mirrored `#[derive(..)]`, or nothing.
     derives: TokenStream,
+    /// The companions derive serde's `Serialize`, `Deserialize`.
+    serialize: bool,
+    deserialize: bool,
     /// The entity's own `#[serde(..)]`, which the companions share.
     container_serde: Vec<&'a Attribute>,
     tenant: &'a Field<'a>,
@@ -100,6 +103,8 @@ impl<'a> Companions<'a> {
             columns_name: format_ident!("{}Columns", name),
             repo_name: format_ident!("{}Repo", name),
             derives: mirrored_derives(input),
+            serialize: derives_named(input, "Serialize"),
+            deserialize: derives_named(input, "Deserialize"),
             container_serde: input
                 .attrs
                 .iter()
@@ -180,21 +185,36 @@ fn is_doc_or_serde(attr: &Attribute) -> bool {
     attr.path().is_ident("doc") || attr.path().is_ident("serde")
 }
 
-/// `#[derive(..)]` with the user's paths of the mirrored derives they used on the entity.
-fn mirrored_derives(input: &DeriveInput) -> TokenStream {
+/// The paths in the entity's `#[derive(..)]`s.
+fn derive_paths(input: &DeriveInput) -> Vec<syn::Path> {
     let mut paths = Vec::new();
     for attr in input.attrs.iter().filter(|a| a.path().is_ident("derive")) {
-        let Ok(list) = attr.parse_args_with(
+        if let Ok(list) = attr.parse_args_with(
             syn::punctuated::Punctuated::<syn::Path, syn::Token![,]>::parse_terminated,
-        ) else {
-            continue;
-        };
-        paths.extend(list.into_iter().filter(|path| {
+        ) {
+            paths.extend(list);
+        }
+    }
+    paths
+}
+
+/// Whether the entity derives a trait whose last path segment is `name`.
+fn derives_named(input: &DeriveInput, name: &str) -> bool {
+    derive_paths(input)
+        .iter()
+        .any(|path| path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// `#[derive(..)]` with the user's paths of the mirrored derives they used on the entity.
+fn mirrored_derives(input: &DeriveInput) -> TokenStream {
+    let paths: Vec<syn::Path> = derive_paths(input)
+        .into_iter()
+        .filter(|path| {
             path.segments
                 .last()
                 .is_some_and(|s| MIRRORED_DERIVES.iter().any(|d| s.ident == d))
-        }));
-    }
+        })
+        .collect();
     if paths.is_empty() {
         TokenStream::new()
     } else {

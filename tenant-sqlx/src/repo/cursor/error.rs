@@ -63,4 +63,21 @@ pub enum CursorError {
     /// No key was configured and the operating system's random source failed to make one.
     #[error("no cursor key configured, and the operating system's random source failed")]
     NoRandomKey,
+    /// The process-wide key ([`CURSOR_KEY_ENV`](super::CURSOR_KEY_ENV)) is not base64 (standard
+    /// or URL-safe, padded or not), or not valid UTF-8.
+    #[error("the cursor key in {var} is not base64")]
+    KeyNotBase64 {
+        /// The variable read.
+        var: &'static str,
+    },
+    /// [`CursorKey::install`](super::CursorKey::install) was given a key other than the one the
+    /// process already signs cursors with (installed before, read from the environment, or
+    /// the random default a page already used): cursors minted before would stop verifying.
+    #[error(
+        "the process already signs page cursors with another key (id {installed}); install the key once, at startup, before any page is read"
+    )]
+    KeyAlreadyInstalled {
+        /// [`CursorKey::id`](super::CursorKey::id) of the key in use.
+        installed: String,
+    },
 }

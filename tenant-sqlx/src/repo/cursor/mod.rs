@@ -23,7 +23,7 @@ use std::str::FromStr;
 use std::sync::OnceLock;
 
 use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
 use hmac::{Hmac, KeyInit, Mac};
 use sea_query::Value;
 use sha2::Sha256;
@@ -40,10 +40,15 @@ type HmacSha256 = Hmac<Sha256>;
 /// The key that tags page cursors (HMAC-SHA256), so that a cursor comes back only to the
 /// repository, tenant, order and filter it was minted for.
 ///
-/// Give every replica of a service the same key ([`Repo::with_cursor_key`](crate::Repo::with_cursor_key))
-/// so a cursor minted by one is accepted by the others and after a restart. A repository
-/// without one uses a random key created once per process: its cursors stop verifying when the
-/// process exits and are refused by other processes.
+/// Give every replica of a service the same key, so a cursor minted by one is accepted by the
+/// others and after a restart. Once per process: set [`CURSOR_KEY_ENV`] (`TENANT_CURSOR_KEY`,
+/// at least 32 bytes in base64) or call [`install`](Self::install) at startup, and every
+/// repository uses it; [`Repo::with_cursor_key`](crate::Repo::with_cursor_key) overrides it for
+/// one repository. Log [`id`](Self::id) at startup: replicas that print different ids disagree.
+/// With neither, the process makes a random key when a page is first read, and logs a warning
+/// on `tenant::audit`: its cursors stop verifying when the process exits and are refused by
+/// other processes. A variable that is set but malformed is an error of every page call
+/// ([`CursorError::KeyNotBase64`], [`CursorError::KeyTooShort`]), never a random key.
 ///
 /// Only the keyed MAC state is kept, and it is wiped from memory when dropped. `Debug` never
 /// shows it.
@@ -60,6 +65,13 @@ type HmacSha256 = Hmac<Sha256>;
 /// ```
 #[derive(Clone)]
 pub struct CursorKey(HmacSha256);
+
+/// The environment variable holding the process-wide cursor key: at least
+/// [`CursorKey::MIN_LEN`] bytes, base64 (`openssl rand -base64 32`).
+pub const CURSOR_KEY_ENV: &str = "TENANT_CURSOR_KEY";
+
+/// The key of repositories that were given none, once set.
+static PROCESS_KEY: OnceLock<CursorKey> = OnceLock::new();
 
 impl CursorKey {
     /// The shortest key accepted, in bytes: HMAC-SHA256's output size.
@@ -82,12 +94,99 @@ impl CursorKey {
         Self::from_bytes(&bytes[..])
     }
 
-    /// The key of repositories that were given none: random, made once per process.
+    /// A key from base64 text (standard or URL-safe alphabet, padded or not, surrounding
+    /// whitespace ignored), at least [`MIN_LEN`](Self::MIN_LEN) bytes once decoded. `var` names
+    /// where the text came from, for the error.
+    fn from_base64(text: &str, var: &'static str) -> Result<CursorKey, CursorError> {
+        let text = text.trim();
+        let bytes = [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD]
+            .iter()
+            .find_map(|engine| engine.decode(text).ok())
+            .map(zeroize::Zeroizing::new)
+            .ok_or(CursorError::KeyNotBase64 { var })?;
+        Self::from_bytes(&bytes)
+    }
+
+    /// A short fingerprint of the key (16 hex digits of an HMAC under it), safe to log: two
+    /// processes whose ids differ cannot read each other's cursors.
+    ///
+    /// ```
+    /// use tenant::sqlx::CursorKey;
+    ///
+    /// let a = CursorKey::from_bytes(&[7; 32])?;
+    /// assert_eq!(a.id(), CursorKey::from_bytes(&[7; 32])?.id());
+    /// assert_ne!(a.id(), CursorKey::from_bytes(&[8; 32])?.id());
+    /// assert_eq!(a.id().len(), 16);
+    /// # Ok::<(), tenant::sqlx::CursorError>(())
+    /// ```
+    pub fn id(&self) -> String {
+        let mut mac = self.0.clone();
+        mac.update(b"tenant cursor key id v1");
+        let tag = mac.finalize().into_bytes();
+        tag[..8].iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Makes this the key of every repository not given one, for the rest of the process, and
+    /// returns it. Call it at startup, before any page is read: once the process signs cursors
+    /// with a key (installed, from [`CURSOR_KEY_ENV`], or the random default), installing
+    /// another is [`CursorError::KeyAlreadyInstalled`]; installing the same key again is fine.
+    ///
+    /// ```
+    /// use tenant::sqlx::{CursorError, CursorKey};
+    ///
+    /// // Usually decoded from a secret store.
+    /// let installed = CursorKey::from_bytes(&[7; 32])?.install()?;
+    /// println!("page cursor key id {}", installed.id()); // compare across replicas
+    /// assert!(CursorKey::from_bytes(&[7; 32])?.install().is_ok());
+    /// assert!(matches!(
+    ///     CursorKey::from_bytes(&[8; 32])?.install(),
+    ///     Err(CursorError::KeyAlreadyInstalled { .. })
+    /// ));
+    /// # Ok::<(), CursorError>(())
+    /// ```
+    pub fn install(self) -> Result<&'static CursorKey, CursorError> {
+        let id = self.id();
+        let installed = PROCESS_KEY.get_or_init(|| self);
+        if installed.id() == id {
+            Ok(installed)
+        } else {
+            Err(CursorError::KeyAlreadyInstalled {
+                installed: installed.id(),
+            })
+        }
+    }
+
+    /// The key of repositories that were given none: the installed one, else the one in
+    /// [`CURSOR_KEY_ENV`], else a random one made once per process (with a warning).
     pub(crate) fn process_default() -> Result<&'static CursorKey, CursorError> {
-        static KEY: OnceLock<Option<CursorKey>> = OnceLock::new();
-        KEY.get_or_init(|| CursorKey::random().ok())
-            .as_ref()
-            .ok_or(CursorError::NoRandomKey)
+        if let Some(key) = PROCESS_KEY.get() {
+            return Ok(key);
+        }
+        let key = Self::from_lookup(|var| std::env::var_os(var))?;
+        Ok(PROCESS_KEY.get_or_init(|| key))
+    }
+
+    /// The process default as [`process_default`](Self::process_default) makes it, reading the
+    /// environment through `lookup`.
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<std::ffi::OsString>,
+    ) -> Result<CursorKey, CursorError> {
+        match lookup(CURSOR_KEY_ENV) {
+            Some(text) => {
+                let text = text.into_string().map_err(|_| CursorError::KeyNotBase64 {
+                    var: CURSOR_KEY_ENV,
+                })?;
+                Self::from_base64(&text, CURSOR_KEY_ENV)
+            }
+            None => {
+                tracing::warn!(
+                    target: "tenant::audit",
+                    "page cursors are signed with a random per-process key: they fail on other \
+                     replicas and after a restart; set {CURSOR_KEY_ENV} or call CursorKey::install"
+                );
+                CursorKey::random()
+            }
+        }
     }
 }
 

@@ -276,3 +276,31 @@ fn keys_are_long_enough_and_never_shown() {
     assert_eq!(format!("{random:?}"), "CursorKey(..)");
     assert!(CursorKey::process_default().is_ok());
 }
+
+#[test]
+fn the_process_key_comes_from_the_environment_and_a_bad_one_is_an_error() {
+    use base64::engine::general_purpose::STANDARD;
+    let text = STANDARD.encode([9u8; 32]);
+    let from_env = CursorKey::from_lookup(|_| Some(format!(" {text}\n").into())).unwrap();
+    assert_eq!(from_env.id(), CursorKey::from_bytes(&[9; 32]).unwrap().id());
+    // Padded or not, either alphabet.
+    let url = URL_SAFE_NO_PAD.encode([9u8; 32]);
+    let from_url = CursorKey::from_lookup(|_| Some(url.clone().into())).unwrap();
+    assert_eq!(from_url.id(), from_env.id());
+    for (bad, refused) in [
+        (
+            "not base64!",
+            CursorError::KeyNotBase64 {
+                var: super::CURSOR_KEY_ENV,
+            },
+        ),
+        ("c2hvcnQ=", CursorError::KeyTooShort { len: 5 }),
+    ] {
+        let refused_by = CursorKey::from_lookup(|_| Some(bad.into())).map(|k| k.id());
+        assert_eq!(refused_by, Err(refused), "{bad}");
+    }
+    // Nothing configured: a random key, different each time.
+    let a = CursorKey::from_lookup(|_| None).unwrap();
+    let b = CursorKey::from_lookup(|_| None).unwrap();
+    assert_ne!(a.id(), b.id());
+}

@@ -75,7 +75,7 @@ fn rendered_statements() {
     );
     assert_eq!(
         insert(&META, Dialect::Sqlite),
-        r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES (?, ?, ?, ?)"#
+        r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES (?, ?, ?, ?) RETURNING "id", "tenant_id", "customer", "amount""#
     );
     assert_eq!(
         update(&META, Dialect::Postgres, 0b10),
@@ -360,8 +360,11 @@ fn upsert_conflicts_on_tenant_and_key_and_returns_the_row() {
 }
 
 #[test]
-fn insert_returns_the_row_only_when_the_database_fills_a_column() {
-    assert!(!insert(&META, Dialect::Postgres).contains("RETURNING"));
+fn insert_returns_the_row_as_stored() {
+    assert_eq!(
+        insert(&META, Dialect::Postgres),
+        r#"INSERT INTO "invoices" ("tenant_id", "id", "customer", "amount") VALUES ($1, $2, $3, $4) RETURNING "id", "tenant_id", "customer", "amount""#
+    );
     assert_eq!(
         insert(&GENERATED, Dialect::Postgres),
         r#"INSERT INTO "tickets" ("tenant_id", "title") VALUES ($1, $2) RETURNING "id", "tenant_id", "title", "opened_at""#

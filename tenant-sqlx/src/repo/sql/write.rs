@@ -22,14 +22,13 @@ pub(super) fn returning_all(meta: &EntityMeta) -> sea_query::ReturningClause {
 }
 
 /// Binds: tenant, then the columns `New<Entity>` gives values to, in field order (every
-/// non-tenant column but a generated key and the columns with a database default). When the
-/// database fills a column, the statement ends in `RETURNING` every column, so the caller gets
-/// the row as stored; otherwise the row is known without reading it back.
+/// non-tenant column but a generated key and the columns with a database default). The
+/// statement ends in `RETURNING` every column, so the caller gets the row as stored: what the
+/// database filled in, and every value as its column keeps it (a PostgreSQL timestamp is
+/// rounded to microseconds), not as it was sent.
 pub(crate) fn insert(meta: &EntityMeta, dialect: Dialect) -> String {
     let mut insert = one_row_insert(meta);
-    if meta.returns_on_insert() {
-        insert.returning(returning_all(meta));
-    }
+    insert.returning(returning_all(meta));
     dialect.render(&insert)
 }
 
