@@ -123,8 +123,13 @@ pgbouncer_start() {
 
   # transaction pooling: a server connection goes back to the pool at COMMIT,
   # so whatever a client leaves at session level is what the next one gets.
-  # No server_reset_query (PgBouncer does not run it in this mode anyway):
-  # the checks must see what a production pooler leaves behind.
+  # The reset after every transaction drops prepared statements only: sqlx 0.9
+  # names each persistent statement sqlx_s_N (per client, from 1, never closed
+  # with the cache off) and 1.18 tracks none (max_prepared_statements is 1.21),
+  # so without it a second client on the server connection fails with 42P05
+  # "prepared statement sqlx_s_1 already exists" (seen). Settings, the search
+  # path and temporary tables stay: what the checks must see is left as a
+  # production pooler leaves it.
   # `<db>_single` has one server connection: every client takes turns on it.
   cat >"$PGBOUNCER_TMP/pgbouncer.ini.in" <<EOF
 [databases]
@@ -141,7 +146,8 @@ auth_file = $PGBOUNCER_TMP/userlist.txt
 pool_mode = transaction
 default_pool_size = 4
 max_client_conn = 400
-server_reset_query =
+server_reset_query = DEALLOCATE ALL
+server_reset_query_always = 1
 # sqlx sends extra_float_digits; 1.18 refuses unknown startup parameters, so a
 # pool's search path goes in SET, never in the options parameter (refused).
 ignore_startup_parameters = extra_float_digits
