@@ -70,13 +70,30 @@ fn session_level_set<'a>(ctx: &'a TenantCtx, pool: &'a PgPool) -> BoxFuture<'a, 
     })
 }
 
+/// The tests through PgBouncer's one server connection take it in turn: two checks on it at
+/// once would see each other's turns.
+static SINGLE: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Through PgBouncer the server connection outlives the check's clients: what a planted turn
+/// left there must not reach the next test.
+async fn discard_session(url: &str) {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(common::through_pgbouncer(url))
+        .await
+        .unwrap();
+    sqlx::raw_sql("DISCARD ALL").execute(&pool).await.unwrap();
+    pool.close().await;
+}
+
 async fn session_set_is_caught(url: String) {
     let t = tenants("planted");
-    let report = PooledCheck::new(url, t[0].clone(), t[1].clone())
+    let report = PooledCheck::new(url.clone(), t[0].clone(), t[1].clone())
         .turn(session_level_set)
         .run()
         .await
         .unwrap();
+    discard_session(&url).await;
     println!("{report}");
     assert!(
         report.findings.iter().any(|f| matches!(
@@ -85,6 +102,72 @@ async fn session_set_is_caught(url: String) {
         )),
         "{report}"
     );
+}
+
+/// The bugs: a temporary table that outlives the transaction, a statement prepared for the
+/// session with the tenant in its text, a session-level search path (one round trip, as above).
+fn session_leftovers<'a>(ctx: &'a TenantCtx, pool: &'a PgPool) -> BoxFuture<'a, Result<(), Error>> {
+    Box::pin(async move {
+        // A turn runs twice per tenant: fresh names each time.
+        static TURN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = TURN.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let schema = ctx.schema_name().as_str();
+        let leftovers = format!(
+            "CREATE TEMP TABLE leftover_{schema}_{n} (x int); \
+             PREPARE plan_{schema}_{n} AS SELECT '{}'::text; \
+             SET search_path = {schema}",
+            ctx.tenant_id().as_str()
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(leftovers))
+            .execute(pool)
+            .await?;
+        Ok(())
+    })
+}
+
+/// What `session_leftovers` leaves, by kind, as the check reports it.
+async fn leftovers_seen(url: &str) -> (bool, bool, bool) {
+    let t = tenants("leftover");
+    let report = PooledCheck::new(url.to_owned(), t[0].clone(), t[1].clone())
+        .turn(session_leftovers)
+        .run()
+        .await
+        .unwrap();
+    println!("{report}");
+    let temp = report
+        .findings
+        .iter()
+        .any(|f| matches!(f, PooledFinding::TempTable { name } if name.starts_with("leftover_leftover_t0_")));
+    let prepared = report.findings.iter().any(
+        |f| matches!(f, PooledFinding::PreparedStatement { name, .. } if name.starts_with("plan_leftover_t0_")),
+    );
+    let path = report
+        .findings
+        .iter()
+        .any(|f| matches!(f, PooledFinding::SearchPath { value } if value.contains("leftover_t0")));
+    (temp, prepared, path)
+}
+
+#[tokio::test]
+async fn a_temp_table_a_prepared_statement_and_a_search_path_are_caught_on_the_server() {
+    if let Some(url) = support::server_var("DATABASE_URL", "the planted session leftovers") {
+        assert_eq!(leftovers_seen(&url).await, (true, true, true));
+    }
+}
+
+/// Through PgBouncer the prepared statement is gone (`.ci/pgbouncer.sh` deallocates them after
+/// each transaction); the temporary table and the search path reach the next client.
+#[tokio::test]
+async fn a_temp_table_and_a_search_path_are_caught_through_pgbouncer() {
+    if let Some(url) = support::server_var(
+        "PGBOUNCER_SINGLE_DATABASE_URL",
+        "the planted session leftovers through PgBouncer",
+    ) {
+        let _turn = SINGLE.lock().await;
+        let seen = leftovers_seen(&url).await;
+        discard_session(&url).await;
+        assert_eq!(seen, (true, false, true));
+    }
 }
 
 #[tokio::test]
@@ -100,6 +183,7 @@ async fn a_session_level_tenant_setting_is_caught_through_pgbouncer() {
         "PGBOUNCER_SINGLE_DATABASE_URL",
         "the planted session SET through PgBouncer",
     ) {
+        let _turn = SINGLE.lock().await;
         session_set_is_caught(url).await;
     }
 }
