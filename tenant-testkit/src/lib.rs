@@ -42,7 +42,7 @@ pub use report::Counts;
 pub use rng::Rng;
 pub use search::{
     BeginFn, BoxFuture, CloseFn, Database, DriverBox, Failure, Fixture, KitDb, LeakSearch,
-    Mismatch, OnBackend, Op, QueryFn, SearchReport, SetupFn, begin_fn,
+    Mismatch, OnBackend, Op, QueryFn, QueryFnPtr, SearchReport, SetupFn, begin_fn,
 };
 pub use shrink::shrink;
 pub use tasks::run_partitioned;

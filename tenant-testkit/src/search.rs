@@ -47,6 +47,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a leak-search fixture",
+    label = "no `tenant_testkit::Fixture` impl",
+    note = "implement `tenant_testkit::Fixture` for `{Self}` (how to make its rows and patches), in the entity's crate behind a `testkit` feature"
+)]
 pub trait Fixture:
     Entity<
         Key: Generate + Clone + Ord + Debug + Send + Sync + 'static + tenant::sqlx::Orderable,
@@ -92,6 +97,11 @@ mod sealed {
 
 /// An entity the kit can search on backend `DB`: every [`Fixture`] whose backend feature is
 /// on. Implemented for you.
+#[diagnostic::on_unimplemented(
+    message = "the leak search cannot make rows of `{Self}` on `{DB}`",
+    label = "no `tenant_testkit::Fixture` for `{Self}`, or no backend feature for `{DB}`",
+    note = "implement `tenant_testkit::Fixture` for `{Self}` (a #[tenant_scoped] entity; the impl goes in the entity's crate, behind a `testkit` feature) and enable the kit's `sqlite` or `postgres` feature"
+)]
 pub trait OnBackend<DB: KitDb>: Fixture {
     #[doc(hidden)]
     fn driver() -> DriverBox<DB>;
@@ -854,6 +864,10 @@ pub type QueryFn<DB> = Arc<
         + Sync,
 >;
 
+/// A checked query of yours as a plain `fn` (what [`LeakSearch::query`] takes).
+pub type QueryFnPtr<DB> =
+    for<'a> fn(&'a TenantCtx, &'a mut TenantTx<DB>) -> BoxFuture<'a, Result<String, Error>>;
+
 /// Makes a fresh database for one run (`None`: the backend is not configured here, and the
 /// search is skipped).
 pub type SetupFn<DB> = Arc<dyn Fn() -> BoxFuture<'static, Option<Database<DB>>> + Send + Sync>;
@@ -1075,14 +1089,7 @@ impl<DB: KitDb> LeakSearch<DB> {
     /// Adds a checked query of yours as an operation (a `fn` taking the context and the
     /// tenant's transaction; see [`QueryFn`]). It must succeed, and its result must carry no
     /// other tenant's tag.
-    pub fn query(
-        mut self,
-        name: &'static str,
-        query: for<'a> fn(
-            &'a TenantCtx,
-            &'a mut TenantTx<DB>,
-        ) -> BoxFuture<'a, Result<String, Error>>,
-    ) -> Self {
+    pub fn query(mut self, name: &'static str, query: QueryFnPtr<DB>) -> Self {
         let query: QueryFn<DB> = Arc::new(query);
         self.queries.push((name, query));
         self
@@ -1175,10 +1182,10 @@ impl<DB: KitDb> LeakSearch<DB> {
         };
         for (counts, first) in results {
             ran.counts.merge(&counts);
-            if let Some(m) = first {
-                if ran.first.as_ref().is_none_or(|f| m.index < f.index) {
-                    ran.first = Some(m);
-                }
+            if let Some(m) = first
+                && ran.first.as_ref().is_none_or(|f| m.index < f.index)
+            {
+                ran.first = Some(m);
             }
         }
         if let Ok(db) = Arc::try_unwrap(db) {

@@ -33,6 +33,11 @@ const WORDS: [&str; 6] = ["alpha", "beta", "al_pha", "50%off", "gamma", "a\\b"];
 ///     }
 /// }
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "the leak search cannot generate values of `{Self}`",
+    label = "no `tenant_testkit::Generate` for this type",
+    note = "implement `tenant_testkit::Generate` for `{Self}`: pick a value with `g.pick(..)`, or build one from `g.value()`s"
+)]
 pub trait Generate: Sized {
     /// A value for the tenant `g` generates for.
     fn generate(g: &mut Gen<'_>) -> Self;
