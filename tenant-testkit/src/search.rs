@@ -185,6 +185,13 @@ impl<DB: KitDb> Database<DB> {
         self
     }
 
+    /// Every op inside [`TenantTx::begin`] (the repositories' own predicates, no op on the
+    /// bare pool): what a transaction-pooling PgBouncer needs, where a statement outside a
+    /// transaction may lose its prepared half to another client.
+    pub fn every_op_in_tenant_tx(self) -> Self {
+        self.begin_with(Arc::new(DB::begin))
+    }
+
     /// Runs `close` with the pool and the tenants when the run ends (drop its schemas,
     /// delete its file); without one, the pool is closed.
     pub fn on_close<F, Fut>(mut self, close: F) -> Self

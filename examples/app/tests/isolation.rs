@@ -1,6 +1,6 @@
 //! The app proves its isolation with tenant-testkit: the leak search over its four entities
 //! and its checked query on SQLite, PostgreSQL, PostgreSQL with row-level security and through
-//! a transaction-pooling PgBouncer (row-level security, and a schema per tenant); the
+//! a transaction-pooling PgBouncer (`TenantTx`, row-level security, a schema per tenant); the
 //! pooled-connection check directly and through PgBouncer; the isolation probe on the
 //! application role. Sizes: `TENANT_APP_LEAK_OPS` (400 unless set), seeds `TENANT_LEAK_SEED`.
 
@@ -32,6 +32,16 @@ async fn leak_search_on_postgres_with_row_level_security() {
     common::postgres_search("example app with row-level security", common::postgres_rls)
         .check_ops(ops())
         .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn leak_search_through_pgbouncer_in_tenant_transactions() {
+    common::postgres_search(
+        "example app through PgBouncer, TenantTx",
+        common::pgbouncer_tenant_tx,
+    )
+    .check_ops(ops())
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -200,6 +200,29 @@ pub(crate) async fn pgbouncer_rls() -> Option<Database<Postgres>> {
     Some(Database::new(app, tenants("pgb")).row_security(rls))
 }
 
+/// A fresh database of its own (tables in `public`, the repositories' predicates alone), the
+/// owner's pool through PgBouncer, every op inside a `TenantTx`.
+pub(crate) async fn pgbouncer_tenant_tx() -> Option<Database<Postgres>> {
+    let bouncer = support::server_var(
+        "PGBOUNCER_DATABASE_URL",
+        "the leak search through PgBouncer",
+    )?;
+    let (owner, app) = support::postgres_app_database(&unique("example_app_pgt"), 1).await?;
+    app.close().await;
+    example_app::postgres::create_tables(&owner).await.unwrap();
+    let name: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    owner.close().await;
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect_with(through_pgbouncer(&bouncer).database(&name))
+        .await
+        .unwrap();
+    Some(Database::new(pool, tenants("pgt")).every_op_in_tenant_tx())
+}
+
 /// The app's tables in a schema per tenant.
 pub(crate) fn app_schema() -> TenantSchema {
     TenantSchema::new()
