@@ -84,11 +84,16 @@
 use std::fmt;
 use std::str::FromStr;
 
+mod check;
+pub mod cli;
 mod patterns;
+mod sarif;
 mod scan;
 mod walk;
 
+pub use check::{Comparison, compare};
 pub use patterns::{CHECKED_NAMESPACE, PATTERNS, Pattern, Shape};
+pub use sarif::sarif;
 pub use scan::{LexFailure, scan_source, scan_source_with};
 pub use walk::{Exclude, ExcludeError, FileError, Finding, Inventory, Options, inventory};
 

@@ -333,3 +333,152 @@ fn raw_sql_re_exported_by_a_module_of_ones_own() {
          src/job.rs:4: sql: crate::run(\"VACUUM\")\n"
     );
 }
+
+/// `cargo tenant-audit` as cargo runs it (`cargo-tenant-audit tenant-audit <args>`).
+fn cargo_audit(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cargo-tenant-audit"))
+        .current_dir(cwd)
+        .arg("tenant-audit")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The example app of the workspace: a user's crate.
+fn example_app() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/app")
+}
+
+#[test]
+fn cargo_subcommand_on_the_example_app_prints_its_checked_in_inventory() {
+    let app = example_app();
+    let output = cargo_audit(&app, &["--skip-test-targets"]);
+    assert_eq!(stderr(&output), "");
+    assert_eq!(output.status.code(), Some(0));
+    let checked_in = fs::read_to_string(app.join("tenant-audit.txt")).unwrap();
+    assert_eq!(stdout(&output), checked_in);
+    assert!(
+        checked_in.contains(": trusted: TenantCtx::trusted("),
+        "{checked_in}"
+    );
+    assert!(
+        checked_in.contains(": sql: sqlx::query_scalar("),
+        "{checked_in}"
+    );
+
+    let output = cargo_audit(
+        &app,
+        &["--skip-test-targets", "--check", "tenant-audit.txt"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn a_new_trusted_context_in_the_example_app_fails_the_check() {
+    let app = example_app();
+    let file = |path: &str| fs::read_to_string(app.join(path)).unwrap();
+    let (lib, main, fixtures, inventory) = (
+        file("src/lib.rs"),
+        file("src/main.rs"),
+        file("src/fixtures.rs"),
+        file("tenant-audit.txt"),
+    );
+    // Moved down by a blank line and a comment: not new.
+    let moved = format!("\n// moved\n{main}");
+    let backdoor = "pub fn admin() -> TenantCtx {\n    TenantCtx::trusted(\"root\".parse().unwrap(), \"s\".parse().unwrap(), Plan::Free)\n}\n";
+    let tree = TempTree::new(&[
+        ("src/lib.rs", &lib),
+        ("src/main.rs", &moved),
+        ("src/fixtures.rs", &fixtures),
+        ("tenant-audit.txt", &inventory),
+        ("src/admin.rs", backdoor),
+    ]);
+    let output = cargo_audit(tree.path(), &["--check", "tenant-audit.txt"]);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(
+        stdout(&output),
+        "new: src/admin.rs:2: trusted: TenantCtx::trusted(\"root\".parse().unwrap(), \"s\".parse().unwrap(), Plan::Free)\n"
+    );
+    assert!(stderr(&output).contains("1 site(s) not in tenant-audit.txt"));
+
+    // As SARIF, the log holds the new site alone: what a pull request shows.
+    let output = cargo_audit(
+        tree.path(),
+        &["--check", "tenant-audit.txt", "--format", "sarif"],
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let log: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let results = log["runs"][0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 1);
+    assert_eq!(results[0]["ruleId"], "trusted");
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "src/admin.rs"
+    );
+}
+
+/// What SARIF 2.1.0's schema requires of what we emit (sarif-schema-2.1.0.json: `version`,
+/// `runs`; a run's `tool.driver.name`; a result's `message` with `text`; a location's
+/// `physicalLocation.artifactLocation.uri` and a `region` whose `startLine` is at least 1; a
+/// `ruleIndex` naming the rule whose `id` is the `ruleId`). The full schema was checked once
+/// with a JSON-schema validator (see CHANGELOG.md); this keeps the output inside it.
+#[test]
+fn sarif_output_has_what_the_2_1_0_schema_requires() {
+    let output = cargo_audit(
+        &example_app(),
+        &["--skip-test-targets", "--format", "sarif"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let log: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(log["version"], "2.1.0");
+    let runs = log["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 1);
+    let driver = &runs[0]["tool"]["driver"];
+    assert_eq!(driver["name"], "tenant-audit");
+    let rules = driver["rules"].as_array().unwrap();
+    let ids: Vec<&str> = rules.iter().map(|r| r["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "trusted",
+            "system",
+            "provision",
+            "activity",
+            "verify",
+            "registry",
+            "sign",
+            "sql"
+        ]
+    );
+    for rule in rules {
+        assert!(rule["shortDescription"]["text"].is_string());
+    }
+    let results = runs[0]["results"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "the example's two sites");
+    for result in results {
+        let index = result["ruleIndex"].as_u64().unwrap() as usize;
+        assert_eq!(rules[index]["id"], result["ruleId"]);
+        assert!(["none", "note", "warning", "error"].contains(&result["level"].as_str().unwrap()));
+        assert!(!result["message"]["text"].as_str().unwrap().is_empty());
+        let location = &result["locations"][0]["physicalLocation"];
+        let uri = location["artifactLocation"]["uri"].as_str().unwrap();
+        assert!(uri.starts_with("src/") && !uri.contains('\\'), "{uri}");
+        assert!(location["region"]["startLine"].as_u64().unwrap() >= 1);
+        assert!(location["region"]["startColumn"].as_u64().unwrap() >= 1);
+    }
+}
+
+#[test]
+fn cargo_subcommand_scans_the_current_directory_by_default_and_refuses_a_bad_format() {
+    let tree = tree();
+    let output = cargo_audit(tree.path(), &[]);
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(stdout(&output), ALL);
+    let output = cargo_audit(tree.path(), &["--format", "xml"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--format: unknown format `xml`; expected `text` or `sarif`"));
+    let output = cargo_audit(tree.path(), &["--check", "no-such-file.txt"]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(stderr(&output).contains("--check no-such-file.txt"));
+}

@@ -35,6 +35,10 @@
 //! statement, a setting), which one connection cannot show; raw transactions write before they
 //! read, so no deferred transaction has to upgrade its lock.
 //!
+//! The generic machinery (the seeded generator, sizes and seeds from the environment, the
+//! partition of tenants over tasks, the counts and the shrinker) is `tenant-testkit`'s, the
+//! kit users run over their own entities; what is here is this search's model and operations.
+//!
 //! Size: `TENANT_LEAK_OPS` ops per backend (default 2,000 for a quick local run; CI runs 6,000,
 //! seconds each in a debug build; the two-placement runs take `TENANT_LEAK_PLACED_OPS`,
 //! default 2,000, which CI keeps),
@@ -66,6 +70,7 @@ use tenant::sqlx::{
 };
 use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;
+use tenant_testkit::{Counts, Rng};
 
 #[tenant_scoped(table = "leak_groups")]
 #[derive(Debug, Clone, PartialEq)]
@@ -828,31 +833,6 @@ static PAGE_SPECS: std::sync::LazyLock<Vec<(F, OrderSpec)>> = std::sync::LazyLoc
 // The generator: a whole program, sequentially, over a model of every tenant.
 // ---------------------------------------------------------------------------------------------
 
-/// SplitMix64: tiny, seedable, and the same on every platform.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-
-    fn pick<'a, T>(&mut self, items: &'a [T]) -> Option<&'a T> {
-        (!items.is_empty()).then(|| &items[self.below(items.len() as u64) as usize])
-    }
-}
-
 struct Generator {
     rng: Rng,
     states: Vec<State>,
@@ -1110,7 +1090,7 @@ impl Generator {
 
 fn generate(seed: u64, n: usize) -> Vec<Op> {
     let mut generator = Generator {
-        rng: Rng(seed),
+        rng: Rng::new(seed),
         states: vec![State::new(); TENANTS],
         cross: false,
         foreign_label: false,
@@ -1269,7 +1249,7 @@ async fn fresh(kind: BackendKind) -> Option<Db> {
                     .duration_since(std::time::UNIX_EPOCH)
                     .unwrap()
                     .as_nanos() as u64;
-                Rng(nanos ^ u64::from(std::process::id())).next() as u32
+                Rng::new(nanos ^ u64::from(std::process::id())).next_u64() as u32
             });
             let prefix = format!("leak_{:08x}_{n}", *TAG);
             // The pool's own search path is a schema never created: outside a tenant's
@@ -1840,13 +1820,10 @@ fn outcome_class(outcome: &Outcome) -> &'static str {
     }
 }
 
+/// What a run did (the kit's counts) and where the model and the database differed.
 #[derive(Debug, Default)]
 struct Report {
-    by_kind: BTreeMap<&'static str, u64>,
-    outcomes: BTreeMap<&'static str, u64>,
-    ops: u64,
-    cross: u64,
-    leaks: u64,
+    counts: Counts,
     mismatches: Vec<Mismatch>,
     /// The items the model holds at the end, every tenant together.
     model_items: u64,
@@ -1857,21 +1834,13 @@ struct Report {
 
 impl Report {
     fn merge(&mut self, other: Report) {
-        for (kind, n) in other.by_kind {
-            *self.by_kind.entry(kind).or_default() += n;
-        }
-        for (class, n) in other.outcomes {
-            *self.outcomes.entry(class).or_default() += n;
-        }
-        self.ops += other.ops;
-        self.cross += other.cross;
-        self.leaks += other.leaks;
+        self.counts.merge(&other.counts);
         self.mismatches.extend(other.mismatches);
         self.model_items += other.model_items;
     }
 
     fn failed(&self) -> bool {
-        self.leaks > 0 || !self.mismatches.is_empty() || self.total_differs.is_some()
+        self.counts.leaks > 0 || !self.mismatches.is_empty() || self.total_differs.is_some()
     }
 }
 
@@ -1952,14 +1921,17 @@ async fn run_task(
                 ..
             }
         );
-        *report.by_kind.entry(op.kind.name()).or_default() += 1;
-        *report.outcomes.entry(outcome_class(&expected)).or_default() += 1;
+        report
+            .counts
+            .op(op.kind.name(), outcome_class(&expected), cross);
         if matches!(model_cursor, Some(Ok(_))) {
-            *report.outcomes.entry("page_after_own_cursor").or_default() += 1;
+            *report
+                .counts
+                .outcomes
+                .entry("page_after_own_cursor")
+                .or_default() += 1;
         }
-        report.ops += 1;
-        report.cross += u64::from(cross);
-        report.leaks += check.leaks;
+        report.counts.leaks += check.leaks;
         if actual != expected || check.leaks > 0 {
             report.mismatches.push(Mismatch {
                 index,
@@ -2091,17 +2063,16 @@ async fn execute(
 async fn run(kind: BackendKind, ops: &[Op], mutant: Option<Mutant>) -> Option<Report> {
     let db = fresh(kind).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let mut per_task: Vec<Vec<(usize, Op)>> = vec![Vec::new(); TASKS];
-    for (index, op) in ops.iter().enumerate() {
-        per_task[op.tenant % TASKS].push((index, op.clone()));
-    }
-    let handles: Vec<_> = per_task
-        .into_iter()
-        .map(|ops| tokio::spawn(run_task(db.clone(), ops, mutant, stop.clone())))
-        .collect();
+    let reports = tenant_testkit::run_partitioned(
+        ops,
+        TASKS,
+        |op| op.tenant,
+        |ops| run_task(db.clone(), ops, mutant, stop.clone()),
+    )
+    .await;
     let mut report = Report::default();
-    for handle in handles {
-        report.merge(handle.await.expect("a task panicked"));
+    for other in reports {
+        report.merge(other);
     }
     report.mismatches.sort_by_key(|m| m.index);
     if report.mismatches.is_empty() {
@@ -2120,86 +2091,35 @@ async fn run(kind: BackendKind, ops: &[Op], mutant: Option<Mutant>) -> Option<Re
     Some(report)
 }
 
-/// The shortest failing program found from `ops` (which fails): first the prefix up to the
-/// first difference, then the failing tenant's ops alone, then delta debugging (ddmin), each
+/// The shortest failing program found from `ops` (which fails): the kit's shrinker (the prefix
+/// up to the first difference, then the failing tenant's ops alone, then delta debugging), each
 /// candidate run on a fresh database. Gives up refining after `budget` runs.
 async fn shrink(
     kind: BackendKind,
-    mut ops: Vec<Op>,
+    ops: Vec<Op>,
     first: &Mismatch,
     mutant: Option<Mutant>,
     budget: usize,
 ) -> (Vec<Op>, usize) {
-    let runs = std::cell::Cell::new(0);
-    let fails = async |candidate: &[Op]| {
-        runs.set(runs.get() + 1);
-        run(kind, candidate, mutant)
-            .await
-            .is_some_and(|r| r.failed())
-    };
-    let prefix = ops[..=first.index].to_vec();
-    if fails(&prefix).await {
-        ops = prefix;
-    }
-    let alone: Vec<Op> = ops
-        .iter()
-        .filter(|op| op.tenant == first.op.tenant)
-        .cloned()
-        .collect();
-    if alone.len() < ops.len() && fails(&alone).await {
-        ops = alone;
-    }
-    let mut n = 2;
-    while ops.len() >= 2 && runs.get() < budget {
-        let chunk = ops.len().div_ceil(n);
-        let mut reduced = false;
-        for start in (0..ops.len()).step_by(chunk) {
-            let mut candidate = ops[..start].to_vec();
-            candidate.extend_from_slice(&ops[(start + chunk).min(ops.len())..]);
-            if fails(&candidate).await {
-                ops = candidate;
-                n = (n - 1).max(2);
-                reduced = true;
-                break;
-            }
-            if runs.get() >= budget {
-                break;
-            }
-        }
-        if !reduced {
-            if n >= ops.len() {
-                break;
-            }
-            n = (2 * n).min(ops.len());
-        }
-    }
-    (ops, runs.get())
-}
-
-fn seed() -> u64 {
-    match std::env::var("TENANT_LEAK_SEED") {
-        Ok(seed) => seed.parse().expect("TENANT_LEAK_SEED is a u64"),
-        Err(_) => {
-            let nanos = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos() as u64;
-            Rng(nanos ^ u64::from(std::process::id())).next()
-        }
-    }
-}
-
-fn ops_per_backend() -> usize {
-    std::env::var("TENANT_LEAK_OPS")
-        .ok()
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(2_000)
+    let tenant = first.op.tenant;
+    tenant_testkit::shrink(
+        ops,
+        first.index,
+        |op: &Op| op.tenant == tenant,
+        budget,
+        async |candidate: &[Op]| {
+            run(kind, candidate, mutant)
+                .await
+                .is_some_and(|r| r.failed())
+        },
+    )
+    .await
 }
 
 /// Generates, runs, reports; on a failure shrinks and panics with the seed and the shortest
 /// failing sequence.
 async fn search(kind: BackendKind) {
-    let seed = seed();
+    let seed = tenant_testkit::seed();
     let is_placed = matches!(
         kind,
         BackendKind::SqlitePlaced | BackendKind::PostgresPlaced(_)
@@ -2207,7 +2127,7 @@ async fn search(kind: BackendKind) {
     let (n, size_var) = if is_placed {
         (placed::ops(), "TENANT_LEAK_PLACED_OPS")
     } else {
-        (ops_per_backend(), "TENANT_LEAK_OPS")
+        (tenant_testkit::ops_from_env(2_000), "TENANT_LEAK_OPS")
     };
     let mut ops = generate(seed, n);
     if is_placed {
@@ -2218,25 +2138,17 @@ async fn search(kind: BackendKind) {
         return;
     };
     let elapsed = started.elapsed();
-    let list = |counts: &BTreeMap<&str, u64>| {
-        counts
-            .iter()
-            .map(|(name, n)| format!("{name}={n}"))
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
     println!(
         "leak_search {kind:?}: seed={seed} tenants={TENANTS} tasks={TASKS} ops={} \
-         cross_tenant={} leaks={} differences={} items={} total_differs={:?} time={:.1}s\n  by kind: {}\n  expected outcomes: {}",
-        report.ops,
-        report.cross,
-        report.leaks,
+         cross_tenant={} leaks={} differences={} items={} total_differs={:?} time={:.1}s\n  {}",
+        report.counts.ops,
+        report.counts.cross,
+        report.counts.leaks,
         report.mismatches.len(),
         report.model_items,
         report.total_differs,
         elapsed.as_secs_f64(),
-        list(&report.by_kind),
-        list(&report.outcomes)
+        report.counts
     );
     if let Some(total) = &report.total_differs {
         panic!(
@@ -2252,7 +2164,7 @@ async fn search(kind: BackendKind) {
             "{kind:?}: the model and the database differ (leaks: {}). Seed {seed} \
              (TENANT_LEAK_SEED={seed} {size_var}={n}).\nfirst difference: {}\n\
              shortest failing sequence ({} ops, {runs} shrink runs):\n{}\nits difference: {}",
-            report.leaks,
+            report.counts.leaks,
             first.describe(),
             shrunk.len(),
             shrunk
@@ -2265,7 +2177,7 @@ async fn search(kind: BackendKind) {
                 .map_or_else(|| "none (a flaky failure?)".to_owned(), Mismatch::describe)
         );
     }
-    assert_eq!(report.ops as usize, ops.len(), "every op ran");
+    assert_eq!(report.counts.ops as usize, ops.len(), "every op ran");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -2332,7 +2244,7 @@ async fn mutant_is_caught_and_shrunk(kind: BackendKind) {
         return;
     };
     let first = report.mismatches.first().expect("the mutant is caught");
-    assert_eq!(report.leaks, 0, "a wrong model is not a leak");
+    assert_eq!(report.counts.leaks, 0, "a wrong model is not a leak");
     let (shrunk, runs) = shrink(kind, ops, first, mutant, 400).await;
     println!(
         "mutant on {kind:?}: shrunk to {} ops in {runs} runs: {shrunk:#?}",
