@@ -123,6 +123,7 @@ struct Table {
 /// #     fn tenant(&self) -> &TenantId { &self.tenant_id }
 /// #     fn new_row(id: i64, g: &mut Gen<'_>) -> NewNote { NewNote { id, body: g.value() } }
 /// #     fn patch(g: &mut Gen<'_>) -> NotePatch { NotePatch { body: g.value() } }
+/// #     fn stored(n: &NewNote, t: &TenantId) -> Option<Note> { Some(Note { id: n.id, tenant_id: t.clone(), body: n.body.clone() }) }
 /// #     fn apply(&mut self, p: &NotePatch) { if let Some(b) = &p.body { self.body.clone_from(b) } }
 /// # }
 /// # #[tokio::main]

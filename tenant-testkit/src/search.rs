@@ -42,6 +42,9 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 ///     fn tenant(&self) -> &TenantId { &self.tenant_id }
 ///     fn new_row(id: i64, g: &mut Gen<'_>) -> NewNote { NewNote { id, body: g.value() } }
 ///     fn patch(g: &mut Gen<'_>) -> NotePatch { NotePatch { body: g.value() } }
+///     fn stored(new: &NewNote, tenant: &TenantId) -> Option<Note> {
+///         Some(Note { id: new.id, tenant_id: tenant.clone(), body: new.body.clone() })
+///     }
 ///     fn apply(&mut self, patch: &NotePatch) {
 ///         if let Some(body) = &patch.body { self.body.clone_from(body) }
 ///     }
@@ -70,6 +73,10 @@ pub trait Fixture:
     /// A patch: `None` or a value per field (an all-`None` patch is tried too, and must be
     /// refused). A `#[belongs_to]` field set here must come from [`Gen::parent`].
     fn patch(g: &mut Gen<'_>) -> Self::Patch;
+    /// The row the database stores for `new` inserted by `tenant`, or `None` when the
+    /// database fills a column (a default, a generated value): the model's own code, never the
+    /// crate's, so an insert that returns or stores something else is a difference.
+    fn stored(new: &Self::New, tenant: &TenantId) -> Option<Self>;
     /// What `patch` does to a row: the model's own code, never the crate's.
     fn apply(&mut self, patch: &Self::Patch);
     /// An order for keyset pages, if the search should page (and try cursors of other
@@ -505,7 +512,7 @@ impl<E: Fixture> EntityDriver<E> {
     }
 
     fn model_row(new: &E::New, tenant: &TenantId) -> Option<E> {
-        E::from_new(new.clone(), tenant.clone())
+        E::stored(new, tenant)
     }
 
     fn settle(
@@ -767,7 +774,7 @@ where
             };
             let after = cursor.and_then(|c| c.downcast_ref::<Cursor<E>>().cloned());
             match repo
-                .page(ctx, PageRequest::new(order, *limit).after(after))
+                .page(ctx, PageRequest::new(order, u64::from(*limit)).after(after))
                 .await
             {
                 Ok(page) => {
@@ -1009,6 +1016,7 @@ impl fmt::Display for SearchReport {
 /// #     fn tenant(&self) -> &TenantId { &self.tenant_id }
 /// #     fn new_row(id: i64, g: &mut Gen<'_>) -> NewNote { NewNote { id, body: g.value() } }
 /// #     fn patch(g: &mut Gen<'_>) -> NotePatch { NotePatch { body: g.value() } }
+/// #     fn stored(n: &NewNote, t: &TenantId) -> Option<Note> { Some(Note { id: n.id, tenant_id: t.clone(), body: n.body.clone() }) }
 /// #     fn apply(&mut self, p: &NotePatch) { if let Some(b) = &p.body { self.body.clone_from(b) } }
 /// # }
 /// use tenant_testkit::{Database, LeakSearch};

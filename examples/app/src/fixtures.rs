@@ -33,6 +33,13 @@ impl Fixture for Customer {
     fn patch(g: &mut Gen<'_>) -> CustomerPatch {
         CustomerPatch { name: g.value() }
     }
+    fn stored(new: &NewCustomer, tenant: &TenantId) -> Option<Self> {
+        Some(Customer {
+            id: new.id,
+            tenant_id: tenant.clone(),
+            name: new.name.clone(),
+        })
+    }
     fn apply(&mut self, patch: &CustomerPatch) {
         if let Some(name) = &patch.name {
             self.name.clone_from(name);
@@ -62,6 +69,14 @@ impl Fixture for Project {
             customer_id: g.rng().chance(30).then(|| g.parent::<Customer>()),
             title: g.value(),
         }
+    }
+    fn stored(new: &NewProject, tenant: &TenantId) -> Option<Self> {
+        Some(Project {
+            id: new.id,
+            tenant_id: tenant.clone(),
+            customer_id: new.customer_id,
+            title: new.title.clone(),
+        })
     }
     fn apply(&mut self, patch: &ProjectPatch) {
         if let Some(customer_id) = patch.customer_id {
@@ -96,6 +111,16 @@ impl Fixture for Task {
             status: g.value(),
             estimate: g.value(),
         }
+    }
+    fn stored(new: &NewTask, tenant: &TenantId) -> Option<Self> {
+        Some(Task {
+            id: new.id,
+            tenant_id: tenant.clone(),
+            project_id: new.project_id,
+            summary: new.summary.clone(),
+            status: new.status,
+            estimate: new.estimate,
+        })
     }
     fn apply(&mut self, patch: &TaskPatch) {
         if let Some(project_id) = patch.project_id {
@@ -135,6 +160,14 @@ impl Fixture for Comment {
             task_id: None,
             body: g.value(),
         }
+    }
+    fn stored(new: &NewComment, tenant: &TenantId) -> Option<Self> {
+        Some(Comment {
+            id: new.id,
+            tenant_id: tenant.clone(),
+            task_id: new.task_id,
+            body: new.body.clone(),
+        })
     }
     fn apply(&mut self, patch: &CommentPatch) {
         if let Some(body) = &patch.body {

@@ -44,7 +44,7 @@ pub(crate) fn ops() -> usize {
 /// `ops` with `Move` ops put in at random points: one per 400 ops and at least one, each of a
 /// random tenant (a tenant may move twice, back again).
 pub(crate) fn with_moves(mut ops: Vec<Op>, seed: u64) -> Vec<Op> {
-    let mut rng = Rng(seed ^ 0x6d6f_7665);
+    let mut rng = Rng::new(seed ^ 0x6d6f_7665);
     let moves = 1 + ops.len() / 400;
     for _ in 0..moves {
         let at = rng.below(ops.len() as u64 + 1) as usize;
