@@ -351,12 +351,14 @@ where
         elapsed
     };
     // A warm-up batch of each (statement caches, the connection's first plans), in place of
-    // criterion's; then batches of about 20 ms, sized on the first floor.
+    // criterion's; then batches of about `batch_seconds` (20 ms), sized on the first floor.
+    // Operations of a few µs need long batches in CPU-time mode: a thread's CPU time moves by
+    // scheduler ticks.
     for version in 0..names.len() {
         batch(version, 20);
     }
     let probe = batch(pairs[0].1, 20) / 20.0;
-    let iterations = ((0.02 / probe) as u64).clamp(5, 5_000);
+    let iterations = ((batch_seconds() / probe) as u64).clamp(5, 200_000);
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); pairs.len()];
     let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for round in 0..rounds() {
