@@ -1239,10 +1239,8 @@ fn noisy(
     let mut shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let (mut db_quiet_all, mut db_slow_all, mut db_nobudget_all) =
         (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
-    let (mut db_ratios, mut db_nobudget_ratios): (
-        BTreeMap<&str, Vec<f64>>,
-        BTreeMap<&str, Vec<f64>>,
-    ) = Default::default();
+    let mut db_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut db_nobudget_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 0..rounds {
         // Alternate which goes first, so drift hits both alike.
         let (quiet, loud) = if round % 2 == 0 {
