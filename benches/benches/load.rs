@@ -31,7 +31,13 @@
 //!
 //! No tracing subscriber is installed: the audit events and spans cost their disabled-callsite
 //! check only, as in a service whose subscriber filters them out. Client and server share the
-//! machine (two runtimes of two threads each), as a load generator on the same host does.
+//! machine (two runtimes of two threads each, and the flood's generator on a third of one
+//! thread), as a load generator on the same host does; so besides requests per second, each
+//! run measures the service's CPU per live request (its threads, and PostgreSQL's backends with
+//! `TENANT_BENCH_CPU=<postmaster pid>`), which the generators' share of the cores does not move.
+//!
+//! Then `FairLayer`'s own cost, in-process (the router with and without it, called through
+//! tower), and the noisy-neighbour scenarios (see [`noisy`]; `TENANT_NOISY=0` skips them).
 //! Written to `target/bench-load.md`.
 
 use std::collections::BTreeMap;
@@ -147,16 +153,14 @@ struct Flood {
     sent: u64,
 }
 
-/// Nanoseconds on a CPU of this process's server threads (the server runtime's, named
-/// `server`, and SQLite's workers), summed from `/proc/self/task/*/schedstat`; `None` off Linux.
-/// Unlike requests per second, this hardly moves when other processes take the CPU away, so it
-/// measures what the boundary costs on a shared machine.
-fn server_cpu_ns() -> Option<u64> {
+/// Nanoseconds on a CPU of this process's threads whose names start with one of `prefixes`,
+/// summed from `/proc/self/task/*/schedstat`; `None` off Linux.
+fn threads_cpu_ns(prefixes: &[&str]) -> Option<u64> {
     let mut total = 0;
     for task in std::fs::read_dir("/proc/self/task").ok()? {
         let path = task.ok()?.path();
         let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
-        if !(name.starts_with("server") || name.starts_with("sqlx-sqlite")) {
+        if !prefixes.iter().any(|p| name.starts_with(p)) {
             continue;
         }
         let schedstat = std::fs::read_to_string(path.join("schedstat")).unwrap_or_default();
@@ -169,6 +173,31 @@ fn server_cpu_ns() -> Option<u64> {
     Some(total)
 }
 
+/// Nanoseconds on a CPU of the service: this process's server threads (the server runtime's,
+/// named `server`, and SQLite's workers), plus the PostgreSQL server's backends when
+/// `TENANT_BENCH_CPU` names its postmaster. Unlike requests per second, this hardly moves when
+/// other processes (or the load generators in this one) take the CPU away, so it measures what
+/// the boundary costs on a shared machine.
+fn server_cpu_ns() -> Option<u64> {
+    let own = threads_cpu_ns(&["server", "sqlx-sqlite"])?;
+    Some(own + tenant_benches::postgres_backends_cpu_ns().unwrap_or(0))
+}
+
+/// The flood's generator runs on a runtime of its own, one thread named `flood`, so that what
+/// it costs the machine is measured apart from the service and the live client (the three
+/// share the 2 cores, as a generator on the same host does).
+fn flood_runtime() -> &'static tokio::runtime::Runtime {
+    static FLOOD: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    FLOOD.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("flood")
+            .enable_all()
+            .build()
+            .unwrap()
+    })
+}
+
 /// Everything measured in one run.
 struct Sample {
     rps: f64,
@@ -179,6 +208,8 @@ struct Sample {
     stats: CacheStats,
     flood: Option<Flood>,
     flood_rps: f64,
+    /// The flood generator's CPU, in cores (CPU seconds per second of the run).
+    flood_cores: f64,
 }
 
 async fn connect(addr: SocketAddr) -> SendRequest<Full<Bytes>> {
@@ -489,6 +520,7 @@ fn run(
     };
     let before = servers.service.registry_stats();
     let cpu_before = server_cpu_ns();
+    let flood_cpu_before = threads_cpu_ns(&["flood"]);
     let (live, flood) = client.block_on(async {
         let stop = Arc::new(AtomicBool::new(false));
         let flooded = match variant {
@@ -497,7 +529,7 @@ fn run(
             _ => None,
         };
         let flood = flooded.map(|target| {
-            tokio::spawn(flood(
+            flood_runtime().spawn(flood(
                 target,
                 settings.flood_connections,
                 stop.clone(),
@@ -519,7 +551,12 @@ fn run(
         _ => f64::NAN,
     };
     let seconds = live.elapsed.as_secs_f64();
+    let flood_cores = match (flood_cpu_before, threads_cpu_ns(&["flood"])) {
+        (Some(before), Some(after)) => (after - before) as f64 / 1e9 / seconds,
+        _ => f64::NAN,
+    };
     Sample {
+        flood_cores,
         rps: requests as f64 / seconds,
         cpu_us: cpu_ns / 1e3 / requests as f64,
         p50: live.latency.value_at_quantile(0.50) as f64,
@@ -597,8 +634,9 @@ fn backend(
         evicted,
         servers.resolve_us,
     );
+    out += &uncontended(name, server, &servers);
     if env_or("TENANT_NOISY", 1) == 1 {
-        out += &noisy(name, client, server, &servers);
+        out += &noisy(name, client, server, &servers, &noisy_db);
     }
     out
 }
@@ -673,6 +711,19 @@ fn report(
     out += &format!(
         "Without `FloodGuard` (the same flood, `CachedRegistry` over the SQL registry alone): \
          × {old:.3} [{old_lo:.3}, {old_hi:.3}].\n"
+    );
+    // The service's own share: live requests per second of the service's CPU (the flood's
+    // refusals included), without the flood over with it. What the live tenants would get if
+    // the service had its cores to itself, the generator being elsewhere.
+    let [cap, cap_lo, cap_hi] = ratio(tenant, flooded, &|s| s.cpu_us);
+    let [old_cap, old_cap_lo, old_cap_hi] = ratio(tenant, 7, &|s| s.cpu_us);
+    let cores = median(flooded, &|s| s.flood_cores);
+    out += &format!(
+        "Live capacity under the flood, by the service's CPU (server CPU per live request \
+         without the flood over with it, the flood's refusals charged to the live requests): \
+         **× {cap:.3}** [{cap_lo:.3}, {cap_hi:.3}] with `FloodGuard`, × {old_cap:.3} \
+         [{old_cap_lo:.3}, {old_cap_hi:.3}] without. The flood's generator itself took {cores:.2} \
+         of the 2 cores (median), CPU the live client and the service did not get.\n"
     );
     for (workload, fair_index, tenant_index) in [(Workload::Get, 5, 1), (Workload::Whoami, 6, 4)] {
         let [m, lo, hi] = ratio(fair_index, tenant_index, &|s| s.rps);
@@ -818,12 +869,92 @@ impl PerTenant {
     }
 }
 
-/// One connection to `addr` sending `tenant`'s point queries until `until`: paced at `per_second`
-/// (missed ticks skipped), or as fast as it can with `None`.
+/// `FairLayer`'s own cost with nothing to queue or refuse, in-process: the service's router
+/// with and without the layer, called through tower (no HTTP, no client, no sockets: the
+/// layer's share of a request is not lost in the noise of the loopback), in interleaved rounds
+/// (`tenant_benches::compare_pairs`; CPU time of the process and of PostgreSQL's backends with
+/// `TENANT_BENCH_CPU`, else the clock).
+fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) -> String {
+    use tower::ServiceExt;
+    let roomy = Limits::new(u32::MAX, u32::MAX, 1 << 16).unwrap();
+    let tenant = servers.service.router();
+    let fair = servers
+        .service
+        .fair_router(FairLayer::builder(1 << 16, roomy).build().unwrap());
+    // One group per workload, so that each one's batches are sized on its own floor (a
+    // `/whoami` batch sized on the point query would be shorter than the CPU clock's tick).
+    let mut ratios = Vec::new();
+    for (workload, path) in [
+        ("GET /invoices/{id}", "/invoices/7"),
+        ("GET /whoami", "/whoami"),
+    ] {
+        let routers = [tenant.clone(), fair.clone()];
+        let group = format!("load/{name}/fair_uncontended {workload}");
+        let pair = tenant_benches::compare_pairs(
+            server,
+            &group,
+            &["tenant", "tenant + fair"],
+            &[(1, 0)],
+            async |v: usize| {
+                let request = http::Request::get(path)
+                    .header("x-tenant-id", "acme")
+                    .body(axum::body::Body::empty())
+                    .unwrap();
+                let response = routers[v].clone().oneshot(request).await.unwrap();
+                assert_eq!(response.status(), 200);
+                response.into_body().collect().await.unwrap().to_bytes()
+            },
+            &|| (),
+        );
+        ratios.extend(pair.into_iter().map(|r| (workload, r)));
+    }
+    let mode = match std::env::var("TENANT_BENCH_CPU") {
+        Ok(_) => "CPU time",
+        Err(_) => "wall clock",
+    };
+    let mut out = format!(
+        "\n`FairLayer` uncontended, in-process (the router called through tower, no HTTP; \
+         {} interleaved rounds, {mode}): ",
+        tenant_benches::rounds()
+    );
+    for (workload, [m, lo, hi]) in ratios {
+        out += &format!("{workload} × **{m:.3}** [{lo:.3}, {hi:.3}]; ");
+    }
+    out + "of the same router without the layer.\n\n"
+}
+
+/// What a scenario's client asks for.
+#[derive(Clone, Copy)]
+enum Route {
+    /// `GET /invoices/{n}`: the example's point query.
+    Invoice,
+    /// `GET /io`: a request that waits 2 ms on I/O and does little else (shares under
+    /// saturation: the slots, not the cores, are what is scarce).
+    Io,
+    /// `GET /db/invoices/{n}`: the point query in a budgeted transaction (`DbBudget`).
+    DbInvoice,
+    /// `GET /db/sleep`: `SELECT pg_sleep(0.1)` in a budgeted transaction.
+    DbSleep,
+}
+
+impl Route {
+    fn path(self, n: usize) -> String {
+        match self {
+            Route::Invoice => format!("/invoices/{}", 1 + n % INVOICES),
+            Route::Io => "/io".to_owned(),
+            Route::DbInvoice => format!("/db/invoices/{}", 1 + n % INVOICES),
+            Route::DbSleep => "/db/sleep".to_owned(),
+        }
+    }
+}
+
+/// One connection to `addr` sending `tenant`'s requests for `route` until `until`: paced at
+/// `per_second` (missed ticks skipped), or as fast as it can with `None`.
 async fn tenant_client(
     addr: SocketAddr,
     tenant: &'static str,
     per_second: Option<u32>,
+    route: Route,
     until: Instant,
 ) -> PerTenant {
     let mut sender = connect(addr).await;
@@ -842,7 +973,7 @@ async fn tenant_client(
             ticks.tick().await;
         }
         n += 1;
-        let path = format!("/invoices/{}", 1 + n % INVOICES);
+        let path = route.path(n);
         let sent = Instant::now();
         let value = hyper::header::HeaderValue::from_static(tenant);
         let (status, _, _) = send(&mut sender, addr, "GET", &path, value, None).await;
@@ -857,21 +988,24 @@ async fn tenant_client(
     out
 }
 
-/// Runs `clients` ((tenant, connections, rate per connection)) together for `seconds`.
+/// A scenario's clients: (tenant, connections, rate per connection, route).
+type Clients = [(&'static str, usize, Option<u32>, Route)];
+
+/// Runs `clients` together for `seconds`.
 fn tenants_run(
     client: &tokio::runtime::Runtime,
     addr: SocketAddr,
-    clients: &[(&'static str, usize, Option<u32>)],
+    clients: &Clients,
     seconds: f64,
 ) -> BTreeMap<&'static str, PerTenant> {
     client.block_on(async {
         let until = Instant::now() + Duration::from_secs_f64(seconds);
         let mut tasks = Vec::new();
-        for &(tenant, connections, rate) in clients {
+        for &(tenant, connections, rate, route) in clients {
             for _ in 0..connections {
                 tasks.push((
                     tenant,
-                    tokio::spawn(tenant_client(addr, tenant, rate, until)),
+                    tokio::spawn(tenant_client(addr, tenant, rate, route, until)),
                 ));
             }
         }
@@ -883,44 +1017,230 @@ fn tenants_run(
     })
 }
 
-/// The noisy-neighbour scenarios on `FairLayer`, side by side in one process:
-/// - three steady tenants (enterprise 600 req/s, pro 300, free 100, two paced connections
-///   each), without and with a free tenant sending 10× the steady free one (1,000 req/s); limits: 8 requests at once, the free plan 200 req/s (bursts of 50, 16
-///   queued), the others far above their load;
-/// - shares under saturation: the four tenants, 16 unpaced connections each, 2 requests at
-///   once, no rate limit reached: served counts against the weights 10 : 3 : 1 : 1.
+/// Adds every tenant's results of one run to `into` (pooled over rounds).
+fn pool_into(
+    into: &mut BTreeMap<&'static str, PerTenant>,
+    run: &BTreeMap<&'static str, PerTenant>,
+) {
+    for (tenant, per) in run {
+        let copy = PerTenant {
+            latency: per.latency.clone(),
+            statuses: per.statuses.clone(),
+        };
+        into.entry(tenant).or_default().add(copy);
+    }
+}
+
+fn served(per: &PerTenant) -> u64 {
+    per.statuses.get(&200).copied().unwrap_or(0)
+}
+
+fn min_max(values: &[f64]) -> (f64, f64) {
+    let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
+    let hi = values.iter().cloned().fold(0.0, f64::max);
+    (lo, hi)
+}
+
+/// `GET /io` behind `fair` and the service's `TenantLayer`: waits 2 ms, as a request waiting on
+/// a database or another service does, and answers who asked.
+fn io_router(service: &Service, fair: FairLayer) -> axum::Router {
+    async fn io(ctx: axum::Extension<tenant::TenantCtx>) -> String {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        ctx.tenant_id().to_string()
+    }
+    axum::Router::new()
+        .route("/io", axum::routing::get(io))
+        .layer(fair)
+        .layer(tenant::http::TenantLayer::new(service.resolver().clone()))
+}
+
+/// How the `/db/*` routes begin their transaction: within the tenant's `DbBudget` share, or
+/// straight from the pool (what a service without budgets does).
+#[derive(Clone)]
+enum Begin {
+    Budget(Arc<tenant::sqlx::DbBudget<sqlx::Postgres>>),
+    Pool(sqlx::PgPool),
+}
+
+/// The routes of the `pg_sleep` scenario, behind the service's `TenantLayer`: a point query and
+/// a 100 ms `pg_sleep`, each in a tenant transaction begun by `begin`. A failure is a 500 with
+/// the error's text, never a panic.
+fn db_router(service: &Service, begin: Begin) -> axum::Router {
+    use axum::extract::{Path, State};
+    use axum::http::StatusCode;
+    use example_service::Invoice;
+    use tenant::TenantCtx;
+
+    async fn in_tx(
+        begin: &Begin,
+        ctx: &TenantCtx,
+        id: Option<i64>,
+    ) -> Result<(), tenant::sqlx::Error> {
+        async fn work(
+            tx: &mut tenant::sqlx::TenantTx<sqlx::Postgres>,
+            ctx: &TenantCtx,
+            id: Option<i64>,
+        ) -> Result<(), tenant::sqlx::Error> {
+            match id {
+                Some(id) => tx.repo::<Invoice>().get(ctx, id).await.map(drop),
+                None => sqlx::query("SELECT pg_sleep(0.1)")
+                    .execute(tx.executor())
+                    .await
+                    .map(drop)
+                    .map_err(Into::into),
+            }
+        }
+        match begin {
+            Begin::Budget(budget) => {
+                let mut tx = budget.begin(ctx).await?;
+                work(&mut tx, ctx, id).await?;
+                tx.commit().await
+            }
+            Begin::Pool(pool) => {
+                let mut tx = tenant::sqlx::TenantTx::begin(pool, ctx).await?;
+                work(&mut tx, ctx, id).await?;
+                tx.commit().await
+            }
+        }
+    }
+    fn answer(result: Result<(), tenant::sqlx::Error>) -> (StatusCode, String) {
+        match result {
+            Ok(()) => (StatusCode::OK, String::new()),
+            Err(error) => (StatusCode::INTERNAL_SERVER_ERROR, error.to_string()),
+        }
+    }
+    async fn get_one(
+        State(begin): State<Begin>,
+        ctx: axum::Extension<TenantCtx>,
+        Path(id): Path<i64>,
+    ) -> (StatusCode, String) {
+        answer(in_tx(&begin, &ctx, Some(id)).await)
+    }
+    async fn sleep(
+        State(begin): State<Begin>,
+        ctx: axum::Extension<TenantCtx>,
+    ) -> (StatusCode, String) {
+        answer(in_tx(&begin, &ctx, None).await)
+    }
+    axum::Router::new()
+        .route("/db/invoices/{id}", axum::routing::get(get_one))
+        .route("/db/sleep", axum::routing::get(sleep))
+        .with_state(begin)
+        .layer(tenant::http::TenantLayer::new(service.resolver().clone()))
+}
+
+/// The steady tenants' p99 table: pooled over rounds (every 200 of every round in one
+/// histogram per tenant and run), with the per-round ratios' range.
+fn p99_table(
+    quiet: &BTreeMap<&'static str, PerTenant>,
+    loud: &BTreeMap<&'static str, PerTenant>,
+    per_round: &BTreeMap<&str, Vec<f64>>,
+    loud_name: &str,
+) -> String {
+    let mut out = format!(
+        "| steady tenant | requests served (quiet, {loud_name}) | p99 quiet | p99 {loud_name} | \
+         ratio, pooled | per-round ratios [min, max] |\n|---|---:|---:|---:|---:|---:|\n"
+    );
+    for (tenant, _) in STEADY {
+        let (lo, hi) = min_max(&per_round[tenant]);
+        out += &format!(
+            "| {tenant} | {}, {} | {:.0} µs | {:.0} µs | **{:.3}** | [{lo:.3}, {hi:.3}] |\n",
+            served(&quiet[tenant]),
+            served(&loud[tenant]),
+            quiet[tenant].p99(),
+            loud[tenant].p99(),
+            loud[tenant].p99() / quiet[tenant].p99(),
+        );
+    }
+    out
+}
+
+/// The noisy-neighbour scenarios, side by side in one process, each in interleaved rounds
+/// (the order alternating, so drift hits both runs alike); p99s pooled over rounds:
+/// - **a flooder** (`FairLayer`): three steady tenants (enterprise 600 req/s, pro 300, free
+///   100, two paced connections each), without and with a free tenant sending 10× the steady
+///   free one (1,000 req/s); limits: 8 requests at once, the free plan 200 req/s (bursts of
+///   50, 16 queued), the others far above their load;
+/// - **shares under saturation** (`FairLayer`, 2 slots, `GET /io` waiting 2 ms): initech,
+///   acme and hooli backlogged (16 unpaced connections each), globex below its share (20
+///   req/s): globex must be served fully, the backlogged three by weight 10 : 3 : 1;
+/// - **slow queries** (PostgreSQL, `DbBudget` over the service's pool of 10): the steady
+///   tenants' point queries in budgeted transactions, without and with hooli running
+///   `pg_sleep(0.1)` on all its requests over 12 connections; and the same without `DbBudget`.
 fn noisy(
     name: &str,
     client: &tokio::runtime::Runtime,
     server: &tokio::runtime::Runtime,
     servers: &Servers,
+    db: &Db,
 ) -> String {
     let seconds = env_or("TENANT_NOISY_MILLIS", 4_000) as f64 / 1e3;
     let rounds = env_or("TENANT_NOISY_ROUNDS", 5);
     let roomy = Limits::new(1_000_000, 1_000_000, 1 << 12).unwrap();
-    let (limited, saturated) = server.block_on(async {
+    let (limited, saturated, budgeted, unbudgeted) = server.block_on(async {
         let fair = FairLayer::builder(8, roomy)
             .plan(tenant::Plan::Free, Limits::new(200, 50, 16).unwrap())
             .build()
             .unwrap();
         let shares = FairLayer::builder(2, roomy).build().unwrap();
+        let (budgeted, unbudgeted) = match db {
+            Db::Postgres(pool) => {
+                let budget = Arc::new(tenant::sqlx::DbBudget::new(pool.clone()));
+                (
+                    Some(serve(db_router(&servers.service, Begin::Budget(budget))).await),
+                    Some(serve(db_router(&servers.service, Begin::Pool(pool.clone()))).await),
+                )
+            }
+            Db::Sqlite(_) => (None, None),
+        };
         (
             serve(servers.service.fair_router(fair)).await,
-            serve(servers.service.fair_router(shares)).await,
+            serve(io_router(&servers.service, shares)).await,
+            budgeted,
+            unbudgeted,
         )
     });
     let steady: Vec<_> = STEADY
         .iter()
-        .map(|&(t, rate)| (t, 2, Some(rate / 2)))
+        .map(|&(t, rate)| (t, 2, Some(rate / 2), Route::Invoice))
         .collect();
     let mut flooded = steady.clone();
     // Ten times what the steady free tenant sends (100 req/s), over 8 connections.
-    flooded.push((FLOODER, 8, Some(1_000 / 8)));
-    let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut quiet_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let mut flood_p99s: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    flooded.push((FLOODER, 8, Some(1_000 / 8), Route::Invoice));
+    // Below its share (2 slots × 500 req/s × 1/15 ≈ 66 req/s): 20 req/s.
+    let light = "globex";
+    let saturating: Vec<_> = [
+        ("initech", 16, None, Route::Io),
+        ("acme", 16, None, Route::Io),
+        (FLOODER, 16, None, Route::Io),
+        (light, 2, Some(10), Route::Io),
+    ]
+    .into();
+    let db_steady: Vec<_> = [("initech", 200), ("acme", 100), ("globex", 50)]
+        .iter()
+        .map(|&(t, rate)| (t, 2, Some(rate / 2), Route::DbInvoice))
+        .collect();
+    let mut db_slow = db_steady.clone();
+    db_slow.push((FLOODER, 12, None, Route::DbSleep));
+
     let mut statuses: BTreeMap<(&str, u16), u64> = BTreeMap::new();
+    let mut count = |runs: &[&BTreeMap<&'static str, PerTenant>]| {
+        for run in runs {
+            for (tenant, per) in run.iter() {
+                for (status, n) in &per.statuses {
+                    *statuses.entry((tenant, *status)).or_default() += n;
+                }
+            }
+        }
+    };
+    let (mut quiet_all, mut loud_all) = (BTreeMap::new(), BTreeMap::new());
+    let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut saturated_all = BTreeMap::new();
     let mut shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let (mut db_quiet_all, mut db_slow_all, mut db_nobudget_all) =
+        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut db_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut db_nobudget_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 0..rounds {
         // Alternate which goes first, so drift hits both alike.
         let (quiet, loud) = if round % 2 == 0 {
@@ -933,89 +1253,143 @@ fn noisy(
         for (tenant, _) in STEADY {
             let ratio = loud[tenant].p99() / quiet[tenant].p99();
             ratios.entry(tenant).or_default().push(ratio);
-            quiet_p99s
-                .entry(tenant)
-                .or_default()
-                .push(quiet[tenant].p99());
-            flood_p99s
-                .entry(tenant)
-                .or_default()
-                .push(loud[tenant].p99());
         }
-        for (tenant, per) in quiet.iter().chain(loud.iter()) {
-            for (status, count) in &per.statuses {
-                *statuses.entry((tenant, *status)).or_default() += count;
-            }
-        }
-        let all: Vec<_> = STEADY
+        pool_into(&mut quiet_all, &quiet);
+        pool_into(&mut loud_all, &loud);
+        count(&[&quiet, &loud]);
+
+        let run = tenants_run(client, saturated, &saturating, seconds);
+        let backlogged: u64 = ["initech", "acme", FLOODER]
             .iter()
-            .map(|&(t, _)| (t, 16, None))
-            .chain([(FLOODER, 16, None)])
-            .collect();
-        let served = tenants_run(client, saturated, &all, seconds);
-        let total: u64 = served
-            .values()
-            .map(|p| p.statuses.get(&200).copied().unwrap_or(0))
+            .map(|t| served(&run[t]))
             .sum();
-        for (tenant, per) in &served {
-            let ok = per.statuses.get(&200).copied().unwrap_or(0);
+        for tenant in ["initech", "acme", FLOODER] {
             shares
                 .entry(tenant)
                 .or_default()
-                .push(ok as f64 / total as f64);
+                .push(served(&run[tenant]) as f64 / backlogged as f64);
+        }
+        pool_into(&mut saturated_all, &run);
+
+        if let (Some(budgeted), Some(unbudgeted)) = (budgeted, unbudgeted) {
+            let mut runs = [
+                (budgeted, &db_steady),
+                (budgeted, &db_slow),
+                (unbudgeted, &db_slow),
+            ];
+            // Rotated, so drift hits the three alike.
+            runs.rotate_left(round % 3);
+            let mut out: Vec<_> = runs
+                .iter()
+                .map(|&(addr, clients)| {
+                    (
+                        addr,
+                        clients.len(),
+                        tenants_run(client, addr, clients, seconds),
+                    )
+                })
+                .collect();
+            out.rotate_right(round % 3);
+            let [(_, _, quiet), (_, _, slow), (_, _, nobudget)] =
+                <[_; 3]>::try_from(out).unwrap_or_else(|_| unreachable!());
+            for (tenant, _) in STEADY {
+                db_ratios
+                    .entry(tenant)
+                    .or_default()
+                    .push(slow[tenant].p99() / quiet[tenant].p99());
+                db_nobudget_ratios
+                    .entry(tenant)
+                    .or_default()
+                    .push(nobudget[tenant].p99() / quiet[tenant].p99());
+            }
+            pool_into(&mut db_quiet_all, &quiet);
+            pool_into(&mut db_slow_all, &slow);
+            pool_into(&mut db_nobudget_all, &nobudget);
         }
         eprintln!(
-            "{name} noisy round {round}: steady p99 ratios {:?}",
+            "{name} noisy round {round}: flooder p99 ratios {:?}; shares {:?}; pg_sleep p99 ratios {:?}",
             ratios
                 .iter()
                 .map(|(t, r)| (t, r.last()))
-                .collect::<Vec<_>>()
+                .collect::<Vec<_>>(),
+            shares
+                .iter()
+                .map(|(t, r)| (t, r.last()))
+                .collect::<Vec<_>>(),
+            db_ratios
+                .iter()
+                .map(|(t, r)| (t, r.last()))
+                .collect::<Vec<_>>(),
         );
     }
     let mut out = format!(
-        "### {name}: noisy neighbours (`FairLayer`)\n\n{rounds} rounds of {seconds} s per run. \
-         Steady tenants paced (initech enterprise 600 req/s, acme pro 300, globex free 100; missed \
-         ticks skipped); hooli (free) floods at 10× the steady free tenant, 1,000 req/s over 8 connections. Medians over rounds.\n\n\
-         | steady tenant | p99 without flood | p99 with flood | ratio [min, max] |\n|---|---:|---:|---:|\n"
+        "### {name}: noisy neighbours (`FairLayer`, `DbBudget`)\n\n{rounds} rounds of {seconds} s \
+         per run. Steady tenants paced (initech enterprise 600 req/s, acme pro 300, globex free \
+         100; missed ticks skipped); hooli (free) floods at 10× the steady free tenant, 1,000 \
+         req/s over 8 connections. p99 over every request of every round (pooled).\n\n"
     );
-    for (tenant, _) in STEADY {
-        let [m, ..] = quartiles(ratios[tenant].clone());
-        let lo = ratios[tenant].iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = ratios[tenant].iter().cloned().fold(0.0, f64::max);
+    out += &p99_table(&quiet_all, &loud_all, &ratios, "flooded");
+
+    let light_sent: u64 = saturated_all[light].statuses.values().sum();
+    out += &format!(
+        "\nShares under saturation (2 slots; `GET /io` waits 2 ms; initech, acme and hooli \
+         backlogged over 16 unpaced connections each; globex paced at 20 req/s, below its share). \
+         globex, below its share: {} of {light_sent} requests served, p99 {:.0} µs. The \
+         backlogged tenants' shares of what they were served, against their weights:\n\n\
+         | backlogged tenant | weight | ideal share | served share (median over rounds) | \
+         [min, max] | off by |\n|---|---:|---:|---:|---:|---:|\n",
+        served(&saturated_all[light]),
+        saturated_all[light].p99(),
+    );
+    for (tenant, weight) in [("initech", 10.0), ("acme", 3.0), (FLOODER, 1.0)] {
+        let ideal = weight / 14.0;
+        let share = quartiles(shares[tenant].clone())[0];
+        let (lo, hi) = min_max(&shares[tenant]);
         out += &format!(
-            "| {tenant} | {:.0} µs | {:.0} µs | **{m:.3}** [{lo:.3}, {hi:.3}] |\n",
-            quartiles(quiet_p99s[tenant].clone())[0],
-            quartiles(flood_p99s[tenant].clone())[0],
+            "| {tenant} | {weight} | {ideal:.3} | **{share:.3}** | [{lo:.3}, {hi:.3}] | {:+.1}% |\n",
+            (share / ideal - 1.0) * 100.0
         );
     }
-    out += "\n| tenant | status | count (both runs, all rounds) |\n|---|---:|---:|\n";
+    if budgeted.is_some() {
+        out += &format!(
+            "\nSlow queries (`DbBudget` over the service's pool of 10: enterprise 8 connections, \
+             pro 3, free 1). The steady tenants' point queries in budgeted transactions \
+             (initech 200 req/s, acme 100, globex 50), without and with hooli running \
+             `SELECT pg_sleep(0.1)` on every request over 12 unpaced connections:\n\n{}\n\
+             The same, the transactions begun straight from the pool (no `DbBudget`):\n\n{}",
+            p99_table(&db_quiet_all, &db_slow_all, &db_ratios, "with pg_sleep"),
+            p99_table(
+                &db_quiet_all,
+                &db_nobudget_all,
+                &db_nobudget_ratios,
+                "pg_sleep, no budget"
+            ),
+        );
+        out += &format!(
+            "\nhooli's pg_sleep requests served: {} with the budget, {} without.\n",
+            served(&db_slow_all[FLOODER]),
+            served(&db_nobudget_all[FLOODER]),
+        );
+        count(&[&db_quiet_all, &db_slow_all, &db_nobudget_all]);
+    }
+    count(&[&saturated_all]);
+    out += "\n| tenant | status | count (every scenario, every run) |\n|---|---:|---:|\n";
     for ((tenant, status), count) in &statuses {
         out += &format!("| {tenant} | {status} | {count} |\n");
     }
-    out += "\nShares under saturation (2 slots, 16 unpaced connections per tenant):\n\n\
-            | tenant | weight | ideal share | served share (median) | [min, max] |\n|---|---:|---:|---:|---:|\n";
-    for (tenant, weight) in [
-        ("initech", 10.0),
-        ("acme", 3.0),
-        ("globex", 1.0),
-        (FLOODER, 1.0),
-    ] {
-        let values = &shares[tenant];
-        let lo = values.iter().cloned().fold(f64::INFINITY, f64::min);
-        let hi = values.iter().cloned().fold(0.0, f64::max);
-        out += &format!(
-            "| {tenant} | {weight} | {:.3} | **{:.3}** | [{lo:.3}, {hi:.3}] |\n",
-            weight / 15.0,
-            quartiles(values.clone())[0]
-        );
-    }
     println!("{out}");
-    // What must hold whatever the timings: only the flooder is refused.
+    // What must hold whatever the timings: only the flooder is refused, and nobody's request
+    // fails.
     for ((tenant, status), count) in &statuses {
         if *tenant != FLOODER {
             assert_eq!(
                 *status, 200,
                 "{count} requests of steady {tenant} answered {status}"
+            );
+        } else {
+            assert!(
+                [200, 429].contains(status),
+                "{count} requests of {tenant} answered {status}"
             );
         }
     }

@@ -294,7 +294,8 @@ where
 /// `pairs` is reported as the median [p25, p75] over rounds of subject's batch time over
 /// floor's, both from the same round. No criterion group: with five versions its samples would
 /// triple the run, and the rounds are what BENCHMARKS.md reports. Measured like [`compare`]
-/// (`TENANT_BENCH_CPU`, `TENANT_BENCH_ROUNDS`, `TENANT_BENCH_ONLY`).
+/// (`TENANT_BENCH_CPU`, `TENANT_BENCH_ROUNDS`, `TENANT_BENCH_ONLY`). Returns each pair's median,
+/// p25 and p75, in the order of `pairs` (empty when `TENANT_BENCH_ONLY` skips the group).
 ///
 /// ```
 /// let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
@@ -317,11 +318,12 @@ pub fn compare_pairs<R, O>(
     pairs: &[(usize, usize)],
     run: R,
     reset: &dyn Fn(),
-) where
+) -> Vec<[f64; 3]>
+where
     R: AsyncFn(usize) -> O,
 {
     if std::env::var("TENANT_BENCH_ONLY").is_ok_and(|only| !group.contains(&only)) {
-        return;
+        return Vec::new();
     }
     let cpu = CpuClock::from_env();
     // The wall clock too, per version: a CPU time above it means work on more than one core.
@@ -349,12 +351,14 @@ pub fn compare_pairs<R, O>(
         elapsed
     };
     // A warm-up batch of each (statement caches, the connection's first plans), in place of
-    // criterion's; then batches of about 20 ms, sized on the first floor.
+    // criterion's; then batches of about `batch_seconds` (20 ms), sized on the first floor.
+    // Operations of a few µs need long batches in CPU-time mode: a thread's CPU time moves by
+    // scheduler ticks.
     for version in 0..names.len() {
         batch(version, 20);
     }
     let probe = batch(pairs[0].1, 20) / 20.0;
-    let iterations = ((0.02 / probe) as u64).clamp(5, 5_000);
+    let iterations = ((batch_seconds() / probe) as u64).clamp(5, 200_000);
     let mut ratios: Vec<Vec<f64>> = vec![Vec::new(); pairs.len()];
     let mut per_op: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for round in 0..rounds() {
@@ -380,8 +384,10 @@ pub fn compare_pairs<R, O>(
             Summary::of(walls[version].clone()).median
         );
     }
+    let mut summaries = Vec::with_capacity(pairs.len());
     for (i, &(subject, floor)) in pairs.iter().enumerate() {
         let s = Summary::of(std::mem::take(&mut ratios[i]));
+        summaries.push([s.median, s.p25, s.p75]);
         eprintln!(
             "{group}: {}/{} = {:.3} [{:.3}, {:.3}] ({} rounds of {iterations})",
             names[subject],
@@ -396,6 +402,14 @@ pub fn compare_pairs<R, O>(
             names[subject], names[floor], s.median, s.p25, s.p75
         ));
     }
+    summaries
+}
+
+/// CPU time so far of the PostgreSQL server's client backends, when `TENANT_BENCH_CPU` names
+/// its postmaster (see [`compare`]): what a load test adds to its own process's CPU time so that
+/// the database's share of a request is counted too. `None` when unset.
+pub fn postgres_backends_cpu_ns() -> Option<u64> {
+    CpuClock::from_env().map(|cpu| cpu.server().values().sum())
 }
 
 static RATIO_PAIRS: Mutex<Vec<String>> = Mutex::new(Vec::new());

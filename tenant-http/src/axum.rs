@@ -4,7 +4,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 
 use axum_core::extract::{FromRef, FromRequestParts};
@@ -16,7 +16,7 @@ pub use tenant_core::axum::SharedResolver;
 use tenant_core::axum::{Callers, ResolveParts};
 use tenant_core::{Resolved, TenantCtx, TenantRegistry};
 
-use crate::{Member, PROBLEM_JSON, ResolveError, TenantResolver, UserHook};
+use crate::{Member, PROBLEM_JSON, ResolveError, Source, TenantResolver, UserHook};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -204,19 +204,71 @@ where
 /// Answers with the status and `application/problem+json` body of [`ResolveError::problem`].
 impl IntoResponse for ResolveError {
     fn into_response(self) -> Response {
-        let problem = self.problem();
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let status = http::StatusCode::from_u16(problem.status)
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response =
-            (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
-        if let Some(seconds) = self.retry_after_secs() {
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
-        }
-        response
+        let body = static_problem(&RESOLVE_BODIES[self.body_index()], || self.problem());
+        problem_response(self.status(), body, self.retry_after_secs())
     }
+}
+
+/// One serialized problem body per rejection class and source: every field of a
+/// [`ResolveError`]'s problem is fixed by them (the detail names a source, never a tenant).
+static RESOLVE_BODIES: [OnceLock<Box<[u8]>>; 23] = [const { OnceLock::new() }; 23];
+
+impl ResolveError {
+    /// The slot of this rejection's body in [`RESOLVE_BODIES`].
+    fn body_index(&self) -> usize {
+        let source = |source: &Source| match source {
+            Source::Header => 0,
+            Source::Subdomain => 1,
+            Source::Path => 2,
+        };
+        match self {
+            ResolveError::Missing => 0,
+            ResolveError::Malformed(s) => 1 + source(s),
+            ResolveError::Conflicting(a, b) => 4 + 3 * source(a) + source(b),
+            ResolveError::Unavailable => 13,
+            ResolveError::Unknown(s) => 14 + source(s),
+            ResolveError::Inactive => 17,
+            ResolveError::NotAllowed => 18,
+            ResolveError::NotMember => 19,
+            ResolveError::Unauthenticated => 20,
+            ResolveError::Registry(_) => 21,
+            ResolveError::Busy { .. } => 22,
+        }
+    }
+}
+
+/// The body in `slot`, serialized from `problem` the first time. A flood of refusals is
+/// answered with the same bytes each time: no serialization and no allocation per refusal.
+pub(crate) fn static_problem(
+    slot: &'static OnceLock<Box<[u8]>>,
+    problem: impl FnOnce() -> crate::Problem,
+) -> &'static [u8] {
+    slot.get_or_init(|| {
+        serde_json::to_vec(&problem())
+            .unwrap_or_default()
+            .into_boxed_slice()
+    })
+}
+
+/// A problem response: `status`, `application/problem+json`, `body`, and `Retry-After`.
+pub(crate) fn problem_response(
+    status: u16,
+    body: &'static [u8],
+    retry_after_secs: Option<u64>,
+) -> Response {
+    let status =
+        http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = Response::new(axum_core::body::Body::from(body));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static(PROBLEM_JSON),
+    );
+    if let Some(seconds) = retry_after_secs {
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+    }
+    response
 }
 
 /// Tower middleware: resolves every request as the `TenantCtx` extractor does (with a user hook,
@@ -287,5 +339,50 @@ where
                 Err(rejection) => Ok(rejection),
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every rejection's static body is the one its problem serializes to, and no two
+    /// rejections with different problems share a slot (a slot filled by one would answer the
+    /// other with the wrong body).
+    #[test]
+    fn static_bodies_are_the_problems_they_stand_for() {
+        let sources = [Source::Header, Source::Subdomain, Source::Path];
+        let mut errors = vec![
+            ResolveError::Missing,
+            ResolveError::Unavailable,
+            ResolveError::Inactive,
+            ResolveError::NotAllowed,
+            ResolveError::NotMember,
+            ResolveError::Unauthenticated,
+            ResolveError::Registry("down".into()),
+            ResolveError::Busy {
+                retry_after: std::time::Duration::from_millis(5),
+            },
+        ];
+        for a in sources {
+            errors.push(ResolveError::Malformed(a));
+            errors.push(ResolveError::Unknown(a));
+            for b in sources {
+                errors.push(ResolveError::Conflicting(a, b));
+            }
+        }
+        let mut slots = std::collections::HashMap::new();
+        for error in &errors {
+            let expected = serde_json::to_vec(&error.problem()).unwrap();
+            // Twice: the first fills the slot, the second reads it.
+            for _ in 0..2 {
+                let body = static_problem(&RESOLVE_BODIES[error.body_index()], || error.problem());
+                assert_eq!(body, expected.as_slice(), "{error:?}");
+            }
+            if let Some(other) = slots.insert(error.body_index(), expected.clone()) {
+                assert_eq!(other, expected, "{error:?} shares a slot");
+            }
+        }
+        assert_eq!(slots.len(), RESOLVE_BODIES.len());
     }
 }

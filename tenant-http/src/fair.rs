@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ use tenant_core::labels::TenantLabels;
 use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 use tokio::sync::oneshot;
 
-use crate::{PROBLEM_JSON, Problem};
+use crate::Problem;
 use drr::Drr;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
@@ -122,23 +122,20 @@ impl FairRejection {
     /// assert_eq!((problem.status, problem.type_uri), (429, "urn:tenant:problem:tenant-queue-full"));
     /// ```
     pub fn problem(&self) -> Problem {
-        let (type_uri, title, status) = match self {
-            FairRejection::Rate { .. } => ("urn:tenant:problem:rate-limited", "Rate limited", 429),
+        let (type_uri, title) = match self {
+            FairRejection::Rate { .. } => ("urn:tenant:problem:rate-limited", "Rate limited"),
             FairRejection::QueueFull => (
                 "urn:tenant:problem:tenant-queue-full",
                 "Too many requests waiting",
-                429,
             ),
-            FairRejection::NoTenant => (
-                "urn:tenant:problem:no-tenant-context",
-                "No tenant context",
-                500,
-            ),
+            FairRejection::NoTenant => {
+                ("urn:tenant:problem:no-tenant-context", "No tenant context")
+            }
         };
         Problem {
             type_uri,
             title,
-            status,
+            status: self.problem_status(),
             detail: self.to_string(),
         }
     }
@@ -157,18 +154,25 @@ impl FairRejection {
 
 impl IntoResponse for FairRejection {
     fn into_response(self) -> Response {
-        let problem = self.problem();
-        let body = serde_json::to_vec(&problem).unwrap_or_default();
-        let status = http::StatusCode::from_u16(problem.status)
-            .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response =
-            (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
-        if let Some(seconds) = self.retry_after_secs() {
-            response
-                .headers_mut()
-                .insert(http::header::RETRY_AFTER, http::HeaderValue::from(seconds));
+        // Fixed per variant (the wait is in `Retry-After`, not the body): serialized once.
+        static BODIES: [OnceLock<Box<[u8]>>; 3] = [const { OnceLock::new() }; 3];
+        let index = match self {
+            FairRejection::Rate { .. } => 0,
+            FairRejection::QueueFull => 1,
+            FairRejection::NoTenant => 2,
+        };
+        let problem = || self.problem();
+        let body = crate::axum::static_problem(&BODIES[index], problem);
+        crate::axum::problem_response(self.problem_status(), body, self.retry_after_secs())
+    }
+}
+
+impl FairRejection {
+    fn problem_status(&self) -> u16 {
+        match self {
+            FairRejection::Rate { .. } | FairRejection::QueueFull => 429,
+            FairRejection::NoTenant => 500,
         }
-        response
     }
 }
 
@@ -531,36 +535,53 @@ where
         // The clone that was polled ready is the one that serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
-        Box::pin(async move {
-            let Some(ctx) = request.extensions().get::<TenantCtx>().cloned() else {
-                tracing::error!("FairLayer without a TenantCtx: put TenantLayer in front of it");
-                return Ok(FairRejection::NoTenant.into_response());
-            };
-            let label = shared.labels.label(ctx.tenant_id());
-            metrics::counter!("tenant_requests_total", "tenant" => Arc::clone(&label), "plan" => ctx.plan().as_str().to_owned())
-                .increment(1);
-            let admitted = shared
-                .admit_rate(&ctx)
-                .and_then(|queue| shared.acquire(&ctx, queue));
-            let slot = match admitted {
-                Ok(Admission::Now(slot)) => slot,
-                Ok(Admission::Wait(waiting)) => {
-                    let queued = Instant::now();
-                    let slot = waiting.slot().await;
-                    metrics::histogram!("tenant_queue_wait_seconds", "tenant" => label)
-                        .record(queued.elapsed().as_secs_f64());
-                    slot
-                }
-                Err(rejection) => {
-                    metrics::counter!("tenant_rejections_total", "tenant" => label, "reason" => rejection.reason())
-                        .increment(1);
-                    return Ok(rejection.into_response());
-                }
-            };
-            let response = inner.call(request).await;
-            drop(slot);
-            response
-        })
+        // Admission is decided here, on the request's own context (no clone of it): only the
+        // wait for a queued slot and the inner call are left to the future.
+        let Some(ctx) = request.extensions().get::<TenantCtx>() else {
+            tracing::error!("FairLayer without a TenantCtx: put TenantLayer in front of it");
+            let response = FairRejection::NoTenant.into_response();
+            // Not `future::ready`: that would hold a `Result` with `S::Error`, which need not
+            // be `Send`.
+            return Box::pin(async move { Ok(response) });
+        };
+        let shared = &self.shared;
+        let label = shared.labels.label(ctx.tenant_id());
+        metrics::counter!("tenant_requests_total", "tenant" => Arc::clone(&label), "plan" => plan_label(ctx.plan()))
+            .increment(1);
+        let admitted = shared
+            .admit_rate(ctx)
+            .and_then(|queue| shared.acquire(ctx, queue));
+        match admitted {
+            Ok(Admission::Now(slot)) => Box::pin(async move {
+                let response = inner.call(request).await;
+                drop(slot);
+                response
+            }),
+            Ok(Admission::Wait(waiting)) => Box::pin(async move {
+                let queued = Instant::now();
+                let slot = waiting.slot().await;
+                metrics::histogram!("tenant_queue_wait_seconds", "tenant" => label)
+                    .record(queued.elapsed().as_secs_f64());
+                let response = inner.call(request).await;
+                drop(slot);
+                response
+            }),
+            Err(rejection) => {
+                metrics::counter!("tenant_rejections_total", "tenant" => label, "reason" => rejection.reason())
+                    .increment(1);
+                let response = rejection.into_response();
+                Box::pin(async move { Ok(response) })
+            }
+        }
+    }
+}
+
+/// The `plan` label: the built-in plans as static strings (no allocation per request).
+fn plan_label(plan: &Plan) -> metrics::SharedString {
+    match plan {
+        Plan::Free => metrics::SharedString::const_str("free"),
+        Plan::Pro => metrics::SharedString::const_str("pro"),
+        Plan::Enterprise => metrics::SharedString::const_str("enterprise"),
+        other => metrics::SharedString::from(other.as_str().to_owned()),
     }
 }

@@ -254,6 +254,60 @@ async fn backlogged_tenants_are_served_in_proportion_to_their_weights() {
     assert_eq!(served.len(), 201);
 }
 
+/// A tenant below its share is not made to wait behind the backlogged ones: with one slot and
+/// three tenants backlogged (the flooder queued first and most), a free tenant's lone request is
+/// served within one round of the others' turns (at most 10 + 3 + 1 requests before it), and
+/// again when it comes back.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_below_its_share_is_served_within_one_round() {
+    let fair = FairLayer::builder(1, lots()).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let recorder = Recorder::default();
+    let app = app(fair.clone(), recorder.clone(), Arc::clone(&gate));
+
+    let holder = tokio::spawn(app.clone().oneshot(request("pro")));
+    until(|| fair.in_flight() == 1).await;
+    let mut tasks = Vec::new();
+    for (name, count) in [("flooder", 200), ("ent", 200), ("pro", 200)] {
+        for _ in 0..count {
+            tasks.push(tokio::spawn(app.clone().oneshot(request(name))));
+        }
+    }
+    until(|| fair.queued(&id("pro")) == 200).await;
+    let light = tokio::spawn(app.clone().oneshot(request("free")));
+    until(|| fair.queued(&id("free")) == 1).await;
+    gate.add_permits(1);
+    assert_eq!(light.await.unwrap().unwrap().status(), 200);
+    let at = |served: &[TenantId], after: usize| {
+        served[after..]
+            .iter()
+            .position(|t| t.as_str() == "free")
+            .unwrap()
+    };
+    let first = at(&recorder.served.lock().unwrap(), 1);
+    assert!(
+        first <= 14,
+        "the light tenant waited behind {first} requests"
+    );
+    // It comes back while the others are still backlogged: again within one round.
+    let mark = recorder.served.lock().unwrap().len();
+    let again = app.clone().oneshot(request("free")).await.unwrap();
+    assert_eq!(again.status(), 200);
+    let second = at(&recorder.served.lock().unwrap(), mark);
+    assert!(
+        second <= 14,
+        "the light tenant waited behind {second} requests"
+    );
+    assert!(
+        fair.queued(&id("ent")) > 0,
+        "the others ran dry: the test proves nothing"
+    );
+    for task in tasks {
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+}
+
 #[tokio::test(flavor = "current_thread")]
 async fn a_request_dropped_while_queued_gives_its_place_up() {
     let fair = FairLayer::builder(1, lots()).build().unwrap();

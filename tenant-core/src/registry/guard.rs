@@ -194,15 +194,30 @@ impl<R: TenantRegistry> FloodGuard<R> {
         &self.inner
     }
 
+    /// One token of the budget for misses, or [`GuardError::OverBudget`].
+    fn spend(&self) -> Result<(), GuardError<R::Error>> {
+        self.budget.check().map_err(|not_until| {
+            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+            GuardError::OverBudget(OverBudget { retry_after })
+        })
+    }
+
     async fn lookup(&self, by: By, key: &TenantId) -> Result<Option<Tenant>, GuardError<R::Error>> {
         let lookup = (by, key.clone());
+        let known = lock(&self.known).keys.contains(&lookup);
+        // The budget first: in a flood nearly every miss is refused, and a refusal that costs
+        // a rate check and nothing else (no flight, no allocation, no future) leaves the cores
+        // to live tenants. A miss joining a lookup already in flight pays nothing.
+        let paid = !known && !lock(&self.flights).contains_key(&lookup);
+        if paid {
+            self.spend()?;
+        }
         let flight = Arc::clone(lock(&self.flights).entry(lookup.clone()).or_default());
         let answer = flight
             .get_or_init(|| async {
-                let known = lock(&self.known).keys.contains(&lookup);
-                if !known && let Err(not_until) = self.budget.check() {
-                    let retry_after = not_until.wait_time_from(DefaultClock::default().now());
-                    return Err(GuardError::OverBudget(OverBudget { retry_after }));
+                // The flight joined above ended in between: this one is new, and pays.
+                if !known && !paid {
+                    self.spend()?;
                 }
                 let found = match by {
                     By::Id => self.inner.find_by_id(key).await,
