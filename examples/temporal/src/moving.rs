@@ -54,7 +54,7 @@ pub const MOVE_REASON: &str = "moving a tenant between placements";
 /// How long a move step may take before the server retries it elsewhere.
 pub const MOVE_STEP_TIMEOUT: Duration = Duration::from_secs(600);
 /// How long a step may go without a heartbeat. Every step heartbeats while it works
-/// (every [`HEARTBEAT_EVERY`](crate::HEARTBEAT_EVERY), the copy after each batch as well), so a
+/// (every half second, and the copy after each batch as well), so a
 /// step that waits, for a database that is down or for the transactions the fence drains, is
 /// still the one attempt: were it timed out, the server would start another attempt beside it,
 /// and the two would write the same target at once.
@@ -245,7 +245,7 @@ impl Drop for EndGuard<'_> {
     }
 }
 
-/// Runs `work`, heartbeating every [`HEARTBEAT_EVERY`](crate::HEARTBEAT_EVERY) until it ends.
+/// Runs `work`, heartbeating every `HEARTBEAT_EVERY` (half a second) until it ends.
 /// A step that waits (a pool connecting to a server that is down waits up to its acquire
 /// timeout) keeps its attempt: it ends with the pool's error, which is retried, rather than
 /// outliving a heartbeat timeout and running on beside the attempt the server starts next.
