@@ -73,7 +73,7 @@ impl<DB: Backend> TenantTx<DB> {
 
     /// The repository of `E` over this transaction.
     pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self> {
-        Repo::new(self)
+        Repo::over(self)
     }
 
     /// The executor of raw sqlx queries inside the transaction:
