@@ -778,11 +778,15 @@ fn noisy_tenants(
             match db {
                 Db::Sqlite(pool) => {
                     SqlRegistry::new(pool.clone()).create(new).await.unwrap();
-                    PlacementFence::new(pool).place(&tenant, Tier::Shared, false).await
+                    PlacementFence::new(pool)
+                        .place(&tenant, Tier::Shared, false)
+                        .await
                 }
                 Db::Postgres(pool) => {
                     SqlRegistry::new(pool.clone()).create(new).await.unwrap();
-                    PlacementFence::new(pool).place(&tenant, Tier::Shared, false).await
+                    PlacementFence::new(pool)
+                        .place(&tenant, Tier::Shared, false)
+                        .await
                 }
             }
             .unwrap();

@@ -32,8 +32,8 @@ use tenant::http::{SharedResolver, TenantResolver};
 use tenant::sqlx::axum::{RequestTx, RequestTxLayer};
 use tenant::sqlx::{PlacementFence, PoolSet, Repo, TenantPool, TenantTx};
 use tenant::{InMemoryRegistry, Plan, TenancyConfig, TenantCtx, TenantId, Tier, tenant_scoped};
-use tower::ServiceExt;
 use tenant_benches::{Versions, compare, fresh_schema, report};
+use tower::ServiceExt;
 
 #[tenant_scoped(table = "placed_items")]
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -225,9 +225,12 @@ fn resolver() -> SharedResolver {
         .unwrap()
         .clone();
     acme.placement = "eu/shared".parse().unwrap();
-    TenantResolver::new(InMemoryRegistry::new([acme]).unwrap(), TenancyConfig::default())
-        .anonymous()
-        .shared()
+    TenantResolver::new(
+        InMemoryRegistry::new([acme]).unwrap(),
+        TenancyConfig::default(),
+    )
+    .anonymous()
+    .shared()
 }
 
 /// `request_tx_insert` on one backend: `$subject`'s set behind `RequestTx`, `$floor`'s by
@@ -263,7 +266,9 @@ macro_rules! request_group {
         let subject = Router::new()
             .route("/items", post(with_request_tx))
             .layer(RequestTxLayer::new(TenantPool::new(set(&$subject))))
-            .with_state(AppState { resolver: resolver() });
+            .with_state(AppState {
+                resolver: resolver(),
+            });
         #[derive(Clone)]
         struct HandState {
             resolver: SharedResolver,
@@ -279,10 +284,12 @@ macro_rules! request_group {
                 state.pools.clone()
             }
         }
-        let floor = Router::new().route("/items", post(by_hand)).with_state(HandState {
-            resolver: resolver(),
-            pools: set(&$floor),
-        });
+        let floor = Router::new()
+            .route("/items", post(by_hand))
+            .with_state(HandState {
+                resolver: resolver(),
+                pools: set(&$floor),
+            });
         let other = TenantPool::new(set(&$other));
         let acme = ctx("acme");
         let id = AtomicI64::new(20_000);
@@ -321,7 +328,11 @@ macro_rules! request_group {
             },
             async || {
                 let mut tx = other.begin(&acme).await.unwrap();
-                let new = NewItem { id: next(), amount: 1, name: "new".into() };
+                let new = NewItem {
+                    id: next(),
+                    amount: 1,
+                    name: "new".into(),
+                };
                 tx.repo::<Item>().insert(&acme, new).await.unwrap();
                 tx.commit().await.unwrap();
             },
@@ -357,7 +368,16 @@ fn main() {
         pools
     });
     groups!(&mut c, &rt, "sqlite", subject, floor, other, decoy);
-    request_group!(&mut c, &rt, "sqlite", sqlx::Sqlite, subject, floor, other, decoy);
+    request_group!(
+        &mut c,
+        &rt,
+        "sqlite",
+        sqlx::Sqlite,
+        subject,
+        floor,
+        other,
+        decoy
+    );
 
     if let Ok(url) = std::env::var("DATABASE_URL") {
         let schema = format!("bench_placement_{}", std::process::id());
@@ -371,7 +391,16 @@ fn main() {
             (subject, on(1).await, on(2).await, on(3).await)
         });
         groups!(&mut c, &rt, "postgres", subject, floor, other, decoy);
-        request_group!(&mut c, &rt, "postgres", sqlx::Postgres, subject, floor, other, decoy);
+        request_group!(
+            &mut c,
+            &rt,
+            "postgres",
+            sqlx::Postgres,
+            subject,
+            floor,
+            other,
+            decoy
+        );
     } else {
         eprintln!("notice: PostgreSQL placement benchmarks skipped: DATABASE_URL is not set");
     }

@@ -16,9 +16,7 @@ pub use tenant_core::axum::SharedResolver;
 use tenant_core::axum::{Callers, ResolveParts};
 use tenant_core::{Resolved, TenantCtx, TenantRegistry};
 
-use crate::{
-    Member, PROBLEM_JSON, ResolveError, TenantResolver, TenantResolverBuilder, UserHook,
-};
+use crate::{Member, PROBLEM_JSON, ResolveError, TenantResolver, TenantResolverBuilder, UserHook};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 

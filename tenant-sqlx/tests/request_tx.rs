@@ -17,13 +17,11 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use tower::ServiceExt;
 
+use tenant::Tenant;
 use tenant::http::{SharedResolver, TenantResolver};
 use tenant::sqlx::axum::{PageParams, RequestTx, RequestTxLayer};
 use tenant::sqlx::{Error, Page, PlacementFence, PoolSet, TenantPool};
-use tenant::Tenant;
-use tenant::{
-    InMemoryRegistry, Placement, Plan, TenancyConfig, TenantId, Tier, tenant_scoped,
-};
+use tenant::{InMemoryRegistry, Placement, Plan, TenancyConfig, TenantId, Tier, tenant_scoped};
 use tenant_test_support as support;
 
 #[tenant_scoped(table = "rtx_notes")]
@@ -308,9 +306,23 @@ async fn exercise(app: Router, rls: bool) {
     assert_eq!(other.status, StatusCode::CREATED, "{}", other.text);
 
     // A reference to another tenant's note is 422 (the foreign key is led by the tenant).
-    let fk = call(&app, "POST", "/comments", "globex", r#"{"id": 1, "note_id": 9}"#).await;
+    let fk = call(
+        &app,
+        "POST",
+        "/comments",
+        "globex",
+        r#"{"id": 1, "note_id": 9}"#,
+    )
+    .await;
     assert_problem(&fk, 422, "foreign-key");
-    let ok = call(&app, "POST", "/comments", "acme", r#"{"id": 1, "note_id": 9}"#).await;
+    let ok = call(
+        &app,
+        "POST",
+        "/comments",
+        "acme",
+        r#"{"id": 1, "note_id": 9}"#,
+    )
+    .await;
     assert_eq!(ok.status, StatusCode::CREATED, "{}", ok.text);
 
     // A handler that hands another tenant's context to the request's transaction is refused
@@ -337,12 +349,25 @@ async fn exercise(app: Router, rls: bool) {
     let second = call(&app, "GET", &format!("/notes?cursor={cursor}"), "acme", "").await;
     assert_eq!(second.body["items"][0]["id"], 9);
     assert!(second.body["next"].is_null());
-    let stolen = call(&app, "GET", &format!("/notes?cursor={cursor}"), "globex", "").await;
+    let stolen = call(
+        &app,
+        "GET",
+        &format!("/notes?cursor={cursor}"),
+        "globex",
+        "",
+    )
+    .await;
     assert_problem(&stolen, 400, "invalid-cursor");
     let malformed = call(&app, "GET", "/notes?cursor=%E2%9C%93", "acme", "").await;
     assert_problem(&malformed, 400, "invalid-cursor");
     let limit = call(&app, "GET", "/notes?limit=many", "acme", "").await;
     assert_problem(&limit, 400, "invalid-page-request");
+    let twice = format!("/notes?cursor={cursor}&cursor={cursor}");
+    let repeated = call(&app, "GET", &twice, "acme", "").await;
+    assert_problem(&repeated, 400, "invalid-page-request");
+    // `?cursor=` (a form's empty field) is the first page.
+    let empty = call(&app, "GET", "/notes?cursor=&limit=100", "acme", "").await;
+    assert_eq!(empty.body["items"].as_array().unwrap().len(), 3);
 
     // A placed tenant lands on its own database.
     let placed = call(&app, "POST", "/notes", "initech", &note(70, "eu")).await;
@@ -448,10 +473,19 @@ async fn postgres_request_transactions_under_forced_row_level_security() {
     let acme = support::ctx("acme", Plan::Free);
     assert_eq!(NoteRepo::new(&app).list(&acme).await.unwrap(), []);
     let refused = NoteRepo::new(&app)
-        .insert(&acme, NewNote { id: 90, body: "outside".into() })
+        .insert(
+            &acme,
+            NewNote {
+                id: 90,
+                body: "outside".into(),
+            },
+        )
         .await
         .unwrap_err();
-    assert!(matches!(refused, Error::RowSecurityViolation(_)), "{refused:?}");
+    assert!(
+        matches!(refused, Error::RowSecurityViolation(_)),
+        "{refused:?}"
+    );
     let problem = refused.problem();
     assert_eq!(
         (problem.status, problem.type_uri),
@@ -466,8 +500,24 @@ fn every_error_maps_to_its_problem() {
     let db = || sqlx::Error::Protocol("the database's own words, acme".into());
     let acme = id("acme");
     let cases: Vec<(Error, u16, &str, Option<&str>)> = vec![
-        (Error::Conflict { table: "t", source: db() }, 409, "conflict", None),
-        (Error::ForeignKey { table: "t", source: db() }, 422, "foreign-key", None),
+        (
+            Error::Conflict {
+                table: "t",
+                source: db(),
+            },
+            409,
+            "conflict",
+            None,
+        ),
+        (
+            Error::ForeignKey {
+                table: "t",
+                source: db(),
+            },
+            422,
+            "foreign-key",
+            None,
+        ),
         (Error::EmptyPatch, 422, "empty-patch", None),
         (
             Error::Cursor(tenant::sqlx::CursorError::Invalid),
@@ -488,26 +538,60 @@ fn every_error_maps_to_its_problem() {
             "internal-error",
             None,
         ),
-        (Error::Moved { tenant: acme.clone() }, 503, "tenant-moving", Some("2")),
-        (Error::Fenced { tenant: acme.clone() }, 503, "tenant-moving", Some("2")),
-        (Error::StatementTimeout(db()), 503, "statement-timeout", None),
+        (
+            Error::Moved {
+                tenant: acme.clone(),
+            },
+            503,
+            "tenant-moving",
+            Some("2"),
+        ),
+        (
+            Error::Fenced {
+                tenant: acme.clone(),
+            },
+            503,
+            "tenant-moving",
+            Some("2"),
+        ),
+        (
+            Error::StatementTimeout(db()),
+            503,
+            "statement-timeout",
+            None,
+        ),
         (
             Error::Database(sqlx::Error::PoolTimedOut),
             503,
             "database-busy",
             Some("1"),
         ),
-        (Error::Database(sqlx::Error::RowNotFound), 404, "not-found", None),
-        (Error::RowSecurityViolation(db()), 500, "row-security-violation", None),
         (
-            Error::TenantMismatch { bound: acme.clone(), given: id("globex") },
+            Error::Database(sqlx::Error::RowNotFound),
+            404,
+            "not-found",
+            None,
+        ),
+        (
+            Error::RowSecurityViolation(db()),
+            500,
+            "row-security-violation",
+            None,
+        ),
+        (
+            Error::TenantMismatch {
+                bound: acme.clone(),
+                given: id("globex"),
+            },
             500,
             "tenant-mismatch",
             None,
         ),
         (Error::Database(db()), 500, "internal-error", None),
         (
-            Error::UnknownDatabase { label: "eu".parse().unwrap() },
+            Error::UnknownDatabase {
+                label: "eu".parse().unwrap(),
+            },
             500,
             "internal-error",
             None,
@@ -518,7 +602,8 @@ fn every_error_maps_to_its_problem() {
         let response = error.into_response();
         assert_eq!(response.status().as_u16(), status, "{shown}");
         assert_eq!(
-            response.headers()["content-type"], "application/problem+json",
+            response.headers()["content-type"],
+            "application/problem+json",
             "{shown}"
         );
         assert_eq!(
@@ -529,10 +614,14 @@ fn every_error_maps_to_its_problem() {
             retry_after,
             "{shown}"
         );
-        let body = futures::executor::block_on(axum::body::to_bytes(response.into_body(), 4096))
-            .unwrap();
+        let body =
+            futures::executor::block_on(axum::body::to_bytes(response.into_body(), 4096)).unwrap();
         let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(body["type"], format!("urn:tenant:problem:{class}"), "{shown}");
+        assert_eq!(
+            body["type"],
+            format!("urn:tenant:problem:{class}"),
+            "{shown}"
+        );
         assert_eq!(body["status"], status, "{shown}");
         // Neither the tenant nor what the database said reaches the client.
         let text = body.to_string();

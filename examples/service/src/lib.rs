@@ -192,9 +192,7 @@ impl Service {
         let state = AppState {
             resolver: resolver.clone(),
         };
-        let handlers = invoices
-            .route("/whoami", get(whoami))
-            .with_state(state);
+        let handlers = invoices.route("/whoami", get(whoami)).with_state(state);
         Ok(Service {
             handlers,
             resolver,

@@ -88,8 +88,7 @@ fn problem_response(problem: &Problem, retry_after_secs: Option<u64>) -> Respons
     let body = serde_json::to_vec(problem).unwrap_or_default();
     let status = http::StatusCode::from_u16(problem.status)
         .unwrap_or(http::StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response =
-        (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
+    let mut response = (status, [(http::header::CONTENT_TYPE, PROBLEM_JSON)], body).into_response();
     if let Some(seconds) = retry_after_secs {
         response
             .headers_mut()

@@ -75,25 +75,23 @@ impl<E, S: Send + Sync> FromRequestParts<S> for PageParams<E> {
             limit: None,
         };
         let query = parts.uri.query().unwrap_or("");
+        let (mut cursor, mut limit) = (None, None);
         for (key, value) in form_urlencoded::parse(query.as_bytes()) {
-            match &*key {
-                "cursor" if params.cursor.is_some() => {
-                    return Err(PageParamsRejection::Repeated("cursor"));
-                }
-                "cursor" => {
-                    // `?cursor=` is the first page, as a form that always sends the field has it.
-                    if !value.is_empty() {
-                        params.cursor = Some(value.parse().map_err(PageParamsRejection::Cursor)?);
-                    }
-                }
-                "limit" if params.limit.is_some() => {
-                    return Err(PageParamsRejection::Repeated("limit"));
-                }
-                "limit" => {
-                    params.limit = Some(value.parse().map_err(|_| PageParamsRejection::Limit)?);
-                }
-                _ => {}
+            let (slot, name) = match &*key {
+                "cursor" => (&mut cursor, "cursor"),
+                "limit" => (&mut limit, "limit"),
+                _ => continue,
+            };
+            if slot.replace(value).is_some() {
+                return Err(PageParamsRejection::Repeated(name));
             }
+        }
+        // `?cursor=` is the first page, as a form that always sends the field has it.
+        if let Some(text) = cursor.filter(|text| !text.is_empty()) {
+            params.cursor = Some(text.parse().map_err(PageParamsRejection::Cursor)?);
+        }
+        if let Some(text) = limit {
+            params.limit = Some(text.parse().map_err(|_| PageParamsRejection::Limit)?);
         }
         Ok(params)
     }

@@ -117,7 +117,9 @@ impl Error {
                 "the patch sets no field",
             ),
             Error::Cursor(
-                CursorError::Malformed { .. } | CursorError::Invalid | CursorError::ValueType { .. },
+                CursorError::Malformed { .. }
+                | CursorError::Invalid
+                | CursorError::ValueType { .. },
             ) => class(
                 "urn:tenant:problem:invalid-cursor",
                 "Invalid page cursor",

@@ -157,7 +157,9 @@ where
             state: Mutex::new(State::Unused),
             tenant: Mutex::new(None),
         });
-        request.extensions_mut().insert(SlotHandle(Arc::clone(&slot)));
+        request
+            .extensions_mut()
+            .insert(SlotHandle(Arc::clone(&slot)));
         Box::pin(async move {
             let response = inner.call(request).await?;
             let state = std::mem::replace(&mut *slot.state(), State::Unused);
@@ -182,7 +184,11 @@ async fn finish<DB: PlacementBackend>(
     response: Response,
 ) -> Response {
     let status = response.status();
-    let bound = slot.tenant.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let bound = slot
+        .tenant
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     // The handler has `&mut TenantTx`: it could have swapped in a transaction of its own.
     if bound.as_ref() != Some(tx.ctx().tenant_id()) {
         tracing::error!("the request's transaction was replaced: rolled back");
@@ -293,17 +299,18 @@ where
                     slot: &slot,
                     armed: true,
                 };
-                let tx = slot.pool.begin(&ctx).await.map_err(IntoResponse::into_response)?;
+                let tx = slot
+                    .pool
+                    .begin(&ctx)
+                    .await
+                    .map_err(IntoResponse::into_response)?;
                 reservation.armed = false;
                 *slot.tenant.lock().unwrap_or_else(|e| e.into_inner()) =
                     Some(ctx.tenant_id().clone());
                 tx
             }
         };
-        Ok(RequestTx {
-            tx: Some(tx),
-            slot,
-        })
+        Ok(RequestTx { tx: Some(tx), slot })
     }
 }
 

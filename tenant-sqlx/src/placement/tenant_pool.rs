@@ -123,10 +123,7 @@ impl<DB: PlacementBackend> TenantPool<DB> {
 impl TenantPool<sqlx::Postgres> {
     /// Transactions begun with [`PoolSet::begin_row_security`]: behind the placement fence,
     /// with the verified tenant setting that the tables' row-level security policies check.
-    pub fn with_row_security(
-        pools: PoolSet<sqlx::Postgres>,
-        security: crate::RowSecurity,
-    ) -> Self {
+    pub fn with_row_security(pools: PoolSet<sqlx::Postgres>, security: crate::RowSecurity) -> Self {
         TenantPool {
             pools,
             begin: Arc::new(WithRowSecurity(security)),
