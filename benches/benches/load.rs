@@ -809,7 +809,8 @@ fn noisy_tenants(
     db: &Db,
     tenant: SocketAddr,
 ) {
-    use tenant::sqlx::{NewTenant, SqlRegistry};
+    use tenant::Tier;
+    use tenant::sqlx::{NewTenant, PlacementFence, SqlRegistry};
     server.block_on(async {
         for (id, plan) in [
             ("initech", tenant::Plan::Enterprise),
@@ -822,9 +823,22 @@ fn noisy_tenants(
                 plan,
                 schema_name: format!("tenant_{id}").parse().unwrap(),
             };
+            // Registered, and placed in the one database (the example's handlers begin
+            // behind the placement fence).
+            let tenant = new.id.clone();
             match db {
-                Db::Sqlite(pool) => SqlRegistry::new(pool.clone()).create(new).await.map(drop),
-                Db::Postgres(pool) => SqlRegistry::new(pool.clone()).create(new).await.map(drop),
+                Db::Sqlite(pool) => {
+                    SqlRegistry::new(pool.clone()).create(new).await.unwrap();
+                    PlacementFence::new(pool)
+                        .place(&tenant, Tier::Shared, false)
+                        .await
+                }
+                Db::Postgres(pool) => {
+                    SqlRegistry::new(pool.clone()).create(new).await.unwrap();
+                    PlacementFence::new(pool)
+                        .place(&tenant, Tier::Shared, false)
+                        .await
+                }
             }
             .unwrap();
         }

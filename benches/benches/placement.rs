@@ -6,6 +6,11 @@
 //! - `fenced_tx_get`, `fenced_tx_insert`: `PoolSet::begin(&ctx)` (routed, with the placement
 //!   check in the BEGIN round trip) against today's `TenantTx::begin(&pool)` (the floor), and
 //!   `TenantTx::begin_fenced(&pool)` (the check, the pool chosen by hand).
+//! - `request_tx_insert`: one HTTP request through an axum router (resolver, routing, JSON body)
+//!   whose handler inserts a row in `RequestTx` (begun from `RequestTxLayer`'s `TenantPool`,
+//!   committed by the layer on the 201) against the same router whose handler takes `TenantCtx`
+//!   and does `pools.begin(&ctx)`, insert, `commit` by hand (the floor), and the same
+//!   transaction without HTTP (`TenantPool::begin`, for scale).
 //!
 //! SQLite in-memory always; PostgreSQL too when DATABASE_URL is set (the fence in C where the
 //! server has the `tenant_rls` extension; `TENANT_BENCH_PLPGSQL=1`: in PL/pgSQL). Every version has its own
@@ -18,14 +23,21 @@
 
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use axum::extract::{FromRef, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
 use criterion::Criterion;
 use sqlx::sqlite::SqlitePoolOptions;
-use tenant::sqlx::{PlacementFence, PoolSet, Repo, TenantTx};
-use tenant::{Plan, TenantCtx, TenantId, Tier, tenant_scoped};
+use tenant::http::{SharedResolver, TenantResolver};
+use tenant::sqlx::axum::{RequestTx, RequestTxLayer};
+use tenant::sqlx::{PlacementFence, PoolSet, Repo, TenantPool, TenantTx};
+use tenant::{InMemoryRegistry, Plan, TenancyConfig, TenantCtx, TenantId, Tier, tenant_scoped};
 use tenant_benches::{Versions, compare, fresh_schema, report};
+use tower::ServiceExt;
 
 #[tenant_scoped(table = "placed_items")]
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Item {
     #[key]
     pub id: i64,
@@ -39,6 +51,12 @@ const ROUTED: Versions = Versions {
     subject: "routed_repo",
     floor: "pool_by_hand",
     other: "routed_pool_unbound",
+};
+
+const REQUEST: Versions = Versions {
+    subject: "request_tx",
+    floor: "begin_commit_by_hand",
+    other: "no_http",
 };
 
 const FENCED: Versions = Versions {
@@ -188,6 +206,142 @@ macro_rules! groups {
     }};
 }
 
+#[derive(Clone)]
+struct AppState {
+    resolver: SharedResolver,
+}
+
+impl FromRef<AppState> for SharedResolver {
+    fn from_ref(state: &AppState) -> Self {
+        state.resolver.clone()
+    }
+}
+
+/// acme, placed on `eu`, as the registry says.
+fn resolver() -> SharedResolver {
+    let mut acme = InMemoryRegistry::from_ids(["acme".parse().unwrap()])
+        .unwrap()
+        .iter()
+        .next()
+        .unwrap()
+        .clone();
+    acme.placement = "eu/shared".parse().unwrap();
+    TenantResolver::new(
+        InMemoryRegistry::new([acme]).unwrap(),
+        TenancyConfig::default(),
+    )
+    .anonymous()
+    .shared()
+}
+
+/// `request_tx_insert` on one backend: `$subject`'s set behind `RequestTx`, `$floor`'s by
+/// hand, `$other`'s without HTTP; `$decoy` is each set's other database.
+macro_rules! request_group {
+    ($c:expr, $rt:expr, $prefix:literal, $db:ty, $subject:expr, $floor:expr, $other:expr, $decoy:expr) => {{
+        let (c, rt) = ($c, $rt);
+        let set = |eu: &sqlx::Pool<$db>| {
+            PoolSet::builder()
+                .database("main".parse().unwrap(), $decoy.clone())
+                .database("eu".parse().unwrap(), eu.clone())
+                .build()
+                .unwrap()
+        };
+        async fn with_request_tx(
+            mut tx: RequestTx<$db>,
+            Json(new): Json<NewItem>,
+        ) -> Result<StatusCode, tenant::sqlx::Error> {
+            let ctx = tx.ctx().clone();
+            tx.repo::<Item>().insert(&ctx, new).await?;
+            Ok(StatusCode::CREATED)
+        }
+        async fn by_hand(
+            State(pools): State<PoolSet<$db>>,
+            ctx: TenantCtx,
+            Json(new): Json<NewItem>,
+        ) -> Result<StatusCode, tenant::sqlx::Error> {
+            let mut tx = pools.begin(&ctx).await?;
+            tx.repo::<Item>().insert(&ctx, new).await?;
+            tx.commit().await?;
+            Ok(StatusCode::CREATED)
+        }
+        let subject = Router::new()
+            .route("/items", post(with_request_tx))
+            .layer(RequestTxLayer::new(TenantPool::new(set(&$subject))))
+            .with_state(AppState {
+                resolver: resolver(),
+            });
+        #[derive(Clone)]
+        struct HandState {
+            resolver: SharedResolver,
+            pools: PoolSet<$db>,
+        }
+        impl FromRef<HandState> for SharedResolver {
+            fn from_ref(state: &HandState) -> Self {
+                state.resolver.clone()
+            }
+        }
+        impl FromRef<HandState> for PoolSet<$db> {
+            fn from_ref(state: &HandState) -> Self {
+                state.pools.clone()
+            }
+        }
+        let floor = Router::new()
+            .route("/items", post(by_hand))
+            .with_state(HandState {
+                resolver: resolver(),
+                pools: set(&$floor),
+            });
+        let other = TenantPool::new(set(&$other));
+        let acme = ctx("acme");
+        let id = AtomicI64::new(20_000);
+        let next = || id.fetch_add(1, Ordering::Relaxed);
+        let request = |id: i64| {
+            http::Request::post("/items")
+                .header("x-tenant-id", "acme")
+                .header("content-type", "application/json")
+                .body(axum::body::Body::from(format!(
+                    r#"{{"id":{id},"amount":1,"name":"new"}}"#
+                )))
+                .unwrap()
+        };
+        let reset = || {
+            rt.block_on(async {
+                for pool in [&$subject, &$floor, &$other] {
+                    sqlx::query("DELETE FROM placed_items WHERE id >= 20000")
+                        .execute(pool)
+                        .await
+                        .unwrap();
+                }
+            })
+        };
+        compare(
+            c,
+            rt,
+            &REQUEST,
+            concat!($prefix, "/request_tx_insert"),
+            async || {
+                let response = subject.clone().oneshot(request(next())).await.unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+            },
+            async || {
+                let response = floor.clone().oneshot(request(next())).await.unwrap();
+                assert_eq!(response.status(), StatusCode::CREATED);
+            },
+            async || {
+                let mut tx = other.begin(&acme).await.unwrap();
+                let new = NewItem {
+                    id: next(),
+                    amount: 1,
+                    name: "new".into(),
+                };
+                tx.repo::<Item>().insert(&acme, new).await.unwrap();
+                tx.commit().await.unwrap();
+            },
+            &reset,
+        );
+    }};
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -215,6 +369,16 @@ fn main() {
         pools
     });
     groups!(&mut c, &rt, "sqlite", subject, floor, other, decoy);
+    request_group!(
+        &mut c,
+        &rt,
+        "sqlite",
+        sqlx::Sqlite,
+        subject,
+        floor,
+        other,
+        decoy
+    );
 
     if let Ok(url) = std::env::var("DATABASE_URL") {
         let schema = format!("bench_placement_{}", std::process::id());
@@ -236,6 +400,16 @@ fn main() {
             (subject, on(1).await, on(2).await, on(3).await)
         });
         groups!(&mut c, &rt, "postgres", subject, floor, other, decoy);
+        request_group!(
+            &mut c,
+            &rt,
+            "postgres",
+            sqlx::Postgres,
+            subject,
+            floor,
+            other,
+            decoy
+        );
     } else {
         eprintln!("notice: PostgreSQL placement benchmarks skipped: DATABASE_URL is not set");
     }

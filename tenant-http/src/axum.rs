@@ -16,7 +16,9 @@ pub use tenant_core::axum::SharedResolver;
 use tenant_core::axum::{Callers, ResolveParts};
 use tenant_core::{Resolved, TenantCtx, TenantRegistry};
 
-use crate::{Member, PROBLEM_JSON, ResolveError, Source, TenantResolver, UserHook};
+use crate::{
+    Member, PROBLEM_JSON, ResolveError, Source, TenantResolver, TenantResolverBuilder, UserHook,
+};
 
 type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -85,6 +87,31 @@ where
     /// ```
     pub fn shared(self) -> SharedResolver {
         SharedResolver::from_resolver(Arc::new(self))
+    }
+}
+
+/// What `.shared()` on a [`TenantResolverBuilder`] needs and never has: the builder gets the
+/// method only so that forgetting `.users(hook)` or `.anonymous()` is told as such, rather than
+/// as "no method named `shared`". Not a public API; nothing implements it.
+#[doc(hidden)]
+#[diagnostic::on_unimplemented(
+    message = "`.shared()` needs a finished resolver: choose how it authenticates first",
+    label = "still a `TenantResolverBuilder`: no `.users(hook)` or `.anonymous()` yet",
+    note = "finish the builder with `.users(hook)` (the application's authentication) or `.anonymous()` (deliberately none), then call `.shared()`"
+)]
+pub trait AuthenticationChosen {
+    #[doc(hidden)]
+    fn shared(self) -> SharedResolver;
+}
+
+impl<R: TenantRegistry> TenantResolverBuilder<R> {
+    /// Not callable: see [`TenantResolver::shared`], after `.users(hook)` or `.anonymous()`.
+    #[doc(hidden)]
+    pub fn shared(self) -> SharedResolver
+    where
+        Self: AuthenticationChosen,
+    {
+        AuthenticationChosen::shared(self)
     }
 }
 

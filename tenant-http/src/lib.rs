@@ -17,6 +17,9 @@ mod retry;
 mod users;
 
 #[cfg(feature = "axum")]
+#[doc(hidden)]
+pub use axum::AuthenticationChosen;
+#[cfg(feature = "axum")]
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 #[cfg(feature = "fair")]
 pub use fair::{FairConfigError, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits};

@@ -307,6 +307,15 @@ pub enum Error {
     /// Writing a file failed (a migration).
     #[error("i/o error")]
     Io(#[source] std::io::Error),
+    /// PostgreSQL refused a row under a row-level security policy (SQLSTATE `42501`, "new row
+    /// violates row-level security policy"): a write outside a tenant-bound transaction with the
+    /// tenant setting (on the plain pool rather than a [`TenantPool`](crate::TenantPool)'s
+    /// transaction, or one begun without [`RowSecurity`](crate::RowSecurity)), or of a row of
+    /// another tenant in raw SQL. Nothing was written. A bug of the service, not of the
+    /// request: the HTTP layer answers `500` with the class `row-security-violation`. Another
+    /// `42501` (a missing `GRANT`) stays [`Database`](Self::Database).
+    #[error("the database refused the row under its row-level security policy")]
+    RowSecurityViolation(#[source] sqlx::Error),
     /// The database reported an error. Shown as sqlx's error (which says it came from the
     /// database), not with it again as its source.
     #[error(transparent)]
@@ -356,14 +365,19 @@ impl Error {
 }
 
 /// Every database error, classified: a cancelled statement (SQLSTATE `57014`) is
-/// [`Error::StatementTimeout`], the rest [`Error::Database`].
+/// [`Error::StatementTimeout`], a row refused by a row-level security policy
+/// [`Error::RowSecurityViolation`], the rest [`Error::Database`].
 impl From<sqlx::Error> for Error {
     fn from(error: sqlx::Error) -> Self {
-        let code = error.as_database_error().and_then(|db| db.code());
-        if code.as_deref() == Some("57014") {
-            Error::StatementTimeout(error)
-        } else {
-            Error::Database(error)
+        let db = error.as_database_error();
+        match db.and_then(|db| db.code()).as_deref() {
+            Some("57014") => Error::StatementTimeout(error),
+            // 42501 is also "permission denied"; PostgreSQL tells the policy's refusal apart only
+            // in its message (which `lc_messages` may translate: then it stays `Database`).
+            Some("42501") if db.is_some_and(|db| db.message().contains("row-level security")) => {
+                Error::RowSecurityViolation(error)
+            }
+            _ => Error::Database(error),
         }
     }
 }

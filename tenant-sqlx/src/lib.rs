@@ -16,6 +16,8 @@
 //! | [`PageRequest`], [`Page`], [`Cursor`], [`CursorKey`] | keyset pages and their tamper-evident cursors ([`Repo::page`]) |
 //! | [`Select`] | ordered lists, limit/offset pages and streams ([`Repo::select`]) |
 //! | [`PoolSet`], [`Routed`] | the pools of every configured database; a context's placement chooses one |
+//! | [`TenantPool`] | a pool that gives out tenant-bound transactions only: a repository over it does not compile |
+//! | `axum` (feature `axum`) | the per-request tenant-bound transaction (`RequestTx`), errors as RFC 9457 problems, `PageParams` |
 //! | [`PlacementFence`] | each database's record of the tenants it holds, checked in every fenced BEGIN; a move's fence |
 //! | [`SqlRegistry`] | the `tenants` table: a [`TenantRegistry`](tenant_core::TenantRegistry) on SQLite or PostgreSQL |
 //! | [`Error`] | what a repository or the SQL registry can fail with |
@@ -26,6 +28,8 @@
 
 #[cfg(feature = "postgres")]
 mod audit;
+#[cfg(feature = "axum")]
+pub mod axum;
 mod budget;
 mod checked;
 mod error;
@@ -49,7 +53,7 @@ pub use error::Error;
 pub use migration::Migration;
 pub use placement::{
     DEFAULT_MAX_OPEN_POOLS, PlacedState, PlacementBackend, PlacementFence, PoolSet, PoolSetBuilder,
-    Routed, TENANT_PLACEHOLDER,
+    Routed, TENANT_PLACEHOLDER, TenantPool,
 };
 #[cfg(feature = "postgres")]
 pub use placement::{TableSum, TablesAt, TenantCopy};

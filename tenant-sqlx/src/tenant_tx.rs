@@ -72,11 +72,8 @@ impl<DB: Backend> TenantTx<DB> {
     }
 
     /// The repository of `E` over this transaction.
-    pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self>
-    where
-        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    {
-        Repo::new(self)
+    pub fn repo<E: Entity>(&mut self) -> Repo<E, &mut Self> {
+        Repo::over(self)
     }
 
     /// The executor of raw sqlx queries inside the transaction:

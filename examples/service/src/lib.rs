@@ -1,11 +1,17 @@
 //! The HTTP API of `examples/service.rs`, shared with `tests/http.rs`: invoices of the tenant the
 //! request resolves to, over SQLite or PostgreSQL. The tenant is never a parameter of a
-//! handler's body or path: handlers receive a `TenantCtx` from the one resolver, or never run.
+//! handler's body or path: handlers receive a `TenantCtx`, or a `RequestTx` bound to it, from
+//! the one resolver, or never run.
+//!
+//! Every repository call runs in the request's tenant-bound transaction (`RequestTx`), begun
+//! on the tenant's database through a `PoolSet` behind the placement fence, and committed by
+//! `RequestTxLayer` when the handler succeeds. The state holds the resolver and no pool: a
+//! handler has no way to run a repository outside the transaction.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{FromRef, Path};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -13,10 +19,17 @@ use axum::{Json, Router};
 use sqlx::{PgPool, SqlitePool};
 use tenant::CachedRegistry;
 use tenant::TenancyConfig;
-use tenant::http::{FairLayer, RetryLater, SharedResolver, TenantLayer, TenantResolver};
+use tenant::http::{FairLayer, SharedResolver, TenantLayer, TenantResolver};
 use tenant::registry::{CacheStats, FloodGuard};
-use tenant::sqlx::{NewTenant, SqlRegistry};
-use tenant::{Plan, TenantCtx, TenantId, tenant_scoped};
+use tenant::sqlx::axum::{RequestTx, RequestTxLayer};
+use tenant::sqlx::{
+    Error, NewTenant, PlacementBackend, PlacementFence, PoolSet, SqlRegistry, TenantPool,
+};
+use tenant::{Plan, TenantCtx, TenantId, Tier, tenant_scoped};
+
+/// How long a client waits before retrying a tenant that is being moved: the library's
+/// (`Error::Fenced` and `Error::Moved` answer `503` with this `Retry-After`).
+pub use tenant::sqlx::axum::MOVE_RETRY_AFTER;
 
 /// An invoice, owned by one tenant.
 #[tenant_scoped(table = "invoices")]
@@ -43,101 +56,86 @@ pub enum Db {
     Postgres(PgPool),
 }
 
-/// Runs `$body` with `$repo` bound to an `InvoiceRepo` over whichever pool `$db` holds.
-macro_rules! with_repo {
-    ($db:expr, |$repo:ident| $body:expr) => {
-        match $db {
-            Db::Sqlite(pool) => {
-                let mut $repo = InvoiceRepo::new(pool);
-                $body
-            }
-            Db::Postgres(pool) => {
-                let mut $repo = InvoiceRepo::new(pool);
-                $body
-            }
-        }
-    };
-}
-
-/// What every handler shares: the database and the one resolver.
+/// What every handler shares: the one resolver. No pool: the transactions come from
+/// [`RequestTxLayer`].
 #[derive(Clone)]
 pub struct AppState {
-    db: Db,
     resolver: SharedResolver,
 }
 
-impl axum::extract::FromRef<AppState> for SharedResolver {
+impl FromRef<AppState> for SharedResolver {
     fn from_ref(state: &AppState) -> Self {
         state.resolver.clone()
     }
 }
 
-/// Errors of the handlers (tenant errors are answered by the extractor before a handler runs).
+/// Errors of the handlers (tenant errors are answered by the extractor before a handler runs;
+/// data errors are the library's problems: 409 conflict, 503 + `Retry-After` for a moving
+/// tenant, ...).
 pub enum ApiError {
-    /// A status and what to say.
-    Status(StatusCode, String),
-    /// The tenant is being moved (`Fenced`), or was moved a moment ago (`Moved`): `503` with
-    /// `Retry-After`, the problem `tenant-moving`, which names no tenant.
-    RetryLater(RetryLater),
+    /// No invoice of the request's tenant has that id.
+    NotFound,
+    /// A repository call failed.
+    Data(Error),
 }
 
-/// How long a client waits before retrying a tenant that is being moved: a move's
-/// write-unavailability window is seconds (BENCHMARKS.md, "Moving a tenant").
-pub const MOVE_RETRY_AFTER: Duration = Duration::from_secs(2);
-
-impl From<tenant::sqlx::Error> for ApiError {
-    fn from(error: tenant::sqlx::Error) -> Self {
-        match error {
-            tenant::sqlx::Error::Conflict { .. } => {
-                ApiError::Status(StatusCode::CONFLICT, "already exists".into())
-            }
-            error if error.is_retryable() => {
-                ApiError::RetryLater(RetryLater::new(MOVE_RETRY_AFTER))
-            }
-            other => ApiError::Status(StatusCode::INTERNAL_SERVER_ERROR, other.to_string()),
-        }
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        ApiError::Data(error)
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Status(status, message) => {
-                (status, Json(serde_json::json!({ "error": message }))).into_response()
-            }
-            ApiError::RetryLater(later) => later.into_response(),
+            ApiError::NotFound => (
+                StatusCode::NOT_FOUND,
+                Json(serde_json::json!({ "error": "no such invoice" })),
+            )
+                .into_response(),
+            ApiError::Data(error) => error.into_response(),
         }
     }
 }
 
-async fn list(
-    State(state): State<AppState>,
-    ctx: TenantCtx,
-) -> Result<Json<Vec<Invoice>>, ApiError> {
-    Ok(Json(with_repo!(&state.db, |repo| repo.list(&ctx).await?)))
-}
+/// The invoice routes over one database type. A service on one database writes these once,
+/// with its own `RequestTx<sqlx::Postgres>` (as the README does); this example serves either.
+macro_rules! invoice_routes {
+    ($db:ty) => {{
+        async fn list(mut tx: RequestTx<$db>) -> Result<Json<Vec<Invoice>>, ApiError> {
+            let ctx = tx.ctx().clone();
+            Ok(Json(tx.repo::<Invoice>().list(&ctx).await?))
+        }
 
-async fn get_one(
-    State(state): State<AppState>,
-    ctx: TenantCtx,
-    Path(id): Path<i64>,
-) -> Result<Json<Invoice>, ApiError> {
-    match with_repo!(&state.db, |repo| repo.get(&ctx, id).await?) {
-        Some(invoice) => Ok(Json(invoice)),
-        None => Err(ApiError::Status(
-            StatusCode::NOT_FOUND,
-            "no such invoice".into(),
-        )),
-    }
-}
+        async fn get_one(
+            mut tx: RequestTx<$db>,
+            Path(id): Path<i64>,
+        ) -> Result<Json<Invoice>, ApiError> {
+            let ctx = tx.ctx().clone();
+            let invoice = tx.repo::<Invoice>().get(&ctx, id).await?;
+            invoice.map(Json).ok_or(ApiError::NotFound)
+        }
 
-async fn create(
-    State(state): State<AppState>,
-    ctx: TenantCtx,
-    Json(new): Json<NewInvoice>,
-) -> Result<(StatusCode, Json<Invoice>), ApiError> {
-    let invoice = with_repo!(&state.db, |repo| repo.insert(&ctx, new).await?);
-    Ok((StatusCode::CREATED, Json(invoice)))
+        async fn create(
+            mut tx: RequestTx<$db>,
+            Json(new): Json<NewInvoice>,
+        ) -> Result<(StatusCode, Json<Invoice>), ApiError> {
+            let ctx = tx.ctx().clone();
+            let invoice = tx.repo::<Invoice>().insert(&ctx, new).await?;
+            Ok((StatusCode::CREATED, Json(invoice)))
+        }
+
+        fn routes(pool: TenantPool<$db>) -> Router<AppState> {
+            Router::new()
+                .route("/invoices", get(list).post(create))
+                .route("/invoices/{id}", get(get_one))
+                .route("/t/{slug}/invoices", get(list).post(create))
+                .route("/t/{slug}/invoices/{id}", get(get_one))
+                .layer(RequestTxLayer::new(pool))
+        }
+
+        routes
+    }};
 }
 
 async fn whoami(ctx: TenantCtx) -> String {
@@ -171,31 +169,30 @@ enum Cache {
 impl Service {
     /// Creates the schema and the three tenants of [`app`], and the service's parts.
     pub async fn new(db: Db, config: TenancyConfig) -> Result<Service, tenant::sqlx::Error> {
-        let (resolver, cache) = match &db {
+        let (resolver, cache, invoices) = match db {
             Db::Sqlite(pool) => {
                 let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
-                InvoiceRepo::new(pool).create_table().await?;
+                InvoiceRepo::new(&pool).create_table().await?;
                 let cached = Arc::new(cached(registry));
-                (shared(cached.clone(), config), Cache::Sqlite(cached))
+                let resolver = shared(cached.clone(), config);
+                let pools = placed(pool).await?;
+                let invoices = invoice_routes!(sqlx::Sqlite)(TenantPool::new(pools));
+                (resolver, Cache::Sqlite(cached), invoices)
             }
             Db::Postgres(pool) => {
                 let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
-                InvoiceRepo::new(pool).create_table().await?;
+                InvoiceRepo::new(&pool).create_table().await?;
                 let cached = Arc::new(cached(registry));
-                (shared(cached.clone(), config), Cache::Postgres(cached))
+                let resolver = shared(cached.clone(), config);
+                let pools = placed(pool).await?;
+                let invoices = invoice_routes!(sqlx::Postgres)(TenantPool::new(pools));
+                (resolver, Cache::Postgres(cached), invoices)
             }
         };
         let state = AppState {
-            db,
             resolver: resolver.clone(),
         };
-        let handlers = Router::new()
-            .route("/invoices", get(list).post(create))
-            .route("/invoices/{id}", get(get_one))
-            .route("/t/{slug}/invoices", get(list).post(create))
-            .route("/t/{slug}/invoices/{id}", get(get_one))
-            .route("/whoami", get(whoami))
-            .with_state(state);
+        let handlers = invoices.route("/whoami", get(whoami)).with_state(state);
         Ok(Service {
             handlers,
             resolver,
@@ -260,6 +257,29 @@ impl Service {
     }
 }
 
+/// The one database, `main`, as a [`PoolSet`]: its placement fence installed, and the seeded tenants placed in it (what a registry's `place` and a move do
+/// for a tenant later).
+async fn placed<DB>(pool: sqlx::Pool<DB>) -> Result<PoolSet<DB>, Error>
+where
+    DB: PlacementBackend,
+{
+    let fence = PlacementFence::new(&pool);
+    fence.install().await?;
+    for tenant in SEEDED {
+        fence.place(&tenant.0.parse()?, Tier::Shared, false).await?;
+    }
+    PoolSet::builder()
+        .database(tenant::DatabaseLabel::default(), pool)
+        .build()
+}
+
+/// The tenants the service starts with: acme (pro), globex (free), dormant (deactivated).
+const SEEDED: [(&str, Plan); 3] = [
+    ("acme", Plan::Pro),
+    ("globex", Plan::Free),
+    ("dormant", Plan::Free),
+];
+
 async fn seeded_registry<DB>(
     registry: SqlRegistry<DB>,
 ) -> Result<SqlRegistry<DB>, tenant::sqlx::Error>
@@ -267,11 +287,7 @@ where
     DB: tenant::sqlx::RegistryBackend,
 {
     registry.migrate().await?;
-    for (id, plan) in [
-        ("acme", Plan::Pro),
-        ("globex", Plan::Free),
-        ("dormant", Plan::Free),
-    ] {
+    for (id, plan) in SEEDED {
         let id: TenantId = id.parse()?;
         // Idempotent, so the service can restart on a persistent PostgreSQL database.
         if tenant::TenantRegistry::find_by_id(&registry, &id)

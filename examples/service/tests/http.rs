@@ -349,8 +349,8 @@ http_suite!(
 );
 
 /// A handler whose data call is refused because its tenant is being moved (`Fenced`) or has
-/// just moved (`Moved`) answers the 503 problem with `Retry-After`, naming no tenant; any other
-/// database error stays a 500.
+/// just moved (`Moved`) answers the 503 problem with `Retry-After`, naming no tenant; so does an
+/// empty pool; any other database error stays a 500.
 #[test]
 fn a_moving_tenant_is_answered_503_with_retry_after() {
     use axum::response::IntoResponse;
@@ -375,6 +375,12 @@ fn a_moving_tenant_is_answered_503_with_retry_after() {
             "application/problem+json"
         );
     }
-    let other = tenant::sqlx::Error::Database(sqlx::Error::PoolTimedOut);
+    // No connection free in time is retryable too (the library's `database-busy`); any other
+    // database error is a 500 that says nothing of the database's words.
+    let busy = tenant::sqlx::Error::Database(sqlx::Error::PoolTimedOut);
+    let response = app::ApiError::from(busy).into_response();
+    assert_eq!(response.status(), 503);
+    assert_eq!(response.headers()["retry-after"], "1");
+    let other = tenant::sqlx::Error::Database(sqlx::Error::Protocol("broken".into()));
     assert_eq!(app::ApiError::from(other).into_response().status(), 500);
 }

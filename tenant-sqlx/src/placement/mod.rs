@@ -5,6 +5,7 @@
 mod copy;
 mod fence;
 mod pool_set;
+mod tenant_pool;
 
 #[cfg(feature = "postgres")]
 pub use copy::{TableSum, TablesAt, TenantCopy};
@@ -12,3 +13,4 @@ pub use copy::{TableSum, TablesAt, TenantCopy};
 pub(crate) use fence::{PLACEMENT_ENTER_PLPGSQL, refusal};
 pub use fence::{PlacedState, PlacementBackend, PlacementFence};
 pub use pool_set::{DEFAULT_MAX_OPEN_POOLS, PoolSet, PoolSetBuilder, Routed, TENANT_PLACEHOLDER};
+pub use tenant_pool::TenantPool;

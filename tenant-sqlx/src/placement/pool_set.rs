@@ -166,11 +166,8 @@ impl<DB: Backend> PoolSet<DB> {
     }
 
     /// The repository of `E` on the tenant's pool: `Repo::new(self.route(ctx)?)`.
-    pub fn repo<E: Entity>(&self, ctx: &TenantCtx) -> Result<Repo<E, Routed<DB>>, Error>
-    where
-        Routed<DB>: Conn,
-    {
-        Ok(Repo::new(self.route(ctx)?))
+    pub fn repo<E: Entity>(&self, ctx: &TenantCtx) -> Result<Repo<E, Routed<DB>>, Error> {
+        Ok(Repo::over(self.route(ctx)?))
     }
 
     /// How many per-tenant pools are open now, over every label with a database per tenant.

@@ -116,7 +116,11 @@ impl<E> fmt::Debug for PageRequest<E> {
 /// }
 /// # let _ = body;
 /// ```
-#[derive(Debug, Clone)]
+///
+/// It serializes as `{"items": [..], "next": "<cursor>"}` (`null` on the last page), so an
+/// endpoint can answer `Json(page)` when `E` is `Serialize`.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(bound(serialize = "E: serde::Serialize"))]
 #[non_exhaustive]
 pub struct Page<E> {
     /// At most the request's limit of rows, in its order.

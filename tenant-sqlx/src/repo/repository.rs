@@ -58,14 +58,21 @@ pub struct Repo<E, X> {
 }
 
 impl<E: Entity, X> Repo<E, X> {
-    /// A repository running its statements through `conn`.
+    /// A repository running its statements through `conn`: a pool, connection or transaction
+    /// ([`Conn`]). Bound here, not only on the methods, so that a handle that is not one (a
+    /// [`TenantPool`](crate::TenantPool), a pool of another sqlx version) is refused where it is
+    /// given, with the trait's message.
     pub fn new(conn: X) -> Self
     where
-        // Checked here, so a handle of the wrong kind (a sqlx 0.8 pool) is reported where the
-        // repository is made, with `Conn`'s message, not as a method that "exists but its
-        // trait bounds were not satisfied".
         X: Conn,
     {
+        Self::over(conn)
+    }
+
+    /// [`new`](Self::new) without the bound, for the crate's generic constructors
+    /// (`TenantTx::repo`, `PoolSet::repo`), whose handle is a `Conn` only for a backend whose
+    /// connections execute: the methods' bounds still hold a user to it.
+    pub(crate) fn over(conn: X) -> Self {
         Repo {
             conn,
             cursor_key: None,
