@@ -45,13 +45,13 @@ pub struct PageParams<E> {
     /// The cursor of the previous page's [`next`](crate::Page::next); `None` for the first page.
     pub cursor: Option<Cursor<E>>,
     /// The page size asked for, if any.
-    pub limit: Option<u32>,
+    pub limit: Option<u64>,
 }
 
 impl<E> PageParams<E> {
     /// The request for this page in `order`: at most `limit` rows (`default_limit` without one),
     /// and never more than `max_limit`, after the cursor.
-    pub fn request(self, order: Order<E>, default_limit: u32, max_limit: u32) -> PageRequest<E> {
+    pub fn request(self, order: Order<E>, default_limit: u64, max_limit: u64) -> PageRequest<E> {
         let limit = self.limit.unwrap_or(default_limit).min(max_limit);
         PageRequest::new(order, limit).after(self.cursor)
     }
