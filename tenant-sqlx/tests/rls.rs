@@ -1488,7 +1488,11 @@ async fn postgres_setup_end_to_end() {
     }
     let mut tx = rls.begin(&app, &globex).await.unwrap();
     assert_eq!(tx.repo::<Invoice>().count(&globex).await.unwrap(), 2);
-    assert_eq!(raw_count(tx.executor()).await, 2, "raw SQL sees globex's rows only");
+    assert_eq!(
+        raw_count(tx.executor()).await,
+        2,
+        "raw SQL sees globex's rows only"
+    );
     tx.rollback().await.unwrap();
     // Outside one, the tables show nothing, to the application and to the owner alike (FORCE).
     assert_eq!(raw_count(&app).await, 0);
@@ -1511,7 +1515,13 @@ async fn postgres_setup_end_to_end() {
             .fetch_all(&inspector)
             .await
             .unwrap();
-    let expected = [("acme", 1), ("acme", 2), ("acme", 3), ("globex", 1), ("globex", 2)];
+    let expected = [
+        ("acme", 1),
+        ("acme", 2),
+        ("acme", 3),
+        ("globex", 1),
+        ("globex", 2),
+    ];
     assert_eq!(
         rows,
         expected.map(|(t, id)| (t.to_owned(), id)).to_vec(),
