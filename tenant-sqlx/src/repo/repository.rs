@@ -189,7 +189,7 @@ where
     /// What comes back is what the database stored: a generated key (`#[key(generated)]`), the
     /// defaults (`#[column(default = "..")]`), and each value as the column keeps it. On
     /// PostgreSQL the statement always ends in `RETURNING` (a timestamp is kept in microseconds,
-    /// not the nanoseconds sent; reading back costs no measurable time there); SQLite keeps
+    /// not the nanoseconds sent; reading back measured up to 1.06x there); SQLite keeps
     /// every value as sent, so there the row is read back only when the database fills a
     /// column (reading back would cost 1.19x; BENCHMARKS.md, `insert`).
     ///
