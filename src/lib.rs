@@ -149,7 +149,7 @@ pub mod __private {
 /// #[derive(Debug, serde::Serialize, serde::Deserialize)]
 /// pub struct Event {
 ///     #[key] pub id: i64,
-///     #[tenant] #[serde(skip)] pub tenant_id: TenantId,
+///     #[tenant] pub tenant_id: TenantId,
 ///     #[serde(with = "my_timestamp", rename = "at")]
 ///     pub happened_at: i64,
 ///     #[serde(default = "one", skip_serializing_if = "is_one")]

@@ -4,6 +4,7 @@ use super::backend::Backend;
 use super::meta::EntityMeta;
 use super::statements::Statements;
 use super::value::Query;
+use tenant_core::TenantId;
 
 /// A type that can be bound to and decoded from a column of `DB`.
 #[doc(hidden)]
@@ -39,6 +40,11 @@ pub trait Entity: Sized + Send + Unpin + 'static {
 
     #[doc(hidden)]
     fn statements() -> &'static Statements;
+
+    /// The row an insert of `new` stores, or `None` when the database fills a column (a
+    /// generated key, a default): the insert then reads the row back with `RETURNING`.
+    #[doc(hidden)]
+    fn from_new(new: Self::New, tenant_id: TenantId) -> Option<Self>;
 
     #[doc(hidden)]
     fn patch_mask(patch: &Self::Patch) -> u64;

@@ -7,6 +7,7 @@ use sqlx::AssertSqlSafe;
 
 use super::backend::{Backend, Conn};
 use super::cursor::CursorKey;
+use super::dialect::Dialect;
 use super::entity::{Entity, EntityIo};
 use super::filter::Filter;
 use super::sql::ddl;
@@ -192,11 +193,12 @@ where
     /// same key or `#[unique]` value is an [`Error::Conflict`]; a `#[belongs_to]` value that
     /// names no parent of this tenant (whoever else has one) is an [`Error::ForeignKey`].
     ///
-    /// The statement ends in `RETURNING` every column, so what comes back is what the database
-    /// stored: a generated key (`#[key(generated)]`), the defaults (`#[column(default = "..")]`),
-    /// and each value as the column keeps it (PostgreSQL keeps a timestamp's microseconds, not
-    /// its nanoseconds). Reading the row back costs no measurable time (BENCHMARKS.md,
-    /// `insert`).
+    /// What comes back is what the database stored: a generated key (`#[key(generated)]`), the
+    /// defaults (`#[column(default = "..")]`), and each value as the column keeps it. On
+    /// PostgreSQL the statement always ends in `RETURNING` (a timestamp is kept in microseconds,
+    /// not the nanoseconds sent; reading back measured up to 1.06x there); SQLite keeps
+    /// every value as sent, so there the row is read back only when the database fills a
+    /// column (reading back would cost 1.19x; BENCHMARKS.md, `insert`).
     ///
     /// ```
     /// # use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
@@ -223,11 +225,29 @@ where
     /// ```
     pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
         self.bound(ctx)?;
-        E::bind_new(Self::tenant_query(Fixed::Insert, ctx), &new)
-            .try_map(|row| E::decode_row(&row))
-            .fetch_one(self.conn.executor())
-            .await
-            .map_err(|e| Error::from_write(E::META.table, e))
+        let query = E::bind_new(Self::tenant_query(Fixed::Insert, ctx), &new);
+        let known = match <X::Database as Backend>::DIALECT {
+            // SQLite keeps every value as sent: unless the database fills a column, the row is
+            // known without reading it back.
+            Dialect::Sqlite => E::from_new(new, ctx.tenant_id().clone()),
+            // PostgreSQL may keep a value otherwise than sent (a timestamp in microseconds).
+            Dialect::Postgres => None,
+        };
+        match known {
+            Some(row) => {
+                query
+                    .execute(self.conn.executor())
+                    .await
+                    .map_err(|e| Error::from_write(E::META.table, e))?;
+                Ok(row)
+            }
+            // The statement ends in RETURNING.
+            None => query
+                .try_map(|row| E::decode_row(&row))
+                .fetch_one(self.conn.executor())
+                .await
+                .map_err(|e| Error::from_write(E::META.table, e)),
+        }
     }
 
     /// The row with `key` if `ctx`'s tenant owns one.

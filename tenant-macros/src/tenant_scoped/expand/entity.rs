@@ -1,5 +1,5 @@
-//! `impl Entity`: the table's metadata (`META`) and which fields a patch sets; the check that the
-//! tenant field is a `TenantId`; plus `SuppliedKey` when the caller gives the key.
+//! `impl Entity`: the table's metadata (`META`), how a `New` becomes a row, and which fields a
+//! patch sets; plus `SuppliedKey` when the caller gives the key.
 
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
@@ -20,7 +20,7 @@ pub(super) fn entity_impl(c: &Companions<'_>) -> TokenStream {
     let column_metas = column_metas(c);
     let key_index = c.valid.key;
     let tenant_index = c.valid.tenant;
-    let tenant_check = tenant_check(c);
+    let from_new = from_new(c);
     let mask_bits = c.data.iter().enumerate().map(|(bit, f)| {
         let ident = f.ident;
         quote! {
@@ -32,8 +32,6 @@ pub(super) fn entity_impl(c: &Companions<'_>) -> TokenStream {
     let private = quote!(__tenant);
     quote! {
         static STATEMENTS: #private::Statements = #private::Statements::new();
-
-        #tenant_check
 
         #[automatically_derived]
         impl ::tenant::sqlx::Entity for #name {
@@ -50,6 +48,13 @@ pub(super) fn entity_impl(c: &Companions<'_>) -> TokenStream {
 
             fn statements() -> &'static #private::Statements {
                 &STATEMENTS
+            }
+
+            fn from_new(
+                new: #new_name,
+                tenant_id: ::tenant::TenantId,
+            ) -> ::core::option::Option<Self> {
+                #from_new
             }
 
             fn patch_mask(patch: &#patch_name) -> u64 {
@@ -111,14 +116,28 @@ fn column_metas(c: &Companions<'_>) -> Vec<TokenStream> {
         .collect()
 }
 
-/// A `TenantId` converts into the `#[tenant]` field's type only if that type is `TenantId`, so a
-/// field whose type only looks like it (an alias of something else, a same-named struct) is
-/// rejected at the user's type.
-fn tenant_check(c: &Companions<'_>) -> TokenStream {
-    let ty = c.tenant.ty;
-    quote_spanned! {ty.span()=>
-        const _: fn(::tenant::TenantId) -> #ty = <#ty as __tenant::TenantColumn>::from_tenant_id;
+/// The body of `from_new`: the row an insert wrote, when every column came from the `New` and
+/// the tenant; `None` when the database fills one, so the insert reads the row back instead.
+fn from_new(c: &Companions<'_>) -> TokenStream {
+    if c.returns_on_insert {
+        return quote! {
+            let _ = (new, tenant_id);
+            ::core::option::Option::None
+        };
     }
+    let name = c.name;
+    let fields = c.entity.fields.iter().enumerate().map(|(i, f)| {
+        let ident = f.ident;
+        if i == c.valid.tenant {
+            let ty = f.ty;
+            quote_spanned!(ty.span()=>
+                                #ident: <#ty as __tenant::TenantColumn>::from_tenant_id(tenant_id)
+            )
+        } else {
+            quote!(#ident: new.#ident)
+        }
+    });
+    quote!(::core::option::Option::Some(#name { #(#fields,)* }))
 }
 
 /// `SuppliedKey`, which the insert that takes the key from the caller requires.

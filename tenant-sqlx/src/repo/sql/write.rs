@@ -23,12 +23,15 @@ pub(super) fn returning_all(meta: &EntityMeta) -> sea_query::ReturningClause {
 
 /// Binds: tenant, then the columns `New<Entity>` gives values to, in field order (every
 /// non-tenant column but a generated key and the columns with a database default). The
-/// statement ends in `RETURNING` every column, so the caller gets the row as stored: what the
-/// database filled in, and every value as its column keeps it (a PostgreSQL timestamp is
-/// rounded to microseconds), not as it was sent.
+/// statement ends in `RETURNING` every column, so the caller gets the row as stored, when the
+/// database fills a column or may keep a value otherwise than sent (PostgreSQL: a timestamp in
+/// microseconds). SQLite keeps every value as sent, so there a row without a database-filled
+/// column is known without reading it back (RETURNING cost 1.19x there, BENCHMARKS.md).
 pub(crate) fn insert(meta: &EntityMeta, dialect: Dialect) -> String {
     let mut insert = one_row_insert(meta);
-    insert.returning(returning_all(meta));
+    if meta.returns_on_insert() || dialect == Dialect::Postgres {
+        insert.returning(returning_all(meta));
+    }
     dialect.render(&insert)
 }
 
