@@ -87,7 +87,7 @@ pub enum SignError {
 pub enum SignedClaimError {
     /// The signature did not verify: an unknown key id, or a tag that is not the MAC of the
     /// claim under the key its key id names (a tampered field, another key).
-    #[error("the claim's signature was refused: {0}")]
+    #[error("the claim's signature was refused")]
     Signature(#[from] SignatureError),
     /// The expiry, plus [`CLOCK_SKEW_LEEWAY`], is past.
     #[error("the claim has expired")]
