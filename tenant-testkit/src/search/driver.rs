@@ -6,9 +6,7 @@ use tenant::sqlx::{Cursor, Error, PageRequest};
 use tenant::{TenantCtx, TenantId};
 
 use super::fixture::{Driver, DriverBox, Fixture, On, OnBackend};
-use super::op::{
-    After, AnyArc, BoxFuture, Check, CursorBox, ErrKind, Expect, Kind, Outcome, err_kind,
-};
+use super::op::{After, AnyArc, BoxFuture, Check, CursorBox, ErrKind, Expect, Kind, Outcome};
 use crate::model::{Stored, TenantModel};
 use crate::value::{Gen, Generate};
 
@@ -268,7 +266,7 @@ where
     E: Fixture + tenant::sqlx::__private::EntityIo<X::Database>,
 {
     let mut repo = tenant::sqlx::Repo::<E, X>::new(conn);
-    let err = |e: Error| Outcome::Err(err_kind(&e));
+    let err = |e: Error| Outcome::Err(ErrKind::of(&e));
     let outcome = match kind {
         Kind::Insert { new, .. } => match repo.insert(ctx, typed::<E::New>(new).clone()).await {
             Ok(row) => Outcome::Row(Some(check.row(row.tenant(), &row))),

@@ -17,6 +17,6 @@ mod runner;
 
 pub use database::{BeginFn, CloseFn, Database, SetupFn, begin_fn};
 pub use fixture::{DriverBox, Fixture, KitDb, OnBackend};
-pub use op::{BoxFuture, Op};
+pub use op::{BoxFuture, ErrKind, Op};
 pub use report::{Failure, Mismatch, SearchReport};
 pub use runner::{LeakSearch, QueryFn, QueryFnPtr};

@@ -17,24 +17,78 @@ use crate::value::tag;
 /// and [`Database`](crate::Database) setups return.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// An error, by the class the model predicts.
+/// A repository error by the class a model predicts: what a search of your own compares with
+/// its model's prediction, and counts (see [`class`](Self::class)). Every error a model cannot
+/// predict is [`Other`](Self::Other), so it is always a difference.
+///
+/// ```
+/// use tenant::sqlx::Error;
+/// use tenant_testkit::ErrKind;
+///
+/// let kind = ErrKind::of(&Error::EmptyPatch);
+/// assert_eq!(kind, ErrKind::EmptyPatch);
+/// assert_eq!(kind.class(), "error_empty_patch");
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum ErrKind {
+#[non_exhaustive]
+pub enum ErrKind {
+    /// A key or `#[unique]` value the tenant already has ([`Error::Conflict`]).
     Conflict,
+    /// A `#[belongs_to]` parent the tenant does not have, or a parent with children
+    /// ([`Error::ForeignKey`]).
     ForeignKey,
+    /// A patch that sets nothing ([`Error::EmptyPatch`]).
     EmptyPatch,
+    /// A page cursor refused: another tenant's, another order's, or forged ([`Error::Cursor`]).
     Cursor,
-    /// Never predicted: always a difference.
+    /// PostgreSQL's `undefined_table` (`42P01`): with a schema per tenant, a table named outside
+    /// any tenant's schema is not found (never some shared table of that name).
+    NoTable,
+    /// The tenant is not placed where the context says ([`Error::Moved`]).
+    Moved,
+    /// The tenant is fenced for a move ([`Error::Fenced`]).
+    Fenced,
+    /// Anything else, with its message: never predicted, so always a difference.
     Other(String),
 }
 
-pub(super) fn err_kind(error: &Error) -> ErrKind {
-    match error {
-        Error::Conflict { .. } => ErrKind::Conflict,
-        Error::ForeignKey { .. } => ErrKind::ForeignKey,
-        Error::EmptyPatch => ErrKind::EmptyPatch,
-        Error::Cursor(_) => ErrKind::Cursor,
-        other => ErrKind::Other(other.to_string()),
+impl ErrKind {
+    /// The class of `error`.
+    pub fn of(error: &Error) -> Self {
+        match error {
+            Error::Conflict { .. } => ErrKind::Conflict,
+            Error::ForeignKey { .. } => ErrKind::ForeignKey,
+            Error::EmptyPatch => ErrKind::EmptyPatch,
+            Error::Cursor(_) => ErrKind::Cursor,
+            Error::Moved { .. } => ErrKind::Moved,
+            Error::Fenced { .. } => ErrKind::Fenced,
+            Error::Database(sqlx::Error::Database(db)) if db.code().as_deref() == Some("42P01") => {
+                ErrKind::NoTable
+            }
+            other => ErrKind::Other(other.to_string()),
+        }
+    }
+
+    /// Its name in a search's counts of expected outcomes ([`Counts::op`](crate::Counts::op)):
+    /// `error_conflict`, `error_foreign_key`, `error_empty_patch`, `error_cursor`,
+    /// `error_no_table`, `error_moved`, `error_fenced` or `error_other`.
+    pub fn class(&self) -> &'static str {
+        match self {
+            ErrKind::Conflict => "error_conflict",
+            ErrKind::ForeignKey => "error_foreign_key",
+            ErrKind::EmptyPatch => "error_empty_patch",
+            ErrKind::Cursor => "error_cursor",
+            ErrKind::NoTable => "error_no_table",
+            ErrKind::Moved => "error_moved",
+            ErrKind::Fenced => "error_fenced",
+            ErrKind::Other(_) => "error_other",
+        }
+    }
+}
+
+impl From<&Error> for ErrKind {
+    fn from(error: &Error) -> Self {
+        ErrKind::of(error)
     }
 }
 
@@ -226,11 +280,7 @@ pub(super) fn entity_of(kind: &Kind) -> usize {
 /// results, not only empty reads.
 pub(super) fn outcome_class(outcome: &Outcome) -> &'static str {
     match outcome {
-        Outcome::Err(ErrKind::Conflict) => "error_conflict",
-        Outcome::Err(ErrKind::ForeignKey) => "error_foreign_key",
-        Outcome::Err(ErrKind::Cursor) => "error_cursor",
-        Outcome::Err(ErrKind::EmptyPatch) => "error_empty_patch",
-        Outcome::Err(ErrKind::Other(_)) => "error_other",
+        Outcome::Err(kind) => kind.class(),
         Outcome::Row(None) | Outcome::Count(0) => "empty",
         Outcome::Rows(rows) if rows.is_empty() => "empty",
         Outcome::Page { rows: 0, .. } => "empty",

@@ -15,7 +15,7 @@ use tenant::{TenantCtx, TenantId};
 use super::database::{Database, SetupFn};
 use super::fixture::{Driver, KitDb, On, OnBackend};
 use super::op::{
-    After, BoxFuture, Check, CursorBox, Expect, Kind, Op, Outcome, entity_of, err_kind,
+    After, BoxFuture, Check, CursorBox, ErrKind, Expect, Kind, Op, Outcome, entity_of,
     outcome_class,
 };
 use super::report::{Failure, Mismatch, SearchReport};
@@ -374,7 +374,7 @@ async fn run_task<DB: KitDb>(
         let in_tx = db.every_op_in_tx || op.in_tx || matches!(op.kind, Kind::Query { .. });
         let (actual, next) = if in_tx {
             match (db.begin)(&db.pool, ctx).await {
-                Err(e) => (Outcome::Err(err_kind(&e)), None),
+                Err(e) => (Outcome::Err(ErrKind::of(&e)), None),
                 Ok(mut tx) => {
                     let (out, next) = match &op.kind {
                         Kind::Query { index } => {
@@ -383,7 +383,7 @@ async fn run_task<DB: KitDb>(
                                     check.text(&text);
                                     Outcome::Text(text)
                                 }
-                                Err(e) => Outcome::Err(err_kind(&e)),
+                                Err(e) => Outcome::Err(ErrKind::of(&e)),
                             };
                             (out, None)
                         }
@@ -397,7 +397,7 @@ async fn run_task<DB: KitDb>(
                     let done = DB::finish(tx, !matches!(out, Outcome::Err(_))).await;
                     match done {
                         Ok(()) => (out, next),
-                        Err(e) => (Outcome::Err(err_kind(&e)), None),
+                        Err(e) => (Outcome::Err(ErrKind::of(&e)), None),
                     }
                 }
             }
