@@ -30,6 +30,7 @@ use tenant::{
     TenantId, Tier,
 };
 
+use super::model::Op;
 use super::*;
 
 /// How many ops a placed search runs: `TENANT_LEAK_PLACED_OPS`, default 2,000 (seconds on
@@ -398,7 +399,7 @@ impl<DB: MoveData> Placed<DB> {
         }
         let fenced_write = DB::probe_write(&self.pools, &ctx)
             .await
-            .map_err(|e| err_kind(&e));
+            .map_err(|e| ErrKind::of(&e));
         // copy, verify.
         let copied = DB::copy(&source_pool, &target_pool, &ctx)
             .await
@@ -437,7 +438,7 @@ impl<DB: MoveData> Placed<DB> {
         let told_before = lock(&self.told).len();
         let stale_write = DB::probe_write(&self.pools, &stale)
             .await
-            .map_err(|e| err_kind(&e));
+            .map_err(|e| ErrKind::of(&e));
         let told = lock(&self.told)[told_before..].contains(&tenant);
         let fresh = verify().await?;
         let refreshed = told && fresh.placement() == &to;
