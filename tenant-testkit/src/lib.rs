@@ -30,6 +30,8 @@ mod report;
 mod rng;
 mod search;
 mod shrink;
+#[cfg(feature = "sqlite")]
+mod sqlite_file;
 mod tasks;
 mod value;
 
@@ -45,5 +47,7 @@ pub use search::{
     Mismatch, OnBackend, Op, QueryFn, QueryFnPtr, SearchReport, SetupFn, begin_fn,
 };
 pub use shrink::shrink;
+#[cfg(feature = "sqlite")]
+pub use sqlite_file::SqliteFile;
 pub use tasks::run_partitioned;
 pub use value::{Gen, Generate};

@@ -106,6 +106,31 @@ impl<DB: KitDb> Database<DB> {
     }
 }
 
+#[cfg(feature = "sqlite")]
+impl Database<sqlx::Sqlite> {
+    /// `file`'s pool with the repositories' own tenant predicates alone (as [`new`](Self::new));
+    /// the file is removed when the run ends.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), sqlx::Error> {
+    /// use tenant::{Plan, TenantCtx};
+    /// use tenant_testkit::{Database, SqliteFile};
+    /// let file = SqliteFile::create("notes_leak_search").await?;
+    /// // Create the tables on `file.pool()` here.
+    /// let tenants = (0..8)
+    ///     .map(|t| TenantCtx::trusted(format!("t{t}").parse().unwrap(), format!("s{t}").parse().unwrap(), Plan::Free))
+    ///     .collect();
+    /// let db = Database::sqlite_file(file, tenants);
+    /// # let _ = db;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn sqlite_file(file: crate::SqliteFile, tenants: Vec<TenantCtx>) -> Self {
+        Database::new(file.pool().clone(), tenants).on_close(move |_, _| file.remove())
+    }
+}
+
 #[cfg(feature = "postgres")]
 impl Database<sqlx::Postgres> {
     /// Every op inside [`RowSecurity::begin`](tenant::sqlx::RowSecurity::begin): `pool` is the
