@@ -4,6 +4,7 @@
 use super::exec::{on_postgres, on_sqlite};
 use super::model::Mode;
 use super::*;
+use tenant_testkit::SqliteFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BackendKind {
@@ -19,7 +20,7 @@ pub(crate) enum BackendKind {
 
 #[derive(Clone)]
 pub(crate) enum Db {
-    Sqlite(sqlx::SqlitePool, std::path::PathBuf),
+    Sqlite(SqliteFile),
     Postgres(sqlx::PgPool),
     /// The application role's pool; row-level security is on.
     Rls(sqlx::PgPool),
@@ -63,14 +64,7 @@ impl Db {
                 }
                 pool.close().await;
             }
-            Db::Sqlite(pool, path) => {
-                pool.close().await;
-                for suffix in ["", "-wal", "-shm"] {
-                    let mut file = path.clone().into_os_string();
-                    file.push(suffix);
-                    let _ = std::fs::remove_file(file);
-                }
-            }
+            Db::Sqlite(file) => file.remove().await,
             Db::Postgres(pool) | Db::Rls(pool) => pool.close().await,
             Db::SqlitePlaced(placed) => placed.close().await,
             Db::PostgresPlaced(placed) => placed.close().await,
@@ -85,22 +79,9 @@ pub(crate) async fn fresh(kind: BackendKind) -> Option<Db> {
     let n = NEXT.fetch_add(1, AtomicOrdering::Relaxed);
     match kind {
         BackendKind::Sqlite => {
-            use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
-            let path = std::env::temp_dir()
-                .join(format!("tenant_leak_search_{}_{n}.db", std::process::id()));
-            let options = SqliteConnectOptions::new()
-                .filename(&path)
-                .create_if_missing(true)
-                .journal_mode(SqliteJournalMode::Wal)
-                .foreign_keys(true)
-                .busy_timeout(Duration::from_secs(60));
-            let pool = SqlitePoolOptions::new()
-                .max_connections(4)
-                .connect_with(options)
-                .await
-                .unwrap();
-            on_sqlite::create(&pool).await.unwrap();
-            Some(Db::Sqlite(pool, path))
+            let file = SqliteFile::create("tenant_leak_search").await.unwrap();
+            on_sqlite::create(file.pool()).await.unwrap();
+            Some(Db::Sqlite(file))
         }
         BackendKind::Postgres => {
             let pool = support::postgres(&format!("leak_search_{n}")).await?;
@@ -169,7 +150,7 @@ pub(crate) async fn fresh(kind: BackendKind) -> Option<Db> {
             }
             Some(Db::Schema(pool, Arc::new(tenants)))
         }
-        BackendKind::SqlitePlaced => Some(Db::SqlitePlaced(Arc::new(placed::sqlite(n).await))),
+        BackendKind::SqlitePlaced => Some(Db::SqlitePlaced(Arc::new(placed::sqlite().await))),
         BackendKind::PostgresPlaced(urls) => Some(Db::PostgresPlaced(Arc::new(
             placed::postgres(urls, n).await,
         ))),

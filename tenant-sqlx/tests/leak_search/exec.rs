@@ -78,6 +78,46 @@ macro_rules! backend {
                 Ok(())
             }
 
+            /// Runs a repository op or a checked query on `pool`, or, given `tx` (the tenant's
+            /// transaction as the backend begins it), inside it: committed when the op
+            /// succeeded, rolled back when it failed.
+            pub(crate) async fn on_pool_or_tx(
+                pool: &sqlx::Pool<Db>,
+                tx: Option<Result<TenantTx<Db>, Error>>,
+                ctx: &TenantCtx,
+                kind: &Kind,
+                cursor: GivenCursor,
+                check: &mut Check<'_>,
+            ) -> (Outcome, Option<Cursor<Item>>) {
+                let mut tx = match tx {
+                    None => {
+                        return match kind {
+                            Kind::Checked(checked) => {
+                                (self::checked(pool, ctx, checked, check).await, None)
+                            }
+                            kind => exec(pool, ctx, kind, cursor, check).await,
+                        };
+                    }
+                    Some(Err(e)) => return (Outcome::Err(ErrKind::of(&e)), None),
+                    Some(Ok(tx)) => tx,
+                };
+                let out = match kind {
+                    Kind::Checked(checked) => {
+                        (self::checked(&mut tx, ctx, checked, check).await, None)
+                    }
+                    kind => exec(&mut tx, ctx, kind, cursor, check).await,
+                };
+                let done = if matches!(out.0, Outcome::Err(_)) {
+                    tx.rollback().await
+                } else {
+                    tx.commit().await
+                };
+                match done {
+                    Ok(()) => out,
+                    Err(e) => (Outcome::Err(ErrKind::of(&e)), None),
+                }
+            }
+
             /// Runs a repository op over `conn` (a pool or a `TenantTx`).
             pub(crate) async fn exec<X: Conn<Database = Db>>(
                 conn: X,

@@ -32,6 +32,7 @@ use tenant::{
 
 use super::model::Op;
 use super::*;
+use tenant_testkit::SqliteFile;
 
 /// How many ops a placed search runs: `TENANT_LEAK_PLACED_OPS`, default 2,000 (seconds on
 /// either backend; CI keeps the default).
@@ -271,7 +272,7 @@ fn first_label(t: usize) -> usize {
 /// How a run's databases are removed when it ends.
 pub(crate) enum Cleanup {
     /// SQLite files.
-    Files(Vec<std::path::PathBuf>),
+    Files(Vec<SqliteFile>),
     /// PostgreSQL databases: the server's admin URL and the database's name.
     Databases(Vec<(String, String)>),
 }
@@ -478,13 +479,9 @@ impl<DB: MoveData> Placed<DB> {
         }
         self.registry.pool().close().await;
         match &self.cleanup {
-            Cleanup::Files(paths) => {
-                for path in paths {
-                    for suffix in ["", "-wal", "-shm"] {
-                        let mut file = path.clone().into_os_string();
-                        file.push(suffix);
-                        let _ = std::fs::remove_file(file);
-                    }
+            Cleanup::Files(files) => {
+                for file in files {
+                    file.clone().remove().await;
                 }
             }
             Cleanup::Databases(databases) => {
@@ -504,42 +501,25 @@ impl<DB: MoveData> Placed<DB> {
 }
 
 /// Two fresh SQLite files, placed.
-pub(crate) async fn sqlite(n: u32) -> Placed<sqlx::Sqlite> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+pub(crate) async fn sqlite() -> Placed<sqlx::Sqlite> {
     let mut pools = Vec::new();
-    let mut paths = Vec::new();
+    let mut files = Vec::new();
     for label in LABELS {
-        let path = std::env::temp_dir().join(format!(
-            "tenant_leak_placed_{}_{n}_{label}.db",
-            std::process::id()
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(60));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        let file = SqliteFile::create(&format!("tenant_leak_placed_{label}"))
             .await
             .unwrap();
+        let pool = file.pool().clone();
         GroupRepo::new(&pool).create_table().await.unwrap();
         ItemRepo::new(&pool).create_table().await.unwrap();
         PlacementFence::new(&pool).install().await.unwrap();
         pools.push(pool);
-        paths.push(path);
+        files.push(file);
     }
     let registry = SqlRegistry::new(pools[0].clone());
     Placed::new(
         pools,
         registry,
-        Cleanup::Files(paths),
+        Cleanup::Files(files),
         async |pool: &sqlx::SqlitePool, t| {
             GroupRepo::new(pool)
                 .insert_many(&ctx(t), tenant_groups(t))

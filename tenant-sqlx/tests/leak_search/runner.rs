@@ -249,7 +249,8 @@ async fn execute(
         Db::PostgresPlaced(placed) => {
             on_postgres::through_pool_set(placed, ctx, op, cursor, check).await
         }
-        Db::Sqlite(pool, _) => {
+        Db::Sqlite(file) => {
+            let pool = file.pool();
             if let Some(foreign) = &foreign {
                 return as_outcome(
                     async {
@@ -259,31 +260,12 @@ async fn execute(
                     .await,
                 );
             }
-            if !op.in_tx {
-                if let Kind::Checked(checked) = &op.kind {
-                    return (on_sqlite::checked(pool, ctx, checked, check).await, None);
-                }
-                return on_sqlite::exec(pool, ctx, &op.kind, cursor, check).await;
-            }
-            let mut tx = match TenantTx::begin(pool, ctx).await {
-                Ok(tx) => tx,
-                Err(e) => return (Outcome::Err(ErrKind::of(&e)), None),
-            };
-            let out = match &op.kind {
-                Kind::Checked(checked) => {
-                    (on_sqlite::checked(&mut tx, ctx, checked, check).await, None)
-                }
-                kind => on_sqlite::exec(&mut tx, ctx, kind, cursor, check).await,
-            };
-            let done = if matches!(out.0, Outcome::Err(_)) {
-                tx.rollback().await
+            let tx = if op.in_tx {
+                Some(TenantTx::begin(pool, ctx).await)
             } else {
-                tx.commit().await
+                None
             };
-            match done {
-                Ok(()) => out,
-                Err(e) => (Outcome::Err(ErrKind::of(&e)), None),
-            }
+            on_sqlite::on_pool_or_tx(pool, tx, ctx, &op.kind, cursor, check).await
         }
         Db::Postgres(pool) | Db::Rls(pool) | Db::Schema(pool, _) => {
             let mode = db.mode();
@@ -309,32 +291,8 @@ async fn execute(
                 Mode::Predicates => op.in_tx,
                 Mode::Rls | Mode::Schema => !matches!(op.kind, Kind::Unbound),
             };
-            if !in_tx {
-                if let Kind::Checked(checked) = &op.kind {
-                    return (on_postgres::checked(pool, ctx, checked, check).await, None);
-                }
-                return on_postgres::exec(pool, ctx, &op.kind, cursor, check).await;
-            }
-            let mut tx = match begin().await {
-                Ok(tx) => tx,
-                Err(e) => return (Outcome::Err(ErrKind::of(&e)), None),
-            };
-            let out = match &op.kind {
-                Kind::Checked(checked) => (
-                    on_postgres::checked(&mut tx, ctx, checked, check).await,
-                    None,
-                ),
-                kind => on_postgres::exec(&mut tx, ctx, kind, cursor, check).await,
-            };
-            let done = if matches!(out.0, Outcome::Err(_)) {
-                tx.rollback().await
-            } else {
-                tx.commit().await
-            };
-            match done {
-                Ok(()) => out,
-                Err(e) => (Outcome::Err(ErrKind::of(&e)), None),
-            }
+            let tx = if in_tx { Some(begin().await) } else { None };
+            on_postgres::on_pool_or_tx(pool, tx, ctx, &op.kind, cursor, check).await
         }
     }
 }

@@ -6,16 +6,14 @@
 use std::future::Future;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use example_app::{Comment, Customer, Project, Task};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite};
 use tenant::sqlx::{Error, Repo, TenantSchema, TenantTx};
 use tenant::{Plan, ProvisionCtx, TenantCtx};
 use tenant_test_support as support;
-use tenant_testkit::{BoxFuture, Database, LeakSearch};
+use tenant_testkit::{BoxFuture, Database, LeakSearch, SqliteFile};
 
 /// Test tenants per run: enough that keys, parents and cursors collide across them.
 pub(crate) const TENANTS: usize = 8;
@@ -73,32 +71,14 @@ pub(crate) fn open_tasks_postgres<'a>(
     })
 }
 
-/// A fresh SQLite file (WAL, several connections: state left on a pooled connection is among
+/// A fresh SQLite file with several connections (state left on a pooled connection is among
 /// what is sought, which one connection cannot show), deleted when the run ends.
 pub(crate) async fn sqlite() -> Option<Database<Sqlite>> {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("example_app")));
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(60));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
+    let file = SqliteFile::create("example_app").await.unwrap();
+    example_app::sqlite::create_tables(file.pool())
         .await
         .unwrap();
-    example_app::sqlite::create_tables(&pool).await.unwrap();
-    Some(
-        Database::new(pool, tenants("sqlite")).on_close(move |pool, _| async move {
-            pool.close().await;
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = path.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(file);
-            }
-        }),
-    )
+    Some(Database::sqlite_file(file, tenants("sqlite")))
 }
 
 /// The search over the app's four entities and its checked query, on SQLite.
