@@ -104,16 +104,7 @@ pub(crate) async fn fresh(kind: BackendKind) -> Option<Db> {
             use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 
             let url = support::server_var("DATABASE_URL", "leak_search on a schema per tenant")?;
-            // Names no other run uses, on a server others share: a random tag (another
-            // container's process may have this process's id) and the run's number.
-            static TAG: std::sync::LazyLock<u32> = std::sync::LazyLock::new(|| {
-                let nanos = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .unwrap()
-                    .as_nanos() as u64;
-                Rng::new(nanos ^ u64::from(std::process::id())).next_u64() as u32
-            });
-            let prefix = format!("leak_{:08x}_{n}", *TAG);
+            let prefix = support::unique_name("leak");
             // The pool's own search path is a schema never created: outside a tenant's
             // transaction no `leak_items` resolves (the unbound count expects that error).
             let options = PgConnectOptions::from_str(&url)

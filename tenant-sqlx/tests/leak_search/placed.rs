@@ -18,7 +18,6 @@
 //! target against the same model, so a lost or duplicated row is a difference; at the end, the
 //! rows over both databases (a `SystemCtx` fan-out) are the model's total.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use sqlx::Pool;
@@ -486,14 +485,7 @@ impl<DB: MoveData> Placed<DB> {
             }
             Cleanup::Databases(databases) => {
                 for (admin, name) in databases {
-                    if let Ok(admin) = sqlx::PgPool::connect(admin).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&admin)
-                        .await;
-                        admin.close().await;
-                    }
+                    support::drop_database(admin, name).await;
                 }
             }
         }
@@ -533,25 +525,15 @@ pub(crate) async fn sqlite() -> Placed<sqlx::Sqlite> {
 
 /// A fresh database on each of the two servers at `urls`, placed.
 pub(crate) async fn postgres(urls: &[String; 2], n: u32) -> Placed<sqlx::Postgres> {
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use sqlx::postgres::PgPoolOptions;
     let name = format!("leak_placed_{n}");
     let mut pools = Vec::new();
     let mut databases = Vec::new();
     for url in urls {
-        let admin = sqlx::PgPool::connect(url).await.unwrap();
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                .execute(&admin)
-                .await
-                .unwrap();
-        }
-        admin.close().await;
+        let options = support::fresh_database(url, &name).await;
         let pool = PgPoolOptions::new()
             .max_connections(TASKS as u32)
-            .connect_with(PgConnectOptions::from_str(url).unwrap().database(&name))
+            .connect_with(options)
             .await
             .unwrap();
         GroupRepo::new(&pool).create_table().await.unwrap();
