@@ -78,33 +78,36 @@ macro_rules! backend {
                 Ok(())
             }
 
-            /// Runs a repository op or a checked query on `pool`, or, given `tx` (the tenant's
-            /// transaction as the backend begins it), inside it: committed when the op
-            /// succeeded, rolled back when it failed.
-            pub(crate) async fn on_pool_or_tx(
+            /// Runs a repository op or a checked query on `pool`, outside any transaction.
+            pub(crate) async fn on_pool(
                 pool: &sqlx::Pool<Db>,
-                tx: Option<Result<TenantTx<Db>, Error>>,
+                ctx: &TenantCtx,
+                kind: &Kind,
+                cursor: GivenCursor,
+                check: &mut Check<'_>,
+            ) -> (Outcome, Option<Cursor<Item>>) {
+                match kind {
+                    Kind::Checked(query) => (checked(pool, ctx, query, check).await, None),
+                    kind => exec(pool, ctx, kind, cursor, check).await,
+                }
+            }
+
+            /// Runs a repository op or a checked query inside `tx` (the tenant's transaction
+            /// as the backend began it, or why it did not): committed when the op succeeded,
+            /// rolled back when it failed.
+            pub(crate) async fn in_tx(
+                tx: Result<TenantTx<Db>, Error>,
                 ctx: &TenantCtx,
                 kind: &Kind,
                 cursor: GivenCursor,
                 check: &mut Check<'_>,
             ) -> (Outcome, Option<Cursor<Item>>) {
                 let mut tx = match tx {
-                    None => {
-                        return match kind {
-                            Kind::Checked(checked) => {
-                                (self::checked(pool, ctx, checked, check).await, None)
-                            }
-                            kind => exec(pool, ctx, kind, cursor, check).await,
-                        };
-                    }
-                    Some(Err(e)) => return (Outcome::Err(ErrKind::of(&e)), None),
-                    Some(Ok(tx)) => tx,
+                    Ok(tx) => tx,
+                    Err(e) => return (Outcome::Err(ErrKind::of(&e)), None),
                 };
                 let out = match kind {
-                    Kind::Checked(checked) => {
-                        (self::checked(&mut tx, ctx, checked, check).await, None)
-                    }
+                    Kind::Checked(query) => (checked(&mut tx, ctx, query, check).await, None),
                     kind => exec(&mut tx, ctx, kind, cursor, check).await,
                 };
                 let done = if matches!(out.0, Outcome::Err(_)) {
@@ -374,23 +377,7 @@ macro_rules! backend {
                         Err(e) => err(e),
                     };
                 }
-                let mut tx = match db.pools.begin(ctx).await {
-                    Ok(tx) => tx,
-                    Err(e) => return err(e),
-                };
-                let out = match &op.kind {
-                    Kind::Checked(query) => (checked(&mut tx, ctx, query, check).await, None),
-                    kind => exec(&mut tx, ctx, kind, cursor, check).await,
-                };
-                let done = if matches!(out.0, Outcome::Err(_)) {
-                    tx.rollback().await
-                } else {
-                    tx.commit().await
-                };
-                match done {
-                    Ok(()) => out,
-                    Err(e) => err(e),
-                }
+                in_tx(db.pools.begin(ctx).await, ctx, &op.kind, cursor, check).await
             }
 
             /// A raw-SQL op in `tx`, the tenant's transaction. With row-level security the

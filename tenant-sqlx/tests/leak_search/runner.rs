@@ -260,12 +260,18 @@ async fn execute(
                     .await,
                 );
             }
-            let tx = if op.in_tx {
-                Some(TenantTx::begin(pool, ctx).await)
+            if op.in_tx {
+                on_sqlite::in_tx(
+                    TenantTx::begin(pool, ctx).await,
+                    ctx,
+                    &op.kind,
+                    cursor,
+                    check,
+                )
+                .await
             } else {
-                None
-            };
-            on_sqlite::on_pool_or_tx(pool, tx, ctx, &op.kind, cursor, check).await
+                on_sqlite::on_pool(pool, ctx, &op.kind, cursor, check).await
+            }
         }
         Db::Postgres(pool) | Db::Rls(pool) | Db::Schema(pool, _) => {
             let mode = db.mode();
@@ -291,8 +297,11 @@ async fn execute(
                 Mode::Predicates => op.in_tx,
                 Mode::Rls | Mode::Schema => !matches!(op.kind, Kind::Unbound),
             };
-            let tx = if in_tx { Some(begin().await) } else { None };
-            on_postgres::on_pool_or_tx(pool, tx, ctx, &op.kind, cursor, check).await
+            if in_tx {
+                on_postgres::in_tx(begin().await, ctx, &op.kind, cursor, check).await
+            } else {
+                on_postgres::on_pool(pool, ctx, &op.kind, cursor, check).await
+            }
         }
     }
 }
