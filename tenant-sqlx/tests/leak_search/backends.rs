@@ -149,6 +149,6 @@ pub(crate) async fn fresh(kind: BackendKind) -> Option<Db> {
 }
 
 /// Every tenant's schema, with a schema per tenant.
-pub(crate) fn tenant_schema() -> TenantSchema {
+fn tenant_schema() -> TenantSchema {
     TenantSchema::new().entity::<Group>().entity::<Item>()
 }

@@ -35,7 +35,7 @@ impl Check<'_> {
     }
 }
 
-pub(crate) fn new_item(row: &Row) -> NewItem {
+fn new_item(row: &Row) -> NewItem {
     NewItem {
         id: row.id,
         code: row.code.clone(),
@@ -46,7 +46,7 @@ pub(crate) fn new_item(row: &Row) -> NewItem {
     }
 }
 
-pub(crate) fn item_patch(patch: &Patch) -> ItemPatch {
+fn item_patch(patch: &Patch) -> ItemPatch {
     ItemPatch {
         code: patch.code.clone(),
         label: patch.label.clone(),
@@ -485,8 +485,8 @@ macro_rules! backend {
 }
 
 /// Used with row-level security and a schema per tenant only (PostgreSQL).
-pub(crate) const FOREIGN_COUNT: &str = "SELECT count(*) FROM leak_items WHERE tenant_id = $1";
-pub(crate) const FOREIGN_INSERT: &str = "INSERT INTO leak_items (tenant_id, id, code, label, amount, note, group_id) \
+const FOREIGN_COUNT: &str = "SELECT count(*) FROM leak_items WHERE tenant_id = $1";
+const FOREIGN_INSERT: &str = "INSERT INTO leak_items (tenant_id, id, code, label, amount, note, group_id) \
      VALUES ($1, 1000000, 'x', 'x', 0, NULL, 1)";
 
 backend!(

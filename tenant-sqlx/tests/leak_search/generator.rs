@@ -5,17 +5,17 @@ use super::model::{
 };
 use super::*;
 
-pub(crate) struct Generator {
+struct Generator {
     pub(crate) rng: Rng,
     pub(crate) states: Vec<State>,
     /// Whether the op being generated names something of another tenant.
     pub(crate) cross: bool,
     /// Whether the last label was tagged with another tenant's name (which matters in filters).
-    pub(crate) foreign_label: bool,
+    foreign_label: bool,
 }
 
 impl Generator {
-    pub(crate) fn other_tenant(&mut self, t: usize) -> usize {
+    fn other_tenant(&mut self, t: usize) -> usize {
         (t + 1 + self.rng.below(TENANTS as u64 - 1) as usize) % TENANTS
     }
 

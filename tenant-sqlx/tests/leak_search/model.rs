@@ -28,7 +28,7 @@ impl Patch {
         *self == Patch::default()
     }
 
-    pub(crate) fn apply(&self, row: &mut Row) {
+    fn apply(&self, row: &mut Row) {
         if let Some(code) = &self.code {
             row.code.clone_from(code);
         }
@@ -91,7 +91,7 @@ pub(crate) enum F {
 }
 
 impl F {
-    pub(crate) fn eval(&self, row: &Row) -> Option<bool> {
+    fn eval(&self, row: &Row) -> Option<bool> {
         Some(match self {
             F::All => true,
             F::Id(op, v) => op.holds(&row.id, v),
@@ -163,7 +163,7 @@ impl F {
 
 /// SQL `LIKE` with `\` as the escape character (all the test's text is lowercase ASCII, so
 /// SQLite's case folding and PostgreSQL's case sensitivity agree).
-pub(crate) fn like(text: &str, pattern: &str) -> bool {
+fn like(text: &str, pattern: &str) -> bool {
     fn go(t: &[u8], p: &[u8]) -> bool {
         match p.first() {
             None => t.is_empty(),
@@ -189,7 +189,7 @@ pub(crate) type OrderSpec = Vec<(Col, bool)>;
 
 /// What the order means, by the documented rule: each column once (its first mention), nothing
 /// after the key, and the key (ascending) appended when not named.
-pub(crate) fn resolve(order: &[(Col, bool)]) -> OrderSpec {
+fn resolve(order: &[(Col, bool)]) -> OrderSpec {
     let mut resolved: OrderSpec = Vec::new();
     for &(col, desc) in order {
         if resolved.iter().any(|&(c, _)| c == col) {
@@ -239,7 +239,7 @@ pub(crate) fn to_order(order: &[(Col, bool)]) -> Order<Item> {
 
 /// The keyset pages' filters and orders: a fixed table, each entry differing from every other
 /// in its order or its filter's values, so a cursor of one entry is foreign to every other.
-pub(crate) fn page_specs() -> Vec<(F, OrderSpec)> {
+fn page_specs() -> Vec<(F, OrderSpec)> {
     use Col::*;
     let orders: [OrderSpec; 6] = [
         vec![(Id, false)],
@@ -431,7 +431,7 @@ pub(crate) type State = BTreeMap<i64, Row>;
 
 /// Unique first, then the foreign key: both backends check uniqueness as each row is written
 /// and the tenant-led foreign key at the end of the statement.
-pub(crate) fn write_error(
+fn write_error(
     state: &State,
     t: usize,
     rows: &[Row],
@@ -460,7 +460,7 @@ pub(crate) fn write_error(
 }
 
 /// Applies `patch` to the rows with `ids` (all of the tenant's), or says which error stops it.
-pub(crate) fn update_rows(
+fn update_rows(
     state: &mut State,
     t: usize,
     ids: &[i64],

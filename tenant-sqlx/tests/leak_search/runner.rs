@@ -12,7 +12,7 @@ pub(crate) struct Mismatch {
     pub(crate) index: usize,
     pub(crate) op: Op,
     pub(crate) expected: Outcome,
-    pub(crate) actual: Outcome,
+    actual: Outcome,
     pub(crate) leaks: u64,
 }
 
@@ -27,7 +27,7 @@ impl Mismatch {
 
 /// What the model expected, by class: shows the search reaches errors and non-empty results,
 /// not only empty reads.
-pub(crate) fn outcome_class(outcome: &Outcome) -> &'static str {
+fn outcome_class(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Err(kind) => kind.class(),
         Outcome::Raw {
@@ -55,7 +55,7 @@ pub(crate) struct Report {
 }
 
 impl Report {
-    pub(crate) fn merge(&mut self, other: Report) {
+    fn merge(&mut self, other: Report) {
         self.counts.merge(&other.counts);
         self.mismatches.extend(other.mismatches);
         self.model_items += other.model_items;
@@ -67,7 +67,7 @@ impl Report {
 }
 
 /// Runs one task's ops (those of the tenants `t % TASKS == task`), in program order.
-pub(crate) async fn run_task(
+async fn run_task(
     db: Db,
     ops: Vec<(usize, Op)>,
     mutant: Option<Mutant>,
