@@ -1,6 +1,7 @@
-//! The op vocabulary: what an op is ([`Op`], its [`Kind`]), what it returned ([`Outcome`]),
-//! what the model expects of it ([`Expect`]), and what counts as another tenant's value
-//! ([`Check`]). Every other part of the search speaks it; it depends on none of them.
+//! The op vocabulary: what an op is ([`Op`], its [`Kind`]), what it returned ([`Outcome`]; an
+//! error by its class, [`ErrKind`]), what the model expects of it ([`Expect`]), and what counts
+//! as another tenant's value ([`Check`]). Every other part of the search speaks it; it depends
+//! on none of them.
 
 use std::any::Any;
 use std::fmt::{self, Debug};
@@ -83,12 +84,6 @@ impl ErrKind {
             ErrKind::Fenced => "error_fenced",
             ErrKind::Other(_) => "error_other",
         }
-    }
-}
-
-impl From<&Error> for ErrKind {
-    fn from(error: &Error) -> Self {
-        ErrKind::of(error)
     }
 }
 
