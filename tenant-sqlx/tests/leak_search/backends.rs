@@ -1,10 +1,11 @@
 //! The backends a program runs on: a fresh database of each kind, with its tables and every
 //! tenant's groups, and what its closing drops.
 
+use tenant_testkit::SqliteFile;
+
 use super::exec::{on_postgres, on_sqlite};
 use super::model::Mode;
 use super::*;
-use tenant_testkit::SqliteFile;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum BackendKind {

@@ -1,6 +1,6 @@
-//! One op against a database: the repository, checked-query and raw-SQL halves per backend
-//! (`on_sqlite`, `on_postgres`), and `execute`, which begins the tenant's transaction the
-//! backend needs.
+//! One op against a database, per backend (`on_sqlite`, `on_postgres`): its repository,
+//! checked-query and raw-SQL halves, on the pool, inside the tenant's transaction, or through
+//! a pool set. Which of them an op takes is the runner's `execute`.
 
 use super::model::{CheckedOp, F, Mode, Op, Outcome, PAGE_SPECS, Patch, Row, to_order};
 use super::*;

@@ -6,10 +6,10 @@ use super::model::{
 use super::*;
 
 struct Generator {
-    pub(crate) rng: Rng,
-    pub(crate) states: Vec<State>,
+    rng: Rng,
+    states: Vec<State>,
     /// Whether the op being generated names something of another tenant.
-    pub(crate) cross: bool,
+    cross: bool,
     /// Whether the last label was tagged with another tenant's name (which matters in filters).
     foreign_label: bool,
 }

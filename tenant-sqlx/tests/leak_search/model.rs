@@ -431,12 +431,7 @@ pub(crate) type State = BTreeMap<i64, Row>;
 
 /// Unique first, then the foreign key: both backends check uniqueness as each row is written
 /// and the tenant-led foreign key at the end of the statement.
-fn write_error(
-    state: &State,
-    t: usize,
-    rows: &[Row],
-    replaced: &[i64],
-) -> Option<ErrKind> {
+fn write_error(state: &State, t: usize, rows: &[Row], replaced: &[i64]) -> Option<ErrKind> {
     let mut seen_ids = Vec::new();
     let mut seen_codes: Vec<&str> = Vec::new();
     for row in rows {
@@ -460,12 +455,7 @@ fn write_error(
 }
 
 /// Applies `patch` to the rows with `ids` (all of the tenant's), or says which error stops it.
-fn update_rows(
-    state: &mut State,
-    t: usize,
-    ids: &[i64],
-    patch: &Patch,
-) -> Result<u64, ErrKind> {
+fn update_rows(state: &mut State, t: usize, ids: &[i64], patch: &Patch) -> Result<u64, ErrKind> {
     let updated: Vec<Row> = ids
         .iter()
         .map(|id| {

@@ -28,10 +28,10 @@ use tenant::{
     CachedRegistry, DatabaseLabel, Placement, SystemCtx, TenancyConfig, TenantClaim, TenantCtx,
     TenantId, Tier,
 };
+use tenant_testkit::SqliteFile;
 
 use super::model::Op;
 use super::*;
-use tenant_testkit::SqliteFile;
 
 /// How many ops a placed search runs: `TENANT_LEAK_PLACED_OPS`, default 2,000 (seconds on
 /// either backend; CI keeps the default).
