@@ -60,7 +60,6 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The last `lines` lines of `path`, for a failure message.
 /// Starts `server` on a free port with `try_start` (its log on failure). A port can be taken
 /// between the probe and the bind: a few are tried.
 ///
@@ -81,6 +80,7 @@ fn start_on_free_port<S>(
     panic!("{what} found no free port in 5 tries");
 }
 
+/// The last `lines` lines of `path`, for a failure message.
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();
