@@ -10,7 +10,7 @@
 //! | `IsolationProbe` | (PostgreSQL) your database and role enforce isolation: the catalog audit, plus a live write as one tenant and raw-SQL reads as another; every finding at once |
 //!
 //! The searches' machinery is public for searches of your own: [`Rng`], [`seed`],
-//! [`ops_from_env`], [`shrink`], [`run_partitioned`], [`Counts`].
+//! [`ops_from_env`], [`shrink`], [`run_partitioned`], [`Counts`], [`ErrKind`].
 //!
 //! Sizes: `TENANT_LEAK_OPS` ops per search (the test's default otherwise) from
 //! `TENANT_LEAK_SEED` (random otherwise, always printed). A failure prints both, so
@@ -30,6 +30,8 @@ mod report;
 mod rng;
 mod search;
 mod shrink;
+#[cfg(feature = "sqlite")]
+mod sqlite_file;
 mod tasks;
 mod value;
 
@@ -41,9 +43,11 @@ pub use probe::{IsolationProbe, ProbeFinding, ProbeFindings};
 pub use report::Counts;
 pub use rng::Rng;
 pub use search::{
-    BeginFn, BoxFuture, CloseFn, Database, DriverBox, Failure, Fixture, KitDb, LeakSearch,
+    BeginFn, BoxFuture, CloseFn, Database, DriverBox, ErrKind, Failure, Fixture, KitDb, LeakSearch,
     Mismatch, OnBackend, Op, QueryFn, QueryFnPtr, SearchReport, SetupFn, begin_fn,
 };
 pub use shrink::shrink;
+#[cfg(feature = "sqlite")]
+pub use sqlite_file::SqliteFile;
 pub use tasks::run_partitioned;
 pub use value::{Gen, Generate};

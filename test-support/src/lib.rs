@@ -37,6 +37,28 @@ pub fn server_var(var: &str, test: &str) -> Option<String> {
     }
 }
 
+/// A name no other run uses on a server others share: `prefix`, a tag random per process
+/// (another container's process may have this one's id) and the process's next number. Short
+/// enough for a PostgreSQL identifier when `prefix` is under 40 characters.
+pub fn unique_name(prefix: &str) -> String {
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::LazyLock;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    // std's hasher keys are random per process: a tag without a random-number crate.
+    static TAG: LazyLock<u32> = LazyLock::new(|| {
+        std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish() as u32
+    });
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{prefix}_{:08x}_{}",
+        *TAG,
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
 /// A context of `tenant`, with the schema `tenant_<id>`.
 pub fn ctx(tenant: &str, plan: Plan) -> TenantCtx {
     let schema = format!("tenant_{}", tenant.replace('-', "_"));
@@ -177,14 +199,50 @@ pub async fn postgres_app_database(
             .to_ascii_lowercase()
     );
     name.truncate(63);
-    let admin = sqlx::PgPool::connect(&url)
+    let owner_options = fresh_database(&url, &name).await;
+    let app_options = PgConnectOptions::from_str(&app_url)
+        .unwrap()
+        .database(&name);
+    let owner = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(owner_options)
         .await
-        .expect("connect to DATABASE_URL");
+        .unwrap();
+    // The owner of the database may revoke what PUBLIC holds on it.
+    for statement in [
+        format!("REVOKE TEMPORARY ON DATABASE {name} FROM PUBLIC"),
+        format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
+             GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
+            app_options.get_username()
+        ),
+    ] {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&owner)
+            .await
+            .unwrap();
+    }
+    let app = PgPoolOptions::new()
+        .max_connections(app_connections)
+        .connect_with(app_options)
+        .await
+        .unwrap();
+    Some((owner, app))
+}
+
+/// A fresh database `name` on the server at `admin_url` (a role that may create databases),
+/// dropped first if an earlier run left it. Returns `admin_url`'s options on the new database.
+#[cfg(feature = "sqlx")]
+pub async fn fresh_database(admin_url: &str, name: &str) -> sqlx::postgres::PgConnectOptions {
+    use std::str::FromStr;
+
+    let admin = sqlx::PgPool::connect(admin_url)
+        .await
+        .expect("connect to the server");
     // One statement per query: CREATE and DROP DATABASE refuse a transaction block.
     for statement in [
         format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
         format!("CREATE DATABASE {name}"),
-        format!("REVOKE TEMPORARY ON DATABASE {name} FROM PUBLIC"),
     ] {
         sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
             .execute(&admin)
@@ -192,28 +250,23 @@ pub async fn postgres_app_database(
             .unwrap();
     }
     admin.close().await;
-    let app_options = PgConnectOptions::from_str(&app_url)
+    sqlx::postgres::PgConnectOptions::from_str(admin_url)
         .unwrap()
-        .database(&name);
-    let owner = PgPoolOptions::new()
-        .max_connections(4)
-        .connect_with(PgConnectOptions::from_str(&url).unwrap().database(&name))
-        .await
-        .unwrap();
-    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER DEFAULT PRIVILEGES IN SCHEMA public \
-         GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {}",
-        app_options.get_username()
-    )))
-    .execute(&owner)
-    .await
-    .unwrap();
-    let app = PgPoolOptions::new()
-        .max_connections(app_connections)
-        .connect_with(app_options)
-        .await
-        .unwrap();
-    Some((owner, app))
+        .database(name)
+}
+
+/// Drops the database `name` of the server at `admin_url`: a run's clean-up, so a server that
+/// is gone already (a private one, stopped with its databases) is no error.
+#[cfg(feature = "sqlx")]
+pub async fn drop_database(admin_url: &str, name: &str) {
+    if let Ok(admin) = sqlx::PgPool::connect(admin_url).await {
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&admin)
+        .await;
+        admin.close().await;
+    }
 }
 
 /// The [`RowSecurity`](tenant::sqlx::RowSecurity) of the tests: one fixed key (a test key,

@@ -60,6 +60,26 @@ fn free_port() -> u16 {
         .port()
 }
 
+/// Starts `server` on a free port with `try_start` (its log on failure). A port can be taken
+/// between the probe and the bind: a few are tried.
+///
+/// # Panics
+/// When `what` fails for another reason (with its log), or finds no free port.
+fn start_on_free_port<S>(
+    what: &str,
+    server: &mut S,
+    mut try_start: impl FnMut(&mut S, u16) -> Result<(), String>,
+) {
+    for _ in 0..5 {
+        match try_start(server, free_port()) {
+            Ok(()) => return,
+            Err(log) if log.contains("already in use") => continue,
+            Err(log) => panic!("{what} did not start:\n{log}"),
+        }
+    }
+    panic!("{what} found no free port in 5 tries");
+}
+
 /// The last `lines` lines of `path`, for a failure message.
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -177,16 +197,11 @@ impl PgServer {
             .open(server.data.join("postgresql.conf"))
             .and_then(|mut file| file.write_all(conf.as_bytes()))
             .expect("append to postgresql.conf");
-        // A port can be taken between the probe and the bind: try a few.
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.try_start() {
-                Ok(()) => return Some(server),
-                Err(log) if log.contains("already in use") => continue,
-                Err(log) => panic!("PostgreSQL did not start:\n{log}"),
-            }
-        }
-        panic!("PostgreSQL found no free port in 5 tries");
+        start_on_free_port("PostgreSQL", &mut server, |server, port| {
+            server.port = port;
+            server.try_start()
+        });
+        Some(server)
     }
 
     /// The superuser's URL of the `postgres` database.
@@ -369,15 +384,11 @@ impl RedisServer {
             port: 0,
             child: None,
         };
-        for _ in 0..5 {
-            server.port = free_port();
-            match server.try_start() {
-                Ok(()) => return Some(server),
-                Err(log) if log.contains("already in use") => continue,
-                Err(log) => panic!("redis-server did not start:\n{log}"),
-            }
-        }
-        panic!("redis-server found no free port in 5 tries");
+        start_on_free_port("redis-server", &mut server, |server, port| {
+            server.port = port;
+            server.try_start()
+        });
+        Some(server)
     }
 
     /// `redis://127.0.0.1:<port>/`.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{ops, tenants, unique};
+use common::{ops, tenants};
 use example_app::{Comment, Customer, Project, Task};
 use tenant::ProvisionCtx;
 use tenant_test_support as support;
@@ -93,7 +93,7 @@ async fn pooled_connection_check_through_pgbouncer() {
     ) else {
         return;
     };
-    let t = tenants(&unique("pooled_s"));
+    let t = tenants(&support::unique_name("pooled_s"));
     let report = PooledCheck::new(url.clone(), t[0].clone(), t[1].clone())
         .run()
         .await

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{tenants, unique};
+use common::tenants;
 use example_app::{Comment, Customer, Project, Task};
 use sqlx::{PgPool, Sqlite};
 use tenant::TenantCtx;
@@ -192,7 +192,7 @@ async fn a_session_level_tenant_setting_is_caught_through_pgbouncer() {
 /// in one run, with the catalog's findings.
 #[tokio::test]
 async fn tables_without_row_level_security_are_all_reported() {
-    let Some(owner) = support::postgres(&unique("example_app_norls")).await else {
+    let Some(owner) = support::postgres(&support::unique_name("example_app_norls")).await else {
         return;
     };
     example_app::postgres::create_tables(&owner).await.unwrap();

@@ -18,7 +18,6 @@
 //! target against the same model, so a lost or duplicated row is a difference; at the end, the
 //! rows over both databases (a `SystemCtx` fan-out) are the model's total.
 
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 
 use sqlx::Pool;
@@ -29,7 +28,9 @@ use tenant::{
     CachedRegistry, DatabaseLabel, Placement, SystemCtx, TenancyConfig, TenantClaim, TenantCtx,
     TenantId, Tier,
 };
+use tenant_testkit::SqliteFile;
 
+use super::model::Op;
 use super::*;
 
 /// How many ops a placed search runs: `TENANT_LEAK_PLACED_OPS`, default 2,000 (seconds on
@@ -270,7 +271,7 @@ fn first_label(t: usize) -> usize {
 /// How a run's databases are removed when it ends.
 pub(crate) enum Cleanup {
     /// SQLite files.
-    Files(Vec<std::path::PathBuf>),
+    Files(Vec<SqliteFile>),
     /// PostgreSQL databases: the server's admin URL and the database's name.
     Databases(Vec<(String, String)>),
 }
@@ -398,7 +399,7 @@ impl<DB: MoveData> Placed<DB> {
         }
         let fenced_write = DB::probe_write(&self.pools, &ctx)
             .await
-            .map_err(|e| err_kind(&e));
+            .map_err(|e| ErrKind::of(&e));
         // copy, verify.
         let copied = DB::copy(&source_pool, &target_pool, &ctx)
             .await
@@ -437,7 +438,7 @@ impl<DB: MoveData> Placed<DB> {
         let told_before = lock(&self.told).len();
         let stale_write = DB::probe_write(&self.pools, &stale)
             .await
-            .map_err(|e| err_kind(&e));
+            .map_err(|e| ErrKind::of(&e));
         let told = lock(&self.told)[told_before..].contains(&tenant);
         let fresh = verify().await?;
         let refreshed = told && fresh.placement() == &to;
@@ -477,25 +478,14 @@ impl<DB: MoveData> Placed<DB> {
         }
         self.registry.pool().close().await;
         match &self.cleanup {
-            Cleanup::Files(paths) => {
-                for path in paths {
-                    for suffix in ["", "-wal", "-shm"] {
-                        let mut file = path.clone().into_os_string();
-                        file.push(suffix);
-                        let _ = std::fs::remove_file(file);
-                    }
+            Cleanup::Files(files) => {
+                for file in files {
+                    file.clone().remove().await;
                 }
             }
             Cleanup::Databases(databases) => {
                 for (admin, name) in databases {
-                    if let Ok(admin) = sqlx::PgPool::connect(admin).await {
-                        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
-                        )))
-                        .execute(&admin)
-                        .await;
-                        admin.close().await;
-                    }
+                    support::drop_database(admin, name).await;
                 }
             }
         }
@@ -503,42 +493,25 @@ impl<DB: MoveData> Placed<DB> {
 }
 
 /// Two fresh SQLite files, placed.
-pub(crate) async fn sqlite(n: u32) -> Placed<sqlx::Sqlite> {
-    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+pub(crate) async fn sqlite() -> Placed<sqlx::Sqlite> {
     let mut pools = Vec::new();
-    let mut paths = Vec::new();
+    let mut files = Vec::new();
     for label in LABELS {
-        let path = std::env::temp_dir().join(format!(
-            "tenant_leak_placed_{}_{n}_{label}.db",
-            std::process::id()
-        ));
-        for suffix in ["", "-wal", "-shm"] {
-            let mut file = path.clone().into_os_string();
-            file.push(suffix);
-            let _ = std::fs::remove_file(file);
-        }
-        let options = SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(60));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+        let file = SqliteFile::create(&format!("tenant_leak_placed_{label}"))
             .await
             .unwrap();
+        let pool = file.pool().clone();
         GroupRepo::new(&pool).create_table().await.unwrap();
         ItemRepo::new(&pool).create_table().await.unwrap();
         PlacementFence::new(&pool).install().await.unwrap();
         pools.push(pool);
-        paths.push(path);
+        files.push(file);
     }
     let registry = SqlRegistry::new(pools[0].clone());
     Placed::new(
         pools,
         registry,
-        Cleanup::Files(paths),
+        Cleanup::Files(files),
         async |pool: &sqlx::SqlitePool, t| {
             GroupRepo::new(pool)
                 .insert_many(&ctx(t), tenant_groups(t))
@@ -552,25 +525,15 @@ pub(crate) async fn sqlite(n: u32) -> Placed<sqlx::Sqlite> {
 
 /// A fresh database on each of the two servers at `urls`, placed.
 pub(crate) async fn postgres(urls: &[String; 2], n: u32) -> Placed<sqlx::Postgres> {
-    use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+    use sqlx::postgres::PgPoolOptions;
     let name = format!("leak_placed_{n}");
     let mut pools = Vec::new();
     let mut databases = Vec::new();
     for url in urls {
-        let admin = sqlx::PgPool::connect(url).await.unwrap();
-        for statement in [
-            format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
-                .execute(&admin)
-                .await
-                .unwrap();
-        }
-        admin.close().await;
+        let options = support::fresh_database(url, &name).await;
         let pool = PgPoolOptions::new()
             .max_connections(TASKS as u32)
-            .connect_with(PgConnectOptions::from_str(url).unwrap().database(&name))
+            .connect_with(options)
             .await
             .unwrap();
         GroupRepo::new(&pool).create_table().await.unwrap();

@@ -5,17 +5,14 @@
 
 use std::future::Future;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
 
 use example_app::{Comment, Customer, Project, Task};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use sqlx::{PgPool, Postgres, Sqlite};
 use tenant::sqlx::{Error, Repo, TenantSchema, TenantTx};
 use tenant::{Plan, ProvisionCtx, TenantCtx};
 use tenant_test_support as support;
-use tenant_testkit::{BoxFuture, Database, LeakSearch};
+use tenant_testkit::{BoxFuture, Database, LeakSearch, SqliteFile};
 
 /// Test tenants per run: enough that keys, parents and cursors collide across them.
 pub(crate) const TENANTS: usize = 8;
@@ -24,17 +21,6 @@ pub(crate) const TENANTS: usize = 8;
 /// `TENANT_APP_LEAK_OPS` for a longer run.
 pub(crate) fn ops() -> usize {
     tenant_testkit::ops_from_var("TENANT_APP_LEAK_OPS", 400)
-}
-
-static RUN: AtomicU32 = AtomicU32::new(0);
-
-/// A name no other run of this process uses, on servers other processes share.
-pub(crate) fn unique(prefix: &str) -> String {
-    format!(
-        "{prefix}_{}_{}",
-        std::process::id(),
-        RUN.fetch_add(1, Ordering::Relaxed)
-    )
 }
 
 /// The test tenants; `schema_prefix` names each one's schema.
@@ -73,32 +59,14 @@ pub(crate) fn open_tasks_postgres<'a>(
     })
 }
 
-/// A fresh SQLite file (WAL, several connections: state left on a pooled connection is among
+/// A fresh SQLite file with several connections (state left on a pooled connection is among
 /// what is sought, which one connection cannot show), deleted when the run ends.
 pub(crate) async fn sqlite() -> Option<Database<Sqlite>> {
-    let path = std::env::temp_dir().join(format!("{}.db", unique("example_app")));
-    let options = SqliteConnectOptions::new()
-        .filename(&path)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(60));
-    let pool = SqlitePoolOptions::new()
-        .max_connections(4)
-        .connect_with(options)
+    let file = SqliteFile::create("example_app").await.unwrap();
+    example_app::sqlite::create_tables(file.pool())
         .await
         .unwrap();
-    example_app::sqlite::create_tables(&pool).await.unwrap();
-    Some(
-        Database::new(pool, tenants("sqlite")).on_close(move |pool, _| async move {
-            pool.close().await;
-            for suffix in ["", "-wal", "-shm"] {
-                let mut file = path.clone().into_os_string();
-                file.push(suffix);
-                let _ = std::fs::remove_file(file);
-            }
-        }),
-    )
+    Some(Database::sqlite_file(file, tenants("sqlite")))
 }
 
 /// The search over the app's four entities and its checked query, on SQLite.
@@ -127,7 +95,7 @@ where
 
 /// A fresh schema of `DATABASE_URL`: the repositories' own predicates alone.
 pub(crate) async fn postgres() -> Option<Database<Postgres>> {
-    let pool = support::postgres(&unique("example_app")).await?;
+    let pool = support::postgres(&support::unique_name("example_app")).await?;
     example_app::postgres::create_tables(&pool).await.unwrap();
     Some(Database::new(pool, tenants("pgp")))
 }
@@ -155,7 +123,8 @@ pub(crate) async fn enable_row_security(owner: &PgPool) {
 /// A fresh schema, row-level security on, every op as the application role inside
 /// `RowSecurity::begin`.
 pub(crate) async fn postgres_rls() -> Option<Database<Postgres>> {
-    let (owner, app) = support::postgres_app_role(&unique("example_app_rls"), 8).await?;
+    let (owner, app) =
+        support::postgres_app_role(&support::unique_name("example_app_rls"), 8).await?;
     example_app::postgres::create_tables(&owner).await.unwrap();
     let rls = support::install_row_security(&owner).await;
     enable_row_security(&owner).await;
@@ -175,41 +144,18 @@ pub(crate) fn through_pgbouncer(url: &str) -> PgConnectOptions {
         .statement_cache_capacity(0)
 }
 
-/// A fresh database of its own (tables in `public`, row-level security on), the application
-/// role's pool through PgBouncer.
-pub(crate) async fn pgbouncer_rls() -> Option<Database<Postgres>> {
-    let bouncer = support::server_var(
-        "PGBOUNCER_APP_DATABASE_URL",
-        "the leak search through PgBouncer",
-    )?;
-    let (owner, app) = support::postgres_app_database(&unique("example_app_pgb"), 1).await?;
+/// A fresh database of its own (the app's tables in `public`, then `prepare` as their owner),
+/// and a pool on it through PgBouncer as the role of `var`'s URL.
+async fn behind_pgbouncer<R>(
+    var: &str,
+    prefix: &str,
+    prepare: impl AsyncFnOnce(&PgPool) -> R,
+) -> Option<(PgPool, R)> {
+    let bouncer = support::server_var(var, "the leak search through PgBouncer")?;
+    let (owner, app) = support::postgres_app_database(&support::unique_name(prefix), 1).await?;
     app.close().await;
     example_app::postgres::create_tables(&owner).await.unwrap();
-    let rls = support::install_row_security(&owner).await;
-    enable_row_security(&owner).await;
-    let name: String = sqlx::query_scalar("SELECT current_database()::text")
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    owner.close().await;
-    let app = PgPoolOptions::new()
-        .max_connections(8)
-        .connect_with(through_pgbouncer(&bouncer).database(&name))
-        .await
-        .unwrap();
-    Some(Database::new(app, tenants("pgb")).row_security(rls))
-}
-
-/// A fresh database of its own (tables in `public`, the repositories' predicates alone), the
-/// owner's pool through PgBouncer, every op inside a `TenantTx`.
-pub(crate) async fn pgbouncer_tenant_tx() -> Option<Database<Postgres>> {
-    let bouncer = support::server_var(
-        "PGBOUNCER_DATABASE_URL",
-        "the leak search through PgBouncer",
-    )?;
-    let (owner, app) = support::postgres_app_database(&unique("example_app_pgt"), 1).await?;
-    app.close().await;
-    example_app::postgres::create_tables(&owner).await.unwrap();
+    let prepared = prepare(&owner).await;
     let name: String = sqlx::query_scalar("SELECT current_database()::text")
         .fetch_one(&owner)
         .await
@@ -220,6 +166,33 @@ pub(crate) async fn pgbouncer_tenant_tx() -> Option<Database<Postgres>> {
         .connect_with(through_pgbouncer(&bouncer).database(&name))
         .await
         .unwrap();
+    Some((pool, prepared))
+}
+
+/// Row-level security on, the application role's pool through PgBouncer.
+pub(crate) async fn pgbouncer_rls() -> Option<Database<Postgres>> {
+    let (app, rls) = behind_pgbouncer(
+        "PGBOUNCER_APP_DATABASE_URL",
+        "example_app_pgb",
+        async |owner: &PgPool| {
+            let rls = support::install_row_security(owner).await;
+            enable_row_security(owner).await;
+            rls
+        },
+    )
+    .await?;
+    Some(Database::new(app, tenants("pgb")).row_security(rls))
+}
+
+/// The repositories' predicates alone, the owner's pool through PgBouncer, every op inside a
+/// `TenantTx`.
+pub(crate) async fn pgbouncer_tenant_tx() -> Option<Database<Postgres>> {
+    let (pool, ()) = behind_pgbouncer(
+        "PGBOUNCER_DATABASE_URL",
+        "example_app_pgt",
+        async |_: &PgPool| {},
+    )
+    .await?;
     Some(Database::new(pool, tenants("pgt")).every_op_in_tenant_tx())
 }
 
@@ -244,7 +217,7 @@ pub(crate) async fn pgbouncer_schemas() -> Option<Database<Postgres>> {
         .connect_with(through_pgbouncer(&bouncer))
         .await
         .unwrap();
-    let tenants = tenants(&unique("example_app_s"));
+    let tenants = tenants(&support::unique_name("example_app_s"));
     let sys = ProvisionCtx::new("example app tests: the run's tenant schemas").unwrap();
     for ctx in &tenants {
         app_schema()
