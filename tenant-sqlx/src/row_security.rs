@@ -238,9 +238,9 @@ impl RowSecurity {
     /// policies untouched; a transaction begun under the other version sees no row (fail
     /// closed) until it ends.
     ///
-    /// The server must have the extension at version 1.1 (`make install` in `tenant-sqlx/pg`, as
+    /// The server must have the extension at version 1.2 (`make install` in `tenant-sqlx/pg`, as
     /// `.ci/pg.sh` does): without it, [`Error::RowSecurityExtensionMissing`], and nothing is
-    /// changed. A database with version 1.0 is updated. The
+    /// changed. A database with version 1.0 or 1.1 is updated. The
     /// extension is *trusted*, so the database's owner can create it; its two C functions are
     /// then owned by the bootstrap superuser.
     ///

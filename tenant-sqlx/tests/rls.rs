@@ -1043,6 +1043,28 @@ async fn enter_calls(executor: impl sqlx::PgExecutor<'_>) -> (i64, i64) {
     .unwrap()
 }
 
+/// [`own_role`] named `test`, its texts hidden and its calls of functions counted (see
+/// [`enter_calls`]), in `owner`'s database: that database's name, the superuser's pool, the
+/// role's URL and a pool of one connection as the role.
+async fn counting_role(test: &str, owner: &PgPool) -> Option<(String, PgPool, String, PgPool)> {
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(owner)
+        .await
+        .unwrap();
+    let settings = [
+        "track_activities = off",
+        "track_functions = 'all'",
+        "stats_fetch_consistency = none",
+    ];
+    let (superuser, url) = own_role(test, test, &database, &settings).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    Some((database, superuser, url, pool))
+}
+
 /// `security.begin` on `pool` (of one connection), and how many times its BEGIN called
 /// `enter` and `enter_text`.
 async fn begin_counting(
@@ -1151,30 +1173,10 @@ async fn hidden_texts_begin_in_one_round_trip_with_credentials_bound_to_them() {
     let Some((owner, app, acme, globex)) = seeded_for_audit(test, 1).await else {
         return;
     };
-    let database: String = sqlx::query_scalar("SELECT current_database()::text")
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    let role = "rtt_hidden_texts";
-    let Some((superuser, url)) = own_role(
-        test,
-        role,
-        &database,
-        &[
-            "track_activities = off",
-            "track_functions = 'all'",
-            "stats_fetch_consistency = none",
-        ],
-    )
-    .await
-    else {
+    let Some((database, superuser, _, hidden)) = counting_role(test, &owner).await else {
         return;
     };
-    let hidden = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let role = test;
     let security = rls();
     assert!(!security.begins_in_one_round_trip(&hidden));
     let (tx, calls) = begin_counting(&security, &hidden, &acme).await;
@@ -1295,30 +1297,10 @@ async fn the_default_falls_back_to_two_round_trips_when_texts_are_turned_back_on
     let Some((owner, _app, acme, _)) = seeded_for_audit(test, 1).await else {
         return;
     };
-    let database: String = sqlx::query_scalar("SELECT current_database()::text")
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    let role = "rtt_texts_back_on";
-    let Some((superuser, url)) = own_role(
-        test,
-        role,
-        &database,
-        &[
-            "track_activities = off",
-            "track_functions = 'all'",
-            "stats_fetch_consistency = none",
-        ],
-    )
-    .await
-    else {
+    let Some((_, superuser, url, pool)) = counting_role(test, &owner).await else {
         return;
     };
-    let pool = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(1)
-        .connect(&url)
-        .await
-        .unwrap();
+    let role = test;
     let security = rls();
     security
         .begin(&pool, &acme)
@@ -1935,4 +1917,74 @@ async fn postgres_setup_end_to_end() {
         pool.close().await;
     }
     run(&superuser, &cleanup).await;
+}
+
+/// A database created at the extension's 1.1 is updated in place to 1.2 by `install` (as 1.0
+/// to 1.1), and gets `enter_text` and `texts_hidden`.
+#[tokio::test]
+async fn install_updates_an_extension_at_1_1_to_1_2() {
+    let Some((owner, _app)) = support::postgres_app_database("rtt_extension_1_1", 1).await else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE SCHEMA tenant_rls; CREATE EXTENSION tenant_rls VERSION '1.1' SCHEMA tenant_rls",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let text_functions = "SELECT extversion, to_regprocedure('tenant_rls.enter_text(text, text)') IS NOT NULL \
+         FROM pg_extension WHERE extname = 'tenant_rls'";
+    let before: (String, bool) = sqlx::query_as(text_functions)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(before, ("1.1".to_owned(), false));
+    support::install_row_security(&owner).await;
+    let after: (String, bool) = sqlx::query_as(text_functions)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(after, ("1.2".to_owned(), true));
+}
+
+/// The PL/pgSQL version has no check that a session hides its texts: it refuses every text
+/// credential (TR001), even in a session that hides them, says texts are not hidden, and the
+/// default `begin` stays at two round trips there, working.
+#[tokio::test]
+async fn the_plpgsql_version_refuses_text_credentials() {
+    let test = "rtt_plpgsql_text";
+    let Some((owner, _app, acme, _)) = seeded_plpgsql(test, 1).await else {
+        return;
+    };
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let role = "rtt_plpgsql_text";
+    let Some((superuser, url)) =
+        own_role(test, role, &database, &["track_activities = off"]).await
+    else {
+        return;
+    };
+    let hidden = PgPool::connect(&url).await.unwrap();
+    let text = text_credential_of(&owner, "acme", &database, role).await;
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &text).await,
+        Err(Some("TR001".into()))
+    );
+    let texts: (bool, String) =
+        sqlx::query_as("SELECT tenant_rls.texts_hidden(), current_setting('track_activities')")
+            .fetch_one(&hidden)
+            .await
+            .unwrap();
+    assert_eq!(texts, (false, "off".to_owned()));
+    let security = rls();
+    for _ in 0..2 {
+        let mut tx = security.begin(&hidden, &acme).await.unwrap();
+        assert_eq!(raw_count(tx.executor()).await, 3);
+        tx.rollback().await.unwrap();
+        assert!(!security.begins_in_one_round_trip(&hidden));
+    }
+    hidden.close().await;
+    drop_role(&superuser, role).await;
 }
