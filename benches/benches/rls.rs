@@ -1,10 +1,14 @@
-//! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL and APP_DATABASE_URL,
-//! the owner and the application role `.ci/pg.sh` creates).
+//! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL, APP_DATABASE_URL and
+//! SUPERUSER_DATABASE_URL, the owner, the application role and the superuser `.ci/pg.sh` sets).
 //!
 //! - Row-level security: get, list and insert in a `RowSecurity` transaction (the verified tenant
 //!   setting) on a table with RLS forced, against the same in a plain `TenantTx` on a table
 //!   without it (what the defence costs in all), and against a `RowSecurity` transaction on the
 //!   table without RLS (what the verified setting's round trip costs, without the policy).
+//! - Both as the application role (its query texts published: `begin` binds the credential, two
+//!   round trips; `verified_tx_*`) and as a role whose texts are hidden (`track_activities =
+//!   off`, set by `SUPERUSER_DATABASE_URL`'s superuser: the same default `begin` learns it and
+//!   takes one round trip; `one_trip_tx_*`).
 //! - The same against the model before issue 21 (`postgres/rls_floors`, five versions in the
 //!   same rounds): a BEGIN that also wrote the tenant into the plain, forgeable `app.tenant_id`
 //!   (`settable_tx_no_rls`, the floor the 1.10x target was measured against), and that BEGIN on

@@ -149,8 +149,8 @@ impl RowSecurity {
 
     /// The same key, with [`begin`](Self::begin) always in **two** round trips: the credential
     /// is bound, never written into a query text, whatever the database's sessions say about
-    /// theirs. For a deployment that wants no credential in any query text (one a server's
-    /// log, with `log_statement`, shows in either mode anyway).
+    /// theirs. For a deployment that wants no credential in any query text (the server's log,
+    /// with `log_statement`, shows bound parameters too).
     ///
     /// ```
     /// # use tenant::sqlx::RowSecurity;
@@ -321,6 +321,13 @@ impl RowSecurity {
     /// ```sql
     /// ALTER ROLE app SET track_activities = off;
     /// ```
+    ///
+    /// While the role's sessions disagree (some logged in before the change), a text refused by
+    /// one could be accepted by another: [`IsolationAudit::row_security`] reports it
+    /// ([`Finding::QueryTextsVisible`]).
+    ///
+    /// [`IsolationAudit::row_security`]: crate::IsolationAudit::row_security
+    /// [`Finding::QueryTextsVisible`]: crate::Finding::QueryTextsVisible
     pub async fn begin(&self, pool: &PgPool, ctx: &TenantCtx) -> Result<TenantTx<Postgres>, Error> {
         self.enter(pool, ctx, None, false).await
     }

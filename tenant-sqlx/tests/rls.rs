@@ -1961,8 +1961,7 @@ async fn the_plpgsql_version_refuses_text_credentials() {
         .await
         .unwrap();
     let role = "rtt_plpgsql_text";
-    let Some((superuser, url)) =
-        own_role(test, role, &database, &["track_activities = off"]).await
+    let Some((superuser, url)) = own_role(test, role, &database, &["track_activities = off"]).await
     else {
         return;
     };
