@@ -922,7 +922,8 @@ async fn current_tenant_has_no_set_clause_and_the_search_path_cannot_hijack_it()
 async fn credential_seen_by(reader: &PgPool, tenant: &str) -> Option<String> {
     let texts: Vec<String> = sqlx::query_scalar(
         "SELECT query FROM pg_stat_activity \
-         WHERE pid <> pg_backend_pid() AND usename = current_user AND query IS NOT NULL",
+         WHERE pid <> pg_backend_pid() AND usename = current_user \
+           AND datname = current_database() AND query IS NOT NULL",
     )
     .fetch_all(reader)
     .await
