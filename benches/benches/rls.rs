@@ -1,10 +1,14 @@
-//! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL and APP_DATABASE_URL,
-//! the owner and the application role `.ci/pg.sh` creates).
+//! What PostgreSQL's defences cost (PostgreSQL only: needs DATABASE_URL, APP_DATABASE_URL and
+//! SUPERUSER_DATABASE_URL, the owner, the application role and the superuser `.ci/pg.sh` sets).
 //!
 //! - Row-level security: get, list and insert in a `RowSecurity` transaction (the verified tenant
 //!   setting) on a table with RLS forced, against the same in a plain `TenantTx` on a table
 //!   without it (what the defence costs in all), and against a `RowSecurity` transaction on the
 //!   table without RLS (what the verified setting's round trip costs, without the policy).
+//! - Both as the application role (its query texts published: `begin` binds the credential, two
+//!   round trips; `verified_tx_*`) and as a role whose texts are hidden (`track_activities =
+//!   off`, set by `SUPERUSER_DATABASE_URL`'s superuser: the same default `begin` learns it and
+//!   takes one round trip; `one_trip_tx_*`).
 //! - The same against the model before issue 21 (`postgres/rls_floors`, five versions in the
 //!   same rounds): a BEGIN that also wrote the tenant into the plain, forgeable `app.tenant_id`
 //!   (`settable_tx_no_rls`, the floor the 1.10x target was measured against), and that BEGIN on
@@ -122,11 +126,15 @@ fn decode(row: &sqlx::postgres::PgRow) -> Result<Item, sqlx::Error> {
 }
 
 fn main() {
-    let (Ok(url), Ok(app_url)) = (
+    let (Ok(url), Ok(app_url), Ok(superuser_url)) = (
         std::env::var("DATABASE_URL"),
         std::env::var("APP_DATABASE_URL"),
+        std::env::var("SUPERUSER_DATABASE_URL"),
     ) else {
-        eprintln!("notice: RLS benchmarks skipped: DATABASE_URL and APP_DATABASE_URL are not set");
+        eprintln!(
+            "notice: RLS benchmarks skipped: DATABASE_URL, APP_DATABASE_URL and \
+             SUPERUSER_DATABASE_URL are not set"
+        );
         return;
     };
     let mut c = Criterion::default().configure_from_args();
@@ -150,10 +158,32 @@ fn main() {
     // also keeps its connection's search path to itself this way, so these figures do not
     // include PostgreSQL re-analysing prepared statements when one connection alternates
     // between tenants' search paths.
-    let one_trip = security.clone().one_round_trip();
+    // The same default `RowSecurity` on the pools of a role whose query texts are hidden
+    // (`track_activities` off, set by the superuser): after each pool's first transaction,
+    // BEGIN takes one round trip. The application role's texts are on: two.
+    let one_trip = security.clone();
+    let hidden_user = format!("bench_hidden_{run}");
+    let hidden_url = {
+        let (scheme, rest) = app_url.split_once("://").unwrap();
+        let (_, host) = rest.split_once('@').unwrap();
+        format!("{scheme}://{hidden_user}:bench_hidden@{host}")
+    };
     let (plain, rls, other, in_schema, qualified_pool, owner, rls_one, other_one) =
         rt.block_on(async {
             let owner = PgPool::connect(&url).await.unwrap();
+            let superuser = PgPool::connect(&superuser_url).await.unwrap();
+            let app_user = PgConnectOptions::from_str(&app_url)
+                .unwrap()
+                .get_username()
+                .to_owned();
+            sqlx::raw_sql(AssertSqlSafe(format!(
+                "CREATE ROLE {hidden_user} LOGIN PASSWORD 'bench_hidden' IN ROLE {app_user}; \
+                 ALTER ROLE {hidden_user} SET track_activities = off"
+            )))
+            .execute(&superuser)
+            .await
+            .unwrap();
+            superuser.close().await;
             // The C extension; TENANT_BENCH_PLPGSQL=1 measures the PL/pgSQL version instead
             // (a database has one at a time).
             if std::env::var_os("TENANT_BENCH_PLPGSQL").is_some() {
@@ -161,10 +191,6 @@ fn main() {
             } else {
                 security.install(&owner).await.unwrap();
             }
-            let app_user = PgConnectOptions::from_str(&app_url)
-                .unwrap()
-                .get_username()
-                .to_owned();
             for schema in [&plain_schema, &rls_schema, &settable_schema] {
                 for sql in [
                     format!("CREATE SCHEMA {schema}"),
@@ -239,8 +265,8 @@ fn main() {
                 pool_on(&app_url, &plain_schema).await,
                 pool_on(&app_url, &plain_schema).await,
                 owner,
-                pool_on(&app_url, &rls_schema).await,
-                pool_on(&app_url, &plain_schema).await,
+                pool_on(&hidden_url, &rls_schema).await,
+                pool_on(&hidden_url, &plain_schema).await,
             )
         });
 
@@ -399,7 +425,7 @@ fn main() {
     let (f_verified, f_one, f_plain, f_settable, f_settable_rls) = rt.block_on(async {
         (
             pool_on(&app_url, &rls_schema).await,
-            pool_on(&app_url, &rls_schema).await,
+            pool_on(&hidden_url, &rls_schema).await,
             pool_on(&app_url, &plain_schema).await,
             pool_on(&app_url, &plain_schema).await,
             pool_on(&app_url, &settable_schema).await,
@@ -581,6 +607,11 @@ fn main() {
         TenantSchema::new()
             .entity::<Item>()
             .drop(&provision, &owner, acme.schema_name())
+            .await
+            .unwrap();
+        let superuser = PgPool::connect(&superuser_url).await.unwrap();
+        sqlx::raw_sql(AssertSqlSafe(format!("DROP ROLE {hidden_user}")))
+            .execute(&superuser)
             .await
             .unwrap();
     });

@@ -9,6 +9,14 @@
  *   the pads in tenant_rls.key (which only its owner can read with SQL; this function reads
  *   the row directly), compares in constant time, and sets the setting transaction-locally:
  *   gone at COMMIT or ROLLBACK, undone by ROLLBACK TO a savepoint before it.
+ * - enter_text(tenant, credential) (1.2) is enter for a credential written into the query text,
+ *   which the application sends in BEGIN's one round trip: HMAC-SHA256(key, "enter-text:" ||
+ *   tenant || ":" || database || NUL || session user), so a bound credential is never a text one
+ *   nor the reverse, and a text one enters only in its database as its role. It is accepted only
+ *   while this backend does not publish its query texts (track_activities off, a superuser-only
+ *   setting): a text that reached pg_stat_activity was refused, and could be used only where
+ *   texts are hidden for the same database and role (see SECURITY.md for what remains).
+ * - texts_hidden() (1.2) says whether enter_text would look at a credential here.
  * - native_current_tenant() returns the setting, NULL when unset or empty (fail closed).
  * - placement_enter(tenant, tier) (1.1) is tenant-sqlx's placement fence: a shared advisory lock
  *   on the tenant's key (the move takes it exclusively to drain), then the tenant's row of
@@ -35,7 +43,9 @@
 #include "common/cryptohash.h"
 #include "executor/tuptable.h"
 #include "fmgr.h"
+#include "commands/dbcommands.h"
 #include "miscadmin.h"
+#include "pgstat.h"
 #include "storage/bufmgr.h"
 #include "storage/lock.h"
 #include "utils/builtins.h"
@@ -58,6 +68,8 @@ static char *tenant_setting = NULL;
 void		_PG_init(void);
 
 PG_FUNCTION_INFO_V1(tenant_rls_enter);
+PG_FUNCTION_INFO_V1(tenant_rls_enter_text);
+PG_FUNCTION_INFO_V1(tenant_rls_texts_hidden);
 PG_FUNCTION_INFO_V1(tenant_rls_current_tenant);
 PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
 
@@ -82,6 +94,7 @@ PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
 typedef struct CachedCredential
 {
 	uint8		len;			/* of tenant; 0: empty slot */
+	Oid			user;			/* a text credential's session user; InvalidOid: bound */
 	char		tenant[MAX_TENANT_LEN];
 	char		expected[2 * DIGEST_LEN];
 } CachedCredential;
@@ -143,18 +156,16 @@ _PG_init(void)
 	MarkGUCPrefixReserved("tenant_rls");
 }
 
+/* SHA-256 of the concatenation of `n` parts. */
 static void
-sha256(const uint8 *a, size_t alen, const uint8 *b, size_t blen, const uint8 *c, size_t clen,
-	   uint8 *out)
+sha256(int n, const uint8 *const *parts, const size_t *lens, uint8 *out)
 {
 	pg_cryptohash_ctx *ctx = pg_cryptohash_create(PG_SHA256);
+	bool		ok = ctx != NULL && pg_cryptohash_init(ctx) == 0;
 
-	if (ctx == NULL ||
-		pg_cryptohash_init(ctx) < 0 ||
-		pg_cryptohash_update(ctx, a, alen) < 0 ||
-		pg_cryptohash_update(ctx, b, blen) < 0 ||
-		(clen > 0 && pg_cryptohash_update(ctx, c, clen) < 0) ||
-		pg_cryptohash_final(ctx, out, DIGEST_LEN) < 0)
+	for (int i = 0; ok && i < n; i++)
+		ok = lens[i] == 0 || pg_cryptohash_update(ctx, parts[i], lens[i]) == 0;
+	if (!ok || pg_cryptohash_final(ctx, out, DIGEST_LEN) < 0)
 	{
 		pg_cryptohash_free(ctx);
 		ereport(ERROR, (errmsg("tenant_rls: SHA-256 failed")));
@@ -333,17 +344,21 @@ credential_equal(const char *given, size_t given_len, const char *expected)
 }
 
 /*
- * Whether `given` is the key's credential for `tenant`. The key is read first, and the cache
+ * Whether `given` is the key's credential for `tenant`: the bound one (`user` InvalidOid) or the
+ * text one of this database and the session user `user`. The key is read first, and the cache
  * emptied when its pads differ from those it was filled under. The cache answers only a
- * credential equal to one it holds: any other is checked by computing the HMAC, so how long a
- * refusal takes says nothing about which tenants this backend entered before. Only verified
- * credentials are cached.
+ * credential equal to one it holds for the same tenant, kind and user: any other is checked by
+ * computing the HMAC, so how long a refusal takes says nothing about which tenants this backend
+ * entered before. Only verified credentials are cached.
  */
 static bool
-credential_verifies(const char *tenant, size_t tenant_len, const char *given, size_t given_len)
+credential_verifies(const char *tenant, size_t tenant_len, const char *given, size_t given_len,
+					Oid user)
 {
 	static const char hex[] = "0123456789abcdef";
-	static const uint8 prefix[] = "enter:";
+	static const uint8 bound_prefix[] = "enter:";
+	static const uint8 text_prefix[] = "enter-text:";
+	static const uint8 separators[] = ":";
 	uint8		inner_pad[PAD_LEN];
 	uint8		outer_pad[PAD_LEN];
 	uint8		inner[DIGEST_LEN];
@@ -362,7 +377,7 @@ credential_verifies(const char *tenant, size_t tenant_len, const char *given, si
 	}
 	for (int i = 0; i < CACHE_SLOTS; i++)
 	{
-		if (credentials[i].len == tenant_len &&
+		if (credentials[i].len == tenant_len && credentials[i].user == user &&
 			memcmp(credentials[i].tenant, tenant, tenant_len) == 0 &&
 			credential_equal(given, given_len, credentials[i].expected))
 		{
@@ -371,9 +386,36 @@ credential_verifies(const char *tenant, size_t tenant_len, const char *given, si
 			return true;
 		}
 	}
-	sha256(inner_pad, PAD_LEN, prefix, sizeof(prefix) - 1, (const uint8 *) tenant, tenant_len,
-		   inner);
-	sha256(outer_pad, PAD_LEN, inner, DIGEST_LEN, NULL, 0, mac);
+	if (OidIsValid(user))
+	{
+		/*
+		 * "enter-text:" tenant ":" database NUL user: a tenant has no ':' and a name no NUL, so
+		 * the message parses one way only; "enter-" is never "enter:".
+		 */
+		char	   *database = get_database_name(MyDatabaseId);
+		char	   *user_name = GetUserNameFromId(user, false);
+		const uint8 *parts[] = {inner_pad, text_prefix, (const uint8 *) tenant, separators,
+		(const uint8 *) database, (const uint8 *) "", (const uint8 *) user_name};
+		size_t		lens[] = {PAD_LEN, sizeof(text_prefix) - 1, tenant_len, 1,
+		strlen(database), 1, strlen(user_name)};
+
+		sha256(7, parts, lens, inner);
+		pfree(database);
+		pfree(user_name);
+	}
+	else
+	{
+		const uint8 *parts[] = {inner_pad, bound_prefix, (const uint8 *) tenant};
+		size_t		lens[] = {PAD_LEN, sizeof(bound_prefix) - 1, tenant_len};
+
+		sha256(3, parts, lens, inner);
+	}
+	{
+		const uint8 *parts[] = {outer_pad, inner};
+		size_t		lens[] = {PAD_LEN, DIGEST_LEN};
+
+		sha256(2, parts, lens, mac);
+	}
 	explicit_bzero(inner_pad, PAD_LEN);
 	explicit_bzero(outer_pad, PAD_LEN);
 	for (int i = 0; i < DIGEST_LEN; i++)
@@ -388,6 +430,7 @@ credential_verifies(const char *tenant, size_t tenant_len, const char *given, si
 		slot = &credentials[next_slot];
 		next_slot = (next_slot + 1) % CACHE_SLOTS;
 		slot->len = (uint8) tenant_len;
+		slot->user = user;
 		memcpy(slot->tenant, tenant, tenant_len);
 		memcpy(slot->expected, expected, 2 * DIGEST_LEN);
 	}
@@ -395,8 +438,14 @@ credential_verifies(const char *tenant, size_t tenant_len, const char *given, si
 	return verifies;
 }
 
-Datum
-tenant_rls_enter(PG_FUNCTION_ARGS)
+/*
+ * Checks `credential` for `tenant` (`user`: see credential_verifies) and sets the setting
+ * transaction-locally, as a superuser's SET LOCAL would: undone at the end of the transaction, or
+ * by a ROLLBACK TO a savepoint taken before it. The functions have no SET clause (nor SECURITY
+ * DEFINER), so no GUC nest level of their own ends when they return.
+ */
+static Datum
+enter_as(FunctionCallInfo fcinfo, Oid user)
 {
 	text	   *tenant;
 	text	   *credential;
@@ -412,18 +461,47 @@ tenant_rls_enter(PG_FUNCTION_ARGS)
 		refuse("the tenant credential does not verify");
 	/* Constant time in the credential's content: every byte is compared, whatever differs. */
 	if (!credential_verifies(VARDATA_ANY(tenant), tenant_len, VARDATA_ANY(credential),
-							 VARSIZE_ANY_EXHDR(credential)))
+							 VARSIZE_ANY_EXHDR(credential), user))
 		refuse("the tenant credential does not verify");
-
-	/*
-	 * As a superuser's SET LOCAL would: undone at the end of the transaction, or by a ROLLBACK TO
-	 * a savepoint taken before it. This function has no SET clause (nor SECURITY DEFINER), so no
-	 * GUC nest level of its own ends when it returns.
-	 */
 	value = text_to_cstring(tenant);
 	(void) set_config_option(TENANT_GUC, value, PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, ERROR, false);
 	PG_RETURN_TEXT_P(cstring_to_text(value));
+}
+
+Datum
+tenant_rls_enter(PG_FUNCTION_ARGS)
+{
+	return enter_as(fcinfo, InvalidOid);
+}
+
+/*
+ * enter for a credential in the query text. Refused (TR001, before the credential is looked at)
+ * when this backend publishes its query texts: then the text, credential included, is in
+ * pg_stat_activity, which is overwritten at once so that it shows there for as short a time as
+ * this backend can make it. The client falls back to a bound credential. The session user, not
+ * the current one: SET ROLE, which raw SQL may run, does not change it.
+ */
+Datum
+tenant_rls_enter_text(PG_FUNCTION_ARGS)
+{
+	if (pgstat_track_activities)
+	{
+		pgstat_report_activity(STATE_RUNNING,
+							   "<tenant_rls: a credential in a published query text, refused>");
+		ereport(ERROR,
+				(errcode(MAKE_SQLSTATE('T', 'R', '0', '0', '1')),
+				 errmsg("tenant_rls: this session publishes its query texts (track_activities), so it refuses a credential written in one"),
+				 errhint("Bind the credential (tenant_rls.enter), or have a superuser set track_activities off for the role.")));
+	}
+	return enter_as(fcinfo, GetSessionUserId());
+}
+
+/* Whether enter_text would look at a credential in this backend: its query texts are hidden. */
+Datum
+tenant_rls_texts_hidden(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_BOOL(!pgstat_track_activities);
 }
 
 Datum

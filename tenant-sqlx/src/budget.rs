@@ -282,7 +282,7 @@ impl<DB: PlacementBackend> DbBudget<DB> {
 impl DbBudget<sqlx::Postgres> {
     /// [`begin`](Self::begin) as a [`RowSecurity`] transaction: the verified tenant setting and
     /// the plan's statement timeout, the timeout in the BEGIN round trip (with the credential,
-    /// in [`RowSecurity::one_round_trip`]'s one).
+    /// where [`RowSecurity::begin`] takes one).
     ///
     /// ```no_run
     /// # use std::time::Duration;

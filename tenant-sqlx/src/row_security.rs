@@ -2,16 +2,19 @@
 //! raw SQL, the DDL that installs its PostgreSQL half, and the transactions that set it.
 
 use std::fmt;
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
+use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Postgres};
 use zeroize::Zeroizing;
 
 use tenant_core::{TenantCtx, TenantId};
 
 use crate::error::Error;
-use crate::repo::rls::{self, ENTER};
+use crate::repo::rls::{self, ENTER, TEXTS_PUBLISHED};
 use crate::tenant_tx::TenantTx;
 
 type HmacSha256 = Hmac<Sha256>;
@@ -43,8 +46,12 @@ const BLOCK: usize = 64;
 ///   start time), which `current_tenant()` checks again on **every statement**: some 6 µs each,
 ///   and 1.4x to 1.8x a one-statement transaction in all (BENCHMARKS.md).
 ///
-/// [`one_round_trip`](Self::one_round_trip) writes the tenant and the credential into BEGIN's
-/// query text instead, saving a round trip where no session of the role can read query texts.
+/// Where the database's sessions hide their query texts (`track_activities` off for the role, a
+/// superuser's setting), `begin` takes **one** round trip: the tenant and a *text* credential,
+/// bound to the database and the role and refused by every session that publishes its texts,
+/// written into BEGIN's query. It learns that a pool's sessions hide their texts from its
+/// two-round-trip BEGIN, and forgets it when a session refuses; see [`begin`](Self::begin), and
+/// [`two_round_trips`](Self::two_round_trips) to opt out.
 ///
 /// So inside a transaction, `set_config('app.tenant_id', 'globex', true)`, a `SET` at session
 /// level, or a value copied from globex's own transaction names no tenant: the tables show
@@ -81,9 +88,28 @@ pub struct RowSecurity {
     /// (plain `sha256`, no extension) needs. As secret as the key.
     inner_pad: Zeroizing<[u8; BLOCK]>,
     outer_pad: Zeroizing<[u8; BLOCK]>,
-    /// [`one_round_trip`](Self::one_round_trip): the credential goes in BEGIN's query text.
-    one_round_trip: bool,
+    /// [`two_round_trips`](Self::two_round_trips): never a credential in a query text.
+    two_round_trips: bool,
+    /// The pools whose sessions were seen hiding their query texts, shared by the clones: read
+    /// without a lock on every `begin`, replaced (copied) when a pool is learned or forgotten.
+    hidden: Arc<ArcSwap<Vec<HiddenTexts>>>,
 }
+
+/// A pool whose session said it hides its query texts (`tenant_rls.texts_hidden()`), and the
+/// database and session user it reported, which a text credential is bound to.
+#[derive(Clone)]
+struct HiddenTexts {
+    /// The pool's connect options: `Pool::connect_options` hands out the same `Arc` until
+    /// `set_connect_options` replaces it, and holding it keeps its address from being reused by
+    /// another pool's.
+    options: Arc<PgConnectOptions>,
+    database: String,
+    user: String,
+}
+
+/// How many pools [`RowSecurity`] remembers as hiding their texts; the oldest is forgotten first
+/// (its next `begin` takes two round trips and learns it again).
+const HIDDEN_POOLS: usize = 32;
 
 impl RowSecurity {
     /// The shortest key accepted, in bytes: HMAC-SHA256's output size.
@@ -116,59 +142,65 @@ impl RowSecurity {
             mac,
             inner_pad,
             outer_pad,
-            one_round_trip: false,
+            two_round_trips: false,
+            hidden: Arc::default(),
         })
     }
 
-    /// The same key, with [`begin`](Self::begin) in **one** round trip instead of two: the call
-    /// to `tenant_rls.enter` joins the BEGIN simple query, the tenant and its credential written
-    /// into the query text. A `RowSecurity` transaction then costs what a plain
-    /// [`TenantTx`] does, plus the policy.
-    ///
-    /// Safe only where no session of the application's role can read the query texts of the
-    /// others: PostgreSQL shows a session's current (or last) query in `pg_stat_activity` to
-    /// every session of the same role, and a credential read there enters its tenant from any
-    /// of them until the key is rotated. Turn the texts off for the role, as a superuser (the
-    /// setting is superuser-only, so the role cannot turn it back on):
-    ///
-    /// ```sql
-    /// ALTER ROLE app SET track_activities = off;
-    /// ```
-    ///
-    /// or revoke EXECUTE on `pg_stat_get_activity` (what `pg_stat_activity` reads) from the
-    /// role and `PUBLIC`. Declare the choice to [`IsolationAudit::row_security`], which then
-    /// reports [`Finding::QueryTextsVisible`] while the texts are visible. The server's log
-    /// (`log_statement`), which the application's role cannot read, shows the credential in
-    /// either mode.
-    ///
-    /// [`IsolationAudit::row_security`]: crate::IsolationAudit::row_security
-    /// [`Finding::QueryTextsVisible`]: crate::Finding::QueryTextsVisible
+    /// The same key, with [`begin`](Self::begin) always in **two** round trips: the credential
+    /// is bound, never written into a query text, whatever the database's sessions say about
+    /// theirs. For a deployment that wants no credential in any query text (the server's log,
+    /// with `log_statement`, shows bound parameters too).
     ///
     /// ```
     /// # use tenant::sqlx::RowSecurity;
-    /// let rls = RowSecurity::new(&[7; 32])?.one_round_trip();
-    /// assert!(rls.is_one_round_trip());
-    /// assert!(!RowSecurity::new(&[7; 32])?.is_one_round_trip());
+    /// let rls = RowSecurity::new(&[7; 32])?.two_round_trips();
+    /// assert!(rls.is_two_round_trips());
+    /// assert!(!RowSecurity::new(&[7; 32])?.is_two_round_trips());
     /// # Ok::<(), tenant::sqlx::Error>(())
     /// ```
-    pub fn one_round_trip(mut self) -> RowSecurity {
-        self.one_round_trip = true;
+    pub fn two_round_trips(mut self) -> RowSecurity {
+        self.two_round_trips = true;
+        self.hidden = Arc::default();
         self
     }
 
-    /// Whether [`begin`](Self::begin) writes the credential into BEGIN's query text
-    /// ([`one_round_trip`](Self::one_round_trip)) rather than binding it, as
+    /// Whether [`begin`](Self::begin) always binds the credential
+    /// ([`two_round_trips`](Self::two_round_trips)), as
     /// [`IsolationAudit::row_security`](crate::IsolationAudit::row_security) reads it.
     ///
     /// ```
     /// # use tenant::sqlx::RowSecurity;
     /// let rls = RowSecurity::new(&[7; 32])?;
-    /// assert!(!rls.is_one_round_trip());
-    /// assert!(rls.clone().one_round_trip().is_one_round_trip());
+    /// assert!(!rls.is_two_round_trips());
+    /// assert!(rls.clone().two_round_trips().is_two_round_trips());
     /// # Ok::<(), tenant::sqlx::Error>(())
     /// ```
-    pub fn is_one_round_trip(&self) -> bool {
-        self.one_round_trip
+    pub fn is_two_round_trips(&self) -> bool {
+        self.two_round_trips
+    }
+
+    /// Whether the next [`begin`](Self::begin) on `pool` takes one round trip: a session of the
+    /// pool said it hides its query texts, and none refused a text credential since.
+    ///
+    /// ```no_run
+    /// # use tenant::{Plan, TenantCtx};
+    /// # use tenant::sqlx::RowSecurity;
+    /// # async fn run(app: sqlx::PgPool, acme: TenantCtx) -> Result<(), tenant::sqlx::Error> {
+    /// let rls = RowSecurity::new(&[7; 32])?;
+    /// assert!(!rls.begins_in_one_round_trip(&app)); // nothing learned yet
+    /// rls.begin(&app, &acme).await?.commit().await?; // binds the credential, and learns
+    /// // true where the role's sessions hide their query texts (`track_activities` off)
+    /// let next_is_one = rls.begins_in_one_round_trip(&app);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn begins_in_one_round_trip(&self, pool: &PgPool) -> bool {
+        let options = pool.connect_options();
+        self.hidden
+            .load()
+            .iter()
+            .any(|h| Arc::ptr_eq(&h.options, &options))
     }
 
     /// The statements [`install`](Self::install) runs before it writes the key, for migration
@@ -206,9 +238,9 @@ impl RowSecurity {
     /// policies untouched; a transaction begun under the other version sees no row (fail
     /// closed) until it ends.
     ///
-    /// The server must have the extension at version 1.1 (`make install` in `tenant-sqlx/pg`, as
+    /// The server must have the extension at version 1.2 (`make install` in `tenant-sqlx/pg`, as
     /// `.ci/pg.sh` does): without it, [`Error::RowSecurityExtensionMissing`], and nothing is
-    /// changed. A database with version 1.0 is updated. The
+    /// changed. A database with version 1.0 or 1.1 is updated. The
     /// extension is *trusted*, so the database's owner can create it; its two C functions are
     /// then owned by the bootstrap superuser.
     ///
@@ -268,11 +300,34 @@ impl RowSecurity {
     }
 
     /// Begins a transaction bound to `ctx`'s tenant, with the verified tenant setting that the
-    /// row-level security policies check (see [`TenantTx::begin`] for the rest). Two round
-    /// trips: BEGIN with the search path, then `tenant_rls.enter` with bound parameters; one
-    /// with [`one_round_trip`](Self::one_round_trip). A credential the database does not
-    /// verify is [`Error::RowSecurityRefused`], and the connection goes back to the pool
-    /// rolled back.
+    /// row-level security policies check (see [`TenantTx::begin`] for the rest). A credential
+    /// the database does not verify is [`Error::RowSecurityRefused`], and the connection goes
+    /// back to the pool rolled back.
+    ///
+    /// **Two round trips** first: BEGIN with the search path, then `tenant_rls.enter` with the
+    /// tenant and its credential bound (never in a query text), which also returns whether the
+    /// session hides its query texts, its database and its user. Once a session of `pool` said
+    /// it hides them, **one**: the tenant and a *text* credential (HMAC of
+    /// `enter-text:<tenant>:<database>\0<user>`, which `enter` does not accept, nor this
+    /// `enter`'s) join BEGIN's simple query. The database's `enter_text` accepts it only in a
+    /// session of that database and user that does not publish its query texts, so no session
+    /// that can read it in `pg_stat_activity` can use it. A session that publishes its texts
+    /// (a superuser turned `track_activities` back on) refuses it before looking at it: `begin`
+    /// forgets the pool and binds the credential, in the same call.
+    ///
+    /// To turn the texts off for the application's role, as a superuser (the setting is
+    /// superuser-only, so the role cannot turn it back on), then restart the pools:
+    ///
+    /// ```sql
+    /// ALTER ROLE app SET track_activities = off;
+    /// ```
+    ///
+    /// While the role's sessions disagree (some logged in before the change), a text refused by
+    /// one could be accepted by another: [`IsolationAudit::row_security`] reports it
+    /// ([`Finding::QueryTextsVisible`]).
+    ///
+    /// [`IsolationAudit::row_security`]: crate::IsolationAudit::row_security
+    /// [`Finding::QueryTextsVisible`]: crate::Finding::QueryTextsVisible
     pub async fn begin(&self, pool: &PgPool, ctx: &TenantCtx) -> Result<TenantTx<Postgres>, Error> {
         self.enter(pool, ctx, None, false).await
     }
@@ -324,42 +379,120 @@ impl RowSecurity {
         statement_timeout_ms: Option<u32>,
     ) -> Result<TenantTx<Postgres>, Error> {
         let tenant = ctx.tenant_id();
-        let credential = self.credential(tenant);
-        let mut begin = rls::Begin {
+        let begin = rls::Begin {
             schema,
             fence: fenced.then(|| (tenant, ctx.placement().tier())),
             enter: None,
             statement_timeout_ms,
         };
-        if self.one_round_trip {
-            begin.enter = Some((tenant, credential.as_str()));
-            return match pool.begin_with(AssertSqlSafe(begin.sql())).await {
-                Ok(tx) => Ok(TenantTx::from_parts(tx, ctx)),
-                Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
-                Err(e) => Err(crate::placement::refusal(e, tenant)),
-            };
+        let options = pool.connect_options();
+        if !self.two_round_trips {
+            let hidden = self.hidden.load();
+            if let Some(h) = hidden.iter().find(|h| Arc::ptr_eq(&h.options, &options)) {
+                let credential = self.text_credential(tenant, &h.database, &h.user);
+                let sql = rls::Begin {
+                    enter: Some((tenant, credential.as_str())),
+                    ..begin
+                }
+                .sql();
+                drop(hidden);
+                match pool.begin_with(AssertSqlSafe(sql)).await {
+                    Ok(tx) => return Ok(TenantTx::from_parts(tx, ctx)),
+                    Err(e) if is_refusal(&e) => return Err(Error::RowSecurityRefused),
+                    // The session publishes its texts: bind the credential, below.
+                    Err(e) if has_code(&e, TEXTS_PUBLISHED) => self.forget(&options),
+                    Err(e) => return Err(crate::placement::refusal(e, tenant)),
+                }
+            }
         }
+        let credential = self.credential(tenant);
         let mut tx = pool
             .begin_with(AssertSqlSafe(begin.sql()))
             .await
             .map_err(|e| crate::placement::refusal(e, tenant))?;
-        let entered = sqlx::query(ENTER)
+        let entered = sqlx::query_as::<_, (String, bool, String, String)>(ENTER)
             .bind(tenant.as_str())
             .bind(credential.as_str())
-            .execute(&mut *tx)
+            .fetch_one(&mut *tx)
             .await;
         match entered {
-            Ok(_) => Ok(TenantTx::from_parts(tx, ctx)),
+            Ok((_, hidden, database, user)) => {
+                if hidden && !self.two_round_trips {
+                    self.learn(options, database, user);
+                }
+                Ok(TenantTx::from_parts(tx, ctx))
+            }
             Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
             Err(e) => Err(e.into()),
         }
     }
 
+    /// Remembers that `options`' pool hides its query texts (once; the oldest pool forgotten
+    /// beyond [`HIDDEN_POOLS`]).
+    fn learn(&self, options: Arc<PgConnectOptions>, database: String, user: String) {
+        if self
+            .hidden
+            .load()
+            .iter()
+            .any(|h| Arc::ptr_eq(&h.options, &options))
+        {
+            return;
+        }
+        let learned = Arc::new(HiddenTexts {
+            options,
+            database,
+            user,
+        });
+        self.hidden.rcu(|pools| {
+            let mut pools: Vec<HiddenTexts> = pools
+                .iter()
+                .filter(|h| !Arc::ptr_eq(&h.options, &learned.options))
+                .map(HiddenTexts::clone)
+                .collect();
+            if pools.len() >= HIDDEN_POOLS {
+                pools.remove(0);
+            }
+            pools.push(HiddenTexts::clone(&learned));
+            pools
+        });
+    }
+
+    /// Forgets `options`' pool: one of its sessions publishes its query texts.
+    fn forget(&self, options: &Arc<PgConnectOptions>) {
+        self.hidden.rcu(|pools| {
+            pools
+                .iter()
+                .filter(|h| !Arc::ptr_eq(&h.options, options))
+                .map(HiddenTexts::clone)
+                .collect::<Vec<_>>()
+        });
+    }
+
     /// The credential `tenant_rls.enter` checks: HMAC-SHA256 of `enter:<tenant>`, hex.
     fn credential(&self, tenant: &TenantId) -> String {
+        self.tag(&[b"enter:", tenant.as_str().as_bytes()])
+    }
+
+    /// The credential `tenant_rls.enter_text` checks: HMAC-SHA256 of
+    /// `enter-text:<tenant>:<database>\0<user>`, hex. A tenant has no `:` and a PostgreSQL name
+    /// no NUL, so the message parses one way only; `enter-` is never `enter:`.
+    fn text_credential(&self, tenant: &TenantId, database: &str, user: &str) -> String {
+        self.tag(&[
+            b"enter-text:",
+            tenant.as_str().as_bytes(),
+            b":",
+            database.as_bytes(),
+            b"\0",
+            user.as_bytes(),
+        ])
+    }
+
+    /// HMAC-SHA256 of the concatenation of `parts` under the key, hex.
+    fn tag(&self, parts: &[&[u8]]) -> String {
         let mut mac = self.mac.clone();
-        mac.update(b"enter:");
-        mac.update(tenant.as_str().as_bytes());
+        for part in parts {
+            mac.update(part);
+        }
         let tag = mac.finalize().into_bytes();
         // By table: no formatting machinery per byte, on every BEGIN.
         const HEX: &[u8; 16] = b"0123456789abcdef";
@@ -374,16 +507,20 @@ impl RowSecurity {
 
 /// `tenant_rls.enter`'s refusal: SQLSTATE 28000, invalid authorization.
 fn is_refusal(error: &sqlx::Error) -> bool {
+    has_code(error, "28000")
+}
+
+fn has_code(error: &sqlx::Error, sqlstate: &str) -> bool {
     error
         .as_database_error()
         .and_then(|e| e.code())
-        .is_some_and(|code| code == "28000")
+        .is_some_and(|code| code == sqlstate)
 }
 
 impl fmt::Debug for RowSecurity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.one_round_trip {
-            f.write_str("RowSecurity(one round trip, ..)")
+        if self.two_round_trips {
+            f.write_str("RowSecurity(two round trips, ..)")
         } else {
             f.write_str("RowSecurity(..)")
         }

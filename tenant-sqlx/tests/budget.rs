@@ -218,7 +218,7 @@ async fn postgres_the_timeout_holds_with_row_security_and_behind_the_fence() {
             .unwrap()
     }
 
-    for mode in [security.clone(), security.clone().one_round_trip()] {
+    for mode in [security.clone(), security.clone().two_round_trips()] {
         let how = format!("{mode:?}");
         let mut tx = budget.begin_row_security(&mode, &free).await.unwrap();
         assert_eq!(tenant_of(&mut tx).await.as_deref(), Some("acme"), "{how}");

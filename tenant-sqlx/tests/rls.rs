@@ -917,122 +917,450 @@ async fn current_tenant_has_no_set_clause_and_the_search_path_cannot_hijack_it()
 }
 
 /// The credential another session of the application's role can read in `pg_stat_activity`
-/// while `session`'s transaction is open, if any: what follows `enter('<tenant>', '`.
+/// while `session`'s transaction is open, if any: what follows `enter('<tenant>', '` (or
+/// `enter_text(..`).
 async fn credential_seen_by(reader: &PgPool, tenant: &str) -> Option<String> {
     let texts: Vec<String> = sqlx::query_scalar(
         "SELECT query FROM pg_stat_activity \
-         WHERE pid <> pg_backend_pid() AND usename = current_user AND query IS NOT NULL",
+         WHERE pid <> pg_backend_pid() AND usename = current_user \
+           AND datname = current_database() AND query IS NOT NULL",
     )
     .fetch_all(reader)
     .await
     .unwrap();
-    let marker = format!("enter('{tenant}', '");
+    // `enter('<tenant>', '` or `enter_text('<tenant>', '`.
+    let marker = format!("('{tenant}', '");
     texts.iter().find_map(|text| {
         let at = text.find(&marker)? + marker.len();
+        if !text[..at].contains("tenant_rls.enter") {
+            return None;
+        }
         Some(text[at..].split('\'').next()?.to_owned())
     })
 }
 
-/// Enters `tenant` with a credential read elsewhere, on a connection of `app`, and counts the
-/// invoices it sees: `Err` with the SQLSTATE when the credential is refused.
-async fn replay(app: &PgPool, tenant: &str, credential: &str) -> Result<i64, Option<String>> {
-    let mut tx = app.begin().await.unwrap();
-    sqlx::query("SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)")
-        .bind(tenant)
-        .bind(credential)
-        .execute(&mut *tx)
-        .await
-        .map_err(|e| sqlstate(&e))?;
+/// `tenant`'s text credential for `database` and `user` (what `RowSecurity::begin` writes into
+/// BEGIN's query where texts are hidden), computed from the key table by its owner.
+async fn text_credential_of(owner: &PgPool, tenant: &str, database: &str, user: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT encode(sha256(outer_pad || sha256(inner_pad || \
+           convert_to('enter-text:' || $1 || ':' || $2, 'UTF8') || '\\x00'::bytea || \
+           convert_to($3, 'UTF8'))), 'hex') FROM tenant_rls.key",
+    )
+    .bind(tenant)
+    .bind(database)
+    .bind(user)
+    .fetch_one(owner)
+    .await
+    .unwrap()
+}
+
+/// Calls `function` (`enter` or `enter_text`) for `tenant` with `credential` in a transaction of
+/// `pool`, and counts the invoices it then sees: `Err` with the SQLSTATE when refused.
+async fn enter_with(
+    pool: &PgPool,
+    function: &str,
+    tenant: &str,
+    credential: &str,
+) -> Result<i64, Option<String>> {
+    let mut tx = pool.begin().await.unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT set_config('app.tenant_id', tenant_rls.{function}($1, $2), true)"
+    )))
+    .bind(tenant)
+    .bind(credential)
+    .execute(&mut *tx)
+    .await
+    .map_err(|e| sqlstate(&e))?;
     let n = raw_count(&mut *tx).await;
     tx.rollback().await.unwrap();
     Ok(n)
 }
 
-/// Issue 21 item 4, its cost: `RowSecurity::one_round_trip` writes the credential into BEGIN's
-/// query text. Where the role's sessions can read each other's query texts, one of them reads
-/// globex's credential in `pg_stat_activity` and enters globex with it: the audit, told of the
-/// mode, reports that. With `track_activities = off` for the role (a superuser's setting) the
-/// text is not there, and the audit passes. Bound credentials (two round trips) never show.
-#[tokio::test]
-async fn one_round_trip_credentials_are_a_finding_while_query_texts_are_visible() {
-    let test = "one_round_trip_query_texts";
-    let Some((owner, app, acme, globex)) = seeded_for_audit(test, 2).await else {
-        return;
-    };
-    let one = rls().one_round_trip();
-    // A refusal leaves the connection idle (both of the pool's are used right after), and
-    // the mode verifies like the other.
-    let wrong = RowSecurity::new(&[42; 32]).unwrap().one_round_trip();
-    let refused = wrong.begin(&app, &acme).await.unwrap_err();
-    assert!(matches!(refused, Error::RowSecurityRefused), "{refused:?}");
-    let mut tx = one.begin(&app, &acme).await.unwrap();
-    let mut other = one.begin(&app, &acme).await.unwrap();
-    assert_eq!(raw_count(tx.executor()).await, 3);
-    assert_eq!(raw_count(other.executor()).await, 3);
-    tx.rollback().await.unwrap();
-    other.rollback().await.unwrap();
+/// A login role of the test's own (CI runs test binaries side by side on one cluster: the
+/// shared application role's settings are never changed), a member of the application role
+/// (its grants), with `settings` applied by the superuser (`ALTER ROLE .. SET ..`). Returns the
+/// superuser's pool and the role's URL for `database`.
+async fn own_role(
+    test: &str,
+    role: &str,
+    database: &str,
+    settings: &[&str],
+) -> Option<(PgPool, String)> {
+    let superuser = support::server_var("SUPERUSER_DATABASE_URL", test)?;
+    let superuser = PgPool::connect(&superuser).await.unwrap();
+    let app_url = std::env::var("APP_DATABASE_URL").unwrap();
+    let app: sqlx::postgres::PgConnectOptions = app_url.parse().unwrap();
+    let mut statements = vec![
+        format!("DROP ROLE IF EXISTS {role}"),
+        format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{role}' IN ROLE {}",
+            app.get_username()
+        ),
+    ];
+    statements.extend(
+        settings
+            .iter()
+            .map(|setting| format!("ALTER ROLE {role} SET {setting}")),
+    );
+    for statement in statements {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&superuser)
+            .await
+            .unwrap();
+    }
+    let (scheme, rest) = app_url.split_once("://").unwrap();
+    let (_, host) = rest.split_once('@').unwrap();
+    let (host, _) = host.split_once('/').unwrap();
+    Some((
+        superuser,
+        format!("{scheme}://{role}:{role}@{host}/{database}"),
+    ))
+}
 
-    // Two round trips: the text another session sees holds placeholders, not the credential.
-    let theirs = rls().begin(&app, &globex).await.unwrap();
-    assert_eq!(credential_seen_by(&app, "globex").await, None);
-    theirs.rollback().await.unwrap();
+async fn drop_role(superuser: &PgPool, role: &str) {
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = '{role}'; \
+         DROP ROLE {role}"
+    )))
+    .execute(superuser)
+    .await
+    .unwrap();
+}
 
-    // One round trip, texts visible: read, replayed, in.
-    let theirs = one.begin(&app, &globex).await.unwrap();
-    let stolen = credential_seen_by(&app, "globex")
+/// How many times the connection called `tenant_rls.enter` and `tenant_rls.enter_text` so far
+/// (`track_functions = 'all'` and `stats_fetch_consistency = none` for the role): the counts
+/// flushed to the shared statistics plus those still pending in the backend, which it flushes
+/// only between transactions.
+async fn enter_calls(executor: impl sqlx::PgExecutor<'_>) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT coalesce(pg_stat_get_function_calls(e), 0) + coalesce(pg_stat_get_xact_function_calls(e), 0), \
+                coalesce(pg_stat_get_function_calls(t), 0) + coalesce(pg_stat_get_xact_function_calls(t), 0) \
+         FROM (SELECT 'tenant_rls.enter(text, text)'::regprocedure::oid AS e, \
+                      'tenant_rls.enter_text(text, text)'::regprocedure::oid AS t) AS f",
+    )
+    .fetch_one(executor)
+    .await
+    .unwrap()
+}
+
+/// [`own_role`] named `test`, its texts hidden and its calls of functions counted (see
+/// [`enter_calls`]), in `owner`'s database: that database's name, the superuser's pool, the
+/// role's URL and a pool of one connection as the role.
+async fn counting_role(test: &str, owner: &PgPool) -> Option<(String, PgPool, String, PgPool)> {
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(owner)
         .await
-        .expect("globex's credential in pg_stat_activity");
-    theirs.rollback().await.unwrap();
-    assert_eq!(replay(&app, "globex", &stolen).await, Ok(2));
-    let audit = || IsolationAudit::new().entity::<Invoice>();
-    assert_eq!(audit().findings(&app).await.unwrap(), []);
-    assert_eq!(
-        audit().row_security(&rls()).findings(&app).await.unwrap(),
-        []
-    );
-    let options: sqlx::postgres::PgConnectOptions =
-        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
-    let app_role = options.get_username().to_owned();
-    let found = audit().row_security(&one).findings(&app).await.unwrap();
-    assert!(
-        matches!(&found[..], [Finding::QueryTextsVisible { role }] if *role == app_role),
-        "{found:?}"
-    );
+        .unwrap();
+    let settings = [
+        "track_activities = off",
+        "track_functions = 'all'",
+        "stats_fetch_consistency = none",
+    ];
+    let (superuser, url) = own_role(test, test, &database, &settings).await?;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    Some((database, superuser, url, pool))
+}
 
-    // Hardened: the role's sessions record no query text (only a superuser can set that).
-    let Some(superuser) = support::server_var("SUPERUSER_DATABASE_URL", test) else {
+/// `security.begin` on `pool` (of one connection), and how many times its BEGIN called
+/// `enter` and `enter_text`.
+async fn begin_counting(
+    security: &RowSecurity,
+    pool: &PgPool,
+    ctx: &TenantCtx,
+) -> (TenantTx<sqlx::Postgres>, (i64, i64)) {
+    let before = enter_calls(pool).await;
+    let mut tx = security.begin(pool, ctx).await.unwrap();
+    let after = enter_calls(tx.executor()).await;
+    (tx, (after.0 - before.0, after.1 - before.1))
+}
+
+/// Issue 21 item 4, BEGIN's one round trip, safe by default. The application role's query
+/// texts are published (CI's default): `begin` binds the credential (two round trips) and
+/// stays there. A credential written into a query text that another session of the role reads
+/// in `pg_stat_activity` enters no tenant: `enter_text` refuses it (TR001) in every session that
+/// publishes texts, before looking at it, and `enter` refuses it as a bound one (28000). Before
+/// the fix, `RowSecurity::one_round_trip()` wrote the bound credential into the text, and the
+/// reader entered globex with it (this test's old version asserted that replay succeeded).
+#[tokio::test]
+async fn a_credential_read_in_pg_stat_activity_enters_no_tenant() {
+    let test = "rtt_published_texts";
+    let Some((owner, app, acme, globex)) = seeded_for_audit(test, 2).await else {
         return;
     };
     let database: String = sqlx::query_scalar("SELECT current_database()::text")
         .fetch_one(&owner)
         .await
         .unwrap();
-    let superuser = PgPool::connect(&superuser).await.unwrap();
+    let app_options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
+    let app_role = app_options.get_username().to_owned();
+
+    // Texts published: two round trips, every time, working.
+    let security = rls();
+    for _ in 0..2 {
+        let mut tx = security.begin(&app, &acme).await.unwrap();
+        assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+        tx.commit().await.unwrap();
+        assert!(!security.begins_in_one_round_trip(&app));
+    }
+    let hidden: bool = sqlx::query_scalar("SELECT tenant_rls.texts_hidden()")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    assert!(!hidden);
+    // Two round trips: the text another session sees holds placeholders, not the credential.
+    let theirs = security.begin(&app, &globex).await.unwrap();
+    assert_eq!(credential_seen_by(&app, "globex").await, None);
+    theirs.rollback().await.unwrap();
+
+    // A session writes globex's genuine text credential into its query (as a one-round-trip
+    // BEGIN would), the sleep first so that the text is there to read.
+    let genuine = text_credential_of(&owner, "globex", &database, &app_role).await;
+    let victim = {
+        let app = app.clone();
+        let sql =
+            format!("SELECT pg_sleep(1), tenant_rls.enter_text('globex', '{genuine}'); BEGIN");
+        tokio::spawn(async move { app.begin_with(sqlx::AssertSqlSafe(sql)).await.map(drop) })
+    };
+    let mut stolen = None;
+    for _ in 0..100 {
+        stolen = credential_seen_by(&app, "globex").await;
+        if stolen.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let stolen = stolen.expect("the credential in pg_stat_activity");
+    assert_eq!(stolen, genuine);
+    let refused = victim.await.unwrap().unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("TR001"), "{refused}");
+    // The refusing session overwrote its text: nothing left to read.
+    assert_eq!(credential_seen_by(&app, "globex").await, None);
+    // Replayed by a session of the role: refused as a text credential, and as a bound one.
+    assert_eq!(
+        enter_with(&app, "enter_text", "globex", &stolen).await,
+        Err(Some("TR001".into()))
+    );
+    assert_eq!(
+        enter_with(&app, "enter", "globex", &stolen).await,
+        Err(Some("28000".into()))
+    );
+    // The audit, told that `begin` may write text credentials: the role's sessions agree.
+    let audit = || IsolationAudit::new().entity::<Invoice>();
+    assert_eq!(
+        audit()
+            .row_security(&security)
+            .findings(&app)
+            .await
+            .unwrap(),
+        []
+    );
+}
+
+/// Where the role's sessions hide their query texts (`track_activities = off`, set by a
+/// superuser, which the role cannot undo), the default `begin` learns it from its first
+/// (two-round-trip) BEGIN and then begins in **one**: the transaction called `enter_text` in
+/// BEGIN's query and never `enter`. Row security holds in that mode. A text credential is bound
+/// to its kind, its database and its role: a bound credential is refused as a text one and the
+/// reverse, and a text credential for another database or role is refused.
+#[tokio::test]
+async fn hidden_texts_begin_in_one_round_trip_with_credentials_bound_to_them() {
+    let test = "rtt_hidden_texts";
+    let Some((owner, app, acme, globex)) = seeded_for_audit(test, 1).await else {
+        return;
+    };
+    let Some((database, superuser, _, hidden)) = counting_role(test, &owner).await else {
+        return;
+    };
+    let role = test;
+    let security = rls();
+    assert!(!security.begins_in_one_round_trip(&hidden));
+    let (tx, calls) = begin_counting(&security, &hidden, &acme).await;
+    assert_eq!(calls, (1, 0), "the first BEGIN binds");
+    tx.commit().await.unwrap();
+    assert!(security.begins_in_one_round_trip(&hidden));
+    // Learned per pool: the application role's pool (texts published) is not affected.
+    assert!(!security.begins_in_one_round_trip(&app));
+    for (ctx, rows) in [(&acme, acme_rows()), (&globex, vec!["globex".into(); 2])] {
+        let (mut tx, calls) = begin_counting(&security, &hidden, ctx).await;
+        assert_eq!(calls, (0, 1), "one round trip");
+        assert_eq!(visible_tenants(tx.executor()).await, rows);
+        // Raw SQL still cannot switch tenants, nor see the other's rows.
+        let forged = sqlx::raw_sql("SELECT set_config('tenant_rls.tenant', 'globex', true)")
+            .execute(tx.executor())
+            .await
+            .unwrap_err();
+        assert_eq!(sqlstate(&forged).as_deref(), Some("42501"), "{forged}");
+        tx.rollback().await.unwrap();
+    }
+    // Opting out: bound, every time.
+    let two = security.clone().two_round_trips();
+    let (tx, calls) = begin_counting(&two, &hidden, &acme).await;
+    assert_eq!(calls, (1, 0));
+    tx.rollback().await.unwrap();
+    assert!(!two.begins_in_one_round_trip(&hidden));
+    // The key rotated under a pool that begins in one round trip: refused (not retried with
+    // a bound credential), and the connection is left idle, usable.
+    RowSecurity::new(&[42; 32])
+        .unwrap()
+        .install(&owner)
+        .await
+        .unwrap();
+    assert!(matches!(
+        security.begin(&hidden, &acme).await,
+        Err(Error::RowSecurityRefused)
+    ));
+    assert!(security.begins_in_one_round_trip(&hidden));
+    support::install_row_security(&owner).await;
+    let (tx, calls) = begin_counting(&security, &hidden, &acme).await;
+    assert_eq!(calls, (0, 1));
+    tx.rollback().await.unwrap();
+
+    // Who chooses what the C function compares: the tenant and the credential, the caller;
+    // the kind (which function), the caller; the database, the session user and whether texts
+    // are hidden, the server.
+    let text = text_credential_of(&owner, "acme", &database, role).await;
+    let bound = credential_of(&owner, "acme").await;
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &text).await,
+        Ok(3)
+    );
+    assert_eq!(enter_with(&hidden, "enter", "acme", &bound).await, Ok(3));
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &bound).await,
+        Err(Some("28000".into())),
+        "a bound credential as a text one"
+    );
+    assert_eq!(
+        enter_with(&hidden, "enter", "acme", &text).await,
+        Err(Some("28000".into())),
+        "a text credential as a bound one"
+    );
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "globex", &text).await,
+        Err(Some("28000".into())),
+        "acme's for globex"
+    );
+    let elsewhere = text_credential_of(&owner, "acme", "tenant_test", role).await;
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &elsewhere).await,
+        Err(Some("28000".into())),
+        "another database's"
+    );
+    let app_options: sqlx::postgres::PgConnectOptions =
+        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
+    let other_role =
+        text_credential_of(&owner, "acme", &database, app_options.get_username()).await;
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &other_role).await,
+        Err(Some("28000".into())),
+        "another role's"
+    );
+    // SET ROLE changes the current user, not the session user the credential names.
+    let mut tx = hidden.begin().await.unwrap();
     sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-        "ALTER ROLE {app_role} IN DATABASE {database} SET track_activities = off"
+        "SET LOCAL ROLE {}",
+        app_options.get_username()
+    )))
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    let refused = sqlx::query("SELECT tenant_rls.enter_text('acme', $1)")
+        .bind(&other_role)
+        .execute(&mut *tx)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("28000"), "{refused}");
+    tx.rollback().await.unwrap();
+    // The role cannot publish (or hide) its texts itself.
+    let refused = sqlx::raw_sql("SET track_activities = on")
+        .execute(&hidden)
+        .await
+        .unwrap_err();
+    assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
+    hidden.close().await;
+    drop_role(&superuser, role).await;
+}
+
+/// A superuser turns the role's texts back on: sessions that log in from then on publish them.
+/// While the role's old sessions (texts hidden) and new ones disagree, the audit says so (a
+/// text refused by a new session showed in `pg_stat_activity`, and an old one would accept
+/// it). The default `begin`, which learned that texts are hidden, is refused by a new session
+/// before the credential is looked at, binds it in the same call, and forgets the pool.
+#[tokio::test]
+async fn the_default_falls_back_to_two_round_trips_when_texts_are_turned_back_on() {
+    let test = "rtt_texts_back_on";
+    let Some((owner, _app, acme, _)) = seeded_for_audit(test, 1).await else {
+        return;
+    };
+    let Some((_, superuser, url, pool)) = counting_role(test, &owner).await else {
+        return;
+    };
+    let role = test;
+    let security = rls();
+    security
+        .begin(&pool, &acme)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+    assert!(security.begins_in_one_round_trip(&pool));
+    // An old session, texts hidden, stays.
+    let old = PgPool::connect(&url).await.unwrap();
+    let mut old_session = old.acquire().await.unwrap();
+
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "ALTER ROLE {role} SET track_activities = on; \
+         SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE usename = '{role}' AND pid <> {}",
+        sqlx::query_scalar::<_, i32>("SELECT pg_backend_pid()")
+            .fetch_one(&mut *old_session)
+            .await
+            .unwrap()
     )))
     .execute(&superuser)
     .await
     .unwrap();
-    superuser.close().await;
-    app.close().await;
-    let options: sqlx::postgres::PgConnectOptions =
-        std::env::var("APP_DATABASE_URL").unwrap().parse().unwrap();
-    let app = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(options.database(&database))
+    // The audit, from a new session: the role's sessions disagree.
+    let audit = || IsolationAudit::new().entity::<Invoice>();
+    let found = audit()
+        .row_security(&security)
+        .findings(&pool)
         .await
         .unwrap();
-    let theirs = one.begin(&app, &globex).await.unwrap();
-    assert_eq!(credential_seen_by(&app, "globex").await, None);
-    theirs.rollback().await.unwrap();
-    // The role cannot turn the texts back on for itself.
-    let refused = sqlx::raw_sql("SET track_activities = on")
-        .execute(&app)
-        .await
-        .unwrap_err();
-    assert_eq!(sqlstate(&refused).as_deref(), Some("42501"), "{refused}");
-    assert_eq!(audit().row_security(&one).findings(&app).await.unwrap(), []);
+    assert!(
+        matches!(&found[..], [Finding::QueryTextsVisible { role: r }] if r == role),
+        "{found:?}"
+    );
+    // Bound credentials only: nothing to replay.
+    assert_eq!(
+        audit()
+            .row_security(&security.clone().two_round_trips())
+            .findings(&pool)
+            .await
+            .unwrap(),
+        []
+    );
+    // Still learned: this BEGIN tries one round trip, is refused, binds.
+    assert!(security.begins_in_one_round_trip(&pool));
+    let (mut tx, calls) = begin_counting(&security, &pool, &acme).await;
+    assert_eq!(calls, (1, 0), "bound, after the refusal");
+    assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
+    tx.commit().await.unwrap();
+    assert!(!security.begins_in_one_round_trip(&pool), "forgotten");
+    let (tx, calls) = begin_counting(&security, &pool, &acme).await;
+    assert_eq!(calls, (1, 0), "and not learned again");
+    tx.rollback().await.unwrap();
+    drop(old_session);
+    old.close().await;
+    pool.close().await;
+    drop_role(&superuser, role).await;
 }
 
 // ---- issue 21 item 4, the C extension: `tenant_rls.tenant`, a setting only a superuser sets ----
@@ -1312,8 +1640,8 @@ async fn the_extensions_tenant_does_not_outlive_its_transaction() {
     for (rls, commit) in [
         (rls(), true),
         (rls(), false),
-        (rls().one_round_trip(), true),
-        (rls().one_round_trip(), false),
+        (rls().two_round_trips(), true),
+        (rls().two_round_trips(), false),
     ] {
         let mut tx = rls.begin(&app, &acme).await.unwrap();
         assert_eq!(visible_tenants(tx.executor()).await, acme_rows());
@@ -1590,4 +1918,73 @@ async fn postgres_setup_end_to_end() {
         pool.close().await;
     }
     run(&superuser, &cleanup).await;
+}
+
+/// A database created at the extension's 1.1 is updated in place to 1.2 by `install` (as 1.0
+/// to 1.1), and gets `enter_text` and `texts_hidden`.
+#[tokio::test]
+async fn install_updates_an_extension_at_1_1_to_1_2() {
+    let Some((owner, _app)) = support::postgres_app_database("rtt_extension_1_1", 1).await else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE SCHEMA tenant_rls; CREATE EXTENSION tenant_rls VERSION '1.1' SCHEMA tenant_rls",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let text_functions = "SELECT extversion, to_regprocedure('tenant_rls.enter_text(text, text)') IS NOT NULL \
+         FROM pg_extension WHERE extname = 'tenant_rls'";
+    let before: (String, bool) = sqlx::query_as(text_functions)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(before, ("1.1".to_owned(), false));
+    support::install_row_security(&owner).await;
+    let after: (String, bool) = sqlx::query_as(text_functions)
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    assert_eq!(after, ("1.2".to_owned(), true));
+}
+
+/// The PL/pgSQL version has no check that a session hides its texts: it refuses every text
+/// credential (TR001), even in a session that hides them, says texts are not hidden, and the
+/// default `begin` stays at two round trips there, working.
+#[tokio::test]
+async fn the_plpgsql_version_refuses_text_credentials() {
+    let test = "rtt_plpgsql_text";
+    let Some((owner, _app, acme, _)) = seeded_plpgsql(test, 1).await else {
+        return;
+    };
+    let database: String = sqlx::query_scalar("SELECT current_database()::text")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let role = "rtt_plpgsql_text";
+    let Some((superuser, url)) = own_role(test, role, &database, &["track_activities = off"]).await
+    else {
+        return;
+    };
+    let hidden = PgPool::connect(&url).await.unwrap();
+    let text = text_credential_of(&owner, "acme", &database, role).await;
+    assert_eq!(
+        enter_with(&hidden, "enter_text", "acme", &text).await,
+        Err(Some("TR001".into()))
+    );
+    let texts: (bool, String) =
+        sqlx::query_as("SELECT tenant_rls.texts_hidden(), current_setting('track_activities')")
+            .fetch_one(&hidden)
+            .await
+            .unwrap();
+    assert_eq!(texts, (false, "off".to_owned()));
+    let security = rls();
+    for _ in 0..2 {
+        let mut tx = security.begin(&hidden, &acme).await.unwrap();
+        assert_eq!(raw_count(tx.executor()).await, 3);
+        tx.rollback().await.unwrap();
+        assert!(!security.begins_in_one_round_trip(&hidden));
+    }
+    hidden.close().await;
+    drop_role(&superuser, role).await;
 }

@@ -81,9 +81,11 @@ impl IsolationAudit {
     }
 
     /// Declares how the application begins its [`RowSecurity`](crate::RowSecurity)
-    /// transactions. With [`one_round_trip`](crate::RowSecurity::one_round_trip), whose
-    /// credentials are in the query text, the audit also checks that the role's sessions
-    /// cannot read each other's query texts: [`Finding::QueryTextsVisible`] when they can.
+    /// transactions. Unless it takes [`two_round_trips`](crate::RowSecurity::two_round_trips),
+    /// it writes text credentials into BEGIN where the role's sessions hide their query texts,
+    /// and the audit also checks that the role's sessions in this database agree on it:
+    /// [`Finding::QueryTextsVisible`] when some publish their texts while others hide them (a
+    /// superuser changed `track_activities` since some logged in).
     ///
     /// ```no_run
     /// # use tenant::{tenant_scoped, TenantId};
@@ -91,17 +93,17 @@ impl IsolationAudit {
     /// # #[tenant_scoped(table = "invoices")]
     /// # pub struct Invoice { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub total: i64 }
     /// # async fn start(pool: sqlx::PgPool, key: &[u8]) -> Result<(), tenant::sqlx::Error> {
-    /// let rls = RowSecurity::new(key)?.one_round_trip();
+    /// let rls = RowSecurity::new(key)?;
     /// IsolationAudit::new()
     ///     .entity::<Invoice>()
     ///     .row_security(&rls)
     ///     .ensure(&pool)
-    ///     .await?; // unless `ALTER ROLE app SET track_activities = off` (or the like)
+    ///     .await?; // fails while the role's sessions disagree on `track_activities`
     /// # Ok(())
     /// # }
     /// ```
     pub fn row_security(mut self, rls: &crate::RowSecurity) -> Self {
-        self.credential_in_query_text = rls.is_one_round_trip();
+        self.credential_in_query_text = !rls.is_two_round_trips();
         self
     }
 
@@ -281,11 +283,16 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
     let extension_defaults = setting_defaults(conn, EXTENSION_SETTING).await?;
     let rls_owners = rls_owners(conn).await?;
     let unreserved_setting = unreserved_setting(conn).await?;
-    // `track_activities` is superuser-only, so what this session of the role has, every
-    // session of it in this database has (a role default applies at login); without EXECUTE on
-    // the function below, `pg_stat_activity` cannot be read at all.
-    let query_texts_visible: bool = sqlx::query_scalar(
-        "SELECT current_setting('track_activities')::bool                 AND has_function_privilege('pg_catalog.pg_stat_get_activity(integer)', 'EXECUTE')",
+    // `track_activities` is superuser-only and taken at login, so the role's sessions in this
+    // database disagree only when a superuser changed it since some of them logged in: a
+    // session that hides its texts shows the state `disabled` to the others of its role.
+    let query_texts_mixed: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_stat_activity AS a \
+           WHERE a.usename OPERATOR(pg_catalog.=) session_user \
+             AND a.datname OPERATOR(pg_catalog.=) current_database() \
+             AND a.backend_type OPERATOR(pg_catalog.=) 'client backend' \
+             AND (a.state OPERATOR(pg_catalog.=) 'disabled') \
+                 OPERATOR(pg_catalog.=) current_setting('track_activities')::bool)",
     )
     .fetch_one(&mut *conn)
     .await?;
@@ -300,7 +307,7 @@ async fn role_facts(conn: &mut PgConnection) -> Result<RoleFacts, Error> {
         rls_owners,
         unreserved_setting,
         credential_in_query_text: false,
-        query_texts_visible,
+        query_texts_mixed,
     })
 }
 

@@ -181,12 +181,15 @@ pub enum Finding {
         database: String,
     },
     /// The audit was told ([`IsolationAudit::row_security`](crate::IsolationAudit::row_security))
-    /// that `RowSecurity` begins in one round trip, writing each tenant's credential into the
-    /// BEGIN query text, and the connected role's sessions can read each other's query texts
-    /// in `pg_stat_activity` (`track_activities` is on for the role, and it may execute
-    /// `pg_stat_get_activity`): any of them can read a credential there and enter its tenant.
+    /// that `RowSecurity` may write text credentials into BEGIN (it does not take
+    /// [`two_round_trips`](crate::RowSecurity::two_round_trips)), and the connected role's
+    /// sessions in this database disagree on `track_activities`: some publish their query texts
+    /// in `pg_stat_activity`, others hide them (a superuser changed the setting since some
+    /// logged in). A text credential sent to a publishing session is refused there, but shows
+    /// in `pg_stat_activity` until that session overwrites it, and a hiding session of the same
+    /// database and role would accept it.
     #[error(
-        "RowSecurity sends tenant credentials in the query text (one round trip), and sessions of role `{role}` can read each other's query texts in pg_stat_activity: as a superuser, ALTER ROLE .. SET track_activities = off (or REVOKE EXECUTE ON FUNCTION pg_stat_get_activity FROM PUBLIC and the role), or begin in two round trips"
+        "sessions of role `{role}` in this database disagree on track_activities (some publish their query texts, others hide them), and RowSecurity may write credentials into query texts: restart the pools so that every session has the role's setting, rotate the key if texts were published, or begin in two round trips"
     )]
     QueryTextsVisible {
         /// The connected role.
@@ -247,9 +250,9 @@ pub(crate) struct RoleFacts {
     pub(crate) unreserved_setting: Option<String>,
     /// The audit was told that `RowSecurity` writes credentials into query texts.
     pub(crate) credential_in_query_text: bool,
-    /// The role's sessions record their query texts (`track_activities`) and it may read
-    /// them (`pg_stat_get_activity`).
-    pub(crate) query_texts_visible: bool,
+    /// Some of the role's sessions in this database publish their query texts and others hide
+    /// them (`track_activities`).
+    pub(crate) query_texts_mixed: bool,
 }
 
 /// One role the connected role is a member of (`pg_auth_members`, followed recursively).
@@ -442,7 +445,7 @@ pub(crate) fn findings(role: &RoleFacts, tables: &[TableAudit]) -> Vec<Finding> 
             database: database.clone(),
         });
     }
-    if role.credential_in_query_text && role.query_texts_visible {
+    if role.credential_in_query_text && role.query_texts_mixed {
         found.push(Finding::QueryTextsVisible {
             role: role.name.clone(),
         });

@@ -410,12 +410,12 @@ fn a_view_or_definer_function_owned_by_a_bypassing_role_is_a_finding() {
 }
 
 #[test]
-fn credentials_in_visible_query_texts_are_a_finding() {
-    let with = |credential_in_query_text, query_texts_visible| {
+fn text_credentials_where_sessions_disagree_on_query_texts_are_a_finding() {
+    let with = |credential_in_query_text, query_texts_mixed| {
         audit(
             &RoleFacts {
                 credential_in_query_text,
-                query_texts_visible,
+                query_texts_mixed,
                 ..role()
             },
             Some(good()),
@@ -425,7 +425,8 @@ fn credentials_in_visible_query_texts_are_a_finding() {
         with(true, true),
         [Finding::QueryTextsVisible { role: "app".into() }]
     );
-    // Bound credentials (two round trips) are not in the texts; hidden texts show nothing.
+    // Bound credentials only (two round trips): no text to replay; sessions that agree: a text
+    // is either refused everywhere (published) or never shown (hidden).
     assert_eq!(with(false, true), []);
     assert_eq!(with(true, false), []);
 }

@@ -266,7 +266,8 @@ impl PoolSet<sqlx::Postgres> {
     /// [`begin`](Self::begin) with row-level security: a
     /// [`RowSecurity::begin_fenced`](crate::RowSecurity::begin_fenced) transaction on the
     /// tenant's database, the placement check and the verified tenant setting in the same
-    /// BEGIN (one round trip with [`one_round_trip`](crate::RowSecurity::one_round_trip)).
+    /// BEGIN (one round trip where the role's sessions hide their query texts: see
+    /// [`RowSecurity::begin`](crate::RowSecurity::begin)).
     /// On [`Error::Moved`] the `on_moved` hooks have run.
     pub async fn begin_row_security(
         &self,

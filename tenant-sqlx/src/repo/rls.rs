@@ -87,8 +87,8 @@ pub(crate) fn begin_statement(schema: Option<&tenant_core::SchemaName>) -> Strin
 /// [`sql`](Self::sql) as one simple query with **one** `SELECT` (each statement of a simple
 /// query is parsed, planned and run on its own, on every BEGIN): the session reset and search
 /// path of [`begin_statement`], then, each when asked for, the placement fence, the tenant's
-/// credential ([`RowSecurity::one_round_trip`](crate::RowSecurity::one_round_trip)) and a plan's
-/// statement timeout ([`DbBudget`](crate::DbBudget)).
+/// text credential ([`RowSecurity::begin`](crate::RowSecurity::begin) where the session hides its
+/// query texts) and a plan's statement timeout ([`DbBudget`](crate::DbBudget)).
 #[cfg(feature = "postgres")]
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct Begin<'a> {
@@ -96,7 +96,7 @@ pub(crate) struct Begin<'a> {
     pub(crate) schema: Option<&'a tenant_core::SchemaName>,
     /// The placement fence: `tenant_placement.enter(tenant, tier)`, the context's tier.
     pub(crate) fence: Option<(&'a tenant_core::TenantId, tenant_core::Tier)>,
-    /// `tenant_rls.enter(tenant, credential)` with the credential written into the text.
+    /// `tenant_rls.enter_text(tenant, credential)`: the text credential written into the text.
     pub(crate) enter: Option<(&'a tenant_core::TenantId, &'a str)>,
     /// `statement_timeout` for the transaction, in milliseconds.
     pub(crate) statement_timeout_ms: Option<u32>,
@@ -143,7 +143,7 @@ impl Begin<'_> {
             debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
             let _ = write!(
                 select,
-                ", set_config('{TENANT_SETTING}', {RLS_SCHEMA}.enter('{}', '{credential}'), true)",
+                ", set_config('{TENANT_SETTING}', {RLS_SCHEMA}.enter_text('{}', '{credential}'), true)",
                 tenant.as_str()
             );
         }
@@ -163,11 +163,19 @@ impl Begin<'_> {
 }
 
 /// The statement that sets the tenant setting from `tenant_rls.enter`, the tenant and its
-/// credential bound as parameters (so neither shows in `pg_stat_activity`'s query text). A
-/// literal, for sqlx's statement cache; a test checks it names [`TENANT_SETTING`] and
-/// [`RLS_SCHEMA`].
+/// credential bound as parameters (so neither shows in `pg_stat_activity`'s query text), and
+/// reads what a text credential needs: whether this session hides its query texts
+/// (`tenant_rls.texts_hidden()`, false in the PL/pgSQL version, which refuses text credentials),
+/// the database and the session user. A literal, for sqlx's statement cache; a test checks it
+/// names [`TENANT_SETTING`] and [`RLS_SCHEMA`].
 #[cfg(feature = "postgres")]
-pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true)";
+pub(crate) const ENTER: &str = "SELECT set_config('app.tenant_id', tenant_rls.enter($1, $2), true), \
+                                tenant_rls.texts_hidden(), current_database()::text, session_user::text";
+
+/// The SQLSTATE of `tenant_rls.enter_text`'s refusal in a session that publishes its query texts
+/// (before it looks at the credential): the caller binds the credential instead.
+#[cfg(feature = "postgres")]
+pub(crate) const TEXTS_PUBLISHED: &str = "TR001";
 
 /// `left || right` with `pg_catalog`'s operator, named: see [`plpgsql_install_statements`] for why every
 /// name in the functions' bodies is qualified.
@@ -288,10 +296,11 @@ fn key_statements() -> Vec<String> {
 pub(crate) const EXTENSION: &str = "tenant_rls";
 
 /// The extension's version this crate's SQL calls: 1.1 added `tenant_rls.placement_enter`, the
-/// placement fence in C. Named in `CREATE EXTENSION`, so a server whose files are older is an
-/// error at installation, not a missing function at the first BEGIN.
+/// placement fence in C; 1.2 `enter_text` and `texts_hidden`, BEGIN's one round trip. Named in
+/// `CREATE EXTENSION`, so a server whose files are older is an error at installation, not a
+/// missing function at the first BEGIN.
 #[cfg(feature = "postgres")]
-pub(crate) const EXTENSION_VERSION: &str = "1.1";
+pub(crate) const EXTENSION_VERSION: &str = "1.2";
 
 /// Creates the extension at [`EXTENSION_VERSION`] in [`RLS_SCHEMA`] (which must exist), or
 /// updates one created at an older version. The update runs only when the version differs:
@@ -324,22 +333,30 @@ pub(crate) fn extension_statements() -> [String; 2] {
 /// inlined into the calling query when it is planned, so the policy's InitPlan calls the C
 /// function directly. Its one name is qualified: inlining parses it with the caller's search
 /// path. Nothing depends on `enter`: a PL/pgSQL one is dropped, so that the extension's takes
-/// its name and the enter statement calls C with no wrapper to inline on every simple query.
+/// its name and the enter statement calls C with no wrapper to inline on every simple query; so
+/// are its `enter_text` and `texts_hidden`.
 #[cfg(feature = "postgres")]
 pub(crate) fn extension_install_statements() -> Vec<String> {
     let mut statements = key_statements();
-    statements.extend([
-        format!(
-            "DO $do$ BEGIN \
-               IF to_regprocedure('{RLS_SCHEMA}.enter(text, text)') IS NOT NULL AND NOT EXISTS ( \
-                 SELECT 1 FROM pg_catalog.pg_depend \
-                 WHERE classid = 'pg_catalog.pg_proc'::regclass \
-                   AND objid = to_regprocedure('{RLS_SCHEMA}.enter(text, text)') AND deptype = 'e') \
-               THEN DROP FUNCTION {RLS_SCHEMA}.enter(text, text); \
-               END IF; \
-             END $do$"
-        ),
-    ]);
+    statements.extend(
+        [
+            "enter(text, text)",
+            "enter_text(text, text)",
+            "texts_hidden()",
+        ]
+        .map(|function| {
+            format!(
+                "DO $do$ BEGIN \
+                   IF to_regprocedure('{RLS_SCHEMA}.{function}') IS NOT NULL AND NOT EXISTS ( \
+                     SELECT 1 FROM pg_catalog.pg_depend \
+                     WHERE classid = 'pg_catalog.pg_proc'::regclass \
+                       AND objid = to_regprocedure('{RLS_SCHEMA}.{function}') AND deptype = 'e') \
+                   THEN DROP FUNCTION {RLS_SCHEMA}.{function}; \
+                   END IF; \
+                 END $do$"
+            )
+        }),
+    );
     statements.extend(extension_statements());
     statements.extend([format!(
         "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.current_tenant() RETURNS text \
@@ -382,6 +399,20 @@ fn plpgsql_functions() -> Vec<String> {
                RETURN tenant || ':' || encode({tag}, 'hex'); \
              END $fn$"
         ),
+        // No text credentials: this version has no check that the session hides its query texts
+        // (see the C `enter_text`), so it refuses them all, before looking at them, as the C one
+        // does where texts are published; `RowSecurity::begin` then never sends one.
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.enter_text(tenant text, credential text) \
+             RETURNS text LANGUAGE plpgsql VOLATILE AS $fn$ BEGIN \
+               RAISE EXCEPTION 'tenant_rls: the PL/pgSQL version refuses credentials in query texts' \
+                 USING ERRCODE = '{TEXTS_PUBLISHED}'; \
+             END $fn$"
+        ),
+        format!(
+            "CREATE OR REPLACE FUNCTION {RLS_SCHEMA}.texts_hidden() RETURNS boolean \
+             LANGUAGE sql IMMUTABLE AS $fn$ SELECT false $fn$"
+        ),
         // The verified tenant of this transaction, or NULL: unset, '' (what a connection reads
         // after a transaction set it), malformed, forged, or copied from another transaction.
         // PARALLEL RESTRICTED: the leader evaluates it (a worker's pg_backend_pid() is its own,
@@ -420,7 +451,7 @@ mod tests {
             ..Begin::default()
         };
         assert!(begin.sql().ends_with(
-            ", set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+            ", set_config('app.tenant_id', tenant_rls.enter_text('acme', '00ff'), true); BEGIN"
         ));
     }
 
@@ -443,7 +474,7 @@ mod tests {
             .sql(),
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
-             set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true); BEGIN"
+             set_config('app.tenant_id', tenant_rls.enter_text('acme', '00ff'), true); BEGIN"
         );
     }
 
@@ -464,7 +495,7 @@ mod tests {
             "RESET app.tenant_id; \
              SELECT set_config('search_path', '\"tenant_acme\", pg_temp', true), \
              tenant_placement.enter('acme', 'schema'), \
-             set_config('app.tenant_id', tenant_rls.enter('acme', '00ff'), true), \
+             set_config('app.tenant_id', tenant_rls.enter_text('acme', '00ff'), true), \
              set_config('statement_timeout', '250', true); BEGIN"
         );
         let fenced = Begin {
