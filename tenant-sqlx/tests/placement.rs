@@ -15,7 +15,7 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
-use tenant::sqlx::{Error, NewTenant, PlacementFence, PoolSet, SqlRegistry};
+use tenant::sqlx::{Error, NewTenant, PlacementFence, PoolSet, SqlRegistry, TenantTx};
 use tenant::{
     CachedRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantId, Tier,
     tenant_scoped,
@@ -621,13 +621,139 @@ async fn a_routed_repository_refuses_another_tenants_context() {
         .unwrap();
     let acme: TenantCtx = support::ctx("acme", Plan::Free);
     let globex = support::ctx("globex", Plan::Free);
+    PlacedNoteRepo::new(&pool)
+        .insert(&globex, note(1, "theirs"))
+        .await
+        .unwrap();
     let mut repo = pools.repo::<PlacedNote>(&acme).unwrap();
-    repo.insert(&acme, note(1, "mine")).await.unwrap();
+    assert_eq!(repo.count(&acme).await.unwrap(), 0);
     assert!(matches!(
-        repo.insert(&globex, note(2, "not mine")).await,
+        repo.count(&globex).await,
         Err(Error::TenantMismatch { .. })
     ));
-    assert_eq!(PlacedNoteRepo::new(&pool).count(&globex).await.unwrap(), 0);
+    assert!(matches!(
+        repo.get(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+}
+
+/// A tenant moved from `main` to `eu`: the move's steps on two databases (placed at the target
+/// fenced, the source fenced, the rows copied, the source unplaced, the target unfenced), its
+/// one row written before. `$main` and `$eu` are pools of the two databases, prepared.
+macro_rules! moved_to_eu {
+    ($main:expr, $eu:expr, $acme:expr) => {{
+        let (main, eu, acme) = ($main, $eu, $acme);
+        PlacementFence::new(main)
+            .place(acme.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+        let mut tx = TenantTx::begin_fenced(main, acme).await.unwrap();
+        tx.repo::<PlacedNote>()
+            .insert(acme, note(1, "before the move"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        PlacementFence::new(eu)
+            .place(acme.tenant_id(), Tier::Shared, true)
+            .await
+            .unwrap();
+        assert!(
+            PlacementFence::new(main)
+                .fence(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+        let rows = PlacedNoteRepo::new(main).list(acme).await.unwrap();
+        let copy: Vec<_> = rows.iter().map(|row| note(row.id, &row.body)).collect();
+        PlacedNoteRepo::new(eu)
+            .insert_many(acme, copy)
+            .await
+            .unwrap();
+        assert!(
+            PlacementFence::new(main)
+                .unplace(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+        assert!(
+            PlacementFence::new(eu)
+                .unfence(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+    }};
+}
+
+/// A process whose cache still places acme in `main` after the move writes through the pool
+/// set's routed repository: nothing may land at the source, whose rows the move's cleanup
+/// deletes (an acknowledged write lost). Regression: `pools.repo` ran each statement on the
+/// bare pool, outside the fence, and the insert landed in `main`.
+macro_rules! stale_routed_write {
+    ($main:expr, $eu:expr) => {{
+        let (main, eu) = ($main, $eu);
+        let pools = PoolSet::builder()
+            .database("main".parse().unwrap(), main.clone())
+            .database("eu".parse().unwrap(), eu.clone())
+            .build()
+            .unwrap();
+        let stale = support::ctx("acme", Plan::Free);
+        moved_to_eu!(&main, &eu, &stale);
+        // `pools.repo::<PlacedNote>(&stale)?.insert(..)` no longer compiles (the trybuild case
+        // `routed_repo_write`): the one write the pool set gives is its fenced transaction.
+        let written = async {
+            let mut tx = pools.begin(&stale).await?;
+            tx.repo::<PlacedNote>()
+                .insert(&stale, note(2, "through a stale route"))
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        assert!(
+            matches!(written, Err(Error::Moved { .. })),
+            "a stale write was let in: {written:?}"
+        );
+        assert_eq!(PlacedNoteRepo::new(&main).count(&stale).await.unwrap(), 1);
+        // A stale read still reads the source: the rows as the fence left them, until the
+        // move's cleanup deletes them.
+        let mut routed = pools.repo::<PlacedNote>(&stale).unwrap();
+        assert_eq!(routed.list(&stale).await.unwrap().len(), 1);
+        PlacedNoteRepo::new(&main).delete(&stale, 1).await.unwrap();
+        assert_eq!(routed.count(&stale).await.unwrap(), 0);
+    }};
+}
+
+#[tokio::test]
+async fn a_stale_routed_write_lands_nowhere_sqlite() {
+    let open = || async {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    };
+    let (main, eu) = (open().await, open().await);
+    for pool in [&main, &eu] {
+        PlacementFence::new(pool).install().await.unwrap();
+        PlacedNoteRepo::new(pool).create_table().await.unwrap();
+    }
+    stale_routed_write!(main, eu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_routed_write_lands_nowhere_postgres() {
+    let Some(server) = support::PgServer::new("placement: a stale routed write") else {
+        return;
+    };
+    let main = pg_pool(&server.url()).await;
+    sqlx::query("CREATE DATABASE placement_eu")
+        .execute(&main)
+        .await
+        .unwrap();
+    let eu_url = format!("{}/placement_eu", server.url().rsplit_once('/').unwrap().0);
+    let eu = pg_pool(&eu_url).await;
+    prepare_pg(&main).await;
+    prepare_pg(&eu).await;
+    stale_routed_write!(main, eu);
 }
 
 /// The `tenants` table as it was before placements.
