@@ -15,7 +15,9 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
-use tenant::sqlx::{Error, NewTenant, PlacementFence, PoolSet, SqlRegistry, TenantTx};
+use tenant::sqlx::{
+    Error, NewTenant, PlacementFence, PoolSet, SqlRegistry, TablesAt, TenantCopy, TenantTx,
+};
 use tenant::{
     CachedRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantId, Tier,
     tenant_scoped,
@@ -744,16 +746,216 @@ async fn a_stale_routed_write_lands_nowhere_postgres() {
     let Some(server) = support::PgServer::new("placement: a stale routed write") else {
         return;
     };
+    let (main, eu) = two_pg_databases(&server, "placement_eu").await;
+    stale_routed_write!(main, eu);
+}
+
+/// Two databases of one private server, prepared, for a move's data steps.
+async fn two_pg_databases(server: &support::PgServer, eu: &str) -> (PgPool, PgPool) {
     let main = pg_pool(&server.url()).await;
-    sqlx::query("CREATE DATABASE placement_eu")
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {eu}")))
         .execute(&main)
         .await
         .unwrap();
-    let eu_url = format!("{}/placement_eu", server.url().rsplit_once('/').unwrap().0);
+    let eu_url = format!("{}/{eu}", server.url().rsplit_once('/').unwrap().0);
     let eu = pg_pool(&eu_url).await;
     prepare_pg(&main).await;
     prepare_pg(&eu).await;
-    stale_routed_write!(main, eu);
+    (main, eu)
+}
+
+/// A copy step that outlived its attempt runs again after the move switched and lifted the
+/// fence at the target, where the tenant has written since: it must write nothing there (it
+/// would delete the new row and put back the source's). Regression: the copy checked nothing
+/// in its target transaction, and the row written after the move was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_after_the_fence_is_lifted_writes_nothing() {
+    let Some(server) = support::PgServer::new("placement: a late copy") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "late_copy_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    let tables = TenantCopy::new().entity::<PlacedNote>();
+    let (source, target) = (
+        TablesAt {
+            pool: &main,
+            schema: None,
+        },
+        TablesAt {
+            pool: &eu,
+            schema: None,
+        },
+    );
+    moved_to_eu!(&main, &eu, &acme);
+    // The move's own copy, while the target was fenced, went through (`moved_to_eu` copied by
+    // hand; the workflow's copy, run again before the switch, is idempotent).
+    PlacementFence::new(&eu)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        tables
+            .copy(acme.tenant_id(), source, target, |_| async {})
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        PlacementFence::new(&eu)
+            .unfence(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    let fresh = acme.clone().with_placement("eu/shared".parse().unwrap());
+    let mut tx = TenantTx::begin_fenced(&eu, &fresh).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(&fresh, note(2, "after the move"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let late = tables
+        .copy(acme.tenant_id(), source, target, |_| async {})
+        .await;
+    assert!(
+        matches!(late, Err(Error::CopyNotFenced { .. })),
+        "a copy ran at an unfenced target: {late:?}"
+    );
+    let rows = PlacedNoteRepo::new(&eu).list(&fresh).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+    // Not placed at all (a move aborted, the target forgot the tenant): nothing either.
+    assert!(
+        PlacementFence::new(&eu)
+            .unplace(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    let late = tables
+        .copy(acme.tenant_id(), source, target, |_| async {})
+        .await;
+    assert!(matches!(late, Err(Error::CopyNotFenced { .. })), "{late:?}");
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&fresh).await.unwrap(), 2);
+}
+
+/// A running copy keeps the fence in place: lifting it at the target waits until the copy's
+/// transaction ends, so no write of the tenant there can run beside the copy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_copy_holds_the_fence_until_it_commits() {
+    let Some(server) = support::PgServer::new("placement: a copy holds the fence") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "held_copy_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    PlacementFence::new(&main)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    PlacedNoteRepo::new(&main)
+        .insert(&acme, note(1, "at the source"))
+        .await
+        .unwrap();
+    PlacementFence::new(&eu)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    let (copying, copied) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let copy = {
+        let (main, eu, tenant) = (main.clone(), eu.clone(), acme.tenant_id().clone());
+        let (copying, copied) = (Arc::clone(&copying), Arc::clone(&copied));
+        tokio::spawn(async move {
+            let (source, target) = (
+                TablesAt {
+                    pool: &main,
+                    schema: None,
+                },
+                TablesAt {
+                    pool: &eu,
+                    schema: None,
+                },
+            );
+            TenantCopy::new()
+                .entity::<PlacedNote>()
+                .copy(&tenant, source, target, |_| {
+                    let (copying, copied) = (Arc::clone(&copying), Arc::clone(&copied));
+                    async move {
+                        copying.notify_one();
+                        copied.notified().await;
+                    }
+                })
+                .await
+        })
+    };
+    copying.notified().await;
+    let unfence = {
+        let (eu, tenant) = (eu.clone(), acme.tenant_id().clone());
+        tokio::spawn(async move { PlacementFence::new(&eu).unfence(&tenant).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !unfence.is_finished(),
+        "the fence was lifted while a copy was writing"
+    );
+    copied.notify_one();
+    assert_eq!(copy.await.unwrap().unwrap(), 1);
+    assert!(unfence.await.unwrap().unwrap());
+    assert_eq!(
+        PlacementFence::new(&eu)
+            .state(acme.tenant_id())
+            .await
+            .unwrap(),
+        Some(tenant::sqlx::PlacedState {
+            tier: Tier::Shared,
+            fenced: false
+        })
+    );
+}
+
+/// The switch's writes at the source hold only while the source is fenced, checked by the
+/// statement that writes: a switch step that outlived its attempt and runs after the fence was
+/// lifted neither fences the tenant again (a move between tiers of one database: it would shut
+/// the tenant out) nor unplaces it (placed here again by a later move, taking transactions).
+macro_rules! late_switch {
+    ($pool:expr) => {{
+        let fence = PlacementFence::new($pool);
+        // The PostgreSQL one is a schema of the shared test database, whose placement table
+        // (`tenant_placement.tenants`) other tests may write: a tenant of this test's own.
+        let acme = id("late-switch");
+        fence.place(&acme, Tier::Shared, true).await.unwrap();
+        assert!(fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
+        assert!(fence.unfence(&acme).await.unwrap());
+        assert!(!fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
+        assert!(!fence.retier_fenced(&acme, Tier::Shared).await.unwrap());
+        let placed = tenant::sqlx::PlacedState {
+            tier: Tier::Schema,
+            fenced: false,
+        };
+        assert_eq!(fence.state(&acme).await.unwrap(), Some(placed));
+        assert!(!fence.unplace_fenced(&acme).await.unwrap());
+        assert_eq!(fence.state(&acme).await.unwrap(), Some(placed));
+        assert!(fence.fence(&acme).await.unwrap());
+        assert!(fence.unplace_fenced(&acme).await.unwrap());
+        assert!(!fence.unplace_fenced(&acme).await.unwrap(), "idempotent");
+        assert_eq!(fence.state(&acme).await.unwrap(), None);
+    }};
+}
+
+#[tokio::test]
+async fn a_late_switch_leaves_an_unfenced_tenant_alone_sqlite() {
+    let pool = support::sqlite().await;
+    PlacementFence::new(&pool).install().await.unwrap();
+    late_switch!(&pool);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_switch_leaves_an_unfenced_tenant_alone_postgres() {
+    let Some(pool) = support::postgres("placement: a late switch").await else {
+        return;
+    };
+    PlacementFence::new(&pool).install().await.unwrap();
+    late_switch!(&pool);
 }
 
 /// The `tenants` table as it was before placements.

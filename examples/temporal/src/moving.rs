@@ -536,13 +536,22 @@ impl Mover {
                         )));
                     }
                 }
+                // Only while the source is fenced, checked by the write itself: a switch that
+                // outlived its attempt must not fence again, or unplace, a tenant that the move
+                // (or a later one) has let in since.
                 if same_database {
-                    source
-                        .place(tenant_id, to.tier(), true)
+                    let retiered = source
+                        .retier_fenced(tenant_id, to.tier())
                         .await
                         .map_err(transient)?;
-                } else {
-                    source.unplace(tenant_id).await.map_err(transient)?;
+                    let state = source.state(tenant_id).await.map_err(transient)?;
+                    if !retiered && state.is_none_or(|state| state.tier != to.tier()) {
+                        return Err(permanent("the source does not hold the tenant fenced"));
+                    }
+                } else if !source.unplace_fenced(tenant_id).await.map_err(transient)?
+                    && source.state(tenant_id).await.map_err(transient)?.is_some()
+                {
+                    return Err(permanent("the source holds the tenant, not fenced"));
                 }
             }
             MoveStep::Unfence => {

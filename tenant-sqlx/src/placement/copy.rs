@@ -40,7 +40,9 @@ pub struct TableSum {
 /// again after a worker died (or a step that failed half-way) ends with the same rows:
 ///
 /// - [`copy`](Self::copy) deletes the tenant's rows at the target and inserts the source's, in
-///   one target transaction (children deleted first, parents inserted first);
+///   one target transaction (children deleted first, parents inserted first), which first
+///   checks that the target holds the tenant fenced and keeps the fence from being lifted
+///   until it commits ([`Error::CopyNotFenced`] otherwise: nothing written);
 /// - [`sums`](Self::sums) counts and checksums each table on one side;
 /// - [`delete`](Self::delete) removes the tenant's rows from one side, in one transaction.
 ///
@@ -102,7 +104,10 @@ impl TenantCopy {
 
     /// Makes the target's rows of `tenant` those of the source: in one transaction at the
     /// target, deletes them (children first), then inserts the source's (parents first), read
-    /// in one snapshot of the source. `progress` is handed the rows copied so far after each
+    /// in one snapshot of the source. The target's placement table must hold the tenant fenced
+    /// ([`PlacementFence::place`](crate::PlacementFence::place) with `fenced`, as a move
+    /// prepares it): checked in that transaction, whose lock on the row keeps the fence from
+    /// being lifted until it ends; otherwise [`Error::CopyNotFenced`] and nothing is written. `progress` is handed the rows copied so far after each
     /// batch, and awaited (a Temporal activity heartbeats there). Returns the rows copied.
     pub async fn copy<F, Fut>(
         &self,
@@ -120,6 +125,7 @@ impl TenantCopy {
             .execute(&mut *read)
             .await?;
         let mut write = target.pool.begin().await?;
+        hold_fence(&mut write, tenant).await?;
         for meta in self.ordered().rev() {
             delete_rows(&mut write, meta, target.schema, tenant).await?;
         }
@@ -208,6 +214,33 @@ impl TenantCopy {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+/// Checks, in the target's transaction that writes the copy, that the target's placement table
+/// holds `tenant` fenced, and locks that row (`FOR UPDATE`) until the transaction ends.
+///
+/// Checked here, not only by the workflow before the step: a copy that outlived its attempt
+/// (a worker paused past its heartbeat timeout) may run after the move switched and lifted the
+/// fence, when the tenant writes at the target, and would delete those rows and put back the
+/// source's. The lock makes one check hold for every batch of the transaction: the fence
+/// cannot be lifted (`unfence`'s `UPDATE`, `unplace`'s `DELETE`) until the copy commits, and a
+/// second attempt's copy waits for the first's to end, then checks the row as it is then
+/// (PostgreSQL re-reads a locked row's newest version for `FOR UPDATE`), so two never write the
+/// target at once. A move of a tenant between tiers of one database locks the one row the
+/// source and the target share, which its fence set.
+async fn hold_fence(tx: &mut sqlx::PgConnection, tenant: &TenantId) -> Result<(), Error> {
+    let fenced: Option<bool> = sqlx::query_scalar(
+        "SELECT fenced FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
+    )
+    .bind(tenant.as_str())
+    .fetch_optional(&mut *tx)
+    .await?;
+    match fenced {
+        Some(true) => Ok(()),
+        _ => Err(Error::CopyNotFenced {
+            tenant: tenant.clone(),
+        }),
     }
 }
 

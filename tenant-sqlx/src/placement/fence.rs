@@ -50,7 +50,8 @@ pub struct PlacedState {
 /// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions);
 /// 3. copy, verify;
 /// 4. switch the registry ([`SqlRegistry::place`](crate::SqlRegistry::place)) and
-///    [`unplace`](Self::unplace) it at the source: a process whose cache still routes to the
+///    [`unplace_fenced`](Self::unplace_fenced) it at the source (between tiers of one database:
+///    [`retier_fenced`](Self::retier_fenced)): a process whose cache still routes to the
 ///    source gets [`Error::Moved`], refreshes, and goes to the target;
 /// 5. [`unfence`](Self::unfence) it at the target.
 ///
@@ -118,6 +119,26 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     /// refused with [`Error::Moved`]. Returns whether a row was removed. Idempotent.
     pub async fn unplace(&self, tenant: &TenantId) -> Result<bool, Error> {
         DB::unplace(self.pool, tenant).await
+    }
+
+    /// The switch's write at the source of a move between databases: removes `tenant` from
+    /// this database's placement table **only while it is fenced** here, checked by the same
+    /// statement. Returns whether a row was removed: `false` when the tenant is not placed here
+    /// (the switch ran before: nothing to do) or is placed and not fenced. A switch step that
+    /// outlived its attempt and runs after the fence was lifted (an abort unfenced the source,
+    /// or a later move placed the tenant here again) must not unplace a tenant that is taking
+    /// its transactions here; [`unplace`](Self::unplace) would.
+    pub async fn unplace_fenced(&self, tenant: &TenantId) -> Result<bool, Error> {
+        DB::unplace_fenced(self.pool, tenant).await
+    }
+
+    /// The switch's write of a move between tiers of this database: the tenant's row takes
+    /// `tier`, **only while it is fenced**, checked by the same statement, and stays fenced.
+    /// Returns whether the row changed: `false` when the tenant is not placed here, or is
+    /// placed and not fenced (a late switch after the move lifted the fence, which
+    /// [`place`](Self::place) would fence again, shutting the tenant out).
+    pub async fn retier_fenced(&self, tenant: &TenantId, tier: Tier) -> Result<bool, Error> {
+        DB::retier_fenced(self.pool, tenant, tier).await
     }
 
     /// Fences `tenant`: sets the flag, then waits until no transaction of the tenant that
@@ -240,6 +261,19 @@ pub trait PlacementBackend: Backend {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     #[doc(hidden)]
+    fn unplace_fenced(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn retier_fenced(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+        tier: Tier,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
     fn set_fenced(
         pool: &Pool<Self>,
         tenant: &TenantId,
@@ -283,6 +317,8 @@ macro_rules! placement_backend {
         install: |$install_pool:ident, $native:ident| $install:block,
         place: $place:literal,
         unplace: $unplace:literal,
+        unplace_fenced: $unplace_fenced:literal,
+        retier_fenced: $retier_fenced:literal,
         set_fenced: $set_fenced:literal,
         state: $state:literal,
         drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
@@ -311,6 +347,27 @@ macro_rules! placement_backend {
             async fn unplace(pool: &Pool<Self>, tenant: &TenantId) -> Result<bool, Error> {
                 let done = sqlx::query($unplace)
                     .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn unplace_fenced(pool: &Pool<Self>, tenant: &TenantId) -> Result<bool, Error> {
+                let done = sqlx::query($unplace_fenced)
+                    .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn retier_fenced(
+                pool: &Pool<Self>,
+                tenant: &TenantId,
+                tier: Tier,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($retier_fenced)
+                    .bind(tenant.as_str())
+                    .bind(tier.as_str())
                     .execute(pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
@@ -377,6 +434,8 @@ placement_backend!(
     place: "INSERT INTO tenant_placement (tenant_id, tier, fenced) VALUES (?1, ?2, ?3) \
             ON CONFLICT (tenant_id) DO UPDATE SET tier = excluded.tier, fenced = excluded.fenced",
     unplace: "DELETE FROM tenant_placement WHERE tenant_id = ?1",
+    unplace_fenced: "DELETE FROM tenant_placement WHERE tenant_id = ?1 AND fenced",
+    retier_fenced: "UPDATE tenant_placement SET tier = ?2 WHERE tenant_id = ?1 AND fenced",
     set_fenced: "UPDATE tenant_placement SET fenced = ?1 WHERE tenant_id = ?2",
     state: "SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1",
     // The flag's UPDATE took the write lock, so fenced transactions that began before it
@@ -526,6 +585,8 @@ placement_backend!(
     place: "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced) VALUES ($1, $2, $3) \
             ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced",
     unplace: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1",
+    unplace_fenced: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1 AND fenced",
+    retier_fenced: "UPDATE tenant_placement.tenants SET tier = $2 WHERE tenant_id = $1 AND fenced",
     set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1 WHERE tenant_id = $2",
     state: "SELECT tier, fenced FROM tenant_placement.tenants WHERE tenant_id = $1",
     // The flag is committed: a transaction that checks from now on is refused. Those that
