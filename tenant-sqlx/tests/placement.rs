@@ -1230,9 +1230,16 @@ async fn the_fence_survives_row_security_moving_to_plpgsql() {
     let fence = PlacementFence::new(&owner);
     fence.install().await.unwrap();
     assert_eq!(fence_language(&owner).await, "sql");
+    let acme = support::ctx("acme", Plan::Free);
+    // Learnt here: this database's fenced BEGIN calls the C check by its own name. The
+    // extension then goes; the next BEGIN's call finds no function, and is made again with
+    // the database's own (PL/pgSQL) `enter`.
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
     support::install_row_security_plpgsql(&owner).await;
     assert_eq!(fence_language(&owner).await, "plpgsql");
-    let acme = support::ctx("acme", Plan::Free);
     assert!(matches!(
         tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
         Err(Error::Moved { .. })
@@ -1247,4 +1254,53 @@ async fn the_fence_survives_row_security_moving_to_plpgsql() {
         .commit()
         .await
         .unwrap();
+}
+
+/// The fenced BEGIN calls the C check by its own name only where the database's fence is the
+/// wrapper over the extension's function. A role that may create schemas makes a
+/// `tenant_rls.placement_enter` of its own that lets everyone in, where the fence is PL/pgSQL
+/// and no extension is installed: the BEGIN still calls the database's `enter`, and a tenant
+/// not placed there is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookalike_c_check_is_not_called() {
+    let Some((owner, app)) = support::postgres_app_database("placement_lookalike_check", 2).await
+    else {
+        return;
+    };
+    let fence = PlacementFence::new(&owner);
+    fence.install_plpgsql().await.unwrap();
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let app_role: String = sqlx::query_scalar("SELECT current_user")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "GRANT CREATE ON DATABASE \"{database}\" TO \"{app_role}\""
+    )))
+    .execute(&owner)
+    .await
+    .unwrap();
+    for statement in [
+        "CREATE SCHEMA tenant_rls",
+        "CREATE FUNCTION tenant_rls.placement_enter(tenant text, tier text) RETURNS void \
+         LANGUAGE sql AS $$ SELECT $$",
+    ] {
+        sqlx::query(statement).execute(&app).await.unwrap();
+    }
+    let acme = support::ctx("acme", Plan::Free);
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
+    fence
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Fenced { .. })
+    ));
 }

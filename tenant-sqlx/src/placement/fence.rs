@@ -203,11 +203,22 @@ impl<DB: PlacementBackend> TenantTx<DB> {
     ) -> Result<Self, Error> {
         let schema = (ctx.placement().tier() == Tier::Schema).then(|| ctx.schema_name());
         let tier = ctx.placement().tier();
-        let begin = DB::fenced_begin(schema, ctx.tenant_id(), tier, statement_timeout_ms)?;
-        let mut tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .await
-            .map_err(|e| refusal(e, ctx.tenant_id()))?;
+        let tenant = ctx.tenant_id();
+        let native = DB::native_fence(pool).await?;
+        let begin = DB::fenced_begin(schema, tenant, tier, statement_timeout_ms, native)?;
+        let mut tx = match pool.begin_with(AssertSqlSafe(begin)).await {
+            Ok(tx) => tx,
+            // The extension was dropped since (`RowSecurity::install_plpgsql` drops it, and
+            // gives `tenant_placement.enter` its PL/pgSQL body back): nothing ran; the
+            // database's own `enter` decides, from now on.
+            Err(e) if native && DB::native_fence_gone(pool, &e) => {
+                let begin = DB::fenced_begin(schema, tenant, tier, statement_timeout_ms, false)?;
+                pool.begin_with(AssertSqlSafe(begin))
+                    .await
+                    .map_err(|e| refusal(e, tenant))?
+            }
+            Err(e) => return Err(refusal(e, tenant)),
+        };
         DB::check_in(&mut tx, ctx.tenant_id(), tier).await?;
         Ok(TenantTx::from_parts(tx, ctx))
     }
@@ -292,13 +303,25 @@ pub trait PlacementBackend: Backend {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Option<PlacedState>, Error>> + Send;
 
-    /// The simple query that begins a fenced transaction, with a statement timeout if asked.
+    /// Whether the fenced BEGIN on `pool`'s database calls the C check by its own name: learnt
+    /// once per database and process.
+    #[doc(hidden)]
+    fn native_fence(pool: &Pool<Self>) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Whether `error`, of a BEGIN that called the C check by its name, says the function is
+    /// gone; if so, the database's BEGIN calls its own `enter` from now on.
+    #[doc(hidden)]
+    fn native_fence_gone(pool: &Pool<Self>, error: &sqlx::Error) -> bool;
+
+    /// The simple query that begins a fenced transaction, with a statement timeout if asked;
+    /// `native`: the C check called by its own name.
     #[doc(hidden)]
     fn fenced_begin(
         schema: Option<&tenant_core::SchemaName>,
         tenant: &TenantId,
         tier: Tier,
         statement_timeout_ms: Option<u32>,
+        native: bool,
     ) -> Result<String, Error>;
 
     /// The check a backend without server-side functions runs inside the transaction.
@@ -322,7 +345,9 @@ macro_rules! placement_backend {
         set_fenced: $set_fenced:literal,
         state: $state:literal,
         drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
-        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident| $fenced_begin:block,
+        native_fence: |$native_pool:ident| $native_fence:block,
+        native_fence_gone: |$gone_pool:ident, $gone_error:ident| $native_fence_gone:block,
+        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident, $begin_native:ident| $fenced_begin:block,
         check_in: |$tx:ident, $check_tenant:ident, $check_tier:ident| $check_in:block $(,)?
     ) => {
         #[cfg(feature = $feature)]
@@ -400,11 +425,16 @@ macro_rules! placement_backend {
                     .transpose()
             }
 
+            async fn native_fence($native_pool: &Pool<Self>) -> Result<bool, Error> $native_fence
+
+            fn native_fence_gone($gone_pool: &Pool<Self>, $gone_error: &sqlx::Error) -> bool $native_fence_gone
+
             fn fenced_begin(
                 $schema: Option<&tenant_core::SchemaName>,
                 $begin_tenant: &TenantId,
                 $begin_tier: Tier,
                 $timeout: Option<u32>,
+                $begin_native: bool,
             ) -> Result<String, Error> $fenced_begin
 
             async fn check_in(
@@ -446,7 +476,10 @@ placement_backend!(
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
         Ok(())
     },
-    fenced_begin: |schema, _tenant, _tier, timeout| {
+    // One check, in SQL, in process.
+    native_fence: |_pool| { Ok(false) },
+    native_fence_gone: |_pool, _error| { false },
+    fenced_begin: |schema, _tenant, _tier, timeout, _native| {
         if schema.is_some() {
             return Err(Error::Unsupported {
                 what: "a schema per tenant",
@@ -601,10 +634,13 @@ placement_backend!(
         tx.commit().await?;
         Ok(())
     },
-    fenced_begin: |schema, tenant, tier, timeout| {
+    native_fence: |pool| { native::learn(pool).await },
+    native_fence_gone: |pool, error| { native::gone(pool, error) },
+    fenced_begin: |schema, tenant, tier, timeout, native| {
         Ok(crate::repo::rls::Begin {
             schema,
             fence: Some((tenant, tier)),
+            native_fence: native,
             statement_timeout_ms: timeout,
             ..crate::repo::rls::Begin::default()
         }
@@ -615,3 +651,89 @@ placement_backend!(
         Ok(())
     },
 );
+
+/// Which check each PostgreSQL database's fenced BEGIN calls: the extension's C function by its
+/// own name (`tenant_rls.placement_enter`) where the database's `tenant_placement.enter` is the
+/// SQL wrapper over it ([`PlacementFence::install`] with the extension), the database's own
+/// `enter` elsewhere (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]).
+///
+/// Learnt with one catalog query at the first fenced BEGIN on a database (by its address:
+/// host, port, socket, name), then kept for the process, so no BEGIN pays a round trip for it.
+/// The answer trusts only what the application's role cannot make: the function must belong
+/// to the extension `tenant_rls` (whose schema it cannot create in), not merely have its name.
+/// A database that drops the extension later answers the next native BEGIN with an undefined
+/// function, before anything ran ([`gone`]); that BEGIN is made again with the database's own
+/// `enter`, which decides from then on. A database that gains the extension keeps the wrapper,
+/// which calls the same check, until the process restarts.
+#[cfg(feature = "postgres")]
+mod native {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+
+    use sqlx::PgPool;
+
+    use crate::error::Error;
+
+    static DATABASES: LazyLock<RwLock<HashMap<String, bool>>> = LazyLock::new(Default::default);
+
+    /// The database's address, as the pool connects to it.
+    fn address(pool: &PgPool) -> String {
+        let options = pool.connect_options();
+        format!(
+            "{}:{}:{:?}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_socket(),
+            options.get_database().unwrap_or_default()
+        )
+    }
+
+    fn databases() -> std::sync::RwLockReadGuard<'static, HashMap<String, bool>> {
+        // A panic while the lock was held left whole entries only: keep going with them.
+        DATABASES.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(address: String, native: bool) {
+        DATABASES
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(address, native);
+    }
+
+    /// Whether `pool`'s database has the C check under its fence: cached, or asked once.
+    pub(super) async fn learn(pool: &PgPool) -> Result<bool, Error> {
+        let address = address(pool);
+        if let Some(native) = databases().get(&address) {
+            return Ok(*native);
+        }
+        let native = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend AS d \
+               JOIN pg_catalog.pg_extension AS e ON e.oid OPERATOR(pg_catalog.=) d.refobjid \
+               WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                 AND d.objid OPERATOR(pg_catalog.=) \
+                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text)') \
+                 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass \
+                 AND d.deptype OPERATOR(pg_catalog.=) 'e' AND e.extname OPERATOR(pg_catalog.=) 'tenant_rls') \
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p \
+               JOIN pg_catalog.pg_language AS l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
+               WHERE p.oid OPERATOR(pg_catalog.=) \
+                     pg_catalog.to_regprocedure('tenant_placement.enter(pg_catalog.text, pg_catalog.text)') \
+                 AND l.lanname OPERATOR(pg_catalog.=) 'sql')",
+        )
+        .fetch_one(pool)
+        .await?;
+        remember(address, native);
+        Ok(native)
+    }
+
+    /// A native BEGIN refused because the function (or its schema) is not there: SQLSTATE
+    /// `42883` (undefined function), `3F000` (no such schema). Forgets the database's answer.
+    pub(super) fn gone(pool: &PgPool, error: &sqlx::Error) -> bool {
+        let code = error.as_database_error().and_then(|e| e.code());
+        let gone = matches!(code.as_deref(), Some("42883" | "3F000"));
+        if gone {
+            remember(address(pool), false);
+        }
+        gone
+    }
+}
