@@ -128,6 +128,24 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     /// outlived its attempt and runs after the fence was lifted (an abort unfenced the source,
     /// or a later move placed the tenant here again) must not unplace a tenant that is taking
     /// its transactions here; [`unplace`](Self::unplace) would.
+    ///
+    /// ```
+    /// # use tenant::sqlx::PlacementFence;
+    /// # use tenant::Tier;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let source = PlacementFence::new(&pool);
+    /// source.install().await?;
+    /// let acme = "acme".parse()?;
+    /// source.place(&acme, Tier::Shared, false).await?;
+    /// assert!(!source.unplace_fenced(&acme).await?); // taking transactions: left alone
+    /// assert!(source.fence(&acme).await?);
+    /// assert!(source.unplace_fenced(&acme).await?);
+    /// assert_eq!(source.state(&acme).await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn unplace_fenced(&self, tenant: &TenantId) -> Result<bool, Error> {
         DB::unplace_fenced(self.pool, tenant).await
     }
@@ -137,6 +155,24 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     /// Returns whether the row changed: `false` when the tenant is not placed here, or is
     /// placed and not fenced (a late switch after the move lifted the fence, which
     /// [`place`](Self::place) would fence again, shutting the tenant out).
+    ///
+    /// ```
+    /// # use tenant::sqlx::{PlacedState, PlacementFence};
+    /// # use tenant::Tier;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let fence = PlacementFence::new(&pool);
+    /// fence.install().await?;
+    /// let acme = "acme".parse()?;
+    /// fence.place(&acme, Tier::Shared, true).await?; // fenced by the move
+    /// assert!(fence.retier_fenced(&acme, Tier::Schema).await?);
+    /// assert!(fence.unfence(&acme).await?);
+    /// assert!(!fence.retier_fenced(&acme, Tier::Schema).await?); // late: not fenced again
+    /// assert_eq!(fence.state(&acme).await?, Some(PlacedState { tier: Tier::Schema, fenced: false }));
+    /// # Ok(())
+    /// # }
+    /// ```
     pub async fn retier_fenced(&self, tenant: &TenantId, tier: Tier) -> Result<bool, Error> {
         DB::retier_fenced(self.pool, tenant, tier).await
     }
