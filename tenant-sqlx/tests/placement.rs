@@ -837,6 +837,84 @@ async fn a_copy_after_the_fence_is_lifted_writes_nothing() {
     assert_eq!(PlacedNoteRepo::new(&eu).count(&fresh).await.unwrap(), 2);
 }
 
+/// A copy of an earlier move that outlived it runs while a later move of the same tenant, back
+/// the other way, holds both databases fenced: the target of the old copy is the new move's
+/// source, holding the tenant's only current rows. Checked by the move's identity, the old copy
+/// writes nothing there; by the fence alone it would have passed (both are fenced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_an_earlier_move_writes_nothing_during_a_later_one() {
+    let Some(server) = support::PgServer::new("placement: a copy of an earlier move") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "earlier_move_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    let tables = TenantCopy::new().entity::<PlacedNote>();
+    let at = |pool| TablesAt { pool, schema: None };
+    let (main_fence, eu_fence) = (PlacementFence::new(&main), PlacementFence::new(&eu));
+    main_fence
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    PlacedNoteRepo::new(&main)
+        .insert(&acme, note(1, "before move 1"))
+        .await
+        .unwrap();
+    // Move 1, main -> eu, to its end.
+    eu_fence
+        .place_for_move(acme.tenant_id(), Tier::Shared, "move-1")
+        .await
+        .unwrap();
+    assert!(
+        main_fence
+            .fence_for_move(acme.tenant_id(), "move-1")
+            .await
+            .unwrap()
+    );
+    let copied = tables
+        .copy_for_move(acme.tenant_id(), "move-1", at(&main), at(&eu), |_| async {})
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    assert!(main_fence.unplace_fenced(acme.tenant_id()).await.unwrap());
+    assert!(eu_fence.unfence(acme.tenant_id()).await.unwrap());
+    PlacedNoteRepo::new(&main).delete(&acme, 1).await.unwrap(); // cleanup
+    PlacedNoteRepo::new(&eu)
+        .insert(&acme, note(2, "after move 1"))
+        .await
+        .unwrap();
+    // Move 2, eu -> main, fenced at both ends.
+    main_fence
+        .place_for_move(acme.tenant_id(), Tier::Shared, "move-2")
+        .await
+        .unwrap();
+    assert!(
+        eu_fence
+            .fence_for_move(acme.tenant_id(), "move-2")
+            .await
+            .unwrap()
+    );
+
+    // Move 1's late copy, into eu (move 2's source), from main (empty, move 2's target).
+    let late = tables
+        .copy_for_move(acme.tenant_id(), "move-1", at(&main), at(&eu), |_| async {})
+        .await;
+    assert!(matches!(late, Err(Error::CopyNotFenced { .. })), "{late:?}");
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&acme).await.unwrap(), 2);
+    // Nor can its late fence take move 2's.
+    assert!(
+        !eu_fence
+            .fence_for_move(acme.tenant_id(), "move-1")
+            .await
+            .unwrap()
+    );
+    // Move 2's own copy goes through.
+    let copied = tables
+        .copy_for_move(acme.tenant_id(), "move-2", at(&eu), at(&main), |_| async {})
+        .await
+        .unwrap();
+    assert_eq!(copied, 2);
+}
+
 /// A running copy keeps the fence in place: lifting it at the target waits until the copy's
 /// transaction ends, so no write of the tenant there can run beside the copy's.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

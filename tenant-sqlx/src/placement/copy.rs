@@ -114,6 +114,61 @@ impl TenantCopy {
         tenant: &TenantId,
         source: TablesAt<'_>,
         target: TablesAt<'_>,
+        progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.copy_checked(tenant, None, source, target, progress)
+            .await
+    }
+
+    /// [`copy`](Self::copy) for the move `move_id`: the target must hold the tenant fenced
+    /// **by that move** ([`PlacementFence::place_for_move`](crate::PlacementFence::place_for_move),
+    /// or [`fence_for_move`](crate::PlacementFence::fence_for_move) for a move between tiers of
+    /// one database), checked in the transaction that writes, whose lock on the row holds it.
+    /// A copy of an earlier move that outlived it, while a later move of the same tenant holds
+    /// the target fenced (as that move's source or target), writes nothing:
+    /// [`Error::CopyNotFenced`].
+    ///
+    /// ```no_run
+    /// # use tenant::sqlx::{TablesAt, TenantCopy};
+    /// # use tenant::{TenantId, tenant_scoped};
+    /// # #[tenant_scoped(table = "notes")]
+    /// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+    /// # async fn run(main: sqlx::PgPool, eu: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme: TenantId = "acme".parse()?;
+    /// let (source, target) = (TablesAt { pool: &main, schema: None }, TablesAt { pool: &eu, schema: None });
+    /// TenantCopy::new()
+    ///     .entity::<Note>()
+    ///     .copy_for_move(&acme, "move-acme-to-eu", source, target, |_rows| async {})
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn copy_for_move<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        move_id: &str,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
+        progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.copy_checked(tenant, Some(move_id), source, target, progress)
+            .await
+    }
+
+    async fn copy_checked<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        move_id: Option<&str>,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
         mut progress: F,
     ) -> Result<u64, Error>
     where
@@ -125,7 +180,7 @@ impl TenantCopy {
             .execute(&mut *read)
             .await?;
         let mut write = target.pool.begin().await?;
-        hold_fence(&mut write, tenant).await?;
+        hold_fence(&mut write, tenant, move_id).await?;
         for meta in self.ordered().rev() {
             delete_rows(&mut write, meta, target.schema, tenant).await?;
         }
@@ -229,18 +284,36 @@ impl TenantCopy {
 /// (PostgreSQL re-reads a locked row's newest version for `FOR UPDATE`), so two never write the
 /// target at once. A move of a tenant between tiers of one database locks the one row the
 /// source and the target share, which its fence set.
-async fn hold_fence(tx: &mut sqlx::PgConnection, tenant: &TenantId) -> Result<(), Error> {
-    let fenced: Option<bool> = sqlx::query_scalar(
-        "SELECT fenced FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
-    )
-    .bind(tenant.as_str())
-    .fetch_optional(&mut *tx)
-    .await?;
-    match fenced {
-        Some(true) => Ok(()),
-        _ => Err(Error::CopyNotFenced {
+/// With `move_id`, the row must also name that move.
+async fn hold_fence(
+    tx: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    move_id: Option<&str>,
+) -> Result<(), Error> {
+    let held = match move_id {
+        None => sqlx::query_scalar::<_, bool>(
+            "SELECT fenced FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(false),
+        Some(move_id) => sqlx::query_scalar::<_, bool>(
+            "SELECT fenced AND move_id IS NOT DISTINCT FROM $2 \
+             FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(move_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(false),
+    };
+    if held {
+        Ok(())
+    } else {
+        Err(Error::CopyNotFenced {
             tenant: tenant.clone(),
-        }),
+        })
     }
 }
 

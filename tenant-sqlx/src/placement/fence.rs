@@ -46,9 +46,12 @@ pub struct PlacedState {
 /// (`SQLITE_BUSY_SNAPSHOT`) whenever another connection had written since that read.
 ///
 /// A move, with every step idempotent:
-/// 1. [`place`](Self::place) the tenant at the target, fenced;
-/// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions);
-/// 3. copy, verify;
+/// 1. [`place`](Self::place) the tenant at the target, fenced (on PostgreSQL
+///    `place_for_move`, which records the move's identity for its copy);
+/// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions; on PostgreSQL
+///    `fence_for_move`);
+/// 3. copy ([`TenantCopy`](crate::TenantCopy), which checks the target's fence in the
+///    transaction that writes), verify;
 /// 4. switch the registry ([`SqlRegistry::place`](crate::SqlRegistry::place)) and
 ///    [`unplace_fenced`](Self::unplace_fenced) it at the source (between tiers of one database:
 ///    [`retier_fenced`](Self::retier_fenced)): a process whose cache still routes to the
@@ -214,6 +217,72 @@ impl PlacementFence<'_, sqlx::Postgres> {
     /// ```
     pub async fn install_plpgsql(&self) -> Result<(), Error> {
         <sqlx::Postgres as PlacementBackend>::install(self.pool, false).await
+    }
+
+    /// [`place`](Self::place) the tenant here fenced, by the move `move_id` (a move's target):
+    /// [`TenantCopy::copy_for_move`](crate::TenantCopy::copy_for_move) of that move, and of no
+    /// other, may then write here. Idempotent; an existing row takes the tier, the fence and the
+    /// move. Lifting the fence ([`unfence`](Self::unfence), [`place`](Self::place) unfenced)
+    /// forgets the move.
+    ///
+    /// ```no_run
+    /// # async fn run(target: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// let acme = "acme".parse()?;
+    /// tenant::sqlx::PlacementFence::new(&target)
+    ///     .place_for_move(&acme, tenant::Tier::Shared, "move-acme-to-eu")
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn place_for_move(
+        &self,
+        tenant: &TenantId,
+        tier: Tier,
+        move_id: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced, move_id) \
+             VALUES ($1, $2, TRUE, $3) ON CONFLICT (tenant_id) DO UPDATE \
+             SET tier = EXCLUDED.tier, fenced = TRUE, move_id = EXCLUDED.move_id",
+        )
+        .bind(tenant.as_str())
+        .bind(tier.as_str())
+        .bind(move_id)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// [`fence`](Self::fence) by the move `move_id` (a move's source, or the one row of a move
+    /// between tiers of this database): sets the flag and the move, then waits for the
+    /// tenant's transactions that began before. Returns `false`, fencing nothing, when the
+    /// tenant is not placed here or is fenced by **another** move (a step of an earlier move
+    /// that outlived it must not take a later move's fence). Idempotent for the same move.
+    ///
+    /// ```no_run
+    /// # async fn run(source: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// let acme = "acme".parse()?;
+    /// let fenced = tenant::sqlx::PlacementFence::new(&source)
+    ///     .fence_for_move(&acme, "move-acme-to-eu")
+    ///     .await?;
+    /// assert!(fenced, "acme is not placed here, or another move holds it");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn fence_for_move(&self, tenant: &TenantId, move_id: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE tenant_placement.tenants SET fenced = TRUE, move_id = $2 \
+             WHERE tenant_id = $1 AND (NOT fenced OR move_id IS NULL OR move_id = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(move_id)
+        .execute(self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        <sqlx::Postgres as PlacementBackend>::drain(self.pool, tenant).await?;
+        Ok(true)
     }
 }
 
@@ -564,6 +633,9 @@ const PLACEMENT_TABLE: &[&str] = &[
          tenant_id TEXT NOT NULL PRIMARY KEY, \
          tier TEXT NOT NULL CHECK (tier IN ('shared', 'schema', 'database')), \
          fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+    // The move that fenced the tenant here, if one said so (`place_for_move`, `fence_for_move`):
+    // a move's copy checks it. Added to tables of before it; no check reads it.
+    "ALTER TABLE tenant_placement.tenants ADD COLUMN IF NOT EXISTS move_id TEXT",
     "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
     "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
     // The one-argument `enter` of before the tier was compared: a process still calling it
@@ -652,11 +724,14 @@ placement_backend!(
         Ok(())
     },
     place: "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced) VALUES ($1, $2, $3) \
-            ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced",
+            ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced, \
+            move_id = NULL",
     unplace: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1",
     unplace_fenced: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1 AND fenced",
     retier_fenced: "UPDATE tenant_placement.tenants SET tier = $2 WHERE tenant_id = $1 AND fenced",
-    set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1 WHERE tenant_id = $2",
+    // Lifting the fence forgets the move that set it; fencing again keeps it.
+    set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1, \
+                 move_id = CASE WHEN $1 THEN move_id END WHERE tenant_id = $2",
     state: "SELECT tier, fenced FROM tenant_placement.tenants WHERE tenant_id = $1",
     // The flag is committed: a transaction that checks from now on is refused. Those that
     // passed the check before hold the key shared until they end; taking it exclusively waits
