@@ -290,6 +290,19 @@ pub enum Error {
         /// The tenant of the transaction.
         tenant: tenant_core::TenantId,
     },
+    /// A move's copy ([`TenantCopy::copy`](crate::TenantCopy::copy)) found, in its transaction
+    /// at the target, that the target does not hold the tenant fenced (for
+    /// [`copy_for_move`](crate::TenantCopy::copy_for_move): by that move): the move lifted the
+    /// fence (it switched, and the tenant writes there now), forgot the tenant (it was
+    /// aborted), or a later move holds it. A copy that outlived its step runs late; nothing was written. Not retryable:
+    /// the move is past its copy.
+    #[error(
+        "the copy of tenant `{tenant}` was refused: the target does not hold it fenced for a move; nothing was written"
+    )]
+    CopyNotFenced {
+        /// The tenant being copied.
+        tenant: tenant_core::TenantId,
+    },
     /// A context's placement names a database the [`PoolSet`](crate::PoolSet) was not
     /// configured with.
     #[error("no database is configured with the label `{label}`")]

@@ -135,7 +135,7 @@ pub use tenant_tx::TenantTx;
 pub use repo::{
     Backend, BelongsTo, CURSOR_KEY_ENV, Col, Conn, Cursor, CursorError, CursorKey, Entity, Filter,
     Order, Orderable, Page, PageRequest, Repo, Select, SqlType, SuppliedKey, TenantColumn,
-    TextColumn,
+    TextColumn, WriteConn,
 };
 /// A value a [`Filter`] binds (sea-query's). Comparing a column of a type of your own needs
 /// `impl From<YourType> for tenant::sqlx::Value`, and, for an `Option<YourType>` column,

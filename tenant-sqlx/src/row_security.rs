@@ -382,6 +382,8 @@ impl RowSecurity {
         let begin = rls::Begin {
             schema,
             fence: fenced.then(|| (tenant, ctx.placement().tier())),
+            // The wrapper: a `RowSecurity` BEGIN does not learn which check its database has.
+            native_fence: false,
             enter: None,
             statement_timeout_ms,
         };

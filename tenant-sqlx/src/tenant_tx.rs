@@ -7,7 +7,7 @@ use sqlx::{AssertSqlSafe, Executor, Pool, Transaction};
 use tenant_core::{TenantCtx, TenantId};
 
 use crate::error::Error;
-use crate::repo::{Backend, Conn, Entity, Repo, Token};
+use crate::repo::{Backend, Conn, Entity, Repo, Token, WriteConn};
 
 /// A transaction bound to one tenant.
 ///
@@ -127,6 +127,11 @@ impl<DB: Backend> std::fmt::Debug for TenantTx<DB> {
             .field("tenant_id", self.ctx.tenant_id())
             .finish_non_exhaustive()
     }
+}
+
+impl<DB: Backend> WriteConn for &mut TenantTx<DB> where
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>
+{
 }
 
 impl<DB: Backend> Conn for &mut TenantTx<DB>

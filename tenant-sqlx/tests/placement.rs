@@ -15,7 +15,9 @@ use std::time::Duration;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::SqlitePoolOptions;
 use sqlx::{PgPool, SqlitePool};
-use tenant::sqlx::{Error, NewTenant, PlacementFence, PoolSet, SqlRegistry};
+use tenant::sqlx::{
+    Error, NewTenant, PlacementFence, PoolSet, SqlRegistry, TablesAt, TenantCopy, TenantTx,
+};
 use tenant::{
     CachedRegistry, Plan, SystemCtx, TenancyConfig, TenantClaim, TenantCtx, TenantId, Tier,
     tenant_scoped,
@@ -621,13 +623,417 @@ async fn a_routed_repository_refuses_another_tenants_context() {
         .unwrap();
     let acme: TenantCtx = support::ctx("acme", Plan::Free);
     let globex = support::ctx("globex", Plan::Free);
+    PlacedNoteRepo::new(&pool)
+        .insert(&globex, note(1, "theirs"))
+        .await
+        .unwrap();
     let mut repo = pools.repo::<PlacedNote>(&acme).unwrap();
-    repo.insert(&acme, note(1, "mine")).await.unwrap();
+    assert_eq!(repo.count(&acme).await.unwrap(), 0);
     assert!(matches!(
-        repo.insert(&globex, note(2, "not mine")).await,
+        repo.count(&globex).await,
         Err(Error::TenantMismatch { .. })
     ));
-    assert_eq!(PlacedNoteRepo::new(&pool).count(&globex).await.unwrap(), 0);
+    assert!(matches!(
+        repo.get(&globex, 1).await,
+        Err(Error::TenantMismatch { .. })
+    ));
+}
+
+/// A tenant moved from `main` to `eu`: the move's steps on two databases (placed at the target
+/// fenced, the source fenced, the rows copied, the source unplaced, the target unfenced), its
+/// one row written before. `$main` and `$eu` are pools of the two databases, prepared.
+macro_rules! moved_to_eu {
+    ($main:expr, $eu:expr, $acme:expr) => {{
+        let (main, eu, acme) = ($main, $eu, $acme);
+        PlacementFence::new(main)
+            .place(acme.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+        let mut tx = TenantTx::begin_fenced(main, acme).await.unwrap();
+        tx.repo::<PlacedNote>()
+            .insert(acme, note(1, "before the move"))
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        PlacementFence::new(eu)
+            .place(acme.tenant_id(), Tier::Shared, true)
+            .await
+            .unwrap();
+        assert!(
+            PlacementFence::new(main)
+                .fence(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+        let rows = PlacedNoteRepo::new(main).list(acme).await.unwrap();
+        let copy: Vec<_> = rows.iter().map(|row| note(row.id, &row.body)).collect();
+        PlacedNoteRepo::new(eu)
+            .insert_many(acme, copy)
+            .await
+            .unwrap();
+        assert!(
+            PlacementFence::new(main)
+                .unplace(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+        assert!(
+            PlacementFence::new(eu)
+                .unfence(acme.tenant_id())
+                .await
+                .unwrap()
+        );
+    }};
+}
+
+/// A process whose cache still places acme in `main` after the move writes through the pool
+/// set's routed repository: nothing may land at the source, whose rows the move's cleanup
+/// deletes (an acknowledged write lost). Regression: `pools.repo` ran each statement on the
+/// bare pool, outside the fence, and the insert landed in `main`.
+macro_rules! stale_routed_write {
+    ($main:expr, $eu:expr) => {{
+        let (main, eu) = ($main, $eu);
+        let pools = PoolSet::builder()
+            .database("main".parse().unwrap(), main.clone())
+            .database("eu".parse().unwrap(), eu.clone())
+            .build()
+            .unwrap();
+        let stale = support::ctx("acme", Plan::Free);
+        moved_to_eu!(&main, &eu, &stale);
+        // `pools.repo::<PlacedNote>(&stale)?.insert(..)` no longer compiles (the trybuild case
+        // `routed_repo_write`): the one write the pool set gives is its fenced transaction.
+        let written = async {
+            let mut tx = pools.begin(&stale).await?;
+            tx.repo::<PlacedNote>()
+                .insert(&stale, note(2, "through a stale route"))
+                .await?;
+            tx.commit().await
+        }
+        .await;
+        assert!(
+            matches!(written, Err(Error::Moved { .. })),
+            "a stale write was let in: {written:?}"
+        );
+        assert_eq!(PlacedNoteRepo::new(&main).count(&stale).await.unwrap(), 1);
+        // A stale read still reads the source: the rows as the fence left them, until the
+        // move's cleanup deletes them.
+        let mut routed = pools.repo::<PlacedNote>(&stale).unwrap();
+        assert_eq!(routed.list(&stale).await.unwrap().len(), 1);
+        PlacedNoteRepo::new(&main).delete(&stale, 1).await.unwrap();
+        assert_eq!(routed.count(&stale).await.unwrap(), 0);
+    }};
+}
+
+#[tokio::test]
+async fn a_stale_routed_write_lands_nowhere_sqlite() {
+    let open = || async {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    };
+    let (main, eu) = (open().await, open().await);
+    for pool in [&main, &eu] {
+        PlacementFence::new(pool).install().await.unwrap();
+        PlacedNoteRepo::new(pool).create_table().await.unwrap();
+    }
+    stale_routed_write!(main, eu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_routed_write_lands_nowhere_postgres() {
+    let Some(server) = support::PgServer::new("placement: a stale routed write") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "placement_eu").await;
+    stale_routed_write!(main, eu);
+}
+
+/// Two databases of one private server, prepared, for a move's data steps.
+async fn two_pg_databases(server: &support::PgServer, eu: &str) -> (PgPool, PgPool) {
+    let main = pg_pool(&server.url()).await;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {eu}")))
+        .execute(&main)
+        .await
+        .unwrap();
+    let eu_url = format!("{}/{eu}", server.url().rsplit_once('/').unwrap().0);
+    let eu = pg_pool(&eu_url).await;
+    prepare_pg(&main).await;
+    prepare_pg(&eu).await;
+    (main, eu)
+}
+
+/// A copy step that outlived its attempt runs again after the move switched and lifted the
+/// fence at the target, where the tenant has written since: it must write nothing there (it
+/// would delete the new row and put back the source's). Regression: the copy checked nothing
+/// in its target transaction, and the row written after the move was lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_after_the_fence_is_lifted_writes_nothing() {
+    let Some(server) = support::PgServer::new("placement: a late copy") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "late_copy_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    let tables = TenantCopy::new().entity::<PlacedNote>();
+    let (source, target) = (
+        TablesAt {
+            pool: &main,
+            schema: None,
+        },
+        TablesAt {
+            pool: &eu,
+            schema: None,
+        },
+    );
+    moved_to_eu!(&main, &eu, &acme);
+    // The move's own copy, while the target was fenced, went through (`moved_to_eu` copied by
+    // hand; the workflow's copy, run again before the switch, is idempotent).
+    PlacementFence::new(&eu)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert_eq!(
+        tables
+            .copy(acme.tenant_id(), source, target, |_| async {})
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        PlacementFence::new(&eu)
+            .unfence(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    let fresh = acme.clone().with_placement("eu/shared".parse().unwrap());
+    let mut tx = TenantTx::begin_fenced(&eu, &fresh).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(&fresh, note(2, "after the move"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let late = tables
+        .copy(acme.tenant_id(), source, target, |_| async {})
+        .await;
+    assert!(
+        matches!(late, Err(Error::CopyNotFenced { .. })),
+        "a copy ran at an unfenced target: {late:?}"
+    );
+    let rows = PlacedNoteRepo::new(&eu).list(&fresh).await.unwrap();
+    assert_eq!(rows.iter().map(|r| r.id).collect::<Vec<_>>(), [1, 2]);
+    // Not placed at all (a move aborted, the target forgot the tenant): nothing either.
+    assert!(
+        PlacementFence::new(&eu)
+            .unplace(acme.tenant_id())
+            .await
+            .unwrap()
+    );
+    let late = tables
+        .copy(acme.tenant_id(), source, target, |_| async {})
+        .await;
+    assert!(matches!(late, Err(Error::CopyNotFenced { .. })), "{late:?}");
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&fresh).await.unwrap(), 2);
+}
+
+/// A copy of an earlier move that outlived it runs while a later move of the same tenant, back
+/// the other way, holds both databases fenced: the target of the old copy is the new move's
+/// source, holding the tenant's only current rows. Checked by the move's identity, the old copy
+/// writes nothing there; by the fence alone it would have passed (both are fenced).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_of_an_earlier_move_writes_nothing_during_a_later_one() {
+    let Some(server) = support::PgServer::new("placement: a copy of an earlier move") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "earlier_move_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    let tables = TenantCopy::new().entity::<PlacedNote>();
+    let at = |pool| TablesAt { pool, schema: None };
+    let (main_fence, eu_fence) = (PlacementFence::new(&main), PlacementFence::new(&eu));
+    main_fence
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    PlacedNoteRepo::new(&main)
+        .insert(&acme, note(1, "before move 1"))
+        .await
+        .unwrap();
+    // Move 1, main -> eu, to its end.
+    eu_fence
+        .place_for_move(acme.tenant_id(), Tier::Shared, "move-1")
+        .await
+        .unwrap();
+    assert!(
+        main_fence
+            .fence_for_move(acme.tenant_id(), "move-1")
+            .await
+            .unwrap()
+    );
+    let copied = tables
+        .copy_for_move(acme.tenant_id(), "move-1", at(&main), at(&eu), |_| async {})
+        .await
+        .unwrap();
+    assert_eq!(copied, 1);
+    assert!(main_fence.unplace_fenced(acme.tenant_id()).await.unwrap());
+    assert!(eu_fence.unfence(acme.tenant_id()).await.unwrap());
+    PlacedNoteRepo::new(&main).delete(&acme, 1).await.unwrap(); // cleanup
+    PlacedNoteRepo::new(&eu)
+        .insert(&acme, note(2, "after move 1"))
+        .await
+        .unwrap();
+    // Move 2, eu -> main, fenced at both ends.
+    main_fence
+        .place_for_move(acme.tenant_id(), Tier::Shared, "move-2")
+        .await
+        .unwrap();
+    assert!(
+        eu_fence
+            .fence_for_move(acme.tenant_id(), "move-2")
+            .await
+            .unwrap()
+    );
+
+    // Move 1's late copy, into eu (move 2's source), from main (empty, move 2's target).
+    let late = tables
+        .copy_for_move(acme.tenant_id(), "move-1", at(&main), at(&eu), |_| async {})
+        .await;
+    assert!(matches!(late, Err(Error::CopyNotFenced { .. })), "{late:?}");
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&acme).await.unwrap(), 2);
+    // Nor can its late fence take move 2's.
+    assert!(
+        !eu_fence
+            .fence_for_move(acme.tenant_id(), "move-1")
+            .await
+            .unwrap()
+    );
+    // Move 2's own copy goes through.
+    let copied = tables
+        .copy_for_move(acme.tenant_id(), "move-2", at(&eu), at(&main), |_| async {})
+        .await
+        .unwrap();
+    assert_eq!(copied, 2);
+}
+
+/// A running copy keeps the fence in place: lifting it at the target waits until the copy's
+/// transaction ends, so no write of the tenant there can run beside the copy's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_copy_holds_the_fence_until_it_commits() {
+    let Some(server) = support::PgServer::new("placement: a copy holds the fence") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "held_copy_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    PlacementFence::new(&main)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    PlacedNoteRepo::new(&main)
+        .insert(&acme, note(1, "at the source"))
+        .await
+        .unwrap();
+    PlacementFence::new(&eu)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    let (copying, copied) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let copy = {
+        let (main, eu, tenant) = (main.clone(), eu.clone(), acme.tenant_id().clone());
+        let (copying, copied) = (Arc::clone(&copying), Arc::clone(&copied));
+        tokio::spawn(async move {
+            let (source, target) = (
+                TablesAt {
+                    pool: &main,
+                    schema: None,
+                },
+                TablesAt {
+                    pool: &eu,
+                    schema: None,
+                },
+            );
+            TenantCopy::new()
+                .entity::<PlacedNote>()
+                .copy(&tenant, source, target, |_| {
+                    let (copying, copied) = (Arc::clone(&copying), Arc::clone(&copied));
+                    async move {
+                        copying.notify_one();
+                        copied.notified().await;
+                    }
+                })
+                .await
+        })
+    };
+    copying.notified().await;
+    let unfence = {
+        let (eu, tenant) = (eu.clone(), acme.tenant_id().clone());
+        tokio::spawn(async move { PlacementFence::new(&eu).unfence(&tenant).await })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !unfence.is_finished(),
+        "the fence was lifted while a copy was writing"
+    );
+    copied.notify_one();
+    assert_eq!(copy.await.unwrap().unwrap(), 1);
+    assert!(unfence.await.unwrap().unwrap());
+    assert_eq!(
+        PlacementFence::new(&eu)
+            .state(acme.tenant_id())
+            .await
+            .unwrap(),
+        Some(tenant::sqlx::PlacedState {
+            tier: Tier::Shared,
+            fenced: false
+        })
+    );
+}
+
+/// The switch's writes at the source hold only while the source is fenced, checked by the
+/// statement that writes: a switch step that outlived its attempt and runs after the fence was
+/// lifted neither fences the tenant again (a move between tiers of one database: it would shut
+/// the tenant out) nor unplaces it (placed here again by a later move, taking transactions).
+macro_rules! late_switch {
+    ($pool:expr) => {{
+        let fence = PlacementFence::new($pool);
+        // The PostgreSQL one is a schema of the shared test database, whose placement table
+        // (`tenant_placement.tenants`) other tests may write: a tenant of this test's own.
+        let acme = id("late-switch");
+        fence.place(&acme, Tier::Shared, true).await.unwrap();
+        assert!(fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
+        assert!(fence.unfence(&acme).await.unwrap());
+        assert!(!fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
+        assert!(!fence.retier_fenced(&acme, Tier::Shared).await.unwrap());
+        let placed = tenant::sqlx::PlacedState {
+            tier: Tier::Schema,
+            fenced: false,
+        };
+        assert_eq!(fence.state(&acme).await.unwrap(), Some(placed));
+        assert!(!fence.unplace_fenced(&acme).await.unwrap());
+        assert_eq!(fence.state(&acme).await.unwrap(), Some(placed));
+        assert!(fence.fence(&acme).await.unwrap());
+        assert!(fence.unplace_fenced(&acme).await.unwrap());
+        assert!(!fence.unplace_fenced(&acme).await.unwrap(), "idempotent");
+        assert_eq!(fence.state(&acme).await.unwrap(), None);
+    }};
+}
+
+#[tokio::test]
+async fn a_late_switch_leaves_an_unfenced_tenant_alone_sqlite() {
+    let pool = support::sqlite().await;
+    PlacementFence::new(&pool).install().await.unwrap();
+    late_switch!(&pool);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_late_switch_leaves_an_unfenced_tenant_alone_postgres() {
+    let Some(pool) = support::postgres("placement: a late switch").await else {
+        return;
+    };
+    PlacementFence::new(&pool).install().await.unwrap();
+    late_switch!(&pool);
 }
 
 /// The `tenants` table as it was before placements.
@@ -908,9 +1314,16 @@ async fn the_fence_survives_row_security_moving_to_plpgsql() {
     let fence = PlacementFence::new(&owner);
     fence.install().await.unwrap();
     assert_eq!(fence_language(&owner).await, "sql");
+    let acme = support::ctx("acme", Plan::Free);
+    // Learnt here: this database's fenced BEGIN calls the C check by its own name. The
+    // extension then goes; the next BEGIN's call finds no function, and is made again with
+    // the database's own (PL/pgSQL) `enter`.
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
     support::install_row_security_plpgsql(&owner).await;
     assert_eq!(fence_language(&owner).await, "plpgsql");
-    let acme = support::ctx("acme", Plan::Free);
     assert!(matches!(
         tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
         Err(Error::Moved { .. })
@@ -925,4 +1338,53 @@ async fn the_fence_survives_row_security_moving_to_plpgsql() {
         .commit()
         .await
         .unwrap();
+}
+
+/// The fenced BEGIN calls the C check by its own name only where the database's fence is the
+/// wrapper over the extension's function. A role that may create schemas makes a
+/// `tenant_rls.placement_enter` of its own that lets everyone in, where the fence is PL/pgSQL
+/// and no extension is installed: the BEGIN still calls the database's `enter`, and a tenant
+/// not placed there is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lookalike_c_check_is_not_called() {
+    let Some((owner, app)) = support::postgres_app_database("placement_lookalike_check", 2).await
+    else {
+        return;
+    };
+    let fence = PlacementFence::new(&owner);
+    fence.install_plpgsql().await.unwrap();
+    let database: String = sqlx::query_scalar("SELECT current_database()")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    let app_role: String = sqlx::query_scalar("SELECT current_user")
+        .fetch_one(&app)
+        .await
+        .unwrap();
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "GRANT CREATE ON DATABASE \"{database}\" TO \"{app_role}\""
+    )))
+    .execute(&owner)
+    .await
+    .unwrap();
+    for statement in [
+        "CREATE SCHEMA tenant_rls",
+        "CREATE FUNCTION tenant_rls.placement_enter(tenant text, tier text) RETURNS void \
+         LANGUAGE sql AS $$ SELECT $$",
+    ] {
+        sqlx::query(statement).execute(&app).await.unwrap();
+    }
+    let acme = support::ctx("acme", Plan::Free);
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Moved { .. })
+    ));
+    fence
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        tenant::sqlx::TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Fenced { .. })
+    ));
 }

@@ -418,12 +418,13 @@ impl Mover {
     async fn work(
         &self,
         actx: &ActivityContext,
-        attempt: u32,
         step: MoveStep,
+        move_id: &str,
         tenant_id: &TenantId,
         from: &Placement,
         to: &Placement,
     ) -> Result<StepOutcome, ActivityError> {
+        let attempt = actx.info().attempt;
         let record = self
             .registry
             .find_by_id(tenant_id)
@@ -476,21 +477,26 @@ impl Mover {
                 target.install().await.map_err(transient)?;
                 if !same_database {
                     target
-                        .place(tenant_id, to.tier(), true)
+                        .place_for_move(tenant_id, to.tier(), move_id)
                         .await
                         .map_err(transient)?;
                 }
             }
             MoveStep::Fence if !switched => {
-                let placed = source.fence(tenant_id).await.map_err(transient)?;
+                let placed = source
+                    .fence_for_move(tenant_id, move_id)
+                    .await
+                    .map_err(transient)?;
                 if !placed {
-                    return Err(permanent("the source database does not hold the tenant"));
+                    return Err(permanent(
+                        "the source database does not hold the tenant, or another move holds it",
+                    ));
                 }
             }
             MoveStep::Copy if !switched => {
                 outcome.rows = self
                     .tables
-                    .copy(tenant_id, source_side, target_side, |rows| {
+                    .copy_for_move(tenant_id, move_id, source_side, target_side, |rows| {
                         let progress = self.copy_progress.clone();
                         // A heartbeat that cannot be encoded is not a reason to fail a copy:
                         // the heartbeat timeout would say.
@@ -502,7 +508,11 @@ impl Mover {
                         }
                     })
                     .await
-                    .map_err(transient)?;
+                    .map_err(|e| match e {
+                        // Not this move's fence: another attempt would find the same.
+                        tenant::sqlx::Error::CopyNotFenced { .. } => permanent(e.to_string()),
+                        e => transient(e),
+                    })?;
             }
             MoveStep::Verify if !switched => {
                 let at_source = self
@@ -536,13 +546,22 @@ impl Mover {
                         )));
                     }
                 }
+                // Only while the source is fenced, checked by the write itself: a switch that
+                // outlived its attempt must not fence again, or unplace, a tenant that the move
+                // (or a later one) has let in since.
                 if same_database {
-                    source
-                        .place(tenant_id, to.tier(), true)
+                    let retiered = source
+                        .retier_fenced(tenant_id, to.tier())
                         .await
                         .map_err(transient)?;
-                } else {
-                    source.unplace(tenant_id).await.map_err(transient)?;
+                    let state = source.state(tenant_id).await.map_err(transient)?;
+                    if !retiered && state.is_none_or(|state| state.tier != to.tier()) {
+                        return Err(permanent("the source does not hold the tenant fenced"));
+                    }
+                } else if !source.unplace_fenced(tenant_id).await.map_err(transient)?
+                    && source.state(tenant_id).await.map_err(transient)?.is_some()
+                {
+                    return Err(permanent("the source holds the tenant, not fenced"));
                 }
             }
             MoveStep::Unfence => {
@@ -614,6 +633,13 @@ impl Mover {
             return Err(permanent("a move needs two different placements"));
         }
         let attempt = actx.info().attempt;
+        // The move's identity in the placement tables: its workflow. A step of an earlier move
+        // of the tenant that outlived it finds a later move's fence, not its own.
+        let move_id = actx
+            .info()
+            .workflow_id
+            .clone()
+            .ok_or_else(|| permanent("a move step outside a workflow"))?;
         if let Some(observer) = &self.observer {
             observer(step, attempt, StepEvent::Started);
         }
@@ -636,7 +662,7 @@ impl Mover {
         sys.audit(step.as_str(), "tenants");
         heartbeating(
             &actx,
-            self.work(&actx, attempt, step, &tenant_id, &from, &to),
+            self.work(&actx, step, &move_id, &tenant_id, &from, &to),
         )
         .await
     }

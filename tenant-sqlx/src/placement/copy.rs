@@ -40,7 +40,9 @@ pub struct TableSum {
 /// again after a worker died (or a step that failed half-way) ends with the same rows:
 ///
 /// - [`copy`](Self::copy) deletes the tenant's rows at the target and inserts the source's, in
-///   one target transaction (children deleted first, parents inserted first);
+///   one target transaction (children deleted first, parents inserted first), which first
+///   checks that the target holds the tenant fenced and keeps the fence from being lifted
+///   until it commits ([`Error::CopyNotFenced`] otherwise: nothing written);
 /// - [`sums`](Self::sums) counts and checksums each table on one side;
 /// - [`delete`](Self::delete) removes the tenant's rows from one side, in one transaction.
 ///
@@ -102,11 +104,69 @@ impl TenantCopy {
 
     /// Makes the target's rows of `tenant` those of the source: in one transaction at the
     /// target, deletes them (children first), then inserts the source's (parents first), read
-    /// in one snapshot of the source. `progress` is handed the rows copied so far after each
+    /// in one snapshot of the source. The target's placement table must hold the tenant fenced
+    /// ([`PlacementFence::place`](crate::PlacementFence::place) with `fenced`, as a move
+    /// prepares it): checked in that transaction, whose lock on the row keeps the fence from
+    /// being lifted until it ends; otherwise [`Error::CopyNotFenced`] and nothing is written. `progress` is handed the rows copied so far after each
     /// batch, and awaited (a Temporal activity heartbeats there). Returns the rows copied.
     pub async fn copy<F, Fut>(
         &self,
         tenant: &TenantId,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
+        progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.copy_checked(tenant, None, source, target, progress)
+            .await
+    }
+
+    /// [`copy`](Self::copy) for the move `move_id`: the target must hold the tenant fenced
+    /// **by that move** ([`PlacementFence::place_for_move`](crate::PlacementFence::place_for_move),
+    /// or [`fence_for_move`](crate::PlacementFence::fence_for_move) for a move between tiers of
+    /// one database), checked in the transaction that writes, whose lock on the row holds it.
+    /// A copy of an earlier move that outlived it, while a later move of the same tenant holds
+    /// the target fenced (as that move's source or target), writes nothing:
+    /// [`Error::CopyNotFenced`].
+    ///
+    /// ```no_run
+    /// # use tenant::sqlx::{TablesAt, TenantCopy};
+    /// # use tenant::{TenantId, tenant_scoped};
+    /// # #[tenant_scoped(table = "notes")]
+    /// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+    /// # async fn run(main: sqlx::PgPool, eu: sqlx::PgPool) -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme: TenantId = "acme".parse()?;
+    /// let (source, target) = (TablesAt { pool: &main, schema: None }, TablesAt { pool: &eu, schema: None });
+    /// TenantCopy::new()
+    ///     .entity::<Note>()
+    ///     .copy_for_move(&acme, "move-acme-to-eu", source, target, |_rows| async {})
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn copy_for_move<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        move_id: &str,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
+        progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.copy_checked(tenant, Some(move_id), source, target, progress)
+            .await
+    }
+
+    async fn copy_checked<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        move_id: Option<&str>,
         source: TablesAt<'_>,
         target: TablesAt<'_>,
         mut progress: F,
@@ -120,6 +180,7 @@ impl TenantCopy {
             .execute(&mut *read)
             .await?;
         let mut write = target.pool.begin().await?;
+        hold_fence(&mut write, tenant, move_id).await?;
         for meta in self.ordered().rev() {
             delete_rows(&mut write, meta, target.schema, tenant).await?;
         }
@@ -208,6 +269,51 @@ impl TenantCopy {
         }
         tx.commit().await?;
         Ok(deleted)
+    }
+}
+
+/// Checks, in the target's transaction that writes the copy, that the target's placement table
+/// holds `tenant` fenced, and locks that row (`FOR UPDATE`) until the transaction ends.
+///
+/// Checked here, not only by the workflow before the step: a copy that outlived its attempt
+/// (a worker paused past its heartbeat timeout) may run after the move switched and lifted the
+/// fence, when the tenant writes at the target, and would delete those rows and put back the
+/// source's. The lock makes one check hold for every batch of the transaction: the fence
+/// cannot be lifted (`unfence`'s `UPDATE`, `unplace`'s `DELETE`) until the copy commits, and a
+/// second attempt's copy waits for the first's to end, then checks the row as it is then
+/// (PostgreSQL re-reads a locked row's newest version for `FOR UPDATE`), so two never write the
+/// target at once. A move of a tenant between tiers of one database locks the one row the
+/// source and the target share, which its fence set.
+/// With `move_id`, the row must also name that move.
+async fn hold_fence(
+    tx: &mut sqlx::PgConnection,
+    tenant: &TenantId,
+    move_id: Option<&str>,
+) -> Result<(), Error> {
+    let held = match move_id {
+        None => sqlx::query_scalar::<_, bool>(
+            "SELECT fenced FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(false),
+        Some(move_id) => sqlx::query_scalar::<_, bool>(
+            "SELECT fenced AND move_id IS NOT DISTINCT FROM $2 \
+             FROM tenant_placement.tenants WHERE tenant_id = $1 FOR UPDATE",
+        )
+        .bind(tenant.as_str())
+        .bind(move_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .unwrap_or(false),
+    };
+    if held {
+        Ok(())
+    } else {
+        Err(Error::CopyNotFenced {
+            tenant: tenant.clone(),
+        })
     }
 }
 

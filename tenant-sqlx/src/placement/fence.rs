@@ -46,11 +46,15 @@ pub struct PlacedState {
 /// (`SQLITE_BUSY_SNAPSHOT`) whenever another connection had written since that read.
 ///
 /// A move, with every step idempotent:
-/// 1. [`place`](Self::place) the tenant at the target, fenced;
-/// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions);
-/// 3. copy, verify;
+/// 1. [`place`](Self::place) the tenant at the target, fenced (on PostgreSQL
+///    `place_for_move`, which records the move's identity for its copy);
+/// 2. [`fence`](Self::fence) it at the source (waits for in-flight transactions; on PostgreSQL
+///    `fence_for_move`);
+/// 3. copy ([`TenantCopy`](crate::TenantCopy), which checks the target's fence in the
+///    transaction that writes), verify;
 /// 4. switch the registry ([`SqlRegistry::place`](crate::SqlRegistry::place)) and
-///    [`unplace`](Self::unplace) it at the source: a process whose cache still routes to the
+///    [`unplace_fenced`](Self::unplace_fenced) it at the source (between tiers of one database:
+///    [`retier_fenced`](Self::retier_fenced)): a process whose cache still routes to the
 ///    source gets [`Error::Moved`], refreshes, and goes to the target;
 /// 5. [`unfence`](Self::unfence) it at the target.
 ///
@@ -120,6 +124,62 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
         DB::unplace(self.pool, tenant).await
     }
 
+    /// The switch's write at the source of a move between databases: removes `tenant` from
+    /// this database's placement table **only while it is fenced** here, checked by the same
+    /// statement. Returns whether a row was removed: `false` when the tenant is not placed here
+    /// (the switch ran before: nothing to do) or is placed and not fenced. A switch step that
+    /// outlived its attempt and runs after the fence was lifted (an abort unfenced the source,
+    /// or a later move placed the tenant here again) must not unplace a tenant that is taking
+    /// its transactions here; [`unplace`](Self::unplace) would.
+    ///
+    /// ```
+    /// # use tenant::sqlx::PlacementFence;
+    /// # use tenant::Tier;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let source = PlacementFence::new(&pool);
+    /// source.install().await?;
+    /// let acme = "acme".parse()?;
+    /// source.place(&acme, Tier::Shared, false).await?;
+    /// assert!(!source.unplace_fenced(&acme).await?); // taking transactions: left alone
+    /// assert!(source.fence(&acme).await?);
+    /// assert!(source.unplace_fenced(&acme).await?);
+    /// assert_eq!(source.state(&acme).await?, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn unplace_fenced(&self, tenant: &TenantId) -> Result<bool, Error> {
+        DB::unplace_fenced(self.pool, tenant).await
+    }
+
+    /// The switch's write of a move between tiers of this database: the tenant's row takes
+    /// `tier`, **only while it is fenced**, checked by the same statement, and stays fenced.
+    /// Returns whether the row changed: `false` when the tenant is not placed here, or is
+    /// placed and not fenced (a late switch after the move lifted the fence, which
+    /// [`place`](Self::place) would fence again, shutting the tenant out).
+    ///
+    /// ```
+    /// # use tenant::sqlx::{PlacedState, PlacementFence};
+    /// # use tenant::Tier;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let fence = PlacementFence::new(&pool);
+    /// fence.install().await?;
+    /// let acme = "acme".parse()?;
+    /// fence.place(&acme, Tier::Shared, true).await?; // fenced by the move
+    /// assert!(fence.retier_fenced(&acme, Tier::Schema).await?);
+    /// assert!(fence.unfence(&acme).await?);
+    /// assert!(!fence.retier_fenced(&acme, Tier::Schema).await?); // late: not fenced again
+    /// assert_eq!(fence.state(&acme).await?, Some(PlacedState { tier: Tier::Schema, fenced: false }));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn retier_fenced(&self, tenant: &TenantId, tier: Tier) -> Result<bool, Error> {
+        DB::retier_fenced(self.pool, tenant, tier).await
+    }
+
     /// Fences `tenant`: sets the flag, then waits until no transaction of the tenant that
     /// began before is still running here. Returns whether the tenant is placed here (`false`:
     /// nothing to fence). Idempotent; other tenants' transactions neither wait nor fail.
@@ -158,6 +218,72 @@ impl PlacementFence<'_, sqlx::Postgres> {
     pub async fn install_plpgsql(&self) -> Result<(), Error> {
         <sqlx::Postgres as PlacementBackend>::install(self.pool, false).await
     }
+
+    /// [`place`](Self::place) the tenant here fenced, by the move `move_id` (a move's target):
+    /// [`TenantCopy::copy_for_move`](crate::TenantCopy::copy_for_move) of that move, and of no
+    /// other, may then write here. Idempotent; an existing row takes the tier, the fence and the
+    /// move. Lifting the fence ([`unfence`](Self::unfence), [`place`](Self::place) unfenced)
+    /// forgets the move.
+    ///
+    /// ```no_run
+    /// # async fn run(target: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// let acme = "acme".parse()?;
+    /// tenant::sqlx::PlacementFence::new(&target)
+    ///     .place_for_move(&acme, tenant::Tier::Shared, "move-acme-to-eu")
+    ///     .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn place_for_move(
+        &self,
+        tenant: &TenantId,
+        tier: Tier,
+        move_id: &str,
+    ) -> Result<(), Error> {
+        sqlx::query(
+            "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced, move_id) \
+             VALUES ($1, $2, TRUE, $3) ON CONFLICT (tenant_id) DO UPDATE \
+             SET tier = EXCLUDED.tier, fenced = TRUE, move_id = EXCLUDED.move_id",
+        )
+        .bind(tenant.as_str())
+        .bind(tier.as_str())
+        .bind(move_id)
+        .execute(self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// [`fence`](Self::fence) by the move `move_id` (a move's source, or the one row of a move
+    /// between tiers of this database): sets the flag and the move, then waits for the
+    /// tenant's transactions that began before. Returns `false`, fencing nothing, when the
+    /// tenant is not placed here or is fenced by **another** move (a step of an earlier move
+    /// that outlived it must not take a later move's fence). Idempotent for the same move.
+    ///
+    /// ```no_run
+    /// # async fn run(source: sqlx::PgPool) -> Result<(), tenant::sqlx::Error> {
+    /// let acme = "acme".parse()?;
+    /// let fenced = tenant::sqlx::PlacementFence::new(&source)
+    ///     .fence_for_move(&acme, "move-acme-to-eu")
+    ///     .await?;
+    /// assert!(fenced, "acme is not placed here, or another move holds it");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn fence_for_move(&self, tenant: &TenantId, move_id: &str) -> Result<bool, Error> {
+        let done = sqlx::query(
+            "UPDATE tenant_placement.tenants SET fenced = TRUE, move_id = $2 \
+             WHERE tenant_id = $1 AND (NOT fenced OR move_id IS NULL OR move_id = $2)",
+        )
+        .bind(tenant.as_str())
+        .bind(move_id)
+        .execute(self.pool)
+        .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        <sqlx::Postgres as PlacementBackend>::drain(self.pool, tenant).await?;
+        Ok(true)
+    }
 }
 
 impl<DB: PlacementBackend> TenantTx<DB> {
@@ -182,11 +308,22 @@ impl<DB: PlacementBackend> TenantTx<DB> {
     ) -> Result<Self, Error> {
         let schema = (ctx.placement().tier() == Tier::Schema).then(|| ctx.schema_name());
         let tier = ctx.placement().tier();
-        let begin = DB::fenced_begin(schema, ctx.tenant_id(), tier, statement_timeout_ms)?;
-        let mut tx = pool
-            .begin_with(AssertSqlSafe(begin))
-            .await
-            .map_err(|e| refusal(e, ctx.tenant_id()))?;
+        let tenant = ctx.tenant_id();
+        let native = DB::native_fence(pool).await?;
+        let begin = DB::fenced_begin(schema, tenant, tier, statement_timeout_ms, native)?;
+        let mut tx = match pool.begin_with(AssertSqlSafe(begin)).await {
+            Ok(tx) => tx,
+            // The extension was dropped since (`RowSecurity::install_plpgsql` drops it, and
+            // gives `tenant_placement.enter` its PL/pgSQL body back): nothing ran; the
+            // database's own `enter` decides, from now on.
+            Err(e) if native && DB::native_fence_gone(pool, &e) => {
+                let begin = DB::fenced_begin(schema, tenant, tier, statement_timeout_ms, false)?;
+                pool.begin_with(AssertSqlSafe(begin))
+                    .await
+                    .map_err(|e| refusal(e, tenant))?
+            }
+            Err(e) => return Err(refusal(e, tenant)),
+        };
         DB::check_in(&mut tx, ctx.tenant_id(), tier).await?;
         Ok(TenantTx::from_parts(tx, ctx))
     }
@@ -240,6 +377,19 @@ pub trait PlacementBackend: Backend {
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
     #[doc(hidden)]
+    fn unplace_fenced(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn retier_fenced(
+        pool: &Pool<Self>,
+        tenant: &TenantId,
+        tier: Tier,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
     fn set_fenced(
         pool: &Pool<Self>,
         tenant: &TenantId,
@@ -258,13 +408,25 @@ pub trait PlacementBackend: Backend {
         tenant: &TenantId,
     ) -> impl Future<Output = Result<Option<PlacedState>, Error>> + Send;
 
-    /// The simple query that begins a fenced transaction, with a statement timeout if asked.
+    /// Whether the fenced BEGIN on `pool`'s database calls the C check by its own name: learnt
+    /// once per database and process.
+    #[doc(hidden)]
+    fn native_fence(pool: &Pool<Self>) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    /// Whether `error`, of a BEGIN that called the C check by its name, says the function is
+    /// gone; if so, the database's BEGIN calls its own `enter` from now on.
+    #[doc(hidden)]
+    fn native_fence_gone(pool: &Pool<Self>, error: &sqlx::Error) -> bool;
+
+    /// The simple query that begins a fenced transaction, with a statement timeout if asked;
+    /// `native`: the C check called by its own name.
     #[doc(hidden)]
     fn fenced_begin(
         schema: Option<&tenant_core::SchemaName>,
         tenant: &TenantId,
         tier: Tier,
         statement_timeout_ms: Option<u32>,
+        native: bool,
     ) -> Result<String, Error>;
 
     /// The check a backend without server-side functions runs inside the transaction.
@@ -283,10 +445,14 @@ macro_rules! placement_backend {
         install: |$install_pool:ident, $native:ident| $install:block,
         place: $place:literal,
         unplace: $unplace:literal,
+        unplace_fenced: $unplace_fenced:literal,
+        retier_fenced: $retier_fenced:literal,
         set_fenced: $set_fenced:literal,
         state: $state:literal,
         drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
-        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident| $fenced_begin:block,
+        native_fence: |$native_pool:ident| $native_fence:block,
+        native_fence_gone: |$gone_pool:ident, $gone_error:ident| $native_fence_gone:block,
+        fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident, $begin_native:ident| $fenced_begin:block,
         check_in: |$tx:ident, $check_tenant:ident, $check_tier:ident| $check_in:block $(,)?
     ) => {
         #[cfg(feature = $feature)]
@@ -311,6 +477,27 @@ macro_rules! placement_backend {
             async fn unplace(pool: &Pool<Self>, tenant: &TenantId) -> Result<bool, Error> {
                 let done = sqlx::query($unplace)
                     .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn unplace_fenced(pool: &Pool<Self>, tenant: &TenantId) -> Result<bool, Error> {
+                let done = sqlx::query($unplace_fenced)
+                    .bind(tenant.as_str())
+                    .execute(pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn retier_fenced(
+                pool: &Pool<Self>,
+                tenant: &TenantId,
+                tier: Tier,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($retier_fenced)
+                    .bind(tenant.as_str())
+                    .bind(tier.as_str())
                     .execute(pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
@@ -343,11 +530,16 @@ macro_rules! placement_backend {
                     .transpose()
             }
 
+            async fn native_fence($native_pool: &Pool<Self>) -> Result<bool, Error> $native_fence
+
+            fn native_fence_gone($gone_pool: &Pool<Self>, $gone_error: &sqlx::Error) -> bool $native_fence_gone
+
             fn fenced_begin(
                 $schema: Option<&tenant_core::SchemaName>,
                 $begin_tenant: &TenantId,
                 $begin_tier: Tier,
                 $timeout: Option<u32>,
+                $begin_native: bool,
             ) -> Result<String, Error> $fenced_begin
 
             async fn check_in(
@@ -377,6 +569,8 @@ placement_backend!(
     place: "INSERT INTO tenant_placement (tenant_id, tier, fenced) VALUES (?1, ?2, ?3) \
             ON CONFLICT (tenant_id) DO UPDATE SET tier = excluded.tier, fenced = excluded.fenced",
     unplace: "DELETE FROM tenant_placement WHERE tenant_id = ?1",
+    unplace_fenced: "DELETE FROM tenant_placement WHERE tenant_id = ?1 AND fenced",
+    retier_fenced: "UPDATE tenant_placement SET tier = ?2 WHERE tenant_id = ?1 AND fenced",
     set_fenced: "UPDATE tenant_placement SET fenced = ?1 WHERE tenant_id = ?2",
     state: "SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1",
     // The flag's UPDATE took the write lock, so fenced transactions that began before it
@@ -387,7 +581,10 @@ placement_backend!(
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
         Ok(())
     },
-    fenced_begin: |schema, _tenant, _tier, timeout| {
+    // One check, in SQL, in process.
+    native_fence: |_pool| { Ok(false) },
+    native_fence_gone: |_pool, _error| { false },
+    fenced_begin: |schema, _tenant, _tier, timeout, _native| {
         if schema.is_some() {
             return Err(Error::Unsupported {
                 what: "a schema per tenant",
@@ -436,6 +633,9 @@ const PLACEMENT_TABLE: &[&str] = &[
          tenant_id TEXT NOT NULL PRIMARY KEY, \
          tier TEXT NOT NULL CHECK (tier IN ('shared', 'schema', 'database')), \
          fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+    // The move that fenced the tenant here, if one said so (`place_for_move`, `fence_for_move`):
+    // a move's copy checks it. Added to tables of before it; no check reads it.
+    "ALTER TABLE tenant_placement.tenants ADD COLUMN IF NOT EXISTS move_id TEXT",
     "REVOKE ALL ON tenant_placement.tenants FROM PUBLIC",
     "GRANT USAGE ON SCHEMA tenant_placement TO PUBLIC",
     // The one-argument `enter` of before the tier was compared: a process still calling it
@@ -524,9 +724,14 @@ placement_backend!(
         Ok(())
     },
     place: "INSERT INTO tenant_placement.tenants (tenant_id, tier, fenced) VALUES ($1, $2, $3) \
-            ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced",
+            ON CONFLICT (tenant_id) DO UPDATE SET tier = EXCLUDED.tier, fenced = EXCLUDED.fenced, \
+            move_id = NULL",
     unplace: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1",
-    set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1 WHERE tenant_id = $2",
+    unplace_fenced: "DELETE FROM tenant_placement.tenants WHERE tenant_id = $1 AND fenced",
+    retier_fenced: "UPDATE tenant_placement.tenants SET tier = $2 WHERE tenant_id = $1 AND fenced",
+    // Lifting the fence forgets the move that set it; fencing again keeps it.
+    set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1, \
+                 move_id = CASE WHEN $1 THEN move_id END WHERE tenant_id = $2",
     state: "SELECT tier, fenced FROM tenant_placement.tenants WHERE tenant_id = $1",
     // The flag is committed: a transaction that checks from now on is refused. Those that
     // passed the check before hold the key shared until they end; taking it exclusively waits
@@ -540,10 +745,13 @@ placement_backend!(
         tx.commit().await?;
         Ok(())
     },
-    fenced_begin: |schema, tenant, tier, timeout| {
+    native_fence: |pool| { native::learn(pool).await },
+    native_fence_gone: |pool, error| { native::gone(pool, error) },
+    fenced_begin: |schema, tenant, tier, timeout, native| {
         Ok(crate::repo::rls::Begin {
             schema,
             fence: Some((tenant, tier)),
+            native_fence: native,
             statement_timeout_ms: timeout,
             ..crate::repo::rls::Begin::default()
         }
@@ -554,3 +762,89 @@ placement_backend!(
         Ok(())
     },
 );
+
+/// Which check each PostgreSQL database's fenced BEGIN calls: the extension's C function by its
+/// own name (`tenant_rls.placement_enter`) where the database's `tenant_placement.enter` is the
+/// SQL wrapper over it ([`PlacementFence::install`] with the extension), the database's own
+/// `enter` elsewhere (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]).
+///
+/// Learnt with one catalog query at the first fenced BEGIN on a database (by its address:
+/// host, port, socket, name), then kept for the process, so no BEGIN pays a round trip for it.
+/// The answer trusts only what the application's role cannot make: the function must belong
+/// to the extension `tenant_rls` (whose schema it cannot create in), not merely have its name.
+/// A database that drops the extension later answers the next native BEGIN with an undefined
+/// function, before anything ran ([`gone`]); that BEGIN is made again with the database's own
+/// `enter`, which decides from then on. A database that gains the extension keeps the wrapper,
+/// which calls the same check, until the process restarts.
+#[cfg(feature = "postgres")]
+mod native {
+    use std::collections::HashMap;
+    use std::sync::{LazyLock, RwLock};
+
+    use sqlx::PgPool;
+
+    use crate::error::Error;
+
+    static DATABASES: LazyLock<RwLock<HashMap<String, bool>>> = LazyLock::new(Default::default);
+
+    /// The database's address, as the pool connects to it.
+    fn address(pool: &PgPool) -> String {
+        let options = pool.connect_options();
+        format!(
+            "{}:{}:{:?}/{}",
+            options.get_host(),
+            options.get_port(),
+            options.get_socket(),
+            options.get_database().unwrap_or_default()
+        )
+    }
+
+    fn databases() -> std::sync::RwLockReadGuard<'static, HashMap<String, bool>> {
+        // A panic while the lock was held left whole entries only: keep going with them.
+        DATABASES.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn remember(address: String, native: bool) {
+        DATABASES
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(address, native);
+    }
+
+    /// Whether `pool`'s database has the C check under its fence: cached, or asked once.
+    pub(super) async fn learn(pool: &PgPool) -> Result<bool, Error> {
+        let address = address(pool);
+        if let Some(native) = databases().get(&address) {
+            return Ok(*native);
+        }
+        let native = sqlx::query_scalar::<_, bool>(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend AS d \
+               JOIN pg_catalog.pg_extension AS e ON e.oid OPERATOR(pg_catalog.=) d.refobjid \
+               WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
+                 AND d.objid OPERATOR(pg_catalog.=) \
+                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text)') \
+                 AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass \
+                 AND d.deptype OPERATOR(pg_catalog.=) 'e' AND e.extname OPERATOR(pg_catalog.=) 'tenant_rls') \
+             AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p \
+               JOIN pg_catalog.pg_language AS l ON l.oid OPERATOR(pg_catalog.=) p.prolang \
+               WHERE p.oid OPERATOR(pg_catalog.=) \
+                     pg_catalog.to_regprocedure('tenant_placement.enter(pg_catalog.text, pg_catalog.text)') \
+                 AND l.lanname OPERATOR(pg_catalog.=) 'sql')",
+        )
+        .fetch_one(pool)
+        .await?;
+        remember(address, native);
+        Ok(native)
+    }
+
+    /// A native BEGIN refused because the function (or its schema) is not there: SQLSTATE
+    /// `42883` (undefined function), `3F000` (no such schema). Forgets the database's answer.
+    pub(super) fn gone(pool: &PgPool, error: &sqlx::Error) -> bool {
+        let code = error.as_database_error().and_then(|e| e.code());
+        let gone = matches!(code.as_deref(), Some("42883" | "3F000"));
+        if gone {
+            remember(address(pool), false);
+        }
+        gone
+    }
+}

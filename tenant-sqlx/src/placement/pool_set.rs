@@ -31,10 +31,15 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 ///   `on_moved` hooks told) when that database does not hold the tenant, [`Error::Fenced`]
 ///   while a move copies it. Its repositories (`tx.repo::<E>()`), raw sqlx queries and
 ///   checked queries (`tx.executor()`) run there. The path for writes.
-/// - [`route`](Self::route): a handle for a [`Repo`] on the tenant's pool, bound to the tenant
-///   (another tenant's context is a [`Error::TenantMismatch`]). Each statement runs on its own,
-///   without the fence's check: for reads, which a move leaves in place until its grace period
-///   ends.
+/// - [`route`](Self::route), [`repo`](Self::repo): a **read-only** handle for a [`Repo`] on the
+///   tenant's pool, bound to the tenant (another tenant's context is a
+///   [`Error::TenantMismatch`]). Each statement runs on its own, without the fence's check, so
+///   the repository's write methods do not compile on it ([`WriteConn`](crate::WriteConn)): a
+///   process whose cache is stale would write in the database the tenant left. A read through
+///   a stale route reads that database: the tenant's rows as they were when the move fenced
+///   it (no write lands there after the fence), until the move's cleanup deletes them; then
+///   nothing. A read that must see the latest write reads in [`begin`](Self::begin)'s
+///   transaction.
 /// - [`system_count`](Self::system_count), [`system_tenant_ids`](Self::system_tenant_ids): a
 ///   [`SystemCtx`]'s reads over every labelled database, merged.
 ///
@@ -156,8 +161,10 @@ impl<DB: Backend> PoolSet<DB> {
         }
     }
 
-    /// A handle a [`Repo`] runs on: the tenant's pool, bound to `ctx`'s tenant. Statements run
-    /// without the placement check: use [`begin`](Self::begin) for writes.
+    /// A read-only handle a [`Repo`] runs on: the tenant's pool, bound to `ctx`'s tenant.
+    /// Statements run without the placement check, so the repository's write methods do not
+    /// compile on it ([`WriteConn`](crate::WriteConn)): write in [`begin`](Self::begin)'s
+    /// transaction. A stale route reads the database the tenant left (see [`PoolSet`]).
     pub fn route(&self, ctx: &TenantCtx) -> Result<Routed<DB>, Error> {
         Ok(Routed {
             pool: self.pool(ctx)?,
@@ -165,7 +172,7 @@ impl<DB: Backend> PoolSet<DB> {
         })
     }
 
-    /// The repository of `E` on the tenant's pool: `Repo::new(self.route(ctx)?)`.
+    /// The read-only repository of `E` on the tenant's pool: `Repo::new(self.route(ctx)?)`.
     pub fn repo<E: Entity>(&self, ctx: &TenantCtx) -> Result<Repo<E, Routed<DB>>, Error> {
         Ok(Repo::over(self.route(ctx)?))
     }
@@ -322,8 +329,10 @@ impl<DB: Backend> PerTenant<DB> {
     }
 }
 
-/// A [`Repo`]'s handle on the tenant's pool, from [`PoolSet::route`]: bound to that tenant, so
-/// the repository refuses any other tenant's context ([`Error::TenantMismatch`]).
+/// A [`Repo`]'s read-only handle on the tenant's pool, from [`PoolSet::route`]: bound to that
+/// tenant, so the repository refuses any other tenant's context ([`Error::TenantMismatch`]).
+/// It is a [`Conn`] but not a [`WriteConn`](crate::WriteConn): each statement runs outside the
+/// placement fence, so the repository's writes go through [`PoolSet::begin`] instead.
 pub struct Routed<DB: Backend> {
     pool: Pool<DB>,
     tenant: TenantId,

@@ -154,6 +154,50 @@ pub trait Conn: Send {
     ) -> impl Future<Output = Result<sqlx::Transaction<'_, Self::Database>, sqlx::Error>> + Send;
 }
 
+/// A [`Conn`] a repository may write through: every one but the read-only handle of
+/// [`PoolSet::route`](crate::PoolSet::route) and [`PoolSet::repo`](crate::PoolSet::repo).
+///
+/// The write methods of [`Repo`](crate::Repo) (`insert`, `insert_many`, `upsert`, `update`,
+/// `update_where`, `delete`, `delete_where`, and the DDL of `create_table` and
+/// `row_level_security`) require it. A routed handle runs each statement on the tenant's pool,
+/// outside any transaction, so nothing checks the placement fence: a process whose registry
+/// cache still names the database the tenant left would write there after the move switched,
+/// and the move's cleanup would delete the acknowledged row. A write through the pool set goes
+/// through [`PoolSet::begin`](crate::PoolSet::begin), whose BEGIN checks the fence.
+///
+/// ```
+/// use tenant::sqlx::{PlacementFence, PoolSet};
+/// use tenant::{tenant_scoped, Plan, TenantCtx, TenantId, Tier};
+/// # #[tenant_scoped(table = "notes")]
+/// # pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let main = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+/// NoteRepo::new(&main).create_table().await?; // `&Pool`: a `WriteConn`
+/// PlacementFence::new(&main).install().await?;
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// PlacementFence::new(&main).place(acme.tenant_id(), Tier::Shared, false).await?;
+/// let pools = PoolSet::builder().database("main".parse()?, main).build()?;
+///
+/// // Writes: in the fenced transaction (`&mut TenantTx` is a `WriteConn`).
+/// let mut tx = pools.begin(&acme).await?;
+/// tx.repo::<Note>().insert(&acme, NewNote { id: 1, body: "hello".into() }).await?;
+/// tx.commit().await?;
+/// // Reads: through the routed handle too. `pools.repo::<Note>(&acme)?.insert(..)` does not
+/// // compile.
+/// assert_eq!(pools.repo::<Note>(&acme)?.count(&acme).await?, 1);
+/// # Ok(())
+/// # }
+/// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is read-only: a repository writes through it only inside a fenced transaction",
+    label = "a routed handle runs each statement outside the placement fence",
+    note = "a write through a routed handle could land in the database the tenant was moved from, and be deleted with its rows",
+    note = "write in a transaction: `let mut tx = pools.begin(&ctx).await?;` then `tx.repo::<E>().insert(..)`, and `tx.commit()` (`PoolSet::begin` checks the placement fence in its BEGIN)"
+)]
+pub trait WriteConn: Conn {}
+
 /// How a backend binds a decimal filter value.
 #[cfg(feature = "decimal")]
 trait BindDecimal: sqlx::Database {
@@ -285,6 +329,9 @@ macro_rules! backend {
         }
 
         #[cfg(feature = $feature)]
+        impl WriteConn for &sqlx::Pool<$db> {}
+
+        #[cfg(feature = $feature)]
         impl Conn for &sqlx::Pool<$db> {
             type Database = $db;
 
@@ -304,6 +351,9 @@ macro_rules! backend {
                 }
             }
         }
+
+        #[cfg(feature = $feature)]
+        impl WriteConn for sqlx::Pool<$db> {}
 
         #[cfg(feature = $feature)]
         impl Conn for sqlx::Pool<$db> {
@@ -327,6 +377,9 @@ macro_rules! backend {
         }
 
         #[cfg(feature = $feature)]
+        impl WriteConn for &mut sqlx::Transaction<'_, $db> {}
+
+        #[cfg(feature = $feature)]
         impl Conn for &mut sqlx::Transaction<'_, $db> {
             type Database = $db;
 
@@ -343,6 +396,9 @@ macro_rules! backend {
         }
 
         #[cfg(feature = $feature)]
+        impl WriteConn for &mut sqlx::pool::PoolConnection<$db> {}
+
+        #[cfg(feature = $feature)]
         impl Conn for &mut sqlx::pool::PoolConnection<$db> {
             type Database = $db;
 
@@ -357,6 +413,9 @@ macro_rules! backend {
                 sqlx::Connection::begin(&mut ***self)
             }
         }
+
+        #[cfg(feature = $feature)]
+        impl WriteConn for &mut $connection {}
 
         #[cfg(feature = $feature)]
         impl Conn for &mut $connection {

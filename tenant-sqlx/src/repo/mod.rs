@@ -27,7 +27,7 @@ mod value;
 mod write;
 
 pub(crate) use backend::Token;
-pub use backend::{Backend, Conn};
+pub use backend::{Backend, Conn, WriteConn};
 pub use cursor::{CURSOR_KEY_ENV, Cursor, CursorError, CursorKey};
 pub use dialect::Dialect;
 pub use entity::{ColumnValue, Entity, EntityIo};

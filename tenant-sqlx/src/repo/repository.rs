@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use sqlx::AssertSqlSafe;
 
-use super::backend::{Backend, Conn};
+use super::backend::{Backend, Conn, WriteConn};
 use super::cursor::CursorKey;
 use super::dialect::Dialect;
 use super::entity::{Entity, EntityIo};
@@ -134,7 +134,10 @@ where
     /// sequence, a view), or an index of this table on other columns, not unique, partial or
     /// invalid, is an [`Error::IndexMismatch`]. Otherwise the index would be skipped silently,
     /// and with a `#[unique]` field its per-tenant uniqueness.
-    pub async fn create_table(&mut self) -> Result<(), Error> {
+    pub async fn create_table(&mut self) -> Result<(), Error>
+    where
+        X: WriteConn,
+    {
         let indexes = ddl::indexes(E::META, <X::Database as Backend>::DIALECT);
         // Before: nothing is created when a name is taken.
         for index in &indexes {
@@ -223,7 +226,10 @@ where
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error> {
+    pub async fn insert(&mut self, ctx: &TenantCtx, new: E::New) -> Result<E, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let query = E::bind_new(Self::tenant_query(Fixed::Insert, ctx), &new);
         let known = match <X::Database as Backend>::DIALECT {
@@ -358,7 +364,10 @@ where
         ctx: &TenantCtx,
         key: E::Key,
         patch: E::Patch,
-    ) -> Result<u64, Error> {
+    ) -> Result<u64, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let mask = E::patch_mask(&patch);
         if mask == 0 {
@@ -400,7 +409,10 @@ where
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn delete_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error> {
+    pub async fn delete_where(&mut self, ctx: &TenantCtx, filter: Filter<E>) -> Result<u64, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let dialect = <X::Database as Backend>::DIALECT;
         let sql = E::statements().delete_where(E::META, dialect, &filter.shape);
@@ -414,7 +426,10 @@ where
     /// Deletes the row with `key` of `ctx`'s tenant. Returns the number of rows deleted: 0 when
     /// the tenant owns no such row, whoever else does. A row that is the `#[belongs_to]` parent
     /// of rows still there is not deleted: [`Error::ForeignKey`].
-    pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error> {
+    pub async fn delete(&mut self, ctx: &TenantCtx, key: E::Key) -> Result<u64, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let query = Self::tenant_query(Fixed::Delete, ctx);
         let done = E::bind_key(query, key)

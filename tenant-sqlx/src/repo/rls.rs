@@ -96,6 +96,13 @@ pub(crate) struct Begin<'a> {
     pub(crate) schema: Option<&'a tenant_core::SchemaName>,
     /// The placement fence: `tenant_placement.enter(tenant, tier)`, the context's tier.
     pub(crate) fence: Option<(&'a tenant_core::TenantId, tenant_core::Tier)>,
+    /// The fence calls the extension's C check by its own name,
+    /// `tenant_rls.placement_enter`, instead of `tenant_placement.enter` over it: the SQL
+    /// wrapper is inlined when BEGIN's `SELECT` is planned, which on every BEGIN looks the
+    /// wrapper up, parses its body and plans it again, as much as the check itself costs.
+    /// Only where the database's fence is that wrapper over the extension's function
+    /// (`PlacementBackend::native_fence` checks, once per database).
+    pub(crate) native_fence: bool,
     /// `tenant_rls.enter_text(tenant, credential)`: the text credential written into the text.
     pub(crate) enter: Option<(&'a tenant_core::TenantId, &'a str)>,
     /// `statement_timeout` for the transaction, in milliseconds.
@@ -132,9 +139,14 @@ impl Begin<'_> {
         }
         select.push_str(", true)");
         if let Some((tenant, tier)) = self.fence {
+            let check = if self.native_fence {
+                "tenant_rls.placement_enter"
+            } else {
+                "tenant_placement.enter"
+            };
             let _ = write!(
                 select,
-                ", tenant_placement.enter('{}', '{}')",
+                ", {check}('{}', '{}')",
                 tenant.as_str(),
                 tier.as_str()
             );
@@ -488,6 +500,7 @@ mod tests {
             Begin {
                 schema: Some(&schema),
                 fence: Some((&acme, tenant_core::Tier::Schema)),
+                native_fence: false,
                 enter: Some((&acme, "00ff")),
                 statement_timeout_ms: Some(250),
             }
@@ -505,6 +518,13 @@ mod tests {
         .sql();
         assert_eq!(fenced.matches("SELECT ").count(), 2, "{fenced}"); // the path's subquery
         assert!(fenced.ends_with(", tenant_placement.enter('acme', 'shared'); BEGIN"));
+        let native = Begin {
+            fence: Some((&acme, tenant_core::Tier::Shared)),
+            native_fence: true,
+            ..Begin::default()
+        }
+        .sql();
+        assert!(native.ends_with(", tenant_rls.placement_enter('acme', 'shared'); BEGIN"));
         let timed = Begin {
             statement_timeout_ms: Some(5),
             ..Begin::default()

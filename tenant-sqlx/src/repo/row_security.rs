@@ -1,6 +1,6 @@
 //! Row-level security on PostgreSQL for a repository's table: [`Repo::row_level_security`].
 
-use super::backend::Conn;
+use super::backend::{Conn, WriteConn};
 use super::entity::EntityIo;
 use super::repository::Repo;
 use super::rls::statements;
@@ -41,7 +41,10 @@ where
     /// application must connect as a role that is neither. FORCE makes it apply to the table's
     /// owner too. The cross-tenant `system_*` reads then need such a privileged role, on a pool
     /// of their own.
-    pub async fn row_level_security(&mut self) -> Result<(), Error> {
+    pub async fn row_level_security(&mut self) -> Result<(), Error>
+    where
+        X: WriteConn,
+    {
         for statement in statements(E::META) {
             sqlx::query(sqlx::AssertSqlSafe(statement))
                 .execute(self.conn.executor())

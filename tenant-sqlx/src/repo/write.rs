@@ -3,7 +3,7 @@
 
 use sqlx::AssertSqlSafe;
 
-use super::backend::{Backend, Conn};
+use super::backend::{Backend, Conn, WriteConn};
 use super::entity::{Entity, EntityIo};
 use super::filter::Filter;
 use super::repository::Repo;
@@ -70,7 +70,10 @@ where
         ctx: &TenantCtx,
         filter: Filter<E>,
         patch: E::Patch,
-    ) -> Result<u64, Error> {
+    ) -> Result<u64, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let mask = E::patch_mask(&patch);
         if mask == 0 {
@@ -140,7 +143,10 @@ where
         &mut self,
         ctx: &TenantCtx,
         rows: impl IntoIterator<Item = E::New>,
-    ) -> Result<u64, Error> {
+    ) -> Result<u64, Error>
+    where
+        X: WriteConn,
+    {
         self.bound(ctx)?;
         let rows: Vec<E::New> = rows.into_iter().collect();
         if rows.is_empty() {
@@ -229,6 +235,7 @@ where
         patch: E::Patch,
     ) -> Result<E, Error>
     where
+        X: WriteConn,
         E: SuppliedKey,
     {
         self.bound(ctx)?;

@@ -121,41 +121,37 @@ macro_rules! backend {
                 }
             }
 
+            /// Whether `kind` is a repository read, which a routed handle runs.
+            pub(crate) fn is_read(kind: &Kind) -> bool {
+                matches!(
+                    kind,
+                    Kind::Get(_)
+                        | Kind::List
+                        | Kind::ListWhere(_)
+                        | Kind::Count
+                        | Kind::Unbound
+                        | Kind::CountWhere(_)
+                        | Kind::Exists(_)
+                        | Kind::Select { .. }
+                        | Kind::Page { .. }
+                        | Kind::WithParent(_)
+                )
+            }
+
             /// Runs a repository op over `conn` (a pool or a `TenantTx`).
-            pub(crate) async fn exec<X: Conn<Database = Db>>(
+            pub(crate) async fn exec<X: WriteConn<Database = Db>>(
                 conn: X,
                 ctx: &TenantCtx,
                 kind: &Kind,
                 cursor: GivenCursor,
                 check: &mut Check<'_>,
             ) -> (Outcome, Option<Cursor<Item>>) {
+                if is_read(kind) {
+                    return read(conn, ctx, kind, cursor, check).await;
+                }
                 let mut repo = Repo::<Item, X>::new(conn);
                 let err = |e: Error| Outcome::Err(ErrKind::of(&e));
                 let outcome = match kind {
-                    Kind::Get(id) => match repo.get(ctx, *id).await {
-                        Ok(row) => Outcome::Row(row.map(|i| check.item(i))),
-                        Err(e) => err(e),
-                    },
-                    Kind::List => match repo.list(ctx).await {
-                        Ok(rows) => Outcome::Rows(check.items(rows)),
-                        Err(e) => err(e),
-                    },
-                    Kind::ListWhere(f) => match repo.list_where(ctx, f.to_filter()).await {
-                        Ok(rows) => Outcome::Rows(check.items(rows)),
-                        Err(e) => err(e),
-                    },
-                    Kind::Count | Kind::Unbound => match repo.count(ctx).await {
-                        Ok(n) => Outcome::Count(n),
-                        Err(e) => err(e),
-                    },
-                    Kind::CountWhere(f) => match repo.count_where(ctx, f.to_filter()).await {
-                        Ok(n) => Outcome::Count(n),
-                        Err(e) => err(e),
-                    },
-                    Kind::Exists(f) => match repo.exists(ctx, f.to_filter()).await {
-                        Ok(b) => Outcome::Bool(b),
-                        Err(e) => err(e),
-                    },
                     Kind::Insert(row) => match repo.insert(ctx, new_item(row)).await {
                         Ok(item) => Outcome::Row(Some(check.item(item))),
                         Err(e) => err(e),
@@ -193,6 +189,46 @@ macro_rules! backend {
                     },
                     Kind::DeleteWhere(f) => match repo.delete_where(ctx, f.to_filter()).await {
                         Ok(n) => Outcome::Count(n),
+                        Err(e) => err(e),
+                    },
+                    _ => unreachable!("reads run in `read`, the rest elsewhere"),
+                };
+                (outcome, None)
+            }
+
+            /// Runs a repository read over `conn` (a pool, a `TenantTx` or a routed handle).
+            pub(crate) async fn read<X: Conn<Database = Db>>(
+                conn: X,
+                ctx: &TenantCtx,
+                kind: &Kind,
+                cursor: GivenCursor,
+                check: &mut Check<'_>,
+            ) -> (Outcome, Option<Cursor<Item>>) {
+                let mut repo = Repo::<Item, X>::new(conn);
+                let err = |e: Error| Outcome::Err(ErrKind::of(&e));
+                let outcome = match kind {
+                    Kind::Get(id) => match repo.get(ctx, *id).await {
+                        Ok(row) => Outcome::Row(row.map(|i| check.item(i))),
+                        Err(e) => err(e),
+                    },
+                    Kind::List => match repo.list(ctx).await {
+                        Ok(rows) => Outcome::Rows(check.items(rows)),
+                        Err(e) => err(e),
+                    },
+                    Kind::ListWhere(f) => match repo.list_where(ctx, f.to_filter()).await {
+                        Ok(rows) => Outcome::Rows(check.items(rows)),
+                        Err(e) => err(e),
+                    },
+                    Kind::Count | Kind::Unbound => match repo.count(ctx).await {
+                        Ok(n) => Outcome::Count(n),
+                        Err(e) => err(e),
+                    },
+                    Kind::CountWhere(f) => match repo.count_where(ctx, f.to_filter()).await {
+                        Ok(n) => Outcome::Count(n),
+                        Err(e) => err(e),
+                    },
+                    Kind::Exists(f) => match repo.exists(ctx, f.to_filter()).await {
+                        Ok(b) => Outcome::Bool(b),
                         Err(e) => err(e),
                     },
                     Kind::Select {
@@ -254,9 +290,7 @@ macro_rules! backend {
                             Err(e) => err(e),
                         }
                     }
-                    Kind::RawTx { .. } => unreachable!("raw_tx runs its own transaction"),
-                    Kind::Checked(_) => unreachable!("checked queries run through `checked`"),
-                    Kind::Move => unreachable!("moves run in `through_pool_set`"),
+                    _ => unreachable!("writes run in `exec`, the rest elsewhere"),
                 };
                 (outcome, None)
             }
@@ -372,10 +406,14 @@ macro_rules! backend {
                             Err(e) => err(e),
                         };
                     }
-                    return match db.pools.route(ctx) {
-                        Ok(routed) => exec(routed, ctx, &op.kind, cursor, check).await,
-                        Err(e) => err(e),
-                    };
+                    // A routed handle is read-only: a write outside a transaction of the
+                    // program is one of its own, fenced.
+                    if is_read(&op.kind) {
+                        return match db.pools.route(ctx) {
+                            Ok(routed) => read(routed, ctx, &op.kind, cursor, check).await,
+                            Err(e) => err(e),
+                        };
+                    }
                 }
                 in_tx(db.pools.begin(ctx).await, ctx, &op.kind, cursor, check).await
             }

@@ -262,7 +262,7 @@ async fn exec<E, X>(
     check: &mut Check,
 ) -> (Outcome, Option<CursorBox>)
 where
-    X: tenant::sqlx::Conn,
+    X: tenant::sqlx::WriteConn,
     E: Fixture + tenant::sqlx::__private::EntityIo<X::Database>,
 {
     let mut repo = tenant::sqlx::Repo::<E, X>::new(conn);

@@ -71,7 +71,7 @@ pub struct Ticket {
     pub note: Option<String>,
 }
 
-async fn tickets<X: tenant::sqlx::Conn>(
+async fn tickets<X: tenant::sqlx::WriteConn>(
     repo: &mut TicketRepo<X>,
     ctx: &TenantCtx,
 ) -> Result<(), tenant::sqlx::Error>
