@@ -36,6 +36,7 @@ impl<T> Drr<T> {
         self.lanes.get(tenant).map_or(0, |lane| lane.waiting.len())
     }
 
+    #[cfg(test)]
     pub(crate) fn is_empty(&self) -> bool {
         self.active.is_empty()
     }
