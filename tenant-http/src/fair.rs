@@ -9,7 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::num::NonZeroU32;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
@@ -25,6 +25,10 @@ use crate::Problem;
 use drr::Drr;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
+
+/// The weight whose share of the slots would be all of them, by default: the sum of the
+/// default plan weights (free 1 + pro 3 + enterprise 10), as in `tenant::sqlx::DbBudget`.
+pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
 
 /// One tenant's limits at the boundary.
 ///
@@ -80,6 +84,9 @@ pub enum FairConfigError {
     /// A rate or burst of zero would admit nothing.
     #[error("a rate limit needs a rate and a burst of at least 1")]
     ZeroRate,
+    /// The full weight of the tenants' shares of the slots must be positive and finite.
+    #[error("the full weight must be positive and finite")]
+    FullWeight,
 }
 
 /// Why [`FairLayer`] refused a request: `429 Too Many Requests` as an RFC 9457 problem with
@@ -182,6 +189,7 @@ impl FairRejection {
 pub struct FairLayerBuilder {
     concurrency: usize,
     weights: PlanWeights,
+    full_weight: f64,
     default_limits: Limits,
     plans: HashMap<Plan, Limits>,
     tenants: HashMap<TenantId, Limits>,
@@ -192,6 +200,27 @@ impl FairLayerBuilder {
     /// The plans' weights in the queues (default: free 1, pro 3, enterprise 10).
     pub fn weights(mut self, weights: PlanWeights) -> Self {
         self.weights = weights;
+        self
+    }
+
+    /// The weight whose share would be all the slots (default [`DEFAULT_FULL_WEIGHT`], the
+    /// sum of the default plan weights): a tenant of weight `w` holds at most
+    /// `⌈concurrency × w / full_weight⌉` slots at once (at least 1), and its further requests
+    /// wait in its queue while the other slots stay the others'. With the default weights and
+    /// 64 slots: free 5, pro 14, enterprise 46. A `full_weight` at or below the smallest
+    /// weight lets every tenant take every slot. Not positive and finite:
+    /// [`FairConfigError::FullWeight`] from [`build`](Self::build).
+    ///
+    /// ```
+    /// use tenant::http::{FairLayer, Limits};
+    ///
+    /// let limits = Limits::new(100, 100, 8)?;
+    /// assert!(FairLayer::builder(64, limits).full_weight(28.0).build().is_ok());
+    /// assert!(FairLayer::builder(64, limits).full_weight(0.0).build().is_err());
+    /// # Ok::<(), tenant::http::FairConfigError>(())
+    /// ```
+    pub fn full_weight(mut self, full_weight: f64) -> Self {
+        self.full_weight = full_weight;
         self
     }
 
@@ -259,9 +288,13 @@ impl FairLayerBuilder {
         if self.concurrency == 0 {
             return Err(FairConfigError::ZeroConcurrency);
         }
+        if !(self.full_weight.is_finite() && self.full_weight > 0.0) {
+            return Err(FairConfigError::FullWeight);
+        }
         Ok(FairLayer {
             shared: Arc::new(Shared {
                 weights: self.weights,
+                full_weight: self.full_weight,
                 default_limits: self.default_limits,
                 plans: self.plans,
                 overrides: self.tenants,
@@ -297,6 +330,8 @@ struct Entry {
     plan: Plan,
     queue: usize,
     limiter: DefaultDirectRateLimiter,
+    /// The slots its requests hold, bounded by its weighted share.
+    share: Arc<Share>,
     /// Requests not reported to the labels' ranking yet, and [`UNRANKED`] until the first is.
     unranked: AtomicU64,
     /// The labels' generation `name` was checked against.
@@ -305,6 +340,37 @@ struct Entry {
     /// `metrics::Key` keeps its hash: no allocation or hashing of labels per request).
     name: Arc<str>,
     requests: metrics::Key,
+}
+
+/// The slots one tenant's requests hold, at most `bound` (its plan's weighted share of the
+/// concurrency limit): a tenant whose requests all wait on something slow (its database share,
+/// say) cannot take every slot and keep the others at the door.
+struct Share {
+    held: AtomicUsize,
+    bound: usize,
+}
+
+impl Share {
+    /// One more slot for the tenant, if it is under its bound.
+    fn take(&self) -> bool {
+        let mut held = self.held.load(Ordering::Acquire);
+        while held < self.bound {
+            match self.held.compare_exchange_weak(
+                held,
+                held + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(now) => held = now,
+            }
+        }
+        false
+    }
+
+    fn give_back(&self) {
+        self.held.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// In [`Entry::unranked`]: the tenant's first request is reported to the ranking at once.
@@ -322,8 +388,12 @@ fn requests_key(name: &Arc<str>, plan: &Plan) -> metrics::Key {
 
 type Tenants = HashMap<TenantId, Entry, foldhash::fast::RandomState>;
 
+/// A queued request: its tenant's share (taken when it is handed a slot) and its wake-up.
+type Queued = (Arc<Share>, oneshot::Sender<()>);
+
 struct Shared {
     weights: PlanWeights,
+    full_weight: f64,
     default_limits: Limits,
     plans: HashMap<Plan, Limits>,
     overrides: HashMap<TenantId, Limits>,
@@ -338,11 +408,11 @@ struct Shared {
     state: AtomicU64,
     /// The queued requests; `state`'s queued half changes only under this lock (so, under it,
     /// it is the number of requests in the queues).
-    queues: Mutex<Drr<oneshot::Sender<()>>>,
+    queues: Mutex<Drr<Queued>>,
 }
 
 impl Shared {
-    fn queues(&self) -> MutexGuard<'_, Drr<oneshot::Sender<()>>> {
+    fn queues(&self) -> MutexGuard<'_, Drr<Queued>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -406,11 +476,24 @@ impl Shared {
             plan: ctx.plan().clone(),
             queue: limits.queue,
             limiter: RateLimiter::direct(limits.quota()),
+            share: Arc::new(Share {
+                held: AtomicUsize::new(0),
+                bound: self.share_of(ctx.plan()),
+            }),
             unranked: AtomicU64::new(UNRANKED),
             generation: AtomicU64::new(u64::MAX),
             requests: requests_key(&name, ctx.plan()),
             name,
         }
+    }
+
+    /// The slots a tenant on `plan` may hold at once: `⌈limit × weight / full_weight⌉`, at
+    /// least 1 and at most the limit.
+    fn share_of(&self, plan: &Plan) -> usize {
+        let weight = self.weights.weight(plan);
+        let share = (self.limit as f64 * weight / self.full_weight).ceil();
+        // `as` saturates: a huge or infinite share is the whole limit.
+        (share as u64).clamp(1, self.limit.max(1)) as usize
     }
 
     /// Counts the request for the labels' ranking, which hears of a tenant's requests in
@@ -454,13 +537,23 @@ impl Shared {
             let retry_after = not_until.wait_time_from(DefaultClock::default().now());
             return Err((FairRejection::Rate { retry_after }, Arc::clone(&entry.name)));
         }
-        if self.try_acquire() {
-            return Ok(Admission::Now(Slot(Arc::clone(self))));
+        if entry.share.take() {
+            if self.try_acquire() {
+                return Ok(Admission::Now(self.slot(&entry.share)));
+            }
+            entry.share.give_back();
         }
-        match self.enqueue(ctx, entry.queue) {
-            Ok(None) => Ok(Admission::Now(Slot(Arc::clone(self)))),
+        match self.enqueue(ctx, entry) {
+            Ok(None) => Ok(Admission::Now(self.slot(&entry.share))),
             Ok(Some(waiting)) => Ok(Admission::Wait(waiting, Arc::clone(&entry.name))),
             Err(rejection) => Err((rejection, Arc::clone(&entry.name))),
+        }
+    }
+
+    fn slot(self: &Arc<Self>, share: &Arc<Share>) -> Slot {
+        Slot {
+            shared: Arc::clone(self),
+            share: Arc::clone(share),
         }
     }
 
@@ -484,40 +577,54 @@ impl Shared {
     }
 
     /// A place in the tenant's queue, or a slot freed in the meantime (`None`: the caller
-    /// holds it), or a refusal.
+    /// holds it and one of its tenant's share), or a refusal. A tenant at its share waits even
+    /// beside free slots (they are the others').
     fn enqueue(
         self: &Arc<Self>,
         ctx: &TenantCtx,
-        queue: usize,
+        entry: &Entry,
     ) -> Result<Option<Waiting>, FairRejection> {
         let mut queues = self.queues();
         let mut state = self.state.load(Ordering::Acquire);
         loop {
-            let free = state < QUEUED && state < self.limit;
-            if !free && queues.len_of(ctx.tenant_id()) >= queue {
+            // Under the lock, a free slot means nobody queued may take it (a release hands
+            // slots to the queued requests that may take them first).
+            if (state & (QUEUED - 1)) < self.limit && entry.share.take() {
+                match self.state.compare_exchange_weak(
+                    state,
+                    state + IN_FLIGHT,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return Ok(None),
+                    Err(now) => {
+                        entry.share.give_back();
+                        state = now;
+                        continue;
+                    }
+                }
+            }
+            if queues.len_of(ctx.tenant_id()) >= entry.queue {
                 return Err(FairRejection::QueueFull);
             }
-            // Queued only if the state still shows no free slot: a release in between makes
-            // this fail and look again, so no request waits beside a free slot.
-            let next = if free {
-                state + IN_FLIGHT
-            } else {
-                state + QUEUED
-            };
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) if free => return Ok(None),
+            // Queued only if the state is still the one looked at: a release in between makes
+            // this fail and look again, so no request waits beside a slot it may take.
+            match self.state.compare_exchange_weak(
+                state,
+                state + QUEUED,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
                 Ok(_) => break,
                 Err(now) => state = now,
             }
         }
         let (sender, receiver) = oneshot::channel();
         let weight = self.weights.weight(ctx.plan());
-        queues.push(ctx.tenant_id(), weight, sender);
+        queues.push(ctx.tenant_id(), weight, (Arc::clone(&entry.share), sender));
         Ok(Some(Waiting {
             shared: Arc::clone(self),
+            share: Arc::clone(&entry.share),
             receiver: Some(receiver),
         }))
     }
@@ -537,12 +644,15 @@ impl Shared {
             }
         }
         let mut queues = self.queues();
-        while let Some((_, waiter)) = queues.pop() {
+        // To the next request the weights choose among the tenants under their share (taking
+        // one of it): a tenant at its share is passed over, and keeps its queue.
+        while let Some((_, (share, waiter))) = queues.pop_where(|(share, _)| share.take()) {
             self.state.fetch_sub(QUEUED, Ordering::AcqRel);
             if waiter.send(()).is_ok() {
                 return;
             }
             // Its request was dropped while waiting: the slot goes to the next one.
+            share.give_back();
         }
         self.state.fetch_sub(IN_FLIGHT, Ordering::AcqRel);
     }
@@ -553,12 +663,18 @@ enum Admission {
     Wait(Waiting, Arc<str>),
 }
 
-/// A held slot, given back (to the next queued request or the pool) when dropped.
-struct Slot(Arc<Shared>);
+/// A held slot and one of its tenant's share, given back (the slot to the next queued request
+/// or the pool) when dropped.
+struct Slot {
+    shared: Arc<Shared>,
+    share: Arc<Share>,
+}
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.0.release();
+        // The share first: the tenant's own queued requests may then take the slot.
+        self.share.give_back();
+        self.shared.release();
     }
 }
 
@@ -566,6 +682,7 @@ impl Drop for Slot {
 /// meantime, so a cancelled request never keeps one.
 struct Waiting {
     shared: Arc<Shared>,
+    share: Arc<Share>,
     receiver: Option<oneshot::Receiver<()>>,
 }
 
@@ -576,7 +693,10 @@ impl Waiting {
             let _ = receiver.await;
         }
         self.receiver = None;
-        Slot(Arc::clone(&self.shared))
+        Slot {
+            shared: Arc::clone(&self.shared),
+            share: Arc::clone(&self.share),
+        }
     }
 }
 
@@ -585,6 +705,7 @@ impl Drop for Waiting {
         if let Some(mut receiver) = self.receiver.take() {
             receiver.close();
             if receiver.try_recv().is_ok() {
+                self.share.give_back();
                 self.shared.release();
             }
         }
@@ -660,6 +781,7 @@ impl FairLayer {
         FairLayerBuilder {
             concurrency,
             weights: PlanWeights::default(),
+            full_weight: DEFAULT_FULL_WEIGHT,
             default_limits: limits,
             plans: HashMap::new(),
             tenants: HashMap::new(),

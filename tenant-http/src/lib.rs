@@ -23,7 +23,8 @@ pub use axum::AuthenticationChosen;
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 #[cfg(feature = "fair")]
 pub use fair::{
-    FairConfigError, FairFuture, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits,
+    DEFAULT_FULL_WEIGHT, FairConfigError, FairFuture, FairLayer, FairLayerBuilder, FairRejection,
+    FairService, Limits,
 };
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
