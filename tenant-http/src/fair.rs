@@ -266,7 +266,7 @@ impl FairLayerBuilder {
     ///             .metrics_labels(TenantLabels::new(10).refresh_every(1))
     ///             .build()?;
     ///         let app = Router::new().route("/", get(|| async { "ok" }))
-    ///             .layer(fair).layer(TenantLayer::new(resolver));
+    ///             .layer((TenantLayer::new(resolver), fair));
     ///         let request = http::Request::get("/").header("x-tenant-id", "acme")
     ///             .body(axum::body::Body::empty())?;
     ///         app.oneshot(request).await?;
@@ -715,7 +715,11 @@ impl Drop for Waiting {
 /// Weighted fair admission, behind [`TenantLayer`](crate::TenantLayer) (it reads the
 /// request's `TenantCtx`):
 ///
-/// - **A concurrency limit.** At most `concurrency` requests run at once.
+/// - **A concurrency limit.** At most `concurrency` requests run at once, and at most its
+///   weighted share of them of one tenant (`⌈concurrency × weight / 14⌉`, see
+///   [`FairLayerBuilder::full_weight`]): a tenant whose requests all wait on something slow
+///   (its share of the database, say) holds that many slots and no more, and the others keep
+///   the rest.
 /// - **Weighted queues.** When all slots are taken, requests wait in one queue per tenant, and
 ///   each freed slot goes to the next request chosen by deficit round robin over the tenants'
 ///   plan weights ([`PlanWeights`], free 1, pro 3, enterprise 10): under saturation, each
@@ -732,6 +736,13 @@ impl Drop for Waiting {
 /// A slot is held until the inner service's response future completes (not while the body
 /// streams). A request dropped while queued gives its place up.
 ///
+/// Uncontended (a free slot, the tenant within its limits), a request costs one lookup of its
+/// tenant, a rate check, and one compare-and-swap for its slot, and the inner service's future
+/// is not boxed again ([`FairFuture`]). Give it to the router in the same `layer` call as
+/// `TenantLayer` (a tuple: the first is the outer layer): each `Router::layer` call wraps
+/// every route in one more boxed service, cloned for every request, which costs more than the
+/// layer's own work.
+///
 /// ```
 /// use axum::{routing::get, Router};
 /// use tenant::http::{FairLayer, Limits, TenantLayer, TenantResolver};
@@ -747,8 +758,8 @@ impl Drop for Waiting {
 ///     .build()?;
 /// let app = Router::new()
 ///     .route("/whoami", get(|ctx: axum::Extension<TenantCtx>| async move { ctx.tenant_id().to_string() }))
-///     .layer(fair) // inner: runs after the tenant is resolved
-///     .layer(TenantLayer::new(resolver));
+///     // `fair` inside `TenantLayer` (it weighs the resolved tenant), in one `layer` call.
+///     .layer((TenantLayer::new(resolver), fair));
 ///
 /// let request = || http::Request::get("/whoami").header("x-tenant-id", "acme")
 ///     .body(axum::body::Body::empty());
