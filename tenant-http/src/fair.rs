@@ -585,11 +585,14 @@ impl Shared {
         entry: &Entry,
     ) -> Result<Option<Waiting>, FairRejection> {
         let mut queues = self.queues();
+        // Behind the tenant's own queued requests, if it has any: a request that came later
+        // never takes the slot one of them is about to be handed.
+        let behind = queues.len_of(ctx.tenant_id()) > 0;
         let mut state = self.state.load(Ordering::Acquire);
         loop {
             // Under the lock, a free slot means nobody queued may take it (a release hands
             // slots to the queued requests that may take them first).
-            if (state & (QUEUED - 1)) < self.limit && entry.share.take() {
+            if !behind && (state & (QUEUED - 1)) < self.limit && entry.share.take() {
                 match self.state.compare_exchange_weak(
                     state,
                     state + IN_FLIGHT,
