@@ -2,7 +2,7 @@
 //!
 //! [`TenantLayer`]: crate::TenantLayer
 
-mod drr;
+mod sfq;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,7 +22,7 @@ use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 use tokio::sync::oneshot;
 
 use crate::Problem;
-use drr::Drr;
+use sfq::Sfq;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -305,7 +305,7 @@ impl FairLayerBuilder {
                 // Four billion requests at once is no limit: the count fits half a word.
                 limit: self.concurrency.min(u32::MAX as usize) as u64,
                 state: AtomicU64::new(0),
-                queues: Mutex::new(Drr::default()),
+                queues: Mutex::new(Sfq::default()),
             }),
         })
     }
@@ -408,11 +408,11 @@ struct Shared {
     state: AtomicU64,
     /// The queued requests; `state`'s queued half changes only under this lock (so, under it,
     /// it is the number of requests in the queues).
-    queues: Mutex<Drr<Queued>>,
+    queues: Mutex<Sfq<Queued>>,
 }
 
 impl Shared {
-    fn queues(&self) -> MutexGuard<'_, Drr<Queued>> {
+    fn queues(&self) -> MutexGuard<'_, Sfq<Queued>> {
         self.queues.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -724,9 +724,11 @@ impl Drop for Waiting {
 ///   (its share of the database, say) holds that many slots and no more, and the others keep
 ///   the rest.
 /// - **Weighted queues.** When all slots are taken, requests wait in one queue per tenant, and
-///   each freed slot goes to the next request chosen by deficit round robin over the tenants'
-///   plan weights ([`PlanWeights`], free 1, pro 3, enterprise 10): under saturation, each
-///   backlogged tenant gets `weight / Σ weights` of the slots.
+///   each freed slot goes to the next request chosen by start-time fair queueing over the
+///   tenants' plan weights ([`PlanWeights`], free 1, pro 3, enterprise 10): under saturation,
+///   each backlogged tenant gets `weight / Σ weights` of the slots, its turns spread out rather
+///   than in bursts (so a tenant bounded to few slots still gets its share when each of its
+///   requests ends before its next turn).
 /// - **Per-tenant limits** ([`Limits`]: rate, burst, queue bound) by plan, overridable per
 ///   tenant from configuration; beyond them, `429` with `Retry-After`
 ///   ([`FairRejection`]). A tenant within its own limits is never refused, whatever the others
