@@ -1064,8 +1064,10 @@ fn io_router(service: &Service, fair: FairLayer) -> axum::Router {
     }
     axum::Router::new()
         .route("/io", axum::routing::get(io))
-        .layer(fair)
-        .layer(tenant::http::TenantLayer::new(service.resolver().clone()))
+        .layer((
+            tenant::http::TenantLayer::new(service.resolver().clone()),
+            fair,
+        ))
 }
 
 /// How the `/db/*` routes begin their transaction: within the tenant's `DbBudget` share, or
@@ -1076,10 +1078,10 @@ enum Begin {
     Pool(sqlx::PgPool),
 }
 
-/// The routes of the `pg_sleep` scenario, behind the service's `TenantLayer`: a point query and
-/// a 100 ms `pg_sleep`, each in a tenant transaction begun by `begin`. A failure is a 500 with
-/// the error's text, never a panic.
-fn db_router(service: &Service, begin: Begin) -> axum::Router {
+/// The routes of the `pg_sleep` scenario, behind the service's `TenantLayer` and `fair`: a point
+/// query and a 100 ms `pg_sleep`, each in a tenant transaction begun by `begin`. A failure is a
+/// 500 with the error's text, never a panic.
+fn db_router(service: &Service, begin: Begin, fair: FairLayer) -> axum::Router {
     use axum::extract::{Path, State};
     use axum::http::StatusCode;
     use example_service::Invoice;
@@ -1140,7 +1142,10 @@ fn db_router(service: &Service, begin: Begin) -> axum::Router {
         .route("/db/invoices/{id}", axum::routing::get(get_one))
         .route("/db/sleep", axum::routing::get(sleep))
         .with_state(begin)
-        .layer(tenant::http::TenantLayer::new(service.resolver().clone()))
+        .layer((
+            tenant::http::TenantLayer::new(service.resolver().clone()),
+            fair,
+        ))
 }
 
 /// The steady tenants' p99 table: pooled over rounds (every 200 of every round in one
@@ -1191,29 +1196,70 @@ fn noisy(
     let seconds = env_or("TENANT_NOISY_MILLIS", 4_000) as f64 / 1e3;
     let rounds = env_or("TENANT_NOISY_ROUNDS", 5);
     let roomy = Limits::new(1_000_000, 1_000_000, 1 << 12).unwrap();
-    let (limited, saturated, budgeted, unbudgeted) = server.block_on(async {
-        let fair = FairLayer::builder(8, roomy)
-            .plan(tenant::Plan::Free, Limits::new(200, 50, 16).unwrap())
-            .build()
-            .unwrap();
-        let shares = FairLayer::builder(2, roomy).build().unwrap();
-        let (budgeted, unbudgeted) = match db {
-            Db::Postgres(pool) => {
-                let budget = Arc::new(tenant::sqlx::DbBudget::new(pool.clone()));
-                (
-                    Some(serve(db_router(&servers.service, Begin::Budget(budget))).await),
-                    Some(serve(db_router(&servers.service, Begin::Pool(pool.clone()))).await),
-                )
-            }
-            Db::Sqlite(_) => (None, None),
-        };
-        (
-            serve(servers.service.fair_router(fair)).await,
-            serve(io_router(&servers.service, shares)).await,
-            budgeted,
-            unbudgeted,
-        )
-    });
+    let (limited, saturated, saturated_shares, budgeted, unshared, unbudgeted) =
+        server.block_on(async {
+            let fair = FairLayer::builder(8, roomy)
+                .plan(tenant::Plan::Free, Limits::new(200, 50, 16).unwrap())
+                .build()
+                .unwrap();
+            // The weights' shares of the slots alone (a full weight of 1: no tenant's slots bounded
+            // by its share), and with the default bounds (of 2 slots: enterprise 2, pro 1, free 1).
+            let shares = FairLayer::builder(2, roomy)
+                .full_weight(1.0)
+                .build()
+                .unwrap();
+            let bounded = FairLayer::builder(2, roomy).build().unwrap();
+            // 8 slots in front of the budget: bounded by share (free 1), and not (as before the
+            // bound, when hooli's requests waiting for its one connection held every slot).
+            let fair_db = || FairLayer::builder(8, roomy).build().unwrap();
+            let fair_db_unbounded = || {
+                FairLayer::builder(8, roomy)
+                    .full_weight(1.0)
+                    .build()
+                    .unwrap()
+            };
+            let (budgeted, unshared, unbudgeted) = match db {
+                Db::Postgres(pool) => {
+                    let budget = Arc::new(tenant::sqlx::DbBudget::new(pool.clone()));
+                    let service = &servers.service;
+                    (
+                        Some(
+                            serve(db_router(
+                                service,
+                                Begin::Budget(Arc::clone(&budget)),
+                                fair_db(),
+                            ))
+                            .await,
+                        ),
+                        Some(
+                            serve(db_router(
+                                service,
+                                Begin::Budget(budget),
+                                fair_db_unbounded(),
+                            ))
+                            .await,
+                        ),
+                        Some(
+                            serve(db_router(
+                                service,
+                                Begin::Pool(pool.clone()),
+                                fair_db_unbounded(),
+                            ))
+                            .await,
+                        ),
+                    )
+                }
+                Db::Sqlite(_) => (None, None, None),
+            };
+            (
+                serve(servers.service.fair_router(fair)).await,
+                serve(io_router(&servers.service, shares)).await,
+                serve(io_router(&servers.service, bounded)).await,
+                budgeted,
+                unshared,
+                unbudgeted,
+            )
+        });
     let steady: Vec<_> = STEADY
         .iter()
         .map(|&(t, rate)| (t, 2, Some(rate / 2), Route::Invoice))
@@ -1251,10 +1297,16 @@ fn noisy(
     let mut ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut saturated_all = BTreeMap::new();
     let mut shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
-    let (mut db_quiet_all, mut db_slow_all, mut db_nobudget_all) =
-        (BTreeMap::new(), BTreeMap::new(), BTreeMap::new());
+    let mut bounded_shares: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let (mut db_quiet_all, mut db_slow_all, mut db_nobudget_all, mut db_unshared_all) = (
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+        BTreeMap::new(),
+    );
     let mut db_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     let mut db_nobudget_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+    let mut db_unshared_ratios: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
     for round in 0..rounds {
         // Alternate which goes first, so drift hits both alike.
         let (quiet, loud) = if round % 2 == 0 {
@@ -1284,15 +1336,29 @@ fn noisy(
                 .push(served(&run[tenant]) as f64 / backlogged as f64);
         }
         pool_into(&mut saturated_all, &run);
+        let run = tenants_run(client, saturated_shares, &saturating, seconds);
+        let backlogged: u64 = ["initech", "acme", FLOODER]
+            .iter()
+            .map(|t| served(&run[t]))
+            .sum();
+        for tenant in ["initech", "acme", FLOODER] {
+            bounded_shares
+                .entry(tenant)
+                .or_default()
+                .push(served(&run[tenant]) as f64 / backlogged as f64);
+        }
+        count(&[&run]);
 
-        if let (Some(budgeted), Some(unbudgeted)) = (budgeted, unbudgeted) {
+        if let (Some(budgeted), Some(unshared), Some(unbudgeted)) = (budgeted, unshared, unbudgeted)
+        {
             let mut runs = [
                 (budgeted, &db_steady),
                 (budgeted, &db_slow),
                 (unbudgeted, &db_slow),
+                (unshared, &db_slow),
             ];
-            // Rotated, so drift hits the three alike.
-            runs.rotate_left(round % 3);
+            // Rotated, so drift hits the four alike.
+            runs.rotate_left(round % 4);
             let mut out: Vec<_> = runs
                 .iter()
                 .map(|&(addr, clients)| {
@@ -1303,9 +1369,13 @@ fn noisy(
                     )
                 })
                 .collect();
-            out.rotate_right(round % 3);
-            let [(_, _, quiet), (_, _, slow), (_, _, nobudget)] =
-                <[_; 3]>::try_from(out).unwrap_or_else(|_| unreachable!());
+            out.rotate_right(round % 4);
+            let [
+                (_, _, quiet),
+                (_, _, slow),
+                (_, _, nobudget),
+                (_, _, unshared),
+            ] = <[_; 4]>::try_from(out).unwrap_or_else(|_| unreachable!());
             for (tenant, _) in STEADY {
                 db_ratios
                     .entry(tenant)
@@ -1315,10 +1385,15 @@ fn noisy(
                     .entry(tenant)
                     .or_default()
                     .push(nobudget[tenant].p99() / quiet[tenant].p99());
+                db_unshared_ratios
+                    .entry(tenant)
+                    .or_default()
+                    .push(unshared[tenant].p99() / quiet[tenant].p99());
             }
             pool_into(&mut db_quiet_all, &quiet);
             pool_into(&mut db_slow_all, &slow);
             pool_into(&mut db_nobudget_all, &nobudget);
+            pool_into(&mut db_unshared_all, &unshared);
         }
         eprintln!(
             "{name} noisy round {round}: flooder p99 ratios {:?}; shares {:?}; pg_sleep p99 ratios {:?}",
@@ -1364,13 +1439,27 @@ fn noisy(
             (share / ideal - 1.0) * 100.0
         );
     }
+    out += "\nThe same with the default bounds of a tenant's slots (of 2 slots: enterprise 2, pro 1, \
+            free 1):\n\n| backlogged tenant | ideal share | served share (median) | [min, max] |\n\
+            |---|---:|---:|---:|\n";
+    for (tenant, weight) in [("initech", 10.0), ("acme", 3.0), (FLOODER, 1.0)] {
+        let share = quartiles(bounded_shares[tenant].clone())[0];
+        let (lo, hi) = min_max(&bounded_shares[tenant]);
+        out += &format!(
+            "| {tenant} | {:.3} | **{share:.3}** | [{lo:.3}, {hi:.3}] |\n",
+            weight / 14.0
+        );
+    }
     if budgeted.is_some() {
         out += &format!(
             "\nSlow queries (`DbBudget` over the service's pool of 10: enterprise 8 connections, \
-             pro 3, free 1). The steady tenants' point queries in budgeted transactions \
+             pro 3, free 1; behind `FairLayer`, 8 slots, a tenant's bounded by its share: free \
+             1). The steady tenants' point queries in budgeted transactions \
              (initech 200 req/s, acme 100, globex 50), without and with hooli running \
              `SELECT pg_sleep(0.1)` on every request over 12 unpaced connections:\n\n{}\n\
-             The same, the transactions begun straight from the pool (no `DbBudget`):\n\n{}",
+             The same, the transactions begun straight from the pool (no `DbBudget`):\n\n{}\n\
+             The same with `DbBudget`, the slots not bounded by share (full weight 1; as before \
+             the bound):\n\n{}",
             p99_table(&db_quiet_all, &db_slow_all, &db_ratios, "with pg_sleep"),
             p99_table(
                 &db_quiet_all,
@@ -1378,13 +1467,24 @@ fn noisy(
                 &db_nobudget_ratios,
                 "pg_sleep, no budget"
             ),
+            p99_table(
+                &db_quiet_all,
+                &db_unshared_all,
+                &db_unshared_ratios,
+                "pg_sleep, slots unbounded"
+            ),
         );
         out += &format!(
             "\nhooli's pg_sleep requests served: {} with the budget, {} without.\n",
             served(&db_slow_all[FLOODER]),
             served(&db_nobudget_all[FLOODER]),
         );
-        count(&[&db_quiet_all, &db_slow_all, &db_nobudget_all]);
+        count(&[
+            &db_quiet_all,
+            &db_slow_all,
+            &db_nobudget_all,
+            &db_unshared_all,
+        ]);
     }
     count(&[&saturated_all]);
     out += "\n| tenant | status | count (every scenario, every run) |\n|---|---:|---:|\n";

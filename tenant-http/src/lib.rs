@@ -22,7 +22,10 @@ pub use axum::AuthenticationChosen;
 #[cfg(feature = "axum")]
 pub use axum::{AnyCaller, SharedResolver, TenantLayer, TenantService};
 #[cfg(feature = "fair")]
-pub use fair::{FairConfigError, FairLayer, FairLayerBuilder, FairRejection, FairService, Limits};
+pub use fair::{
+    DEFAULT_FULL_WEIGHT, FairConfigError, FairFuture, FairLayer, FairLayerBuilder, FairRejection,
+    FairService, Limits,
+};
 pub use problem::{PROBLEM_JSON, Problem, ResolveError, Source};
 pub use resolver::{PATH_PREFIX, TENANT_HEADER, TenantResolver, TenantResolverBuilder};
 pub use retry::RetryLater;

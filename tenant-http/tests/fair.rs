@@ -346,6 +346,12 @@ async fn the_layer_without_tenant_layer_in_front_answers_a_typed_problem() {
 fn zero_limits_are_configuration_errors() {
     assert!(Limits::new(1, 0, 1).is_err());
     assert!(FairLayer::builder(0, lots()).build().is_err());
+    for full_weight in [0.0, -1.0, f64::NAN, f64::INFINITY] {
+        let built = FairLayer::builder(8, lots())
+            .full_weight(full_weight)
+            .build();
+        assert!(built.is_err(), "{full_weight}");
+    }
 }
 
 /// The metrics: the tenant label names at most `top` tenants, the rest are `other`; requests,
@@ -556,4 +562,129 @@ async fn concurrent_misses_on_one_id_make_one_lookup() {
         assert_eq!(found.is_some(), n % 2 == 0);
     }
     assert_eq!(*slow.lookups.lock().unwrap(), 2);
+}
+
+/// A tenant holds at most its weighted share of the slots, `⌈concurrency × weight / 14⌉`: with 14
+/// slots the free tenant 1, while its other requests wait in its own queue beside free slots,
+/// which the other tenants' requests take at once. When its request ends, its next one runs.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_holds_at_most_its_weighted_share_of_the_slots() {
+    let fair = FairLayer::builder(14, lots()).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let recorder = Recorder::default();
+    let app = app(fair.clone(), recorder.clone(), Arc::clone(&gate));
+
+    let flooder: Vec<_> = (0..5)
+        .map(|_| tokio::spawn(app.clone().oneshot(request("flooder"))))
+        .collect();
+    until(|| fair.queued(&id("flooder")) == 4).await;
+    assert_eq!(fair.in_flight(), 1);
+    // pro's share is ⌈14 × 3/14⌉ = 3, enterprise's 10: both run at once, beside the free slots.
+    let others: Vec<_> = ["pro", "pro", "pro", "ent", "ent"]
+        .into_iter()
+        .map(|name| tokio::spawn(app.clone().oneshot(request(name))))
+        .collect();
+    until(|| fair.in_flight() == 6).await;
+    assert_eq!(fair.queued(&id("pro")), 0);
+    assert_eq!(fair.queued(&id("ent")), 0);
+    assert_eq!(fair.queued(&id("flooder")), 4);
+    // A fourth pro request is over pro's share: it waits, in pro's queue.
+    let fourth = tokio::spawn(app.clone().oneshot(request("pro")));
+    until(|| fair.queued(&id("pro")) == 1).await;
+    assert_eq!(fair.in_flight(), 6);
+
+    gate.add_permits(1_000);
+    for task in flooder.into_iter().chain(others).chain([fourth]) {
+        assert_eq!(task.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(fair.in_flight(), 0);
+    assert_eq!(recorder.served.lock().unwrap().len(), 11);
+}
+
+/// Requests of three tenants racing for `fair`'s slots on the runtime's threads, each handler
+/// yielding while it runs: the most requests that ran at once, in all and per tenant.
+async fn race(fair: FairLayer, requests: usize) -> (usize, HashMap<String, usize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[derive(Default)]
+    struct Running {
+        all: AtomicUsize,
+        most: AtomicUsize,
+        tenants: Mutex<HashMap<String, (usize, usize)>>,
+    }
+    let running = Arc::new(Running::default());
+    let resolver = TenantResolver::new(registry(), TenancyConfig::default())
+        .anonymous()
+        .shared();
+    let counted = Arc::clone(&running);
+    let app = Router::new()
+        .route(
+            "/work",
+            get(move |ctx: Extension<TenantCtx>| {
+                let running = Arc::clone(&counted);
+                async move {
+                    let now = running.all.fetch_add(1, Ordering::SeqCst) + 1;
+                    running.most.fetch_max(now, Ordering::SeqCst);
+                    let tenant = ctx.tenant_id().to_string();
+                    {
+                        let mut tenants = running.tenants.lock().unwrap();
+                        let (now, most) = tenants.entry(tenant.clone()).or_default();
+                        *now += 1;
+                        *most = (*most).max(*now);
+                    }
+                    for _ in 0..3 {
+                        tokio::task::yield_now().await;
+                    }
+                    running.tenants.lock().unwrap().get_mut(&tenant).unwrap().0 -= 1;
+                    running.all.fetch_sub(1, Ordering::SeqCst);
+                    "ok"
+                }
+            }),
+        )
+        .layer((TenantLayer::new(resolver), fair.clone()));
+    let tasks: Vec<_> = (0..requests)
+        .map(|n| {
+            let name = ["ent", "pro", "free"][n % 3];
+            tokio::spawn(app.clone().oneshot(request(name)))
+        })
+        .collect();
+    for task in tasks {
+        let response = tokio::time::timeout(Duration::from_secs(10), task)
+            .await
+            .expect("a request was left waiting")
+            .unwrap()
+            .unwrap();
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(fair.in_flight(), 0);
+    let tenants = running.tenants.lock().unwrap();
+    let per_tenant = tenants
+        .iter()
+        .map(|(t, (_, most))| (t.clone(), *most))
+        .collect();
+    (running.most.load(Ordering::SeqCst), per_tenant)
+}
+
+/// The slot count under real parallelism (4 threads, 8 slots, 600 requests of three tenants
+/// racing): never more requests in the handler than slots, nor of one tenant than its share,
+/// every request served (none left waiting beside a slot it may take), every slot back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_limits_hold_across_threads_and_every_request_is_served() {
+    // Without shares (a full weight of 1: every tenant may take every slot).
+    let (most, _) = race(
+        FairLayer::builder(8, lots())
+            .full_weight(1.0)
+            .build()
+            .unwrap(),
+        600,
+    )
+    .await;
+    assert!((2..=8).contains(&most), "{most} requests ran at once");
+    // With the default shares of 8 slots: enterprise 6, pro 2, free 1.
+    let (most, tenants) = race(FairLayer::builder(8, lots()).build().unwrap(), 600).await;
+    assert!(most <= 8, "{most} requests ran at once");
+    for (tenant, share) in [("ent", 6), ("pro", 2), ("free", 1)] {
+        let most = tenants[tenant];
+        assert!((1..=share).contains(&most), "{tenant}: {most} at once");
+    }
 }

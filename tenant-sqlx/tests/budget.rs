@@ -282,3 +282,155 @@ async fn sqlite_a_fenced_budget_with_a_timeout_is_unsupported_not_ignored() {
         Err(Error::Moved { .. })
     ));
 }
+
+/// `FairLayer` in front of `DbBudget`, with a tenant whose share of the database is exhausted:
+/// free tenant globex holds its one connection with a slow transaction (open until the test
+/// ends it) and sends more requests than the boundary has slots; each of them waits, inside
+/// the handler, for globex's database share. Enterprise tenant acme's requests meanwhile are
+/// admitted and served. Before the boundary bounded a tenant's slots by its weighted share,
+/// globex's waiting requests held all 8 slots and acme waited at the door until globex's
+/// slow transaction ended.
+async fn a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_others<DB>(
+    pool: sqlx::Pool<DB>,
+) where
+    DB: Backend,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    use std::sync::Arc;
+
+    use axum::extract::{Extension, State};
+    use axum::routing::get;
+    use tenant::http::{FairLayer, Limits, TenantLayer, TenantResolver};
+    use tenant::registry::InMemoryRegistry;
+    use tenant::{TenancyConfig, Tenant, TenantCtx};
+    use tokio::sync::Semaphore;
+    use tower::ServiceExt;
+
+    struct App<DB: Backend> {
+        budget: DbBudget<DB>,
+        /// Closed until the end: a slow transaction holds its connection until then.
+        slow: Semaphore,
+    }
+    async fn slow<DB: Backend>(
+        State(app): State<Arc<App<DB>>>,
+        Extension(ctx): Extension<TenantCtx>,
+    ) -> &'static str
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        let tx = app.budget.begin(&ctx).await.unwrap();
+        drop(app.slow.acquire().await.unwrap());
+        tx.commit().await.unwrap();
+        "slow"
+    }
+    async fn quick<DB: Backend>(
+        State(app): State<Arc<App<DB>>>,
+        Extension(ctx): Extension<TenantCtx>,
+    ) -> &'static str
+    where
+        for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    {
+        let mut tx = app.budget.begin(&ctx).await.unwrap();
+        sqlx::query("SELECT 1")
+            .execute(tx.executor())
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        "quick"
+    }
+
+    let tenant = |name: &str, plan: Plan| {
+        let now = std::time::SystemTime::now();
+        Tenant {
+            id: name.parse().unwrap(),
+            slug: name.parse().unwrap(),
+            name: name.into(),
+            plan,
+            schema_name: format!("tenant_{name}").parse().unwrap(),
+            is_active: true,
+            created_at: now,
+            updated_at: now,
+            placement: Default::default(),
+        }
+    };
+    let registry = InMemoryRegistry::new([
+        tenant("acme", Plan::Enterprise),
+        tenant("globex", Plan::Free),
+    ])
+    .unwrap();
+    let resolver = TenantResolver::new(registry, TenancyConfig::default())
+        .anonymous()
+        .shared();
+    let lots = Limits::new(1_000_000, 1_000_000, 1_000).unwrap();
+    let fair = FairLayer::builder(8, lots).build().unwrap();
+    let app = Arc::new(App {
+        budget: DbBudget::new(pool),
+        slow: Semaphore::new(0),
+    });
+    let router = axum::Router::new()
+        .route("/slow", get(slow::<DB>))
+        .route("/quick", get(quick::<DB>))
+        .with_state(Arc::clone(&app))
+        .layer((TenantLayer::new(resolver), fair.clone()));
+    let request = |path: &str, tenant: &str| {
+        http::Request::get(path)
+            .header("x-tenant-id", tenant)
+            .body(axum::body::Body::empty())
+            .unwrap()
+    };
+
+    let globex: Vec<_> = (0..20)
+        .map(|_| tokio::spawn(router.clone().oneshot(request("/slow", "globex"))))
+        .collect();
+    let globex_id = "globex".parse().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while fair.in_flight() + fair.queued(&globex_id) < 20 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "globex's requests never arrived"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // globex's one connection is taken; the rest of its requests wait for it, at the boundary
+    // or in the handler.
+    let mut served = 0;
+    for _ in 0..5 {
+        let response = tokio::time::timeout(
+            Duration::from_secs(5),
+            router.clone().oneshot(request("/quick", "acme")),
+        )
+        .await
+        .expect("acme waited at the door behind globex's requests")
+        .unwrap();
+        assert_eq!(response.status(), 200);
+        served += 1;
+    }
+    assert_eq!(served, 5);
+    // globex holds no more of the boundary than its weighted share of 8 slots: ⌈8 × 1/14⌉.
+    assert_eq!(fair.in_flight(), 1);
+    assert_eq!(fair.queued(&globex_id), 19);
+
+    app.slow.add_permits(1_000);
+    for request in globex {
+        assert_eq!(request.await.unwrap().unwrap().status(), 200);
+    }
+    assert_eq!(fair.in_flight(), 0);
+}
+
+#[tokio::test]
+async fn sqlite_a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_others() {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(10)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap();
+    a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_others(pool).await;
+}
+
+#[tokio::test]
+async fn postgres_a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_others() {
+    let Some(pool) = tenant_test_support::postgres("budget_boundary").await else {
+        return;
+    };
+    a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_others(pool).await;
+}

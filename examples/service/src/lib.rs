@@ -214,10 +214,11 @@ impl Service {
     /// The service behind weighted fair admission: the handlers behind `fair`, behind
     /// [`TenantLayer`] (which resolves the tenant `fair` weighs).
     pub fn fair_router(&self, fair: FairLayer) -> Router {
+        // One `layer` call for both (the tuple's first layer is the outer one): each call
+        // wraps every route in one more boxed, per-request cloned service.
         self.handlers
             .clone()
-            .layer(fair)
-            .layer(TenantLayer::new(self.resolver.clone()))
+            .layer((TenantLayer::new(self.resolver.clone()), fair))
     }
 
     /// The routes without [`TenantLayer`]. Every handler still takes a `TenantCtx`: from the
