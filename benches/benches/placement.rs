@@ -2,7 +2,7 @@
 //!
 //! - `routed_get`: `PoolSet::repo(&ctx)?.get(..)` (the set looks the context's placement up and
 //!   hands a bound handle on that pool) against `ItemRepo::new(&pool).get(..)` on a pool chosen
-//!   by hand (the floor), and `Repo::new(set.pool(&ctx)?)` (the pool looked up, no binding);
+//!   by hand (the floor), and `Repo::new(set.unfenced_pool(&ctx)?)` (the pool looked up, no binding);
 //! - `fenced_tx_get`, `fenced_tx_insert`: `PoolSet::begin(&ctx)` (routed, with the placement
 //!   check in the BEGIN round trip) against today's `TenantTx::begin(&pool)` (the floor), and
 //!   `TenantTx::begin_fenced(&pool)` (the check, the pool chosen by hand).
@@ -132,7 +132,7 @@ macro_rules! groups {
             },
             async || ItemRepo::new(&floor).get(&acme, 42).await.unwrap().unwrap(),
             async || {
-                Repo::<Item, _>::new(other_set.pool(&acme).unwrap())
+                Repo::<Item, _>::new(other_set.unfenced_pool(&acme).unwrap())
                     .get(&acme, 42)
                     .await
                     .unwrap()
