@@ -448,7 +448,8 @@ fn sarif_output_has_what_the_2_1_0_schema_requires() {
             "verify",
             "registry",
             "sign",
-            "sql"
+            "sql",
+            "unfenced"
         ]
     );
     for rule in rules {
