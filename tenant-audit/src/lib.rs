@@ -194,7 +194,7 @@ impl FromStr for Kind {
     ///
     /// assert_eq!("system".parse::<Kind>(), Ok(Kind::System));
     /// let err = "sytem".parse::<Kind>().unwrap_err();
-    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql");
+    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql, unfenced");
     /// ```
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Kind::ALL

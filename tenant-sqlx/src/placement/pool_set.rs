@@ -172,7 +172,7 @@ impl<DB: Backend> PoolSet<DB> {
     /// The pool a context's placement names: what [`begin`](Self::begin) fences and
     /// [`route`](Self::route) binds.
     fn pool_of(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
-        self.unfenced_pool_at(ctx.placement().database(), ctx.tenant_id())
+        self.pool_for(ctx.placement().database(), ctx.tenant_id())
     }
 
     /// **Unfenced**: the raw pool of database `label` for `tenant`, what a move needs for its
@@ -201,6 +201,12 @@ impl<DB: Backend> PoolSet<DB> {
         label: &DatabaseLabel,
         tenant: &TenantId,
     ) -> Result<Pool<DB>, Error> {
+        self.pool_for(label, tenant)
+    }
+
+    /// The pool of database `label` for `tenant`, opened if it is per tenant. Private, so
+    /// that the inventory's `unfenced` lines are the calls from outside.
+    fn pool_for(&self, label: &DatabaseLabel, tenant: &TenantId) -> Result<Pool<DB>, Error> {
         match self.inner.sources.get(label) {
             Some(Source::Shared(pool)) => Ok(pool.clone()),
             Some(Source::PerTenant(per_tenant)) => per_tenant.pool(tenant),
