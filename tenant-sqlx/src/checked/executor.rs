@@ -15,16 +15,36 @@ mod sealed {
 /// What a checked query is, as its macro parsed it: [`Reads`] or [`Writes`], the last type
 /// parameter of [`CheckedQuery`](crate::CheckedQuery) and its kin. A query that reads runs on
 /// every [`CheckedReader`]; a query that writes only on a [`CheckedExecutor`].
+///
+/// ```
+/// use tenant::sqlx::{CheckedQuery, CheckedQueryScalar, Reads, Writes};
+/// use tenant::{tenant_scoped, Plan, TenantCtx, TenantId};
+///
+/// #[tenant_scoped(table = "notes")]
+/// pub struct Note { #[key] pub id: i64, #[tenant] pub tenant_id: TenantId, pub body: String }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+/// let _: CheckedQueryScalar<'_, i64, (), Reads> =
+///     tenant::sqlx::query_scalar!(&acme, i64, "SELECT count(*) FROM {Note}");
+/// let _: CheckedQuery<'_, (i64,), Writes> =
+///     tenant::sqlx::query!(&acme, "DELETE FROM {Note} WHERE id = $1", 1_i64);
+/// let _: CheckedQuery<'_, (), Writes> =
+///     tenant::sqlx::query!(&acme, "SELECT id FROM {Note} FOR UPDATE");
+/// # Ok(())
+/// # }
+/// ```
 pub trait Access: sealed::Sealed + Send + 'static {}
 
 /// A checked query that only reads: a SELECT without a locking clause (`FOR UPDATE`,
-/// `FOR SHARE`) at any level. It runs on a [`CheckedReader`], a routed handle included.
+/// `FOR SHARE`) at any level. It runs on a [`CheckedReader`], a routed handle included. See
+/// [`Access`] for an example.
 #[derive(Debug)]
 pub enum Reads {}
 
 /// A checked query that writes: an INSERT, UPDATE or DELETE, or a SELECT that locks rows. It
 /// runs on a [`CheckedExecutor`] only: in a fenced transaction ([`PoolSet::begin`]), or on a
-/// handle the caller chose.
+/// handle the caller chose. See [`Access`] for an example.
 ///
 /// [`PoolSet::begin`]: crate::PoolSet::begin
 #[derive(Debug)]
