@@ -2,7 +2,10 @@
 //!
 //! - `routed_get`: `PoolSet::repo(&ctx)?.get(..)` (the set looks the context's placement up and
 //!   hands a bound handle on that pool) against `ItemRepo::new(&pool).get(..)` on a pool chosen
-//!   by hand (the floor), and `Repo::new(set.pool(&ctx)?)` (the pool looked up, no binding);
+//!   by hand (the floor), and `Repo::new(set.unfenced_pool(&ctx)?)` (the pool looked up, no binding);
+//! - `routed_checked_get`: a checked `query_as!` read by key on `&PoolSet::route(&ctx)?` (the
+//!   placement looked up, the handle bound to the tenant) against the same query on a pool
+//!   chosen by hand (the floor), and on `set.unfenced_pool(&ctx)?` (looked up, no binding);
 //! - `fenced_tx_get`, `fenced_tx_insert`: `PoolSet::begin(&ctx)` (routed, with the placement
 //!   check in the BEGIN round trip) against today's `TenantTx::begin(&pool)` (the floor), and
 //!   `TenantTx::begin_fenced(&pool)` (the check, the pool chosen by hand).
@@ -49,6 +52,12 @@ pub struct Item {
 
 const ROUTED: Versions = Versions {
     subject: "routed_repo",
+    floor: "pool_by_hand",
+    other: "routed_pool_unbound",
+};
+
+const ROUTED_CHECKED: Versions = Versions {
+    subject: "routed_checked",
     floor: "pool_by_hand",
     other: "routed_pool_unbound",
 };
@@ -132,11 +141,51 @@ macro_rules! groups {
             },
             async || ItemRepo::new(&floor).get(&acme, 42).await.unwrap().unwrap(),
             async || {
-                Repo::<Item, _>::new(other_set.pool(&acme).unwrap())
+                Repo::<Item, _>::new(other_set.unfenced_pool(&acme).unwrap())
                     .get(&acme, 42)
                     .await
                     .unwrap()
                     .unwrap()
+            },
+            &|| (),
+        );
+        compare(
+            c,
+            rt,
+            &ROUTED_CHECKED,
+            concat!($prefix, "/routed_checked_get"),
+            async || {
+                tenant::sqlx::query_as!(
+                    &acme,
+                    (i64, String),
+                    "SELECT amount, name FROM {Item} WHERE id = $1",
+                    42_i64
+                )
+                .fetch_one(&subject_set.route(&acme).unwrap())
+                .await
+                .unwrap()
+            },
+            async || {
+                tenant::sqlx::query_as!(
+                    &acme,
+                    (i64, String),
+                    "SELECT amount, name FROM {Item} WHERE id = $1",
+                    42_i64
+                )
+                .fetch_one(&floor)
+                .await
+                .unwrap()
+            },
+            async || {
+                tenant::sqlx::query_as!(
+                    &acme,
+                    (i64, String),
+                    "SELECT amount, name FROM {Item} WHERE id = $1",
+                    42_i64
+                )
+                .fetch_one(&other_set.unfenced_pool(&acme).unwrap())
+                .await
+                .unwrap()
             },
             &|| (),
         );

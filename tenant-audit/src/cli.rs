@@ -23,7 +23,7 @@ sorted by path then line, paths relative to <path> (prefixed by it when several 
                     (`examples/*/tests`); `*` within a segment, `**` for any segments.
                     Repeatable. target/, .git/ and hidden entries are always skipped.
   --kinds <kinds>   report only these, comma-separated: trusted, system, provision,
-                    activity, verify, registry, sign, sql
+                    activity, verify, registry, sign, sql, unfenced
   --format <f>      `text` (the default): the lines above; `sarif`: a SARIF 2.1.0 log on
                     stdout for code-scanning tools (GitHub's upload-sarif, say)
   --check <file>    compare with <file> (an inventory this command wrote, checked in):

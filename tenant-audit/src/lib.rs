@@ -14,6 +14,7 @@
 //! | `verify` | a claim or a request becoming a context: every `verify(..)`, `resolve(..)`, `verify_claim(..)` and `verify_request(..)` call (the request boundary's, which also attaches the user), on any receiver or path, and `TenantClaim::verify` passed as a function | the call as written |
 //! | `sign` | `SignedClaim::sign(..)`, `SystemToken::sign(..)` (and `sign_at`): a claim or a system token a Temporal worker will act on, minted with a claim key | the call as written |
 //! | `sql` | `sqlx::query(..)`, `sqlx::query_as(..)`, `sqlx::query_scalar(..)`, their `_with`, `_unchecked` and `query_file*` forms and macros, `sqlx::raw_sql(..)` and `QueryBuilder::new(..)`, by any path to them (an alias of `sqlx`, `use sqlx::query;` then `query(..)`, a glob, a re-export `db::query(..)`); and a plain string run by an executor (`pool.execute("DELETE ..")`, `tx.fetch_one(sql)`, `sqlx::Executor::execute(&pool, "..")`): SQL no type checks for the tenant, listed so that new unchecked SQL is seen in review. The checked queries (`tenant::sqlx::query!`) are not listed | the call as written |
+//! | `unfenced` | `unfenced_pool(..)` and `unfenced_pool_at(..)` (of `PoolSet`): a tenant's raw pool, outside the placement fence, for administration (tables, a move's copy); a write through it after a move lands in the database the tenant left | the call as written |
 //! | `registry` | `impl TenantRegistry for ..`: what `verify` trusts, so a registry written by hand mints any context it likes | the `impl` header |
 //!
 //! The table is [`PATTERNS`]; a new way to mint is one more row there.
@@ -121,11 +122,15 @@ pub enum Kind {
     /// predicate is the author's to write (row-level security backs it on PostgreSQL only).
     /// The checked queries (`tenant::sqlx::query!`) are not this kind.
     Sql,
+    /// `PoolSet::unfenced_pool(..)` and `unfenced_pool_at(..)`: a tenant's pool with no
+    /// placement fence, where a process with a stale registry cache writes in the database
+    /// the tenant was moved from.
+    Unfenced,
 }
 
 impl Kind {
     /// Every kind, in the order of the table in the crate's documentation.
-    pub const ALL: [Kind; 8] = [
+    pub const ALL: [Kind; 9] = [
         Kind::Trusted,
         Kind::System,
         Kind::Provision,
@@ -134,6 +139,7 @@ impl Kind {
         Kind::Registry,
         Kind::Sign,
         Kind::Sql,
+        Kind::Unfenced,
     ];
 
     /// The kind's name in the inventory and in `--kinds`.
@@ -151,6 +157,7 @@ impl Kind {
             Kind::Registry => "registry",
             Kind::Sign => "sign",
             Kind::Sql => "sql",
+            Kind::Unfenced => "unfenced",
         }
     }
 }
@@ -187,7 +194,7 @@ impl FromStr for Kind {
     ///
     /// assert_eq!("system".parse::<Kind>(), Ok(Kind::System));
     /// let err = "sytem".parse::<Kind>().unwrap_err();
-    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql");
+    /// assert_eq!(err.to_string(), "unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql, unfenced");
     /// ```
     fn from_str(name: &str) -> Result<Self, Self::Err> {
         Kind::ALL

@@ -286,6 +286,20 @@ pub const PATTERNS: &[Pattern] = &[
             name: "verify_request",
         },
     },
+    // A tenant's raw pool: no placement fence, so a process whose registry cache is stale
+    // writes through it in the database the tenant was moved from. For administration only.
+    Pattern {
+        kind: Kind::Unfenced,
+        shape: Shape::Call {
+            name: "unfenced_pool",
+        },
+    },
+    Pattern {
+        kind: Kind::Unfenced,
+        shape: Shape::Call {
+            name: "unfenced_pool_at",
+        },
+    },
     // A registry is what `verify` trusts: a hand-written one vouches for any tenant it likes.
     Pattern {
         kind: Kind::Registry,

@@ -36,6 +36,10 @@ fn description(kind: Kind) -> (&'static str, &'static str) {
             "A signed claim or system token",
             "A claim or system token a worker will act on, minted with a claim key.",
         ),
+        Kind::Unfenced => (
+            "A tenant's pool outside the placement fence",
+            "PoolSet::unfenced_pool: a write here after a move lands in the database the tenant left. Write in PoolSet::begin's transaction; read through PoolSet::route.",
+        ),
         Kind::Sql => (
             "SQL the types do not check for the tenant",
             "Plain sqlx: its tenant predicate is the author's to write. Use tenant::sqlx::query! (checked) on tenant tables.",

@@ -226,7 +226,7 @@ fn usage_errors_exit_2() {
     assert_eq!(output.status.code(), Some(2));
     assert!(
         stderr(&output)
-            .contains("unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql"),
+            .contains("unknown kind `sytem`; expected one of: trusted, system, provision, activity, verify, registry, sign, sql, unfenced"),
         "{}",
         stderr(&output)
     );
@@ -448,7 +448,8 @@ fn sarif_output_has_what_the_2_1_0_schema_requires() {
             "verify",
             "registry",
             "sign",
-            "sql"
+            "sql",
+            "unfenced"
         ]
     );
     for rule in rules {

@@ -118,6 +118,9 @@ pub struct Options<'a> {
 ///
 /// let checked = check("SELECT count(*) FROM {Invoice}", &Options { args: 0, shared: &[] }).unwrap();
 /// assert!(checked.returns_rows);
+/// assert!(!checked.writes);
+/// let locking = check("SELECT id FROM {Invoice} FOR UPDATE", &Options { args: 0, shared: &[] }).unwrap();
+/// assert!(locking.writes);
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
@@ -132,6 +135,11 @@ pub struct Checked {
     pub columns: Vec<ColumnRef>,
     /// Whether the statement returns rows (SELECT, or RETURNING).
     pub returns_rows: bool,
+    /// Whether the statement writes: an INSERT, UPDATE or DELETE, or a SELECT with a locking
+    /// clause (`FOR UPDATE`, `FOR SHARE`, ..) at any level. A SELECT without one only reads
+    /// (a data-modifying statement inside WITH is refused), but for the functions it calls:
+    /// those the application defines are not looked into.
+    pub writes: bool,
 }
 
 /// One piece of the statement to run; the runtime concatenates them once per call site.
@@ -275,6 +283,7 @@ fn check_here(sql: &str, options: &Options<'_>) -> Result<Checked, Vec<Error>> {
         entities: split.entities,
         columns: walked.columns,
         returns_rows: walked.returns_rows,
+        writes: walked.writes,
     })
 }
 

@@ -141,6 +141,8 @@ pub(crate) struct Walked {
     /// How many entity and tenant column markers the rewritten statement holds.
     pub(crate) markers: usize,
     pub(crate) returns_rows: bool,
+    /// Whether the statement writes: INSERT, UPDATE, DELETE, or a locking clause anywhere.
+    pub(crate) writes: bool,
 }
 
 pub(crate) struct Walker<'a> {
@@ -153,6 +155,7 @@ pub(crate) struct Walker<'a> {
     errors: Vec<Error>,
     markers: usize,
     used_args: Vec<bool>,
+    locks: bool,
 }
 
 impl<'a> Walker<'a> {
@@ -167,6 +170,7 @@ impl<'a> Walker<'a> {
             errors: Vec::new(),
             markers: 0,
             used_args: vec![false; options.args],
+            locks: false,
         }
     }
 
@@ -261,6 +265,7 @@ impl<'a> Walker<'a> {
 
     pub(crate) fn statement(mut self, statement: &mut Statement) -> Walked {
         let scope = Scope::default();
+        let reads = matches!(statement, Statement::Query(_));
         let returns_rows = match statement {
             Statement::Query(query) => {
                 self.query(query, &scope);
@@ -307,10 +312,14 @@ impl<'a> Walker<'a> {
             errors: self.errors,
             markers: self.markers,
             returns_rows,
+            writes: !reads || self.locks,
         }
     }
 
     fn query(&mut self, query: &mut Query, outer: &Scope<'_>) {
+        // `FOR UPDATE`, `FOR SHARE` and the like lock rows for a write to come: a statement of
+        // a transaction that writes, never of a read-only handle.
+        self.locks |= !query.locks.is_empty();
         let mut scope = Scope {
             ctes: Vec::new(),
             parent: Some(outer),

@@ -438,3 +438,35 @@ fn an_entity_in_any_subquery_position() {
     }
     assert!(parsed >= 60, "{parsed}");
 }
+
+/// What a routed (read-only) handle may run: a SELECT without a locking clause at any level.
+/// Everything else writes, or locks rows for a write, and runs in a fenced transaction only.
+#[test]
+fn only_a_select_without_locks_is_a_read() {
+    use tenant_sqlcheck::{Options, check};
+    let writes = |sql: &str, args: usize| {
+        check(sql, &Options { args, shared: &[] })
+            .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+            .writes
+    };
+    for read in [
+        "SELECT i.id FROM {Invoice} i WHERE i.total > $1",
+        "WITH big AS (SELECT id FROM {Invoice} WHERE total > 10) SELECT count(*) FROM big",
+        "SELECT c.name FROM {Customer} c WHERE EXISTS (SELECT 1 FROM {Invoice} i WHERE i.customer_id = c.id)",
+        "SELECT id FROM {Invoice} UNION SELECT id FROM {Customer}",
+    ] {
+        assert!(!writes(read, usize::from(read.contains("$1"))), "{read}");
+    }
+    for write in [
+        "INSERT INTO {Invoice} (id, total) VALUES ($1, 1)",
+        "UPDATE {Invoice} SET total = 2 WHERE id = $1",
+        "DELETE FROM {Invoice} WHERE id = $1",
+        "INSERT INTO {Invoice} (id, total) SELECT id, total FROM {Invoice} WHERE id = $1",
+        "SELECT id FROM {Invoice} WHERE id = $1 FOR UPDATE",
+        "SELECT id FROM {Invoice} WHERE id = $1 FOR SHARE",
+        "SELECT c.id FROM {Customer} c WHERE c.id IN (SELECT customer_id FROM {Invoice} WHERE id = $1 FOR UPDATE)",
+        "WITH locked AS (SELECT id FROM {Invoice} WHERE id = $1 FOR UPDATE) SELECT id FROM locked",
+    ] {
+        assert!(writes(write, 1), "{write}");
+    }
+}

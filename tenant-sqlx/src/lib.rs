@@ -48,7 +48,10 @@ mod tenant_tx;
 #[cfg(feature = "postgres")]
 pub use audit::{Finding, Findings, IsolationAudit};
 pub use budget::{BudgetTx, DEFAULT_FULL_WEIGHT, DbBudget};
-pub use checked::{CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, QueryArgs};
+pub use checked::{
+    Access, CheckedExecutor, CheckedQuery, CheckedQueryAs, CheckedQueryScalar, CheckedReader,
+    QueryArgs, Reads, Writes,
+};
 pub use error::Error;
 pub use migration::Migration;
 pub use placement::{
@@ -173,7 +176,7 @@ pub mod __private {
     /// What the checked query macros expand to.
     pub mod checked {
         pub use crate::checked::{
-            CheckedQuery, CheckedQueryAs, CheckedQueryScalar, CheckedSql, Piece,
+            CheckedQuery, CheckedQueryAs, CheckedQueryScalar, CheckedSql, Piece, Reads, Writes,
             refuse_tenant_column, refused,
         };
         pub use crate::repo::EntityMeta;

@@ -750,6 +750,88 @@ async fn a_stale_routed_write_lands_nowhere_postgres() {
     stale_routed_write!(main, eu);
 }
 
+/// A process whose cache still places acme in `main` after the move runs a checked write with
+/// what the pool set gives it. Regression: `pools.pool(&stale)` handed out the bare pool of the
+/// database the tenant left, and a checked INSERT on it landed there (acknowledged), outside
+/// the fence, to be deleted with the source's rows by the move's cleanup. Now the bare pool is
+/// `unfenced_pool` (administration, listed by the inventory), a checked write on
+/// `&pools.route(&stale)?` does not compile (the trybuild case `routed_checked_write`), and
+/// the one place a checked write runs, `pools.begin`'s transaction, refuses with `Moved`.
+macro_rules! stale_checked_write {
+    ($main:expr, $eu:expr) => {{
+        let (main, eu) = ($main, $eu);
+        let pools = PoolSet::builder()
+            .database("main".parse().unwrap(), main.clone())
+            .database("eu".parse().unwrap(), eu.clone())
+            .build()
+            .unwrap();
+        let stale = support::ctx("acme", Plan::Free);
+        moved_to_eu!(&main, &eu, &stale);
+        let written = async {
+            let mut tx = pools.begin(&stale).await?;
+            tenant::sqlx::query!(
+                &stale,
+                "INSERT INTO {PlacedNote} (id, body) VALUES ($1, $2)",
+                2_i64,
+                "through a stale route"
+            )
+            .execute(&mut tx)
+            .await?;
+            tx.commit().await
+        }
+        .await;
+        assert!(
+            matches!(written, Err(Error::Moved { .. })),
+            "a stale checked write was let in: {written:?}"
+        );
+        assert_eq!(PlacedNoteRepo::new(&main).count(&stale).await.unwrap(), 1);
+        assert_eq!(PlacedNoteRepo::new(&eu).count(&stale).await.unwrap(), 1);
+        // A checked read on the stale route reads the source as the fence left it, bound to
+        // acme: another tenant's context is refused before anything is sent.
+        let routed = pools.route(&stale).unwrap();
+        let bodies = tenant::sqlx::query_scalar!(&stale, String, "SELECT body FROM {PlacedNote}")
+            .fetch_all(&routed)
+            .await
+            .unwrap();
+        assert_eq!(bodies, ["before the move"]);
+        let globex = support::ctx("globex", Plan::Free);
+        let refused =
+            tenant::sqlx::query_scalar!(&globex, i64, "SELECT count(*) FROM {PlacedNote}")
+                .fetch_one(&routed)
+                .await;
+        assert!(
+            matches!(refused, Err(Error::TenantMismatch { .. })),
+            "{refused:?}"
+        );
+    }};
+}
+
+#[tokio::test]
+async fn a_stale_checked_write_lands_nowhere_sqlite() {
+    let open = || async {
+        SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect("sqlite::memory:")
+            .await
+            .unwrap()
+    };
+    let (main, eu) = (open().await, open().await);
+    for pool in [&main, &eu] {
+        PlacementFence::new(pool).install().await.unwrap();
+        PlacedNoteRepo::new(pool).create_table().await.unwrap();
+    }
+    stale_checked_write!(main, eu);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_checked_write_lands_nowhere_postgres() {
+    let Some(server) = support::PgServer::new("placement: a stale checked write") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "placement_eu").await;
+    stale_checked_write!(main, eu);
+}
+
 /// Two databases of one private server, prepared, for a move's data steps.
 async fn two_pg_databases(server: &support::PgServer, eu: &str) -> (PgPool, PgPool) {
     let main = pg_pool(&server.url()).await;

@@ -440,11 +440,11 @@ impl Mover {
         }
         let source_pool = self
             .pools
-            .pool_at(from.database(), tenant_id)
+            .unfenced_pool_at(from.database(), tenant_id)
             .map_err(transient)?;
         let target_pool = self
             .pools
-            .pool_at(to.database(), tenant_id)
+            .unfenced_pool_at(to.database(), tenant_id)
             .map_err(transient)?;
         let source = PlacementFence::new(&source_pool);
         let target = PlacementFence::new(&target_pool);

@@ -476,6 +476,25 @@ Ok(())
 }
 
 #[test]
+fn unfenced_pools_are_listed_however_they_are_reached() {
+    let source = r#"
+fn a(pools: &PoolSet<Sqlite>, ctx: &TenantCtx) {
+let p = pools.unfenced_pool(ctx)?;
+let q = PoolSet::unfenced_pool_at(&pools, &label, &tenant)?;
+let r = pools.route(ctx)?;
+fn unfenced_pool() {}
+}
+"#;
+    assert_eq!(
+        scan(source),
+        [
+            "3: unfenced: pools.unfenced_pool(ctx)",
+            "4: unfenced: PoolSet::unfenced_pool_at(&pools, &label, &tenant)",
+        ]
+    );
+}
+
+#[test]
 fn signed_claims_and_system_tokens_are_minted_authority() {
     let source = r#"
 use tenant::SystemToken as T;

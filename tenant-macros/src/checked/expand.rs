@@ -9,13 +9,15 @@ use super::Kind;
 use super::ast::Invocation;
 use super::valid::{Valid, fragment, line_column};
 
+/// The type of a query with errors. As one that reads it runs on every handle a query runs on,
+/// so whatever the code around it passes adds no error of its own.
 fn query_type(kind: Kind, output: Option<&syn::Type>, args: TokenStream) -> TokenStream {
     let private = quote!(::tenant::__private::checked);
     let output = output.map_or_else(|| quote!(()), |ty| quote!(#ty));
     match kind {
-        Kind::Query => quote!(#private::CheckedQuery<'_, #args>),
-        Kind::As => quote!(#private::CheckedQueryAs<'_, #output, #args>),
-        Kind::Scalar => quote!(#private::CheckedQueryScalar<'_, #output, #args>),
+        Kind::Query => quote!(#private::CheckedQuery<'_, #args, #private::Reads>),
+        Kind::As => quote!(#private::CheckedQueryAs<'_, #output, #args, #private::Reads>),
+        Kind::Scalar => quote!(#private::CheckedQueryScalar<'_, #output, #args, #private::Reads>),
     }
 }
 
@@ -60,6 +62,13 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
         Kind::Scalar => quote!(CheckedQueryScalar),
     };
     let output = invocation.output.as_ref().map(|ty| quote!(#ty,));
+    // Whether the statement writes decides the handles it runs on: a routed handle
+    // (`PoolSet::route`) runs outside the placement fence and takes only `Reads`.
+    let access = if valid.checked.writes {
+        quote!(#private::Writes)
+    } else {
+        quote!(#private::Reads)
+    };
     let sql_static = quote_spanned!(Span::mixed_site()=> __TENANT_CHECKED_SQL);
     quote! {{
         static #sql_static: #private::CheckedSql = #private::CheckedSql::new(
@@ -67,7 +76,7 @@ pub(crate) fn expand(invocation: &Invocation, valid: &Valid) -> TokenStream {
             &[#(#metas),*],
         );
         #(#column_checks)*
-        #private::#constructor::<#output _>::__new(&#sql_static, #ctx, (#(#args,)*))
+        #private::#constructor::<#output _, #access>::__new(&#sql_static, #ctx, (#(#args,)*))
     }}
 }
 

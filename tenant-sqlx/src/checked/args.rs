@@ -5,7 +5,7 @@ use sqlx::{Arguments as _, Database, Encode, Type};
 
 /// The arguments a checked query binds, `$1..$N` in order: a tuple of up to 16 values of types
 /// the database can encode, as `sqlx::query(..).bind(..)` takes them. The macros build it; it
-/// is public so a query can be stored or passed on (`CheckedQuery<'_, (i64, &str)>`).
+/// is public so a query can be stored or passed on (`CheckedQuery<'_, (i64, &str), Writes>`).
 ///
 /// ```
 /// use tenant::sqlx::QueryArgs;

@@ -13,6 +13,6 @@ mod query;
 mod sql;
 
 pub use args::QueryArgs;
-pub use executor::CheckedExecutor;
+pub use executor::{Access, CheckedExecutor, CheckedReader, Reads, Writes};
 pub use query::{CheckedQuery, CheckedQueryAs, CheckedQueryScalar};
 pub use sql::{CheckedSql, Piece, refuse_tenant_column, refused};

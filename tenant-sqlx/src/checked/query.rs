@@ -10,7 +10,7 @@ use sqlx::{Database, FromRow};
 use tenant_core::{TenantCtx, TenantId};
 
 use super::args::QueryArgs;
-use super::executor::CheckedExecutor;
+use super::executor::{Access, CheckedExecutor, CheckedReader, Reads, Writes};
 use super::sql::CheckedSql;
 use crate::Error;
 use crate::repo::Backend;
@@ -66,10 +66,11 @@ fn refused<'e, O: Send + 'e>(error: Error) -> BoxStream<'e, Result<O, Error>> {
 /// # }
 /// ```
 #[must_use = "a query does nothing until it is run: `.execute(..)`, `.fetch_all(..)`"]
-pub struct CheckedQuery<'a, A> {
+pub struct CheckedQuery<'a, A, M> {
     sql: &'static CheckedSql,
     ctx: &'a TenantCtx,
     args: A,
+    access: PhantomData<fn() -> M>,
 }
 
 /// What `query_as!` returns: a checked statement whose rows decode into `O` with sqlx's
@@ -102,11 +103,11 @@ pub struct CheckedQuery<'a, A> {
 /// # }
 /// ```
 #[must_use = "a query does nothing until it is run: `.fetch_all(..)`"]
-pub struct CheckedQueryAs<'a, O, A> {
+pub struct CheckedQueryAs<'a, O, A, M> {
     sql: &'static CheckedSql,
     ctx: &'a TenantCtx,
     args: A,
-    out: PhantomData<fn() -> O>,
+    out: PhantomData<fn() -> (O, M)>,
 }
 
 /// What `query_scalar!` returns: a checked statement whose rows' first column decodes into `O`.
@@ -131,18 +132,23 @@ pub struct CheckedQueryAs<'a, O, A> {
 /// # }
 /// ```
 #[must_use = "a query does nothing until it is run: `.fetch_one(..)`"]
-pub struct CheckedQueryScalar<'a, O, A> {
+pub struct CheckedQueryScalar<'a, O, A, M> {
     sql: &'static CheckedSql,
     ctx: &'a TenantCtx,
     args: A,
-    out: PhantomData<fn() -> O>,
+    out: PhantomData<fn() -> (O, M)>,
 }
 
-impl<'a, A> CheckedQuery<'a, A> {
+impl<'a, A, M: Access> CheckedQuery<'a, A, M> {
     /// Made by `query!` only.
     #[doc(hidden)]
     pub fn __new(sql: &'static CheckedSql, ctx: &'a TenantCtx, args: A) -> Self {
-        CheckedQuery { sql, ctx, args }
+        CheckedQuery {
+            sql,
+            ctx,
+            args,
+            access: PhantomData,
+        }
     }
 
     /// The statement sent: the SQL as written, every entity replaced by its table and
@@ -150,103 +156,118 @@ impl<'a, A> CheckedQuery<'a, A> {
     pub fn sql(&self) -> &'static str {
         self.sql.sql()
     }
-
-    /// Runs the statement; its result says how many rows it changed.
-    pub fn execute<'e, 'c: 'e, X>(
-        self,
-        executor: X,
-    ) -> BoxFuture<'e, Result<<X::Database as Database>::QueryResult, Error>>
-    where
-        'a: 'e,
-        X: CheckedExecutor<'c> + 'e,
-        A: QueryArgs<X::Database> + 'e,
-    {
-        Box::pin(async move {
-            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-            Ok(sqlx::query_with(sql, args)
-                .execute(executor.into_executor())
-                .await?)
-        })
-    }
-
-    /// Every row, as sqlx rows.
-    pub fn fetch_all<'e, 'c: 'e, X>(
-        self,
-        executor: X,
-    ) -> BoxFuture<'e, Result<Vec<<X::Database as Database>::Row>, Error>>
-    where
-        'a: 'e,
-        X: CheckedExecutor<'c> + 'e,
-        A: QueryArgs<X::Database> + 'e,
-    {
-        Box::pin(async move {
-            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-            Ok(sqlx::query_with(sql, args)
-                .fetch_all(executor.into_executor())
-                .await?)
-        })
-    }
-
-    /// The first row; none is `sqlx::Error::RowNotFound` (in [`Error::Database`]).
-    pub fn fetch_one<'e, 'c: 'e, X>(
-        self,
-        executor: X,
-    ) -> BoxFuture<'e, Result<<X::Database as Database>::Row, Error>>
-    where
-        'a: 'e,
-        X: CheckedExecutor<'c> + 'e,
-        A: QueryArgs<X::Database> + 'e,
-    {
-        Box::pin(async move {
-            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-            Ok(sqlx::query_with(sql, args)
-                .fetch_one(executor.into_executor())
-                .await?)
-        })
-    }
-
-    /// The first row, if any.
-    pub fn fetch_optional<'e, 'c: 'e, X>(
-        self,
-        executor: X,
-    ) -> BoxFuture<'e, Result<Option<<X::Database as Database>::Row>, Error>>
-    where
-        'a: 'e,
-        X: CheckedExecutor<'c> + 'e,
-        A: QueryArgs<X::Database> + 'e,
-    {
-        Box::pin(async move {
-            let (sql, args) = prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
-            Ok(sqlx::query_with(sql, args)
-                .fetch_optional(executor.into_executor())
-                .await?)
-        })
-    }
-
-    /// The rows as a stream; a refused context or argument is its one item.
-    pub fn fetch<'c: 'e, 'e, X>(
-        self,
-        executor: X,
-    ) -> BoxStream<'e, Result<<X::Database as Database>::Row, Error>>
-    where
-        X: CheckedExecutor<'c> + 'e,
-        A: QueryArgs<X::Database>,
-    {
-        match prepare(self.sql, self.ctx, self.args, executor.bound_tenant()) {
-            Ok((sql, args)) => sqlx::query_with(sql, args)
-                .fetch(executor.into_executor())
-                .map_err(Error::from)
-                .boxed(),
-            Err(error) => refused(error),
-        }
-    }
 }
+
+/// The run methods of `CheckedQuery` for one access: a query that reads runs on a
+/// [`CheckedReader`], one that writes on a [`CheckedExecutor`] only.
+macro_rules! runs {
+    ($access:ty, $bound:ident) => {
+        impl<'a, A> CheckedQuery<'a, A, $access> {
+            /// Runs the statement; its result says how many rows it changed.
+            pub fn execute<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<<X::Database as Database>::QueryResult, Error>>
+            where
+                'a: 'e,
+                X: $bound<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
+            {
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok(sqlx::query_with(sql, args)
+                        .execute(executor.into_executor())
+                        .await?)
+                })
+            }
+
+            /// Every row, as sqlx rows.
+            pub fn fetch_all<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<Vec<<X::Database as Database>::Row>, Error>>
+            where
+                'a: 'e,
+                X: $bound<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
+            {
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok(sqlx::query_with(sql, args)
+                        .fetch_all(executor.into_executor())
+                        .await?)
+                })
+            }
+
+            /// The first row; none is `sqlx::Error::RowNotFound` (in [`Error::Database`]).
+            pub fn fetch_one<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<<X::Database as Database>::Row, Error>>
+            where
+                'a: 'e,
+                X: $bound<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
+            {
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok(sqlx::query_with(sql, args)
+                        .fetch_one(executor.into_executor())
+                        .await?)
+                })
+            }
+
+            /// The first row, if any.
+            pub fn fetch_optional<'e, 'c: 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxFuture<'e, Result<Option<<X::Database as Database>::Row>, Error>>
+            where
+                'a: 'e,
+                X: $bound<'c> + 'e,
+                A: QueryArgs<X::Database> + 'e,
+            {
+                Box::pin(async move {
+                    let (sql, args) =
+                        prepare(self.sql, self.ctx, self.args, executor.bound_tenant())?;
+                    Ok(sqlx::query_with(sql, args)
+                        .fetch_optional(executor.into_executor())
+                        .await?)
+                })
+            }
+
+            /// The rows as a stream; a refused context or argument is its one item.
+            pub fn fetch<'c: 'e, 'e, X>(
+                self,
+                executor: X,
+            ) -> BoxStream<'e, Result<<X::Database as Database>::Row, Error>>
+            where
+                X: $bound<'c> + 'e,
+                A: QueryArgs<X::Database>,
+            {
+                match prepare(self.sql, self.ctx, self.args, executor.bound_tenant()) {
+                    Ok((sql, args)) => sqlx::query_with(sql, args)
+                        .fetch(executor.into_executor())
+                        .map_err(Error::from)
+                        .boxed(),
+                    Err(error) => refused(error),
+                }
+            }
+        }
+    };
+}
+
+runs!(Reads, CheckedReader);
+runs!(Writes, CheckedExecutor);
 
 /// The `fetch` family of `CheckedQueryAs` and `CheckedQueryScalar`: the same five steps over
 /// sqlx's `query_as_with` and `query_scalar_with`.
 macro_rules! fetches {
     ($ty:ident, $with:path, [$($decodes:tt)*], $what:literal) => {
-        impl<'a, O, A> $ty<'a, O, A> {
+        impl<'a, O, A, M: Access> $ty<'a, O, A, M> {
             /// Made by the macro only.
             #[doc(hidden)]
             pub fn __new(sql: &'static CheckedSql, ctx: &'a TenantCtx, args: A) -> Self {
@@ -263,7 +284,13 @@ macro_rules! fetches {
             pub fn sql(&self) -> &'static str {
                 self.sql.sql()
             }
+        }
 
+        fetches!(@runs $ty, $with, [$($decodes)*], $what, Reads, CheckedReader);
+        fetches!(@runs $ty, $with, [$($decodes)*], $what, Writes, CheckedExecutor);
+    };
+    (@runs $ty:ident, $with:path, [$($decodes:tt)*], $what:literal, $access:ty, $bound:ident) => {
+        impl<'a, O, A> $ty<'a, O, A, $access> {
             #[doc = concat!("Every row, ", $what, ".")]
             pub fn fetch_all<'e, 'c: 'e, X>(
                 self,
@@ -271,7 +298,7 @@ macro_rules! fetches {
             ) -> BoxFuture<'e, Result<Vec<O>, Error>>
             where
                 'a: 'e,
-                X: CheckedExecutor<'c> + 'e,
+                X: $bound<'c> + 'e,
                 A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
                 O: 'e,
@@ -290,7 +317,7 @@ macro_rules! fetches {
             ) -> BoxFuture<'e, Result<O, Error>>
             where
                 'a: 'e,
-                X: CheckedExecutor<'c> + 'e,
+                X: $bound<'c> + 'e,
                 A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
                 O: 'e,
@@ -309,7 +336,7 @@ macro_rules! fetches {
             ) -> BoxFuture<'e, Result<Option<O>, Error>>
             where
                 'a: 'e,
-                X: CheckedExecutor<'c> + 'e,
+                X: $bound<'c> + 'e,
                 A: QueryArgs<X::Database> + 'e,
                 $($decodes)*,
                 O: 'e,
@@ -326,7 +353,7 @@ macro_rules! fetches {
             #[doc = concat!("The rows, ", $what, ", as a stream; a refused context or argument is its one item.")]
             pub fn fetch<'c: 'e, 'e, X>(self, executor: X) -> BoxStream<'e, Result<O, Error>>
             where
-                X: CheckedExecutor<'c> + 'e,
+                X: $bound<'c> + 'e,
                 A: QueryArgs<X::Database>,
                 $($decodes)*,
                 O: 'e,
@@ -356,7 +383,7 @@ fetches!(
     "its first column"
 );
 
-impl<A> std::fmt::Debug for CheckedQuery<'_, A> {
+impl<A, M> std::fmt::Debug for CheckedQuery<'_, A, M> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckedQuery")
             .field("sql", &self.sql.sql())

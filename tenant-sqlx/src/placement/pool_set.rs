@@ -31,15 +31,20 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 ///   `on_moved` hooks told) when that database does not hold the tenant, [`Error::Fenced`]
 ///   while a move copies it. Its repositories (`tx.repo::<E>()`), raw sqlx queries and
 ///   checked queries (`tx.executor()`) run there. The path for writes.
-/// - [`route`](Self::route), [`repo`](Self::repo): a **read-only** handle for a [`Repo`] on the
-///   tenant's pool, bound to the tenant (another tenant's context is a
+/// - [`route`](Self::route), [`repo`](Self::repo): a **read-only** handle for a [`Repo`] and
+///   for checked queries that only read ([`Reads`](crate::Reads)) on the tenant's pool, bound
+///   to the tenant (another tenant's context is a
 ///   [`Error::TenantMismatch`]). Each statement runs on its own, without the fence's check, so
-///   the repository's write methods do not compile on it ([`WriteConn`](crate::WriteConn)): a
+///   the repository's write methods do not compile on it ([`WriteConn`](crate::WriteConn)),
+///   nor does a checked query that writes ([`CheckedExecutor`](crate::CheckedExecutor)): a
 ///   process whose cache is stale would write in the database the tenant left. A read through
 ///   a stale route reads that database: the tenant's rows as they were when the move fenced
 ///   it (no write lands there after the fence), until the move's cleanup deletes them; then
 ///   nothing. A read that must see the latest write reads in [`begin`](Self::begin)'s
 ///   transaction.
+/// - [`unfenced_pool`](Self::unfenced_pool), [`unfenced_pool_at`](Self::unfenced_pool_at):
+///   the raw pool, outside the fence, for administration only; the authority inventory lists
+///   every call.
 /// - [`system_count`](Self::system_count), [`system_tenant_ids`](Self::system_tenant_ids): a
 ///   [`SystemCtx`]'s reads over every labelled database, merged.
 ///
@@ -65,7 +70,8 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 /// // Acme lives in `eu` (the registry says so; a verified context carries it).
 /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free)
 ///     .with_placement("eu/shared".parse()?);
-/// let eu = pools.pool(&acme)?;
+/// // Administration, outside the fence: the fence's table, the tenant's place, the tables.
+/// let eu = pools.unfenced_pool(&acme)?;
 /// PlacementFence::new(&eu).install().await?;
 /// PlacementFence::new(&eu).place(acme.tenant_id(), Tier::Shared, false).await?;
 /// NoteRepo::new(&eu).create_table().await?;
@@ -74,6 +80,12 @@ type MovedHook = Arc<dyn Fn(&TenantId) + Send + Sync>;
 /// tx.repo::<Note>().insert(&acme, NewNote { id: 1, body: "hello".into() }).await?;
 /// tx.commit().await?;
 /// assert_eq!(NoteRepo::new(pools.route(&acme)?).count(&acme).await?, 1);
+/// // A checked query that only reads runs on the route too; one that writes does not compile
+/// // there, and runs in `pools.begin(&acme)`'s transaction.
+/// let n = tenant::sqlx::query_scalar!(&acme, i64, "SELECT count(*) FROM {Note}")
+///     .fetch_one(&pools.route(&acme)?)
+///     .await?;
+/// assert_eq!(n, 1);
 /// # Ok(())
 /// # }
 /// ```
@@ -125,16 +137,49 @@ impl<DB: Backend> PoolSet<DB> {
         }
     }
 
-    /// The pool of the tenant's database. For a label with a database per tenant it opens
-    /// (lazily: it connects on first use) the tenant's pool if it is not open, and may close the
-    /// least recently used other one.
-    pub fn pool(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
-        self.pool_at(ctx.placement().database(), ctx.tenant_id())
+    /// **Unfenced**: the raw pool of the tenant's database, for administration only (creating
+    /// its tables, installing the placement fence, a move's copy). Like
+    /// [`TenantCtx::trusted`], it is loud on purpose, and the authority inventory
+    /// (`tenant-audit`, kind `unfenced`) lists every call.
+    ///
+    /// Nothing on this pool is bound to the tenant or checked against the placement fence: a
+    /// process whose registry cache still places the tenant where it was writes, through it,
+    /// in the database the tenant was moved from, and the move's cleanup later deletes those
+    /// acknowledged writes. Tenant work goes through [`begin`](Self::begin) (writes, behind
+    /// the fence) and [`route`](Self::route) (reads, checked queries that only read included).
+    ///
+    /// For a label with a database per tenant it opens (lazily: it connects on first use) the
+    /// tenant's pool if it is not open, and may close the least recently used other one.
+    ///
+    /// ```
+    /// # use tenant::sqlx::PoolSet;
+    /// # use tenant::{Plan, TenantCtx};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pools = PoolSet::builder()
+    ///     .database("main".parse()?, sqlx::SqlitePool::connect("sqlite::memory:").await?)
+    ///     .build()?;
+    /// let acme = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// // Administration: the fence's table, before any tenant work.
+    /// tenant::sqlx::PlacementFence::new(&pools.unfenced_pool(&acme)?).install().await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn unfenced_pool(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
+        self.pool_of(ctx)
     }
 
-    /// The pool of database `label` for `tenant`: what a move needs for its source and its
-    /// target, which no context names at once. Anything else should use [`pool`](Self::pool),
-    /// whose database is the verified context's.
+    /// The pool a context's placement names: what [`begin`](Self::begin) fences and
+    /// [`route`](Self::route) binds.
+    fn pool_of(&self, ctx: &TenantCtx) -> Result<Pool<DB>, Error> {
+        self.pool_for(ctx.placement().database(), ctx.tenant_id())
+    }
+
+    /// **Unfenced**: the raw pool of database `label` for `tenant`, what a move needs for its
+    /// source and its target, which no context names at once. Like
+    /// [`unfenced_pool`](Self::unfenced_pool), outside the placement fence and listed by the
+    /// authority inventory: tenant work goes through [`begin`](Self::begin) and
+    /// [`route`](Self::route).
     ///
     /// ```
     /// # use tenant::sqlx::PoolSet;
@@ -143,15 +188,25 @@ impl<DB: Backend> PoolSet<DB> {
     /// let pools = PoolSet::builder()
     ///     .database("main".parse()?, sqlx::SqlitePool::connect("sqlite::memory:").await?)
     ///     .build()?;
-    /// assert!(pools.pool_at(&"main".parse()?, &"acme".parse()?).is_ok());
+    /// assert!(pools.unfenced_pool_at(&"main".parse()?, &"acme".parse()?).is_ok());
     /// assert!(matches!(
-    ///     pools.pool_at(&"eu".parse()?, &"acme".parse()?),
+    ///     pools.unfenced_pool_at(&"eu".parse()?, &"acme".parse()?),
     ///     Err(tenant::sqlx::Error::UnknownDatabase { .. })
     /// ));
     /// # Ok(())
     /// # }
     /// ```
-    pub fn pool_at(&self, label: &DatabaseLabel, tenant: &TenantId) -> Result<Pool<DB>, Error> {
+    pub fn unfenced_pool_at(
+        &self,
+        label: &DatabaseLabel,
+        tenant: &TenantId,
+    ) -> Result<Pool<DB>, Error> {
+        self.pool_for(label, tenant)
+    }
+
+    /// The pool of database `label` for `tenant`, opened if it is per tenant. Private, so
+    /// that the inventory's `unfenced` lines are the calls from outside.
+    fn pool_for(&self, label: &DatabaseLabel, tenant: &TenantId) -> Result<Pool<DB>, Error> {
         match self.inner.sources.get(label) {
             Some(Source::Shared(pool)) => Ok(pool.clone()),
             Some(Source::PerTenant(per_tenant)) => per_tenant.pool(tenant),
@@ -161,13 +216,14 @@ impl<DB: Backend> PoolSet<DB> {
         }
     }
 
-    /// A read-only handle a [`Repo`] runs on: the tenant's pool, bound to `ctx`'s tenant.
-    /// Statements run without the placement check, so the repository's write methods do not
-    /// compile on it ([`WriteConn`](crate::WriteConn)): write in [`begin`](Self::begin)'s
-    /// transaction. A stale route reads the database the tenant left (see [`PoolSet`]).
+    /// A read-only handle a [`Repo`] and a checked query that reads run on: the tenant's pool,
+    /// bound to `ctx`'s tenant. Statements run without the placement check, so the
+    /// repository's write methods ([`WriteConn`](crate::WriteConn)) and checked queries that
+    /// write ([`CheckedExecutor`](crate::CheckedExecutor)) do not compile on it: write in
+    /// [`begin`](Self::begin)'s transaction. A stale route reads the database the tenant left (see [`PoolSet`]).
     pub fn route(&self, ctx: &TenantCtx) -> Result<Routed<DB>, Error> {
         Ok(Routed {
-            pool: self.pool(ctx)?,
+            pool: self.pool_of(ctx)?,
             tenant: ctx.tenant_id().clone(),
         })
     }
@@ -257,7 +313,7 @@ impl<DB: PlacementBackend> PoolSet<DB> {
     /// [`CachedRegistry`](tenant_core::CachedRegistry) drops its entry), so verifying the
     /// claim again and retrying reaches the new placement.
     pub async fn begin(&self, ctx: &TenantCtx) -> Result<TenantTx<DB>, Error> {
-        let pool = self.pool(ctx)?;
+        let pool = self.pool_of(ctx)?;
         match TenantTx::begin_fenced(&pool, ctx).await {
             Err(Error::Moved { tenant }) => {
                 self.moved(&tenant);
@@ -281,7 +337,7 @@ impl PoolSet<sqlx::Postgres> {
         security: &crate::RowSecurity,
         ctx: &TenantCtx,
     ) -> Result<TenantTx<sqlx::Postgres>, Error> {
-        let pool = self.pool(ctx)?;
+        let pool = self.pool_of(ctx)?;
         match security.begin_fenced(&pool, ctx).await {
             Err(Error::Moved { tenant }) => {
                 self.moved(&tenant);
@@ -330,12 +386,26 @@ impl<DB: Backend> PerTenant<DB> {
 }
 
 /// A [`Repo`]'s read-only handle on the tenant's pool, from [`PoolSet::route`]: bound to that
-/// tenant, so the repository refuses any other tenant's context ([`Error::TenantMismatch`]).
-/// It is a [`Conn`] but not a [`WriteConn`](crate::WriteConn): each statement runs outside the
-/// placement fence, so the repository's writes go through [`PoolSet::begin`] instead.
+/// tenant, so the repository, and a checked query on `&Routed`, refuse any other tenant's
+/// context ([`Error::TenantMismatch`]). It is a [`Conn`] but not a
+/// [`WriteConn`](crate::WriteConn), and `&Routed` a [`CheckedReader`](crate::CheckedReader)
+/// but not a [`CheckedExecutor`](crate::CheckedExecutor): each statement runs outside the
+/// placement fence, so writes go through [`PoolSet::begin`] instead.
 pub struct Routed<DB: Backend> {
     pool: Pool<DB>,
     tenant: TenantId,
+}
+
+impl<DB: Backend> Routed<DB> {
+    /// The tenant's pool: what a checked query that reads runs on.
+    pub(crate) fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+
+    /// The tenant the handle is bound to.
+    pub(crate) fn tenant(&self) -> &TenantId {
+        &self.tenant
+    }
 }
 
 impl<DB: Backend> fmt::Debug for Routed<DB> {

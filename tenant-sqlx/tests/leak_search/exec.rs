@@ -303,6 +303,30 @@ macro_rules! backend {
                 op: &CheckedOp,
                 check: &mut Check<'_>,
             ) -> Outcome {
+                match op {
+                    CheckedOp::AddAmount(id, delta) => match query!(
+                        ctx,
+                        "UPDATE {Item} SET amount = amount + $1 WHERE id = $2",
+                        *delta,
+                        *id
+                    )
+                    .execute(conn)
+                    .await
+                    {
+                        Ok(done) => Outcome::Count(done.rows_affected()),
+                        Err(e) => Outcome::Err(ErrKind::of(&e)),
+                    },
+                    read => checked_read(conn, ctx, read, check).await,
+                }
+            }
+
+            /// A checked query that only reads, over `conn`: a routed handle runs it too.
+            pub(crate) async fn checked_read<'x, X: CheckedReader<'x, Database = Db>>(
+                conn: X,
+                ctx: &TenantCtx,
+                op: &CheckedOp,
+                check: &mut Check<'_>,
+            ) -> Outcome {
                 let err = |e: Error| Outcome::Err(ErrKind::of(&e));
                 match op {
                     CheckedOp::JoinAtLeast(min) => {
@@ -351,24 +375,13 @@ macro_rules! backend {
                         Ok(n) => Outcome::Count(n as u64),
                         Err(e) => err(e),
                     },
-                    CheckedOp::AddAmount(id, delta) => match query!(
-                        ctx,
-                        "UPDATE {Item} SET amount = amount + $1 WHERE id = $2",
-                        *delta,
-                        *id
-                    )
-                    .execute(conn)
-                    .await
-                    {
-                        Ok(done) => Outcome::Count(done.rows_affected()),
-                        Err(e) => err(e),
-                    },
+                    CheckedOp::AddAmount(..) => unreachable!("a write runs in `checked`"),
                 }
             }
 
             /// An op of two placements: through the pool set, `begin` (behind the placement
-            /// fence) for ops in a transaction and raw SQL, `route` for repository ops outside
-            /// one, the routed pool for checked queries outside one.
+            /// fence) for ops in a transaction, raw SQL and writes, `route` for reads outside
+            /// one (repository ops and checked queries alike).
             pub(crate) async fn through_pool_set(
                 db: &placed::Placed<Db>,
                 ctx: &TenantCtx,
@@ -400,9 +413,13 @@ macro_rules! backend {
                     _ => {}
                 }
                 if !op.in_tx {
-                    if let Kind::Checked(query) = &op.kind {
-                        return match db.pools.pool(ctx) {
-                            Ok(pool) => (checked(&pool, ctx, query, check).await, None),
+                    // A checked query that writes does not compile on a routed handle: it runs
+                    // in a fenced transaction of its own, below.
+                    if let Kind::Checked(query) = &op.kind
+                        && !matches!(query, CheckedOp::AddAmount(..))
+                    {
+                        return match db.pools.route(ctx) {
+                            Ok(routed) => (checked_read(&routed, ctx, query, check).await, None),
                             Err(e) => err(e),
                         };
                     }

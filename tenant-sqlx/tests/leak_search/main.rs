@@ -73,8 +73,8 @@ use std::time::{Duration, Instant};
 
 use futures::TryStreamExt as _;
 use tenant::sqlx::{
-    CheckedExecutor, Conn, Cursor, Error, Filter, Order, PageRequest, Repo, TenantSchema, TenantTx,
-    WriteConn, query, query_as, query_scalar,
+    CheckedExecutor, CheckedReader, Conn, Cursor, Error, Filter, Order, PageRequest, Repo,
+    TenantSchema, TenantTx, WriteConn, query, query_as, query_scalar,
 };
 use tenant::{Plan, ProvisionCtx, TenantCtx, TenantId, tenant_scoped};
 use tenant_test_support as support;

@@ -378,11 +378,11 @@ impl<DB: MoveData> Placed<DB> {
         let label = |p: &Placement| -> DatabaseLabel { p.database().clone() };
         let source_pool = self
             .pools
-            .pool_at(&label(&from), &tenant)
+            .unfenced_pool_at(&label(&from), &tenant)
             .map_err(step("route"))?;
         let target_pool = self
             .pools
-            .pool_at(&label(&to), &tenant)
+            .unfenced_pool_at(&label(&to), &tenant)
             .map_err(step("route"))?;
         let (source, target) = (
             PlacementFence::new(&source_pool),
