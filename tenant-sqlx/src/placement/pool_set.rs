@@ -396,6 +396,8 @@ pub struct Routed<DB: Backend> {
     tenant: TenantId,
 }
 
+// Read by the checked executors, which exist per backend feature.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
 impl<DB: Backend> Routed<DB> {
     /// The tenant's pool: what a checked query that reads runs on.
     pub(crate) fn pool(&self) -> &Pool<DB> {
