@@ -35,6 +35,8 @@ mod checked;
 mod error;
 mod migration;
 mod placement;
+#[cfg(feature = "postgres")]
+mod pool_memo;
 mod registry;
 mod repo;
 #[cfg(feature = "postgres")]

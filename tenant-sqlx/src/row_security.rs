@@ -4,16 +4,15 @@
 use std::fmt;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::Sha256;
-use sqlx::postgres::PgConnectOptions;
 use sqlx::{AssertSqlSafe, PgPool, Postgres};
 use zeroize::Zeroizing;
 
 use tenant_core::{TenantCtx, TenantId};
 
 use crate::error::Error;
+use crate::pool_memo::PoolMemo;
 use crate::repo::rls::{self, ENTER, TEXTS_PUBLISHED};
 use crate::tenant_tx::TenantTx;
 
@@ -92,24 +91,18 @@ pub struct RowSecurity {
     two_round_trips: bool,
     /// The pools whose sessions were seen hiding their query texts, shared by the clones: read
     /// without a lock on every `begin`, replaced (copied) when a pool is learned or forgotten.
-    hidden: Arc<ArcSwap<Vec<HiddenTexts>>>,
+    /// (At most 32 pools; the oldest forgotten first, and its next `begin` takes two round
+    /// trips and learns it again.)
+    hidden: Arc<PoolMemo<HiddenTexts>>,
 }
 
-/// A pool whose session said it hides its query texts (`tenant_rls.texts_hidden()`), and the
-/// database and session user it reported, which a text credential is bound to.
+/// What a pool's session said when it said it hides its query texts
+/// (`tenant_rls.texts_hidden()`): the database and session user a text credential is bound to.
 #[derive(Clone)]
 struct HiddenTexts {
-    /// The pool's connect options: `Pool::connect_options` hands out the same `Arc` until
-    /// `set_connect_options` replaces it, and holding it keeps its address from being reused by
-    /// another pool's.
-    options: Arc<PgConnectOptions>,
     database: String,
     user: String,
 }
-
-/// How many pools [`RowSecurity`] remembers as hiding their texts; the oldest is forgotten first
-/// (its next `begin` takes two round trips and learns it again).
-const HIDDEN_POOLS: usize = 32;
 
 impl RowSecurity {
     /// The shortest key accepted, in bytes: HMAC-SHA256's output size.
@@ -143,7 +136,7 @@ impl RowSecurity {
             inner_pad,
             outer_pad,
             two_round_trips: false,
-            hidden: Arc::default(),
+            hidden: Arc::new(PoolMemo::new()),
         })
     }
 
@@ -161,7 +154,7 @@ impl RowSecurity {
     /// ```
     pub fn two_round_trips(mut self) -> RowSecurity {
         self.two_round_trips = true;
-        self.hidden = Arc::default();
+        self.hidden = Arc::new(PoolMemo::new());
         self
     }
 
@@ -196,11 +189,7 @@ impl RowSecurity {
     /// # }
     /// ```
     pub fn begins_in_one_round_trip(&self, pool: &PgPool) -> bool {
-        let options = pool.connect_options();
-        self.hidden
-            .load()
-            .iter()
-            .any(|h| Arc::ptr_eq(&h.options, &options))
+        self.hidden.with(pool, |_| ()).is_some()
     }
 
     /// The statements [`install`](Self::install) runs before it writes the key, for migration
@@ -387,24 +376,22 @@ impl RowSecurity {
             enter: None,
             statement_timeout_ms,
         };
-        let options = pool.connect_options();
-        if !self.two_round_trips {
-            let hidden = self.hidden.load();
-            if let Some(h) = hidden.iter().find(|h| Arc::ptr_eq(&h.options, &options)) {
-                let credential = self.text_credential(tenant, &h.database, &h.user);
-                let sql = rls::Begin {
-                    enter: Some((tenant, credential.as_str())),
-                    ..begin
-                }
-                .sql();
-                drop(hidden);
-                match pool.begin_with(AssertSqlSafe(sql)).await {
-                    Ok(tx) => return Ok(TenantTx::from_parts(tx, ctx)),
-                    Err(e) if is_refusal(&e) => return Err(Error::RowSecurityRefused),
-                    // The session publishes its texts: bind the credential, below.
-                    Err(e) if has_code(&e, TEXTS_PUBLISHED) => self.forget(&options),
-                    Err(e) => return Err(crate::placement::refusal(e, tenant)),
-                }
+        if !self.two_round_trips
+            && let Some(credential) = self
+                .hidden
+                .with(pool, |h| self.text_credential(tenant, &h.database, &h.user))
+        {
+            let sql = rls::Begin {
+                enter: Some((tenant, credential.as_str())),
+                ..begin
+            }
+            .sql();
+            match pool.begin_with(AssertSqlSafe(sql)).await {
+                Ok(tx) => return Ok(TenantTx::from_parts(tx, ctx)),
+                Err(e) if is_refusal(&e) => return Err(Error::RowSecurityRefused),
+                // The session publishes its texts: bind the credential, below.
+                Err(e) if has_code(&e, TEXTS_PUBLISHED) => self.hidden.forget(pool),
+                Err(e) => return Err(crate::placement::refusal(e, tenant)),
             }
         }
         let credential = self.credential(tenant);
@@ -419,55 +406,15 @@ impl RowSecurity {
             .await;
         match entered {
             Ok((_, hidden, database, user)) => {
-                if hidden && !self.two_round_trips {
-                    self.learn(options, database, user);
+                // Once per pool: the memo is copied when it changes.
+                if hidden && !self.two_round_trips && !self.begins_in_one_round_trip(pool) {
+                    self.hidden.remember(pool, HiddenTexts { database, user });
                 }
                 Ok(TenantTx::from_parts(tx, ctx))
             }
             Err(e) if is_refusal(&e) => Err(Error::RowSecurityRefused),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Remembers that `options`' pool hides its query texts (once; the oldest pool forgotten
-    /// beyond [`HIDDEN_POOLS`]).
-    fn learn(&self, options: Arc<PgConnectOptions>, database: String, user: String) {
-        if self
-            .hidden
-            .load()
-            .iter()
-            .any(|h| Arc::ptr_eq(&h.options, &options))
-        {
-            return;
-        }
-        let learned = Arc::new(HiddenTexts {
-            options,
-            database,
-            user,
-        });
-        self.hidden.rcu(|pools| {
-            let mut pools: Vec<HiddenTexts> = pools
-                .iter()
-                .filter(|h| !Arc::ptr_eq(&h.options, &learned.options))
-                .map(HiddenTexts::clone)
-                .collect();
-            if pools.len() >= HIDDEN_POOLS {
-                pools.remove(0);
-            }
-            pools.push(HiddenTexts::clone(&learned));
-            pools
-        });
-    }
-
-    /// Forgets `options`' pool: one of its sessions publishes its query texts.
-    fn forget(&self, options: &Arc<PgConnectOptions>) {
-        self.hidden.rcu(|pools| {
-            pools
-                .iter()
-                .filter(|h| !Arc::ptr_eq(&h.options, options))
-                .map(HiddenTexts::clone)
-                .collect::<Vec<_>>()
-        });
     }
 
     /// The credential `tenant_rls.enter` checks: HMAC-SHA256 of `enter:<tenant>`, hex.

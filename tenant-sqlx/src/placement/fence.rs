@@ -768,8 +768,9 @@ placement_backend!(
 /// SQL wrapper over it ([`PlacementFence::install`] with the extension), the database's own
 /// `enter` elsewhere (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]).
 ///
-/// Learnt with one catalog query at the first fenced BEGIN on a database (by its address:
-/// host, port, socket, name), then kept for the process, so no BEGIN pays a round trip for it.
+/// Learnt with one catalog query at the first fenced BEGIN on a pool, then kept for the process
+/// ([`PoolMemo`](crate::pool_memo::PoolMemo): no lock and no allocation on the BEGINs after),
+/// so no BEGIN pays a round trip for it.
 /// The answer trusts only what the application's role cannot make: the function must belong
 /// to the extension `tenant_rls` (whose schema it cannot create in), not merely have its name.
 /// A database that drops the extension later answers the next native BEGIN with an undefined
@@ -778,44 +779,19 @@ placement_backend!(
 /// which calls the same check, until the process restarts.
 #[cfg(feature = "postgres")]
 mod native {
-    use std::collections::HashMap;
-    use std::sync::{LazyLock, RwLock};
+    use std::sync::LazyLock;
 
     use sqlx::PgPool;
 
     use crate::error::Error;
+    use crate::pool_memo::PoolMemo;
 
-    static DATABASES: LazyLock<RwLock<HashMap<String, bool>>> = LazyLock::new(Default::default);
+    static POOLS: LazyLock<PoolMemo<bool>> = LazyLock::new(PoolMemo::new);
 
-    /// The database's address, as the pool connects to it.
-    fn address(pool: &PgPool) -> String {
-        let options = pool.connect_options();
-        format!(
-            "{}:{}:{:?}/{}",
-            options.get_host(),
-            options.get_port(),
-            options.get_socket(),
-            options.get_database().unwrap_or_default()
-        )
-    }
-
-    fn databases() -> std::sync::RwLockReadGuard<'static, HashMap<String, bool>> {
-        // A panic while the lock was held left whole entries only: keep going with them.
-        DATABASES.read().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn remember(address: String, native: bool) {
-        DATABASES
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(address, native);
-    }
-
-    /// Whether `pool`'s database has the C check under its fence: cached, or asked once.
+    /// Whether `pool`'s database has the C check under its fence: remembered, or asked once.
     pub(super) async fn learn(pool: &PgPool) -> Result<bool, Error> {
-        let address = address(pool);
-        if let Some(native) = databases().get(&address) {
-            return Ok(*native);
+        if let Some(native) = POOLS.with(pool, |native| *native) {
+            return Ok(native);
         }
         let native = sqlx::query_scalar::<_, bool>(
             "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_depend AS d \
@@ -833,17 +809,17 @@ mod native {
         )
         .fetch_one(pool)
         .await?;
-        remember(address, native);
+        POOLS.remember(pool, native);
         Ok(native)
     }
 
     /// A native BEGIN refused because the function (or its schema) is not there: SQLSTATE
-    /// `42883` (undefined function), `3F000` (no such schema). Forgets the database's answer.
+    /// `42883` (undefined function), `3F000` (no such schema). The pool's answer becomes no.
     pub(super) fn gone(pool: &PgPool, error: &sqlx::Error) -> bool {
         let code = error.as_database_error().and_then(|e| e.code());
         let gone = matches!(code.as_deref(), Some("42883" | "3F000"));
         if gone {
-            remember(address(pool), false);
+            POOLS.remember(pool, false);
         }
         gone
     }

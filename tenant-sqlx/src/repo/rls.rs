@@ -101,7 +101,7 @@ pub(crate) struct Begin<'a> {
     /// wrapper is inlined when BEGIN's `SELECT` is planned, which on every BEGIN looks the
     /// wrapper up, parses its body and plans it again, as much as the check itself costs.
     /// Only where the database's fence is that wrapper over the extension's function
-    /// (`PlacementBackend::native_fence` checks, once per database).
+    /// (`PlacementBackend::native_fence` checks, once per pool).
     pub(crate) native_fence: bool,
     /// `tenant_rls.enter_text(tenant, credential)`: the text credential written into the text.
     pub(crate) enter: Option<(&'a tenant_core::TenantId, &'a str)>,
