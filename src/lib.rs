@@ -7,6 +7,31 @@
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
 
+// The guides the README links to, compiled and run for the same reason.
+#[cfg(doctest)]
+#[doc = include_str!("../docs/service.md")]
+struct ServiceGuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/raw-sql.md")]
+struct RawSqlGuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/placement.md")]
+struct PlacementGuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/noisy-neighbours.md")]
+struct NoisyNeighboursGuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/prove-it.md")]
+struct ProveItGuideDoctests;
+
+#[cfg(doctest)]
+#[doc = include_str!("../docs/operating.md")]
+struct OperatingGuideDoctests;
+
 pub use tenant_core::{
     AUDIT_TARGET, AuthenticatedUser, CachedRegistry, ClaimError, CollectionName, ConfigError,
     DatabaseLabel, Error, InMemoryRegistry, PLAN_NAME_MAX_LEN, Placement, PlacementError, Plan,

@@ -1,8 +1,8 @@
 //! A small HTTP API over `#[tenant_scoped]` entities: on in-memory SQLite, or on PostgreSQL when
 //! `DATABASE_URL` is set.
 //!
-//! `cargo run --example service` serves on 127.0.0.1:3000 (`PORT` to change). See the README for
-//! curl calls. Tenancy comes from `MULTI_TENANCY_ENABLED`, `DEFAULT_TENANT_ID` and
+//! `cargo run -p example-service` serves on 127.0.0.1:3000 (`PORT` to change) and prints
+//! curl calls to try. Tenancy comes from `MULTI_TENANCY_ENABLED`, `DEFAULT_TENANT_ID` and
 //! `ALLOWED_TENANTS`.
 
 use example_service as app;
