@@ -303,6 +303,16 @@ pub enum Error {
         /// The tenant being copied.
         tenant: tenant_core::TenantId,
     },
+    /// A step of [`TenantCopy`](crate::TenantCopy) (copy, sums, delete) ran as a role under
+    /// row-level security (the tables' owner under `FORCE ROW LEVEL SECURITY`, or a role without
+    /// `BYPASSRLS`): the policy would have hidden the tenant's rows from it, so a move would have
+    /// copied and verified none of them and left them behind. PostgreSQL refused the statement
+    /// (the step runs with `row_security` off); nothing was written. Not retryable: run the move
+    /// as a role row-level security does not apply to.
+    #[error(
+        "a tenant copy ran under row-level security, which would hide the tenant's rows from it; nothing was written: run the move as a role with BYPASSRLS (or the tables' owner without FORCE ROW LEVEL SECURITY)"
+    )]
+    CopyUnderRowSecurity(#[source] sqlx::Error),
     /// A context's placement names a database the [`PoolSet`](crate::PoolSet) was not
     /// configured with.
     #[error("no database is configured with the label `{label}`")]

@@ -1470,3 +1470,83 @@ async fn a_lookalike_c_check_is_not_called() {
         Err(Error::Fenced { .. })
     ));
 }
+
+/// A move's data steps run as a role under row-level security (here the tables' owner under
+/// `FORCE ROW LEVEL SECURITY`, with no tenant setting): the policy hid the tenant's rows from
+/// every step, so the copy copied none, the sums compared zero with zero and the cleanup
+/// deleted nothing: a move that verified and left the tenant's rows behind. Regression: `copy`
+/// answered `Ok(0)` with a row at the source, `sums` zero rows, `delete` zero.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_copy_under_row_security_is_refused_not_empty() {
+    let Some(server) = support::PgServer::new("placement: a copy under row security") else {
+        return;
+    };
+    let (main, eu) = two_pg_databases(&server, "rls_copy_eu").await;
+    let acme = support::ctx("acme", Plan::Free);
+    PlacedNoteRepo::new(&main)
+        .insert(&acme, note(1, "at the source"))
+        .await
+        .unwrap();
+    sqlx::raw_sql(
+        "CREATE ROLE copy_owner LOGIN; \
+         ALTER TABLE placed_notes OWNER TO copy_owner; \
+         ALTER TABLE placed_notes ENABLE ROW LEVEL SECURITY; \
+         ALTER TABLE placed_notes FORCE ROW LEVEL SECURITY; \
+         CREATE POLICY by_tenant ON placed_notes \
+           USING (tenant_id = current_setting('app.tenant_id', true))",
+    )
+    .execute(&main)
+    .await
+    .unwrap();
+    let owner = pg_pool(&server.url().replace("postgres@", "copy_owner@")).await;
+    PlacementFence::new(&eu)
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    let tables = TenantCopy::new().entity::<PlacedNote>();
+    let under_policy = TablesAt {
+        pool: &owner,
+        schema: None,
+    };
+    let target = TablesAt {
+        pool: &eu,
+        schema: None,
+    };
+
+    let copied = tables
+        .copy(acme.tenant_id(), under_policy, target, |_| async {})
+        .await;
+    assert!(
+        matches!(copied, Err(Error::CopyUnderRowSecurity(_))),
+        "a copy under a policy: {copied:?}"
+    );
+    let sums = tables.sums(acme.tenant_id(), under_policy).await;
+    assert!(
+        matches!(sums, Err(Error::CopyUnderRowSecurity(_))),
+        "sums under a policy: {sums:?}"
+    );
+    let deleted = tables.delete(acme.tenant_id(), under_policy).await;
+    assert!(
+        matches!(deleted, Err(Error::CopyUnderRowSecurity(_))),
+        "a delete under a policy: {deleted:?}"
+    );
+    assert_eq!(PlacedNoteRepo::new(&eu).count(&acme).await.unwrap(), 0);
+    assert_eq!(PlacedNoteRepo::new(&main).count(&acme).await.unwrap(), 1);
+
+    // The same steps as a role the policy does not apply to (the superuser) copy the row.
+    let source = TablesAt {
+        pool: &main,
+        schema: None,
+    };
+    assert_eq!(
+        tables
+            .copy(acme.tenant_id(), source, target, |_| async {})
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        tables.sums(acme.tenant_id(), source).await.unwrap(),
+        tables.sums(acme.tenant_id(), target).await.unwrap()
+    );
+}

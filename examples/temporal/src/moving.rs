@@ -508,23 +508,19 @@ impl Mover {
                         }
                     })
                     .await
-                    .map_err(|e| match e {
-                        // Not this move's fence: another attempt would find the same.
-                        tenant::sqlx::Error::CopyNotFenced { .. } => permanent(e.to_string()),
-                        e => transient(e),
-                    })?;
+                    .map_err(data_step)?;
             }
             MoveStep::Verify if !switched => {
                 let at_source = self
                     .tables
                     .sums(tenant_id, source_side)
                     .await
-                    .map_err(transient)?;
+                    .map_err(data_step)?;
                 let at_target = self
                     .tables
                     .sums(tenant_id, target_side)
                     .await
-                    .map_err(transient)?;
+                    .map_err(data_step)?;
                 if at_source != at_target {
                     return Err(permanent(format!(
                         "the copy differs from the source: {at_source:?} vs {at_target:?}"
@@ -579,7 +575,7 @@ impl Mover {
                     .tables
                     .delete(tenant_id, source_side)
                     .await
-                    .map_err(transient)?;
+                    .map_err(data_step)?;
             }
             MoveStep::Abort if !switched => {
                 if same_database {
@@ -609,6 +605,17 @@ fn permanent(message: impl Into<String>) -> ActivityError {
 
 fn transient(error: impl std::error::Error + Send + Sync + 'static) -> ActivityError {
     ActivityError::application(ApplicationFailure::new(error))
+}
+
+/// A data step's error (`TenantCopy`'s copy, sums, delete): another attempt would find the same
+/// when the copy is not this move's fence's, or when the mover's role runs under row-level
+/// security (which would hide the tenant's rows from every step); anything else may pass.
+fn data_step(error: tenant::sqlx::Error) -> ActivityError {
+    match error {
+        tenant::sqlx::Error::CopyNotFenced { .. }
+        | tenant::sqlx::Error::CopyUnderRowSecurity(_) => permanent(error.to_string()),
+        error => transient(error),
+    }
 }
 
 #[tenant::activities]

@@ -11,6 +11,25 @@ use crate::repo::{Entity, EntityMeta, creation_order};
 /// How many rows one `INSERT` of [`TenantCopy::copy`] carries.
 const BATCH: usize = 2_000;
 
+/// A step that reads one side: one snapshot of it, and `row_security` off, so that a policy
+/// that would hide rows from this role refuses the statement instead ([`under_row_security`]).
+const BEGIN_SNAPSHOT: &str =
+    "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET LOCAL row_security = off";
+
+/// A step that writes one side, with `row_security` off for the same reason.
+const BEGIN_WRITE: &str = "BEGIN; SET LOCAL row_security = off";
+
+/// With `row_security` off, PostgreSQL refuses a statement a policy would filter (SQLSTATE
+/// `42501`, "query would be affected by row-level security policy"), which the crate's error
+/// conversion reads as [`Error::RowSecurityViolation`]: in a move's step it means the role
+/// runs under a policy, not that a row was refused.
+fn under_row_security(error: Error) -> Error {
+    match error {
+        Error::RowSecurityViolation(source) => Error::CopyUnderRowSecurity(source),
+        other => other,
+    }
+}
+
 /// Where a tenant's tables are in one database: the connection's default schema (the tiers
 /// `shared` and `database`) or the tenant's own schema (the tier `schema`).
 #[derive(Debug, Clone, Copy)]
@@ -48,7 +67,12 @@ pub struct TableSum {
 ///
 /// It runs as the role that owns the tables (a migration's role), outside the tenant
 /// transactions and their fence: the move fences the tenant first, so nothing writes the
-/// source while it is copied. Rows are carried by their JSON form (`row_to_json` and
+/// source while it is copied. Row-level security must not apply to that role: under a policy
+/// (an owner under `FORCE ROW LEVEL SECURITY`, a role without `BYPASSRLS`) each step would see
+/// none of the tenant's rows, and a move would verify zero rows against zero and leave the
+/// tenant's data behind. Each step's transaction turns `row_security` off, with which
+/// PostgreSQL refuses such a statement rather than filter it (as `pg_dump` relies on):
+/// [`Error::CopyUnderRowSecurity`], nothing written. Rows are carried by their JSON form (`row_to_json` and
 /// `json_populate_recordset`), so a column type needs no code here; both sides must have the
 /// same columns (the same `TenantSchema`). Sequences at the target are not advanced: the
 /// entities' keys are the application's, not `serial` ones.
@@ -169,17 +193,31 @@ impl TenantCopy {
         move_id: Option<&str>,
         source: TablesAt<'_>,
         target: TablesAt<'_>,
+        progress: F,
+    ) -> Result<u64, Error>
+    where
+        F: FnMut(u64) -> Fut,
+        Fut: std::future::Future<Output = ()>,
+    {
+        self.copy_rows(tenant, move_id, source, target, progress)
+            .await
+            .map_err(under_row_security)
+    }
+
+    async fn copy_rows<F, Fut>(
+        &self,
+        tenant: &TenantId,
+        move_id: Option<&str>,
+        source: TablesAt<'_>,
+        target: TablesAt<'_>,
         mut progress: F,
     ) -> Result<u64, Error>
     where
         F: FnMut(u64) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        let mut read = source.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *read)
-            .await?;
-        let mut write = target.pool.begin().await?;
+        let mut read = source.pool.begin_with(BEGIN_SNAPSHOT).await?;
+        let mut write = target.pool.begin_with(BEGIN_WRITE).await?;
         hold_fence(&mut write, tenant, move_id).await?;
         for meta in self.ordered().rev() {
             delete_rows(&mut write, meta, target.schema, tenant).await?;
@@ -231,10 +269,11 @@ impl TenantCopy {
         tenant: &TenantId,
         side: TablesAt<'_>,
     ) -> Result<Vec<TableSum>, Error> {
-        let mut tx = side.pool.begin().await?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await?;
+        self.sums_at(tenant, side).await.map_err(under_row_security)
+    }
+
+    async fn sums_at(&self, tenant: &TenantId, side: TablesAt<'_>) -> Result<Vec<TableSum>, Error> {
+        let mut tx = side.pool.begin_with(BEGIN_SNAPSHOT).await?;
         let mut sums = Vec::new();
         for meta in self.ordered() {
             // A row's JSON form names its columns and values alike on both sides; the sum of
@@ -262,7 +301,13 @@ impl TenantCopy {
     /// Deletes `tenant`'s rows at `side` (children first), in one transaction. Returns the rows
     /// deleted: none on a rerun.
     pub async fn delete(&self, tenant: &TenantId, side: TablesAt<'_>) -> Result<u64, Error> {
-        let mut tx = side.pool.begin().await?;
+        self.delete_at(tenant, side)
+            .await
+            .map_err(under_row_security)
+    }
+
+    async fn delete_at(&self, tenant: &TenantId, side: TablesAt<'_>) -> Result<u64, Error> {
+        let mut tx = side.pool.begin_with(BEGIN_WRITE).await?;
         let mut deleted = 0;
         for meta in self.ordered().rev() {
             deleted += delete_rows(&mut tx, meta, side.schema, tenant).await?;
