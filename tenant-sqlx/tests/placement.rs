@@ -370,9 +370,9 @@ async fn one_sqlite_connection() -> SqlitePool {
 }
 
 /// The pool's one connection is outside any transaction, and takes a fenced transaction of
-/// `placed` that writes and commits: a refused BEGIN did not leave it inside the transaction
-/// its text began (which would hold SQLite's write lock, and make the next BEGIN fail with
-/// "cannot start a transaction within a transaction").
+/// `placed` that writes and commits: a refused BEGIN did not leave its transaction open
+/// (which would hold SQLite's write lock, and make the next BEGIN fail with "cannot start a
+/// transaction within a transaction").
 async fn assert_clean(pool: &SqlitePool, placed: &TenantCtx, note_id: i64) {
     let mut conn = pool.acquire().await.unwrap();
     // A BEGIN inside a transaction is an error in SQLite.
@@ -399,15 +399,12 @@ async fn assert_clean(pool: &SqlitePool, placed: &TenantCtx, note_id: i64) {
     tx.commit().await.unwrap();
 }
 
-/// SQLite's check runs in the BEGIN text (`BEGIN IMMEDIATE; INSERT INTO
-/// tenant_placement_check ..`), whose trigger refuses with `RAISE(ROLLBACK, ..)`: a tenant
-/// without a row is `Moved`, one of another tier `Moved`, a fenced one `Fenced`, each told
-/// apart by SQLite's extended code and the trigger's whole message; and after each refusal
-/// the same single connection begins and commits for another tenant. (With `RAISE(ABORT)`
-/// the refusal ends only the statement, and sqlx-sqlite hands the connection back inside
-/// the transaction its text began: this test then fails at `assert_clean`.)
+/// SQLite's fence refuses a tenant without a row `Moved`, one of another tier `Moved` (also
+/// when fenced: its route is stale), a fenced one `Fenced`; and after each refusal the same
+/// single connection begins, writes and commits for another tenant: a refused BEGIN leaves no
+/// transaction open (which would hold SQLite's write lock and fail the next BEGIN).
 #[tokio::test]
-async fn sqlite_refusals_in_the_begin_text_leave_the_connection_clean() {
+async fn sqlite_refusals_leave_the_connection_clean() {
     let pool = one_sqlite_connection().await;
     let fence = PlacementFence::new(&pool);
     fence.install().await.unwrap();
@@ -453,12 +450,6 @@ async fn sqlite_refusals_in_the_begin_text_leave_the_connection_clean() {
         drop(refused);
         assert_clean(&pool, &placed, note_id).await;
     }
-    // Refused or passed, the check writes nothing.
-    let written: i64 = sqlx::query_scalar("SELECT count(*) FROM tenant_placement_check")
-        .fetch_one(&pool)
-        .await
-        .unwrap();
-    assert_eq!(written, 0);
     // Lifting the fence lets the fenced tenant in, on the same connection.
     assert!(fence.unfence(fenced.tenant_id()).await.unwrap());
     TenantTx::begin_fenced(&pool, &fenced)
@@ -469,100 +460,29 @@ async fn sqlite_refusals_in_the_begin_text_leave_the_connection_clean() {
         .unwrap();
 }
 
-/// Only the trigger's own refusals are `Moved` or `Fenced`: another trigger raising the same
-/// code with another message, or a constraint of the check's table, is a database error, and
-/// the connection is clean after it.
+/// A database without the placement table (the fence never installed there): a fenced BEGIN
+/// fails closed with a typed error (not a pass, not a panic), and the connection is clean
+/// after it;
+/// `install` then lets a placed tenant in.
 #[tokio::test]
-async fn sqlite_a_refusal_is_told_by_code_and_whole_message() {
+async fn sqlite_a_database_without_the_fence_fails_closed() {
     let pool = one_sqlite_connection().await;
-    let fence = PlacementFence::new(&pool);
-    fence.install().await.unwrap();
     PlacedNoteRepo::new(&pool).create_table().await.unwrap();
-    let placed = support::ctx("globex", Plan::Free);
-    fence
-        .place(placed.tenant_id(), Tier::Shared, false)
-        .await
-        .unwrap();
     let acme = support::ctx("acme", Plan::Free);
-    // The message with more around it (as a substring test would take it): not ours.
-    sqlx::raw_sql(
-        "DROP TRIGGER tenant_placement_check_enter; \
-         CREATE TRIGGER lookalike BEFORE INSERT ON tenant_placement_check BEGIN \
-         SELECT RAISE(ROLLBACK, 'x tenant_placement: the tenant is not placed in this database'); END",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
     match TenantTx::begin_fenced(&pool, &acme).await {
-        Err(Error::Database(e)) => assert_eq!(
-            e.as_database_error().and_then(|e| e.code()).as_deref(),
-            Some("1811")
-        ),
-        other => panic!("a lookalike refusal: {:?}", other.map(|_| ())),
-    }
-    sqlx::raw_sql("DROP TRIGGER lookalike")
-        .execute(&pool)
-        .await
-        .unwrap();
-    fence.install().await.unwrap();
-    assert_clean(&pool, &placed, 1).await;
-}
-
-/// A database installed by an older version has the placement table but not the check's
-/// table and trigger: a fenced BEGIN there fails closed with a typed error (it is not let
-/// through, placed or not), before its `BEGIN` ran, so the connection is clean; `install`
-/// adds what is missing. A check table left without its trigger refuses too (its `NOT NULL`
-/// column under `INSERT OR ROLLBACK`), as does a database without the placement table.
-#[tokio::test]
-async fn sqlite_a_database_without_the_check_fails_closed() {
-    let pool = one_sqlite_connection().await;
-    PlacedNoteRepo::new(&pool).create_table().await.unwrap();
-    let acme = support::ctx("acme", Plan::Free);
-    let no_table = |result: Result<TenantTx<sqlx::Sqlite>, Error>| match result {
-        Err(Error::Database(e)) => e.to_string(),
+        Err(Error::Database(e)) => {
+            assert!(e.to_string().contains("no such table"), "{e}");
+        }
         other => panic!("passed or mistyped: {:?}", other.map(|_| ())),
-    };
-
-    // Never installed.
-    let refused = no_table(TenantTx::begin_fenced(&pool, &acme).await);
-    assert!(refused.contains("no such table"), "{refused}");
+    }
     assert_plain_commit(&pool, &acme, 1).await;
-
-    // Installed by the version before the check table: its placement table, acme placed.
-    sqlx::raw_sql(
-        "CREATE TABLE tenant_placement (tenant_id TEXT NOT NULL PRIMARY KEY, \
-         tier TEXT NOT NULL, fenced BOOLEAN NOT NULL DEFAULT FALSE); \
-         INSERT INTO tenant_placement VALUES ('acme', 'shared', FALSE)",
-    )
-    .execute(&pool)
-    .await
-    .unwrap();
-    let refused = no_table(TenantTx::begin_fenced(&pool, &acme).await);
-    assert!(refused.contains("tenant_placement_check"), "{refused}");
-    assert_plain_commit(&pool, &acme, 2).await;
-
-    // Installing keeps the placements and adds the check.
     let fence = PlacementFence::new(&pool);
     fence.install().await.unwrap();
-    fence.install().await.unwrap();
-    assert_clean(&pool, &acme, 3).await;
-
-    // The check table without its trigger: the row reaches the table and is refused.
-    sqlx::raw_sql("DROP TRIGGER tenant_placement_check_enter")
-        .execute(&pool)
+    fence
+        .place(acme.tenant_id(), Tier::Shared, false)
         .await
         .unwrap();
-    match TenantTx::begin_fenced(&pool, &acme).await {
-        Err(Error::Database(e)) => assert_eq!(
-            e.as_database_error().and_then(|e| e.code()).as_deref(),
-            Some("1299"), // SQLITE_CONSTRAINT_NOTNULL
-            "{e}"
-        ),
-        other => panic!("no trigger: {:?}", other.map(|_| ())),
-    }
-    assert_plain_commit(&pool, &acme, 4).await;
-    fence.install().await.unwrap();
-    assert_clean(&pool, &acme, 5).await;
+    assert_clean(&pool, &acme, 2).await;
 }
 
 /// The pool's one connection takes a plain transaction that writes and commits.

@@ -39,10 +39,8 @@ pub struct PlacedState {
 /// key exclusively, which waits for every transaction that passed the check before the flag
 /// was set: when it returns, no transaction of the tenant is running here, and none can start.
 /// On SQLite the transaction begins `IMMEDIATE` (it holds the database's write lock from its
-/// BEGIN) and the check is an `INSERT` into `tenant_placement_check` in the same text, whose
-/// trigger reads the row and refuses with `RAISE(ROLLBACK, ..)`; the flag's `UPDATE` waits for
-/// the write lock, so for every transaction that passed the check before it, and none passes
-/// after it. Fenced
+/// BEGIN) and the check is a `SELECT` in it; the flag's `UPDATE` waits for the write lock, so
+/// for every transaction that passed the check before it, and none passes after it. Fenced
 /// transactions of a SQLite database therefore run one at a time, as its writers do anyway:
 /// a deferred one would read for the check, and its first write would then be refused at once
 /// (`SQLITE_BUSY_SNAPSHOT`) whenever another connection had written since that read.
@@ -98,13 +96,9 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
         PlacementFence { pool }
     }
 
-    /// Creates the placement table (and on PostgreSQL its schema and `enter` function; on
-    /// SQLite the check's table `tenant_placement_check` and its trigger, which fenced BEGINs
-    /// insert into) if they do not exist. Idempotent, and what a database installed by an older
-    /// version runs to get what this version's check needs: until then, its fenced BEGINs are
-    /// refused with [`Error::Database`] (no such table), not let through. Run it as the owner of
-    /// the database's tables: on PostgreSQL the application role needs no right on the table,
-    /// only to call `enter`.
+    /// Creates the placement table (and on PostgreSQL its schema and `enter` function) if they
+    /// do not exist. Idempotent. Run it as the owner of the database's tables: the application
+    /// role needs no right on the table, only to call `enter`.
     ///
     /// On PostgreSQL, where the server has the `tenant_rls` extension (`tenant-sqlx/pg`, as
     /// for [`RowSecurity::install`](crate::RowSecurity::install)), `enter` is a SQL function
@@ -335,30 +329,8 @@ impl<DB: PlacementBackend> TenantTx<DB> {
     }
 }
 
-/// `tenant_placement.enter`'s refusals: SQLSTATE `TP001` (not placed here), `TP002` (fenced);
-/// on SQLite, the check trigger's (`sqlite_check`).
+/// `tenant_placement.enter`'s refusals: SQLSTATE `TP001` (not placed here), `TP002` (fenced).
 pub(crate) fn refusal(error: sqlx::Error, tenant: &TenantId) -> Error {
-    #[cfg(feature = "sqlite")]
-    if let Some(raised) = error.as_database_error()
-        && raised
-            .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-            .is_some()
-        && raised.code().as_deref() == Some(sqlite_check::RAISED)
-    {
-        match raised.message() {
-            sqlite_check::MOVED => {
-                return Error::Moved {
-                    tenant: tenant.clone(),
-                };
-            }
-            sqlite_check::FENCED => {
-                return Error::Fenced {
-                    tenant: tenant.clone(),
-                };
-            }
-            _ => {}
-        }
-    }
     match error.as_database_error().and_then(|e| e.code()).as_deref() {
         Some("TP001") => Error::Moved {
             tenant: tenant.clone(),
@@ -582,16 +554,16 @@ macro_rules! placement_backend {
 placement_backend!(
     "sqlite",
     sqlx::Sqlite,
-    // One check, in SQL: there is no other version to choose. The check's table and trigger
-    // are replaced on every install, in one transaction with the placement table, so a
-    // database installed by an older version gets them, and no fenced BEGIN sees one without
-    // the other.
+    // One check, in SQL: there is no other version to choose.
     install: |pool, _native| {
-        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await?;
-        for statement in sqlite_check::install() {
-            sqlx::query(AssertSqlSafe(statement)).execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS tenant_placement (\
+             tenant_id TEXT NOT NULL PRIMARY KEY, \
+             tier TEXT NOT NULL, \
+             fenced BOOLEAN NOT NULL DEFAULT FALSE)",
+        )
+        .execute(pool)
+        .await?;
         Ok(())
     },
     place: "INSERT INTO tenant_placement (tenant_id, tier, fenced) VALUES (?1, ?2, ?3) \
@@ -612,7 +584,7 @@ placement_backend!(
     // One check, in SQL, in process.
     native_fence: |_pool| { Ok(false) },
     native_fence_gone: |_pool, _error| { false },
-    fenced_begin: |schema, tenant, tier, timeout, _native| {
+    fenced_begin: |schema, _tenant, _tier, timeout, _native| {
         if schema.is_some() {
             return Err(Error::Unsupported {
                 what: "a schema per tenant",
@@ -625,99 +597,31 @@ placement_backend!(
                 backend: "SQLite",
             });
         }
-        Ok(sqlite_check::begin(tenant, tier))
+        // The write lock from the start (waiting for it under the busy timeout): the check's
+        // read and the transaction's writes see one snapshot, which no other connection can
+        // write past in between.
+        Ok(String::from("BEGIN IMMEDIATE"))
     },
-    check_in: |_tx, _tenant, _tier| {
-        // Checked by the trigger of `tenant_placement_check` in the BEGIN text.
-        Ok(())
+    // In process: no round trip to save. The transaction holds the write lock, so a fence
+    // committed before it is seen, and none can be committed until it ends.
+    // A row of another tier is a tenant that moved within this database (shared tables to a
+    // file of its own is another database, but the same rule keeps the two checks alike).
+    check_in: |tx, tenant, tier| {
+        let row: Option<(String, bool)> =
+            sqlx::query_as("SELECT tier, fenced FROM tenant_placement WHERE tenant_id = ?1")
+                .bind(tenant.as_str())
+                .fetch_optional(&mut **tx)
+                .await?;
+        match row {
+            None => Err(Error::Moved { tenant: tenant.clone() }),
+            Some((placed, _)) if placed != tier.as_str() => {
+                Err(Error::Moved { tenant: tenant.clone() })
+            }
+            Some((_, true)) => Err(Error::Fenced { tenant: tenant.clone() }),
+            Some((_, false)) => Ok(()),
+        }
     },
 );
-
-/// SQLite's fence check, run in the same `sqlite3_exec` as `BEGIN IMMEDIATE` (one hand-off to
-/// sqlx-sqlite's worker thread, not two): an `INSERT` into `tenant_placement_check` whose
-/// `BEFORE INSERT` trigger reads the tenant's placement row and ends the statement with
-/// `RAISE(IGNORE)` (placed here, this tier, not fenced: nothing is written) or
-/// `RAISE(ROLLBACK, ..)` (refused). sqlx's `begin_with` discards rows, so a refusal has to be
-/// an error, and only a trigger can raise one in plain SQLite.
-///
-/// Every way the text can fail leaves the connection outside a transaction, because
-/// sqlx-sqlite 0.9 does not roll back a custom BEGIN text that failed after its `BEGIN` ran
-/// (it counts the transaction only on success, and its rollback on drop does nothing at depth
-/// 0): the connection would go back to the pool inside a transaction holding the write lock.
-/// - A refusal is `RAISE(ROLLBACK)`, which ends the transaction (`ABORT` would end only the
-///   statement).
-/// - A database without the check's table, or without the placement table its trigger reads
-///   (installed by an older version, or never), fails the first statement, the guard `SELECT`
-///   that names both, when it is prepared: before `BEGIN`.
-/// - A table without its trigger lets the row reach the table, whose `refused` column is
-///   `NOT NULL` and never given: `INSERT OR ROLLBACK` ends the transaction with that
-///   constraint's error ([`Error::Database`]). `NOT NULL`, unlike a `CHECK`, is not switched off
-///   by `PRAGMA ignore_check_constraints`.
-///
-/// What is left: another connection dropping the table between the guard and the `INSERT`
-/// (an operator's DDL; this crate never drops it).
-///
-/// The compared values: the tenant and the tier come from the verified context and are written
-/// into the text (a `TenantId` is `[a-z0-9-]`, a tier's name `[a-z]`: neither can end its
-/// literal); the row is the database's. The refusals are told apart by SQLite's extended code
-/// (`SQLITE_CONSTRAINT_TRIGGER`) and the whole message, both constants of the trigger: no
-/// tenant's data is in them.
-#[cfg(feature = "sqlite")]
-mod sqlite_check {
-    use tenant_core::{TenantId, Tier};
-
-    /// The extended result code of a `RAISE` in a trigger (`SQLITE_CONSTRAINT_TRIGGER`).
-    pub(super) const RAISED: &str = "1811";
-    /// The message of the refusal that is [`Error::Moved`](crate::Error::Moved).
-    pub(super) const MOVED: &str = "tenant_placement: the tenant is not placed in this database";
-    /// The message of the refusal that is [`Error::Fenced`](crate::Error::Fenced).
-    pub(super) const FENCED: &str = "tenant_placement: the tenant is fenced for a move";
-
-    /// The placement table, the check's table and its trigger, for one transaction.
-    pub(super) fn install() -> [String; 4] {
-        [
-            "CREATE TABLE IF NOT EXISTS tenant_placement (\
-             tenant_id TEXT NOT NULL PRIMARY KEY, \
-             tier TEXT NOT NULL, \
-             fenced BOOLEAN NOT NULL DEFAULT FALSE)"
-                .to_owned(),
-            "CREATE TABLE IF NOT EXISTS tenant_placement_check (\
-             tenant_id TEXT NOT NULL, \
-             tier TEXT NOT NULL, \
-             refused INTEGER NOT NULL)"
-                .to_owned(),
-            "DROP TRIGGER IF EXISTS tenant_placement_check_enter".to_owned(),
-            // The tenant's row ends the statement one way or the other: a row of another
-            // tier (a tenant moved between tiers of this database) is `Moved`, and only a flag
-            // that is exactly 0 passes. Without a row the first step selects nothing and the
-            // second refuses: `Moved`. (Two plain steps: a `LEFT JOIN` from a one-row subquery
-            // doing both in one cost a third more to prepare, and every BEGIN prepares it.)
-            format!(
-                "CREATE TRIGGER tenant_placement_check_enter \
-                 BEFORE INSERT ON tenant_placement_check BEGIN \
-                 SELECT CASE \
-                   WHEN tier IS NOT NEW.tier THEN RAISE(ROLLBACK, '{MOVED}') \
-                   WHEN fenced IS NOT 0 THEN RAISE(ROLLBACK, '{FENCED}') \
-                   ELSE RAISE(IGNORE) END \
-                 FROM tenant_placement WHERE tenant_id = NEW.tenant_id; \
-                 SELECT RAISE(ROLLBACK, '{MOVED}'); \
-                 END"
-            ),
-        ]
-    }
-
-    /// The text of a fenced BEGIN: the guard, the write lock from the start (waiting for it
-    /// under the busy timeout, so the check's read and the transaction's writes see one
-    /// snapshot no other connection can write past), the check.
-    pub(super) fn begin(tenant: &TenantId, tier: Tier) -> String {
-        format!(
-            "SELECT 1 FROM tenant_placement_check, tenant_placement WHERE 0; BEGIN IMMEDIATE; \
-             INSERT OR ROLLBACK INTO tenant_placement_check (tenant_id, tier) VALUES ('{}', '{}')",
-            tenant.as_str(),
-            tier.as_str()
-        )
-    }
-}
 
 /// The placement table of PostgreSQL and what surrounds it, both versions of `enter` alike.
 #[cfg(feature = "postgres")]
