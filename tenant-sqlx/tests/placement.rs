@@ -359,6 +359,142 @@ async fn a_stale_tier_in_the_same_database_is_moved_sqlite() {
     ));
 }
 
+/// A pool of one connection on a fresh in-memory SQLite database: whatever state a refused
+/// BEGIN leaves its connection in, the next transaction gets that same connection.
+async fn one_sqlite_connection() -> SqlitePool {
+    SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect("sqlite::memory:")
+        .await
+        .unwrap()
+}
+
+/// The pool's one connection is outside any transaction, and takes a fenced transaction of
+/// `placed` that writes and commits: a refused BEGIN did not leave its transaction open
+/// (which would hold SQLite's write lock, and make the next BEGIN fail with "cannot start a
+/// transaction within a transaction").
+async fn assert_clean(pool: &SqlitePool, placed: &TenantCtx, note_id: i64) {
+    let mut conn = pool.acquire().await.unwrap();
+    // A BEGIN inside a transaction is an error in SQLite.
+    sqlx::raw_sql("BEGIN; ROLLBACK")
+        .execute(&mut *conn)
+        .await
+        .expect("the refused BEGIN left its transaction open");
+    drop(conn);
+    let mut tx = TenantTx::begin_fenced(pool, placed).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(placed, note(note_id, "after a refusal"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let mut tx = TenantTx::begin(pool, placed).await.unwrap();
+    assert!(
+        tx.repo::<PlacedNote>()
+            .get(placed, note_id)
+            .await
+            .unwrap()
+            .is_some(),
+        "the write after the refusal was committed"
+    );
+    tx.commit().await.unwrap();
+}
+
+/// SQLite's fence refuses a tenant without a row `Moved`, one of another tier `Moved` (also
+/// when fenced: its route is stale), a fenced one `Fenced`; and after each refusal the same
+/// single connection begins, writes and commits for another tenant: a refused BEGIN leaves no
+/// transaction open (which would hold SQLite's write lock and fail the next BEGIN).
+#[tokio::test]
+async fn sqlite_refusals_leave_the_connection_clean() {
+    let pool = one_sqlite_connection().await;
+    let fence = PlacementFence::new(&pool);
+    fence.install().await.unwrap();
+    PlacedNoteRepo::new(&pool).create_table().await.unwrap();
+    let placed = support::ctx("globex", Plan::Free);
+    fence
+        .place(placed.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    let fenced = support::ctx("acme", Plan::Free);
+    fence
+        .place(fenced.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    let other_tier = support::ctx("initech", Plan::Free);
+    fence
+        .place(other_tier.tenant_id(), Tier::Database, false)
+        .await
+        .unwrap();
+    // A tenant fenced *and* of another tier is `Moved`: its route is stale, whatever the flag.
+    let stale_and_fenced = support::ctx("hooli", Plan::Free);
+    fence
+        .place(stale_and_fenced.tenant_id(), Tier::Schema, true)
+        .await
+        .unwrap();
+    let unplaced = support::ctx("umbrella", Plan::Free);
+
+    let cases = [
+        (&unplaced, "moved"),
+        (&other_tier, "moved"),
+        (&stale_and_fenced, "moved"),
+        (&fenced, "fenced"),
+    ];
+    for (note_id, (ctx, expected)) in (1..).zip(cases) {
+        let refused = TenantTx::begin_fenced(&pool, ctx).await;
+        let got = match &refused {
+            Err(Error::Moved { tenant }) if tenant == ctx.tenant_id() => "moved",
+            Err(Error::Fenced { tenant }) if tenant == ctx.tenant_id() => "fenced",
+            Err(other) => panic!("{}: {other:?}", ctx.tenant_id()),
+            Ok(_) => panic!("{}: passed the fence", ctx.tenant_id()),
+        };
+        assert_eq!(got, expected, "{}", ctx.tenant_id());
+        drop(refused);
+        assert_clean(&pool, &placed, note_id).await;
+    }
+    // Lifting the fence lets the fenced tenant in, on the same connection.
+    assert!(fence.unfence(fenced.tenant_id()).await.unwrap());
+    TenantTx::begin_fenced(&pool, &fenced)
+        .await
+        .unwrap()
+        .commit()
+        .await
+        .unwrap();
+}
+
+/// A database without the placement table (the fence never installed there): a fenced BEGIN
+/// fails closed with a typed error (not a pass, not a panic), and the connection is clean
+/// after it;
+/// `install` then lets a placed tenant in.
+#[tokio::test]
+async fn sqlite_a_database_without_the_fence_fails_closed() {
+    let pool = one_sqlite_connection().await;
+    PlacedNoteRepo::new(&pool).create_table().await.unwrap();
+    let acme = support::ctx("acme", Plan::Free);
+    match TenantTx::begin_fenced(&pool, &acme).await {
+        Err(Error::Database(e)) => {
+            assert!(e.to_string().contains("no such table"), "{e}");
+        }
+        other => panic!("passed or mistyped: {:?}", other.map(|_| ())),
+    }
+    assert_plain_commit(&pool, &acme, 1).await;
+    let fence = PlacementFence::new(&pool);
+    fence.install().await.unwrap();
+    fence
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    assert_clean(&pool, &acme, 2).await;
+}
+
+/// The pool's one connection takes a plain transaction that writes and commits.
+async fn assert_plain_commit(pool: &SqlitePool, ctx: &TenantCtx, note_id: i64) {
+    let mut tx = TenantTx::begin(pool, ctx).await.unwrap();
+    tx.repo::<PlacedNote>()
+        .insert(ctx, note(note_id, "plain"))
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
 fn temp_dir(test: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("tenant-placement-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
