@@ -688,3 +688,164 @@ async fn the_limits_hold_across_threads_and_every_request_is_served() {
         assert!((1..=share).contains(&most), "{tenant}: {most} at once");
     }
 }
+
+/// `registry()`'s tenants, one more ("mover") whose plan the test changes, and `extra` free
+/// tenants `t0`, `t1`, ..
+#[derive(Clone)]
+struct Changing {
+    inner: Arc<InMemoryRegistry>,
+    mover: Arc<Mutex<Plan>>,
+}
+
+impl Changing {
+    fn new(extra: usize) -> Self {
+        let tenants = registry().iter().cloned().collect::<Vec<_>>();
+        let extra = (0..extra).map(|n| tenant(&format!("t{n}"), Plan::Free));
+        Changing {
+            inner: Arc::new(InMemoryRegistry::new(tenants.into_iter().chain(extra)).unwrap()),
+            mover: Arc::new(Mutex::new(Plan::Free)),
+        }
+    }
+}
+
+impl TenantRegistry for Changing {
+    type Error = std::convert::Infallible;
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        if id.as_str() == "mover" {
+            return Ok(Some(tenant("mover", self.mover.lock().unwrap().clone())));
+        }
+        self.inner.find_by_id(id).await
+    }
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        self.find_by_id(slug).await
+    }
+}
+
+/// `/work` as in [`app`] (the handler passes `gate` first) and `/quick` (no gate), behind
+/// `fair`, over `registry`.
+fn changing_app(fair: FairLayer, registry: Changing, gate: Arc<Semaphore>) -> Router {
+    let resolver = TenantResolver::new(registry, TenancyConfig::default())
+        .anonymous()
+        .shared();
+    Router::new()
+        .route(
+            "/work",
+            get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    drop(gate.acquire().await.unwrap());
+                    "ok"
+                }
+            }),
+        )
+        .route("/quick", get(|| async { "ok" }))
+        .layer((TenantLayer::new(resolver), fair))
+}
+
+fn quick(tenant: &str) -> http::Request<Body> {
+    http::Request::get("/quick")
+        .header("x-tenant-id", tenant)
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn status(app: &Router, request: http::Request<Body>) -> u16 {
+    app.clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// One request of each of `t0`..`t{n-1}`, with pauses of 10 ms every 100: the layer sweeps
+/// its entries at 256 and 512 tenants, the second sweep at least 20 ms after the first.
+async fn many_tenants(app: &Router, n: usize) {
+    for k in 0..n {
+        assert_eq!(status(app, quick(&format!("t{k}"))).await, 200);
+        if k % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// The thread's cached entry follows the tenant's plan: after the registry moves a tenant from
+/// free (1 a second) to pro (unbounded here), its requests get pro's limits at once; moved
+/// back, free's again, from a fresh limiter.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenants_new_plan_applies_at_once_though_its_entry_is_cached() {
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 1, 8).unwrap())
+        .build()
+        .unwrap();
+    let registry = Changing::new(0);
+    let app = changing_app(fair, registry.clone(), Arc::new(Semaphore::new(0)));
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    assert_eq!(status(&app, quick("mover")).await, 429);
+    *registry.mover.lock().unwrap() = Plan::Pro;
+    for _ in 0..20 {
+        assert_eq!(status(&app, quick("mover")).await, 200);
+    }
+    *registry.mover.lock().unwrap() = Plan::Free;
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    assert_eq!(status(&app, quick("mover")).await, 429);
+}
+
+/// Idle entries are pruned (600 tenants seen once: the layer keeps fewer), but never one in
+/// use: the free tenant's one slot of 14 stays held through both sweeps, and its next request
+/// still waits for it (a pruned and remade entry would have let it run beside the first).
+#[tokio::test(flavor = "current_thread")]
+async fn idle_entries_are_pruned_and_one_in_use_never_is() {
+    // A refill time of 1 ms (burst 1,000 at a million a second): prunable soon after idle.
+    let limits = Limits::new(1_000_000, 1_000, 8).unwrap();
+    let fair = FairLayer::builder(14, limits).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = changing_app(fair.clone(), Changing::new(600), Arc::clone(&gate));
+    let holder = tokio::spawn(app.clone().oneshot(request("free")));
+    until(|| fair.in_flight() == 1).await;
+
+    many_tenants(&app, 600).await;
+    assert!(fair.tracked() < 400, "{} entries kept", fair.tracked());
+
+    let second = tokio::spawn(app.clone().oneshot(quick("free")));
+    until(|| fair.queued(&id("free")) == 1).await;
+    assert_eq!(fair.in_flight(), 1);
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
+}
+
+/// A pruned tenant's limits hold when it comes back (its plan's burst again, then `429`), and
+/// an entry is not pruned before its limiter has refilled: pro's rate of 1 a second, spent,
+/// stays spent through the sweeps (a fresh limiter would admit its next request).
+#[tokio::test(flavor = "current_thread")]
+async fn a_pruned_tenants_limits_hold_when_it_comes_back() {
+    let fair = FairLayer::builder(64, Limits::new(1_000_000, 1_000, 8).unwrap())
+        // Refilled in 10 ms: prunable at the second sweep.
+        .plan(Plan::Enterprise, Limits::new(200, 2, 8).unwrap())
+        // Refilled in 1 s: not prunable in this test.
+        .plan(Plan::Pro, Limits::new(1, 1, 8).unwrap())
+        .build()
+        .unwrap();
+    let app = changing_app(
+        fair.clone(),
+        Changing::new(600),
+        Arc::new(Semaphore::new(0)),
+    );
+    let burst = async |tenant: &str| {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(status(&app, quick(tenant)).await);
+        }
+        statuses
+    };
+    assert_eq!(burst("ent").await, [200, 200, 429]);
+    assert_eq!(burst("pro").await, [200, 429, 429]);
+
+    many_tenants(&app, 600).await;
+    assert!(fair.tracked() < 400, "{} entries kept", fair.tracked());
+
+    assert_eq!(burst("ent").await, [200, 200, 429]);
+    assert_eq!(burst("pro").await, [429, 429, 429]);
+}
