@@ -911,6 +911,10 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
     let fair_limited = servers
         .service
         .fair_router(FairLayer::builder(1 << 16, limited).build().unwrap());
+    // `FairLayer` as a layer of its own beside `TenantLayer`, as before `TenantLayer::fair`.
+    let fair_own = servers
+        .service
+        .fair_layer_router(FairLayer::builder(1 << 16, roomy).build().unwrap());
     // One group per workload, so that each one's batches are sized on its own floor (a
     // `/whoami` batch sized on the point query would be shorter than the CPU clock's tick).
     let mut ratios = Vec::new();
@@ -918,13 +922,23 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
         ("GET /invoices/{id}", "/invoices/7"),
         ("GET /whoami", "/whoami"),
     ] {
-        let routers = [tenant.clone(), fair.clone(), fair_limited.clone()];
+        let routers = [
+            tenant.clone(),
+            fair.clone(),
+            fair_limited.clone(),
+            fair_own.clone(),
+        ];
         let group = format!("load/{name}/fair_uncontended {workload}");
         let pair = tenant_benches::compare_pairs(
             server,
             &group,
-            &["tenant", "tenant + fair", "tenant + fair, rate-limited"],
-            &[(1, 0), (2, 0)],
+            &[
+                "tenant",
+                "tenant + fair",
+                "tenant + fair, rate-limited",
+                "tenant + FairLayer of its own",
+            ],
+            &[(1, 0), (2, 0), (3, 0)],
             async |v: usize| {
                 let request = http::Request::get(path)
                     .header("x-tenant-id", "acme")
@@ -938,7 +952,11 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
         );
         ratios.extend(
             pair.into_iter()
-                .zip(["no rate limit", "a rate limit"])
+                .zip([
+                    "`TenantLayer::fair`, no rate limit",
+                    "`TenantLayer::fair`, a rate limit",
+                    "`FairLayer` a layer of its own, no rate limit",
+                ])
                 .map(|(r, limit)| (workload, limit, r)),
         );
     }

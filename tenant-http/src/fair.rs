@@ -179,10 +179,13 @@ impl FairLayerBuilder {
 /// have a rate ([`Limits::without_rate`] have none, and cost no clock read), and one
 /// compare-and-swap each for its share and its slot; the inner service's future is not boxed
 /// again ([`FairFuture`]) and holds one reference count. Idle tenants' entries are pruned (see
-/// [`FairLayer::tracked`]). Give it to the router in the same `layer` call as
-/// `TenantLayer` (a tuple: the first is the outer layer): each `Router::layer` call wraps
-/// every route in one more boxed service, cloned for every request, which costs more than the
-/// layer's own work.
+/// [`FairLayer::tracked`]). Cheapest given to `TenantLayer` itself
+/// ([`TenantLayer::fair`](crate::TenantLayer::fair)): admission then runs in its service, with
+/// no second service cloned for every request (each clone of an `Arc` is two atomic
+/// read-modify-writes, and `TenantService` clones its inner service once more per request).
+/// As a layer of its own (below), give it in the same `layer` call as `TenantLayer` (a tuple:
+/// the first is the outer layer): each `Router::layer` call wraps every route in one more
+/// boxed service, cloned for every request, which costs more than the layer's own work.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -281,6 +284,31 @@ impl<S> tower_layer::Layer<S> for FairLayer {
         }
     }
 }
+
+impl FairLayer {
+    /// Admits a request of `ctx`'s tenant, for `TenantLayer::fair`: its slot (held until
+    /// dropped) once it has one, or the response refusing it.
+    pub(crate) async fn admit(&self, ctx: &TenantCtx) -> Result<Held, Response> {
+        match self.shared.admit(ctx) {
+            Ok(Admission::Now(slot)) => Ok(Held(slot)),
+            Ok(Admission::Wait(waiting, label)) => {
+                let queued = Instant::now();
+                let slot = waiting.slot().await;
+                metrics::histogram!("tenant_queue_wait_seconds", "tenant" => label)
+                    .record(queued.elapsed().as_secs_f64());
+                Ok(Held(slot))
+            }
+            Err((rejection, label)) => {
+                metrics::counter!("tenant_rejections_total", "tenant" => label, "reason" => rejection.reason())
+                    .increment(1);
+                Err(rejection.into_response())
+            }
+        }
+    }
+}
+
+/// A request's slot, from [`FairLayer::admit`]: given back when dropped.
+pub(crate) struct Held(#[allow(dead_code, reason = "held for its drop")] Slot);
 
 /// The service [`FairLayer`] wraps around the application.
 #[derive(Clone)]

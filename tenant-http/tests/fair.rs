@@ -604,6 +604,15 @@ async fn a_tenant_holds_at_most_its_weighted_share_of_the_slots() {
 /// Requests of three tenants racing for `fair`'s slots on the runtime's threads, each handler
 /// yielding while it runs: the most requests that ran at once, in all and per tenant.
 async fn race(fair: FairLayer, requests: usize) -> (usize, HashMap<String, usize>) {
+    race_through(fair, requests, false).await
+}
+
+/// [`race`], with `fair` given to `TenantLayer::fair` when `in_tenant_layer`.
+async fn race_through(
+    fair: FairLayer,
+    requests: usize,
+    in_tenant_layer: bool,
+) -> (usize, HashMap<String, usize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[derive(Default)]
@@ -617,31 +626,33 @@ async fn race(fair: FairLayer, requests: usize) -> (usize, HashMap<String, usize
         .anonymous()
         .shared();
     let counted = Arc::clone(&running);
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move |ctx: Extension<TenantCtx>| {
-                let running = Arc::clone(&counted);
-                async move {
-                    let now = running.all.fetch_add(1, Ordering::SeqCst) + 1;
-                    running.most.fetch_max(now, Ordering::SeqCst);
-                    let tenant = ctx.tenant_id().to_string();
-                    {
-                        let mut tenants = running.tenants.lock().unwrap();
-                        let (now, most) = tenants.entry(tenant.clone()).or_default();
-                        *now += 1;
-                        *most = (*most).max(*now);
-                    }
-                    for _ in 0..3 {
-                        tokio::task::yield_now().await;
-                    }
-                    running.tenants.lock().unwrap().get_mut(&tenant).unwrap().0 -= 1;
-                    running.all.fetch_sub(1, Ordering::SeqCst);
-                    "ok"
+    let routes = Router::new().route(
+        "/work",
+        get(move |ctx: Extension<TenantCtx>| {
+            let running = Arc::clone(&counted);
+            async move {
+                let now = running.all.fetch_add(1, Ordering::SeqCst) + 1;
+                running.most.fetch_max(now, Ordering::SeqCst);
+                let tenant = ctx.tenant_id().to_string();
+                {
+                    let mut tenants = running.tenants.lock().unwrap();
+                    let (now, most) = tenants.entry(tenant.clone()).or_default();
+                    *now += 1;
+                    *most = (*most).max(*now);
                 }
-            }),
-        )
-        .layer((TenantLayer::new(resolver), fair.clone()));
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                running.tenants.lock().unwrap().get_mut(&tenant).unwrap().0 -= 1;
+                running.all.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let app = match in_tenant_layer {
+        true => routes.layer(TenantLayer::new(resolver).fair(fair.clone())),
+        false => routes.layer((TenantLayer::new(resolver), fair.clone())),
+    };
     let tasks: Vec<_> = (0..requests)
         .map(|n| {
             let name = ["ent", "pro", "free"][n % 3];
@@ -687,6 +698,84 @@ async fn the_limits_hold_across_threads_and_every_request_is_served() {
         let most = tenants[tenant];
         assert!((1..=share).contains(&most), "{tenant}: {most} at once");
     }
+    // The same, admitted by `TenantLayer::fair`.
+    let fair = FairLayer::builder(8, lots()).build().unwrap();
+    let (most, tenants) = race_through(fair, 600, true).await;
+    assert!(most <= 8, "{most} requests ran at once");
+    for (tenant, share) in [("ent", 6), ("pro", 2), ("free", 1)] {
+        let most = tenants[tenant];
+        assert!((1..=share).contains(&most), "{tenant}: {most} at once");
+    }
+}
+
+/// `TenantLayer::fair` enforces what `FairLayer` as a layer does: the free tenant's rate (its
+/// burst of 3, then `429 rate-limited` with `Retry-After`, the others never refused), the one
+/// slot (a second request waits in its tenant's queue until the first is done), the queue
+/// bound (`429 tenant-queue-full`).
+#[tokio::test(flavor = "current_thread")]
+async fn tenant_layer_fair_enforces_the_same_limits() {
+    let routes = |gate: Arc<Semaphore>| {
+        Router::new().route(
+            "/work",
+            get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    drop(gate.acquire().await.unwrap());
+                    "ok"
+                }
+            }),
+        )
+    };
+    let resolver = || {
+        TenantResolver::new(registry(), TenancyConfig::default())
+            .anonymous()
+            .shared()
+    };
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 3, 8).unwrap())
+        .build()
+        .unwrap();
+    let app =
+        routes(Arc::new(Semaphore::new(1_000))).layer(TenantLayer::new(resolver()).fair(fair));
+    let mut statuses: HashMap<&str, Vec<u16>> = HashMap::new();
+    for _ in 0..10 {
+        for name in ["flooder", "ent"] {
+            let response = app.clone().oneshot(request(name)).await.unwrap();
+            let status = response.status().as_u16();
+            if status == 429 {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(
+                    problem_type(response).await,
+                    "urn:tenant:problem:rate-limited"
+                );
+            }
+            statuses.entry(name).or_default().push(status);
+        }
+    }
+    let admitted = statuses["flooder"].iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&admitted), "{:?}", statuses["flooder"]);
+    assert!(statuses["ent"].iter().all(|s| *s == 200));
+
+    let fair = FairLayer::builder(1, Limits::new(1_000_000, 1_000_000, 1).unwrap())
+        .build()
+        .unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = routes(Arc::clone(&gate)).layer(TenantLayer::new(resolver()).fair(fair.clone()));
+    let first = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.in_flight() == 1).await;
+    let second = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.queued(&id("ent")) == 1).await;
+    let refused = app.clone().oneshot(request("ent")).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        problem_type(refused).await,
+        "urn:tenant:problem:tenant-queue-full"
+    );
+    assert_eq!(fair.in_flight(), 1);
+    gate.add_permits(2);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
 }
 
 /// `registry()`'s tenants, one more ("mover") whose plan the test changes, and `extra` free
