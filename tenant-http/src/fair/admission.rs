@@ -198,7 +198,7 @@ impl Shared {
     ) -> Shared {
         Shared {
             id: LAYER_IDS.fetch_add(1, Ordering::Relaxed),
-            weights: weights.clone(),
+            weights,
             full_weight,
             default_limits,
             plans,
