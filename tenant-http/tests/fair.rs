@@ -847,13 +847,14 @@ async fn status(app: &Router, request: http::Request<Body>) -> u16 {
         .as_u16()
 }
 
-/// One request of each of `t0`..`t{n-1}`, with pauses of 10 ms every 100: the layer sweeps
-/// its entries at 256 and 512 tenants, the second sweep at least 20 ms after the first.
+/// One request of each of `t0`..`t{n-1}`, with pauses of 40 ms every 100: the layer sweeps
+/// its entries at 256 and 512 tenants, the second sweep at least 80 ms after the first (120
+/// ms with `n` = 600).
 async fn many_tenants(app: &Router, n: usize) {
     for k in 0..n {
         assert_eq!(status(app, quick(&format!("t{k}"))).await, 200);
         if k % 100 == 99 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
+            tokio::time::sleep(Duration::from_millis(40)).await;
         }
     }
 }
@@ -911,8 +912,9 @@ async fn idle_entries_are_pruned_and_one_in_use_never_is() {
 #[tokio::test(flavor = "current_thread")]
 async fn a_pruned_tenants_limits_hold_when_it_comes_back() {
     let fair = FairLayer::builder(64, Limits::new(1_000_000, 1_000, 8).unwrap())
-        // Refilled in 10 ms: prunable at the second sweep.
-        .plan(Plan::Enterprise, Limits::new(200, 2, 8).unwrap())
+        // Refilled in 100 ms (one request per 50 ms: the test's three in a row stay within
+        // one): prunable at the second sweep.
+        .plan(Plan::Enterprise, Limits::new(20, 2, 8).unwrap())
         // Refilled in 1 s: not prunable in this test.
         .plan(Plan::Pro, Limits::new(1, 1, 8).unwrap())
         .build()
