@@ -37,7 +37,8 @@
 //! `TENANT_BENCH_CPU=<postmaster pid>`), which the generators' share of the cores does not move.
 //!
 //! Then `FairLayer`'s own cost, in-process (the router with and without it, called through
-//! tower), and the noisy-neighbour scenarios (see [`noisy`]; `TENANT_NOISY=0` skips them).
+//! tower), and the noisy-neighbour scenarios (see [`noisy`]; `TENANT_NOISY=0` skips them;
+//! `TENANT_LOAD=0` skips the load runs before them).
 //! Written to `target/bench-load.md`.
 
 use std::collections::BTreeMap;
@@ -587,6 +588,15 @@ fn backend(
     };
     let servers = start(server, client, db);
     noisy_tenants(server, client, &noisy_db, servers.tenant);
+    // `TENANT_LOAD=0`: only what follows the load runs (the layer's own cost, the noisy
+    // neighbours), e.g. to compare two builds of `FairLayer` in the same minutes.
+    if env_or("TENANT_LOAD", 1) == 0 {
+        let mut out = uncontended(name, server, &servers);
+        if env_or("TENANT_NOISY", 1) == 1 {
+            out += &noisy(name, client, server, &servers, &noisy_db);
+        }
+        return out;
+    }
     // Warm-up: connections, caches, SQLite's statement caches, the allocator.
     for &which in &RUNS {
         run(client, &servers, settings, which, settings.requests / 10);
@@ -891,10 +901,20 @@ impl PerTenant {
 fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) -> String {
     use tower::ServiceExt;
     let roomy = Limits::new(u32::MAX, u32::MAX, 1 << 16).unwrap();
+    // A rate limit no run reaches (a billion a second), checked on every request: what a
+    // tenant whose plan has one pays for it.
+    let limited = Limits::new(1_000_000_000, 1_000_000_000, 1 << 16).unwrap();
     let tenant = servers.service.router();
     let fair = servers
         .service
         .fair_router(FairLayer::builder(1 << 16, roomy).build().unwrap());
+    let fair_limited = servers
+        .service
+        .fair_router(FairLayer::builder(1 << 16, limited).build().unwrap());
+    // `FairLayer` as a layer of its own beside `TenantLayer`, as before `TenantLayer::fair`.
+    let fair_own = servers
+        .service
+        .fair_layer_router(FairLayer::builder(1 << 16, roomy).build().unwrap());
     // One group per workload, so that each one's batches are sized on its own floor (a
     // `/whoami` batch sized on the point query would be shorter than the CPU clock's tick).
     let mut ratios = Vec::new();
@@ -902,13 +922,23 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
         ("GET /invoices/{id}", "/invoices/7"),
         ("GET /whoami", "/whoami"),
     ] {
-        let routers = [tenant.clone(), fair.clone()];
+        let routers = [
+            tenant.clone(),
+            fair.clone(),
+            fair_limited.clone(),
+            fair_own.clone(),
+        ];
         let group = format!("load/{name}/fair_uncontended {workload}");
         let pair = tenant_benches::compare_pairs(
             server,
             &group,
-            &["tenant", "tenant + fair"],
-            &[(1, 0)],
+            &[
+                "tenant",
+                "tenant + fair",
+                "tenant + fair, rate-limited",
+                "tenant + FairLayer of its own",
+            ],
+            &[(1, 0), (2, 0), (3, 0)],
             async |v: usize| {
                 let request = http::Request::get(path)
                     .header("x-tenant-id", "acme")
@@ -920,7 +950,15 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
             },
             &|| (),
         );
-        ratios.extend(pair.into_iter().map(|r| (workload, r)));
+        ratios.extend(
+            pair.into_iter()
+                .zip([
+                    "`TenantLayer::fair`, no rate limit",
+                    "`TenantLayer::fair`, a rate limit",
+                    "`FairLayer` a layer of its own, no rate limit",
+                ])
+                .map(|(r, limit)| (workload, limit, r)),
+        );
     }
     let mode = match std::env::var("TENANT_BENCH_CPU") {
         Ok(_) => "CPU time",
@@ -931,8 +969,8 @@ fn uncontended(name: &str, server: &tokio::runtime::Runtime, servers: &Servers) 
          {} interleaved rounds, {mode}): ",
         tenant_benches::rounds()
     );
-    for (workload, [m, lo, hi]) in ratios {
-        out += &format!("{workload} × **{m:.3}** [{lo:.3}, {hi:.3}]; ");
+    for (workload, limit, [m, lo, hi]) in ratios {
+        out += &format!("{workload}, {limit} × **{m:.3}** [{lo:.3}, {hi:.3}]; ");
     }
     out + "of the same router without the layer.\n\n"
 }

@@ -305,13 +305,68 @@ pub(crate) fn problem_response(
 /// a user go outside the layer and take [`AnyCaller`].
 #[derive(Clone, Debug)]
 pub struct TenantLayer {
+    boundary: Arc<Boundary>,
+}
+
+/// What every request's service needs, behind one reference count: axum clones the service
+/// for every request (and `TenantService` its inner one), so each `Arc` here costs two atomic
+/// read-modify-writes per clone.
+#[derive(Debug)]
+struct Boundary {
     resolver: SharedResolver,
+    #[cfg(feature = "fair")]
+    fair: Option<crate::FairLayer>,
 }
 
 impl TenantLayer {
     /// A layer resolving with `resolver`.
     pub fn new(resolver: SharedResolver) -> Self {
-        TenantLayer { resolver }
+        TenantLayer {
+            boundary: Arc::new(Boundary {
+                resolver,
+                #[cfg(feature = "fair")]
+                fair: None,
+            }),
+        }
+    }
+
+    /// Weighted fair admission of the resolved requests by `fair` (feature `fair`), in this
+    /// layer's own service: the same admission as `FairLayer` given as the next layer
+    /// (`.layer((TenantLayer::new(resolver), fair))`), without a second service cloned for
+    /// every request nor a second future around the handler's. A refused request is answered
+    /// here, after its tenant was resolved (its `429` problem, see `FairRejection`).
+    ///
+    /// ```
+    /// use axum::{routing::get, Router};
+    /// use tenant::http::{FairLayer, Limits, TenantLayer, TenantResolver};
+    /// use tenant::{InMemoryRegistry, Plan, TenancyConfig};
+    /// use tower::ServiceExt;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let resolver = TenantResolver::new(InMemoryRegistry::from_ids(["acme".parse()?])?,
+    ///     TenancyConfig::default()).anonymous().shared();
+    /// let fair = FairLayer::builder(64, Limits::new(100, 200, 32)?)
+    ///     .plan(Plan::Free, Limits::new(1, 1, 8)?)
+    ///     .build()?;
+    /// let app = Router::new()
+    ///     .route("/", get(|| async { "ok" }))
+    ///     .layer(TenantLayer::new(resolver).fair(fair));
+    /// let request = || http::Request::get("/").header("x-tenant-id", "acme")
+    ///     .body(axum::body::Body::empty());
+    /// assert_eq!(app.clone().oneshot(request()?).await?.status(), 200);
+    /// assert_eq!(app.oneshot(request()?).await?.status(), 429); // free: one a second
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[cfg(feature = "fair")]
+    pub fn fair(self, fair: crate::FairLayer) -> Self {
+        TenantLayer {
+            boundary: Arc::new(Boundary {
+                resolver: self.boundary.resolver.clone(),
+                fair: Some(fair),
+            }),
+        }
     }
 }
 
@@ -321,7 +376,7 @@ impl<S> tower_layer::Layer<S> for TenantLayer {
     fn layer(&self, inner: S) -> Self::Service {
         TenantService {
             inner,
-            resolver: self.resolver.clone(),
+            boundary: Arc::clone(&self.boundary),
         }
     }
 }
@@ -330,7 +385,7 @@ impl<S> tower_layer::Layer<S> for TenantLayer {
 #[derive(Clone, Debug)]
 pub struct TenantService<S> {
     inner: S,
-    resolver: SharedResolver,
+    boundary: Arc<Boundary>,
 }
 
 impl<S, B> tower_service::Service<http::Request<B>> for TenantService<S>
@@ -351,11 +406,20 @@ where
         // The clone that was polled ready is the one that serves this request.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        let resolver = self.resolver.clone();
+        let boundary = Arc::clone(&self.boundary);
         Box::pin(async move {
             let (mut parts, body) = request.into_parts();
-            match resolver.resolve(&parts).await {
+            match boundary.resolver.resolve(&parts).await {
                 Ok(ctx) => {
+                    // Held until the response is ready (dropped with this block's locals).
+                    #[cfg(feature = "fair")]
+                    let _slot = match &boundary.fair {
+                        Some(fair) => match fair.admit(&ctx).await {
+                            Ok(slot) => Some(slot),
+                            Err(refused) => return Ok(refused),
+                        },
+                        None => None,
+                    };
                     let span = tracing::info_span!("tenant", tenant_id = %ctx.tenant_id());
                     parts.extensions.insert(ctx);
                     inner

@@ -11,8 +11,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -20,11 +19,9 @@ use axum_core::response::{IntoResponse, Response};
 use tenant_core::labels::TenantLabels;
 use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 
-use sfq::Sfq;
-
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
-use admission::{Admission, Shared, Slot, Tenants};
+use admission::{Admission, Shared, Slot};
 pub use limits::{DEFAULT_FULL_WEIGHT, FairConfigError, Limits};
 pub use rejection::FairRejection;
 
@@ -136,21 +133,17 @@ impl FairLayerBuilder {
             return Err(FairConfigError::FullWeight);
         }
         Ok(FairLayer {
-            shared: Arc::new(Shared {
-                weights: self.weights,
-                full_weight: self.full_weight,
-                default_limits: self.default_limits,
-                plans: self.plans,
-                overrides: self.tenants,
-                labels: self
-                    .labels
+            shared: Arc::new(Shared::new(
+                self.weights,
+                self.full_weight,
+                self.default_limits,
+                self.plans,
+                self.tenants,
+                self.labels
                     .unwrap_or_else(|| Arc::new(TenantLabels::new(20))),
-                tenants: RwLock::new(Tenants::default()),
                 // Four billion requests at once is no limit: the count fits half a word.
-                limit: self.concurrency.min(u32::MAX as usize) as u64,
-                state: AtomicU64::new(0),
-                queues: Mutex::new(Sfq::default()),
-            }),
+                self.concurrency.min(u32::MAX as usize) as u64,
+            )),
         })
     }
 }
@@ -181,12 +174,18 @@ impl FairLayerBuilder {
 /// A slot is held until the inner service's response future completes (not while the body
 /// streams). A request dropped while queued gives its place up.
 ///
-/// Uncontended (a free slot, the tenant within its limits), a request costs one lookup of its
-/// tenant, a rate check, and one compare-and-swap for its slot, and the inner service's future
-/// is not boxed again ([`FairFuture`]). Give it to the router in the same `layer` call as
-/// `TenantLayer` (a tuple: the first is the outer layer): each `Router::layer` call wraps
-/// every route in one more boxed service, cloned for every request, which costs more than the
-/// layer's own work.
+/// Uncontended (a free slot, the tenant within its limits), a request costs a lookup of its
+/// tenant in its thread's cache of the layer's entries (no lock), a rate check if its limits
+/// have a rate ([`Limits::without_rate`] have none, and cost no clock read), and one
+/// compare-and-swap each for its share and its slot; the inner service's future is not boxed
+/// again ([`FairFuture`]) and holds one reference count. Idle tenants' entries are pruned (see
+/// [`FairLayer::tracked`]). Cheapest given to `TenantLayer` itself
+/// ([`TenantLayer::fair`](crate::TenantLayer::fair)): admission then runs in its service, with
+/// no second service cloned for every request (each clone of an `Arc` is two atomic
+/// read-modify-writes, and `TenantService` clones its inner service once more per request).
+/// As a layer of its own (below), give it in the same `layer` call as `TenantLayer` (a tuple:
+/// the first is the outer layer): each `Router::layer` call wraps every route in one more
+/// boxed service, cloned for every request, which costs more than the layer's own work.
 ///
 /// ```
 /// use axum::{routing::get, Router};
@@ -224,8 +223,8 @@ pub struct FairLayer {
 impl fmt::Debug for FairLayer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("FairLayer")
-            .field("concurrency", &self.shared.limit)
-            .field("in_flight", &self.shared.in_flight())
+            .field("concurrency", &self.shared.core.limit)
+            .field("in_flight", &self.shared.core.in_flight())
             .finish_non_exhaustive()
     }
 }
@@ -247,12 +246,31 @@ impl FairLayer {
 
     /// Requests running now (holding a slot).
     pub fn in_flight(&self) -> usize {
-        self.shared.in_flight()
+        self.shared.core.in_flight()
     }
 
     /// Requests of `tenant` waiting for a slot now.
     pub fn queued(&self, tenant: &TenantId) -> usize {
-        self.shared.queues().len_of(tenant)
+        self.shared.core.queues().len_of(tenant)
+    }
+
+    /// Tenants whose state (rate limiter, slots held) the layer keeps now. A tenant's entry is
+    /// made on its first request and pruned once idle: when the layer keeps 256 entries or
+    /// more, and again each time it keeps twice as many as after the last sweep, it drops the
+    /// entries no request used since the sweep before, if that sweep is at least their rate
+    /// limiter's refill time ago (`burst / per_second`: a fresh entry then admits exactly what
+    /// the old one would) and they hold no slot and have nothing queued. So the entries kept
+    /// are about the tenants active between two sweeps, not every tenant ever seen.
+    ///
+    /// ```
+    /// use tenant::http::{FairLayer, Limits};
+    ///
+    /// let fair = FairLayer::builder(64, Limits::new(100, 100, 8)?).build()?;
+    /// assert_eq!(fair.tracked(), 0);
+    /// # Ok::<(), tenant::http::FairConfigError>(())
+    /// ```
+    pub fn tracked(&self) -> usize {
+        self.shared.tracked()
     }
 }
 
@@ -266,6 +284,31 @@ impl<S> tower_layer::Layer<S> for FairLayer {
         }
     }
 }
+
+impl FairLayer {
+    /// Admits a request of `ctx`'s tenant, for `TenantLayer::fair`: its slot (held until
+    /// dropped) once it has one, or the response refusing it.
+    pub(crate) async fn admit(&self, ctx: &TenantCtx) -> Result<Held, Response> {
+        match self.shared.admit(ctx) {
+            Ok(Admission::Now(slot)) => Ok(Held(slot)),
+            Ok(Admission::Wait(waiting, label)) => {
+                let queued = Instant::now();
+                let slot = waiting.slot().await;
+                metrics::histogram!("tenant_queue_wait_seconds", "tenant" => label)
+                    .record(queued.elapsed().as_secs_f64());
+                Ok(Held(slot))
+            }
+            Err((rejection, label)) => {
+                metrics::counter!("tenant_rejections_total", "tenant" => label, "reason" => rejection.reason())
+                    .increment(1);
+                Err(rejection.into_response())
+            }
+        }
+    }
+}
+
+/// A request's slot, from [`FairLayer::admit`]: given back when dropped.
+pub(crate) struct Held(#[allow(dead_code, reason = "held for its drop")] Slot);
 
 /// The service [`FairLayer`] wraps around the application.
 #[derive(Clone)]

@@ -604,6 +604,15 @@ async fn a_tenant_holds_at_most_its_weighted_share_of_the_slots() {
 /// Requests of three tenants racing for `fair`'s slots on the runtime's threads, each handler
 /// yielding while it runs: the most requests that ran at once, in all and per tenant.
 async fn race(fair: FairLayer, requests: usize) -> (usize, HashMap<String, usize>) {
+    race_through(fair, requests, false).await
+}
+
+/// [`race`], with `fair` given to `TenantLayer::fair` when `in_tenant_layer`.
+async fn race_through(
+    fair: FairLayer,
+    requests: usize,
+    in_tenant_layer: bool,
+) -> (usize, HashMap<String, usize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     #[derive(Default)]
@@ -617,31 +626,33 @@ async fn race(fair: FairLayer, requests: usize) -> (usize, HashMap<String, usize
         .anonymous()
         .shared();
     let counted = Arc::clone(&running);
-    let app = Router::new()
-        .route(
-            "/work",
-            get(move |ctx: Extension<TenantCtx>| {
-                let running = Arc::clone(&counted);
-                async move {
-                    let now = running.all.fetch_add(1, Ordering::SeqCst) + 1;
-                    running.most.fetch_max(now, Ordering::SeqCst);
-                    let tenant = ctx.tenant_id().to_string();
-                    {
-                        let mut tenants = running.tenants.lock().unwrap();
-                        let (now, most) = tenants.entry(tenant.clone()).or_default();
-                        *now += 1;
-                        *most = (*most).max(*now);
-                    }
-                    for _ in 0..3 {
-                        tokio::task::yield_now().await;
-                    }
-                    running.tenants.lock().unwrap().get_mut(&tenant).unwrap().0 -= 1;
-                    running.all.fetch_sub(1, Ordering::SeqCst);
-                    "ok"
+    let routes = Router::new().route(
+        "/work",
+        get(move |ctx: Extension<TenantCtx>| {
+            let running = Arc::clone(&counted);
+            async move {
+                let now = running.all.fetch_add(1, Ordering::SeqCst) + 1;
+                running.most.fetch_max(now, Ordering::SeqCst);
+                let tenant = ctx.tenant_id().to_string();
+                {
+                    let mut tenants = running.tenants.lock().unwrap();
+                    let (now, most) = tenants.entry(tenant.clone()).or_default();
+                    *now += 1;
+                    *most = (*most).max(*now);
                 }
-            }),
-        )
-        .layer((TenantLayer::new(resolver), fair.clone()));
+                for _ in 0..3 {
+                    tokio::task::yield_now().await;
+                }
+                running.tenants.lock().unwrap().get_mut(&tenant).unwrap().0 -= 1;
+                running.all.fetch_sub(1, Ordering::SeqCst);
+                "ok"
+            }
+        }),
+    );
+    let app = match in_tenant_layer {
+        true => routes.layer(TenantLayer::new(resolver).fair(fair.clone())),
+        false => routes.layer((TenantLayer::new(resolver), fair.clone())),
+    };
     let tasks: Vec<_> = (0..requests)
         .map(|n| {
             let name = ["ent", "pro", "free"][n % 3];
@@ -687,4 +698,245 @@ async fn the_limits_hold_across_threads_and_every_request_is_served() {
         let most = tenants[tenant];
         assert!((1..=share).contains(&most), "{tenant}: {most} at once");
     }
+    // The same, admitted by `TenantLayer::fair`.
+    let fair = FairLayer::builder(8, lots()).build().unwrap();
+    let (most, tenants) = race_through(fair, 600, true).await;
+    assert!(most <= 8, "{most} requests ran at once");
+    for (tenant, share) in [("ent", 6), ("pro", 2), ("free", 1)] {
+        let most = tenants[tenant];
+        assert!((1..=share).contains(&most), "{tenant}: {most} at once");
+    }
+}
+
+/// `TenantLayer::fair` enforces what `FairLayer` as a layer does: the free tenant's rate (its
+/// burst of 3, then `429 rate-limited` with `Retry-After`, the others never refused), the one
+/// slot (a second request waits in its tenant's queue until the first is done), the queue
+/// bound (`429 tenant-queue-full`).
+#[tokio::test(flavor = "current_thread")]
+async fn tenant_layer_fair_enforces_the_same_limits() {
+    let routes = |gate: Arc<Semaphore>| {
+        Router::new().route(
+            "/work",
+            get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    drop(gate.acquire().await.unwrap());
+                    "ok"
+                }
+            }),
+        )
+    };
+    let resolver = || {
+        TenantResolver::new(registry(), TenancyConfig::default())
+            .anonymous()
+            .shared()
+    };
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 3, 8).unwrap())
+        .build()
+        .unwrap();
+    let app =
+        routes(Arc::new(Semaphore::new(1_000))).layer(TenantLayer::new(resolver()).fair(fair));
+    let mut statuses: HashMap<&str, Vec<u16>> = HashMap::new();
+    for _ in 0..10 {
+        for name in ["flooder", "ent"] {
+            let response = app.clone().oneshot(request(name)).await.unwrap();
+            let status = response.status().as_u16();
+            if status == 429 {
+                assert!(response.headers().contains_key("retry-after"));
+                assert_eq!(
+                    problem_type(response).await,
+                    "urn:tenant:problem:rate-limited"
+                );
+            }
+            statuses.entry(name).or_default().push(status);
+        }
+    }
+    let admitted = statuses["flooder"].iter().filter(|s| **s == 200).count();
+    assert!((3..=4).contains(&admitted), "{:?}", statuses["flooder"]);
+    assert!(statuses["ent"].iter().all(|s| *s == 200));
+
+    let fair = FairLayer::builder(1, Limits::new(1_000_000, 1_000_000, 1).unwrap())
+        .build()
+        .unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = routes(Arc::clone(&gate)).layer(TenantLayer::new(resolver()).fair(fair.clone()));
+    let first = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.in_flight() == 1).await;
+    let second = tokio::spawn(app.clone().oneshot(request("ent")));
+    until(|| fair.queued(&id("ent")) == 1).await;
+    let refused = app.clone().oneshot(request("ent")).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        problem_type(refused).await,
+        "urn:tenant:problem:tenant-queue-full"
+    );
+    assert_eq!(fair.in_flight(), 1);
+    gate.add_permits(2);
+    assert_eq!(first.await.unwrap().unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
+}
+
+/// `registry()`'s tenants, one more ("mover") whose plan the test changes, and `extra` free
+/// tenants `t0`, `t1`, ..
+#[derive(Clone)]
+struct Changing {
+    inner: Arc<InMemoryRegistry>,
+    mover: Arc<Mutex<Plan>>,
+}
+
+impl Changing {
+    fn new(extra: usize) -> Self {
+        let tenants = registry().iter().cloned().collect::<Vec<_>>();
+        let extra = (0..extra).map(|n| tenant(&format!("t{n}"), Plan::Free));
+        Changing {
+            inner: Arc::new(InMemoryRegistry::new(tenants.into_iter().chain(extra)).unwrap()),
+            mover: Arc::new(Mutex::new(Plan::Free)),
+        }
+    }
+}
+
+impl TenantRegistry for Changing {
+    type Error = std::convert::Infallible;
+    async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        if id.as_str() == "mover" {
+            return Ok(Some(tenant("mover", self.mover.lock().unwrap().clone())));
+        }
+        self.inner.find_by_id(id).await
+    }
+    async fn find_by_slug(&self, slug: &TenantId) -> Result<Option<Tenant>, Self::Error> {
+        self.find_by_id(slug).await
+    }
+}
+
+/// `/work` as in [`app`] (the handler passes `gate` first) and `/quick` (no gate), behind
+/// `fair`, over `registry`.
+fn changing_app(fair: FairLayer, registry: Changing, gate: Arc<Semaphore>) -> Router {
+    let resolver = TenantResolver::new(registry, TenancyConfig::default())
+        .anonymous()
+        .shared();
+    Router::new()
+        .route(
+            "/work",
+            get(move || {
+                let gate = Arc::clone(&gate);
+                async move {
+                    drop(gate.acquire().await.unwrap());
+                    "ok"
+                }
+            }),
+        )
+        .route("/quick", get(|| async { "ok" }))
+        .layer((TenantLayer::new(resolver), fair))
+}
+
+fn quick(tenant: &str) -> http::Request<Body> {
+    http::Request::get("/quick")
+        .header("x-tenant-id", tenant)
+        .body(Body::empty())
+        .unwrap()
+}
+
+async fn status(app: &Router, request: http::Request<Body>) -> u16 {
+    app.clone()
+        .oneshot(request)
+        .await
+        .unwrap()
+        .status()
+        .as_u16()
+}
+
+/// One request of each of `t0`..`t{n-1}`, with pauses of 40 ms every 100: the layer sweeps
+/// its entries at 256 and 512 tenants, the second sweep at least 80 ms after the first (120
+/// ms with `n` = 600).
+async fn many_tenants(app: &Router, n: usize) {
+    for k in 0..n {
+        assert_eq!(status(app, quick(&format!("t{k}"))).await, 200);
+        if k % 100 == 99 {
+            tokio::time::sleep(Duration::from_millis(40)).await;
+        }
+    }
+}
+
+/// The thread's cached entry follows the tenant's plan: after the registry moves a tenant from
+/// free (1 a second) to pro (unbounded here), its requests get pro's limits at once; moved
+/// back, free's again, from a fresh limiter.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenants_new_plan_applies_at_once_though_its_entry_is_cached() {
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, Limits::new(1, 1, 8).unwrap())
+        .build()
+        .unwrap();
+    let registry = Changing::new(0);
+    let app = changing_app(fair, registry.clone(), Arc::new(Semaphore::new(0)));
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    assert_eq!(status(&app, quick("mover")).await, 429);
+    *registry.mover.lock().unwrap() = Plan::Pro;
+    for _ in 0..20 {
+        assert_eq!(status(&app, quick("mover")).await, 200);
+    }
+    *registry.mover.lock().unwrap() = Plan::Free;
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    assert_eq!(status(&app, quick("mover")).await, 429);
+}
+
+/// Idle entries are pruned (600 tenants seen once: the layer keeps fewer), but never one in
+/// use: the free tenant's one slot of 14 stays held through both sweeps, and its next request
+/// still waits for it (a pruned and remade entry would have let it run beside the first).
+#[tokio::test(flavor = "current_thread")]
+async fn idle_entries_are_pruned_and_one_in_use_never_is() {
+    // A refill time of 1 ms (burst 1,000 at a million a second): prunable soon after idle.
+    let limits = Limits::new(1_000_000, 1_000, 8).unwrap();
+    let fair = FairLayer::builder(14, limits).build().unwrap();
+    let gate = Arc::new(Semaphore::new(0));
+    let app = changing_app(fair.clone(), Changing::new(600), Arc::clone(&gate));
+    let holder = tokio::spawn(app.clone().oneshot(request("free")));
+    until(|| fair.in_flight() == 1).await;
+
+    many_tenants(&app, 600).await;
+    assert!(fair.tracked() < 400, "{} entries kept", fair.tracked());
+
+    let second = tokio::spawn(app.clone().oneshot(quick("free")));
+    until(|| fair.queued(&id("free")) == 1).await;
+    assert_eq!(fair.in_flight(), 1);
+    gate.add_permits(1);
+    assert_eq!(holder.await.unwrap().unwrap().status(), 200);
+    assert_eq!(second.await.unwrap().unwrap().status(), 200);
+    assert_eq!(fair.in_flight(), 0);
+}
+
+/// A pruned tenant's limits hold when it comes back (its plan's burst again, then `429`), and
+/// an entry is not pruned before its limiter has refilled: pro's rate of 1 a second, spent,
+/// stays spent through the sweeps (a fresh limiter would admit its next request).
+#[tokio::test(flavor = "current_thread")]
+async fn a_pruned_tenants_limits_hold_when_it_comes_back() {
+    let fair = FairLayer::builder(64, Limits::new(1_000_000, 1_000, 8).unwrap())
+        // Refilled in 100 ms (one request per 50 ms: the test's three in a row stay within
+        // one): prunable at the second sweep.
+        .plan(Plan::Enterprise, Limits::new(20, 2, 8).unwrap())
+        // Refilled in 1 s: not prunable in this test.
+        .plan(Plan::Pro, Limits::new(1, 1, 8).unwrap())
+        .build()
+        .unwrap();
+    let app = changing_app(
+        fair.clone(),
+        Changing::new(600),
+        Arc::new(Semaphore::new(0)),
+    );
+    let burst = async |tenant: &str| {
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(status(&app, quick(tenant)).await);
+        }
+        statuses
+    };
+    assert_eq!(burst("ent").await, [200, 200, 429]);
+    assert_eq!(burst("pro").await, [200, 429, 429]);
+
+    many_tenants(&app, 600).await;
+    assert!(fair.tracked() < 400, "{} entries kept", fair.tracked());
+
+    assert_eq!(burst("ent").await, [200, 200, 429]);
+    assert_eq!(burst("pro").await, [429, 429, 429]);
 }

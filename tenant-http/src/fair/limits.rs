@@ -17,6 +17,10 @@ pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
 ///
 /// Each tenant's limits count only its own requests, so a tenant within them is never refused
 /// because of another (it may wait, in its own queue, for its weighted share of the slots).
+///
+/// A rate and a burst of `u32::MAX` each ([`Limits::without_rate`]) are no rate limit: no
+/// sequence of requests could reach them, so the layer does not check them at all (no clock
+/// read, no limiter state per request).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Sustained requests per second.
@@ -45,6 +49,30 @@ impl Limits {
             burst: NonZeroU32::new(burst).ok_or(FairConfigError::ZeroRate)?,
             queue,
         })
+    }
+
+    /// A queue bound and no rate limit: a rate and a burst of `u32::MAX`.
+    ///
+    /// ```
+    /// use tenant::http::Limits;
+    ///
+    /// let queue_only = Limits::without_rate(16);
+    /// assert!(!queue_only.is_rate_limited());
+    /// assert!(Limits::new(50, 100, 16)?.is_rate_limited());
+    /// # Ok::<(), tenant::http::FairConfigError>(())
+    /// ```
+    pub fn without_rate(queue: usize) -> Self {
+        Limits {
+            per_second: NonZeroU32::MAX,
+            burst: NonZeroU32::MAX,
+            queue,
+        }
+    }
+
+    /// Whether these limits hold a rate limit: not when the rate and the burst are both
+    /// `u32::MAX` ([`Limits::without_rate`]).
+    pub fn is_rate_limited(&self) -> bool {
+        self.per_second != NonZeroU32::MAX || self.burst != NonZeroU32::MAX
     }
 
     pub(super) fn quota(&self) -> Quota {
