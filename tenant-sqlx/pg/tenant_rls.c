@@ -18,10 +18,10 @@
  *   texts are hidden for the same database and role (see SECURITY.md for what remains).
  * - texts_hidden() (1.2) says whether enter_text would look at a credential here.
  * - native_current_tenant() returns the setting, NULL when unset or empty (fail closed).
- * - placement_enter(tenant, tier) (1.1) is tenant-sqlx's placement fence: a shared advisory lock
- *   on the tenant's key (the move takes it exclusively to drain), then the tenant's row of
- *   tenant_placement.tenants, read through its primary key under a snapshot taken after the
- *   lock. Not placed here, or of another tier: SQLSTATE TP001; fenced: TP002.
+ * - placement_enter(tenant, tier) (1.1) is tenant-sqlx's placement fence: the tenant's row of
+ *   tenant_placement.tenants, read through its primary key in the calling statement's snapshot;
+ *   no lock: the move's drain waits for the transactions that were running when the flag was
+ *   committed (SECURITY.md). Not placed here, or of another tier: SQLSTATE TP001; fenced: TP002.
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
  * (in enter) rather than once per statement, as the PL/pgSQL version must. Within a backend,
@@ -512,9 +512,6 @@ tenant_rls_current_tenant(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(tenant_setting));
 }
 
-/* The advisory lock's first key, as the PL/pgSQL fence and PlacementFence::fence use it. */
-#define PLACEMENT_LOCK_KEY 1952804464
-
 static void
 placement_refuse(bool fenced)
 {
@@ -554,8 +551,6 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	text	   *tenant;
 	text	   *tier;
 	size_t		tenant_len;
-	LOCKTAG		tag;
-	int32		hash;
 	Oid			schema;
 	Oid			relid;
 	Oid			index_oid;
@@ -579,13 +574,6 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	tenant_len = VARSIZE_ANY_EXHDR(tenant);
 	if (!valid_tenant(VARDATA_ANY(tenant), tenant_len))
 		placement_refuse(false);
-
-	/* pg_try_advisory_xact_lock_shared(1952804464, hashtext(tenant)), as the move expects. */
-	hash = DatumGetInt32(DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
-												 PointerGetDatum(tenant)));
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) PLACEMENT_LOCK_KEY, (uint32) hash, 2);
-	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		placement_refuse(true);
 
 	schema = get_namespace_oid("tenant_placement", true);
 	relid = OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
@@ -619,11 +607,13 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * A snapshot taken after the lock: a fence committed before the move took the lock
-	 * exclusively is seen, whatever snapshot the transaction (repeatable read included) has.
-	 * The index's own collation, so the search descends the tree as it was built.
+	 * The statement's own snapshot, no other: any snapshot of this transaction was taken after
+	 * it began, and the move's drain waits for every transaction that had begun when its flag
+	 * was committed; one that began later sees the flag in any snapshot it takes (repeatable
+	 * read's included). The index's own collation, so the search descends the tree as it was
+	 * built.
 	 */
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(tenant));
 	scan = index_beginscan(rel, index, snapshot, 1, 0);
@@ -647,7 +637,6 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	if (!placed)
