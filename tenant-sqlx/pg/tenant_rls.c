@@ -22,6 +22,10 @@
  *   tenant_placement.tenants, read through its primary key in the calling statement's snapshot;
  *   no lock: the move's drain waits for the transactions that were running when the flag was
  *   committed (SECURITY.md). Not placed here, or of another tier: SQLSTATE TP001; fenced: TP002.
+ * - placement_enter(tenant, tier, search_path) (1.3) is that check, then the search path set
+ *   transaction-locally as set_config('search_path', .., true) sets it: the fenced BEGIN's one
+ *   function call, where it made two (the planner names and plans each call of the query on
+ *   every BEGIN).
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
  * (in enter) rather than once per statement, as the PL/pgSQL version must. Within a backend,
@@ -72,6 +76,7 @@ PG_FUNCTION_INFO_V1(tenant_rls_enter_text);
 PG_FUNCTION_INFO_V1(tenant_rls_texts_hidden);
 PG_FUNCTION_INFO_V1(tenant_rls_current_tenant);
 PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
+PG_FUNCTION_INFO_V1(tenant_rls_placement_enter_path);
 
 /*
  * The backend's cache of the key and of the credentials computed under it. Why it is safe:
@@ -545,8 +550,8 @@ typed_column(TupleDesc desc, const char *name, Oid type)
  * (its owner grants the caller nothing on it) and reveals only what the PL/pgSQL version's
  * errors do. The caller chooses the tenant and the tier it claims; the answer is the row.
  */
-Datum
-tenant_rls_placement_enter(PG_FUNCTION_ARGS)
+static void
+placement_check(FunctionCallInfo fcinfo)
 {
 	text	   *tenant;
 	text	   *tier;
@@ -643,5 +648,34 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 		placement_refuse(false);
 	if (fenced)
 		placement_refuse(true);
+}
+
+Datum
+tenant_rls_placement_enter(PG_FUNCTION_ARGS)
+{
+	placement_check(fcinfo);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The check, then set_config('search_path', search_path, true)'s work, with its privileges
+ * (the caller's: search_path is a user setting). After the check: a refused tenant's BEGIN
+ * fails before any of it matters, as the transaction is then aborted either way.
+ */
+Datum
+tenant_rls_placement_enter_path(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+
+	placement_check(fcinfo);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant_rls: the search path is NULL")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	(void) set_config_option("search_path", path,
+							 superuser() ? PGC_SUSET : PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	pfree(path);
 	PG_RETURN_VOID();
 }

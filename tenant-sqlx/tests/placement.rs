@@ -1715,3 +1715,73 @@ async fn the_drain_gives_up_after_its_bound_with_a_typed_error() {
     neighbour.commit().await.unwrap();
     assert!(fence.fence(acme.tenant_id()).await.unwrap());
 }
+
+/// The fenced BEGIN over the C check (tenant_rls 1.3) makes one call, which checks and sets the
+/// search path: the path inside the transaction is the one `TenantTx::begin` sets (the
+/// session's schemas, `pg_temp` last; the tenant's schema, `pg_temp` last, for the schema
+/// tier), and a refusal still sets nothing. A database whose extension is at 1.2 is updated in
+/// place by `install`, and its fenced BEGIN then takes the one call too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_call_fence_sets_the_search_path_as_begin_does() {
+    let Some((owner, app)) = support::postgres_app_database("placement_one_call_path", 2).await
+    else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE SCHEMA tenant_rls; CREATE EXTENSION tenant_rls VERSION '1.2' SCHEMA tenant_rls",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let fence = PlacementFence::new(&owner);
+    fence.install().await.unwrap();
+    let version: (String, bool) = sqlx::query_as(
+        "SELECT extversion, \
+         to_regprocedure('tenant_rls.placement_enter(text, text, text)') IS NOT NULL \
+         FROM pg_extension WHERE extname = 'tenant_rls'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(version, ("1.3".to_owned(), true));
+    assert_eq!(fence_language(&owner).await, "sql");
+    let acme = support::ctx("acme", Plan::Free);
+    let show = "SELECT current_setting('search_path')";
+    for tier in [Tier::Shared, Tier::Schema] {
+        fence.place(acme.tenant_id(), tier, false).await.unwrap();
+        let ctx = acme.clone().with_placement(tenant::Placement::new(
+            tenant::DatabaseLabel::default(),
+            tier,
+        ));
+        let mut fenced = TenantTx::begin_fenced(&app, &ctx).await.unwrap();
+        let path: String = sqlx::query_scalar(show)
+            .fetch_one(fenced.executor())
+            .await
+            .unwrap();
+        fenced.commit().await.unwrap();
+        let expected = if tier == Tier::Schema {
+            "\"tenant_acme\", pg_temp".to_owned()
+        } else {
+            let mut plain = TenantTx::begin(&app, &ctx).await.unwrap();
+            let path: String = sqlx::query_scalar(show)
+                .fetch_one(plain.executor())
+                .await
+                .unwrap();
+            plain.commit().await.unwrap();
+            path
+        };
+        assert_eq!(path, expected, "{tier:?}");
+        assert!(path.ends_with("pg_temp"), "{path}");
+        // Transaction-local: the session's own path is back after the commit.
+        let after: String = sqlx::query_scalar(show).fetch_one(&app).await.unwrap();
+        assert!(!after.ends_with("pg_temp"), "{after}");
+    }
+    fence
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Fenced { .. })
+    ));
+}

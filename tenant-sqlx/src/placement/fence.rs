@@ -113,8 +113,8 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
     /// flag ([`DRAIN_TIMEOUT`](Self::DRAIN_TIMEOUT) unless set). On PostgreSQL these are every
     /// transaction of the database (and every prepared one), not only the tenant's: a session
     /// left idle in a transaction holds a move back until the bound, then `fence` answers
-    /// [`Error::DrainTimeout`] with the tenant fenced, and the move's step retries. A move run
-    /// as a workflow activity keeps the bound under its heartbeat timeout.
+    /// [`Error::DrainTimeout`] with the tenant fenced, and the move's step retries (the
+    /// example's workflow maps it to a transient failure), waiting again for what runs then.
     ///
     /// ```
     /// use std::time::Duration;
@@ -802,9 +802,12 @@ placement_backend!(
 );
 
 /// Which check each PostgreSQL database's fenced BEGIN calls: the extension's C function by its
-/// own name (`tenant_rls.placement_enter`) where the database's `tenant_placement.enter` is the
-/// SQL wrapper over it ([`PlacementFence::install`] with the extension), the database's own
-/// `enter` elsewhere (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]).
+/// own name, in the form that also sets the search path
+/// (`tenant_rls.placement_enter(tenant, tier, search_path)`, tenant_rls 1.3), where the
+/// database's `tenant_placement.enter` is the SQL wrapper over the check
+/// ([`PlacementFence::install`] with the extension); the database's own `enter` elsewhere
+/// (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]; or an extension older than
+/// 1.3 that the installer could not update, not being its owner).
 ///
 /// Learnt with one catalog query at the first fenced BEGIN on a pool, then kept for the process
 /// ([`PoolMemo`](crate::pool_memo::PoolMemo): no lock and no allocation on the BEGINs after),
@@ -836,7 +839,7 @@ mod native {
                JOIN pg_catalog.pg_extension AS e ON e.oid OPERATOR(pg_catalog.=) d.refobjid \
                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
                  AND d.objid OPERATOR(pg_catalog.=) \
-                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text)') \
+                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text, pg_catalog.text)') \
                  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass \
                  AND d.deptype OPERATOR(pg_catalog.=) 'e' AND e.extname OPERATOR(pg_catalog.=) 'tenant_rls') \
              AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p \
