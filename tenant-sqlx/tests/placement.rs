@@ -1080,8 +1080,7 @@ async fn a_running_copy_holds_the_fence_until_it_commits() {
 macro_rules! late_switch {
     ($pool:expr) => {{
         let fence = PlacementFence::new($pool);
-        // The PostgreSQL one is a schema of the shared test database, whose placement table
-        // (`tenant_placement.tenants`) other tests may write: a tenant of this test's own.
+        // A tenant of this test's own, whatever else the database's placement table holds.
         let acme = id("late-switch");
         fence.place(&acme, Tier::Shared, true).await.unwrap();
         assert!(fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
@@ -1111,7 +1110,10 @@ async fn a_late_switch_leaves_an_unfenced_tenant_alone_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_switch_leaves_an_unfenced_tenant_alone_postgres() {
-    let Some(pool) = support::postgres("placement: a late switch").await else {
+    // A database of its own: the fence's drain waits for every transaction of its database,
+    // and the shared test database has the other test binaries' transactions.
+    let Some((pool, _app)) = support::postgres_app_database("placement_late_switch", 1).await
+    else {
         return;
     };
     PlacementFence::new(&pool).install().await.unwrap();
