@@ -161,6 +161,8 @@ pg_start() {
 
   # Durability is pointless for a cluster deleted at exit and costs test time.
   # max_connections: parallel test binaries each open their own pools.
+  # max_prepared_transactions: the placement test that holds a prepared transaction open across
+  # a fence (the move's drain must wait for it); a few slots cost a few kB of shared memory.
   cat >>"$PG_DATA/postgresql.conf" <<EOF
 listen_addresses = '127.0.0.1'
 unix_socket_directories = '$PG_TMP'
@@ -168,6 +170,7 @@ fsync = off
 synchronous_commit = off
 full_page_writes = off
 max_connections = 200
+max_prepared_transactions = 8
 EOF
 
   ci_start_on_free_port PostgreSQL "$PG_FIRST_PORT" "$PG_PORT_TRIES" _pg_try_start || return

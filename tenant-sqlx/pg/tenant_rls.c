@@ -19,9 +19,15 @@
  * - texts_hidden() (1.2) says whether enter_text would look at a credential here.
  * - native_current_tenant() returns the setting, NULL when unset or empty (fail closed).
  * - placement_enter(tenant, tier) (1.1) is tenant-sqlx's placement fence: a shared advisory lock
- *   on the tenant's key (the move takes it exclusively to drain), then the tenant's row of
- *   tenant_placement.tenants, read through its primary key under a snapshot taken after the
- *   lock. Not placed here, or of another tier: SQLSTATE TP001; fenced: TP002.
+ *   on the tenant's key (1.1's drain takes it exclusively; kept for processes of that release),
+ *   then the tenant's row of tenant_placement.tenants, read through its primary key under a
+ *   snapshot taken after the lock. Not placed here, or of another tier: SQLSTATE TP001;
+ *   fenced: TP002.
+ * - placement_enter(tenant, tier, search_path) (1.3) is that check without the lock, in the
+ *   calling statement's snapshot (the move's drain waits for the transactions that were running
+ *   when the flag was committed; SECURITY.md), then the search path set transaction-locally as
+ *   set_config('search_path', .., true) sets it: the fenced BEGIN's one function call, where it
+ *   made two (the planner names and plans each call of the query on every BEGIN).
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
  * (in enter) rather than once per statement, as the PL/pgSQL version must. Within a backend,
@@ -72,6 +78,7 @@ PG_FUNCTION_INFO_V1(tenant_rls_enter_text);
 PG_FUNCTION_INFO_V1(tenant_rls_texts_hidden);
 PG_FUNCTION_INFO_V1(tenant_rls_current_tenant);
 PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
+PG_FUNCTION_INFO_V1(tenant_rls_placement_enter_path);
 
 /*
  * The backend's cache of the key and of the credentials computed under it. Why it is safe:
@@ -512,7 +519,7 @@ tenant_rls_current_tenant(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(tenant_setting));
 }
 
-/* The advisory lock's first key, as the PL/pgSQL fence and PlacementFence::fence use it. */
+/* The advisory lock's first key, as the 1.1 fence and the drains of that release take it. */
 #define PLACEMENT_LOCK_KEY 1952804464
 
 static void
@@ -548,14 +555,13 @@ typed_column(TupleDesc desc, const char *name, Oid type)
  * (its owner grants the caller nothing on it) and reveals only what the PL/pgSQL version's
  * errors do. The caller chooses the tenant and the tier it claims; the answer is the row.
  */
-Datum
-tenant_rls_placement_enter(PG_FUNCTION_ARGS)
+static void
+placement_check(FunctionCallInfo fcinfo, bool lock)
 {
 	text	   *tenant;
 	text	   *tier;
 	size_t		tenant_len;
-	LOCKTAG		tag;
-	int32		hash;
+	Snapshot	latest = NULL;
 	Oid			schema;
 	Oid			relid;
 	Oid			index_oid;
@@ -580,12 +586,18 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	if (!valid_tenant(VARDATA_ANY(tenant), tenant_len))
 		placement_refuse(false);
 
-	/* pg_try_advisory_xact_lock_shared(1952804464, hashtext(tenant)), as the move expects. */
-	hash = DatumGetInt32(DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
-												 PointerGetDatum(tenant)));
-	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) PLACEMENT_LOCK_KEY, (uint32) hash, 2);
-	if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
-		placement_refuse(true);
+	if (lock)
+	{
+		LOCKTAG		tag;
+		int32		hash;
+
+		/* pg_try_advisory_xact_lock_shared(1952804464, hashtext(tenant)), as 1.1's drain expects. */
+		hash = DatumGetInt32(DirectFunctionCall1Coll(hashtext, DEFAULT_COLLATION_OID,
+													 PointerGetDatum(tenant)));
+		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, (uint32) PLACEMENT_LOCK_KEY, (uint32) hash, 2);
+		if (LockAcquire(&tag, ShareLock, false, true) == LOCKACQUIRE_NOT_AVAIL)
+			placement_refuse(true);
+	}
 
 	schema = get_namespace_oid("tenant_placement", true);
 	relid = OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
@@ -619,11 +631,20 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * A snapshot taken after the lock: a fence committed before the move took the lock
-	 * exclusively is seen, whatever snapshot the transaction (repeatable read included) has.
-	 * The index's own collation, so the search descends the tree as it was built.
+	 * The statement's own snapshot, no other: any snapshot of this transaction was taken after
+	 * it began, and the move's drain waits for every transaction that had begun when its flag
+	 * was committed; one that began later sees the flag in any snapshot it takes (repeatable
+	 * read's included). The index's own collation, so the search descends the tree as it was
+	 * built.
 	 */
-	snapshot = RegisterSnapshot(GetLatestSnapshot());
+	if (lock)
+	{
+		/* Taken after the lock, so a fence committed before a 1.1 drain took it is seen. */
+		latest = RegisterSnapshot(GetLatestSnapshot());
+		snapshot = latest;
+	}
+	else
+		snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
 	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
 						   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(tenant));
 	scan = index_beginscan(rel, index, snapshot, 1, 0);
@@ -647,12 +668,50 @@ tenant_rls_placement_enter(PG_FUNCTION_ARGS)
 	}
 	ExecDropSingleTupleTableSlot(slot);
 	index_endscan(scan);
-	UnregisterSnapshot(snapshot);
+	if (latest != NULL)
+		UnregisterSnapshot(latest);
 	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	if (!placed)
 		placement_refuse(false);
 	if (fenced)
 		placement_refuse(true);
+}
+
+/*
+ * The two-argument check keeps 1.1's shared lock. Installing this library replaces the one the
+ * server loads for every database at once, before any ALTER EXTENSION: processes of an older
+ * tenant-sqlx still call this symbol in BEGIN, and their drains take the lock exclusively to
+ * wait for those transactions. Without it here, an older drain would return while
+ * transactions that passed the check still write. tenant-sqlx calls the three-argument
+ * check, which takes no lock: its drain waits for the transactions themselves.
+ */
+Datum
+tenant_rls_placement_enter(PG_FUNCTION_ARGS)
+{
+	placement_check(fcinfo, true);
+	PG_RETURN_VOID();
+}
+
+/*
+ * The check, then set_config('search_path', search_path, true)'s work, with its privileges
+ * (the caller's: search_path is a user setting). After the check: a refused tenant's BEGIN
+ * fails before any of it matters, as the transaction is then aborted either way.
+ */
+Datum
+tenant_rls_placement_enter_path(PG_FUNCTION_ARGS)
+{
+	char	   *path;
+
+	placement_check(fcinfo, false);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("tenant_rls: the search path is NULL")));
+	path = text_to_cstring(PG_GETARG_TEXT_PP(2));
+	(void) set_config_option("search_path", path,
+							 superuser() ? PGC_SUSET : PGC_USERSET,
+							 PGC_S_SESSION, GUC_ACTION_LOCAL, true, 0, false);
+	pfree(path);
 	PG_RETURN_VOID();
 }

@@ -290,6 +290,24 @@ pub enum Error {
         /// The tenant of the transaction.
         tenant: tenant_core::TenantId,
     },
+    /// A move's fence ([`PlacementFence::fence`](crate::PlacementFence::fence)) set the flag,
+    /// then waited longer than its bound
+    /// ([`with_drain_timeout`](crate::PlacementFence::with_drain_timeout)) for the transactions
+    /// that were running in the database when the flag was committed (on PostgreSQL every
+    /// transaction of the database, not only the tenant's, and every prepared one). The tenant
+    /// stays fenced: its new transactions are refused. Retryable: fencing again (idempotent)
+    /// waits again, for what is running then.
+    #[error(
+        "the fence of tenant `{tenant}` is set, but {running} transaction(s) that began before it were still running after {waited_ms} ms; retry the fence"
+    )]
+    DrainTimeout {
+        /// The tenant being fenced.
+        tenant: tenant_core::TenantId,
+        /// How many of the transactions waited for were still running (or prepared).
+        running: usize,
+        /// How long the drain waited, in milliseconds.
+        waited_ms: u64,
+    },
     /// A move's copy ([`TenantCopy::copy`](crate::TenantCopy::copy)) found, in its transaction
     /// at the target, that the target does not hold the tenant fenced (for
     /// [`copy_for_move`](crate::TenantCopy::copy_for_move): by that move): the move lifted the
@@ -360,7 +378,8 @@ pub enum Error {
 
 impl Error {
     /// Whether the same call may succeed if tried again: [`Moved`](Self::Moved) (after the
-    /// route is refreshed) and [`Fenced`](Self::Fenced) (after the move).
+    /// route is refreshed), [`Fenced`](Self::Fenced) (after the move) and
+    /// [`DrainTimeout`](Self::DrainTimeout) (once the older transactions have ended).
     ///
     /// ```
     /// use tenant::sqlx::Error;
@@ -370,7 +389,10 @@ impl Error {
     /// # Ok::<(), tenant::TenantIdError>(())
     /// ```
     pub fn is_retryable(&self) -> bool {
-        matches!(self, Error::Moved { .. } | Error::Fenced { .. })
+        matches!(
+            self,
+            Error::Moved { .. } | Error::Fenced { .. } | Error::DrainTimeout { .. }
+        )
     }
 
     /// Classifies a database error of a write to `table`.

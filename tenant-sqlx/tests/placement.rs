@@ -1216,8 +1216,7 @@ async fn a_running_copy_holds_the_fence_until_it_commits() {
 macro_rules! late_switch {
     ($pool:expr) => {{
         let fence = PlacementFence::new($pool);
-        // The PostgreSQL one is a schema of the shared test database, whose placement table
-        // (`tenant_placement.tenants`) other tests may write: a tenant of this test's own.
+        // A tenant of this test's own, whatever else the database's placement table holds.
         let acme = id("late-switch");
         fence.place(&acme, Tier::Shared, true).await.unwrap();
         assert!(fence.retier_fenced(&acme, Tier::Schema).await.unwrap());
@@ -1247,7 +1246,10 @@ async fn a_late_switch_leaves_an_unfenced_tenant_alone_sqlite() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_late_switch_leaves_an_unfenced_tenant_alone_postgres() {
-    let Some(pool) = support::postgres("placement: a late switch").await else {
+    // A database of its own: the fence's drain waits for every transaction of its database,
+    // and the shared test database has the other test binaries' transactions.
+    let Some((pool, _app)) = support::postgres_app_database("placement_late_switch", 1).await
+    else {
         return;
     };
     PlacementFence::new(&pool).install().await.unwrap();
@@ -1685,4 +1687,384 @@ async fn a_copy_under_row_security_is_refused_not_empty() {
         tables.sums(acme.tenant_id(), source).await.unwrap(),
         tables.sums(acme.tenant_id(), target).await.unwrap()
     );
+}
+
+/// How long a test lets a fence run before it says the fence did not wait.
+const STILL_WAITING: Duration = Duration::from_millis(300);
+
+/// Whether `fencing` is still running after [`STILL_WAITING`].
+async fn still_waiting<T>(fencing: &mut tokio::task::JoinHandle<T>) -> bool {
+    tokio::time::timeout(STILL_WAITING, fencing).await.is_err()
+}
+
+/// The fence of `tenant` on `owner`, in a task of its own.
+fn fence_in_task(
+    owner: &PgPool,
+    tenant: &TenantId,
+) -> tokio::task::JoinHandle<Result<bool, Error>> {
+    let (owner, tenant) = (owner.clone(), tenant.clone());
+    tokio::spawn(async move { PlacementFence::new(&owner).fence(&tenant).await })
+}
+
+/// A transaction that passed the check before the fence's flag: `fence` (its drain) has not
+/// returned while it is open, a transaction that begins after the flag is refused with
+/// `Fenced` meanwhile, and once it commits, the fence returns and its write is at the source
+/// and in the copy. With the C check and with the PL/pgSQL one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_waits_for_a_transaction_that_passed_the_check() {
+    let Some((owner, app)) = support::postgres_app_database("placement_drain_waits", 3).await
+    else {
+        return;
+    };
+    let Some((target, _)) = support::postgres_app_database("placement_drain_waits_eu", 1).await
+    else {
+        return;
+    };
+    PlacedNoteRepo::new(&owner).create_table().await.unwrap();
+    prepare_pg(&target).await;
+    let fence = PlacementFence::new(&owner);
+    let acme = support::ctx("acme", Plan::Free);
+    for (round, language) in ["sql", "plpgsql"].into_iter().enumerate() {
+        if language == "sql" {
+            fence.install().await.unwrap();
+        } else {
+            fence.install_plpgsql().await.unwrap();
+        }
+        assert_eq!(fence_language(&owner).await, language);
+        fence
+            .place(acme.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+        let id = i64::try_from(round).unwrap();
+        let mut tx = TenantTx::begin_fenced(&app, &acme).await.unwrap();
+        let mut fencing = fence_in_task(&owner, acme.tenant_id());
+        assert!(
+            still_waiting(&mut fencing).await,
+            "{language}: the drain returned while a transaction that passed the check was open"
+        );
+        assert!(
+            matches!(
+                TenantTx::begin_fenced(&app, &acme).await,
+                Err(Error::Fenced { .. })
+            ),
+            "{language}: a transaction began after the flag"
+        );
+        // Written after the fence began: the copy must still see it.
+        tx.repo::<PlacedNote>()
+            .insert(&acme, note(id, language))
+            .await
+            .unwrap();
+        assert!(!fencing.is_finished(), "{language}");
+        tx.commit().await.unwrap();
+        assert!(fencing.await.unwrap().unwrap(), "{language}");
+        let at_source: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM placed_notes WHERE tenant_id = 'acme' ORDER BY id")
+                .fetch_all(&owner)
+                .await
+                .unwrap();
+        assert_eq!(at_source, (0..=id).collect::<Vec<_>>(), "{language}");
+        fence_target_and_copy(&owner, &target, acme.tenant_id(), id + 1).await;
+        fence.unfence(acme.tenant_id()).await.unwrap();
+    }
+}
+
+/// Copies `tenant` from `source` to `target` (placed there fenced) and checks `rows` arrived.
+async fn fence_target_and_copy(source: &PgPool, target: &PgPool, tenant: &TenantId, rows: i64) {
+    PlacementFence::new(target)
+        .place(tenant, Tier::Shared, true)
+        .await
+        .unwrap();
+    let copied = TenantCopy::new()
+        .entity::<PlacedNote>()
+        .copy(
+            tenant,
+            TablesAt {
+                pool: source,
+                schema: None,
+            },
+            TablesAt {
+                pool: target,
+                schema: None,
+            },
+            |_| async {},
+        )
+        .await
+        .unwrap();
+    assert_eq!(i64::try_from(copied).unwrap(), rows);
+    let at_target: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM placed_notes WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_one(target)
+            .await
+            .unwrap();
+    assert_eq!(at_target, rows);
+}
+
+/// A prepared transaction keeps what it wrote uncommitted after its session's transaction has
+/// ended (its virtual transaction id is gone): the drain waits for it too. One was prepared
+/// before the fence; another passed the check before the flag and prepares while the drain
+/// waits (after the drain listed the running transactions, before it lists the prepared
+/// ones). The fence returns only when both are committed, and both writes are at the source.
+/// Regression: a drain that waited for the listed virtual transaction ids only returned as
+/// soon as the second prepared, with its write not committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_waits_for_prepared_transactions() {
+    const GIDS: [&str; 2] = ["placement-drain-1", "placement-drain-2"];
+    // A run that failed half-way left its prepared transactions, which would keep the
+    // database from being dropped and made again: their role rolls them back.
+    if let Ok(app_url) = std::env::var("APP_DATABASE_URL") {
+        let url = format!(
+            "{}/t_placement_drain_prepared",
+            app_url.rsplit_once('/').unwrap().0
+        );
+        if let Ok(left) = PgPool::connect(&url).await {
+            for gid in GIDS {
+                let rollback = format!("ROLLBACK PREPARED '{gid}'");
+                drop(
+                    sqlx::query(sqlx::AssertSqlSafe(rollback))
+                        .execute(&left)
+                        .await,
+                );
+            }
+        }
+    }
+    let Some((owner, app)) = support::postgres_app_database("placement_drain_prepared", 3).await
+    else {
+        return;
+    };
+    let slots: String = sqlx::query_scalar("SHOW max_prepared_transactions")
+        .fetch_one(&owner)
+        .await
+        .unwrap();
+    if slots == "0" {
+        eprintln!(
+            "skipping the_drain_waits_for_prepared_transactions: the server has \
+             max_prepared_transactions = 0 (.ci/pg.sh sets 8)"
+        );
+        return;
+    }
+    prepare_pg(&owner).await;
+    let fence = PlacementFence::new(&owner);
+    let acme = support::ctx("acme", Plan::Free);
+    fence
+        .place(acme.tenant_id(), Tier::Shared, false)
+        .await
+        .unwrap();
+    let prepare = |gid: &str| sqlx::AssertSqlSafe(format!("PREPARE TRANSACTION '{gid}'"));
+    let commit = |gid: &str| sqlx::AssertSqlSafe(format!("COMMIT PREPARED '{gid}'"));
+    let mut first = TenantTx::begin_fenced(&app, &acme).await.unwrap();
+    first
+        .repo::<PlacedNote>()
+        .insert(&acme, note(1, "prepared before the fence"))
+        .await
+        .unwrap();
+    sqlx::query(prepare(GIDS[0]))
+        .execute(first.executor())
+        .await
+        .unwrap();
+    drop(first);
+    let mut second = TenantTx::begin_fenced(&app, &acme).await.unwrap();
+    let mut fencing = fence_in_task(&owner, acme.tenant_id());
+    assert!(still_waiting(&mut fencing).await, "the drain did not wait");
+    second
+        .repo::<PlacedNote>()
+        .insert(&acme, note(2, "prepared during the drain"))
+        .await
+        .unwrap();
+    sqlx::query(prepare(GIDS[1]))
+        .execute(second.executor())
+        .await
+        .unwrap();
+    drop(second);
+    sqlx::query(commit(GIDS[0])).execute(&app).await.unwrap();
+    assert!(
+        still_waiting(&mut fencing).await,
+        "the drain returned while a transaction that passed the check was prepared, not committed"
+    );
+    sqlx::query(commit(GIDS[1])).execute(&app).await.unwrap();
+    assert!(fencing.await.unwrap().unwrap());
+    let written: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM placed_notes WHERE tenant_id = 'acme'")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(written, 2);
+}
+
+/// The drain waits for every transaction of the database that was running when the flag was
+/// committed, not only the tenant's: its wait is bounded, and a transaction of another tenant
+/// held open past the bound makes `fence` return `DrainTimeout` (retryable), the tenant still
+/// fenced. Fencing again once it has ended succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_drain_gives_up_after_its_bound_with_a_typed_error() {
+    let Some((owner, app)) = support::postgres_app_database("placement_drain_bound", 2).await
+    else {
+        return;
+    };
+    prepare_pg(&owner).await;
+    let fence = PlacementFence::new(&owner).with_drain_timeout(Duration::from_millis(200));
+    let (acme, globex) = (
+        support::ctx("acme", Plan::Free),
+        support::ctx("globex", Plan::Free),
+    );
+    for ctx in [&acme, &globex] {
+        fence
+            .place(ctx.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+    }
+    let neighbour = TenantTx::begin_fenced(&app, &globex).await.unwrap();
+    let refused = fence.fence(acme.tenant_id()).await;
+    assert!(
+        matches!(&refused, Err(e @ Error::DrainTimeout { tenant, .. }) if tenant == acme.tenant_id() && e.is_retryable()),
+        "{refused:?}"
+    );
+    assert_eq!(
+        fence.state(acme.tenant_id()).await.unwrap(),
+        Some(tenant::sqlx::PlacedState {
+            tier: Tier::Shared,
+            fenced: true
+        })
+    );
+    assert!(matches!(
+        TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Fenced { .. })
+    ));
+    neighbour.commit().await.unwrap();
+    assert!(fence.fence(acme.tenant_id()).await.unwrap());
+}
+
+/// The fenced BEGIN over the C check (tenant_rls 1.3) makes one call, which checks and sets the
+/// search path: the path inside the transaction is the one `TenantTx::begin` sets (the
+/// session's schemas, `pg_temp` last; the tenant's schema, `pg_temp` last, for the schema
+/// tier), and a refusal still sets nothing. A database whose extension is at 1.2 is updated in
+/// place by `install`, and its fenced BEGIN then takes the one call too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_one_call_fence_sets_the_search_path_as_begin_does() {
+    let Some((owner, app)) = support::postgres_app_database("placement_one_call_path", 2).await
+    else {
+        return;
+    };
+    sqlx::raw_sql(
+        "CREATE SCHEMA tenant_rls; CREATE EXTENSION tenant_rls VERSION '1.2' SCHEMA tenant_rls",
+    )
+    .execute(&owner)
+    .await
+    .unwrap();
+    let fence = PlacementFence::new(&owner);
+    fence.install().await.unwrap();
+    let version: (String, bool) = sqlx::query_as(
+        "SELECT extversion, \
+         to_regprocedure('tenant_rls.placement_enter(text, text, text)') IS NOT NULL \
+         FROM pg_extension WHERE extname = 'tenant_rls'",
+    )
+    .fetch_one(&owner)
+    .await
+    .unwrap();
+    assert_eq!(version, ("1.3".to_owned(), true));
+    assert_eq!(fence_language(&owner).await, "sql");
+    let acme = support::ctx("acme", Plan::Free);
+    let show = "SELECT current_setting('search_path')";
+    for tier in [Tier::Shared, Tier::Schema] {
+        fence.place(acme.tenant_id(), tier, false).await.unwrap();
+        let ctx = acme.clone().with_placement(tenant::Placement::new(
+            tenant::DatabaseLabel::default(),
+            tier,
+        ));
+        let mut fenced = TenantTx::begin_fenced(&app, &ctx).await.unwrap();
+        let path: String = sqlx::query_scalar(show)
+            .fetch_one(fenced.executor())
+            .await
+            .unwrap();
+        fenced.commit().await.unwrap();
+        let expected = if tier == Tier::Schema {
+            "\"tenant_acme\", pg_temp".to_owned()
+        } else {
+            let mut plain = TenantTx::begin(&app, &ctx).await.unwrap();
+            let path: String = sqlx::query_scalar(show)
+                .fetch_one(plain.executor())
+                .await
+                .unwrap();
+            plain.commit().await.unwrap();
+            path
+        };
+        assert_eq!(path, expected, "{tier:?}");
+        assert!(path.ends_with("pg_temp"), "{path}");
+        // Transaction-local: the session's own path is back after the commit.
+        let after: String = sqlx::query_scalar(show).fetch_one(&app).await.unwrap();
+        assert!(!after.ends_with("pg_temp"), "{after}");
+    }
+    fence
+        .place(acme.tenant_id(), Tier::Shared, true)
+        .await
+        .unwrap();
+    assert!(matches!(
+        TenantTx::begin_fenced(&app, &acme).await,
+        Err(Error::Fenced { .. })
+    ));
+}
+
+/// A process of an earlier release still calls the two-argument check in its BEGIN
+/// (`tenant_rls.placement_enter(tenant, tier)` by name, or the database's
+/// `tenant_placement.enter`), and its drain waits for those transactions by taking the
+/// tenant's advisory lock exclusively. Installing this release (the library every database of
+/// the server loads, the PL/pgSQL fence `install_plpgsql` replaces) must not take that lock
+/// away from them. Regression: both checks had dropped it, and an older drain returned while
+/// a transaction that had passed the check still ran.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_older_releases_drain_still_waits_for_its_transactions() {
+    let Some((owner, app)) =
+        support::postgres_app_database("placement_older_releases_drain", 2).await
+    else {
+        return;
+    };
+    let fence = PlacementFence::new(&owner);
+    let acme = support::ctx("acme", Plan::Free);
+    for (install, check) in [
+        ("sql", "tenant_rls.placement_enter"),
+        ("sql", "tenant_placement.enter"),
+        ("plpgsql", "tenant_placement.enter"),
+    ] {
+        if install == "sql" {
+            fence.install().await.unwrap();
+        } else {
+            fence.install_plpgsql().await.unwrap();
+        }
+        assert_eq!(fence_language(&owner).await, install);
+        fence
+            .place(acme.tenant_id(), Tier::Shared, false)
+            .await
+            .unwrap();
+        // The older release's BEGIN: its check, then the transaction goes on.
+        let mut old = app.begin().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!("SELECT {check}($1, 'shared')")))
+            .bind(acme.tenant_id().as_str())
+            .execute(&mut *old)
+            .await
+            .unwrap();
+        // The older release's drain, after setting the flag.
+        let drain = {
+            let owner = owner.clone();
+            let tenant = acme.tenant_id().as_str().to_owned();
+            tokio::spawn(async move {
+                let mut tx = owner.begin().await.unwrap();
+                sqlx::query("SELECT pg_advisory_xact_lock(1952804464, hashtext($1))")
+                    .bind(tenant)
+                    .execute(&mut *tx)
+                    .await
+                    .unwrap();
+                tx.commit().await.unwrap();
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            !drain.is_finished(),
+            "{check} ({install}): an older drain returned while a checked transaction ran"
+        );
+        old.commit().await.unwrap();
+        tokio::time::timeout(Duration::from_secs(10), drain)
+            .await
+            .expect("the older drain ends once the transaction has")
+            .unwrap();
+    }
 }

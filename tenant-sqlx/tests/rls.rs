@@ -1920,10 +1920,11 @@ async fn postgres_setup_end_to_end() {
     run(&superuser, &cleanup).await;
 }
 
-/// A database created at the extension's 1.1 is updated in place to 1.2 by `install` (as 1.0
-/// to 1.1), and gets `enter_text` and `texts_hidden`.
+/// A database created at the extension's 1.1 is updated in place to the current version by
+/// `install` (as 1.0 to 1.1), through 1.2 (`enter_text`, `texts_hidden`) to 1.3 (the placement
+/// check that sets the search path).
 #[tokio::test]
-async fn install_updates_an_extension_at_1_1_to_1_2() {
+async fn install_updates_an_extension_at_1_1_to_the_current_version() {
     let Some((owner, _app)) = support::postgres_app_database("rtt_extension_1_1", 1).await else {
         return;
     };
@@ -1933,19 +1934,15 @@ async fn install_updates_an_extension_at_1_1_to_1_2() {
     .execute(&owner)
     .await
     .unwrap();
-    let text_functions = "SELECT extversion, to_regprocedure('tenant_rls.enter_text(text, text)') IS NOT NULL \
+    let functions = "SELECT extversion, \
+         to_regprocedure('tenant_rls.enter_text(text, text)') IS NOT NULL, \
+         to_regprocedure('tenant_rls.placement_enter(text, text, text)') IS NOT NULL \
          FROM pg_extension WHERE extname = 'tenant_rls'";
-    let before: (String, bool) = sqlx::query_as(text_functions)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    assert_eq!(before, ("1.1".to_owned(), false));
+    let before: (String, bool, bool) = sqlx::query_as(functions).fetch_one(&owner).await.unwrap();
+    assert_eq!(before, ("1.1".to_owned(), false, false));
     support::install_row_security(&owner).await;
-    let after: (String, bool) = sqlx::query_as(text_functions)
-        .fetch_one(&owner)
-        .await
-        .unwrap();
-    assert_eq!(after, ("1.2".to_owned(), true));
+    let after: (String, bool, bool) = sqlx::query_as(functions).fetch_one(&owner).await.unwrap();
+    assert_eq!(after, ("1.3".to_owned(), true, true));
 }
 
 /// The PL/pgSQL version has no check that a session hides its texts: it refuses every text

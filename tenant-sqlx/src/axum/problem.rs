@@ -49,7 +49,7 @@ impl Error {
     /// | [`ForeignKey`](Error::ForeignKey) | 422 | `foreign-key` |
     /// | [`EmptyPatch`](Error::EmptyPatch) | 422 | `empty-patch` |
     /// | [`Cursor`](Error::Cursor) (malformed, altered, another tenant's) | 400 | `invalid-cursor` |
-    /// | [`Moved`](Error::Moved), [`Fenced`](Error::Fenced) | 503 + `Retry-After` | `tenant-moving` |
+    /// | [`Moved`](Error::Moved), [`Fenced`](Error::Fenced), [`DrainTimeout`](Error::DrainTimeout) (a move's own step) | 503 + `Retry-After` | `tenant-moving` |
     /// | [`StatementTimeout`](Error::StatementTimeout) | 503 | `statement-timeout` |
     /// | no pool connection in time (`sqlx::Error::PoolTimedOut`) | 503 + `Retry-After` | `database-busy` |
     /// | `sqlx::Error::RowNotFound` (a raw `fetch_one`) | 404 | `not-found` |

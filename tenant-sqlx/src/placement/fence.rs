@@ -3,6 +3,7 @@
 //! uses to fence a tenant, switch it and lift the fence.
 
 use std::future::Future;
+use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Pool, Transaction};
 use tenant_core::{TenantCtx, TenantId, Tier};
@@ -33,11 +34,18 @@ pub struct PlacedState {
 ///
 /// On PostgreSQL the check is `tenant_placement.enter(tenant, tier)`, in the `SELECT` of the
 /// BEGIN simple query: the `tenant_rls` extension's C function where the server has it, a
-/// `SECURITY DEFINER` PL/pgSQL one elsewhere ([`install`](Self::install)). Both take
-/// `pg_try_advisory_xact_lock_shared` on the tenant's key, then read the row (in a snapshot
-/// taken after the lock). [`fence`](Self::fence) sets the flag, then takes the same
-/// key exclusively, which waits for every transaction that passed the check before the flag
-/// was set: when it returns, no transaction of the tenant is running here, and none can start.
+/// `SECURITY DEFINER` PL/pgSQL one elsewhere ([`install`](Self::install)); over the extension
+/// at 1.3, BEGIN calls `tenant_rls.placement_enter(tenant, tier, search_path)`, which also sets
+/// the search path (one function call, as in a plain BEGIN). Each reads the row in a snapshot of
+/// the transaction; the 1.3 call takes no lock (the others keep a shared advisory lock for the
+/// drains of earlier releases). [`fence`](Self::fence) commits the flag,
+/// then waits (the drain) for every transaction of the database that was running at that
+/// moment, and then for every prepared one: a transaction that was not running then began
+/// after the flag's commit, so its check sees the flag. When `fence` returns, no transaction
+/// that passed the check is running here, and none can start. The drain waits for the
+/// database's other tenants' transactions too, up to a bound
+/// ([`with_drain_timeout`](Self::with_drain_timeout)), past which it answers
+/// [`Error::DrainTimeout`], the tenant still fenced, and the move retries.
 /// On SQLite the transaction begins `IMMEDIATE` (it holds the database's write lock from its
 /// BEGIN) and the check is a `SELECT` in it; the flag's `UPDATE` waits for the write lock, so
 /// for every transaction that passed the check before it, and none passes after it. Fenced
@@ -88,12 +96,48 @@ pub struct PlacedState {
 #[derive(Debug, Clone, Copy)]
 pub struct PlacementFence<'p, DB: PlacementBackend> {
     pool: &'p Pool<DB>,
+    drain_timeout: Duration,
 }
 
 impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
+    /// How long [`fence`](Self::fence) waits, by default, for the transactions that began before
+    /// its flag: a move's fence step, retried, waits again.
+    pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
     /// The placement table of the database `pool` connects to.
     pub fn new(pool: &'p Pool<DB>) -> Self {
-        PlacementFence { pool }
+        PlacementFence {
+            pool,
+            drain_timeout: Self::DRAIN_TIMEOUT,
+        }
+    }
+
+    /// The bound of [`fence`](Self::fence)'s wait for the transactions that began before its
+    /// flag ([`DRAIN_TIMEOUT`](Self::DRAIN_TIMEOUT) unless set). On PostgreSQL these are every
+    /// transaction of the database (and every prepared one), not only the tenant's: a session
+    /// left idle in a transaction holds a move back until the bound, then `fence` answers
+    /// [`Error::DrainTimeout`] with the tenant fenced, and the move's step retries (the
+    /// example's workflow maps it to a transient failure), waiting again for what runs then.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tenant::sqlx::PlacementFence;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let pool = sqlx::SqlitePool::connect("sqlite::memory:").await?;
+    /// let fence = PlacementFence::new(&pool).with_drain_timeout(Duration::from_secs(4));
+    /// fence.install().await?;
+    /// assert!(!fence.fence(&"acme".parse()?).await?); // not placed here: nothing to fence
+    /// # Ok(())
+    /// # }
+    /// ```
+    #[must_use]
+    pub fn with_drain_timeout(self, timeout: Duration) -> Self {
+        PlacementFence {
+            drain_timeout: timeout,
+            ..self
+        }
     }
 
     /// Creates the placement table (and on PostgreSQL its schema and `enter` function) if they
@@ -182,12 +226,14 @@ impl<'p, DB: PlacementBackend> PlacementFence<'p, DB> {
 
     /// Fences `tenant`: sets the flag, then waits until no transaction of the tenant that
     /// began before is still running here. Returns whether the tenant is placed here (`false`:
-    /// nothing to fence). Idempotent; other tenants' transactions neither wait nor fail.
+    /// nothing to fence). Idempotent; other tenants' transactions neither wait nor fail, but
+    /// the wait is for them too on PostgreSQL, up to its bound
+    /// ([`with_drain_timeout`](Self::with_drain_timeout)): past it, [`Error::DrainTimeout`].
     pub async fn fence(&self, tenant: &TenantId) -> Result<bool, Error> {
         if !DB::set_fenced(self.pool, tenant, true).await? {
             return Ok(false);
         }
-        DB::drain(self.pool, tenant).await?;
+        DB::drain(self.pool, tenant, self.drain_timeout).await?;
         Ok(true)
     }
 
@@ -281,7 +327,7 @@ impl PlacementFence<'_, sqlx::Postgres> {
         if done.rows_affected() == 0 {
             return Ok(false);
         }
-        <sqlx::Postgres as PlacementBackend>::drain(self.pool, tenant).await?;
+        <sqlx::Postgres as PlacementBackend>::drain(self.pool, tenant, self.drain_timeout).await?;
         Ok(true)
     }
 }
@@ -396,10 +442,13 @@ pub trait PlacementBackend: Backend {
         fenced: bool,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
 
+    /// Waits, up to `timeout`, for the transactions that may have passed the check before the
+    /// fence's flag was committed.
     #[doc(hidden)]
     fn drain(
         pool: &Pool<Self>,
         tenant: &TenantId,
+        timeout: Duration,
     ) -> impl Future<Output = Result<(), Error>> + Send;
 
     #[doc(hidden)]
@@ -449,7 +498,7 @@ macro_rules! placement_backend {
         retier_fenced: $retier_fenced:literal,
         set_fenced: $set_fenced:literal,
         state: $state:literal,
-        drain: |$drain_pool:ident, $drain_tenant:ident| $drain:block,
+        drain: |$drain_pool:ident, $drain_tenant:ident, $drain_timeout:ident| $drain:block,
         native_fence: |$native_pool:ident| $native_fence:block,
         native_fence_gone: |$gone_pool:ident, $gone_error:ident| $native_fence_gone:block,
         fenced_begin: |$schema:ident, $begin_tenant:ident, $begin_tier:ident, $timeout:ident, $begin_native:ident| $fenced_begin:block,
@@ -516,7 +565,11 @@ macro_rules! placement_backend {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn drain($drain_pool: &Pool<Self>, $drain_tenant: &TenantId) -> Result<(), Error> $drain
+            async fn drain(
+                $drain_pool: &Pool<Self>,
+                $drain_tenant: &TenantId,
+                $drain_timeout: Duration,
+            ) -> Result<(), Error> $drain
 
             async fn state(
                 pool: &Pool<Self>,
@@ -576,7 +629,7 @@ placement_backend!(
     // The flag's UPDATE took the write lock, so fenced transactions that began before it
     // (each holds the lock from its BEGIN) have finished; `BEGIN IMMEDIATE` waits for any other
     // writer that holds the lock now, then lets go.
-    drain: |pool, _tenant| {
+    drain: |pool, _tenant, _timeout| {
         let mut conn = pool.acquire().await?;
         sqlx::raw_sql("BEGIN IMMEDIATE; COMMIT").execute(&mut *conn).await?;
         Ok(())
@@ -654,6 +707,12 @@ const PLACEMENT_TABLE: &[&str] = &[
 // The tier is compared too: a tenant moved between tiers of this one database (shared
 // tables to its schema) keeps its row, with the new tier, and a process whose cache
 // says the old one is refused as `Moved`, not let into the tables it left.
+// The row is read in a statement snapshot taken after the transaction began, which is all
+// this release's drain needs (see `drain`). The shared lock on the tenant's key is kept for
+// the drains of earlier releases, which wait by taking it exclusively: `install` replaces this
+// function for every process on the database at once, older ones included (the C check in
+// BEGIN, `tenant_rls.placement_enter(tenant, tier, search_path)`, takes none: a process that
+// calls it is of this release).
 #[cfg(feature = "postgres")]
 pub(crate) const PLACEMENT_ENTER_PLPGSQL: &str = "CREATE OR REPLACE FUNCTION tenant_placement.enter(tenant pg_catalog.text, tier pg_catalog.text) RETURNS void \
          LANGUAGE plpgsql VOLATILE SECURITY DEFINER AS $fn$ \
@@ -673,7 +732,7 @@ pub(crate) const PLACEMENT_ENTER_PLPGSQL: &str = "CREATE OR REPLACE FUNCTION ten
          END $fn$";
 
 /// `tenant_placement.enter` over the extension's C check (`tenant_rls.placement_enter`, the
-/// same lock, row and errors as [`PLACEMENT_ENTER_PLPGSQL`]). A SQL function that is neither
+/// same row and errors as [`PLACEMENT_ENTER_PLPGSQL`]). A SQL function that is neither
 /// `SECURITY DEFINER` nor has a `SET` clause, and whose body is one `SELECT` of a call, is
 /// inlined into the calling query when it is planned: BEGIN's query calls C directly. The call
 /// is qualified, as inlining parses it with the caller's search path; only the schema's owner
@@ -733,18 +792,7 @@ placement_backend!(
     set_fenced: "UPDATE tenant_placement.tenants SET fenced = $1, \
                  move_id = CASE WHEN $1 THEN move_id END WHERE tenant_id = $2",
     state: "SELECT tier, fenced FROM tenant_placement.tenants WHERE tenant_id = $1",
-    // The flag is committed: a transaction that checks from now on is refused. Those that
-    // passed the check before hold the key shared until they end; taking it exclusively waits
-    // for them.
-    drain: |pool, tenant| {
-        let mut tx = pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(1952804464, hashtext($1))")
-            .bind(tenant.as_str())
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
-    },
+    drain: |pool, tenant, timeout| { drain::wait(pool, tenant, timeout).await },
     native_fence: |pool| { native::learn(pool).await },
     native_fence_gone: |pool, error| { native::gone(pool, error) },
     fenced_begin: |schema, tenant, tier, timeout, native| {
@@ -764,9 +812,12 @@ placement_backend!(
 );
 
 /// Which check each PostgreSQL database's fenced BEGIN calls: the extension's C function by its
-/// own name (`tenant_rls.placement_enter`) where the database's `tenant_placement.enter` is the
-/// SQL wrapper over it ([`PlacementFence::install`] with the extension), the database's own
-/// `enter` elsewhere (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]).
+/// own name, in the form that also sets the search path
+/// (`tenant_rls.placement_enter(tenant, tier, search_path)`, tenant_rls 1.3), where the
+/// database's `tenant_placement.enter` is the SQL wrapper over the check
+/// ([`PlacementFence::install`] with the extension); the database's own `enter` elsewhere
+/// (PL/pgSQL: managed servers, [`PlacementFence::install_plpgsql`]; or an extension older than
+/// 1.3 that the installer could not update, not being its owner).
 ///
 /// Learnt with one catalog query at the first fenced BEGIN on a pool, then kept for the process
 /// ([`PoolMemo`](crate::pool_memo::PoolMemo): no lock and no allocation on the BEGINs after),
@@ -798,7 +849,7 @@ mod native {
                JOIN pg_catalog.pg_extension AS e ON e.oid OPERATOR(pg_catalog.=) d.refobjid \
                WHERE d.classid OPERATOR(pg_catalog.=) 'pg_catalog.pg_proc'::pg_catalog.regclass \
                  AND d.objid OPERATOR(pg_catalog.=) \
-                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text)') \
+                     pg_catalog.to_regprocedure('tenant_rls.placement_enter(pg_catalog.text, pg_catalog.text, pg_catalog.text)') \
                  AND d.refclassid OPERATOR(pg_catalog.=) 'pg_catalog.pg_extension'::pg_catalog.regclass \
                  AND d.deptype OPERATOR(pg_catalog.=) 'e' AND e.extname OPERATOR(pg_catalog.=) 'tenant_rls') \
              AND EXISTS (SELECT 1 FROM pg_catalog.pg_proc AS p \
@@ -822,5 +873,118 @@ mod native {
             POOLS.remember(pool, false);
         }
         gone
+    }
+}
+
+/// The move's drain on PostgreSQL: after the fence's flag is committed, wait for every
+/// transaction that may have passed the check without seeing it.
+///
+/// Why this is enough (SECURITY.md, "The placement fence"): the check reads the placement row
+/// in a snapshot its transaction takes after it began, and a transaction holds its virtual
+/// transaction id (a lock on it, `pg_locks.locktype = 'virtualxid'`) from its start to its end.
+/// The list below is read after the flag's commit returned, so after the commit was visible to
+/// every new snapshot. A transaction not in it either had ended, or began after the list was
+/// read: its check's snapshot sees the flag, and refuses it. Those in it are waited for, as
+/// `CREATE INDEX CONCURRENTLY` waits for older transactions. What a listed transaction can
+/// still do is `PREPARE TRANSACTION`: its writes then outlive its virtual id, uncommitted, until
+/// a `COMMIT PREPARED` from any session. So the prepared transactions are listed **after** the
+/// running ones have all ended (one prepared in between is then in that list) and waited for
+/// in turn; one prepared before the flag is in it too.
+///
+/// The wait is for every transaction of the database, not only the tenant's (no lock names
+/// the tenant any more: BEGIN takes none, which is what made the fence cost a lock per
+/// transaction), so it is bounded: past `timeout` the answer is [`Error::DrainTimeout`], the
+/// flag still set. The own backend is left out (its autocommit statements are not a
+/// transaction of the tenant), and so are autovacuum workers, which run no statement of the
+/// application (a long vacuum would otherwise hold a move back). Polled, since SQL cannot wait on another backend's virtual id; each poll is a
+/// statement of its own, so `pg_stat_activity` is read afresh.
+#[cfg(feature = "postgres")]
+mod drain {
+    use std::time::{Duration, Instant};
+
+    use sqlx::PgPool;
+    use tenant_core::TenantId;
+
+    use crate::error::Error;
+
+    /// The running transactions of this database, but this backend's and those of processes
+    /// without a user (autovacuum's: PostgreSQL records a user for client backends, WAL
+    /// senders and background workers only). `usesysid`, not `backend_type`: a role without
+    /// `pg_read_all_stats` sees other roles' `backend_type` as NULL, but their user and
+    /// database.
+    const RUNNING: &str = "SELECT l.virtualxid FROM pg_catalog.pg_locks AS l \
+         JOIN pg_catalog.pg_stat_activity AS a ON a.pid OPERATOR(pg_catalog.=) l.pid \
+         WHERE l.locktype OPERATOR(pg_catalog.=) 'virtualxid' AND l.granted \
+           AND l.pid OPERATOR(pg_catalog.<>) pg_catalog.pg_backend_pid() \
+           AND a.datid OPERATOR(pg_catalog.=) (SELECT d.oid FROM pg_catalog.pg_database AS d \
+               WHERE d.datname OPERATOR(pg_catalog.=) pg_catalog.current_database()) \
+           AND a.usesysid IS NOT NULL";
+
+    /// Those of `$1` still running.
+    const STILL_RUNNING: &str = "SELECT l.virtualxid FROM pg_catalog.pg_locks AS l \
+         WHERE l.locktype OPERATOR(pg_catalog.=) 'virtualxid' AND l.granted \
+           AND l.virtualxid OPERATOR(pg_catalog.=) ANY ($1)";
+
+    /// The prepared transactions of this database, by transaction id.
+    const PREPARED: &str = "SELECT p.transaction::pg_catalog.text FROM pg_catalog.pg_prepared_xacts AS p \
+         WHERE p.database OPERATOR(pg_catalog.=) pg_catalog.current_database()";
+
+    /// Those of `$1` still prepared.
+    const STILL_PREPARED: &str = "SELECT p.transaction::pg_catalog.text FROM pg_catalog.pg_prepared_xacts AS p \
+         WHERE p.transaction::pg_catalog.text OPERATOR(pg_catalog.=) ANY ($1)";
+
+    /// The first pause between polls, doubled up to [`MAX_PAUSE`]: a move's window is the
+    /// drain plus the copy, so a transaction that ends soon is seen soon.
+    const FIRST_PAUSE: Duration = Duration::from_millis(1);
+    const MAX_PAUSE: Duration = Duration::from_millis(50);
+
+    pub(super) async fn wait(
+        pool: &PgPool,
+        tenant: &TenantId,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let started = Instant::now();
+        let mut conn = pool.acquire().await?;
+        let running: Vec<String> = sqlx::query_scalar(RUNNING).fetch_all(&mut *conn).await?;
+        until_gone(&mut conn, STILL_RUNNING, running, tenant, started, timeout).await?;
+        let prepared: Vec<String> = sqlx::query_scalar(PREPARED).fetch_all(&mut *conn).await?;
+        until_gone(
+            &mut conn,
+            STILL_PREPARED,
+            prepared,
+            tenant,
+            started,
+            timeout,
+        )
+        .await
+    }
+
+    /// Polls `still` with `ids` until none is left, or `timeout` since `started` has passed.
+    async fn until_gone(
+        conn: &mut sqlx::PgConnection,
+        still: &'static str,
+        mut ids: Vec<String>,
+        tenant: &TenantId,
+        started: Instant,
+        timeout: Duration,
+    ) -> Result<(), Error> {
+        let mut pause = FIRST_PAUSE;
+        while !ids.is_empty() {
+            let waited = started.elapsed();
+            if waited >= timeout {
+                return Err(Error::DrainTimeout {
+                    tenant: tenant.clone(),
+                    running: ids.len(),
+                    waited_ms: u64::try_from(waited.as_millis()).unwrap_or(u64::MAX),
+                });
+            }
+            tokio::time::sleep(pause.min(timeout - waited)).await;
+            pause = (pause * 2).min(MAX_PAUSE);
+            ids = sqlx::query_scalar(still)
+                .bind(&ids)
+                .fetch_all(&mut *conn)
+                .await?;
+        }
+        Ok(())
     }
 }

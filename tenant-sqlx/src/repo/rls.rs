@@ -96,10 +96,12 @@ pub(crate) struct Begin<'a> {
     pub(crate) schema: Option<&'a tenant_core::SchemaName>,
     /// The placement fence: `tenant_placement.enter(tenant, tier)`, the context's tier.
     pub(crate) fence: Option<(&'a tenant_core::TenantId, tenant_core::Tier)>,
-    /// The fence calls the extension's C check by its own name,
-    /// `tenant_rls.placement_enter`, instead of `tenant_placement.enter` over it: the SQL
-    /// wrapper is inlined when BEGIN's `SELECT` is planned, which on every BEGIN looks the
-    /// wrapper up, parses its body and plans it again, as much as the check itself costs.
+    /// The fence calls the extension's C check by its own name, in its form that also sets the
+    /// search path (`tenant_rls.placement_enter(tenant, tier, search_path)`, tenant_rls 1.3),
+    /// instead of `set_config` and `tenant_placement.enter` over the check: the SQL wrapper is
+    /// inlined when BEGIN's `SELECT` is planned, which on every BEGIN looks the wrapper up,
+    /// parses its body and plans it again, as much as the check itself costs, and each call of
+    /// the query is named and planned on every BEGIN.
     /// Only where the database's fence is that wrapper over the extension's function
     /// (`PlacementBackend::native_fence` checks, once per pool).
     pub(crate) native_fence: bool,
@@ -127,7 +129,20 @@ impl Begin<'_> {
         let mut select = String::with_capacity(320);
         select.push_str("RESET ");
         select.push_str(TENANT_SETTING);
-        select.push_str("; SELECT set_config('search_path', ");
+        // The C check sets the path itself (tenant_rls 1.3): one function call to name and
+        // plan in BEGIN's query where there were two.
+        let native = self.fence.filter(|_| self.native_fence);
+        match native {
+            Some((tenant, tier)) => {
+                let _ = write!(
+                    select,
+                    "; SELECT tenant_rls.placement_enter('{}', '{}', ",
+                    tenant.as_str(),
+                    tier.as_str()
+                );
+            }
+            None => select.push_str("; SELECT set_config('search_path', "),
+        }
         match self.schema {
             Some(schema) => {
                 let _ = write!(select, "'\"{}\", pg_temp'", schema.as_str());
@@ -137,19 +152,18 @@ impl Begin<'_> {
                  WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', ')",
             ),
         }
-        select.push_str(", true)");
-        if let Some((tenant, tier)) = self.fence {
-            let check = if self.native_fence {
-                "tenant_rls.placement_enter"
-            } else {
-                "tenant_placement.enter"
-            };
-            let _ = write!(
-                select,
-                ", {check}('{}', '{}')",
-                tenant.as_str(),
-                tier.as_str()
-            );
+        if native.is_some() {
+            select.push(')');
+        } else {
+            select.push_str(", true)");
+            if let Some((tenant, tier)) = self.fence {
+                let _ = write!(
+                    select,
+                    ", tenant_placement.enter('{}', '{}')",
+                    tenant.as_str(),
+                    tier.as_str()
+                );
+            }
         }
         if let Some((tenant, credential)) = self.enter {
             debug_assert!(credential.bytes().all(|b| b.is_ascii_hexdigit()));
@@ -308,11 +322,12 @@ fn key_statements() -> Vec<String> {
 pub(crate) const EXTENSION: &str = "tenant_rls";
 
 /// The extension's version this crate's SQL calls: 1.1 added `tenant_rls.placement_enter`, the
-/// placement fence in C; 1.2 `enter_text` and `texts_hidden`, BEGIN's one round trip. Named in
+/// placement fence in C; 1.2 `enter_text` and `texts_hidden`, BEGIN's one round trip; 1.3
+/// `placement_enter(tenant, tier, search_path)`, the fenced BEGIN's one function call. Named in
 /// `CREATE EXTENSION`, so a server whose files are older is an error at installation, not a
 /// missing function at the first BEGIN.
 #[cfg(feature = "postgres")]
-pub(crate) const EXTENSION_VERSION: &str = "1.2";
+pub(crate) const EXTENSION_VERSION: &str = "1.3";
 
 /// Creates the extension at [`EXTENSION_VERSION`] in [`RLS_SCHEMA`] (which must exist), or
 /// updates one created at an older version. The update runs only when the version differs:
@@ -524,7 +539,28 @@ mod tests {
             ..Begin::default()
         }
         .sql();
-        assert!(native.ends_with(", tenant_rls.placement_enter('acme', 'shared'); BEGIN"));
+        // One call: the check sets the path.
+        assert!(
+            native.starts_with("RESET app.tenant_id; SELECT tenant_rls.placement_enter('acme', 'shared', array_to_string("),
+            "{native}"
+        );
+        assert!(native.ends_with(" ', ')); BEGIN"), "{native}");
+        assert!(!native.contains("set_config"), "{native}");
+        let native_in_schema = Begin {
+            schema: Some(&schema),
+            fence: Some((&acme, tenant_core::Tier::Schema)),
+            native_fence: true,
+            enter: Some((&acme, "00ff")),
+            statement_timeout_ms: Some(250),
+        }
+        .sql();
+        assert_eq!(
+            native_in_schema,
+            "RESET app.tenant_id; \
+             SELECT tenant_rls.placement_enter('acme', 'schema', '\"tenant_acme\", pg_temp'), \
+             set_config('app.tenant_id', tenant_rls.enter_text('acme', '00ff'), true), \
+             set_config('statement_timeout', '250', true); BEGIN"
+        );
         let timed = Begin {
             statement_timeout_ms: Some(5),
             ..Begin::default()
