@@ -140,6 +140,22 @@ impl CpuClock {
             .sum()
     }
 
+    /// `TENANT_BENCH_SPLIT=1`: one line per batch on stderr, the client's and the server's CPU
+    /// and the wall clock per iteration in µs, to tell a version's cost from the machine's
+    /// state (a slower machine raises all three at once; a version's own cost, one side).
+    fn split(version: usize, iterations: u64, client_ns: u64, server_ns: u64, wall: f64) {
+        if std::env::var_os("TENANT_BENCH_SPLIT").is_none() {
+            return;
+        }
+        let per = |ns: u64| ns as f64 / 1e3 / iterations as f64;
+        eprintln!(
+            "SPLIT v{version} client {:.1} server {:.1} wall {:.1}",
+            per(client_ns),
+            per(server_ns),
+            wall * 1e6 / iterations as f64
+        );
+    }
+
     /// This process's CPU time so far, all its threads.
     fn client_ns() -> u64 {
         std::fs::read_dir("/proc/self/task")
@@ -209,6 +225,7 @@ where
                 (Some(cpu), Some(server), Some(client)) => {
                     let client = CpuClock::client_ns().saturating_sub(client);
                     let server = CpuClock::server_delta(&server, &cpu.server());
+                    CpuClock::split(version, iterations, client, server, wall);
                     (client + server) as f64 * 1e-9
                 }
                 _ => wall,
@@ -342,6 +359,7 @@ where
                 (Some(cpu), Some(server), Some(client)) => {
                     let client = CpuClock::client_ns().saturating_sub(client);
                     let server = CpuClock::server_delta(&server, &cpu.server());
+                    CpuClock::split(version, iterations, client, server, wall);
                     (client + server) as f64 * 1e-9
                 }
                 _ => wall,
