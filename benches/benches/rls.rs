@@ -76,12 +76,12 @@ const FLOOR_PAIRS: [(usize, usize); 7] = [(0, 2), (1, 2), (0, 3), (1, 3), (4, 3)
 /// THE OLD MODEL'S FLOOR, benchmark only (the library no longer has it, on purpose): the BEGIN
 /// of `TenantTx` before issue 21, which also wrote the tenant into `app.tenant_id`, a setting
 /// any SQL of the application role can overwrite. It is today's `TenantTx::begin` simple query
-/// (the reset and the search path, copied from `repo::rls::begin_statement(None)`) plus that
+/// (the RESET and the search path, copied from `repo::rls::begin_statement(None)`) plus that
 /// `set_config`, in the same round trip. The tenant is a `TenantId` (`[a-z0-9_-]`), so the
 /// literal cannot be ended from inside.
 fn settable_begin(tenant: &TenantId) -> String {
     format!(
-        "BEGIN; SELECT set_config('app.tenant_id', NULL, false), set_config('search_path', \
+        "BEGIN; RESET app.tenant_id; SELECT set_config('search_path', \
          array_to_string(ARRAY(SELECT quote_ident(s) FROM unnest(current_schemas(false)) AS s \
          WHERE s NOT LIKE 'pg\\_temp\\_%') || 'pg_temp'::text, ', '), true); \
          SELECT set_config('app.tenant_id', '{}', true)",

@@ -16,9 +16,8 @@ use crate::repo::{Backend, Conn, Entity, Repo, Token, WriteConn};
 /// sqlx queries run on [`tx.executor()`](Self::executor). The connection itself is never handed
 /// out mutably: two transactions' connections cannot be swapped.
 ///
-/// On PostgreSQL it begins with `BEGIN; SELECT set_config('app.tenant_id', NULL, false),
-/// set_config('search_path', .., true)` (the first resets the setting, as `RESET` does), in one
-/// round trip: a session-level tenant setting left on the pooled connection
+/// On PostgreSQL it begins with `BEGIN; RESET app.tenant_id; SELECT set_config('search_path',
+/// .., true)`, in one round trip: a session-level tenant setting left on the pooled connection
 /// ends, and the search path names `pg_temp` last, so a temporary table cannot shadow the
 /// tenant's. [`RowSecurity::begin`](crate::RowSecurity::begin) then adds the verified tenant
 /// setting that row-level security policies check; [`begin_in_schema`](TenantTx::begin_in_schema)

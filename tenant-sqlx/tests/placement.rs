@@ -266,7 +266,7 @@ async fn the_placement_check_cannot_be_skipped_by_the_caller() {
     // A refused BEGIN leaves the connection idle and usable, not in an aborted transaction.
     let mut conn = app.acquire().await.unwrap();
     let refused = sqlx::raw_sql(
-        "SELECT set_config('app.tenant_id', NULL, false), tenant_placement.enter('acme', 'shared'); BEGIN",
+        "RESET app.tenant_id; SELECT tenant_placement.enter('acme', 'shared'); BEGIN",
     )
     .execute(&mut *conn)
     .await;
