@@ -144,8 +144,9 @@ impl TenantCopy {
         F: FnMut(u64) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        self.copy_checked(tenant, None, source, target, progress)
+        self.copy_rows(tenant, None, source, target, progress)
             .await
+            .map_err(under_row_security)
     }
 
     /// [`copy`](Self::copy) for the move `move_id`: the target must hold the tenant fenced
@@ -183,23 +184,7 @@ impl TenantCopy {
         F: FnMut(u64) -> Fut,
         Fut: std::future::Future<Output = ()>,
     {
-        self.copy_checked(tenant, Some(move_id), source, target, progress)
-            .await
-    }
-
-    async fn copy_checked<F, Fut>(
-        &self,
-        tenant: &TenantId,
-        move_id: Option<&str>,
-        source: TablesAt<'_>,
-        target: TablesAt<'_>,
-        progress: F,
-    ) -> Result<u64, Error>
-    where
-        F: FnMut(u64) -> Fut,
-        Fut: std::future::Future<Output = ()>,
-    {
-        self.copy_rows(tenant, move_id, source, target, progress)
+        self.copy_rows(tenant, Some(move_id), source, target, progress)
             .await
             .map_err(under_row_security)
     }
