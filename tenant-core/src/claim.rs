@@ -188,11 +188,12 @@ impl TenantClaim {
             return Err(ClaimError::SchemaMismatch);
         }
         // The registry vouched for it: the one place a claim becomes a context.
-        // Placement too comes from the registry, never from the claim: a payload does not
-        // choose the database its tenant's statements run on.
+        // Placement and limits too come from the registry, never from the claim: a payload
+        // does not choose the database its tenant's statements run on, nor its own limits.
         Ok(
             TenantCtx::trusted(tenant.id, tenant.schema_name, tenant.plan)
-                .with_placement(tenant.placement),
+                .with_placement(tenant.placement)
+                .with_limits(tenant.limits),
         )
     }
 }
@@ -286,6 +287,7 @@ mod tests {
             name: "Acme".into(),
             plan: crate::Plan::Free,
             schema_name: "tenant_acme".parse().unwrap(),
+            limits: None,
             placement: eu.clone(),
             is_active: true,
             created_at: now,

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use crate::{Placement, Plan, SchemaName, TenantId};
+use crate::{Limits, Placement, Plan, SchemaName, TenantId};
 
 /// The context of one resolved tenant: every tenant-scoped operation takes `&TenantCtx` first.
 ///
@@ -48,6 +48,10 @@ pub struct TenantCtx {
     /// verifies the claim, so no payload can choose the database (and the seeds' JSON stays).
     #[serde(skip)]
     placement: Placement,
+    /// Not on the wire either: the tenant's own limits, from the registry's record when the
+    /// context was verified (a payload does not raise its tenant's limits).
+    #[serde(skip)]
+    limits: Option<Limits>,
 }
 
 impl TenantCtx {
@@ -61,6 +65,7 @@ impl TenantCtx {
             user_id: None,
             roles: Vec::new(),
             placement: Placement::default(),
+            limits: None,
         }
     }
 
@@ -143,6 +148,51 @@ impl TenantCtx {
         &self.placement
     }
 
+    /// The tenant's own limits at the request boundary, from its registry record
+    /// ([`Tenant::limits`](crate::Tenant::limits)) when the context was verified; `None` for
+    /// a tenant on its plan's limits, and for [`trusted`](Self::trusted). `tenant::http`'s
+    /// `FairLayer` applies them instead of the plan's.
+    ///
+    /// Only verification sets them ([`TenantClaim::verify`](crate::TenantClaim::verify), the
+    /// request boundary): code holding a context cannot raise its tenant's limits.
+    ///
+    /// ```
+    /// use tenant::registry::InMemoryRegistry;
+    /// use tenant::{Limits, Plan, TenancyConfig, Tenant, TenantClaim, TenantCtx};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let now = std::time::SystemTime::now();
+    /// let acme = Tenant {
+    ///     id: "acme".parse()?,
+    ///     slug: "acme".parse()?,
+    ///     name: "Acme".into(),
+    ///     plan: Plan::Free,
+    ///     schema_name: "tenant_acme".parse()?,
+    ///     placement: Default::default(),
+    ///     limits: Some(Limits::new(500, 1_000, 32)?),
+    ///     is_active: true,
+    ///     created_at: now,
+    ///     updated_at: now,
+    /// };
+    /// let registry = InMemoryRegistry::new([acme])?;
+    /// let claimed = TenantCtx::trusted("acme".parse()?, "tenant_acme".parse()?, Plan::Free);
+    /// assert_eq!(claimed.limits(), None);
+    /// let ctx = TenantClaim::of(&claimed).verify(&registry, &TenancyConfig::default()).await?;
+    /// assert_eq!(ctx.limits(), Some(Limits::new(500, 1_000, 32)?));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn limits(&self) -> Option<Limits> {
+        self.limits
+    }
+
+    /// The same context with the registry's limits for its tenant: verification only.
+    pub(crate) fn with_limits(mut self, limits: Option<Limits>) -> Self {
+        self.limits = limits;
+        self
+    }
+
     /// The authenticated user, if the context carries one.
     pub fn user_id(&self) -> Option<&str> {
         self.user_id.as_deref()
@@ -184,14 +234,18 @@ pub trait FromUserHook: sealed::Sealed {
 
 impl fmt::Debug for TenantCtx {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TenantCtx")
+        let mut debug = f.debug_struct("TenantCtx");
+        debug
             .field("tenant_id", &self.tenant_id.as_str())
             .field("schema_name", &self.schema_name.as_str())
             .field("plan", &self.plan.as_str())
             .field("user_id", &self.user_id)
             .field("roles", &self.roles)
-            .field("placement", &format_args!("{}", self.placement))
-            .finish()
+            .field("placement", &format_args!("{}", self.placement));
+        if let Some(limits) = &self.limits {
+            debug.field("limits", &format_args!("{limits}"));
+        }
+        debug.finish()
     }
 }
 

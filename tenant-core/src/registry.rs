@@ -39,7 +39,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::{Placement, Plan, SchemaName, TenantId};
+use crate::{Limits, Placement, Plan, SchemaName, TenantId};
 
 pub use cached::{CacheStats, CachedRegistry, DEFAULT_NOT_FOUND_TTL};
 pub use guard::{DEFAULT_KNOWN_KEYS, FloodGuard, GuardError, OverBudget, ZeroBudget, over_budget};
@@ -62,6 +62,10 @@ pub struct Tenant {
     /// Which database holds the tenant's rows, and in which tier: what a verified context
     /// carries ([`TenantCtx::placement`](crate::TenantCtx::placement)).
     pub placement: Placement,
+    /// The tenant's own limits at the request boundary, instead of its plan's (`None`: its
+    /// plan's, as configured on `tenant::http::FairLayer`). What a verified context carries
+    /// ([`TenantCtx::limits`](crate::TenantCtx::limits)).
+    pub limits: Option<Limits>,
     /// An inactive tenant resolves to an error, never to a context.
     pub is_active: bool,
     /// When the tenant was created.

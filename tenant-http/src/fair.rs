@@ -3,7 +3,6 @@
 //! [`TenantLayer`]: crate::TenantLayer
 
 mod admission;
-mod limits;
 mod rejection;
 mod sfq;
 
@@ -22,7 +21,11 @@ use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 use admission::{Admission, Shared, Slot};
-pub use limits::{DEFAULT_FULL_WEIGHT, FairConfigError, Limits};
+pub use tenant_core::limits::{FairConfigError, Limits};
+
+/// The weight whose share of the slots would be all of them, by default: the sum of the
+/// default plan weights (free 1 + pro 3 + enterprise 10), as in `tenant::sqlx::DbBudget`.
+pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
 pub use rejection::FairRejection;
 
 /// Builds a [`FairLayer`]: see there.
@@ -71,8 +74,11 @@ impl FairLayerBuilder {
         self
     }
 
-    /// The limits of one tenant, whatever its plan (from configuration: the registry's record
-    /// does not carry limits).
+    /// The limits of one tenant, whatever its plan, from configuration. A tenant whose registry
+    /// record carries limits of its own ([`Tenant::limits`](tenant_core::Tenant::limits), set
+    /// with `tenant::sqlx::SqlRegistry::set_limits`) gets those instead: the verified context
+    /// brings them ([`TenantCtx::limits`]), and a change applies from the first request whose
+    /// context has it (when the registry's cache has the new record).
     pub fn tenant(mut self, tenant: TenantId, limits: Limits) -> Self {
         self.tenants.insert(tenant, limits);
         self
@@ -163,7 +169,8 @@ impl FairLayerBuilder {
 ///   than in bursts (so a tenant bounded to few slots still gets its share when each of its
 ///   requests ends before its next turn).
 /// - **Per-tenant limits** ([`Limits`]: rate, burst, queue bound) by plan, overridable per
-///   tenant from configuration; beyond them, `429` with `Retry-After`
+///   tenant in configuration ([`FairLayerBuilder::tenant`]) or in the tenant's registry record
+///   ([`TenantCtx::limits`], which wins); beyond them, `429` with `Retry-After`
 ///   ([`FairRejection`]). A tenant within its own limits is never refused, whatever the others
 ///   send.
 /// - **Metrics** through the `metrics` facade, labelled by tenant with bounded cardinality

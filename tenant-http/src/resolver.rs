@@ -457,6 +457,7 @@ fn stand_in(key: &TenantId) -> Option<Tenant> {
         plan: Plan::Free,
         schema_name: schema_name.parse().ok()?,
         is_active: false,
+        limits: None,
         placement: Default::default(),
         created_at: std::time::SystemTime::UNIX_EPOCH,
         updated_at: std::time::SystemTime::UNIX_EPOCH,

@@ -30,6 +30,7 @@ fn tenant(name: &str, plan: Plan) -> Tenant {
         is_active: true,
         created_at: now,
         updated_at: now,
+        limits: None,
         placement: Default::default(),
     }
 }
@@ -778,12 +779,13 @@ async fn tenant_layer_fair_enforces_the_same_limits() {
     assert_eq!(fair.in_flight(), 0);
 }
 
-/// `registry()`'s tenants, one more ("mover") whose plan the test changes, and `extra` free
-/// tenants `t0`, `t1`, ..
+/// `registry()`'s tenants, one more ("mover") whose plan and own limits the test changes, and
+/// `extra` free tenants `t0`, `t1`, ..
 #[derive(Clone)]
 struct Changing {
     inner: Arc<InMemoryRegistry>,
     mover: Arc<Mutex<Plan>>,
+    mover_limits: Arc<Mutex<Option<Limits>>>,
 }
 
 impl Changing {
@@ -793,6 +795,7 @@ impl Changing {
         Changing {
             inner: Arc::new(InMemoryRegistry::new(tenants.into_iter().chain(extra)).unwrap()),
             mover: Arc::new(Mutex::new(Plan::Free)),
+            mover_limits: Arc::new(Mutex::new(None)),
         }
     }
 }
@@ -801,7 +804,9 @@ impl TenantRegistry for Changing {
     type Error = std::convert::Infallible;
     async fn find_by_id(&self, id: &TenantId) -> Result<Option<Tenant>, Self::Error> {
         if id.as_str() == "mover" {
-            return Ok(Some(tenant("mover", self.mover.lock().unwrap().clone())));
+            let mut mover = tenant("mover", self.mover.lock().unwrap().clone());
+            mover.limits = *self.mover_limits.lock().unwrap();
+            return Ok(Some(mover));
         }
         self.inner.find_by_id(id).await
     }
@@ -879,6 +884,53 @@ async fn a_tenants_new_plan_applies_at_once_though_its_entry_is_cached() {
     *registry.mover.lock().unwrap() = Plan::Free;
     assert_eq!(status(&app, quick("mover")).await, 200);
     assert_eq!(status(&app, quick("mover")).await, 429);
+}
+
+/// Limits of a tenant's own in its registry record replace its plan's, and the layer's own
+/// per-tenant configuration: the record's 1 a second refuses the mover's second request while
+/// the layer would admit 20, its plan's peer is untouched, and each change of the record
+/// applies at its next request though the thread caches the tenant's entry.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenants_own_limits_in_the_registry_replace_its_plans_and_apply_at_once() {
+    let fair = FairLayer::builder(8, lots())
+        .plan(Plan::Free, lots())
+        .tenant(id("mover"), lots())
+        .build()
+        .unwrap();
+    let registry = Changing::new(0);
+    let app = changing_app(fair, registry.clone(), Arc::new(Semaphore::new(0)));
+    for _ in 0..5 {
+        assert_eq!(status(&app, quick("mover")).await, 200);
+    }
+    *registry.mover_limits.lock().unwrap() = Some(Limits::new(1, 1, 8).unwrap());
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    let refused = app.clone().oneshot(quick("mover")).await.unwrap();
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        problem_type(refused).await,
+        "urn:tenant:problem:rate-limited"
+    );
+    // Its plan's peer, cached on the same thread, keeps the plan's limits.
+    for _ in 0..20 {
+        assert_eq!(status(&app, quick("free")).await, 200);
+    }
+    // Back to the plan's: admitted again at once.
+    *registry.mover_limits.lock().unwrap() = None;
+    for _ in 0..20 {
+        assert_eq!(status(&app, quick("mover")).await, 200);
+    }
+    // Raised above the plan's: a plan of 1 a second no longer binds the tenant.
+    *registry.mover.lock().unwrap() = Plan::Other("tight".into());
+    let tight = FairLayer::builder(8, Limits::new(1, 1, 8).unwrap())
+        .build()
+        .unwrap();
+    let app = changing_app(tight, registry.clone(), Arc::new(Semaphore::new(0)));
+    assert_eq!(status(&app, quick("mover")).await, 200);
+    assert_eq!(status(&app, quick("mover")).await, 429);
+    *registry.mover_limits.lock().unwrap() = Some(lots());
+    for _ in 0..20 {
+        assert_eq!(status(&app, quick("mover")).await, 200);
+    }
 }
 
 /// Idle entries are pruned (600 tenants seen once: the layer keeps fewer), but never one in

@@ -371,6 +371,7 @@ impl Growing {
             plan: Plan::Free,
             schema_name: format!("tenant_{id}").parse().unwrap(),
             is_active: true,
+            limits: None,
             placement: Default::default(),
             created_at: now,
             updated_at: now,

@@ -11,7 +11,8 @@ use sqlx::error::BoxDynError;
 
 use time::OffsetDateTime;
 
-use tenant_core::{Placement, Plan, SchemaName, Tenant, TenantId, TenantRegistry};
+use tenant_core::limits::FairConfigError;
+use tenant_core::{Limits, Placement, Plan, SchemaName, Tenant, TenantId, TenantRegistry};
 
 use crate::error::Error;
 use crate::repo::Backend;
@@ -41,7 +42,7 @@ macro_rules! ddl {
                 $timestamp,
                 " NOT NULL, updated_at ",
                 $timestamp,
-                " NOT NULL, placement TEXT NOT NULL DEFAULT 'main/shared'",
+                " NOT NULL, placement TEXT NOT NULL DEFAULT 'main/shared', limits TEXT",
                 $check,
                 ")"
             ),
@@ -223,9 +224,10 @@ impl<DB: sqlx::Database> SqlRegistry<DB> {
 
 impl<DB: RegistryBackend> SqlRegistry<DB> {
     /// The statements [`migrate`](Self::migrate) runs, for migration files: `CREATE TABLE IF
-    /// NOT EXISTS tenants (..)` and the unique index on `slug`. On PostgreSQL, last, the
-    /// `ADD COLUMN IF NOT EXISTS placement` that upgrades a table created before placements
-    /// (on SQLite, which has no `IF NOT EXISTS` there, [`migrate`](Self::migrate) checks first).
+    /// NOT EXISTS tenants (..)` and the unique indexes on `slug` and `schema_name`. On
+    /// PostgreSQL, last, the `ADD COLUMN IF NOT EXISTS` statements (`placement`, `limits`) that
+    /// upgrade a table of an older release (on SQLite, which has no `IF NOT EXISTS` there,
+    /// [`migrate`](Self::migrate) checks for each column first).
     ///
     /// ```
     /// use tenant::sqlx::SqlRegistry;
@@ -306,6 +308,7 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
             name: new.name,
             plan: new.plan,
             schema_name: new.schema_name,
+            limits: None,
             placement: Placement::default(),
             is_active: true,
             created_at: now.into(),
@@ -414,6 +417,42 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
             other => Switch::Elsewhere(other),
         })
     }
+
+    /// Gives the tenant with `id` limits of its own at the request boundary (`None`: its
+    /// plan's again), and sets its `updated_at` to now (never earlier than it was). Returns
+    /// `true` if they changed, `false` if there is no such tenant or they were already these
+    /// (then nothing is written).
+    ///
+    /// Stored in the `limits` column in their written form (`per_second=N,burst=N,queue=N`,
+    /// see [`Limits`]'s `Display`), so an operator can also set them in SQL; a value that does
+    /// not read back is a typed error on lookup ([`sqlx::Error::ColumnDecode`] on `"limits"`),
+    /// never a tenant without limits. A verified context carries them
+    /// ([`TenantCtx::limits`](tenant_core::TenantCtx::limits)) and `tenant::http::FairLayer`
+    /// applies them instead of the plan's. A [`CachedRegistry`](tenant_core::CachedRegistry) in
+    /// front of this one serves the old record until its entry expires or is invalidated.
+    ///
+    /// ```
+    /// # use tenant::sqlx::{NewTenant, SqlRegistry};
+    /// # use tenant::{Limits, Plan, TenantRegistry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let registry = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// # registry.migrate().await?;
+    /// # let acme = registry.create(NewTenant { id: "acme".parse()?, slug: "acme".parse()?,
+    /// #     name: "Acme".into(), plan: Plan::Free, schema_name: "tenant_acme".parse()? }).await?;
+    /// assert_eq!(acme.limits, None); // its plan's
+    /// let own = Limits::new(500, 1_000, 32)?;
+    /// assert!(registry.set_limits(&acme.id, Some(&own)).await?);
+    /// assert!(!registry.set_limits(&acme.id, Some(&own)).await?); // already these
+    /// assert_eq!(registry.find_by_id(&acme.id).await?.unwrap().limits, Some(own));
+    /// assert!(registry.set_limits(&acme.id, None).await?); // back to its plan's
+    /// assert_eq!(registry.find_by_id(&acme.id).await?.unwrap().limits, None);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn set_limits(&self, id: &TenantId, limits: Option<&Limits>) -> Result<bool, Error> {
+        DB::set_limits(&self.pool, id, limits, now()).await
+    }
 }
 
 /// What [`SqlRegistry::switch`] did.
@@ -496,12 +535,26 @@ pub trait RegistryBackend: Backend {
         to: &Placement,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Error>> + Send;
+
+    #[doc(hidden)]
+    fn set_limits(
+        pool: &Pool<Self>,
+        id: &TenantId,
+        limits: Option<&Limits>,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<bool, Error>> + Send;
 }
 
-/// What [`SqlRegistry::migrate`] adds to a `tenants` table created before placements: every
-/// existing tenant on the default placement.
-const ADD_PLACEMENT: &str =
-    "ALTER TABLE tenants ADD COLUMN placement TEXT NOT NULL DEFAULT 'main/shared'";
+/// What [`SqlRegistry::migrate`] adds to a `tenants` table of an older release on SQLite, which
+/// has no `ADD COLUMN IF NOT EXISTS`, each column after a query finds it missing: `placement`
+/// (every existing tenant on the default placement) and `limits` (every tenant on its plan's).
+const UPGRADES: &[(&str, &str)] = &[
+    (
+        "placement",
+        "ALTER TABLE tenants ADD COLUMN placement TEXT NOT NULL DEFAULT 'main/shared'",
+    ),
+    ("limits", "ALTER TABLE tenants ADD COLUMN limits TEXT"),
+];
 
 /// A column that holds a value this crate would not have written.
 fn corrupt(column: &str, source: impl Into<BoxDynError>) -> sqlx::Error {
@@ -512,12 +565,13 @@ fn corrupt(column: &str, source: impl Into<BoxDynError>) -> sqlx::Error {
 }
 
 /// Decodes and validates one row of `SELECT id, slug, name, plan, schema_name, is_active,
-/// created_at, updated_at, placement`.
+/// created_at, updated_at, placement, limits`.
 fn decode_tenant<R>(row: &R) -> Result<Tenant, sqlx::Error>
 where
     R: sqlx::Row,
     for<'a> &'a str: sqlx::ColumnIndex<R>,
     String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    Option<String>: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     Stamp: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     bool: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
@@ -541,6 +595,11 @@ where
         placement: text("placement")?
             .parse()
             .map_err(|e: tenant_core::PlacementError| corrupt("placement", e))?,
+        limits: row
+            .try_get::<Option<String>, _>("limits")?
+            .map(|written| written.parse())
+            .transpose()
+            .map_err(|e: FairConfigError| corrupt("limits", e))?,
         created_at: time("created_at")?,
         updated_at: time("updated_at")?,
     })
@@ -559,9 +618,10 @@ macro_rules! registry_backend {
         taken: $taken:literal,
         insert: $insert:literal,
         deactivate: $deactivate:literal,
-        has_placement: $has_placement:expr,
+        has_column: $has_column:expr,
         place: $place:literal,
-        switch: $switch:literal $(,)?
+        switch: $switch:literal,
+        set_limits: $set_limits:literal $(,)?
     ) => {
         #[cfg(feature = $feature)]
         impl RegistryBackend for $db {
@@ -573,16 +633,19 @@ macro_rules! registry_backend {
                 for statement in lock.iter().chain(Self::DDL.iter()) {
                     sqlx::query(*statement).execute(&mut *tx).await?;
                 }
-                // A table created before placements existed gets the column, every tenant on
-                // the default placement. PostgreSQL's DDL does it itself (`ADD COLUMN IF NOT
-                // EXISTS`); SQLite has no such clause, so there a query checks first.
-                let has_placement: Option<&'static str> = $has_placement;
-                if let Some(has_placement) = has_placement {
-                    let found: i64 = sqlx::query_scalar(has_placement)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    if found == 0 {
-                        sqlx::query(ADD_PLACEMENT).execute(&mut *tx).await?;
+                // A table of an older release gets the columns added since. PostgreSQL's DDL
+                // does it itself (`ADD COLUMN IF NOT EXISTS`); SQLite has no such clause, so
+                // there a query checks for each first.
+                let has_column: Option<&'static str> = $has_column;
+                if let Some(has_column) = has_column {
+                    for (column, add) in UPGRADES {
+                        let found: i64 = sqlx::query_scalar(has_column)
+                            .bind(*column)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if found == 0 {
+                            sqlx::query(*add).execute(&mut *tx).await?;
+                        }
                     }
                 }
                 tx.commit().await?;
@@ -700,6 +763,22 @@ macro_rules! registry_backend {
                     .map_err(|e| Error::from_write(TABLE, e))?;
                 Ok(done.rows_affected() > 0)
             }
+
+            async fn set_limits(
+                pool: &Pool<Self>,
+                id: &TenantId,
+                limits: Option<&Limits>,
+                now: OffsetDateTime,
+            ) -> Result<bool, Error> {
+                let done = sqlx::query($set_limits)
+                    .bind(limits.map(Limits::to_string))
+                    .bind($timestamp(now))
+                    .bind(id.as_str())
+                    .execute(pool)
+                    .await
+                    .map_err(|e| Error::from_write(TABLE, e))?;
+                Ok(done.rows_affected() > 0)
+            }
         }
     };
 }
@@ -713,9 +792,9 @@ registry_backend!(
     // transaction that reads, then writes, deadlocks against another one doing the same.
     begin_write: "BEGIN IMMEDIATE",
     lock: None,
-    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
+    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement, limits \
             FROM tenants WHERE id = ?",
-    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
+    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement, limits \
               FROM tenants WHERE slug = ?",
     taken: "SELECT id, slug FROM tenants \
             WHERE (slug = ?1 AND id <> ?1) OR (id = ?2 AND slug <> ?2) LIMIT 1",
@@ -724,11 +803,13 @@ registry_backend!(
              VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = MAX(updated_at, ?) \
                  WHERE id = ? AND is_active",
-    has_placement: Some("SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = 'placement'"),
+    has_column: Some("SELECT COUNT(*) FROM pragma_table_info('tenants') WHERE name = ?"),
     place: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
             WHERE id = ?3 AND placement <> ?1",
     switch: "UPDATE tenants SET placement = ?1, updated_at = MAX(updated_at, ?2) \
              WHERE id = ?3 AND placement = ?4",
+    set_limits: "UPDATE tenants SET limits = ?1, updated_at = MAX(updated_at, ?2) \
+                 WHERE id = ?3 AND limits IS NOT ?1",
 );
 
 registry_backend!(
@@ -738,7 +819,8 @@ registry_backend!(
     ddl: ddl!(
         "TIMESTAMPTZ",
         ", CHECK (isfinite(created_at) AND isfinite(updated_at))",
-        "ALTER TABLE tenants ADD COLUMN IF NOT EXISTS placement TEXT NOT NULL DEFAULT 'main/shared'"
+        "ALTER TABLE tenants ADD COLUMN IF NOT EXISTS placement TEXT NOT NULL DEFAULT 'main/shared'",
+        "ALTER TABLE tenants ADD COLUMN IF NOT EXISTS limits TEXT"
     ),
     timestamp: std::convert::identity,
     // The advisory lock below serialises creates instead.
@@ -746,9 +828,9 @@ registry_backend!(
     // Concurrent `CREATE TABLE IF NOT EXISTS` can fail on PostgreSQL's catalog; serialise them.
     // The key is "tenant" in ASCII.
     lock: Some("SELECT pg_advisory_xact_lock(127978457247348)"),
-    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
+    by_id: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement, limits \
             FROM tenants WHERE id = $1",
-    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement \
+    by_slug: "SELECT id, slug, name, plan, schema_name, is_active, created_at, updated_at, placement, limits \
               FROM tenants WHERE slug = $1",
     taken: "SELECT id, slug FROM tenants \
             WHERE (slug = $1 AND id <> $1) OR (id = $2 AND slug <> $2) LIMIT 1",
@@ -757,12 +839,14 @@ registry_backend!(
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     deactivate: "UPDATE tenants SET is_active = FALSE, updated_at = GREATEST(updated_at, $1) \
                  WHERE id = $2 AND is_active",
-    // The DDL's last statement adds the column to an older table.
-    has_placement: None,
+    // The DDL's last statements add the columns to an older table.
+    has_column: None,
     place: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
             WHERE id = $3 AND placement <> $1",
     switch: "UPDATE tenants SET placement = $1, updated_at = GREATEST(updated_at, $2) \
              WHERE id = $3 AND placement = $4",
+    set_limits: "UPDATE tenants SET limits = $1, updated_at = GREATEST(updated_at, $2) \
+                 WHERE id = $3 AND limits IS DISTINCT FROM $1",
 );
 
 #[cfg(test)]

@@ -350,6 +350,7 @@ async fn a_tenant_waiting_for_its_database_share_leaves_the_boundary_to_the_othe
             is_active: true,
             created_at: now,
             updated_at: now,
+            limits: None,
             placement: Default::default(),
         }
     };

@@ -1262,8 +1262,9 @@ const OLD_TENANTS: &str = "CREATE TABLE tenants (id TEXT NOT NULL PRIMARY KEY, s
      created_at TEXT NOT NULL, updated_at TEXT NOT NULL)";
 
 /// A registry created before placements gets the column on `migrate`, every existing tenant on
-/// the default placement; `place` moves one; a stored placement this crate would not write is
-/// a typed decoding error, never the default.
+/// the default placement (and the `limits` column, every tenant on its plan's); `place` moves
+/// one; a stored placement this crate would not write is a typed decoding error, never the
+/// default.
 async fn old_registry_is_migrated<DB>(registry: SqlRegistry<DB>, old: &str, insert_old: &str)
 where
     DB: tenant::sqlx::RegistryBackend,
@@ -1282,6 +1283,7 @@ where
     registry.migrate().await.unwrap();
     let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
     assert_eq!(acme.placement, tenant::Placement::default());
+    assert_eq!(acme.limits, None);
     assert!(
         registry
             .place(&acme.id, &"eu/schema".parse().unwrap())
@@ -1290,6 +1292,10 @@ where
     );
     let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
     assert_eq!(acme.placement.to_string(), "eu/schema");
+    let own = tenant::Limits::new(5, 5, 1).unwrap();
+    assert!(registry.set_limits(&acme.id, Some(&own)).await.unwrap());
+    let acme = registry.find_by_id(&id("acme")).await.unwrap().unwrap();
+    assert_eq!(acme.limits, Some(own));
     let created = registry.create(new_tenant("globex")).await.unwrap();
     assert_eq!(
         registry.find_by_id(&created.id).await.unwrap().unwrap(),
@@ -1303,6 +1309,41 @@ where
         registry.find_by_id(&id("acme")).await,
         Err(Error::Database(sqlx::Error::ColumnDecode { index, .. })) if index.contains("placement")
     ));
+}
+
+/// The `tenants` table as the release before tenants' own limits left it.
+const LAST_RELEASES_TENANTS: &str = "CREATE TABLE tenants (id TEXT NOT NULL PRIMARY KEY, \
+     slug TEXT NOT NULL, name TEXT NOT NULL, plan TEXT NOT NULL, schema_name TEXT NOT NULL, \
+     is_active BOOLEAN NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
+     placement TEXT NOT NULL DEFAULT 'main/shared')";
+
+#[tokio::test]
+async fn the_last_releases_registry_gets_limits_on_migrate_sqlite() {
+    old_registry_is_migrated(
+        SqlRegistry::new(support::sqlite().await),
+        LAST_RELEASES_TENANTS,
+        "INSERT INTO tenants (id, slug, name, plan, schema_name, is_active, created_at, updated_at) \
+         VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, \
+         '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_last_releases_registry_gets_limits_on_migrate_postgres() {
+    let Some(pool) = support::postgres("last release registry").await else {
+        return;
+    };
+    old_registry_is_migrated(
+        SqlRegistry::new(pool),
+        &LAST_RELEASES_TENANTS.replace(
+            "TEXT NOT NULL, updated_at TEXT",
+            "TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ",
+        ),
+        "INSERT INTO tenants (id, slug, name, plan, schema_name, is_active, created_at, updated_at) \
+         VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, now(), now())",
+    )
+    .await;
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tenant::sqlx::Error;
 use tenant::sqlx::{NewTenant, SqlRegistry};
 use tenant::{CachedRegistry, InMemoryRegistry};
-use tenant::{Plan, Tenant, TenantId, TenantRegistry};
+use tenant::{Limits, Plan, Tenant, TenantId, TenantRegistry};
 
 fn id(text: &str) -> TenantId {
     text.parse().unwrap()
@@ -38,6 +38,7 @@ fn tenant(tenant: &str, slug: &str) -> Tenant {
         plan: new.plan,
         schema_name: new.schema_name,
         is_active: true,
+        limits: None,
         placement: Default::default(),
         created_at: now,
         updated_at: now,
@@ -129,8 +130,8 @@ macro_rules! sql_suite {
                 registry.migrate().await.unwrap();
                 registry.migrate().await.unwrap();
                 assert_eq!(registry.find_by_id(&acme.id).await.unwrap(), Some(acme));
-                // The table and its two indexes; on PostgreSQL, then the upgrade that adds the
-                // placement column to a table created before placements.
+                // The table and its two indexes; on PostgreSQL, then the upgrades that add the
+                // columns of later releases (placement, limits) to an older table.
                 let ddl = SqlRegistry::<$db>::ddl();
                 assert!(
                     ddl[..3]
@@ -140,7 +141,7 @@ macro_rules! sql_suite {
                 assert!(
                     ddl[3..]
                         .iter()
-                        .all(|statement| statement.contains("ADD COLUMN IF NOT EXISTS placement"))
+                        .all(|statement| statement.contains("ADD COLUMN IF NOT EXISTS "))
                 );
             }
 
@@ -329,6 +330,67 @@ macro_rules! sql_suite {
             }
 
             #[tokio::test]
+            async fn limits_are_stored_read_back_and_bump_updated_at() {
+                let registry = setup!("limits");
+                let acme = registry
+                    .create(new_tenant("acme", "acme", Plan::Pro))
+                    .await
+                    .unwrap();
+                let globex = registry
+                    .create(new_tenant("globex", "globex", Plan::Pro))
+                    .await
+                    .unwrap();
+                assert_eq!(acme.limits, None);
+                tokio::time::sleep(Duration::from_millis(5)).await;
+
+                let own = Limits::new(7, 9, 3).unwrap();
+                assert!(registry.set_limits(&acme.id, Some(&own)).await.unwrap());
+                let stored = registry.find_by_slug(&acme.slug).await.unwrap().unwrap();
+                assert_eq!(stored.limits, Some(own));
+                assert!(stored.updated_at > acme.updated_at, "{stored:?}");
+                // The written form, as an operator reads and writes it in SQL.
+                let written: Option<String> =
+                    sqlx::query_scalar("SELECT limits FROM tenants WHERE id = 'acme'")
+                        .fetch_one(registry.pool())
+                        .await
+                        .unwrap();
+                assert_eq!(written.as_deref(), Some("per_second=7,burst=9,queue=3"));
+
+                // The same again: nothing written.
+                assert!(!registry.set_limits(&acme.id, Some(&own)).await.unwrap());
+                assert_eq!(
+                    registry.find_by_id(&acme.id).await.unwrap(),
+                    Some(stored.clone())
+                );
+                // A queue bound alone, then back to the plan's.
+                let queue_only = Limits::without_rate(2);
+                assert!(
+                    registry
+                        .set_limits(&acme.id, Some(&queue_only))
+                        .await
+                        .unwrap()
+                );
+                assert_eq!(
+                    registry.find_by_id(&acme.id).await.unwrap().unwrap().limits,
+                    Some(queue_only)
+                );
+                assert!(registry.set_limits(&acme.id, None).await.unwrap());
+                assert!(!registry.set_limits(&acme.id, None).await.unwrap());
+                assert_eq!(
+                    registry.find_by_id(&acme.id).await.unwrap().unwrap().limits,
+                    None
+                );
+                assert!(
+                    !registry
+                        .set_limits(&id("initech"), Some(&own))
+                        .await
+                        .unwrap()
+                );
+                // The other tenant is untouched.
+                assert_eq!(registry.find_by_id(&globex.id).await.unwrap(), Some(globex));
+            }
+
+            #[tokio::test]
             async fn timestamps_are_stored_as_timestamps() {
                 let registry = setup!("timestamps");
                 let acme = registry
@@ -381,6 +443,12 @@ macro_rules! sql_suite {
                     ("plan", "has space"),
                     ("schema_name", "1starts_with_digit"),
                     ("schema_name", "x; drop schema public"),
+                    // Limits are read back whole or not at all: never a tenant without them.
+                    ("limits", ""),
+                    ("limits", "per_second=5"),
+                    ("limits", "per_second=0,burst=1,queue=1"),
+                    ("limits", "queue=-1"),
+                    ("limits", "queue=1; drop table tenants"),
                 ] {
                     let victim = registry
                         .create(new_tenant("victim", "victim", Plan::Free))

@@ -229,6 +229,7 @@ fn registry() -> InMemoryRegistry {
         plan,
         schema_name: format!("tenant_{id}").parse().unwrap(),
         is_active,
+        limits: None,
         placement: Default::default(),
         created_at: SystemTime::UNIX_EPOCH,
         updated_at: SystemTime::UNIX_EPOCH,

@@ -115,6 +115,7 @@ pub fn registry() -> InMemoryRegistry {
         plan,
         schema_name: format!("tenant_{id}").parse().expect("a valid schema"),
         is_active,
+        limits: None,
         placement: Default::default(),
         created_at: SystemTime::UNIX_EPOCH,
         updated_at: SystemTime::UNIX_EPOCH,

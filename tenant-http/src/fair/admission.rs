@@ -73,8 +73,10 @@ type Queued = (Weak<Entry>, oneshot::Sender<()>);
 /// request costs no lock: its rate check (if its plan has a rate limit) and one
 /// compare-and-swap each for its share and its slot.
 pub(super) struct Entry {
-    /// The plan the limits were chosen for: a tenant whose plan changed gets a fresh entry.
+    /// The plan the limits were chosen for, and the registry's limits for the tenant when they
+    /// were: a tenant whose plan or own limits changed gets a fresh entry.
     plan: Plan,
+    own: Option<Limits>,
     queue: usize,
     /// `None` for limits that are no rate limit ([`Limits::is_rate_limited`]).
     limiter: Option<DefaultDirectRateLimiter>,
@@ -121,6 +123,12 @@ impl Entry {
 
     fn give_back(&self) {
         self.held.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// Whether the entry's limits are the ones `ctx` gets: chosen for its plan and its own
+    /// limits as the registry had them.
+    fn is_for(&self, ctx: &TenantCtx) -> bool {
+        self.plan == *ctx.plan() && self.own == ctx.limits()
     }
 
     fn is_pruned(&self) -> bool {
@@ -299,7 +307,7 @@ impl Shared {
         }
         let id = ctx.tenant_id();
         let fresh = match cache.tenants.get(id) {
-            Some(local) => local.entry.plan != *ctx.plan() || local.entry.is_pruned(),
+            Some(local) => !local.entry.is_for(ctx) || local.entry.is_pruned(),
             None => {
                 if cache.tenants.len() >= CACHED_TENANTS {
                     self.flush(cache);
@@ -365,7 +373,7 @@ impl Shared {
     /// plan changed, or since its entry was pruned.
     fn entry(&self, ctx: &TenantCtx) -> Arc<Entry> {
         let id = ctx.tenant_id();
-        let usable = |entry: &Arc<Entry>| entry.plan == *ctx.plan() && !entry.is_pruned();
+        let usable = |entry: &Arc<Entry>| entry.is_for(ctx) && !entry.is_pruned();
         {
             let tenants = self.tenants.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(entry) = tenants.map.get(id).filter(|e| usable(e)) {
@@ -419,15 +427,19 @@ impl Shared {
     }
 
     fn new_entry(&self, ctx: &TenantCtx) -> Entry {
-        let limits = self
-            .overrides
-            .get(ctx.tenant_id())
+        // The registry's limits for the tenant first (an operator's latest word), then the
+        // layer's configuration: the tenant's, its plan's, the default.
+        let own = ctx.limits();
+        let limits = own
+            .as_ref()
+            .or_else(|| self.overrides.get(ctx.tenant_id()))
             .or_else(|| self.plans.get(ctx.plan()))
             .unwrap_or(&self.default_limits);
         let quota = limits.quota();
         let limited = limits.is_rate_limited();
         Entry {
             plan: ctx.plan().clone(),
+            own,
             queue: limits.queue,
             limiter: limited.then(|| RateLimiter::direct(quota)),
             // Without a limiter, nothing is lost with the entry.

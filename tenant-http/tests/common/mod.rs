@@ -28,6 +28,7 @@ impl Registry {
             plan: Plan::Pro,
             schema_name: format!("tenant_{id}").parse().unwrap(),
             is_active: active,
+            limits: None,
             placement: Default::default(),
             created_at: SystemTime::UNIX_EPOCH,
             updated_at: SystemTime::UNIX_EPOCH,

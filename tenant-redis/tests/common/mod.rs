@@ -71,6 +71,7 @@ pub(crate) fn registry() -> InMemoryRegistry {
                 .parse::<SchemaName>()
                 .unwrap(),
             is_active: true,
+            limits: None,
             placement: Default::default(),
             created_at: now,
             updated_at: now,
@@ -83,6 +84,7 @@ pub(crate) fn registry() -> InMemoryRegistry {
         plan: Plan::Free,
         schema_name: "tenant_dormant".parse().unwrap(),
         is_active: false,
+        limits: None,
         placement: Default::default(),
         created_at: now,
         updated_at: now,

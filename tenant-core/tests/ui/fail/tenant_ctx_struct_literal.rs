@@ -10,5 +10,6 @@ fn main() {
         user_id: None,
         roles: Vec::new(),
         placement: Default::default(),
+        limits: None,
     };
 }
