@@ -28,6 +28,8 @@
  *   when the flag was committed; SECURITY.md), then the search path set transaction-locally as
  *   set_config('search_path', .., true) sets it: the fenced BEGIN's one function call, where it
  *   made two (the planner names and plans each call of the query on every BEGIN).
+ *   Both read the row where the backend last found it when it is still there (visible, the
+ *   tenant's), through the primary key otherwise; see the placement cache below.
  *
  * Every policy reads the setting once per statement, so the check is paid once per transaction
  * (in enter) rather than once per statement, as the PL/pgSQL version must. Within a backend,
@@ -57,9 +59,11 @@
 #include "utils/builtins.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -79,6 +83,9 @@ PG_FUNCTION_INFO_V1(tenant_rls_texts_hidden);
 PG_FUNCTION_INFO_V1(tenant_rls_current_tenant);
 PG_FUNCTION_INFO_V1(tenant_rls_placement_enter);
 PG_FUNCTION_INFO_V1(tenant_rls_placement_enter_path);
+
+static void placement_relcache_changed(Datum arg, Oid relid);
+static void placement_schemas_changed(Datum arg, int cacheid, uint32 hashvalue);
 
 /*
  * The backend's cache of the key and of the credentials computed under it. Why it is safe:
@@ -161,6 +168,9 @@ _PG_init(void)
 							   check_tenant, NULL, NULL);
 	/* Drops any placeholder tenant_rls.* and refuses new ones. */
 	MarkGUCPrefixReserved("tenant_rls");
+	/* What the placement check learnt of its table is forgotten when the catalogs change. */
+	CacheRegisterRelcacheCallback(placement_relcache_changed, (Datum) 0);
+	CacheRegisterSyscacheCallback(NAMESPACEOID, placement_schemas_changed, (Datum) 0);
 }
 
 /* SHA-256 of the concatenation of `n` parts. */
@@ -550,6 +560,193 @@ typed_column(TupleDesc desc, const char *name, Oid type)
 }
 
 /*
+ * What the placement check learnt of tenant_placement.tenants, kept for the backend: the
+ * table's and its primary key's OIDs and its columns, and, per tenant, the TID its row was last
+ * found at. The first part is forgotten whenever the table's relcache entry (which its ALTER,
+ * DROP, RENAME, TRUNCATE, rewrite and index changes invalidate), any relcache entry, or any
+ * schema changes (the callbacks below, run as this backend reads the invalidations: when its
+ * transaction starts and when it takes a lock). The TIDs are only where to look first: a row
+ * found there must be visible to the statement's snapshot and carry the tenant's id, and the
+ * primary key (checked unique and immediate when the table is learnt) makes it the tenant's one
+ * row in that snapshot, the row the index would have found. A row updated since (a fence, a
+ * switch) is a new version elsewhere, invisible at the old TID, and is looked up in the index.
+ */
+static bool placement_known = false;
+static Oid	placement_relid = InvalidOid;
+static Oid	placement_index = InvalidOid;
+static AttrNumber placement_tenant_att;
+static AttrNumber placement_tier_att;
+static AttrNumber placement_fenced_att;
+
+typedef struct CachedPlacement
+{
+	uint8		len;			/* of tenant; 0: empty slot */
+	char		tenant[MAX_TENANT_LEN];
+	ItemPointerData tid;
+} CachedPlacement;
+
+static CachedPlacement placements[CACHE_SLOTS];
+static int	next_placement = 0;
+
+static void
+forget_placement(void)
+{
+	placement_known = false;
+	memset(placements, 0, sizeof(placements));
+	next_placement = 0;
+}
+
+static void
+placement_relcache_changed(Datum arg, Oid relid)
+{
+	if (!OidIsValid(relid) || relid == placement_relid || relid == placement_index)
+		forget_placement();
+}
+
+static void
+placement_schemas_changed(Datum arg, int cacheid, uint32 hashvalue)
+{
+	forget_placement();
+}
+
+static void
+no_placement_table(void)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_UNDEFINED_TABLE),
+			 errmsg("tenant_rls: no placement table is installed")));
+}
+
+/*
+ * tenant_placement.tenants, opened (AccessShareLock), learnt first if it is not known: found by
+ * schema and name, not through the search path (only the schema's owner can create a relation
+ * there), with text tenant_id and tier and a boolean fenced, and tenant_id its unique, immediate
+ * one-column primary key. Anything else is no placement table.
+ */
+static Relation
+placement_open(void)
+{
+	Oid			schema;
+	Oid			relid;
+	Oid			index_oid;
+	Relation	rel;
+	Relation	index;
+	TupleDesc	desc;
+	AttrNumber	tenant_att;
+	AttrNumber	tier_att;
+	AttrNumber	fenced_att;
+	bool		usable;
+
+	if (placement_known)
+	{
+		rel = try_table_open(placement_relid, AccessShareLock);
+		/* Taking the lock read the invalidations queued since: is it still the one learnt? */
+		if (rel != NULL && placement_known)
+			return rel;
+		if (rel != NULL)
+			table_close(rel, AccessShareLock);
+	}
+	forget_placement();
+	schema = get_namespace_oid("tenant_placement", true);
+	relid = OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
+	if (!OidIsValid(relid))
+		no_placement_table();
+	rel = table_open(relid, AccessShareLock);
+	desc = RelationGetDescr(rel);
+	tenant_att = typed_column(desc, "tenant_id", TEXTOID);
+	tier_att = typed_column(desc, "tier", TEXTOID);
+	fenced_att = typed_column(desc, "fenced", BOOLOID);
+	index_oid = RelationGetPrimaryKeyIndex(rel);
+	if (rel->rd_rel->relkind != RELKIND_RELATION || tenant_att == InvalidAttrNumber ||
+		tier_att == InvalidAttrNumber || fenced_att == InvalidAttrNumber ||
+		!OidIsValid(index_oid))
+	{
+		table_close(rel, AccessShareLock);
+		no_placement_table();
+	}
+	index = index_open(index_oid, AccessShareLock);
+	usable = index->rd_index->indnatts == 1 && index->rd_index->indkey.values[0] == tenant_att &&
+		index->rd_index->indisunique && index->rd_index->indimmediate;
+	index_close(index, AccessShareLock);
+	if (!usable)
+	{
+		table_close(rel, AccessShareLock);
+		no_placement_table();
+	}
+	placement_relid = relid;
+	placement_index = index_oid;
+	placement_tenant_att = tenant_att;
+	placement_tier_att = tier_att;
+	placement_fenced_att = fenced_att;
+	placement_known = true;
+	return rel;
+}
+
+/*
+ * The tier and fence flag of the row `tuple`, if it is `tenant`'s: `placed` when the tier is
+ * `tier`. False if the row is another tenant's (a TID reused since) or has NULLs.
+ */
+static bool
+placement_row(HeapTuple tuple, TupleDesc desc, const char *tenant, size_t tenant_len, text *tier,
+			  bool *placed, bool *fenced)
+{
+	bool		tenant_null,
+				tier_null,
+				fenced_null;
+	Datum		row_tenant = heap_getattr(tuple, placement_tenant_att, desc, &tenant_null);
+	Datum		row_tier = heap_getattr(tuple, placement_tier_att, desc, &tier_null);
+	Datum		row_fenced = heap_getattr(tuple, placement_fenced_att, desc, &fenced_null);
+	text	   *t;
+	text	   *r;
+
+	if (tenant_null || tier_null || fenced_null)
+		return false;
+	t = DatumGetTextPP(row_tenant);
+	if (VARSIZE_ANY_EXHDR(t) != tenant_len || memcmp(VARDATA_ANY(t), tenant, tenant_len) != 0)
+		return false;
+	r = DatumGetTextPP(row_tier);
+	*placed = VARSIZE_ANY_EXHDR(r) == VARSIZE_ANY_EXHDR(tier) &&
+		memcmp(VARDATA_ANY(r), VARDATA_ANY(tier), VARSIZE_ANY_EXHDR(tier)) == 0;
+	*fenced = DatumGetBool(row_fenced);
+	return true;
+}
+
+/* The slot of `tenant` among the TIDs kept, or -1. */
+static int
+placement_slot(const char *tenant, size_t len)
+{
+	for (int i = 0; i < CACHE_SLOTS; i++)
+		if (placements[i].len == len && memcmp(placements[i].tenant, tenant, len) == 0)
+			return i;
+	return -1;
+}
+
+/*
+ * The tenant's row at the TID it was last found at, if it is there, visible to `snapshot`
+ * and still the tenant's. The block is checked against the table's length first, as a VACUUM
+ * may have truncated it.
+ */
+static bool
+placement_fetch_cached(Relation rel, Snapshot snapshot, const char *tenant, size_t tenant_len,
+					   text *tier, bool *placed, bool *fenced)
+{
+	int			slot = placement_slot(tenant, tenant_len);
+	HeapTupleData tuple;
+	Buffer		buffer;
+	bool		found;
+
+	if (slot < 0 || rel->rd_tableam != GetHeapamTableAmRoutine() ||
+		ItemPointerGetBlockNumber(&placements[slot].tid) >= RelationGetNumberOfBlocks(rel))
+		return false;
+	tuple.t_self = placements[slot].tid;
+	if (!heap_fetch(rel, snapshot, &tuple, &buffer, false))
+		return false;
+	found = placement_row(&tuple, RelationGetDescr(rel), tenant, tenant_len, tier, placed, fenced);
+	ReleaseBuffer(buffer);
+	return found;
+}
+
+/*
  * The placement fence in C: what tenant_placement.enter does in PL/pgSQL, without PL/pgSQL's
  * statements, plan cache and SECURITY DEFINER switch. It reads the placement table directly
  * (its owner grants the caller nothing on it) and reveals only what the PL/pgSQL version's
@@ -560,21 +757,11 @@ placement_check(FunctionCallInfo fcinfo, bool lock)
 {
 	text	   *tenant;
 	text	   *tier;
+	const char *tenant_data;
 	size_t		tenant_len;
 	Snapshot	latest = NULL;
-	Oid			schema;
-	Oid			relid;
-	Oid			index_oid;
 	Relation	rel;
-	Relation	index;
-	TupleDesc	desc;
-	AttrNumber	tenant_att;
-	AttrNumber	tier_att;
-	AttrNumber	fenced_att;
-	ScanKeyData key;
 	Snapshot	snapshot;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
 	bool		placed = false;
 	bool		fenced = false;
 
@@ -582,8 +769,9 @@ placement_check(FunctionCallInfo fcinfo, bool lock)
 		placement_refuse(false);
 	tenant = PG_GETARG_TEXT_PP(0);
 	tier = PG_GETARG_TEXT_PP(1);
+	tenant_data = VARDATA_ANY(tenant);
 	tenant_len = VARSIZE_ANY_EXHDR(tenant);
-	if (!valid_tenant(VARDATA_ANY(tenant), tenant_len))
+	if (!valid_tenant(tenant_data, tenant_len))
 		placement_refuse(false);
 
 	if (lock)
@@ -599,43 +787,13 @@ placement_check(FunctionCallInfo fcinfo, bool lock)
 			placement_refuse(true);
 	}
 
-	schema = get_namespace_oid("tenant_placement", true);
-	relid = OidIsValid(schema) ? get_relname_relid("tenants", schema) : InvalidOid;
-	if (!OidIsValid(relid))
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("tenant_rls: no placement table is installed")));
-	rel = table_open(relid, AccessShareLock);
-	desc = RelationGetDescr(rel);
-	tenant_att = typed_column(desc, "tenant_id", TEXTOID);
-	tier_att = typed_column(desc, "tier", TEXTOID);
-	fenced_att = typed_column(desc, "fenced", BOOLOID);
-	index_oid = RelationGetPrimaryKeyIndex(rel);
-	if (rel->rd_rel->relkind != RELKIND_RELATION || tenant_att == InvalidAttrNumber ||
-		tier_att == InvalidAttrNumber || fenced_att == InvalidAttrNumber ||
-		!OidIsValid(index_oid))
-	{
-		table_close(rel, AccessShareLock);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("tenant_rls: no placement table is installed")));
-	}
-	index = index_open(index_oid, AccessShareLock);
-	if (index->rd_index->indnatts != 1 || index->rd_index->indkey.values[0] != tenant_att)
-	{
-		index_close(index, AccessShareLock);
-		table_close(rel, AccessShareLock);
-		ereport(ERROR,
-				(errcode(ERRCODE_UNDEFINED_TABLE),
-				 errmsg("tenant_rls: no placement table is installed")));
-	}
+	rel = placement_open();
 
 	/*
 	 * The statement's own snapshot, no other: any snapshot of this transaction was taken after
 	 * it began, and the move's drain waits for every transaction that had begun when its flag
 	 * was committed; one that began later sees the flag in any snapshot it takes (repeatable
-	 * read's included). The index's own collation, so the search descends the tree as it was
-	 * built.
+	 * read's included).
 	 */
 	if (lock)
 	{
@@ -645,32 +803,46 @@ placement_check(FunctionCallInfo fcinfo, bool lock)
 	}
 	else
 		snapshot = ActiveSnapshotSet() ? GetActiveSnapshot() : GetTransactionSnapshot();
-	ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(tenant));
-	scan = index_beginscan(rel, index, snapshot, 1, 0);
-	index_rescan(scan, &key, 1, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	if (index_getnext_slot(scan, ForwardScanDirection, slot))
+	if (!placement_fetch_cached(rel, snapshot, tenant_data, tenant_len, tier, &placed, &fenced))
 	{
-		bool		tier_null,
-					fenced_null;
-		Datum		placed_tier = slot_getattr(slot, tier_att, &tier_null);
-		Datum		placed_fenced = slot_getattr(slot, fenced_att, &fenced_null);
+		Relation	index = index_open(placement_index, AccessShareLock);
+		ScanKeyData key;
+		IndexScanDesc scan;
+		TupleTableSlot *slot;
+		int			kept = placement_slot(tenant_data, tenant_len);
 
-		if (!tier_null && !fenced_null)
+		/* The index's own collation, so the search descends the tree as it was built. */
+		ScanKeyEntryInitialize(&key, 0, 1, BTEqualStrategyNumber, InvalidOid,
+							   index->rd_indcollation[0], F_TEXTEQ, PointerGetDatum(tenant));
+		scan = index_beginscan(rel, index, snapshot, 1, 0);
+		index_rescan(scan, &key, 1, NULL, 0);
+		slot = table_slot_create(rel, NULL);
+		if (index_getnext_slot(scan, ForwardScanDirection, slot))
 		{
-			text	   *row_tier = DatumGetTextPP(placed_tier);
+			bool		shouldFree;
+			HeapTuple	tuple = ExecFetchSlotHeapTuple(slot, false, &shouldFree);
 
-			placed = VARSIZE_ANY_EXHDR(row_tier) == VARSIZE_ANY_EXHDR(tier) &&
-				memcmp(VARDATA_ANY(row_tier), VARDATA_ANY(tier), VARSIZE_ANY_EXHDR(tier)) == 0;
-			fenced = DatumGetBool(placed_fenced);
+			if (placement_row(tuple, RelationGetDescr(rel), tenant_data, tenant_len, tier,
+							  &placed, &fenced))
+			{
+				if (kept < 0)
+				{
+					kept = next_placement;
+					next_placement = (next_placement + 1) % CACHE_SLOTS;
+					placements[kept].len = (uint8) tenant_len;
+					memcpy(placements[kept].tenant, tenant_data, tenant_len);
+				}
+				placements[kept].tid = slot->tts_tid;
+			}
+			if (shouldFree)
+				heap_freetuple(tuple);
 		}
+		ExecDropSingleTupleTableSlot(slot);
+		index_endscan(scan);
+		index_close(index, AccessShareLock);
 	}
-	ExecDropSingleTupleTableSlot(slot);
-	index_endscan(scan);
 	if (latest != NULL)
 		UnregisterSnapshot(latest);
-	index_close(index, AccessShareLock);
 	table_close(rel, AccessShareLock);
 	if (!placed)
 		placement_refuse(false);

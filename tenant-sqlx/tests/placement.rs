@@ -2109,3 +2109,128 @@ async fn an_older_releases_drain_still_waits_for_its_transactions() {
             .unwrap();
     }
 }
+
+/// The C check remembers, per backend, the placement table it found and where each tenant's row
+/// was; nothing it remembers outlives a change. On one application connection (so one backend
+/// remembers): a row updated (fenced, moved to another tier), deleted, or deleted and its place
+/// reused by another tenant's row after a VACUUM truncated the table; and the table renamed away
+/// for another one. Each is refused or admitted as the table says now.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_c_checks_remembered_rows_follow_every_change() {
+    let Some((owner, app)) = support::postgres_app_database("placement_c_remembered", 1).await
+    else {
+        return;
+    };
+    let fence = PlacementFence::new(&owner);
+    fence.install().await.unwrap();
+    assert_eq!(fence_language(&owner).await, "sql");
+    let acme = support::ctx("acme", Plan::Free);
+    let globex = support::ctx("globex", Plan::Free);
+    let (a, g) = (acme.tenant_id(), globex.tenant_id());
+    let begin = |ctx: &TenantCtx| {
+        let (app, ctx) = (app.clone(), ctx.clone());
+        async move {
+            tenant::sqlx::TenantTx::begin_fenced(&app, &ctx)
+                .await
+                .map(|_| ())
+        }
+    };
+    let owner_sql = |sql: &'static str| {
+        let owner = owner.clone();
+        async move { sqlx::raw_sql(sql).execute(&owner).await.unwrap() }
+    };
+    // acme's row is the table's first: (0,1).
+    fence.place(a, Tier::Shared, false).await.unwrap();
+    for _ in 0..3 {
+        begin(&acme).await.unwrap();
+    }
+
+    // Updated: fenced, another tier, back.
+    fence.fence(a).await.unwrap();
+    assert!(matches!(begin(&acme).await, Err(Error::Fenced { .. })));
+    fence.unfence(a).await.unwrap();
+    begin(&acme).await.unwrap();
+    fence.place(a, Tier::Schema, false).await.unwrap();
+    assert!(matches!(begin(&acme).await, Err(Error::Moved { .. })));
+    fence.place(a, Tier::Shared, false).await.unwrap();
+    begin(&acme).await.unwrap();
+
+    // Deleted, and the table truncated by VACUUM under the remembered place: refused, as
+    // `Moved`, not a failure to read a block past the table's end.
+    fence.unplace(a).await.unwrap();
+    owner_sql("VACUUM tenant_placement.tenants").await;
+    let blocks: i64 =
+        sqlx::query_scalar("SELECT pg_relation_size('tenant_placement.tenants') / 8192")
+            .fetch_one(&owner)
+            .await
+            .unwrap();
+    assert_eq!(blocks, 0, "VACUUM did not truncate the table");
+    assert!(matches!(begin(&acme).await, Err(Error::Moved { .. })));
+
+    // The remembered place reused by another tenant's row, with no VACUUM (whose change of the
+    // table's statistics would make the backend forget everything): acme's row is updated (a
+    // heap-only version, remembered), then fenced (another version); pruning on a read frees
+    // the remembered place, and globex's next version, placed and unfenced, takes it. acme is
+    // still fenced. (A fill factor of 10 makes a read of the page prune it.)
+    owner_sql("DELETE FROM tenant_placement.tenants").await;
+    owner_sql("VACUUM tenant_placement.tenants").await;
+    owner_sql("ALTER TABLE tenant_placement.tenants SET (fillfactor = 10)").await;
+    fence.place(a, Tier::Shared, false).await.unwrap();
+    fence.place(g, Tier::Shared, false).await.unwrap();
+    for n in 0..12 {
+        let filler: TenantId = format!("filler-{n}").parse().unwrap();
+        fence.place(&filler, Tier::Shared, false).await.unwrap();
+    }
+    let place = |tenant: &'static str| {
+        let owner = owner.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(
+                "SELECT ctid::text FROM tenant_placement.tenants WHERE tenant_id = $1",
+            )
+            .bind(tenant)
+            .fetch_one(&owner)
+            .await
+            .unwrap()
+        }
+    };
+    // Pruning waits for every transaction of the server that could still see the freed
+    // version (other tests'): tried again until a read prunes and globex's row takes the place.
+    let mut reused = false;
+    for attempt in 0..50 {
+        sqlx::query(
+            "UPDATE tenant_placement.tenants SET fenced = FALSE, move_id = $1 \
+             WHERE tenant_id = 'acme'",
+        )
+        .bind(format!("a{attempt}"))
+        .execute(&owner)
+        .await
+        .unwrap();
+        begin(&acme).await.unwrap();
+        let remembered = place("acme").await;
+        fence.fence(a).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20 * attempt)).await;
+        owner_sql("SELECT count(*) FROM tenant_placement.tenants").await;
+        sqlx::query("UPDATE tenant_placement.tenants SET move_id = $1 WHERE tenant_id = 'globex'")
+            .bind(format!("g{attempt}"))
+            .execute(&owner)
+            .await
+            .unwrap();
+        if place("globex").await == remembered {
+            reused = true;
+            break;
+        }
+    }
+    assert!(reused, "no read pruned acme's remembered row in 50 tries");
+    assert!(matches!(begin(&acme).await, Err(Error::Fenced { .. })));
+    begin(&globex).await.unwrap();
+
+    // The table renamed away, another made in its place where acme is fenced: the old one,
+    // where acme is placed and unfenced, is no longer read.
+    fence.unfence(a).await.unwrap();
+    begin(&acme).await.unwrap();
+    owner_sql("ALTER TABLE tenant_placement.tenants RENAME TO old_tenants").await;
+    fence.install().await.unwrap();
+    fence.place(a, Tier::Shared, true).await.unwrap();
+    assert!(matches!(begin(&acme).await, Err(Error::Fenced { .. })));
+    assert!(matches!(begin(&globex).await, Err(Error::Moved { .. })));
+}
