@@ -192,6 +192,12 @@ async fn search(kind: BackendKind) {
         );
     }
     if let Some(first) = report.mismatches.first() {
+        // Before shrinking, which reruns the program up to 400 times: a run cut short still
+        // shows what differed.
+        eprintln!(
+            "{kind:?}: first difference, before shrinking: {}",
+            first.describe()
+        );
         let (shrunk, runs) = shrink(kind, ops.clone(), first, None, 400).await;
         let last = run(kind, &shrunk, None).await.expect("configured");
         panic!(

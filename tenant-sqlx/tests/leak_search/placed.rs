@@ -414,6 +414,20 @@ impl<DB: MoveData> Placed<DB> {
                 .await
                 .map_err(step("abort"))?;
         } else {
+            // A process whose cache holds the tenant as it was before the switch. Filled here,
+            // not left to earlier lookups: the cache does not store a lookup that any
+            // invalidation overtook (a move of another tenant, running beside this one), so
+            // the tenant may be missing from it, and a process without it reads the switched
+            // registry, not a stale route.
+            for _ in 0..100 {
+                if self.cache.is_cached_by_id(&tenant) {
+                    break;
+                }
+                TenantClaim::new(tenant.clone())
+                    .verify(&*self.cache, &TenancyConfig::default())
+                    .await
+                    .map_err(|e| format!("verify: {e}"))?;
+            }
             // switch: the registry, compare-and-set, then the source forgets the tenant.
             let switched = self
                 .registry
@@ -425,7 +439,7 @@ impl<DB: MoveData> Placed<DB> {
             }
             source.unplace(&tenant).await.map_err(step("switch"))?;
         }
-        // A process whose cache was filled before the switch: still routed to the source.
+        // The process whose cache was filled before the switch: still routed to the source.
         let config = TenancyConfig::default();
         let verify = async || {
             TenantClaim::new(tenant.clone())
