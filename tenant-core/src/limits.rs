@@ -9,8 +9,6 @@ use std::fmt;
 use std::num::NonZeroU32;
 use std::str::FromStr;
 
-use governor::Quota;
-
 /// One tenant's limits at the boundary.
 ///
 /// - `per_second` and `burst`: its requests are admitted at `per_second` on average with
@@ -76,11 +74,6 @@ impl Limits {
     /// `u32::MAX` ([`Limits::without_rate`]).
     pub fn is_rate_limited(&self) -> bool {
         self.per_second != NonZeroU32::MAX || self.burst != NonZeroU32::MAX
-    }
-
-    /// The GCRA quota of the rate and burst, as `governor` takes it.
-    pub fn quota(&self) -> Quota {
-        Quota::per_second(self.per_second).allow_burst(self.burst)
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultDirectRateLimiter, RateLimiter};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tenant_core::labels::TenantLabels;
 use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 use tokio::sync::oneshot;
@@ -435,7 +435,7 @@ impl Shared {
             .or_else(|| self.overrides.get(ctx.tenant_id()))
             .or_else(|| self.plans.get(ctx.plan()))
             .unwrap_or(&self.default_limits);
-        let quota = limits.quota();
+        let quota = Quota::per_second(limits.per_second).allow_burst(limits.burst);
         let limited = limits.is_rate_limited();
         Entry {
             plan: ctx.plan().clone(),
