@@ -1317,11 +1317,11 @@ const LAST_RELEASES_TENANTS: &str = "CREATE TABLE tenants (id TEXT NOT NULL PRIM
      is_active BOOLEAN NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL, \
      placement TEXT NOT NULL DEFAULT 'main/shared')";
 
-#[tokio::test]
-async fn the_last_releases_registry_gets_limits_on_migrate_sqlite() {
+/// [`old_registry_is_migrated`] on SQLite, over `table` holding acme as an older release wrote it.
+async fn an_old_sqlite_registry_is_migrated(table: &str) {
     old_registry_is_migrated(
         SqlRegistry::new(support::sqlite().await),
-        LAST_RELEASES_TENANTS,
+        table,
         "INSERT INTO tenants (id, slug, name, plan, schema_name, is_active, created_at, updated_at) \
          VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, \
          '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
@@ -1329,14 +1329,14 @@ async fn the_last_releases_registry_gets_limits_on_migrate_sqlite() {
     .await;
 }
 
-#[tokio::test]
-async fn the_last_releases_registry_gets_limits_on_migrate_postgres() {
-    let Some(pool) = support::postgres("last release registry").await else {
+/// The same on PostgreSQL, `table`'s timestamps as PostgreSQL's.
+async fn an_old_postgres_registry_is_migrated(test: &str, table: &str) {
+    let Some(pool) = support::postgres(test).await else {
         return;
     };
     old_registry_is_migrated(
         SqlRegistry::new(pool),
-        &LAST_RELEASES_TENANTS.replace(
+        &table.replace(
             "TEXT NOT NULL, updated_at TEXT",
             "TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ",
         ),
@@ -1347,27 +1347,23 @@ async fn the_last_releases_registry_gets_limits_on_migrate_postgres() {
 }
 
 #[tokio::test]
+async fn the_last_releases_registry_gets_limits_on_migrate_sqlite() {
+    an_old_sqlite_registry_is_migrated(LAST_RELEASES_TENANTS).await;
+}
+
+#[tokio::test]
+async fn the_last_releases_registry_gets_limits_on_migrate_postgres() {
+    an_old_postgres_registry_is_migrated("last release registry", LAST_RELEASES_TENANTS).await;
+}
+
+#[tokio::test]
 async fn an_old_registry_gets_placements_on_migrate_sqlite() {
-    old_registry_is_migrated(
-        SqlRegistry::new(support::sqlite().await),
-        OLD_TENANTS,
-        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, \
-         '2024-01-01T00:00:00.000Z', '2024-01-01T00:00:00.000Z')",
-    )
-    .await;
+    an_old_sqlite_registry_is_migrated(OLD_TENANTS).await;
 }
 
 #[tokio::test]
 async fn an_old_registry_gets_placements_on_migrate_postgres() {
-    let Some(pool) = support::postgres("old registry").await else {
-        return;
-    };
-    old_registry_is_migrated(
-        SqlRegistry::new(pool),
-        &OLD_TENANTS.replace("TEXT NOT NULL, updated_at TEXT", "TIMESTAMPTZ NOT NULL, updated_at TIMESTAMPTZ"),
-        "INSERT INTO tenants VALUES ('acme', 'acme', 'Acme', 'free', 'tenant_acme', TRUE, now(), now())",
-    )
-    .await;
+    an_old_postgres_registry_is_migrated("old registry", OLD_TENANTS).await;
 }
 
 /// A configuration that cannot be read is a typed error naming the entry by position and
