@@ -10,9 +10,10 @@ use crate::ty;
 /// The most fields a patch can carry: its set fields are a bit mask in a `u64`.
 const MAX_PATCHABLE: usize = 64;
 
-/// The table `SqlRegistry` keeps the tenants in (`tenant-sqlx/src/registry/backend.rs`, `TABLE`). An entity on
-/// it would write tenant rows into the registry, or `CREATE TABLE IF NOT EXISTS` would silently
-/// keep the registry's columns. Compared without regard to case: SQLite does, even quoted.
+/// The table `SqlRegistry` keeps the tenants in (`tenant-sqlx/src/registry/backend.rs`,
+/// `TABLE`). An entity on it would write tenant rows into the registry, or `CREATE TABLE IF NOT
+/// EXISTS` would silently keep the registry's columns. Compared without regard to case: SQLite
+/// does, even quoted.
 const REGISTRY_TABLE: &str = "tenants";
 
 /// What the expansion needs beyond the AST, known to be valid.
