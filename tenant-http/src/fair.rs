@@ -21,12 +21,12 @@ use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
 use admission::{Admission, Shared, Slot};
+pub use rejection::FairRejection;
 pub use tenant_core::limits::{FairConfigError, Limits};
 
 /// The weight whose share of the slots would be all of them, by default: the sum of the
 /// default plan weights (free 1 + pro 3 + enterprise 10), as in `tenant::sqlx::DbBudget`.
 pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
-pub use rejection::FairRejection;
 
 /// Builds a [`FairLayer`]: see there.
 #[derive(Debug)]
