@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use async_lock::OnceCell;
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::{Tenant, TenantRegistry};
@@ -197,7 +197,9 @@ impl<R: TenantRegistry> FloodGuard<R> {
     /// One token of the budget for misses, or [`GuardError::OverBudget`].
     fn spend(&self) -> Result<(), GuardError<R::Error>> {
         self.budget.check().map_err(|not_until| {
-            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+            // The limiter's own clock: building one (`DefaultClock::default()`) runs CPUID to
+            // detect a usable TSC, which a virtual machine traps; that was most of a refusal.
+            let retry_after = not_until.wait_time_from(self.budget.clock().now());
             GuardError::OverBudget(OverBudget { retry_after })
         })
     }

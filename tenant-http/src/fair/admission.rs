@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use governor::clock::{Clock, DefaultClock};
+use governor::clock::Clock;
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tenant_core::labels::TenantLabels;
 use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
@@ -471,7 +471,8 @@ impl Shared {
             if entry.is_pruned() {
                 return Decided::Pruned;
             }
-            let retry_after = not_until.wait_time_from(DefaultClock::default().now());
+            // The limiter's own clock, not a new one: see `FloodGuard`'s budget.
+            let retry_after = not_until.wait_time_from(limiter.clock().now());
             return Decided::Refused(FairRejection::Rate { retry_after });
         }
         match entry.take() {
