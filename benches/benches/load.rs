@@ -24,6 +24,11 @@
 //! - **tenant + flood**: the same, while a second client sends unknown ids (random, valid
 //!   grammar) and malformed ones (one in eight) as fast as `TENANT_LOAD_FLOOD_CONNECTIONS`
 //!   connections (default 8) allow.
+//! - **tenant + flood, no guard**: the same flood against `TenantLayer` over `CachedRegistry`
+//!   alone (the boundary before `FloodGuard`).
+//! - **tenant + flood, refused by an oracle**: the floor: the same flood answered, in front of
+//!   the tenant router, with a real refusal's bytes by an oracle that knows the live tenants, so
+//!   that each refusal costs the sockets' work and nothing else.
 //!
 //! Two workloads: `GET /invoices/{id}` (a point query by key, the common case), and
 //! `GET /whoami` (no database at all: the worst case for the boundary's share of the time).
@@ -111,6 +116,11 @@ enum Variant {
     /// As before `FloodGuard`: `TenantLayer` over `CachedRegistry` over the SQL registry
     /// directly, under the same flood.
     UnguardedFlood,
+    /// The floor: the same flood refused by an oracle in front of the tenant router, which knows
+    /// the live tenants and answers anything else with the refusal's bytes, copied from a real
+    /// one, without reading further (no parsing, no lookup, no allocation): what the flood costs
+    /// the live tenants with a refusal that costs nothing, the sockets' work alone.
+    FloorFlood,
 }
 
 impl Variant {
@@ -121,12 +131,13 @@ impl Variant {
             Variant::TenantFlood => "tenant + flood",
             Variant::TenantFair => "tenant + fair",
             Variant::UnguardedFlood => "tenant + flood, no guard",
+            Variant::FloorFlood => "tenant + flood, refused by an oracle (the floor)",
         }
     }
 }
 
 /// The runs of a round, in the order of the first round (later rounds rotate it).
-const RUNS: [(Workload, Variant); 8] = [
+const RUNS: [(Workload, Variant); 9] = [
     (Workload::Get, Variant::Plain),
     (Workload::Get, Variant::Tenant),
     (Workload::Get, Variant::TenantFlood),
@@ -135,6 +146,7 @@ const RUNS: [(Workload, Variant); 8] = [
     (Workload::Get, Variant::TenantFair),
     (Workload::Whoami, Variant::TenantFair),
     (Workload::Get, Variant::UnguardedFlood),
+    (Workload::Get, Variant::FloorFlood),
 ];
 
 /// One run's live side.
@@ -400,6 +412,7 @@ struct Servers {
     tenant: SocketAddr,
     fair: SocketAddr,
     unguarded: SocketAddr,
+    floor: SocketAddr,
     /// One `SharedResolver::resolve` of a live tenant's request, in-process: µs.
     resolve_us: f64,
 }
@@ -444,6 +457,32 @@ fn unguarded_router(service: &Service, db: &Db) -> axum::Router {
     service.handlers().layer(TenantLayer::new(resolver))
 }
 
+/// The tenant router behind an oracle that answers every request not of a live tenant with
+/// `refusal` (a real refusal's status, headers and body, the body's bytes shared): a refusal
+/// that costs nothing, so that a flood against it measures the floor of any in-process refusal.
+fn floor_router(service: &Service, refusal: http::Response<Bytes>) -> axum::Router {
+    let refusal = Arc::new(refusal);
+    service.router().layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let refusal = refusal.clone();
+            async move {
+                let live = request
+                    .headers()
+                    .get("x-tenant-id")
+                    .is_some_and(|v| TENANTS.iter().any(|t| v.as_bytes() == t.as_bytes()));
+                if live {
+                    return next.run(request).await;
+                }
+                let mut response =
+                    http::Response::new(axum::body::Body::from(refusal.body().clone()));
+                *response.status_mut() = refusal.status();
+                *response.headers_mut() = refusal.headers().clone();
+                response
+            }
+        },
+    ))
+}
+
 /// Both variants over `db`, served on the server runtime, with every tenant's invoices
 /// created through the tenant variant.
 fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db: Db) -> Servers {
@@ -451,7 +490,7 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         Db::Sqlite(pool) => Db::Sqlite(pool.clone()),
         Db::Postgres(pool) => Db::Postgres(pool.clone()),
     };
-    let (service, plain, tenant, fair, unguarded, resolve_us) = server.block_on(async {
+    let (service, plain, tenant, fair, unguarded, floor, resolve_us) = server.block_on(async {
         let service = Service::new(db, TenancyConfig::default()).await.unwrap();
         // The plain variant's one context comes from the resolver, like any other: no
         // `TenantCtx::trusted` in a load test.
@@ -475,7 +514,20 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         let fair =
             serve(service.fair_router(FairLayer::builder(1 << 16, roomy).build().unwrap())).await;
         let unguarded = serve(unguarded_router(&service, &db_for_unguarded)).await;
-        (service, plain, tenant, fair, unguarded, best * 1e6)
+        // The oracle's answer: the service's own refusal of an unknown id, byte for byte.
+        let refusal = {
+            use tower::ServiceExt;
+            let request = http::Request::get("/invoices/1")
+                .header("x-tenant-id", "u0000000000000000")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            let response = service.router().oneshot(request).await.unwrap();
+            assert_eq!(response.status(), 404);
+            let (parts, body) = response.into_parts();
+            http::Response::from_parts(parts, body.collect().await.unwrap().to_bytes())
+        };
+        let floor = serve(floor_router(&service, refusal)).await;
+        (service, plain, tenant, fair, unguarded, floor, best * 1e6)
     });
     client.block_on(async {
         let mut sender = connect(tenant).await;
@@ -502,6 +554,7 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
         tenant,
         fair,
         unguarded,
+        floor,
         resolve_us,
     }
 }
@@ -518,6 +571,7 @@ fn run(
         Variant::Tenant | Variant::TenantFlood => servers.tenant,
         Variant::TenantFair => servers.fair,
         Variant::UnguardedFlood => servers.unguarded,
+        Variant::FloorFlood => servers.floor,
     };
     let before = servers.service.registry_stats();
     let cpu_before = server_cpu_ns();
@@ -527,6 +581,7 @@ fn run(
         let flooded = match variant {
             Variant::TenantFlood => Some(servers.tenant),
             Variant::UnguardedFlood => Some(servers.unguarded),
+            Variant::FloorFlood => Some(servers.floor),
             _ => None,
         };
         let flood = flooded.map(|target| {
@@ -597,6 +652,14 @@ fn backend(
         }
         return out;
     }
+    // `TENANT_LOAD_PROFILE=<run>`: that run of `RUNS` alone, over and over (for a profiler).
+    if let Ok(Ok(index)) = std::env::var("TENANT_LOAD_PROFILE").map(|v| v.parse::<usize>()) {
+        for _ in 0..settings.rounds {
+            let sample = run(client, &servers, settings, RUNS[index], settings.requests);
+            eprintln!("{}: {:.1} µs/req", RUNS[index].1.name(), sample.cpu_us);
+        }
+        return String::new();
+    }
     // Warm-up: connections, caches, SQLite's statement caches, the allocator.
     for &which in &RUNS {
         run(client, &servers, settings, which, settings.requests / 10);
@@ -610,7 +673,7 @@ fn backend(
             let sample = run(client, &servers, settings, RUNS[index], settings.requests);
             if matches!(
                 RUNS[index].1,
-                Variant::TenantFlood | Variant::UnguardedFlood
+                Variant::TenantFlood | Variant::UnguardedFlood | Variant::FloorFlood
             ) {
                 max_len = max_len.max(servers.service.registry_len());
                 evicted |= !TENANTS
@@ -727,6 +790,8 @@ fn report(
     // the service had its cores to itself, the generator being elsewhere.
     let [cap, cap_lo, cap_hi] = ratio(tenant, flooded, &|s| s.cpu_us);
     let [old_cap, old_cap_lo, old_cap_hi] = ratio(tenant, 7, &|s| s.cpu_us);
+    let [floor_cap, floor_lo, floor_hi] = ratio(tenant, 8, &|s| s.cpu_us);
+    let [floor_rps, floor_rps_lo, floor_rps_hi] = ratio(8, tenant, &|s| s.rps);
     let cores = median(flooded, &|s| s.flood_cores);
     out += &format!(
         "Live capacity under the flood, by the service's CPU (server CPU per live request \
@@ -734,6 +799,12 @@ fn report(
          **× {cap:.3}** [{cap_lo:.3}, {cap_hi:.3}] with `FloodGuard`, × {old_cap:.3} \
          [{old_cap_lo:.3}, {old_cap_hi:.3}] without. The flood's generator itself took {cores:.2} \
          of the 2 cores (median), CPU the live client and the service did not get.\n"
+    );
+    out += &format!(
+        "The floor, the same flood refused by an oracle that costs nothing (the refusal's bytes \
+         for any id not a live tenant's, before anything parses it): capacity × {floor_cap:.3} \
+         [{floor_lo:.3}, {floor_hi:.3}], throughput × {floor_rps:.3} [{floor_rps_lo:.3}, \
+         {floor_rps_hi:.3}]: what the sockets alone cost the live tenants.\n"
     );
     for (workload, fair_index, tenant_index) in [(Workload::Get, 5, 1), (Workload::Whoami, 6, 4)] {
         let [m, lo, hi] = ratio(fair_index, tenant_index, &|s| s.rps);
