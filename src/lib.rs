@@ -34,12 +34,12 @@ struct OperatingGuideDoctests;
 
 pub use tenant_core::{
     AUDIT_TARGET, AuthenticatedUser, CachedRegistry, ClaimError, CollectionName, ConfigError,
-    DatabaseLabel, Error, InMemoryRegistry, Limits, PLAN_NAME_MAX_LEN, Placement, PlacementError,
-    Plan, PlanWeights, ProvisionCtx, Provisioning, SchemaName, SchemaNameError, ScopedKey,
-    SignatureError, SignedClaim, SigningKeys, SigningKeysError, SystemCtx, SystemToken,
-    TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx, TenantId, TenantIdError,
-    TenantRegistry, Tier, claim, config, labels, limits, names, placement, registry, request,
-    routing, signed, signing,
+    DEFAULT_FULL_WEIGHT, DatabaseLabel, Error, InMemoryRegistry, Limits, PLAN_NAME_MAX_LEN,
+    Placement, PlacementError, Plan, PlanWeights, ProvisionCtx, Provisioning, SchemaName,
+    SchemaNameError, ScopedKey, SignatureError, SignedClaim, SigningKeys, SigningKeysError,
+    SystemCtx, SystemToken, TENANT_ID_MAX_LEN, TenancyConfig, Tenant, TenantClaim, TenantCtx,
+    TenantId, TenantIdError, TenantRegistry, Tier, claim, config, labels, limits, names, placement,
+    registry, request, routing, signed, signing,
 };
 
 /// Tenant-scoped repositories over sqlx and the SQL tenant registry: the crate `tenant-sqlx`.

@@ -37,7 +37,7 @@ pub use id::{TENANT_ID_MAX_LEN, TenantId, TenantIdError};
 pub use limits::Limits;
 pub use names::{CollectionName, ScopedKey};
 pub use placement::{DatabaseLabel, Placement, PlacementError, Tier};
-pub use plan::{PLAN_NAME_MAX_LEN, Plan, PlanWeights};
+pub use plan::{DEFAULT_FULL_WEIGHT, PLAN_NAME_MAX_LEN, Plan, PlanWeights};
 pub use provision::{ProvisionCtx, Provisioning};
 pub use registry::{CachedRegistry, InMemoryRegistry, Tenant, TenantRegistry};
 pub use request::{AuthenticatedUser, Resolved};

@@ -107,6 +107,21 @@ pub struct PlanWeights {
     other: f64,
 }
 
+/// The weight whose share of what tenants share would be all of it, by default: the sum of the
+/// default plan weights (free 1 + pro 3 + enterprise 10). A tenant of weight `w` gets
+/// `⌈n × w / full_weight⌉` of `n` slots of `tenant::http::FairLayer` or connections of
+/// `tenant::sqlx::DbBudget` (each crate re-exports this constant beside its builder).
+///
+/// ```
+/// use tenant::{DEFAULT_FULL_WEIGHT, Plan};
+///
+/// let sum: f64 = [Plan::Free, Plan::Pro, Plan::Enterprise].iter().map(Plan::weight).sum();
+/// assert_eq!(DEFAULT_FULL_WEIGHT, sum);
+/// // Of 64 slots, an enterprise tenant may hold ⌈64 × 10 / 14⌉:
+/// assert_eq!((64.0 * Plan::Enterprise.weight() / DEFAULT_FULL_WEIGHT).ceil(), 46.0);
+/// ```
+pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
+
 impl Default for PlanWeights {
     fn default() -> Self {
         PlanWeights {

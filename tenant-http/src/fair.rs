@@ -24,9 +24,9 @@ use admission::{Admission, Shared, Slot};
 pub use rejection::FairRejection;
 pub use tenant_core::limits::{FairConfigError, Limits};
 
-/// The weight whose share of the slots would be all of them, by default: the sum of the
-/// default plan weights (free 1 + pro 3 + enterprise 10), as in `tenant::sqlx::DbBudget`.
-pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
+/// The weight whose share of the slots would be all of them, by default (one constant with
+/// `tenant::sqlx::DbBudget`'s).
+pub use tenant_core::DEFAULT_FULL_WEIGHT;
 
 /// Builds a [`FairLayer`]: see there.
 #[derive(Debug)]

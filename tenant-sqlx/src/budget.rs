@@ -18,9 +18,9 @@ use crate::repo::Backend;
 use crate::row_security::RowSecurity;
 use crate::tenant_tx::TenantTx;
 
-/// The weight a tenant needs to be allowed the whole pool but one connection, by default: the
-/// sum of the default plan weights (free 1 + pro 3 + enterprise 10).
-pub const DEFAULT_FULL_WEIGHT: f64 = 14.0;
+/// The weight a tenant needs to be allowed the whole pool but one connection, by default (one
+/// constant with `tenant::http::FairLayer`'s).
+pub use tenant_core::DEFAULT_FULL_WEIGHT;
 
 /// Plan-weighted budgets over one shared pool:
 ///
