@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 
-use governor::clock::Clock;
+use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use tenant_core::labels::TenantLabels;
 use tenant_core::{Plan, PlanWeights, TenantCtx, TenantId};
@@ -162,6 +162,9 @@ pub(super) struct Shared {
     plans: HashMap<Plan, Limits>,
     overrides: HashMap<TenantId, Limits>,
     labels: Arc<TenantLabels>,
+    /// The entries' limiters' clock, built once: building one runs CPUID (to find a usable
+    /// TSC), which a virtual machine traps, and a new tenant's entry would pay it.
+    clock: DefaultClock,
     /// One entry per tenant seen lately (tenants `TenantLayer` verified), idle ones pruned.
     tenants: RwLock<Tenants>,
     /// Moves on whenever entries are pruned: the threads' caches drop theirs.
@@ -212,6 +215,7 @@ impl Shared {
             plans,
             overrides,
             labels,
+            clock: DefaultClock::default(),
             tenants: RwLock::new(Tenants {
                 sweep_at: SWEEP_AT_LEAST,
                 ..Tenants::default()
@@ -441,7 +445,7 @@ impl Shared {
             plan: ctx.plan().clone(),
             own,
             queue: limits.queue,
-            limiter: limited.then(|| RateLimiter::direct(quota)),
+            limiter: limited.then(|| RateLimiter::direct_with_clock(quota, self.clock.clone())),
             // Without a limiter, nothing is lost with the entry.
             refill: match limited {
                 true => quota.burst_size_replenished_in(),
