@@ -18,7 +18,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = TenancyConfig::from_env()?;
     let db = match std::env::var("DATABASE_URL") {
         Ok(url) => app::Db::Postgres(sqlx::PgPool::connect(&url).await?),
-        Err(_) => app::Db::Sqlite(sqlx::SqlitePool::connect("sqlite::memory:").await?),
+        // One connection: sqlx shares an in-memory database between a pool's connections
+        // through SQLite's shared cache, whose table locks make concurrent requests' transactions
+        // wait on and wake each other (about 3x the CPU a request; see RELIABILITY.md, run 7).
+        Err(_) => app::Db::Sqlite(
+            sqlx::sqlite::SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect("sqlite::memory:")
+                .await?,
+        ),
     };
     let router = app::app(db, config).await?;
     let port: u16 = std::env::var("PORT")
