@@ -1642,10 +1642,10 @@ fn main() {
     let mut out = String::from("# Load test of the request boundary\n\n");
 
     if "sqlite".contains(&only) {
-        // One connection by default: sqlx shares an in-memory database between a pool's
-        // connections through SQLite's shared cache, whose table locks make transactions of
-        // other connections wait and wake each other (about 230 µs of CPU a point query in its
-        // transaction with 10 connections, against about 85 with one).
+        // One connection by default: the example's transactions begin IMMEDIATE (the placement
+        // check), so they run one at a time anyway, and more connections to one in-memory
+        // database (shared through SQLite's shared cache) only wait on and wake each other
+        // (about 230 µs of CPU a point query with 10 connections, against about 85 with one).
         let connections = env_or("TENANT_LOAD_SQLITE_CONNECTIONS", 1) as u32;
         let pool = server.block_on(async {
             sqlx::sqlite::SqlitePoolOptions::new()

@@ -18,9 +18,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let config = TenancyConfig::from_env()?;
     let db = match std::env::var("DATABASE_URL") {
         Ok(url) => app::Db::Postgres(sqlx::PgPool::connect(&url).await?),
-        // One connection: sqlx shares an in-memory database between a pool's connections
-        // through SQLite's shared cache, whose table locks make concurrent requests' transactions
-        // wait on and wake each other (about 3x the CPU a request; see RELIABILITY.md, run 7).
+        // One connection: the requests' transactions begin IMMEDIATE (the placement check), so
+        // they run one at a time anyway, and more connections to one in-memory database (which
+        // sqlx shares through SQLite's shared cache) only wait on and wake each other: about 3x
+        // the CPU a request (RELIABILITY.md, run 7).
         Err(_) => app::Db::Sqlite(
             sqlx::sqlite::SqlitePoolOptions::new()
                 .max_connections(1)
