@@ -499,20 +499,26 @@ async fn an_unknown_id_flood_spends_only_its_budget_and_live_tenants_still_resol
 }
 
 /// A refusal over budget is not cached: a tenant never seen before, refused during the flood,
-/// is found as soon as the budget has a token again.
+/// is found as soon as the budget has a token again, which is when its `retry_after` says
+/// (read from the budget's own clock).
 #[tokio::test(flavor = "current_thread")]
 async fn a_refusal_over_budget_is_never_cached_as_unknown() {
     let guarded = FloodGuard::new(registry(), 1, 1).unwrap();
     let cached = CachedRegistry::new(guarded, Duration::from_secs(60), 100);
     assert!(cached.find_by_id(&id("nobody")).await.unwrap().is_none());
     let refused = cached.find_by_id(&id("pro")).await;
-    assert!(matches!(
-        refused,
-        Err(tenant::registry::GuardError::OverBudget(_))
-    ));
+    let Err(tenant::registry::GuardError::OverBudget(over)) = refused else {
+        panic!("not refused over budget: {refused:?}");
+    };
+    // One token a second, spent just now: the next one within the second, not at once.
+    assert!(
+        !over.retry_after.is_zero() && over.retry_after <= Duration::from_secs(1),
+        "{:?}",
+        over.retry_after
+    );
     assert!(!cached.is_cached_by_id(&id("pro")));
     assert_eq!(cached.len(), 1); // only "nobody"
-    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    tokio::time::sleep(over.retry_after + Duration::from_millis(20)).await;
     assert!(cached.find_by_id(&id("pro")).await.unwrap().is_some());
 }
 
