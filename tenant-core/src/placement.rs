@@ -11,6 +11,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why a database label or a placement was refused.
 ///
@@ -51,8 +52,9 @@ pub enum PlacementError {
 /// assert!("postgres://db/eu".parse::<DatabaseLabel>().is_err());
 /// # Ok::<(), tenant::placement::PlacementError>(())
 /// ```
+// Shared text, as `SchemaName`'s: a context's clone counts a reference instead of allocating.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct DatabaseLabel(String);
+pub struct DatabaseLabel(Arc<str>);
 
 impl DatabaseLabel {
     /// The label of the default database: the one `DATABASE_URL` names.
@@ -69,7 +71,7 @@ impl DatabaseLabel {
 
 impl Default for DatabaseLabel {
     fn default() -> Self {
-        DatabaseLabel(Self::MAIN.to_owned())
+        DatabaseLabel(Arc::from(Self::MAIN))
     }
 }
 
@@ -84,7 +86,7 @@ impl FromStr for DatabaseLabel {
         if !first_is_letter || !valid || label.len() > Self::MAX_LEN {
             return Err(PlacementError::InvalidLabel);
         }
-        Ok(DatabaseLabel(label.to_owned()))
+        Ok(DatabaseLabel(Arc::from(label)))
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::sync::Arc;
 
 /// Why a schema name was refused. Converts into [`Error`](crate::Error)
 /// (`InvalidSchemaName` / `ReservedSchemaName`), so `?` works where a `tenant::Error` is
@@ -38,9 +39,10 @@ pub enum SchemaNameError {
 /// assert!("tenant_acme".parse::<SchemaName>().is_ok());
 /// assert!("acme; drop schema public".parse::<SchemaName>().is_err());
 /// ```
-#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(transparent)]
-pub struct SchemaName(String);
+// Shared text: every verified context and every cached tenant carries one, so a clone is a
+// reference count, not an allocation.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchemaName(Arc<str>);
 
 impl SchemaName {
     /// The longest schema name, in bytes (PostgreSQL's identifier limit).
@@ -66,7 +68,7 @@ impl FromStr for SchemaName {
         if is_reserved_schema(name) {
             return Err(SchemaNameError::Reserved);
         }
-        Ok(SchemaName(name.to_owned()))
+        Ok(SchemaName(Arc::from(name)))
     }
 }
 
@@ -156,6 +158,12 @@ fn is_reserved_schema(name: &str) -> bool {
         "with",
     ];
     name.starts_with("pg_") || SHARED.contains(&name) || RESERVED_KEY_WORDS.contains(&name)
+}
+
+impl serde::Serialize for SchemaName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
 }
 
 impl<'de> serde::Deserialize<'de> for SchemaName {
