@@ -14,6 +14,9 @@
 //! interleaved in rounds (`TENANT_BENCH_ROUNDS`, default 9), in a rotating order, so that the
 //! drift of a shared machine hits every variant alike; the report gives medians over rounds and
 //! the median of per-round ratios. `TENANT_BENCH_ONLY=sqlite` (or `postgres`) runs one backend.
+//! SQLite is one in-memory connection (`TENANT_LOAD_SQLITE_CONNECTIONS`: the example's fenced
+//! transactions run one at a time, and more connections only wait on each other);
+//! `TENANT_LOAD_PROFILE=<n>` runs the `n`th run of [`RUNS`] alone, over and over, for a profiler.
 //!
 //! The variants, all served by one process from one database (the same rows):
 //! - **plain**: the example's handlers with no tenancy layer; one `TenantCtx`, resolved once at
