@@ -121,7 +121,8 @@ enum Variant {
     UnguardedFlood,
     /// The floor: the same flood refused by an oracle in front of the tenant router, which knows
     /// the live tenants and answers anything else with the refusal's bytes, copied from a real
-    /// one, without reading further (no parsing, no lookup, no allocation): what the flood costs
+    /// one, without reading further (no parsing, no lookup; its headers copied, its body shared):
+    /// what the flood costs
     /// the live tenants with a refusal that costs nothing, the sockets' work alone.
     FloorFlood,
 }
@@ -649,11 +650,7 @@ fn backend(
     // `TENANT_LOAD=0`: only what follows the load runs (the layer's own cost, the noisy
     // neighbours), e.g. to compare two builds of `FairLayer` in the same minutes.
     if env_or("TENANT_LOAD", 1) == 0 {
-        let mut out = format!(
-            "\nThe resolver alone (`SharedResolver::resolve` of a cached live tenant, in-process, \
-             no HTTP): {:.3} µs per call.\n",
-            servers.resolve_us
-        );
+        let mut out = resolver_alone(servers.resolve_us);
         eprint!("{out}");
         out += &uncontended(name, server, &servers);
         if env_or("TENANT_NOISY", 1) == 1 {
@@ -723,6 +720,14 @@ fn backend(
     out
 }
 
+/// The report's line for the resolver's own cost, µs per call.
+fn resolver_alone(resolve_us: f64) -> String {
+    format!(
+        "\nThe resolver alone (`SharedResolver::resolve` of a cached live tenant, in-process, \
+         no HTTP): {resolve_us:.3} µs per call.\n"
+    )
+}
+
 fn report(
     name: &str,
     settings: &Settings,
@@ -778,10 +783,7 @@ fn report(
         );
     }
 
-    out += &format!(
-        "\nThe resolver alone (`SharedResolver::resolve` of a cached live tenant, in-process, \
-         no HTTP): {resolve_us:.2} µs per call.\n"
-    );
+    out += &resolver_alone(resolve_us);
     let [tenant, flooded] = [1, 2];
     let [rps, rps_lo, rps_hi] = ratio(flooded, tenant, &|s| s.rps);
     out += &format!(
