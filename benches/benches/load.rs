@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Bounded: every run sends a fixed number of live requests (`TENANT_LOAD_REQUESTS`, default
-//! 20,000) over `TENANT_LOAD_CONNECTIONS` keep-alive connections (default 16); the flood runs
+//! 20,000; ten times as many for `/whoami`, so that its runs last as long) over `TENANT_LOAD_CONNECTIONS` keep-alive connections (default 16); the flood runs
 //! only while a live run does (and never sends more than ten times as many requests). Runs are
 //! interleaved in rounds (`TENANT_BENCH_ROUNDS`, default 9), in a rotating order, so that the
 //! drift of a shared machine hits every variant alike; the report gives medians over rounds and
@@ -68,6 +68,8 @@ use tenant::registry::CacheStats;
 
 const TENANTS: [&str; 2] = ["acme", "globex"];
 const INVOICES: usize = 100;
+/// `/whoami` runs send this many times `TENANT_LOAD_REQUESTS` (see [`Workload::requests`]).
+const WHOAMI_FACTOR: usize = 10;
 
 fn env_or(var: &str, default: usize) -> usize {
     std::env::var(var)
@@ -96,6 +98,16 @@ impl Workload {
         match self {
             Workload::Get => "GET /invoices/{id}",
             Workload::Whoami => "GET /whoami",
+        }
+    }
+
+    /// Live requests in one run of this workload: `/whoami` is about fifteen times faster than
+    /// the point query, so its runs send ten times as many, to last about as long (a run of a
+    /// tenth of a second measures the machine's hiccups more than the service).
+    fn requests(self, settings: &Settings) -> usize {
+        match self {
+            Workload::Get => settings.requests,
+            Workload::Whoami => settings.requests.saturating_mul(WHOAMI_FACTOR),
         }
     }
 
@@ -563,7 +575,17 @@ fn start(server: &tokio::runtime::Runtime, client: &tokio::runtime::Runtime, db:
     }
 }
 
+/// One run of `which`, its workload's number of live requests.
 fn run(
+    client: &tokio::runtime::Runtime,
+    servers: &Servers,
+    settings: &Settings,
+    which: (Workload, Variant),
+) -> Sample {
+    run_n(client, servers, settings, which, which.0.requests(settings))
+}
+
+fn run_n(
     client: &tokio::runtime::Runtime,
     servers: &Servers,
     settings: &Settings,
@@ -661,14 +683,20 @@ fn backend(
     // `TENANT_LOAD_PROFILE=<run>`: that run of `RUNS` alone, over and over (for a profiler).
     if let Ok(Ok(index)) = std::env::var("TENANT_LOAD_PROFILE").map(|v| v.parse::<usize>()) {
         for _ in 0..settings.rounds {
-            let sample = run(client, &servers, settings, RUNS[index], settings.requests);
+            let sample = run(client, &servers, settings, RUNS[index]);
             eprintln!("{}: {:.1} µs/req", RUNS[index].1.name(), sample.cpu_us);
         }
         return String::new();
     }
     // Warm-up: connections, caches, SQLite's statement caches, the allocator.
     for &which in &RUNS {
-        run(client, &servers, settings, which, settings.requests / 10);
+        run_n(
+            client,
+            &servers,
+            settings,
+            which,
+            which.0.requests(settings) / 10,
+        );
     }
     let mut samples: Vec<Vec<Sample>> = RUNS.iter().map(|_| Vec::new()).collect();
     let mut max_len = 0;
@@ -676,7 +704,7 @@ fn backend(
     for round in 0..settings.rounds {
         for k in 0..RUNS.len() {
             let index = (round + k) % RUNS.len();
-            let sample = run(client, &servers, settings, RUNS[index], settings.requests);
+            let sample = run(client, &servers, settings, RUNS[index]);
             if matches!(
                 RUNS[index].1,
                 Variant::TenantFlood | Variant::UnguardedFlood | Variant::FloorFlood
@@ -749,12 +777,16 @@ fn report(
         )
     };
     let mut out = format!(
-        "## {name}\n\n{} live requests per run over {} keep-alive connections, {} interleaved \
-         rounds; the flood over {} more connections. Medians over rounds; ratios are medians of \
+        "## {name}\n\n{} live requests per run ({} for `/whoami`) over {} keep-alive \
+         connections, {} interleaved rounds; the flood over {} more connections. Medians over rounds; ratios are medians of \
          per-round ratios [p25, p75].\n\n\
          | workload | variant | req/s | server CPU / req | p50 | p99 | req/s / plain | CPU / plain | p50 / plain | p99 / plain |\n\
          |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
-        settings.requests, settings.connections, settings.rounds, settings.flood_connections
+        settings.requests,
+        Workload::Whoami.requests(settings),
+        settings.connections,
+        settings.rounds,
+        settings.flood_connections
     );
     for (index, (workload, variant)) in RUNS.iter().enumerate() {
         let plain = RUNS
