@@ -6,10 +6,14 @@
 //! cargo bench -p tenant-benches --bench load                          # SQLite, ~1-2 min
 //! DATABASE_URL=postgres://... cargo bench -p tenant-benches --bench load   # and PostgreSQL
 //! TENANT_LOAD_REQUESTS=50000 TENANT_BENCH_ROUNDS=11 cargo bench -p tenant-benches --bench load
+//! # the service's CPU per request steady enough to tell 3% (`FairLayer`'s cost over HTTP):
+//! # the whole bench on one CPU, no wake-ups across CPUs (SQLite; build it first, unpinned)
+//! TENANT_BENCH_ONLY=sqlite TENANT_NOISY=0 TENANT_BENCH_ROUNDS=15 taskset -c 1 cargo bench -p tenant-benches --bench load
 //! ```
 //!
 //! Bounded: every run sends a fixed number of live requests (`TENANT_LOAD_REQUESTS`, default
-//! 20,000; ten times as many for `/whoami`, so that its runs last as long) over `TENANT_LOAD_CONNECTIONS` keep-alive connections (default 16); the flood runs
+//! 20,000; ten times as many for `/whoami`, so that its runs last as long) over
+//! `TENANT_LOAD_CONNECTIONS` keep-alive connections (default 16); the flood runs
 //! only while a live run does (and never sends more than ten times as many requests). Runs are
 //! interleaved in rounds (`TENANT_BENCH_ROUNDS`, default 9), in a rotating order, so that the
 //! drift of a shared machine hits every variant alike; the report gives medians over rounds and
@@ -852,10 +856,11 @@ fn report(
     for (workload, fair_index, tenant_index) in [(Workload::Get, 5, 1), (Workload::Whoami, 6, 4)] {
         let [m, lo, hi] = ratio(fair_index, tenant_index, &|s| s.rps);
         let [p99, p99_lo, p99_hi] = ratio(fair_index, tenant_index, &|s| s.p99);
-        let [cpu, ..] = ratio(fair_index, tenant_index, &|s| s.cpu_us);
+        let [cpu, cpu_lo, cpu_hi] = ratio(fair_index, tenant_index, &|s| s.cpu_us);
         out += &format!(
             "`FairLayer` uncontended, {}: throughput × {m:.3} [{lo:.3}, {hi:.3}] of the tenant \
-             variant, p99 × {p99:.3} [{p99_lo:.3}, {p99_hi:.3}], server CPU per request × {cpu:.3}.\n",
+             variant, p99 × {p99:.3} [{p99_lo:.3}, {p99_hi:.3}], server CPU per request \
+             **× {cpu:.3}** [{cpu_lo:.3}, {cpu_hi:.3}].\n",
             workload.name()
         );
     }
