@@ -522,6 +522,62 @@ async fn a_refusal_over_budget_is_never_cached_as_unknown() {
     assert!(cached.find_by_id(&id("pro")).await.unwrap().is_some());
 }
 
+/// A process that starts in the middle of a flood has found nobody yet: the flood spends the
+/// budget, and a live tenant's first lookup was refused with it (`503`, again and again while
+/// the flood lasts). The tenants remembered at start (`FloodGuard::remember`, from the
+/// registry's active ones) are served; a tenant created since still pays, as an unknown id does.
+#[tokio::test(flavor = "current_thread")]
+async fn a_restart_during_a_flood_refuses_no_remembered_tenant() {
+    let app = |remembered: &[&str]| {
+        let guard = FloodGuard::new(registry(), 1, 1).unwrap();
+        for name in remembered {
+            let registry = registry();
+            let tenant = registry.iter().find(|t| t.id == id(name)).unwrap();
+            guard.remember(tenant);
+        }
+        let cached = CachedRegistry::new(guard, Duration::from_secs(30), 100);
+        let resolver = TenantResolver::new(cached, TenancyConfig::default())
+            .anonymous()
+            .shared();
+        Router::new()
+            .route("/work", get(|| async { "ok" }))
+            .layer(TenantLayer::new(resolver))
+    };
+    for remembered in [&[][..], &["ent", "pro"][..]] {
+        let app = app(remembered);
+        // The flood comes first: its first unknown id takes the only token.
+        for n in 0..5 {
+            let status = app
+                .clone()
+                .oneshot(request(&format!("nobody-{n}")))
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(status, if n == 0 { 404 } else { 503 }, "nobody-{n}");
+        }
+        for name in ["ent", "pro", "free"] {
+            let status = app.clone().oneshot(request(name)).await.unwrap().status();
+            let expected = if remembered.contains(&name) { 200 } else { 503 };
+            assert_eq!(status, expected, "{name}, remembered: {remembered:?}");
+        }
+    }
+    // An inactive tenant is not remembered: it stays a lookup that pays.
+    let registry = registry();
+    let mut inactive = registry
+        .iter()
+        .find(|t| t.id == id("ent"))
+        .cloned()
+        .unwrap();
+    inactive.is_active = false;
+    let guard = FloodGuard::new(registry.clone(), 1, 1).unwrap();
+    guard.remember(&inactive);
+    assert!(guard.find_by_id(&id("nobody")).await.unwrap().is_none());
+    assert!(matches!(
+        guard.find_by_id(&id("ent")).await,
+        Err(tenant::registry::GuardError::OverBudget(_))
+    ));
+}
+
 /// A registry whose lookups wait until released, counting them.
 struct Slow {
     inner: InMemoryRegistry,

@@ -232,6 +232,41 @@ impl<DB: RegistryBackend> SqlRegistry<DB> {
         DB::deactivate(&self.pool, id, now()).await
     }
 
+    /// Every active tenant, in id order, each row validated as a lookup's is. For what a
+    /// process needs of all of them at start: `FloodGuard::remember`, so that no live tenant's
+    /// first lookup pays from the budget for unknown ids.
+    ///
+    /// ```
+    /// # use tenant::sqlx::{NewTenant, SqlRegistry};
+    /// # use tenant::Plan;
+    /// use tenant::registry::{CachedRegistry, FloodGuard};
+    /// use std::time::Duration;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let registry = SqlRegistry::new(sqlx::SqlitePool::connect("sqlite::memory:").await?);
+    /// # registry.migrate().await?;
+    /// # for id in ["acme", "globex", "initech"] {
+    /// #     registry.create(NewTenant { id: id.parse()?, slug: id.parse()?, name: id.into(),
+    /// #         plan: Plan::Free, schema_name: format!("tenant_{id}").parse()? }).await?;
+    /// # }
+    /// registry.deactivate(&"initech".parse()?).await?;
+    /// let active = registry.active_tenants().await?;
+    /// let ids: Vec<&str> = active.iter().map(|t| t.id.as_str()).collect();
+    /// assert_eq!(ids, ["acme", "globex"]);
+    ///
+    /// let guard = FloodGuard::new(registry, 20, 40)?;
+    /// for tenant in &active {
+    ///     guard.remember(tenant);
+    /// }
+    /// let cached = CachedRegistry::new(guard, Duration::from_secs(30), 10_000);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn active_tenants(&self) -> Result<Vec<Tenant>, Error> {
+        DB::select_active(&self.pool).await
+    }
+
     /// Records that the tenant with `id` now lives at `placement`, and sets its `updated_at`
     /// to now (never earlier than it was). Returns `true` if the placement changed, `false` if
     /// there is no such tenant or it was already there (then nothing is written): the switch

@@ -432,6 +432,26 @@ macro_rules! sql_suite {
                 assert!(is_corrupt_column(&read, "updated_at"), "{read:?}");
             }
 
+            /// Every active tenant, in id order, as lookups read them; inactive ones left out.
+            #[tokio::test]
+            async fn active_tenants_lists_the_active_ones_in_id_order() {
+                let registry = setup!("active");
+                assert_eq!(registry.active_tenants().await.unwrap(), vec![]);
+                for (tenant, slug) in [("globex", "gx"), ("acme", "ac"), ("initech", "in")] {
+                    registry
+                        .create(new_tenant(tenant, slug, Plan::Pro))
+                        .await
+                        .unwrap();
+                }
+                assert!(registry.deactivate(&id("initech")).await.unwrap());
+                let active = registry.active_tenants().await.unwrap();
+                let expected = vec![
+                    registry.find_by_id(&id("acme")).await.unwrap().unwrap(),
+                    registry.find_by_id(&id("globex")).await.unwrap().unwrap(),
+                ];
+                assert_eq!(active, expected);
+            }
+
             #[tokio::test]
             async fn corrupt_rows_are_typed_errors() {
                 let registry = setup!("corrupt");
@@ -473,6 +493,12 @@ macro_rules! sql_suite {
                             "{column} = {value:?}: {by_slug:?}"
                         );
                     }
+                    // Listing all of them reads each row as a lookup does.
+                    let all = registry.active_tenants().await;
+                    assert!(
+                        is_corrupt_column(&all, column),
+                        "{column} = {value:?}: {all:?}"
+                    );
                     sqlx::query("DELETE FROM tenants")
                         .execute(registry.pool())
                         .await

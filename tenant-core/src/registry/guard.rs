@@ -189,6 +189,40 @@ impl<R: TenantRegistry> FloodGuard<R> {
         self
     }
 
+    /// Remembers `tenant` as live, by id and by slug, as a lookup that found it would: its
+    /// lookups never pay from the budget. For the tenants a service serves, from its registry
+    /// at start (`tenant::sqlx::SqlRegistry::active_tenants`): a process that has found nobody
+    /// yet would otherwise make each live tenant's first lookup pay, and while unknown ids
+    /// spend the budget (a restart in the middle of a flood) those lookups would be refused
+    /// with the flood's. An inactive tenant is not remembered.
+    ///
+    /// ```
+    /// use tenant::registry::{FloodGuard, GuardError, InMemoryRegistry};
+    /// use tenant::{TenantId, TenantRegistry};
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let acme: TenantId = "acme".parse()?;
+    /// let registry = InMemoryRegistry::from_ids([acme.clone()])?;
+    /// let guard = FloodGuard::new(registry.clone(), 1, 1)?;
+    /// guard.remember(&registry.find_by_id(&acme).await?.expect("acme is registered"));
+    ///
+    /// // An unknown id spends the only token; acme, remembered, does not need one.
+    /// assert!(guard.find_by_id(&"nobody".parse()?).await?.is_none());
+    /// assert!(matches!(guard.find_by_id(&"nobody-2".parse()?).await, Err(GuardError::OverBudget(_))));
+    /// assert!(guard.find_by_id(&acme).await?.is_some());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn remember(&self, tenant: &Tenant) {
+        if !tenant.is_active {
+            return;
+        }
+        let mut known = lock(&self.known);
+        known.remember((By::Id, tenant.id.clone()));
+        known.remember((By::Slug, tenant.slug.clone()));
+    }
+
     /// The guarded registry.
     pub fn inner(&self) -> &R {
         &self.inner

@@ -156,6 +156,9 @@ pub trait RegistryBackend: Backend {
     ) -> impl Future<Output = Result<Option<Tenant>, Error>> + Send;
 
     #[doc(hidden)]
+    fn select_active(pool: &Pool<Self>) -> impl Future<Output = Result<Vec<Tenant>, Error>> + Send;
+
+    #[doc(hidden)]
     fn insert(
         pool: &Pool<Self>,
         new: &NewTenant,
@@ -205,6 +208,10 @@ const UPGRADES: &[(&str, &str)] = &[
     ),
     ("limits", "ALTER TABLE tenants ADD COLUMN limits TEXT"),
 ];
+
+/// Every active tenant, in id order: the same text on both backends (no placeholder).
+const SELECT_ACTIVE: &str = "SELECT id, slug, name, plan, schema_name, is_active, created_at, \
+                             updated_at, placement, limits FROM tenants WHERE is_active ORDER BY id";
 
 /// A column that holds a value this crate would not have written.
 fn corrupt(column: &str, source: impl Into<BoxDynError>) -> sqlx::Error {
@@ -321,6 +328,13 @@ macro_rules! registry_backend {
                     .bind(slug.as_str())
                     .try_map(|row| decode_tenant(&row))
                     .fetch_optional(pool)
+                    .await?)
+            }
+
+            async fn select_active(pool: &Pool<Self>) -> Result<Vec<Tenant>, Error> {
+                Ok(sqlx::query(SELECT_ACTIVE)
+                    .try_map(|row| decode_tenant(&row))
+                    .fetch_all(pool)
                     .await?)
             }
 
