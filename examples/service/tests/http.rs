@@ -103,6 +103,33 @@ macro_rules! http_suite {
         mod $backend {
             use super::*;
 
+            /// A service that has just started, flooded by unknown ids before any tenant asked:
+            /// once the budget for misses is spent the flood gets `503`, and its live tenants,
+            /// remembered at start, are served though nobody looked them up yet.
+            #[tokio::test]
+            async fn a_fresh_service_under_a_flood_still_serves_its_tenants() {
+                let Some(db) = $db else { return };
+                let addr = serve(db, TenancyConfig::default()).await;
+                let burst = 2 * app::MISS_BUDGET.get() as usize;
+                let mut spent = false;
+                for n in 0..burst + 20 {
+                    let name = format!("nobody-{n}");
+                    let reply = call(addr, "GET", "/whoami", &[("X-Tenant-ID", &name)], None).await;
+                    assert!(
+                        matches!(reply.status, 404 | 503),
+                        "{name}: {}",
+                        reply.status
+                    );
+                    spent |= reply.status == 503;
+                }
+                assert!(spent, "the flood never spent the budget");
+                for tenant in ["acme", "globex"] {
+                    let reply =
+                        call(addr, "GET", "/whoami", &[("X-Tenant-ID", tenant)], None).await;
+                    assert_eq!(reply.status, 200, "{tenant}: {}", reply.body);
+                }
+            }
+
             #[tokio::test]
             async fn two_tenants_cannot_see_each_others_data_over_http() {
                 let Some(db) = $db else { return };
