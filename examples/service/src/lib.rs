@@ -173,8 +173,7 @@ impl Service {
             Db::Sqlite(pool) => {
                 let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
                 InvoiceRepo::new(&pool).create_table().await?;
-                let live = registry.active_tenants().await?;
-                let cached = Arc::new(cached(registry, &live));
+                let cached = Arc::new(cached(registry).await?);
                 let resolver = shared(cached.clone(), config);
                 let pools = placed(pool).await?;
                 let invoices = invoice_routes!(sqlx::Sqlite)(TenantPool::new(pools));
@@ -183,8 +182,7 @@ impl Service {
             Db::Postgres(pool) => {
                 let registry = seeded_registry(SqlRegistry::new(pool.clone())).await?;
                 InvoiceRepo::new(&pool).create_table().await?;
-                let live = registry.active_tenants().await?;
-                let cached = Arc::new(cached(registry, &live));
+                let cached = Arc::new(cached(registry).await?);
                 let resolver = shared(cached.clone(), config);
                 let pools = placed(pool).await?;
                 let invoices = invoice_routes!(sqlx::Postgres)(TenantPool::new(pools));
@@ -326,18 +324,25 @@ where
 /// Found tenants are served for 30 s; at most 10,000 of them, and apart at most 10,000 "no such
 /// tenant" answers, each for 5 s (`DEFAULT_NOT_FOUND_TTL`). Under the cache, a flood of unknown
 /// ids may cost the registry [`MISS_BUDGET`] lookups a second (bursts of twice that); the
-/// `live` tenants (the registry's active ones at start) and tenants found since never pay, and
-/// concurrent misses on one id make one lookup.
-fn cached<R: tenant::TenantRegistry>(
-    registry: R,
-    live: &[tenant::Tenant],
-) -> CachedRegistry<FloodGuard<R>> {
+/// registry's active tenants at start and tenants found since never pay, and concurrent misses
+/// on one id make one lookup.
+async fn cached<DB>(
+    registry: SqlRegistry<DB>,
+) -> Result<CachedRegistry<FloodGuard<SqlRegistry<DB>>>, tenant::sqlx::Error>
+where
+    DB: tenant::sqlx::RegistryBackend,
+{
+    let live = registry.active_tenants().await?;
     let guarded = FloodGuard::new(registry, MISS_BUDGET.get(), 2 * MISS_BUDGET.get())
         .unwrap_or_else(|_| unreachable!("MISS_BUDGET is not zero"));
-    for tenant in live {
+    for tenant in &live {
         guarded.remember(tenant);
     }
-    CachedRegistry::new(guarded, Duration::from_secs(30), 10_000)
+    Ok(CachedRegistry::new(
+        guarded,
+        Duration::from_secs(30),
+        10_000,
+    ))
 }
 
 /// Lookups a second of ids the registry has not found lately: what a flood of unknown ids may
